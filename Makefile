@@ -1,0 +1,92 @@
+# qeil — plain Makefile.
+#   make            library + CLI (build/)
+#   make test       unit tests, release and ASan+UBSan builds (what CI runs)
+#   make debug      ASan+UBSan build in build-asan/
+#   make bench      benchmarks (results go to docs/benchmarks.md by hand)
+#   make run        the main job on built-in defaults
+#   make install    PREFIX=/usr/local: library, headers, pkg-config file, CLI
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+OPT      ?= -O2 -g
+SAN      ?=
+WARN      = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror=implicit-function-declaration
+CPPFLAGS += -Iinclude -Isrc -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
+CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -fPIC -pthread
+LDFLAGS  += $(SAN) -pthread
+LDLIBS   += -lcjson -lm
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+CLI_SRC  := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB      := $(BUILD)/libqeil.a
+BIN      := $(BUILD)/qeil
+
+# Debian packages the build needs; installed on first build if missing.
+HAVE_DEPS := $(shell test -f /usr/include/cjson/cJSON.h && echo yes)
+
+.PHONY: all deps lib tests test debug bench run install clean
+
+all: deps $(BIN)
+
+deps:
+ifneq ($(HAVE_DEPS),yes)
+	sh tools/install-deps.sh
+endif
+
+lib: $(LIB)
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c $(wildcard include/qeil/*.h) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
+tests: deps $(BIN) $(TESTS)
+
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+debug: deps
+	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="$(SANFLAGS)" tests
+
+# Release and sanitizer builds both run every test; one summary line at the end.
+test: deps
+	$(MAKE) tests
+	$(MAKE) debug
+	sh tests/run.sh build build-asan
+
+bench: deps $(BIN) $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+run: all
+	./$(BIN) plan
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qeil $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/qeil/*.h $(DESTDIR)$(PREFIX)/include/qeil/
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/.*QEIL_VERSION_STRING "\(.*\)"/\1/p' include/qeil/qeil.h)|' \
+	    qeil.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qeil.pc
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,209 @@
+/*
+ * device.h — edge platforms: compute units, memory pools, links; the JSON
+ * profile format; the built-in catalog; the CPU probe.
+ *
+ * Usage:
+ *
+ *     qeil_ctx *ctx = qeil_ctx_create(NULL);
+ *     qeil_platform pf;
+ *     if (qeil_platform_load(ctx, "jetson-orin-nano-super-25w", &pf) != QEIL_OK)
+ *         fprintf(stderr, "%s\n", qeil_ctx_errmsg(ctx));   // name or FILE.json
+ *     printf("%s: %d units\n", pf.name, pf.n_units);
+ *
+ * A qeil_platform is a plain value (no pointers inside): copy it freely.
+ * Units everywhere are SI: FLOP/s, B/s, J, W, s, Hz, V; temperatures in °C;
+ * thermal resistance in K/W, capacitance in J/K. Thread-safety: all
+ * functions are reentrant; a platform is read-only to every other module.
+ */
+#ifndef QEIL_DEVICE_H
+#define QEIL_DEVICE_H
+
+#include "qeil/qeil.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QEIL_MAX_UNITS 8   /* compute units per platform */
+#define QEIL_MAX_POOLS 4   /* memory pools per platform */
+#define QEIL_MAX_LINKS 12  /* links between pools */
+#define QEIL_MAX_DVFS 8    /* DVFS operating points per unit */
+#define QEIL_NAME_MAX 64   /* names include the NUL */
+#define QEIL_DESC_MAX 256
+
+typedef enum {
+    QEIL_UNIT_CPU = 0,
+    QEIL_UNIT_GPU,  /* discrete GPU with its own memory pool */
+    QEIL_UNIT_IGPU, /* integrated GPU sharing the SoC pool */
+    QEIL_UNIT_NPU
+} qeil_unit_kind;
+
+/* Compute data types a unit may support. Peak rates of the integer types are
+ * in OP/s (one multiply-add = 2 ops, as FLOP/s counts an FMA as 2 FLOPs). */
+typedef enum {
+    QEIL_DT_F32 = 0,
+    QEIL_DT_F16, /* f16 and bf16 share one rate on every unit we model */
+    QEIL_DT_INT8,
+    QEIL_DT_INT4,
+    QEIL_DT_COUNT
+} qeil_dtype;
+
+const char *qeil_unit_kind_name(qeil_unit_kind k); /* "cpu", "gpu", ... */
+const char *qeil_dtype_name(qeil_dtype t);         /* "f32", "f16", "int8", "int4" */
+
+typedef struct {
+    double freq_Hz; /* > 0 */
+    double volt_V;  /* > 0 */
+} qeil_dvfs_point;
+
+/* Where a number came from. Printed with every profile so nobody mistakes a
+ * default for a measurement. */
+typedef enum {
+    QEIL_SRC_DATASHEET = 0, /* vendor datasheet/spec page, or derived from one */
+    QEIL_SRC_MEASURED,      /* measured on this machine (qeil probe) */
+    QEIL_SRC_DEFAULT        /* documented default for this class of device */
+} qeil_source;
+
+const char *qeil_source_name(qeil_source s); /* "datasheet", "measured", "default" */
+
+typedef struct {
+    char name[QEIL_NAME_MAX]; /* e.g. "cpu", "npu", "rtx-pro-5000" */
+    qeil_unit_kind kind;
+    int pool;                 /* index into qeil_platform.pools */
+
+    /* Roofline at the nominal DVFS point (dvfs[dvfs_nominal]). */
+    double peak_ops[QEIL_DT_COUNT]; /* FLOP/s or OP/s; 0 = type unsupported */
+    double mem_bw_Bps;              /* sustained bandwidth to its pool, > 0 */
+    double eta_compute;             /* achieved/peak compute efficiency, (0, 1] */
+    double eta_mem;                 /* achieved/peak bandwidth efficiency, (0, 1] */
+
+    /* Energy roofline (Choi et al., IPDPS 2013) at the nominal point. */
+    double e_op_J[QEIL_DT_COUNT]; /* J per FLOP/OP; 0 where unsupported */
+    double e_byte_J;              /* J per byte moved to/from its pool */
+    double p_const_W;             /* constant power while powered (uncore, clocks) */
+
+    /* Leakage: P_leak(T) = p_leak_ref_W * exp(leak_kappa_perK * (T - t_leak_ref_C)) */
+    double p_leak_ref_W;
+    double t_leak_ref_C;
+    double leak_kappa_perK; /* ln 2 / 10 K ≈ 0.0693 is typical */
+
+    /* Thermal RC: C_th dT/dt = P - (T - t_amb_C) / r_th_KpW */
+    double r_th_KpW;
+    double c_th_JpK;
+    double t_amb_C;
+    double t_max_C; /* maximum junction temperature (throttle point is a planner fraction of it) */
+
+    /* DVFS operating points, ascending frequency; at least one. */
+    int n_dvfs;
+    qeil_dvfs_point dvfs[QEIL_MAX_DVFS];
+    int dvfs_nominal; /* index of the point the peaks and energies refer to */
+
+    qeil_source src_compute; /* peak_ops, mem_bw_Bps, eta_* */
+    qeil_source src_power;   /* e_op_J, e_byte_J, p_const_W, leakage */
+    qeil_source src_thermal; /* r_th, c_th, t_amb, t_max */
+} qeil_unit;
+
+typedef struct {
+    char name[QEIL_NAME_MAX]; /* e.g. "lpddr5x", "gddr7" */
+    double capacity_B;        /* usable bytes for model data, > 0 */
+    double bw_Bps;            /* total sustained pool bandwidth, > 0 */
+} qeil_pool;
+
+typedef struct {
+    int pool_a, pool_b; /* distinct pool indices; links are bidirectional */
+    double bw_Bps;      /* > 0 */
+    double e_byte_J;    /* >= 0 */
+    double latency_s;   /* per transfer, >= 0 */
+} qeil_link;
+
+typedef struct {
+    char name[QEIL_NAME_MAX];
+    char description[QEIL_DESC_MAX];
+    int n_units;
+    qeil_unit units[QEIL_MAX_UNITS];
+    int n_pools;
+    qeil_pool pools[QEIL_MAX_POOLS];
+    int n_links;
+    qeil_link links[QEIL_MAX_LINKS];
+    /* Memory ceiling: a plan whose resident bytes exceed this fraction of any
+     * pool is infeasible (see CPQ in docs/energy-model.md). (0, 1). */
+    double rho_max;
+} qeil_platform;
+
+/* Check every field against its allowed range. On failure returns
+ * QEIL_ERR_RANGE / QEIL_ERR_FORMAT with a message naming the field path
+ * (e.g. "units[2].mem_bw_Bps"), the value and the allowed range. */
+qeil_status qeil_platform_validate(qeil_ctx *ctx, const qeil_platform *pf);
+
+/* Index of the link joining pools a and b, or -1 (a == b needs no link). */
+int qeil_platform_link(const qeil_platform *pf, int pool_a, int pool_b);
+
+/* ---- JSON profiles (format: docs/profiles.md) ---- */
+
+/* Parse a JSON profile from memory (len bytes, need not be NUL-terminated)
+ * and validate it. Unknown keys are an error (typos must not pass silently). */
+qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len,
+                                     qeil_platform *out);
+/* Read and parse FILE (at most 1 MiB). */
+qeil_status qeil_platform_read_file(qeil_ctx *ctx, const char *path, qeil_platform *out);
+/* Serialise to JSON text; *out is allocated with qeil_malloc(ctx) and must be
+ * released with qeil_free(ctx, *out). Round-trips exactly through parse. */
+qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char **out);
+/* Write to FILE atomically (temp file + rename): an error leaves FILE as it was. */
+qeil_status qeil_platform_write_file(qeil_ctx *ctx, const qeil_platform *pf, const char *path);
+
+/* ---- Built-in catalog ---- */
+
+size_t qeil_catalog_count(void);
+/* The i-th catalog platform (i < count), validated at build time by tests. */
+const qeil_platform *qeil_catalog_get(size_t i);
+const qeil_platform *qeil_catalog_find(const char *name); /* NULL if absent */
+#define QEIL_DEFAULT_PLATFORM "qeil-laptop"
+
+/* Catalog name, or a path to a JSON profile (anything containing '/' or
+ * ending in ".json"). */
+qeil_status qeil_platform_load(qeil_ctx *ctx, const char *name_or_path, qeil_platform *out);
+
+/* ---- CPU probe (qeil probe) ---- */
+
+typedef struct {
+    int max_threads;      /* 0: all online CPUs */
+    double min_time_s;    /* per measurement, > 0; default 0.2 */
+    size_t max_ws_B;      /* largest working set of the bandwidth sweep; default 256 MiB */
+    void (*progress)(void *user, const char *what, double frac); /* may be NULL */
+    void *progress_user;
+} qeil_probe_params;
+
+qeil_probe_params qeil_probe_default_params(void);
+
+#define QEIL_PROBE_MAX_THREADS 256
+#define QEIL_PROBE_MAX_POINTS 64
+
+typedef struct {
+    int n_threads;                                 /* entries below */
+    double f32_flops[QEIL_PROBE_MAX_THREADS];      /* measured f32 FMA FLOP/s with i+1 threads */
+    double int8_ops[QEIL_PROBE_MAX_THREADS];       /* measured int8 dot OP/s with i+1 threads */
+    double f32_peak_theory;                        /* theoretical, all threads (0 if unknown) */
+    double int8_peak_theory;
+    int n_points;                                  /* bandwidth sweep */
+    size_t ws_B[QEIL_PROBE_MAX_POINTS];            /* working-set size */
+    double bw_Bps[QEIL_PROBE_MAX_POINTS];          /* triad bandwidth, all threads */
+    double dram_bw_Bps;                            /* sustained DRAM bandwidth (largest sets) */
+    double cache_bw_Bps[4];                        /* L1..L3 plateau (0 where not found) */
+    size_t cache_size_B[4];                        /* from sysfs (0 where unknown) */
+    char cpu_model[QEIL_DESC_MAX];
+    int n_cpus;
+    double mem_total_B;
+} qeil_probe_result;
+
+/* Measure this machine's CPU. Allocates and frees its own buffers. */
+qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *p, qeil_probe_result *out);
+/* A one-unit platform from a probe result: compute and bandwidth marked
+ * measured, power and thermal marked default (documented in docs/probe.md). */
+qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEIL_DEVICE_H */

@@ -1,0 +1,137 @@
+/*
+ * energy.h — the physics: roofline time and DASI, capacity pressure (CPQ),
+ * leakage and thermal yield (Φ), the thermal RC model with its
+ * leakage–temperature fixed point, DVFS scaling, and the unified energy
+ * equation that evaluates a complete assignment of work to units.
+ *
+ * Usage:
+ *
+ *     qeil_assignment a;
+ *     qeil_assignment_uniform(&a, &wl, 0, 1);   // everything on unit 0, batch 1
+ *     qeil_eval ev;
+ *     qeil_energy_params ep = qeil_energy_default_params();
+ *     qeil_energy_eval(&pf, &wl, &a, &ep, &ev);
+ *     printf("%.1f J in %.2f s, peak %.0f °C%s\n", ev.energy_J, ev.latency_s,
+ *            ev.peak_temp_C, ev.feasible ? "" : " (infeasible)");
+ *
+ * Every equation, unit and default: docs/energy-model.md. All functions are
+ * pure and reentrant; qeil_energy_eval allocates nothing (it runs inside the
+ * annealing loop).
+ */
+#ifndef QEIL_ENERGY_H
+#define QEIL_ENERGY_H
+
+#include "qeil/device.h"
+#include "qeil/workload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Single formulas (hand-checkable; tests compute them by hand) ---- */
+
+/* Ridge point I* = peak / (bandwidth), in FLOP/byte, for data type dt. */
+double qeil_ridge_point(const qeil_unit *u, qeil_dtype dt);
+/* DASI = eta_compute * min(1, I / I*), I = flops / bytes. In [0, 1]. */
+double qeil_dasi(const qeil_unit *u, qeil_dtype dt, double flops, double bytes);
+/* Roofline time at DVFS point k: max(F / (Π·η_c·f_k/f_nom), Q / (B·η_m)).
+ * Memory time does not scale with core clock (DRAM is a separate domain).
+ * Returns INFINITY when dt is unsupported (peak 0) and flops > 0. */
+double qeil_roofline_time_s(const qeil_unit *u, qeil_dtype dt, int dvfs, double flops, double bytes);
+/* CPQ = ρ / (1 − ρ) with ρ = resident / capacity; INFINITY for ρ >= 1. */
+double qeil_cpq(double resident_B, double capacity_B);
+/* Leakage at temperature T and DVFS point k: P_leak0·exp(κ(T−T0))·(V_k/V_nom). */
+double qeil_leak_power_W(const qeil_unit *u, int dvfs, double temp_C);
+/* Φ = P_dyn / (P_dyn + P_leak); 1 when both are 0. */
+double qeil_phi(double p_dyn_W, double p_leak_W);
+/* Dynamic energy scale at DVFS point k: (V_k / V_nom)^2. */
+double qeil_dvfs_energy_scale(const qeil_unit *u, int dvfs);
+
+/* Steady state of T = T_amb + R_th (P_other + P_leak(T)) by fixed-point
+ * iteration. QEIL_ERR_INFEASIBLE (thermal runaway) when no fixed point
+ * exists at or below t_max_C. p_other_W = dynamic + constant power. */
+qeil_status qeil_thermal_steady(const qeil_unit *u, int dvfs, double p_other_W,
+                                double *temp_C, double *p_leak_W);
+/* Transient: temperature after holding p_other_W (+ leakage, integrated) for
+ * dt_s starting from t0_C. Returns the end temperature; *peak_C gets the
+ * maximum along the way (INFINITY on runaway past t_max). */
+double qeil_thermal_step(const qeil_unit *u, int dvfs, double t0_C, double p_other_W,
+                         double dt_s, double *peak_C);
+
+/* ---- Assignments and their evaluation ---- */
+
+/* What the planner decides; the energy model evaluates it. */
+typedef struct {
+    uint8_t pf_unit[QEIL_MAX_WUNITS]; /* compute unit (platform index) of each work unit, prefill */
+    uint8_t dc_unit[QEIL_MAX_WUNITS]; /* ... decode */
+    uint8_t dvfs[QEIL_MAX_UNITS];     /* DVFS point per compute unit */
+    uint16_t batch;                   /* decode batch b, 1..samples */
+} qeil_assignment;
+
+/* Everything on compute unit d at its nominal DVFS point, decode batch b. */
+void qeil_assignment_uniform(qeil_assignment *a, const qeil_platform *pf,
+                             const qeil_workload *wl, int d, int batch);
+
+typedef struct {
+    double cpq_penalty_coef; /* penalty(CPQ) = coef · CPQ on dynamic energy and time; default 0.05 */
+    double throttle_frac;    /* junction limit = frac · t_max_C; default 0.85 */
+    uint8_t healthy[QEIL_MAX_UNITS]; /* 0 = failed unit: any work on it is infeasible; default all 1 */
+} qeil_energy_params;
+
+qeil_energy_params qeil_energy_default_params(void);
+
+/* Why a plan is infeasible (0 = feasible). */
+enum {
+    QEIL_INFEAS_NONE = 0,
+    QEIL_INFEAS_MEMORY = 1 << 0,   /* ρ above rho_max in some pool */
+    QEIL_INFEAS_THERMAL = 1 << 1,  /* predicted junction above the throttle limit, or runaway */
+    QEIL_INFEAS_HEALTH = 1 << 2,   /* work on a failed unit */
+    QEIL_INFEAS_DTYPE = 1 << 3,    /* a unit does not support the data type */
+    QEIL_INFEAS_NOLINK = 1 << 4    /* consecutive work on pools with no link */
+};
+
+typedef struct {
+    /* Objectives (all minimised). */
+    double energy_J;
+    double latency_s;
+    double underutil; /* in [0, 1], defined in docs/energy-model.md */
+
+    int feasible;      /* 1 when infeas == 0 */
+    unsigned infeas;   /* QEIL_INFEAS_* bits */
+    double peak_temp_C; /* hottest predicted junction over the request */
+
+    /* Breakdown. */
+    double prefill_s, decode_s, transfer_s;
+    double energy_dyn_J, energy_static_J, energy_link_J;
+    double avg_power_W;
+
+    /* Per compute unit. */
+    int powered[QEIL_MAX_UNITS];
+    double busy_s[QEIL_MAX_UNITS];
+    double dev_energy_J[QEIL_MAX_UNITS];
+    double dev_temp_C[QEIL_MAX_UNITS]; /* peak junction */
+    double dev_phi[QEIL_MAX_UNITS];    /* Φ over the request */
+    double pool_rho[QEIL_MAX_POOLS];
+    double pool_cpq[QEIL_MAX_POOLS];
+
+    /* Per work unit and phase. */
+    double pf_dasi[QEIL_MAX_WUNITS];
+    double dc_dasi[QEIL_MAX_WUNITS];
+    double pf_time_s[QEIL_MAX_WUNITS];
+    double dc_time_s[QEIL_MAX_WUNITS]; /* all decode steps of all samples */
+} qeil_eval;
+
+/* Evaluate an assignment. Never fails on a well-formed assignment: an
+ * infeasible one is reported through ev->feasible/infeas (objectives are
+ * still computed where finite). Returns QEIL_ERR_INVALID only for a
+ * malformed assignment (unit index or DVFS index out of range, batch 0 or
+ * above samples). */
+qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
+                             const qeil_assignment *a, const qeil_energy_params *ep,
+                             qeil_eval *ev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEIL_ENERGY_H */

@@ -1,0 +1,86 @@
+/*
+ * model.h — what the planner needs to know about a transformer: shapes and
+ * the bytes of every unit's weights, from a built-in config or a GGUF file.
+ *
+ * Usage:
+ *
+ *     qeil_model_desc md;
+ *     if (qeil_model_load(ctx, "llama-3.1-8b-q4", &md) != QEIL_OK)   // or FILE.gguf
+ *         fprintf(stderr, "%s\n", qeil_ctx_errmsg(ctx));
+ *     printf("%s: %u blocks, %.2f GB of weights\n", md.name, md.n_layers,
+ *            qeil_model_weight_bytes(&md) / 1e9);
+ *
+ * The model is cut into units: unit 0 = token embedding, units 1..n_layers =
+ * transformer blocks, unit n_layers+1 = final norm + LM head. A qeil_model_desc
+ * is a plain value. Thread-safety: reentrant.
+ */
+#ifndef QEIL_MODEL_H
+#define QEIL_MODEL_H
+
+#include "qeil/device.h"
+#include "qeil/gguf.h"
+#include "qeil/qeil.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QEIL_MAX_LAYERS 256
+#define QEIL_MAX_WUNITS (QEIL_MAX_LAYERS + 2) /* embedding + blocks + head */
+
+typedef enum {
+    QEIL_ARCH_LLAMA = 0, /* RMSNorm, RoPE, GQA, SwiGLU (Llama, Granite, LFM2 dense approx.) */
+    QEIL_ARCH_QWEN2,     /* llama + QKV biases */
+    QEIL_ARCH_GPT2       /* LayerNorm, learned positions, GELU MLP, fused QKV */
+} qeil_arch;
+
+const char *qeil_arch_name(qeil_arch a); /* "llama", "qwen2", "gpt2" */
+
+typedef struct {
+    char name[QEIL_NAME_MAX];
+    char description[QEIL_DESC_MAX];
+    qeil_arch arch;
+    uint32_t n_layers;   /* 1..QEIL_MAX_LAYERS */
+    uint32_t d_model;    /* embedding width */
+    uint32_t n_heads;
+    uint32_t n_kv_heads; /* divides n_heads */
+    uint32_t head_dim;   /* usually d_model / n_heads */
+    uint32_t d_ff;       /* FFN hidden width */
+    uint32_t vocab;
+    uint32_t ctx_max;    /* trained context length */
+    int tied_embeddings; /* LM head reuses the embedding matrix */
+
+    /* Weight bytes per unit as stored (quantized sizes follow the GGUF block
+     * layouts), index 0..n_layers+1 as above. */
+    double unit_weight_B[QEIL_MAX_WUNITS];
+    /* Data type the unit's matrix products run in on a unit that supports it
+     * (f16 weights -> f16; q8_0/q4_* -> int8 dot products; f32 -> f32). */
+    qeil_dtype unit_dtype[QEIL_MAX_WUNITS];
+    int kv_type;          /* qeil_ggml_type of the KV cache (F16 by default) */
+    int weight_type;      /* dominant tensor type, for display */
+} qeil_model_desc;
+
+/* Built-in configs (qeil models). */
+size_t qeil_model_catalog_count(void);
+/* Fill *out with the i-th built-in config; QEIL_ERR_RANGE if i >= count. */
+qeil_status qeil_model_catalog_get(qeil_ctx *ctx, size_t i, qeil_model_desc *out);
+#define QEIL_DEFAULT_MODEL "llama-3.1-8b-q4"
+
+/* The description a GGUF file gives of itself (metadata + tensor types). */
+qeil_status qeil_model_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_model_desc *out);
+
+/* Catalog name, or a path to a .gguf file. */
+qeil_status qeil_model_load(qeil_ctx *ctx, const char *name_or_path, qeil_model_desc *out);
+
+/* Check shapes and ranges (names the field, value and range on failure). */
+qeil_status qeil_model_validate(qeil_ctx *ctx, const qeil_model_desc *md);
+
+static inline uint32_t qeil_model_n_units(const qeil_model_desc *md) { return md->n_layers + 2; }
+double qeil_model_weight_bytes(const qeil_model_desc *md);
+double qeil_model_params(const qeil_model_desc *md); /* parameter count */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEIL_MODEL_H */

@@ -1,0 +1,92 @@
+/*
+ * plan.h — search for assignments: PGSAM (Pareto-Guided Simulated Annealing
+ * with Momentum) and the baselines (standard, greedy, random, exhaustive),
+ * the Pareto archive and the exact 3-objective hypervolume.
+ *
+ * Usage:
+ *
+ *     qeil_plan_params pp = qeil_plan_default_params();
+ *     pp.seed = 42;
+ *     qeil_front *front = NULL;
+ *     if (qeil_plan_search(ctx, &pf, &wl, &pp, &front) != QEIL_OK) { ...errmsg... }
+ *     size_t k = qeil_front_knee(front);
+ *     const qeil_eval *ev = qeil_front_eval(front, k);
+ *     printf("%.1f J, %.2f s\n", ev->energy_J, ev->latency_s);
+ *     qeil_front_free(front);
+ *
+ * Determinism: the same platform, workload, params and seed give the same
+ * front, bit for bit. Algorithm and cooling schedule: docs/planner.md.
+ * Thread-safety: a search uses only its own state; fronts are immutable.
+ */
+#ifndef QEIL_PLAN_H
+#define QEIL_PLAN_H
+
+#include "qeil/energy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    QEIL_METHOD_PGSAM = 0,
+    QEIL_METHOD_GREEDY,     /* prefill -> highest-FLOP unit, decode -> best bandwidth per watt */
+    QEIL_METHOD_STANDARD,   /* everything on the single fastest unit */
+    QEIL_METHOD_EXHAUSTIVE, /* every plan (tiny) or every contiguous-segment plan */
+    QEIL_METHOD_RANDOM      /* uniform random plans, same evaluation budget (a bench baseline) */
+} qeil_plan_method;
+
+const char *qeil_plan_method_name(qeil_plan_method m);
+int qeil_plan_method_from_name(const char *name); /* -1 if unknown */
+
+#define QEIL_ARCHIVE_MAX 256
+#define QEIL_MAX_ITERS 10000000u
+
+typedef struct {
+    qeil_plan_method method;
+    uint64_t seed;          /* default 42 */
+    uint32_t iters;         /* PGSAM/random evaluation budget, 1..QEIL_MAX_ITERS; default 20000 */
+    uint32_t archive_max;   /* 2..QEIL_ARCHIVE_MAX; default 128 */
+    double t0;              /* initial temperature (normalised objective units); default 0.5 */
+    double t_end;           /* final temperature; default 1e-3 (geometric cooling t0 -> t_end) */
+    double momentum;        /* β of the move-preference EWMA, [0, 1); default 0.8 */
+    uint32_t restart_every; /* iterations without archive change before a restart; default 2000 */
+    qeil_energy_params energy;
+    /* Exhaustive: full enumeration when (#units)^(2·#work units) × #dvfs ×
+     * #batches is at most this; contiguous-segment plans otherwise. */
+    uint64_t exhaustive_full_max; /* default 2,000,000 */
+} qeil_plan_params;
+
+qeil_plan_params qeil_plan_default_params(void);
+
+typedef struct qeil_front qeil_front;
+
+/* Run the chosen method. *out holds the feasible non-dominated plans found
+ * (a single plan for standard/greedy). QEIL_ERR_INFEASIBLE when no feasible
+ * plan exists (the message says which constraint binds). */
+qeil_status qeil_plan_search(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
+                             const qeil_plan_params *pp, qeil_front **out);
+void qeil_front_free(qeil_front *f);
+
+size_t qeil_front_size(const qeil_front *f);
+const qeil_assignment *qeil_front_plan(const qeil_front *f, size_t i);
+const qeil_eval *qeil_front_eval(const qeil_front *f, size_t i);
+uint64_t qeil_front_evaluations(const qeil_front *f); /* evaluations spent */
+/* Plans sorted by energy ascending (the order of qeil_front_plan indices). */
+
+/* Knee point: the plan closest (normalised) to the ideal point. */
+size_t qeil_front_knee(const qeil_front *f);
+/* Lowest-energy plan with latency <= max_latency_s and energy <= max_energy_J
+ * (either may be INFINITY); SIZE_MAX when none qualifies. */
+size_t qeil_front_best_under(const qeil_front *f, double max_latency_s, double max_energy_J);
+
+/* Exact hypervolume of points (energy, latency, underutil) dominated with
+ * respect to ref (minimisation); points not strictly better than ref in
+ * every objective contribute nothing. */
+double qeil_hypervolume3(const double (*pts)[3], size_t n, const double ref[3]);
+double qeil_front_hypervolume(const qeil_front *f, const double ref[3]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEIL_PLAN_H */

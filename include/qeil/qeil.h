@@ -1,0 +1,149 @@
+/*
+ * qeil.h — umbrella header: status codes, the context object, strict number
+ * parsing and the deterministic RNG shared by every module.
+ *
+ * Usage:
+ *
+ *     #include <qeil/qeil.h>
+ *
+ *     qeil_ctx *ctx = qeil_ctx_create(NULL);
+ *     uint64_t n;
+ *     if (qeil_parse_u64(ctx, "--iters", "4000", 1, 1000000, &n) != QEIL_OK)
+ *         fprintf(stderr, "%s\n", qeil_ctx_errmsg(ctx));
+ *     qeil_ctx_free(ctx);
+ *
+ * Threading: a qeil_ctx is not thread-safe; use one per thread. Everything
+ * else in this header is reentrant.
+ */
+#ifndef QEIL_QEIL_H
+#define QEIL_QEIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QEIL_VERSION_MAJOR 0
+#define QEIL_VERSION_MINOR 1
+#define QEIL_VERSION_PATCH 0
+#define QEIL_VERSION_STRING "0.1.0"
+
+/* printf-style format checking where the compiler supports it */
+#if defined(__GNUC__) || defined(__clang__)
+#define QEIL_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
+#else
+#define QEIL_PRINTF(fmt_idx, arg_idx)
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Status                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    QEIL_OK = 0,
+    QEIL_ERR_NOMEM,       /* allocation failed */
+    QEIL_ERR_IO,          /* open/read/write/mmap failed */
+    QEIL_ERR_FORMAT,      /* malformed file or text */
+    QEIL_ERR_RANGE,       /* a value outside its allowed range */
+    QEIL_ERR_UNSUPPORTED, /* valid, but not supported by this build/device */
+    QEIL_ERR_INFEASIBLE,  /* no plan satisfies the constraints */
+    QEIL_ERR_INVALID,     /* bad argument from the caller (NULL, bad enum) */
+    QEIL_ERR_NOTFOUND,    /* a named thing (platform, model, key) not found */
+    QEIL_ERR_INTERNAL     /* broken invariant; a bug in qeil */
+} qeil_status;
+
+/* Static English name of a status ("ok", "out of memory", ...). Never NULL. */
+const char *qeil_status_str(qeil_status s);
+
+/* Library version, e.g. "0.1.0". */
+const char *qeil_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Context: error detail, log hook, allocator hook                           */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    QEIL_LOG_ERROR = 0,
+    QEIL_LOG_WARN = 1,
+    QEIL_LOG_INFO = 2,
+    QEIL_LOG_DEBUG = 3
+} qeil_log_level;
+
+typedef void (*qeil_log_fn)(void *user, qeil_log_level level, const char *msg);
+
+/* Allocator hook (Lua-style): realloc semantics; size 0 frees. */
+typedef void *(*qeil_realloc_fn)(void *user, void *ptr, size_t size);
+
+typedef struct {
+    qeil_log_fn log;          /* NULL: silent (the default) */
+    void *log_user;
+    qeil_log_level log_level; /* messages above this level are dropped */
+    qeil_realloc_fn realloc;  /* NULL: the C library's realloc/free */
+    void *alloc_user;
+} qeil_ctx_params;
+
+qeil_ctx_params qeil_ctx_default_params(void);
+
+typedef struct qeil_ctx qeil_ctx;
+
+/* Create a context. params may be NULL (defaults). Returns NULL only when
+ * memory is exhausted. Free with qeil_ctx_free (NULL is a no-op). */
+qeil_ctx *qeil_ctx_create(const qeil_ctx_params *params);
+void qeil_ctx_free(qeil_ctx *ctx);
+
+/* Detail of the last failure recorded on ctx ("" when none). The string is
+ * owned by ctx and valid until the next call that fails on it. */
+const char *qeil_ctx_errmsg(const qeil_ctx *ctx);
+
+/* Record a failure on ctx (ctx may be NULL: then only the status returns).
+ * Returns st, so callers can write `return qeil_ctx_fail(ctx, ...)`. The
+ * message is also sent to the log hook at QEIL_LOG_ERROR. */
+qeil_status qeil_ctx_fail(qeil_ctx *ctx, qeil_status st, const char *fmt, ...) QEIL_PRINTF(3, 4);
+void qeil_ctx_clear(qeil_ctx *ctx);
+
+/* Log through the context's hook (no-op when ctx or its hook is NULL). */
+void qeil_ctx_log(qeil_ctx *ctx, qeil_log_level level, const char *fmt, ...) QEIL_PRINTF(3, 4);
+
+/* Allocation through the context's hook. ctx may be NULL (C library).
+ * qeil_calloc checks n*size for overflow and zero-fills. */
+void *qeil_malloc(qeil_ctx *ctx, size_t size);
+void *qeil_calloc(qeil_ctx *ctx, size_t n, size_t size);
+void *qeil_realloc(qeil_ctx *ctx, void *ptr, size_t size);
+void qeil_free(qeil_ctx *ctx, void *ptr);
+
+/* ------------------------------------------------------------------------ */
+/* Strict parsing of numbers from text (CLI flags, JSON strings)             */
+/* ------------------------------------------------------------------------ */
+
+/* Parse all of `text` as a base-10 unsigned integer in [min, max]. On any
+ * junk, overflow or range violation returns QEIL_ERR_RANGE (or
+ * QEIL_ERR_FORMAT) and records "FIELD: 'TEXT' is ... (allowed MIN..MAX)". */
+qeil_status qeil_parse_u64(qeil_ctx *ctx, const char *field, const char *text,
+                           uint64_t min, uint64_t max, uint64_t *out);
+
+/* Parse all of `text` as a finite double in [min, max]; NaN/Inf rejected. */
+qeil_status qeil_parse_f64(qeil_ctx *ctx, const char *field, const char *text,
+                           double min, double max, double *out);
+
+/* ------------------------------------------------------------------------ */
+/* Deterministic RNG (xoshiro256**, seeded through splitmix64)               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t s[4];
+} qeil_rng;
+
+void qeil_rng_seed(qeil_rng *r, uint64_t seed);
+uint64_t qeil_rng_u64(qeil_rng *r);
+/* Uniform double in [0, 1) with 53 random bits. */
+double qeil_rng_uniform(qeil_rng *r);
+/* Uniform integer in [0, n); n must be > 0 (returns 0 for n == 0). Unbiased. */
+uint64_t qeil_rng_below(qeil_rng *r, uint64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEIL_QEIL_H */

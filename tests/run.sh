@@ -1,0 +1,35 @@
+#!/bin/sh
+# Run every test executable (and tests/*_test.sh CLI suites) of each build
+# directory given, and finish with one line: "N passed, N failed, N skipped".
+# A binary that crashes or exits non-zero without reporting a FAIL counts as
+# one failure, so a crash can never pass silently.
+set -u
+[ $# -ge 1 ] || set -- build
+pass=0; fail=0; skip=0
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+for dir in "$@"; do
+    for t in "$dir"/tests/test_*; do
+        [ -x "$t" ] || continue
+        echo "== $t"
+        "$t" >"$log" 2>&1; rc=$?
+        cat "$log"
+        p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "FAIL $t: exited with status $rc"; f=1
+        fi
+        pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+    done
+    for t in tests/*_test.sh; do
+        [ -f "$t" ] || continue
+        echo "== $t ($dir)"
+        QEIL_BIN="$dir/qeil" sh "$t" >"$log" 2>&1; rc=$?
+        cat "$log"
+        p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            echo "FAIL $t: exited with status $rc"; f=1
+        fi
+        pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+    done
+done
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]

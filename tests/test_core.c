@@ -1,0 +1,122 @@
+/* test_core.c — status strings, context errors, strict parsing, RNG. */
+#include "qeil/qeil.h"
+#include "test.h"
+
+TEST(status_strings_are_distinct)
+{
+    for (int a = QEIL_OK; a <= QEIL_ERR_INTERNAL; a++)
+        for (int b = a + 1; b <= QEIL_ERR_INTERNAL; b++)
+            CHECK(strcmp(qeil_status_str((qeil_status)a), qeil_status_str((qeil_status)b)) != 0);
+    CHECK_EQ_STR(qeil_status_str(QEIL_OK), "ok");
+}
+
+TEST(ctx_records_failure)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    CHECK(ctx != NULL);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "");
+    CHECK_EQ_INT(qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "x=%d", 7), QEIL_ERR_RANGE);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "x=7");
+    qeil_ctx_clear(ctx);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "");
+    qeil_ctx_free(ctx);
+    qeil_ctx_free(NULL);
+}
+
+static int log_calls;
+static void count_log(void *user, qeil_log_level lvl, const char *msg)
+{
+    (void)user; (void)lvl; (void)msg;
+    log_calls++;
+}
+
+TEST(ctx_log_hook_and_level)
+{
+    qeil_ctx_params p = qeil_ctx_default_params();
+    p.log = count_log;
+    p.log_level = QEIL_LOG_WARN;
+    qeil_ctx *ctx = qeil_ctx_create(&p);
+    log_calls = 0;
+    qeil_ctx_log(ctx, QEIL_LOG_INFO, "dropped");
+    qeil_ctx_log(ctx, QEIL_LOG_WARN, "kept");
+    qeil_ctx_fail(ctx, QEIL_ERR_IO, "also kept");
+    CHECK_EQ_INT(log_calls, 2);
+    qeil_ctx_free(ctx);
+}
+
+TEST(calloc_overflow_is_null)
+{
+    CHECK(qeil_calloc(NULL, SIZE_MAX / 2, 4) == NULL);
+    void *p = qeil_calloc(NULL, 3, 4);
+    CHECK(p != NULL);
+    qeil_free(NULL, p);
+}
+
+TEST(parse_u64_strict)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    uint64_t v = 0;
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", "42", 1, 100, &v), QEIL_OK);
+    CHECK_EQ_INT(v, 42);
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", "42x", 1, 100, &v), QEIL_ERR_FORMAT);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "--n");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "42x");
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", "", 1, 100, &v), QEIL_ERR_FORMAT);
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", "-1", 1, 100, &v), QEIL_ERR_FORMAT);
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", " 5", 1, 100, &v), QEIL_ERR_FORMAT);
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", "101", 1, 100, &v), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "1..100");
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", "0", 1, 100, &v), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_parse_u64(ctx, "--n", "99999999999999999999999", 0, UINT64_MAX, &v),
+                 QEIL_ERR_RANGE);
+    CHECK_EQ_INT(v, 42); /* untouched on failure */
+    qeil_ctx_free(ctx);
+}
+
+TEST(parse_f64_strict)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    double v = 0;
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "0.7", 0, 2, &v), QEIL_OK);
+    CHECK_NEAR(v, 0.7, 0, 0);
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "nan", 0, 2, &v), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "inf", 0, 1e300, &v), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "2.5", 0, 2, &v), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "1e", 0, 2, &v), QEIL_ERR_FORMAT);
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "1e999", 0, 2, &v), QEIL_ERR_RANGE);
+    qeil_ctx_free(ctx);
+}
+
+TEST(rng_deterministic_and_uniform)
+{
+    qeil_rng a, b;
+    qeil_rng_seed(&a, 123);
+    qeil_rng_seed(&b, 123);
+    for (int i = 0; i < 100; i++) CHECK(qeil_rng_u64(&a) == qeil_rng_u64(&b));
+    qeil_rng_seed(&b, 124);
+    CHECK(qeil_rng_u64(&a) != qeil_rng_u64(&b));
+    /* 60000 draws of below(6): each face within 5 sigma of 10000 */
+    int count[6] = {0};
+    for (int i = 0; i < 60000; i++) count[qeil_rng_below(&a, 6)]++;
+    for (int i = 0; i < 6; i++) CHECK(abs(count[i] - 10000) < 5 * 92);
+    double sum = 0;
+    for (int i = 0; i < 10000; i++) {
+        double u = qeil_rng_uniform(&a);
+        CHECK(u >= 0 && u < 1);
+        sum += u;
+    }
+    CHECK_NEAR(sum / 10000, 0.5, 0, 0.015);
+    CHECK_EQ_INT(qeil_rng_below(&a, 0), 0);
+}
+
+int main(void)
+{
+    RUN(status_strings_are_distinct);
+    RUN(ctx_records_failure);
+    RUN(ctx_log_hook_and_level);
+    RUN(calloc_overflow_is_null);
+    RUN(parse_u64_strict);
+    RUN(parse_f64_strict);
+    RUN(rng_deterministic_and_uniform);
+    return test_summary("core");
+}
