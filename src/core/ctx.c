@@ -93,8 +93,9 @@ void *qeil_malloc(qeil_ctx *ctx, size_t size)
 void *qeil_calloc(qeil_ctx *ctx, size_t n, size_t size)
 {
     if (size != 0 && n > SIZE_MAX / size) return NULL;
-    void *p = qeil_malloc(ctx, n * size);
-    if (p) memset(p, 0, n * size ? n * size : 1);
+    size_t bytes = n * size;
+    void *p = qeil_malloc(ctx, bytes);
+    if (p && bytes) memset(p, 0, bytes);
     return p;
 }
 
