@@ -58,6 +58,12 @@ typedef struct {
     qeil_dtype unit_dtype[QEIL_MAX_WUNITS];
     int kv_type;          /* qeil_ggml_type of the KV cache (F16 by default) */
     int weight_type;      /* dominant tensor type, for display */
+    /* Bytes of the token-embedding table alone (token_embd.weight; part of
+     * unit 0). When tied_embeddings, the head's unit_weight_B includes these
+     * same bytes (it reads the table) and qeil_model_weight_bytes counts them
+     * once. 0 = not given: derived from unit 0 assuming it holds only the
+     * token (and, for gpt2, position) table in one type. */
+    double token_embd_B;
 } qeil_model_desc;
 
 /* Built-in configs (qeil models). */

@@ -66,6 +66,11 @@ typedef struct {
     uint32_t n_units;           /* n_layers + 2 */
     qeil_dtype dtype[QEIL_MAX_WUNITS]; /* compute type per unit (from the model) */
     qeil_unit_work u[QEIL_MAX_WUNITS];
+    /* Bytes of the matrix unit 0 and the head share when the embeddings are
+     * tied (0 when untied). Both units' weight_res_B include it (a head on
+     * another pool holds its own copy, as llama.cpp does); a pool that holds
+     * both units needs it once, so subtract tied_B there. */
+    double tied_B;
 } qeil_workload;
 
 /* Validates wp against the model (names the field, value and range). */
