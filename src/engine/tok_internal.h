@@ -1,0 +1,86 @@
+/*
+ * tok_internal.h — the tokenizer object shared by tokenizer.c (building,
+ * decoding, GGUF) and tok_encode.c (encoding), and the pre-tokenizer split
+ * of tok_pretok.c. Internal: not installed, may change freely.
+ */
+#ifndef QEIL_ENGINE_TOK_INTERNAL_H
+#define QEIL_ENGINE_TOK_INTERNAL_H
+
+#include "qeil/tokenizer.h"
+
+/* One (left id, right id) -> (rank, merged id) entry of the BPE merge hash. */
+typedef struct {
+    uint64_t key; /* (uint64)left << 32 | right; TOK_MERGE_EMPTY when free */
+    int32_t rank;
+    int32_t result;
+} tok_merge_slot;
+
+#define TOK_MERGE_EMPTY UINT64_MAX
+
+/* Slot hash of a merge key: splitmix64's finalizer (Steele, Lea, Flood
+ * 2014), which spreads the two ids over all bits before masking. */
+static inline uint64_t tok_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+struct qeil_tokenizer {
+    qeil_ctx *ctx; /* allocator of everything below (must outlive the tokenizer) */
+    qeil_tok_kind kind;
+    qeil_pretok pre;
+    uint32_t n_vocab;
+
+    char *text;        /* all token strings, each followed by a NUL */
+    uint32_t *off;     /* [n_vocab + 1]: token i is text[off[i] .. off[i+1]-1) */
+    float *scores;     /* [n_vocab] */
+    uint8_t *types;    /* [n_vocab] QEIL_TOKTYPE_* (0 = undefined, read as normal) */
+    char *dec;         /* decoded pieces (what qeil_tokenizer_piece returns) */
+    uint32_t *dec_off; /* [n_vocab + 1] */
+
+    uint32_t *vhash;   /* open addressing, id + 1 per slot, 0 = free */
+    uint32_t vmask;    /* slots - 1 (a power of two minus one) */
+    uint32_t max_len;  /* longest mergeable token in bytes: longer spans skip the lookup */
+
+    tok_merge_slot *mhash; /* BPE only */
+    uint32_t mmask;
+    size_t n_merges;       /* merges kept (the rest named absent tokens) */
+
+    int32_t byte_tok[256]; /* token of each byte: SPM <0xNN>, BPE GPT-2 symbol; -1 none */
+    uint32_t byte_cp[256]; /* GPT-2 bytes_to_unicode: byte -> code point */
+    int16_t cp_byte[324];  /* its inverse for code points < 324; -1 none */
+
+    int32_t bos, eos, unk;
+    int add_bos;           /* encode's default */
+    int spm_prefix;        /* SPM: prefix a space (add_dummy_prefix) */
+    int ignore_merges;     /* BPE Llama-3: a word that is a token is taken whole */
+
+    /* Special tokens (CONTROL, UNKNOWN, USER_DEFINED, non-empty) sorted by
+     * first byte, then longest first, then lowest id; special_first[b] ..
+     * special_first[b+1] are those starting with byte b. */
+    int32_t *special;
+    uint32_t n_special;
+    uint32_t special_first[257];
+    int has_user_defined;  /* matched even without parse_special */
+};
+
+/* Types a text span may be encoded as (not CONTROL/UNKNOWN/BYTE). */
+static inline int tok_type_is_text(uint8_t t)
+{
+    return t == 0 || t == QEIL_TOKTYPE_NORMAL || t == QEIL_TOKTYPE_USER_DEFINED ||
+           t == QEIL_TOKTYPE_UNUSED;
+}
+
+/* Exact vocabulary lookup of s[0..len): the first id with these bytes, -1. */
+int32_t qeil_tok_find(const qeil_tokenizer *tk, const char *s, size_t len);
+
+/* End of the pre-tokenizer piece that starts at s[i] (i < n): the match of
+ * the pre-tokenizer's regex at i, as a backtracking engine with ordered
+ * alternation finds it. Always > i. The regexes: docs/tokenizer.md. */
+size_t qeil_pretok_next(qeil_pretok pre, const uint8_t *s, size_t n, size_t i);
+
+#endif /* QEIL_ENGINE_TOK_INTERNAL_H */
