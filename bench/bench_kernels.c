@@ -1,0 +1,225 @@
+/*
+ * bench_kernels.c — matmul throughput of the engine's kernels: GB/s of
+ * weight bytes streamed by y = W x (one f32 vector, the decode case), per
+ * weight type, scalar reference vs AVX2, 1 and 2 threads. Prints a markdown
+ * table for docs/benchmarks.md.
+ *
+ *     build/bench/bench_kernels              # 4096 x 4096
+ *     build/bench/bench_kernels 8192 2048    # rows cols: Llama-3.2-1B FFN up/gate
+ *
+ * Decode streams every weight from DRAM once per token, so before every
+ * timed run the benchmark reads a 256 MiB buffer (four times the L3 that
+ * two cores of a chiplet CPU can use), evicting the matrix: each run streams
+ * it from DRAM. Each cell is the best of REPS runs in each of ROUNDS sweeps
+ * of the whole table: on a shared machine the best run is the one least
+ * disturbed by other tenants, and sweeping the table spreads every cell's
+ * samples over the whole benchmark. The load average before and after is
+ * printed so a table taken on a busy machine can be recognised. Bytes
+ * counted are the weight matrix only (the activation vector is small).
+ */
+#include "engine/matmul.h"
+#include "engine/quant.h"
+#include "engine/threadpool.h"
+#include "qeil/qeil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            const char *c = strchr(line, ':');
+            if (c) {
+                snprintf(buf, n, "%s", c + 2);
+                buf[strcspn(buf, "\n")] = '\0';
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+#define FLUSH_BYTES ((size_t)256 << 20)
+#define ROUNDS 8
+#define REPS 3
+#define N_TYPES 7
+
+/* 1-minute load average (-1 when unreadable): other tenants' processes
+ * count here even when they are invisible to ps. */
+static double load_avg(void)
+{
+    double l = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%lf", &l) != 1) l = -1;
+    fclose(f);
+    return l;
+}
+
+/* Read every cache line of the flush buffer; the sums keep the loads. The
+ * flush runs on the pool that is about to be timed, so its workers are
+ * awake (spinning) when the matmul is dispatched, as in back-to-back decode
+ * matmuls, instead of asleep after an idle flush. */
+static volatile uint64_t g_sink;
+
+static void flush_range(void *p, int64_t b, int64_t e)
+{
+    const uint64_t *buf = p;
+    uint64_t sum = 0;
+    for (int64_t i = b; i < e; i++) sum += buf[8 * i]; /* one word per 64-byte line */
+    g_sink += sum;
+}
+
+static void flush_caches(qeil_tpool *pool, const uint64_t *buf)
+{
+    qeil_tpool_parallel_for(pool, (int64_t)(FLUSH_BYTES / 64), flush_range, (void *)(uintptr_t)buf);
+}
+
+/* Best seconds per matmul over REPS cold runs. */
+static double time_matmul(qeil_tpool *pool, qeil_simd simd, const qeil_matmul_weight *w,
+                          const float *x, float *y, void *work, size_t ws, const uint64_t *flush)
+{
+    double best = 1e30;
+    for (int rep = 0; rep < REPS; rep++) {
+        flush_caches(pool, flush);
+        double t0 = now_s();
+        if (qeil_matmul(NULL, pool, simd, w, x, 1, y, work, ws) != QEIL_OK) return -1;
+        double dt = now_s() - t0;
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t rows = 4096, cols = 4096;
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    if (!ctx) return 1;
+    if (argc == 3) {
+        if (qeil_parse_u64(ctx, "rows", argv[1], 1, 65536, &rows) != QEIL_OK ||
+            qeil_parse_u64(ctx, "cols", argv[2], 256, 65536, &cols) != QEIL_OK || cols % 256 != 0) {
+            fprintf(stderr, "bench_kernels: %s\nusage: bench_kernels [ROWS COLS]  (COLS a multiple of 256)\n",
+                    qeil_ctx_errmsg(ctx)[0] ? qeil_ctx_errmsg(ctx) : "cols must be a multiple of 256");
+            qeil_ctx_free(ctx);
+            return 2;
+        }
+    } else if (argc != 1) {
+        fprintf(stderr, "usage: bench_kernels [ROWS COLS]\n");
+        qeil_ctx_free(ctx);
+        return 2;
+    }
+
+    const int types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16, QEIL_GGML_Q8_0,
+                         QEIL_GGML_Q6_K, QEIL_GGML_Q4_K, QEIL_GGML_Q4_0};
+    _Static_assert(sizeof types / sizeof types[0] == N_TYPES, "N_TYPES");
+    size_t n = (size_t)rows * cols;
+    float *wf = malloc(n * sizeof *wf);
+    float *x = malloc(cols * sizeof *x), *y = malloc(rows * sizeof *y);
+    void *work = malloc(cols * 2 + 64); /* >= Q8_0 (34/32 B) and Q8_K (292/256 B) per element */
+    qeil_tpool *pool1 = NULL, *pool2 = NULL;
+    if (!wf || !x || !y || !work || qeil_tpool_create(ctx, 1, &pool1) != QEIL_OK ||
+        qeil_tpool_create(ctx, 2, &pool2) != QEIL_OK) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        return 1;
+    }
+    qeil_rng r;
+    qeil_rng_seed(&r, 1);
+    for (size_t i = 0; i < n; i++) wf[i] = (float)(2 * qeil_rng_uniform(&r) - 1) * 0.05f;
+    for (size_t i = 0; i < cols; i++) x[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+
+    char cpu[128];
+    cpu_name(cpu, sizeof cpu);
+    qeil_simd best = qeil_simd_best();
+    printf("bench_kernels: y = W x, W %llu x %llu, one f32 vector; %s; best SIMD %s\n",
+           (unsigned long long)rows, (unsigned long long)cols, cpu, qeil_simd_name(best));
+    printf("GB/s = weight bytes / best time per matmul (1 GB = 1e9 B); caches flushed before "
+           "every run, so the weights stream from DRAM\n\n");
+
+    uint64_t *flush = malloc(FLUSH_BYTES);
+    if (!flush) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < FLUSH_BYTES / sizeof *flush; i++) flush[i] = i;
+
+    /* Quantize every type first, so the timing rounds can sweep the table. */
+    struct {
+        const qeil_quant_traits *t;
+        uint8_t *wq;
+        size_t bytes;
+        qeil_matmul_weight w;
+        double best_s[4];
+    } T[N_TYPES];
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(types[ti]);
+        size_t row_bytes = (size_t)(cols / t->blck_elems) * t->blck_bytes;
+        T[ti].t = t;
+        T[ti].bytes = row_bytes * rows;
+        T[ti].wq = malloc(T[ti].bytes);
+        if (!T[ti].wq) {
+            fprintf(stderr, "bench_kernels: out of memory\n");
+            return 1;
+        }
+        for (uint64_t row = 0; row < rows; row++)
+            t->quantize(wf + row * cols, T[ti].wq + row * row_bytes, (int64_t)cols);
+        if (qeil_matmul_weight_init(ctx, &T[ti].w, t->type, (int64_t)cols, (int64_t)rows, T[ti].wq) !=
+            QEIL_OK) {
+            fprintf(stderr, "bench_kernels: %s\n", qeil_ctx_errmsg(ctx));
+            return 1;
+        }
+        for (int cell = 0; cell < 4; cell++) T[ti].best_s[cell] = 1e30;
+    }
+
+    const double load0 = load_avg();
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int ti = 0; ti < N_TYPES; ti++) {
+            size_t ws = qeil_matmul_work_size(T[ti].t->type, (int64_t)cols, 1);
+            for (int cell = 0; cell < 4; cell++) {
+                int simd = cell / 2, th = cell % 2;
+                if (simd == 1 && best < QEIL_SIMD_AVX2) continue;
+                double dt = time_matmul(th ? pool2 : pool1, simd ? QEIL_SIMD_AVX2 : QEIL_SIMD_SCALAR,
+                                        &T[ti].w, x, y, work, ws, flush);
+                if (dt > 0 && dt < T[ti].best_s[cell]) T[ti].best_s[cell] = dt;
+            }
+        }
+    }
+    const double load1 = load_avg();
+
+    printf("| type | MiB | scalar 1T | scalar 2T | avx2 1T | avx2 2T | avx2 2T ms |\n");
+    printf("|------|----:|----------:|----------:|--------:|--------:|-----------:|\n");
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        double gbs[4];
+        for (int cell = 0; cell < 4; cell++) gbs[cell] = (double)T[ti].bytes / T[ti].best_s[cell] / 1e9;
+        printf("| %s | %.1f | %.2f | %.2f | ", T[ti].t->name, (double)T[ti].bytes / (1024.0 * 1024.0),
+               gbs[0], gbs[1]);
+        if (best >= QEIL_SIMD_AVX2) printf("%.2f | %.2f | %.2f |\n", gbs[2], gbs[3], T[ti].best_s[3] * 1e3);
+        else printf("n/a | n/a | n/a |\n");
+        free(T[ti].wq);
+    }
+    printf("\n1-minute load average before / after the timing: %.2f / %.2f (%ld CPUs online)\n",
+           load0, load1, sysconf(_SC_NPROCESSORS_ONLN));
+    qeil_tpool_free(pool1);
+    qeil_tpool_free(pool2);
+    free(flush);
+    free(wf);
+    free(x);
+    free(y);
+    free(work);
+    qeil_ctx_free(ctx);
+    return 0;
+}

@@ -1,0 +1,317 @@
+/*
+ * dot.c — scalar reference dot products (weights · activations), the
+ * per-type table, and the run-time choice of SIMD level.
+ *
+ * The references are the definition the SIMD kernels are tested against:
+ * f32/f16/bf16 accumulate in double (a more accurate yardstick than any
+ * vector order); block formats sum integer products exactly within a block
+ * and combine the block scales in float, in block order.
+ */
+#include "engine/quant.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#if QEIL_HAVE_X86_SIMD
+#include <cpuid.h>
+#endif
+
+static float load_f16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return qeil_f16_to_f32_fast(h);
+}
+
+/* ======================================================================== */
+/* Float formats: activations stay f32                                       */
+/* ======================================================================== */
+
+/* Four double partial sums (element i goes to sum i % 4), added at the
+ * end: the reference's definition, and four independent add chains. */
+#define FLOAT_DOT(load_w)                                                   \
+    do {                                                                    \
+        const uint8_t *pw = w, *px = x;                                     \
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};                               \
+        for (int64_t i = 0; i < n; i++) {                                   \
+            float b;                                                        \
+            memcpy(&b, px + 4 * i, sizeof b);                               \
+            acc[i & 3] += (double)(load_w) * (double)b;                     \
+        }                                                                   \
+        *s = (float)((acc[0] + acc[1]) + (acc[2] + acc[3]));                \
+    } while (0)
+
+static float load_f32(const uint8_t *p)
+{
+    float f;
+    memcpy(&f, p, sizeof f);
+    return f;
+}
+
+static float load_bf16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return qeil_bf16_to_f32(h);
+}
+
+void qeil_vec_dot_f32_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    FLOAT_DOT(load_f32(pw + 4 * i));
+}
+
+void qeil_vec_dot_f16_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    FLOAT_DOT(load_f16(pw + 2 * i));
+}
+
+void qeil_vec_dot_bf16_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    FLOAT_DOT(load_bf16(pw + 2 * i));
+}
+
+/* ======================================================================== */
+/* Q8_0 and Q4_0 weights · Q8_0 activations                                  */
+/* ======================================================================== */
+
+void qeil_vec_dot_q8_0_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK8_0; i++, bw += QEIL_Q8_0_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const int8_t *qw = (const int8_t *)(bw + 2), *qx = (const int8_t *)(bx + 2);
+        int32_t isum = 0;
+        for (int j = 0; j < QEIL_QK8_0; j++) isum += qw[j] * qx[j];
+        sum += load_f16(bw) * load_f16(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+void qeil_vec_dot_q4_0_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK4_0; i++, bw += QEIL_Q4_0_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const uint8_t *qw = bw + 2;
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        int32_t isum = 0;
+        for (int j = 0; j < QEIL_QK4_0 / 2; j++) {
+            isum += ((qw[j] & 0x0f) - 8) * qx[j];
+            isum += ((qw[j] >> 4) - 8) * qx[j + 16];
+        }
+        sum += load_f16(bw) * load_f16(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+/* ======================================================================== */
+/* K-quants · Q8_K                                                           */
+/* ======================================================================== */
+
+/* Per super-block:  d_x d sum_s sc[s] sum_l q y  -  d_x dmin sum_s m[s] sum_l y
+ * where sum_l y over a 32-element sub-block is bsums[2s] + bsums[2s+1]. Both
+ * integer sums are exact (|.| < 256 * 15 * 127 * 63 < 2^31). The AVX2 kernel
+ * repeats the combination verbatim and gets the same bits, whatever the
+ * compiler's FP contraction: each product is float x float (the int sums
+ * rounded to float first), exact in double, so fusing it into an FMA
+ * changes nothing; the super-block terms are summed in double. */
+void qeil_vec_dot_q4_k_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_Q4_K_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16(bw);
+        const float dmin = dx * load_f16(bw + 2);
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(bw + 4, sc, m);
+        const uint8_t *qs = bw + 16;
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int16_t bsums[16];
+        memcpy(bsums, bx + 260, sizeof bsums);
+
+        int32_t summin = 0;
+        for (int j = 0; j < 8; j++) summin += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+        int32_t isum = 0;
+        for (int c = 0; c < 4; c++) {
+            int32_t s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                s1 += (qs[32 * c + l] & 0x0f) * qy[64 * c + l];
+                s2 += (qs[32 * c + l] >> 4) * qy[64 * c + 32 + l];
+            }
+            isum += sc[2 * c] * s1 + sc[2 * c + 1] * s2;
+        }
+        sum += (double)d * (float)isum - (double)dmin * (float)summin;
+    }
+    *s = (float)sum;
+}
+
+/* Per super-block: d_x d sum_s scales[s] sum_l (q - 32) y; the integer sum
+ * is exact (|.| < 256 * 32 * 127 * 128 < 2^31). */
+void qeil_vec_dot_q6_k_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_Q6_K_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16(bw + 208);
+        const uint8_t *ql = bw, *qh = bw + 128;
+        const int8_t *scales = (const int8_t *)(bw + 192);
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int32_t isum = 0;
+        for (int h = 0; h < 2; h++) {
+            for (int c = 0; c < 4; c++) {
+                /* elements 128h + 32c + l: low 4 bits from ql (low nibble
+                 * for c < 2), high 2 bits from bits 2c..2c+1 of qh[32h + l];
+                 * l < 16 is sub-block 8h + 2c, l >= 16 the next one */
+                const uint8_t *lo = ql + 64 * h + 32 * (c % 2), *hi = qh + 32 * h;
+                const int8_t *y = qy + 128 * h + 32 * c;
+                const int lshift = c < 2 ? 0 : 4, hshift = 2 * c;
+                for (int half = 0; half < 2; half++) {
+                    int32_t part = 0;
+                    for (int l = 16 * half; l < 16 * half + 16; l++) {
+                        int q = ((lo[l] >> lshift) & 0x0f) | (((hi[l] >> hshift) & 3) << 4);
+                        part += (q - 32) * y[l];
+                    }
+                    isum += scales[8 * h + 2 * c + half] * part;
+                }
+            }
+        }
+        sum += (double)d * (float)isum;
+    }
+    *s = (float)sum;
+}
+
+/* ======================================================================== */
+/* Table and dispatch                                                        */
+/* ======================================================================== */
+
+static const qeil_quant_traits k_traits[] = {
+    {QEIL_GGML_F32, "f32", 1, 4, QEIL_GGML_F32, qeil_dequantize_row_f32,
+     qeil_quantize_row_f32, qeil_vec_dot_f32_ref},
+    {QEIL_GGML_F16, "f16", 1, 2, QEIL_GGML_F32, qeil_dequantize_row_f16,
+     qeil_quantize_row_f16, qeil_vec_dot_f16_ref},
+    {QEIL_GGML_BF16, "bf16", 1, 2, QEIL_GGML_F32, qeil_dequantize_row_bf16,
+     qeil_quantize_row_bf16, qeil_vec_dot_bf16_ref},
+    {QEIL_GGML_Q8_0, "q8_0", QEIL_QK8_0, QEIL_Q8_0_BYTES, QEIL_GGML_Q8_0,
+     qeil_dequantize_row_q8_0, qeil_quantize_row_q8_0, qeil_vec_dot_q8_0_ref},
+    {QEIL_GGML_Q4_0, "q4_0", QEIL_QK4_0, QEIL_Q4_0_BYTES, QEIL_GGML_Q8_0,
+     qeil_dequantize_row_q4_0, qeil_quantize_row_q4_0, qeil_vec_dot_q4_0_ref},
+    {QEIL_GGML_Q4_K, "q4_k", QEIL_QK_K, QEIL_Q4_K_BYTES, QEIL_GGML_Q8_K,
+     qeil_dequantize_row_q4_k, qeil_quantize_row_q4_k, qeil_vec_dot_q4_k_ref},
+    {QEIL_GGML_Q6_K, "q6_k", QEIL_QK_K, QEIL_Q6_K_BYTES, QEIL_GGML_Q8_K,
+     qeil_dequantize_row_q6_k, qeil_quantize_row_q6_k, qeil_vec_dot_q6_k_ref},
+    {QEIL_GGML_Q8_K, "q8_k", QEIL_QK_K, QEIL_Q8_K_BYTES, QEIL_GGML_Q8_K,
+     qeil_dequantize_row_q8_k, qeil_quantize_row_q8_k, NULL},
+};
+
+const qeil_quant_traits *qeil_quant_traits_of(int type)
+{
+    for (size_t i = 0; i < sizeof k_traits / sizeof k_traits[0]; i++)
+        if (k_traits[i].type == type) return &k_traits[i];
+    return NULL;
+}
+
+#if QEIL_HAVE_X86_SIMD
+/* CPUID leaf 1: FMA (ecx 12), OSXSAVE (27), AVX (28), F16C (29); XCR0 bits
+ * 1-2: the OS saves XMM and YMM state; leaf 7 subleaf 0: AVX2 (ebx 5).
+ * (Intel SDM vol. 2A, CPUID; clang's __builtin_cpu_supports has no "f16c",
+ * so this asks the CPU directly.) */
+static int x86_avx2_fma_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const unsigned need = (1u << 12) | (1u << 27) | (1u << 28) | (1u << 29);
+    if ((c & need) != need) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & 6u) != 6u) return 0;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b >> 5) & 1u;
+}
+#endif
+
+qeil_simd qeil_simd_best(void)
+{
+#if QEIL_HAVE_X86_SIMD
+    /* CPUID traps to the hypervisor in a VM (microseconds): ask once. The
+     * answer is a fact about the machine, the same for every caller, so
+     * a racing first call just stores the same value twice. */
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        v = x86_avx2_fma_f16c() ? QEIL_SIMD_AVX2 : QEIL_SIMD_SCALAR;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return (qeil_simd)v;
+#else
+    return QEIL_SIMD_SCALAR;
+#endif
+}
+
+const char *qeil_simd_name(qeil_simd simd)
+{
+    switch (simd) {
+    case QEIL_SIMD_SCALAR: return "scalar";
+    case QEIL_SIMD_AVX2: return "avx2";
+    }
+    return "unknown";
+}
+
+#if QEIL_HAVE_X86_SIMD
+static qeil_vec_dot_fn avx2_dot(int type)
+{
+    switch (type) {
+    case QEIL_GGML_F32: return qeil_vec_dot_f32_avx2;
+    case QEIL_GGML_F16: return qeil_vec_dot_f16_avx2;
+    case QEIL_GGML_BF16: return qeil_vec_dot_bf16_avx2;
+    case QEIL_GGML_Q8_0: return qeil_vec_dot_q8_0_avx2;
+    case QEIL_GGML_Q4_0: return qeil_vec_dot_q4_0_avx2;
+    case QEIL_GGML_Q4_K: return qeil_vec_dot_q4_k_avx2;
+    case QEIL_GGML_Q6_K: return qeil_vec_dot_q6_k_avx2;
+    default: return NULL;
+    }
+}
+#endif
+
+qeil_vec_dot_fn qeil_vec_dot_for(int type, qeil_simd simd)
+{
+    const qeil_quant_traits *t = qeil_quant_traits_of(type);
+    if (!t || !t->vec_dot) return NULL;
+    switch (simd) {
+    case QEIL_SIMD_SCALAR:
+        return t->vec_dot;
+    case QEIL_SIMD_AVX2:
+#if QEIL_HAVE_X86_SIMD
+        if (qeil_simd_best() >= QEIL_SIMD_AVX2) return avx2_dot(type);
+#endif
+        return NULL;
+    }
+    return NULL;
+}
+
+void qeil_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)
+{
+#if QEIL_HAVE_X86_SIMD
+    if (qeil_simd_best() >= QEIL_SIMD_AVX2) {
+        qeil_f16_to_f32_row_avx2(src, dst, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) dst[i] = qeil_f16_to_f32_fast(src[i]);
+}
+
+void qeil_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n)
+{
+#if QEIL_HAVE_X86_SIMD
+    if (qeil_simd_best() >= QEIL_SIMD_AVX2) {
+        qeil_f32_to_f16_row_avx2(src, dst, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; i++) dst[i] = qeil_f32_to_f16(src[i]);
+}

@@ -1,0 +1,122 @@
+/*
+ * matmul.c — y = W x: quantize x once, then per-row dot products split
+ * across the thread pool in static chunks (see matmul.h).
+ */
+#include "engine/matmul.h"
+
+#include <stdint.h>
+
+qeil_status qeil_matmul_weight_init(qeil_ctx *ctx, qeil_matmul_weight *w, int type,
+                                    int64_t n_cols, int64_t n_rows, const void *data)
+{
+    if (!w || !data) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "matmul: weight or data is NULL");
+    const qeil_quant_traits *t = qeil_quant_traits_of(type);
+    if (!t || !t->vec_dot)
+        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                             "weight type: %d has no engine kernel (allowed f32 0, f16 1, bf16 30, "
+                             "q8_0 8, q4_0 2, q4_k 12, q6_k 14)",
+                             type);
+    if (n_cols < 1 || n_cols > QEIL_MATMUL_MAX_COLS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "weight columns: %lld (allowed 1..%d)",
+                             (long long)n_cols, QEIL_MATMUL_MAX_COLS);
+    if (n_rows < 1 || n_rows > QEIL_MATMUL_MAX_ROWS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "weight rows: %lld (allowed 1..%d)",
+                             (long long)n_rows, QEIL_MATMUL_MAX_ROWS);
+    if (n_cols % t->blck_elems != 0)
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                             "weight columns: %lld is not a multiple of the %s block (%u)",
+                             (long long)n_cols, t->name, t->blck_elems);
+    w->type = type;
+    w->n_cols = n_cols;
+    w->n_rows = n_rows;
+    /* <= 2^24 / 1 * 4 bytes: no overflow */
+    w->row_bytes = (size_t)(n_cols / t->blck_elems) * t->blck_bytes;
+    w->data = data;
+    return QEIL_OK;
+}
+
+/* Activation traits of a weight type, or NULL when x stays f32. */
+static const qeil_quant_traits *act_traits(const qeil_quant_traits *t)
+{
+    return t->vec_type == QEIL_GGML_F32 ? NULL : qeil_quant_traits_of(t->vec_type);
+}
+
+size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec)
+{
+    const qeil_quant_traits *t = qeil_quant_traits_of(type);
+    if (!t || !t->vec_dot || n_cols < 1 || n_cols > QEIL_MATMUL_MAX_COLS || n_vec < 1 ||
+        n_vec > QEIL_MATMUL_MAX_VEC)
+        return 0;
+    const qeil_quant_traits *a = act_traits(t);
+    if (!a) return 0;
+    /* <= 2^12 * (2^24 / 32) * 34 < 2^36: fits size_t on 64-bit */
+    return (size_t)n_vec * (size_t)((n_cols + a->blck_elems - 1) / a->blck_elems) * a->blck_bytes;
+}
+
+typedef struct {
+    const qeil_matmul_weight *w;
+    qeil_vec_dot_fn dot;
+    const uint8_t *xq;  /* n_vec activations, xq_stride bytes apart */
+    size_t xq_stride;
+    int64_t n_vec;
+    float *y;
+} mm_args;
+
+/* Rows per tile for batches: a tile of weight rows (16 x a few KiB) stays
+ * in L2 while every activation vector passes over it, and each activation
+ * (a few KiB) stays in L1 across the tile's rows. With one vector this is
+ * plain row order. The tile size changes only the order in which y's
+ * elements are computed, never how: results do not depend on it. */
+#define MM_ROW_TILE 16
+
+/* Rows [b, e). */
+static void mm_rows(void *p, int64_t b, int64_t e)
+{
+    const mm_args *a = p;
+    const uint8_t *wd = a->w->data;
+    const int64_t n_rows = a->w->n_rows, n_cols = a->w->n_cols;
+    for (int64_t r0 = b; r0 < e; r0 += MM_ROW_TILE) {
+        const int64_t r1 = r0 + MM_ROW_TILE < e ? r0 + MM_ROW_TILE : e;
+        for (int64_t v = 0; v < a->n_vec; v++) {
+            const uint8_t *xv = a->xq + (size_t)v * a->xq_stride;
+            float *yv = a->y + v * n_rows;
+            for (int64_t r = r0; r < r1; r++)
+                a->dot(n_cols, &yv[r], wd + (size_t)r * a->w->row_bytes, xv);
+        }
+    }
+}
+
+qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
+                        const qeil_matmul_weight *w, const float *x, int64_t n_vec,
+                        float *y, void *work, size_t work_size)
+{
+    if (!w || !w->data || !x || !y)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "matmul: weight, x or y is NULL");
+    if (n_vec < 1 || n_vec > QEIL_MATMUL_MAX_VEC)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul vectors: %lld (allowed 1..%d)",
+                             (long long)n_vec, QEIL_MATMUL_MAX_VEC);
+    const qeil_quant_traits *t = qeil_quant_traits_of(w->type);
+    if (!t || !t->vec_dot || w->n_cols < 1 || w->n_cols % t->blck_elems != 0 || w->n_rows < 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                             "matmul: weight not set up by qeil_matmul_weight_init");
+    qeil_vec_dot_fn dot = qeil_vec_dot_for(w->type, simd);
+    if (!dot)
+        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "simd: %s is not available on this CPU",
+                             qeil_simd_name(simd));
+
+    mm_args a = {w, dot, (const uint8_t *)x, (size_t)w->n_cols * sizeof(float), n_vec, y};
+    const qeil_quant_traits *at = act_traits(t);
+    if (at) {
+        size_t need = qeil_matmul_work_size(w->type, w->n_cols, n_vec);
+        if (!work || work_size < need)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul work buffer: %zu bytes (need %zu)",
+                                 work_size, need);
+        a.xq_stride = need / (size_t)n_vec;
+        uint8_t *xq = work;
+        for (int64_t v = 0; v < n_vec; v++)
+            at->quantize(x + v * w->n_cols, xq + (size_t)v * a.xq_stride, w->n_cols);
+        a.xq = xq;
+    }
+    qeil_tpool_parallel_for(pool, w->n_rows, mm_rows, &a);
+    return QEIL_OK;
+}

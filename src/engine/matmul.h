@@ -1,0 +1,65 @@
+/*
+ * matmul.h — y = W x for a weight matrix in any engine type (internal).
+ *
+ * W has n_rows rows of n_cols elements (GGUF's ne[0] = n_cols, ne[1] =
+ * n_rows), stored row after row in its GGUF type. x is a batch of n_vec f32
+ * vectors of n_cols; y gets n_vec f32 vectors of n_rows:
+ *
+ *     y[v * n_rows + r] = sum_c W[r][c] * x[v * n_cols + c]
+ *
+ * x is first quantized into the activation format of W's type (Q8_0 for
+ * Q8_0/Q4_0, Q8_K for K-quants, kept f32 for f32/f16/bf16) in the caller's
+ * work buffer, then the rows are split across the pool in static chunks.
+ * Each y element is computed by exactly one thread with the same kernel, so
+ * y is bit-identical for any thread count.
+ *
+ *     qeil_matmul_weight W;
+ *     if (qeil_matmul_weight_init(ctx, &W, t->type, t->ne[0], t->ne[1],
+ *                                 qeil_gguf_tensor_data(g, t)) != QEIL_OK) ...
+ *     size_t ws = qeil_matmul_work_size(W.type, W.n_cols, 1);
+ *     void *work = qeil_malloc(ctx, ws);            // once, at load time
+ *     qeil_matmul(ctx, pool, qeil_simd_best(), &W, x, 1, y, work, ws);
+ *
+ * Thread-safety: W is read-only and may be shared; one matmul at a time per
+ * pool and per work buffer.
+ */
+#ifndef QEIL_ENGINE_MATMUL_H
+#define QEIL_ENGINE_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/quant.h"
+#include "engine/threadpool.h"
+
+/* Largest row length and batch matmul accepts (sizes stay far from overflow). */
+#define QEIL_MATMUL_MAX_COLS (1 << 24)
+#define QEIL_MATMUL_MAX_ROWS (1 << 24)
+#define QEIL_MATMUL_MAX_VEC 4096
+
+typedef struct {
+    int type;           /* qeil_ggml_type */
+    int64_t n_cols;     /* elements per row (ne[0]) */
+    int64_t n_rows;     /* rows (ne[1]) */
+    size_t row_bytes;   /* n_cols / blck_elems * blck_bytes */
+    const void *data;   /* n_rows * row_bytes bytes, any alignment; not owned */
+} qeil_matmul_weight;
+
+/* Describe a weight matrix: checks that the type has a dot kernel, the
+ * shape is within limits, and n_cols is a multiple of the type's block. */
+qeil_status qeil_matmul_weight_init(qeil_ctx *ctx, qeil_matmul_weight *w, int type,
+                                    int64_t n_cols, int64_t n_rows, const void *data);
+
+/* Bytes of work buffer matmul needs for n_vec vectors of n_cols against a
+ * weight of `type` (0 when x is used as is, or when the arguments are out of
+ * range — qeil_matmul then reports the error). */
+size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec);
+
+/* y = W x as described above. pool may be NULL (caller's thread only).
+ * simd: qeil_simd_best() or QEIL_SIMD_SCALAR (benchmarks, tests); a level
+ * this CPU lacks is QEIL_ERR_UNSUPPORTED. x and y must not overlap. */
+qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
+                        const qeil_matmul_weight *w, const float *x, int64_t n_vec,
+                        float *y, void *work, size_t work_size);
+
+#endif /* QEIL_ENGINE_MATMUL_H */

@@ -1,0 +1,457 @@
+/*
+ * quant.c — scalar reference for the engine's element formats: f16/bf16
+ * conversion, and dequantize / quantize of one row for every type the
+ * engine computes with. Layouts: docs/kernels.md (ggml's, byte for byte).
+ */
+#include "engine/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ======================================================================== */
+/* f16 / bf16 <-> f32                                                        */
+/* ======================================================================== */
+
+static float bits_to_f32(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static uint32_t f32_to_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+float qeil_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1fu;
+    uint32_t m = h & 0x3ffu;
+    uint32_t bits;
+    if (e == 0) {
+        if (m == 0) {
+            bits = sign; /* signed zero */
+        } else {
+            /* Subnormal m * 2^-24: shift the leading 1 up to the implicit
+             * bit position, lowering the exponent once per shift. Biased
+             * binary32 exponent of 2^-14 is 113. */
+            e = 113;
+            while (!(m & 0x400u)) {
+                m <<= 1;
+                e--;
+            }
+            bits = sign | (e << 23) | ((m & 0x3ffu) << 13);
+        }
+    } else if (e == 31) {
+        /* inf, or NaN made quiet (bit 22) the way F16C's VCVTPH2PS does */
+        bits = sign | 0x7f800000u | (m << 13) | (m ? 0x00400000u : 0);
+    } else {
+        bits = sign | ((e + 112) << 23) | (m << 13); /* rebias 15 -> 127 */
+    }
+    return bits_to_f32(bits);
+}
+
+uint16_t qeil_f32_to_f16(float f)
+{
+    uint32_t x = f32_to_bits(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) /* NaN: quiet, top 9 payload bits kept */
+        return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+    /* 65520 = 65504 + half an ulp: ties go to the even neighbour 65536,
+     * which does not exist, so 65520 and above become inf. */
+    if (ax >= 0x477ff000u)
+        return (uint16_t)(sign | 0x7c00u);
+    if (ax < 0x38800000u) { /* below 2^-14: f16 subnormal or zero */
+        if (ax < 0x33000000u) /* below 2^-25 (half the smallest subnormal) */
+            return sign;
+        uint32_t e = ax >> 23;                    /* 102..112 */
+        uint32_t m = (ax & 0x7fffffu) | 0x800000u; /* value = m 2^(e-150) */
+        uint32_t shift = 126 - e;                 /* 14..24: to units of 2^-24 */
+        uint32_t q = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1);
+        uint32_t half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (q & 1u))) q++; /* may carry into 0x400: smallest normal */
+        return (uint16_t)(sign | q);
+    }
+    /* Normal: rebias (127 -> 15) and round the 13 dropped bits to nearest
+     * even; a carry out of the mantissa correctly bumps the exponent. */
+    uint32_t r = ax - (112u << 23);
+    r += 0xfffu + ((r >> 13) & 1u);
+    return (uint16_t)(sign | (r >> 13));
+}
+
+float qeil_bf16_to_f32(uint16_t h)
+{
+    return bits_to_f32((uint32_t)h << 16);
+}
+
+uint16_t qeil_f32_to_bf16(float f)
+{
+    uint32_t x = f32_to_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40u); /* NaN stays NaN (quiet) */
+    x += 0x7fffu + ((x >> 16) & 1u);          /* round to nearest even */
+    return (uint16_t)(x >> 16);
+}
+
+/* ======================================================================== */
+/* Helpers                                                                   */
+/* ======================================================================== */
+
+static float load_f16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return qeil_f16_to_f32_fast(h);
+}
+
+static void store_f16(uint8_t *p, float v)
+{
+    uint16_t h = qeil_f32_to_f16(v);
+    memcpy(p, &h, sizeof h);
+}
+
+/* Round to nearest (halves away from zero, like roundf) and clamp to
+ * [lo, hi]. Clamping happens in float first so the int conversion is always
+ * defined; NaN gives lo. */
+static int round_clamp(float v, int lo, int hi)
+{
+    if (!(v > (float)lo)) return lo;
+    if (!(v < (float)hi)) return hi;
+    return (int)roundf(v);
+}
+
+/* ======================================================================== */
+/* F32, F16, BF16                                                            */
+/* ======================================================================== */
+
+void qeil_dequantize_row_f32(const void *src, float *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+void qeil_quantize_row_f32(const float *src, void *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+
+void qeil_dequantize_row_f16(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    for (int64_t i = 0; i < n; i++) dst[i] = load_f16(p + 2 * i);
+}
+
+void qeil_quantize_row_f16(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    for (int64_t i = 0; i < n; i++) store_f16(p + 2 * i, src[i]);
+}
+
+void qeil_dequantize_row_bf16(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *p = src;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, sizeof h);
+        dst[i] = qeil_bf16_to_f32(h);
+    }
+}
+
+void qeil_quantize_row_bf16(const float *src, void *dst, int64_t n)
+{
+    uint8_t *p = dst;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h = qeil_f32_to_bf16(src[i]);
+        memcpy(p + 2 * i, &h, sizeof h);
+    }
+}
+
+/* ======================================================================== */
+/* Q8_0: {f16 d; int8 qs[32]}, x = qs * d                                    */
+/* ======================================================================== */
+
+void qeil_dequantize_row_q8_0(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK8_0; i++, b += QEIL_Q8_0_BYTES) {
+        float d = load_f16(b);
+        const int8_t *qs = (const int8_t *)(b + 2);
+        for (int j = 0; j < QEIL_QK8_0; j++) dst[i * QEIL_QK8_0 + j] = (float)qs[j] * d;
+    }
+}
+
+/* ggml's reference rule: d = amax / 127, q = round(x / d) in [-127, 127]. */
+void qeil_quantize_row_q8_0(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK8_0; i++, b += QEIL_Q8_0_BYTES) {
+        const float *x = src + i * QEIL_QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < QEIL_QK8_0; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_f16(b, d);
+        int8_t *qs = (int8_t *)(b + 2);
+        for (int j = 0; j < QEIL_QK8_0; j++) qs[j] = (int8_t)round_clamp(x[j] * id, -127, 127);
+    }
+}
+
+/* ======================================================================== */
+/* Q4_0: {f16 d; uint8 qs[16]}, x[j] = (lo(qs[j]) - 8) d, x[j+16] = hi      */
+/* ======================================================================== */
+
+void qeil_dequantize_row_q4_0(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK4_0; i++, b += QEIL_Q4_0_BYTES) {
+        float d = load_f16(b);
+        const uint8_t *qs = b + 2;
+        float *y = dst + i * QEIL_QK4_0;
+        for (int j = 0; j < QEIL_QK4_0 / 2; j++) {
+            y[j] = (float)((int)(qs[j] & 0x0f) - 8) * d;
+            y[j + 16] = (float)((int)(qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+/* ggml's reference rule: the element of largest magnitude, with its sign,
+ * maps to -8 (d = max / -8); q = floor(x / d + 8.5) clipped to 15, so the
+ * opposite extreme (+8) saturates at 7. */
+void qeil_quantize_row_q4_0(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK4_0; i++, b += QEIL_Q4_0_BYTES) {
+        const float *x = src + i * QEIL_QK4_0;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QEIL_QK4_0; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        float d = max / -8.0f;
+        float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_f16(b, d);
+        uint8_t *qs = b + 2;
+        for (int j = 0; j < QEIL_QK4_0 / 2; j++) {
+            float t0 = x[j] * id + 8.5f, t1 = x[j + 16] * id + 8.5f;
+            /* t >= 0 up to rounding; (int) truncation is floor there */
+            int q0 = !(t0 > 0.0f) ? 0 : t0 >= 15.0f ? 15 : (int)t0;
+            int q1 = !(t1 > 0.0f) ? 0 : t1 >= 15.0f ? 15 : (int)t1;
+            qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+/* ======================================================================== */
+/* Q4_K: 256-element super-block of 8 sub-blocks of 32                       */
+/*   x = d * sc[s] * q - dmin * m[s],  q in 0..15, sc and m 6-bit            */
+/* ======================================================================== */
+
+/* The 12 bytes hold 8 six-bit scales sc[] and 8 six-bit mins m[]:
+ *   bytes 0..3 : sc[0..3] in bits 0-5, bits 6-7 = bits 4-5 of sc[4..7]
+ *   bytes 4..7 : m[0..3]  in bits 0-5, bits 6-7 = bits 4-5 of m[4..7]
+ *   bytes 8..11: low nibble = bits 0-3 of sc[4..7], high = bits 0-3 of m[4..7] */
+void qeil_q4_k_get_scale_min(const uint8_t p[QEIL_K_SCALE_SIZE], uint8_t sc[8], uint8_t m[8])
+{
+    uint32_t out[4];
+    qeil_q4_k_unpack_scales(p, out);
+    memcpy(sc, out, 8);
+    memcpy(m, out + 2, 8);
+}
+
+void qeil_q4_k_set_scale_min(uint8_t p[QEIL_K_SCALE_SIZE], const uint8_t sc[8], const uint8_t m[8])
+{
+    for (int j = 0; j < 4; j++) {
+        p[j] = (uint8_t)((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+        p[j + 4] = (uint8_t)((m[j] & 63) | ((m[j + 4] >> 4) << 6));
+        p[j + 8] = (uint8_t)((sc[j + 4] & 0x0f) | ((m[j + 4] & 0x0f) << 4));
+    }
+}
+
+void qeil_dequantize_row_q4_k(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q4_K_BYTES) {
+        float d = load_f16(b), dmin = load_f16(b + 2);
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(b + 4, sc, m);
+        const uint8_t *qs = b + 16;
+        float *y = dst + i * QEIL_QK_K;
+        /* 64 elements per 32 bytes of qs: low nibbles are sub-block 2c,
+         * high nibbles sub-block 2c+1 */
+        for (int c = 0; c < 4; c++) {
+            float d1 = d * sc[2 * c], m1 = dmin * m[2 * c];
+            float d2 = d * sc[2 * c + 1], m2 = dmin * m[2 * c + 1];
+            for (int l = 0; l < 32; l++) {
+                y[64 * c + l] = d1 * (float)(qs[32 * c + l] & 0x0f) - m1;
+                y[64 * c + 32 + l] = d2 * (float)(qs[32 * c + l] >> 4) - m2;
+            }
+        }
+    }
+}
+
+/* Round-to-nearest fit: each sub-block's range [min(0, min x), max x] is
+ * covered by 16 levels (scale = range / 15, min = -min(0, min x)); the 8
+ * scales and 8 mins are then rounded to 6 bits against the f16 super-block
+ * factors d = max scale / 63 and dmin = max min / 63, and finally each x is
+ * rounded against its sub-block's effective scale and min. */
+void qeil_quantize_row_q4_k(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q4_K_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+        for (int s = 0; s < 8; s++) {
+            float lo = 0.0f, hi = x[32 * s];
+            for (int l = 0; l < 32; l++) {
+                lo = fminf(lo, x[32 * s + l]);
+                hi = fmaxf(hi, x[32 * s + l]);
+            }
+            scale[s] = (hi - lo) / 15.0f;
+            min[s] = -lo;
+            max_scale = fmaxf(max_scale, scale[s]);
+            max_min = fmaxf(max_min, min[s]);
+        }
+        store_f16(b, max_scale / 63.0f);
+        store_f16(b + 2, max_min / 63.0f);
+        /* round the 6-bit codes against the f16 values actually stored */
+        float d = load_f16(b), dmin = load_f16(b + 2);
+        uint8_t sc[8], m[8];
+        for (int s = 0; s < 8; s++) {
+            sc[s] = (uint8_t)(d > 0.0f ? round_clamp(scale[s] / d, 0, 63) : 0);
+            m[s] = (uint8_t)(dmin > 0.0f ? round_clamp(min[s] / dmin, 0, 63) : 0);
+        }
+        qeil_q4_k_set_scale_min(b + 4, sc, m);
+        uint8_t *qs = b + 16;
+        memset(qs, 0, QEIL_QK_K / 2);
+        for (int s = 0; s < 8; s++) {
+            float de = d * sc[s], dm = dmin * m[s];
+            for (int l = 0; l < 32; l++) {
+                int q = de > 0.0f ? round_clamp((x[32 * s + l] + dm) / de, 0, 15) : 0;
+                /* sub-block s: byte 32*(s/2) + l, nibble s%2 */
+                qs[32 * (s / 2) + l] |= (uint8_t)(q << (4 * (s % 2)));
+            }
+        }
+    }
+}
+
+/* ======================================================================== */
+/* Q6_K: 256-element super-block of 16 sub-blocks of 16                      */
+/*   x = d * scales[s] * (q - 32),  q in 0..63                               */
+/* ======================================================================== */
+
+/* Element e of the super-block (e = 128 h + 32 c + l, h in 0..1, c in 0..3,
+ * l in 0..31) keeps its low 4 bits in ql[64 h + l + 32 (c % 2)] (low nibble
+ * for c < 2, high nibble for c >= 2) and its high 2 bits in bits 2c..2c+1
+ * of qh[32 h + l]. */
+static int q6_k_get(const uint8_t *ql, const uint8_t *qh, int e)
+{
+    int h = e / 128, c = (e % 128) / 32, l = e % 32;
+    int lo = ql[64 * h + l + 32 * (c % 2)];
+    lo = c < 2 ? (lo & 0x0f) : (lo >> 4);
+    int hi = (qh[32 * h + l] >> (2 * c)) & 3;
+    return lo | (hi << 4);
+}
+
+void qeil_dequantize_row_q6_k(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q6_K_BYTES) {
+        const uint8_t *ql = b, *qh = b + 128;
+        const int8_t *scales = (const int8_t *)(b + 192);
+        float d = load_f16(b + 208);
+        float *y = dst + i * QEIL_QK_K;
+        for (int e = 0; e < QEIL_QK_K; e++)
+            y[e] = d * (float)scales[e / 16] * (float)(q6_k_get(ql, qh, e) - 32);
+    }
+}
+
+/* Round-to-nearest fit (ggml's rule without its scale search): in each
+ * sub-block the element of largest magnitude, with its sign, maps to -32
+ * (scale = max / -32); the super-block factor is d = (largest-magnitude
+ * scale) / -128 so that scale gets the code -128; every scale is rounded to
+ * an int8 against the stored f16 d; each x is rounded to [-32, 31]. */
+void qeil_quantize_row_q6_k(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q6_K_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float scale[16], max_scale = 0.0f, amax_scale = 0.0f;
+        for (int s = 0; s < 16; s++) {
+            float amax = 0.0f, max = 0.0f;
+            for (int l = 0; l < 16; l++) {
+                if (fabsf(x[16 * s + l]) > amax) {
+                    amax = fabsf(x[16 * s + l]);
+                    max = x[16 * s + l];
+                }
+            }
+            scale[s] = max / -32.0f;
+            if (fabsf(scale[s]) > amax_scale) {
+                amax_scale = fabsf(scale[s]);
+                max_scale = scale[s];
+            }
+        }
+        uint8_t *ql = b, *qh = b + 128;
+        int8_t *scales = (int8_t *)(b + 192);
+        store_f16(b + 208, max_scale / -128.0f);
+        float d = load_f16(b + 208);
+        memset(b, 0, 208);
+        for (int s = 0; s < 16; s++) {
+            int sc = d != 0.0f ? round_clamp(scale[s] / d, -128, 127) : 0;
+            scales[s] = (int8_t)sc;
+            float de = d * (float)sc;
+            for (int l = 0; l < 16; l++) {
+                int e = 16 * s + l;
+                int q = de != 0.0f ? round_clamp(x[e] / de, -32, 31) + 32 : 32;
+                int h = e / 128, c = (e % 128) / 32, ll = e % 32;
+                ql[64 * h + ll + 32 * (c % 2)] |= (uint8_t)((q & 0x0f) << (c < 2 ? 0 : 4));
+                qh[32 * h + ll] |= (uint8_t)((q >> 4) << (2 * c));
+            }
+        }
+    }
+}
+
+/* ======================================================================== */
+/* Q8_K: {f32 d; int8 qs[256]; int16 bsums[16]} — activations only          */
+/* ======================================================================== */
+
+void qeil_dequantize_row_q8_k(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q8_K_BYTES) {
+        float d;
+        memcpy(&d, b, sizeof d);
+        const int8_t *qs = (const int8_t *)(b + 4);
+        for (int j = 0; j < QEIL_QK_K; j++) dst[i * QEIL_QK_K + j] = d * (float)qs[j];
+    }
+}
+
+/* d = amax / 127, q = round(x / d) in [-127, 127]: symmetric, so that the
+ * AVX2 kernels' u8 x s8 pair sums (at most 2 * 63 * 127 = 16002 for Q6_K)
+ * never saturate int16. bsums let the dots subtract offsets (Q6_K's -32,
+ * Q4_K's mins) with 16 multiplies instead of 256. */
+void qeil_quantize_row_q8_k(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q8_K_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float amax = 0.0f;
+        for (int j = 0; j < QEIL_QK_K; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f;
+        float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        memcpy(b, &d, sizeof d);
+        int8_t *qs = (int8_t *)(b + 4);
+        for (int j = 0; j < QEIL_QK_K; j++) qs[j] = (int8_t)round_clamp(x[j] * id, -127, 127);
+        for (int g = 0; g < QEIL_QK_K / 16; g++) {
+            int16_t sum = 0;
+            for (int l = 0; l < 16; l++) sum = (int16_t)(sum + qs[16 * g + l]);
+            memcpy(b + 260 + 2 * g, &sum, sizeof sum);
+        }
+    }
+}

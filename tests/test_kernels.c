@@ -1,0 +1,1051 @@
+/*
+ * test_kernels.c — the engine's numeric kernels: f16/bf16 conversion,
+ * block layouts (hand-built blocks), quantization error bounds, AVX2 vs
+ * scalar reference dots, quantized vs dequantized dots, thread pool, and
+ * matmul (thread-count determinism, agreement with a naive f32 matmul).
+ *
+ * Tolerances are stated where they are checked; docs/kernels.md derives
+ * the quantization bounds.
+ */
+#include "engine/matmul.h"
+#include "engine/quant.h"
+#include "engine/threadpool.h"
+#include "qeil/qeil.h"
+#include "test.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------ */
+/* Helpers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static uint32_t fbits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static float bitsf(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Random test data: uniform in [-1, 1) times a per-32-block scale 2^k,
+ * k in [-6, 3], so blocks of very different magnitude sit side by side; a
+ * few blocks are all zero or constant (the quantizers' d == 0 and
+ * zero-range paths). */
+static void fill_random(qeil_rng *r, float *x, int64_t n)
+{
+    for (int64_t b = 0; b < n; b += 32) {
+        int kind = (int)qeil_rng_below(r, 16);
+        float scale = ldexpf(1.0f, (int)qeil_rng_below(r, 10) - 6);
+        float c = (float)(2.0 * qeil_rng_uniform(r) - 1.0) * scale;
+        for (int64_t j = b; j < b + 32 && j < n; j++) {
+            if (kind == 0) x[j] = 0.0f;
+            else if (kind == 1) x[j] = c;
+            else x[j] = (float)(2.0 * qeil_rng_uniform(r) - 1.0) * scale;
+        }
+    }
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static int have_avx2(void)
+{
+    return qeil_simd_best() >= QEIL_SIMD_AVX2;
+}
+
+#define SKIP_WITHOUT_AVX2()                                                  \
+    do {                                                                     \
+        if (!QEIL_HAVE_X86_SIMD) SKIP("not an x86 build: no AVX2 kernels");  \
+        if (!have_avx2()) SKIP("CPU lacks AVX2+FMA+F16C");                   \
+    } while (0)
+
+/* ------------------------------------------------------------------------ */
+/* f16 / bf16                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Second way to decode binary16: from the definition with ldexp. */
+static double f16_ref(uint16_t h)
+{
+    int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    double v;
+    if (e == 0) v = ldexp((double)m, -24);            /* subnormal: m 2^-24 */
+    else if (e == 31) v = m ? NAN : INFINITY;
+    else v = ldexp((double)(1024 + m), e - 25);       /* (1 + m/1024) 2^(e-15) */
+    return s ? -v : v;
+}
+
+TEST(f16_to_f32_exhaustive)
+{
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float got = qeil_f16_to_f32((uint16_t)h);
+        double want = f16_ref((uint16_t)h);
+        if (isnan(want)) {
+            /* NaN: payload kept, quiet bit set */
+            uint32_t g = fbits(got);
+            if (!isnan(got) || ((g >> 13) & 0x3ff) != ((h & 0x3ff) | 0x200) || (g >> 31) != (h >> 15))
+                bad++;
+        } else if ((double)got != want || !signbit(got) != !signbit(want)) {
+            if (bad++ < 5) TEST_FAIL_("h=0x%04x: got %a want %a", h, (double)got, want);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* Second way to encode: binary search among all finite f16 values (as
+ * doubles) for the nearest, ties to the even code. */
+static double g_f16_pos[0x7c00];
+
+static uint16_t f32_to_f16_ref(float f)
+{
+    if (isnan(f)) return 0x7e00;
+    uint16_t sign = signbit(f) ? 0x8000 : 0;
+    double a = fabs((double)f);
+    if (a >= 65520.0) return sign | 0x7c00; /* 65504 + half ulp ties to 65536 = inf */
+    int lo = 0, hi = 0x7bff;
+    while (lo < hi) { /* largest code with value <= a */
+        int mid = (lo + hi + 1) / 2;
+        if (g_f16_pos[mid] <= a) lo = mid;
+        else hi = mid - 1;
+    }
+    int h = lo;
+    if (g_f16_pos[h] != a && h < 0x7bff) {
+        double dlo = a - g_f16_pos[h], dhi = g_f16_pos[h + 1] - a;
+        if (dhi < dlo || (dhi == dlo && (h & 1))) h++;
+    }
+    return (uint16_t)(sign | h);
+}
+
+TEST(f32_to_f16_rounding)
+{
+    for (int h = 0; h < 0x7c00; h++) g_f16_pos[h] = f16_ref((uint16_t)h);
+    int bad = 0;
+    /* every f16 round-trips */
+    for (uint32_t h = 0; h < 65536; h++) {
+        uint16_t back = qeil_f32_to_f16(qeil_f16_to_f32((uint16_t)h));
+        int nan = ((h >> 10) & 31) == 31 && (h & 1023);
+        if (nan ? !(((back >> 10) & 31) == 31 && (back & 1023)) : back != h) {
+            if (bad++ < 5) TEST_FAIL_("roundtrip 0x%04x -> 0x%04x", h, back);
+        }
+    }
+    /* midpoints between neighbours (exact in f32) tie to even, and one f32
+     * ulp either side goes to the nearer one */
+    for (int h = 0; h < 0x7bff; h++) {
+        float mid = (float)((g_f16_pos[h] + g_f16_pos[h + 1]) / 2);
+        float below = nextafterf(mid, 0.0f), above = nextafterf(mid, INFINITY);
+        uint16_t even = (uint16_t)((h & 1) ? h + 1 : h);
+        if (qeil_f32_to_f16(mid) != even || qeil_f32_to_f16(-mid) != (0x8000 | even) ||
+            qeil_f32_to_f16(below) != h || qeil_f32_to_f16(above) != h + 1) {
+            if (bad++ < 5) TEST_FAIL_("midpoint after 0x%04x: %a", h, (double)mid);
+        }
+    }
+    /* f32 patterns across the whole range vs the search reference */
+    qeil_rng r;
+    qeil_rng_seed(&r, 16);
+    for (uint32_t hi = 0; hi < 65536; hi++) {
+        uint32_t lows[4] = {0, 0x1000, 0xffff, (uint32_t)qeil_rng_u64(&r) & 0xffff};
+        for (int k = 0; k < 4; k++) {
+            float f = bitsf(hi << 16 | lows[k]);
+            uint16_t got = qeil_f32_to_f16(f), want = f32_to_f16_ref(f);
+            if (isnan(f)) {
+                if (((got >> 10) & 31) != 31 || !(got & 0x200)) bad++;
+            } else if (got != want) {
+                if (bad++ < 5) TEST_FAIL_("f=%a got 0x%04x want 0x%04x", (double)f, got, want);
+            }
+        }
+    }
+    CHECK_EQ_INT(qeil_f32_to_f16(65519.99f), 0x7bff);
+    CHECK_EQ_INT(qeil_f32_to_f16(65520.0f), 0x7c00);
+    CHECK_EQ_INT(qeil_f32_to_f16(1e10f), 0x7c00);
+    CHECK_EQ_INT(qeil_f32_to_f16(-INFINITY), 0xfc00);
+    CHECK_EQ_INT(qeil_f32_to_f16(ldexpf(1.0f, -24)), 0x0001);  /* smallest subnormal */
+    CHECK_EQ_INT(qeil_f32_to_f16(ldexpf(1.0f, -25)), 0x0000);  /* tie -> even (0) */
+    CHECK_EQ_INT(qeil_f32_to_f16(ldexpf(3.0f, -26)), 0x0001);  /* 0.75 ulp -> 1 */
+    CHECK_EQ_INT(qeil_f32_to_f16(-0.0f), 0x8000);
+    CHECK_EQ_INT(bad, 0);
+}
+
+TEST(f16c_matches_portable)
+{
+    SKIP_WITHOUT_AVX2();
+#if QEIL_HAVE_X86_SIMD
+    uint16_t *h = xmalloc(65536 * sizeof *h);
+    float *f = xmalloc(65536 * sizeof *f);
+    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    qeil_f16_to_f32_row_avx2(h, f, 65536);
+    int bad = 0;
+    for (uint32_t i = 0; i < 65536; i++)
+        if (fbits(f[i]) != fbits(qeil_f16_to_f32((uint16_t)i)) && bad++ < 5)
+            TEST_FAIL_("f16 0x%04x: f16c %08x portable %08x", i, fbits(f[i]),
+                       fbits(qeil_f16_to_f32((uint16_t)i)));
+    /* f32 -> f16 over every exponent/high-mantissa pattern, 3 low patterns */
+    const uint32_t lows[3] = {0x0000, 0x1000, 0x1fff};
+    for (int k = 0; k < 3; k++) {
+        for (uint32_t i = 0; i < 65536; i++) f[i] = bitsf(i << 16 | lows[k]);
+        qeil_f32_to_f16_row_avx2(f, h, 65535); /* odd length: scalar tail too */
+        for (uint32_t i = 0; i < 65535; i++)
+            if (h[i] != qeil_f32_to_f16(f[i]) && bad++ < 5)
+                TEST_FAIL_("f32 %08x: f16c 0x%04x portable 0x%04x", fbits(f[i]), h[i],
+                           qeil_f32_to_f16(f[i]));
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(h);
+    free(f);
+#endif
+}
+
+TEST(f16_rows_dispatch)
+{
+    /* whatever converter the CPU gets, rows equal the portable scalars */
+    uint16_t *h = xmalloc(65536 * sizeof *h), *h2 = xmalloc(65536 * sizeof *h2);
+    float *f = xmalloc(65536 * sizeof *f);
+    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    qeil_f16_to_f32_row(h, f, 65536);
+    int bad = 0;
+    for (uint32_t i = 0; i < 65536; i++)
+        if (fbits(f[i]) != fbits(qeil_f16_to_f32((uint16_t)i))) bad++;
+    for (uint32_t i = 0; i < 65536; i++) f[i] = bitsf(i << 16 | 0x1234);
+    qeil_f32_to_f16_row(f, h2, 65533);
+    for (uint32_t i = 0; i < 65533; i++)
+        if (h2[i] != qeil_f32_to_f16(f[i])) bad++;
+    CHECK_EQ_INT(bad, 0);
+    free(h);
+    free(h2);
+    free(f);
+}
+
+TEST(bf16_exhaustive)
+{
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float got = qeil_bf16_to_f32((uint16_t)h);
+        /* second way: sign, 8-bit exponent, 7-bit mantissa via ldexp */
+        int s = h >> 15, e = (h >> 7) & 255, m = h & 127;
+        double want = e == 0 ? ldexp(m, -133) : e == 255 ? (m ? NAN : INFINITY)
+                                                         : ldexp(128 + m, e - 134);
+        if (s) want = -want;
+        if (isnan(want)) {
+            if (!isnan(got)) bad++;
+            if (!(qeil_f32_to_bf16(got) & 0x7f)) bad++; /* stays NaN */
+        } else {
+            if ((double)got != want || !signbit(got) != !signbit(want)) bad++;
+            if (qeil_f32_to_bf16(got) != h) bad++;     /* round trip */
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* ties to even on the dropped 16 bits */
+    CHECK_EQ_INT(qeil_f32_to_bf16(bitsf(0x3f808000u)), 0x3f80); /* tie, even stays */
+    CHECK_EQ_INT(qeil_f32_to_bf16(bitsf(0x3f818000u)), 0x3f82); /* tie, odd rounds up */
+    CHECK_EQ_INT(qeil_f32_to_bf16(bitsf(0x3f808001u)), 0x3f81);
+    CHECK_EQ_INT(qeil_f32_to_bf16(bitsf(0x3f807fffu)), 0x3f80);
+    CHECK_EQ_INT(qeil_f32_to_bf16(bitsf(0x7f7fffffu)), 0x7f80); /* FLT_MAX -> inf */
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hand-built blocks: each pins the byte layout of one type                  */
+/* ------------------------------------------------------------------------ */
+
+TEST(layout_float_rows)
+{
+    /* f16: 0x3c00 = 1, 0xc000 = -2, 0x0001 = 2^-24, 0x7c00 = inf */
+    const uint8_t h[8] = {0x00, 0x3c, 0x00, 0xc0, 0x01, 0x00, 0x00, 0x7c};
+    float y[4];
+    qeil_dequantize_row_f16(h, y, 4);
+    CHECK(y[0] == 1.0f && y[1] == -2.0f && y[2] == ldexpf(1.0f, -24) && isinf(y[3]));
+    /* bf16: 0x3f80 = 1, 0xc000 = -2, 0x4049 = 3.140625, 0x0001 = 2^-133 */
+    const uint8_t b[8] = {0x80, 0x3f, 0x00, 0xc0, 0x49, 0x40, 0x01, 0x00};
+    qeil_dequantize_row_bf16(b, y, 4);
+    CHECK(y[0] == 1.0f && y[1] == -2.0f && y[2] == 3.140625f && y[3] == ldexpf(1.0f, -133));
+    uint8_t out[8];
+    qeil_quantize_row_f16(y, out, 2);
+    CHECK(out[0] == 0x00 && out[1] == 0x3c && out[2] == 0x00 && out[3] == 0xc0);
+}
+
+TEST(layout_q8_0)
+{
+    /* d = 0x3800 = 0.5 (bytes 0-1, little endian), qs[j] = j - 16 */
+    uint8_t blk[1 + 34]; /* +1: the block at an odd address */
+    uint8_t *p = blk + 1;
+    p[0] = 0x00;
+    p[1] = 0x38;
+    for (int j = 0; j < 32; j++) p[2 + j] = (uint8_t)(int8_t)(j - 16);
+    float y[32];
+    qeil_dequantize_row_q8_0(p, y, 32);
+    CHECK_EQ_INT(y[0] == -8.0f, 1);   /* -16 * 0.5 */
+    CHECK_EQ_INT(y[1] == -7.5f, 1);
+    CHECK_EQ_INT(y[16] == 0.0f, 1);
+    CHECK_EQ_INT(y[17] == 0.5f, 1);
+    CHECK_EQ_INT(y[31] == 7.5f, 1);   /* 15 * 0.5 */
+    /* and the quantizer writes the same bytes back: amax 8 -> d = 8/127 */
+    uint8_t q[34];
+    qeil_quantize_row_q8_0(y, q, 32);
+    CHECK_EQ_INT((int8_t)q[2], -127);  /* -8 / (8/127) */
+    CHECK_EQ_INT((int8_t)q[2 + 17], 8); /* round(0.5 * 127 / 8) = round(7.94) */
+    uint16_t d;
+    memcpy(&d, q, 2);
+    CHECK_EQ_INT(d, qeil_f32_to_f16(8.0f / 127.0f));
+}
+
+TEST(layout_q4_0)
+{
+    /* d = 0x4000 = 2.0; qs[j] = j | (15 - j) << 4:
+     *   x[j] = (j - 8) * 2, x[j + 16] = (7 - j) * 2 */
+    uint8_t blk[1 + 18];
+    uint8_t *p = blk + 1;
+    p[0] = 0x00;
+    p[1] = 0x40;
+    for (int j = 0; j < 16; j++) p[2 + j] = (uint8_t)(j | (15 - j) << 4);
+    float y[32];
+    qeil_dequantize_row_q4_0(p, y, 32);
+    const float want[32] = {-16, -14, -12, -10, -8, -6, -4, -2, 0, 2, 4, 6, 8, 10, 12, 14,
+                            14,  12,  10,  8,   6,  4,  2,  0,  -2, -4, -6, -8, -10, -12, -14, -16};
+    for (int j = 0; j < 32; j++) CHECK_NEAR(y[j], want[j], 0, 0);
+    /* ggml's rule: largest magnitude -16 maps to q = 0, d = -16 / -8 = 2 */
+    uint8_t q[18];
+    qeil_quantize_row_q4_0(y, q, 32);
+    CHECK_EQ_INT(memcmp(q, p, 18), 0);
+}
+
+TEST(layout_q4_k)
+{
+    /* d = 1.0 (0x3c00), dmin = 0.5 (0x3800)
+     * sc = {1, 2, 3, 4, 17, 33, 48, 63}, m = {0, 1, 2, 3, 20, 4, 49, 46}
+     * packed by hand:
+     *   bytes 0-3 : sc[j] | (sc[j+4] >> 4) << 6  = 41 82 c3 c4
+     *   bytes 4-7 : m[j]  | (m[j+4]  >> 4) << 6  = 40 01 c2 83
+     *   bytes 8-11: (sc[j+4] & 15) | (m[j+4] & 15) << 4 = 41 41 10 ef
+     * qs[32c + l] = (l % 16) | (15 - l % 16) << 4 */
+    uint8_t blk[1 + 144];
+    uint8_t *p = blk + 1;
+    const uint8_t head[16] = {0x00, 0x3c, 0x00, 0x38, 0x41, 0x82, 0xc3, 0xc4,
+                              0x40, 0x01, 0xc2, 0x83, 0x41, 0x41, 0x10, 0xef};
+    memcpy(p, head, 16);
+    for (int i = 0; i < 128; i++) p[16 + i] = (uint8_t)((i % 16) | (15 - i % 16) << 4);
+
+    uint8_t sc[8], m[8];
+    qeil_q4_k_get_scale_min(p + 4, sc, m);
+    const uint8_t want_sc[8] = {1, 2, 3, 4, 17, 33, 48, 63}, want_m[8] = {0, 1, 2, 3, 20, 4, 49, 46};
+    CHECK_EQ_INT(memcmp(sc, want_sc, 8), 0);
+    CHECK_EQ_INT(memcmp(m, want_m, 8), 0);
+    uint8_t repacked[12];
+    qeil_q4_k_set_scale_min(repacked, want_sc, want_m);
+    CHECK_EQ_INT(memcmp(repacked, head + 4, 12), 0);
+
+    float y[256];
+    qeil_dequantize_row_q4_k(p, y, 256);
+    /* x = d sc[s] q - dmin m[s]; element 64c + l is the low nibble of
+     * qs[32c + l] (sub-block 2c), 64c + 32 + l the high nibble (2c + 1) */
+    CHECK_NEAR(y[0], 0.0, 0, 0);          /* s0: 1*0 - 0 */
+    CHECK_NEAR(y[5], 5.0, 0, 0);          /* s0: 1*5 */
+    CHECK_NEAR(y[32], 29.5, 0, 0);        /* s1: hi(qs[0]) = 15: 2*15 - 0.5*1 */
+    CHECK_NEAR(y[67], 8.0, 0, 0);         /* s2: lo(qs[35]) = 3: 3*3 - 0.5*2 */
+    CHECK_NEAR(y[113], 54.5, 0, 0);       /* s3: hi(qs[49]) = 14: 4*14 - 1.5 */
+    CHECK_NEAR(y[128], -10.0, 0, 0);      /* s4: 17*0 - 0.5*20 */
+    CHECK_NEAR(y[135], 109.0, 0, 0);      /* s4: 17*7 - 10 */
+    CHECK_NEAR(y[160], 493.0, 0, 0);      /* s5: hi(qs[64]) = 15: 33*15 - 0.5*4 */
+    CHECK_NEAR(y[223], 695.5, 0, 0);      /* s6: lo(qs[127]) = 15: 48*15 - 24.5 */
+    CHECK_NEAR(y[224], 922.0, 0, 0);      /* s7: hi(qs[96]) = 15: 63*15 - 0.5*46 */
+    CHECK_NEAR(y[255], -23.0, 0, 0);      /* s7: hi(qs[127]) = 0: -0.5*46 */
+}
+
+TEST(layout_q6_k)
+{
+    /* d = 0.25 (0x3400, bytes 208-209); scales[s] = s - 8;
+     * ql[i] = i; qh[i] = 0xe4 (bits 2c..2c+1 = c), except qh[5] = 0x00 and
+     * qh[54] = 0xff. Element e = 128h + 32c + l has
+     *   q = nibble(ql[64h + 32(c%2) + l], low if c < 2) | ((qh[32h + l] >> 2c) & 3) << 4
+     *   x = d * scales[e / 16] * (q - 32) */
+    uint8_t blk[1 + 210];
+    uint8_t *p = blk + 1;
+    for (int i = 0; i < 128; i++) p[i] = (uint8_t)i;
+    for (int i = 0; i < 64; i++) p[128 + i] = 0xe4;
+    p[128 + 5] = 0x00;
+    p[128 + 54] = 0xff;
+    for (int s = 0; s < 16; s++) p[192 + s] = (uint8_t)(int8_t)(s - 8);
+    p[208] = 0x00;
+    p[209] = 0x34;
+    float y[256];
+    qeil_dequantize_row_q6_k(p, y, 256);
+    CHECK_NEAR(y[0], 64.0, 0, 0);    /* ql[0]=0, hi 0: q=0: .25 * -8 * -32 */
+    CHECK_NEAR(y[5], 54.0, 0, 0);    /* q=5: .25 * -8 * -27 */
+    CHECK_NEAR(y[33], 22.5, 0, 0);   /* c=1: lo(ql[33])=1, hi 1: q=17: .25 * -6 * -15 */
+    CHECK_NEAR(y[37], 40.5, 0, 0);   /* c=1, l=5: qh[5]=0: q=5: .25 * -6 * -27 */
+    CHECK_NEAR(y[95], -0.75, 0, 0);  /* c=2: hi(ql[31])=1, hi 2: q=33: .25 * -3 * 1 */
+    CHECK_NEAR(y[127], -4.75, 0, 0); /* c=3: hi(ql[63])=3, hi 3: q=51: .25 * -1 * 19 */
+    CHECK_NEAR(y[150], 5.5, 0, 0);   /* h=1, c=0, l=22: lo(ql[86])=6, qh[54]=ff: q=54: .25*1*22 */
+    CHECK_NEAR(y[200], 4.0, 0, 0);   /* h=1, c=2, l=8: hi(ql[72])=4, hi 2: q=36: .25*4*4 */
+    CHECK_NEAR(y[255], 40.25, 0, 0); /* h=1, c=3, l=31: hi(ql[127])=7, hi 3: q=55: .25*7*23 */
+}
+
+TEST(layout_q8_k)
+{
+    /* d = 0.5 as f32 at bytes 0-3; qs[j] = j - 128 at bytes 4..259; bsums
+     * (int16) at 260..291 */
+    float x[256];
+    for (int j = 0; j < 256; j++) x[j] = (float)(j - 128) * 0.5f;
+    uint8_t blk[1 + 292];
+    uint8_t *p = blk + 1;
+    qeil_quantize_row_q8_k(x, p, 256); /* amax 64 -> d = 64/127 */
+    float d;
+    memcpy(&d, p, 4);
+    CHECK_NEAR(d, 64.0 / 127.0, 1e-7, 0);
+    CHECK_EQ_INT((int8_t)p[4 + 0], -127);
+    CHECK_EQ_INT((int8_t)p[4 + 128], 0);
+    CHECK_EQ_INT((int8_t)p[4 + 255], 126); /* round(63.5 * 127 / 64) = round(126.02) */
+    int16_t bs[16];
+    memcpy(bs, p + 260, sizeof bs);
+    for (int g = 0; g < 16; g++) {
+        int sum = 0;
+        for (int l = 0; l < 16; l++) sum += (int8_t)p[4 + 16 * g + l];
+        CHECK_EQ_INT(bs[g], sum);
+    }
+    /* hand-built: d = 0.5, qs[j] = j - 128 */
+    d = 0.5f;
+    memcpy(p, &d, 4);
+    for (int j = 0; j < 256; j++) p[4 + j] = (uint8_t)(int8_t)(j - 128);
+    float y[256];
+    qeil_dequantize_row_q8_k(p, y, 256);
+    CHECK_NEAR(y[0], -64.0, 0, 0);
+    CHECK_NEAR(y[255], 63.5, 0, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Quantization error bounds                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define NQ 8192
+
+static float f16_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return qeil_f16_to_f32(h);
+}
+
+/* relative RMS error of the reconstruction */
+static double rel_rms(const float *x, const float *y, int64_t n)
+{
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        e += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+        s += (double)x[i] * x[i];
+    }
+    return s > 0 ? sqrt(e / s) : 0.0;
+}
+
+TEST(quant_error_float_types)
+{
+    qeil_rng r;
+    qeil_rng_seed(&r, 1);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ * 4);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_f32(x, q, NQ);
+    qeil_dequantize_row_f32(q, y, NQ);
+    CHECK_EQ_INT(memcmp(x, y, NQ * 4), 0); /* exact */
+    int bad = 0;
+    /* f16: |err| <= 2^-11 |x| for normal results, 2^-25 absolute below 2^-14 */
+    qeil_quantize_row_f16(x, q, NQ);
+    qeil_dequantize_row_f16(q, y, NQ);
+    for (int i = 0; i < NQ; i++)
+        if (fabsf(x[i] - y[i]) > ldexpf(fabsf(x[i]), -11) + ldexpf(1.0f, -25)) bad++;
+    /* bf16: |err| <= 2^-8 |x| */
+    qeil_quantize_row_bf16(x, q, NQ);
+    qeil_dequantize_row_bf16(q, y, NQ);
+    for (int i = 0; i < NQ; i++)
+        if (fabsf(x[i] - y[i]) > ldexpf(fabsf(x[i]), -8)) bad++;
+    CHECK_EQ_INT(bad, 0);
+    free(x);
+    free(y);
+    free(q);
+}
+
+TEST(quant_error_q8_0)
+{
+    /* q = round(x / d), d = amax / 127 stored as f16 (relative error
+     * <= 2^-11): |x - q d16| <= d/2 + 127 |d - d16| <= d (1/2 + 127 * 2^-11) */
+    qeil_rng r;
+    qeil_rng_seed(&r, 2);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ / 32 * 34 + 1);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_q8_0(x, q + 1, NQ);
+    qeil_dequantize_row_q8_0(q + 1, y, NQ);
+    int bad = 0;
+    for (int b = 0; b < NQ / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        double bound = amax / 127.0 * (0.5 + 127.0 / 2048) * (1 + 1e-6);
+        for (int j = 0; j < 32; j++)
+            if (fabs((double)x[32 * b + j] - y[32 * b + j]) > bound && bad++ < 3)
+                TEST_FAIL_("block %d elem %d: %g vs %g (bound %g)", b, j, x[32 * b + j],
+                           y[32 * b + j], bound);
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* uniform data: step ~ amax/127, RMS ~ step/sqrt(12) ~ 0.4% of rms(x) */
+    CHECK(rel_rms(x, y, NQ) < 0.006);
+    free(x);
+    free(y);
+    free(q);
+}
+
+TEST(quant_error_q4_0)
+{
+    /* d = max/-8 (|d| = amax/8): unclamped |err| <= |d|/2; the side opposite
+     * the max saturates at +7 (x/d in [7.5, 8]): |err| <= |d|; f16 rounding
+     * of d adds <= 8 |d| 2^-11. Bound: (amax/8)(1 + 8 * 2^-11). */
+    qeil_rng r;
+    qeil_rng_seed(&r, 3);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ / 32 * 18 + 1);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_q4_0(x, q + 1, NQ);
+    qeil_dequantize_row_q4_0(q + 1, y, NQ);
+    int bad = 0;
+    for (int b = 0; b < NQ / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        double bound = amax / 8.0 * (1 + 8.0 / 2048) * (1 + 1e-6);
+        for (int j = 0; j < 32; j++)
+            if (fabs((double)x[32 * b + j] - y[32 * b + j]) > bound && bad++ < 3)
+                TEST_FAIL_("block %d elem %d: %g vs %g (bound %g)", b, j, x[32 * b + j],
+                           y[32 * b + j], bound);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(rel_rms(x, y, NQ) < 0.08); /* step amax/8: ~6% of rms(x) */
+    free(x);
+    free(y);
+    free(q);
+}
+
+TEST(quant_error_q4_k)
+{
+    /* Per sub-block s with effective scale de = d sc[s] and min dm = dmin m[s]
+     * (docs/kernels.md): inside the grid |err| <= de/2; above it (the 6-bit
+     * scale rounded down by up to d/2, times 15 levels, plus the min rounded
+     * by up to dmin/2) |err| <= 7.5 d + dmin/2; below it <= dmin/2. */
+    qeil_rng r;
+    qeil_rng_seed(&r, 4);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ / 256 * 144 + 1);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_q4_k(x, q + 1, NQ);
+    qeil_dequantize_row_q4_k(q + 1, y, NQ);
+    int bad = 0;
+    for (int b = 0; b < NQ / 256; b++) {
+        const uint8_t *blk = q + 1 + 144 * b;
+        float d = f16_at(blk), dmin = f16_at(blk + 2);
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(blk + 4, sc, m);
+        for (int s = 0; s < 8; s++) {
+            double bound = fmax(d * sc[s] / 2.0, 7.5 * d + dmin / 2.0) * (1 + 1e-5) + 1e-9;
+            for (int l = 0; l < 32; l++) {
+                int e = 256 * b + 32 * s + l;
+                if (fabs((double)x[e] - y[e]) > bound && bad++ < 3)
+                    TEST_FAIL_("elem %d: %g vs %g (bound %g)", e, x[e], y[e], bound);
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(rel_rms(x, y, NQ) < 0.08); /* step ~ range/15: ~7% of rms(x) */
+    free(x);
+    free(y);
+    free(q);
+}
+
+TEST(quant_error_q6_k)
+{
+    /* Per sub-block with effective scale de = d scales[s]: inside [-32, 31]
+     * |err| <= |de|/2; the int8 scale is off by <= 1.06 |d| (rounding, and
+     * the +128 -> 127 clamp), so clamped elements err by <= |de| + 34 |d|. */
+    qeil_rng r;
+    qeil_rng_seed(&r, 5);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ / 256 * 210 + 1);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_q6_k(x, q + 1, NQ);
+    qeil_dequantize_row_q6_k(q + 1, y, NQ);
+    int bad = 0;
+    for (int b = 0; b < NQ / 256; b++) {
+        const uint8_t *blk = q + 1 + 210 * b;
+        float d = fabsf(f16_at(blk + 208));
+        for (int s = 0; s < 16; s++) {
+            float de = fabsf(d * (float)(int8_t)blk[192 + s]);
+            double bound = (de + 34.0 * d) * (1 + 1e-5) + 1e-9;
+            for (int l = 0; l < 16; l++) {
+                int e = 256 * b + 16 * s + l;
+                if (fabs((double)x[e] - y[e]) > bound && bad++ < 3)
+                    TEST_FAIL_("elem %d: %g vs %g (bound %g)", e, x[e], y[e], bound);
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(rel_rms(x, y, NQ) < 0.02); /* step amax/32: ~1.5% of rms(x) */
+    free(x);
+    free(y);
+    free(q);
+}
+
+TEST(quant_error_q8_k)
+{
+    /* d = amax/127 kept as f32: |err| <= d/2 (+ f32 rounding) */
+    qeil_rng r;
+    qeil_rng_seed(&r, 6);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ / 256 * 292 + 1);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_q8_k(x, q + 1, NQ);
+    qeil_dequantize_row_q8_k(q + 1, y, NQ);
+    int bad = 0;
+    for (int b = 0; b < NQ / 256; b++) {
+        float amax = 0;
+        for (int j = 0; j < 256; j++) amax = fmaxf(amax, fabsf(x[256 * b + j]));
+        double bound = amax / 127.0 * 0.5 * (1 + 1e-5);
+        for (int j = 0; j < 256; j++)
+            if (fabs((double)x[256 * b + j] - y[256 * b + j]) > bound) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    free(x);
+    free(y);
+    free(q);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dot products                                                              */
+/* ------------------------------------------------------------------------ */
+
+static const int k_dot_types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16, QEIL_GGML_Q8_0,
+                                  QEIL_GGML_Q4_0, QEIL_GGML_Q4_K, QEIL_GGML_Q6_K};
+#define N_DOT_TYPES ((int)(sizeof k_dot_types / sizeof k_dot_types[0]))
+
+/* Quantized operands of one test dot, plus their dequantized values. */
+typedef struct {
+    int64_t n;
+    uint8_t *wq, *xq; /* at odd addresses (alloc + 1) unless f32 */
+    uint8_t *wq_alloc, *xq_alloc;
+    float *w, *x;     /* original f32 */
+    float *wd, *xd;   /* dequantized */
+} dot_case;
+
+static void dot_case_make(dot_case *c, const qeil_quant_traits *t, int64_t n, qeil_rng *r)
+{
+    const qeil_quant_traits *a = t->vec_type == QEIL_GGML_F32 ? NULL : qeil_quant_traits_of(t->vec_type);
+    c->n = n;
+    c->w = xmalloc((size_t)n * 4);
+    c->x = xmalloc((size_t)n * 4);
+    c->wd = xmalloc((size_t)n * 4);
+    c->xd = xmalloc((size_t)n * 4);
+    fill_random(r, c->w, n);
+    fill_random(r, c->x, n);
+    size_t wb = (size_t)(n / t->blck_elems) * t->blck_bytes;
+    c->wq_alloc = xmalloc(wb + 8);
+    /* f32 rows come 4-byte aligned from GGUF; everything else odd */
+    c->wq = c->wq_alloc + (t->type == QEIL_GGML_F32 ? 0 : 1);
+    t->quantize(c->w, c->wq, n);
+    t->dequantize(c->wq, c->wd, n);
+    if (a) {
+        size_t xb = (size_t)(n / a->blck_elems) * a->blck_bytes;
+        c->xq_alloc = xmalloc(xb + 8);
+        c->xq = c->xq_alloc + 1;
+        a->quantize(c->x, c->xq, n);
+        a->dequantize(c->xq, c->xd, n);
+    } else {
+        c->xq_alloc = NULL;
+        c->xq = (uint8_t *)c->x;
+        memcpy(c->xd, c->x, (size_t)n * 4);
+    }
+}
+
+static void dot_case_free(dot_case *c)
+{
+    free(c->w);
+    free(c->x);
+    free(c->wd);
+    free(c->xd);
+    free(c->wq_alloc);
+    free(c->xq_alloc);
+}
+
+/* Lengths: every multiple of the block up to 8 blocks, then a spread up to
+ * 8192 (32..8192 for 32-blocks, 256..8192 for K-quants); the float types
+ * also get lengths that are not multiples of 8 (scalar tails). */
+static int dot_lengths(const qeil_quant_traits *t, int64_t *out)
+{
+    int k = 0;
+    int64_t blk = t->blck_elems == 1 ? 32 : t->blck_elems;
+    for (int i = 1; i <= 8; i++) out[k++] = blk * i;
+    const int64_t more[] = {8192, 4096, 1184, 2048, 3072, 8160, 5120, 7936};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (more[i] % blk == 0 && more[i] > 8 * blk) out[k++] = more[i];
+    if (t->blck_elems == 1) {
+        const int64_t odd[] = {1, 7, 9, 33, 1001, 4097};
+        for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) out[k++] = odd[i];
+    }
+    return k;
+}
+
+TEST(dot_avx2_vs_scalar)
+{
+    SKIP_WITHOUT_AVX2();
+    /* Tolerance: K-quants bit-exact (same integer sums, same float ops);
+     * f32/f16/bf16 and Q8_0/Q4_0: |avx2 - ref| <= 1e-5 * sum|w_i x_i| (the
+     * vector kernels sum in a different order, in float). */
+    qeil_rng r;
+    qeil_rng_seed(&r, 7);
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_dot_types[ti]);
+        qeil_vec_dot_fn ref = qeil_vec_dot_for(t->type, QEIL_SIMD_SCALAR);
+        qeil_vec_dot_fn avx = qeil_vec_dot_for(t->type, QEIL_SIMD_AVX2);
+        CHECK(ref != NULL && avx != NULL);
+        if (!ref || !avx) continue;
+        int exact = t->type == QEIL_GGML_Q4_K || t->type == QEIL_GGML_Q6_K;
+        int64_t lens[32];
+        int nl = dot_lengths(t, lens);
+        for (int li = 0; li < nl; li++) {
+            for (int rep = 0; rep < 3; rep++) {
+                dot_case c;
+                dot_case_make(&c, t, lens[li], &r);
+                float s_ref = NAN, s_avx = NAN;
+                ref(c.n, &s_ref, c.wq, c.xq);
+                avx(c.n, &s_avx, c.wq, c.xq);
+                double mag = 0;
+                for (int64_t i = 0; i < c.n; i++) mag += fabs((double)c.wd[i] * c.xd[i]);
+                if (exact) {
+                    if (fbits(s_ref) != fbits(s_avx))
+                        TEST_FAIL_("%s n=%lld: avx2 %.9g != ref %.9g (bitwise)", t->name,
+                                   (long long)c.n, s_avx, s_ref);
+                } else if (!(fabs((double)s_avx - s_ref) <= 1e-5 * mag + 1e-30)) {
+                    TEST_FAIL_("%s n=%lld: avx2 %.9g vs ref %.9g (tol %g)", t->name,
+                               (long long)c.n, s_avx, s_ref, 1e-5 * mag);
+                }
+                dot_case_free(&c);
+            }
+        }
+    }
+}
+
+static void check_dot_vs_dequantized(qeil_simd simd)
+{
+    /* (1) The quantized dot equals sum wd_i xd_i of the dequantized operands
+     *     up to float rounding: |s - sum| <= 1e-5 sum|wd_i xd_i|.
+     * (2) Against the unquantized f32 dot the error is bounded by the
+     *     quantization errors: |s - sum w_i x_i| <= sum |w_i - wd_i||xd_i|
+     *     + sum |w_i||x_i - xd_i| (+ the rounding slack of (1)). */
+    qeil_rng r;
+    qeil_rng_seed(&r, 8);
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_dot_types[ti]);
+        qeil_vec_dot_fn dot = qeil_vec_dot_for(t->type, simd);
+        CHECK(dot != NULL);
+        if (!dot) continue;
+        const int64_t lens[] = {256, 1024, 4096, 8192};
+        for (int li = 0; li < 4; li++) {
+            dot_case c;
+            dot_case_make(&c, t, lens[li], &r);
+            float s = NAN;
+            dot(c.n, &s, c.wq, c.xq);
+            double deq = 0, mag = 0, exact = 0, qerr = 0;
+            for (int64_t i = 0; i < c.n; i++) {
+                deq += (double)c.wd[i] * c.xd[i];
+                mag += fabs((double)c.wd[i] * c.xd[i]);
+                exact += (double)c.w[i] * c.x[i];
+                qerr += fabs((double)c.w[i] - c.wd[i]) * fabs(c.xd[i]) +
+                        fabs((double)c.w[i]) * fabs((double)c.x[i] - c.xd[i]);
+            }
+            if (!(fabs(s - deq) <= 1e-5 * mag + 1e-30))
+                TEST_FAIL_("%s/%s n=%lld: dot %.9g vs dequantized %.9g (tol %g)", t->name,
+                           qeil_simd_name(simd), (long long)c.n, s, deq, 1e-5 * mag);
+            if (!(fabs(s - exact) <= qerr + 1e-5 * mag + 1e-30))
+                TEST_FAIL_("%s/%s n=%lld: dot %.9g vs f32 %.9g (bound %g)", t->name,
+                           qeil_simd_name(simd), (long long)c.n, s, exact, qerr + 1e-5 * mag);
+            dot_case_free(&c);
+        }
+    }
+}
+
+TEST(dot_scalar_vs_dequantized)
+{
+    check_dot_vs_dequantized(QEIL_SIMD_SCALAR);
+}
+
+TEST(dot_avx2_vs_dequantized)
+{
+    SKIP_WITHOUT_AVX2();
+    check_dot_vs_dequantized(QEIL_SIMD_AVX2);
+}
+
+TEST(dot_dispatch)
+{
+    CHECK(qeil_quant_traits_of(QEIL_GGML_Q5_0) == NULL);
+    CHECK(qeil_vec_dot_for(QEIL_GGML_Q8_K, QEIL_SIMD_SCALAR) == NULL); /* activations only */
+    CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_K, QEIL_SIMD_SCALAR) == qeil_vec_dot_q4_k_ref);
+    if (!have_avx2()) CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_K, QEIL_SIMD_AVX2) == NULL);
+    CHECK_EQ_STR(qeil_simd_name(QEIL_SIMD_AVX2), "avx2");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Thread pool                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    atomic_int *hits;
+} cover_args;
+
+static void cover_range(void *p, int64_t b, int64_t e)
+{
+    cover_args *a = p;
+    for (int64_t i = b; i < e; i++) atomic_fetch_add(&a->hits[i], 1);
+}
+
+TEST(tpool_parallel_for_covers_once)
+{
+    for (int nth = 1; nth <= 4; nth++) {
+        qeil_tpool *pool = NULL;
+        CHECK_EQ_INT(qeil_tpool_create(NULL, nth, &pool), QEIL_OK);
+        if (!pool) continue;
+        CHECK_EQ_INT(qeil_tpool_n_threads(pool), nth);
+        const int64_t ns[] = {0, 1, 2, 3, 5, 100, 1001};
+        for (int k = 0; k < 7; k++) {
+            for (int rep = 0; rep < 50; rep++) {
+                atomic_int hits[1001];
+                for (int i = 0; i < 1001; i++) atomic_init(&hits[i], 0);
+                cover_args a = {hits};
+                qeil_tpool_parallel_for(pool, ns[k], cover_range, &a);
+                for (int64_t i = 0; i < 1001; i++)
+                    if (atomic_load(&hits[i]) != (i < ns[k] ? 1 : 0)) {
+                        TEST_FAIL_("nth %d n %lld: item %lld ran %d times", nth, (long long)ns[k],
+                                   (long long)i, atomic_load(&hits[i]));
+                        break;
+                    }
+            }
+        }
+        qeil_tpool_free(pool);
+    }
+    /* chunks: 10 items over 3 threads = [0,4) [4,7) [7,10) */
+    int64_t b, e;
+    qeil_tpool_chunk(10, 0, 3, &b, &e);
+    CHECK(b == 0 && e == 4);
+    qeil_tpool_chunk(10, 2, 3, &b, &e);
+    CHECK(b == 7 && e == 10);
+    qeil_tpool *pool = NULL;
+    CHECK_EQ_INT(qeil_tpool_create(NULL, 0, &pool), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_tpool_create(NULL, QEIL_TPOOL_MAX_THREADS + 1, &pool), QEIL_ERR_RANGE);
+    qeil_tpool_free(NULL);
+}
+
+typedef struct {
+    qeil_tpool *pool;
+    int *slot;     /* one per thread */
+    int rounds;
+    atomic_int errors;
+} barrier_args;
+
+/* Each round every thread writes its slot, waits at the barrier, checks
+ * every other slot holds this round's value, and waits again before the
+ * next round's writes. A broken barrier shows up as a stale slot. */
+static void barrier_task(void *p, int ith, int nth)
+{
+    barrier_args *a = p;
+    for (int round = 1; round <= a->rounds; round++) {
+        __atomic_store_n(&a->slot[ith], round, __ATOMIC_RELAXED);
+        qeil_tpool_barrier(a->pool);
+        for (int t = 0; t < nth; t++)
+            if (__atomic_load_n(&a->slot[t], __ATOMIC_RELAXED) != round) atomic_fetch_add(&a->errors, 1);
+        qeil_tpool_barrier(a->pool);
+    }
+}
+
+TEST(tpool_barrier)
+{
+    for (int nth = 1; nth <= 3; nth++) {
+        qeil_tpool *pool = NULL;
+        CHECK_EQ_INT(qeil_tpool_create(NULL, nth, &pool), QEIL_OK);
+        if (!pool) continue;
+        int slot[3] = {0, 0, 0};
+        barrier_args a = {pool, slot, 200, 0};
+        atomic_init(&a.errors, 0);
+        for (int rep = 0; rep < 5; rep++) {
+            memset(slot, 0, sizeof slot);
+            qeil_tpool_run(pool, barrier_task, &a);
+        }
+        CHECK_EQ_INT(atomic_load(&a.errors), 0);
+        qeil_tpool_free(pool);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Matmul                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define MM_ROWS 67 /* not a multiple of any thread count tried */
+#define MM_COLS 512
+#define MM_VEC 3
+
+TEST(matmul_threads_bit_identical)
+{
+    qeil_rng r;
+    qeil_rng_seed(&r, 9);
+    qeil_tpool *pools[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) CHECK_EQ_INT(qeil_tpool_create(NULL, i + 1, &pools[i]), QEIL_OK);
+    if (!pools[0] || !pools[1] || !pools[2]) goto out;
+    float *wf = xmalloc(MM_ROWS * MM_COLS * 4), *x = xmalloc(MM_VEC * MM_COLS * 4);
+    uint8_t *wq = xmalloc(MM_ROWS * MM_COLS * 4 + 1);
+    fill_random(&r, wf, MM_ROWS * MM_COLS);
+    fill_random(&r, x, MM_VEC * MM_COLS);
+    float y[3][MM_VEC * MM_ROWS];
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_dot_types[ti]);
+        uint8_t *wp = wq + (t->type == QEIL_GGML_F32 ? 0 : 1);
+        for (int row = 0; row < MM_ROWS; row++)
+            t->quantize(wf + row * MM_COLS, wp + (size_t)row * (MM_COLS / t->blck_elems) * t->blck_bytes,
+                        MM_COLS);
+        qeil_matmul_weight W;
+        CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, t->type, MM_COLS, MM_ROWS, wp), QEIL_OK);
+        size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC);
+        void *work = xmalloc(ws + 1);
+        for (int simd = 0; simd <= (int)qeil_simd_best(); simd++) {
+            for (int nv = 1; nv <= MM_VEC; nv += 2) {
+                for (int i = 0; i < 3; i++) {
+                    memset(y[i], 0xff, sizeof y[i]);
+                    CHECK_EQ_INT(qeil_matmul(NULL, pools[i], (qeil_simd)simd, &W, x, nv, y[i], work, ws),
+                                 QEIL_OK);
+                }
+                if (memcmp(y[0], y[1], (size_t)nv * MM_ROWS * 4) != 0 ||
+                    memcmp(y[0], y[2], (size_t)nv * MM_ROWS * 4) != 0)
+                    TEST_FAIL_("%s/%s n_vec %d: results differ between 1, 2, 3 threads", t->name,
+                               qeil_simd_name((qeil_simd)simd), nv);
+            }
+        }
+        free(work);
+    }
+    free(wf);
+    free(x);
+    free(wq);
+out:
+    for (int i = 0; i < 3; i++) qeil_tpool_free(pools[i]);
+}
+
+TEST(matmul_matches_naive)
+{
+    /* y vs a naive f32 matmul of the dequantized weights and dequantized
+     * activations: |y - ref| <= 1e-5 sum_c |wd xd| per element. */
+    qeil_rng r;
+    qeil_rng_seed(&r, 10);
+    qeil_tpool *pool = NULL;
+    CHECK_EQ_INT(qeil_tpool_create(NULL, 2, &pool), QEIL_OK);
+    float *wf = xmalloc(MM_ROWS * MM_COLS * 4), *wd = xmalloc(MM_ROWS * MM_COLS * 4);
+    float *x = xmalloc(MM_VEC * MM_COLS * 4), *xd = xmalloc(MM_VEC * MM_COLS * 4);
+    uint8_t *wq = xmalloc(MM_ROWS * MM_COLS * 4 + 1);
+    float y[MM_VEC * MM_ROWS];
+    fill_random(&r, wf, MM_ROWS * MM_COLS);
+    fill_random(&r, x, MM_VEC * MM_COLS);
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_dot_types[ti]);
+        const qeil_quant_traits *a = t->vec_type == QEIL_GGML_F32 ? NULL : qeil_quant_traits_of(t->vec_type);
+        size_t rb = (size_t)(MM_COLS / t->blck_elems) * t->blck_bytes;
+        uint8_t *wp = wq + (t->type == QEIL_GGML_F32 ? 0 : 1);
+        for (int row = 0; row < MM_ROWS; row++) {
+            t->quantize(wf + row * MM_COLS, wp + row * rb, MM_COLS);
+            t->dequantize(wp + row * rb, wd + row * MM_COLS, MM_COLS);
+        }
+        for (int v = 0; v < MM_VEC; v++) {
+            if (a) {
+                uint8_t tmp[MM_COLS / 32 * 34 + MM_COLS / 256 * 292]; /* fits Q8_0 or Q8_K */
+                a->quantize(x + v * MM_COLS, tmp, MM_COLS);
+                a->dequantize(tmp, xd + v * MM_COLS, MM_COLS);
+            } else {
+                memcpy(xd + v * MM_COLS, x + v * MM_COLS, MM_COLS * 4);
+            }
+        }
+        qeil_matmul_weight W;
+        CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, t->type, MM_COLS, MM_ROWS, wp), QEIL_OK);
+        size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC);
+        void *work = xmalloc(ws + 1);
+        CHECK_EQ_INT(qeil_matmul(NULL, pool, qeil_simd_best(), &W, x, MM_VEC, y, work, ws), QEIL_OK);
+        int bad = 0;
+        for (int v = 0; v < MM_VEC; v++)
+            for (int row = 0; row < MM_ROWS; row++) {
+                double ref = 0, mag = 0;
+                for (int c = 0; c < MM_COLS; c++) {
+                    ref += (double)wd[row * MM_COLS + c] * xd[v * MM_COLS + c];
+                    mag += fabs((double)wd[row * MM_COLS + c] * xd[v * MM_COLS + c]);
+                }
+                if (!(fabs(y[v * MM_ROWS + row] - ref) <= 1e-5 * mag + 1e-30) && bad++ < 3)
+                    TEST_FAIL_("%s v %d row %d: %.9g vs %.9g", t->name, v, row, y[v * MM_ROWS + row], ref);
+            }
+        free(work);
+    }
+    free(wf);
+    free(wd);
+    free(x);
+    free(xd);
+    free(wq);
+    qeil_tpool_free(pool);
+}
+
+TEST(matmul_rejects_bad_input)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_matmul_weight W;
+    float data[512] = {0}, x[512] = {0}, y[4];
+    CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_Q5_0, 32, 1, data), QEIL_ERR_UNSUPPORTED);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "weight type: 6");
+    CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_Q4_K, 100, 1, data), QEIL_ERR_FORMAT);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "weight columns: 100");
+    CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_F32, 0, 1, data), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_Q8_0, 64, 2, data), QEIL_OK);
+    uint8_t work[200];
+    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_Q8_0, 64, 1), 68);
+    CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 1, y, work, 67), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "need 68");
+    CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 0, y, work, 68), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 1, y, work, 68), QEIL_OK);
+    CHECK(y[0] == 0.0f && y[1] == 0.0f);
+    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_F16, 64, 1), 0); /* x used as is */
+    qeil_ctx_free(ctx);
+}
+
+int main(void)
+{
+    RUN(f16_to_f32_exhaustive);
+    RUN(f32_to_f16_rounding);
+    RUN(f16c_matches_portable);
+    RUN(f16_rows_dispatch);
+    RUN(bf16_exhaustive);
+    RUN(layout_float_rows);
+    RUN(layout_q8_0);
+    RUN(layout_q4_0);
+    RUN(layout_q4_k);
+    RUN(layout_q6_k);
+    RUN(layout_q8_k);
+    RUN(quant_error_float_types);
+    RUN(quant_error_q8_0);
+    RUN(quant_error_q4_0);
+    RUN(quant_error_q4_k);
+    RUN(quant_error_q6_k);
+    RUN(quant_error_q8_k);
+    RUN(dot_avx2_vs_scalar);
+    RUN(dot_scalar_vs_dequantized);
+    RUN(dot_avx2_vs_dequantized);
+    RUN(dot_dispatch);
+    RUN(tpool_parallel_for_covers_once);
+    RUN(tpool_barrier);
+    RUN(matmul_threads_bit_identical);
+    RUN(matmul_matches_naive);
+    RUN(matmul_rejects_bad_input);
+    return test_summary("kernels");
+}
