@@ -167,7 +167,7 @@ qeil_status qeil_platform_load(qeil_ctx *ctx, const char *name_or_path, qeil_pla
 /* ---- CPU probe (qeil probe) ---- */
 
 typedef struct {
-    int max_threads;      /* 0: all online CPUs */
+    int max_threads;      /* 0: every CPU this process may run on (its affinity mask) */
     double min_time_s;    /* per measurement, > 0; default 0.2 */
     size_t max_ws_B;      /* largest working set of the bandwidth sweep; default 256 MiB */
     void (*progress)(void *user, const char *what, double frac); /* may be NULL */
@@ -194,6 +194,20 @@ typedef struct {
     char cpu_model[QEIL_DESC_MAX];
     int n_cpus;
     double mem_total_B;
+    /* How the numbers above were obtained (docs/probe.md). */
+    int n_cores;                 /* physical cores under the n_threads CPUs (SMT siblings share FMA units) */
+    double freq_Hz;              /* highest max clock of those cores, Hz; 0 if unknown */
+    char freq_source[32];        /* "cpufreq", "/proc/cpuinfo" or "unknown" */
+    double f32_flop_per_cycle;   /* per core, assumed from the ISA; 0 if unknown */
+    double int8_op_per_cycle;
+    char kernel_f32[16];         /* variant measured: "avx2+fma", "scalar" */
+    char kernel_int8[16];        /* "avx-vnni", "avx512-vnni", "avx2", "scalar" */
+    char kernel_triad[16];       /* "avx2", "scalar" */
+    double min_time_s;           /* per measurement (best of 3) */
+    size_t cache_agg_B[4];       /* L1..L4 capacity of the instances the sweep's threads use */
+    int dram_n_points;           /* sweep points >= 4x the last cache level behind dram_bw_Bps;
+                                    0: none, dram_bw_Bps is the largest points' median (a cache
+                                    rate, an overestimate of DRAM) */
 } qeil_probe_result;
 
 /* Measure this machine's CPU. Allocates and frees its own buffers. */

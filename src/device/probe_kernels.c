@@ -1,0 +1,466 @@
+/* probe_kernels.c — measurement kernels of the CPU probe (see
+ * probe_kernels.h for the contract and docs/probe.md for the method).
+ *
+ * Each kernel exists as portable C and, on x86 with GCC or Clang, as SIMD
+ * functions compiled with __attribute__((target(...))) so that one binary
+ * built for baseline x86-64 still measures the AVX2 / VNNI units of the CPU
+ * it runs on. The dispatcher asks __builtin_cpu_supports, which checks both
+ * the CPUID bit and that the OS saves the register state (XGETBV). */
+#include "device/probe_kernels.h"
+
+/* PK_CPUID: we can ask the CPU what it has (x86, GCC or Clang).
+ * PK_X86: and the SIMD kernels are built (-DQEIL_NO_SIMD builds the
+ * portable kernels only, to test that path on any machine). */
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define PK_CPUID 1
+#include <cpuid.h>
+#ifndef QEIL_NO_SIMD
+#define PK_X86 1
+#include <immintrin.h>
+/* AVX-VNNI (VEX vpdpbusd) intrinsics: GCC 11, Clang 12. */
+#if (defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11)
+#define PK_AVXVNNI 1
+#endif
+#endif
+#endif
+
+/* An empty asm that claims to change v: the compiler must assume a new value
+ * each time, so it cannot hoist or merge the loop-invariant arithmetic that
+ * consumes v. It emits no instruction. */
+#define PK_OPAQUE(v) __asm__("" : "+x"(v))
+
+/* ------------------------------------------------------------------------ */
+/* What the CPU has                                                          */
+/* ------------------------------------------------------------------------ */
+
+#ifdef PK_CPUID
+static int cpu_has(int feature)
+{
+    __builtin_cpu_init();
+    switch (feature) {
+    case 0: return __builtin_cpu_supports("avx") != 0;
+    case 1: return __builtin_cpu_supports("avx2") != 0;
+    case 2: return __builtin_cpu_supports("fma") != 0;
+    case 3:
+        return __builtin_cpu_supports("avx512vnni") != 0 &&
+               __builtin_cpu_supports("avx512vl") != 0;
+    }
+    return 0;
+}
+enum { HAS_AVX = 0, HAS_AVX2, HAS_FMA, HAS_AVX512VNNI_VL };
+
+/* AVX-VNNI: CPUID.(EAX=7,ECX=1):EAX bit 4 (Intel SDM vol. 2, CPUID). Asked
+ * directly because Clang 14's __builtin_cpu_supports does not know the name;
+ * OS support of the ymm state is implied by the AVX2 check. */
+static int cpu_has_avxvnni(void)
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!cpu_has(HAS_AVX2) || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 4) & 1;
+}
+#endif
+
+void qeil_pk_cpu_rates(double *f32_per_cycle, double *int8_per_cycle)
+{
+    *f32_per_cycle = 0;
+    *int8_per_cycle = 0;
+#ifdef PK_CPUID
+    if (cpu_has(HAS_AVX2) && cpu_has(HAS_FMA)) *f32_per_cycle = 32; /* 2 FMA pipes x 8 x 2 */
+    else if (cpu_has(HAS_AVX)) *f32_per_cycle = 16; /* 8-wide mul + 8-wide add pipe */
+    else *f32_per_cycle = 8;                        /* SSE: 4-wide mul + 4-wide add */
+    if (cpu_has_avxvnni() || cpu_has(HAS_AVX512VNNI_VL))
+        *int8_per_cycle = 128; /* 2 vpdpbusd ymm per cycle x 32 MACs x 2 */
+    else if (cpu_has(HAS_AVX2))
+        *int8_per_cycle = 64;  /* vpmaddubsw + vpmaddwd on 2 pipes: 32 MACs/cycle x 2 */
+#endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dispatch                                                                  */
+/* ------------------------------------------------------------------------ */
+
+const char *qeil_pk_name(qeil_pk_isa isa, int f32)
+{
+    switch (isa) {
+    case QEIL_PK_SCALAR: return "scalar";
+    case QEIL_PK_AVX2: return f32 ? "avx2+fma" : "avx2";
+    case QEIL_PK_AVXVNNI: return "avx-vnni";
+    case QEIL_PK_AVX512VNNI: return "avx512-vnni";
+    case QEIL_PK_COUNT: break;
+    }
+    return "?";
+}
+
+int qeil_pk_have_f32(qeil_pk_isa isa)
+{
+    if (isa == QEIL_PK_SCALAR) return 1;
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2) && cpu_has(HAS_FMA);
+#endif
+    return 0;
+}
+
+int qeil_pk_have_int8(qeil_pk_isa isa)
+{
+    if (isa == QEIL_PK_SCALAR) return 1;
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2);
+#ifdef PK_AVXVNNI
+    if (isa == QEIL_PK_AVXVNNI) return cpu_has_avxvnni();
+#endif
+    if (isa == QEIL_PK_AVX512VNNI) return cpu_has(HAS_AVX512VNNI_VL);
+#endif
+    return 0;
+}
+
+int qeil_pk_have_triad(qeil_pk_isa isa)
+{
+    if (isa == QEIL_PK_SCALAR) return 1;
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2);
+#endif
+    return 0;
+}
+
+qeil_pk_isa qeil_pk_best_f32(void)
+{
+    return qeil_pk_have_f32(QEIL_PK_AVX2) ? QEIL_PK_AVX2 : QEIL_PK_SCALAR;
+}
+
+qeil_pk_isa qeil_pk_best_int8(void)
+{
+    /* Both VNNI flavours run the same vpdpbusd ymm at the same rate; prefer
+     * the VEX one (no EVEX frequency licence questions on older parts). */
+    if (qeil_pk_have_int8(QEIL_PK_AVXVNNI)) return QEIL_PK_AVXVNNI;
+    if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI)) return QEIL_PK_AVX512VNNI;
+    if (qeil_pk_have_int8(QEIL_PK_AVX2)) return QEIL_PK_AVX2;
+    return QEIL_PK_SCALAR;
+}
+
+qeil_pk_isa qeil_pk_best_triad(void)
+{
+    return qeil_pk_have_triad(QEIL_PK_AVX2) ? QEIL_PK_AVX2 : QEIL_PK_SCALAR;
+}
+
+/* ------------------------------------------------------------------------ */
+/* f32 FMA throughput                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* acc = acc * M + A converges to A / (1 - M) = 1: no overflow, no denormals
+ * (denormal operands would slow some CPUs down by 100x). */
+#define F32_M 0.999f
+#define F32_A 0.001f
+#define F32_SCALAR_ACC 32 /* independent chains; 8 SSE vectors if vectorised */
+
+static float f32_scalar(uint64_t iters)
+{
+    float acc[F32_SCALAR_ACC];
+    for (int j = 0; j < F32_SCALAR_ACC; j++) acc[j] = 0.01f * (float)j;
+    for (uint64_t it = 0; it < iters; it++)
+        for (int j = 0; j < F32_SCALAR_ACC; j++) acc[j] = acc[j] * F32_M + F32_A;
+    float s = 0;
+    for (int j = 0; j < F32_SCALAR_ACC; j++) s += acc[j];
+    return s;
+}
+
+#ifdef PK_X86
+/* 12 independent ymm accumulators: FMA latency 4 cycles x 2 pipes needs at
+ * least 8 chains in flight (Haswell..Lion Cove, Zen 2..5); 12 leaves margin
+ * for 5-cycle parts, and 12 + 2 constants fit the 16 ymm registers. */
+__attribute__((target("avx2,fma"))) static float f32_avx2(uint64_t iters)
+{
+    const __m256 m = _mm256_set1_ps(F32_M), a = _mm256_set1_ps(F32_A);
+    __m256 c0 = _mm256_set1_ps(0.00f), c1 = _mm256_set1_ps(0.01f), c2 = _mm256_set1_ps(0.02f);
+    __m256 c3 = _mm256_set1_ps(0.03f), c4 = _mm256_set1_ps(0.04f), c5 = _mm256_set1_ps(0.05f);
+    __m256 c6 = _mm256_set1_ps(0.06f), c7 = _mm256_set1_ps(0.07f), c8 = _mm256_set1_ps(0.08f);
+    __m256 c9 = _mm256_set1_ps(0.09f), c10 = _mm256_set1_ps(0.10f), c11 = _mm256_set1_ps(0.11f);
+    for (uint64_t it = 0; it < iters; it++) {
+        c0 = _mm256_fmadd_ps(c0, m, a);
+        c1 = _mm256_fmadd_ps(c1, m, a);
+        c2 = _mm256_fmadd_ps(c2, m, a);
+        c3 = _mm256_fmadd_ps(c3, m, a);
+        c4 = _mm256_fmadd_ps(c4, m, a);
+        c5 = _mm256_fmadd_ps(c5, m, a);
+        c6 = _mm256_fmadd_ps(c6, m, a);
+        c7 = _mm256_fmadd_ps(c7, m, a);
+        c8 = _mm256_fmadd_ps(c8, m, a);
+        c9 = _mm256_fmadd_ps(c9, m, a);
+        c10 = _mm256_fmadd_ps(c10, m, a);
+        c11 = _mm256_fmadd_ps(c11, m, a);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+                             _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+    float lane[8];
+    _mm256_storeu_ps(lane, s);
+    float t = 0;
+    for (int k = 0; k < 8; k++) t += lane[k];
+    return t;
+}
+#endif
+
+double qeil_pk_f32_fma(qeil_pk_isa isa, uint64_t iters, float *sink)
+{
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2 && qeil_pk_have_f32(QEIL_PK_AVX2)) {
+        *sink = f32_avx2(iters);
+        return (double)iters * 12 * 8 * 2; /* 12 FMAs x 8 lanes x 2 FLOPs */
+    }
+#endif
+    (void)isa;
+    *sink = f32_scalar(iters);
+    return (double)iters * F32_SCALAR_ACC * 2; /* one multiply + one add each */
+}
+
+/* ------------------------------------------------------------------------ */
+/* int8 dot products                                                         */
+/* ------------------------------------------------------------------------ */
+
+static int32_t dot_scalar(const uint8_t *a, const int8_t *b, size_t n)
+{
+    int32_t s = 0;
+    for (size_t i = 0; i < n; i++) s += (int32_t)a[i] * (int32_t)b[i];
+    return s;
+}
+
+#ifdef PK_X86
+/* Horizontal sum of 8 int32 lanes, wrapping (unsigned) so that an
+ * out-of-contract input cannot make C signed overflow. */
+static int32_t hsum_epi32(const int32_t lane[8])
+{
+    uint32_t s = 0;
+    for (int k = 0; k < 8; k++) s += (uint32_t)lane[k];
+    return (int32_t)s;
+}
+
+/* vpmaddubsw: 32 u8 x s8 products summed in pairs to 16 x i16 (saturating);
+ * vpmaddwd with ones: pairs of i16 summed to 8 x i32. 32 MACs. */
+__attribute__((target("avx2"))) static int32_t dot_avx2(const uint8_t *a, const int8_t *b,
+                                                        size_t n)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i acc = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(a + i));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(b + i));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(va, vb), ones));
+    }
+    int32_t lane[8];
+    _mm256_storeu_si256((__m256i *)(void *)lane, acc);
+    return (int32_t)((uint32_t)hsum_epi32(lane) + (uint32_t)dot_scalar(a + i, b + i, n - i));
+}
+
+__attribute__((target("avx512vnni,avx512vl"))) static int32_t dot_avx512vnni(const uint8_t *a,
+                                                                            const int8_t *b,
+                                                                            size_t n)
+{
+    __m256i acc = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(a + i));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(b + i));
+        acc = _mm256_dpbusd_epi32(acc, va, vb);
+    }
+    int32_t lane[8];
+    _mm256_storeu_si256((__m256i *)(void *)lane, acc);
+    return (int32_t)((uint32_t)hsum_epi32(lane) + (uint32_t)dot_scalar(a + i, b + i, n - i));
+}
+
+#ifdef PK_AVXVNNI
+__attribute__((target("avx2,avxvnni"))) static int32_t dot_avxvnni(const uint8_t *a,
+                                                                   const int8_t *b, size_t n)
+{
+    __m256i acc = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(const void *)(a + i));
+        __m256i vb = _mm256_loadu_si256((const __m256i *)(const void *)(b + i));
+        acc = _mm256_dpbusd_avx_epi32(acc, va, vb);
+    }
+    int32_t lane[8];
+    _mm256_storeu_si256((__m256i *)(void *)lane, acc);
+    return (int32_t)((uint32_t)hsum_epi32(lane) + (uint32_t)dot_scalar(a + i, b + i, n - i));
+}
+#endif
+#endif /* PK_X86 */
+
+int32_t qeil_pk_dot_u8s8(qeil_pk_isa isa, const uint8_t *a, const int8_t *b, size_t n)
+{
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2 && qeil_pk_have_int8(isa)) return dot_avx2(a, b, n);
+    if (isa == QEIL_PK_AVX512VNNI && qeil_pk_have_int8(isa)) return dot_avx512vnni(a, b, n);
+#ifdef PK_AVXVNNI
+    if (isa == QEIL_PK_AVXVNNI && qeil_pk_have_int8(isa)) return dot_avxvnni(a, b, n);
+#endif
+#endif
+    (void)isa;
+    return dot_scalar(a, b, n);
+}
+
+/* Throughput versions. The SIMD ones keep both operands in registers, as a
+ * register-blocked GEMM micro-kernel does, so they measure the multiply
+ * units rather than the load ports (a dot product streaming both operands
+ * from L1 needs two loads per 32 MACs and is load-bound). */
+
+/* Portable: a dot product over an L1-resident buffer. Each pass writes one
+ * byte of `a` from the previous result, so no pass can be hoisted or
+ * skipped. QEIL_PK_INT8_SCRATCH MACs per iteration. */
+static int32_t int8_scalar(uint64_t iters, unsigned char *scratch)
+{
+    uint8_t *a = scratch;
+    const int8_t *b = (const int8_t *)(const void *)(scratch + QEIL_PK_INT8_SCRATCH);
+    uint32_t acc = 0;
+    for (uint64_t it = 0; it < iters; it++) {
+        int32_t s = dot_scalar(a, b, QEIL_PK_INT8_SCRATCH);
+        acc += (uint32_t)s;
+        a[it % QEIL_PK_INT8_SCRATCH] = (uint8_t)(s & 0x7f);
+    }
+    return (int32_t)acc;
+}
+
+#ifdef PK_X86
+/* AVX2: the loop-carried dependency is only the vpaddd into each
+ * accumulator (1 cycle), so 4 accumulators suffice; 8 steps per iteration,
+ * two per accumulator, alternating two weight registers. PK_OPAQUE(x) before
+ * each step stops the compiler from computing maddubs(x, y) once. */
+#define DOT_STEP(acc, y)                                                            \
+    do {                                                                            \
+        PK_OPAQUE(x);                                                               \
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones)); \
+    } while (0)
+
+__attribute__((target("avx2"))) static int32_t int8_avx2(uint64_t iters)
+{
+    __m256i x = _mm256_set1_epi8(3);
+    const __m256i y0 = _mm256_set1_epi8(-2), y1 = _mm256_set1_epi8(5);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (uint64_t it = 0; it < iters; it++) {
+        DOT_STEP(a0, y0);
+        DOT_STEP(a1, y1);
+        DOT_STEP(a2, y0);
+        DOT_STEP(a3, y1);
+        DOT_STEP(a0, y1);
+        DOT_STEP(a1, y0);
+        DOT_STEP(a2, y1);
+        DOT_STEP(a3, y0);
+    }
+    int32_t lane[8];
+    _mm256_storeu_si256((__m256i *)(void *)lane,
+                        _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)));
+    return hsum_epi32(lane);
+}
+
+/* VNNI: vpdpbusd accumulates in place (latency ~4-5 cycles, 2 per cycle on
+ * current cores), so 12 independent accumulators, as for the FMA kernel. */
+#define VNNI_BODY(DPBUSD)                                                          \
+    __m256i x = _mm256_set1_epi8(3);                                               \
+    const __m256i y0 = _mm256_set1_epi8(-2), y1 = _mm256_set1_epi8(5);             \
+    /* distinct starting values: equal ones would let the compiler merge   \
+     * chains that compute the same thing */                               \
+    __m256i c0 = _mm256_set1_epi32(0), c1 = _mm256_set1_epi32(1);                  \
+    __m256i c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);                  \
+    __m256i c4 = _mm256_set1_epi32(4), c5 = _mm256_set1_epi32(5);                  \
+    __m256i c6 = _mm256_set1_epi32(6), c7 = _mm256_set1_epi32(7);                  \
+    __m256i c8 = _mm256_set1_epi32(8), c9 = _mm256_set1_epi32(9);                  \
+    __m256i c10 = _mm256_set1_epi32(10), c11 = _mm256_set1_epi32(11);              \
+    for (uint64_t it = 0; it < iters; it++) {                                      \
+        c0 = DPBUSD(c0, x, y0);                                                    \
+        c1 = DPBUSD(c1, x, y1);                                                    \
+        c2 = DPBUSD(c2, x, y0);                                                    \
+        c3 = DPBUSD(c3, x, y1);                                                    \
+        c4 = DPBUSD(c4, x, y0);                                                    \
+        c5 = DPBUSD(c5, x, y1);                                                    \
+        c6 = DPBUSD(c6, x, y0);                                                    \
+        c7 = DPBUSD(c7, x, y1);                                                    \
+        c8 = DPBUSD(c8, x, y0);                                                    \
+        c9 = DPBUSD(c9, x, y1);                                                    \
+        c10 = DPBUSD(c10, x, y0);                                                  \
+        c11 = DPBUSD(c11, x, y1);                                                  \
+    }                                                                              \
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)), \
+                                 _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7))); \
+    s = _mm256_add_epi32(s, _mm256_add_epi32(_mm256_add_epi32(c8, c9), _mm256_add_epi32(c10, c11))); \
+    int32_t lane[8];                                                               \
+    _mm256_storeu_si256((__m256i *)(void *)lane, s);                               \
+    return hsum_epi32(lane)
+
+__attribute__((target("avx512vnni,avx512vl"))) static int32_t int8_avx512vnni(uint64_t iters)
+{
+    VNNI_BODY(_mm256_dpbusd_epi32);
+}
+
+#ifdef PK_AVXVNNI
+__attribute__((target("avx2,avxvnni"))) static int32_t int8_avxvnni(uint64_t iters)
+{
+    VNNI_BODY(_mm256_dpbusd_avx_epi32);
+}
+#endif
+#endif /* PK_X86 */
+
+double qeil_pk_int8_dot(qeil_pk_isa isa, uint64_t iters, unsigned char *scratch, int32_t *sink)
+{
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2 && qeil_pk_have_int8(isa)) {
+        *sink = int8_avx2(iters);
+        return (double)iters * 8 * 32 * 2; /* 8 steps x 32 MACs x 2 OPs */
+    }
+    if (isa == QEIL_PK_AVX512VNNI && qeil_pk_have_int8(isa)) {
+        *sink = int8_avx512vnni(iters);
+        return (double)iters * 12 * 32 * 2; /* 12 vpdpbusd x 32 MACs x 2 OPs */
+    }
+#ifdef PK_AVXVNNI
+    if (isa == QEIL_PK_AVXVNNI && qeil_pk_have_int8(isa)) {
+        *sink = int8_avxvnni(iters);
+        return (double)iters * 12 * 32 * 2;
+    }
+#endif
+#endif
+    (void)isa;
+    *sink = int8_scalar(iters, scratch);
+    return (double)iters * QEIL_PK_INT8_SCRATCH * 2;
+}
+
+/* ------------------------------------------------------------------------ */
+/* STREAM triad                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void triad_scalar(double *a, const double *b, const double *c, double s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}
+
+#ifdef PK_X86
+/* 256-bit loads and stores (the portable loop is not vectorised at -O2 for
+ * an unknown n by GCC 12, and SSE halves the L1 bandwidth). Multiply then
+ * add, like the C loop under -std=c11 (no contraction): identical results. */
+__attribute__((target("avx2"))) static void triad_avx2(double *a, const double *b,
+                                                      const double *c, double s, size_t n)
+{
+    const __m256d vs = _mm256_set1_pd(s);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d r0 = _mm256_add_pd(_mm256_loadu_pd(b + i), _mm256_mul_pd(vs, _mm256_loadu_pd(c + i)));
+        __m256d r1 =
+            _mm256_add_pd(_mm256_loadu_pd(b + i + 4), _mm256_mul_pd(vs, _mm256_loadu_pd(c + i + 4)));
+        _mm256_storeu_pd(a + i, r0);
+        _mm256_storeu_pd(a + i + 4, r1);
+    }
+    for (; i < n; i++) a[i] = b[i] + s * c[i];
+}
+#endif
+
+double qeil_pk_triad(qeil_pk_isa isa, double *a, const double *b, const double *c, double s,
+                     size_t n)
+{
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2 && qeil_pk_have_triad(isa)) {
+        triad_avx2(a, b, c, s, n);
+        return 24.0 * (double)n;
+    }
+#endif
+    (void)isa;
+    triad_scalar(a, b, c, s, n);
+    return 24.0 * (double)n;
+}

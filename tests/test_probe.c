@@ -1,0 +1,416 @@
+/* test_probe.c — the CPU probe: SIMD kernels against the portable ones on
+ * fixed inputs, parameter checks, a quick real probe whose numbers must be
+ * finite, consistent and physically plausible, the documented plateau rule,
+ * and the platform built from the result. Kept to well under a second of
+ * measuring (tiny min_time, 4 MiB sweep, at most 2 threads). */
+#include <unistd.h>
+
+#include "device/probe_kernels.h"
+#include "qeil/device.h"
+#include "test.h"
+
+static qeil_ctx *ctx;
+
+/* Small deterministic generator for kernel inputs. */
+static uint32_t lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Kernels                                                                   */
+/* ------------------------------------------------------------------------ */
+
+TEST(dot_scalar_hand_computed)
+{
+    const uint8_t a[5] = {1, 2, 3, 127, 0};
+    const int8_t b[5] = {4, -5, 6, -128, 127};
+    /* 1*4 + 2*(-5) + 3*6 + 127*(-128) + 0*127 = 4 - 10 + 18 - 16256 = -16244 */
+    CHECK_EQ_INT(qeil_pk_dot_u8s8(QEIL_PK_SCALAR, a, b, 5), -16244);
+    CHECK_EQ_INT(qeil_pk_dot_u8s8(QEIL_PK_SCALAR, a, b, 0), 0);
+}
+
+TEST(simd_dot_matches_scalar)
+{
+    enum { N = 4099 };
+    static uint8_t a[N];
+    static int8_t b[N];
+    uint32_t s = 12345;
+    /* within the documented precondition: a <= 127; b spans all of int8 */
+    for (int i = 0; i < N; i++) {
+        a[i] = (uint8_t)(lcg(&s) % 128);
+        b[i] = (int8_t)(int)(lcg(&s) % 256 - 128);
+    }
+    /* the extreme pairs that would saturate vpmaddubsw if a could exceed 127 */
+    for (int i = 0; i < 64; i++) {
+        a[i] = 127;
+        b[i] = -128;
+    }
+    static const size_t lens[] = {0, 1, 31, 32, 33, 63, 64, 65, 1000, 4096, N};
+    int tested = 0;
+    for (int isa = QEIL_PK_AVX2; isa < QEIL_PK_COUNT; isa++) {
+        if (!qeil_pk_have_int8((qeil_pk_isa)isa)) continue;
+        tested++;
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            int32_t want = qeil_pk_dot_u8s8(QEIL_PK_SCALAR, a, b, lens[k]);
+            int32_t got = qeil_pk_dot_u8s8((qeil_pk_isa)isa, a, b, lens[k]);
+            if (got != want)
+                printf("  %s n=%zu: %d != scalar %d\n", qeil_pk_name((qeil_pk_isa)isa, 0),
+                       lens[k], (int)got, (int)want);
+            CHECK_EQ_INT(got, want);
+        }
+        /* unaligned start */
+        CHECK_EQ_INT(qeil_pk_dot_u8s8((qeil_pk_isa)isa, a + 3, b + 5, 999),
+                     qeil_pk_dot_u8s8(QEIL_PK_SCALAR, a + 3, b + 5, 999));
+    }
+    if (!tested) SKIP("no SIMD int8 kernel on this CPU/build");
+}
+
+TEST(simd_triad_matches_scalar)
+{
+    if (!qeil_pk_have_triad(QEIL_PK_AVX2)) SKIP("no AVX2 on this CPU/build");
+    enum { N = 1037 };
+    static double a1[N], a2[N], b[N], c[N];
+    uint32_t s = 99;
+    for (int i = 0; i < N; i++) {
+        b[i] = (double)lcg(&s) / 16777216.0 - 0.5;
+        c[i] = (double)lcg(&s) / 4096.0 - 2048.0;
+    }
+    for (size_t n = 0; n <= N; n += (n < 20 ? 1 : 97)) {
+        for (int i = 0; i < N; i++) a1[i] = a2[i] = -1.0;
+        CHECK_NEAR(qeil_pk_triad(QEIL_PK_SCALAR, a1, b, c, 3.1, n), 24.0 * (double)n, 0, 0);
+        CHECK_NEAR(qeil_pk_triad(QEIL_PK_AVX2, a2, b, c, 3.1, n), 24.0 * (double)n, 0, 0);
+        /* no FMA contraction in either: bit-identical, and nothing past n written */
+        CHECK(memcmp(a1, a2, sizeof a1) == 0);
+        if (n < N) CHECK(a2[n] == -1.0);
+    }
+}
+
+TEST(throughput_kernels_count_and_converge)
+{
+    static unsigned char scratch[2 * QEIL_PK_INT8_SCRATCH];
+    for (int i = 0; i < 2 * QEIL_PK_INT8_SCRATCH; i++) scratch[i] = (unsigned char)(i % 100);
+    for (int isa = 0; isa < QEIL_PK_COUNT; isa++) {
+        if (qeil_pk_have_f32((qeil_pk_isa)isa)) {
+            float sink = -1;
+            double flops = qeil_pk_f32_fma((qeil_pk_isa)isa, 1000, &sink);
+            /* scalar: 32 chains x 2 FLOPs; AVX2: 12 FMAs x 8 lanes x 2 FLOPs */
+            CHECK_NEAR(flops, isa == QEIL_PK_SCALAR ? 1000.0 * 64 : 1000.0 * 192, 0, 0);
+            /* every chain converges to A / (1 - M) = 1: the sum of the chains
+             * (32 scalar, 96 lanes) lies near the count, never NaN */
+            double chains = isa == QEIL_PK_SCALAR ? 32 : 96;
+            CHECK(sink > 0.3 * chains && sink < 1.2 * chains);
+        }
+        if (qeil_pk_have_int8((qeil_pk_isa)isa)) {
+            int32_t sink = 0;
+            double ops = qeil_pk_int8_dot((qeil_pk_isa)isa, 10, scratch, &sink);
+            double want = isa == QEIL_PK_SCALAR ? 10.0 * QEIL_PK_INT8_SCRATCH * 2
+                          : isa == QEIL_PK_AVX2 ? 10.0 * 8 * 32 * 2
+                                                : 10.0 * 12 * 32 * 2;
+            CHECK_NEAR(ops, want, 0, 0);
+        }
+    }
+    /* the SIMD int8 register kernels: 3 x (-2 or 5) per byte pair, 4 pairs
+     * per int32 lane. AVX2: per iteration each of 4 accumulators gets one
+     * step with y=-2 and one with y=5: 8 lanes x 4 x 3 x (-2 + 5) = 288 per
+     * accumulator, 1152 per iteration. */
+    if (qeil_pk_have_int8(QEIL_PK_AVX2)) {
+        int32_t sink = 0;
+        qeil_pk_int8_dot(QEIL_PK_AVX2, 7, scratch, &sink);
+        CHECK_EQ_INT(sink, 7 * 1152);
+    }
+    /* VNNI: 12 accumulators starting at 0..11 per lane (sum 66 x 8 lanes =
+     * 528), 6 get y=-2 (-24 per lane per step) and 6 get y=5 (+60):
+     * per iteration 8 lanes x (6 x -24 + 6 x 60) = 1728. */
+    for (int isa = QEIL_PK_AVXVNNI; isa <= QEIL_PK_AVX512VNNI; isa++) {
+        if (!qeil_pk_have_int8((qeil_pk_isa)isa)) continue;
+        int32_t sink = 0;
+        qeil_pk_int8_dot((qeil_pk_isa)isa, 7, scratch, &sink);
+        CHECK_EQ_INT(sink, 528 + 7 * 1728);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parameters                                                                */
+/* ------------------------------------------------------------------------ */
+
+TEST(default_params)
+{
+    qeil_probe_params p = qeil_probe_default_params();
+    CHECK_EQ_INT(p.max_threads, 0);
+    CHECK_NEAR(p.min_time_s, 0.2, 0, 0);
+    CHECK_EQ_INT(p.max_ws_B, 256u << 20);
+    CHECK(p.progress == NULL);
+}
+
+TEST(rejects_bad_params)
+{
+    static qeil_probe_result r;
+    qeil_probe_params p = qeil_probe_default_params();
+
+    p.min_time_s = 0;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "min_time_s: 0 is out of range");
+    p.min_time_s = -1;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+    p.min_time_s = NAN;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "min_time_s");
+    p.min_time_s = 61;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+
+    p = qeil_probe_default_params();
+    p.max_threads = QEIL_PROBE_MAX_THREADS + 1;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "max_threads: 257 is out of range (allowed 0..");
+    p.max_threads = -1;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "max_threads");
+
+    p = qeil_probe_default_params();
+    p.max_ws_B = 1000;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "max_ws_B: 1000 is out of range (allowed 65536..");
+    p.max_ws_B = (size_t)1 << 62;
+    CHECK_EQ_INT(qeil_probe_run(ctx, &p, &r), QEIL_ERR_RANGE);
+
+    CHECK_EQ_INT(qeil_probe_run(ctx, NULL, NULL), QEIL_ERR_INVALID);
+}
+
+/* ------------------------------------------------------------------------ */
+/* A quick real probe                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int calls, bad;
+    double last;
+} progress_log;
+
+static void on_progress(void *user, const char *what, double frac)
+{
+    progress_log *pl = user;
+    if (!what || !what[0] || !(frac >= pl->last) || frac > 1.0) pl->bad++;
+    pl->last = frac;
+    pl->calls++;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The documented plateau rule (docs/probe.md), written out independently:
+ * median of the points with lo < ws <= hi, each boundary 1 % wide. */
+static double median_of(const qeil_probe_result *r, double lo_excl, double hi_incl)
+{
+    double v[QEIL_PROBE_MAX_POINTS];
+    int n = 0;
+    for (int i = 0; i < r->n_points; i++) {
+        double ws = (double)r->ws_B[i];
+        if (ws > lo_excl * 1.01 && ws <= hi_incl * 1.01) v[n++] = r->bw_Bps[i];
+    }
+    if (!n) return 0;
+    qsort(v, (size_t)n, sizeof v[0], cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static qeil_probe_result res; /* shared by the tests below */
+static int have_res;
+
+TEST(quick_probe_is_consistent)
+{
+    qeil_probe_params p = qeil_probe_default_params();
+    progress_log pl = {0, 0, 0};
+    p.max_threads = 2;
+    p.min_time_s = 0.01;
+    p.max_ws_B = 4u << 20;
+    p.progress = on_progress;
+    p.progress_user = &pl;
+    qeil_status st = qeil_probe_run(ctx, &p, &res);
+    if (st == QEIL_ERR_RANGE && strstr(qeil_ctx_errmsg(ctx), "max_threads")) {
+        p.max_threads = 1; /* a one-CPU machine or cpuset */
+        st = qeil_probe_run(ctx, &p, &res);
+    }
+    CHECK_EQ_INT(st, QEIL_OK);
+    if (st != QEIL_OK) {
+        printf("  %s\n", qeil_ctx_errmsg(ctx));
+        return;
+    }
+    have_res = 1;
+    const int T = p.max_threads;
+
+    CHECK_EQ_INT(res.n_threads, T);
+    CHECK(res.n_cpus >= T);
+    CHECK(res.n_cores >= 1 && res.n_cores <= T);
+    CHECK(res.cpu_model[0] != '\0');
+    CHECK_NEAR(res.min_time_s, 0.01, 0, 0);
+    CHECK(res.kernel_f32[0] && res.kernel_int8[0] && res.kernel_triad[0]);
+    CHECK(pl.calls >= 3 * (2 * T + res.n_points));
+    CHECK_EQ_INT(pl.bad, 0);
+    CHECK_NEAR(pl.last, 1.0, 0, 0);
+
+    for (int i = 0; i < T; i++) {
+        CHECK(isfinite(res.f32_flops[i]) && res.f32_flops[i] > 0);
+        CHECK(isfinite(res.int8_ops[i]) && res.int8_ops[i] > 0);
+        /* honest op counting: no core retires more than its ISA allows at
+         * 7 GHz (faster than any shipping CPU); an elided or merged chain
+         * shows up as several times the possible rate */
+        if (res.f32_flop_per_cycle > 0)
+            CHECK(res.f32_flops[i] <= res.f32_flop_per_cycle * 7e9 * (i + 1));
+        if (res.int8_op_per_cycle > 0)
+            CHECK(res.int8_ops[i] <= res.int8_op_per_cycle * 7e9 * (i + 1));
+    }
+    /* both kernels run at the same clock, so their ratio cannot beat the
+     * ratio of the ISA's per-cycle rates (turbo cancels out) */
+    if (res.f32_flop_per_cycle > 0 && res.int8_op_per_cycle > 0)
+        CHECK(res.int8_ops[0] / res.f32_flops[0] <=
+              1.5 * res.int8_op_per_cycle / res.f32_flop_per_cycle);
+    if (T >= 2) {
+        /* a second thread on its own core cannot halve the throughput */
+        CHECK(res.f32_flops[1] >= 0.5 * res.f32_flops[0]);
+        CHECK(res.int8_ops[1] >= 0.5 * res.int8_ops[0]);
+    }
+    if (res.f32_peak_theory > 0) {
+        CHECK(res.freq_Hz > 0);
+        CHECK_NEAR(res.f32_peak_theory / res.int8_peak_theory,
+                   res.f32_flop_per_cycle / res.int8_op_per_cycle, 1e-12, 0);
+    } else {
+        /* no theory: the clock or the ISA's rate is unknown, and says so */
+        CHECK(res.freq_Hz == 0 || res.f32_flop_per_cycle == 0);
+        if (res.freq_Hz == 0) CHECK_EQ_STR(res.freq_source, "unknown");
+    }
+
+    /* 16, 32, ... 4096 KiB: 9 points; sizes exact multiples of 24 B x T */
+    CHECK_EQ_INT(res.n_points, 9);
+    for (int i = 0; i < res.n_points; i++) {
+        CHECK(res.ws_B[i] % (24 * (size_t)T) == 0);
+        CHECK(res.ws_B[i] <= p.max_ws_B);
+        CHECK(res.ws_B[i] > ((size_t)16384 << i) - 24 * (size_t)T);
+        CHECK(isfinite(res.bw_Bps[i]) && res.bw_Bps[i] > 0);
+        if (i) CHECK(res.ws_B[i] > res.ws_B[i - 1]);
+    }
+    CHECK(isfinite(res.dram_bw_Bps) && res.dram_bw_Bps > 0);
+
+    /* the plateau rule, recomputed */
+    double below = 0, max_cache = 0;
+    int last = -1;
+    for (int L = 0; L < 4; L++) {
+        if (res.cache_size_B[L] == 0) {
+            CHECK_NEAR(res.cache_bw_Bps[L], 0, 0, 0);
+            continue;
+        }
+        CHECK(res.cache_agg_B[L] >= res.cache_size_B[L]);
+        CHECK(res.cache_agg_B[L] <= res.cache_size_B[L] * (size_t)T);
+        double want = median_of(&res, below, (double)res.cache_agg_B[L] / 2);
+        CHECK_NEAR(res.cache_bw_Bps[L], want, 1e-12, 0);
+        if (res.cache_bw_Bps[L] > max_cache) max_cache = res.cache_bw_Bps[L];
+        below = (double)res.cache_agg_B[L];
+        last = L;
+    }
+    if (last >= 0 && res.dram_n_points > 0)
+        CHECK_NEAR(res.dram_bw_Bps,
+                   median_of(&res, (4.0 * (double)res.cache_agg_B[last] - 1) / 1.01 / 1.01, 1e300),
+                   1e-12, 0);
+    if (res.dram_n_points == 0) /* fell back to the largest three points */
+        CHECK_NEAR(res.dram_bw_Bps,
+                   median_of(&res, (double)res.ws_B[res.n_points - 4] / 1.01, 1e300), 1e-12, 0);
+    /* DRAM (or the largest sets) cannot beat the fastest cache by much */
+    if (max_cache > 0) CHECK(res.dram_bw_Bps <= 1.5 * max_cache);
+    /* caches and memory were read from sysfs/procfs on Linux */
+#ifdef __linux__
+    CHECK(res.mem_total_B > 0);
+    if (access("/sys/devices/system/cpu/cpu0/cache/index0/size", R_OK) == 0)
+        CHECK(res.cache_size_B[0] > 0);
+#endif
+}
+
+TEST(probe_to_platform_validates)
+{
+    if (!have_res) SKIP("quick probe failed");
+    qeil_platform pf;
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &res, &pf), QEIL_OK);
+    CHECK_EQ_INT(qeil_platform_validate(ctx, &pf), QEIL_OK);
+    CHECK_EQ_INT(pf.n_units, 1);
+    CHECK_EQ_INT(pf.n_pools, 1);
+    CHECK_EQ_INT(pf.n_links, 0);
+    CHECK(strncmp(pf.name, "probe-", 6) == 0);
+    const qeil_unit *u = &pf.units[0];
+    CHECK_EQ_INT(u->kind, QEIL_UNIT_CPU);
+    CHECK_EQ_INT(u->src_compute, QEIL_SRC_MEASURED);
+    CHECK_EQ_INT(u->src_power, QEIL_SRC_DEFAULT);
+    CHECK_EQ_INT(u->src_thermal, QEIL_SRC_DEFAULT);
+    /* measured rates, rounded to 4 significant digits */
+    CHECK_NEAR(u->peak_ops[QEIL_DT_F32], res.f32_flops[res.n_threads - 1], 5e-4, 0);
+    CHECK_NEAR(u->peak_ops[QEIL_DT_F16], u->peak_ops[QEIL_DT_F32], 0, 0);
+    CHECK_NEAR(u->peak_ops[QEIL_DT_INT8], res.int8_ops[res.n_threads - 1], 5e-4, 0);
+    CHECK_NEAR(u->peak_ops[QEIL_DT_INT4], 0, 0, 0);
+    CHECK_NEAR(u->e_op_J[QEIL_DT_INT4], 0, 0, 0);
+    CHECK_NEAR(u->mem_bw_Bps, res.dram_bw_Bps, 5e-4, 0);
+    CHECK_NEAR(pf.pools[0].bw_Bps, u->mem_bw_Bps, 0, 0);
+    if (res.dram_n_points == 0) CHECK_CONTAINS(pf.description, "DRAM not reached");
+    CHECK_NEAR(pf.pools[0].capacity_B, res.mem_total_B, 0, 0);
+    CHECK_NEAR(u->eta_compute, 1.0, 0, 0);
+    CHECK_NEAR(u->eta_mem, 1.0, 0, 0);
+    CHECK_EQ_INT(u->n_dvfs, 1);
+    CHECK_NEAR(u->dvfs[0].freq_Hz, res.freq_Hz > 0 ? res.freq_Hz : 2e9, 0, 0);
+    /* e_op = 2.5 W dynamic per core / measured rate (3 significant digits) */
+    int cores = res.n_cores;
+    CHECK_NEAR(u->e_op_J[QEIL_DT_F32], 2.5 * cores / u->peak_ops[QEIL_DT_F32], 0.005, 0);
+    CHECK_NEAR(u->e_op_J[QEIL_DT_INT8], 2.5 * cores / u->peak_ops[QEIL_DT_INT8], 0.005, 0);
+    /* cooler sized so full load (3.5 W per core) settles at 80 °C */
+    CHECK_NEAR(u->r_th_KpW, (80.0 - 25.0) / (3.5 * cores), 0.005, 0);
+
+    /* the profile survives a JSON round trip */
+    char *json = NULL;
+    CHECK_EQ_INT(qeil_platform_to_json(ctx, &pf, &json), QEIL_OK);
+    if (json) {
+        qeil_platform back;
+        CHECK_EQ_INT(qeil_platform_parse_json(ctx, json, strlen(json), &back), QEIL_OK);
+        CHECK_EQ_STR(back.name, pf.name);
+        CHECK_NEAR(back.units[0].peak_ops[QEIL_DT_INT8], u->peak_ops[QEIL_DT_INT8], 0, 0);
+        CHECK_EQ_INT(back.units[0].src_compute, QEIL_SRC_MEASURED);
+        qeil_free(ctx, json);
+    }
+}
+
+TEST(to_platform_rejects_bad_results)
+{
+    static qeil_probe_result r;
+    qeil_platform pf;
+    memset(&r, 0, sizeof r);
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &r, &pf), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "n_threads 0");
+    r.n_threads = 1;
+    r.f32_flops[0] = NAN;
+    r.int8_ops[0] = 1e11;
+    r.dram_bw_Bps = 1e10;
+    r.mem_total_B = 8e9;
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &r, &pf), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "f32 nan");
+    r.f32_flops[0] = 5e10;
+    r.mem_total_B = 0; /* /proc/meminfo unreadable: the validator names the field */
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &r, &pf), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "pools[0].capacity_B");
+    r.mem_total_B = 8e9;
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &r, &pf), QEIL_OK);
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, NULL, &pf), QEIL_ERR_INVALID);
+}
+
+int main(void)
+{
+    ctx = qeil_ctx_create(NULL);
+    if (!ctx) return 1;
+    RUN(dot_scalar_hand_computed);
+    RUN(simd_dot_matches_scalar);
+    RUN(simd_triad_matches_scalar);
+    RUN(throughput_kernels_count_and_converge);
+    RUN(default_params);
+    RUN(rejects_bad_params);
+    RUN(quick_probe_is_consistent);
+    RUN(probe_to_platform_validates);
+    RUN(to_platform_rejects_bad_results);
+    qeil_ctx_free(ctx);
+    return test_summary("probe");
+}
