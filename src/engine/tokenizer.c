@@ -632,7 +632,8 @@ qeil_status qeil_tokenizer_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_tok
     if (a.kind == QEIL_TOK_BPE && qeil_gguf_find_key(g, K_PRE) >= 0) {
         const char *pre = qeil_gguf_get_str(g, K_PRE);
         if (!pre) return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "%s: not a string", K_PRE);
-        if (strcmp(pre, "gpt2") == 0 || strcmp(pre, "default") == 0)
+        /* llama.cpp's converter writes "gpt-2" for GPT-2 files */
+        if (strcmp(pre, "gpt2") == 0 || strcmp(pre, "gpt-2") == 0 || strcmp(pre, "default") == 0)
             a.pre = QEIL_PRE_GPT2;
         else if (strcmp(pre, "llama-bpe") == 0 || strcmp(pre, "llama3") == 0)
             a.pre = QEIL_PRE_LLAMA3;
@@ -640,7 +641,7 @@ qeil_status qeil_tokenizer_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_tok
             a.pre = QEIL_PRE_QWEN2;
         else
             return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
-                                 "%s: '%.64s' is not supported (supported: default, gpt2, "
+                                 "%s: '%.64s' is not supported (supported: default, gpt2, gpt-2, "
                                  "llama-bpe, llama3, qwen2)",
                                  K_PRE, pre);
     }

@@ -1,0 +1,157 @@
+/*
+ * backend.h — what the forward pass needs from a compute device (internal).
+ *
+ * A backend is a table of properties and small operations on buffers that
+ * live in the backend's memory (host memory for "cpu"; device memory for a
+ * future "cuda"). The model code (forward.c) only passes those buffers from
+ * one op to the next and never dereferences them, so a new backend needs a
+ * new table, not new model code. Small per-call metadata (token ids, row
+ * positions) is always host memory; a device backend copies it itself.
+ *
+ *     const qeil_backend *be = qeil_backend_get(0);          // "cpu"
+ *     qeil_backend_config cfg = {ctx, 4, 512, 4096};
+ *     void *st = NULL;
+ *     if (be->create(&cfg, &st) != QEIL_OK) ...
+ *     qeil_bweight w;
+ *     be->weight_prepare(st, type, n_cols, n_rows, mmapped_bytes, &w);
+ *     be->matmul(st, &w, x, n_vec, y);
+ *     be->weight_release(st, &w);
+ *     be->destroy(st);
+ *
+ * Lifecycle: create, weight_prepare and alloc run at engine open or
+ * placement time and may allocate; every op used by the forward pass runs
+ * without allocating. Ops may run asynchronously on a device backend; sync
+ * waits for them (the engine calls it before reading a unit's time and
+ * before handing logits to the caller). Thread-safety: one thread at a time
+ * per backend state (the engine's driver thread).
+ *
+ * docs/engine.md ("Backends") describes how a CUDA backend slots in.
+ */
+#ifndef QEIL_ENGINE_BACKEND_H
+#define QEIL_ENGINE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qeil/qeil.h"
+
+/* Capability flags (qeil_backend_props.caps). */
+enum {
+    /* buffers are ordinary host memory: the engine may pass host pointers
+     * (the mmapped weights) to weight_prepare without a copy being made */
+    QEIL_BACKEND_CAP_HOST_MEMORY = 1u << 0,
+    /* the device shares physical memory with the host (SoC): weights need
+     * no copy even if buffers are not host pointers */
+    QEIL_BACKEND_CAP_UNIFIED_MEMORY = 1u << 1,
+    /* matmul reads each weight row once for a batch of vectors */
+    QEIL_BACKEND_CAP_BATCHED_MATMUL = 1u << 2
+};
+
+typedef struct {
+    const char *name;      /* "cpu" */
+    uint32_t caps;         /* QEIL_BACKEND_CAP_* */
+    uint64_t weight_types; /* bit t set: matmul and get_rows accept qeil_ggml_type t (t < 64) */
+    uint64_t param_types;  /* bit t set: 1-D parameters (norms, biases) may be type t */
+} qeil_backend_props;
+
+/* Sizes a backend instance is created for; fixed for its lifetime. */
+typedef struct {
+    qeil_ctx *ctx;      /* errors and allocator; must outlive the instance */
+    int n_threads;      /* 1..QEIL_TPOOL_MAX_THREADS (cpu); a hint elsewhere */
+    uint32_t max_rows;  /* most vectors in one op (the engine's n_batch) */
+    uint32_t max_ctx;   /* most KV positions attention reads (n_ctx) */
+} qeil_backend_config;
+
+/* A weight matrix (or a 1-D parameter as one row) in backend memory. */
+typedef struct {
+    int type;           /* qeil_ggml_type */
+    int64_t n_cols;     /* elements per row (GGUF ne[0]) */
+    int64_t n_rows;     /* rows (ne[1]; 1 for a vector) */
+    size_t row_bytes;
+    const void *data;   /* backend memory: n_rows * row_bytes bytes */
+    void *owned;        /* what weight_release frees (NULL: data is borrowed) */
+} qeil_bweight;
+
+/* Where row i of a batch goes: its sequence and absolute position. */
+typedef struct {
+    uint32_t seq, pos;
+} qeil_brow;
+
+/* KV cache of one layer in backend memory, f32:
+ *   k[((seq * n_ctx + pos) * n_kv_heads + h) * head_dim + i], v alike. */
+typedef struct {
+    float *k, *v;
+    uint32_t n_seq, n_ctx, n_kv_heads, head_dim;
+} qeil_bkv;
+
+typedef struct qeil_backend {
+    qeil_backend_props props;
+
+    /* ---- lifecycle and memory (open / placement time) ---- */
+    qeil_status (*create)(const qeil_backend_config *cfg, void **state);
+    void (*destroy)(void *state);
+    /* zero-filled buffer of `bytes` in backend memory; NULL (and an error on
+     * the config's ctx) when memory is exhausted */
+    void *(*alloc)(void *state, size_t bytes);
+    void (*release)(void *state, void *buf);
+    /* copies between host and backend memory, and within the backend;
+     * synchronous: when they return, the data is in place */
+    void (*to_backend)(void *state, void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(void *state, void *host_dst, const void *src, size_t bytes);
+    void (*copy)(void *state, void *dst, const void *src, size_t bytes);
+    /* Make a weight usable: host_data is the tensor's bytes in the mmapped
+     * file (stays valid while the engine lives). The cpu backend borrows
+     * it; a device backend copies it into device memory. Also sizes the
+     * backend's matmul work space for max_rows vectors. */
+    qeil_status (*weight_prepare)(void *state, int type, int64_t n_cols, int64_t n_rows,
+                                  const void *host_data, qeil_bweight *out);
+    void (*weight_release)(void *state, qeil_bweight *w);
+    /* bytes of work space and per-thread scratch the instance holds */
+    size_t (*scratch_bytes)(const void *state);
+
+    /* ---- ops used by the forward pass (no allocation) ---- */
+    /* y[v][r] = sum_c W[r][c] x[v][c] for v < n (x: n x n_cols, y: n x n_rows) */
+    qeil_status (*matmul)(void *state, const qeil_bweight *w, const float *x, uint32_t n,
+                          float *y);
+    /* y[i] (+)= row ids[i] of W, dequantized to f32 (ids: host memory) */
+    void (*get_rows)(void *state, const qeil_bweight *w, const uint32_t *ids, uint32_t n,
+                     float *y, int accumulate);
+    /* y[i] += x[i], i < n_elems */
+    void (*add)(void *state, float *y, const float *x, size_t n_elems);
+    /* y[r * stride + i] += b[i], r < n_rows, i < d */
+    void (*add_bias)(void *state, float *y, size_t stride, const float *b, uint32_t n_rows,
+                     uint32_t d);
+    /* row-wise norms: x, y n_rows x d (contiguous); b may be NULL for layernorm */
+    void (*rmsnorm)(void *state, const float *x, const float *w, float *y, uint32_t n_rows,
+                    uint32_t d, float eps);
+    void (*layernorm)(void *state, const float *x, const float *w, const float *b, float *y,
+                      uint32_t n_rows, uint32_t d, float eps);
+    /* rotate n_heads heads of each row (rows stride floats apart) at
+     * rows[r].pos; cs/sn: tables [pos][n_rot/2] in backend memory */
+    void (*rope)(void *state, float *x, size_t stride, uint32_t n_rows, const qeil_brow *rows,
+                 uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *cs,
+                 const float *sn, int neox);
+    /* write row r's k and v (n_kv_heads * head_dim floats each, stride apart)
+     * to (rows[r].seq, rows[r].pos) of the cache */
+    void (*kv_store)(void *state, const qeil_bkv *kv, const float *k, const float *v,
+                     size_t stride, uint32_t n_rows, const qeil_brow *rows);
+    /* causal attention: row r's query head h attends to positions
+     * 0..rows[r].pos of sequence rows[r].seq, KV head h / (n_heads / n_kv_heads);
+     * q rows q_stride apart, out rows n_heads * head_dim floats, contiguous */
+    void (*attention)(void *state, const qeil_bkv *kv, const float *q, size_t q_stride,
+                      uint32_t n_rows, const qeil_brow *rows, uint32_t n_heads, float scale,
+                      float *out);
+    void (*silu_mul)(void *state, float *g, const float *u, size_t n_elems);
+    void (*gelu)(void *state, float *x, size_t n_elems);
+    /* wait for queued work (no-op on cpu) */
+    void (*sync)(void *state);
+} qeil_backend;
+
+/* Compiled-in backends; index = backend id. */
+size_t qeil_backend_count(void);
+const qeil_backend *qeil_backend_get(size_t id); /* NULL if id >= count */
+
+/* The cpu backend (backend_cpu.c). */
+extern const qeil_backend qeil_backend_cpu;
+
+#endif /* QEIL_ENGINE_BACKEND_H */

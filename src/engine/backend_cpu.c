@@ -1,0 +1,318 @@
+/*
+ * backend_cpu.c — the "cpu" backend: weights used in place in the mmapped
+ * file, matmul from matmul.h on a persistent thread pool (best SIMD level
+ * from CPUID), the other ops from ops.c.
+ *
+ * Parallel where it pays: matmul (rows of W) and attention (query rows x
+ * heads, each with its own score buffer). Norms, RoPE and activations are
+ * O(rows x width) and run on the calling thread. Every output element is
+ * computed by one thread with the same code whatever the thread count, so
+ * results are bit-identical for any n_threads.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/backend.h"
+#include "engine/matmul.h"
+#include "engine/ops.h"
+#include "engine/quant.h"
+#include "engine/threadpool.h"
+
+typedef struct {
+    qeil_ctx *ctx;
+    qeil_tpool *pool;
+    qeil_simd simd;
+    uint32_t max_rows, max_ctx;
+    int n_threads;
+    void *work;          /* matmul activation quantization, grown at prepare time */
+    size_t work_size;
+    float *scores;       /* n_threads x max_ctx attention scores */
+    float *rowbuf;       /* one dequantized row of the widest weight (get_rows) */
+    int64_t rowbuf_len;
+} cpu_state;
+
+static void cpu_destroy(void *p)
+{
+    cpu_state *s = p;
+    if (!s) return;
+    qeil_ctx *ctx = s->ctx;
+    qeil_tpool_free(s->pool);
+    qeil_free(ctx, s->work);
+    qeil_free(ctx, s->scores);
+    qeil_free(ctx, s->rowbuf);
+    qeil_free(ctx, s);
+}
+
+static qeil_status cpu_create(const qeil_backend_config *cfg, void **out)
+{
+    qeil_ctx *ctx = cfg->ctx;
+    *out = NULL;
+    if (cfg->n_threads < 1 || cfg->n_threads > QEIL_TPOOL_MAX_THREADS || cfg->max_rows < 1 ||
+        cfg->max_ctx < 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                             "cpu backend: n_threads %d (allowed 1..%d), max_rows %u, max_ctx %u "
+                             "(allowed >= 1)",
+                             cfg->n_threads, QEIL_TPOOL_MAX_THREADS, cfg->max_rows, cfg->max_ctx);
+    cpu_state *s = qeil_calloc(ctx, 1, sizeof *s);
+    if (!s) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "cpu backend: out of memory");
+    s->ctx = ctx;
+    s->simd = qeil_simd_best();
+    s->max_rows = cfg->max_rows;
+    s->max_ctx = cfg->max_ctx;
+    s->n_threads = cfg->n_threads;
+    qeil_status st = qeil_tpool_create(ctx, cfg->n_threads, &s->pool);
+    if (st != QEIL_OK) {
+        cpu_destroy(s);
+        return st;
+    }
+    s->scores = qeil_calloc(ctx, (size_t)cfg->n_threads * cfg->max_ctx, sizeof(float));
+    if (!s->scores) {
+        cpu_destroy(s);
+        return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM,
+                             "cpu backend: out of memory for attention scores (%d threads x %u)",
+                             cfg->n_threads, cfg->max_ctx);
+    }
+    *out = s;
+    return QEIL_OK;
+}
+
+static void *cpu_alloc(void *p, size_t bytes)
+{
+    cpu_state *s = p;
+    void *b = qeil_calloc(s->ctx, 1, bytes ? bytes : 1);
+    if (!b) qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM, "cpu backend: out of memory for %zu bytes", bytes);
+    return b;
+}
+
+static void cpu_release(void *p, void *buf)
+{
+    cpu_state *s = p;
+    qeil_free(s->ctx, buf);
+}
+
+static void cpu_memcpy(void *p, void *dst, const void *src, size_t bytes)
+{
+    (void)p;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t n_rows,
+                                      const void *host_data, qeil_bweight *out)
+{
+    cpu_state *s = p;
+    qeil_matmul_weight mw;
+    qeil_status st = qeil_matmul_weight_init(s->ctx, &mw, type, n_cols, n_rows, host_data);
+    if (st != QEIL_OK) return st;
+    size_t need = qeil_matmul_work_size(type, n_cols, s->max_rows);
+    if (need > s->work_size) {
+        void *w = qeil_realloc(s->ctx, s->work, need);
+        if (!w)
+            return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM,
+                                 "cpu backend: out of memory for %zu bytes of matmul work", need);
+        s->work = w;
+        s->work_size = need;
+    }
+    if (n_cols > s->rowbuf_len) {
+        float *r = qeil_realloc(s->ctx, s->rowbuf, (size_t)n_cols * sizeof(float));
+        if (!r)
+            return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM,
+                                 "cpu backend: out of memory for a %lld-float row",
+                                 (long long)n_cols);
+        s->rowbuf = r;
+        s->rowbuf_len = n_cols;
+    }
+    out->type = type;
+    out->n_cols = n_cols;
+    out->n_rows = n_rows;
+    out->row_bytes = mw.row_bytes;
+    out->data = host_data; /* borrowed: the mmapped file */
+    out->owned = NULL;
+    return QEIL_OK;
+}
+
+static void cpu_weight_release(void *p, qeil_bweight *w)
+{
+    cpu_state *s = p;
+    if (!w) return;
+    qeil_free(s->ctx, w->owned);
+    memset(w, 0, sizeof *w);
+}
+
+static size_t cpu_scratch_bytes(const void *p)
+{
+    const cpu_state *s = p;
+    return s->work_size + (size_t)s->n_threads * s->max_ctx * sizeof(float) +
+           (size_t)s->rowbuf_len * sizeof(float);
+}
+
+/* ---- ops ---------------------------------------------------------------- */
+
+static qeil_status cpu_matmul(void *p, const qeil_bweight *w, const float *x, uint32_t n, float *y)
+{
+    cpu_state *s = p;
+    qeil_matmul_weight mw = {w->type, w->n_cols, w->n_rows, w->row_bytes, w->data};
+    return qeil_matmul(s->ctx, s->pool, s->simd, &mw, x, (int64_t)n, y, s->work, s->work_size);
+}
+
+static void cpu_get_rows(void *p, const qeil_bweight *w, const uint32_t *ids, uint32_t n,
+                         float *y, int accumulate)
+{
+    cpu_state *s = p;
+    const qeil_quant_traits *t = qeil_quant_traits_of(w->type);
+    const uint8_t *base = w->data;
+    const int64_t d = w->n_cols;
+    for (uint32_t i = 0; i < n; i++) {
+        float *yi = y + (size_t)i * (size_t)d;
+        const void *row = base + (size_t)ids[i] * w->row_bytes;
+        if (!accumulate) {
+            t->dequantize(row, yi, d);
+            continue;
+        }
+        /* rowbuf holds the widest prepared row; dequantize copies f32 rows
+         * with memcpy, so unaligned tensors are fine */
+        t->dequantize(row, s->rowbuf, d);
+        for (int64_t c = 0; c < d; c++) yi[c] += s->rowbuf[c];
+    }
+}
+
+static void cpu_add(void *p, float *y, const float *x, size_t n)
+{
+    (void)p;
+    qeil_op_add(y, x, n);
+}
+
+static void cpu_add_bias(void *p, float *y, size_t stride, const float *b, uint32_t n_rows,
+                         uint32_t d)
+{
+    (void)p;
+    for (uint32_t r = 0; r < n_rows; r++) qeil_op_add(y + (size_t)r * stride, b, d);
+}
+
+static void cpu_rmsnorm(void *p, const float *x, const float *w, float *y, uint32_t n_rows,
+                        uint32_t d, float eps)
+{
+    (void)p;
+    for (uint32_t r = 0; r < n_rows; r++)
+        qeil_op_rmsnorm(x + (size_t)r * d, w, y + (size_t)r * d, d, eps);
+}
+
+static void cpu_layernorm(void *p, const float *x, const float *w, const float *b, float *y,
+                          uint32_t n_rows, uint32_t d, float eps)
+{
+    (void)p;
+    for (uint32_t r = 0; r < n_rows; r++)
+        qeil_op_layernorm(x + (size_t)r * d, w, b, y + (size_t)r * d, d, eps);
+}
+
+static void cpu_rope(void *p, float *x, size_t stride, uint32_t n_rows, const qeil_brow *rows,
+                     uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *cs,
+                     const float *sn, int neox)
+{
+    (void)p;
+    const size_t half = n_rot / 2;
+    for (uint32_t r = 0; r < n_rows; r++)
+        qeil_op_rope(x + (size_t)r * stride, n_heads, head_dim, n_rot, cs + rows[r].pos * half,
+                     sn + rows[r].pos * half, neox);
+}
+
+static void cpu_kv_store(void *p, const qeil_bkv *kv, const float *k, const float *v,
+                         size_t stride, uint32_t n_rows, const qeil_brow *rows)
+{
+    (void)p;
+    const size_t w = (size_t)kv->n_kv_heads * kv->head_dim;
+    for (uint32_t r = 0; r < n_rows; r++) {
+        size_t off = ((size_t)rows[r].seq * kv->n_ctx + rows[r].pos) * w;
+        memcpy(kv->k + off, k + (size_t)r * stride, w * sizeof(float));
+        memcpy(kv->v + off, v + (size_t)r * stride, w * sizeof(float));
+    }
+}
+
+typedef struct {
+    cpu_state *s;
+    const qeil_bkv *kv;
+    const float *q;
+    size_t q_stride;
+    uint32_t n_rows, n_heads;
+    const qeil_brow *rows;
+    float scale;
+    float *out;
+} att_args;
+
+/* Items are (row, head) pairs; thread ith takes a static contiguous chunk
+ * and its own score buffer. */
+static void att_task(void *p, int ith, int nth)
+{
+    const att_args *a = p;
+    const qeil_bkv *kv = a->kv;
+    const uint32_t hd = kv->head_dim, group = a->n_heads / kv->n_kv_heads;
+    const size_t kv_row = (size_t)kv->n_kv_heads * hd;
+    int64_t b, e;
+    qeil_tpool_chunk((int64_t)a->n_rows * a->n_heads, ith, nth, &b, &e);
+    float *scores = a->s->scores + (size_t)ith * a->s->max_ctx;
+    for (int64_t it = b; it < e; it++) {
+        const uint32_t r = (uint32_t)(it / a->n_heads), h = (uint32_t)(it % a->n_heads);
+        const uint32_t kvh = h / group;
+        const size_t base = (size_t)a->rows[r].seq * kv->n_ctx * kv_row + (size_t)kvh * hd;
+        qeil_op_attention(a->q + (size_t)r * a->q_stride + (size_t)h * hd, kv->k + base,
+                          kv->v + base, kv_row, a->rows[r].pos + 1, hd, a->scale, scores,
+                          a->out + ((size_t)r * a->n_heads + h) * hd);
+    }
+}
+
+static void cpu_attention(void *p, const qeil_bkv *kv, const float *q, size_t q_stride,
+                          uint32_t n_rows, const qeil_brow *rows, uint32_t n_heads, float scale,
+                          float *out)
+{
+    cpu_state *s = p;
+    att_args a = {s, kv, q, q_stride, n_rows, n_heads, rows, scale, out};
+    qeil_tpool_run(s->pool, att_task, &a);
+}
+
+static void cpu_silu_mul(void *p, float *g, const float *u, size_t n)
+{
+    (void)p;
+    qeil_op_silu_mul(g, u, n);
+}
+
+static void cpu_gelu(void *p, float *x, size_t n)
+{
+    (void)p;
+    qeil_op_gelu_vec(x, n);
+}
+
+static void cpu_sync(void *p) { (void)p; }
+
+#define TYPE_BIT(t) (UINT64_C(1) << (t))
+
+const qeil_backend qeil_backend_cpu = {
+    .props = {.name = "cpu",
+              .caps = QEIL_BACKEND_CAP_HOST_MEMORY | QEIL_BACKEND_CAP_UNIFIED_MEMORY |
+                      QEIL_BACKEND_CAP_BATCHED_MATMUL,
+              .weight_types = TYPE_BIT(QEIL_GGML_F32) | TYPE_BIT(QEIL_GGML_F16) |
+                              TYPE_BIT(QEIL_GGML_BF16) | TYPE_BIT(QEIL_GGML_Q8_0) |
+                              TYPE_BIT(QEIL_GGML_Q4_0) | TYPE_BIT(QEIL_GGML_Q4_K) |
+                              TYPE_BIT(QEIL_GGML_Q6_K),
+              .param_types = TYPE_BIT(QEIL_GGML_F32)},
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .to_backend = cpu_memcpy,
+    .to_host = cpu_memcpy,
+    .copy = cpu_memcpy,
+    .weight_prepare = cpu_weight_prepare,
+    .weight_release = cpu_weight_release,
+    .scratch_bytes = cpu_scratch_bytes,
+    .matmul = cpu_matmul,
+    .get_rows = cpu_get_rows,
+    .add = cpu_add,
+    .add_bias = cpu_add_bias,
+    .rmsnorm = cpu_rmsnorm,
+    .layernorm = cpu_layernorm,
+    .rope = cpu_rope,
+    .kv_store = cpu_kv_store,
+    .attention = cpu_attention,
+    .silu_mul = cpu_silu_mul,
+    .gelu = cpu_gelu,
+    .sync = cpu_sync,
+};

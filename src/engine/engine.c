@@ -1,0 +1,1072 @@
+/*
+ * engine.c — open a GGUF model for inference: hyperparameters, tensor
+ * binding with full shape/type checks, backend instances and placement,
+ * KV cache and scratch (all allocated here, never during evaluation),
+ * evaluation in chunks of n_batch tokens, sequence management, memory and
+ * per-unit time accounting. The per-unit math is in forward.c; the ops in
+ * the backend (backend.h). Design and conventions: docs/engine.md.
+ */
+#include "qeil/engine.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/backend.h"
+#include "engine/forward.h"
+#include "engine/matmul.h"
+#include "engine/quant.h"
+
+/* ------------------------------------------------------------------------ */
+/* Limits and backend registry                                               */
+/* ------------------------------------------------------------------------ */
+
+#define ENGINE_MAX_CTX (1u << 20)              /* KV positions per sequence */
+#define ENGINE_MAX_BATCH QEIL_MATMUL_MAX_VEC   /* rows per matmul call */
+#define ENGINE_LOGIT_SCRATCH_B (16u << 20)     /* logits buffer: ~16 MiB of rows */
+#define UNIT_MAX_TENSORS 24
+#define ENGINE_MAX_BACKENDS 8
+
+static const qeil_backend *const k_backends[] = {&qeil_backend_cpu};
+#define N_BACKENDS (sizeof k_backends / sizeof k_backends[0])
+_Static_assert(N_BACKENDS <= ENGINE_MAX_BACKENDS, "backend table fits the engine's instance slots");
+
+size_t qeil_backend_count(void) { return N_BACKENDS; }
+
+const qeil_backend *qeil_backend_get(size_t id) { return id < N_BACKENDS ? k_backends[id] : NULL; }
+
+size_t qeil_engine_n_backends(void) { return N_BACKENDS; }
+
+const char *qeil_engine_backend_name(size_t id)
+{
+    return id < N_BACKENDS ? k_backends[id]->props.name : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Engine state                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* One instance per backend that runs at least one unit. */
+typedef struct {
+    const qeil_backend *be;   /* NULL: not created */
+    void *st;
+    qeil_fwd_scratch s;
+    void *bufs[12];           /* backend allocations behind s */
+    size_t n_bufs, buf_B;
+} bk_inst;
+
+/* The tensors of one unit and where their backend view goes. */
+typedef struct {
+    uint32_t n;
+    const qeil_gguf_tensor *src[UNIT_MAX_TENSORS];
+    qeil_bweight *dst[UNIT_MAX_TENSORS];
+} unit_bind;
+
+struct qeil_engine {
+    qeil_ctx *ctx;
+    qeil_gguf *g;
+    qeil_tokenizer *tok;
+    qeil_model_desc desc;
+    qeil_fwd_hparams hp;
+    uint32_t n_units;
+    int n_threads;
+
+    qeil_fwd_embd embd;
+    qeil_fwd_layer *layers; /* [n_layers] */
+    qeil_fwd_head head;
+    unit_bind *bind;        /* [n_units] */
+    qeil_bkv *kv;           /* [n_layers], each on its layer's backend */
+    uint8_t place[QEIL_MAX_WUNITS];
+    bk_inst inst[ENGINE_MAX_BACKENDS];
+
+    /* RoPE: inverse frequency per rotated pair, and the host tables
+     * cos/sin[pos][n_rot/2] copied into every instance */
+    double *inv_freq;
+    float *rope_cos, *rope_sin;
+    double rope_base;       /* <arch>.rope.freq_base */
+    double rope_pos_scale;  /* linear scaling: positions * 1/factor */
+
+    uint32_t *seq_len;      /* [n_seq] */
+    qeil_brow *rows;        /* host scratch [n_batch] */
+    uint32_t *tok_ids, *pos_ids;
+    float *stage;           /* [n_batch * d_model]: x between backends, KV moves */
+    size_t host_scratch_B, weights_B;
+
+    double unit_t[QEIL_MAX_WUNITS];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* a * b * c with overflow check; 0 on overflow */
+static size_t mul3(size_t a, size_t b, size_t c)
+{
+    if (a && b > SIZE_MAX / a) return 0;
+    size_t ab = a * b;
+    if (ab && c > SIZE_MAX / ab) return 0;
+    return ab * c;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parameters                                                                */
+/* ------------------------------------------------------------------------ */
+
+qeil_engine_params qeil_engine_default_params(void)
+{
+    qeil_engine_params p;
+    memset(&p, 0, sizeof p);
+    p.n_threads = 0;
+    p.n_ctx = 0;
+    p.n_seq = 1;
+    p.n_batch = 512;
+    return p;
+}
+
+static qeil_status check_params(qeil_ctx *ctx, const qeil_engine_params *p)
+{
+    if (p->n_threads < 0 || p->n_threads > QEIL_ENGINE_MAX_THREADS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_threads: %d (allowed 0 = online CPUs, 1..%d)",
+                             p->n_threads, QEIL_ENGINE_MAX_THREADS);
+    if (p->n_seq < 1 || p->n_seq > QEIL_ENGINE_MAX_SEQ)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_seq: %u (allowed 1..%d)", p->n_seq,
+                             QEIL_ENGINE_MAX_SEQ);
+    if (p->n_batch < 1 || p->n_batch > ENGINE_MAX_BATCH)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_batch: %u (allowed 1..%d)", p->n_batch,
+                             ENGINE_MAX_BATCH);
+    if (p->n_ctx > ENGINE_MAX_CTX)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_ctx: %u (allowed 0 = model default, 1..%u)",
+                             p->n_ctx, ENGINE_MAX_CTX);
+    return QEIL_OK;
+}
+
+static int online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) return 1;
+    return n > QEIL_ENGINE_MAX_THREADS ? QEIL_ENGINE_MAX_THREADS : (int)n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hyperparameters from metadata                                             */
+/* ------------------------------------------------------------------------ */
+
+static int has_key(const qeil_gguf *g, const char *key) { return qeil_gguf_find_key(g, key) >= 0; }
+
+/* Optional float key in [lo, hi] (finite); *out keeps dflt when absent. */
+static qeil_status get_f64(qeil_ctx *ctx, const qeil_gguf *g, const char *key, int required,
+                           double lo, double hi, double dflt, double *out)
+{
+    *out = dflt;
+    if (!has_key(g, key)) {
+        if (required) return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "gguf: required key '%s' is missing", key);
+        return QEIL_OK;
+    }
+    double v;
+    qeil_status st = qeil_gguf_get_f64(ctx, g, key, &v);
+    if (st != QEIL_OK) return st;
+    if (!(v >= lo && v <= hi))
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "gguf: %s = %g (allowed %g..%g)", key, v, lo, hi);
+    *out = v;
+    return QEIL_OK;
+}
+
+static qeil_status get_u32(qeil_ctx *ctx, const qeil_gguf *g, const char *key, uint32_t lo,
+                           uint32_t hi, uint32_t dflt, uint32_t *out)
+{
+    *out = dflt;
+    if (!has_key(g, key)) return QEIL_OK;
+    uint64_t v;
+    qeil_status st = qeil_gguf_get_u64(ctx, g, key, &v);
+    if (st != QEIL_OK) return st;
+    if (v < lo || v > hi)
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "gguf: %s = %llu (allowed %u..%u)", key,
+                             (unsigned long long)v, lo, hi);
+    *out = (uint32_t)v;
+    return QEIL_OK;
+}
+
+/* The Llama 3 frequency adjustment (Meta's reference, llama-models
+ * `apply_scaling`): wavelengths shorter than L/high keep their frequency,
+ * longer than L/low are divided by `factor`, in between blend linearly in
+ * L/wavelength. L = original_context_length. */
+static double llama3_scale(double freq, double factor, double low, double high, double L)
+{
+    const double two_pi = 6.283185307179586476925;
+    const double wavelen = two_pi / freq;
+    if (wavelen < L / high) return freq;
+    if (wavelen > L / low) return freq / factor;
+    const double smooth = (L / wavelen - low) / (high - low);
+    return (1.0 - smooth) * freq / factor + smooth * freq;
+}
+
+static qeil_status read_hparams(qeil_engine *e, const qeil_engine_params *p)
+{
+    qeil_ctx *ctx = e->ctx;
+    const qeil_gguf *g = e->g;
+    const qeil_model_desc *md = &e->desc;
+    qeil_fwd_hparams *hp = &e->hp;
+    const char *arch = qeil_arch_name(md->arch);
+    char key[160];
+
+    hp->arch = md->arch;
+    hp->n_layers = md->n_layers;
+    hp->d_model = md->d_model;
+    hp->n_heads = md->n_heads;
+    hp->n_kv_heads = md->n_kv_heads;
+    hp->head_dim = md->head_dim;
+    hp->d_ff = md->d_ff;
+    hp->vocab = md->vocab;
+    if (hp->n_kv_heads < 1 || hp->n_heads % hp->n_kv_heads != 0)
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                             "gguf: %s.attention.head_count_kv %u does not divide head_count %u",
+                             arch, hp->n_kv_heads, hp->n_heads);
+    hp->q_dim = hp->n_heads * hp->head_dim;
+    hp->kv_dim = hp->n_kv_heads * hp->head_dim;
+    hp->n_seq = p->n_seq;
+    hp->n_batch = p->n_batch;
+    hp->n_ctx = p->n_ctx ? p->n_ctx : (md->ctx_max < 4096 ? md->ctx_max : 4096);
+
+    double eps;
+    qeil_status st;
+    switch (md->arch) {
+    case QEIL_ARCH_GPT2:
+        hp->norm = QEIL_NORM_LAYER;
+        hp->ffn = QEIL_FFN_GELU;
+        hp->rope = QEIL_ROPE_NONE;
+        snprintf(key, sizeof key, "%s.attention.layer_norm_epsilon", arch);
+        break;
+    case QEIL_ARCH_QWEN2:
+    case QEIL_ARCH_LLAMA:
+    default:
+        hp->norm = QEIL_NORM_RMS;
+        hp->ffn = QEIL_FFN_SWIGLU;
+        hp->rope = md->arch == QEIL_ARCH_QWEN2 ? QEIL_ROPE_NEOX : QEIL_ROPE_NORMAL;
+        snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+        break;
+    }
+    if ((st = get_f64(ctx, g, key, 1, 1e-12, 1.0, 0.0, &eps)) != QEIL_OK) return st;
+    hp->norm_eps = (float)eps;
+    if (hp->rope == QEIL_ROPE_NONE) return QEIL_OK;
+
+    /* RoPE: rotated dims, base, scaling */
+    snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
+    if ((st = get_u32(ctx, g, key, 2, hp->head_dim, hp->head_dim, &hp->n_rot)) != QEIL_OK) return st;
+    if (hp->n_rot % 2 != 0)
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "gguf: %s = %u is odd (RoPE rotates pairs)", key,
+                             hp->n_rot);
+    double base;
+    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+    if ((st = get_f64(ctx, g, key, 0, 1.0, 1e12, 10000.0, &base)) != QEIL_OK) return st;
+
+    const uint32_t half = hp->n_rot / 2;
+    e->inv_freq = qeil_calloc(ctx, half, sizeof *e->inv_freq);
+    if (!e->inv_freq) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "engine: out of memory");
+    for (uint32_t i = 0; i < half; i++)
+        e->inv_freq[i] = pow(base, -(2.0 * (double)i) / (double)hp->n_rot);
+    e->rope_pos_scale = 1.0;
+    e->rope_base = base;
+
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    const char *stype = qeil_gguf_get_str(g, key);
+    if (has_key(g, key) && !stype)
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "gguf: %s is not a string", key);
+    if (!stype || strcmp(stype, "none") == 0) return QEIL_OK;
+    double factor;
+    snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
+    if ((st = get_f64(ctx, g, key, 1, 1e-6, 1e6, 1.0, &factor)) != QEIL_OK) return st;
+    if (strcmp(stype, "linear") == 0) {
+        e->rope_pos_scale = 1.0 / factor;
+    } else if (strcmp(stype, "llama3") == 0) {
+        double low, high, L;
+        snprintf(key, sizeof key, "%s.rope.scaling.low_freq_factor", arch);
+        if ((st = get_f64(ctx, g, key, 1, 1e-6, 1e6, 1.0, &low)) != QEIL_OK) return st;
+        snprintf(key, sizeof key, "%s.rope.scaling.high_freq_factor", arch);
+        if ((st = get_f64(ctx, g, key, 1, 1e-6, 1e6, 4.0, &high)) != QEIL_OK) return st;
+        if (!(high > low))
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                                 "gguf: %s = %g must exceed low_freq_factor %g", key, high, low);
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", arch);
+        if ((st = get_f64(ctx, g, key, 1, 1.0, 1e9, 8192.0, &L)) != QEIL_OK) return st;
+        for (uint32_t i = 0; i < half; i++)
+            e->inv_freq[i] = llama3_scale(e->inv_freq[i], factor, low, high, L);
+    } else {
+        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                             "gguf: %s.rope.scaling.type '%.40s' is not supported (supported: none, "
+                             "linear, llama3)",
+                             arch, stype);
+    }
+    return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tensor binding: every shape and type checked, errors name the tensor      */
+/* ------------------------------------------------------------------------ */
+
+static const char *type_name(int type, char buf[24])
+{
+    const char *n = qeil_ggml_type_name(type);
+    if (n) return n;
+    snprintf(buf, 24, "type %d", type);
+    return buf;
+}
+
+static void shape_str(const qeil_gguf_tensor *t, char *buf, size_t cap)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (uint32_t i = 0; i < t->n_dims && k < cap; i++) {
+        int w = snprintf(buf + k, cap - k, "%s%llu", i ? ", " : "[", (unsigned long long)t->ne[i]);
+        if (w < 0) break;
+        k += (size_t)w;
+    }
+    if (k < cap) snprintf(buf + k, cap - k, "]");
+}
+
+/* Find `name`, check it has n_dims dims equal to ne (ne[1] == 0: any rows
+ * >= 1, checked by the caller), and a type usable as a matrix (vector == 0)
+ * or a 1-D parameter (vector == 1). Absent and optional: *out = NULL. */
+static qeil_status find_checked(qeil_engine *e, const char *name, int required, int vector,
+                                uint64_t ne0, uint64_t ne1, const qeil_gguf_tensor **out)
+{
+    qeil_ctx *ctx = e->ctx;
+    *out = NULL;
+    int64_t i = qeil_gguf_find_tensor(e->g, name);
+    if (i < 0) {
+        if (!required) return QEIL_OK;
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "tensor '%s' is missing (required by %s)", name,
+                             qeil_arch_name(e->hp.arch));
+    }
+    const qeil_gguf_tensor *t = qeil_gguf_tensor_at(e->g, (size_t)i);
+    char found[96], tb[24];
+    shape_str(t, found, sizeof found);
+    int shape_ok = vector ? (t->n_dims == 1 && t->ne[0] == ne0)
+                          : (t->n_dims == 2 && t->ne[0] == ne0 && (ne1 == 0 || t->ne[1] == ne1));
+    if (!shape_ok) {
+        if (vector)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "tensor '%s': shape %s, expected [%llu]", name,
+                                 found, (unsigned long long)ne0);
+        if (ne1)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "tensor '%s': shape %s, expected [%llu, %llu]",
+                                 name, found, (unsigned long long)ne0, (unsigned long long)ne1);
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "tensor '%s': shape %s, expected [%llu, rows]",
+                             name, found, (unsigned long long)ne0);
+    }
+    if (vector) {
+        if (t->type != QEIL_GGML_F32)
+            return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                                 "tensor '%s': type %s is not supported for norms and biases "
+                                 "(supported: f32)",
+                                 name, type_name(t->type, tb));
+        /* read in place as float: the file's alignment must allow it */
+        if (((uintptr_t)qeil_gguf_tensor_data(e->g, t)) % sizeof(float) != 0)
+            return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                                 "tensor '%s': data is not 4-byte aligned (general.alignment %u)",
+                                 name, qeil_gguf_alignment(e->g));
+    } else {
+        const qeil_quant_traits *q = qeil_quant_traits_of(t->type);
+        if (!q || !q->vec_dot)
+            return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                                 "tensor '%s': type %s is not supported (supported: f32, f16, bf16, "
+                                 "q8_0, q4_0, q4_k, q6_k)",
+                                 name, type_name(t->type, tb));
+        if (t->ne[0] % q->blck_elems != 0)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                                 "tensor '%s': rows of %llu elements are not a multiple of the %s "
+                                 "block (%u)",
+                                 name, (unsigned long long)t->ne[0], q->name, q->blck_elems);
+    }
+    *out = t;
+    return QEIL_OK;
+}
+
+/* Bind `name` to *dst as part of unit u. */
+static qeil_status bind(qeil_engine *e, uint32_t u, const char *name, int required, int vector,
+                        uint64_t ne0, uint64_t ne1, qeil_bweight *dst)
+{
+    const qeil_gguf_tensor *t;
+    qeil_status st = find_checked(e, name, required, vector, ne0, ne1, &t);
+    if (st != QEIL_OK || !t) return st;
+    unit_bind *b = &e->bind[u];
+    if (b->n >= UNIT_MAX_TENSORS)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_INTERNAL, "engine: unit %u binds too many tensors", u);
+    b->src[b->n] = t;
+    b->dst[b->n] = dst;
+    b->n++;
+    e->weights_B += (size_t)t->nbytes;
+    return QEIL_OK;
+}
+
+static qeil_status bind_tensors(qeil_engine *e)
+{
+    const qeil_fwd_hparams *hp = &e->hp;
+    const uint64_t d = hp->d_model, qd = hp->q_dim, kvd = hp->kv_dim, ff = hp->d_ff, V = hp->vocab;
+    const int gpt2 = hp->arch == QEIL_ARCH_GPT2, qwen2 = hp->arch == QEIL_ARCH_QWEN2;
+    const uint32_t head = e->n_units - 1;
+    qeil_status st;
+    char nm[96];
+
+    /* ---- unit 0: embeddings ---- */
+    if ((st = bind(e, 0, "token_embd.weight", 1, 0, d, V, &e->embd.tok_embd)) != QEIL_OK) return st;
+    if (gpt2) {
+        const qeil_gguf_tensor *pt;
+        if ((st = find_checked(e, "position_embd.weight", 1, 0, d, 0, &pt)) != QEIL_OK) return st;
+        if (pt->ne[1] < hp->n_ctx)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
+                                 "n_ctx: %u exceeds the %llu learned positions of "
+                                 "'position_embd.weight' (gpt2 cannot go beyond them)",
+                                 hp->n_ctx, (unsigned long long)pt->ne[1]);
+        if ((st = bind(e, 0, "position_embd.weight", 1, 0, d, pt->ne[1], &e->embd.pos_embd)) != QEIL_OK)
+            return st;
+    }
+
+    /* ---- blocks ---- */
+    for (uint32_t l = 0; l < hp->n_layers; l++) {
+        qeil_fwd_layer *L = &e->layers[l];
+        const uint32_t u = l + 1;
+#define B(suffix, req, vecp, n0, n1, field)                                         \
+    do {                                                                            \
+        snprintf(nm, sizeof nm, "blk.%u." suffix, l);                              \
+        if ((st = bind(e, u, nm, (req), (vecp), (n0), (n1), &L->field)) != QEIL_OK) \
+            return st;                                                              \
+    } while (0)
+        B("attn_norm.weight", 1, 1, d, 1, attn_norm);
+        B("attn_norm.bias", gpt2, 1, d, 1, attn_norm_b);
+        if (gpt2) {
+            B("attn_qkv.weight", 1, 0, d, qd + 2 * kvd, wqkv);
+            B("attn_qkv.bias", 1, 1, qd + 2 * kvd, 1, bqkv);
+        } else {
+            B("attn_q.weight", 1, 0, d, qd, wq);
+            B("attn_k.weight", 1, 0, d, kvd, wk);
+            B("attn_v.weight", 1, 0, d, kvd, wv);
+            B("attn_q.bias", qwen2, 1, qd, 1, bq);
+            B("attn_k.bias", qwen2, 1, kvd, 1, bk);
+            B("attn_v.bias", qwen2, 1, kvd, 1, bv);
+        }
+        B("attn_output.weight", 1, 0, qd, d, wo);
+        B("attn_output.bias", gpt2, 1, d, 1, bo);
+        B("ffn_norm.weight", 1, 1, d, 1, ffn_norm);
+        B("ffn_norm.bias", gpt2, 1, d, 1, ffn_norm_b);
+        if (!gpt2) B("ffn_gate.weight", 1, 0, d, ff, gate);
+        B("ffn_up.weight", 1, 0, d, ff, up);
+        B("ffn_down.weight", 1, 0, ff, d, down);
+        if (gpt2) {
+            B("ffn_up.bias", 1, 1, ff, 1, bup);
+            B("ffn_down.bias", 1, 1, d, 1, bdown);
+        }
+#undef B
+    }
+
+    /* ---- head ---- */
+    if ((st = bind(e, head, "output_norm.weight", 1, 1, d, 1, &e->head.norm)) != QEIL_OK) return st;
+    if ((st = bind(e, head, "output_norm.bias", gpt2, 1, d, 1, &e->head.norm_b)) != QEIL_OK) return st;
+    if (qeil_gguf_find_tensor(e->g, "output.weight") >= 0) {
+        if ((st = bind(e, head, "output.weight", 1, 0, d, V, &e->head.out)) != QEIL_OK) return st;
+    } else {
+        /* tied: the head multiplies by the embedding table (counted once) */
+        size_t before = e->weights_B;
+        if ((st = bind(e, head, "token_embd.weight", 1, 0, d, V, &e->head.out)) != QEIL_OK) return st;
+        e->weights_B = before;
+    }
+
+    /* ---- RoPE frequency factors (llama.cpp's rope_freqs.weight) ---- */
+    if (hp->rope != QEIL_ROPE_NONE) {
+        const qeil_gguf_tensor *rf;
+        if ((st = find_checked(e, "rope_freqs.weight", 0, 1, hp->n_rot / 2, 1, &rf)) != QEIL_OK)
+            return st;
+        if (rf) {
+            /* theta_i = pos * base^(-2i/n_rot) / factor_i: the file's factors
+             * replace any scaling computed from metadata */
+            const uint8_t *p = qeil_gguf_tensor_data(e->g, rf);
+            for (uint32_t i = 0; i < hp->n_rot / 2; i++) {
+                float f;
+                memcpy(&f, p + 4 * (size_t)i, sizeof f);
+                if (!(f > 0.0f) || !isfinite(f))
+                    return qeil_ctx_fail(e->ctx, QEIL_ERR_FORMAT,
+                                         "tensor 'rope_freqs.weight': element %u = %g (allowed > 0)",
+                                         i, (double)f);
+                e->inv_freq[i] = pow(e->rope_base, -(2.0 * (double)i) / (double)hp->n_rot) /
+                                 (double)f;
+            }
+            e->weights_B += (size_t)rf->nbytes;
+        }
+    }
+    return QEIL_OK;
+}
+
+/* cos/sin tables [pos][n_rot/2] on the host, from inv_freq */
+static qeil_status build_rope_tables(qeil_engine *e)
+{
+    const qeil_fwd_hparams *hp = &e->hp;
+    if (hp->rope == QEIL_ROPE_NONE) return QEIL_OK;
+    const size_t half = hp->n_rot / 2, n = mul3(hp->n_ctx, half, sizeof(float));
+    e->rope_cos = n ? qeil_malloc(e->ctx, n) : NULL;
+    e->rope_sin = n ? qeil_malloc(e->ctx, n) : NULL;
+    if (!e->rope_cos || !e->rope_sin)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_NOMEM, "engine: out of memory for RoPE tables (n_ctx %u)",
+                             hp->n_ctx);
+    for (uint32_t p = 0; p < hp->n_ctx; p++) {
+        const double pos = (double)p * e->rope_pos_scale;
+        for (size_t i = 0; i < half; i++) {
+            const double a = pos * e->inv_freq[i];
+            e->rope_cos[p * half + i] = (float)cos(a);
+            e->rope_sin[p * half + i] = (float)sin(a);
+        }
+    }
+    e->host_scratch_B += 2 * n;
+    return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Backend instances, weights and KV on them                                 */
+/* ------------------------------------------------------------------------ */
+
+static void *inst_buf(qeil_engine *e, bk_inst *I, size_t n_floats, int *ok)
+{
+    if (!*ok) return NULL;
+    size_t bytes = mul3(n_floats, sizeof(float), 1);
+    if (n_floats && !bytes) {
+        *ok = 0;
+        qeil_ctx_fail(e->ctx, QEIL_ERR_NOMEM, "engine: scratch size overflows");
+        return NULL;
+    }
+    void *b = I->be->alloc(I->st, bytes);
+    if (!b) {
+        *ok = 0;
+        return NULL;
+    }
+    I->bufs[I->n_bufs++] = b;
+    I->buf_B += bytes;
+    return b;
+}
+
+static void inst_destroy(bk_inst *I)
+{
+    if (!I->be) return;
+    for (size_t i = 0; i < I->n_bufs; i++) I->be->release(I->st, I->bufs[i]);
+    I->be->destroy(I->st);
+    memset(I, 0, sizeof *I);
+}
+
+static qeil_status inst_create(qeil_engine *e, uint8_t id)
+{
+    bk_inst *I = &e->inst[id];
+    if (I->be) return QEIL_OK;
+    const qeil_fwd_hparams *hp = &e->hp;
+    const qeil_backend *be = k_backends[id];
+    qeil_backend_config cfg = {e->ctx, e->n_threads, hp->n_batch, hp->n_ctx};
+    qeil_status st = be->create(&cfg, &I->st);
+    if (st != QEIL_OK) return st;
+    I->be = be;
+    const size_t B = hp->n_batch;
+    uint32_t lr = (uint32_t)(ENGINE_LOGIT_SCRATCH_B / ((size_t)hp->vocab * sizeof(float)));
+    if (lr < 1) lr = 1;
+    if (lr > hp->n_batch) lr = hp->n_batch;
+    int ok = 1;
+    qeil_fwd_scratch *s = &I->s;
+    s->x = inst_buf(e, I, B * hp->d_model, &ok);
+    s->xn = inst_buf(e, I, B * hp->d_model, &ok);
+    s->q = inst_buf(e, I, B * ((size_t)hp->q_dim + 2 * (size_t)hp->kv_dim), &ok);
+    s->k = inst_buf(e, I, B * hp->kv_dim, &ok);
+    s->v = inst_buf(e, I, B * hp->kv_dim, &ok);
+    s->att = inst_buf(e, I, B * hp->q_dim, &ok);
+    s->ffa = inst_buf(e, I, B * hp->d_ff, &ok);
+    s->ffb = hp->ffn == QEIL_FFN_SWIGLU ? inst_buf(e, I, B * hp->d_ff, &ok) : NULL;
+    s->logits = inst_buf(e, I, (size_t)lr * hp->vocab, &ok);
+    s->logit_rows = lr;
+    if (ok && hp->rope != QEIL_ROPE_NONE) {
+        const size_t n = (size_t)hp->n_ctx * (hp->n_rot / 2);
+        float *c = inst_buf(e, I, n, &ok), *sn = inst_buf(e, I, n, &ok);
+        if (ok) {
+            be->to_backend(I->st, c, e->rope_cos, n * sizeof(float));
+            be->to_backend(I->st, sn, e->rope_sin, n * sizeof(float));
+            s->rope_cos = c;
+            s->rope_sin = sn;
+        }
+    }
+    if (!ok) {
+        inst_destroy(I);
+        return QEIL_ERR_NOMEM; /* message recorded by alloc */
+    }
+    return QEIL_OK;
+}
+
+/* Prepare unit u's tensors on instance I into out[] (parallel to bind). */
+static qeil_status prepare_unit(qeil_engine *e, uint32_t u, bk_inst *I, qeil_bweight *out)
+{
+    const unit_bind *b = &e->bind[u];
+    const uint64_t supported = I->be->props.weight_types, params = I->be->props.param_types;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const qeil_gguf_tensor *t = b->src[i];
+        const int vector = t->n_dims == 1;
+        if (t->type < 0 || t->type >= 64 || !(((vector ? params : supported) >> t->type) & 1)) {
+            char tb[24];
+            for (uint32_t j = 0; j < i; j++) I->be->weight_release(I->st, &out[j]);
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_UNSUPPORTED,
+                                 "tensor '%s': type %s is not supported by backend '%s'", t->name,
+                                 type_name(t->type, tb), I->be->props.name);
+        }
+        qeil_status st = I->be->weight_prepare(I->st, t->type, (int64_t)t->ne[0],
+                                               vector ? 1 : (int64_t)t->ne[1],
+                                               qeil_gguf_tensor_data(e->g, t), &out[i]);
+        if (st != QEIL_OK) {
+            for (uint32_t j = 0; j < i; j++) I->be->weight_release(I->st, &out[j]);
+            return st;
+        }
+    }
+    return QEIL_OK;
+}
+
+static size_t kv_layer_floats(const qeil_fwd_hparams *hp)
+{
+    return mul3(hp->n_seq, hp->n_ctx, hp->kv_dim);
+}
+
+static qeil_status kv_alloc(qeil_engine *e, bk_inst *I, qeil_bkv *kv)
+{
+    const qeil_fwd_hparams *hp = &e->hp;
+    size_t n = kv_layer_floats(hp), bytes = mul3(n, sizeof(float), 1);
+    if (!n || !bytes)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_NOMEM, "engine: KV cache size overflows (n_seq %u x n_ctx %u)",
+                             hp->n_seq, hp->n_ctx);
+    memset(kv, 0, sizeof *kv);
+    kv->k = I->be->alloc(I->st, bytes);
+    kv->v = kv->k ? I->be->alloc(I->st, bytes) : NULL;
+    if (!kv->k || !kv->v) {
+        if (kv->k) I->be->release(I->st, kv->k);
+        kv->k = NULL;
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_NOMEM,
+                             "engine: out of memory for the KV cache (%zu bytes per layer; lower n_ctx "
+                             "%u or n_seq %u)",
+                             2 * bytes, hp->n_ctx, hp->n_seq);
+    }
+    kv->n_seq = hp->n_seq;
+    kv->n_ctx = hp->n_ctx;
+    kv->n_kv_heads = hp->n_kv_heads;
+    kv->head_dim = hp->head_dim;
+    return QEIL_OK;
+}
+
+/* Copy a buffer between two instances through the host stage. */
+static void move_buf(qeil_engine *e, bk_inst *from, const float *src, bk_inst *to, float *dst,
+                     size_t n_floats)
+{
+    const size_t chunk = (size_t)e->hp.n_batch * e->hp.d_model;
+    for (size_t o = 0; o < n_floats; o += chunk) {
+        size_t c = n_floats - o < chunk ? n_floats - o : chunk;
+        from->be->to_host(from->st, e->stage, src + o, c * sizeof(float));
+        to->be->to_backend(to->st, dst + o, e->stage, c * sizeof(float));
+    }
+}
+
+/* Move units to new backends (ids already validated). All new resources are
+ * made first; on failure nothing changes. */
+static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
+{
+    const uint32_t nu = e->n_units;
+    qeil_status st = QEIL_OK;
+    for (uint32_t u = 0; u < nu && st == QEIL_OK; u++)
+        if (want[u] != e->place[u]) st = inst_create(e, want[u]);
+    if (st != QEIL_OK) return st;
+
+    /* phase 1: new weights and KV */
+    qeil_bweight(*nw)[UNIT_MAX_TENSORS] = qeil_calloc(e->ctx, nu, sizeof *nw);
+    qeil_bkv *nkv = qeil_calloc(e->ctx, e->hp.n_layers ? e->hp.n_layers : 1, sizeof *nkv);
+    if (!nw || !nkv) {
+        qeil_free(e->ctx, nw);
+        qeil_free(e->ctx, nkv);
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_NOMEM, "placement: out of memory");
+    }
+    uint32_t done = 0;
+    for (; done < nu && st == QEIL_OK; done++) {
+        if (want[done] == e->place[done]) continue;
+        bk_inst *I = &e->inst[want[done]];
+        st = prepare_unit(e, done, I, nw[done]);
+        if (st == QEIL_OK && done >= 1 && done <= e->hp.n_layers) {
+            st = kv_alloc(e, I, &nkv[done - 1]);
+            if (st != QEIL_OK)
+                for (uint32_t j = 0; j < e->bind[done].n; j++) I->be->weight_release(I->st, &nw[done][j]);
+        }
+    }
+    if (st != QEIL_OK) {
+        /* undo the units completed before the failing one */
+        for (uint32_t u = 0; u + 1 < done; u++) {
+            if (want[u] == e->place[u]) continue;
+            bk_inst *I = &e->inst[want[u]];
+            for (uint32_t j = 0; j < e->bind[u].n; j++) I->be->weight_release(I->st, &nw[u][j]);
+            if (u >= 1 && u <= e->hp.n_layers) {
+                I->be->release(I->st, nkv[u - 1].k);
+                I->be->release(I->st, nkv[u - 1].v);
+            }
+        }
+        qeil_free(e->ctx, nw);
+        qeil_free(e->ctx, nkv);
+        return st;
+    }
+
+    /* phase 2: move KV contents, release the old, commit */
+    for (uint32_t u = 0; u < nu; u++) {
+        if (want[u] == e->place[u]) continue;
+        bk_inst *O = &e->inst[e->place[u]], *N = &e->inst[want[u]];
+        for (uint32_t j = 0; j < e->bind[u].n; j++) {
+            O->be->weight_release(O->st, e->bind[u].dst[j]);
+            *e->bind[u].dst[j] = nw[u][j];
+        }
+        if (u >= 1 && u <= e->hp.n_layers) {
+            qeil_bkv *kv = &e->kv[u - 1];
+            size_t n = kv_layer_floats(&e->hp);
+            move_buf(e, O, kv->k, N, nkv[u - 1].k, n);
+            move_buf(e, O, kv->v, N, nkv[u - 1].v, n);
+            O->be->release(O->st, kv->k);
+            O->be->release(O->st, kv->v);
+            *kv = nkv[u - 1];
+        }
+        e->place[u] = want[u];
+    }
+    qeil_free(e->ctx, nw);
+    qeil_free(e->ctx, nkv);
+    /* drop instances no unit uses any more */
+    for (uint32_t id = 0; id < N_BACKENDS; id++) {
+        int used = 0;
+        for (uint32_t u = 0; u < nu; u++) used |= e->place[u] == id;
+        if (!used) inst_destroy(&e->inst[id]);
+    }
+    return QEIL_OK;
+}
+
+/* Initial placement: everything on backend 0. */
+static qeil_status place_all_on_first(qeil_engine *e)
+{
+    qeil_status st = inst_create(e, 0);
+    if (st != QEIL_OK) return st;
+    bk_inst *I = &e->inst[0];
+    qeil_bweight tmp[UNIT_MAX_TENSORS];
+    for (uint32_t u = 0; u < e->n_units; u++) {
+        if ((st = prepare_unit(e, u, I, tmp)) != QEIL_OK) return st;
+        for (uint32_t j = 0; j < e->bind[u].n; j++) *e->bind[u].dst[j] = tmp[j];
+        e->place[u] = 0;
+    }
+    for (uint32_t l = 0; l < e->hp.n_layers; l++)
+        if ((st = kv_alloc(e, I, &e->kv[l])) != QEIL_OK) return st;
+    return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open / free                                                               */
+/* ------------------------------------------------------------------------ */
+
+void qeil_engine_free(qeil_engine *e)
+{
+    if (!e) return;
+    qeil_ctx *ctx = e->ctx;
+    if (e->bind) {
+        for (uint32_t u = 0; u < e->n_units; u++) {
+            bk_inst *I = &e->inst[e->place[u]];
+            if (!I->be) continue;
+            for (uint32_t j = 0; j < e->bind[u].n; j++)
+                if (e->bind[u].dst[j]->data) I->be->weight_release(I->st, e->bind[u].dst[j]);
+            if (u >= 1 && u <= e->hp.n_layers && e->kv) {
+                if (e->kv[u - 1].k) I->be->release(I->st, e->kv[u - 1].k);
+                if (e->kv[u - 1].v) I->be->release(I->st, e->kv[u - 1].v);
+            }
+        }
+    }
+    for (size_t id = 0; id < ENGINE_MAX_BACKENDS; id++) inst_destroy(&e->inst[id]);
+    qeil_tokenizer_free(e->tok);
+    qeil_gguf_free(e->g);
+    qeil_free(ctx, e->layers);
+    qeil_free(ctx, e->bind);
+    qeil_free(ctx, e->kv);
+    qeil_free(ctx, e->inv_freq);
+    qeil_free(ctx, e->rope_cos);
+    qeil_free(ctx, e->rope_sin);
+    qeil_free(ctx, e->seq_len);
+    qeil_free(ctx, e->rows);
+    qeil_free(ctx, e->tok_ids);
+    qeil_free(ctx, e->pos_ids);
+    qeil_free(ctx, e->stage);
+    qeil_free(ctx, e);
+}
+
+qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_params *p,
+                             qeil_engine **out)
+{
+    if (!out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_engine_open: out is NULL");
+    *out = NULL;
+    if (!path) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_engine_open: path is NULL");
+    qeil_engine_params params = p ? *p : qeil_engine_default_params();
+    qeil_status st = check_params(ctx, &params);
+    if (st != QEIL_OK) return st;
+
+    qeil_engine *e = qeil_calloc(ctx, 1, sizeof *e);
+    if (!e) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "engine: out of memory");
+    e->ctx = ctx;
+    e->n_threads = params.n_threads ? params.n_threads : online_cpus();
+
+    if ((st = qeil_gguf_open(ctx, path, &e->g)) != QEIL_OK) goto fail;
+    if ((st = qeil_model_from_gguf(ctx, e->g, &e->desc)) != QEIL_OK) goto fail;
+    if ((st = read_hparams(e, &params)) != QEIL_OK) goto fail;
+    e->n_units = e->hp.n_layers + 2;
+    e->layers = qeil_calloc(ctx, e->hp.n_layers, sizeof *e->layers);
+    e->bind = qeil_calloc(ctx, e->n_units, sizeof *e->bind);
+    e->kv = qeil_calloc(ctx, e->hp.n_layers, sizeof *e->kv);
+    e->seq_len = qeil_calloc(ctx, e->hp.n_seq, sizeof *e->seq_len);
+    e->rows = qeil_calloc(ctx, e->hp.n_batch, sizeof *e->rows);
+    e->tok_ids = qeil_calloc(ctx, e->hp.n_batch, sizeof *e->tok_ids);
+    e->pos_ids = qeil_calloc(ctx, e->hp.n_batch, sizeof *e->pos_ids);
+    e->stage = qeil_calloc(ctx, (size_t)e->hp.n_batch * e->hp.d_model, sizeof *e->stage);
+    if (!e->layers || !e->bind || !e->kv || !e->seq_len || !e->rows || !e->tok_ids || !e->pos_ids ||
+        !e->stage) {
+        st = qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "engine: out of memory");
+        goto fail;
+    }
+    e->host_scratch_B = (size_t)e->hp.n_batch * (sizeof *e->rows + 2 * sizeof(uint32_t) +
+                                                 (size_t)e->hp.d_model * sizeof(float));
+    if ((st = bind_tensors(e)) != QEIL_OK) goto fail;
+    if ((st = qeil_tokenizer_from_gguf(ctx, e->g, &e->tok)) != QEIL_OK) goto fail;
+    if (qeil_tokenizer_n_vocab(e->tok) > e->hp.vocab) {
+        st = qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                           "gguf: the tokenizer has %zu tokens but token_embd.weight only %u rows",
+                           qeil_tokenizer_n_vocab(e->tok), e->hp.vocab);
+        goto fail;
+    }
+    if ((st = build_rope_tables(e)) != QEIL_OK) goto fail;
+    if ((st = place_all_on_first(e)) != QEIL_OK) goto fail;
+    *out = e;
+    return QEIL_OK;
+fail:
+    qeil_engine_free(e);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Accessors                                                                 */
+/* ------------------------------------------------------------------------ */
+
+const qeil_tokenizer *qeil_engine_tokenizer(const qeil_engine *e) { return e ? e->tok : NULL; }
+const qeil_model_desc *qeil_engine_desc(const qeil_engine *e) { return e ? &e->desc : NULL; }
+uint32_t qeil_engine_n_vocab(const qeil_engine *e) { return e ? e->hp.vocab : 0; }
+uint32_t qeil_engine_n_ctx(const qeil_engine *e) { return e ? e->hp.n_ctx : 0; }
+
+/* ------------------------------------------------------------------------ */
+/* Evaluation                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Run all units over the n rows already in e->rows / tok_ids / pos_ids;
+ * logits of rows first..first+n_logits-1 go to `logits` (n_logits may be 0:
+ * the head is skipped). */
+static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_t n_logits,
+                             float *logits)
+{
+    const qeil_fwd_hparams *hp = &e->hp;
+    bk_inst *prev = NULL;
+    for (uint32_t u = 0; u < e->n_units; u++) {
+        const int is_head = u == e->n_units - 1;
+        if (is_head && n_logits == 0) break;
+        bk_inst *I = &e->inst[e->place[u]];
+        if (prev && prev != I) move_buf(e, prev, prev->s.x, I, I->s.x, (size_t)n * hp->d_model);
+        const double t0 = now_s();
+        qeil_status st;
+        if (u == 0)
+            st = qeil_fwd_run_embed(I->be, I->st, hp, &e->embd, e->tok_ids, e->pos_ids, n, &I->s);
+        else if (!is_head)
+            st = qeil_fwd_run_block(I->be, I->st, hp, &e->layers[u - 1], &e->kv[u - 1], e->rows, n,
+                                    &I->s);
+        else
+            st = qeil_fwd_run_head(I->be, I->st, hp, &e->head, &I->s, first, n_logits, logits);
+        I->be->sync(I->st);
+        e->unit_t[u] += now_s() - t0;
+        if (st != QEIL_OK) return st;
+        prev = I;
+    }
+    return QEIL_OK;
+}
+
+static qeil_status check_tokens(qeil_engine *e, const int32_t *tokens, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (uint32_t)tokens[i] >= e->hp.vocab)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "token %u: id %d (allowed 0..%u)", i,
+                                 tokens[i], e->hp.vocab - 1);
+    return QEIL_OK;
+}
+
+static qeil_status check_seq(qeil_engine *e, const char *what, uint32_t seq)
+{
+    if (seq >= e->hp.n_seq)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "%s: %u (allowed 0..%u; n_seq %u)", what, seq,
+                             e->hp.n_seq - 1, e->hp.n_seq);
+    return QEIL_OK;
+}
+
+qeil_status qeil_engine_eval(qeil_engine *e, uint32_t seq, const int32_t *tokens, uint32_t n,
+                             float *logits, int all_logits)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    qeil_ctx *ctx = e->ctx;
+    if (!tokens) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "eval: tokens is NULL");
+    if (n == 0) return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "eval: n = 0 tokens (allowed 1..n_ctx)");
+    qeil_status st;
+    if ((st = check_seq(e, "seq", seq)) != QEIL_OK) return st;
+    if ((st = check_tokens(e, tokens, n)) != QEIL_OK) return st;
+    const uint32_t len = e->seq_len[seq];
+    if ((uint64_t)len + n > e->hp.n_ctx)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "context: sequence %u holds %u tokens; %u more exceed n_ctx %u", seq,
+                             len, n, e->hp.n_ctx);
+    const size_t V = e->hp.vocab;
+    for (uint32_t done = 0; done < n;) {
+        const uint32_t c = n - done < e->hp.n_batch ? n - done : e->hp.n_batch;
+        const int last = done + c == n;
+        for (uint32_t i = 0; i < c; i++) {
+            e->rows[i].seq = seq;
+            e->rows[i].pos = e->seq_len[seq] + i;
+            e->tok_ids[i] = (uint32_t)tokens[done + i];
+            e->pos_ids[i] = e->rows[i].pos;
+        }
+        uint32_t first = 0, nl = 0;
+        float *dst = NULL;
+        if (logits && all_logits) {
+            nl = c;
+            dst = logits + (size_t)done * V;
+        } else if (logits && last) {
+            first = c - 1;
+            nl = 1;
+            dst = logits;
+        }
+        if ((st = run_units(e, c, first, nl, dst)) != QEIL_OK) return st;
+        e->seq_len[seq] += c;
+        done += c;
+    }
+    return QEIL_OK;
+}
+
+qeil_status qeil_engine_eval_batch(qeil_engine *e, const uint32_t *seqs, const int32_t *tokens,
+                                   uint32_t m, float *logits)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    qeil_ctx *ctx = e->ctx;
+    if (!seqs || !tokens)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "eval_batch: seqs or tokens is NULL");
+    if (m == 0 || m > e->hp.n_seq)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "eval_batch: m = %u sequences (allowed 1..n_seq %u)",
+                             m, e->hp.n_seq);
+    qeil_status st;
+    uint8_t seen[QEIL_ENGINE_MAX_SEQ];
+    memset(seen, 0, sizeof seen);
+    for (uint32_t i = 0; i < m; i++) {
+        if ((st = check_seq(e, "eval_batch seq", seqs[i])) != QEIL_OK) return st;
+        if (seen[seqs[i]])
+            return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                                 "eval_batch: sequence %u appears twice (one token per sequence)",
+                                 seqs[i]);
+        seen[seqs[i]] = 1;
+        if ((uint64_t)e->seq_len[seqs[i]] + 1 > e->hp.n_ctx)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                 "context: sequence %u holds %u tokens; 1 more exceeds n_ctx %u",
+                                 seqs[i], e->seq_len[seqs[i]], e->hp.n_ctx);
+    }
+    if ((st = check_tokens(e, tokens, m)) != QEIL_OK) return st;
+    const size_t V = e->hp.vocab;
+    for (uint32_t done = 0; done < m;) {
+        const uint32_t c = m - done < e->hp.n_batch ? m - done : e->hp.n_batch;
+        for (uint32_t i = 0; i < c; i++) {
+            const uint32_t s = seqs[done + i];
+            e->rows[i].seq = s;
+            e->rows[i].pos = e->seq_len[s];
+            e->tok_ids[i] = (uint32_t)tokens[done + i];
+            e->pos_ids[i] = e->rows[i].pos;
+        }
+        if ((st = run_units(e, c, 0, logits ? c : 0, logits ? logits + (size_t)done * V : NULL)) !=
+            QEIL_OK)
+            return st;
+        for (uint32_t i = 0; i < c; i++) e->seq_len[seqs[done + i]]++;
+        done += c;
+    }
+    return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sequences                                                                 */
+/* ------------------------------------------------------------------------ */
+
+qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    qeil_status st;
+    if ((st = check_seq(e, "seq_copy src", src)) != QEIL_OK) return st;
+    if ((st = check_seq(e, "seq_copy dst", dst)) != QEIL_OK) return st;
+    if (src == dst) return QEIL_OK;
+    const size_t row = e->hp.kv_dim, len = e->seq_len[src];
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) {
+        bk_inst *I = &e->inst[e->place[l + 1]];
+        const qeil_bkv *kv = &e->kv[l];
+        const size_t so = (size_t)src * kv->n_ctx * row, d_o = (size_t)dst * kv->n_ctx * row;
+        I->be->copy(I->st, kv->k + d_o, kv->k + so, len * row * sizeof(float));
+        I->be->copy(I->st, kv->v + d_o, kv->v + so, len * row * sizeof(float));
+    }
+    e->seq_len[dst] = (uint32_t)len;
+    return QEIL_OK;
+}
+
+void qeil_engine_seq_reset(qeil_engine *e, uint32_t seq)
+{
+    /* stale KV rows beyond the length are never read: attention stops at pos */
+    if (e && seq < e->hp.n_seq) e->seq_len[seq] = 0;
+}
+
+uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq)
+{
+    return e && seq < e->hp.n_seq ? e->seq_len[seq] : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory, placement, unit times                                             */
+/* ------------------------------------------------------------------------ */
+
+qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e)
+{
+    qeil_engine_memory m = {0, 0, 0};
+    if (!e) return m;
+    m.weights_B = e->weights_B;
+    m.kv_B = 2 * (size_t)e->hp.n_layers * kv_layer_floats(&e->hp) * sizeof(float);
+    m.scratch_B = e->host_scratch_B;
+    for (size_t id = 0; id < ENGINE_MAX_BACKENDS; id++) {
+        const bk_inst *I = &e->inst[id];
+        if (I->be) m.scratch_B += I->buf_B + I->be->scratch_bytes(I->st);
+    }
+    return m;
+}
+
+qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, uint32_t n_units)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    if (!backend) return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID, "placement: backend array is NULL");
+    if (n_units != e->n_units)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
+                             "placement: %u units given; the model has %u (embedding, %u blocks, head)",
+                             n_units, e->n_units, e->hp.n_layers);
+    for (uint32_t u = 0; u < n_units; u++)
+        if (backend[u] >= N_BACKENDS)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_UNSUPPORTED,
+                                 "placement: unit %u asks for backend %u, but this build has %zu "
+                                 "backend(s) (0 = %s)",
+                                 u, backend[u], (size_t)N_BACKENDS, k_backends[0]->props.name);
+    return apply_placement(e, backend);
+}
+
+void qeil_engine_unit_times(const qeil_engine *e, double *t_s, uint32_t n_units)
+{
+    if (!t_s) return;
+    for (uint32_t u = 0; u < n_units; u++) t_s[u] = e && u < e->n_units ? e->unit_t[u] : 0.0;
+}
+
+void qeil_engine_unit_times_reset(qeil_engine *e)
+{
+    if (e) memset(e->unit_t, 0, sizeof e->unit_t);
+}

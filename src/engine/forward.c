@@ -1,0 +1,126 @@
+/*
+ * forward.c — per-unit forward pass for llama, qwen2 and gpt2 on any
+ * backend (forward.h). The three architectures differ only in the choices
+ * carried by qeil_fwd_hparams (norm, FFN, RoPE) and in which optional
+ * tensors (biases, fused QKV) are present; the sequence of ops is shared:
+ *
+ *   block:  h  = norm(x)                        attn_norm (+ bias)
+ *           q, k, v = Wq h + bq, Wk h + bk, Wv h + bv   (or fused Wqkv)
+ *           q, k = rope(q, k, pos)              llama: normal, qwen2: neox
+ *           KV[seq][pos] = k, v
+ *           a  = softmax(q K^T / sqrt(head_dim)) V   causal, GQA
+ *           x += Wo a + bo
+ *           h  = norm(x)                        ffn_norm (+ bias)
+ *           x += Wdown (silu(Wgate h) * Wup h)  llama, qwen2
+ *           x += Wdown gelu(Wup h + bup) + bdown    gpt2
+ *   head:   logits = Wout norm(x)
+ */
+#include "engine/forward.h"
+
+#include <math.h>
+
+/* 1-D parameters are f32 vectors in backend memory (checked at open). */
+static const float *vec(const qeil_bweight *w) { return (const float *)w->data; }
+
+static void norm_rows(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
+                      const qeil_bweight *w, const qeil_bweight *b, const float *x, float *y,
+                      uint32_t n)
+{
+    if (hp->norm == QEIL_NORM_LAYER)
+        be->layernorm(st, x, vec(w), b->data ? vec(b) : NULL, y, n, hp->d_model, hp->norm_eps);
+    else
+        be->rmsnorm(st, x, vec(w), y, n, hp->d_model, hp->norm_eps);
+}
+
+/* y = W x (+ b): n rows of W->n_rows outputs, contiguous. */
+static qeil_status linear(const qeil_backend *be, void *st, const qeil_bweight *w,
+                          const qeil_bweight *b, const float *x, uint32_t n, float *y)
+{
+    qeil_status r = be->matmul(st, w, x, n, y);
+    if (r != QEIL_OK) return r;
+    if (b->data) be->add_bias(st, y, (size_t)w->n_rows, vec(b), n, (uint32_t)w->n_rows);
+    return QEIL_OK;
+}
+
+qeil_status qeil_fwd_run_embed(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
+                           const qeil_fwd_embd *w, const uint32_t *tok, const uint32_t *pos,
+                           uint32_t n, qeil_fwd_scratch *s)
+{
+    (void)hp;
+    be->get_rows(st, &w->tok_embd, tok, n, s->x, 0);
+    if (w->pos_embd.data) be->get_rows(st, &w->pos_embd, pos, n, s->x, 1);
+    return QEIL_OK;
+}
+
+qeil_status qeil_fwd_run_block(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
+                           const qeil_fwd_layer *w, const qeil_bkv *kv, const qeil_brow *rows,
+                           uint32_t n, qeil_fwd_scratch *s)
+{
+    const uint32_t d = hp->d_model, qd = hp->q_dim, kvd = hp->kv_dim;
+    qeil_status r;
+
+    /* ---- attention ---- */
+    norm_rows(be, st, hp, &w->attn_norm, &w->attn_norm_b, s->x, s->xn, n);
+    float *q, *k, *v;
+    size_t q_stride, kv_stride;
+    if (w->wqkv.data) {
+        /* fused: each output row is q | k | v */
+        if ((r = linear(be, st, &w->wqkv, &w->bqkv, s->xn, n, s->q)) != QEIL_OK) return r;
+        q = s->q;
+        k = s->q + qd;
+        v = s->q + qd + kvd;
+        q_stride = kv_stride = (size_t)qd + 2 * (size_t)kvd;
+    } else {
+        if ((r = linear(be, st, &w->wq, &w->bq, s->xn, n, s->q)) != QEIL_OK) return r;
+        if ((r = linear(be, st, &w->wk, &w->bk, s->xn, n, s->k)) != QEIL_OK) return r;
+        if ((r = linear(be, st, &w->wv, &w->bv, s->xn, n, s->v)) != QEIL_OK) return r;
+        q = s->q;
+        k = s->k;
+        v = s->v;
+        q_stride = qd;
+        kv_stride = kvd;
+    }
+    if (hp->rope != QEIL_ROPE_NONE) {
+        const int neox = hp->rope == QEIL_ROPE_NEOX;
+        be->rope(st, q, q_stride, n, rows, hp->n_heads, hp->head_dim, hp->n_rot, s->rope_cos,
+                 s->rope_sin, neox);
+        be->rope(st, k, kv_stride, n, rows, hp->n_kv_heads, hp->head_dim, hp->n_rot, s->rope_cos,
+                 s->rope_sin, neox);
+    }
+    /* all rows' K/V first: row i of a prefill chunk attends to rows <= i */
+    be->kv_store(st, kv, k, v, kv_stride, n, rows);
+    be->attention(st, kv, q, q_stride, n, rows, hp->n_heads, (float)(1.0 / sqrt((double)hp->head_dim)),
+                  s->att);
+    if ((r = linear(be, st, &w->wo, &w->bo, s->att, n, s->xn)) != QEIL_OK) return r;
+    be->add(st, s->x, s->xn, (size_t)n * d);
+
+    /* ---- feed-forward ---- */
+    norm_rows(be, st, hp, &w->ffn_norm, &w->ffn_norm_b, s->x, s->xn, n);
+    const size_t nff = (size_t)n * hp->d_ff;
+    if (hp->ffn == QEIL_FFN_SWIGLU) {
+        if ((r = linear(be, st, &w->gate, &w->bgate, s->xn, n, s->ffa)) != QEIL_OK) return r;
+        if ((r = linear(be, st, &w->up, &w->bup, s->xn, n, s->ffb)) != QEIL_OK) return r;
+        be->silu_mul(st, s->ffa, s->ffb, nff);
+    } else {
+        if ((r = linear(be, st, &w->up, &w->bup, s->xn, n, s->ffa)) != QEIL_OK) return r;
+        be->gelu(st, s->ffa, nff);
+    }
+    if ((r = linear(be, st, &w->down, &w->bdown, s->ffa, n, s->xn)) != QEIL_OK) return r;
+    be->add(st, s->x, s->xn, (size_t)n * d);
+    return QEIL_OK;
+}
+
+qeil_status qeil_fwd_run_head(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
+                          const qeil_fwd_head *w, qeil_fwd_scratch *s, uint32_t first, uint32_t n,
+                          float *host_logits)
+{
+    const size_t d = hp->d_model, V = hp->vocab;
+    for (uint32_t c0 = 0; c0 < n; c0 += s->logit_rows) {
+        const uint32_t cn = n - c0 < s->logit_rows ? n - c0 : s->logit_rows;
+        norm_rows(be, st, hp, &w->norm, &w->norm_b, s->x + (first + c0) * d, s->xn, cn);
+        qeil_status r = be->matmul(st, &w->out, s->xn, cn, s->logits);
+        if (r != QEIL_OK) return r;
+        be->to_host(st, host_logits + (size_t)c0 * V, s->logits, (size_t)cn * V * sizeof(float));
+    }
+    return QEIL_OK;
+}

@@ -1,0 +1,62 @@
+/*
+ * ops.h — the transformer's non-matmul operations (internal): normalization,
+ * rotary position embedding, softmax, activations, attention over a KV
+ * cache. Plain scalar C, one vector (or one head) per call; they are the
+ * reference and also what the CPU backend runs (it parallelizes across
+ * rows and heads, never inside one call, so results do not depend on the
+ * thread count).
+ *
+ *     float y[4096];
+ *     qeil_op_rmsnorm(x, w, y, 4096, 1e-5f);        // y = x / rms(x) * w
+ *     qeil_op_rope(q, 32, 64, 64, cos_p, sin_p, 0); // rotate 32 heads at pos p
+ *
+ * Numerics (docs/engine.md, "Ops"): sums of squares, means and the softmax
+ * normalizer accumulate in double; everything else is float. Thread-safety:
+ * all functions are reentrant (no state).
+ */
+#ifndef QEIL_ENGINE_OPS_H
+#define QEIL_ENGINE_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* y = x / sqrt(mean(x^2) + eps) * w  (RMSNorm, Zhang & Sennrich 2019).
+ * y may equal x. */
+void qeil_op_rmsnorm(const float *x, const float *w, float *y, uint32_t d, float eps);
+
+/* y = (x - mean(x)) / sqrt(var(x) + eps) * w + b  (LayerNorm, Ba et al. 2016;
+ * biased variance, as GPT-2 and ggml use). y may equal x. */
+void qeil_op_layernorm(const float *x, const float *w, const float *b, float *y, uint32_t d,
+                       float eps);
+
+/* Rotate the first n_rot dims of each of n_heads heads (head_dim apart) by
+ * the angles whose cosines and sines are cs[i], sn[i], i < n_rot / 2:
+ *   neox == 0 ("normal", llama in llama.cpp's GGUF layout): pairs (2i, 2i+1)
+ *   neox == 1 (GPT-NeoX, qwen2):                           pairs (i, i + n_rot/2)
+ *   (a, b) -> (a cos - b sin, a sin + b cos). Dims >= n_rot pass unchanged. */
+void qeil_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *cs,
+                  const float *sn, int neox);
+
+/* In place: x = exp(x - max x) / sum. n >= 1. */
+void qeil_op_softmax(float *x, uint32_t n);
+
+/* silu(x) = x / (1 + exp(-x)); gelu: GPT-2's tanh approximation
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Hendrycks & Gimpel 2016). */
+float qeil_op_silu(float x);
+float qeil_op_gelu(float x);
+
+/* g[i] = silu(g[i]) * u[i]  (SwiGLU, Shazeer 2020). */
+void qeil_op_silu_mul(float *g, const float *u, size_t n);
+/* x[i] = gelu(x[i]). */
+void qeil_op_gelu_vec(float *x, size_t n);
+/* y[i] += x[i]. */
+void qeil_op_add(float *y, const float *x, size_t n);
+
+/* One attention head for one query: positions 0..n_pos-1 of a KV cache whose
+ * rows (one per position) start kv_stride floats apart:
+ *   s_j = scale * q . k_j,  p = softmax(s),  out = sum_j p_j v_j
+ * scores: n_pos floats of scratch. q, k, v, out: head_dim floats. n_pos >= 1. */
+void qeil_op_attention(const float *q, const float *k, const float *v, size_t kv_stride,
+                       uint32_t n_pos, uint32_t head_dim, float scale, float *scores, float *out);
+
+#endif /* QEIL_ENGINE_OPS_H */
