@@ -15,6 +15,10 @@ static const command commands[] = {
     {"platforms", cmd_platforms, "list the built-in platform catalog"},
     {"models", cmd_models, "list the built-in model configs"},
     {"probe", cmd_probe, "measure this machine's CPU and write a platform profile"},
+    {"generate", cmd_generate, "generate text from a GGUF model"},
+    {"perplexity", cmd_perplexity, "perplexity of a GGUF model on a text file"},
+    {"bench", cmd_bench, "prefill/decode speed of a GGUF model against the roofline"},
+    {"mkmodel", cmd_mkmodel, "write a random-weight GGUF model for tests and benchmarks"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,91 @@
+#!/bin/sh
+# bench_engine.sh — the engine against this machine's roofline: random-weight
+# models with the shapes of Llama-3.2-1B and Qwen2-0.5B at Q4_0, Q4_K and
+# Q8_0 (qeil mkmodel --preset), each run with `qeil bench`, one markdown table
+# at the end (decode tok/s vs the bandwidth bound; prefill GFLOP/s vs the
+# probed peak; resident memory). Targets (issue "Inference engine"): decode
+# >= 80 % of the bound with 2 threads; prefill >= 50 % of peak at 128 tokens.
+#
+# usage: sh bench/bench_engine.sh [QEIL_BINARY]      (default build/qeil)
+# environment:
+#   THREADS=2          worker threads for probe and bench
+#   PROFILE=FILE.json  use this `qeil probe` profile instead of probing first
+#   PRESETS="llama-3.2-1b qwen2-0.5b"   TYPES="q4_0 q4_k q8_0"
+#   P=128 N=64 REPS=3  prompt tokens, decode tokens, repetitions
+#   TMPDIR             where the models go (~0.5-1.5 GB each; each is
+#                      deleted right after its run)
+# Models are made with --fallback: Qwen2-0.5B's d_model 896 is not a
+# multiple of 256, so at q4_k its d_model-row matrices are q4_0 (only
+# ffn_down is q4_k), as in the real Q4_K_M files of that model.
+# Needs python3 (to read the JSON). Results: docs/benchmarks.md, section
+# "Engine (bench_engine)".
+set -eu
+
+QEIL=${1:-build/qeil}
+THREADS=${THREADS:-2}
+PRESETS=${PRESETS:-"llama-3.2-1b qwen2-0.5b"}
+TYPES=${TYPES:-"q4_0 q4_k q8_0"}
+P=${P:-128}
+N=${N:-64}
+REPS=${REPS:-3}
+
+[ -x "$QEIL" ] || { echo "bench_engine: no qeil binary at $QEIL (run make)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench_engine: needs python3" >&2; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qeil-bench-engine-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+if [ -z "${PROFILE:-}" ]; then
+    echo "== qeil probe -t $THREADS (bandwidth and compute peak)" >&2
+    "$QEIL" probe -t "$THREADS" -o "$tmp/probe.json" >&2
+    PROFILE="$tmp/probe.json"
+fi
+
+: >"$tmp/rows"
+for preset in $PRESETS; do
+    for type in $TYPES; do
+        m="$tmp/$preset-$type.gguf"
+        echo "== $preset $type: mkmodel" >&2
+        if ! "$QEIL" mkmodel --preset "$preset" --type "$type" --fallback -o "$m" >&2 2>"$tmp/mk.err"; then
+            echo "| $preset | $type | not made: $(head -n 1 "$tmp/mk.err" | tr '|' '/') | | | | | | | |" >>"$tmp/rows"
+            cat "$tmp/mk.err" >&2
+            continue
+        fi
+        echo "== $preset $type: bench -t $THREADS -p $P -n $N -r $REPS" >&2
+        if "$QEIL" bench -m "$m" -t "$THREADS" -p "$P" -n "$N" -r "$REPS" \
+            --profile "$PROFILE" --output json >"$tmp/b.json"; then
+            python3 - "$preset" "$type" "$tmp/b.json" >>"$tmp/rows" <<'EOF'
+import json, sys
+preset, typ, path = sys.argv[1:4]
+j = json.load(open(path))
+pf, dc, mem = j["prefill"], j["decode"], j["memory"]
+peak = pf.get("peak_frac")
+print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %.1f ± %.1f | %.1f | %s | %.0f |" % (
+    preset, typ, j["model"]["weight_B"] / 1e6,
+    dc["tok_per_s"], dc["tok_per_s_sd"], dc["bound_tok_per_s"], 100 * dc["ratio"],
+    pf["tok_per_s"], pf["tok_per_s_sd"], pf["gflop_per_s"],
+    ("%.0f %% (%s)" % (100 * peak, pf["peak_dtype"])) if peak is not None else "n/a",
+    mem["vm_rss_B"] / 1e6))
+EOF
+        else
+            echo "| $preset | $type | bench failed | | | | | | | |" >>"$tmp/rows"
+        fi
+        rm -f "$m"
+    done
+done
+
+python3 - "$PROFILE" <<'EOF'
+import json, sys
+p = json.load(open(sys.argv[1]))
+u = next(u for u in p["units"] if u.get("kind") == "cpu")
+peaks = u.get("peak_ops", {})
+def g(k):
+    v = peaks.get(k) if isinstance(peaks, dict) else None
+    return "%.1f" % (v / 1e9) if v else "?"
+print("Roofline: bandwidth %.2f GB/s, peak f32 %s GFLOP/s, int8 %s GOP/s (%s)." % (
+    u["mem_bw_Bps"] / 1e9, g("f32"), g("int8"), sys.argv[1].rsplit("/", 1)[-1]))
+EOF
+echo
+echo "| model | type | weights MB | decode tok/s | bound tok/s | decode / bound | prefill tok/s | prefill GFLOP/s | % of peak | RSS MB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+cat "$tmp/rows"

@@ -1,0 +1,377 @@
+/* cmd_bench.c — `qeil bench`: prefill and decode speed of a GGUF model with
+ * repetitions, set against the machine's roofline: the decode bound implied
+ * by the measured memory bandwidth (bytes per decode token from the workload
+ * model) and the prefill FLOP rate against the probed compute peak. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "qeil/engine.h"
+#include "qeil/workload.h"
+
+#define CMD "bench"
+#define MAX_TOKENS 65536u
+#define MAX_REPS 1000u
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeil bench -m FILE [options]\n\n"
+            "Measure prefill (a P-token prompt) and decode (N tokens, one at a time) speed\n"
+            "with repetitions (mean +/- sd), and compare with this machine's roofline:\n"
+            "  decode bound  = bandwidth / (weight bytes + KV bytes read and written per token)\n"
+            "  prefill rate  = FLOPs of the P-token prefill / time, against the probed peak\n"
+            "Bytes and FLOPs come from the workload model (docs/workload.md).\n\n"
+            "options:\n"
+            "  -m, --model FILE     GGUF model\n"
+            "  -p, --n-prompt P     prompt tokens (default 128; 1..%u)\n"
+            "  -n, --n-gen N        decode tokens (default 64; 1..%u)\n"
+            "  -t, --threads N      worker threads (default 0 = all online CPUs)\n"
+            "  -r, --repetitions R  measured repetitions after one warm-up (default 3; 1..%u)\n"
+            "  --bw GBPS            memory bandwidth in GB/s (1e9 B/s) for the decode bound\n"
+            "  --profile FILE       platform profile JSON from `qeil probe -o FILE`: bandwidth\n"
+            "                       and compute peak of its first CPU unit\n"
+            "                       (neither: the probe runs first with -t threads, ~12 s)\n"
+            "  --output FMT         table|json (default table)\n"
+            "  -h, --help           this help\n\n"
+            "examples:\n"
+            "  qeil bench -m model.gguf -t 2\n"
+            "  qeil probe -o probe.json && qeil bench -m model.gguf --profile probe.json\n",
+            MAX_TOKENS, MAX_TOKENS, MAX_REPS);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* VmRSS of this process in bytes (0 when /proc is unavailable). */
+static double vm_rss_B(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    double kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            kb = strtod(line + 6, NULL);
+            break;
+        }
+    fclose(f);
+    return kb * 1024.0;
+}
+
+static void mean_sd(const double *x, uint32_t n, double *mean, double *sd)
+{
+    double s = 0, s2 = 0;
+    for (uint32_t i = 0; i < n; i++) s += x[i];
+    *mean = s / n;
+    for (uint32_t i = 0; i < n; i++) s2 += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(s2 / (n - 1)) : 0; /* sample standard deviation */
+}
+
+static void progress(void *user, const char *what, double frac)
+{
+    (void)user;
+    fprintf(stderr, "\rqeil bench: probing %-40.40s %3.0f%%", what, 100 * frac);
+}
+
+typedef struct {
+    double bw_Bps;              /* bandwidth for the decode bound */
+    double peak_ops;            /* compute peak of the prefill's dtype, 0 = unknown */
+    const char *peak_dtype;     /* "int8", "f32", ... */
+    char source[300];           /* where both came from */
+} roofline;
+
+/* Bandwidth and peak from a profile or, with neither a profile nor --bw, a
+ * probe run now; --bw sets the bandwidth (overriding a profile's). */
+static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int threads,
+                        qeil_dtype dt, roofline *r)
+{
+    memset(r, 0, sizeof *r);
+    r->peak_dtype = qeil_dtype_name(dt);
+    if (profile) {
+        qeil_platform pf;
+        if (qeil_platform_read_file(ctx, profile, &pf) != QEIL_OK)
+            return cli_fail(CMD, "--profile: %s", qeil_ctx_errmsg(ctx));
+        int u = -1;
+        for (int i = 0; i < pf.n_units && u < 0; i++)
+            if (pf.units[i].kind == QEIL_UNIT_CPU) u = i;
+        if (u < 0) return cli_fail(CMD, "--profile %s: no CPU unit in platform '%s'", profile, pf.name);
+        r->bw_Bps = pf.units[u].mem_bw_Bps;
+        r->peak_ops = pf.units[u].peak_ops[dt];
+        if (r->peak_ops <= 0) { /* type unsupported there: compare with f32 */
+            r->peak_ops = pf.units[u].peak_ops[QEIL_DT_F32];
+            r->peak_dtype = qeil_dtype_name(QEIL_DT_F32);
+        }
+        snprintf(r->source, sizeof r->source, "profile %.200s (unit %s)", profile,
+                 pf.units[u].name);
+    } else if (bw_GBps <= 0) {
+        qeil_probe_params pp = qeil_probe_default_params();
+        pp.max_threads = threads;
+        /* the probe's default 0.2 s per measurement: at 50 ms this machine's
+         * int8 peak read half and its bandwidth 50 % high (clock ramp-up,
+         * too little time at the largest working sets) */
+        pp.progress = progress;
+        qeil_probe_result pr;
+        qeil_status st = qeil_probe_run(ctx, &pp, &pr);
+        fprintf(stderr, "\n");
+        if (st != QEIL_OK) return cli_fail(CMD, "probe: %s", qeil_ctx_errmsg(ctx));
+        r->bw_Bps = pr.dram_bw_Bps;
+        int t = pr.n_threads - 1;
+        r->peak_ops = dt == QEIL_DT_INT8 || dt == QEIL_DT_INT4 ? pr.int8_ops[t] : pr.f32_flops[t];
+        if (dt == QEIL_DT_INT4) r->peak_dtype = qeil_dtype_name(QEIL_DT_INT8);
+        if (dt == QEIL_DT_F16) r->peak_dtype = qeil_dtype_name(QEIL_DT_F32);
+        snprintf(r->source, sizeof r->source, "probe run now (%d threads%s)",
+                 pr.n_threads, pr.dram_n_points > 0 ? "" : "; DRAM not reached: a cache rate");
+    }
+    if (bw_GBps > 0) {
+        r->bw_Bps = bw_GBps * 1e9;
+        size_t len = strlen(r->source);
+        snprintf(r->source + len, sizeof r->source - len, "%s--bw %g GB/s", len ? "; bandwidth " : "",
+                 bw_GBps);
+    }
+    return CLI_OK;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model = NULL, *profile = NULL;
+    uint64_t n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
+    double bw_GBps = 0;
+    cli_output out_fmt = CLI_OUT_TABLE;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) {
+            usage(stdout);
+            return CLI_OK;
+        }
+#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
+        if (OPT("--model", "-m")) {
+            if (m < 0) return CLI_USAGE;
+            model = v;
+        } else if (OPT("--n-prompt", "-p")) {
+            if (m < 0 || cli_u64(CMD, "-p", v, 1, MAX_TOKENS, &n_prompt)) return CLI_USAGE;
+        } else if (OPT("--n-gen", "-n")) {
+            if (m < 0 || cli_u64(CMD, "-n", v, 1, MAX_TOKENS, &n_gen)) return CLI_USAGE;
+        } else if (OPT("--threads", "-t")) {
+            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &threads))
+                return CLI_USAGE;
+        } else if (OPT("--repetitions", "-r")) {
+            if (m < 0 || cli_u64(CMD, "-r", v, 1, MAX_REPS, &reps)) return CLI_USAGE;
+        } else if (OPT("--bw", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--bw", v, 1e-3, 1e5, &bw_GBps)) return CLI_USAGE;
+        } else if (OPT("--profile", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            profile = v;
+        } else if (OPT("--output", NULL)) {
+            if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
+        } else {
+#undef OPT
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        }
+    }
+    if (!model) return cli_usage_error(CMD, "-m FILE is required");
+
+    int rc = CLI_FAIL;
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    if (!ctx) return cli_fail(CMD, "out of memory");
+    qeil_engine *e = NULL;
+    int32_t *toks = NULL;
+    double *pf_tps = NULL, *dc_tps = NULL, *pf_s = NULL;
+
+    /* The model's shape first (to size the workload and pick the peak's
+     * type) without opening the engine: a probe must run before
+     * the weights occupy memory and caches. */
+    qeil_model_desc md;
+    if (qeil_model_load(ctx, model, &md) != QEIL_OK) {
+        cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    const uint32_t P = (uint32_t)n_prompt, N = (uint32_t)n_gen, R = (uint32_t)reps;
+    if ((uint64_t)P + N > md.ctx_max) {
+        rc = cli_usage_error(CMD, "-p %u + -n %u = %u tokens exceed the model's context of %u", P,
+                             N, P + N, md.ctx_max);
+        goto out;
+    }
+    roofline rl;
+    if (get_roofline(ctx, bw_GBps, profile, (int)threads, md.unit_dtype[md.n_layers > 0 ? 1 : 0],
+                     &rl) != CLI_OK)
+        goto out;
+
+    qeil_engine_params ep = qeil_engine_default_params();
+    ep.n_threads = (int)threads;
+    ep.n_ctx = P + N;
+    ep.n_seq = 1;
+    if (P < ep.n_batch) ep.n_batch = P; /* the prompt in one batch when it fits */
+    if (qeil_engine_open(ctx, model, &ep, &e) != QEIL_OK) {
+        cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    /* the engine's own description (its KV type) for the byte counts */
+    md = *qeil_engine_desc(e);
+    qeil_workload_params wp = qeil_workload_default_params();
+    wp.prompt_tokens = P;
+    wp.gen_tokens = N;
+    wp.samples = 1;
+    qeil_workload wl;
+    if (qeil_workload_build(ctx, &md, &wp, &wl) != QEIL_OK) {
+        cli_fail(CMD, "workload: %s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    double w_B = 0, kv_B = 0;
+    for (uint32_t u = 0; u < wl.n_units; u++) {
+        w_B += wl.u[u].dc_weight_B;
+        kv_B += wl.u[u].dc_kv_read_B + wl.u[u].dc_kv_write_B;
+    }
+    double pf_flops = qeil_workload_prefill_flops(&wl);
+
+    /* Tokens: fixed pseudo-random ids (seed 42): speed does not depend on
+     * which ids, and a fixed list makes runs comparable. */
+    uint32_t n_vocab = qeil_engine_n_vocab(e);
+    toks = malloc(sizeof *toks * (P + N));
+    pf_tps = calloc(R, sizeof *pf_tps);
+    dc_tps = calloc(R, sizeof *dc_tps);
+    pf_s = calloc(R, sizeof *pf_s);
+    if (!toks || !pf_tps || !dc_tps || !pf_s) {
+        cli_fail(CMD, "out of memory");
+        goto out;
+    }
+    qeil_rng rng;
+    qeil_rng_seed(&rng, 42);
+    for (uint32_t i = 0; i < P + N; i++) toks[i] = (int32_t)qeil_rng_below(&rng, n_vocab);
+
+    /* Warm-up: a short prefill and one decode step touch every weight page
+     * (the file is mmapped) and start the worker pool. */
+    qeil_engine_seq_reset(e, 0);
+    if (qeil_engine_eval(e, 0, toks, P < 8 ? P : 8, NULL, 0) != QEIL_OK ||
+        qeil_engine_eval(e, 0, toks + P, 1, NULL, 0) != QEIL_OK) {
+        cli_fail(CMD, "warm-up: %s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    for (uint32_t r = 0; r < R; r++) {
+        qeil_engine_seq_reset(e, 0);
+        double t0 = now_s();
+        if (qeil_engine_eval(e, 0, toks, P, NULL, 0) != QEIL_OK) {
+            cli_fail(CMD, "prefill: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        double t1 = now_s();
+        for (uint32_t k = 0; k < N; k++)
+            if (qeil_engine_eval(e, 0, toks + P + k, 1, NULL, 0) != QEIL_OK) {
+                cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
+                goto out;
+            }
+        double t2 = now_s();
+        pf_s[r] = t1 - t0;
+        pf_tps[r] = P / (t1 - t0);
+        dc_tps[r] = N / (t2 - t1);
+        fprintf(stderr, "qeil bench: rep %u/%u: prefill %.2f tok/s, decode %.2f tok/s\n", r + 1,
+                R, pf_tps[r], dc_tps[r]);
+    }
+
+    double pf_m, pf_sd, dc_m, dc_sd, pfs_m, pfs_sd;
+    mean_sd(pf_tps, R, &pf_m, &pf_sd);
+    mean_sd(dc_tps, R, &dc_m, &dc_sd);
+    mean_sd(pf_s, R, &pfs_m, &pfs_sd);
+    double bytes_tok = w_B + kv_B;
+    double bound = rl.bw_Bps > 0 ? rl.bw_Bps / bytes_tok : 0;
+    double ratio = bound > 0 ? dc_m / bound : 0;
+    double gflops = pf_flops / pfs_m / 1e9;
+    double peak_frac = rl.peak_ops > 0 ? gflops * 1e9 / rl.peak_ops : 0;
+    qeil_engine_memory mem = qeil_engine_memory_use(e);
+    double rss = vm_rss_B();
+    const char *wtype = qeil_ggml_type_name(md.weight_type);
+
+    if (out_fmt == CLI_OUT_JSON) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "version", qeil_version());
+        cJSON *mj = cJSON_AddObjectToObject(j, "model");
+        cJSON_AddStringToObject(mj, "path", model);
+        cJSON_AddStringToObject(mj, "name", md.name);
+        cJSON_AddStringToObject(mj, "arch", qeil_arch_name(md.arch));
+        cJSON_AddNumberToObject(mj, "layers", md.n_layers);
+        cJSON_AddNumberToObject(mj, "d_model", md.d_model);
+        cJSON_AddNumberToObject(mj, "vocab", md.vocab);
+        cJSON_AddStringToObject(mj, "weight_type", wtype ? wtype : "?");
+        cJSON_AddNumberToObject(mj, "weight_B", qeil_model_weight_bytes(&md));
+        cJSON_AddNumberToObject(j, "threads", (double)threads);
+        cJSON_AddNumberToObject(j, "n_prompt", P);
+        cJSON_AddNumberToObject(j, "n_gen", N);
+        cJSON_AddNumberToObject(j, "repetitions", R);
+        cJSON *pj = cJSON_AddObjectToObject(j, "prefill");
+        cJSON_AddNumberToObject(pj, "tok_per_s", pf_m);
+        cJSON_AddNumberToObject(pj, "tok_per_s_sd", pf_sd);
+        cJSON_AddNumberToObject(pj, "flops", pf_flops);
+        cJSON_AddNumberToObject(pj, "gflop_per_s", gflops);
+        if (rl.peak_ops > 0) {
+            cJSON_AddNumberToObject(pj, "peak_ops", rl.peak_ops);
+            cJSON_AddNumberToObject(pj, "peak_frac", peak_frac);
+        } else {
+            cJSON_AddNullToObject(pj, "peak_ops");
+            cJSON_AddNullToObject(pj, "peak_frac");
+        }
+        cJSON_AddStringToObject(pj, "peak_dtype", rl.peak_dtype);
+        cJSON *dj = cJSON_AddObjectToObject(j, "decode");
+        cJSON_AddNumberToObject(dj, "tok_per_s", dc_m);
+        cJSON_AddNumberToObject(dj, "tok_per_s_sd", dc_sd);
+        cJSON_AddNumberToObject(dj, "weight_B_per_token", w_B);
+        cJSON_AddNumberToObject(dj, "kv_B_per_token", kv_B);
+        cJSON_AddNumberToObject(dj, "bytes_per_token", bytes_tok);
+        cJSON_AddNumberToObject(dj, "bound_tok_per_s", bound);
+        cJSON_AddNumberToObject(dj, "ratio", ratio);
+        cJSON *bj = cJSON_AddObjectToObject(j, "bandwidth");
+        cJSON_AddNumberToObject(bj, "bw_Bps", rl.bw_Bps);
+        cJSON_AddStringToObject(bj, "source", rl.source);
+        cJSON *mm = cJSON_AddObjectToObject(j, "memory");
+        cJSON_AddNumberToObject(mm, "weights_B", (double)mem.weights_B);
+        cJSON_AddNumberToObject(mm, "kv_B", (double)mem.kv_B);
+        cJSON_AddNumberToObject(mm, "scratch_B", (double)mem.scratch_B);
+        cJSON_AddNumberToObject(mm, "vm_rss_B", rss);
+        cJSON *runs = cJSON_AddObjectToObject(j, "runs");
+        cJSON_AddItemToObject(runs, "prefill_tok_per_s", cJSON_CreateDoubleArray(pf_tps, (int)R));
+        cJSON_AddItemToObject(runs, "decode_tok_per_s", cJSON_CreateDoubleArray(dc_tps, (int)R));
+        char *s = cJSON_Print(j);
+        if (s) {
+            puts(s);
+            free(s);
+        }
+        cJSON_Delete(j);
+    } else {
+        printf("model      %s: %s, %u layers, d_model %u, vocab %u, %s, %.1f MB of weights\n",
+               model, qeil_arch_name(md.arch), md.n_layers, md.d_model, md.vocab,
+               wtype ? wtype : "?", qeil_model_weight_bytes(&md) / 1e6);
+        printf("threads    %llu%s, %u repetitions after a warm-up\n", (unsigned long long)threads,
+               threads ? "" : " (all online CPUs)", R);
+        printf("roofline   %.2f GB/s", rl.bw_Bps / 1e9);
+        if (rl.peak_ops > 0) printf(", %s peak %.1f GOP/s", rl.peak_dtype, rl.peak_ops / 1e9);
+        printf(" (%s)\n\n", rl.source);
+        printf("%-16s %12s %10s  %s\n", "test", "tok/s", "sd", "roofline");
+        printf("prefill p=%-6u %12.2f %10.2f  %.1f GFLOP/s", P, pf_m, pf_sd, gflops);
+        if (rl.peak_ops > 0) printf(" = %.1f %% of %s peak\n", 100 * peak_frac, rl.peak_dtype);
+        else printf(" (peak unknown: give --profile or no --bw)\n");
+        printf("decode  n=%-6u %12.2f %10.2f  bound %.2f tok/s (%.1f MB/token: weights %.1f + KV "
+               "%.2f), ratio %.2f\n",
+               N, dc_m, dc_sd, bound, bytes_tok / 1e6, w_B / 1e6, kv_B / 1e6, ratio);
+        printf("\nmemory     engine %.1f MB (weights %.1f + KV %.1f + scratch %.1f), VmRSS %.1f MB\n",
+               (double)(mem.weights_B + mem.kv_B + mem.scratch_B) / 1e6, mem.weights_B / 1e6,
+               mem.kv_B / 1e6, mem.scratch_B / 1e6, rss / 1e6);
+    }
+    rc = CLI_OK;
+
+out:
+    free(toks);
+    free(pf_tps);
+    free(dc_tps);
+    free(pf_s);
+    qeil_engine_free(e);
+    qeil_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,420 @@
+/* cmd_generate.c — `qeil generate`: tokenize a prompt, prefill it, then
+ * sample and stream tokens until EOS or -n; report prefill and decode speed
+ * and the seed. Flag names follow llama.cpp where the meaning is the same. */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "qeil/engine.h"
+#include "qeil/sampler.h"
+
+#define CMD "generate"
+#define MAX_PREDICT (1u << 20)
+#define MAX_CTX (1u << 24)
+
+static void usage(FILE *f)
+{
+    qeil_sampler_params d = qeil_sampler_default_params();
+    fprintf(f,
+            "usage: qeil generate -m FILE -p TEXT [options]\n\n"
+            "Generate text from a GGUF model: prefill the prompt, then sample up to N tokens,\n"
+            "streamed to stdout as they are produced (the prompt is not echoed). Timings and\n"
+            "the seed go to stderr.\n\n"
+            "options:\n"
+            "  -m, --model FILE        GGUF model (llama, qwen2, gpt2)\n"
+            "  -p, --prompt TEXT       prompt (special tokens such as <|endoftext|> are parsed)\n"
+            "  -n, --n-predict N       tokens to generate at most (default 64; 1..%u)\n"
+            "  -t, --threads N         worker threads (default 0 = all online CPUs)\n"
+            "  -c, --ctx-size N        context length (default 0 = min(model's, 4096))\n"
+            "  --temp T                temperature, 0 = greedy (default %.2f; 0..100)\n"
+            "  --top-k K               keep the K most probable, 0 = off (default %u)\n"
+            "  --top-p P               nucleus mass, 1 = off (default %.2f; (0, 1])\n"
+            "  --min-p P               drop tokens below P x the top probability, 0 = off\n"
+            "                          (default %.2f; [0, 1))\n"
+            "  --repeat-penalty R      penalty on repeated tokens, 1 = off (default %.2f; (0, 10])\n"
+            "  --repeat-last-n N       tokens the penalty looks back over (default %u)\n"
+            "  --seed S                sampler seed (default: from the clock, printed)\n"
+            "  --no-bos                do not add the BOS token the model asks for\n"
+            "  --output FMT            text|json (default text; json prints one object at the end)\n"
+            "  -h, --help              this help\n\n"
+            "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
+            "(docs/sampler.md). EOS ends generation and is not printed.\n\n"
+            "examples:\n"
+            "  qeil generate -m model.gguf -p \"The capital of France is\" -n 32 --temp 0\n"
+            "  qeil generate -m model.gguf -p \"Once upon a time\" --seed 42 --output json\n",
+            MAX_PREDICT, (double)d.temp, d.top_k, (double)d.top_p, (double)d.min_p,
+            (double)d.repeat_penalty, d.repeat_last_n);
+}
+
+typedef struct {
+    const char *model, *prompt;
+    uint32_t n_predict, n_ctx;
+    int threads, no_bos, json, seed_given;
+    qeil_sampler_params sp;
+} gen_opts;
+
+/* A float option in (lo, hi] / [lo, hi) as the sampler defines it: the
+ * closed range is parsed strictly, then the open end is checked. */
+static int f32_opt(const char *opt, const char *v, double lo, double hi, int lo_open,
+                   int hi_open, const char *range, float *out)
+{
+    double x;
+    if (cli_f64(CMD, opt, v, lo, hi, &x)) return CLI_USAGE;
+    if ((lo_open && x == lo) || (hi_open && x == hi))
+        return cli_usage_error(CMD, "%s: %s is out of range (allowed %s)", opt, v, range);
+    *out = (float)x;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, gen_opts *o, int *done)
+{
+    *done = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        uint64_t u;
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) {
+            usage(stdout);
+            *done = 1;
+            return CLI_OK;
+        }
+#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
+        if (OPT("--model", "-m")) {
+            if (m < 0) return CLI_USAGE;
+            o->model = v;
+        } else if (OPT("--prompt", "-p")) {
+            if (m < 0) return CLI_USAGE;
+            o->prompt = v;
+        } else if (OPT("--n-predict", "-n")) {
+            if (m < 0 || cli_u64(CMD, "-n", v, 1, MAX_PREDICT, &u)) return CLI_USAGE;
+            o->n_predict = (uint32_t)u;
+        } else if (OPT("--threads", "-t")) {
+            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
+            o->threads = (int)u;
+        } else if (OPT("--ctx-size", "-c")) {
+            if (m < 0 || cli_u64(CMD, "-c", v, 0, MAX_CTX, &u)) return CLI_USAGE;
+            o->n_ctx = (uint32_t)u;
+        } else if (OPT("--temp", NULL)) {
+            if (m < 0 || f32_opt("--temp", v, 0, QEIL_SAMPLER_MAX_TEMP, 0, 0, "0..100", &o->sp.temp))
+                return CLI_USAGE;
+        } else if (OPT("--top-k", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--top-k", v, 0, QEIL_SAMPLER_MAX_VOCAB, &u)) return CLI_USAGE;
+            o->sp.top_k = (uint32_t)u;
+        } else if (OPT("--top-p", NULL)) {
+            if (m < 0 || f32_opt("--top-p", v, 0, 1, 1, 0, "(0, 1]", &o->sp.top_p)) return CLI_USAGE;
+        } else if (OPT("--min-p", NULL)) {
+            if (m < 0 || f32_opt("--min-p", v, 0, 1, 0, 1, "[0, 1)", &o->sp.min_p)) return CLI_USAGE;
+        } else if (OPT("--repeat-penalty", NULL)) {
+            if (m < 0 || f32_opt("--repeat-penalty", v, 0, QEIL_SAMPLER_MAX_REPEAT_PENALTY, 1, 0,
+                                 "(0, 10]", &o->sp.repeat_penalty))
+                return CLI_USAGE;
+        } else if (OPT("--repeat-last-n", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--repeat-last-n", v, 0, QEIL_SAMPLER_MAX_REPEAT_LAST_N, &u))
+                return CLI_USAGE;
+            o->sp.repeat_last_n = (uint32_t)u;
+        } else if (OPT("--seed", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &u)) return CLI_USAGE;
+            o->sp.seed = u;
+            o->seed_given = 1;
+        } else if (OPT("--output", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            if (strcmp(v, "text") == 0) o->json = 0;
+            else if (strcmp(v, "json") == 0) o->json = 1;
+            else return cli_usage_error(CMD, "--output: '%s' is not one of text|json", v);
+        } else if (cli_flag(argv, i, "--no-bos", NULL)) {
+            o->no_bos = 1;
+        } else {
+#undef OPT
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        }
+    }
+    if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
+    if (!o->prompt) return cli_usage_error(CMD, "-p TEXT is required");
+    return CLI_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A seed nobody chose: wall clock nanoseconds and the pid through
+ * splitmix64's finaliser, so runs a second apart differ in every bit. */
+static uint64_t clock_seed(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    z ^= (uint64_t)getpid() << 32;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A float option as JSON shows it: 0.8f is 0.800000011920929 as a double;
+ * 7 significant digits give back the number the user typed. */
+static double f2d(float x)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", (double)x);
+    return strtod(b, NULL);
+}
+
+/* Growable byte buffer for the generated text (JSON output). */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} strbuf;
+
+static int sb_add(strbuf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) return -1;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+    return 0;
+}
+
+/* Valid UTF-8 copy of s (invalid sequences become U+FFFD): random-weight
+ * models emit lone byte tokens, and JSON text must be Unicode. */
+static char *utf8_clean(const char *s, size_t n)
+{
+    char *o = malloc(3 * n + 1), *w = o;
+    if (!o) return NULL;
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        unsigned c = *p;
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && (size_t)(e - p) >= len;
+        for (size_t k = 1; ok && k < len; k++) ok = (p[k] & 0xC0) == 0x80;
+        if (ok && len > 1) {
+            /* reject overlong forms, surrogates and values above U+10FFFF */
+            uint32_t cp = c & (0x7Fu >> len);
+            for (size_t k = 1; k < len; k++) cp = (cp << 6) | (p[k] & 0x3Fu);
+            static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min_cp[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+        }
+        if (ok && c == 0) ok = 0; /* keep the C string intact */
+        if (ok) {
+            memcpy(w, p, len);
+            w += len;
+            p += len;
+        } else {
+            memcpy(w, "\xEF\xBF\xBD", 3);
+            w += 3;
+            p++;
+        }
+    }
+    *w = '\0';
+    return o;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    gen_opts o;
+    memset(&o, 0, sizeof o);
+    o.n_predict = 64;
+    o.sp = qeil_sampler_default_params();
+    int done = 0, rc = parse_args(argc, argv, &o, &done);
+    if (rc != CLI_OK || done) return rc;
+    if (!o.seed_given) o.sp.seed = clock_seed();
+
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    if (!ctx) return cli_fail(CMD, "out of memory");
+    qeil_engine *e = NULL;
+    qeil_sampler *smp = NULL;
+    int32_t *ids = NULL;
+    float *logits = NULL;
+    qeil_sampler_logprob *lps = NULL;
+    strbuf text = {NULL, 0, 0};
+    rc = CLI_FAIL;
+
+    qeil_engine_params ep = qeil_engine_default_params();
+    ep.n_threads = o.threads;
+    ep.n_ctx = o.n_ctx;
+    ep.n_seq = 1;
+    if (qeil_engine_open(ctx, o.model, &ep, &e) != QEIL_OK) {
+        cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    const qeil_tokenizer *tk = qeil_engine_tokenizer(e);
+    uint32_t n_vocab = qeil_engine_n_vocab(e), n_ctx = qeil_engine_n_ctx(e);
+    uint32_t n_batch = ep.n_batch ? ep.n_batch : 512;
+
+    /* sampler first: a --top-k above this model's vocabulary is a usage error */
+    if (qeil_sampler_create(ctx, &o.sp, n_vocab, &smp) != QEIL_OK) {
+        rc = cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+
+    /* ---- tokenize: every byte gives at most one token, plus BOS ---- */
+    size_t plen = strlen(o.prompt), cap = plen + 8, n_prompt = 0;
+    if (plen > MAX_CTX) {
+        cli_fail(CMD, "prompt: %zu bytes is more than any context could hold", plen);
+        goto out;
+    }
+    size_t n_hist_cap = cap + o.n_predict;
+    ids = malloc(sizeof *ids * n_hist_cap);
+    lps = malloc(sizeof *lps * o.n_predict);
+    logits = malloc(sizeof *logits * n_vocab);
+    if (!ids || !lps || !logits) {
+        cli_fail(CMD, "out of memory");
+        goto out;
+    }
+    if (qeil_tokenizer_encode(ctx, tk, o.prompt, o.no_bos ? 0 : -1, 1, ids, cap, &n_prompt) !=
+        QEIL_OK) {
+        cli_fail(CMD, "prompt: %s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    if (n_prompt == 0) {
+        cli_fail(CMD, "prompt: no tokens (empty prompt and no BOS)");
+        goto out;
+    }
+    if (n_prompt > n_ctx) {
+        cli_fail(CMD, "prompt: %zu tokens do not fit the context of %u tokens (raise -c)",
+                 n_prompt, n_ctx);
+        goto out;
+    }
+
+    /* ---- prefill, in chunks of at most n_batch tokens ---- */
+    double t0 = now_s();
+    for (size_t at = 0; at < n_prompt;) {
+        uint32_t n = (uint32_t)(n_prompt - at < n_batch ? n_prompt - at : n_batch);
+        int last = at + n == n_prompt;
+        if (qeil_engine_eval(e, 0, ids + at, n, last ? logits : NULL, 0) != QEIL_OK) {
+            cli_fail(CMD, "prefill: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        at += n;
+    }
+    double t_prefill = now_s() - t0;
+
+    /* ---- decode: sample, stream, evaluate the sampled token ---- */
+    int32_t eos = qeil_tokenizer_eos(tk);
+    size_t n_gen = 0, n_hist = n_prompt;
+    uint32_t n_dec = 0, n_smp = 0;
+    double t_dec = 0, t_smp = 0;
+    const char *stop = "length";
+    char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
+    while (n_gen < o.n_predict) {
+        int32_t tok;
+        double ts = now_s();
+        if (qeil_sampler_sample(smp, logits, n_vocab, ids, n_hist, &tok, &lps[n_gen]) != QEIL_OK) {
+            cli_fail(CMD, "sampling: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        t_smp += now_s() - ts;
+        n_smp++;
+        if (tok == eos) {
+            stop = "eos";
+            break;
+        }
+        ids[n_hist++] = tok;
+        n_gen++;
+        size_t pl = qeil_tokenizer_piece(tk, tok, piece, sizeof piece);
+        if (pl > sizeof piece) pl = sizeof piece;
+        if (!o.json) {
+            fwrite(piece, 1, pl, stdout);
+            fflush(stdout);
+        }
+        if (sb_add(&text, piece, pl) != 0) {
+            cli_fail(CMD, "out of memory");
+            goto out;
+        }
+        if (n_gen == o.n_predict) break;
+        if (qeil_engine_seq_len(e, 0) >= n_ctx) {
+            stop = "context";
+            break;
+        }
+        double td = now_s();
+        if (qeil_engine_eval(e, 0, &tok, 1, logits, 0) != QEIL_OK) {
+            cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        t_dec += now_s() - td;
+        n_dec++;
+    }
+    if (!o.json) {
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+
+    double pf_tps = t_prefill > 0 ? (double)n_prompt / t_prefill : 0;
+    double dc_tps = t_dec > 0 ? (double)n_dec / t_dec : 0;
+    fprintf(stderr, "\nprompt:   %zu tokens\n", n_prompt);
+    fprintf(stderr, "prefill:  %.2f tok/s (%zu tokens in %.3f s)\n", pf_tps, n_prompt, t_prefill);
+    fprintf(stderr, "decode:   %.2f tok/s (%u tokens in %.3f s)\n", dc_tps, n_dec, t_dec);
+    fprintf(stderr, "sampling: %.3f ms/token\n", n_smp ? 1e3 * t_smp / n_smp : 0.0);
+    fprintf(stderr, "generated %zu tokens (stop: %s), seed %llu%s\n", n_gen, stop,
+            (unsigned long long)o.sp.seed, o.seed_given ? "" : " (from the clock)");
+
+    if (o.json) {
+        cJSON *j = cJSON_CreateObject();
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)o.sp.seed);
+        cJSON_AddStringToObject(j, "version", qeil_version());
+        cJSON_AddStringToObject(j, "seed", seed);
+        cJSON_AddStringToObject(j, "model", o.model);
+        char *clean = utf8_clean(text.p ? text.p : "", text.n);
+        cJSON_AddStringToObject(j, "text", clean ? clean : "");
+        free(clean);
+        cJSON_AddNumberToObject(j, "prompt_tokens", (double)n_prompt);
+        cJSON *toks = cJSON_AddArrayToObject(j, "tokens");
+        cJSON *lpf = cJSON_AddArrayToObject(j, "logprobs");
+        cJSON *lpr = cJSON_AddArrayToObject(j, "logprobs_raw");
+        for (size_t k = 0; k < n_gen; k++) {
+            cJSON_AddItemToArray(toks, cJSON_CreateNumber(ids[n_prompt + k]));
+            cJSON_AddItemToArray(lpf, cJSON_CreateNumber(lps[k].final));
+            cJSON_AddItemToArray(lpr, cJSON_CreateNumber(lps[k].raw));
+        }
+        cJSON_AddStringToObject(j, "stop", stop);
+        cJSON *tm = cJSON_AddObjectToObject(j, "timings");
+        cJSON_AddNumberToObject(tm, "prefill_s", t_prefill);
+        cJSON_AddNumberToObject(tm, "prefill_tok_per_s", pf_tps);
+        cJSON_AddNumberToObject(tm, "decode_s", t_dec);
+        cJSON_AddNumberToObject(tm, "decode_tokens", n_dec);
+        cJSON_AddNumberToObject(tm, "decode_tok_per_s", dc_tps);
+        cJSON_AddNumberToObject(tm, "sample_s", t_smp);
+        cJSON *pa = cJSON_AddObjectToObject(j, "params");
+        cJSON_AddNumberToObject(pa, "n_predict", o.n_predict);
+        cJSON_AddNumberToObject(pa, "n_ctx", n_ctx);
+        cJSON_AddNumberToObject(pa, "threads", o.threads);
+        cJSON_AddNumberToObject(pa, "temp", f2d(o.sp.temp));
+        cJSON_AddNumberToObject(pa, "top_k", o.sp.top_k);
+        cJSON_AddNumberToObject(pa, "top_p", f2d(o.sp.top_p));
+        cJSON_AddNumberToObject(pa, "min_p", f2d(o.sp.min_p));
+        cJSON_AddNumberToObject(pa, "repeat_penalty", f2d(o.sp.repeat_penalty));
+        cJSON_AddNumberToObject(pa, "repeat_last_n", o.sp.repeat_last_n);
+        cJSON_AddBoolToObject(pa, "bos", !o.no_bos);
+        char *s = cJSON_Print(j);
+        if (s) {
+            puts(s);
+            free(s);
+        }
+        cJSON_Delete(j);
+    }
+    rc = CLI_OK;
+
+out:
+    free(text.p);
+    free(ids);
+    free(lps);
+    free(logits);
+    qeil_sampler_free(smp);
+    qeil_engine_free(e);
+    qeil_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,246 @@
+/* cmd_mkmodel.c — `qeil mkmodel`: write a valid GGUF with random weights and
+ * a small vocabulary (qeil_mkmodel_write), for tests and benchmarks. Shapes
+ * come from a preset and/or explicit options; every number is checked here
+ * against the rules the engine needs, naming the option and the rule. */
+#include <stdint.h>
+#include <string.h>
+
+#include "cli.h"
+#include "qeil/engine.h"
+
+#define CMD "mkmodel"
+
+/* Upper bounds for the shape options: generous for real models (Llama-3.1
+ * 405B has d_model 16384, d_ff 53248, vocab 128256), small enough that the
+ * products below cannot overflow 64 bits. */
+#define MAX_DIM 65536u
+#define MAX_HEADS 1024u
+#define MAX_FF 262144u
+#define MAX_CTX (1u << 24)
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeil mkmodel --arch llama|qwen2|gpt2 [--preset NAME] [shape options]\n"
+            "                    --type TYPE -o FILE.gguf\n\n"
+            "Write a valid GGUF file with random weights and a small vocabulary, for tests\n"
+            "and benchmarks. A preset gives the shapes of a real model (e.g. llama-3.2-1b,\n"
+            "qwen2-0.5b, gpt2-125m); options given after it override single values.\n\n"
+            "options:\n"
+            "  --arch A          llama|qwen2|gpt2 (required unless --preset gives it)\n"
+            "  --preset NAME     shapes of a known model family\n"
+            "  --layers N        transformer blocks (1..%u)\n"
+            "  --dim D           embedding width d_model (1..%u)\n"
+            "  --heads H         attention heads; must divide --dim (1..%u)\n"
+            "  --kv-heads H      key/value heads; must divide --heads (1..%u)\n"
+            "  --ff F            feed-forward width (1..%u)\n"
+            "  --vocab V         vocabulary size (%u..%u)\n"
+            "  --ctx C           trained context length written to the file (1..%u)\n"
+            "  --type TYPE       f32|f16|bf16|q8_0|q4_0|q4_k|q6_k (2-D weights)\n"
+            "  --rope-base F     RoPE frequency base (llama/qwen2; default 10000)\n"
+            "  --llama3-rope     write Llama-3 RoPE scaling metadata\n"
+            "  --tied            share the token embedding with the output matrix\n"
+            "  --fallback        allow rows the type's block does not divide: those matrices\n"
+            "                    are stored as q4_0 (from q4_k), q8_0 (from q6_k) or f16, as\n"
+            "                    llama.cpp's quantizer does (needed for e.g. qwen2-0.5b at q4_k)\n"
+            "  --seed S          weight seed (default 1)\n"
+            "  -o FILE           output GGUF (written atomically)\n"
+            "  -h, --help        this help\n\n"
+            "rules: --dim divisible by --heads, --heads by --kv-heads; head size (--dim /\n"
+            "--heads) even for llama/qwen2 (RoPE rotates pairs); --dim and --ff multiples of\n"
+            "the type's block (32 for q8_0/q4_0, 256 for q4_k/q6_k) unless --fallback.\n\n"
+            "examples:\n"
+            "  qeil mkmodel --arch llama --layers 2 --dim 64 --heads 4 --kv-heads 2 --ff 128 \\\n"
+            "      --vocab 256 --ctx 512 --type f32 -o tiny.gguf\n"
+            "  qeil mkmodel --preset llama-3.2-1b --type q4_0 -o llama1b-q4_0.gguf\n",
+            QEIL_MAX_LAYERS, MAX_DIM, MAX_HEADS, MAX_HEADS, MAX_FF, 8u,
+            QEIL_TOKENIZER_MAX_VOCAB, MAX_CTX);
+}
+
+static const char *const TYPES[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
+#define N_TYPES (sizeof TYPES / sizeof TYPES[0])
+
+static int parse_arch(const char *v, qeil_arch *out)
+{
+    static const qeil_arch archs[] = {QEIL_ARCH_LLAMA, QEIL_ARCH_QWEN2, QEIL_ARCH_GPT2};
+    for (size_t i = 0; i < 3; i++)
+        if (strcmp(v, qeil_arch_name(archs[i])) == 0) {
+            *out = archs[i];
+            return 0;
+        }
+    return cli_usage_error(CMD, "--arch: '%s' is not one of llama|qwen2|gpt2", v);
+}
+
+/* A shape option given on the command line (set) overrides the preset. */
+typedef struct {
+    uint64_t v;
+    int set;
+} shape_opt;
+
+int cmd_mkmodel(int argc, char **argv)
+{
+    const char *preset = NULL, *out = NULL, *type_name = NULL;
+    qeil_arch arch = QEIL_ARCH_LLAMA;
+    int arch_set = 0, tied = 0, llama3 = 0, fallback = 0;
+    shape_opt layers = {0, 0}, dim = {0, 0}, heads = {0, 0}, kvh = {0, 0}, ff = {0, 0},
+              vocab = {0, 0}, ctxl = {0, 0};
+    uint64_t seed = 1;
+    double rope_base = 0;
+    int rope_set = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) {
+            usage(stdout);
+            return CLI_OK;
+        }
+#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
+#define SHAPE(name, var, lo, hi)                                                          \
+    if (OPT(name, NULL)) {                                                                \
+        if (m < 0 || cli_u64(CMD, name, v, lo, hi, &var.v)) return CLI_USAGE;            \
+        var.set = 1;                                                                      \
+        continue;                                                                         \
+    }
+        SHAPE("--layers", layers, 1, QEIL_MAX_LAYERS)
+        SHAPE("--dim", dim, 1, MAX_DIM)
+        SHAPE("--heads", heads, 1, MAX_HEADS)
+        SHAPE("--kv-heads", kvh, 1, MAX_HEADS)
+        SHAPE("--ff", ff, 1, MAX_FF)
+        SHAPE("--vocab", vocab, 8, QEIL_TOKENIZER_MAX_VOCAB)
+        SHAPE("--ctx", ctxl, 1, MAX_CTX)
+#undef SHAPE
+        if (OPT("--arch", NULL)) {
+            if (m < 0 || parse_arch(v, &arch)) return CLI_USAGE;
+            arch_set = 1;
+        } else if (OPT("--preset", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            preset = v;
+        } else if (OPT("--type", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            type_name = v;
+        } else if (OPT("--seed", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &seed)) return CLI_USAGE;
+        } else if (OPT("--rope-base", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--rope-base", v, 1.0, 1e9, &rope_base)) return CLI_USAGE;
+            rope_set = 1;
+        } else if (OPT("--output", "-o")) {
+            if (m < 0) return CLI_USAGE;
+            out = v;
+        } else if (cli_flag(argv, i, "--tied", NULL)) {
+            tied = 1;
+        } else if (cli_flag(argv, i, "--llama3-rope", NULL)) {
+            llama3 = 1;
+        } else if (cli_flag(argv, i, "--fallback", NULL)) {
+            fallback = 1;
+        } else {
+#undef OPT
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        }
+    }
+
+    if (!out) return cli_usage_error(CMD, "-o FILE is required");
+    if (!type_name) return cli_usage_error(CMD, "--type is required (f32|f16|bf16|q8_0|q4_0|q4_k|q6_k)");
+    int type = -1;
+    for (size_t k = 0; k < N_TYPES; k++)
+        if (strcmp(type_name, TYPES[k]) == 0) type = qeil_ggml_type_from_name(TYPES[k]);
+    if (type < 0)
+        return cli_usage_error(CMD, "--type: '%s' is not one of f32|f16|bf16|q8_0|q4_0|q4_k|q6_k",
+                               type_name);
+    if (!preset && !arch_set) return cli_usage_error(CMD, "--arch or --preset is required");
+
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    if (!ctx) return cli_fail(CMD, "out of memory");
+    qeil_mkmodel_params p = qeil_mkmodel_default_params();
+    if (preset && qeil_mkmodel_preset(ctx, preset, &p) != QEIL_OK) {
+        int rc = cli_usage_error(CMD, "--preset: %s", qeil_ctx_errmsg(ctx));
+        qeil_ctx_free(ctx);
+        return rc;
+    }
+    if (arch_set) p.arch = arch;
+    if (layers.set) p.n_layers = (uint32_t)layers.v;
+    if (dim.set) p.d_model = (uint32_t)dim.v;
+    if (heads.set) p.n_heads = (uint32_t)heads.v;
+    if (kvh.set) p.n_kv_heads = (uint32_t)kvh.v;
+    else if ((heads.set && !preset) || p.arch == QEIL_ARCH_GPT2)
+        p.n_kv_heads = p.n_heads; /* no GQA unless asked; gpt2 has none */
+    if (ff.set) p.d_ff = (uint32_t)ff.v;
+    if (vocab.set) p.vocab = (uint32_t)vocab.v;
+    if (ctxl.set) p.ctx = (uint32_t)ctxl.v;
+    p.seed = seed;
+    if (rope_set) p.rope_base = (float)rope_base;
+    if (llama3) p.rope_scaling_llama3 = 1;
+    if (tied) p.tied = 1;
+    p.type = type;
+
+    /* ---- the rules, each naming the option ---- */
+    int rc = CLI_OK;
+    uint32_t blk = qeil_ggml_block_elems(type);
+    if (p.n_kv_heads > p.n_heads)
+        rc = cli_usage_error(CMD, "--kv-heads: %u is more than --heads %u", p.n_kv_heads,
+                             p.n_heads);
+    else if (p.d_model % p.n_heads != 0)
+        rc = cli_usage_error(CMD, "--dim: %u is not divisible by --heads %u", p.d_model,
+                             p.n_heads);
+    else if (p.n_heads % p.n_kv_heads != 0)
+        rc = cli_usage_error(CMD, "--heads: %u is not divisible by --kv-heads %u", p.n_heads,
+                             p.n_kv_heads);
+    else if (p.arch == QEIL_ARCH_GPT2 && p.n_kv_heads != p.n_heads)
+        rc = cli_usage_error(CMD, "--kv-heads: %u differs from --heads %u (gpt2 has no "
+                                  "grouped-query attention)",
+                             p.n_kv_heads, p.n_heads);
+    else if ((p.d_model / p.n_heads) % 2 != 0)
+        rc = cli_usage_error(CMD, "--dim / --heads: head size %u is odd (the engine needs an even "
+                                  "head size: RoPE rotates pairs of elements)",
+                             p.d_model / p.n_heads);
+    else if (!fallback && blk > 1 && p.d_model % blk != 0)
+        rc = cli_usage_error(CMD, "--dim: %u is not a multiple of %u (%s stores each row in "
+                                  "blocks of %u; --fallback stores such matrices in another type)",
+                             p.d_model, blk, type_name, blk);
+    else if (!fallback && blk > 1 && p.d_ff % blk != 0)
+        rc = cli_usage_error(CMD, "--ff: %u is not a multiple of %u (%s stores each row in "
+                                  "blocks of %u; ffn_down rows are d_ff long; --fallback stores "
+                                  "such matrices in another type)",
+                             p.d_ff, blk, type_name, blk);
+    if (rc != CLI_OK) {
+        qeil_ctx_free(ctx);
+        return rc;
+    }
+
+    /* what --fallback does (qeil_mkmodel_write, llama.cpp's rule): rows
+     * whose length the block does not divide go to q4_0 (from q4_k), q8_0
+     * (from q6_k) when 32 divides them, else f16 */
+    static const struct {
+        const char *what;
+        int is_ff;
+    } rows[] = {{"d_model", 0}, {"d_ff", 1}};
+    for (size_t k = 0; fallback && blk > 1 && k < 2; k++) {
+        uint32_t len = rows[k].is_ff ? p.d_ff : p.d_model;
+        if (len % blk == 0) continue;
+        const char *to = "f16";
+        if (len % 32 == 0 && type == QEIL_GGML_Q4_K) to = "q4_0";
+        if (len % 32 == 0 && type == QEIL_GGML_Q6_K) to = "q8_0";
+        fprintf(stderr, "qeil mkmodel: --fallback: matrices with rows of %s = %u (not a multiple of "
+                        "%u) are stored as %s\n",
+                rows[k].what, len, blk, to);
+    }
+    fprintf(stderr, "qeil mkmodel: writing %s ...\n", out);
+    qeil_status st = qeil_mkmodel_write(ctx, &p, out);
+    if (st != QEIL_OK) {
+        /* a parameter the library's own rules refuse (e.g. a vocabulary too
+         * small for its fixed token list) is still a usage error */
+        if (st == QEIL_ERR_RANGE || st == QEIL_ERR_UNSUPPORTED)
+            rc = cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
+        else
+            rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        qeil_ctx_free(ctx);
+        return rc;
+    }
+    printf("wrote %s: %s, %u layers, d_model %u, heads %u/%u, d_ff %u, vocab %u, ctx %u, %s%s, "
+           "seed %llu\n",
+           out, qeil_arch_name(p.arch), p.n_layers, p.d_model, p.n_heads, p.n_kv_heads, p.d_ff,
+           p.vocab, p.ctx, type_name, p.tied ? ", tied embeddings" : "",
+           (unsigned long long)p.seed);
+    qeil_ctx_free(ctx);
+    return CLI_OK;
+}

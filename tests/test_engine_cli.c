@@ -1,0 +1,446 @@
+/* test_engine_cli.c — the engine's commands end to end (generate,
+ * perplexity, bench, mkmodel): help and usage errors, a tiny random-weight
+ * model made with `qeil mkmodel`, determinism of generation (greedy, seeded,
+ * across thread counts), perplexity, the bench JSON contract, and clean
+ * failures on a prompt longer than the context and on corrupt models. Runs
+ * the qeil binary of the same build directory (argv[0]/../qeil), capturing
+ * stdout and stderr in a temp directory. */
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qeil/qeil.h"
+#include "test.h"
+
+static char qeil_bin[4096];
+static char tmpdir[] = "/tmp/qeil-ecli-XXXXXX";
+static char model_llama[4200], model_gpt2[4200];
+static char *out_text, *err_text;
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
+    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
+    if (s) s[got] = '\0';
+    if (len) *len = got;
+    fclose(f);
+    return s;
+}
+
+/* Run `qeil ARGS`; returns the exit code; out_text/err_text hold the output. */
+static int qeil(const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
+    int st = system(cmd);
+    free(out_text);
+    free(err_text);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/out", tmpdir);
+    out_text = slurp(p, NULL);
+    snprintf(p, sizeof p, "%s/err", tmpdir);
+    err_text = slurp(p, NULL);
+    /* a sanitizer report exits 1 too: never let it pass as a clean failure */
+    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
+        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+/* qeil with printf-style arguments */
+static int qeilf(const char *fmt, ...) QEIL_PRINTF(1, 2);
+static int qeilf(const char *fmt, ...)
+{
+    char a[6000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a, sizeof a, fmt, ap);
+    va_end(ap);
+    return qeil(a);
+}
+
+/* On failure, show what the command said. */
+#define CHECK_RUN(rc, want)                                                              \
+    do {                                                                                 \
+        int r_ = (rc);                                                                   \
+        CHECK_EQ_INT(r_, want);                                                          \
+        if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)");     \
+    } while (0)
+
+TEST(help_for_each_command)
+{
+    static const char *cmds[] = {"generate", "perplexity", "bench", "mkmodel"};
+    for (size_t i = 0; i < 4; i++) {
+        char a[64], u[64];
+        snprintf(a, sizeof a, "%s --help", cmds[i]);
+        snprintf(u, sizeof u, "usage: qeil %s", cmds[i]);
+        CHECK_EQ_INT(qeil(a), 0);
+        CHECK_CONTAINS(out_text, u);
+        CHECK_EQ_INT(err_text ? (int)strlen(err_text) : -1, 0);
+    }
+    CHECK_EQ_INT(qeil("--help"), 0);
+    CHECK_CONTAINS(out_text, "generate");
+    CHECK_CONTAINS(out_text, "mkmodel");
+}
+
+TEST(usage_errors_name_option_and_range)
+{
+    static const struct {
+        const char *args, *say1, *say2;
+    } t[] = {
+        {"generate -p hi", "-m", "required"},
+        {"generate -m x.gguf", "-p", "required"},
+        {"generate -m x.gguf -p hi -n 0", "-n", "1..1048576"},
+        {"generate -m x.gguf -p hi -n 12x", "-n", "12x"},
+        {"generate -m x.gguf -p hi --temp 101", "--temp", "0..100"},
+        {"generate -m x.gguf -p hi --temp -1", "--temp", "-1"},
+        {"generate -m x.gguf -p hi --top-p 0", "--top-p", "(0, 1]"},
+        {"generate -m x.gguf -p hi --top-p 1.01", "--top-p", "1.01"},
+        {"generate -m x.gguf -p hi --min-p 1", "--min-p", "[0, 1)"},
+        {"generate -m x.gguf -p hi --repeat-penalty 0", "--repeat-penalty", "(0, 10]"},
+        {"generate -m x.gguf -p hi --repeat-penalty 11", "--repeat-penalty", "11"},
+        {"generate -m x.gguf -p hi --top-k -3", "--top-k", "-3"},
+        {"generate -m x.gguf -p hi --seed 1.5", "--seed", "1.5"},
+        {"generate -m x.gguf -p hi -t 9999", "-t", "0..256"},
+        {"generate -m x.gguf -p hi --output xml", "--output", "text|json"},
+        {"generate -m x.gguf -p hi --frobnicate", "unknown option", "--frobnicate"},
+        {"generate -m x.gguf -p", "-p", "needs a value"},
+        {"perplexity -m x.gguf", "-f", "required"},
+        {"perplexity -m x.gguf -f t.txt -c 2", "-c", "4..1048576"},
+        {"perplexity -m x.gguf -f t.txt --output csv", "--output", "table|json"},
+        {"bench", "-m", "required"},
+        {"bench -m x.gguf -r 0", "-r", "1..1000"},
+        {"bench -m x.gguf -p 0", "-p", "1..65536"},
+        {"bench -m x.gguf --bw 0", "--bw", "0.001"},
+        {"bench -m x.gguf --output csv", "--output", "table|json"},
+        {"mkmodel --arch llama --type f32", "-o", "required"},
+        {"mkmodel --arch llama -o m.gguf", "--type", "required"},
+        {"mkmodel --arch mamba --type f32 -o m.gguf", "--arch", "mamba"},
+        {"mkmodel --arch llama --type q9 -o m.gguf", "--type", "q9"},
+        {"mkmodel --arch llama --layers 1 --dim 96 --heads 5 --ff 128 --vocab 64 --ctx 64 "
+         "--type f32 -o m.gguf",
+         "--dim", "divisible by --heads 5"},
+        {"mkmodel --arch llama --layers 1 --dim 96 --heads 6 --kv-heads 4 --ff 128 --vocab 64 "
+         "--ctx 64 --type f32 -o m.gguf",
+         "--heads", "divisible by --kv-heads 4"},
+        {"mkmodel --arch llama --layers 1 --dim 128 --heads 2 --ff 256 --vocab 64 --ctx 64 "
+         "--type q4_k -o m.gguf",
+         "--dim", "multiple of 256"},
+        {"mkmodel --arch qwen2 --layers 1 --dim 256 --heads 2 --ff 320 --vocab 64 --ctx 64 "
+         "--type q6_k -o m.gguf",
+         "--ff", "multiple of 256"},
+        {"mkmodel --arch llama --layers 1 --dim 48 --heads 2 --ff 64 --vocab 64 --ctx 64 "
+         "--type q8_0 -o m.gguf",
+         "--dim", "multiple of 32"},
+        {"mkmodel --arch llama --layers 1 --dim 36 --heads 4 --ff 64 --vocab 64 --ctx 64 "
+         "--type f32 -o m.gguf",
+         "head size 9", "even"},
+        {"mkmodel --arch llama --layers 0 --type f32 -o m.gguf", "--layers", "1..256"},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        int rc = qeil(t[k].args);
+        if (rc != 2) TEST_FAIL_("'%s': exit %d, want 2 (stderr: %s)", t[k].args, rc, err_text);
+        CHECK_CONTAINS(err_text, t[k].say1);
+        CHECK_CONTAINS(err_text, t[k].say2);
+    }
+}
+
+/* The tiny models every later test uses: a GQA llama (SentencePiece-style
+ * vocabulary) and a gpt2 (byte-level BPE), random weights. */
+TEST(mkmodel_writes_tiny_models)
+{
+    snprintf(model_llama, sizeof model_llama, "%s/tiny-llama.gguf", tmpdir);
+    snprintf(model_gpt2, sizeof model_gpt2, "%s/tiny-gpt2.gguf", tmpdir);
+    CHECK_RUN(qeilf("mkmodel --arch llama --layers 2 --dim 64 --heads 4 --kv-heads 2 --ff 128 "
+                    "--vocab 320 --ctx 256 --type q8_0 --seed 3 -o %s",
+                    model_llama),
+              0);
+    CHECK_CONTAINS(out_text, model_llama);
+    CHECK(access(model_llama, R_OK) == 0);
+    CHECK_RUN(qeilf("mkmodel --arch gpt2 --layers 2 --dim 64 --heads 4 --ff 256 --vocab 400 "
+                    "--ctx 256 --type f16 --tied -o %s",
+                    model_gpt2),
+              0);
+    CHECK(access(model_gpt2, R_OK) == 0);
+    /* --fallback: rows of 96 do not fit q4_k's 256-blocks, 96 = 3 x 32 so
+     * q4_0; d_ff 256 stays q4_k; the model runs */
+    char fb[4300];
+    snprintf(fb, sizeof fb, "%s/fallback.gguf", tmpdir);
+    CHECK_RUN(qeilf("mkmodel --arch qwen2 --layers 1 --dim 96 --heads 2 --ff 256 --vocab 320 "
+                    "--ctx 64 --type q4_k --fallback -o %s",
+                    fb),
+              0);
+    CHECK_CONTAINS(err_text, "d_model = 96");
+    CHECK_CONTAINS(err_text, "q4_0");
+    CHECK_RUN(qeilf("generate -m %s -p hello -n 4 --temp 0", fb), 0);
+    /* presets, and an unknown one listing the known */
+    CHECK_RUN(qeilf("mkmodel --preset tiny-gpt2 --type q8_0 -o %s", fb), 0);
+    CHECK_CONTAINS(out_text, "gpt2");
+    CHECK_RUN(qeilf("mkmodel --preset llama-9000 --type q8_0 -o %s", fb), 2);
+    CHECK_CONTAINS(err_text, "llama-9000");
+    CHECK_CONTAINS(err_text, "qwen2-0.5b");
+}
+
+static const char *PROMPT = "The quick brown fox jumps over the lazy dog";
+
+/* The generated tokens of a JSON run, as a compact string, or NULL. */
+static char *gen_tokens(const char *model, const char *extra)
+{
+    if (qeilf("generate -m %s -p \"%s\" -n 24 --output json %s", model, PROMPT, extra) != 0) {
+        printf("  stderr: %s\n", err_text ? err_text : "");
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse(out_text);
+    if (!j) return NULL;
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "tokens"));
+    cJSON_Delete(j);
+    return s;
+}
+
+TEST(generate_greedy_is_deterministic)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    char a1[6000];
+    CHECK_RUN(qeilf("generate -m %s -p \"%s\" -n 24 --temp 0", model_llama, PROMPT), 0);
+    snprintf(a1, sizeof a1, "%s", out_text ? out_text : "");
+    CHECK_CONTAINS(err_text, "prefill:");
+    CHECK_CONTAINS(err_text, "decode:");
+    CHECK_CONTAINS(err_text, "tok/s");
+    CHECK_CONTAINS(err_text, "seed");
+    CHECK_RUN(qeilf("generate -m %s -p \"%s\" -n 24 --temp 0", model_llama, PROMPT), 0);
+    CHECK_EQ_STR(out_text, a1);
+    /* same tokens whatever the thread count */
+    char *t1 = gen_tokens(model_llama, "--temp 0 -t 1");
+    char *t2 = gen_tokens(model_llama, "--temp 0 -t 2");
+    CHECK(t1 && t2);
+    if (t1 && t2) CHECK_EQ_STR(t1, t2);
+    free(t1);
+    free(t2);
+    /* the gpt2 model too */
+    t1 = gen_tokens(model_gpt2, "--temp 0");
+    t2 = gen_tokens(model_gpt2, "--temp 0");
+    CHECK(t1 && t2);
+    if (t1 && t2) CHECK_EQ_STR(t1, t2);
+    free(t1);
+    free(t2);
+}
+
+TEST(generate_seeded_is_deterministic)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    /* temp 1.5, no top-k: a wide distribution so the seed matters */
+    const char *opt = "--temp 1.5 --top-k 0 --min-p 0 --seed 77";
+    char *a = gen_tokens(model_llama, opt), *b = gen_tokens(model_llama, opt);
+    CHECK(a && b);
+    if (a && b) CHECK_EQ_STR(a, b);
+    char *c = gen_tokens(model_llama, "--temp 1.5 --top-k 0 --min-p 0 --seed 77 -t 1");
+    if (a && c) CHECK_EQ_STR(a, c);
+    free(a);
+    free(b);
+    free(c);
+    /* no --seed: one is picked and printed */
+    CHECK_RUN(qeilf("generate -m %s -p hello -n 4", model_llama), 0);
+    CHECK_CONTAINS(err_text, "from the clock");
+}
+
+TEST(generate_json_contract)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    CHECK_RUN(qeilf("generate -m %s -p \"%s\" -n 16 --seed 5 --repeat-penalty 1.3 --output json",
+                    model_llama, PROMPT),
+              0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (!j) return;
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "seed")), "5");
+    CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(j, "version")) != NULL);
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(j, "text")));
+    cJSON *toks = cJSON_GetObjectItem(j, "tokens"), *lp = cJSON_GetObjectItem(j, "logprobs"),
+          *lr = cJSON_GetObjectItem(j, "logprobs_raw");
+    int n = cJSON_GetArraySize(toks);
+    const char *stop = cJSON_GetStringValue(cJSON_GetObjectItem(j, "stop"));
+    CHECK(stop != NULL);
+    /* 16 tokens unless EOS came first */
+    if (stop && strcmp(stop, "eos") != 0) CHECK_EQ_INT(n, 16);
+    CHECK(n <= 16);
+    CHECK_EQ_INT(cJSON_GetArraySize(lp), n);
+    CHECK_EQ_INT(cJSON_GetArraySize(lr), n);
+    for (int i = 0; i < n; i++) {
+        double f = cJSON_GetNumberValue(cJSON_GetArrayItem(lp, i));
+        double r = cJSON_GetNumberValue(cJSON_GetArrayItem(lr, i));
+        int id = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(toks, i));
+        CHECK(f <= 1e-9 && isfinite(f));
+        CHECK(r <= 1e-9 && isfinite(r));
+        CHECK(id >= 0 && id < 320);
+    }
+    cJSON *tm = cJSON_GetObjectItem(j, "timings");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(tm, "prefill_tok_per_s")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "prompt_tokens")) >= 1);
+    cJSON_Delete(j);
+}
+
+TEST(generate_prompt_longer_than_context_fails)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    char longp[2048] = "";
+    for (int i = 0; i < 40; i++) strcat(longp, "many words here ");
+    CHECK_RUN(qeilf("generate -m %s -p \"%s\" -c 16 -n 4", model_llama, longp), 1);
+    CHECK_CONTAINS(err_text, "context");
+    CHECK_CONTAINS(err_text, "16");
+    /* a top-k beyond this model's vocabulary is a usage error naming it */
+    CHECK_RUN(qeilf("generate -m %s -p hi --top-k 5000", model_llama), 2);
+    CHECK_CONTAINS(err_text, "top_k");
+    CHECK_CONTAINS(err_text, "5000");
+}
+
+/* English-ish text for perplexity: a few paragraphs repeated. */
+static int write_text(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    for (int i = 0; i < 12; i++)
+        fprintf(f, "Paragraph %d. The history of the region begins with small farming "
+                   "settlements along the river, later joined by traders who built "
+                   "roads, markets and a harbour. By the nineteenth century the town "
+                   "had grown into a city of %d people.\n\n",
+                i, 1000 + 37 * i);
+    return fclose(f);
+}
+
+TEST(perplexity_is_finite)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    char txt[4300];
+    snprintf(txt, sizeof txt, "%s/text.txt", tmpdir);
+    CHECK_EQ_INT(write_text(txt), 0);
+    CHECK_RUN(qeilf("perplexity -m %s -f %s -c 64 --output json", model_llama, txt), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (j) {
+        double ppl = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl"));
+        double se = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl_se"));
+        int win = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "windows"));
+        int scored = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tokens_scored"));
+        CHECK(isfinite(ppl) && ppl > 1);
+        CHECK(isfinite(se) && se >= 0);
+        CHECK(win >= 1);
+        CHECK_EQ_INT(scored, win * (64 - 1 - 32));
+        CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "window_ppl")), win);
+        cJSON_Delete(j);
+    }
+    CHECK_CONTAINS(err_text, "running ppl");
+    CHECK_RUN(qeilf("perplexity -m %s -f %s -c 64", model_llama, txt), 0);
+    CHECK_CONTAINS(out_text, "perplexity");
+    CHECK_CONTAINS(out_text, "+/-");
+    /* fewer tokens than one window */
+    CHECK_RUN(qeilf("perplexity -m %s -f %s -c 200000", model_llama, txt), 1);
+    CHECK_CONTAINS(err_text, "context");
+    CHECK_RUN(qeilf("perplexity -m %s -f %s/missing.txt", model_llama, tmpdir), 1);
+    CHECK_CONTAINS(err_text, "missing.txt");
+}
+
+TEST(bench_json_has_the_fields)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    CHECK_RUN(qeilf("bench -m %s -p 16 -n 8 -r 2 -t 1 --bw 10 --output json", model_llama), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (!j) return;
+    cJSON *pf = cJSON_GetObjectItem(j, "prefill"), *dc = cJSON_GetObjectItem(j, "decode"),
+          *bw = cJSON_GetObjectItem(j, "bandwidth"), *mem = cJSON_GetObjectItem(j, "memory");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(pf, "tok_per_s")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(pf, "tok_per_s_sd")) >= 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(pf, "flops")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(pf, "gflop_per_s")) > 0);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(pf, "peak_frac"))); /* --bw gives no peak */
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "tok_per_s")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "bytes_per_token")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "bound_tok_per_s")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "ratio")) > 0);
+    CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(bw, "bw_Bps")), 10e9, 1e-12, 0);
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(bw, "source")), "--bw");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "weights_B")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "kv_B")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "vm_rss_B")) > 0);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "runs"),
+                                                        "decode_tok_per_s")),
+                 2);
+    CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(j, "version")) != NULL);
+    cJSON_Delete(j);
+    /* bound = bandwidth / bytes per token, ratio = achieved / bound */
+    CHECK_RUN(qeilf("bench -m %s -p 8 -n 4 -r 1 --bw 10", model_llama), 0);
+    CHECK_CONTAINS(out_text, "bound");
+    CHECK_CONTAINS(out_text, "VmRSS");
+}
+
+TEST(corrupt_models_fail_cleanly)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    size_t n = 0;
+    char *bytes = slurp(model_llama, &n);
+    CHECK(bytes != NULL && n > 64);
+    if (!bytes || n <= 64) {
+        free(bytes);
+        return;
+    }
+    char bad[4300];
+    snprintf(bad, sizeof bad, "%s/bad.gguf", tmpdir);
+    /* 1. wrong magic */
+    FILE *f = fopen(bad, "wb");
+    fwrite("XXXX", 1, 4, f);
+    fwrite(bytes + 4, 1, n - 4, f);
+    fclose(f);
+    CHECK_RUN(qeilf("generate -m %s -p hi -n 2", bad), 1);
+    CHECK(err_text && strlen(err_text) > 10);
+    CHECK_RUN(qeilf("bench -m %s --bw 10 -r 1 -p 4 -n 2", bad), 1);
+    CHECK_RUN(qeilf("perplexity -m %s -f %s", bad, bad), 1);
+    /* 2. truncated to half */
+    f = fopen(bad, "wb");
+    fwrite(bytes, 1, n / 2, f);
+    fclose(f);
+    CHECK_RUN(qeilf("generate -m %s -p hi -n 2", bad), 1);
+    CHECK(err_text && strlen(err_text) > 10);
+    /* 3. missing file */
+    CHECK_RUN(qeilf("generate -m %s/nope.gguf -p hi", tmpdir), 1);
+    CHECK_CONTAINS(err_text, "nope.gguf");
+    free(bytes);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    char self[4096];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    /* build/tests/test_engine_cli -> build/qeil */
+    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
+        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
+        return 1;
+    }
+    RUN(help_for_each_command);
+    RUN(usage_errors_name_option_and_range);
+    RUN(mkmodel_writes_tiny_models);
+    if (test_failed_) model_llama[0] = model_gpt2[0] = '\0';
+    RUN(generate_greedy_is_deterministic);
+    RUN(generate_seeded_is_deterministic);
+    RUN(generate_json_contract);
+    RUN(generate_prompt_longer_than_context_fails);
+    RUN(perplexity_is_finite);
+    RUN(bench_json_has_the_fields);
+    RUN(corrupt_models_fail_cleanly);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    free(out_text);
+    free(err_text);
+    return test_summary("engine_cli");
+}
