@@ -853,7 +853,11 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
     u->t_leak_ref_C = DEF_T_LEAK_REF_C;
     u->leak_kappa_perK = DEF_KAPPA;
 
-    double p_full = (DEF_P_DYN_CORE_W + DEF_P_LEAK_CORE_W + DEF_P_CONST_CORE_W) * cores;
+    /* full load = every core busy plus memory traffic at the measured
+     * bandwidth (the energy model charges e_byte to the unit, so the cooler
+     * must carry it too) */
+    double p_full = (DEF_P_DYN_CORE_W + DEF_P_LEAK_CORE_W + DEF_P_CONST_CORE_W) * cores +
+                    bw * DEF_E_BYTE_J;
     u->r_th_KpW = sig3((DEF_T_DESIGN_C - DEF_T_AMB_C) / p_full);
     u->c_th_JpK = sig3(DEF_C_TH_CORE_JPK * cores);
     u->t_amb_C = DEF_T_AMB_C;

@@ -1,0 +1,364 @@
+/* test_cli.c — the qeil command-line tool end to end: exit codes, error
+ * messages, the JSON/CSV outputs, determinism, and plan from a GGUF file and
+ * from a probed profile. Runs the qeil binary of the same build directory
+ * (argv[0]/../../qeil), capturing stdout and stderr in a temp directory. */
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qeil/gguf.h"
+#include "test.h"
+
+static char qeil_bin[4096];
+static char tmpdir[] = "/tmp/qeil-cli-XXXXXX";
+static char *out_text, *err_text;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Run `qeil ARGS`; returns the exit code; out_text/err_text hold the output. */
+static int qeil(const char *args)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
+    int st = system(cmd);
+    free(out_text);
+    free(err_text);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/out", tmpdir);
+    out_text = slurp(p);
+    snprintf(p, sizeof p, "%s/err", tmpdir);
+    err_text = slurp(p);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+TEST(help_and_usage_errors)
+{
+    CHECK_EQ_INT(qeil("--help"), 0);
+    CHECK_CONTAINS(out_text, "usage: qeil");
+    CHECK_EQ_INT(qeil("frobnicate"), 2);
+    CHECK_CONTAINS(err_text, "unknown command");
+    CHECK_EQ_INT(qeil(""), 2);
+    CHECK_EQ_INT(qeil("plan --help"), 0);
+    CHECK_CONTAINS(out_text, "--samples");
+    CHECK_EQ_INT(qeil("platforms --help"), 0);
+    CHECK_EQ_INT(qeil("models --help"), 0);
+    CHECK_EQ_INT(qeil("probe --help"), 0);
+    CHECK_EQ_INT(qeil("--version"), 0);
+    CHECK_CONTAINS(out_text, "qeil 0.");
+}
+
+TEST(plan_rejects_bad_numbers)
+{
+    CHECK_EQ_INT(qeil("plan --samples 0"), 2);
+    CHECK_CONTAINS(err_text, "--samples");
+    CHECK_CONTAINS(err_text, "1..256");
+    CHECK_EQ_INT(qeil("plan --samples 12x"), 2);
+    CHECK_CONTAINS(err_text, "12x");
+    CHECK_EQ_INT(qeil("plan --iters -5"), 2);
+    CHECK_CONTAINS(err_text, "--iters");
+    CHECK_EQ_INT(qeil("plan --method magic"), 2);
+    CHECK_CONTAINS(err_text, "magic");
+    CHECK_EQ_INT(qeil("plan --output xml"), 2);
+    CHECK_EQ_INT(qeil("plan --prompt-tokens"), 2);
+    CHECK_CONTAINS(err_text, "needs a value");
+    CHECK_EQ_INT(qeil("plan --bogus"), 2);
+    CHECK_EQ_INT(qeil("plan --throttle-frac 1.5"), 2);
+    CHECK_CONTAINS(err_text, "--throttle-frac");
+    CHECK_EQ_INT(qeil("plan --fail warp-drive --iters 200"), 2);
+    CHECK_CONTAINS(err_text, "warp-drive");
+}
+
+TEST(plan_rejects_bad_inputs)
+{
+    CHECK_EQ_INT(qeil("plan --platform no-such-board"), 1);
+    CHECK_CONTAINS(err_text, "no-such-board");
+    CHECK_EQ_INT(qeil("plan --model no-such-model"), 1);
+    CHECK_CONTAINS(err_text, "no-such-model");
+    CHECK_EQ_INT(qeil("plan --platform /nonexistent/dir/p.json"), 1);
+    CHECK_CONTAINS(err_text, "/nonexistent/dir/p.json");
+    CHECK_EQ_INT(qeil("plan --model /nonexistent/m.gguf"), 1);
+    /* a context the model cannot hold */
+    CHECK_EQ_INT(qeil("plan --model gpt2-125m --prompt-tokens 1000 --gen-tokens 100"), 2);
+    CHECK_CONTAINS(err_text, "1024");
+}
+
+static cJSON *plan_json(const char *args)
+{
+    char a[1024];
+    snprintf(a, sizeof a, "plan --output json %s", args);
+    if (qeil(a) != 0) return NULL;
+    return cJSON_Parse(out_text);
+}
+
+TEST(plan_json_has_the_contract)
+{
+    cJSON *j = plan_json("--iters 3000");
+    CHECK(j != NULL);
+    if (!j) return;
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "seed")), "42");
+    CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(j, "version")) != NULL);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "provenance")), "modeled");
+    cJSON *pf = cJSON_GetObjectItem(j, "platform");
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(pf, "name")), "qeil-laptop");
+    cJSON *md = cJSON_GetObjectItem(j, "model");
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(md, "name")), "llama-3.1-8b-q4");
+    int blocks = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(md, "blocks"));
+    CHECK_EQ_INT(blocks, 32);
+    cJSON *front = cJSON_GetObjectItem(j, "front");
+    CHECK(cJSON_IsArray(front) && cJSON_GetArraySize(front) >= 1);
+    double prev_e = -1;
+    cJSON *p;
+    cJSON_ArrayForEach(p, front)
+    {
+        double e = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "energy_J"));
+        double l = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "latency_s"));
+        double u = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "underutilization"));
+        double t = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "peak_temp_C"));
+        CHECK(e > 0 && l > 0 && u >= 0 && u <= 1 && t > 0);
+        CHECK(e >= prev_e); /* sorted by energy */
+        prev_e = e;
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(p, "prefill_map")));
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(p, "decode_map")));
+        cJSON *units = cJSON_GetObjectItem(p, "units");
+        CHECK_EQ_INT(cJSON_GetArraySize(units), blocks + 2);
+        cJSON *u0 = cJSON_GetArrayItem(units, 1);
+        double dasi = cJSON_GetNumberValue(cJSON_GetObjectItem(u0, "decode_dasi"));
+        double cpq = cJSON_GetNumberValue(cJSON_GetObjectItem(u0, "decode_cpq"));
+        double phi = cJSON_GetNumberValue(cJSON_GetObjectItem(u0, "decode_phi"));
+        CHECK(dasi > 0 && dasi <= 1);
+        CHECK(cpq >= 0);
+        CHECK(phi > 0 && phi <= 1);
+    }
+    int rec = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "recommended"));
+    CHECK(rec >= 0 && rec < cJSON_GetArraySize(front));
+    cJSON *bl = cJSON_GetObjectItem(j, "baselines");
+    CHECK(cJSON_GetObjectItem(bl, "standard") != NULL);
+    CHECK(cJSON_GetObjectItem(bl, "greedy") != NULL);
+    cJSON_Delete(j);
+}
+
+/* The front (not the timing) must be identical for the same seed. */
+TEST(plan_is_deterministic)
+{
+    char *fronts[2] = {NULL, NULL};
+    for (int r = 0; r < 2; r++) {
+        cJSON *j = plan_json("--iters 2000 --seed 7 --samples 4");
+        CHECK(j != NULL);
+        if (!j) break;
+        fronts[r] = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "front"));
+        cJSON_Delete(j);
+    }
+    if (fronts[0] && fronts[1]) CHECK(strcmp(fronts[0], fronts[1]) == 0);
+    free(fronts[0]);
+    free(fronts[1]);
+}
+
+TEST(plan_table_and_csv)
+{
+    CHECK_EQ_INT(qeil("plan --iters 2000"), 0);
+    CHECK_CONTAINS(out_text, "MODELED");
+    CHECK_CONTAINS(out_text, "Pareto front");
+    CHECK_CONTAINS(out_text, "recommended");
+    CHECK_CONTAINS(out_text, "standard");
+    CHECK_CONTAINS(out_text, "greedy");
+    CHECK_EQ_INT(qeil("plan --iters 2000 --output csv"), 0);
+    CHECK(strncmp(out_text, "index,energy_J,latency_s", 24) == 0);
+    CHECK_EQ_INT(qeil("plan --method greedy --platform jetson-orin-nano-super-15w "
+                      "--model llama-3.2-1b"), 0);
+}
+
+TEST(plan_with_failed_unit_avoids_it)
+{
+    cJSON *j = plan_json("--iters 2000 --fail rtx-pro-5000");
+    if (!j) {
+        /* the unit name is the catalog's; say which names exist */
+        CHECK_EQ_INT(qeil("platforms qeil-laptop"), 0);
+        TEST_FAIL_("plan --fail rtx-pro-5000 failed: %s", err_text ? err_text : "");
+        return;
+    }
+    cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(j, "front"))
+    {
+        cJSON *d;
+        cJSON_ArrayForEach(d, cJSON_GetObjectItem(p, "devices"))
+        {
+            if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(d, "name")), "rtx-pro-5000") == 0)
+                CHECK(!cJSON_IsTrue(cJSON_GetObjectItem(d, "powered")));
+        }
+    }
+    cJSON_Delete(j);
+}
+
+TEST(catalogs_list)
+{
+    const char *platforms[] = {"qeil-laptop", "jetson-orin-nano-super-7w",
+                               "jetson-orin-nano-super-15w", "jetson-orin-nano-super-25w",
+                               "jetson-agx-orin-64gb", "snapdragon-8-gen3", "apple-m3",
+                               "rpi5-hailo10h"};
+    CHECK_EQ_INT(qeil("platforms"), 0);
+    for (size_t i = 0; i < sizeof platforms / sizeof *platforms; i++)
+        CHECK_CONTAINS(out_text, platforms[i]);
+    const char *models[] = {"gpt2-125m", "granite-350m", "qwen2-0.5b", "llama-3.2-1b",
+                            "lfm2-2.6b", "llama-3.1-8b-f16", "llama-3.1-8b-q4"};
+    CHECK_EQ_INT(qeil("models"), 0);
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++) CHECK_CONTAINS(out_text, models[i]);
+    CHECK_EQ_INT(qeil("platforms --output json"), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    cJSON_Delete(j);
+    CHECK_EQ_INT(qeil("models --output json"), 0);
+    j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    cJSON_Delete(j);
+}
+
+/* A tiny llama-style GGUF written with the library's writer: the planner
+ * must take the model description from the file itself. */
+static int write_tiny_gguf(const char *path)
+{
+    qeil_gguf_writer *w = qeil_gguf_writer_create(NULL);
+    if (!w) return -1;
+    enum { D = 64, FF = 128, V = 96, L = 3 };
+    static float buf[FF * D];
+    for (size_t i = 0; i < sizeof buf / sizeof *buf; i++) buf[i] = 0.01f * (float)(i % 7);
+    int bad = 0;
+    bad |= qeil_gguf_writer_set_str(w, "general.architecture", "llama");
+    bad |= qeil_gguf_writer_set_str(w, "general.name", "tiny-cli-test");
+    bad |= qeil_gguf_writer_set_u32(w, "llama.block_count", L);
+    bad |= qeil_gguf_writer_set_u32(w, "llama.embedding_length", D);
+    bad |= qeil_gguf_writer_set_u32(w, "llama.attention.head_count", 4);
+    bad |= qeil_gguf_writer_set_u32(w, "llama.attention.head_count_kv", 2);
+    bad |= qeil_gguf_writer_set_u32(w, "llama.feed_forward_length", FF);
+    bad |= qeil_gguf_writer_set_u32(w, "llama.context_length", 2048);
+    bad |= qeil_gguf_writer_set_u32(w, "llama.vocab_size", V);
+    uint64_t emb[2] = {D, V}, sq[2] = {D, D}, kv[2] = {D, D / 2}, up[2] = {D, FF}, dn[2] = {FF, D},
+             nrm[1] = {D};
+    bad |= qeil_gguf_writer_add_tensor(w, "token_embd.weight", QEIL_GGML_F32, 2, emb, buf);
+    for (int l = 0; l < L; l++) {
+        char n[64];
+#define ADD(suffix, nd, ne)                                                              \
+    snprintf(n, sizeof n, "blk.%d." suffix, l);                                          \
+    bad |= qeil_gguf_writer_add_tensor(w, n, QEIL_GGML_F32, nd, ne, buf)
+        ADD("attn_norm.weight", 1, nrm);
+        ADD("attn_q.weight", 2, sq);
+        ADD("attn_k.weight", 2, kv);
+        ADD("attn_v.weight", 2, kv);
+        ADD("attn_output.weight", 2, sq);
+        ADD("ffn_norm.weight", 1, nrm);
+        ADD("ffn_gate.weight", 2, up);
+        ADD("ffn_up.weight", 2, up);
+        ADD("ffn_down.weight", 2, dn);
+#undef ADD
+    }
+    bad |= qeil_gguf_writer_add_tensor(w, "output_norm.weight", QEIL_GGML_F32, 1, nrm, buf);
+    bad |= qeil_gguf_writer_add_tensor(w, "output.weight", QEIL_GGML_F32, 2, emb, buf);
+    bad |= qeil_gguf_writer_write(w, path);
+    qeil_gguf_writer_free(w);
+    return bad ? -1 : 0;
+}
+
+TEST(plan_from_gguf_file)
+{
+    char path[4200], args[4400];
+    snprintf(path, sizeof path, "%s/tiny.gguf", tmpdir);
+    CHECK_EQ_INT(write_tiny_gguf(path), 0);
+    snprintf(args, sizeof args, "--iters 1000 --model %s --prompt-tokens 64 --gen-tokens 16", path);
+    cJSON *j = plan_json(args);
+    CHECK(j != NULL);
+    if (!j) {
+        TEST_FAIL_("stderr: %s", err_text ? err_text : "");
+        return;
+    }
+    cJSON *md = cJSON_GetObjectItem(j, "model");
+    CHECK_EQ_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(md, "blocks")), 3);
+    cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "front"), 0);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(p0, "units")), 5);
+    cJSON_Delete(j);
+    /* a corrupt file is a clean failure naming the file */
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("XXXX", f);
+        fclose(f);
+    }
+    char plan_args[4500];
+    snprintf(plan_args, sizeof plan_args, "plan %s", args);
+    CHECK_EQ_INT(qeil(plan_args), 1);
+    CHECK_CONTAINS(err_text, "gguf");
+}
+
+TEST(probe_profile_feeds_plan)
+{
+    char path[4200], args[4400];
+    snprintf(path, sizeof path, "%s/probe.json", tmpdir);
+    snprintf(args, sizeof args, "probe --quick -o %s", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    CHECK_CONTAINS(out_text, "GFLOP/s");
+    snprintf(args, sizeof args, "plan --iters 500 --platform %s --model qwen2-0.5b", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    CHECK_CONTAINS(out_text, "Recommended");
+    /* a bad value in the profile is named */
+    char *json = slurp(path);
+    CHECK(json != NULL);
+    if (!json) return;
+    char *hit = strstr(json, "\"eta_mem\"");
+    CHECK(hit != NULL);
+    if (hit) {
+        char *colon = strchr(hit, ':');
+        char *end = strpbrk(colon, ",}");
+        FILE *f = fopen(path, "wb");
+        fwrite(json, 1, (size_t)(colon + 1 - json), f);
+        fputs(" 1.5", f);
+        fputs(end, f);
+        fclose(f);
+        snprintf(args, sizeof args, "plan --iters 500 --platform %s", path);
+        CHECK_EQ_INT(qeil(args), 1);
+        CHECK_CONTAINS(err_text, "eta_mem");
+        CHECK_CONTAINS(err_text, "1.5");
+    }
+    free(json);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    char self[4096];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    /* build/tests/test_cli -> build/qeil */
+    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
+        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
+        return 1;
+    }
+    RUN(help_and_usage_errors);
+    RUN(plan_rejects_bad_numbers);
+    RUN(plan_rejects_bad_inputs);
+    RUN(plan_json_has_the_contract);
+    RUN(plan_is_deterministic);
+    RUN(plan_table_and_csv);
+    RUN(plan_with_failed_unit_avoids_it);
+    RUN(catalogs_list);
+    RUN(plan_from_gguf_file);
+    RUN(probe_profile_feeds_plan);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    free(out_text);
+    free(err_text);
+    return test_summary("cli");
+}
