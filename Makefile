@@ -31,7 +31,7 @@ BIN      := $(BUILD)/qeil
 # Debian packages the build needs; installed on first build if missing.
 HAVE_DEPS := $(shell test -f /usr/include/cjson/cJSON.h && echo yes)
 
-.PHONY: all deps lib tests test debug bench run install clean
+.PHONY: all deps lib tests test debug bench run install clean fuzz
 
 all: deps $(BIN)
 
@@ -76,6 +76,11 @@ test: deps
 
 bench: deps $(BIN) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
+
+# libFuzzer targets (needs clang); the corpora also run as plain regression
+# tests inside make test.
+fuzz:
+	sh tests/fuzz/build.sh
 
 run: all
 	./$(BIN) plan
