@@ -1,7 +1,488 @@
-/* cmd_plan.c — placeholder until implemented. */
+/* cmd_plan.c — `qeil plan`: search allocations of a model's work across a
+ * platform's compute units and report the Pareto front, the recommended
+ * plan, and how it compares with the standard and greedy baselines. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "cli.h"
+#include "qeil/plan.h"
+
+#define CMD "plan"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeil plan [options]\n\n"
+            "Search allocations of a transformer's work (embedding, each block, LM head;\n"
+            "prefill and decode) across a platform's compute units, with DVFS points and\n"
+            "the decode batch, minimising energy, latency and underutilization.\n"
+            "All figures are modeled (energy model on profile coefficients), never measured.\n\n"
+            "options:\n"
+            "  --platform NAME|FILE   catalog platform or JSON profile (default %s)\n"
+            "  -m, --model NAME|FILE  built-in model or GGUF file (default %s)\n"
+            "  --prompt-tokens N      prompt length P (default 512)\n"
+            "  --gen-tokens N         tokens generated per sample N (default 128)\n"
+            "  --samples K            repeated samples k (default 1)\n"
+            "  --method M             pgsam|greedy|standard|exhaustive|random (default pgsam)\n"
+            "  --seed S               search seed (default 42)\n"
+            "  --iters N              evaluation budget for pgsam/random (default 20000)\n"
+            "  --max-latency S        recommend the lowest-energy plan with latency <= S\n"
+            "  --max-energy J         ... and energy <= J\n"
+            "  --throttle-frac F      junction limit as a fraction of T_max (default 0.85)\n"
+            "  --fail UNIT            treat compute unit UNIT as failed (repeatable)\n"
+            "  --output FMT           table|json|csv (default table)\n"
+            "  -h, --help             this help\n\n"
+            "examples:\n"
+            "  qeil plan\n"
+            "  qeil plan --platform jetson-orin-nano-super-15w --model llama-3.2-1b --samples 8\n"
+            "  qeil plan --platform probe.json -m model.gguf --output json\n",
+            QEIL_DEFAULT_PLATFORM, QEIL_DEFAULT_MODEL);
+}
+
+typedef struct {
+    const char *platform, *model;
+    qeil_workload_params wp;
+    qeil_plan_params pp;
+    double max_latency_s, max_energy_J;
+    cli_output out;
+    const char *fail[QEIL_MAX_UNITS];
+    int n_fail;
+} plan_opts;
+
+/* ---- argument parsing ------------------------------------------------- */
+
+static int parse_args(int argc, char **argv, plan_opts *o, int *done)
+{
+    *done = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        uint64_t u;
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) {
+            usage(stdout);
+            *done = 1;
+            return CLI_OK;
+        }
+#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
+        if (OPT("--platform", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->platform = v;
+        } else if (OPT("--model", "-m")) {
+            if (m < 0) return CLI_USAGE;
+            o->model = v;
+        } else if (OPT("--prompt-tokens", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--prompt-tokens", v, 1, 1u << 20, &u)) return CLI_USAGE;
+            o->wp.prompt_tokens = (uint32_t)u;
+        } else if (OPT("--gen-tokens", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--gen-tokens", v, 1, 1u << 20, &u)) return CLI_USAGE;
+            o->wp.gen_tokens = (uint32_t)u;
+        } else if (OPT("--samples", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--samples", v, 1, QEIL_MAX_SAMPLES, &u)) return CLI_USAGE;
+            o->wp.samples = (uint32_t)u;
+        } else if (OPT("--method", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            int meth = qeil_plan_method_from_name(v);
+            if (meth < 0)
+                return cli_usage_error(CMD, "--method: '%s' is not one of "
+                                            "pgsam|greedy|standard|exhaustive|random", v);
+            o->pp.method = (qeil_plan_method)meth;
+        } else if (OPT("--seed", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &u)) return CLI_USAGE;
+            o->pp.seed = u;
+        } else if (OPT("--iters", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--iters", v, 1, QEIL_MAX_ITERS, &u)) return CLI_USAGE;
+            o->pp.iters = (uint32_t)u;
+        } else if (OPT("--max-latency", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--max-latency", v, 1e-9, 1e9, &o->max_latency_s))
+                return CLI_USAGE;
+        } else if (OPT("--max-energy", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--max-energy", v, 1e-9, 1e12, &o->max_energy_J))
+                return CLI_USAGE;
+        } else if (OPT("--throttle-frac", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--throttle-frac", v, 0.1, 1.0, &o->pp.energy.throttle_frac))
+                return CLI_USAGE;
+        } else if (OPT("--fail", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            if (o->n_fail >= QEIL_MAX_UNITS)
+                return cli_usage_error(CMD, "--fail: at most %d units", QEIL_MAX_UNITS);
+            o->fail[o->n_fail++] = v;
+        } else if (OPT("--output", NULL)) {
+            if (m < 0 || cli_parse_output(CMD, v, NULL, &o->out)) return CLI_USAGE;
+        } else {
+#undef OPT
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        }
+    }
+    return CLI_OK;
+}
+
+/* ---- formatting helpers ----------------------------------------------- */
+
+/* Work-unit label: "emb", "b0".."bN-1", "head". */
+static void wunit_label(const qeil_workload *wl, uint32_t w, char *buf, size_t n)
+{
+    if (w == 0) snprintf(buf, n, "emb");
+    else if (w + 1 == wl->n_units) snprintf(buf, n, "head");
+    else snprintf(buf, n, "b%u", w - 1);
+}
+
+/* Run-length device map: "emb..b12:gpu b13..head:cpu". */
+static void device_map(const qeil_platform *pf, const qeil_workload *wl, const uint8_t *dev,
+                       char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (uint32_t w = 0; w < wl->n_units;) {
+        uint32_t e = w;
+        while (e + 1 < wl->n_units && dev[e + 1] == dev[w]) e++;
+        char a[16], b[16];
+        wunit_label(wl, w, a, sizeof a);
+        wunit_label(wl, e, b, sizeof b);
+        int k = e == w ? snprintf(buf + len, n - len, "%s%s:%s", len ? " " : "", a,
+                                  pf->units[dev[w]].name)
+                       : snprintf(buf + len, n - len, "%s%s..%s:%s", len ? " " : "", a, b,
+                                  pf->units[dev[w]].name);
+        if (k < 0 || (size_t)k >= n - len) break; /* truncated: the JSON has the full map */
+        len += (size_t)k;
+        w = e + 1;
+    }
+}
+
+static void dvfs_desc(const qeil_platform *pf, const qeil_eval *ev, const qeil_assignment *a,
+                      char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < pf->n_units; d++) {
+        if (!ev->powered[d]) continue;
+        int k = snprintf(buf + len, n - len, "%s%s@%.0fMHz", len ? " " : "", pf->units[d].name,
+                         pf->units[d].dvfs[a->dvfs[d]].freq_Hz / 1e6);
+        if (k < 0 || (size_t)k >= n - len) break;
+        len += (size_t)k;
+    }
+}
+
+static double pct_change(double now, double base) { return base > 0 ? 100.0 * (now - base) / base : 0; }
+
+/* ---- JSON --------------------------------------------------------------- */
+
+static cJSON *plan_json(const qeil_platform *pf, const qeil_workload *wl, const qeil_assignment *a,
+                        const qeil_eval *ev)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddNumberToObject(p, "energy_J", ev->energy_J);
+    cJSON_AddNumberToObject(p, "latency_s", ev->latency_s);
+    cJSON_AddNumberToObject(p, "underutilization", ev->underutil);
+    cJSON_AddNumberToObject(p, "peak_temp_C", ev->peak_temp_C);
+    cJSON_AddNumberToObject(p, "avg_power_W", ev->avg_power_W);
+    cJSON_AddNumberToObject(p, "energy_per_token_J",
+                            ev->energy_J / ((double)wl->gen_tokens * wl->samples));
+    cJSON_AddNumberToObject(p, "prefill_s", ev->prefill_s);
+    cJSON_AddNumberToObject(p, "decode_s", ev->decode_s);
+    cJSON_AddNumberToObject(p, "transfer_s", ev->transfer_s);
+    cJSON_AddNumberToObject(p, "energy_dynamic_J", ev->energy_dyn_J);
+    cJSON_AddNumberToObject(p, "energy_static_J", ev->energy_static_J);
+    cJSON_AddNumberToObject(p, "energy_link_J", ev->energy_link_J);
+    cJSON_AddNumberToObject(p, "batch", a->batch);
+    cJSON_AddBoolToObject(p, "feasible", ev->feasible);
+    cJSON_AddStringToObject(p, "provenance", "modeled");
+
+    char buf[4096];
+    device_map(pf, wl, a->pf_unit, buf, sizeof buf);
+    cJSON_AddStringToObject(p, "prefill_map", buf);
+    device_map(pf, wl, a->dc_unit, buf, sizeof buf);
+    cJSON_AddStringToObject(p, "decode_map", buf);
+
+    cJSON *devs = cJSON_AddArrayToObject(p, "devices");
+    for (int d = 0; d < pf->n_units; d++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", pf->units[d].name);
+        cJSON_AddBoolToObject(o, "powered", ev->powered[d]);
+        cJSON_AddNumberToObject(o, "freq_Hz", pf->units[d].dvfs[a->dvfs[d]].freq_Hz);
+        cJSON_AddNumberToObject(o, "busy_s", ev->busy_s[d]);
+        cJSON_AddNumberToObject(o, "energy_J", ev->dev_energy_J[d]);
+        cJSON_AddNumberToObject(o, "peak_temp_C", ev->dev_temp_C[d]);
+        cJSON_AddNumberToObject(o, "phi", ev->dev_phi[d]);
+        cJSON_AddItemToArray(devs, o);
+    }
+    cJSON *pools = cJSON_AddArrayToObject(p, "pools");
+    for (int q = 0; q < pf->n_pools; q++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", pf->pools[q].name);
+        cJSON_AddNumberToObject(o, "rho", ev->pool_rho[q]);
+        cJSON_AddNumberToObject(o, "cpq", ev->pool_cpq[q]);
+        cJSON_AddItemToArray(pools, o);
+    }
+    cJSON *units = cJSON_AddArrayToObject(p, "units");
+    for (uint32_t w = 0; w < wl->n_units; w++) {
+        cJSON *o = cJSON_CreateObject();
+        char lbl[16];
+        wunit_label(wl, w, lbl, sizeof lbl);
+        int dp = a->pf_unit[w], dd = a->dc_unit[w];
+        cJSON_AddStringToObject(o, "unit", lbl);
+        cJSON_AddStringToObject(o, "prefill_device", pf->units[dp].name);
+        cJSON_AddStringToObject(o, "decode_device", pf->units[dd].name);
+        cJSON_AddNumberToObject(o, "prefill_s", ev->pf_time_s[w]);
+        cJSON_AddNumberToObject(o, "decode_s", ev->dc_time_s[w]);
+        cJSON_AddNumberToObject(o, "prefill_dasi", ev->pf_dasi[w]);
+        cJSON_AddNumberToObject(o, "decode_dasi", ev->dc_dasi[w]);
+        cJSON_AddNumberToObject(o, "prefill_cpq", ev->pool_cpq[pf->units[dp].pool]);
+        cJSON_AddNumberToObject(o, "decode_cpq", ev->pool_cpq[pf->units[dd].pool]);
+        cJSON_AddNumberToObject(o, "prefill_phi", ev->dev_phi[dp]);
+        cJSON_AddNumberToObject(o, "decode_phi", ev->dev_phi[dd]);
+        cJSON_AddItemToArray(units, o);
+    }
+    return p;
+}
+
+static cJSON *platform_json(const qeil_platform *pf)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", pf->name);
+    cJSON_AddStringToObject(o, "description", pf->description);
+    cJSON *us = cJSON_AddArrayToObject(o, "units");
+    for (int d = 0; d < pf->n_units; d++) {
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddStringToObject(u, "name", pf->units[d].name);
+        cJSON_AddStringToObject(u, "kind", qeil_unit_kind_name(pf->units[d].kind));
+        cJSON_AddStringToObject(u, "pool", pf->pools[pf->units[d].pool].name);
+        cJSON_AddStringToObject(u, "source_compute", qeil_source_name(pf->units[d].src_compute));
+        cJSON_AddStringToObject(u, "source_power", qeil_source_name(pf->units[d].src_power));
+        cJSON_AddItemToArray(us, u);
+    }
+    return o;
+}
+
+/* ---- the command ------------------------------------------------------ */
+
+typedef struct {
+    qeil_assignment a;
+    qeil_eval ev;
+    int ok;
+} baseline;
+
+static void run_baseline(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
+                         const qeil_plan_params *pp, qeil_plan_method m, baseline *out)
+{
+    qeil_plan_params bp = *pp;
+    bp.method = m;
+    qeil_front *f = NULL;
+    out->ok = 0;
+    if (qeil_plan_search(ctx, pf, wl, &bp, &f) == QEIL_OK && qeil_front_size(f) > 0) {
+        out->a = *qeil_front_plan(f, 0);
+        out->ev = *qeil_front_eval(f, 0);
+        out->ok = 1;
+    }
+    qeil_front_free(f);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_model_desc *md,
+                        const qeil_workload *wl, const qeil_front *f, size_t rec,
+                        const baseline *std_b, const baseline *greedy_b, double search_s)
+{
+    printf("qeil plan: %s on %s (%d units), P=%u N=%u k=%u, method %s, seed %llu\n", md->name,
+           pf->name, pf->n_units, wl->prompt_tokens, wl->gen_tokens, wl->samples,
+           qeil_plan_method_name(o->pp.method), (unsigned long long)o->pp.seed);
+    printf("all figures are MODELED (energy model on profile coefficients; see docs/energy-model.md)\n");
+    printf("searched %llu plans in %.1f ms\n\n",
+           (unsigned long long)qeil_front_evaluations(f), search_s * 1e3);
+
+    size_t n = qeil_front_size(f);
+    printf("Pareto front (%zu plans, by energy):\n", n);
+    printf("  %3s  %10s  %10s  %9s  %8s  %8s  %5s\n", "#", "energy_J", "latency_s", "underutil",
+           "peak_C", "power_W", "batch");
+    for (size_t i = 0; i < n; i++) {
+        const qeil_eval *ev = qeil_front_eval(f, i);
+        printf("  %3zu  %10.2f  %10.3f  %9.3f  %8.1f  %8.2f  %5u%s\n", i, ev->energy_J,
+               ev->latency_s, ev->underutil, ev->peak_temp_C, ev->avg_power_W,
+               qeil_front_plan(f, i)->batch, i == rec ? "  <- recommended" : "");
+    }
+
+    const qeil_assignment *a = qeil_front_plan(f, rec);
+    const qeil_eval *ev = qeil_front_eval(f, rec);
+    char buf[4096];
+    printf("\nRecommended plan #%zu (%s):\n", rec,
+           (isfinite(o->max_latency_s) || isfinite(o->max_energy_J)) ? "lowest energy within limits"
+                                                                      : "knee of the front");
+    device_map(pf, wl, a->pf_unit, buf, sizeof buf);
+    printf("  prefill  %s\n", buf);
+    device_map(pf, wl, a->dc_unit, buf, sizeof buf);
+    printf("  decode   %s\n", buf);
+    dvfs_desc(pf, ev, a, buf, sizeof buf);
+    printf("  clocks   %s; decode batch %u\n", buf, a->batch);
+    printf("  energy   %.2f J (%.3f J/token), latency %.3f s (prefill %.3f, decode %.3f, "
+           "transfers %.3f)\n",
+           ev->energy_J, ev->energy_J / ((double)wl->gen_tokens * wl->samples), ev->latency_s,
+           ev->prefill_s, ev->decode_s, ev->transfer_s);
+    printf("  power    %.2f W average; peak junction %.1f C\n", ev->avg_power_W, ev->peak_temp_C);
+    printf("  devices ");
+    for (int d = 0; d < pf->n_units; d++)
+        if (ev->powered[d])
+            printf(" %s: %.1f J, %.0f C, phi %.2f;", pf->units[d].name, ev->dev_energy_J[d],
+                   ev->dev_temp_C[d], ev->dev_phi[d]);
+    printf("\n  pools   ");
+    for (int q = 0; q < pf->n_pools; q++)
+        printf(" %s: rho %.2f, CPQ %.3f;", pf->pools[q].name, ev->pool_rho[q], ev->pool_cpq[q]);
+    printf("\n\nAgainst the baselines (same energy model):\n");
+    const baseline *bs[2] = {std_b, greedy_b};
+    const char *names[2] = {"standard", "greedy"};
+    for (int k = 0; k < 2; k++) {
+        if (!bs[k]->ok) {
+            printf("  %-9s no feasible plan\n", names[k]);
+            continue;
+        }
+        printf("  %-9s %10.2f J  %8.3f s   -> recommended: energy %+.1f %%, latency %+.1f %%\n",
+               names[k], bs[k]->ev.energy_J, bs[k]->ev.latency_s,
+               pct_change(ev->energy_J, bs[k]->ev.energy_J),
+               pct_change(ev->latency_s, bs[k]->ev.latency_s));
+    }
+}
+
+static void print_csv(const qeil_platform *pf, const qeil_workload *wl, const qeil_front *f,
+                      size_t rec)
+{
+    printf("index,energy_J,latency_s,underutilization,peak_temp_C,avg_power_W,batch,"
+           "recommended,provenance,prefill_map,decode_map\n");
+    char pm[4096], dm[4096];
+    for (size_t i = 0; i < qeil_front_size(f); i++) {
+        const qeil_eval *ev = qeil_front_eval(f, i);
+        const qeil_assignment *a = qeil_front_plan(f, i);
+        device_map(pf, wl, a->pf_unit, pm, sizeof pm);
+        device_map(pf, wl, a->dc_unit, dm, sizeof dm);
+        printf("%zu,%.17g,%.17g,%.17g,%.17g,%.17g,%u,%d,modeled,\"%s\",\"%s\"\n", i, ev->energy_J,
+               ev->latency_s, ev->underutil, ev->peak_temp_C, ev->avg_power_W, a->batch,
+               i == rec, pm, dm);
+    }
+}
+
+static void print_json(const plan_opts *o, const qeil_platform *pf, const qeil_model_desc *md,
+                       const qeil_workload *wl, const qeil_front *f, size_t rec,
+                       const baseline *std_b, const baseline *greedy_b, double search_s)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "version", qeil_version());
+    cJSON_AddStringToObject(root, "command", "plan");
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->pp.seed);
+    cJSON_AddStringToObject(root, "seed", seed); /* string: a u64 does not fit a double */
+    cJSON_AddStringToObject(root, "method", qeil_plan_method_name(o->pp.method));
+    cJSON_AddNumberToObject(root, "iters", o->pp.iters);
+    cJSON_AddStringToObject(root, "provenance", "modeled");
+    cJSON_AddItemToObject(root, "platform", platform_json(pf));
+    cJSON *m = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(m, "name", md->name);
+    cJSON_AddStringToObject(m, "arch", qeil_arch_name(md->arch));
+    cJSON_AddNumberToObject(m, "blocks", md->n_layers);
+    cJSON_AddNumberToObject(m, "weight_B", qeil_model_weight_bytes(md));
+    cJSON *w = cJSON_AddObjectToObject(root, "workload");
+    cJSON_AddNumberToObject(w, "prompt_tokens", wl->prompt_tokens);
+    cJSON_AddNumberToObject(w, "gen_tokens", wl->gen_tokens);
+    cJSON_AddNumberToObject(w, "samples", wl->samples);
+    cJSON *units = cJSON_AddObjectToObject(root, "units");
+    cJSON_AddStringToObject(units, "energy", "J");
+    cJSON_AddStringToObject(units, "latency", "s");
+    cJSON_AddStringToObject(units, "temperature", "C");
+    cJSON_AddStringToObject(units, "power", "W");
+    cJSON_AddNumberToObject(root, "evaluations", (double)qeil_front_evaluations(f));
+    cJSON_AddNumberToObject(root, "search_time_s", search_s);
+    cJSON_AddNumberToObject(root, "recommended", (double)rec);
+    cJSON *front = cJSON_AddArrayToObject(root, "front");
+    for (size_t i = 0; i < qeil_front_size(f); i++)
+        cJSON_AddItemToArray(front, plan_json(pf, wl, qeil_front_plan(f, i), qeil_front_eval(f, i)));
+    cJSON *bl = cJSON_AddObjectToObject(root, "baselines");
+    if (std_b->ok) cJSON_AddItemToObject(bl, "standard", plan_json(pf, wl, &std_b->a, &std_b->ev));
+    if (greedy_b->ok) cJSON_AddItemToObject(bl, "greedy", plan_json(pf, wl, &greedy_b->a, &greedy_b->ev));
+    char *s = cJSON_Print(root);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+    cJSON_Delete(root);
+}
+
 int cmd_plan(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    return cli_fail("plan", "not implemented yet");
+    plan_opts o;
+    memset(&o, 0, sizeof o);
+    o.platform = QEIL_DEFAULT_PLATFORM;
+    o.model = QEIL_DEFAULT_MODEL;
+    o.wp = qeil_workload_default_params();
+    o.pp = qeil_plan_default_params();
+    o.max_latency_s = INFINITY;
+    o.max_energy_J = INFINITY;
+    o.out = CLI_OUT_TABLE;
+    int done = 0, rc = parse_args(argc, argv, &o, &done);
+    if (rc != CLI_OK || done) return rc;
+
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    if (!ctx) return cli_fail(CMD, "out of memory");
+    qeil_platform pf;
+    qeil_model_desc md;
+    qeil_workload wl;
+    qeil_front *f = NULL;
+    rc = CLI_FAIL;
+    if (qeil_platform_load(ctx, o.platform, &pf) != QEIL_OK ||
+        qeil_model_load(ctx, o.model, &md) != QEIL_OK) {
+        cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    for (int k = 0; k < o.n_fail; k++) {
+        int found = -1;
+        for (int d = 0; d < pf.n_units; d++)
+            if (strcmp(pf.units[d].name, o.fail[k]) == 0) found = d;
+        if (found < 0) {
+            rc = cli_usage_error(CMD, "--fail: platform %s has no unit '%s'", pf.name, o.fail[k]);
+            goto out;
+        }
+        o.pp.energy.healthy[found] = 0;
+    }
+    if (qeil_workload_build(ctx, &md, &o.wp, &wl) != QEIL_OK) {
+        rc = cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    double t0 = now_s();
+    if (qeil_plan_search(ctx, &pf, &wl, &o.pp, &f) != QEIL_OK) {
+        cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
+    double search_s = now_s() - t0;
+    size_t rec = qeil_front_knee(f);
+    if (isfinite(o.max_latency_s) || isfinite(o.max_energy_J)) {
+        rec = qeil_front_best_under(f, o.max_latency_s, o.max_energy_J);
+        if (rec == SIZE_MAX) {
+            double fastest = INFINITY;
+            for (size_t i = 0; i < qeil_front_size(f); i++)
+                fastest = fmin(fastest, qeil_front_eval(f, i)->latency_s);
+            cli_fail(CMD, "no plan on the front meets --max-latency %g s / --max-energy %g J "
+                          "(fastest %.3f s, cheapest %.2f J)",
+                     o.max_latency_s, o.max_energy_J, fastest, qeil_front_eval(f, 0)->energy_J);
+            goto out;
+        }
+    }
+    baseline std_b, greedy_b;
+    run_baseline(ctx, &pf, &wl, &o.pp, QEIL_METHOD_STANDARD, &std_b);
+    run_baseline(ctx, &pf, &wl, &o.pp, QEIL_METHOD_GREEDY, &greedy_b);
+
+    if (o.out == CLI_OUT_JSON)
+        print_json(&o, &pf, &md, &wl, f, rec, &std_b, &greedy_b, search_s);
+    else if (o.out == CLI_OUT_CSV)
+        print_csv(&pf, &wl, f, rec);
+    else
+        print_table(&o, &pf, &md, &wl, f, rec, &std_b, &greedy_b, search_s);
+    rc = CLI_OK;
+out:
+    qeil_front_free(f);
+    qeil_ctx_free(ctx);
+    return rc;
 }

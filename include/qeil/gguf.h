@@ -15,6 +15,8 @@
  *
  * Byte layout: docs/gguf.md. Thread-safety: a reader is immutable after open
  * and may be shared between threads; a writer is single-threaded.
+ * Ownership: readers and writers allocate through the ctx they were created
+ * with and keep a pointer to it, so that ctx must outlive them.
  */
 #ifndef QEIL_GGUF_H
 #define QEIL_GGUF_H
