@@ -1,6 +1,7 @@
 /* energy.c — the single formulas of the energy model: roofline time, DASI,
- * CPQ, leakage, thermal yield Φ, DVFS scaling. Each is hand-checkable;
- * docs/energy-model.md gives the equations with units and sources. */
+ * CPQ, leakage, thermal yield Φ, DVFS scaling. Each is hand-checkable
+ * (tests/test_energy.c computes them by hand); docs/energy-model.md gives the
+ * equations with units and sources (§ numbers below refer to it). */
 #include "qeil/energy.h"
 
 #include <math.h>
@@ -15,13 +16,14 @@ double qeil_ridge_point(const qeil_unit *u, qeil_dtype dt)
 
 double qeil_dasi(const qeil_unit *u, qeil_dtype dt, double flops, double bytes)
 {
-    if (u->peak_ops[dt] <= 0) return 0;
+    if (u->peak_ops[dt] <= 0 || flops <= 0) return 0; /* nothing the unit can use */
     if (bytes <= 0) return u->eta_compute; /* no traffic: compute-bound by definition */
     double ridge = qeil_ridge_point(u, dt);
     double i = flops / bytes;
     return u->eta_compute * (i < ridge ? i / ridge : 1.0);
 }
 
+/* §1.1, Williams, Waterman & Patterson, "Roofline", CACM 52(4), 2009 */
 double qeil_roofline_time_s(const qeil_unit *u, qeil_dtype dt, int dvfs, double flops, double bytes)
 {
     double t_c = 0;
@@ -35,6 +37,7 @@ double qeil_roofline_time_s(const qeil_unit *u, qeil_dtype dt, int dvfs, double 
     return t_c > t_m ? t_c : t_m;
 }
 
+/* §3: the M/M/1 mean queue length ρ/(1 − ρ) as a pressure index */
 double qeil_cpq(double resident_B, double capacity_B)
 {
     double rho = resident_B / capacity_B;
@@ -44,8 +47,8 @@ double qeil_cpq(double resident_B, double capacity_B)
 
 double qeil_leak_power_W(const qeil_unit *u, int dvfs, double temp_C)
 {
-    /* sub-threshold leakage grows ~exponentially with T and ~linearly with
-     * V_dd at fixed T (the DIBL term linearised) */
+    /* §4.1: sub-threshold leakage grows ~exponentially with T and ~linearly
+     * with V_dd at fixed T (the DIBL term linearised) */
     double v_scale = u->dvfs[dvfs].volt_V / nominal_volt(u);
     return u->p_leak_ref_W * exp(u->leak_kappa_perK * (temp_C - u->t_leak_ref_C)) * v_scale;
 }
@@ -56,6 +59,7 @@ double qeil_phi(double p_dyn_W, double p_leak_W)
     return s > 0 ? p_dyn_W / s : 1.0;
 }
 
+/* §1.7: switching energy per operation is C_eff·V², independent of f */
 double qeil_dvfs_energy_scale(const qeil_unit *u, int dvfs)
 {
     double v = u->dvfs[dvfs].volt_V / nominal_volt(u);
