@@ -12,6 +12,7 @@
 #include "qeil/plan.h"
 
 #define CMD "plan"
+#define TABLE_ROWS 16
 
 static void usage(FILE *f)
 {
@@ -298,11 +299,35 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
     printf("searched %llu plans in %.1f ms\n\n",
            (unsigned long long)qeil_front_evaluations(f), search_s * 1e3);
 
-    size_t n = qeil_front_size(f);
-    printf("Pareto front (%zu plans, by energy):\n", n);
+    /* The front is 3-objective; the table lists the plans that trade energy
+     * against latency (non-dominated in those two), at most TABLE_ROWS of
+     * them spread evenly, plus the recommended one. JSON/CSV list all. */
+    size_t n = qeil_front_size(f), shown[TABLE_ROWS + 1], n2 = 0, n_el = 0;
+    size_t el[QEIL_ARCHIVE_MAX];
+    for (size_t i = 0; i < n && n_el < QEIL_ARCHIVE_MAX; i++) {
+        const qeil_eval *a = qeil_front_eval(f, i);
+        int dominated = 0;
+        for (size_t j = 0; j < n && !dominated; j++) {
+            const qeil_eval *b = qeil_front_eval(f, j);
+            dominated = b->energy_J <= a->energy_J && b->latency_s <= a->latency_s &&
+                        (b->energy_J < a->energy_J || b->latency_s < a->latency_s);
+        }
+        if (!dominated) el[n_el++] = i;
+    }
+    for (size_t k = 0; k < TABLE_ROWS && k < n_el; k++) {
+        size_t i = n_el <= TABLE_ROWS ? el[k] : el[k * (n_el - 1) / (TABLE_ROWS - 1)];
+        if (n2 == 0 || shown[n2 - 1] != i) shown[n2++] = i;
+    }
+    int rec_shown = 0;
+    for (size_t k = 0; k < n2; k++) rec_shown |= shown[k] == rec;
+    if (!rec_shown) shown[n2++] = rec;
+    printf("Pareto front: %zu plans over (energy, latency, underutilization); %zu trade energy\n"
+           "against latency, %zu of them shown (--output json lists every plan):\n",
+           n, n_el, n2 - (size_t)!rec_shown);
     printf("  %3s  %10s  %10s  %9s  %8s  %8s  %5s\n", "#", "energy_J", "latency_s", "underutil",
            "peak_C", "power_W", "batch");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n2; k++) {
+        size_t i = shown[k];
         const qeil_eval *ev = qeil_front_eval(f, i);
         printf("  %3zu  %10.2f  %10.3f  %9.3f  %8.1f  %8.2f  %5u%s\n", i, ev->energy_J,
                ev->latency_s, ev->underutil, ev->peak_temp_C, ev->avg_power_W,

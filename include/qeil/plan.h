@@ -73,7 +73,9 @@ const qeil_eval *qeil_front_eval(const qeil_front *f, size_t i);
 uint64_t qeil_front_evaluations(const qeil_front *f); /* evaluations spent */
 /* Plans sorted by energy ascending (the order of qeil_front_plan indices). */
 
-/* Knee point: the plan closest (normalised) to the ideal point. */
+/* Knee point: among the plans no other plan beats in both energy and
+ * latency, the one closest to the ideal (min energy, min latency) after
+ * normalising both to [0, 1]. Underutilization only breaks exact ties. */
 size_t qeil_front_knee(const qeil_front *f);
 /* Lowest-energy plan with latency <= max_latency_s and energy <= max_energy_J
  * (either may be INFINITY); SIZE_MAX when none qualifies. */

@@ -103,25 +103,48 @@ static double objective(const qeil_eval *ev, int j)
     return j == 0 ? ev->energy_J : j == 1 ? ev->latency_s : ev->underutil;
 }
 
+/* A plan whose energy and latency another plan matches or beats (one of
+ * them strictly, or both equal with lower underutilization). */
+static int el_dominated(const qeil_front *f, size_t i)
+{
+    const qeil_eval *a = &f->evals[i];
+    for (size_t j = 0; j < f->n; j++) {
+        const qeil_eval *b = &f->evals[j];
+        if (j == i || b->energy_J > a->energy_J || b->latency_s > a->latency_s) continue;
+        if (b->energy_J < a->energy_J || b->latency_s < a->latency_s) return 1;
+        if (b->underutil < a->underutil) return 1;
+    }
+    return 0;
+}
+
+/* The recommendation trades the two objectives a user pays for — energy and
+ * latency. Underutilization keeps the search honest about idle powered
+ * capacity, but a plan can be on the 3-objective front only for being less
+ * idle while costing more joules and seconds than another; recommending it
+ * would be perverse. So the knee is taken on the energy–latency sub-front:
+ * the plan nearest the ideal point, each objective measured as log(f / min)
+ * normalised by its log range — ratios, because "twice the energy" should
+ * weigh the same whether the front spans 40–60 J or 0.8–15 s. */
 size_t qeil_front_knee(const qeil_front *f)
 {
     if (!f || f->n == 0) return SIZE_MAX;
-    double lo[QEIL_NOBJ], hi[QEIL_NOBJ];
-    for (int j = 0; j < QEIL_NOBJ; j++) {
-        lo[j] = hi[j] = objective(&f->evals[0], j);
-        for (size_t i = 1; i < f->n; i++) {
-            lo[j] = fmin(lo[j], objective(&f->evals[i], j));
-            hi[j] = fmax(hi[j], objective(&f->evals[i], j));
+    double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
+    for (size_t i = 0; i < f->n; i++) {
+        if (el_dominated(f, i)) continue;
+        for (int j = 0; j < 2; j++) {
+            lo[j] = fmin(lo[j], log(objective(&f->evals[i], j)));
+            hi[j] = fmax(hi[j], log(objective(&f->evals[i], j)));
         }
     }
     size_t best = 0;
     double best_d2 = INFINITY;
     for (size_t i = 0; i < f->n; i++) {
+        if (el_dominated(f, i)) continue;
         double d2 = 0.0;
-        for (int j = 0; j < QEIL_NOBJ; j++) {
+        for (int j = 0; j < 2; j++) {
             double r = hi[j] - lo[j];
-            if (!(r > 0.0)) continue; /* all plans equal here: no preference */
-            double t = (objective(&f->evals[i], j) - lo[j]) / r;
+            if (!(r > 0.0)) continue; /* all candidates equal here: no preference */
+            double t = (log(objective(&f->evals[i], j)) - lo[j]) / r;
             d2 += t * t;
         }
         if (d2 < best_d2) { /* strict: the lowest-energy plan wins ties */
