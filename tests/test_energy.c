@@ -184,7 +184,7 @@ TEST(roofline_compute_bound)
     CHECK_NEAR(qeil_dasi(&u, QEIL_DT_F16, 1e12, 1e9), 0.5, 1e-15, 0);
     /* exactly at the ridge (I = 20) both limits agree and DASI = η_c:
      * 2e10 / 1e12 = 0.02 s vs 1e9 / 8e10 = 0.0125 s (η_c < η_m moves the
-     * time ridge: I_t = 20 · 0.8 / 0.5 = 32) */
+     * time ridge: I_t = 20 · 0.5 / 0.8 = 12.5) */
     CHECK_NEAR(qeil_dasi(&u, QEIL_DT_F16, 2e10, 1e9), 0.5, 1e-15, 0);
     CHECK_NEAR(qeil_roofline_time_s(&u, QEIL_DT_F16, 1, 2e10, 1e9), 0.02, 1e-15, 0);
     /* int8 at 4e12: 1e12 / 2e12 = 0.5 s */
@@ -361,6 +361,40 @@ TEST(thermal_transient_with_leakage)
     t = qeil_energy_thermal_integrate(&u, 1, 25, 10, 10, &pk, &leak_J);
     CHECK(leak_J > qeil_leak_power_W(&u, 1, 25) * 10);
     CHECK(leak_J < qeil_leak_power_W(&u, 1, t) * 10);
+}
+
+/* Newton near the fold: P = 7 W, R = 2 K/W puts the stable root near 52 °C
+ * where R κ P_leak ≈ 0.9; a plain fixed-point iteration (contraction ≈ 0.9)
+ * would not reach 1e-9 K in the iteration budget, Newton does. */
+TEST(thermal_steady_near_fold)
+{
+    qeil_unit u = mk_unit(0);
+    u.leak_kappa_perK = LN2 / 10;
+    double t, leak;
+    CHECK_EQ_INT(qeil_thermal_steady(&u, 1, 7, &t, &leak), QEIL_OK);
+    CHECK_NEAR(t, 25 + 2 * (7 + pow(2, (t - 25) / 10)), 0, 1e-8);
+    CHECK(2 * u.leak_kappa_perK * leak > 0.8 && 2 * u.leak_kappa_perK * leak < 1);
+}
+
+/* Steps far longer than τ: the substep count is clamped before it becomes
+ * an int (dt/τ·8 > INT_MAX used to be undefined, and on x86 gave a single
+ * linearised substep: 36.8 °C from 25 °C and 34.6 °C from 50 °C instead of
+ * the 37.35 °C fixed point, and 104.5 °C for a runaway unit). */
+TEST(thermal_step_very_long)
+{
+    qeil_unit u = mk_unit(0);
+    u.leak_kappa_perK = LN2 / 10;
+    u.r_th_KpW = 1;
+    double t_ss, l_ss, pk;
+    CHECK_EQ_INT(qeil_thermal_steady(&u, 1, 10, &t_ss, &l_ss), QEIL_OK);
+    const double dts[] = {1e9, 1e12, 1e300, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        CHECK_NEAR(qeil_thermal_step(&u, 1, 25, 10, dts[i], &pk), t_ss, 0, 1e-6);
+        /* from above (50 °C is below the unstable root near 78 °C) */
+        CHECK_NEAR(qeil_thermal_step(&u, 1, 50, 10, dts[i], &pk), t_ss, 0, 1e-6);
+    }
+    u.r_th_KpW = 3; /* the runaway of thermal_runaway: no end temperature */
+    CHECK(isinf(qeil_thermal_step(&u, 1, 25, 20, 1e12, &pk)));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -725,6 +759,49 @@ TEST(eval_dtype_fallback)
     CHECK(isinf(ev.latency_s));
 }
 
+/* Tied embeddings count once only in a pool that holds both unit 0 and the
+ * last unit (here the two blocks stand in for embedding and head). */
+TEST(eval_tied_across_pools)
+{
+    qeil_platform pf = mk_platform(2);
+    qeil_workload wl = mk_workload(1, 10);
+    wl.tied_B = 1e7;
+    qeil_energy_params ep = qeil_energy_default_params();
+    qeil_eval ev;
+    /* one unit per pool: each pool keeps its copy, 9e7 + 1e6 + scratch 4e6 */
+    qeil_assignment a = mk_assign(&pf, &wl, 0, 1, 0, 1, 1);
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &ev), QEIL_OK);
+    CHECK_NEAR(ev.pool_rho[0], 9.5e7 / 4.75e8, 1e-12, 0);
+    CHECK_NEAR(ev.pool_rho[1], 9.5e7 / 4.75e8, 1e-12, 0);
+    /* unit 0 prefilled on pool 0, decoded on pool 1 next to unit 1:
+     *   pool 0: 9e7 weights + 2e6 prompt KV + 4e6 scratch = 9.6e7 (no tie)
+     *   pool 1: 2 × (9e7 + 1e6) − 1e7 + 4e6 scratch = 1.76e8 */
+    a = mk_assign(&pf, &wl, 0, 1, 1, 1, 1);
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &ev), QEIL_OK);
+    CHECK_NEAR(ev.pool_rho[0], 9.6e7 / 4.75e8, 1e-12, 0);
+    CHECK_NEAR(ev.pool_rho[1], 1.76e8 / 4.75e8, 1e-12, 0);
+}
+
+/* int8 work on a unit without int8 runs in f16: the same evaluation, bit
+ * for bit, as f16 work. */
+TEST(eval_int8_falls_back_to_f16)
+{
+    qeil_platform pf = mk_platform(1);
+    pf.units[0].peak_ops[QEIL_DT_INT8] = 0;
+    pf.units[0].e_op_J[QEIL_DT_INT8] = 0;
+    qeil_workload w16 = mk_workload(1, 10), w8 = w16;
+    w8.dtype[0] = w8.dtype[1] = QEIL_DT_INT8;
+    qeil_energy_params ep = qeil_energy_default_params();
+    qeil_assignment a = mk_assign(&pf, &w16, 0, 0, 0, 0, 1);
+    qeil_eval e8, e16;
+    memset(&e8, 0x5A, sizeof e8);
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &w8, &a, &ep, &e8), QEIL_OK);
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &w16, &a, &ep, &e16), QEIL_OK);
+    CHECK_EQ_INT(e8.feasible, 1);
+    CHECK_NEAR(e8.pf_time_s[0], 0.1 * 1.0125, 1e-12, 0); /* 1e11 / 1e12 f16 */
+    CHECK_EQ_INT(memcmp(&e8, &e16, sizeof e8), 0);
+}
+
 TEST(eval_missing_link)
 {
     qeil_platform pf = mk_platform(2);
@@ -810,6 +887,8 @@ int main(void)
     RUN(thermal_runaway);
     RUN(thermal_transient_linear_exact);
     RUN(thermal_transient_with_leakage);
+    RUN(thermal_steady_near_fold);
+    RUN(thermal_step_very_long);
     RUN(defaults_and_uniform);
     RUN(eval_two_blocks_one_device);
     RUN(eval_two_blocks_two_pools);
@@ -822,6 +901,8 @@ int main(void)
     RUN(eval_leakage_consistency);
     RUN(eval_unhealthy_unit);
     RUN(eval_dtype_fallback);
+    RUN(eval_tied_across_pools);
+    RUN(eval_int8_falls_back_to_f16);
     RUN(eval_missing_link);
     RUN(eval_rejects_invalid_assignment);
     RUN(eval_is_pure);
