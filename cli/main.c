@@ -19,6 +19,7 @@ static const command commands[] = {
     {"perplexity", cmd_perplexity, "perplexity of a GGUF model on a text file"},
     {"bench", cmd_bench, "prefill/decode speed of a GGUF model against the roofline"},
     {"mkmodel", cmd_mkmodel, "write a random-weight GGUF model for tests and benchmarks"},
+    {"eval", cmd_eval, "repeated sampling with verification on a task file (accuracy, energy)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,409 @@
+/* test_eval_cli.c — `qeil eval` end to end: help, usage errors (exit 2),
+ * bad task files (exit 1 naming the line and field), an evaluation of three
+ * problems with a tiny random-weight model (`qeil mkmodel --preset
+ * tiny-llama`): the JSON contract with per-problem records and provenance
+ * labels, --compare with its three configurations, and determinism with a
+ * fixed seed (the same JSON minus the measured timings, whatever the batch
+ * and thread count). Runs the qeil binary of the same build directory
+ * (argv[0]/../qeil); the task file is tests/data/eval/tiny.jsonl. */
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qeil/qeil.h"
+#include "test.h"
+
+static char qeil_bin[4200];
+static char tasks[4300];
+static char tmpdir[] = "/tmp/qeil-eval-XXXXXX";
+static char model[4200];
+static char demo_model[4300], demo_tasks[4300];
+static char *out_text, *err_text;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
+    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
+    if (s) s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Run `qeil ARGS` (printf-style); returns the exit code; out_text/err_text
+ * hold the output. A sanitizer report fails the current test. */
+static int qeilf(const char *fmt, ...) QEIL_PRINTF(1, 2);
+static int qeilf(const char *fmt, ...)
+{
+    char args[6000], cmd[12288];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
+    int st = system(cmd);
+    free(out_text);
+    free(err_text);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/out", tmpdir);
+    out_text = slurp(p);
+    snprintf(p, sizeof p, "%s/err", tmpdir);
+    err_text = slurp(p);
+    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
+        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+static int write_file(const char *name, const char *text, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+TEST(help)
+{
+    CHECK_EQ_INT(qeilf("eval --help"), 0);
+    CHECK_CONTAINS(out_text, "usage: qeil eval");
+    CHECK_CONTAINS(out_text, "--compare");
+    CHECK_CONTAINS(out_text, "MODELED");
+    CHECK_CONTAINS(out_text, "MEASURED");
+    CHECK_EQ_INT(qeilf("--help"), 0);
+    CHECK_CONTAINS(out_text, "eval");
+}
+
+TEST(bad_numbers_and_options_exit_2)
+{
+    static const struct {
+        const char *args, *say1, *say2;
+    } t[] = {
+        {"eval --tasks t.jsonl", "-m", "required"},
+        {"eval -m m.gguf", "--tasks", "required"},
+        {"eval -m m.gguf --tasks t.jsonl --samples 0", "--samples", "1..256"},
+        {"eval -m m.gguf --tasks t.jsonl --samples 257", "--samples", "257"},
+        {"eval -m m.gguf --tasks t.jsonl --samples 8x", "--samples", "8x"},
+        {"eval -m m.gguf --tasks t.jsonl --batch 0", "--batch", "1..64"},
+        {"eval -m m.gguf --tasks t.jsonl --batch 65", "--batch", "65"},
+        {"eval -m m.gguf --tasks t.jsonl -n 0", "-n", "1..65536"},
+        {"eval -m m.gguf --tasks t.jsonl --limit 0", "--limit", "1..100000"},
+        {"eval -m m.gguf --tasks t.jsonl --temp -1", "--temp", "-1"},
+        {"eval -m m.gguf --tasks t.jsonl --top-p 0", "--top-p", "(0, 1]"},
+        {"eval -m m.gguf --tasks t.jsonl --seed 1.5", "--seed", "1.5"},
+        {"eval -m m.gguf --tasks t.jsonl -t 9999", "-t", "0..256"},
+        {"eval -m m.gguf --tasks t.jsonl --select vote", "--select", "vote"},
+        {"eval -m m.gguf --tasks t.jsonl --plan magic", "--plan", "pgsam|greedy|standard"},
+        {"eval -m m.gguf --tasks t.jsonl --output csv", "--output", "table|json"},
+        {"eval -m m.gguf --tasks t.jsonl --compare --select majority", "--compare", "--select"},
+        {"eval -m m.gguf --tasks t.jsonl --frobnicate", "unknown option", "--frobnicate"},
+        {"eval -m m.gguf --tasks", "--tasks", "needs a value"},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        int rc = qeilf("%s", t[k].args);
+        if (rc != 2) TEST_FAIL_("'%s': exit %d, want 2 (stderr: %s)", t[k].args, rc, err_text);
+        if (!err_text || !strstr(err_text, t[k].say1) || !strstr(err_text, t[k].say2))
+            TEST_FAIL_("'%s': stderr \"%s\" should name \"%s\" and \"%s\"", t[k].args,
+                       err_text ? err_text : "", t[k].say1, t[k].say2);
+    }
+}
+
+TEST(bad_task_files_exit_1_naming_the_line)
+{
+    static const struct {
+        const char *name, *text, *say1, *say2;
+    } t[] = {
+        {"missing.jsonl",
+         "{\"id\":1,\"question\":\"2+2?\",\"answer\":\"4\"}\n{\"id\":2,\"answer\":\"5\"}\n",
+         ":2:", "'question'"},
+        {"badjson.jsonl",
+         "{\"id\":1,\"question\":\"2+2?\",\"answer\":\"4\"}\n\n{\"id\":2,\"question\":\"x\",\n",
+         ":3:", "JSON"},
+        {"noanswer.jsonl", "{\"id\":\"a\",\"question\":\"q\"}\n", ":1:", "'answer'"},
+        {"noid.jsonl", "{\"question\":\"q\",\"answer\":\"1\"}\n", ":1:", "'id'"},
+        {"badkind.jsonl", "{\"id\":1,\"question\":\"q\",\"answer\":\"1\",\"kind\":\"essay\"}\n",
+         ":1:", "'kind'"},
+        {"badgold.jsonl", "{\"id\":1,\"question\":\"q\",\"answer\":\"forty-two\"}\n", ":1:",
+         "forty-two"},
+        {"badchoice.jsonl",
+         "{\"id\":1,\"question\":\"q\",\"answer\":\"42\",\"kind\":\"choice\"}\n", ":1:", "'answer'"},
+        {"array.jsonl", "[1,2,3]\n", ":1:", "not a JSON object"},
+        {"empty.jsonl", "", "no tasks", "empty.jsonl"},
+        {"blank.jsonl", "\n  \n\n", "no tasks", "blank.jsonl"},
+    };
+    char path[4300];
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        CHECK_EQ_INT(write_file(t[k].name, t[k].text, path, sizeof path), 0);
+        /* the task file is read before the model is opened */
+        int rc = qeilf("eval -m %s/none.gguf --tasks %s", tmpdir, path);
+        if (rc != 1) TEST_FAIL_("%s: exit %d, want 1 (stderr: %s)", t[k].name, rc, err_text);
+        if (!err_text || !strstr(err_text, t[k].say1) || !strstr(err_text, t[k].say2))
+            TEST_FAIL_("%s: stderr \"%s\" should name \"%s\" and \"%s\"", t[k].name,
+                       err_text ? err_text : "", t[k].say1, t[k].say2);
+    }
+    CHECK_EQ_INT(qeilf("eval -m x.gguf --tasks %s/does-not-exist.jsonl", tmpdir), 1);
+    CHECK_CONTAINS(err_text, "does-not-exist.jsonl");
+    /* a line longer than the limit */
+    snprintf(path, sizeof path, "%s/long.jsonl", tmpdir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("{\"id\":1,\"question\":\"", f);
+        for (int i = 0; i < 70000; i++) fputc('x', f);
+        fputs("\",\"answer\":\"1\"}\n", f);
+        fclose(f);
+        CHECK_EQ_INT(qeilf("eval -m x.gguf --tasks %s", path), 1);
+        CHECK_CONTAINS(err_text, ":1:");
+        CHECK_CONTAINS(err_text, "longer than");
+    }
+}
+
+TEST(make_tiny_model)
+{
+    snprintf(model, sizeof model, "%s/tiny.gguf", tmpdir);
+    CHECK_EQ_INT(qeilf("mkmodel --preset tiny-llama --type f32 -o %s", model), 0);
+    if (test_failed_) model[0] = '\0';
+}
+
+/* The JSON of an eval run, or NULL (failure reported). */
+static cJSON *eval_json(const char *extra)
+{
+    int rc = qeilf("eval -m %s --tasks %s --limit 3 -n 16 --samples 4 --output json %s", model,
+                   tasks, extra);
+    if (rc != 0) {
+        TEST_FAIL_("eval %s: exit %d (stderr: %s)", extra, rc, err_text ? err_text : "");
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse(out_text);
+    if (!j) TEST_FAIL_("eval %s: stdout is not JSON: %s", extra, out_text ? out_text : "");
+    return j;
+}
+
+static const char *str_of(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+TEST(eval_json_contract)
+{
+    if (!model[0]) SKIP("no tiny model");
+    cJSON *j = eval_json("--seed 5");
+    if (!j) return;
+    CHECK_EQ_STR(str_of(j, "seed"), "5");
+    CHECK_EQ_STR(str_of(j, "platform"), "qeil-laptop");
+    CHECK_EQ_STR(str_of(j, "plan"), "pgsam");
+    CHECK_EQ_STR(str_of(j, "select"), "cascade");
+    CHECK_EQ_STR(str_of(j, "prompt_format"), "Q: <question>\nA:");
+    CHECK(str_of(j, "version") != NULL);
+    cJSON *pv = cJSON_GetObjectItem(j, "provenance");
+    CHECK_EQ_STR(str_of(pv, "energy_J"), "modeled");
+    CHECK_CONTAINS(str_of(pv, "latency_s"), "modeled");
+    CHECK_CONTAINS(str_of(pv, "wall_s"), "measured");
+    CHECK_CONTAINS(str_of(pv, "wall_s"), "not the target");
+    cJSON *su = cJSON_GetObjectItem(j, "summary");
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(su, "problems")), 3);
+    double acc = cJSON_GetNumberValue(cJSON_GetObjectItem(su, "accuracy"));
+    CHECK(acc >= 0 && acc <= 1);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(su, "energy_per_problem_J")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(su, "latency_s")) > 0);
+    CHECK(cJSON_GetObjectItem(su, "ipw") != NULL);
+    CHECK(cJSON_GetObjectItem(su, "ece") != NULL);
+    CHECK(cJSON_GetObjectItem(su, "pass_at_k") != NULL);
+    cJSON *pr = cJSON_GetObjectItem(j, "problems");
+    CHECK_EQ_INT(cJSON_GetArraySize(pr), 3);
+    static const char *ids[] = {"add-1", "2", "choice-1"};
+    static const char *golds[] = {"5", "10", "B"};
+    for (int i = 0; i < cJSON_GetArraySize(pr); i++) {
+        cJSON *p = cJSON_GetArrayItem(pr, i);
+        CHECK_EQ_STR(str_of(p, "id"), ids[i]);
+        CHECK_EQ_STR(str_of(p, "gold"), golds[i]);
+        CHECK(cJSON_GetObjectItem(p, "chosen") != NULL);
+        CHECK(cJSON_IsBool(cJSON_GetObjectItem(p, "correct")));
+        double s = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "samples"));
+        CHECK(s >= 1 && s <= 4);
+        double tk = cJSON_GetNumberValue(cJSON_GetObjectItem(p, "tokens"));
+        CHECK(tk >= 0 && tk <= 16 * s);
+        CHECK(str_of(p, "stage") != NULL);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "energy_J")) > 0);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "latency_s")) > 0);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "wall_s")) >= 0);
+    }
+    cJSON_Delete(j);
+
+    /* the table labels every figure */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 2 -n 8 --samples 2 --select majority",
+                       model, tasks),
+                 0);
+    CHECK_CONTAINS(out_text, "accuracy");
+    CHECK_CONTAINS(out_text, "pass@k");
+    CHECK_CONTAINS(out_text, "[modeled");
+    CHECK_CONTAINS(out_text, "[measured");
+    CHECK_CONTAINS(err_text, "problem 2/2  accuracy");
+}
+
+/* Remove what is measured (it differs run to run) and print the rest. */
+static char *without_timings(cJSON *j)
+{
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(j, "summary"), "wall_s");
+    cJSON *pr = cJSON_GetObjectItem(j, "problems");
+    for (int i = 0; i < cJSON_GetArraySize(pr); i++)
+        cJSON_DeleteItemFromObject(cJSON_GetArrayItem(pr, i), "wall_s");
+    cJSON_DeleteItemFromObject(j, "batch");
+    return cJSON_PrintUnformatted(j);
+}
+
+TEST(eval_is_deterministic)
+{
+    if (!model[0]) SKIP("no tiny model");
+    /* a wide distribution so the seed matters */
+    const char *opt[] = {"--seed 11 --temp 1.5 --top-k 0 --select majority",
+                         "--seed 11 --temp 1.5 --top-k 0 --select majority -t 1 --batch 1",
+                         "--seed 11 --temp 1.5 --top-k 0 --select majority -t 2 --batch 3",
+                         "--seed 12 --temp 1.5 --top-k 0 --select majority"};
+    char *s[4] = {NULL, NULL, NULL, NULL};
+    for (int k = 0; k < 4; k++) {
+        cJSON *j = eval_json(opt[k]);
+        if (j) s[k] = without_timings(j);
+        cJSON_Delete(j);
+    }
+    if (s[0] && s[1] && s[2] && s[3]) {
+        CHECK_EQ_STR(s[0], s[1]);
+        CHECK_EQ_STR(s[0], s[2]);
+        CHECK(strcmp(s[0], s[3]) != 0); /* another seed, other samples */
+    }
+    for (int k = 0; k < 4; k++) free(s[k]);
+}
+
+TEST(compare_runs_three_configurations)
+{
+    if (!model[0]) SKIP("no tiny model");
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 3 -n 16 --samples 4 --compare", model,
+                       tasks),
+                 0);
+    CHECK_CONTAINS(out_text, "standard");
+    CHECK_CONTAINS(out_text, "v1");
+    CHECK_CONTAINS(out_text, "v2");
+    CHECK_CONTAINS(out_text, "v2 vs standard");
+    CHECK_CONTAINS(out_text, "MODELED");
+    CHECK_CONTAINS(out_text, "MEASURED");
+
+    /* greedy: every sample of a problem is the same text, so once the
+     * cascade has an answer it stops after its first batch, while majority
+     * draws all K */
+    cJSON *j = eval_json("--compare --temp 0 --samples 8 --batch 2");
+    if (!j) return;
+    cJSON *cf = cJSON_GetObjectItem(j, "configurations");
+    CHECK_EQ_INT(cJSON_GetArraySize(cf), 3);
+    static const char *names[] = {"standard", "v1", "v2"};
+    static const char *plans[] = {"standard", "greedy", "pgsam"};
+    static const char *sels[] = {"majority", "majority", "cascade"};
+    for (int i = 0; i < 3 && i < cJSON_GetArraySize(cf); i++) {
+        cJSON *c = cJSON_GetArrayItem(cf, i);
+        CHECK_EQ_STR(str_of(c, "name"), names[i]);
+        CHECK_EQ_STR(str_of(c, "plan"), plans[i]);
+        CHECK_EQ_STR(str_of(c, "select"), sels[i]);
+        CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(c, "problems")), 3);
+    }
+    cJSON *v = cJSON_GetObjectItem(j, "v2_vs_standard");
+    CHECK(cJSON_GetObjectItem(v, "energy_reduction_pct") != NULL);
+    CHECK(cJSON_GetObjectItem(v, "latency_reduction_pct") != NULL);
+    CHECK(cJSON_GetObjectItem(v, "ipw_ratio") != NULL);
+    cJSON *std_p = cJSON_GetObjectItem(cJSON_GetArrayItem(cf, 0), "problems");
+    cJSON *v2_p = cJSON_GetObjectItem(cJSON_GetArrayItem(cf, 2), "problems");
+    for (int i = 0; i < cJSON_GetArraySize(v2_p); i++) {
+        cJSON *a = cJSON_GetArrayItem(std_p, i), *b = cJSON_GetArrayItem(v2_p, i);
+        CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(a, "samples")), 8);
+        double sb = cJSON_GetNumberValue(cJSON_GetObjectItem(b, "samples"));
+        if (cJSON_IsString(cJSON_GetObjectItem(b, "chosen"))) {
+            CHECK(sb < 8);
+            /* the same samples: majority agrees with the cascade */
+            CHECK_EQ_STR(str_of(a, "chosen"), str_of(b, "chosen"));
+        } else {
+            CHECK_EQ_INT(sb, 8);
+        }
+    }
+
+    /* reusing the samples equals a separate run with the same seed */
+    cJSON *sep = eval_json("--select cascade --temp 0 --samples 8 --batch 2");
+    if (sep) {
+        cJSON *sp = cJSON_GetObjectItem(sep, "problems");
+        CHECK_EQ_INT(cJSON_GetArraySize(sp), cJSON_GetArraySize(v2_p));
+        for (int i = 0; i < cJSON_GetArraySize(sp) && i < cJSON_GetArraySize(v2_p); i++) {
+            cJSON *a = cJSON_GetArrayItem(sp, i), *b = cJSON_GetArrayItem(v2_p, i);
+            cJSON_DeleteItemFromObject(a, "wall_s");
+            cJSON_DeleteItemFromObject(b, "wall_s");
+            char *sa = cJSON_PrintUnformatted(a), *sb = cJSON_PrintUnformatted(b);
+            CHECK_EQ_STR(sa, sb);
+            free(sa);
+            free(sb);
+        }
+        cJSON_Delete(sep);
+    }
+    cJSON_Delete(j);
+}
+
+/* The demo model another part of the project trains (models/qeil-demo.gguf,
+ * data/tasks/arith.jsonl): a handful of problems end to end, when present. */
+TEST(demo_model_end_to_end)
+{
+    if (access(demo_model, R_OK) != 0 || access(demo_tasks, R_OK) != 0)
+        SKIP("no models/qeil-demo.gguf or data/tasks/arith.jsonl");
+    int rc = qeilf("eval -m %s --tasks %s --limit 2 --samples 2 -n 48 --output json", demo_model,
+                   demo_tasks);
+    CHECK_EQ_INT(rc, 0);
+    if (rc != 0) {
+        printf("  stderr: %s\n", err_text ? err_text : "");
+        return;
+    }
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    cJSON *pr = cJSON_GetObjectItem(j, "problems");
+    CHECK_EQ_INT(cJSON_GetArraySize(pr), 2);
+    /* a trained model writes "#### N": some sample has an answer */
+    int answered = 0;
+    for (int i = 0; i < cJSON_GetArraySize(pr); i++)
+        answered += cJSON_IsString(cJSON_GetObjectItem(cJSON_GetArrayItem(pr, i), "chosen"));
+    CHECK(answered > 0);
+    cJSON_Delete(j);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    char self[4096], dir[4096];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    snprintf(dir, sizeof dir, "%s", dirname(self));
+    /* build/tests/test_eval_cli -> build/qeil; the repository root above */
+    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dir);
+    snprintf(tasks, sizeof tasks, "%s/../../tests/data/eval/tiny.jsonl", dir);
+    if (access(tasks, R_OK) != 0) snprintf(tasks, sizeof tasks, "tests/data/eval/tiny.jsonl");
+    snprintf(demo_model, sizeof demo_model, "%s/../../models/qeil-demo.gguf", dir);
+    snprintf(demo_tasks, sizeof demo_tasks, "%s/../../data/tasks/arith.jsonl", dir);
+    if (access(qeil_bin, X_OK) != 0 || access(tasks, R_OK) != 0 || !mkdtemp(tmpdir)) {
+        printf("FAIL setup: no qeil binary at %s, no %s, or no temp dir\n", qeil_bin, tasks);
+        return 1;
+    }
+    RUN(help);
+    RUN(bad_numbers_and_options_exit_2);
+    RUN(bad_task_files_exit_1_naming_the_line);
+    RUN(make_tiny_model);
+    RUN(eval_json_contract);
+    RUN(eval_is_deterministic);
+    RUN(compare_runs_three_configurations);
+    RUN(demo_model_end_to_end);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    free(out_text);
+    free(err_text);
+    return test_summary("eval_cli");
+}
