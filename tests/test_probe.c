@@ -359,9 +359,13 @@ TEST(probe_to_platform_validates)
     int cores = res.n_cores;
     CHECK_NEAR(u->e_op_J[QEIL_DT_F32], 2.5 * cores / u->peak_ops[QEIL_DT_F32], 0.005, 0);
     CHECK_NEAR(u->e_op_J[QEIL_DT_INT8], 2.5 * cores / u->peak_ops[QEIL_DT_INT8], 0.005, 0);
-    /* cooler sized so full load (3.5 W per core, plus memory traffic at the
-     * measured bandwidth × 48 pJ/B) settles at 80 °C */
-    CHECK_NEAR(u->r_th_KpW, (80.0 - 25.0) / (3.5 * cores + u->mem_bw_Bps * 48e-12), 0.005, 0);
+    /* cooler sized so full load (2.5 W dynamic + 0.5 W constant + leakage
+     * 0.2 W at 60 °C doubled twice = 0.8 W at 80 °C, per core, plus memory
+     * traffic at the measured bandwidth × 48 pJ/B) settles at 80 °C */
+    CHECK_NEAR(u->r_th_KpW, (80.0 - 25.0) / (3.8 * cores + u->mem_bw_Bps * 48e-12), 0.005, 0);
+    CHECK_NEAR(u->p_leak_ref_W, 0.2 * cores, 0.005, 0);
+    /* and that design point is a stable fixed point: R κ P_leak(80 °C) < 1 */
+    CHECK(u->r_th_KpW * u->leak_kappa_perK * 0.8 * cores < 1.0);
 
     /* the profile survives a JSON round trip */
     char *json = NULL;

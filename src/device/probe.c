@@ -757,10 +757,14 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
 
 /* Defaults for a client CPU, per physical core (docs/probe.md, "Defaults").
  * An 8-core mobile part at its 28 W base power (AMD Ryzen 7 7840U: default
- * TDP 28 W, 8 cores; Intel Core i7-1360P: base power 28 W) gives 3.5 W per
- * core, split 70 % dynamic / 15 % leakage / 15 % constant (uncore). */
+ * TDP 28 W, 8 cores; Intel Core i7-1360P: base power 28 W) gives ~3.5 W per
+ * core: 2.5 W dynamic, 0.5 W constant (uncore), and leakage 0.2 W at 60 °C,
+ * doubling every 10 K to 0.8 W at the 80 °C design point (~21 % of the hot
+ * core's power). Leakage must stay below P/(κ ΔT) ≈ 26 % of the power at the
+ * design point, or the cooler below cannot hold it (R κ P_leak ≥ 1 is
+ * thermal runaway; docs/energy-model.md §4.2). */
 #define DEF_P_DYN_CORE_W 2.5
-#define DEF_P_LEAK_CORE_W 0.5   /* at DEF_T_LEAK_REF_C */
+#define DEF_P_LEAK_CORE_W 0.2   /* at DEF_T_LEAK_REF_C */
 #define DEF_P_CONST_CORE_W 0.5
 #define DEF_T_LEAK_REF_C 60.0
 #define DEF_KAPPA 0.069314718055994531 /* ln 2 / 10 K: leakage doubles every ~10 K */
@@ -856,7 +860,8 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
     /* full load = every core busy plus memory traffic at the measured
      * bandwidth (the energy model charges e_byte to the unit, so the cooler
      * must carry it too) */
-    double p_full = (DEF_P_DYN_CORE_W + DEF_P_LEAK_CORE_W + DEF_P_CONST_CORE_W) * cores +
+    double leak_design = DEF_P_LEAK_CORE_W * exp(DEF_KAPPA * (DEF_T_DESIGN_C - DEF_T_LEAK_REF_C));
+    double p_full = (DEF_P_DYN_CORE_W + leak_design + DEF_P_CONST_CORE_W) * cores +
                     bw * DEF_E_BYTE_J;
     u->r_th_KpW = sig3((DEF_T_DESIGN_C - DEF_T_AMB_C) / p_full);
     u->c_th_JpK = sig3(DEF_C_TH_CORE_JPK * cores);
