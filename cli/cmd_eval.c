@@ -62,6 +62,8 @@ static void usage(FILE *f)
             "  --seed S                seed of plans and samples (default %u)\n"
             "  -n, --max-tokens N      tokens per sample at most (default 128; 1..%u)\n"
             "  --output FMT            table|json (default table)\n"
+            "  -v, --verbose           table: one line per problem (question, gold, chosen\n"
+            "                          answer, samples, deciding stage, modeled energy)\n"
             "  -h, --help              this help\n\n"
             "A sample stops at EOS, at \"\\n\\n\" or \"Q:\" after its \"####\" answer line, or\n"
             "at -n tokens. Progress goes to stderr.\n\n"
@@ -79,7 +81,7 @@ static void usage(FILE *f)
 typedef struct {
     const char *model, *tasks, *platform;
     uint32_t samples, limit, batch, max_tokens;
-    int threads, compare, json, select_given, plan_given;
+    int threads, compare, json, select_given, plan_given, verbose;
     qeil_select_method select;
     qeil_plan_method plan;
     qeil_sampler_params sp;
@@ -168,6 +170,8 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             o->json = out == CLI_OUT_JSON;
         } else if (cli_flag(argv, i, "--compare", NULL)) {
             o->compare = 1;
+        } else if (cli_flag(argv, i, "--verbose", "-v")) {
+            o->verbose = 1;
         } else {
 #undef OPT
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
@@ -878,8 +882,28 @@ static const char *fmt_num(char *b, double v, const char *unit)
     return b;
 }
 
+/* One line per problem for the last configuration (v2 under --compare). */
+static void print_problems(const config *c, const task *t, uint32_t n)
+{
+    printf("  %-10s %-34s %8s %8s %3s %7s %-13s %10s\n", "ID", "QUESTION", "GOLD", "CHOSEN", "OK",
+           "SAMPLES", "DECIDED BY", "ENERGY J");
+    for (uint32_t i = 0; i < n; i++) {
+        const prob_rec *r = &c->recs[i];
+        char q[35];
+        size_t k = 0;
+        for (const char *p = t[i].question; *p && k + 1 < sizeof q; p++)
+            q[k++] = (*p == '\n' || *p == '\t') ? ' ' : *p;
+        q[k] = '\0';
+        if (strlen(t[i].question) >= sizeof q) memcpy(q + sizeof q - 4, "...", 4);
+        printf("  %-10.10s %-34s %8.8s %8.8s %3s %7u %-13s %10.4g\n", t[i].id, q,
+               t[i].gold.text, r->chosen.has ? r->chosen.text : "(none)", r->correct ? "yes" : "no",
+               r->samples, qeil_select_stage_name(r->stage), r->energy_J);
+    }
+    printf("\n");
+}
+
 static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
-                        int n_cf, uint32_t n, double mean_prompt)
+                        int n_cf, const task *t, uint32_t n, double mean_prompt)
 {
     printf("qeil eval: %u problems from %s, model %s\n", n, o->tasks, o->model);
     printf("  K = %u samples, batch %u, max %u tokens, temp %.2f, seed %llu, platform %s\n",
@@ -887,6 +911,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
            (unsigned long long)o->sp.seed, pf->name);
     printf("  planning workload: %.0f prompt tokens (mean), %u gen tokens, %u samples\n\n",
            mean_prompt, o->max_tokens, o->samples);
+    if (o->verbose) print_problems(&cf[n_cf - 1], t, n);
     if (!o->compare) {
         const config *c = &cf[0];
         const qeil_metrics_summary *s = &c->sum;
@@ -1162,7 +1187,7 @@ int cmd_eval(int argc, char **argv)
         }
     }
     if (o.json) print_json(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
-    else print_table(ctx, &o, &pf, cf, n_cf, n, mean_prompt);
+    else print_table(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
     rc = CLI_OK;
 
 out:

@@ -295,6 +295,13 @@ TEST(compare_runs_three_configurations)
     CHECK_CONTAINS(out_text, "v2 vs standard");
     CHECK_CONTAINS(out_text, "MODELED");
     CHECK_CONTAINS(out_text, "MEASURED");
+    /* -v adds one line per problem */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 3 -n 16 --samples 4 --compare -v", model,
+                       tasks),
+                 0);
+    CHECK_CONTAINS(out_text, "DECIDED BY");
+    CHECK_CONTAINS(out_text, "add-1 ");
+    CHECK_CONTAINS(out_text, "What is 2 + 3?");
 
     /* greedy: every sample of a problem is the same text, so once the
      * cascade has an answer it stops after its first batch, while majority
