@@ -888,12 +888,95 @@ TEST(tpool_barrier)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Tiled kernels: every shape nr x nc (1..4 each), every element bitwise
+ * equal to the same level's dot kernel (the definition matmul's
+ * determinism rests on), the AVX2 and VNNI variants bitwise equal to each
+ * other, and within 1e-5 sum|w x| of the scalar reference. */
+static void check_gemm_kernel(const qeil_quant_traits *t, qeil_gemm_fn gemm, const char *what,
+                              qeil_rng *r)
+{
+    const qeil_quant_traits *a = qeil_quant_traits_of(t->vec_type);
+    qeil_vec_dot_fn dot = qeil_vec_dot_for(t->type, QEIL_SIMD_AVX2);
+    qeil_vec_dot_fn ref = qeil_vec_dot_for(t->type, QEIL_SIMD_SCALAR);
+    const int64_t lens[] = {(int64_t)t->blck_elems, 3 * (int64_t)t->blck_elems, 2048};
+    for (int li = 0; li < 3; li++) {
+        const int64_t n = lens[li];
+        const size_t wrb = (size_t)(n / t->blck_elems) * t->blck_bytes;
+        const size_t xrb = (size_t)(n / a->blck_elems) * a->blck_bytes;
+        float *wf = xmalloc((size_t)n * 4 * 4), *xf = xmalloc((size_t)n * 4 * 4);
+        uint8_t *wq = xmalloc(4 * wrb + 1), *xq = xmalloc(4 * xrb + 1);
+        fill_random(r, wf, 4 * n);
+        fill_random(r, xf, 4 * n);
+        /* odd addresses: blocks are unaligned in files */
+        for (int k = 0; k < 4; k++) {
+            t->quantize(wf + k * n, wq + 1 + k * wrb, n);
+            a->quantize(xf + k * n, xq + 1 + k * xrb, n);
+        }
+        for (int nr = 1; nr <= QEIL_GEMM_MAX_ROWS; nr++)
+            for (int nc = 1; nc <= QEIL_GEMM_MAX_VEC; nc++) {
+                float y[QEIL_GEMM_MAX_VEC * (QEIL_GEMM_MAX_ROWS + 3)];
+                memset(y, 0xff, sizeof y);
+                gemm(n, nr, nc, wq + 1, wrb, xq + 1, xrb, y, (size_t)nr + 3);
+                for (int c = 0; c < nc; c++)
+                    for (int k = 0; k < nr; k++) {
+                        float s_dot = NAN, s_ref = NAN;
+                        dot(n, &s_dot, wq + 1 + k * wrb, xq + 1 + c * xrb);
+                        ref(n, &s_ref, wq + 1 + k * wrb, xq + 1 + c * xrb);
+                        const float g = y[c * (nr + 3) + k];
+                        double mag = 0;
+                        for (int64_t i = 0; i < n; i++)
+                            mag += fabs((double)wf[k * n + i] * xf[c * n + i]) * 1.1;
+                        if (fbits(g) != fbits(s_dot))
+                            TEST_FAIL_("%s %s n=%lld %dx%d [%d,%d]: %.9g != dot %.9g (bitwise)", t->name,
+                                       what, (long long)n, nr, nc, k, c, g, s_dot);
+                        else if (!(fabs((double)g - s_ref) <= 1e-5 * mag + 1e-30))
+                            TEST_FAIL_("%s %s n=%lld: %.9g vs ref %.9g", t->name, what, (long long)n,
+                                       g, s_ref);
+                    }
+            }
+        free(wf);
+        free(xf);
+        free(wq);
+        free(xq);
+    }
+}
+
+TEST(gemm_tiles_vs_dot)
+{
+    SKIP_WITHOUT_AVX2();
+    qeil_rng r;
+    qeil_rng_seed(&r, 11);
+    int n_kernels = 0;
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_dot_types[ti]);
+        CHECK(qeil_gemm_for(t->type, QEIL_SIMD_SCALAR) == NULL);
+        qeil_gemm_fn best = qeil_gemm_for(t->type, QEIL_SIMD_AVX2);
+        if (!best) continue;
+        n_kernels++;
+        check_gemm_kernel(t, best, "best", &r);
+    }
+    CHECK(n_kernels >= 4); /* Q8_0, Q4_0, Q4_K and Q6_K at least */
+#if QEIL_HAVE_X86_SIMD
+    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_avx2, "avx2", &r);
+    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_avx2, "avx2", &r);
+    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_avx2, "avx2", &r);
+    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_avx2, "avx2", &r);
+    if (qeil_cpu_has_avx512_vnni()) {
+        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_vnni, "vnni", &r);
+        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_vnni, "vnni", &r);
+        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_vnni, "vnni", &r);
+        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_vnni, "vnni", &r);
+    }
+#endif
+}
+
+/* ------------------------------------------------------------------------ */
 /* Matmul                                                                    */
 /* ------------------------------------------------------------------------ */
 
 #define MM_ROWS 67 /* not a multiple of any thread count tried */
 #define MM_COLS 512
-#define MM_VEC 3
+#define MM_VEC 6 /* more than one tile of vectors */
 
 TEST(matmul_threads_bit_identical)
 {
@@ -1042,6 +1125,7 @@ int main(void)
     RUN(dot_scalar_vs_dequantized);
     RUN(dot_avx2_vs_dequantized);
     RUN(dot_dispatch);
+    RUN(gemm_tiles_vs_dot);
     RUN(tpool_parallel_for_covers_once);
     RUN(tpool_barrier);
     RUN(matmul_threads_bit_identical);

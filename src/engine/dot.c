@@ -235,6 +235,37 @@ static int x86_avx2_fma_f16c(void)
 }
 #endif
 
+#if QEIL_HAVE_X86_SIMD
+/* CPUID leaf 7 subleaf 0: AVX512F (ebx 16), AVX512VL (ebx 31), AVX512_VNNI
+ * (ecx 11); XCR0 bits 5-7: opmask, ZMM_Hi256 and Hi16_ZMM state saved by the
+ * OS (Intel SDM vol. 1, 13.3). Requires the AVX2 level too. */
+static int x86_avx512_vnni(void)
+{
+    if (!x86_avx2_fma_f16c()) return 0;
+    unsigned a, b, c, d, lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & 0xe6u) != 0xe6u) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return ((b >> 16) & 1u) && ((b >> 31) & 1u) && ((c >> 11) & 1u);
+}
+#endif
+
+int qeil_cpu_has_avx512_vnni(void)
+{
+#if QEIL_HAVE_X86_SIMD
+    static atomic_int cached = -1; /* same reasoning as qeil_simd_best */
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        v = x86_avx512_vnni();
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
 qeil_simd qeil_simd_best(void)
 {
 #if QEIL_HAVE_X86_SIMD
@@ -292,6 +323,25 @@ qeil_vec_dot_fn qeil_vec_dot_for(int type, qeil_simd simd)
         return NULL;
     }
     return NULL;
+}
+
+qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
+{
+#if QEIL_HAVE_X86_SIMD
+    if (simd != QEIL_SIMD_AVX2 || qeil_simd_best() < QEIL_SIMD_AVX2) return NULL;
+    const int vnni = qeil_cpu_has_avx512_vnni();
+    switch (type) {
+    case QEIL_GGML_Q8_0: return vnni ? qeil_gemm_q8_0_vnni : qeil_gemm_q8_0_avx2;
+    case QEIL_GGML_Q4_0: return vnni ? qeil_gemm_q4_0_vnni : qeil_gemm_q4_0_avx2;
+    case QEIL_GGML_Q4_K: return vnni ? qeil_gemm_q4_k_vnni : qeil_gemm_q4_k_avx2;
+    case QEIL_GGML_Q6_K: return vnni ? qeil_gemm_q6_k_vnni : qeil_gemm_q6_k_avx2;
+    default: return NULL;
+    }
+#else
+    (void)type;
+    (void)simd;
+    return NULL;
+#endif
 }
 
 void qeil_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)

@@ -4,6 +4,7 @@
  */
 #include "engine/matmul.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 qeil_status qeil_matmul_weight_init(qeil_ctx *ctx, qeil_matmul_weight *w, int type,
@@ -56,10 +57,13 @@ size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec)
 typedef struct {
     const qeil_matmul_weight *w;
     qeil_vec_dot_fn dot;
+    qeil_gemm_fn gemm;  /* tiled kernel, or NULL: one dot per element */
     const uint8_t *xq;  /* n_vec activations, xq_stride bytes apart */
     size_t xq_stride;
     int64_t n_vec;
     float *y;
+    int64_t chunk_rows;   /* rows per work item of the dynamic split */
+    atomic_llong next;    /* next work item to hand out */
 } mm_args;
 
 /* Rows per tile for batches: a tile of weight rows (16 x a few KiB) stays
@@ -69,20 +73,55 @@ typedef struct {
  * elements are computed, never how: results do not depend on it. */
 #define MM_ROW_TILE 16
 
-/* Rows [b, e). */
+/* Rows [b, e). With a tiled kernel, blocks of up to QEIL_GEMM_MAX_ROWS
+ * rows x QEIL_GEMM_MAX_VEC vectors: each weight block is unpacked once per
+ * tile instead of once per vector. */
 static void mm_rows(void *p, int64_t b, int64_t e)
 {
     const mm_args *a = p;
     const uint8_t *wd = a->w->data;
     const int64_t n_rows = a->w->n_rows, n_cols = a->w->n_cols;
+    const size_t rb = a->w->row_bytes;
     for (int64_t r0 = b; r0 < e; r0 += MM_ROW_TILE) {
         const int64_t r1 = r0 + MM_ROW_TILE < e ? r0 + MM_ROW_TILE : e;
+        if (a->gemm) {
+            for (int64_t v = 0; v < a->n_vec; v += QEIL_GEMM_MAX_VEC) {
+                const int nc = (int)(a->n_vec - v < QEIL_GEMM_MAX_VEC ? a->n_vec - v : QEIL_GEMM_MAX_VEC);
+                for (int64_t r = r0; r < r1; r += QEIL_GEMM_MAX_ROWS) {
+                    const int nr = (int)(r1 - r < QEIL_GEMM_MAX_ROWS ? r1 - r : QEIL_GEMM_MAX_ROWS);
+                    a->gemm(n_cols, nr, nc, wd + (size_t)r * rb, rb,
+                            a->xq + (size_t)v * a->xq_stride, a->xq_stride, a->y + v * n_rows + r,
+                            (size_t)n_rows);
+                }
+            }
+            continue;
+        }
         for (int64_t v = 0; v < a->n_vec; v++) {
             const uint8_t *xv = a->xq + (size_t)v * a->xq_stride;
             float *yv = a->y + v * n_rows;
             for (int64_t r = r0; r < r1; r++)
-                a->dot(n_cols, &yv[r], wd + (size_t)r * a->w->row_bytes, xv);
+                a->dot(n_cols, &yv[r], wd + (size_t)r * rb, xv);
         }
+    }
+}
+
+/* Dynamic split: each thread takes the next chunk of rows until none is
+ * left. On a shared machine a thread that the OS preempts no longer holds
+ * back a fixed half of the rows; the others take over its share. Which
+ * thread computes a row does not change how it is computed (one kernel,
+ * fixed summation order per element), so y stays bit-identical for any
+ * thread count and any interleaving. */
+static void mm_task(void *p, int ith, int nth)
+{
+    (void)ith;
+    (void)nth;
+    mm_args *a = p;
+    const int64_t n_rows = a->w->n_rows;
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed);
+        if (c >= (n_rows + a->chunk_rows - 1) / a->chunk_rows) break;
+        const int64_t b = c * a->chunk_rows;
+        mm_rows(a, b, b + a->chunk_rows < n_rows ? b + a->chunk_rows : n_rows);
     }
 }
 
@@ -104,7 +143,15 @@ qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "simd: %s is not available on this CPU",
                              qeil_simd_name(simd));
 
-    mm_args a = {w, dot, (const uint8_t *)x, (size_t)w->n_cols * sizeof(float), n_vec, y};
+    mm_args a;
+    a.w = w;
+    a.dot = dot;
+    a.gemm = qeil_gemm_for(w->type, simd);
+    a.xq = (const uint8_t *)x;
+    a.xq_stride = (size_t)w->n_cols * sizeof(float);
+    a.n_vec = n_vec;
+    a.y = y;
+    a.chunk_rows = 0;
     const qeil_quant_traits *at = act_traits(t);
     if (at) {
         size_t need = qeil_matmul_work_size(w->type, w->n_cols, n_vec);
@@ -117,6 +164,18 @@ qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
             at->quantize(x + v * w->n_cols, xq + (size_t)v * a.xq_stride, w->n_cols);
         a.xq = xq;
     }
-    qeil_tpool_parallel_for(pool, w->n_rows, mm_rows, &a);
+    const int nth = qeil_tpool_n_threads(pool);
+    if (nth == 1) {
+        mm_rows(&a, 0, w->n_rows);
+        return QEIL_OK;
+    }
+    /* About 16 work items per thread (one atomic add each, ~0.1 us): fine
+     * enough to even out a preempted thread, coarse enough that the adds
+     * cost nothing next to the rows. A multiple of the 4-row kernel tile. */
+    int64_t chunk = w->n_rows / (16 * (int64_t)nth);
+    chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % QEIL_GEMM_MAX_ROWS;
+    a.chunk_rows = chunk;
+    atomic_init(&a.next, 0);
+    qeil_tpool_run(pool, mm_task, &a);
     return QEIL_OK;
 }

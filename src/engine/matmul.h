@@ -9,9 +9,12 @@
  *
  * x is first quantized into the activation format of W's type (Q8_0 for
  * Q8_0/Q4_0, Q8_K for K-quants, kept f32 for f32/f16/bf16) in the caller's
- * work buffer, then the rows are split across the pool in static chunks.
- * Each y element is computed by exactly one thread with the same kernel, so
- * y is bit-identical for any thread count.
+ * work buffer, then the rows are handed out to the pool's threads in
+ * chunks (dynamically: a preempted thread's share goes to the others) and
+ * computed with the type's tiled kernel (qeil_gemm_for: up to 4 rows x 4
+ * vectors per call) or its dot kernel. Each y element is computed by
+ * exactly one thread with the same arithmetic whatever the thread or tile,
+ * so y is bit-identical for any thread count.
  *
  *     qeil_matmul_weight W;
  *     if (qeil_matmul_weight_init(ctx, &W, t->type, t->ne[0], t->ne[1],

@@ -206,6 +206,25 @@ void qeil_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_k_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q6_k_avx2(int64_t n, float *s, const void *w, const void *x);
+/* Tiled kernels (qeil_gemm_fn, below): AVX2 and AVX-512-VNNI (256-bit
+ * vpdpbusd) variants; both return the same bits. Call the _vnni ones only
+ * when qeil_cpu_has_avx512_vnni(). */
+void qeil_gemm_q8_0_avx2(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
+void qeil_gemm_q4_0_avx2(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
+void qeil_gemm_q8_0_vnni(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
+void qeil_gemm_q4_0_vnni(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
+void qeil_gemm_q4_k_avx2(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
+void qeil_gemm_q4_k_vnni(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
+void qeil_gemm_q6_k_avx2(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
+void qeil_gemm_q6_k_vnni(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                         size_t xs, float *y, size_t ys);
 /* F16C row conversions (same results as the portable scalar ones). */
 void qeil_f16_to_f32_row_avx2(const uint16_t *src, float *dst, int64_t n);
 void qeil_f32_to_f16_row_avx2(const float *src, uint16_t *dst, int64_t n);
@@ -248,5 +267,25 @@ const qeil_quant_traits *qeil_quant_traits_of(int type);
 /* Dot kernel of weight type `type` at SIMD level `simd`: NULL when the type
  * has no dot or the level is not built or not supported by this CPU. */
 qeil_vec_dot_fn qeil_vec_dot_for(int type, qeil_simd simd);
+
+/* Register-tiled matmul kernel: for r < nr and c < nc (each 1..4)
+ *
+ *     y[c * ys + r] = dot(n elements of row w + r * ws, activation x + c * xs)
+ *
+ * (ws, xs in bytes, ys in floats). Each weight block is unpacked once per
+ * tile and used against every activation of the tile. Every element is
+ * computed by the same arithmetic whatever nr, nc and the position in the
+ * tile, and equals what qeil_vec_dot_for(type, simd) returns for it, so a
+ * matmul built from tiles is bit-identical for any split into tiles. */
+typedef void (*qeil_gemm_fn)(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
+                             size_t xs, float *y, size_t ys);
+#define QEIL_GEMM_MAX_ROWS 4
+#define QEIL_GEMM_MAX_VEC 4
+/* Tiled kernel of `type` at level `simd` (at QEIL_SIMD_AVX2 the VNNI
+ * variant when the CPU has it); NULL when there is none (the caller then
+ * loops over qeil_vec_dot_for's kernel). */
+qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd);
+/* CPUID: AVX-512 F + VL + VNNI and the OS saves the AVX-512 state (asked once). */
+int qeil_cpu_has_avx512_vnni(void);
 
 #endif /* QEIL_ENGINE_QUANT_H */
