@@ -1080,6 +1080,85 @@ TEST(matmul_matches_naive)
     qeil_tpool_free(pool);
 }
 
+/* qeil_matmul_multi gives each weight exactly qeil_matmul's bits: fused
+ * (same activation format: Q4_0 + Q8_0, Q4_K + Q6_K, F16 + F32 + BF16) or
+ * not (Q8_0 + Q4_K), with row counts that split unevenly over 2 threads. */
+TEST(matmul_multi_equals_single)
+{
+    static const int groups[][3] = {
+        {QEIL_GGML_Q4_0, QEIL_GGML_Q8_0, QEIL_GGML_Q4_0},
+        {QEIL_GGML_Q4_K, QEIL_GGML_Q6_K, QEIL_GGML_Q4_K},
+        {QEIL_GGML_F16, QEIL_GGML_F32, QEIL_GGML_BF16},
+        {QEIL_GGML_Q8_0, QEIL_GGML_Q4_K, QEIL_GGML_Q8_0},
+    };
+    static const int rows[3] = {67, 35, 16};
+    qeil_rng r;
+    qeil_rng_seed(&r, 11);
+    qeil_tpool *pool = NULL;
+    CHECK_EQ_INT(qeil_tpool_create(NULL, 2, &pool), QEIL_OK);
+    float *wf = xmalloc(MM_ROWS * MM_COLS * 4), *x = xmalloc(MM_VEC * MM_COLS * 4);
+    fill_random(&r, wf, MM_ROWS * MM_COLS);
+    fill_random(&r, x, MM_VEC * MM_COLS);
+    uint8_t *wq[3];
+    float *ys[3], *yr = xmalloc(MM_VEC * MM_ROWS * 4);
+    for (int j = 0; j < 3; j++) {
+        wq[j] = xmalloc(MM_ROWS * MM_COLS * 4);
+        ys[j] = xmalloc(MM_VEC * MM_ROWS * 4);
+    }
+    size_t ws = 0;
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+        for (int j = 0; j < 3; j++) {
+            size_t n = qeil_matmul_work_size(groups[g][j], MM_COLS, MM_VEC);
+            if (n > ws) ws = n;
+        }
+    void *work = xmalloc(ws + 1);
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        qeil_matmul_weight W[3];
+        const qeil_matmul_weight *pw[3];
+        for (int j = 0; j < 3; j++) {
+            const qeil_quant_traits *t = qeil_quant_traits_of(groups[g][j]);
+            size_t rb = (size_t)(MM_COLS / t->blck_elems) * t->blck_bytes;
+            for (int row = 0; row < rows[j]; row++)
+                t->quantize(wf + (row + 7 * j) % MM_ROWS * MM_COLS, wq[j] + row * rb, MM_COLS);
+            CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W[j], t->type, MM_COLS, rows[j], wq[j]),
+                         QEIL_OK);
+            pw[j] = &W[j];
+        }
+        for (int nv = 1; nv <= MM_VEC; nv += MM_VEC - 1) {
+            for (int j = 0; j < 3; j++) memset(ys[j], 0xff, MM_VEC * MM_ROWS * 4);
+            CHECK_EQ_INT(qeil_matmul_multi(NULL, pool, qeil_simd_best(), pw, 3, x, nv, ys, work, ws),
+                         QEIL_OK);
+            for (int j = 0; j < 3; j++) {
+                memset(yr, 0, MM_VEC * MM_ROWS * 4);
+                CHECK_EQ_INT(qeil_matmul(NULL, pool, qeil_simd_best(), &W[j], x, nv, yr, work, ws),
+                             QEIL_OK);
+                if (memcmp(yr, ys[j], (size_t)nv * rows[j] * 4) != 0)
+                    TEST_FAIL_("group %zu weight %d (%s) n_vec %d: fused result differs", g, j,
+                               qeil_quant_traits_of(groups[g][j])->name, nv);
+            }
+        }
+    }
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_matmul_weight W0;
+    CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W0, QEIL_GGML_F32, MM_COLS, 1, wf), QEIL_OK);
+    const qeil_matmul_weight *five[5] = {&W0, &W0, &W0, &W0, &W0};
+    CHECK_EQ_INT(qeil_matmul_multi(ctx, pool, QEIL_SIMD_SCALAR, five, 5, x, 1, ys, work, ws),
+                 QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "allowed 1..4");
+    CHECK_EQ_INT(qeil_matmul_multi(ctx, pool, QEIL_SIMD_SCALAR, five, 0, x, 1, ys, work, ws),
+                 QEIL_ERR_RANGE);
+    qeil_ctx_free(ctx);
+    for (int j = 0; j < 3; j++) {
+        free(wq[j]);
+        free(ys[j]);
+    }
+    free(yr);
+    free(work);
+    free(wf);
+    free(x);
+    qeil_tpool_free(pool);
+}
+
 TEST(matmul_rejects_bad_input)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -1130,6 +1209,7 @@ int main(void)
     RUN(tpool_barrier);
     RUN(matmul_threads_bit_identical);
     RUN(matmul_matches_naive);
+    RUN(matmul_multi_equals_single);
     RUN(matmul_rejects_bad_input);
     return test_summary("kernels");
 }

@@ -113,6 +113,12 @@ typedef struct qeil_backend {
     /* y[v][r] = sum_c W[r][c] x[v][c] for v < n (x: n x n_cols, y: n x n_rows) */
     qeil_status (*matmul)(void *state, const qeil_bweight *w, const float *x, uint32_t n,
                           float *y);
+    /* y[j] = W[j] x for nw (1..4) weights of the same n_cols that read the
+     * same x (Q/K/V, gate/up), in one go: the cpu backend quantizes x once
+     * and makes one pool dispatch. Optional: NULL means matmul per weight.
+     * Must give exactly matmul's results. */
+    qeil_status (*matmul_multi)(void *state, const qeil_bweight *const *w, int nw,
+                                const float *x, uint32_t n, float *const *y);
     /* y[i] (+)= row ids[i] of W, dequantized to f32 (ids: host memory) */
     void (*get_rows)(void *state, const qeil_bweight *w, const uint32_t *ids, uint32_t n,
                      float *y, int accumulate);

@@ -154,6 +154,24 @@ static qeil_status cpu_matmul(void *p, const qeil_bweight *w, const float *x, ui
     return qeil_matmul(s->ctx, s->pool, s->simd, &mw, x, (int64_t)n, y, s->work, s->work_size);
 }
 
+static qeil_status cpu_matmul_multi(void *p, const qeil_bweight *const *w, int nw,
+                                    const float *x, uint32_t n, float *const *y)
+{
+    cpu_state *s = p;
+    if (nw < 1 || nw > QEIL_MATMUL_MAX_MULTI)
+        return qeil_ctx_fail(s->ctx, QEIL_ERR_RANGE, "matmul weights: %d (allowed 1..%d)", nw,
+                             QEIL_MATMUL_MAX_MULTI);
+    qeil_matmul_weight mw[QEIL_MATMUL_MAX_MULTI];
+    const qeil_matmul_weight *pw[QEIL_MATMUL_MAX_MULTI];
+    for (int j = 0; j < nw; j++) {
+        mw[j] = (qeil_matmul_weight){w[j]->type, w[j]->n_cols, w[j]->n_rows, w[j]->row_bytes,
+                                     w[j]->data};
+        pw[j] = &mw[j];
+    }
+    return qeil_matmul_multi(s->ctx, s->pool, s->simd, pw, nw, x, (int64_t)n, y, s->work,
+                             s->work_size);
+}
+
 static void cpu_get_rows(void *p, const qeil_bweight *w, const uint32_t *ids, uint32_t n,
                          float *y, int accumulate)
 {
@@ -304,6 +322,7 @@ const qeil_backend qeil_backend_cpu = {
     .weight_release = cpu_weight_release,
     .scratch_bytes = cpu_scratch_bytes,
     .matmul = cpu_matmul,
+    .matmul_multi = cpu_matmul_multi,
     .get_rows = cpu_get_rows,
     .add = cpu_add,
     .add_bias = cpu_add_bias,

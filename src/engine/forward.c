@@ -42,6 +42,27 @@ static qeil_status linear(const qeil_backend *be, void *st, const qeil_bweight *
     return QEIL_OK;
 }
 
+/* y[j] = W[j] x (+ b[j]) for weights that read the same x: one backend
+ * call when the backend fuses them, else one matmul each. */
+static qeil_status linear_multi(const qeil_backend *be, void *st, const qeil_bweight *const *w,
+                                const qeil_bweight *const *b, int nw, const float *x, uint32_t n,
+                                float *const *y)
+{
+    if (!be->matmul_multi) {
+        for (int j = 0; j < nw; j++) {
+            qeil_status r = linear(be, st, w[j], b[j], x, n, y[j]);
+            if (r != QEIL_OK) return r;
+        }
+        return QEIL_OK;
+    }
+    qeil_status r = be->matmul_multi(st, w, nw, x, n, y);
+    if (r != QEIL_OK) return r;
+    for (int j = 0; j < nw; j++)
+        if (b[j]->data)
+            be->add_bias(st, y[j], (size_t)w[j]->n_rows, vec(b[j]), n, (uint32_t)w[j]->n_rows);
+    return QEIL_OK;
+}
+
 qeil_status qeil_fwd_run_embed(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
                            const qeil_fwd_embd *w, const uint32_t *tok, const uint32_t *pos,
                            uint32_t n, qeil_fwd_scratch *s)
@@ -71,9 +92,9 @@ qeil_status qeil_fwd_run_block(const qeil_backend *be, void *st, const qeil_fwd_
         v = s->q + qd + kvd;
         q_stride = kv_stride = (size_t)qd + 2 * (size_t)kvd;
     } else {
-        if ((r = linear(be, st, &w->wq, &w->bq, s->xn, n, s->q)) != QEIL_OK) return r;
-        if ((r = linear(be, st, &w->wk, &w->bk, s->xn, n, s->k)) != QEIL_OK) return r;
-        if ((r = linear(be, st, &w->wv, &w->bv, s->xn, n, s->v)) != QEIL_OK) return r;
+        const qeil_bweight *ws[3] = {&w->wq, &w->wk, &w->wv}, *bs[3] = {&w->bq, &w->bk, &w->bv};
+        float *const ys[3] = {s->q, s->k, s->v};
+        if ((r = linear_multi(be, st, ws, bs, 3, s->xn, n, ys)) != QEIL_OK) return r;
         q = s->q;
         k = s->k;
         v = s->v;
@@ -98,8 +119,9 @@ qeil_status qeil_fwd_run_block(const qeil_backend *be, void *st, const qeil_fwd_
     norm_rows(be, st, hp, &w->ffn_norm, &w->ffn_norm_b, s->x, s->xn, n);
     const size_t nff = (size_t)n * hp->d_ff;
     if (hp->ffn == QEIL_FFN_SWIGLU) {
-        if ((r = linear(be, st, &w->gate, &w->bgate, s->xn, n, s->ffa)) != QEIL_OK) return r;
-        if ((r = linear(be, st, &w->up, &w->bup, s->xn, n, s->ffb)) != QEIL_OK) return r;
+        const qeil_bweight *ws[2] = {&w->gate, &w->up}, *bs[2] = {&w->bgate, &w->bup};
+        float *const ys[2] = {s->ffa, s->ffb};
+        if ((r = linear_multi(be, st, ws, bs, 2, s->xn, n, ys)) != QEIL_OK) return r;
         be->silu_mul(st, s->ffa, s->ffb, nff);
     } else {
         if ((r = linear(be, st, &w->up, &w->bup, s->xn, n, s->ffa)) != QEIL_OK) return r;

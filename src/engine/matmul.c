@@ -54,16 +54,21 @@ size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec)
     return (size_t)n_vec * (size_t)((n_cols + a->blck_elems - 1) / a->blck_elems) * a->blck_bytes;
 }
 
+/* One dispatch computes up to QEIL_MATMUL_MAX_MULTI weights against the
+ * same quantized x (qeil_matmul is the case nw = 1). Work items are chunks
+ * of rows; item c belongs to the first weight j with c < item_end[j]. */
 typedef struct {
-    const qeil_matmul_weight *w;
-    qeil_vec_dot_fn dot;
-    qeil_gemm_fn gemm;  /* tiled kernel, or NULL: one dot per element */
+    int nw;
+    const qeil_matmul_weight *w[QEIL_MATMUL_MAX_MULTI];
+    qeil_vec_dot_fn dot[QEIL_MATMUL_MAX_MULTI];
+    qeil_gemm_fn gemm[QEIL_MATMUL_MAX_MULTI]; /* tiled kernel, or NULL: one dot per element */
+    float *y[QEIL_MATMUL_MAX_MULTI];
+    int64_t chunk_rows[QEIL_MATMUL_MAX_MULTI]; /* rows per work item of the dynamic split */
+    int64_t item_end[QEIL_MATMUL_MAX_MULTI];   /* cumulative work items */
     const uint8_t *xq;  /* n_vec activations, xq_stride bytes apart */
     size_t xq_stride;
     int64_t n_vec;
-    float *y;
-    int64_t chunk_rows;   /* rows per work item of the dynamic split */
-    atomic_llong next;    /* next work item to hand out */
+    atomic_llong next;  /* next work item to hand out */
 } mm_args;
 
 /* Rows per tile for batches: a tile of weight rows (16 x a few KiB) stays
@@ -73,34 +78,36 @@ typedef struct {
  * elements are computed, never how: results do not depend on it. */
 #define MM_ROW_TILE 16
 
-/* Rows [b, e). With a tiled kernel, blocks of up to QEIL_GEMM_MAX_ROWS
- * rows x QEIL_GEMM_MAX_VEC vectors: each weight block is unpacked once per
- * tile instead of once per vector. */
-static void mm_rows(void *p, int64_t b, int64_t e)
+/* Rows [b, e) of weight j. With a tiled kernel, blocks of up to
+ * QEIL_GEMM_MAX_ROWS rows x QEIL_GEMM_MAX_VEC vectors: each weight block is
+ * unpacked once per tile instead of once per vector. */
+static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e)
 {
-    const mm_args *a = p;
-    const uint8_t *wd = a->w->data;
-    const int64_t n_rows = a->w->n_rows, n_cols = a->w->n_cols;
-    const size_t rb = a->w->row_bytes;
+    const qeil_matmul_weight *w = a->w[j];
+    const uint8_t *wd = w->data;
+    const int64_t n_rows = w->n_rows, n_cols = w->n_cols;
+    const size_t rb = w->row_bytes;
+    const qeil_gemm_fn gemm = a->gemm[j];
+    float *y = a->y[j];
     for (int64_t r0 = b; r0 < e; r0 += MM_ROW_TILE) {
         const int64_t r1 = r0 + MM_ROW_TILE < e ? r0 + MM_ROW_TILE : e;
-        if (a->gemm) {
+        if (gemm) {
             for (int64_t v = 0; v < a->n_vec; v += QEIL_GEMM_MAX_VEC) {
                 const int nc = (int)(a->n_vec - v < QEIL_GEMM_MAX_VEC ? a->n_vec - v : QEIL_GEMM_MAX_VEC);
                 for (int64_t r = r0; r < r1; r += QEIL_GEMM_MAX_ROWS) {
                     const int nr = (int)(r1 - r < QEIL_GEMM_MAX_ROWS ? r1 - r : QEIL_GEMM_MAX_ROWS);
-                    a->gemm(n_cols, nr, nc, wd + (size_t)r * rb, rb,
-                            a->xq + (size_t)v * a->xq_stride, a->xq_stride, a->y + v * n_rows + r,
-                            (size_t)n_rows);
+                    gemm(n_cols, nr, nc, wd + (size_t)r * rb, rb,
+                         a->xq + (size_t)v * a->xq_stride, a->xq_stride, y + v * n_rows + r,
+                         (size_t)n_rows);
                 }
             }
             continue;
         }
         for (int64_t v = 0; v < a->n_vec; v++) {
             const uint8_t *xv = a->xq + (size_t)v * a->xq_stride;
-            float *yv = a->y + v * n_rows;
+            float *yv = y + v * n_rows;
             for (int64_t r = r0; r < r1; r++)
-                a->dot(n_cols, &yv[r], wd + (size_t)r * rb, xv);
+                a->dot[j](n_cols, &yv[r], wd + (size_t)r * rb, xv);
         }
     }
 }
@@ -116,20 +123,23 @@ static void mm_task(void *p, int ith, int nth)
     (void)ith;
     (void)nth;
     mm_args *a = p;
-    const int64_t n_rows = a->w->n_rows;
+    const int64_t n_items = a->item_end[a->nw - 1];
     for (;;) {
         const int64_t c = atomic_fetch_add_explicit(&a->next, 1, memory_order_relaxed);
-        if (c >= (n_rows + a->chunk_rows - 1) / a->chunk_rows) break;
-        const int64_t b = c * a->chunk_rows;
-        mm_rows(a, b, b + a->chunk_rows < n_rows ? b + a->chunk_rows : n_rows);
+        if (c >= n_items) break;
+        int j = 0;
+        while (c >= a->item_end[j]) j++;
+        const int64_t b = (c - (j ? a->item_end[j - 1] : 0)) * a->chunk_rows[j];
+        const int64_t n_rows = a->w[j]->n_rows;
+        mm_rows(a, j, b, b + a->chunk_rows[j] < n_rows ? b + a->chunk_rows[j] : n_rows);
     }
 }
 
-qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
-                        const qeil_matmul_weight *w, const float *x, int64_t n_vec,
-                        float *y, void *work, size_t work_size)
+/* Checks shared by qeil_matmul and qeil_matmul_multi; the dot kernel. */
+static qeil_status mm_check(qeil_ctx *ctx, qeil_simd simd, const qeil_matmul_weight *w,
+                            int64_t n_vec, qeil_vec_dot_fn *dot)
 {
-    if (!w || !w->data || !x || !y)
+    if (!w || !w->data)
         return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "matmul: weight, x or y is NULL");
     if (n_vec < 1 || n_vec > QEIL_MATMUL_MAX_VEC)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul vectors: %lld (allowed 1..%d)",
@@ -138,44 +148,94 @@ qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
     if (!t || !t->vec_dot || w->n_cols < 1 || w->n_cols % t->blck_elems != 0 || w->n_rows < 1)
         return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
                              "matmul: weight not set up by qeil_matmul_weight_init");
-    qeil_vec_dot_fn dot = qeil_vec_dot_for(w->type, simd);
-    if (!dot)
+    *dot = qeil_vec_dot_for(w->type, simd);
+    if (!*dot)
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "simd: %s is not available on this CPU",
                              qeil_simd_name(simd));
+    return QEIL_OK;
+}
 
+/* The fused core: every weight shares n_cols and the activation format. */
+static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
+                          const qeil_matmul_weight *const *w, int nw, const float *x,
+                          int64_t n_vec, float *const *y, void *work, size_t work_size)
+{
+    if (!x) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "matmul: weight, x or y is NULL");
     mm_args a;
-    a.w = w;
-    a.dot = dot;
-    a.gemm = qeil_gemm_for(w->type, simd);
+    a.nw = nw;
+    for (int j = 0; j < nw; j++) {
+        qeil_status st = mm_check(ctx, simd, w[j], n_vec, &a.dot[j]);
+        if (st != QEIL_OK) return st;
+        if (!y[j]) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "matmul: weight, x or y is NULL");
+        a.w[j] = w[j];
+        a.gemm[j] = qeil_gemm_for(w[j]->type, simd);
+        a.y[j] = y[j];
+    }
+    const int64_t n_cols = w[0]->n_cols;
     a.xq = (const uint8_t *)x;
-    a.xq_stride = (size_t)w->n_cols * sizeof(float);
+    a.xq_stride = (size_t)n_cols * sizeof(float);
     a.n_vec = n_vec;
-    a.y = y;
-    a.chunk_rows = 0;
-    const qeil_quant_traits *at = act_traits(t);
+    const qeil_quant_traits *at = act_traits(qeil_quant_traits_of(w[0]->type));
     if (at) {
-        size_t need = qeil_matmul_work_size(w->type, w->n_cols, n_vec);
+        size_t need = qeil_matmul_work_size(w[0]->type, n_cols, n_vec);
         if (!work || work_size < need)
             return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul work buffer: %zu bytes (need %zu)",
                                  work_size, need);
         a.xq_stride = need / (size_t)n_vec;
         uint8_t *xq = work;
         for (int64_t v = 0; v < n_vec; v++)
-            at->quantize(x + v * w->n_cols, xq + (size_t)v * a.xq_stride, w->n_cols);
+            at->quantize(x + v * n_cols, xq + (size_t)v * a.xq_stride, n_cols);
         a.xq = xq;
     }
     const int nth = qeil_tpool_n_threads(pool);
     if (nth == 1) {
-        mm_rows(&a, 0, w->n_rows);
+        for (int j = 0; j < nw; j++) mm_rows(&a, j, 0, w[j]->n_rows);
         return QEIL_OK;
     }
-    /* About 16 work items per thread (one atomic add each, ~0.1 us): fine
-     * enough to even out a preempted thread, coarse enough that the adds
-     * cost nothing next to the rows. A multiple of the 4-row kernel tile. */
-    int64_t chunk = w->n_rows / (16 * (int64_t)nth);
-    chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % QEIL_GEMM_MAX_ROWS;
-    a.chunk_rows = chunk;
+    /* About 16 work items per thread and weight (one atomic add each, ~0.1
+     * us): fine enough to even out a preempted thread, coarse enough that
+     * the adds cost nothing next to the rows. A multiple of the 4-row
+     * kernel tile. */
+    int64_t items = 0;
+    for (int j = 0; j < nw; j++) {
+        int64_t chunk = w[j]->n_rows / (16 * (int64_t)nth);
+        chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % QEIL_GEMM_MAX_ROWS;
+        a.chunk_rows[j] = chunk;
+        items += (w[j]->n_rows + chunk - 1) / chunk;
+        a.item_end[j] = items;
+    }
     atomic_init(&a.next, 0);
     qeil_tpool_run(pool, mm_task, &a);
+    return QEIL_OK;
+}
+
+qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
+                        const qeil_matmul_weight *w, const float *x, int64_t n_vec,
+                        float *y, void *work, size_t work_size)
+{
+    return mm_run(ctx, pool, simd, &w, 1, x, n_vec, &y, work, work_size);
+}
+
+qeil_status qeil_matmul_multi(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
+                              const qeil_matmul_weight *const *w, int nw, const float *x,
+                              int64_t n_vec, float *const *y, void *work, size_t work_size)
+{
+    if (!w || !y || nw < 1 || nw > QEIL_MATMUL_MAX_MULTI)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul weights: %d (allowed 1..%d)", nw,
+                             QEIL_MATMUL_MAX_MULTI);
+    for (int j = 0; j < nw; j++)
+        if (!w[j]) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "matmul: weight, x or y is NULL");
+    /* fuse only what shares x's quantized form; anything else runs alone */
+    const qeil_quant_traits *t0 = qeil_quant_traits_of(w[0]->type);
+    int same = t0 != NULL;
+    for (int j = 1; j < nw && same; j++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(w[j]->type);
+        same = t && t->vec_type == t0->vec_type && w[j]->n_cols == w[0]->n_cols;
+    }
+    if (same) return mm_run(ctx, pool, simd, w, nw, x, n_vec, y, work, work_size);
+    for (int j = 0; j < nw; j++) {
+        qeil_status st = mm_run(ctx, pool, simd, &w[j], 1, x, n_vec, &y[j], work, work_size);
+        if (st != QEIL_OK) return st;
+    }
     return QEIL_OK;
 }

@@ -65,4 +65,18 @@ qeil_status qeil_matmul(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
                         const qeil_matmul_weight *w, const float *x, int64_t n_vec,
                         float *y, void *work, size_t work_size);
 
+/* Most weights qeil_matmul_multi fuses into one dispatch. */
+#define QEIL_MATMUL_MAX_MULTI 4
+
+/* y[j] = W[j] x for nw (1..QEIL_MATMUL_MAX_MULTI) weights of the same n_cols
+ * that read the same x — Q/K/V, gate/up. When every weight takes x in the
+ * same activation format, x is quantized once and the rows of all weights
+ * go to the pool in one dispatch (one synchronisation instead of nw);
+ * otherwise each weight runs as qeil_matmul. Either way y[j] is
+ * bit-identical to qeil_matmul(W[j]). The work buffer must hold
+ * qeil_matmul_work_size of the largest need among the weights. */
+qeil_status qeil_matmul_multi(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
+                              const qeil_matmul_weight *const *w, int nw, const float *x,
+                              int64_t n_vec, float *const *y, void *work, size_t work_size);
+
 #endif /* QEIL_ENGINE_MATMUL_H */
