@@ -721,9 +721,11 @@ static int config_run(qeil_ctx *ctx, config *c, gen_state *g, const qeil_platfor
 #define PROV_LATENCY "modeled (target platform)"
 #define PROV_WALL "measured (this machine's CPU, not the target platform)"
 
-/* pass@k for k = 1, 2, 4, ..., K; returns the count written (0: undefined). */
-static int pass_at(qeil_ctx *ctx, const config *c, uint32_t n, uint32_t budget, double *out,
-                   uint32_t *ks)
+/* pass@k for k = 1, 2, 4, ..., K (every k = 1..K when `dense`; out and ks
+ * then hold QEIL_MAX_SAMPLES entries); returns the count written (0:
+ * undefined). */
+static int pass_at(qeil_ctx *ctx, const config *c, uint32_t n, uint32_t budget, int dense,
+                   double *out, uint32_t *ks)
 {
     if (!c->full_budget) return 0;
     uint32_t *nn = malloc(sizeof *nn * n), *cc = malloc(sizeof *cc * n);
@@ -733,7 +735,7 @@ static int pass_at(qeil_ctx *ctx, const config *c, uint32_t n, uint32_t budget, 
             nn[i] = c->recs[i].samples;
             cc[i] = c->recs[i].n_correct;
         }
-        for (uint32_t k = 1; k <= budget && m < 23; k *= 2)
+        for (uint32_t k = 1; k <= budget && m < QEIL_MAX_SAMPLES; k = dense ? k + 1 : 2 * k)
             if (qeil_metrics_pass_at_k_mean(ctx, nn, cc, n, k, &out[m]) == QEIL_OK) ks[m++] = k;
         if (m > 0 && ks[m - 1] != budget &&
             qeil_metrics_pass_at_k_mean(ctx, nn, cc, n, budget, &out[m]) == QEIL_OK)
@@ -784,9 +786,9 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const task *t
         cJSON_AddNullToObject(su, "ece");
     }
     cJSON_AddNumberToObject(su, "wall_s", c->wall_sum_s / n);
-    double pk[24];
-    uint32_t ks[24];
-    int m = pass_at(ctx, c, n, budget, pk, ks);
+    double pk[QEIL_MAX_SAMPLES];
+    uint32_t ks[QEIL_MAX_SAMPLES];
+    int m = pass_at(ctx, c, n, budget, 1, pk, ks);
     if (m > 0) {
         cJSON *p = cJSON_AddObjectToObject(su, "pass_at_k");
         for (int i = 0; i < m; i++) {
@@ -885,17 +887,17 @@ static const char *fmt_num(char *b, double v, const char *unit)
 /* One line per problem for the last configuration (v2 under --compare). */
 static void print_problems(const config *c, const task *t, uint32_t n)
 {
-    printf("  %-10s %-34s %8s %8s %3s %7s %-13s %10s\n", "ID", "QUESTION", "GOLD", "CHOSEN", "OK",
+    printf("  %-12s %-32s %8s %8s %3s %7s %-13s %10s\n", "ID", "QUESTION", "GOLD", "CHOSEN", "OK",
            "SAMPLES", "DECIDED BY", "ENERGY J");
     for (uint32_t i = 0; i < n; i++) {
         const prob_rec *r = &c->recs[i];
-        char q[35];
+        char q[33];
         size_t k = 0;
         for (const char *p = t[i].question; *p && k + 1 < sizeof q; p++)
             q[k++] = (*p == '\n' || *p == '\t') ? ' ' : *p;
         q[k] = '\0';
         if (strlen(t[i].question) >= sizeof q) memcpy(q + sizeof q - 4, "...", 4);
-        printf("  %-10.10s %-34s %8.8s %8.8s %3s %7u %-13s %10.4g\n", t[i].id, q,
+        printf("  %-12.12s %-32s %8.8s %8.8s %3s %7u %-13s %10.4g\n", t[i].id, q,
                t[i].gold.text, r->chosen.has ? r->chosen.text : "(none)", r->correct ? "yes" : "no",
                r->samples, qeil_select_stage_name(r->stage), r->energy_J);
     }
@@ -924,7 +926,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
                (unsigned)(s->accuracy * s->n_problems + 0.5), s->n_problems);
         double pk[24];
         uint32_t ks[24];
-        int m = pass_at(ctx, c, n, o->samples, pk, ks);
+        int m = pass_at(ctx, c, n, o->samples, 0, pk, ks);
         if (m > 0) {
             printf("  %-22s", "pass@k");
             for (int i = 0; i < m; i++) printf(" @%u %.1f %%", ks[i], 100 * pk[i]);
@@ -980,7 +982,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
     else printf("IPW ratio n/a (an IPW is 0 or undefined)\n");
     double pk[24];
     uint32_t ks[24];
-    int m = pass_at(ctx, &cf[0], n, o->samples, pk, ks);
+    int m = pass_at(ctx, &cf[0], n, o->samples, 0, pk, ks);
     if (m > 0) {
         printf("  pass@k (standard, all K samples):");
         for (int i = 0; i < m; i++) printf(" @%u %.1f %%", ks[i], 100 * pk[i]);

@@ -358,6 +358,29 @@ TEST(compare_runs_three_configurations)
     cJSON_Delete(j);
 }
 
+/* --select majority draws the whole budget, so pass@k is defined for every
+ * k = 1..K: the JSON lists each one, in [0, 1] and non-decreasing in k. */
+TEST(pass_at_k_every_k_in_json)
+{
+    if (!model[0]) SKIP("no tiny model");
+    cJSON *j = eval_json("--select majority --samples 5");
+    if (!j) return;
+    cJSON *pk = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "pass_at_k");
+    CHECK(cJSON_IsObject(pk));
+    CHECK_EQ_INT(cJSON_GetArraySize(pk), 5);
+    double prev = 0;
+    for (int k = 1; k <= 5; k++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", k);
+        cJSON *v = cJSON_GetObjectItem(pk, key);
+        CHECK(cJSON_IsNumber(v));
+        double x = cJSON_GetNumberValue(v);
+        CHECK(x >= prev - 1e-12 && x <= 1 + 1e-12);
+        prev = x;
+    }
+    cJSON_Delete(j);
+}
+
 /* The demo model another part of the project trains (models/qeil-demo.gguf,
  * data/tasks/arith.jsonl): a handful of problems end to end, when present. */
 TEST(demo_model_end_to_end)
@@ -406,6 +429,7 @@ int main(int argc, char **argv)
     RUN(eval_json_contract);
     RUN(eval_is_deterministic);
     RUN(compare_runs_three_configurations);
+    RUN(pass_at_k_every_k_in_json);
     RUN(demo_model_end_to_end);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
