@@ -53,6 +53,12 @@ int cli_u64(const char *cmd, const char *opt, const char *val, uint64_t min, uin
             uint64_t *out);
 int cli_f64(const char *cmd, const char *opt, const char *val, double min, double max,
             double *out);
+/* A float option in [lo, hi] with either end optionally open (`lo_open`,
+ * `hi_open`; e.g. top-p in (0, 1]): the closed range is parsed strictly,
+ * then an open end is rejected; `range` is the allowed range as the
+ * message prints it. */
+int cli_f32_range(const char *cmd, const char *opt, const char *val, double lo, double hi,
+                  int lo_open, int hi_open, const char *range, float *out);
 
 /* JSON string literal with escapes, to f. */
 void cli_json_str(FILE *f, const char *s);

@@ -87,17 +87,6 @@ typedef struct {
     qeil_sampler_params sp;
 } eval_opts;
 
-static int f32_opt(const char *opt, const char *v, double lo, double hi, int lo_open,
-                   const char *range, float *out)
-{
-    double x;
-    if (cli_f64(CMD, opt, v, lo, hi, &x)) return CLI_USAGE;
-    if (lo_open && x == lo)
-        return cli_usage_error(CMD, "%s: %s is out of range (allowed %s)", opt, v, range);
-    *out = (float)x;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
 {
     *done = 0;
@@ -136,13 +125,15 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
             o->threads = (int)u;
         } else if (OPT("--temp", NULL)) {
-            if (m < 0 || f32_opt("--temp", v, 0, QEIL_SAMPLER_MAX_TEMP, 0, "0..100", &o->sp.temp))
+            if (m < 0 || cli_f32_range(CMD, "--temp", v, 0, QEIL_SAMPLER_MAX_TEMP, 0, 0, "0..100",
+                                       &o->sp.temp))
                 return CLI_USAGE;
         } else if (OPT("--top-k", NULL)) {
             if (m < 0 || cli_u64(CMD, "--top-k", v, 0, QEIL_SAMPLER_MAX_VOCAB, &u)) return CLI_USAGE;
             o->sp.top_k = (uint32_t)u;
         } else if (OPT("--top-p", NULL)) {
-            if (m < 0 || f32_opt("--top-p", v, 0, 1, 1, "(0, 1]", &o->sp.top_p)) return CLI_USAGE;
+            if (m < 0 || cli_f32_range(CMD, "--top-p", v, 0, 1, 1, 0, "(0, 1]", &o->sp.top_p))
+                return CLI_USAGE;
         } else if (OPT("--seed", NULL)) {
             if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &u)) return CLI_USAGE;
             o->sp.seed = u;

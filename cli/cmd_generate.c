@@ -57,19 +57,6 @@ typedef struct {
     qeil_sampler_params sp;
 } gen_opts;
 
-/* A float option in (lo, hi] / [lo, hi) as the sampler defines it: the
- * closed range is parsed strictly, then the open end is checked. */
-static int f32_opt(const char *opt, const char *v, double lo, double hi, int lo_open,
-                   int hi_open, const char *range, float *out)
-{
-    double x;
-    if (cli_f64(CMD, opt, v, lo, hi, &x)) return CLI_USAGE;
-    if ((lo_open && x == lo) || (hi_open && x == hi))
-        return cli_usage_error(CMD, "%s: %s is out of range (allowed %s)", opt, v, range);
-    *out = (float)x;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, gen_opts *o, int *done)
 {
     *done = 0;
@@ -99,18 +86,22 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
             if (m < 0 || cli_u64(CMD, "-c", v, 0, MAX_CTX, &u)) return CLI_USAGE;
             o->n_ctx = (uint32_t)u;
         } else if (OPT("--temp", NULL)) {
-            if (m < 0 || f32_opt("--temp", v, 0, QEIL_SAMPLER_MAX_TEMP, 0, 0, "0..100", &o->sp.temp))
+            if (m < 0 || cli_f32_range(CMD, "--temp", v, 0, QEIL_SAMPLER_MAX_TEMP, 0, 0, "0..100",
+                                       &o->sp.temp))
                 return CLI_USAGE;
         } else if (OPT("--top-k", NULL)) {
             if (m < 0 || cli_u64(CMD, "--top-k", v, 0, QEIL_SAMPLER_MAX_VOCAB, &u)) return CLI_USAGE;
             o->sp.top_k = (uint32_t)u;
         } else if (OPT("--top-p", NULL)) {
-            if (m < 0 || f32_opt("--top-p", v, 0, 1, 1, 0, "(0, 1]", &o->sp.top_p)) return CLI_USAGE;
+            if (m < 0 || cli_f32_range(CMD, "--top-p", v, 0, 1, 1, 0, "(0, 1]", &o->sp.top_p))
+                return CLI_USAGE;
         } else if (OPT("--min-p", NULL)) {
-            if (m < 0 || f32_opt("--min-p", v, 0, 1, 0, 1, "[0, 1)", &o->sp.min_p)) return CLI_USAGE;
+            if (m < 0 || cli_f32_range(CMD, "--min-p", v, 0, 1, 0, 1, "[0, 1)", &o->sp.min_p))
+                return CLI_USAGE;
         } else if (OPT("--repeat-penalty", NULL)) {
-            if (m < 0 || f32_opt("--repeat-penalty", v, 0, QEIL_SAMPLER_MAX_REPEAT_PENALTY, 1, 0,
-                                 "(0, 10]", &o->sp.repeat_penalty))
+            if (m < 0 || cli_f32_range(CMD, "--repeat-penalty", v, 0,
+                                       QEIL_SAMPLER_MAX_REPEAT_PENALTY, 1, 0, "(0, 10]",
+                                       &o->sp.repeat_penalty))
                 return CLI_USAGE;
         } else if (OPT("--repeat-last-n", NULL)) {
             if (m < 0 || cli_u64(CMD, "--repeat-last-n", v, 0, QEIL_SAMPLER_MAX_REPEAT_LAST_N, &u))

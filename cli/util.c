@@ -86,6 +86,17 @@ int cli_f64(const char *cmd, const char *opt, const char *val, double min, doubl
     return rc;
 }
 
+int cli_f32_range(const char *cmd, const char *opt, const char *val, double lo, double hi,
+                  int lo_open, int hi_open, const char *range, float *out)
+{
+    double x;
+    if (cli_f64(cmd, opt, val, lo, hi, &x)) return CLI_USAGE;
+    if ((lo_open && x == lo) || (hi_open && x == hi))
+        return cli_usage_error(cmd, "%s: %s is out of range (allowed %s)", opt, val, range);
+    *out = (float)x;
+    return 0;
+}
+
 void cli_json_str(FILE *f, const char *s)
 {
     fputc('"', f);
