@@ -600,6 +600,58 @@ TEST(quant_error_q6_k)
     free(q);
 }
 
+/* The AVX2 activation quantizer writes exactly the scalar one's bytes:
+ * blocks whose amax is 127 (so d = 1 and q = round(x)) filled with every
+ * half-integer and its float neighbours, blocks with NaN, infinities,
+ * zeros and subnormals, and random rows over six decades of scale. */
+TEST(quantize_q8_0_avx2_matches_scalar)
+{
+    qeil_quantize_fn fast = qeil_act_quantize_for(QEIL_GGML_Q8_0, QEIL_SIMD_AVX2);
+    if (qeil_simd_best() < QEIL_SIMD_AVX2 || fast == qeil_quantize_row_q8_0)
+        SKIP("no AVX2 on this CPU");
+    enum { NB = 4096 };
+    float *x = xmalloc(NB * 32 * sizeof *x);
+    uint8_t *a = xmalloc(NB * 34), *b = xmalloc(NB * 34);
+    int n = 0;
+    /* halves k + 0.5 for k in -128..127 and their neighbours, 31 per block
+     * next to one 127 */
+    float vals[256 * 3];
+    int nv = 0;
+    for (int k = -128; k < 127; k++) {
+        float h = (float)k + 0.5f;
+        vals[nv++] = h;
+        vals[nv++] = nextafterf(h, 0.0f);
+        vals[nv++] = nextafterf(h, h > 0 ? 1000.0f : -1000.0f);
+    }
+    for (int i = 0; i < nv; i += 31, n++)
+        for (int j = 0; j < 32; j++) x[n * 32 + j] = j == 0 ? 127.0f : (i + j - 1 < nv ? vals[i + j - 1] : 0.0f);
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f, -1e-40f, 1e30f, -3.0f, 0.5f};
+    for (int i = 0; i < 10; i++, n++)
+        for (int j = 0; j < 32; j++)
+            x[n * 32 + j] = (j % 3 == 0) ? special[(i + j) % 10] : (i < 3 ? special[i] : (float)j * 0.37f);
+    for (int j = 0; j < 32; j++) x[n * 32 + j] = 0.0f; /* all zero: d = 0 */
+    n++;
+    qeil_rng r;
+    qeil_rng_seed(&r, 12);
+    for (; n < NB; n++) {
+        float scale = powf(10.0f, (float)(n % 7) - 3.0f);
+        for (int j = 0; j < 32; j++)
+            x[n * 32 + j] = scale * (float)(2.0 * qeil_rng_uniform(&r) - 1.0);
+    }
+    qeil_quantize_row_q8_0(x, a, NB * 32);
+    fast(x, b, NB * 32);
+    int bad = 0;
+    for (int i = 0; i < NB && bad < 3; i++)
+        if (memcmp(a + i * 34, b + i * 34, 34) != 0) {
+            bad++;
+            TEST_FAIL_("block %d differs (first value %g)", i, (double)x[i * 32]);
+        }
+    CHECK_EQ_INT(bad, 0);
+    free(x);
+    free(a);
+    free(b);
+}
+
 TEST(quant_error_q8_k)
 {
     /* d = amax/127 kept as f32: |err| <= d/2 (+ f32 rounding) */
@@ -1200,6 +1252,7 @@ int main(void)
     RUN(quant_error_q4_k);
     RUN(quant_error_q6_k);
     RUN(quant_error_q8_k);
+    RUN(quantize_q8_0_avx2_matches_scalar);
     RUN(dot_avx2_vs_scalar);
     RUN(dot_scalar_vs_dequantized);
     RUN(dot_avx2_vs_dequantized);

@@ -344,6 +344,20 @@ qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
 #endif
 }
 
+qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd)
+{
+    const qeil_quant_traits *t = qeil_quant_traits_of(act_type);
+    if (!t) return NULL;
+#if QEIL_HAVE_X86_SIMD
+    if (act_type == QEIL_GGML_Q8_0 && simd == QEIL_SIMD_AVX2 &&
+        qeil_simd_best() >= QEIL_SIMD_AVX2)
+        return qeil_quantize_row_q8_0_avx2;
+#else
+    (void)simd;
+#endif
+    return t->quantize;
+}
+
 void qeil_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)
 {
 #if QEIL_HAVE_X86_SIMD

@@ -656,6 +656,52 @@ DEFINE_GEMM(qeil_gemm_q6_k_vnni, VNNI_FN, q6k_tile_vnni, QEIL_QK_K, 4, 2)
 
 /* ------------------------------------------------------------------------ */
 /* F16C row conversions                                                      */
+/* Activation quantizer, Q8_0, with exactly qeil_quantize_row_q8_0's
+ * results: amax = max |x| ignoring NaN (MAXPS returns its second operand,
+ * the running max, when the new value is NaN, as fmaxf ignores it); d and
+ * 1/d in scalar float as there; q = clamp(x/d, -127, 127) (MAXPS with the
+ * bound second: NaN -> -127, as round_clamp) rounded half away from zero
+ * as roundf: trunc(t + copysign(0.49999997, t)). Adding the float just
+ * below 0.5 never carries a fraction under one half to the next integer,
+ * and a fraction of exactly one half reaches it (at |t| < 1 through the
+ * tie 0.99999997 -> 1.0, round-to-even). Checked against the scalar
+ * version on halves, their neighbours, NaN, infinities and random rows. */
+AVX2_FN void qeil_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), lo = _mm256_set1_ps(-127.0f);
+    const __m256 hi = _mm256_set1_ps(127.0f), half = _mm256_set1_ps(0.49999997f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK8_0; i++, b += QEIL_Q8_0_BYTES) {
+        const float *x = src + i * QEIL_QK8_0;
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(_mm256_andnot_ps(sign, v[k]), m);
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = qeil_f32_to_f16(d);
+        memcpy(b, &h, sizeof h);
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(v[k], vid), lo), hi);
+            t = _mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half));
+            q[k] = _mm256_cvttps_epi32(t);
+        }
+        /* packs work per 128-bit lane: the bytes come out as 4-element
+         * groups q0a q1a q2a q3a q0b q1b q2b q3b; put them back in order */
+        const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order);
+        _mm256_storeu_si256((__m256i *)(void *)(b + 2), p8);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 
 AVX2_FN void qeil_f16_to_f32_row_avx2(const uint16_t *src, float *dst, int64_t n)

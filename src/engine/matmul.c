@@ -183,8 +183,9 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
                                  work_size, need);
         a.xq_stride = need / (size_t)n_vec;
         uint8_t *xq = work;
+        const qeil_quantize_fn quantize = qeil_act_quantize_for(at->type, simd);
         for (int64_t v = 0; v < n_vec; v++)
-            at->quantize(x + v * n_cols, xq + (size_t)v * a.xq_stride, n_cols);
+            quantize(x + v * n_cols, xq + (size_t)v * a.xq_stride, n_cols);
         a.xq = xq;
     }
     const int nth = qeil_tpool_n_threads(pool);
