@@ -55,8 +55,11 @@ void qeil_op_add(float *y, const float *x, size_t n);
 /* One attention head for one query: positions 0..n_pos-1 of a KV cache whose
  * rows (one per position) start kv_stride floats apart:
  *   s_j = scale * q . k_j,  p = softmax(s),  out = sum_j p_j v_j
- * scores: n_pos floats of scratch. q, k, v, out: head_dim floats. n_pos >= 1. */
-void qeil_op_attention(const float *q, const float *k, const float *v, size_t kv_stride,
-                       uint32_t n_pos, uint32_t head_dim, float scale, float *scores, float *out);
+ * scores: n_pos floats of scratch. q, k, v, out: head_dim floats. n_pos >= 1.
+ * scores and out overlap nothing else (restrict). */
+void qeil_op_attention(const float *restrict q, const float *restrict k,
+                       const float *restrict v, size_t kv_stride, uint32_t n_pos,
+                       uint32_t head_dim, float scale, float *restrict scores,
+                       float *restrict out);
 
 #endif /* QEIL_ENGINE_OPS_H */
