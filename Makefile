@@ -82,8 +82,15 @@ bench: deps $(BIN) $(BENCHES)
 fuzz:
 	sh tests/fuzz/build.sh
 
+# The main job on built-in defaults: plan the default platform, then a short
+# end-to-end demo with the committed demo model (docs/demo-model.md): five
+# arithmetic problems, up to 16 samples each, the cascade against the
+# standard and v1 configurations, with the energy/latency report.
+DEMO_MODEL := models/qeil-demo.gguf
+DEMO_TASKS := data/tasks/arith.jsonl
 run: all
 	./$(BIN) plan
+	./$(BIN) eval -m $(DEMO_MODEL) --tasks $(DEMO_TASKS) --limit 5 --samples 16 --compare -v
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qeil $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
