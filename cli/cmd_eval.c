@@ -64,6 +64,11 @@ static void usage(FILE *f)
             "  --output FMT            table|json (default table)\n"
             "  -v, --verbose           table: one line per problem (question, gold, chosen\n"
             "                          answer, samples, deciding stage, modeled energy)\n"
+            "  --csvet-delta D         cascade: risk of CSVET's posterior stop (default 0.1;\n"
+            "                          0..0.5, 0 = rule off)\n"
+            "  --arde-lambda L         cascade: ARDE votes per s.d. of log-likelihood\n"
+            "                          (default 0.5; 0..100, 0 = votes and penalties only)\n"
+            "  --futility              cascade: CSVET rule (c), stop once EAC cannot accept\n"
             "  -h, --help              this help\n\n"
             "A sample stops at EOS, at \"\\n\\n\" or \"Q:\" after its \"####\" answer line, or\n"
             "at -n tokens. Progress goes to stderr.\n\n"
@@ -85,6 +90,8 @@ typedef struct {
     qeil_select_method select;
     qeil_plan_method plan;
     qeil_sampler_params sp;
+    double csvet_delta, arde_lambda; /* cascade tuning (docs/selection.md) */
+    int futility;                    /* CSVET rule (c) on */
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
@@ -163,6 +170,14 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             o->compare = 1;
         } else if (cli_flag(argv, i, "--verbose", "-v")) {
             o->verbose = 1;
+        } else if (OPT("--csvet-delta", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--csvet-delta", v, 0, 0.5, &o->csvet_delta))
+                return CLI_USAGE;
+        } else if (OPT("--arde-lambda", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--arde-lambda", v, 0, 100, &o->arde_lambda))
+                return CLI_USAGE;
+        } else if (cli_flag(argv, i, "--futility", NULL)) {
+            o->futility = 1;
         } else {
 #undef OPT
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
@@ -612,9 +627,10 @@ static const char *plan_name(qeil_plan_method m)
 }
 
 static qeil_status config_setup(qeil_ctx *ctx, config *c, const qeil_platform *pf,
-                                const qeil_workload *wl, uint64_t seed, uint32_t budget,
-                                uint32_t batch, uint32_t n_tasks)
+                                const qeil_workload *wl, const eval_opts *o, uint32_t n_tasks)
 {
+    const uint64_t seed = o->sp.seed;
+    const uint32_t budget = o->samples, batch = o->batch;
     qeil_plan_params pp = qeil_plan_default_params();
     pp.method = c->plan_method;
     pp.seed = seed;
@@ -630,6 +646,9 @@ static qeil_status config_setup(qeil_ctx *ctx, config *c, const qeil_platform *p
     sp.method = c->select;
     sp.budget = budget;
     sp.batch = batch;
+    sp.csvet_delta = o->csvet_delta;
+    sp.arde_lambda = o->arde_lambda;
+    sp.csvet_futility = o->futility;
     /* thresholds that count samples cannot exceed a small budget */
     if (sp.eac_min_votes > budget) sp.eac_min_votes = budget;
     if (sp.csvet_min_samples > budget) sp.csvet_min_samples = budget;
@@ -829,6 +848,10 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "max_tokens", o->max_tokens);
     cJSON_AddNumberToObject(j, "mean_prompt_tokens", mean_prompt);
+    cJSON *cp = cJSON_AddObjectToObject(j, "cascade_params");
+    cJSON_AddNumberToObject(cp, "csvet_delta", o->csvet_delta);
+    cJSON_AddNumberToObject(cp, "arde_lambda", o->arde_lambda);
+    cJSON_AddBoolToObject(cp, "futility", o->futility);
     cJSON *pv = cJSON_AddObjectToObject(j, "provenance");
     cJSON_AddStringToObject(pv, "energy_J", PROV_ENERGY);
     cJSON_AddStringToObject(pv, "avg_power_W", PROV_ENERGY);
@@ -1024,6 +1047,10 @@ int cmd_eval(int argc, char **argv)
     o.plan = QEIL_METHOD_PGSAM;
     o.sp = qeil_sampler_default_params();
     o.sp.seed = EVAL_DEFAULT_SEED;
+    const qeil_select_params sel_defaults = qeil_select_default_params();
+    o.csvet_delta = sel_defaults.csvet_delta;
+    o.arde_lambda = sel_defaults.arde_lambda;
+    o.futility = sel_defaults.csvet_futility;
     int done = 0, rc = parse_args(argc, argv, &o, &done);
     if (rc != CLI_OK || done) return rc;
     if (o.batch > o.samples) o.batch = o.samples;
@@ -1152,7 +1179,7 @@ int cmd_eval(int argc, char **argv)
         n_cf = 1;
     }
     for (int i = 0; i < n_cf; i++) {
-        if (config_setup(ctx, &cf[i], &pf, &wl, o.sp.seed, o.samples, o.batch, n) != QEIL_OK) {
+        if (config_setup(ctx, &cf[i], &pf, &wl, &o, n) != QEIL_OK) {
             cli_fail(CMD, "%s plan on %s: %s", plan_name(cf[i].plan_method), pf.name,
                      qeil_ctx_errmsg(ctx));
             goto out;

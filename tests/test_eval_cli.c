@@ -104,6 +104,8 @@ TEST(bad_numbers_and_options_exit_2)
         {"eval -m m.gguf --tasks t.jsonl --plan magic", "--plan", "pgsam|greedy|standard"},
         {"eval -m m.gguf --tasks t.jsonl --output csv", "--output", "table|json"},
         {"eval -m m.gguf --tasks t.jsonl --compare --select majority", "--compare", "--select"},
+        {"eval -m m.gguf --tasks t.jsonl --csvet-delta 0.6", "--csvet-delta", "0..0.5"},
+        {"eval -m m.gguf --tasks t.jsonl --arde-lambda -1", "--arde-lambda", "-1"},
         {"eval -m m.gguf --tasks t.jsonl --frobnicate", "unknown option", "--frobnicate"},
         {"eval -m m.gguf --tasks", "--tasks", "needs a value"},
     };
@@ -358,6 +360,42 @@ TEST(compare_runs_three_configurations)
     cJSON_Delete(j);
 }
 
+/* The cascade options reach the selector: they are echoed in the JSON,
+ * and with rule (b) off (--csvet-delta 0) the cascade can only stop by
+ * rule (a), so it never draws fewer samples than with the default. */
+TEST(cascade_options)
+{
+    if (!model[0]) SKIP("no tiny model");
+    cJSON *d = eval_json("");
+    cJSON *j = eval_json("--csvet-delta 0 --arde-lambda 2 --futility");
+    if (!d || !j) {
+        cJSON_Delete(d);
+        cJSON_Delete(j);
+        return;
+    }
+    cJSON *cp = cJSON_GetObjectItem(j, "cascade_params");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cp, "csvet_delta")) == 0.0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(cp, "arde_lambda")) == 2.0);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cp, "futility")));
+    cJSON *dp = cJSON_GetObjectItem(d, "cascade_params");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "csvet_delta")) == 0.1);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "arde_lambda")) == 0.5);
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItem(dp, "futility")));
+    cJSON_Delete(d);
+    cJSON_Delete(j);
+    d = eval_json("");
+    j = eval_json("--csvet-delta 0");
+    if (d && j) {
+        double sd = cJSON_GetNumberValue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(d, "summary"), "mean_samples"));
+        double sj = cJSON_GetNumberValue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "mean_samples"));
+        CHECK(sj >= sd);
+    }
+    cJSON_Delete(d);
+    cJSON_Delete(j);
+}
+
 /* --select majority draws the whole budget, so pass@k is defined for every
  * k = 1..K: the JSON lists each one, in [0, 1] and non-decreasing in k. */
 TEST(pass_at_k_every_k_in_json)
@@ -442,6 +480,7 @@ int main(int argc, char **argv)
     RUN(eval_json_contract);
     RUN(eval_is_deterministic);
     RUN(compare_runs_three_configurations);
+    RUN(cascade_options);
     RUN(pass_at_k_every_k_in_json);
     RUN(demo_model_end_to_end);
     char cmd[4200];
