@@ -362,6 +362,10 @@ int main(int argc, char **argv)
     int i_casc = add_config(cf, &nc, "**cascade b=2 (default)**", d);
     p = d, p.batch = 4;
     add_config(cf, &nc, "cascade b=4", p);
+    p = d, p.csvet_delta_late = p.csvet_delta;
+    add_config(cf, &nc, "cascade, one δ = 0.1 (no δ₂)", p);
+    p = d, p.csvet_delta_late = 0.5;
+    add_config(cf, &nc, "cascade, δ₂ = 0.5", p);
     p = d, p.csvet_bound = QEIL_CSVET_MODE;
     add_config(cf, &nc, "cascade, rule (b) = mode bound", p);
     p = d, p.csvet_delta = 0;

@@ -66,6 +66,9 @@ static void usage(FILE *f)
             "                          answer, samples, deciding stage, modeled energy)\n"
             "  --csvet-delta D         cascade: risk of CSVET's posterior stop (default 0.1;\n"
             "                          0..0.5, 0 = rule off)\n"
+            "  --csvet-delta-late D    ... once --csvet-late-after samples are drawn\n"
+            "                          (default 0.4; 0..0.5)\n"
+            "  --csvet-late-after N    (default 7; 1..1024)\n"
             "  --arde-lambda L         cascade: ARDE votes per s.d. of log-likelihood\n"
             "                          (default 0.5; 0..100, 0 = votes and penalties only)\n"
             "  --futility              cascade: CSVET rule (c), stop once EAC cannot accept\n"
@@ -90,7 +93,8 @@ typedef struct {
     qeil_select_method select;
     qeil_plan_method plan;
     qeil_sampler_params sp;
-    double csvet_delta, arde_lambda; /* cascade tuning (docs/selection.md) */
+    double csvet_delta, csvet_delta_late, arde_lambda; /* cascade tuning (docs/selection.md) */
+    uint32_t csvet_late_after;
     int futility;                    /* CSVET rule (c) on */
 } eval_opts;
 
@@ -173,6 +177,13 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
         } else if (OPT("--csvet-delta", NULL)) {
             if (m < 0 || cli_f64(CMD, "--csvet-delta", v, 0, 0.5, &o->csvet_delta))
                 return CLI_USAGE;
+        } else if (OPT("--csvet-delta-late", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--csvet-delta-late", v, 0, 0.5, &o->csvet_delta_late))
+                return CLI_USAGE;
+        } else if (OPT("--csvet-late-after", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--csvet-late-after", v, 1, QEIL_SELECT_MAX_BUDGET, &u))
+                return CLI_USAGE;
+            o->csvet_late_after = (uint32_t)u;
         } else if (OPT("--arde-lambda", NULL)) {
             if (m < 0 || cli_f64(CMD, "--arde-lambda", v, 0, 100, &o->arde_lambda))
                 return CLI_USAGE;
@@ -647,6 +658,8 @@ static qeil_status config_setup(qeil_ctx *ctx, config *c, const qeil_platform *p
     sp.budget = budget;
     sp.batch = batch;
     sp.csvet_delta = o->csvet_delta;
+    sp.csvet_delta_late = o->csvet_delta_late;
+    sp.csvet_late_after = o->csvet_late_after;
     sp.arde_lambda = o->arde_lambda;
     sp.csvet_futility = o->futility;
     /* thresholds that count samples cannot exceed a small budget */
@@ -850,6 +863,8 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddNumberToObject(j, "mean_prompt_tokens", mean_prompt);
     cJSON *cp = cJSON_AddObjectToObject(j, "cascade_params");
     cJSON_AddNumberToObject(cp, "csvet_delta", o->csvet_delta);
+    cJSON_AddNumberToObject(cp, "csvet_delta_late", o->csvet_delta_late);
+    cJSON_AddNumberToObject(cp, "csvet_late_after", o->csvet_late_after);
     cJSON_AddNumberToObject(cp, "arde_lambda", o->arde_lambda);
     cJSON_AddBoolToObject(cp, "futility", o->futility);
     cJSON *pv = cJSON_AddObjectToObject(j, "provenance");
@@ -1049,6 +1064,8 @@ int cmd_eval(int argc, char **argv)
     o.sp.seed = EVAL_DEFAULT_SEED;
     const qeil_select_params sel_defaults = qeil_select_default_params();
     o.csvet_delta = sel_defaults.csvet_delta;
+    o.csvet_delta_late = sel_defaults.csvet_delta_late;
+    o.csvet_late_after = sel_defaults.csvet_late_after;
     o.arde_lambda = sel_defaults.arde_lambda;
     o.futility = sel_defaults.csvet_futility;
     int done = 0, rc = parse_args(argc, argv, &o, &done);

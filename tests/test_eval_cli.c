@@ -106,6 +106,8 @@ TEST(bad_numbers_and_options_exit_2)
         {"eval -m m.gguf --tasks t.jsonl --compare --select majority", "--compare", "--select"},
         {"eval -m m.gguf --tasks t.jsonl --csvet-delta 0.6", "--csvet-delta", "0..0.5"},
         {"eval -m m.gguf --tasks t.jsonl --arde-lambda -1", "--arde-lambda", "-1"},
+        {"eval -m m.gguf --tasks t.jsonl --csvet-delta-late 1", "--csvet-delta-late", "0..0.5"},
+        {"eval -m m.gguf --tasks t.jsonl --csvet-late-after 0", "--csvet-late-after", "1..1024"},
         {"eval -m m.gguf --tasks t.jsonl --frobnicate", "unknown option", "--frobnicate"},
         {"eval -m m.gguf --tasks", "--tasks", "needs a value"},
     };
@@ -379,6 +381,8 @@ TEST(cascade_options)
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(cp, "futility")));
     cJSON *dp = cJSON_GetObjectItem(d, "cascade_params");
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "csvet_delta")) == 0.1);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "csvet_delta_late")) == 0.4);
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "csvet_late_after")), 7);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dp, "arde_lambda")) == 0.5);
     CHECK(cJSON_IsFalse(cJSON_GetObjectItem(dp, "futility")));
     cJSON_Delete(d);

@@ -622,6 +622,7 @@ TEST(csvet_bound_mode_rule_stop_index)
     p.csvet_bound = QEIL_CSVET_MODE;
     p.csvet_prior = 1.0;
     p.csvet_delta = 0.07;
+    p.csvet_late_after = QEIL_SELECT_MAX_BUDGET; /* one δ throughout */
     p.csvet_futility = 0;
     qeil_select_result res;
     CHECK_EQ_INT(run_pattern(&p, &st, &res), QEIL_OK);
@@ -633,6 +634,49 @@ TEST(csvet_bound_mode_rule_stop_index)
     stream_init(&st, "AABAAAAAAAAAAAAA");
     CHECK_EQ_INT(run_pattern(&p, &st, &res), QEIL_OK);
     CHECK_EQ_INT(res.n_samples, 8);
+}
+
+TEST(csvet_late_delta)
+{
+    /* Predictive bound, batch 1, budget 16. A leads 4-3 after 7 samples
+     * (risk 0.374 with 9 left, docs/selection.md's stop table): under the
+     * single δ = 0.1 sampling goes on and B, which takes every later
+     * sample, wins; with δ₂ = 0.4 from 7 samples on the cascade stops at 7
+     * on A. Before n₂ the strict δ still holds: with n₂ = 8 it goes on past
+     * 7 (at 8 samples A4 B4 is a tie, which never stops). */
+    static const char *pat = "AABBABABBBBBBBBB";
+    stream st;
+    qeil_select_params p = qeil_select_default_params();
+    p.batch = 1;
+    qeil_select_result res;
+    p.csvet_delta_late = 0.1;
+    stream_init(&st, pat);
+    CHECK_EQ_INT(run_pattern(&p, &st, &res), QEIL_OK);
+    CHECK_EQ_INT(letter_of(&res), 'B');
+    CHECK(res.n_samples > 7);
+    p.csvet_delta_late = 0.4;
+    p.csvet_late_after = 7;
+    stream_init(&st, pat);
+    CHECK_EQ_INT(run_pattern(&p, &st, &res), QEIL_OK);
+    CHECK_EQ_INT(res.n_samples, 7);
+    CHECK_EQ_INT(letter_of(&res), 'A');
+    CHECK_EQ_INT(res.stop, QEIL_STOP_BOUND);
+    p.csvet_late_after = 8;
+    stream_init(&st, pat);
+    CHECK_EQ_INT(run_pattern(&p, &st, &res), QEIL_OK);
+    CHECK(res.n_samples > 7);
+    CHECK_EQ_INT(letter_of(&res), 'B');
+    /* bad values are rejected, naming the field */
+    qeil_ctx *c = qeil_ctx_create(NULL);
+    qeil_selector *sel = NULL;
+    p.csvet_delta_late = 0.6;
+    CHECK_EQ_INT(qeil_select_create(c, &p, &sel), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(c), "csvet_delta_late");
+    p.csvet_delta_late = 0.4;
+    p.csvet_late_after = 0;
+    CHECK_EQ_INT(qeil_select_create(c, &p, &sel), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(c), "csvet_late_after");
+    qeil_ctx_free(c);
 }
 
 TEST(csvet_bound_not_triggered_by_two_samples)
@@ -1275,6 +1319,7 @@ int main(void)
     RUN(cascade_batches_and_last_partial_batch);
     RUN(csvet_unbeatable_stop_indices);
     RUN(csvet_bound_mode_rule_stop_index);
+    RUN(csvet_late_delta);
     RUN(csvet_bound_not_triggered_by_two_samples);
     RUN(cascade_leader_early_then_overturned);
     RUN(cascade_all_distinct_goes_to_arde_by_likelihood);

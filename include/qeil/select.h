@@ -42,7 +42,8 @@
  *   CSVET early stopping, checked after every batch: (a) the leader can no
  *         longer be overturned by the remaining budget; (b) a Dirichlet-
  *         posterior bound says the remaining budget overturns it (or that
- *         it is not the mode) with probability <= csvet_delta; (c) EAC can
+ *         it is not the mode) with probability <= csvet_delta (<=
+ *         csvet_delta_late once csvet_late_after samples are in); (c) EAC can
  *         no longer accept within the budget (ARDE decides at once).
  *
  * Determinism: no randomness anywhere in this module; the same samples give
@@ -192,6 +193,12 @@ typedef struct {
                                   docs/selection.md); [0, 0.5]; 0 disables
                                   rule (b); default 0.1 */
     uint32_t csvet_min_samples;/* rule (b) needs at least this many samples; 1..1024; default 3 */
+    double csvet_delta_late;   /* δ₂: the risk rule (b) accepts once csvet_late_after
+                                  samples are drawn (the evidence is no longer
+                                  thin, and little budget is left to change the
+                                  answer); [0, 0.5]; default 0.4; set it to δ for
+                                  a single threshold */
+    uint32_t csvet_late_after; /* n₂: samples drawn before δ₂ applies; 1..1024; default 7 */
     double csvet_prior;        /* Dirichlet pseudo-count per answer; (0, 10]; default 0.5 (Jeffreys) */
     int csvet_unbeatable;      /* 1: rule (a) on (default); 0: off */
     int csvet_bound;           /* rule (b)'s question: QEIL_CSVET_PREDICTIVE (default)

@@ -94,6 +94,8 @@ qeil_select_params qeil_select_default_params(void)
     p.eac_min_votes = 3;
     p.csvet_delta = 0.1;
     p.csvet_min_samples = 3;
+    p.csvet_delta_late = 0.4;
+    p.csvet_late_after = 7;
     p.csvet_prior = 0.5;
     p.csvet_unbeatable = 1;
     p.csvet_bound = QEIL_CSVET_PREDICTIVE;
@@ -135,6 +137,12 @@ qeil_status qeil_select_params_validate(qeil_ctx *ctx, const qeil_select_params 
     if (p->csvet_min_samples < 1 || p->csvet_min_samples > QEIL_SELECT_MAX_BUDGET)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "csvet_min_samples: %u is outside 1..%u",
                              p->csvet_min_samples, QEIL_SELECT_MAX_BUDGET);
+    if (!in_range(p->csvet_delta_late, 0.0, 0.5))
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "csvet_delta_late: %g is outside [0, 0.5]",
+                             p->csvet_delta_late);
+    if (p->csvet_late_after < 1 || p->csvet_late_after > QEIL_SELECT_MAX_BUDGET)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "csvet_late_after: %u is outside 1..%u",
+                             p->csvet_late_after, QEIL_SELECT_MAX_BUDGET);
     if (!(p->csvet_prior > 0.0 && p->csvet_prior <= 10.0))
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "csvet_prior: %g is outside (0, 10]",
                              p->csvet_prior);
@@ -470,8 +478,11 @@ static qeil_status run_cascade(qeil_selector *s, qeil_sample_fn gen, void *user,
         }
         /* (b) the posterior bound, consulted once the leader has EAC's
          * minimum count (two agreeing samples are never enough evidence) */
+        /* (δ = 0 turns the rule off; from n₂ samples on it accepts δ₂) */
+        const double delta =
+            s->n >= s->p.csvet_late_after ? s->p.csvet_delta_late : s->p.csvet_delta;
         if (s->p.csvet_delta > 0 && s->n >= s->p.csvet_min_samples &&
-            a >= s->p.eac_min_votes && risk_now(s, lead, 0) <= s->p.csvet_delta) {
+            a >= s->p.eac_min_votes && risk_now(s, lead, 0) <= delta) {
             stop = QEIL_STOP_BOUND;
             break;
         }
