@@ -412,7 +412,7 @@ TEST(pass_at_k_every_k_in_json)
     CHECK_EQ_INT(cJSON_GetArraySize(pk), 5);
     double prev = 0;
     for (int k = 1; k <= 5; k++) {
-        char key[8];
+        char key[16];
         snprintf(key, sizeof key, "%d", k);
         cJSON *v = cJSON_GetObjectItem(pk, key);
         CHECK(cJSON_IsNumber(v));

@@ -53,17 +53,6 @@ AVX2_FN static inline float f16_at(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
-/* 8 int32 partial sums of x[i] * y[i] over 32 signed bytes. The sign of x
- * is moved onto y so maddubs sees |x| as unsigned: |x| <= 128, |y| <= 127
- * (activations are quantized symmetric), pairs <= 32512. */
-AVX2_FN static inline __m256i dot_i8_epi32(__m256i x, __m256i y)
-{
-    const __m256i ax = _mm256_sign_epi8(x, x);
-    const __m256i sy = _mm256_sign_epi8(y, x);
-    const __m256i p16 = _mm256_maddubs_epi16(ax, sy);
-    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
 /* ------------------------------------------------------------------------ */
 /* Float formats                                                             */
 /* ------------------------------------------------------------------------ */
