@@ -50,8 +50,11 @@ static void usage(FILE *f)
             "  --select M              cascade|majority|esc|adaptive|first (default cascade)\n"
             "  --platform P            catalog name or profile JSON (default %s)\n"
             "  --plan M                pgsam|greedy|standard (default pgsam: the knee plan)\n"
+            "  --max-latency S         pgsam: the lowest-energy plan within S seconds on the\n"
+            "                          planning workload instead of the knee (1e-9..1e9)\n"
             "  --compare               standard (standard plan, majority of K), v1 (greedy\n"
-            "                          plan, majority), v2 (PGSAM knee, cascade) on the same\n"
+            "                          plan, majority), v2 (PGSAM plan no slower than the\n"
+            "                          standard plan, else the knee; cascade) on the same\n"
             "                          samples; not with --select/--plan\n"
             "  --limit N               first N tasks only (1..%u)\n"
             "  --batch B               samples decoded together on this CPU (default %u; 1..%u)\n"
@@ -96,6 +99,7 @@ typedef struct {
     double csvet_delta, csvet_delta_late, arde_lambda; /* cascade tuning (docs/selection.md) */
     uint32_t csvet_late_after;
     int futility;                    /* CSVET rule (c) on */
+    double max_latency_s;            /* PGSAM plan: lowest energy within this (0: knee) */
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
@@ -186,6 +190,9 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             o->csvet_late_after = (uint32_t)u;
         } else if (OPT("--arde-lambda", NULL)) {
             if (m < 0 || cli_f64(CMD, "--arde-lambda", v, 0, 100, &o->arde_lambda))
+                return CLI_USAGE;
+        } else if (OPT("--max-latency", NULL)) {
+            if (m < 0 || cli_f64(CMD, "--max-latency", v, 1e-9, 1e9, &o->max_latency_s))
                 return CLI_USAGE;
         } else if (cli_flag(argv, i, "--futility", NULL)) {
             o->futility = 1;
@@ -624,6 +631,8 @@ typedef struct {
     qeil_select_method select;
     qeil_assignment plan;
     qeil_eval plan_ev; /* the plan on the planning workload (modeled) */
+    double max_latency_s; /* PGSAM: lowest-energy front plan within this latency; 0: the knee */
+    int plan_bounded;     /* 1: chosen under max_latency_s, 0: the knee (or not PGSAM) */
     qeil_selector *sel[2]; /* by answer mode */
     qeil_metrics_acc acc;
     double wall_sum_s;
@@ -648,7 +657,24 @@ static qeil_status config_setup(qeil_ctx *ctx, config *c, const qeil_platform *p
     qeil_front *f = NULL;
     qeil_status st = qeil_plan_search(ctx, pf, wl, &pp, &f);
     if (st != QEIL_OK) return st;
-    size_t k = c->plan_method == QEIL_METHOD_PGSAM ? qeil_front_knee(f) : 0;
+    size_t k = 0;
+    c->plan_bounded = 0;
+    if (c->plan_method == QEIL_METHOD_PGSAM) {
+        k = qeil_front_knee(f);
+        if (c->max_latency_s > 0) {
+            const size_t kb = qeil_front_best_under(f, c->max_latency_s, INFINITY);
+            if (kb != SIZE_MAX) {
+                k = kb;
+                c->plan_bounded = 1;
+            } else if (o->max_latency_s > 0) { /* the user's bound: say so, don't guess */
+                qeil_front_free(f);
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "--max-latency: no plan on the front is within %g s on "
+                                     "the planning workload",
+                                     c->max_latency_s);
+            }
+        }
+    }
     c->plan = *qeil_front_plan(f, k);
     c->plan_ev = *qeil_front_eval(f, k);
     qeil_front_free(f);
@@ -785,6 +811,10 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const task *t
 {
     const qeil_metrics_summary *s = &c->sum;
     cJSON_AddStringToObject(o, "plan", plan_name(c->plan_method));
+    if (c->plan_method == QEIL_METHOD_PGSAM) {
+        cJSON_AddStringToObject(o, "plan_rule", c->plan_bounded ? "max_latency" : "knee");
+        add_num_or_null(o, "plan_max_latency_s", c->max_latency_s > 0 ? c->max_latency_s : NAN);
+    }
     cJSON_AddStringToObject(o, "select", qeil_select_method_name(c->select));
     cJSON_AddNumberToObject(o, "plan_batch", c->plan.batch);
     cJSON *pl = cJSON_AddObjectToObject(o, "plan_on_planning_workload");
@@ -947,10 +977,14 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
         const config *c = &cf[0];
         const qeil_metrics_summary *s = &c->sum;
         char b[48];
-        printf("  plan %s (decode batch %u): %.4g J, %.4g s on the planning workload "
+        printf("  plan %s%s (decode batch %u): %.4g J, %.4g s on the planning workload "
                "[modeled]\n  select %s\n\n",
-               plan_name(c->plan_method), c->plan.batch, c->plan_ev.energy_J,
-               c->plan_ev.latency_s, qeil_select_method_name(c->select));
+               plan_name(c->plan_method),
+               c->plan_method != QEIL_METHOD_PGSAM ? ""
+               : c->plan_bounded                   ? ", lowest energy within --max-latency"
+                                                   : ", knee",
+               c->plan.batch, c->plan_ev.energy_J, c->plan_ev.latency_s,
+               qeil_select_method_name(c->select));
         printf("  %-22s %.1f %% (%u/%u)\n", "accuracy", s->accuracy_pct,
                (unsigned)(s->accuracy * s->n_problems + 0.5), s->n_problems);
         double pk[24];
@@ -1009,6 +1043,11 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
            er >= 0 ? "-" : "+", fabs(er), lr >= 0 ? "-" : "+", fabs(lr));
     if (isfinite(ir)) printf("IPW x%.2f (modeled power)\n", ir);
     else printf("IPW ratio n/a (an IPW is 0 or undefined)\n");
+    if (cf[2].plan_bounded)
+        printf("  v2 plan: lowest-energy PGSAM plan within %.4g s (%s)\n", cf[2].max_latency_s,
+               o->max_latency_s > 0 ? "--max-latency" : "the standard plan's latency");
+    else
+        printf("  v2 plan: knee of the PGSAM front (no plan within %.4g s)\n", cf[2].max_latency_s);
     double pk[24];
     uint32_t ks[24];
     int m = pass_at(ctx, &cf[0], n, o->samples, 0, pk, ks);
@@ -1196,6 +1235,11 @@ int cmd_eval(int argc, char **argv)
         n_cf = 1;
     }
     for (int i = 0; i < n_cf; i++) {
+        /* --compare: v2 takes the lowest-energy PGSAM plan that is no slower
+         * than the standard plan on the planning workload (the knee when
+         * none is), unless --max-latency says otherwise */
+        cf[i].max_latency_s = o.max_latency_s;
+        if (o.compare && i == 2 && o.max_latency_s <= 0) cf[i].max_latency_s = cf[0].plan_ev.latency_s;
         if (config_setup(ctx, &cf[i], &pf, &wl, &o, n) != QEIL_OK) {
             cli_fail(CMD, "%s plan on %s: %s", plan_name(cf[i].plan_method), pf.name,
                      qeil_ctx_errmsg(ctx));

@@ -108,6 +108,7 @@ TEST(bad_numbers_and_options_exit_2)
         {"eval -m m.gguf --tasks t.jsonl --arde-lambda -1", "--arde-lambda", "-1"},
         {"eval -m m.gguf --tasks t.jsonl --csvet-delta-late 1", "--csvet-delta-late", "0..0.5"},
         {"eval -m m.gguf --tasks t.jsonl --csvet-late-after 0", "--csvet-late-after", "1..1024"},
+        {"eval -m m.gguf --tasks t.jsonl --max-latency 0", "--max-latency", "0"},
         {"eval -m m.gguf --tasks t.jsonl --frobnicate", "unknown option", "--frobnicate"},
         {"eval -m m.gguf --tasks", "--tasks", "needs a value"},
     };
@@ -324,6 +325,23 @@ TEST(compare_runs_three_configurations)
         CHECK_EQ_STR(str_of(c, "select"), sels[i]);
         CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(c, "problems")), 3);
     }
+    /* v2's plan is the lowest-energy PGSAM plan no slower than the
+     * standard plan on the planning workload (or the knee when none is) */
+    char same_plan[64] = "";
+    if (cJSON_GetArraySize(cf) == 3) {
+        cJSON *sp = cJSON_GetObjectItem(cJSON_GetArrayItem(cf, 0), "plan_on_planning_workload");
+        cJSON *v2 = cJSON_GetArrayItem(cf, 2);
+        cJSON *vp = cJSON_GetObjectItem(v2, "plan_on_planning_workload");
+        double ls = cJSON_GetNumberValue(cJSON_GetObjectItem(sp, "latency_s"));
+        double lv = cJSON_GetNumberValue(cJSON_GetObjectItem(vp, "latency_s"));
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(v2, "plan_max_latency_s")) == ls);
+        const char *rule = str_of(v2, "plan_rule");
+        CHECK(rule && (strcmp(rule, "max_latency") == 0 || strcmp(rule, "knee") == 0));
+        if (rule && strcmp(rule, "max_latency") == 0) {
+            CHECK(lv <= ls);
+            snprintf(same_plan, sizeof same_plan, "--max-latency %.17g", ls);
+        }
+    }
     cJSON *v = cJSON_GetObjectItem(j, "v2_vs_standard");
     CHECK(cJSON_GetObjectItem(v, "energy_reduction_pct") != NULL);
     CHECK(cJSON_GetObjectItem(v, "latency_reduction_pct") != NULL);
@@ -343,8 +361,12 @@ TEST(compare_runs_three_configurations)
         }
     }
 
-    /* reusing the samples equals a separate run with the same seed */
-    cJSON *sep = eval_json("--select cascade --temp 0 --samples 8 --batch 2");
+    /* reusing the samples equals a separate run with the same seed (and
+     * the same plan) */
+    char sep_args[160];
+    snprintf(sep_args, sizeof sep_args, "--select cascade --temp 0 --samples 8 --batch 2 %s",
+             same_plan);
+    cJSON *sep = eval_json(sep_args);
     if (sep) {
         cJSON *sp = cJSON_GetObjectItem(sep, "problems");
         CHECK_EQ_INT(cJSON_GetArraySize(sp), cJSON_GetArraySize(v2_p));
