@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
 #include "qeil/engine.h"
@@ -732,11 +733,50 @@ static void thread_case(const char *presetname, int type, uint32_t d_model)
     qeil_ctx_free(ctx);
 }
 
+/* The cpu backend's element-wise activations split long vectors over the
+ * pool; every element must equal the scalar op's, including the ragged
+ * last chunk. */
+TEST(cpu_backend_activations_over_the_pool)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    const qeil_backend *be = &qeil_backend_cpu;
+    qeil_backend_config cfg = {ctx, 3, 8, 64};
+    void *st = NULL;
+    CHECK_EQ_INT(be->create(&cfg, &st), QEIL_OK);
+    enum { N = 3 * 16384 + 77 };
+    float *g = xmalloc(N * sizeof *g), *u = xmalloc(N * sizeof *u);
+    float *g2 = xmalloc(N * sizeof *g2), *x = xmalloc(N * sizeof *x), *x2 = xmalloc(N * sizeof *x2);
+    for (int i = 0; i < N; i++) {
+        g[i] = g2[i] = (float)((i * 37) % 2001 - 1000) / 97.0f;
+        u[i] = (float)((i * 11) % 101 - 50) / 13.0f;
+        x[i] = x2[i] = (float)((i * 53) % 1999 - 999) / 211.0f;
+    }
+    if (st) {
+        be->silu_mul(st, g, u, N);
+        be->gelu(st, x, N);
+        be->destroy(st);
+    }
+    qeil_op_silu_mul(g2, u, N);
+    qeil_op_gelu_vec(x2, N);
+    CHECK(memcmp(g, g2, N * sizeof *g) == 0);
+    CHECK(memcmp(x, x2, N * sizeof *x) == 0);
+    free(g);
+    free(u);
+    free(g2);
+    free(x);
+    free(x2);
+    qeil_ctx_free(ctx);
+}
+
 TEST(threads_bit_identical)
 {
     thread_case("tiny-llama", QEIL_GGML_F16, 0);
     thread_case("tiny-qwen2", QEIL_GGML_Q4_K, 256);
     thread_case("tiny-gpt2", QEIL_GGML_Q4_0, 0);
+    /* d_ff 2048 x a prefill chunk of 8 rows = 16384 elements: the cpu
+     * backend's activations (SiLU·mul, GELU) then run over the pool */
+    thread_case("tiny-llama", QEIL_GGML_Q4_0, 1024);
+    thread_case("tiny-gpt2", QEIL_GGML_Q8_0, 1024);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1239,6 +1279,7 @@ int main(void)
     RUN(batch_prefill_equals_token_by_token);
     RUN(eval_batch_equals_separate_evals);
     RUN(seq_copy_fork_equals_rerun);
+    RUN(cpu_backend_activations_over_the_pool);
     RUN(threads_bit_identical);
     RUN(accessors_memory_and_unit_times);
     RUN(errors_eval);
