@@ -477,8 +477,8 @@ static qeil_status run_cascade(qeil_selector *s, qeil_sample_fn gen, void *user,
             break;
         }
         /* (b) the posterior bound, consulted once the leader has EAC's
-         * minimum count (two agreeing samples are never enough evidence) */
-        /* (δ = 0 turns the rule off; from n₂ samples on it accepts δ₂) */
+         * minimum count (two agreeing samples are never enough evidence);
+         * δ = 0 turns the rule off, and from n₂ samples on it accepts δ₂ */
         const double delta =
             s->n >= s->p.csvet_late_after ? s->p.csvet_delta_late : s->p.csvet_delta;
         if (s->p.csvet_delta > 0 && s->n >= s->p.csvet_min_samples &&
