@@ -19,10 +19,11 @@
 # multiple of 256, so at q4_k its d_model-row matrices are q4_0 (only
 # ffn_down is q4_k), as in the real Q4_K_M files of that model.
 # The bound uses the probe's DRAM triad bandwidth in the STREAM convention
-# (24 B per iteration). With write-allocate the DRAM moves 32 B, so the
-# read rate that decode actually sees can be up to 4/3 of it; the column
-# "... at 32 B/triad" is the decode ratio against that 4/3 bound (the
-# stricter one). Needs python3 (to read the JSON). Results: docs/benchmarks.md, section
+# (24 B per iteration; with write-allocate the DRAM really moves 32 B).
+# Decode only reads, so the column "decode / read bound" divides by the
+# probe's read-only stream rate instead (the stricter bound; without a
+# PROFILE from this script's own probes it says n/a). Needs python3 (to
+# read the JSON). Results: docs/benchmarks.md, section
 # "Engine (bench_engine)".
 set -eu
 
@@ -49,7 +50,7 @@ if [ -z "${PROFILE:-}" ]; then
     i=1
     while [ "$i" -le "$PROBES" ]; do
         echo "== qeil probe -t $THREADS ($i/$PROBES: bandwidth and compute peak)" >&2
-        "$QEIL" probe -t "$THREADS" -o "$tmp/probe$i.json" >&2
+        "$QEIL" probe -t "$THREADS" -o "$tmp/probe$i.json" --output json >"$tmp/probe$i.report"
         i=$((i + 1))
     done
     PROFILE=$(python3 - "$tmp" "$PROBES" <<'EOF'
@@ -60,9 +61,13 @@ for i in range(1, n + 1):
     p = "%s/probe%d.json" % (d, i)
     runs.append((json.load(open(p))["units"][0]["mem_bw_Bps"], p))
 runs.sort()
-print(runs[len(runs) // 2][1])
-print("bench_engine: probe bandwidths %s GB/s, median used" %
-      ", ".join("%.1f" % (b / 1e9) for b, _ in runs), file=sys.stderr)
+med = runs[len(runs) // 2][1]
+print(med)
+rep = json.load(open(med[:-len(".json")] + ".report"))
+open("%s/read_bw" % d, "w").write("%.6g\n" % (rep["dram"].get("read_bw_Bps") or 0))
+print("bench_engine: probe triad bandwidths %s GB/s, median used (read-only stream in that "
+      "probe: %.1f GB/s)" % (", ".join("%.1f" % (b / 1e9) for b, _ in runs),
+                             (rep["dram"].get("read_bw_Bps") or 0) / 1e9), file=sys.stderr)
 EOF
 )
 fi
@@ -80,16 +85,17 @@ for preset in $PRESETS; do
         echo "== $preset $type: bench -t $THREADS -p $P -n $N -r $REPS" >&2
         if "$QEIL" bench -m "$m" -t "$THREADS" -p "$P" -n "$N" -r "$REPS" \
             --profile "$PROFILE" --output json >"$tmp/b.json"; then
-            python3 - "$preset" "$type" "$tmp/b.json" >>"$tmp/rows" <<'EOF'
-import json, sys
-preset, typ, path = sys.argv[1:4]
+            python3 - "$preset" "$type" "$tmp/b.json" "$tmp/read_bw" >>"$tmp/rows" <<'EOF'
+import json, os, sys
+preset, typ, path, rbw_path = sys.argv[1:5]
+rbw = float(open(rbw_path).read()) if os.path.exists(rbw_path) else 0.0
 j = json.load(open(path))
 pf, dc, mem = j["prefill"], j["decode"], j["memory"]
 peak = pf.get("peak_frac")
-print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %.0f %% | %.1f ± %.1f | %.1f | %s | %.0f |" % (
+print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %s | %.1f ± %.1f | %.1f | %s | %.0f |" % (
     preset, typ, j["model"]["weight_B"] / 1e6,
     dc["tok_per_s"], dc["tok_per_s_sd"], dc["bound_tok_per_s"], 100 * dc["ratio"],
-    75 * dc["ratio"],
+    ("%.0f %%" % (100 * dc["tok_per_s"] * dc["bytes_per_token"] / rbw)) if rbw > 0 else "n/a",
     pf["tok_per_s"], pf["tok_per_s_sd"], pf["gflop_per_s"],
     ("%.0f %% (%s)" % (100 * peak, pf["peak_dtype"])) if peak is not None else "n/a",
     mem["vm_rss_B"] / 1e6))
@@ -113,6 +119,6 @@ print("Roofline: bandwidth %.2f GB/s, peak f32 %s GFLOP/s, int8 %s GOP/s (%s)." 
     u["mem_bw_Bps"] / 1e9, g("f32"), g("int8"), sys.argv[1].rsplit("/", 1)[-1]))
 EOF
 echo
-echo "| model | type | weights MB | decode tok/s | bound tok/s | decode / bound | ... at 32 B/triad | prefill tok/s | prefill GFLOP/s | % of peak | RSS MB |"
+echo "| model | type | weights MB | decode tok/s | bound tok/s | decode / bound | decode / read bound | prefill tok/s | prefill GFLOP/s | % of peak | RSS MB |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$tmp/rows"

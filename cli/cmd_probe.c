@@ -164,6 +164,11 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
                r->dram_bw_Bps / 1e9,
                fmt_bytes(b1, sizeof b1, r->n_points ? (double)r->ws_B[r->n_points - 1] : 0),
                last >= 0 ? fmt_bytes(b2, sizeof b2, 4.0 * (double)r->cache_agg_B[last]) : "1 GiB");
+    if (r->read_bw_Bps > 0)
+        printf("  read  %-16s %9.1f GB/s (read-only stream, %s; triad/read = %.2f)\n",
+               fmt_bytes(b1, sizeof b1, r->n_points ? (double)r->ws_B[r->n_points - 1] : 0),
+               r->read_bw_Bps / 1e9, r->dram_n_points > 0 ? "DRAM" : "a cache rate",
+               r->dram_bw_Bps / r->read_bw_Bps);
 
     double f32 = r->f32_flops[T - 1], int8 = r->int8_ops[T - 1];
     printf("\nmeasured vs theoretical peak (%d thread%s)\n", T, T > 1 ? "s" : "");
@@ -250,8 +255,10 @@ static void print_json(const qeil_probe_result *r, const char *out_path, const c
     }
     printf("\n  ],\n  \"dram\": {\"bw_Bps\": ");
     json_num(stdout, r->dram_bw_Bps, 0);
-    printf(", \"n_points\": %d, \"reached\": %s},\n", r->dram_n_points,
+    printf(", \"n_points\": %d, \"reached\": %s, \"read_bw_Bps\": ", r->dram_n_points,
            r->dram_n_points > 0 ? "true" : "false");
+    json_num(stdout, r->read_bw_Bps, 1);
+    printf("},\n");
     printf("  \"theory\": {\"f32_flop_per_cycle\": ");
     json_num(stdout, r->f32_flop_per_cycle, 1);
     printf(", \"int8_op_per_cycle\": ");

@@ -87,6 +87,29 @@ TEST(simd_triad_matches_scalar)
     }
 }
 
+/* The read-only stream: both variants count 24 B per element and sum the
+ * same values (small integers: exact in any order). */
+TEST(read_stream_counts_and_sums)
+{
+    enum { N = 1037 };
+    static double a[N], b[N], c[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = i % 7;
+        b[i] = (i * 3) % 11;
+        c[i] = -(double)(i % 5);
+    }
+    for (size_t n = 0; n <= N; n += (n < 20 ? 1 : 97)) {
+        double want = 0, s1 = -1, s2 = -1;
+        for (size_t i = 0; i < n; i++) want += a[i] + b[i] + c[i];
+        CHECK_NEAR(qeil_pk_read(QEIL_PK_SCALAR, a, b, c, n, &s1), 24.0 * (double)n, 0, 0);
+        CHECK_NEAR(s1, want, 0, 0);
+        if (qeil_pk_have_triad(QEIL_PK_AVX2)) {
+            CHECK_NEAR(qeil_pk_read(QEIL_PK_AVX2, a, b, c, n, &s2), 24.0 * (double)n, 0, 0);
+            CHECK_NEAR(s2, want, 0, 0);
+        }
+    }
+}
+
 TEST(throughput_kernels_count_and_converge)
 {
     static unsigned char scratch[2 * QEIL_PK_INT8_SCRATCH];
@@ -292,6 +315,7 @@ TEST(quick_probe_is_consistent)
         if (i) CHECK(res.ws_B[i] > res.ws_B[i - 1]);
     }
     CHECK(isfinite(res.dram_bw_Bps) && res.dram_bw_Bps > 0);
+    CHECK(isfinite(res.read_bw_Bps) && res.read_bw_Bps > 0);
 
     /* the plateau rule, recomputed */
     double below = 0, max_cache = 0;
@@ -410,6 +434,7 @@ int main(void)
     RUN(dot_scalar_hand_computed);
     RUN(simd_dot_matches_scalar);
     RUN(simd_triad_matches_scalar);
+    RUN(read_stream_counts_and_sums);
     RUN(throughput_kernels_count_and_converge);
     RUN(default_params);
     RUN(rejects_bad_params);

@@ -208,6 +208,10 @@ typedef struct {
     int dram_n_points;           /* sweep points >= 4x the last cache level behind dram_bw_Bps;
                                     0: none, dram_bw_Bps is the largest points' median (a cache
                                     rate, an overestimate of DRAM) */
+    double read_bw_Bps;          /* read-only streaming (sum of the three arrays, 24 B per
+                                    element, nothing written) at the sweep's largest working
+                                    set, all threads: the rate LLM decode sees when it streams
+                                    weights; DRAM when dram_n_points > 0 */
 } qeil_probe_result;
 
 /* Measure this machine's CPU. Allocates and frees its own buffers. */

@@ -301,7 +301,7 @@ static void read_caches(const cpu_set_info *ci, int n, qeil_probe_result *r)
 /* Thread team                                                               */
 /* ------------------------------------------------------------------------ */
 
-typedef enum { JOB_F32, JOB_INT8, JOB_TRIAD } job_kind;
+typedef enum { JOB_F32, JOB_INT8, JOB_TRIAD, JOB_READ } job_kind;
 
 typedef struct probe_team probe_team;
 
@@ -385,6 +385,24 @@ static double run_chunk(probe_team *t, probe_worker *w)
         w->sink += w->a[n / 2];
         return bytes;
     }
+    case JOB_READ: {
+        /* the triad's chunking, reading the same slice without writing */
+        size_t n = t->n_elem;
+        double bytes = 0, s = 0;
+        if (n <= TRIAD_CHUNK) {
+            size_t passes = 1 + (64 * KIB) / (24 * n);
+            for (size_t p = 0; p < passes; p++) {
+                bytes += qeil_pk_read(t->isa_triad, w->a, w->b, w->c, n, &s);
+                w->sink += s;
+            }
+        } else {
+            size_t m = n - w->pos < TRIAD_CHUNK ? n - w->pos : TRIAD_CHUNK;
+            bytes = qeil_pk_read(t->isa_triad, w->a + w->pos, w->b + w->pos, w->c + w->pos, m, &s);
+            w->sink += s;
+            w->pos = w->pos + m == n ? 0 : w->pos + m;
+        }
+        return bytes;
+    }
     }
     return 0;
 }
@@ -408,7 +426,7 @@ static void *worker_main(void *arg)
     for (;;) {
         pthread_barrier_wait(&t->bar); /* A: the job is posted */
         if (t->quit) break;
-        if (t->job == JOB_TRIAD) {
+        if (t->job == JOB_TRIAD || t->job == JOB_READ) {
             if (!w->touched) {
                 for (size_t i = 0; i < w->n_max; i++) {
                     w->a[i] = 0.0;
@@ -710,7 +728,7 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
     snprintf(out->kernel_int8, sizeof out->kernel_int8, "%s", qeil_pk_name(isa_int8, 0));
     snprintf(out->kernel_triad, sizeof out->kernel_triad, "%s", qeil_pk_name(isa_triad, 0));
 
-    progress_state ps = {&p, 0, REPS * (2 * T + out->n_points)};
+    progress_state ps = {&p, 0, REPS * (2 * T + out->n_points + (out->n_points > 0))};
     char what[96];
 
     /* compute: one team per thread count */
@@ -743,6 +761,11 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
             else snprintf(what, sizeof what, "triad bandwidth, %.0f KiB", ws / KIB);
             out->bw_Bps[i] = best_of(&team, JOB_TRIAD, n, &p, &ps, what);
         }
+        /* read-only at the largest set (DRAM when the sweep reached it) */
+        const size_t n_last = out->ws_B[out->n_points - 1] / (24 * (size_t)T);
+        const double ws = (double)out->ws_B[out->n_points - 1];
+        snprintf(what, sizeof what, "read bandwidth, %.0f MiB", ws / MIB);
+        out->read_bw_Bps = best_of(&team, JOB_READ, n_last, &p, &ps, what);
         team_stop(ctx, &team);
     }
     analyse_sweep(out);

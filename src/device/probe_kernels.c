@@ -451,6 +451,61 @@ __attribute__((target("avx2"))) static void triad_avx2(double *a, const double *
 }
 #endif
 
+/* ------------------------------------------------------------------------ */
+/* Read-only stream                                                          */
+/* ------------------------------------------------------------------------ */
+
+static double read_scalar(const double *a, const double *b, const double *c, size_t n)
+{
+    double s0 = 0, s1 = 0, s2 = 0; /* three chains: one per array */
+    for (size_t i = 0; i < n; i++) {
+        s0 += a[i];
+        s1 += b[i];
+        s2 += c[i];
+    }
+    return s0 + s1 + s2;
+}
+
+#ifdef PK_X86
+/* 256-bit loads, six independent accumulators (two per array) so the adds'
+ * latency never limits the stream. */
+__attribute__((target("avx2"))) static double read_avx2(const double *a, const double *b,
+                                                       const double *c, size_t n)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = _mm256_add_pd(s0, _mm256_loadu_pd(a + i));
+        s1 = _mm256_add_pd(s1, _mm256_loadu_pd(a + i + 4));
+        s2 = _mm256_add_pd(s2, _mm256_loadu_pd(b + i));
+        s3 = _mm256_add_pd(s3, _mm256_loadu_pd(b + i + 4));
+        s4 = _mm256_add_pd(s4, _mm256_loadu_pd(c + i));
+        s5 = _mm256_add_pd(s5, _mm256_loadu_pd(c + i + 4));
+    }
+    __m256d t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(_mm256_add_pd(s2, s3),
+                                                                   _mm256_add_pd(s4, s5)));
+    double lanes[4];
+    _mm256_storeu_pd(lanes, t);
+    double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; i < n; i++) s += a[i] + b[i] + c[i];
+    return s;
+}
+#endif
+
+double qeil_pk_read(qeil_pk_isa isa, const double *a, const double *b, const double *c, size_t n,
+                    double *sum)
+{
+#ifdef PK_X86
+    if (isa == QEIL_PK_AVX2 && qeil_pk_have_triad(isa)) {
+        *sum = read_avx2(a, b, c, n);
+        return 24.0 * (double)n;
+    }
+#endif
+    (void)isa;
+    *sum = read_scalar(a, b, c, n);
+    return 24.0 * (double)n;
+}
+
 double qeil_pk_triad(qeil_pk_isa isa, double *a, const double *b, const double *c, double s,
                      size_t n)
 {

@@ -70,4 +70,12 @@ int32_t qeil_pk_dot_u8s8(qeil_pk_isa isa, const uint8_t *a, const int8_t *b, siz
 double qeil_pk_triad(qeil_pk_isa isa, double *a, const double *b, const double *c, double s,
                      size_t n);
 
+/* Read-only stream: sum of a[i] + b[i] + c[i], i < n, into *sum (the
+ * order of the additions differs between variants: only the rate
+ * matters). Returns the bytes read: 24 * n. Nothing is written, so unlike
+ * the triad there is no write-allocate traffic: this is the rate a
+ * weight-streaming matvec (LLM decode) can reach. */
+double qeil_pk_read(qeil_pk_isa isa, const double *a, const double *b, const double *c, size_t n,
+                    double *sum);
+
 #endif /* QEIL_DEVICE_PROBE_KERNELS_H */
