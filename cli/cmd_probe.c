@@ -19,7 +19,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: qeil probe [options]\n\n"
             "Measure this machine's CPU: f32 FMA and int8 dot-product throughput for 1..N\n"
-            "threads, and STREAM-triad bandwidth over working sets from 16 KiB (L1) to DRAM.\n"
+            "threads, STREAM-triad bandwidth over working sets from 16 KiB (L1) to DRAM,\n"
+            "and a read-only stream at the largest set (the rate weight streaming sees).\n"
             "Builds a one-unit platform profile for 'qeil plan --platform FILE.json':\n"
             "compute and bandwidth measured, power and thermal documented defaults.\n\n"
             "options:\n"
@@ -33,7 +34,7 @@ static void usage(FILE *f)
             "  -o, --out FILE      write the platform profile (JSON) to FILE\n"
             "  --output FMT        table or json (default table)\n"
             "  -h, --help          this help\n\n"
-            "Progress goes to stderr. Takes about (6 x N + 3 x points) x S seconds.\n"
+            "Progress goes to stderr. Takes about (6 x N + 3 x (points + 1)) x S seconds.\n"
             "Method, op counting and defaults: docs/probe.md.\n",
             QEIL_PROBE_MAX_THREADS);
 }
