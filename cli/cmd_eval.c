@@ -96,9 +96,8 @@ typedef struct {
     qeil_select_method select;
     qeil_plan_method plan;
     qeil_sampler_params sp;
-    double csvet_delta, csvet_delta_late, arde_lambda; /* cascade tuning (docs/selection.md) */
-    uint32_t csvet_late_after;
-    int futility;                    /* CSVET rule (c) on */
+    qeil_select_params tune;         /* cascade tuning from the options (docs/selection.md);
+                                        method, budget and batch are set per configuration */
     double max_latency_s;            /* PGSAM plan: lowest energy within this (0: knee) */
 } eval_opts;
 
@@ -179,23 +178,24 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
         } else if (cli_flag(argv, i, "--verbose", "-v")) {
             o->verbose = 1;
         } else if (OPT("--csvet-delta", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--csvet-delta", v, 0, 0.5, &o->csvet_delta))
+            if (m < 0 || cli_f64(CMD, "--csvet-delta", v, 0, 0.5, &o->tune.csvet_delta))
                 return CLI_USAGE;
         } else if (OPT("--csvet-delta-late", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--csvet-delta-late", v, 0, 0.5, &o->csvet_delta_late))
+            if (m < 0 || cli_f64(CMD, "--csvet-delta-late", v, 0, 0.5,
+                                      &o->tune.csvet_delta_late))
                 return CLI_USAGE;
         } else if (OPT("--csvet-late-after", NULL)) {
             if (m < 0 || cli_u64(CMD, "--csvet-late-after", v, 1, QEIL_SELECT_MAX_BUDGET, &u))
                 return CLI_USAGE;
-            o->csvet_late_after = (uint32_t)u;
+            o->tune.csvet_late_after = (uint32_t)u;
         } else if (OPT("--arde-lambda", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--arde-lambda", v, 0, 100, &o->arde_lambda))
+            if (m < 0 || cli_f64(CMD, "--arde-lambda", v, 0, 100, &o->tune.arde_lambda))
                 return CLI_USAGE;
         } else if (OPT("--max-latency", NULL)) {
             if (m < 0 || cli_f64(CMD, "--max-latency", v, 1e-9, 1e9, &o->max_latency_s))
                 return CLI_USAGE;
         } else if (cli_flag(argv, i, "--futility", NULL)) {
-            o->futility = 1;
+            o->tune.csvet_futility = 1;
         } else {
 #undef OPT
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
@@ -679,15 +679,10 @@ static qeil_status config_setup(qeil_ctx *ctx, config *c, const qeil_platform *p
     c->plan_ev = *qeil_front_eval(f, k);
     qeil_front_free(f);
 
-    qeil_select_params sp = qeil_select_default_params();
+    qeil_select_params sp = o->tune;
     sp.method = c->select;
     sp.budget = budget;
     sp.batch = batch;
-    sp.csvet_delta = o->csvet_delta;
-    sp.csvet_delta_late = o->csvet_delta_late;
-    sp.csvet_late_after = o->csvet_late_after;
-    sp.arde_lambda = o->arde_lambda;
-    sp.csvet_futility = o->futility;
     /* thresholds that count samples cannot exceed a small budget */
     if (sp.eac_min_votes > budget) sp.eac_min_votes = budget;
     if (sp.csvet_min_samples > budget) sp.csvet_min_samples = budget;
@@ -770,9 +765,9 @@ static int config_run(qeil_ctx *ctx, config *c, gen_state *g, const qeil_platfor
 #define PROV_LATENCY "modeled (target platform)"
 #define PROV_WALL "measured (this machine's CPU, not the target platform)"
 
-/* pass@k for k = 1, 2, 4, ..., K (every k = 1..K when `dense`; out and ks
- * then hold QEIL_MAX_SAMPLES entries); returns the count written (0:
- * undefined). */
+/* pass@k for k = 1, 2, 4, ..., K and K itself, or every k = 1..K when
+ * `dense`; out and ks hold QEIL_MAX_SAMPLES entries. Returns the count
+ * written (0: undefined). */
 static int pass_at(qeil_ctx *ctx, const config *c, uint32_t n, uint32_t budget, int dense,
                    double *out, uint32_t *ks)
 {
@@ -892,11 +887,11 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddNumberToObject(j, "max_tokens", o->max_tokens);
     cJSON_AddNumberToObject(j, "mean_prompt_tokens", mean_prompt);
     cJSON *cp = cJSON_AddObjectToObject(j, "cascade_params");
-    cJSON_AddNumberToObject(cp, "csvet_delta", o->csvet_delta);
-    cJSON_AddNumberToObject(cp, "csvet_delta_late", o->csvet_delta_late);
-    cJSON_AddNumberToObject(cp, "csvet_late_after", o->csvet_late_after);
-    cJSON_AddNumberToObject(cp, "arde_lambda", o->arde_lambda);
-    cJSON_AddBoolToObject(cp, "futility", o->futility);
+    cJSON_AddNumberToObject(cp, "csvet_delta", o->tune.csvet_delta);
+    cJSON_AddNumberToObject(cp, "csvet_delta_late", o->tune.csvet_delta_late);
+    cJSON_AddNumberToObject(cp, "csvet_late_after", o->tune.csvet_late_after);
+    cJSON_AddNumberToObject(cp, "arde_lambda", o->tune.arde_lambda);
+    cJSON_AddBoolToObject(cp, "futility", o->tune.csvet_futility);
     cJSON *pv = cJSON_AddObjectToObject(j, "provenance");
     cJSON_AddStringToObject(pv, "energy_J", PROV_ENERGY);
     cJSON_AddStringToObject(pv, "avg_power_W", PROV_ENERGY);
@@ -987,8 +982,8 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
                qeil_select_method_name(c->select));
         printf("  %-22s %.1f %% (%u/%u)\n", "accuracy", s->accuracy_pct,
                (unsigned)(s->accuracy * s->n_problems + 0.5), s->n_problems);
-        double pk[24];
-        uint32_t ks[24];
+        double pk[QEIL_MAX_SAMPLES];
+        uint32_t ks[QEIL_MAX_SAMPLES];
         int m = pass_at(ctx, c, n, o->samples, 0, pk, ks);
         if (m > 0) {
             printf("  %-22s", "pass@k");
@@ -1048,8 +1043,8 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
                o->max_latency_s > 0 ? "--max-latency" : "the standard plan's latency");
     else
         printf("  v2 plan: knee of the PGSAM front (no plan within %.4g s)\n", cf[2].max_latency_s);
-    double pk[24];
-    uint32_t ks[24];
+    double pk[QEIL_MAX_SAMPLES];
+    uint32_t ks[QEIL_MAX_SAMPLES];
     int m = pass_at(ctx, &cf[0], n, o->samples, 0, pk, ks);
     if (m > 0) {
         printf("  pass@k (standard, all K samples):");
@@ -1101,12 +1096,7 @@ int cmd_eval(int argc, char **argv)
     o.plan = QEIL_METHOD_PGSAM;
     o.sp = qeil_sampler_default_params();
     o.sp.seed = EVAL_DEFAULT_SEED;
-    const qeil_select_params sel_defaults = qeil_select_default_params();
-    o.csvet_delta = sel_defaults.csvet_delta;
-    o.csvet_delta_late = sel_defaults.csvet_delta_late;
-    o.csvet_late_after = sel_defaults.csvet_late_after;
-    o.arde_lambda = sel_defaults.arde_lambda;
-    o.futility = sel_defaults.csvet_futility;
+    o.tune = qeil_select_default_params();
     int done = 0, rc = parse_args(argc, argv, &o, &done);
     if (rc != CLI_OK || done) return rc;
     if (o.batch > o.samples) o.batch = o.samples;
