@@ -435,6 +435,8 @@ static void *worker_main(void *arg)
                 }
                 w->touched = 1;
             }
+            /* untimed warm pass (caches, TLBs); a triad for the read job
+             * too: it touches the same three arrays */
             if (t->warm) qeil_pk_triad(t->isa_triad, w->a, w->b, w->c, 3.0, t->n_elem);
         }
         pthread_barrier_wait(&t->bar); /* W: everyone warm */
