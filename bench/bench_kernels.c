@@ -188,7 +188,7 @@ int main(int argc, char **argv)
     const double load0 = load_avg();
     for (int round = 0; round < ROUNDS; round++) {
         for (int ti = 0; ti < N_TYPES; ti++) {
-            size_t ws = qeil_matmul_work_size(T[ti].t->type, (int64_t)cols, 1);
+            size_t ws = qeil_matmul_work_size(T[ti].t->type, (int64_t)cols, 1, 1);
             for (int cell = 0; cell < 4; cell++) {
                 int simd = cell / 2, th = cell % 2;
                 if (simd == 1 && best < QEIL_SIMD_AVX2) continue;

@@ -192,6 +192,63 @@ TEST(ops_softmax_activations_attention)
     CHECK_NEAR(out[1], 8.0, 1e-7, 0);
 }
 
+/* Distance in units in the last place between two positive floats. */
+static int64_t ulp_dist(float a, float b)
+{
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    return ia > ib ? (int64_t)ia - ib : (int64_t)ib - ia;
+}
+
+/* qeil_op_exp within 2 ulp of expf over [-87, 88] (every 1/64 and 4096
+ * random points), its clamps and NaN; the AVX2 silu_mul and softmax give
+ * the scalar recipe's bits on every element, including the ragged tail. */
+TEST(ops_exp)
+{
+    int64_t worst = 0;
+    float at = 0;
+    qeil_rng r;
+    qeil_rng_seed(&r, 5);
+    for (int i = 0; i < 175 * 64 + 4096; i++) {
+        const float x = i < 175 * 64 ? -87.0f + (float)i / 64.0f
+                                     : (float)(-87.0 + 175.0 * qeil_rng_uniform(&r));
+        const int64_t d = ulp_dist(qeil_op_exp(x), expf(x));
+        if (d > worst) {
+            worst = d;
+            at = x;
+        }
+    }
+    if (worst > 2) TEST_FAIL_("qeil_op_exp(%.9g) is %lld ulp from expf", at, (long long)worst);
+    CHECK(qeil_op_exp(-200.0f) == qeil_op_exp(-87.0f));
+    CHECK(qeil_op_exp(1e30f) == qeil_op_exp(88.0f));
+    CHECK(isfinite(qeil_op_exp(INFINITY)) && qeil_op_exp(-INFINITY) > 0);
+    CHECK(isnan(qeil_op_exp(NAN)));
+    CHECK(qeil_op_exp(0.0f) == 1.0f);
+    enum { N = 1003 };
+    float g[N], u[N], g2[N], sm[N], sm2[N];
+    for (int i = 0; i < N; i++) {
+        g[i] = g2[i] = (float)(40.0 * qeil_rng_uniform(&r) - 20.0);
+        u[i] = (float)(2.0 * qeil_rng_uniform(&r) - 1.0);
+        sm[i] = sm2[i] = (float)(30.0 * qeil_rng_uniform(&r) - 15.0);
+    }
+    g[7] = g2[7] = 120.0f; /* exp(-x) clamped */
+    g[8] = g2[8] = -120.0f;
+    qeil_op_silu_mul(g, u, N);
+    int bad = 0;
+    for (int i = 0; i < N; i++) bad += memcmp(&g[i], &(float){qeil_op_silu(g2[i]) * u[i]}, 4) != 0;
+    CHECK_EQ_INT(bad, 0);
+    CHECK(fabsf(g[7] - 120.0f * u[7]) <= 1e-5f * 120.0f && fabsf(g[8]) < 1e-30f);
+    qeil_op_softmax(sm, N);
+    float mx = sm2[0];
+    for (int i = 1; i < N; i++) mx = sm2[i] > mx ? sm2[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < N; i++) sum += (double)(sm2[i] = qeil_op_exp(sm2[i] - mx));
+    bad = 0;
+    for (int i = 0; i < N; i++) bad += memcmp(&sm[i], &(float){sm2[i] * (float)(1.0 / sum)}, 4) != 0;
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* mkmodel                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -570,19 +627,36 @@ static void batch_vs_single(const char *presetname, int type, uint32_t d_model)
     qeil_engine *whole = open_engine(ctx, path, 2, 64, 1, 512);
     qeil_engine *chunked = open_engine(ctx, path, 2, 64, 1, 6); /* 6 + 6 + 6 + 2 */
     qeil_engine *single = open_engine(ctx, path, 2, 64, 1, 512);
-    CHECK(whole && chunked && single);
-    if (whole && chunked && single) {
+    qeil_engine *halves = open_engine(ctx, path, 2, 64, 1, 10); /* 10 + 10 */
+    CHECK(whole && chunked && single && halves);
+    if (whole && chunked && single && halves) {
         const uint32_t V = qeil_engine_n_vocab(whole);
         float *a = xmalloc(sizeof(float) * n * V), *b = xmalloc(sizeof(float) * n * V),
-              *c = xmalloc(sizeof(float) * n * V), *last = xmalloc(sizeof(float) * V);
+              *c = xmalloc(sizeof(float) * n * V), *h = xmalloc(sizeof(float) * n * V),
+              *last = xmalloc(sizeof(float) * V);
         int32_t ids[32];
         prompt(ids, n, V, 3);
         CHECK_EQ_INT(qeil_engine_eval(whole, 0, ids, n, a, 1), QEIL_OK);
         CHECK_EQ_INT(qeil_engine_eval(chunked, 0, ids, n, b, 1), QEIL_OK);
+        CHECK_EQ_INT(qeil_engine_eval(halves, 0, ids, n, h, 1), QEIL_OK);
         for (uint32_t i = 0; i < n; i++)
             CHECK_EQ_INT(qeil_engine_eval(single, 0, &ids[i], 1, c + (size_t)i * V, 0), QEIL_OK);
-        CHECK(close_rel(a, b, (size_t)n * V, 1e-5));
-        CHECK(close_rel(a, c, (size_t)n * V, 1e-5));
+        /* chunks of >= 8 rows (QEIL_MATMUL_PACK_MIN_VEC) may take the packed
+         * batch kernel and chunks of fewer the per-row kernels; within each
+         * family the chunking never changes a bit */
+        CHECK(memcmp(a, h, sizeof(float) * n * V) == 0);
+        CHECK(memcmp(b, c, sizeof(float) * n * V) == 0);
+        if (type == QEIL_GGML_F32 || type == QEIL_GGML_F16) {
+            CHECK(close_rel(a, b, (size_t)n * V, 1e-5));
+        } else {
+            /* Across the families the float sums differ in order: an
+             * activation that lands within rounding of a quantization step
+             * can go either way, and the random model amplifies the step
+             * (qwen2 q4_k: 0.6 of logits of 65 after a flip at position 3,
+             * against 4e-6 before it). Bound: the quantization scale, as in
+             * compare_ref; the reference tests check prefill's accuracy. */
+            CHECK(close_rel(a, b, (size_t)n * V, 5e-2));
+        }
         /* last-token-only logits are the last row of all_logits */
         qeil_engine_seq_reset(whole, 0);
         CHECK_EQ_INT(qeil_engine_seq_len(whole, 0), 0);
@@ -596,11 +670,13 @@ static void batch_vs_single(const char *presetname, int type, uint32_t d_model)
         free(a);
         free(b);
         free(c);
+        free(h);
         free(last);
     }
     qeil_engine_free(whole);
     qeil_engine_free(chunked);
     qeil_engine_free(single);
+    qeil_engine_free(halves);
     qeil_ctx_free(ctx);
 }
 
@@ -1250,6 +1326,7 @@ int main(void)
     RUN(ops_norms);
     RUN(ops_rope_pairs);
     RUN(ops_softmax_activations_attention);
+    RUN(ops_exp);
     RUN(mkmodel_presets_and_params);
     RUN(ref_setup);
     RUN(ref_llama_f32);

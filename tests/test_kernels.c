@@ -8,6 +8,7 @@
  * the quantization bounds.
  */
 #include "engine/matmul.h"
+#include "engine/pack.h"
 #include "engine/quant.h"
 #include "engine/threadpool.h"
 #include "qeil/qeil.h"
@@ -1050,7 +1051,7 @@ TEST(matmul_threads_bit_identical)
                         MM_COLS);
         qeil_matmul_weight W;
         CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, t->type, MM_COLS, MM_ROWS, wp), QEIL_OK);
-        size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC);
+        size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC, 3);
         void *work = xmalloc(ws + 1);
         for (int simd = 0; simd <= (int)qeil_simd_best(); simd++) {
             for (int nv = 1; nv <= MM_VEC; nv += 2) {
@@ -1108,7 +1109,7 @@ TEST(matmul_matches_naive)
         }
         qeil_matmul_weight W;
         CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, t->type, MM_COLS, MM_ROWS, wp), QEIL_OK);
-        size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC);
+        size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC, 3);
         void *work = xmalloc(ws + 1);
         CHECK_EQ_INT(qeil_matmul(NULL, pool, qeil_simd_best(), &W, x, MM_VEC, y, work, ws), QEIL_OK);
         int bad = 0;
@@ -1160,7 +1161,7 @@ TEST(matmul_multi_equals_single)
     size_t ws = 0;
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         for (int j = 0; j < 3; j++) {
-            size_t n = qeil_matmul_work_size(groups[g][j], MM_COLS, MM_VEC);
+            size_t n = qeil_matmul_work_size(groups[g][j], MM_COLS, MM_VEC, 3);
             if (n > ws) ws = n;
         }
     void *work = xmalloc(ws + 1);
@@ -1211,6 +1212,214 @@ TEST(matmul_multi_equals_single)
     qeil_tpool_free(pool);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Packed (row-interleaved) batch path, pack.h                               */
+/* ------------------------------------------------------------------------ */
+
+#define PK_ROWS 13 /* one full group of 8 and a partial one */
+#define PK_COLS 512
+#define PK_VEC 11  /* a tile of 8 and the 2 + 1 remainder tiles */
+
+static const int k_pack_types[] = {QEIL_GGML_Q4_0, QEIL_GGML_Q8_0, QEIL_GGML_Q4_K};
+
+#define SKIP_WITHOUT_VNNI()                                                        \
+    do {                                                                           \
+        SKIP_WITHOUT_AVX2();                                                       \
+        if (!qeil_cpu_has_avx512_vnni()) SKIP("CPU lacks AVX-512 VNNI");           \
+    } while (0)
+
+/* PK_ROWS quantized random rows of `type`; returns the row stride. */
+static size_t pack_weights(qeil_rng *r, int type, uint8_t *wq, float *wd)
+{
+    const qeil_quant_traits *t = qeil_quant_traits_of(type);
+    const size_t rb = (size_t)(PK_COLS / t->blck_elems) * t->blck_bytes;
+    float wf[PK_COLS];
+    for (int row = 0; row < PK_ROWS; row++) {
+        fill_random(r, wf, PK_COLS);
+        t->quantize(wf, wq + row * rb, PK_COLS);
+        if (wd) t->dequantize(wq + row * rb, wd + row * PK_COLS, PK_COLS);
+    }
+    return rb;
+}
+
+/* The reference arithmetic is the dot product it claims: against f64 sums
+ * of the dequantized weights times the dequantized activations (Q8_0, or
+ * Q8_K for Q4_K),
+ * |y - ref| <= 1e-5 sum |w x| (this one runs on any CPU). */
+TEST(pack_reference_matches_naive)
+{
+    qeil_rng r;
+    qeil_rng_seed(&r, 21);
+    const size_t as = qeil_pack_act_stride(PK_COLS);
+    uint8_t *wq = xmalloc(PK_ROWS * PK_COLS * 2), *act = xmalloc(PK_VEC * as);
+    uint8_t tmp[QEIL_PACK_ACT_TMP(PK_COLS)];
+    float *wd = xmalloc(PK_ROWS * PK_COLS * 4), *xd = xmalloc(PK_VEC * PK_COLS * 4);
+    float *x = xmalloc(PK_VEC * PK_COLS * 4), y[PK_VEC * 8];
+    qeil_pack_block *g = xmalloc(qeil_pack_group_bytes(PK_COLS));
+    fill_random(&r, x, PK_VEC * PK_COLS);
+    for (size_t ti = 0; ti < sizeof k_pack_types / sizeof k_pack_types[0]; ti++) {
+        const int type = k_pack_types[ti], at = qeil_pack_act_type(type);
+        for (int v = 0; v < PK_VEC; v++) { /* tmp keeps the Q8_0 / Q8_K form */
+            qeil_pack_act(x + v * PK_COLS, PK_COLS, at, act + v * as, tmp);
+            qeil_quant_traits_of(at)->dequantize(tmp, xd + v * PK_COLS, PK_COLS);
+        }
+        const size_t rb = pack_weights(&r, type, wq, wd);
+        int bad = 0;
+        for (int r0 = 0; r0 < PK_ROWS; r0 += 8) {
+            const int nr = PK_ROWS - r0 < 8 ? PK_ROWS - r0 : 8;
+            qeil_pack_rows_ref(type, wq + r0 * rb, rb, nr, PK_COLS, g);
+            qeil_pack_gemm_ref(g, nr, PK_COLS, qeil_pack_type_has_min(type), act, as, PK_VEC, y, 8);
+            for (int v = 0; v < PK_VEC; v++)
+                for (int i = 0; i < nr; i++) {
+                    double ref = 0, mag = 0;
+                    for (int c = 0; c < PK_COLS; c++) {
+                        const double p = (double)wd[(r0 + i) * PK_COLS + c] * xd[v * PK_COLS + c];
+                        ref += p;
+                        mag += fabs(p);
+                    }
+                    if (!(fabs(y[v * 8 + i] - ref) <= 1e-5 * mag + 1e-30) && bad++ < 3)
+                        TEST_FAIL_("%s row %d vec %d: %.9g vs %.9g", qeil_ggml_type_name(type),
+                                   r0 + i, v, y[v * 8 + i], ref);
+                }
+        }
+    }
+    free(wq);
+    free(act);
+    free(wd);
+    free(xd);
+    free(x);
+    free(g);
+}
+
+/* The VNNI packer writes the reference's bytes, and the VNNI kernel
+ * returns the reference's bits, for every group height 1..8 and every
+ * batch width 1..PK_VEC (tiles of 8, 4, 2, 1). */
+TEST(pack_vnni_equals_reference)
+{
+    SKIP_WITHOUT_VNNI();
+#if QEIL_HAVE_X86_SIMD
+    qeil_rng r;
+    qeil_rng_seed(&r, 22);
+    const size_t as = qeil_pack_act_stride(PK_COLS), gb = qeil_pack_group_bytes(PK_COLS);
+    uint8_t *wq = xmalloc(PK_ROWS * PK_COLS * 2), *act = xmalloc(PK_VEC * as);
+    uint8_t tmp[QEIL_PACK_ACT_TMP(PK_COLS)];
+    float x[PK_COLS], y0[PK_VEC * 8], y1[PK_VEC * 8];
+    qeil_pack_block *g0 = aligned_alloc(64, gb), *g1 = aligned_alloc(64, gb);
+    for (size_t ti = 0; ti < sizeof k_pack_types / sizeof k_pack_types[0]; ti++) {
+        const int type = k_pack_types[ti], hm = qeil_pack_type_has_min(type);
+        for (int v = 0; v < PK_VEC; v++) {
+            fill_random(&r, x, PK_COLS);
+            qeil_pack_act(x, PK_COLS, qeil_pack_act_type(type), act + v * as, tmp);
+        }
+        const size_t rb = pack_weights(&r, type, wq, NULL);
+        for (int nr = 1; nr <= 8; nr++) {
+            memset(g0, 0x5a, gb);
+            memset(g1, 0xa5, gb);
+            qeil_pack_rows_ref(type, wq + (8 - nr) * rb, rb, nr, PK_COLS, g0);
+            qeil_pack_rows_vnni(type, wq + (8 - nr) * rb, rb, nr, PK_COLS, g1);
+            if (memcmp(g0, g1, gb) != 0)
+                TEST_FAIL_("%s nr %d: packed bytes differ", qeil_ggml_type_name(type), nr);
+            for (int nc = 1; nc <= PK_VEC; nc++) {
+                qeil_pack_gemm_ref(g0, nr, PK_COLS, hm, act, as, nc, y0, 8);
+                memset(y1, 0xff, sizeof y1);
+                qeil_pack_gemm_vnni(g1, nr, PK_COLS, hm, act, as, nc, y1, 8);
+                for (int v = 0; v < nc; v++)
+                    if (memcmp(y0 + v * 8, y1 + v * 8, (size_t)nr * 4) != 0) {
+                        TEST_FAIL_("%s nr %d nc %d vec %d: kernel bits differ from the reference",
+                                   qeil_ggml_type_name(type), nr, nc, v);
+                        break;
+                    }
+            }
+        }
+    }
+    free(wq);
+    free(act);
+    free(g0);
+    free(g1);
+#endif
+}
+
+/* qeil_matmul with a batch past QEIL_MATMUL_PACK_MIN_VEC takes the packed
+ * path: its y is the reference's per 8-row group, with 1, 2 or 3 threads,
+ * and qeil_matmul_multi (Q4_0 + Q8_0 fused in one dispatch, Q4_K alone)
+ * gives each weight the same bits. MM_ROWS rows: 8 groups and a partial
+ * one. */
+TEST(matmul_packed_path)
+{
+    SKIP_WITHOUT_VNNI();
+    enum { NV = QEIL_MATMUL_PACK_MIN_VEC + 3 };
+    qeil_rng r;
+    qeil_rng_seed(&r, 23);
+    qeil_tpool *pools[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) CHECK_EQ_INT(qeil_tpool_create(NULL, i + 1, &pools[i]), QEIL_OK);
+    const size_t as = qeil_pack_act_stride(MM_COLS), gb = qeil_pack_group_bytes(MM_COLS);
+    float *wf = xmalloc(MM_ROWS * MM_COLS * 4), *x = xmalloc(NV * MM_COLS * 4);
+    float *yref = xmalloc(3 * NV * MM_ROWS * 4), *y = xmalloc(NV * MM_ROWS * 4);
+    uint8_t *wq[3], *act = xmalloc(NV * as), tmp[QEIL_PACK_ACT_TMP(MM_COLS)];
+    qeil_pack_block *g = xmalloc(gb);
+    float gy[NV * 8];
+    qeil_matmul_weight W[3];
+    fill_random(&r, x, NV * MM_COLS);
+    size_t ws = 0;
+    for (int j = 0; j < 3; j++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_pack_types[j]);
+        for (int v = 0; v < NV; v++)
+            qeil_pack_act(x + v * MM_COLS, MM_COLS, qeil_pack_act_type(t->type), act + v * as, tmp);
+        const size_t rb = (size_t)(MM_COLS / t->blck_elems) * t->blck_bytes;
+        wq[j] = xmalloc(MM_ROWS * rb);
+        fill_random(&r, wf, MM_ROWS * MM_COLS);
+        for (int row = 0; row < MM_ROWS; row++)
+            t->quantize(wf + row * MM_COLS, wq[j] + row * rb, MM_COLS);
+        CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W[j], t->type, MM_COLS, MM_ROWS, wq[j]), QEIL_OK);
+        for (int r0 = 0; r0 < MM_ROWS; r0 += 8) {
+            const int nr = MM_ROWS - r0 < 8 ? MM_ROWS - r0 : 8;
+            qeil_pack_rows_ref(t->type, wq[j] + r0 * rb, rb, nr, MM_COLS, g);
+            qeil_pack_gemm_ref(g, nr, MM_COLS, qeil_pack_type_has_min(t->type), act, as, NV, gy, 8);
+            for (int v = 0; v < NV; v++)
+                memcpy(yref + (size_t)j * NV * MM_ROWS + v * MM_ROWS + r0, gy + v * 8, (size_t)nr * 4);
+        }
+        size_t n = qeil_matmul_work_size(t->type, MM_COLS, NV, 3);
+        CHECK(n >= qeil_matmul_work_size(QEIL_GGML_Q8_0, MM_COLS, NV, 1));
+        ws = n > ws ? n : ws;
+    }
+    void *work = xmalloc(ws);
+    for (int i = 0; i < 3 && pools[i]; i++) {
+        for (int j = 0; j < 3; j++) {
+            memset(y, 0xff, NV * MM_ROWS * 4);
+            CHECK_EQ_INT(qeil_matmul(NULL, pools[i], QEIL_SIMD_AVX2, &W[j], x, NV, y, work, ws), QEIL_OK);
+            if (memcmp(y, yref + (size_t)j * NV * MM_ROWS, NV * MM_ROWS * 4) != 0)
+                TEST_FAIL_("%s, %d thread(s): packed matmul differs from the reference",
+                           qeil_ggml_type_name(k_pack_types[j]), i + 1);
+        }
+        const qeil_matmul_weight *ws3[3] = {&W[0], &W[1], &W[2]};
+        float *ym = xmalloc(3 * NV * MM_ROWS * 4);
+        float *ys3[3] = {ym, ym + NV * MM_ROWS, ym + 2 * NV * MM_ROWS};
+        CHECK_EQ_INT(qeil_matmul_multi(NULL, pools[i], QEIL_SIMD_AVX2, ws3, 3, x, NV, ys3, work, ws),
+                     QEIL_OK);
+        if (memcmp(ym, yref, 3 * NV * MM_ROWS * 4) != 0)
+            TEST_FAIL_("matmul_multi, %d thread(s): differs from the reference", i + 1);
+        free(ym);
+    }
+    /* a work buffer sized for one thread is too small for three */
+    {
+        size_t one = qeil_matmul_work_size(QEIL_GGML_Q4_0, MM_COLS, NV, 1);
+        CHECK(one < qeil_matmul_work_size(QEIL_GGML_Q4_0, MM_COLS, NV, 3));
+        if (pools[2])
+            CHECK_EQ_INT(qeil_matmul(NULL, pools[2], QEIL_SIMD_AVX2, &W[0], x, NV, y, work, one),
+                         QEIL_ERR_RANGE);
+    }
+    free(work);
+    for (int j = 0; j < 3; j++) free(wq[j]);
+    free(wf);
+    free(x);
+    free(yref);
+    free(y);
+    free(act);
+    free(g);
+    for (int i = 0; i < 3; i++) qeil_tpool_free(pools[i]);
+}
+
+
 TEST(matmul_rejects_bad_input)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -1223,13 +1432,13 @@ TEST(matmul_rejects_bad_input)
     CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_F32, 0, 1, data), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_Q8_0, 64, 2, data), QEIL_OK);
     uint8_t work[200];
-    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_Q8_0, 64, 1), 68);
+    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_Q8_0, 64, 1, 1), 68);
     CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 1, y, work, 67), QEIL_ERR_RANGE);
     CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "need 68");
     CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 0, y, work, 68), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 1, y, work, 68), QEIL_OK);
     CHECK(y[0] == 0.0f && y[1] == 0.0f);
-    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_F16, 64, 1), 0); /* x used as is */
+    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_F16, 64, 1, 1), 0); /* x used as is */
     qeil_ctx_free(ctx);
 }
 
@@ -1264,5 +1473,8 @@ int main(void)
     RUN(matmul_matches_naive);
     RUN(matmul_multi_equals_single);
     RUN(matmul_rejects_bad_input);
+    RUN(pack_reference_matches_naive);
+    RUN(pack_vnni_equals_reference);
+    RUN(matmul_packed_path);
     return test_summary("kernels");
 }

@@ -103,7 +103,7 @@ static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t
     qeil_matmul_weight mw;
     qeil_status st = qeil_matmul_weight_init(s->ctx, &mw, type, n_cols, n_rows, host_data);
     if (st != QEIL_OK) return st;
-    size_t need = qeil_matmul_work_size(type, n_cols, s->max_rows);
+    size_t need = qeil_matmul_work_size(type, n_cols, s->max_rows, s->n_threads);
     if (need > s->work_size) {
         void *w = qeil_realloc(s->ctx, s->work, need);
         if (!w)

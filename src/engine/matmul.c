@@ -4,6 +4,8 @@
  */
 #include "engine/matmul.h"
 
+#include "engine/pack.h"
+
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -42,16 +44,38 @@ static const qeil_quant_traits *act_traits(const qeil_quant_traits *t)
     return t->vec_type == QEIL_GGML_F32 ? NULL : qeil_quant_traits_of(t->vec_type);
 }
 
-size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec)
+/* The packed (row-interleaved) path of pack.h: batches of at least
+ * QEIL_MATMUL_PACK_MIN_VEC vectors against Q4_0, Q8_0 or Q4_K weights, on
+ * a CPU with AVX-512 VNNI. */
+static int pack_eligible(int type, int64_t n_vec)
+{
+    return n_vec >= QEIL_MATMUL_PACK_MIN_VEC && qeil_pack_type_ok(type);
+}
+
+/* Work of the packed path: 64 bytes of alignment slack, n_vec packed
+ * activations, one packed row group per thread. */
+static size_t pack_work_size(int64_t n_cols, int64_t n_vec, int n_threads)
+{
+    return 64 + (size_t)n_vec * qeil_pack_act_stride(n_cols) +
+           (size_t)n_threads * qeil_pack_group_bytes(n_cols);
+}
+
+size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec, int n_threads)
 {
     const qeil_quant_traits *t = qeil_quant_traits_of(type);
     if (!t || !t->vec_dot || n_cols < 1 || n_cols > QEIL_MATMUL_MAX_COLS || n_vec < 1 ||
-        n_vec > QEIL_MATMUL_MAX_VEC)
+        n_vec > QEIL_MATMUL_MAX_VEC || n_threads < 1 || n_threads > QEIL_TPOOL_MAX_THREADS)
         return 0;
     const qeil_quant_traits *a = act_traits(t);
     if (!a) return 0;
     /* <= 2^12 * (2^24 / 32) * 34 < 2^36: fits size_t on 64-bit */
-    return (size_t)n_vec * (size_t)((n_cols + a->blck_elems - 1) / a->blck_elems) * a->blck_bytes;
+    size_t need = (size_t)n_vec * (size_t)((n_cols + a->blck_elems - 1) / a->blck_elems) * a->blck_bytes;
+    /* < 2^12 * 2^25 + 2^8 * 2^19 * 352: fits size_t on 64-bit */
+    if (pack_eligible(type, n_vec)) {
+        size_t p = pack_work_size(n_cols, n_vec, n_threads);
+        if (p > need) need = p;
+    }
+    return need;
 }
 
 /* One dispatch computes up to QEIL_MATMUL_MAX_MULTI weights against the
@@ -67,6 +91,8 @@ typedef struct {
     int64_t item_end[QEIL_MATMUL_MAX_MULTI];   /* cumulative work items */
     const uint8_t *xq;  /* n_vec activations, xq_stride bytes apart */
     size_t xq_stride;
+    uint8_t *pack;      /* packed path: one row group per thread, pack_stride apart; else NULL */
+    size_t pack_stride;
     int64_t n_vec;
     atomic_llong next;  /* next work item to hand out */
 } mm_args;
@@ -81,7 +107,7 @@ typedef struct {
 /* Rows [b, e) of weight j. With a tiled kernel, blocks of up to
  * QEIL_GEMM_MAX_ROWS rows x QEIL_GEMM_MAX_VEC vectors: each weight block is
  * unpacked once per tile instead of once per vector. */
-static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e)
+static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e, int ith)
 {
     const qeil_matmul_weight *w = a->w[j];
     const uint8_t *wd = w->data;
@@ -89,6 +115,23 @@ static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e)
     const size_t rb = w->row_bytes;
     const qeil_gemm_fn gemm = a->gemm[j];
     float *y = a->y[j];
+#if QEIL_HAVE_X86_SIMD
+    if (a->pack) {
+        /* groups of 8 rows: repack into this thread's scratch (L1/L2), then
+         * every vector of the batch against it */
+        qeil_pack_block *g = (qeil_pack_block *)(void *)(a->pack + (size_t)ith * a->pack_stride);
+        const int has_min = qeil_pack_type_has_min(w->type);
+        for (int64_t r0 = b; r0 < e; r0 += QEIL_PACK_ROWS) {
+            const int nr = (int)(e - r0 < QEIL_PACK_ROWS ? e - r0 : QEIL_PACK_ROWS);
+            qeil_pack_rows_vnni(w->type, wd + (size_t)r0 * rb, rb, nr, n_cols, g);
+            qeil_pack_gemm_vnni(g, nr, n_cols, has_min, a->xq, a->xq_stride, (int)a->n_vec, y + r0,
+                                (size_t)n_rows);
+        }
+        return;
+    }
+#else
+    (void)ith;
+#endif
     for (int64_t r0 = b; r0 < e; r0 += MM_ROW_TILE) {
         const int64_t r1 = r0 + MM_ROW_TILE < e ? r0 + MM_ROW_TILE : e;
         if (gemm) {
@@ -120,7 +163,6 @@ static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e)
  * thread count and any interleaving. */
 static void mm_task(void *p, int ith, int nth)
 {
-    (void)ith;
     (void)nth;
     mm_args *a = p;
     const int64_t n_items = a->item_end[a->nw - 1];
@@ -131,7 +173,7 @@ static void mm_task(void *p, int ith, int nth)
         while (c >= a->item_end[j]) j++;
         const int64_t b = (c - (j ? a->item_end[j - 1] : 0)) * a->chunk_rows[j];
         const int64_t n_rows = a->w[j]->n_rows;
-        mm_rows(a, j, b, b + a->chunk_rows[j] < n_rows ? b + a->chunk_rows[j] : n_rows);
+        mm_rows(a, j, b, b + a->chunk_rows[j] < n_rows ? b + a->chunk_rows[j] : n_rows, ith);
     }
 }
 
@@ -172,25 +214,50 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
         a.y[j] = y[j];
     }
     const int64_t n_cols = w[0]->n_cols;
+    const int nth = qeil_tpool_n_threads(pool);
     a.xq = (const uint8_t *)x;
     a.xq_stride = (size_t)n_cols * sizeof(float);
     a.n_vec = n_vec;
-    const qeil_quant_traits *at = act_traits(qeil_quant_traits_of(w[0]->type));
-    if (at) {
-        size_t need = qeil_matmul_work_size(w[0]->type, n_cols, n_vec);
+    a.pack = NULL;
+    a.pack_stride = 0;
+    /* qeil_matmul_multi fuses only weights of one activation format, so
+     * w[0]'s is every weight's */
+    int packed = simd == QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni();
+    for (int j = 0; j < nw && packed; j++) packed = pack_eligible(w[j]->type, n_vec);
+    if (packed) {
+#if QEIL_HAVE_X86_SIMD
+        const size_t need = pack_work_size(n_cols, n_vec, nth);
         if (!work || work_size < need)
             return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul work buffer: %zu bytes (need %zu)",
                                  work_size, need);
-        a.xq_stride = need / (size_t)n_vec;
-        uint8_t *xq = work;
-        const qeil_quantize_fn quantize = qeil_act_quantize_for(at->type, simd);
+        uint8_t *base = (uint8_t *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+        a.xq_stride = qeil_pack_act_stride(n_cols);
+        a.pack = base + (size_t)n_vec * a.xq_stride;
+        a.pack_stride = qeil_pack_group_bytes(n_cols);
+        /* thread 0's group scratch (11 bytes per element) is free until the rows start */
+        const int act_type = qeil_pack_act_type(w[0]->type);
         for (int64_t v = 0; v < n_vec; v++)
-            quantize(x + v * n_cols, xq + (size_t)v * a.xq_stride, n_cols);
-        a.xq = xq;
+            qeil_pack_act(x + v * n_cols, n_cols, act_type, base + (size_t)v * a.xq_stride,
+                          a.pack);
+        a.xq = base;
+#endif
+    } else {
+        const qeil_quant_traits *at = act_traits(qeil_quant_traits_of(w[0]->type));
+        if (at) {
+            const size_t need = (size_t)n_vec * (size_t)(n_cols / at->blck_elems) * at->blck_bytes;
+            if (!work || work_size < need)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul work buffer: %zu bytes (need %zu)",
+                                     work_size, need);
+            a.xq_stride = need / (size_t)n_vec;
+            uint8_t *xq = work;
+            const qeil_quantize_fn quantize = qeil_act_quantize_for(at->type, simd);
+            for (int64_t v = 0; v < n_vec; v++)
+                quantize(x + v * n_cols, xq + (size_t)v * a.xq_stride, n_cols);
+            a.xq = xq;
+        }
     }
-    const int nth = qeil_tpool_n_threads(pool);
     if (nth == 1) {
-        for (int j = 0; j < nw; j++) mm_rows(&a, j, 0, w[j]->n_rows);
+        for (int j = 0; j < nw; j++) mm_rows(&a, j, 0, w[j]->n_rows, 0);
         return QEIL_OK;
     }
     /* About 16 work items per thread and weight (one atomic add each, ~0.1
@@ -200,7 +267,7 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
     int64_t items = 0;
     for (int j = 0; j < nw; j++) {
         int64_t chunk = w[j]->n_rows / (16 * (int64_t)nth);
-        chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % QEIL_GEMM_MAX_ROWS;
+        chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % QEIL_PACK_ROWS;
         a.chunk_rows[j] = chunk;
         items += (w[j]->n_rows + chunk - 1) / chunk;
         a.item_end[j] = items;

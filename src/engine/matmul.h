@@ -14,12 +14,13 @@
  * computed with the type's tiled kernel (qeil_gemm_for: up to 4 rows x 4
  * vectors per call) or its dot kernel. Each y element is computed by
  * exactly one thread with the same arithmetic whatever the thread or tile,
- * so y is bit-identical for any thread count.
+ * so y is bit-identical for any thread count. Batches of at least
+ * QEIL_MATMUL_PACK_MIN_VEC vectors take the packed path (below).
  *
  *     qeil_matmul_weight W;
  *     if (qeil_matmul_weight_init(ctx, &W, t->type, t->ne[0], t->ne[1],
  *                                 qeil_gguf_tensor_data(g, t)) != QEIL_OK) ...
- *     size_t ws = qeil_matmul_work_size(W.type, W.n_cols, 1);
+ *     size_t ws = qeil_matmul_work_size(W.type, W.n_cols, 1, 1);
  *     void *work = qeil_malloc(ctx, ws);            // once, at load time
  *     qeil_matmul(ctx, pool, qeil_simd_best(), &W, x, 1, y, work, ws);
  *
@@ -53,10 +54,19 @@ typedef struct {
 qeil_status qeil_matmul_weight_init(qeil_ctx *ctx, qeil_matmul_weight *w, int type,
                                     int64_t n_cols, int64_t n_rows, const void *data);
 
+/* Batches of at least this many vectors against Q4_0, Q8_0 or Q4_K weights
+ * take the packed path (pack.h) on CPUs with AVX-512 VNNI: 8 rows at a time
+ * are repacked so that a register lane holds a row, and the per-block float
+ * rescale is paid once per 8 rows. Its results differ from the per-row
+ * kernels' in rounding only (pack.h states the arithmetic); they are still
+ * the same for any thread count. Decode (one vector per sequence) and
+ * small batches keep the per-row kernels. */
+#define QEIL_MATMUL_PACK_MIN_VEC 8
+
 /* Bytes of work buffer matmul needs for n_vec vectors of n_cols against a
- * weight of `type` (0 when x is used as is, or when the arguments are out of
- * range — qeil_matmul then reports the error). */
-size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec);
+ * weight of `type` on a pool of n_threads (0 when x is used as is, or when
+ * the arguments are out of range — qeil_matmul then reports the error). */
+size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec, int n_threads);
 
 /* y = W x as described above. pool may be NULL (caller's thread only).
  * simd: qeil_simd_best() or QEIL_SIMD_SCALAR (benchmarks, tests); a level

@@ -9,6 +9,92 @@
 #include "engine/ops.h"
 
 #include <math.h>
+#include <string.h>
+
+#include "engine/quant.h" /* qeil_simd_best, QEIL_HAVE_X86_SIMD */
+
+/* exp(x) for the activations and the softmax, one recipe in scalar and AVX2
+ * form so both give the same bits (explicit fmaf, rintf = round to nearest
+ * even, the same clamp): x = n ln2 + r with n = rint(x log2 e), r by a
+ * two-constant Cody-Waite reduction (|r| <= 0.35), exp(r) by its degree-7
+ * Taylor polynomial in Horner form (truncation < 6e-9 relative), times 2^n
+ * built in the exponent bits. x is clamped to [-87, 88] so 2^n stays a
+ * normal float: exp(-87) = 1.6e-38 stands for anything smaller, exp(88) =
+ * 1.7e38 for anything larger (silu and softmax only divide by or sum
+ * these). Within 2 ulp of expf on [-87, 88] (test ops_exp). NaN stays NaN. */
+#define EXP_LO (-87.0f)
+#define EXP_HI 88.0f
+#define EXP_LOG2E 1.44269504088896341f
+#define EXP_LN2_HI 0.693359375f      /* few mantissa bits: n * it is exact */
+#define EXP_LN2_LO (-2.12194440e-4f) /* ln 2 - EXP_LN2_HI */
+
+float qeil_op_exp(float x)
+{
+    if (isnan(x)) return x;
+    x = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
+    const float n = rintf(x * EXP_LOG2E);
+    float r = fmaf(n, -EXP_LN2_HI, x);
+    r = fmaf(n, -EXP_LN2_LO, r);
+    float p = fmaf(1.0f / 5040.0f, r, 1.0f / 720.0f);
+    p = fmaf(p, r, 1.0f / 120.0f);
+    p = fmaf(p, r, 1.0f / 24.0f);
+    p = fmaf(p, r, 1.0f / 6.0f);
+    p = fmaf(p, r, 0.5f);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &bits, sizeof sc);
+    return p * sc;
+}
+
+#if QEIL_HAVE_X86_SIMD
+#include <immintrin.h>
+
+#define OPS_AVX2 __attribute__((target("avx2,fma")))
+
+OPS_AVX2 static inline __m256 exp8(__m256 x0)
+{
+    __m256 x = _mm256_min_ps(_mm256_max_ps(x0, _mm256_set1_ps(EXP_LO)), _mm256_set1_ps(EXP_HI));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(EXP_LOG2E)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_LN2_HI), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(-EXP_LN2_LO), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 5040.0f), r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i bits =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    return _mm256_blendv_ps(y, x0, _mm256_cmp_ps(x0, x0, _CMP_UNORD_Q)); /* NaN stays */
+}
+
+/* The first n - n % 8 elements; the caller finishes with the scalar code. */
+OPS_AVX2 static size_t silu_mul_avx2(float *g, const float *u, size_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)),
+                                              _mm256_loadu_ps(u + i)));
+    }
+    return i;
+}
+
+OPS_AVX2 static uint32_t exp_sub_avx2(float *x, uint32_t n, float mx)
+{
+    const __m256 m = _mm256_set1_ps(mx);
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+    return i;
+}
+#endif
 
 void qeil_op_rmsnorm(const float *x, const float *w, float *y, uint32_t d, float eps)
 {
@@ -53,17 +139,19 @@ void qeil_op_softmax(float *x, uint32_t n)
 {
     float mx = x[0];
     for (uint32_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    uint32_t i0 = 0;
+#if QEIL_HAVE_X86_SIMD
+    if (qeil_simd_best() >= QEIL_SIMD_AVX2) i0 = exp_sub_avx2(x, n, mx);
+#endif
+    for (uint32_t i = i0; i < n; i++) x[i] = qeil_op_exp(x[i] - mx);
     double sum = 0.0;
-    for (uint32_t i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        sum += (double)x[i];
-    }
+    for (uint32_t i = 0; i < n; i++) sum += (double)x[i];
     /* sum >= 1 (the maximum contributes exp(0)): no division by zero */
     const float inv = (float)(1.0 / sum);
     for (uint32_t i = 0; i < n; i++) x[i] *= inv;
 }
 
-float qeil_op_silu(float x) { return x / (1.0f + expf(-x)); }
+float qeil_op_silu(float x) { return x / (1.0f + qeil_op_exp(-x)); }
 
 float qeil_op_gelu(float x)
 {
@@ -74,7 +162,11 @@ float qeil_op_gelu(float x)
 
 void qeil_op_silu_mul(float *g, const float *u, size_t n)
 {
-    for (size_t i = 0; i < n; i++) g[i] = qeil_op_silu(g[i]) * u[i];
+    size_t i0 = 0;
+#if QEIL_HAVE_X86_SIMD
+    if (qeil_simd_best() >= QEIL_SIMD_AVX2) i0 = silu_mul_avx2(g, u, n);
+#endif
+    for (size_t i = i0; i < n; i++) g[i] = qeil_op_silu(g[i]) * u[i];
 }
 
 void qeil_op_gelu_vec(float *x, size_t n)

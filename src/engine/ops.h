@@ -40,7 +40,12 @@ void qeil_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot,
 /* In place: x = exp(x - max x) / sum. n >= 1. */
 void qeil_op_softmax(float *x, uint32_t n);
 
-/* silu(x) = x / (1 + exp(-x)); gelu: GPT-2's tanh approximation
+/* exp(x) as the activations and the softmax compute it (scalar and AVX2
+ * give the same bits): within 2 ulp of expf for x in [-87, 88], clamped to
+ * exp(-87) / exp(88) outside, NaN for NaN. */
+float qeil_op_exp(float x);
+
+/* silu(x) = x / (1 + exp(-x)) with qeil_op_exp; gelu: GPT-2's tanh approximation
  * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Hendrycks & Gimpel 2016). */
 float qeil_op_silu(float x);
 float qeil_op_gelu(float x);

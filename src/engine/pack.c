@@ -1,0 +1,360 @@
+/*
+ * pack.c — row-interleaved int8 matmul for batches (see pack.h): the
+ * portable reference (packing, arithmetic), the activation format, and the
+ * AVX-512-VNNI packer and kernel.
+ */
+#include "engine/pack.h"
+
+#include <math.h>
+#include <string.h>
+
+int qeil_pack_type_ok(int type)
+{
+    return type == QEIL_GGML_Q4_0 || type == QEIL_GGML_Q8_0 || type == QEIL_GGML_Q4_K;
+}
+
+int qeil_pack_type_has_min(int type)
+{
+    return type == QEIL_GGML_Q4_K;
+}
+
+size_t qeil_pack_group_bytes(int64_t n_cols)
+{
+    return (size_t)(n_cols / QEIL_PACK_BLOCK) * sizeof(qeil_pack_block);
+}
+
+/* Vector layout: u[n] bytes, then dx[n / 32] and sx[n / 32] floats. */
+size_t qeil_pack_act_stride(int64_t n_cols)
+{
+    const size_t b = (size_t)n_cols + (size_t)(n_cols / QEIL_PACK_BLOCK) * 2 * sizeof(float);
+    return (b + 63) & ~(size_t)63;
+}
+
+static float f16_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return qeil_f16_to_f32_fast(h);
+}
+
+int qeil_pack_act_type(int type)
+{
+    return type == QEIL_GGML_Q4_K ? QEIL_GGML_Q8_K : QEIL_GGML_Q8_0;
+}
+
+void qeil_pack_act(const float *x, int64_t n, int act_type, uint8_t *dst, uint8_t *tmp)
+{
+    const int64_t nb = n / QEIL_PACK_BLOCK;
+    float *dx = (float *)(void *)(dst + n), *sx = dx + nb;
+    qeil_act_quantize_for(act_type, qeil_simd_best())(x, tmp, n);
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q;
+        float d;
+        if (act_type == QEIL_GGML_Q8_K) { /* sub-block b % 8 of super-block b / 8 */
+            const uint8_t *blk = tmp + (b / 8) * QEIL_Q8_K_BYTES;
+            memcpy(&d, blk, sizeof d);
+            q = (const int8_t *)(blk + 4 + 32 * (b % 8));
+        } else {
+            const uint8_t *blk = tmp + b * QEIL_Q8_0_BYTES;
+            d = f16_at(blk);
+            q = (const int8_t *)(blk + 2);
+        }
+        uint8_t *u = dst + b * QEIL_PACK_BLOCK;
+        int32_t s = 0;
+        for (int i = 0; i < QEIL_PACK_BLOCK; i++) {
+            u[i] = (uint8_t)(q[i] + 128);
+            s += q[i];
+        }
+        const float v = d * (float)s; /* |s| <= 32 * 127: exact as a float */
+        memcpy(&dx[b], &d, sizeof d);
+        memcpy(&sx[b], &v, sizeof v);
+    }
+}
+
+/* The 32 int8 weights, scale and min term of 32-element block b of a row. */
+static void row_block(int type, const uint8_t *row, int64_t b, int8_t e[32], float *dw, float *mn)
+{
+    *mn = 0.0f;
+    if (type == QEIL_GGML_Q4_0) {
+        const uint8_t *blk = row + b * QEIL_Q4_0_BYTES;
+        *dw = f16_at(blk);
+        for (int j = 0; j < 16; j++) {
+            e[j] = (int8_t)((blk[2 + j] & 0x0f) - 8);
+            e[j + 16] = (int8_t)((blk[2 + j] >> 4) - 8);
+        }
+    } else if (type == QEIL_GGML_Q8_0) {
+        const uint8_t *blk = row + b * QEIL_Q8_0_BYTES;
+        *dw = f16_at(blk);
+        memcpy(e, blk + 2, 32);
+    } else { /* Q4_K: sub-block j of super-block b / 8 */
+        const uint8_t *blk = row + (b / 8) * QEIL_Q4_K_BYTES;
+        const int j = (int)(b % 8);
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(blk + 4, sc, m);
+        *dw = f16_at(blk) * (float)sc[j];
+        *mn = f16_at(blk + 2) * (float)m[j];
+        const uint8_t *qs = blk + 16 + 32 * (j / 2);
+        for (int l = 0; l < 32; l++) e[l] = (int8_t)(j % 2 ? qs[l] >> 4 : qs[l] & 0x0f);
+    }
+}
+
+void qeil_pack_rows_ref(int type, const uint8_t *w, size_t ws, int nr, int64_t n_cols,
+                        qeil_pack_block *dst)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    for (int64_t b = 0; b < nb; b++) {
+        qeil_pack_block *pb = &dst[b];
+        memset(pb, 0, sizeof *pb);
+        for (int r = 0; r < nr; r++) {
+            int8_t e[32];
+            row_block(type, w + (size_t)r * ws, b, e, &pb->dw[r], &pb->mn[r]);
+            int32_t s = 0;
+            for (int i = 0; i < 32; i++) {
+                pb->qs[i / 4][r][i % 4] = e[i];
+                s += e[i];
+            }
+            pb->corr[r] = -128 * s;
+        }
+    }
+}
+
+void qeil_pack_gemm_ref(const qeil_pack_block *g, int nr, int64_t n_cols, int has_min,
+                        const uint8_t *act, size_t as, int nc, float *y, size_t ys)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    for (int c = 0; c < nc; c++) {
+        const uint8_t *u = act + (size_t)c * as;
+        const float *dx = (const float *)(const void *)(u + n_cols), *sx = dx + nb;
+        for (int r = 0; r < nr; r++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const qeil_pack_block *pb = &g[b];
+                int32_t isum = 0;
+                for (int i = 0; i < 32; i++)
+                    isum += pb->qs[i / 4][r][i % 4] * ((int32_t)u[b * 32 + i] - 128);
+                const float s = pb->dw[r] * dx[b];
+                acc = fmaf((float)isum, s, acc);
+                if (has_min) acc = fmaf(-pb->mn[r], sx[b], acc);
+            }
+            y[(size_t)c * ys + (size_t)r] = acc;
+        }
+    }
+}
+
+#if QEIL_HAVE_X86_SIMD
+
+#include <immintrin.h>
+
+#define VNNI_FN __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+
+/* o[k] lane r = v[r] lane k: 8 x 8 transpose of 32-bit lanes. */
+#define UNROLL8 _Pragma("GCC unroll 8")
+VNNI_FN static inline __attribute__((always_inline)) void transpose8(const __m256i v[8],
+                                                                     __m256i o[8])
+{
+    __m256i t[8], u[8];
+    UNROLL8 for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(v[2 * i], v[2 * i + 1]);
+    }
+    UNROLL8 for (int h = 0; h < 2; h++) { /* rows 0-3, 4-7 */
+        u[4 * h + 0] = _mm256_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);
+        u[4 * h + 1] = _mm256_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);
+        u[4 * h + 2] = _mm256_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+        u[4 * h + 3] = _mm256_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+    }
+    UNROLL8 for (int k = 0; k < 4; k++) {
+        o[k] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x20);
+        o[k + 4] = _mm256_permute2x128_si256(u[k], u[4 + k], 0x31);
+    }
+}
+
+/* Transposed int8 weights of one block into pb->qs and pb->corr. */
+VNNI_FN static inline __attribute__((always_inline)) void store_block(qeil_pack_block *pb,
+                                                                      const __m256i v[8])
+{
+    __m256i o[8];
+    transpose8(v, o);
+    const __m256i ones = _mm256_set1_epi8(1);
+    __m256i s = _mm256_setzero_si256();
+    UNROLL8 for (int k = 0; k < 8; k++) {
+        _mm256_store_si256((__m256i *)(void *)pb->qs[k], o[k]);
+        s = _mm256_dpbusd_epi32(s, ones, o[k]);
+    }
+    _mm256_store_si256((__m256i *)(void *)pb->corr, _mm256_sub_epi32(_mm256_setzero_si256(),
+                                                                     _mm256_slli_epi32(s, 7)));
+}
+
+/* The f16 at p + r * ws for r < nr (0 beyond) as 8 floats, with F16C.
+ * Inserted in registers: 2-byte stores read back as one 16-byte load
+ * would miss store forwarding (a ~20-cycle stall per block). */
+VNNI_FN static inline __attribute__((always_inline)) __m256 scales8(const uint8_t *p, size_t ws,
+                                                                    int nr)
+{
+    __m128i h = _mm_setzero_si128();
+    uint16_t x;
+    /* the lane must be a constant even without optimisation (-O1 builds) */
+#define INSERT_F16(R)                                                                              \
+    if (nr > (R)) {                                                                                \
+        memcpy(&x, p + (size_t)(R) * ws, sizeof x);                                                \
+        h = _mm_insert_epi16(h, x, (R));                                                           \
+    }
+    INSERT_F16(0) INSERT_F16(1) INSERT_F16(2) INSERT_F16(3)
+    INSERT_F16(4) INSERT_F16(5) INSERT_F16(6) INSERT_F16(7)
+#undef INSERT_F16
+    return _mm256_cvtph_ps(h);
+}
+
+VNNI_FN void qeil_pack_rows_vnni(int type, const uint8_t *w, size_t ws, int nr, int64_t n_cols,
+                                 qeil_pack_block *dst)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
+    const __m256 zero = _mm256_setzero_ps();
+    __m256i v[8];
+    UNROLL8 for (int r = 0; r < 8; r++) v[r] = _mm256_setzero_si256();
+    if (type == QEIL_GGML_Q4_K) {
+        for (int64_t sb = 0; sb < nb / 8; sb++) {
+            qeil_pack_block *pb = &dst[sb * 8];
+            for (int r = 0; r < 8; r++) {
+                if (r >= nr) {
+                    for (int j = 0; j < 8; j++) pb[j].dw[r] = pb[j].mn[r] = 0.0f;
+                    continue;
+                }
+                const uint8_t *blk = w + (size_t)r * ws + (size_t)sb * QEIL_Q4_K_BYTES;
+                uint8_t sc[8], m[8];
+                qeil_q4_k_get_scale_min(blk + 4, sc, m);
+                const float d = f16_at(blk), dmin = f16_at(blk + 2);
+                for (int j = 0; j < 8; j++) {
+                    pb[j].dw[r] = d * (float)sc[j];
+                    pb[j].mn[r] = dmin * (float)m[j];
+                }
+            }
+            const uint8_t *q = w + (size_t)sb * QEIL_Q4_K_BYTES + 16;
+            for (int r = 0; r < nr; r++)
+                for (int o = 0; o < QEIL_Q4_K_BYTES; o += 64)
+                    __builtin_prefetch(q - 16 + (size_t)r * ws + 2 * QEIL_Q4_K_BYTES + o, 0, 0);
+            for (int c = 0; c < 4; c++) {
+                __m256i raw[8];
+                UNROLL8 for (int r = 0; r < 8; r++)
+                    raw[r] = r < nr ? _mm256_loadu_si256((const __m256i *)(const void *)(
+                                          q + (size_t)r * ws + 32 * c))
+                                    : _mm256_setzero_si256();
+                UNROLL8 for (int r = 0; r < 8; r++) v[r] = _mm256_and_si256(raw[r], m4);
+                store_block(&pb[2 * c], v);
+                UNROLL8 for (int r = 0; r < 8; r++)
+                    v[r] = _mm256_and_si256(_mm256_srli_epi16(raw[r], 4), m4);
+                store_block(&pb[2 * c + 1], v);
+            }
+        }
+        return;
+    }
+    const size_t bb = type == QEIL_GGML_Q4_0 ? QEIL_Q4_0_BYTES : QEIL_Q8_0_BYTES;
+    for (int64_t b = 0; b < nb; b++) {
+        qeil_pack_block *pb = &dst[b];
+        const uint8_t *blk = w + (size_t)b * bb;
+        /* the rows come from DRAM, 8 short streams: ask ~512 bytes ahead */
+        UNROLL8 for (int r = 0; r < 8; r++)
+            if (r < nr) __builtin_prefetch(blk + (size_t)r * ws + 1024, 0, 3);
+        _mm256_store_ps(pb->dw, scales8(blk, ws, nr));
+        _mm256_store_ps(pb->mn, zero);
+        if (type == QEIL_GGML_Q4_0) {
+            UNROLL8 for (int r = 0; r < 8; r++) {
+                if (r >= nr) break;
+                const __m128i raw =
+                    _mm_loadu_si128((const __m128i *)(const void *)(blk + (size_t)r * ws + 2));
+                const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
+                v[r] = _mm256_sub_epi8(q, eight);
+            }
+        } else {
+            UNROLL8 for (int r = 0; r < 8; r++) {
+                if (r >= nr) break;
+                v[r] = _mm256_loadu_si256((const __m256i *)(const void *)(blk + (size_t)r * ws + 2));
+            }
+        }
+        store_block(pb, v);
+    }
+}
+
+static inline int32_t ld32(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* C vectors (1..8, a constant after inlining) against one packed group:
+ * out[c * 8 + r]. Registers: C int32 + C float accumulators, one weight
+ * vector, broadcasts folded into vpdpbusd ({1to8}). */
+VNNI_FN static inline __attribute__((always_inline)) void tile(const qeil_pack_block *g,
+                                                               int64_t nb, int64_t n,
+                                                               const int has_min,
+                                                               const uint8_t *act, size_t as,
+                                                               float *out, const int C)
+{
+    const uint8_t *u[QEIL_PACK_VEC];
+    const float *dx[QEIL_PACK_VEC], *sx[QEIL_PACK_VEC];
+    __m256 f[QEIL_PACK_VEC];
+    _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) {
+        u[c] = act + (size_t)c * as;
+        dx[c] = (const float *)(const void *)(u[c] + n);
+        sx[c] = dx[c] + nb;
+        f[c] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const qeil_pack_block *pb = &g[b];
+        const __m256i corr = _mm256_load_si256((const __m256i *)(const void *)pb->corr);
+        __m256i a[QEIL_PACK_VEC];
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) a[c] = corr;
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+            const __m256i wk = _mm256_load_si256((const __m256i *)(const void *)pb->qs[k]);
+            _Pragma("GCC unroll 8") for (int c = 0; c < C; c++)
+                a[c] = _mm256_dpbusd_epi32(a[c], _mm256_set1_epi32(ld32(u[c] + b * 32 + 4 * k)), wk);
+        }
+        const __m256 dw = _mm256_load_ps(pb->dw);
+        _Pragma("GCC unroll 8") for (int c = 0; c < C; c++)
+            f[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c]), _mm256_mul_ps(dw, _mm256_set1_ps(dx[c][b])),
+                                   f[c]);
+        if (has_min) {
+            const __m256 mn = _mm256_load_ps(pb->mn);
+            _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) f[c] = _mm256_fnmadd_ps(mn, _mm256_set1_ps(sx[c][b]), f[c]);
+        }
+    }
+    _Pragma("GCC unroll 8") for (int c = 0; c < C; c++) _mm256_storeu_ps(out + 8 * c, f[c]);
+}
+
+#define TILE_FN(NAME, HM, C)                                                                       \
+    VNNI_FN static void NAME(const qeil_pack_block *g, int64_t nb, int64_t n, const uint8_t *act,  \
+                             size_t as, float *out)                                                \
+    {                                                                                              \
+        tile(g, nb, n, HM, act, as, out, C);                                                       \
+    }
+TILE_FN(tile8, 0, 8)
+TILE_FN(tile4, 0, 4)
+TILE_FN(tile2, 0, 2)
+TILE_FN(tile1, 0, 1)
+TILE_FN(tile8m, 1, 8)
+TILE_FN(tile4m, 1, 4)
+TILE_FN(tile2m, 1, 2)
+TILE_FN(tile1m, 1, 1)
+
+VNNI_FN void qeil_pack_gemm_vnni(const qeil_pack_block *g, int nr, int64_t n_cols, int has_min,
+                                 const uint8_t *act, size_t as, int nc, float *y, size_t ys)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    float out[QEIL_PACK_VEC * 8];
+    for (int c = 0; c < nc;) {
+        const int left = nc - c, C = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const uint8_t *a = act + (size_t)c * as;
+        switch (C) {
+        case 8: (has_min ? tile8m : tile8)(g, nb, n_cols, a, as, out); break;
+        case 4: (has_min ? tile4m : tile4)(g, nb, n_cols, a, as, out); break;
+        case 2: (has_min ? tile2m : tile2)(g, nb, n_cols, a, as, out); break;
+        default: (has_min ? tile1m : tile1)(g, nb, n_cols, a, as, out); break;
+        }
+        for (int i = 0; i < C; i++) memcpy(y + (size_t)(c + i) * ys, out + 8 * i, (size_t)nr * sizeof(float));
+        c += C;
+    }
+}
+
+#endif /* QEIL_HAVE_X86_SIMD */

@@ -1,0 +1,106 @@
+/*
+ * pack.h — row-interleaved int8 matmul for batches (prefill), internal.
+ *
+ * The tiled kernels of quant.h compute each output as a dot product of one
+ * row with one activation: every 32-element block ends in a float rescale
+ * of 8 partial integer sums, so three float operations share the work of
+ * one vpdpbusd and the int8 units stay mostly idle. Here 8 rows at a time
+ * are repacked into a scratch buffer so that one 32-bit lane of a vector
+ * holds one row: a block's integer dot products for 8 rows finish in the 8
+ * lanes of one register after 8 vpdpbusd, and the float rescale (one FMA
+ * for 8 rows) is paid once per block, row group and token.
+ *
+ * Packed group (8 rows; rows past the matrix's end are zero), one entry per
+ * 32-element block b of the rows:
+ *
+ *     qs[k][r][i]  int8   element 4k+i of block b of row r (k, i < 8, 4)
+ *     corr[r]      int32  -128 * sum of the block's 32 int8 weights
+ *     dw[r]        f32    the block's weight scale
+ *     mn[r]        f32    the block's min term (Q4_K), else 0
+ *
+ * Weights: Q4_0 as nibble - 8, Q8_0 as stored, Q4_K sub-block j as its
+ * 4-bit q with dw = d * sc_j and mn = dmin * m_j (exact products).
+ *
+ * Activations (qeil_pack_act): each vector quantized exactly as the
+ * per-row kernels quantize it (Q8_0 for Q4_0/Q8_0 weights, Q8_K for Q4_K:
+ * same d and q), stored as unsigned bytes u = q + 128 (vpdpbusd multiplies
+ * unsigned by signed bytes; corr cancels the +128), plus per 32-element
+ * block dx (the block's or super-block's d as f32) and sx = dx * sum of
+ * the block's q.
+ *
+ * Arithmetic, per (row, vector), blocks in order from acc = 0:
+ *
+ *     isum = sum_i w_i q_i                            (exact int32)
+ *     acc  = fmaf((float)isum, dw * dx, acc)
+ *     acc  = fmaf(-mn, sx, acc)                       (Q4_K only)
+ *
+ * so a result does not depend on the row's or the vector's position in a
+ * tile, the tile sizes, or the thread that computes it. It differs from the
+ * per-row kernels' (quant.h) in rounding only: same integers, another
+ * order of the float operations.
+ * qeil_pack_gemm_ref is the portable statement of this arithmetic; the
+ * VNNI kernel returns its bits exactly (tests/test_kernels.c).
+ */
+#ifndef QEIL_ENGINE_PACK_H
+#define QEIL_ENGINE_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/quant.h"
+
+#define QEIL_PACK_ROWS 8   /* rows per packed group (lanes of a ymm) */
+#define QEIL_PACK_BLOCK 32 /* elements per packed block */
+#define QEIL_PACK_VEC 8    /* vectors per kernel tile */
+
+typedef struct {
+    int8_t qs[QEIL_PACK_BLOCK / 4][QEIL_PACK_ROWS][4];
+    int32_t corr[QEIL_PACK_ROWS];
+    float dw[QEIL_PACK_ROWS];
+    float mn[QEIL_PACK_ROWS];
+} qeil_pack_block;
+
+_Static_assert(sizeof(qeil_pack_block) == 352, "packed block is 352 bytes");
+
+/* 1 for the weight types packing supports (Q4_0, Q8_0, Q4_K), else 0. */
+int qeil_pack_type_ok(int type);
+/* 1 when the type has a min term (Q4_K). */
+int qeil_pack_type_has_min(int type);
+
+/* Bytes of one packed group of rows of n_cols (a multiple of 32). */
+size_t qeil_pack_group_bytes(int64_t n_cols);
+/* Bytes per packed activation vector (a multiple of 64). */
+size_t qeil_pack_act_stride(int64_t n_cols);
+
+/* Activation format the packed kernel quantizes into for weight `type`:
+ * QEIL_GGML_Q8_K for Q4_K, QEIL_GGML_Q8_0 otherwise. */
+int qeil_pack_act_type(int type);
+
+/* Scratch qeil_pack_act needs for n elements (covers Q8_0 and Q8_K). */
+#define QEIL_PACK_ACT_TMP(n) ((size_t)(n) / 256 * 292 + (size_t)(n) / 32 * 34 + 292)
+
+/* Quantize n floats (a multiple of 32; of 256 for Q8_K) into act_type
+ * (qeil_pack_act_type) and store them as one packed activation vector at
+ * dst (qeil_pack_act_stride bytes). tmp: QEIL_PACK_ACT_TMP(n) bytes. */
+void qeil_pack_act(const float *x, int64_t n, int act_type, uint8_t *dst, uint8_t *tmp);
+
+/* Pack rows [0, nr) (nr 1..8) of a weight of `type` (rows ws bytes apart,
+ * n_cols elements each) into dst (qeil_pack_group_bytes). */
+void qeil_pack_rows_ref(int type, const uint8_t *w, size_t ws, int nr, int64_t n_cols,
+                        qeil_pack_block *dst);
+
+/* y[c * ys + r] for r < nr, c < nc (nr 1..8, nc >= 1): the packed group g
+ * of n_cols against nc packed activations act + c * as. */
+void qeil_pack_gemm_ref(const qeil_pack_block *g, int nr, int64_t n_cols, int has_min,
+                        const uint8_t *act, size_t as, int nc, float *y, size_t ys);
+
+#if QEIL_HAVE_X86_SIMD
+/* AVX-512 VNNI (256-bit) versions: call only when qeil_cpu_has_avx512_vnni().
+ * Same bytes / bits as the _ref functions; dst and g 32-byte aligned. */
+void qeil_pack_rows_vnni(int type, const uint8_t *w, size_t ws, int nr, int64_t n_cols,
+                         qeil_pack_block *dst);
+void qeil_pack_gemm_vnni(const qeil_pack_block *g, int nr, int64_t n_cols, int has_min,
+                         const uint8_t *act, size_t as, int nc, float *y, size_t ys);
+#endif
+
+#endif /* QEIL_ENGINE_PACK_H */
