@@ -601,11 +601,11 @@ TEST(quant_error_q6_k)
     free(q);
 }
 
-/* The AVX2 activation quantizer writes exactly the scalar one's bytes:
+/* The AVX2 activation quantizers write exactly the scalar ones' bytes:
  * blocks whose amax is 127 (so d = 1 and q = round(x)) filled with every
  * half-integer and its float neighbours, blocks with NaN, infinities,
  * zeros and subnormals, and random rows over six decades of scale. */
-TEST(quantize_q8_0_avx2_matches_scalar)
+TEST(quantize_q8_0_q8_k_avx2_match_scalar)
 {
     qeil_quantize_fn fast = qeil_act_quantize_for(QEIL_GGML_Q8_0, QEIL_SIMD_AVX2);
     if (qeil_simd_best() < QEIL_SIMD_AVX2 || fast == qeil_quantize_row_q8_0)
@@ -648,6 +648,26 @@ TEST(quantize_q8_0_avx2_matches_scalar)
             TEST_FAIL_("block %d differs (first value %g)", i, (double)x[i * 32]);
         }
     CHECK_EQ_INT(bad, 0);
+    /* Q8_K on the same rows (256-element blocks: amax, d and id differ,
+     * the rounding and the bsums must still match) */
+    qeil_quantize_fn fast_k = qeil_act_quantize_for(QEIL_GGML_Q8_K, QEIL_SIMD_AVX2);
+    CHECK(fast_k != qeil_quantize_row_q8_k);
+    uint8_t *ka = xmalloc(NB / 8 * 292), *kb = xmalloc(NB / 8 * 292);
+    for (int half = 0; half < 2; half++) { /* as is, then every block at amax 127 exactly */
+        if (half)
+            for (int i = 0; i < NB / 8; i++) x[i * 256 + 5] = 127.0f, x[i * 256 + 6] = -126.5f;
+        qeil_quantize_row_q8_k(x, ka, NB * 32);
+        fast_k(x, kb, NB * 32);
+        bad = 0;
+        for (int i = 0; i < NB / 8 && bad < 3; i++)
+            if (memcmp(ka + i * 292, kb + i * 292, 292) != 0) {
+                bad++;
+                TEST_FAIL_("q8_k block %d differs", i);
+            }
+        CHECK_EQ_INT(bad, 0);
+    }
+    free(ka);
+    free(kb);
     free(x);
     free(a);
     free(b);
@@ -1461,7 +1481,7 @@ int main(void)
     RUN(quant_error_q4_k);
     RUN(quant_error_q6_k);
     RUN(quant_error_q8_k);
-    RUN(quantize_q8_0_avx2_matches_scalar);
+    RUN(quantize_q8_0_q8_k_avx2_match_scalar);
     RUN(dot_avx2_vs_scalar);
     RUN(dot_scalar_vs_dequantized);
     RUN(dot_avx2_vs_dequantized);

@@ -352,6 +352,9 @@ qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd)
     if (act_type == QEIL_GGML_Q8_0 && simd == QEIL_SIMD_AVX2 &&
         qeil_simd_best() >= QEIL_SIMD_AVX2)
         return qeil_quantize_row_q8_0_avx2;
+    if (act_type == QEIL_GGML_Q8_K && simd == QEIL_SIMD_AVX2 &&
+        qeil_simd_best() >= QEIL_SIMD_AVX2)
+        return qeil_quantize_row_q8_k_avx2;
 #else
     (void)simd;
 #endif

@@ -691,6 +691,52 @@ AVX2_FN void qeil_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n)
     }
 }
 
+/* Q8_K: the scalar quantizer's bytes (amax over 256, d = amax / 127 as
+ * f32, id = 127 / amax, the same clamp and rounding as Q8_0 above), and
+ * the 16 bsums from the packed bytes (pairs against ones, then 4-lane
+ * sums; |sum| <= 16 * 127, exact in int16). */
+AVX2_FN void qeil_quantize_row_q8_k_avx2(const float *src, void *dst, int64_t n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), lo = _mm256_set1_ps(-127.0f);
+    const __m256 hi = _mm256_set1_ps(127.0f), half = _mm256_set1_ps(0.49999997f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q8_K_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < QEIL_QK_K / 8; k++)
+            m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)), m);
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        memcpy(b, &d, sizeof d);
+        const __m256 vid = _mm256_set1_ps(id);
+        int16_t bsums[QEIL_QK_K / 16];
+        for (int g = 0; g < QEIL_QK_K / 32; g++) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++) {
+                __m256 t = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * g + 8 * k), vid), lo), hi);
+                t = _mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half));
+                q[k] = _mm256_cvttps_epi32(t);
+            }
+            const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+            const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), order);
+            _mm256_storeu_si256((__m256i *)(void *)(b + 4 + 32 * g), p8);
+            /* lane j: bytes 4j..4j+3; lanes 0-3 are sum 2g, 4-7 sum 2g+1 */
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, p8), ones16);
+            s = _mm256_hadd_epi32(s, s);
+            s = _mm256_hadd_epi32(s, s);
+            bsums[2 * g] = (int16_t)_mm256_extract_epi32(s, 0);
+            bsums[2 * g + 1] = (int16_t)_mm256_extract_epi32(s, 4);
+        }
+        memcpy(b + 4 + QEIL_QK_K, bsums, sizeof bsums);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 
 AVX2_FN void qeil_f16_to_f32_row_avx2(const uint16_t *src, float *dst, int64_t n)

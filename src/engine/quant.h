@@ -227,6 +227,8 @@ void qeil_gemm_q6_k_vnni(int64_t n, int nr, int nc, const void *w, size_t ws, co
                          size_t xs, float *y, size_t ys);
 /* Q8_0 activation quantizer: exactly qeil_quantize_row_q8_0's bytes. */
 void qeil_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n);
+/* Q8_K activation quantizer: exactly qeil_quantize_row_q8_k's bytes. */
+void qeil_quantize_row_q8_k_avx2(const float *src, void *dst, int64_t n);
 /* F16C row conversions (same results as the portable scalar ones). */
 void qeil_f16_to_f32_row_avx2(const uint16_t *src, float *dst, int64_t n);
 void qeil_f32_to_f16_row_avx2(const float *src, uint16_t *dst, int64_t n);
@@ -288,8 +290,8 @@ typedef void (*qeil_gemm_fn)(int64_t n, int nr, int nc, const void *w, size_t ws
  * loops over qeil_vec_dot_for's kernel). */
 qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd);
 /* Quantizer of activation format `act_type` (Q8_0, Q8_K) at level `simd`:
- * a SIMD version where there is one (Q8_0 at AVX2), else the traits'
- * scalar one; the bytes are the same either way. NULL for an unknown type. */
+ * a SIMD version where there is one (Q8_0 and Q8_K at AVX2), else the
+ * traits' scalar one; the bytes are the same either way. NULL for an unknown type. */
 qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd);
 /* CPUID: AVX-512 F + VL + VNNI and the OS saves the AVX-512 state (asked once). */
 int qeil_cpu_has_avx512_vnni(void);
