@@ -1452,7 +1452,10 @@ TEST(matmul_rejects_bad_input)
     CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_F32, 0, 1, data), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_matmul_weight_init(ctx, &W, QEIL_GGML_Q8_0, 64, 2, data), QEIL_OK);
     uint8_t work[200];
-    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_Q8_0, 64, 1, 1), 68);
+    /* Q8_0 activations (68 bytes), or x8 ones with alignment slack and
+     * the quantizer's scratch, whichever is larger */
+    CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_Q8_0, 64, 1, 1),
+                 64 + qeil_pack_act_stride(64) + QEIL_PACK_ACT_TMP(64));
     CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 1, y, work, 67), QEIL_ERR_RANGE);
     CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "need 68");
     CHECK_EQ_INT(qeil_matmul(ctx, NULL, QEIL_SIMD_SCALAR, &W, x, 0, y, work, 68), QEIL_ERR_RANGE);
@@ -1460,6 +1463,105 @@ TEST(matmul_rejects_bad_input)
     CHECK(y[0] == 0.0f && y[1] == 0.0f);
     CHECK_EQ_INT(qeil_matmul_work_size(QEIL_GGML_F16, 64, 1, 1), 0); /* x used as is */
     qeil_ctx_free(ctx);
+}
+
+/* The x8 layout (weights interleaved once at load): repacking keeps every
+ * row (qeil_x8_get_row returns the type's dequantization bit for bit, rows
+ * past a multiple of 8 included), and qeil_matmul on x8 weights returns the
+ * packed reference's bits for every batch size 1..11 (decode included) and
+ * 1..3 threads; fused Q/K/V-style calls equal single ones; mixing layouts
+ * in one fused call is refused. */
+TEST(matmul_x8_layout)
+{
+    SKIP_WITHOUT_VNNI();
+    enum { NV = QEIL_MATMUL_PACK_MIN_VEC + 3 };
+    qeil_rng r;
+    qeil_rng_seed(&r, 24);
+    qeil_tpool *pools[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) CHECK_EQ_INT(qeil_tpool_create(NULL, i + 1, &pools[i]), QEIL_OK);
+    const size_t as = qeil_pack_act_stride(MM_COLS), gb = qeil_pack_group_bytes(MM_COLS);
+    float *wf = xmalloc(MM_ROWS * MM_COLS * 4), *x = xmalloc(NV * MM_COLS * 4);
+    float *yref = xmalloc(NV * MM_ROWS * 4), *y = xmalloc(NV * MM_ROWS * 4);
+    float row[MM_COLS], want[MM_COLS], gy[NV * 8];
+    uint8_t *act = xmalloc(NV * as), tmp[QEIL_PACK_ACT_TMP(MM_COLS)];
+    qeil_pack_block *g = xmalloc(gb);
+    fill_random(&r, x, NV * MM_COLS);
+    for (int v = 0; v < NV; v++) qeil_pack_act(x + v * MM_COLS, MM_COLS, QEIL_GGML_Q8_0, act + v * as, tmp);
+    uint8_t *wq[2], *x8[2];
+    qeil_matmul_weight W[2];
+    size_t ws = 0;
+    for (int j = 0; j < 2; j++) {
+        const int type = j ? QEIL_GGML_Q8_0 : QEIL_GGML_Q4_0;
+        const qeil_quant_traits *t = qeil_quant_traits_of(type);
+        const size_t rb = (size_t)(MM_COLS / 32) * t->blck_bytes;
+        wq[j] = xmalloc(MM_ROWS * rb);
+        x8[j] = xmalloc(qeil_x8_bytes(type, MM_COLS, MM_ROWS));
+        CHECK_EQ_INT(qeil_x8_bytes(type, MM_COLS, MM_ROWS), ((MM_ROWS + 7) / 8) * 8 * rb);
+        fill_random(&r, wf, MM_ROWS * MM_COLS);
+        for (int row_i = 0; row_i < MM_ROWS; row_i++) t->quantize(wf + row_i * MM_COLS, wq[j] + row_i * rb, MM_COLS);
+        qeil_x8_repack(type, wq[j], rb, MM_COLS, MM_ROWS, x8[j]);
+        int bad = 0;
+        for (int row_i = 0; row_i < MM_ROWS; row_i++) {
+            qeil_x8_get_row(type, x8[j], MM_COLS, row_i, row);
+            t->dequantize(wq[j] + row_i * rb, want, MM_COLS);
+            bad += memcmp(row, want, sizeof row) != 0;
+        }
+        if (bad) TEST_FAIL_("%s: %d rows differ after the x8 round trip", t->name, bad);
+        CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W[j], type, MM_COLS, MM_ROWS, x8[j]), QEIL_OK);
+        W[j].layout = QEIL_MATMUL_X8;
+        size_t n = qeil_matmul_work_size(type, MM_COLS, NV, 3);
+        ws = n > ws ? n : ws;
+    }
+    void *work = xmalloc(ws);
+    for (int j = 0; j < 2; j++) {
+        const int type = W[j].type;
+        const size_t rb = (size_t)(MM_COLS / 32) * qeil_quant_traits_of(type)->blck_bytes;
+        for (int r0 = 0; r0 < MM_ROWS; r0 += 8) {
+            const int nr = MM_ROWS - r0 < 8 ? MM_ROWS - r0 : 8;
+            qeil_pack_rows_ref(type, wq[j] + r0 * rb, rb, nr, MM_COLS, g);
+            qeil_pack_gemm_ref(g, nr, MM_COLS, 0, act, as, NV, gy, 8);
+            for (int v = 0; v < NV; v++) memcpy(yref + v * MM_ROWS + r0, gy + v * 8, (size_t)nr * 4);
+        }
+        for (int i = 0; i < 3 && pools[i]; i++)
+            for (int nv = 1; nv <= NV; nv++) {
+                memset(y, 0xff, NV * MM_ROWS * 4);
+                CHECK_EQ_INT(qeil_matmul(NULL, pools[i], QEIL_SIMD_AVX2, &W[j], x, nv, y, work, ws), QEIL_OK);
+                if (memcmp(y, yref, (size_t)nv * MM_ROWS * 4) != 0) {
+                    TEST_FAIL_("%s x8, %d vector(s), %d thread(s): differs from the packed reference",
+                               qeil_ggml_type_name(type), nv, i + 1);
+                    break;
+                }
+            }
+    }
+    if (pools[1]) {
+        /* Q/K/V-style: three x8 Q4_0 weights in one dispatch */
+        const qeil_matmul_weight *w3[3] = {&W[0], &W[0], &W[0]};
+        float *ym = xmalloc(3 * 3 * MM_ROWS * 4);
+        float *ys3[3] = {ym, ym + 3 * MM_ROWS, ym + 6 * MM_ROWS};
+        CHECK_EQ_INT(qeil_matmul_multi(NULL, pools[1], QEIL_SIMD_AVX2, w3, 3, x, 3, ys3, work, ws), QEIL_OK);
+        CHECK_EQ_INT(qeil_matmul(NULL, pools[1], QEIL_SIMD_AVX2, &W[0], x, 3, y, work, ws), QEIL_OK);
+        for (int k = 0; k < 3; k++) CHECK(memcmp(ys3[k], y, 3 * MM_ROWS * 4) == 0);
+        /* x8 Q4_0 + x8 Q8_0 take different activation offsets: not fused, still right */
+        const qeil_matmul_weight *w2[2] = {&W[0], &W[1]};
+        CHECK_EQ_INT(qeil_matmul_multi(NULL, pools[1], QEIL_SIMD_AVX2, w2, 2, x, 3, ys3, work, ws), QEIL_OK);
+        CHECK(memcmp(ys3[0], y, 3 * MM_ROWS * 4) == 0);
+        /* the scalar level cannot run x8 weights */
+        CHECK_EQ_INT(qeil_matmul(NULL, pools[1], QEIL_SIMD_SCALAR, &W[0], x, 1, y, work, ws),
+                     QEIL_ERR_UNSUPPORTED);
+        free(ym);
+    }
+    free(work);
+    for (int j = 0; j < 2; j++) {
+        free(wq[j]);
+        free(x8[j]);
+    }
+    free(wf);
+    free(x);
+    free(yref);
+    free(y);
+    free(act);
+    free(g);
+    for (int i = 0; i < 3; i++) qeil_tpool_free(pools[i]);
 }
 
 int main(void)
@@ -1496,5 +1598,6 @@ int main(void)
     RUN(pack_reference_matches_naive);
     RUN(pack_vnni_equals_reference);
     RUN(matmul_packed_path);
+    RUN(matmul_x8_layout);
     return test_summary("kernels");
 }

@@ -131,6 +131,13 @@ size_t qeil_gguf_n_tensors(const qeil_gguf *g);
 const qeil_gguf_tensor *qeil_gguf_tensor_at(const qeil_gguf *g, size_t i);
 int64_t qeil_gguf_find_tensor(const qeil_gguf *g, const char *name);
 const void *qeil_gguf_tensor_data(const qeil_gguf *g, const qeil_gguf_tensor *t);
+/* Tell the OS that t's data pages are not needed now (a caller that has
+ * made its own copy, e.g. interleaved weights): for a reader opened from a
+ * file, the whole pages inside t's bytes leave the process's resident set
+ * (madvise MADV_DONTNEED on the read-only private mapping); reading them
+ * again faults them back in from the file, unchanged. No-op for a reader
+ * over caller memory. */
+void qeil_gguf_tensor_drop_pages(const qeil_gguf *g, const qeil_gguf_tensor *t);
 
 /* ---- Writer (mkmodel, tests, the demo model exporter) ---- */
 

@@ -13,7 +13,7 @@
  *     void *st = NULL;
  *     if (be->create(&cfg, &st) != QEIL_OK) ...
  *     qeil_bweight w;
- *     be->weight_prepare(st, type, n_cols, n_rows, mmapped_bytes, &w);
+ *     be->weight_prepare(st, type, n_cols, n_rows, mmapped_bytes, QEIL_BWEIGHT_MATMUL, &w);
  *     be->matmul(st, &w, x, n_vec, y);
  *     be->weight_release(st, &w);
  *     be->destroy(st);
@@ -62,6 +62,9 @@ typedef struct {
     uint32_t max_ctx;   /* most KV positions attention reads (n_ctx) */
 } qeil_backend_config;
 
+/* What a prepared weight is used for (weight_prepare's use, bit flags). */
+enum { QEIL_BWEIGHT_MATMUL = 1u << 0, QEIL_BWEIGHT_ROWS = 1u << 1 };
+
 /* A weight matrix (or a 1-D parameter as one row) in backend memory. */
 typedef struct {
     int type;           /* qeil_ggml_type */
@@ -70,6 +73,8 @@ typedef struct {
     size_t row_bytes;
     const void *data;   /* backend memory: n_rows * row_bytes bytes */
     void *owned;        /* what weight_release frees (NULL: data is borrowed) */
+    int layout;         /* backend-private arrangement of data (cpu: QEIL_MATMUL_ROWS or
+                           QEIL_MATMUL_X8, engine/matmul.h); 0 = GGUF rows */
 } qeil_bweight;
 
 /* Where row i of a batch goes: its sequence and absolute position. */
@@ -100,11 +105,15 @@ typedef struct qeil_backend {
     void (*to_host)(void *state, void *host_dst, const void *src, size_t bytes);
     void (*copy)(void *state, void *dst, const void *src, size_t bytes);
     /* Make a weight usable: host_data is the tensor's bytes in the mmapped
-     * file (stays valid while the engine lives). The cpu backend borrows
-     * it; a device backend copies it into device memory. Also sizes the
-     * backend's matmul work space for max_rows vectors. */
+     * file (stays valid while the engine lives). use: QEIL_BWEIGHT_MATMUL
+     * and/or QEIL_BWEIGHT_ROWS (get_rows), so a backend can choose the
+     * layout (the cpu backend interleaves Q4_0/Q8_0 matrices that matmul
+     * reads on a VNNI CPU and borrows everything else; a device backend
+     * copies into device memory). Also sizes the backend's matmul work
+     * space for max_rows vectors. Where out->owned is set the engine may
+     * tell the OS it no longer needs host_data's pages. */
     qeil_status (*weight_prepare)(void *state, int type, int64_t n_cols, int64_t n_rows,
-                                  const void *host_data, qeil_bweight *out);
+                                  const void *host_data, unsigned use, qeil_bweight *out);
     void (*weight_release)(void *state, qeil_bweight *w);
     /* bytes of work space and per-thread scratch the instance holds */
     size_t (*scratch_bytes)(const void *state);

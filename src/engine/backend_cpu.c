@@ -14,6 +14,7 @@
 
 #include "engine/backend.h"
 #include "engine/matmul.h"
+#include "engine/pack.h"
 #include "engine/ops.h"
 #include "engine/quant.h"
 #include "engine/threadpool.h"
@@ -97,7 +98,7 @@ static void cpu_memcpy(void *p, void *dst, const void *src, size_t bytes)
 }
 
 static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t n_rows,
-                                      const void *host_data, qeil_bweight *out)
+                                      const void *host_data, unsigned use, qeil_bweight *out)
 {
     cpu_state *s = p;
     qeil_matmul_weight mw;
@@ -127,6 +128,23 @@ static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t
     out->row_bytes = mw.row_bytes;
     out->data = host_data; /* borrowed: the mmapped file */
     out->owned = NULL;
+    out->layout = QEIL_MATMUL_ROWS;
+    /* Q4_0/Q8_0 matrices on a VNNI CPU: interleave 8 rows at a time, once
+     * (pack.h, "x8 layout"); every matmul then runs the row-per-lane
+     * kernel without repacking, decode included. A copy of the same size;
+     * the engine drops the file pages it no longer reads. */
+    if ((use & QEIL_BWEIGHT_MATMUL) && n_rows > 1 && qeil_x8_type_ok(type) &&
+        s->simd == QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni()) {
+        const size_t bytes = qeil_x8_bytes(type, n_cols, n_rows);
+        uint8_t *buf = qeil_malloc(s->ctx, bytes);
+        if (!buf)
+            return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM,
+                                 "cpu backend: out of memory for %zu bytes of interleaved weights", bytes);
+        qeil_x8_repack(type, host_data, mw.row_bytes, n_cols, n_rows, buf);
+        out->data = buf;
+        out->owned = buf;
+        out->layout = QEIL_MATMUL_X8;
+    }
     return QEIL_OK;
 }
 
@@ -150,7 +168,7 @@ static size_t cpu_scratch_bytes(const void *p)
 static qeil_status cpu_matmul(void *p, const qeil_bweight *w, const float *x, uint32_t n, float *y)
 {
     cpu_state *s = p;
-    qeil_matmul_weight mw = {w->type, w->n_cols, w->n_rows, w->row_bytes, w->data};
+    qeil_matmul_weight mw = {w->type, w->n_cols, w->n_rows, w->row_bytes, w->data, w->layout};
     return qeil_matmul(s->ctx, s->pool, s->simd, &mw, x, (int64_t)n, y, s->work, s->work_size);
 }
 
@@ -165,7 +183,7 @@ static qeil_status cpu_matmul_multi(void *p, const qeil_bweight *const *w, int n
     const qeil_matmul_weight *pw[QEIL_MATMUL_MAX_MULTI];
     for (int j = 0; j < nw; j++) {
         mw[j] = (qeil_matmul_weight){w[j]->type, w[j]->n_cols, w[j]->n_rows, w[j]->row_bytes,
-                                     w[j]->data};
+                                     w[j]->data, w[j]->layout};
         pw[j] = &mw[j];
     }
     return qeil_matmul_multi(s->ctx, s->pool, s->simd, pw, nw, x, (int64_t)n, y, s->work,
@@ -181,6 +199,13 @@ static void cpu_get_rows(void *p, const qeil_bweight *w, const uint32_t *ids, ui
     const int64_t d = w->n_cols;
     for (uint32_t i = 0; i < n; i++) {
         float *yi = y + (size_t)i * (size_t)d;
+        if (w->layout == QEIL_MATMUL_X8) {
+            float *dst = accumulate ? s->rowbuf : yi;
+            qeil_x8_get_row(w->type, base, d, ids[i], dst);
+            if (accumulate)
+                for (int64_t c = 0; c < d; c++) yi[c] += s->rowbuf[c];
+            continue;
+        }
         const void *row = base + (size_t)ids[i] * w->row_bytes;
         if (!accumulate) {
             t->dequantize(row, yi, d);

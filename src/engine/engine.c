@@ -611,9 +611,15 @@ static qeil_status prepare_unit(qeil_engine *e, uint32_t u, bk_inst *I, qeil_bwe
                                  "tensor '%s': type %s is not supported by backend '%s'", t->name,
                                  type_name(t->type, tb), I->be->props.name);
         }
+        /* unit 0 (embeddings) only gathers rows; the others multiply */
         qeil_status st = I->be->weight_prepare(I->st, t->type, (int64_t)t->ne[0],
                                                vector ? 1 : (int64_t)t->ne[1],
-                                               qeil_gguf_tensor_data(e->g, t), &out[i]);
+                                               qeil_gguf_tensor_data(e->g, t),
+                                               u == 0 ? QEIL_BWEIGHT_ROWS : QEIL_BWEIGHT_MATMUL,
+                                               &out[i]);
+        /* the backend keeps its own copy: the file's pages can go (a unit
+         * that still borrows them faults them back in from the file) */
+        if (st == QEIL_OK && out[i].owned) qeil_gguf_tensor_drop_pages(e->g, t);
         if (st != QEIL_OK) {
             for (uint32_t j = 0; j < i; j++) I->be->weight_release(I->st, &out[j]);
             return st;

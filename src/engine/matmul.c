@@ -35,6 +35,7 @@ qeil_status qeil_matmul_weight_init(qeil_ctx *ctx, qeil_matmul_weight *w, int ty
     /* <= 2^24 / 1 * 4 bytes: no overflow */
     w->row_bytes = (size_t)(n_cols / t->blck_elems) * t->blck_bytes;
     w->data = data;
+    w->layout = QEIL_MATMUL_ROWS;
     return QEIL_OK;
 }
 
@@ -60,6 +61,12 @@ static size_t pack_work_size(int64_t n_cols, int64_t n_vec, int n_threads)
            (size_t)n_threads * qeil_pack_group_bytes(n_cols);
 }
 
+/* Work of x8 weights: alignment slack, n_vec activations, the quantizer's scratch. */
+static size_t x8_work_size(int64_t n_cols, int64_t n_vec)
+{
+    return 64 + (size_t)n_vec * qeil_pack_act_stride(n_cols) + QEIL_PACK_ACT_TMP(n_cols);
+}
+
 size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec, int n_threads)
 {
     const qeil_quant_traits *t = qeil_quant_traits_of(type);
@@ -73,6 +80,10 @@ size_t qeil_matmul_work_size(int type, int64_t n_cols, int64_t n_vec, int n_thre
     /* < 2^12 * 2^25 + 2^8 * 2^19 * 352: fits size_t on 64-bit */
     if (pack_eligible(type, n_vec)) {
         size_t p = pack_work_size(n_cols, n_vec, n_threads);
+        if (p > need) need = p;
+    }
+    if (qeil_x8_type_ok(type)) { /* x8 weights: activations and a quantizer scratch */
+        size_t p = x8_work_size(n_cols, n_vec);
         if (p > need) need = p;
     }
     return need;
@@ -91,6 +102,7 @@ typedef struct {
     int64_t item_end[QEIL_MATMUL_MAX_MULTI];   /* cumulative work items */
     const uint8_t *xq;  /* n_vec activations, xq_stride bytes apart */
     size_t xq_stride;
+    int x8;             /* weights in the x8 layout: groups of 8 rows, qeil_x8_gemm_vnni */
     uint8_t *pack;      /* packed path: one row group per thread, pack_stride apart; else NULL */
     size_t pack_stride;
     int64_t n_vec;
@@ -116,6 +128,15 @@ static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e, int ith)
     const qeil_gemm_fn gemm = a->gemm[j];
     float *y = a->y[j];
 #if QEIL_HAVE_X86_SIMD
+    if (a->x8) {
+        const size_t gb = qeil_x8_group_bytes(w->type, n_cols);
+        for (int64_t r0 = b; r0 < e; r0 += QEIL_PACK_ROWS) {
+            const int nr = (int)(e - r0 < QEIL_PACK_ROWS ? e - r0 : QEIL_PACK_ROWS);
+            qeil_x8_gemm_vnni(w->type, wd + (size_t)(r0 / QEIL_PACK_ROWS) * gb, nr, n_cols, a->xq,
+                              a->xq_stride, (int)a->n_vec, y + r0, (size_t)n_rows);
+        }
+        return;
+    }
     if (a->pack) {
         /* groups of 8 rows: repack into this thread's scratch (L1/L2), then
          * every vector of the batch against it */
@@ -220,9 +241,33 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
     a.n_vec = n_vec;
     a.pack = NULL;
     a.pack_stride = 0;
+    a.x8 = w[0]->layout == QEIL_MATMUL_X8;
+    for (int j = 1; j < nw; j++)
+        if ((w[j]->layout == QEIL_MATMUL_X8) != a.x8 || (a.x8 && w[j]->type != w[0]->type))
+            return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                                 "matmul: fused weights differ in layout or x8 type");
+    if (a.x8) {
+#if QEIL_HAVE_X86_SIMD
+        if (simd != QEIL_SIMD_AVX2 || !qeil_cpu_has_avx512_vnni())
+            return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                                 "matmul: x8 weights need AVX-512 VNNI (simd %s)", qeil_simd_name(simd));
+        const size_t need = x8_work_size(n_cols, n_vec);
+        if (!work || work_size < need)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "matmul work buffer: %zu bytes (need %zu)",
+                                 work_size, need);
+        uint8_t *base = (uint8_t *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+        a.xq_stride = qeil_pack_act_stride(n_cols);
+        uint8_t *tmp = base + (size_t)n_vec * a.xq_stride;
+        for (int64_t v = 0; v < n_vec; v++)
+            qeil_x8_act(x + v * n_cols, n_cols, w[0]->type, base + (size_t)v * a.xq_stride, tmp);
+        a.xq = base;
+#else
+        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "matmul: x8 weights need AVX-512 VNNI");
+#endif
+    }
     /* qeil_matmul_multi fuses only weights of one activation format, so
      * w[0]'s is every weight's */
-    int packed = simd == QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni();
+    int packed = !a.x8 && simd == QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni();
     for (int j = 0; j < nw && packed; j++) packed = pack_eligible(w[j]->type, n_vec);
     if (packed) {
 #if QEIL_HAVE_X86_SIMD
@@ -241,7 +286,7 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
                           a.pack);
         a.xq = base;
 #endif
-    } else {
+    } else if (!a.x8) {
         const qeil_quant_traits *at = act_traits(qeil_quant_traits_of(w[0]->type));
         if (at) {
             const size_t need = (size_t)n_vec * (size_t)(n_cols / at->blck_elems) * at->blck_bytes;
@@ -298,7 +343,9 @@ qeil_status qeil_matmul_multi(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
     int same = t0 != NULL;
     for (int j = 1; j < nw && same; j++) {
         const qeil_quant_traits *t = qeil_quant_traits_of(w[j]->type);
-        same = t && t->vec_type == t0->vec_type && w[j]->n_cols == w[0]->n_cols;
+        same = t && t->vec_type == t0->vec_type && w[j]->n_cols == w[0]->n_cols &&
+               w[j]->layout == w[0]->layout &&
+               (w[0]->layout != QEIL_MATMUL_X8 || w[j]->type == w[0]->type);
     }
     if (same) return mm_run(ctx, pool, simd, w, nw, x, n_vec, y, work, work_size);
     for (int j = 0; j < nw; j++) {

@@ -47,7 +47,14 @@ typedef struct {
     int64_t n_rows;     /* rows (ne[1]) */
     size_t row_bytes;   /* n_cols / blck_elems * blck_bytes */
     const void *data;   /* n_rows * row_bytes bytes, any alignment; not owned */
+    int layout;         /* QEIL_MATMUL_ROWS, or QEIL_MATMUL_X8 (data: qeil_x8_bytes, pack.h) */
 } qeil_matmul_weight;
+
+/* Layouts of a weight's data: GGUF rows as in the file, or Q4_0/Q8_0 rows
+ * interleaved 8 at a time (pack.h, "x8 layout"; computed with AVX-512
+ * VNNI, so only a backend on such a CPU makes them). */
+#define QEIL_MATMUL_ROWS 0
+#define QEIL_MATMUL_X8 1
 
 /* Describe a weight matrix: checks that the type has a dot kernel, the
  * shape is within limits, and n_cols is a multiple of the type's block. */

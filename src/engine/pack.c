@@ -141,6 +141,98 @@ void qeil_pack_gemm_ref(const qeil_pack_block *g, int nr, int64_t n_cols, int ha
     }
 }
 
+/* ---- x8 layout ----------------------------------------------------------- */
+
+int qeil_x8_type_ok(int type)
+{
+    return type == QEIL_GGML_Q4_0 || type == QEIL_GGML_Q8_0;
+}
+
+static size_t x8_qs_bytes(int type)
+{
+    return type == QEIL_GGML_Q4_0 ? 128 : 256;
+}
+
+size_t qeil_x8_group_bytes(int type, int64_t n_cols)
+{
+    return (size_t)(n_cols / QEIL_PACK_BLOCK) * (x8_qs_bytes(type) + 16);
+}
+
+size_t qeil_x8_bytes(int type, int64_t n_cols, int64_t n_rows)
+{
+    return (size_t)((n_rows + 7) / 8) * qeil_x8_group_bytes(type, n_cols);
+}
+
+void qeil_x8_repack(int type, const uint8_t *src, size_t row_bytes, int64_t n_cols,
+                    int64_t n_rows, uint8_t *dst)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    const size_t qsb = x8_qs_bytes(type), rec = qsb + 16;
+    const size_t bb = type == QEIL_GGML_Q4_0 ? QEIL_Q4_0_BYTES : QEIL_Q8_0_BYTES;
+    const int nk = (int)(qsb / 32);
+    for (int64_t g = 0; g < (n_rows + 7) / 8; g++) {
+        uint8_t *gd = dst + (size_t)g * (size_t)nb * rec;
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *o = gd + (size_t)b * rec;
+            for (int r = 0; r < 8; r++) {
+                const int64_t row = 8 * g + r;
+                if (row >= n_rows) {
+                    for (int k = 0; k < nk; k++) memset(o + 32 * k + 4 * r, 0, 4);
+                    memset(o + qsb + 2 * r, 0, 2);
+                    continue;
+                }
+                const uint8_t *blk = src + (size_t)row * row_bytes + (size_t)b * bb;
+                memcpy(o + qsb + 2 * r, blk, 2);
+                for (int k = 0; k < nk; k++) {
+                    uint8_t *q = o + 32 * k + 4 * r;
+                    memcpy(q, blk + 2 + 4 * k, 4);
+                    if (type == QEIL_GGML_Q8_0)
+                        for (int i = 0; i < 4; i++) q[i] ^= 0x80;
+                }
+            }
+        }
+    }
+}
+
+void qeil_x8_get_row(int type, const uint8_t *x8, int64_t n_cols, int64_t r, float *dst)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    const size_t qsb = x8_qs_bytes(type), rec = qsb + 16;
+    const int nk = (int)(qsb / 32), lane = (int)(r % 8);
+    const uint8_t *g = x8 + (size_t)(r / 8) * (size_t)nb * rec;
+    const qeil_quant_traits *t = qeil_quant_traits_of(type);
+    uint8_t blk[QEIL_Q8_0_BYTES];
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *o = g + (size_t)b * rec;
+        memcpy(blk, o + qsb + 2 * lane, 2);
+        for (int k = 0; k < nk; k++) {
+            memcpy(blk + 2 + 4 * k, o + 32 * k + 4 * lane, 4);
+            if (type == QEIL_GGML_Q8_0)
+                for (int i = 0; i < 4; i++) blk[2 + 4 * k + i] ^= 0x80;
+        }
+        t->dequantize(blk, dst + b * QEIL_PACK_BLOCK, QEIL_PACK_BLOCK);
+    }
+}
+
+void qeil_x8_act(const float *x, int64_t n, int type, uint8_t *dst, uint8_t *tmp)
+{
+    const int64_t nb = n / QEIL_PACK_BLOCK;
+    const int shift = type == QEIL_GGML_Q4_0 ? 3 : 7;
+    float *dx = (float *)(void *)(dst + n);
+    int32_t *xb = (int32_t *)(void *)(dx + nb);
+    qeil_act_quantize_for(QEIL_GGML_Q8_0, qeil_simd_best())(x, tmp, n);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = tmp + b * QEIL_Q8_0_BYTES;
+        memcpy(dst + b * QEIL_PACK_BLOCK, blk + 2, QEIL_PACK_BLOCK);
+        int32_t sq = 0;
+        for (int i = 0; i < QEIL_PACK_BLOCK; i++) sq += (int8_t)blk[2 + i];
+        const float d = f16_at(blk);
+        const int32_t v = -sq * (1 << shift);
+        memcpy(&dx[b], &d, sizeof d);
+        memcpy(&xb[b], &v, sizeof v);
+    }
+}
+
 #if QEIL_HAVE_X86_SIMD
 
 #include <immintrin.h>
@@ -351,6 +443,93 @@ VNNI_FN void qeil_pack_gemm_vnni(const qeil_pack_block *g, int nr, int64_t n_col
         case 4: (has_min ? tile4m : tile4)(g, nb, n_cols, a, as, out); break;
         case 2: (has_min ? tile2m : tile2)(g, nb, n_cols, a, as, out); break;
         default: (has_min ? tile1m : tile1)(g, nb, n_cols, a, as, out); break;
+        }
+        for (int i = 0; i < C; i++) memcpy(y + (size_t)(c + i) * ys, out + 8 * i, (size_t)nr * sizeof(float));
+        c += C;
+    }
+}
+
+/* x8 kernel: C vectors (a constant after inlining) against one group.
+ * Per block: the 8 rows' weights unpacked once (8 ymm), then per vector 8
+ * vpdpbusd from xb and one FMA for the 8 rows. */
+VNNI_FN static inline __attribute__((always_inline)) void x8_tile(const int q4, const uint8_t *g,
+                                                                  int64_t nb, int64_t n,
+                                                                  const uint8_t *act, size_t as,
+                                                                  float *out, const int C)
+{
+    const size_t qsb = q4 ? 128 : 256, rec = qsb + 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const int8_t *q[QEIL_PACK_VEC];
+    const float *dx[QEIL_PACK_VEC];
+    const int32_t *xb[QEIL_PACK_VEC];
+    __m256 f[QEIL_PACK_VEC];
+    UNROLL8 for (int c = 0; c < C; c++) {
+        q[c] = (const int8_t *)(act + (size_t)c * as);
+        dx[c] = (const float *)(const void *)(act + (size_t)c * as + n);
+        xb[c] = (const int32_t *)(const void *)(dx[c] + nb);
+        f[c] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *o = g + (size_t)b * rec;
+        __m256i u[8];
+        int off[8];
+        if (q4) {
+            UNROLL8 for (int k = 0; k < 4; k++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(o + 32 * k));
+                u[k] = _mm256_and_si256(v, m4);
+                u[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                off[k] = 4 * k;
+                off[k + 4] = 16 + 4 * k;
+            }
+        } else {
+            UNROLL8 for (int k = 0; k < 8; k++) {
+                u[k] = _mm256_loadu_si256((const __m256i *)(const void *)(o + 32 * k));
+                off[k] = 4 * k;
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(o + qsb)));
+        __m256i a[QEIL_PACK_VEC];
+        UNROLL8 for (int c = 0; c < C; c++) a[c] = _mm256_set1_epi32(xb[c][b]);
+        UNROLL8 for (int k = 0; k < 8; k++)
+            UNROLL8 for (int c = 0; c < C; c++)
+                a[c] = _mm256_dpbusd_epi32(a[c], u[k],
+                                           _mm256_set1_epi32(ld32((const uint8_t *)q[c] + b * 32 + off[k])));
+        UNROLL8 for (int c = 0; c < C; c++)
+            f[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c]), _mm256_mul_ps(dw, _mm256_set1_ps(dx[c][b])),
+                                   f[c]);
+    }
+    UNROLL8 for (int c = 0; c < C; c++) _mm256_storeu_ps(out + 8 * c, f[c]);
+}
+
+#define X8_FN(NAME, Q4, C)                                                                         \
+    VNNI_FN static void NAME(const uint8_t *g, int64_t nb, int64_t n, const uint8_t *act,         \
+                             size_t as, float *out)                                                \
+    {                                                                                              \
+        x8_tile(Q4, g, nb, n, act, as, out, C);                                                    \
+    }
+X8_FN(x8q4_8, 1, 8)
+X8_FN(x8q4_4, 1, 4)
+X8_FN(x8q4_2, 1, 2)
+X8_FN(x8q4_1, 1, 1)
+X8_FN(x8q8_8, 0, 8)
+X8_FN(x8q8_4, 0, 4)
+X8_FN(x8q8_2, 0, 2)
+X8_FN(x8q8_1, 0, 1)
+
+VNNI_FN void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_cols,
+                               const uint8_t *act, size_t as, int nc, float *y, size_t ys)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    const int q4 = type == QEIL_GGML_Q4_0;
+    float out[QEIL_PACK_VEC * 8];
+    for (int c = 0; c < nc;) {
+        const int left = nc - c, C = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const uint8_t *a = act + (size_t)c * as;
+        switch (C) {
+        case 8: (q4 ? x8q4_8 : x8q8_8)(g, nb, n_cols, a, as, out); break;
+        case 4: (q4 ? x8q4_4 : x8q8_4)(g, nb, n_cols, a, as, out); break;
+        case 2: (q4 ? x8q4_2 : x8q8_2)(g, nb, n_cols, a, as, out); break;
+        default: (q4 ? x8q4_1 : x8q8_1)(g, nb, n_cols, a, as, out); break;
         }
         for (int i = 0; i < C; i++) memcpy(y + (size_t)(c + i) * ys, out + 8 * i, (size_t)nr * sizeof(float));
         c += C;

@@ -94,7 +94,44 @@ void qeil_pack_rows_ref(int type, const uint8_t *w, size_t ws, int nr, int64_t n
 void qeil_pack_gemm_ref(const qeil_pack_block *g, int nr, int64_t n_cols, int has_min,
                         const uint8_t *act, size_t as, int nc, float *y, size_t ys);
 
+/* ---- Interleaved weights (x8 layout), made once at load time ----------
+ *
+ * The same row-per-lane arithmetic without repacking on every call: a
+ * Q4_0 or Q8_0 matrix is stored as groups of 8 rows (the last group padded
+ * with zero rows), each group as nb = n_cols / 32 records of
+ *
+ *     qs[k][r][i]  Q4_0: byte 4k+i of row r's block (low nibble: element
+ *                  4k+i, high: 16+4k+i), k < 4      128 bytes
+ *                  Q8_0: q_(4k+i) XOR 0x80 (= q + 128), k < 8   256 bytes
+ *     d[r]         row r's f16 scale                    16 bytes
+ *
+ * (144 / 272 bytes: exactly the 8 rows' GGUF bytes, rearranged). Weights
+ * enter vpdpbusd as the unsigned operand, activations (Q8_0 q as int8,
+ * x8 activation format) as the signed one, and the sum starts from xb =
+ * -8 (Q4_0) or -128 (Q8_0) times the activation block's sum of q: the
+ * integers, and with `acc = fmaf((float)isum, dw * dx, acc)` the results,
+ * are those of qeil_pack_gemm_ref, for any batch size (decode included). */
+
+/* 1 for the types the x8 layout supports (Q4_0, Q8_0). */
+int qeil_x8_type_ok(int type);
+/* Bytes of one group (8 rows) of n_cols, and of a matrix of n_rows. */
+size_t qeil_x8_group_bytes(int type, int64_t n_cols);
+size_t qeil_x8_bytes(int type, int64_t n_cols, int64_t n_rows);
+/* Rearrange n_rows GGUF rows (row_bytes apart) into dst (qeil_x8_bytes). */
+void qeil_x8_repack(int type, const uint8_t *src, size_t row_bytes, int64_t n_cols,
+                    int64_t n_rows, uint8_t *dst);
+/* Row r of an x8 matrix as floats (the type's dequantization). */
+void qeil_x8_get_row(int type, const uint8_t *x8, int64_t n_cols, int64_t r, float *dst);
+/* One vector in the x8 activation format (qeil_pack_act_stride bytes):
+ * q[n] int8, dx[n / 32] f32, xb[n / 32] int32 for weights of `type`.
+ * tmp: QEIL_PACK_ACT_TMP(n) bytes. */
+void qeil_x8_act(const float *x, int64_t n, int type, uint8_t *dst, uint8_t *tmp);
+
 #if QEIL_HAVE_X86_SIMD
+/* y[c * ys + r] for r < nr (1..8), c < nc: group g (x8) against nc x8
+ * activations act + c * as. AVX-512 VNNI. */
+void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_cols, const uint8_t *act,
+                       size_t as, int nc, float *y, size_t ys);
 /* AVX-512 VNNI (256-bit) versions: call only when qeil_cpu_has_avx512_vnni().
  * Same bytes / bits as the _ref functions; dst and g 32-byte aligned. */
 void qeil_pack_rows_vnni(int type, const uint8_t *w, size_t ws, int nr, int64_t n_cols,

@@ -1020,3 +1020,14 @@ const void *qeil_gguf_tensor_data(const qeil_gguf *g, const qeil_gguf_tensor *t)
     if (!g || !t || t < g->tensors || t >= g->tensors + g->n_tensors) return NULL;
     return g->data + g->data_start + t->offset;
 }
+
+void qeil_gguf_tensor_drop_pages(const qeil_gguf *g, const qeil_gguf_tensor *t)
+{
+    const uint8_t *p = qeil_gguf_tensor_data(g, t);
+    if (!p || !g->map) return;
+    const long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0) return;
+    const uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    const uintptr_t b = ((uintptr_t)p + (uintptr_t)t->nbytes) & ~((uintptr_t)pg - 1);
+    if (b > a) (void)madvise((void *)a, b - a, MADV_DONTNEED); /* advice: failure is harmless */
+}
