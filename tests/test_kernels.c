@@ -1500,6 +1500,16 @@ TEST(matmul_x8_layout)
         fill_random(&r, wf, MM_ROWS * MM_COLS);
         for (int row_i = 0; row_i < MM_ROWS; row_i++) t->quantize(wf + row_i * MM_COLS, wq[j] + row_i * rb, MM_COLS);
         qeil_x8_repack(type, wq[j], rb, MM_COLS, MM_ROWS, x8[j]);
+#if QEIL_HAVE_X86_SIMD
+        {
+            const size_t nbx = qeil_x8_bytes(type, MM_COLS, MM_ROWS);
+            uint8_t *x8v = xmalloc(nbx);
+            memset(x8v, 0x5a, nbx);
+            qeil_x8_repack_vnni(type, wq[j], rb, MM_COLS, MM_ROWS, x8v);
+            if (memcmp(x8v, x8[j], nbx) != 0) TEST_FAIL_("%s: AVX2 repack bytes differ", t->name);
+            free(x8v);
+        }
+#endif
         int bad = 0;
         for (int row_i = 0; row_i < MM_ROWS; row_i++) {
             qeil_x8_get_row(type, x8[j], MM_COLS, row_i, row);

@@ -97,6 +97,30 @@ static void cpu_memcpy(void *p, void *dst, const void *src, size_t bytes)
     if (bytes) memmove(dst, src, bytes);
 }
 
+/* Interleaving over the pool: groups of 8 rows [b, e) each (page faults
+ * on the file and on the new buffer dominate; two threads halve them). */
+typedef struct {
+    int type;
+    const uint8_t *src;
+    size_t row_bytes, group_bytes;
+    int64_t n_cols, n_rows;
+    uint8_t *dst;
+} x8_args;
+
+static void x8_range(void *p, int64_t b, int64_t e)
+{
+    const x8_args *a = p;
+    const int64_t r0 = 8 * b, r1 = 8 * e < a->n_rows ? 8 * e : a->n_rows;
+    if (r1 <= r0) return;
+#if QEIL_HAVE_X86_SIMD
+    qeil_x8_repack_vnni(a->type, a->src + (size_t)r0 * a->row_bytes, a->row_bytes, a->n_cols,
+                        r1 - r0, a->dst + (size_t)b * a->group_bytes);
+#else
+    qeil_x8_repack(a->type, a->src + (size_t)r0 * a->row_bytes, a->row_bytes, a->n_cols, r1 - r0,
+                   a->dst + (size_t)b * a->group_bytes);
+#endif
+}
+
 static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t n_rows,
                                       const void *host_data, unsigned use, qeil_bweight *out)
 {
@@ -140,7 +164,9 @@ static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t
         if (!buf)
             return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM,
                                  "cpu backend: out of memory for %zu bytes of interleaved weights", bytes);
-        qeil_x8_repack(type, host_data, mw.row_bytes, n_cols, n_rows, buf);
+        x8_args xa = {type, host_data, mw.row_bytes, qeil_x8_group_bytes(type, n_cols),
+                      n_cols, n_rows, buf};
+        qeil_tpool_parallel_for(s->pool, (n_rows + 7) / 8, x8_range, &xa);
         out->data = buf;
         out->owned = buf;
         out->layout = QEIL_MATMUL_X8;

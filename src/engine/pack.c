@@ -449,6 +449,50 @@ VNNI_FN void qeil_pack_gemm_vnni(const qeil_pack_block *g, int nr, int64_t n_col
     }
 }
 
+/* qeil_x8_repack's bytes with one 8 x 8 transpose of 32-bit lanes per
+ * block (~8x faster than its 4-byte copies: the engine repacks GBs at
+ * load). */
+VNNI_FN void qeil_x8_repack_vnni(int type, const uint8_t *src, size_t row_bytes, int64_t n_cols,
+                                 int64_t n_rows, uint8_t *dst)
+{
+    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
+    const int q4 = type == QEIL_GGML_Q4_0;
+    const size_t qsb = q4 ? 128 : 256, rec = qsb + 16;
+    const size_t bb = q4 ? QEIL_Q4_0_BYTES : QEIL_Q8_0_BYTES;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t g = 0; g < (n_rows + 7) / 8; g++) {
+        const int nr = (int)(n_rows - 8 * g < 8 ? n_rows - 8 * g : 8);
+        const uint8_t *rows = src + (size_t)(8 * g) * row_bytes;
+        uint8_t *gd = dst + (size_t)g * (size_t)nb * rec;
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = rows + (size_t)b * bb;
+            uint8_t *o = gd + (size_t)b * rec;
+            __m256i v[8], t[8];
+            uint16_t d[8];
+            UNROLL8 for (int r = 0; r < 8; r++) {
+                if (r < nr) {
+                    const uint8_t *p = blk + (size_t)r * row_bytes;
+                    memcpy(&d[r], p, 2);
+                    v[r] = q4 ? _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(p + 2)))
+                              : _mm256_loadu_si256((const __m256i *)(const void *)(p + 2));
+                    if (q4) v[r] = _mm256_inserti128_si256(v[r], _mm_setzero_si128(), 1);
+                } else {
+                    d[r] = 0;
+                    v[r] = q4 ? _mm256_setzero_si256() : flip; /* XOR below makes it 0 */
+                }
+            }
+            transpose8(v, t);
+            if (q4) {
+                UNROLL8 for (int k = 0; k < 4; k++) _mm256_storeu_si256((__m256i *)(void *)(o + 32 * k), t[k]);
+            } else {
+                UNROLL8 for (int k = 0; k < 8; k++)
+                    _mm256_storeu_si256((__m256i *)(void *)(o + 32 * k), _mm256_xor_si256(t[k], flip));
+            }
+            memcpy(o + qsb, d, sizeof d);
+        }
+    }
+}
+
 /* x8 kernel: C vectors (a constant after inlining) against one group.
  * Per block: the 8 rows' weights unpacked once (8 ymm), then per vector 8
  * vpdpbusd from xb and one FMA for the 8 rows. */

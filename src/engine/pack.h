@@ -132,6 +132,9 @@ void qeil_x8_act(const float *x, int64_t n, int type, uint8_t *dst, uint8_t *tmp
  * activations act + c * as. AVX-512 VNNI. */
 void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_cols, const uint8_t *act,
                        size_t as, int nc, float *y, size_t ys);
+/* qeil_x8_repack with AVX2 transposes (the same bytes). */
+void qeil_x8_repack_vnni(int type, const uint8_t *src, size_t row_bytes, int64_t n_cols,
+                         int64_t n_rows, uint8_t *dst);
 /* AVX-512 VNNI (256-bit) versions: call only when qeil_cpu_has_avx512_vnni().
  * Same bytes / bits as the _ref functions; dst and g 32-byte aligned. */
 void qeil_pack_rows_vnni(int type, const uint8_t *w, size_t ws, int nr, int64_t n_cols,
