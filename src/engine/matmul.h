@@ -67,7 +67,8 @@ qeil_status qeil_matmul_weight_init(qeil_ctx *ctx, qeil_matmul_weight *w, int ty
  * rescale is paid once per 8 rows. Its results differ from the per-row
  * kernels' in rounding only (pack.h states the arithmetic); they are still
  * the same for any thread count. Decode (one vector per sequence) and
- * small batches keep the per-row kernels. */
+ * small batches keep the per-row kernels. Weights in the x8 layout
+ * (QEIL_MATMUL_X8, below) use their own kernel for every batch size. */
 #define QEIL_MATMUL_PACK_MIN_VEC 8
 
 /* Bytes of work buffer matmul needs for n_vec vectors of n_cols against a
