@@ -648,8 +648,8 @@ static void batch_vs_single(const char *presetname, int type, uint32_t d_model)
         CHECK(memcmp(b, c, sizeof(float) * n * V) == 0);
         if (type == QEIL_GGML_F32 || type == QEIL_GGML_F16) {
             CHECK(close_rel(a, b, (size_t)n * V, 1e-5));
-        } else if ((type == QEIL_GGML_Q4_0 || type == QEIL_GGML_Q8_0) && qeil_simd_best() == QEIL_SIMD_AVX2 &&
-                   qeil_cpu_has_avx512_vnni()) {
+        } else if ((type == QEIL_GGML_Q4_0 || type == QEIL_GGML_Q8_0 || type == QEIL_GGML_Q4_K) &&
+                   qeil_simd_best() == QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni()) {
             /* interleaved (x8) weights: one kernel for every batch size */
             CHECK(memcmp(a, b, sizeof(float) * n * V) == 0);
         } else {

@@ -1574,6 +1574,94 @@ TEST(matmul_x8_layout)
     for (int i = 0; i < 3; i++) qeil_tpool_free(pools[i]);
 }
 
+/* Q4_K in the x8 layout: the repack keeps every row (get_row = the type's
+ * dequantization), the AVX2 repack writes the portable one's bytes, and
+ * matmul returns qeil_x8_q4k_ref's bits for 1..11 vectors and 1..3
+ * threads; the reference itself is within 1e-5 sum|w x| of an f64 dot
+ * product of the dequantized weights and the Q8_K-dequantized inputs. */
+TEST(matmul_x8_q4_k)
+{
+    SKIP_WITHOUT_VNNI();
+#if QEIL_HAVE_X86_SIMD
+    enum { NV = QEIL_MATMUL_PACK_MIN_VEC + 3 };
+    qeil_rng r;
+    qeil_rng_seed(&r, 25);
+    qeil_tpool *pools[3] = {NULL, NULL, NULL};
+    for (int i = 0; i < 3; i++) CHECK_EQ_INT(qeil_tpool_create(NULL, i + 1, &pools[i]), QEIL_OK);
+    const int type = QEIL_GGML_Q4_K;
+    const size_t rb = (size_t)(MM_COLS / 256) * QEIL_Q4_K_BYTES, as = qeil_pack_act_stride(MM_COLS);
+    const size_t nbx = qeil_x8_bytes(type, MM_COLS, MM_ROWS), gb = qeil_x8_group_bytes(type, MM_COLS);
+    float *wf = xmalloc(MM_ROWS * MM_COLS * 4), *wd = xmalloc(MM_ROWS * MM_COLS * 4);
+    float *x = xmalloc(NV * MM_COLS * 4), *xd = xmalloc(NV * MM_COLS * 4);
+    float *yref = xmalloc(NV * MM_ROWS * 4), *y = xmalloc(NV * MM_ROWS * 4), gy[NV * 8], row[MM_COLS];
+    uint8_t *wq = xmalloc(MM_ROWS * rb), *x8 = xmalloc(nbx), *x8v = xmalloc(nbx);
+    uint8_t *act = xmalloc(NV * as), tmp[QEIL_PACK_ACT_TMP(MM_COLS)];
+    fill_random(&r, wf, MM_ROWS * MM_COLS);
+    fill_random(&r, x, NV * MM_COLS);
+    for (int i = 0; i < MM_ROWS; i++) {
+        qeil_quantize_row_q4_k(wf + i * MM_COLS, wq + i * rb, MM_COLS);
+        qeil_dequantize_row_q4_k(wq + i * rb, wd + i * MM_COLS, MM_COLS);
+    }
+    for (int v = 0; v < NV; v++) {
+        qeil_x8_act(x + v * MM_COLS, MM_COLS, type, act + v * as, tmp);
+        qeil_dequantize_row_q8_k(tmp, xd + v * MM_COLS, MM_COLS); /* tmp keeps the Q8_K form */
+    }
+    qeil_x8_repack(type, wq, rb, MM_COLS, MM_ROWS, x8);
+    memset(x8v, 0x5a, nbx);
+    qeil_x8_repack_vnni(type, wq, rb, MM_COLS, MM_ROWS, x8v);
+    CHECK(memcmp(x8, x8v, nbx) == 0);
+    int bad = 0;
+    for (int i = 0; i < MM_ROWS; i++) {
+        qeil_x8_get_row(type, x8, MM_COLS, i, row);
+        bad += memcmp(row, wd + i * MM_COLS, sizeof row) != 0;
+    }
+    CHECK_EQ_INT(bad, 0);
+    bad = 0;
+    for (int r0 = 0; r0 < MM_ROWS; r0 += 8) {
+        const int nr = MM_ROWS - r0 < 8 ? MM_ROWS - r0 : 8;
+        qeil_x8_q4k_ref(x8 + (size_t)(r0 / 8) * gb, nr, MM_COLS, act, as, NV, gy, 8);
+        for (int v = 0; v < NV; v++)
+            for (int i = 0; i < nr; i++) {
+                yref[v * MM_ROWS + r0 + i] = gy[v * 8 + i];
+                double ref = 0, mag = 0;
+                for (int c = 0; c < MM_COLS; c++) {
+                    const double p = (double)wd[(r0 + i) * MM_COLS + c] * xd[v * MM_COLS + c];
+                    ref += p;
+                    mag += fabs(p);
+                }
+                if (!(fabs(gy[v * 8 + i] - ref) <= 1e-5 * mag + 1e-30) && bad++ < 3)
+                    TEST_FAIL_("row %d vec %d: %.9g vs %.9g", r0 + i, v, gy[v * 8 + i], ref);
+            }
+    }
+    qeil_matmul_weight W;
+    CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, type, MM_COLS, MM_ROWS, x8), QEIL_OK);
+    W.layout = QEIL_MATMUL_X8;
+    const size_t ws = qeil_matmul_work_size(type, MM_COLS, NV, 3);
+    void *work = xmalloc(ws);
+    for (int i = 0; i < 3 && pools[i]; i++)
+        for (int nv = 1; nv <= NV; nv++) {
+            memset(y, 0xff, NV * MM_ROWS * 4);
+            CHECK_EQ_INT(qeil_matmul(NULL, pools[i], QEIL_SIMD_AVX2, &W, x, nv, y, work, ws), QEIL_OK);
+            if (memcmp(y, yref, (size_t)nv * MM_ROWS * 4) != 0) {
+                TEST_FAIL_("q4_k x8, %d vector(s), %d thread(s): differs from the reference", nv, i + 1);
+                break;
+            }
+        }
+    free(work);
+    free(wf);
+    free(wd);
+    free(x);
+    free(xd);
+    free(yref);
+    free(y);
+    free(wq);
+    free(x8);
+    free(x8v);
+    free(act);
+    for (int i = 0; i < 3; i++) qeil_tpool_free(pools[i]);
+#endif
+}
+
 int main(void)
 {
     RUN(f16_to_f32_exhaustive);
@@ -1609,5 +1697,6 @@ int main(void)
     RUN(pack_vnni_equals_reference);
     RUN(matmul_packed_path);
     RUN(matmul_x8_layout);
+    RUN(matmul_x8_q4_k);
     return test_summary("kernels");
 }

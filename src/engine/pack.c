@@ -145,8 +145,16 @@ void qeil_pack_gemm_ref(const qeil_pack_block *g, int nr, int64_t n_cols, int ha
 
 int qeil_x8_type_ok(int type)
 {
-    return type == QEIL_GGML_Q4_0 || type == QEIL_GGML_Q8_0;
+    return type == QEIL_GGML_Q4_0 || type == QEIL_GGML_Q8_0 || type == QEIL_GGML_Q4_K;
 }
+
+/* Q4_K record: one super-block of 8 rows. */
+#define X8K_QS 1024                    /* qs[c][k][r][4], c < 4, k < 8 */
+#define X8K_SC X8K_QS                  /* sc[j][r] uint8 */
+#define X8K_M (X8K_SC + 64)            /* m[j][r] uint8 */
+#define X8K_D (X8K_M + 64)             /* d[r] f16 */
+#define X8K_DMIN (X8K_D + 16)          /* dmin[r] f16 */
+#define X8K_REC (X8K_DMIN + 16)        /* 1184 bytes (8 x 144 in the file) */
 
 static size_t x8_qs_bytes(int type)
 {
@@ -155,6 +163,7 @@ static size_t x8_qs_bytes(int type)
 
 size_t qeil_x8_group_bytes(int type, int64_t n_cols)
 {
+    if (type == QEIL_GGML_Q4_K) return (size_t)(n_cols / QEIL_QK_K) * X8K_REC;
     return (size_t)(n_cols / QEIL_PACK_BLOCK) * (x8_qs_bytes(type) + 16);
 }
 
@@ -163,9 +172,38 @@ size_t qeil_x8_bytes(int type, int64_t n_cols, int64_t n_rows)
     return (size_t)((n_rows + 7) / 8) * qeil_x8_group_bytes(type, n_cols);
 }
 
+/* Q4_K: super-block sb of rows [8g, 8g + 8) into record o. */
+static void x8k_record(const uint8_t *src, size_t row_bytes, int64_t n_rows, int64_t g, int64_t sb,
+                       uint8_t *o)
+{
+    memset(o, 0, X8K_REC);
+    for (int r = 0; r < 8; r++) {
+        const int64_t row = 8 * g + r;
+        if (row >= n_rows) continue;
+        const uint8_t *blk = src + (size_t)row * row_bytes + (size_t)sb * QEIL_Q4_K_BYTES;
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(blk + 4, sc, m);
+        for (int j = 0; j < 8; j++) {
+            o[X8K_SC + 8 * j + r] = sc[j];
+            o[X8K_M + 8 * j + r] = m[j];
+        }
+        memcpy(o + X8K_D + 2 * r, blk, 2);
+        memcpy(o + X8K_DMIN + 2 * r, blk + 2, 2);
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 8; k++) memcpy(o + 256 * c + 32 * k + 4 * r, blk + 16 + 32 * c + 4 * k, 4);
+    }
+}
+
 void qeil_x8_repack(int type, const uint8_t *src, size_t row_bytes, int64_t n_cols,
                     int64_t n_rows, uint8_t *dst)
 {
+    if (type == QEIL_GGML_Q4_K) {
+        const int64_t ns = n_cols / QEIL_QK_K;
+        for (int64_t g = 0; g < (n_rows + 7) / 8; g++)
+            for (int64_t sb = 0; sb < ns; sb++)
+                x8k_record(src, row_bytes, n_rows, g, sb, dst + ((size_t)g * (size_t)ns + (size_t)sb) * X8K_REC);
+        return;
+    }
     const int64_t nb = n_cols / QEIL_PACK_BLOCK;
     const size_t qsb = x8_qs_bytes(type), rec = qsb + 16;
     const size_t bb = type == QEIL_GGML_Q4_0 ? QEIL_Q4_0_BYTES : QEIL_Q8_0_BYTES;
@@ -196,6 +234,26 @@ void qeil_x8_repack(int type, const uint8_t *src, size_t row_bytes, int64_t n_co
 
 void qeil_x8_get_row(int type, const uint8_t *x8, int64_t n_cols, int64_t r, float *dst)
 {
+    if (type == QEIL_GGML_Q4_K) {
+        const int64_t ns = n_cols / QEIL_QK_K;
+        const int lane = (int)(r % 8);
+        uint8_t blk[QEIL_Q4_K_BYTES];
+        for (int64_t sb = 0; sb < ns; sb++) {
+            const uint8_t *o = x8 + ((size_t)(r / 8) * (size_t)ns + (size_t)sb) * X8K_REC;
+            uint8_t sc[8], m[8];
+            for (int j = 0; j < 8; j++) {
+                sc[j] = o[X8K_SC + 8 * j + lane];
+                m[j] = o[X8K_M + 8 * j + lane];
+            }
+            memcpy(blk, o + X8K_D + 2 * lane, 2);
+            memcpy(blk + 2, o + X8K_DMIN + 2 * lane, 2);
+            qeil_q4_k_set_scale_min(blk + 4, sc, m);
+            for (int c = 0; c < 4; c++)
+                for (int k = 0; k < 8; k++) memcpy(blk + 16 + 32 * c + 4 * k, o + 256 * c + 32 * k + 4 * lane, 4);
+            qeil_dequantize_row_q4_k(blk, dst + sb * QEIL_QK_K, QEIL_QK_K);
+        }
+        return;
+    }
     const int64_t nb = n_cols / QEIL_PACK_BLOCK;
     const size_t qsb = x8_qs_bytes(type), rec = qsb + 16;
     const int nk = (int)(qsb / 32), lane = (int)(r % 8);
@@ -216,6 +274,26 @@ void qeil_x8_get_row(int type, const uint8_t *x8, int64_t n_cols, int64_t r, flo
 
 void qeil_x8_act(const float *x, int64_t n, int type, uint8_t *dst, uint8_t *tmp)
 {
+    if (type == QEIL_GGML_Q4_K) { /* Q8_K: dx per super-block, xb = sum of q per 32 */
+        const int64_t nb = n / QEIL_PACK_BLOCK;
+        float *dx = (float *)(void *)(dst + n);
+        int32_t *sq = (int32_t *)(void *)(dx + nb);
+        qeil_act_quantize_for(QEIL_GGML_Q8_K, qeil_simd_best())(x, tmp, n);
+        for (int64_t sb = 0; sb < n / QEIL_QK_K; sb++) {
+            const uint8_t *blk = tmp + sb * QEIL_Q8_K_BYTES;
+            float d;
+            memcpy(&d, blk, sizeof d);
+            memcpy(dst + sb * QEIL_QK_K, blk + 4, QEIL_QK_K);
+            for (int j = 0; j < 8; j++) {
+                int16_t b2[2];
+                memcpy(b2, blk + 4 + QEIL_QK_K + 4 * j, sizeof b2);
+                const int32_t v = (int32_t)b2[0] + b2[1];
+                memcpy(&dx[8 * sb + j], &d, sizeof d);
+                memcpy(&sq[8 * sb + j], &v, sizeof v);
+            }
+        }
+        return;
+    }
     const int64_t nb = n / QEIL_PACK_BLOCK;
     const int shift = type == QEIL_GGML_Q4_0 ? 3 : 7;
     float *dx = (float *)(void *)(dst + n);
@@ -230,6 +308,41 @@ void qeil_x8_act(const float *x, int64_t n, int type, uint8_t *dst, uint8_t *tmp
         const int32_t v = -sq * (1 << shift);
         memcpy(&dx[b], &d, sizeof d);
         memcpy(&xb[b], &v, sizeof v);
+    }
+}
+
+void qeil_x8_q4k_ref(const uint8_t *g, int nr, int64_t n_cols, const uint8_t *act, size_t as,
+                     int nc, float *y, size_t ys)
+{
+    const int64_t ns = n_cols / QEIL_QK_K, nb = n_cols / QEIL_PACK_BLOCK;
+    for (int c = 0; c < nc; c++) {
+        const int8_t *q = (const int8_t *)(act + (size_t)c * as);
+        const float *dx = (const float *)(const void *)(act + (size_t)c * as + n_cols);
+        const int32_t *sq = (const int32_t *)(const void *)(dx + nb);
+        for (int r = 0; r < nr; r++) {
+            float acc = 0.0f;
+            for (int64_t sb = 0; sb < ns; sb++) {
+                const uint8_t *o = g + (size_t)sb * X8K_REC;
+                int32_t a = 0, mm = 0;
+                for (int j = 0; j < 8; j++) {
+                    int32_t isum = 0;
+                    for (int k = 0; k < 8; k++)
+                        for (int i = 0; i < 4; i++) {
+                            const uint8_t byte = o[256 * (j / 2) + 32 * k + 4 * r + i];
+                            const int w = j % 2 ? byte >> 4 : byte & 0x0f;
+                            isum += w * q[sb * QEIL_QK_K + 32 * j + 4 * k + i];
+                        }
+                    a += isum * o[X8K_SC + 8 * j + r];
+                    mm += o[X8K_M + 8 * j + r] * sq[8 * sb + j];
+                }
+                uint16_t hd, hm;
+                memcpy(&hd, o + X8K_D + 2 * r, 2);
+                memcpy(&hm, o + X8K_DMIN + 2 * r, 2);
+                acc = fmaf((float)a, qeil_f16_to_f32(hd) * dx[8 * sb], acc);
+                acc = fmaf(-(float)mm, qeil_f16_to_f32(hm) * dx[8 * sb], acc);
+            }
+            y[(size_t)c * ys + (size_t)r] = acc;
+        }
     }
 }
 
@@ -455,6 +568,39 @@ VNNI_FN void qeil_pack_gemm_vnni(const qeil_pack_block *g, int nr, int64_t n_col
 VNNI_FN void qeil_x8_repack_vnni(int type, const uint8_t *src, size_t row_bytes, int64_t n_cols,
                                  int64_t n_rows, uint8_t *dst)
 {
+    if (type == QEIL_GGML_Q4_K) {
+        const int64_t ns = n_cols / QEIL_QK_K;
+        for (int64_t g = 0; g < (n_rows + 7) / 8; g++) {
+            const int nr = (int)(n_rows - 8 * g < 8 ? n_rows - 8 * g : 8);
+            for (int64_t sb = 0; sb < ns; sb++) {
+                uint8_t *o = dst + ((size_t)g * (size_t)ns + (size_t)sb) * X8K_REC;
+                memset(o + X8K_SC, 0, X8K_REC - X8K_SC);
+                for (int r = 0; r < nr; r++) {
+                    const uint8_t *blk = src + (size_t)(8 * g + r) * row_bytes + (size_t)sb * QEIL_Q4_K_BYTES;
+                    uint8_t sc[8], m[8];
+                    qeil_q4_k_get_scale_min(blk + 4, sc, m);
+                    for (int j = 0; j < 8; j++) {
+                        o[X8K_SC + 8 * j + r] = sc[j];
+                        o[X8K_M + 8 * j + r] = m[j];
+                    }
+                    memcpy(o + X8K_D + 2 * r, blk, 2);
+                    memcpy(o + X8K_DMIN + 2 * r, blk + 2, 2);
+                }
+                for (int c = 0; c < 4; c++) {
+                    __m256i v[8], t[8];
+                    UNROLL8 for (int r = 0; r < 8; r++)
+                        v[r] = r < nr ? _mm256_loadu_si256((const __m256i *)(const void *)(
+                                            src + (size_t)(8 * g + r) * row_bytes +
+                                            (size_t)sb * QEIL_Q4_K_BYTES + 16 + 32 * c))
+                                      : _mm256_setzero_si256();
+                    transpose8(v, t);
+                    UNROLL8 for (int k = 0; k < 8; k++)
+                        _mm256_storeu_si256((__m256i *)(void *)(o + 256 * c + 32 * k), t[k]);
+                }
+            }
+        }
+        return;
+    }
     const int64_t nb = n_cols / QEIL_PACK_BLOCK;
     const int q4 = type == QEIL_GGML_Q4_0;
     const size_t qsb = q4 ? 128 : 256, rec = qsb + 16;
@@ -492,6 +638,95 @@ VNNI_FN void qeil_x8_repack_vnni(int type, const uint8_t *src, size_t row_bytes,
         }
     }
 }
+
+/* vpdpbusd chains per vector in the x8 kernels when a tile has 1 vector */
+#define X8_NA 4
+
+/* Q4_K x8 kernel: C vectors against one group of super-block records.
+ * Per sub-block j the 8 rows' integer dot products (8 vpdpbusd per
+ * vector from 0), times the rows' 6-bit scales (vpmulld), summed over the
+ * super-block in int32; the mins' term sum_j m_j * sum(q_j) likewise; two
+ * FMAs per super-block and vector (qeil_x8_q4k_ref's arithmetic). */
+VNNI_FN static inline __attribute__((always_inline)) void x8k_tile(const uint8_t *g, int64_t ns,
+                                                                   int64_t n, const uint8_t *act,
+                                                                   size_t as, float *out, const int C)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const int64_t nb = n / QEIL_PACK_BLOCK;
+    const uint8_t *q[QEIL_PACK_VEC];
+    const float *dx[QEIL_PACK_VEC];
+    const int32_t *sq[QEIL_PACK_VEC];
+    __m256 f[QEIL_PACK_VEC];
+    UNROLL8 for (int c = 0; c < C; c++) {
+        q[c] = act + (size_t)c * as;
+        dx[c] = (const float *)(const void *)(q[c] + n);
+        sq[c] = (const int32_t *)(const void *)(dx[c] + nb);
+        f[c] = _mm256_setzero_ps();
+    }
+    for (int64_t sb = 0; sb < ns; sb++) {
+        const uint8_t *o = g + (size_t)sb * X8K_REC;
+        __m256i A[QEIL_PACK_VEC];
+        UNROLL8 for (int c = 0; c < C; c++) A[c] = _mm256_setzero_si256();
+        /* sub-blocks 2p (low nibbles) and 2p + 1 (high) from one load of
+         * each 32-byte lane group; two chains per vector for one vector
+         * (a vpdpbusd chain is latency-bound); integer sums, so the split
+         * never changes a bit */
+        for (int p = 0; p < 4; p++) {
+            const uint8_t *qs = o + 256 * p;
+            const int NH = C == 1 ? 2 : 1;
+            __m256i lo[QEIL_PACK_VEC][2], hi[QEIL_PACK_VEC][2];
+            UNROLL8 for (int c = 0; c < C; c++)
+                UNROLL8 for (int h = 0; h < NH; h++) lo[c][h] = hi[c][h] = _mm256_setzero_si256();
+            UNROLL8 for (int k = 0; k < 8; k++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * k));
+                const __m256i ul = _mm256_and_si256(raw, m4);
+                const __m256i uh = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+                const int h = NH == 2 ? k % 2 : 0;
+                UNROLL8 for (int c = 0; c < C; c++) {
+                    const uint8_t *qc = q[c] + sb * QEIL_QK_K + 64 * p + 4 * k;
+                    lo[c][h] = _mm256_dpbusd_epi32(lo[c][h], ul, _mm256_set1_epi32(ld32(qc)));
+                    hi[c][h] = _mm256_dpbusd_epi32(hi[c][h], uh, _mm256_set1_epi32(ld32(qc + 32)));
+                }
+            }
+            const __m256i sl = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(o + X8K_SC + 16 * p)));
+            const __m256i sh = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(o + X8K_SC + 16 * p + 8)));
+            UNROLL8 for (int c = 0; c < C; c++) {
+                if (NH == 2) {
+                    lo[c][0] = _mm256_add_epi32(lo[c][0], lo[c][1]);
+                    hi[c][0] = _mm256_add_epi32(hi[c][0], hi[c][1]);
+                }
+                A[c] = _mm256_add_epi32(A[c], _mm256_add_epi32(_mm256_mullo_epi32(lo[c][0], sl),
+                                                               _mm256_mullo_epi32(hi[c][0], sh)));
+            }
+        }
+        __m256i M[QEIL_PACK_VEC];
+        UNROLL8 for (int c = 0; c < C; c++) M[c] = _mm256_setzero_si256();
+        UNROLL8 for (int j = 0; j < 8; j++) {
+            const __m256i mj = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(o + X8K_M + 8 * j)));
+            UNROLL8 for (int c = 0; c < C; c++)
+                M[c] = _mm256_add_epi32(M[c], _mm256_mullo_epi32(mj, _mm256_set1_epi32(sq[c][8 * sb + j])));
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(o + X8K_D)));
+        const __m256 dm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(o + X8K_DMIN)));
+        UNROLL8 for (int c = 0; c < C; c++) {
+            const __m256 vx = _mm256_set1_ps(dx[c][8 * sb]);
+            f[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(A[c]), _mm256_mul_ps(d, vx), f[c]);
+            f[c] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(M[c]), _mm256_mul_ps(dm, vx), f[c]);
+        }
+    }
+    UNROLL8 for (int c = 0; c < C; c++) _mm256_storeu_ps(out + 8 * c, f[c]);
+}
+
+#define X8K_FN(NAME, C)                                                                            \
+    VNNI_FN static void NAME(const uint8_t *g, int64_t ns, int64_t n, const uint8_t *act,         \
+                             size_t as, float *out)                                                \
+    {                                                                                              \
+        x8k_tile(g, ns, n, act, as, out, C);                                                       \
+    }
+X8K_FN(x8k_8, 8)
+X8K_FN(x8k_4, 4)
+X8K_FN(x8k_2, 2)
+X8K_FN(x8k_1, 1)
 
 /* x8 kernel: C vectors (a constant after inlining) against one group.
  * Per block: the 8 rows' weights unpacked once (8 ymm), then per vector 8
@@ -532,15 +767,24 @@ VNNI_FN static inline __attribute__((always_inline)) void x8_tile(const int q4, 
             }
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(o + qsb)));
-        __m256i a[QEIL_PACK_VEC];
-        UNROLL8 for (int c = 0; c < C; c++) a[c] = _mm256_set1_epi32(xb[c][b]);
+        /* independent vpdpbusd chains when there are few vectors (see
+         * x8k_tile); integer sums: the split never changes a bit */
+        __m256i a[QEIL_PACK_VEC][X8_NA];
+        UNROLL8 for (int c = 0; c < C; c++) {
+            a[c][0] = _mm256_set1_epi32(xb[c][b]);
+            UNROLL8 for (int h = 1; h < X8_NA; h++) a[c][h] = _mm256_setzero_si256();
+        }
         UNROLL8 for (int k = 0; k < 8; k++)
-            UNROLL8 for (int c = 0; c < C; c++)
-                a[c] = _mm256_dpbusd_epi32(a[c], u[k],
-                                           _mm256_set1_epi32(ld32((const uint8_t *)q[c] + b * 32 + off[k])));
-        UNROLL8 for (int c = 0; c < C; c++)
-            f[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c]), _mm256_mul_ps(dw, _mm256_set1_ps(dx[c][b])),
+            UNROLL8 for (int c = 0; c < C; c++) {
+                const int h = k % (C >= 4 ? 1 : C == 2 ? 2 : X8_NA);
+                a[c][h] = _mm256_dpbusd_epi32(a[c][h], u[k],
+                                              _mm256_set1_epi32(ld32((const uint8_t *)q[c] + b * 32 + off[k])));
+            }
+        UNROLL8 for (int c = 0; c < C; c++) {
+            UNROLL8 for (int h = 1; h < X8_NA; h++) a[c][0] = _mm256_add_epi32(a[c][0], a[c][h]);
+            f[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a[c][0]), _mm256_mul_ps(dw, _mm256_set1_ps(dx[c][b])),
                                    f[c]);
+        }
     }
     UNROLL8 for (int c = 0; c < C; c++) _mm256_storeu_ps(out + 8 * c, f[c]);
 }
@@ -569,6 +813,15 @@ VNNI_FN void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_col
     for (int c = 0; c < nc;) {
         const int left = nc - c, C = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
         const uint8_t *a = act + (size_t)c * as;
+        if (type == QEIL_GGML_Q4_K) {
+            const int64_t ns = n_cols / QEIL_QK_K;
+            switch (C) {
+            case 8: x8k_8(g, ns, n_cols, a, as, out); break;
+            case 4: x8k_4(g, ns, n_cols, a, as, out); break;
+            case 2: x8k_2(g, ns, n_cols, a, as, out); break;
+            default: x8k_1(g, ns, n_cols, a, as, out); break;
+            }
+        } else
         switch (C) {
         case 8: (q4 ? x8q4_8 : x8q8_8)(g, nb, n_cols, a, as, out); break;
         case 4: (q4 ? x8q4_4 : x8q8_4)(g, nb, n_cols, a, as, out); break;

@@ -112,7 +112,21 @@ void qeil_pack_gemm_ref(const qeil_pack_block *g, int nr, int64_t n_cols, int ha
  * integers, and with `acc = fmaf((float)isum, dw * dx, acc)` the results,
  * are those of qeil_pack_gemm_ref, for any batch size (decode included). */
 
-/* 1 for the types the x8 layout supports (Q4_0, Q8_0). */
+/* Q4_K x8 (same size as the file plus 32 bytes per super-block and 8
+ * rows): per super-block of 8 rows a 1184-byte record — qs[c][k][r][4] =
+ * bytes 32c+4k..+3 of row r's 4-bit quants (low nibbles: sub-block 2c,
+ * high: 2c+1), the 6-bit scales sc[j][r] and mins m[j][r] unpacked to
+ * bytes, d[r] and dmin[r] f16. Activations: Q8_K q as int8, dx (the
+ * super-block's d) and xb = sum of q per 32-element block. Arithmetic per
+ * (row, vector), super-blocks in order from acc = 0:
+ *
+ *     A = sum_j sc_j * sum_i q_w q_x,  M = sum_j m_j * sum(q_x over j)  (int32)
+ *     acc = fmaf((float)A, d * dx, acc);  acc = fmaf(-(float)M, dmin * dx, acc)
+ *
+ * (qeil_x8_q4k_ref states it). Not the per-row Q4_K kernel's bits (that
+ * one sums in double): the same integers, another rounding. */
+
+/* 1 for the types the x8 layout supports (Q4_0, Q8_0, Q4_K). */
 int qeil_x8_type_ok(int type);
 /* Bytes of one group (8 rows) of n_cols, and of a matrix of n_rows. */
 size_t qeil_x8_group_bytes(int type, int64_t n_cols);
@@ -126,6 +140,11 @@ void qeil_x8_get_row(int type, const uint8_t *x8, int64_t n_cols, int64_t r, flo
  * q[n] int8, dx[n / 32] f32, xb[n / 32] int32 for weights of `type`.
  * tmp: QEIL_PACK_ACT_TMP(n) bytes. */
 void qeil_x8_act(const float *x, int64_t n, int type, uint8_t *dst, uint8_t *tmp);
+
+/* Portable statement of the Q4_K x8 arithmetic: y[c * ys + r], r < nr,
+ * c < nc, for group g (x8 Q4_K) against x8 activations act + c * as. */
+void qeil_x8_q4k_ref(const uint8_t *g, int nr, int64_t n_cols, const uint8_t *act, size_t as,
+                     int nc, float *y, size_t ys);
 
 #if QEIL_HAVE_X86_SIMD
 /* y[c * ys + r] for r < nr (1..8), c < nc: group g (x8) against nc x8
