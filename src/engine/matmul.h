@@ -50,7 +50,7 @@ typedef struct {
     int layout;         /* QEIL_MATMUL_ROWS, or QEIL_MATMUL_X8 (data: qeil_x8_bytes, pack.h) */
 } qeil_matmul_weight;
 
-/* Layouts of a weight's data: GGUF rows as in the file, or Q4_0/Q8_0 rows
+/* Layouts of a weight's data: GGUF rows as in the file, or Q4_0/Q8_0/Q4_K rows
  * interleaved 8 at a time (pack.h, "x8 layout"; computed with AVX-512
  * VNNI, so only a backend on such a CPU makes them). */
 #define QEIL_MATMUL_ROWS 0

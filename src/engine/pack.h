@@ -97,7 +97,7 @@ void qeil_pack_gemm_ref(const qeil_pack_block *g, int nr, int64_t n_cols, int ha
 /* ---- Interleaved weights (x8 layout), made once at load time ----------
  *
  * The same row-per-lane arithmetic without repacking on every call: a
- * Q4_0 or Q8_0 matrix is stored as groups of 8 rows (the last group padded
+ * Q4_0 or Q8_0 (Q4_K: below) matrix is stored as groups of 8 rows (the last group padded
  * with zero rows), each group as nb = n_cols / 32 records of
  *
  *     qs[k][r][i]  Q4_0: byte 4k+i of row r's block (low nibble: element
