@@ -241,11 +241,9 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
     a.n_vec = n_vec;
     a.pack = NULL;
     a.pack_stride = 0;
+    /* qeil_matmul_multi fuses only weights of one layout (and, for x8, one
+     * type), so w[0]'s is every weight's */
     a.x8 = w[0]->layout == QEIL_MATMUL_X8;
-    for (int j = 1; j < nw; j++)
-        if ((w[j]->layout == QEIL_MATMUL_X8) != a.x8 || (a.x8 && w[j]->type != w[0]->type))
-            return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
-                                 "matmul: fused weights differ in layout or x8 type");
     if (a.x8) {
 #if QEIL_HAVE_X86_SIMD
         if (simd != QEIL_SIMD_AVX2 || !qeil_cpu_has_avx512_vnni())
