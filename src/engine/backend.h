@@ -107,7 +107,7 @@ typedef struct qeil_backend {
     /* Make a weight usable: host_data is the tensor's bytes in the mmapped
      * file (stays valid while the engine lives). use: QEIL_BWEIGHT_MATMUL
      * and/or QEIL_BWEIGHT_ROWS (get_rows), so a backend can choose the
-     * layout (the cpu backend interleaves Q4_0/Q8_0 matrices that matmul
+     * layout (the cpu backend interleaves Q4_0/Q8_0/Q4_K matrices that matmul
      * reads on a VNNI CPU and borrows everything else; a device backend
      * copies into device memory). Also sizes the backend's matmul work
      * space for max_rows vectors. Where out->owned is set the engine may

@@ -153,10 +153,10 @@ static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t
     out->data = host_data; /* borrowed: the mmapped file */
     out->owned = NULL;
     out->layout = QEIL_MATMUL_ROWS;
-    /* Q4_0/Q8_0 matrices on a VNNI CPU: interleave 8 rows at a time, once
-     * (pack.h, "x8 layout"); every matmul then runs the row-per-lane
-     * kernel without repacking, decode included. A copy of the same size;
-     * the engine drops the file pages it no longer reads. */
+    /* Q4_0/Q8_0/Q4_K matrices on a VNNI CPU: interleave 8 rows at a time,
+     * once (pack.h, "x8 layout"); every matmul then runs the row-per-lane
+     * kernel without repacking, decode included. A copy of the same size
+     * (Q4_K: +2.8 %); the engine drops the file pages it no longer reads. */
     if ((use & QEIL_BWEIGHT_MATMUL) && n_rows > 1 && qeil_x8_type_ok(type) &&
         s->simd == QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni()) {
         const size_t bytes = qeil_x8_bytes(type, n_cols, n_rows);
