@@ -16,8 +16,12 @@
  * samples over the whole benchmark. The load average before and after is
  * printed so a table taken on a busy machine can be recognised. Bytes
  * counted are the weight matrix only (the activation vector is small).
+ * On AVX-512 VNNI CPUs the x8 columns time the layout the engine actually
+ * decodes with for Q4_0, Q8_0 and Q4_K (rows interleaved 8 at a time at
+ * load, pack.h); the avx2 columns are the per-row kernels on GGUF rows.
  */
 #include "engine/matmul.h"
+#include "engine/pack.h"
 #include "engine/quant.h"
 #include "engine/threadpool.h"
 #include "qeil/qeil.h"
@@ -130,7 +134,12 @@ int main(int argc, char **argv)
     size_t n = (size_t)rows * cols;
     float *wf = malloc(n * sizeof *wf);
     float *x = malloc(cols * sizeof *x), *y = malloc(rows * sizeof *y);
-    void *work = malloc(cols * 2 + 64); /* >= Q8_0 (34/32 B) and Q8_K (292/256 B) per element */
+    size_t work_bytes = 0;
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        size_t ws = qeil_matmul_work_size(types[ti], (int64_t)cols, 1, 2);
+        if (ws > work_bytes) work_bytes = ws;
+    }
+    void *work = malloc(work_bytes); /* the largest any type needs, 1 or 2 threads */
     qeil_tpool *pool1 = NULL, *pool2 = NULL;
     if (!wf || !x || !y || !work || qeil_tpool_create(ctx, 1, &pool1) != QEIL_OK ||
         qeil_tpool_create(ctx, 2, &pool2) != QEIL_OK) {
@@ -145,6 +154,7 @@ int main(int argc, char **argv)
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
     qeil_simd best = qeil_simd_best();
+    const int has_x8 = best >= QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni();
     printf("bench_kernels: y = W x, W %llu x %llu, one f32 vector; %s; best SIMD %s\n",
            (unsigned long long)rows, (unsigned long long)cols, cpu, qeil_simd_name(best));
     printf("GB/s = weight bytes / best time per matmul (1 GB = 1e9 B); caches flushed before "
@@ -163,7 +173,9 @@ int main(int argc, char **argv)
         uint8_t *wq;
         size_t bytes;
         qeil_matmul_weight w;
-        double best_s[4];
+        uint8_t *x8;            /* interleaved copy, or NULL */
+        qeil_matmul_weight w8;
+        double best_s[6];
     } T[N_TYPES];
     for (int ti = 0; ti < N_TYPES; ti++) {
         const qeil_quant_traits *t = qeil_quant_traits_of(types[ti]);
@@ -182,34 +194,50 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_kernels: %s\n", qeil_ctx_errmsg(ctx));
             return 1;
         }
-        for (int cell = 0; cell < 4; cell++) T[ti].best_s[cell] = 1e30;
+        T[ti].x8 = NULL;
+        if (has_x8 && qeil_x8_type_ok(t->type)) {
+            T[ti].x8 = malloc(qeil_x8_bytes(t->type, (int64_t)cols, (int64_t)rows));
+            if (!T[ti].x8) {
+                fprintf(stderr, "bench_kernels: out of memory\n");
+                return 1;
+            }
+            qeil_x8_repack(t->type, T[ti].wq, row_bytes, (int64_t)cols, (int64_t)rows, T[ti].x8);
+            T[ti].w8 = T[ti].w;
+            T[ti].w8.data = T[ti].x8;
+            T[ti].w8.layout = QEIL_MATMUL_X8;
+        }
+        for (int cell = 0; cell < 6; cell++) T[ti].best_s[cell] = 1e30;
     }
 
     const double load0 = load_avg();
     for (int round = 0; round < ROUNDS; round++) {
         for (int ti = 0; ti < N_TYPES; ti++) {
-            size_t ws = qeil_matmul_work_size(T[ti].t->type, (int64_t)cols, 1, 1);
-            for (int cell = 0; cell < 4; cell++) {
+            size_t ws = qeil_matmul_work_size(T[ti].t->type, (int64_t)cols, 1, 2);
+            for (int cell = 0; cell < 6; cell++) {
                 int simd = cell / 2, th = cell % 2;
-                if (simd == 1 && best < QEIL_SIMD_AVX2) continue;
+                if (simd >= 1 && best < QEIL_SIMD_AVX2) continue;
+                if (simd == 2 && !T[ti].x8) continue;
                 double dt = time_matmul(th ? pool2 : pool1, simd ? QEIL_SIMD_AVX2 : QEIL_SIMD_SCALAR,
-                                        &T[ti].w, x, y, work, ws, flush);
+                                        simd == 2 ? &T[ti].w8 : &T[ti].w, x, y, work, ws, flush);
                 if (dt > 0 && dt < T[ti].best_s[cell]) T[ti].best_s[cell] = dt;
             }
         }
     }
     const double load1 = load_avg();
 
-    printf("| type | MiB | scalar 1T | scalar 2T | avx2 1T | avx2 2T | avx2 2T ms |\n");
-    printf("|------|----:|----------:|----------:|--------:|--------:|-----------:|\n");
+    printf("| type | MiB | scalar 1T | scalar 2T | avx2 1T | avx2 2T | avx2 2T ms | x8 1T | x8 2T |\n");
+    printf("|------|----:|----------:|----------:|--------:|--------:|-----------:|------:|------:|\n");
     for (int ti = 0; ti < N_TYPES; ti++) {
-        double gbs[4];
-        for (int cell = 0; cell < 4; cell++) gbs[cell] = (double)T[ti].bytes / T[ti].best_s[cell] / 1e9;
+        double gbs[6];
+        for (int cell = 0; cell < 6; cell++) gbs[cell] = (double)T[ti].bytes / T[ti].best_s[cell] / 1e9;
         printf("| %s | %.1f | %.2f | %.2f | ", T[ti].t->name, (double)T[ti].bytes / (1024.0 * 1024.0),
                gbs[0], gbs[1]);
-        if (best >= QEIL_SIMD_AVX2) printf("%.2f | %.2f | %.2f |\n", gbs[2], gbs[3], T[ti].best_s[3] * 1e3);
-        else printf("n/a | n/a | n/a |\n");
+        if (best >= QEIL_SIMD_AVX2) printf("%.2f | %.2f | %.2f | ", gbs[2], gbs[3], T[ti].best_s[3] * 1e3);
+        else printf("n/a | n/a | n/a | ");
+        if (T[ti].x8) printf("%.2f | %.2f |\n", gbs[4], gbs[5]);
+        else printf("n/a | n/a |\n");
         free(T[ti].wq);
+        free(T[ti].x8);
     }
     printf("\n1-minute load average before / after the timing: %.2f / %.2f (%ld CPUs online)\n",
            load0, load1, sysconf(_SC_NPROCESSORS_ONLN));
