@@ -1474,7 +1474,7 @@ TEST(matmul_rejects_bad_input)
 TEST(matmul_x8_layout)
 {
     SKIP_WITHOUT_VNNI();
-    enum { NV = QEIL_MATMUL_PACK_MIN_VEC + 3 };
+    enum { NV = QEIL_MATMUL_PACK_MIN_VEC + 7 }; /* every tile width: 8 + 4 + 2 + 1 */
     qeil_rng r;
     qeil_rng_seed(&r, 24);
     qeil_tpool *pools[3] = {NULL, NULL, NULL};
@@ -1583,7 +1583,7 @@ TEST(matmul_x8_q4_k)
 {
     SKIP_WITHOUT_VNNI();
 #if QEIL_HAVE_X86_SIMD
-    enum { NV = QEIL_MATMUL_PACK_MIN_VEC + 3 };
+    enum { NV = QEIL_MATMUL_PACK_MIN_VEC + 7 }; /* every tile width: 8 + 4 + 2 + 1 */
     qeil_rng r;
     qeil_rng_seed(&r, 25);
     qeil_tpool *pools[3] = {NULL, NULL, NULL};

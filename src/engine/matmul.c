@@ -130,7 +130,17 @@ static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e, int ith)
 #if QEIL_HAVE_X86_SIMD
     if (a->x8) {
         const size_t gb = qeil_x8_group_bytes(w->type, n_cols);
-        for (int64_t r0 = b; r0 < e; r0 += QEIL_PACK_ROWS) {
+        /* b is a multiple of 8: batches take pairs of full groups (16
+         * rows per activation broadcast), then single groups. Decode keeps
+         * one group at a time: reading two groups' records side by side is
+         * two DRAM streams, which measured half the streaming rate of one
+         * for a single vector (docs/kernels.md). */
+        int64_t r0 = b;
+        if (a->n_vec >= QEIL_MATMUL_PACK_MIN_VEC)
+            for (; e - r0 >= 2 * QEIL_PACK_ROWS; r0 += 2 * QEIL_PACK_ROWS)
+                qeil_x8_gemm2_vnni(w->type, wd + (size_t)(r0 / QEIL_PACK_ROWS) * gb, gb, n_cols, a->xq,
+                                   a->xq_stride, (int)a->n_vec, y + r0, (size_t)n_rows);
+        for (; r0 < e; r0 += QEIL_PACK_ROWS) {
             const int nr = (int)(e - r0 < QEIL_PACK_ROWS ? e - r0 : QEIL_PACK_ROWS);
             qeil_x8_gemm_vnni(w->type, wd + (size_t)(r0 / QEIL_PACK_ROWS) * gb, nr, n_cols, a->xq,
                               a->xq_stride, (int)a->n_vec, y + r0, (size_t)n_rows);
@@ -305,12 +315,12 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
     }
     /* About 16 work items per thread and weight (one atomic add each, ~0.1
      * us): fine enough to even out a preempted thread, coarse enough that
-     * the adds cost nothing next to the rows. A multiple of the 4-row
-     * kernel tile. */
+     * the adds cost nothing next to the rows. A multiple of the 16-row
+     * tile (two x8 groups, qeil_x8_gemm2_vnni). */
     int64_t items = 0;
     for (int j = 0; j < nw; j++) {
         int64_t chunk = w[j]->n_rows / (16 * (int64_t)nth);
-        chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % QEIL_PACK_ROWS;
+        chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % MM_ROW_TILE;
         a.chunk_rows[j] = chunk;
         items += (w[j]->n_rows + chunk - 1) / chunk;
         a.item_end[j] = items;

@@ -151,6 +151,12 @@ void qeil_x8_q4k_ref(const uint8_t *g, int nr, int64_t n_cols, const uint8_t *ac
  * activations act + c * as. AVX-512 VNNI. */
 void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_cols, const uint8_t *act,
                        size_t as, int nc, float *y, size_t ys);
+/* The same for 16 rows: two full groups g and g + gb (gb =
+ * qeil_x8_group_bytes), y[c * ys + r] for r < 16 — the bits of two
+ * qeil_x8_gemm_vnni calls, faster (one activation broadcast feeds 16
+ * rows in 512-bit registers; Q4_K: two qeil_x8_gemm_vnni calls). */
+void qeil_x8_gemm2_vnni(int type, const uint8_t *g, size_t gb, int64_t n_cols, const uint8_t *act,
+                        size_t as, int nc, float *y, size_t ys);
 /* qeil_x8_repack with AVX2 transposes (the same bytes). */
 void qeil_x8_repack_vnni(int type, const uint8_t *src, size_t row_bytes, int64_t n_cols,
                          int64_t n_rows, uint8_t *dst);
