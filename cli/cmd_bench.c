@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "qeil/engine.h"
@@ -76,10 +77,25 @@ static void mean_sd(const double *x, uint32_t n, double *mean, double *sd)
     *sd = n > 1 ? sqrt(s2 / (n - 1)) : 0; /* sample standard deviation */
 }
 
+typedef struct {
+    int tty;
+    char last[96];
+} progress_state;
+
+/* On a terminal one line redrawn in place; in a log one line per new
+ * measurement (as qeil probe does), not carriage returns. */
 static void progress(void *user, const char *what, double frac)
 {
-    (void)user;
-    fprintf(stderr, "\rqeil bench: probing %-40.40s %3.0f%%", what, 100 * frac);
+    progress_state *ps = user;
+    if (ps->tty) {
+        fprintf(stderr, "\rqeil bench: probing %-40.40s %3.0f%%", what, 100 * frac);
+        if (strcmp(what, "done") == 0) fprintf(stderr, "\n");
+        fflush(stderr);
+        return;
+    }
+    if (strcmp(ps->last, what) == 0) return;
+    snprintf(ps->last, sizeof ps->last, "%s", what);
+    fprintf(stderr, "qeil bench: probing %s (%.0f%%)\n", what, 100 * frac);
 }
 
 typedef struct {
@@ -118,11 +134,15 @@ static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int 
         /* the probe's default 0.2 s per measurement: at 50 ms this machine's
          * int8 peak read half and its bandwidth 50 % high (clock ramp-up,
          * too little time at the largest working sets) */
+        progress_state ps = {isatty(2), ""};
         pp.progress = progress;
+        pp.progress_user = &ps;
         qeil_probe_result pr;
         qeil_status st = qeil_probe_run(ctx, &pp, &pr);
-        fprintf(stderr, "\n");
-        if (st != QEIL_OK) return cli_fail(CMD, "probe: %s", qeil_ctx_errmsg(ctx));
+        if (st != QEIL_OK) {
+            if (ps.tty) fputc('\n', stderr); /* end the progress line */
+            return cli_fail(CMD, "probe: %s", qeil_ctx_errmsg(ctx));
+        }
         r->bw_Bps = pr.dram_bw_Bps;
         int t = pr.n_threads - 1;
         r->peak_ops = dt == QEIL_DT_INT8 || dt == QEIL_DT_INT4 ? pr.int8_ops[t] : pr.f32_flops[t];
