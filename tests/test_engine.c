@@ -192,6 +192,55 @@ TEST(ops_softmax_activations_attention)
     CHECK_NEAR(out[1], 8.0, 1e-7, 0);
 }
 
+/* The AVX2 attention returns the portable definition's bits (scores and
+ * output) for head sizes with and without a partial 64-float block, key
+ * counts around the 4-key step, and KV rows wider than a head; the
+ * definition itself is within 1e-5 of a double-precision evaluation. */
+TEST(ops_attention_avx2_same_bits)
+{
+    if (qeil_simd_best() < QEIL_SIMD_AVX2) SKIP("no AVX2 on this CPU");
+    enum { MAXD = 264, MAXP = 300 };
+    static const uint32_t dims[] = {8, 16, 24, 64, 72, 128, 136, 256, 264};
+    static const uint32_t npos[] = {1, 2, 3, 4, 5, 7, 8, 9, 37, 300};
+    qeil_rng r;
+    qeil_rng_seed(&r, 31);
+    const size_t stride = 3 * MAXD + 8;
+    float *k = malloc(MAXP * stride * sizeof *k), *v = malloc(MAXP * stride * sizeof *v);
+    float q[MAXD], o1[MAXD], o2[MAXD], s1[MAXP], s2[MAXP];
+    CHECK(k && v);
+    if (!k || !v) return;
+    for (size_t i = 0; i < MAXP * stride; i++) {
+        k[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+        v[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+    }
+    for (int i = 0; i < MAXD; i++) q[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+        for (size_t pi = 0; pi < sizeof npos / sizeof npos[0]; pi++) {
+            const uint32_t d = dims[di], n = npos[pi];
+            const float scale = 1.0f / sqrtf((float)d);
+            qeil_op_attention(q, k + 5, v + 3, stride, n, d, scale, s1, o1);
+            qeil_op_attention_ref(q, k + 5, v + 3, stride, n, d, scale, s2, o2);
+            if (memcmp(o1, o2, d * sizeof *o1) != 0 || memcmp(s1, s2, n * sizeof *s1) != 0)
+                TEST_FAIL_("head_dim %u, %u positions: AVX2 attention differs from the reference", d, n);
+            if (d != 72 || n != 37) continue;
+            double sc[37], mx = -1e300, sum = 0;
+            for (uint32_t j = 0; j < n; j++) {
+                double dot = 0;
+                for (uint32_t i = 0; i < d; i++) dot += (double)q[i] * k[5 + j * stride + i];
+                sc[j] = dot * scale;
+                mx = sc[j] > mx ? sc[j] : mx;
+            }
+            for (uint32_t j = 0; j < n; j++) sum += (sc[j] = exp(sc[j] - mx));
+            for (uint32_t i = 0; i < d; i++) {
+                double want = 0;
+                for (uint32_t j = 0; j < n; j++) want += sc[j] / sum * v[3 + j * stride + i];
+                CHECK_NEAR(o2[i], want, 0, 1e-5);
+            }
+        }
+    free(k);
+    free(v);
+}
+
 /* Distance in units in the last place between two positive floats. */
 static int64_t ulp_dist(float a, float b)
 {
@@ -1322,6 +1371,7 @@ int main(void)
     RUN(ops_rope_pairs);
     RUN(ops_softmax_activations_attention);
     RUN(ops_exp);
+    RUN(ops_attention_avx2_same_bits);
     RUN(mkmodel_presets_and_params);
     RUN(ref_setup);
     RUN(ref_llama_f32);

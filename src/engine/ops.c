@@ -179,10 +179,10 @@ void qeil_op_add(float *y, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-void qeil_op_attention(const float *restrict q, const float *restrict k,
-                       const float *restrict v, size_t kv_stride, uint32_t n_pos,
-                       uint32_t head_dim, float scale, float *restrict scores,
-                       float *restrict out)
+void qeil_op_attention_ref(const float *restrict q, const float *restrict k,
+                           const float *restrict v, size_t kv_stride, uint32_t n_pos,
+                           uint32_t head_dim, float scale, float *restrict scores,
+                           float *restrict out)
 {
     /* q.k in 8 interleaved partial sums, added pairwise at the end: 8
      * independent chains instead of one serial chain of head_dim adds (the
@@ -210,4 +210,97 @@ void qeil_op_attention(const float *restrict q, const float *restrict k,
             for (int l = 0; l < LANES; l++) out[i + l] += p * vj[i + l];
         for (uint32_t i = hd8; i < head_dim; i++) out[i] += p * vj[i];
     }
+}
+
+#if QEIL_HAVE_X86_SIMD
+/* The reference's arithmetic in 256-bit registers, for head_dim a multiple
+ * of 8: lane l of a key's accumulator is the reference's acc[l] (mul, then
+ * add: the build does not contract them), the lanes reduce as
+ * ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)) (extract/add, then two HADDPS), and
+ * out's elements sum p_j v_j over j in order from 0 — the same bits. Four
+ * keys at a time for q.k (independent chains), and out's blocks stay in
+ * registers over all keys (the reference's loop, compiled for SSE2, kept
+ * them in memory). */
+#define OPS_UNROLL8 _Pragma("GCC unroll 8") /* keep the accumulator arrays in registers */
+
+OPS_AVX2 static inline __m128 att_lanes(__m256 a)
+{
+    return _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+}
+
+OPS_AVX2 static inline __attribute__((always_inline)) void att_pv(const float *v, size_t kv_stride,
+                                                                  uint32_t n_pos, const float *p,
+                                                                  float *out, const uint32_t CN)
+{
+    __m256 o[8];
+    OPS_UNROLL8 for (uint32_t c = 0; c < CN; c++) o[c] = _mm256_setzero_ps();
+    for (uint32_t j = 0; j < n_pos; j++) {
+        const __m256 pj = _mm256_set1_ps(p[j]);
+        const float *vj = v + (size_t)j * kv_stride;
+        OPS_UNROLL8 for (uint32_t c = 0; c < CN; c++)
+            o[c] = _mm256_add_ps(o[c], _mm256_mul_ps(pj, _mm256_loadu_ps(vj + 8 * c)));
+    }
+    OPS_UNROLL8 for (uint32_t c = 0; c < CN; c++) _mm256_storeu_ps(out + 8 * c, o[c]);
+}
+
+OPS_AVX2 static void attention_avx2(const float *restrict q, const float *restrict k,
+                                    const float *restrict v, size_t kv_stride, uint32_t n_pos,
+                                    uint32_t head_dim, float scale, float *restrict scores,
+                                    float *restrict out)
+{
+    const uint32_t nb = head_dim / 8;
+    uint32_t j = 0;
+    for (; j + 4 <= n_pos; j += 4) {
+        const float *k0 = k + (size_t)j * kv_stride;
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                       _mm256_setzero_ps()};
+        for (uint32_t b = 0; b < nb; b++) {
+            const __m256 qb = _mm256_loadu_ps(q + 8 * b);
+            OPS_UNROLL8 for (int t = 0; t < 4; t++)
+                a[t] = _mm256_add_ps(a[t], _mm256_mul_ps(qb, _mm256_loadu_ps(k0 + (size_t)t * kv_stride + 8 * b)));
+        }
+        const __m128 s = _mm_hadd_ps(_mm_hadd_ps(att_lanes(a[0]), att_lanes(a[1])),
+                                     _mm_hadd_ps(att_lanes(a[2]), att_lanes(a[3])));
+        _mm_storeu_ps(scores + j, _mm_mul_ps(s, _mm_set1_ps(scale)));
+    }
+    for (; j < n_pos; j++) {
+        const float *kj = k + (size_t)j * kv_stride;
+        __m256 a = _mm256_setzero_ps();
+        for (uint32_t b = 0; b < nb; b++)
+            a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(q + 8 * b), _mm256_loadu_ps(kj + 8 * b)));
+        __m128 h = att_lanes(a);
+        h = _mm_hadd_ps(h, h);
+        h = _mm_hadd_ps(h, h);
+        scores[j] = _mm_cvtss_f32(h) * scale;
+    }
+    qeil_op_softmax(scores, n_pos);
+    for (uint32_t c0 = 0; c0 < nb; c0 += 8) {
+        const float *vc = v + 8 * (size_t)c0;
+        float *oc = out + 8 * (size_t)c0;
+        switch (nb - c0 < 8 ? nb - c0 : 8) { /* constant block counts: o[] in registers */
+        case 8: att_pv(vc, kv_stride, n_pos, scores, oc, 8); break;
+        case 7: att_pv(vc, kv_stride, n_pos, scores, oc, 7); break;
+        case 6: att_pv(vc, kv_stride, n_pos, scores, oc, 6); break;
+        case 5: att_pv(vc, kv_stride, n_pos, scores, oc, 5); break;
+        case 4: att_pv(vc, kv_stride, n_pos, scores, oc, 4); break;
+        case 3: att_pv(vc, kv_stride, n_pos, scores, oc, 3); break;
+        case 2: att_pv(vc, kv_stride, n_pos, scores, oc, 2); break;
+        default: att_pv(vc, kv_stride, n_pos, scores, oc, 1); break;
+        }
+    }
+}
+#endif
+
+void qeil_op_attention(const float *restrict q, const float *restrict k,
+                       const float *restrict v, size_t kv_stride, uint32_t n_pos,
+                       uint32_t head_dim, float scale, float *restrict scores,
+                       float *restrict out)
+{
+#if QEIL_HAVE_X86_SIMD
+    if (head_dim % 8 == 0 && qeil_simd_best() >= QEIL_SIMD_AVX2) {
+        attention_avx2(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
+        return;
+    }
+#endif
+    qeil_op_attention_ref(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
 }

@@ -61,10 +61,16 @@ void qeil_op_add(float *y, const float *x, size_t n);
  * rows (one per position) start kv_stride floats apart:
  *   s_j = scale * q . k_j,  p = softmax(s),  out = sum_j p_j v_j
  * scores: n_pos floats of scratch. q, k, v, out: head_dim floats. n_pos >= 1.
- * scores and out overlap nothing else (restrict). */
+ * scores and out overlap nothing else (restrict). With AVX2 and head_dim
+ * a multiple of 8 a vectorized version, the same bits as
+ * qeil_op_attention_ref (the portable definition). */
 void qeil_op_attention(const float *restrict q, const float *restrict k,
                        const float *restrict v, size_t kv_stride, uint32_t n_pos,
                        uint32_t head_dim, float scale, float *restrict scores,
                        float *restrict out);
+void qeil_op_attention_ref(const float *restrict q, const float *restrict k,
+                           const float *restrict v, size_t kv_stride, uint32_t n_pos,
+                           uint32_t head_dim, float scale, float *restrict scores,
+                           float *restrict out);
 
 #endif /* QEIL_ENGINE_OPS_H */
