@@ -116,6 +116,9 @@ typedef struct {
  * elements are computed, never how: results do not depend on it. */
 #define MM_ROW_TILE 16
 
+/* Least weight bytes x vectors per work item of the threaded split. */
+#define MM_MIN_CHUNK_B ((uint64_t)32 << 10)
+
 /* Rows [b, e) of weight j. With a tiled kernel, blocks of up to
  * QEIL_GEMM_MAX_ROWS rows x QEIL_GEMM_MAX_VEC vectors: each weight block is
  * unpacked once per tile instead of once per vector. */
@@ -136,6 +139,12 @@ static void mm_rows(const mm_args *a, int j, int64_t b, int64_t e, int ith)
          * two DRAM streams, which measured half the streaming rate of one
          * for a single vector (docs/kernels.md). */
         int64_t r0 = b;
+        if (a->n_vec == 1 && e - r0 >= QEIL_PACK_ROWS) { /* decode: the full groups in one call */
+            const int64_t ng = (e - r0) / QEIL_PACK_ROWS;
+            qeil_x8_gemv_vnni(w->type, wd + (size_t)(r0 / QEIL_PACK_ROWS) * gb, gb, ng, n_cols, a->xq,
+                              y + r0);
+            r0 += ng * QEIL_PACK_ROWS;
+        }
         if (a->n_vec >= QEIL_MATMUL_PACK_MIN_VEC)
             for (; e - r0 >= 2 * QEIL_PACK_ROWS; r0 += 2 * QEIL_PACK_ROWS)
                 qeil_x8_gemm2_vnni(w->type, wd + (size_t)(r0 / QEIL_PACK_ROWS) * gb, gb, n_cols, a->xq,
@@ -315,11 +324,18 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
     }
     /* About 16 work items per thread and weight (one atomic add each, ~0.1
      * us): fine enough to even out a preempted thread, coarse enough that
-     * the adds cost nothing next to the rows. A multiple of the 16-row
-     * tile (two x8 groups, qeil_x8_gemm2_vnni). */
+     * the adds cost nothing next to the rows — but at least
+     * MM_MIN_CHUNK_B of weight bytes times vectors per item: a decode
+     * matmul of Qwen2-0.5B (896 columns) otherwise handed out 16-row items
+     * of 8 KB, ~0.3 us of streaming each, and the hand-out (atomic add,
+     * item lookup, per-call setup) took ~5 % of decode. A multiple of the
+     * 16-row tile (two x8 groups, qeil_x8_gemm2_vnni). */
     int64_t items = 0;
     for (int j = 0; j < nw; j++) {
         int64_t chunk = w[j]->n_rows / (16 * (int64_t)nth);
+        const uint64_t work_row = (uint64_t)w[j]->row_bytes * (uint64_t)n_vec;
+        const int64_t min_rows = (int64_t)((MM_MIN_CHUNK_B + work_row - 1) / work_row);
+        if (chunk < min_rows) chunk = min_rows + MM_ROW_TILE - 1;
         chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % MM_ROW_TILE;
         a.chunk_rows[j] = chunk;
         items += (w[j]->n_rows + chunk - 1) / chunk;

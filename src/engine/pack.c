@@ -1014,6 +1014,15 @@ VNNI_FN void qeil_x8_gemm2_vnni(int type, const uint8_t *g, size_t gb, int64_t n
     }
 }
 
+VNNI_FN void qeil_x8_gemv_vnni(int type, const uint8_t *g, size_t gb, int64_t n_groups,
+                               int64_t n_cols, const uint8_t *act, float *y)
+{
+    const int64_t nb = type == QEIL_GGML_Q4_K ? n_cols / QEIL_QK_K : n_cols / QEIL_PACK_BLOCK;
+    void (*kern)(const uint8_t *, int64_t, int64_t, const uint8_t *, size_t, float *) =
+        type == QEIL_GGML_Q4_K ? x8k_1 : type == QEIL_GGML_Q4_0 ? x8q4_1 : x8q8_1;
+    for (int64_t i = 0; i < n_groups; i++) kern(g + (size_t)i * gb, nb, n_cols, act, 0, y + 8 * i);
+}
+
 VNNI_FN void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_cols,
                                const uint8_t *act, size_t as, int nc, float *y, size_t ys)
 {

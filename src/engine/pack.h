@@ -151,6 +151,12 @@ void qeil_x8_q4k_ref(const uint8_t *g, int nr, int64_t n_cols, const uint8_t *ac
  * activations act + c * as. AVX-512 VNNI. */
 void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_cols, const uint8_t *act,
                        size_t as, int nc, float *y, size_t ys);
+/* One vector (decode) against n_groups full groups from g, gb bytes apart:
+ * y[8 * i + r] — qeil_x8_gemm_vnni's bits, one call for a run of groups
+ * (a Qwen2-0.5B group is ~100 ns of work; the per-call setup and copy-out
+ * were a few % of decode). */
+void qeil_x8_gemv_vnni(int type, const uint8_t *g, size_t gb, int64_t n_groups, int64_t n_cols,
+                       const uint8_t *act, float *y);
 /* The same for 16 rows: two full groups g and g + gb (gb =
  * qeil_x8_group_bytes), y[c * ys + r] for r < 16 — the bits of two
  * qeil_x8_gemm_vnni calls, faster (one activation broadcast feeds 16
