@@ -52,20 +52,20 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* VmRSS of this process in bytes (0 when /proc is unavailable). */
-static double vm_rss_B(void)
+/* VmRSS, RssAnon and RssFile of this process in bytes, from one read of
+ * /proc/self/status (0 when /proc is unavailable). */
+static void proc_rss(double *rss, double *anon, double *file)
 {
+    *rss = *anon = *file = 0;
     FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
+    if (!f) return;
     char line[256];
-    double kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtod(line + 6, NULL);
-            break;
-        }
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) *rss = 1024.0 * strtod(line + 6, NULL);
+        else if (strncmp(line, "RssAnon:", 8) == 0) *anon = 1024.0 * strtod(line + 8, NULL);
+        else if (strncmp(line, "RssFile:", 8) == 0) *file = 1024.0 * strtod(line + 8, NULL);
+    }
     fclose(f);
-    return kb * 1024.0;
 }
 
 static void mean_sd(const double *x, uint32_t n, double *mean, double *sd)
@@ -307,7 +307,11 @@ int cmd_bench(int argc, char **argv)
     double gflops = pf_flops / pfs_m / 1e9;
     double peak_frac = rl.peak_ops > 0 ? gflops * 1e9 / rl.peak_ops : 0;
     qeil_engine_memory mem = qeil_engine_memory_use(e);
-    double rss = vm_rss_B();
+    /* VmRSS = anonymous (the engine's copies, KV, scratch) + file pages
+     * still mapped (embedding rows looked up in the borrowed map: a page
+     * cache with large folios maps up to a folio per row) */
+    double rss, rss_anon, rss_file;
+    proc_rss(&rss, &rss_anon, &rss_file);
     const char *wtype = qeil_ggml_type_name(md.weight_type);
 
     if (out_fmt == CLI_OUT_JSON) {
@@ -354,7 +358,10 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(mm, "weights_B", (double)mem.weights_B);
         cJSON_AddNumberToObject(mm, "kv_B", (double)mem.kv_B);
         cJSON_AddNumberToObject(mm, "scratch_B", (double)mem.scratch_B);
+        cJSON_AddNumberToObject(mm, "tokenizer_B", (double)mem.tokenizer_B);
         cJSON_AddNumberToObject(mm, "vm_rss_B", rss);
+        cJSON_AddNumberToObject(mm, "rss_anon_B", rss_anon);
+        cJSON_AddNumberToObject(mm, "rss_file_B", rss_file);
         cJSON *runs = cJSON_AddObjectToObject(j, "runs");
         cJSON_AddItemToObject(runs, "prefill_tok_per_s", cJSON_CreateDoubleArray(pf_tps, (int)R));
         cJSON_AddItemToObject(runs, "decode_tok_per_s", cJSON_CreateDoubleArray(dc_tps, (int)R));
@@ -380,9 +387,11 @@ int cmd_bench(int argc, char **argv)
         printf("decode  n=%-6u %12.2f %10.2f  bound %.2f tok/s (%.1f MB/token: weights %.1f + KV "
                "%.2f), ratio %.2f\n",
                N, dc_m, dc_sd, bound, bytes_tok / 1e6, w_B / 1e6, kv_B / 1e6, ratio);
-        printf("\nmemory     engine %.1f MB (weights %.1f + KV %.1f + scratch %.1f), VmRSS %.1f MB\n",
-               (double)(mem.weights_B + mem.kv_B + mem.scratch_B) / 1e6, mem.weights_B / 1e6,
-               mem.kv_B / 1e6, mem.scratch_B / 1e6, rss / 1e6);
+        printf("\nmemory     engine %.1f MB (weights %.1f + KV %.1f + scratch %.1f + tokenizer %.1f), "
+               "VmRSS %.1f MB (anonymous %.1f + file %.1f)\n",
+               (double)(mem.weights_B + mem.kv_B + mem.scratch_B + mem.tokenizer_B) / 1e6,
+               mem.weights_B / 1e6, mem.kv_B / 1e6, mem.scratch_B / 1e6, mem.tokenizer_B / 1e6, rss / 1e6,
+               rss_anon / 1e6, rss_file / 1e6);
     }
     rc = CLI_OK;
 

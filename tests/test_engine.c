@@ -938,6 +938,12 @@ TEST(accessors_memory_and_unit_times)
     /* tokenizer from the file: encodes, and the ids evaluate */
     const qeil_tokenizer *tk = qeil_engine_tokenizer(e);
     CHECK(tk != NULL);
+    /* its bytes: at least the id hash (>= 2 slots of 4 bytes per token)
+     * and one score and one offset per token, at most what a byte-level
+     * vocabulary of this size could need */
+    CHECK_EQ_INT(m.tokenizer_B, qeil_tokenizer_memory_use(tk));
+    CHECK(m.tokenizer_B >= qeil_tokenizer_n_vocab(tk) * (8 + 4 + 4));
+    CHECK(m.tokenizer_B < qeil_tokenizer_n_vocab(tk) * 4096 + 65536);
     int32_t ids[32];
     size_t n = 0;
     CHECK_EQ_INT(qeil_tokenizer_encode(ctx, tk, "hello world", -1, 0, ids, 32, &n), QEIL_OK);

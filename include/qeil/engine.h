@@ -77,9 +77,10 @@ qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst);
 void qeil_engine_seq_reset(qeil_engine *e, uint32_t seq);
 uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq);
 
-/* Bytes the engine holds: mapped weights, KV cache, scratch. */
+/* Bytes the engine holds: mapped weights, KV cache, scratch, tokenizer
+ * (a 128K-token BPE vocabulary with its merges is tens of MB). */
 typedef struct {
-    size_t weights_B, kv_B, scratch_B;
+    size_t weights_B, kv_B, scratch_B, tokenizer_B;
 } qeil_engine_memory;
 qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e);
 

@@ -88,6 +88,8 @@ qeil_status qeil_tokenizer_create(qeil_ctx *ctx, const qeil_tokenizer_spec *spec
 void qeil_tokenizer_free(qeil_tokenizer *tk);
 
 size_t qeil_tokenizer_n_vocab(const qeil_tokenizer *tk);
+/* Bytes the tokenizer holds (strings, pieces, scores, hash tables). */
+size_t qeil_tokenizer_memory_use(const qeil_tokenizer *tk);
 int32_t qeil_tokenizer_bos(const qeil_tokenizer *tk); /* -1 if none */
 int32_t qeil_tokenizer_eos(const qeil_tokenizer *tk);
 qeil_tok_kind qeil_tokenizer_kind(const qeil_tokenizer *tk);

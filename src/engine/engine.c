@@ -1037,9 +1037,10 @@ uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq)
 
 qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e)
 {
-    qeil_engine_memory m = {0, 0, 0};
+    qeil_engine_memory m = {0, 0, 0, 0};
     if (!e) return m;
     m.weights_B = e->weights_B;
+    m.tokenizer_B = qeil_tokenizer_memory_use(e->tok);
     m.kv_B = 2 * (size_t)e->hp.n_layers * kv_layer_floats(&e->hp) * sizeof(float);
     m.scratch_B = e->host_scratch_B;
     for (size_t id = 0; id < ENGINE_MAX_BACKENDS; id++) {

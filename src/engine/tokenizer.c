@@ -732,6 +732,17 @@ done:
 /* ------------------------------------------------------------------------ */
 
 size_t qeil_tokenizer_n_vocab(const qeil_tokenizer *tk) { return tk ? tk->n_vocab : 0; }
+
+size_t qeil_tokenizer_memory_use(const qeil_tokenizer *tk)
+{
+    if (!tk) return 0;
+    const size_t n = tk->n_vocab;
+    return sizeof *tk + tk->off[n] /* text */ + (n + 1) * sizeof *tk->off + n * sizeof *tk->scores +
+           n /* types */ + tk->dec_off[n] + (n + 1) * sizeof *tk->dec_off +
+           ((size_t)tk->vmask + 1) * sizeof *tk->vhash +
+           (tk->mhash ? ((size_t)tk->mmask + 1) * sizeof *tk->mhash : 0) +
+           (size_t)tk->n_special * sizeof *tk->special;
+}
 int32_t qeil_tokenizer_bos(const qeil_tokenizer *tk) { return tk ? tk->bos : -1; }
 int32_t qeil_tokenizer_eos(const qeil_tokenizer *tk) { return tk ? tk->eos : -1; }
 int32_t qeil_tokenizer_unk(const qeil_tokenizer *tk) { return tk ? tk->unk : -1; }
