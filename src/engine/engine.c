@@ -93,6 +93,7 @@ struct qeil_engine {
     uint32_t *tok_ids, *pos_ids;
     float *stage;           /* [n_batch * d_model]: x between backends, KV moves */
     size_t host_scratch_B, weights_B;
+    int tied; /* the head multiplies by token_embd.weight (no output.weight) */
 
     double unit_t[QEIL_MAX_WUNITS];
 };
@@ -472,6 +473,7 @@ static qeil_status bind_tensors(qeil_engine *e)
         size_t before = e->weights_B;
         if ((st = bind(e, head, "token_embd.weight", 1, 0, d, V, &e->head.out)) != QEIL_OK) return st;
         e->weights_B = before;
+        e->tied = 1;
     }
 
     /* ---- RoPE frequency factors (llama.cpp's rope_freqs.weight) ---- */
@@ -611,12 +613,14 @@ static qeil_status prepare_unit(qeil_engine *e, uint32_t u, bk_inst *I, qeil_bwe
                                  "tensor '%s': type %s is not supported by backend '%s'", t->name,
                                  type_name(t->type, tb), I->be->props.name);
         }
-        /* unit 0 (embeddings) only gathers rows; the others multiply */
-        qeil_status st = I->be->weight_prepare(I->st, t->type, (int64_t)t->ne[0],
-                                               vector ? 1 : (int64_t)t->ne[1],
-                                               qeil_gguf_tensor_data(e->g, t),
-                                               u == 0 ? QEIL_BWEIGHT_ROWS : QEIL_BWEIGHT_MATMUL,
-                                               &out[i]);
+        /* unit 0 (embeddings) only gathers rows; the others multiply — the
+         * head's tied table also serves the lookups when both units share
+         * an instance (run_units) */
+        const int tied_table = e->tied && u == e->n_units - 1 && &e->head.out == b->dst[i];
+        qeil_status st = I->be->weight_prepare(
+            I->st, t->type, (int64_t)t->ne[0], vector ? 1 : (int64_t)t->ne[1], qeil_gguf_tensor_data(e->g, t),
+            u == 0 ? QEIL_BWEIGHT_ROWS : tied_table ? QEIL_BWEIGHT_MATMUL | QEIL_BWEIGHT_ROWS : QEIL_BWEIGHT_MATMUL,
+            &out[i]);
         /* the backend keeps its own copy: the file's pages can go (a unit
          * that still borrows them faults them back in from the file) */
         if (st == QEIL_OK && out[i].owned) qeil_gguf_tensor_drop_pages(e->g, t);
@@ -878,9 +882,18 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
         if (prev && prev != I) move_buf(e, prev, prev->s.x, I, I->s.x, (size_t)n * hp->d_model);
         const double t0 = now_s();
         qeil_status st;
-        if (u == 0)
-            st = qeil_fwd_run_embed(I->be, I->st, hp, &e->embd, e->tok_ids, e->pos_ids, n, &I->s);
-        else if (!is_head)
+        if (u == 0) {
+            /* a tied table that the head's backend copied (the cpu backend
+             * interleaves it): when the head shares this instance, look the
+             * rows up in that copy (prepared for get_rows too, the same
+             * values), so the file's pages of the table, dropped at load,
+             * stay unmapped — lookups through the map pulled in up to the
+             * whole table (docs/engine.md, "Memory accounting") */
+            qeil_fwd_embd emb = e->embd;
+            if (e->tied && e->place[e->n_units - 1] == e->place[0] && e->head.out.owned)
+                emb.tok_embd = e->head.out;
+            st = qeil_fwd_run_embed(I->be, I->st, hp, &emb, e->tok_ids, e->pos_ids, n, &I->s);
+        } else if (!is_head)
             st = qeil_fwd_run_block(I->be, I->st, hp, &e->layers[u - 1], &e->kv[u - 1], e->rows, n,
                                     &I->s);
         else
