@@ -372,12 +372,12 @@ TEST(bench_json_has_the_fields)
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "kv_B")) > 0);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "vm_rss_B")) > 0);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "tokenizer_B")) > 0);
-    /* VmRSS = anonymous + file + shared memory (none here) */
-    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "rss_anon_B")) > 0);
+    /* the engine's copies and scratch are anonymous memory: at least the
+     * KV cache and scratch it reports */
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "rss_anon_B")) >=
+          cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "kv_B")) +
+              cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "scratch_B")));
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "rss_file_B")) > 0);
-    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "rss_anon_B")) +
-              cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "rss_file_B")) <=
-          cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "vm_rss_B")));
     CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "runs"),
                                                         "decode_tok_per_s")),
                  2);

@@ -1465,10 +1465,85 @@ TEST(matmul_rejects_bad_input)
     qeil_ctx_free(ctx);
 }
 
+/* Row counts that split into pairs of groups and a single one (full or
+ * partial) in every way: qeil_matmul on x8 weights (two-group kernel for
+ * batches, one call per run of groups for one vector) returns, row by row,
+ * the one-group kernel's bits, for 1 and 2 threads and 1..17 vectors. */
+TEST(matmul_x8_pairs_and_singles)
+{
+    SKIP_WITHOUT_VNNI();
+#if QEIL_HAVE_X86_SIMD
+    enum { COLS = 512, MAXR = 41, NV = 17 };
+    static const int rows[] = {8, 9, 15, 16, 17, 24, 25, 32, 40, 41};
+    static const int types[] = {QEIL_GGML_Q4_0, QEIL_GGML_Q8_0, QEIL_GGML_Q4_K};
+    qeil_rng r;
+    qeil_rng_seed(&r, 77);
+    qeil_tpool *pools[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) CHECK_EQ_INT(qeil_tpool_create(NULL, i + 1, &pools[i]), QEIL_OK);
+    float *wf = xmalloc(MAXR * COLS * 4), *x = xmalloc(NV * COLS * 4);
+    enum { GUARD = 64 }; /* floats after y's nv * rows that no call may write */
+    float *y = xmalloc((NV * MAXR + GUARD) * 4), *yref = xmalloc(NV * MAXR * 4), gy[NV * 8];
+    fill_random(&r, wf, MAXR * COLS);
+    fill_random(&r, x, NV * COLS);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const int type = types[ti];
+        const qeil_quant_traits *t = qeil_quant_traits_of(type);
+        const size_t rb = (size_t)(COLS / t->blck_elems) * t->blck_bytes, gb = qeil_x8_group_bytes(type, COLS);
+        const size_t ws = qeil_matmul_work_size(type, COLS, NV, 2);
+        const size_t as = qeil_pack_act_stride(COLS);
+        uint8_t *wq = xmalloc(MAXR * rb), *x8 = xmalloc(qeil_x8_bytes(type, COLS, MAXR)), *work = xmalloc(ws);
+        uint8_t *act = xmalloc(NV * as), tmp[QEIL_PACK_ACT_TMP(COLS)];
+        for (int v = 0; v < NV; v++) qeil_x8_act(x + v * COLS, COLS, type, act + v * as, tmp);
+        for (int row_i = 0; row_i < MAXR; row_i++) t->quantize(wf + row_i * COLS, wq + row_i * rb, COLS);
+        for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++) {
+            const int nr = rows[ri];
+            qeil_x8_repack(type, wq, rb, COLS, nr, x8);
+            qeil_matmul_weight W;
+            CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, type, COLS, nr, x8), QEIL_OK);
+            W.layout = QEIL_MATMUL_X8;
+            for (int nv = 1; nv <= NV; nv++) {
+                /* reference: the one-group kernel, group by group */
+                CHECK_EQ_INT(qeil_matmul(NULL, pools[0], QEIL_SIMD_AVX2, &W, x, nv, yref, work, ws), QEIL_OK);
+                for (int r0 = 0; r0 < nr; r0 += 8) {
+                    const int g_rows = nr - r0 < 8 ? nr - r0 : 8;
+                    qeil_x8_gemm_vnni(type, x8 + (size_t)(r0 / 8) * gb, g_rows, COLS, act, as, nv, gy, 8);
+                    for (int v = 0; v < nv; v++)
+                        if (memcmp(gy + v * 8, yref + v * nr + r0, (size_t)g_rows * 4) != 0) {
+                            TEST_FAIL_("%s, %d rows, %d vectors: rows %d.. differ from the one-group kernel",
+                                       t->name, nr, nv, r0);
+                            v = nv;
+                            r0 = nr;
+                        }
+                }
+                memset(y, 0xff, (NV * MAXR + GUARD) * 4);
+                CHECK_EQ_INT(qeil_matmul(NULL, pools[1], QEIL_SIMD_AVX2, &W, x, nv, y, work, ws), QEIL_OK);
+                if (memcmp(y, yref, (size_t)nv * nr * 4) != 0)
+                    TEST_FAIL_("%s, %d rows, %d vectors: 2 threads differ from 1", t->name, nr, nv);
+                const uint32_t *g32 = (const uint32_t *)(const void *)(y + nv * nr);
+                for (int i = 0; i < GUARD; i++)
+                    if (g32[i] != 0xffffffffu) {
+                        TEST_FAIL_("%s, %d rows, %d vectors: wrote past y (float %d after)", t->name, nr, nv, i);
+                        break;
+                    }
+            }
+        }
+        free(wq);
+        free(x8);
+        free(work);
+        free(act);
+    }
+    free(wf);
+    free(x);
+    free(y);
+    free(yref);
+    for (int i = 0; i < 2; i++) qeil_tpool_free(pools[i]);
+#endif
+}
+
 /* The x8 layout (weights interleaved once at load): repacking keeps every
  * row (qeil_x8_get_row returns the type's dequantization bit for bit, rows
  * past a multiple of 8 included), and qeil_matmul on x8 weights returns the
- * packed reference's bits for every batch size 1..11 (decode included) and
+ * packed reference's bits for every batch size 1..15 (decode included) and
  * 1..3 threads; fused Q/K/V-style calls equal single ones; mixing layouts
  * in one fused call is refused. */
 TEST(matmul_x8_layout)
@@ -1576,7 +1651,7 @@ TEST(matmul_x8_layout)
 
 /* Q4_K in the x8 layout: the repack keeps every row (get_row = the type's
  * dequantization), the AVX2 repack writes the portable one's bytes, and
- * matmul returns qeil_x8_q4k_ref's bits for 1..11 vectors and 1..3
+ * matmul returns qeil_x8_q4k_ref's bits for 1..15 vectors and 1..3
  * threads; the reference itself is within 1e-5 sum|w x| of an f64 dot
  * product of the dequantized weights and the Q8_K-dequantized inputs. */
 TEST(matmul_x8_q4_k)
@@ -1698,5 +1773,6 @@ int main(void)
     RUN(matmul_packed_path);
     RUN(matmul_x8_layout);
     RUN(matmul_x8_q4_k);
+    RUN(matmul_x8_pairs_and_singles);
     return test_summary("kernels");
 }

@@ -78,7 +78,8 @@ void qeil_engine_seq_reset(qeil_engine *e, uint32_t seq);
 uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq);
 
 /* Bytes the engine holds: mapped weights, KV cache, scratch, tokenizer
- * (a 128K-token BPE vocabulary with its merges is tens of MB). */
+ * (a few MB for a 128K-token vocabulary: 5.4 MB for qeil mkmodel's
+ * Llama-3.2-1B). */
 typedef struct {
     size_t weights_B, kv_B, scratch_B, tokenizer_B;
 } qeil_engine_memory;

@@ -335,8 +335,8 @@ static qeil_status mm_run(qeil_ctx *ctx, qeil_tpool *pool, qeil_simd simd,
         int64_t chunk = w[j]->n_rows / (16 * (int64_t)nth);
         const uint64_t work_row = (uint64_t)w[j]->row_bytes * (uint64_t)n_vec;
         const int64_t min_rows = (int64_t)((MM_MIN_CHUNK_B + work_row - 1) / work_row);
-        if (chunk < min_rows) chunk = min_rows + MM_ROW_TILE - 1;
-        chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : chunk - chunk % MM_ROW_TILE;
+        if (chunk < min_rows) chunk = min_rows;
+        chunk = chunk < MM_ROW_TILE ? MM_ROW_TILE : (chunk + MM_ROW_TILE - 1) / MM_ROW_TILE * MM_ROW_TILE;
         a.chunk_rows[j] = chunk;
         items += (w[j]->n_rows + chunk - 1) / chunk;
         a.item_end[j] = items;

@@ -215,7 +215,8 @@ void qeil_op_attention_ref(const float *restrict q, const float *restrict k,
 #if QEIL_HAVE_X86_SIMD
 /* The reference's arithmetic in 256-bit registers, for head_dim a multiple
  * of 8: lane l of a key's accumulator is the reference's acc[l] (mul, then
- * add: the build does not contract them), the lanes reduce as
+ * add: the Makefile builds with -ffp-contract=off, so neither side fuses
+ * them), the lanes reduce as
  * ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)) (extract/add, then two HADDPS), and
  * out's elements sum p_j v_j over j in order from 0 — the same bits. Four
  * keys at a time for q.k (independent chains), and out's blocks stay in
@@ -296,7 +297,7 @@ void qeil_op_attention(const float *restrict q, const float *restrict k,
                        uint32_t head_dim, float scale, float *restrict scores,
                        float *restrict out)
 {
-#if QEIL_HAVE_X86_SIMD
+#if QEIL_HAVE_X86_SIMD && defined(__x86_64__) /* i386: x87 excess precision in the reference */
     if (head_dim % 8 == 0 && qeil_simd_best() >= QEIL_SIMD_AVX2) {
         attention_avx2(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
         return;

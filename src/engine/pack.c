@@ -903,8 +903,9 @@ X8_FN(x8q8_1, 0, 1)
 /* x8_tile over two full groups at once (16 rows) in 512-bit registers:
  * lanes 0-7 are group A's rows, 8-15 group B's. One activation broadcast
  * then feeds 16 rows instead of 8, which halves the broadcasts per
- * vpdpbusd; in cache 25-35 % more MAC/s than two x8_tile calls on Zen 4,
- * for one vector (decode) as for eight (docs/kernels.md). Each lane does
+ * vpdpbusd; in cache 25-35 % more MAC/s than two x8_tile calls on Zen 4
+ * (one vector too, but streamed from DRAM two groups side by side ran at
+ * half speed: matmul uses it for batches only; docs/kernels.md). Each lane does
  * exactly x8_tile's integer and float operations, so the results are the
  * same bits. Only AVX-512F/VL/VNNI instructions (no BW: the nibble shift
  * is on 32-bit lanes, the mask removes what crosses a byte). */
