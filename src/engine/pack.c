@@ -986,30 +986,45 @@ X8_FN2(x8q8x2_4, 0, 4)
 X8_FN2(x8q8x2_2, 0, 2)
 X8_FN2(x8q8x2_1, 0, 1)
 
+/* The tiles by type (Q4_0, Q8_0, Q4_K) and width (8, 4, 2, 1 vectors): one
+ * group, and two groups side by side. Each takes the count of its type's
+ * records per row (32-element blocks; Q4_K: 256-element super-blocks). */
+typedef void (*x8_tile_fn)(const uint8_t *g, int64_t nb, int64_t n, const uint8_t *act, size_t as,
+                           float *out);
+typedef void (*x8_tile2_fn)(const uint8_t *ga, const uint8_t *gbp, int64_t nb, int64_t n,
+                            const uint8_t *act, size_t as, float *out);
+static const x8_tile_fn k_x8_tile[3][4] = {{x8q4_8, x8q4_4, x8q4_2, x8q4_1},
+                                           {x8q8_8, x8q8_4, x8q8_2, x8q8_1},
+                                           {x8k_8, x8k_4, x8k_2, x8k_1}};
+static const x8_tile2_fn k_x8_tile2[3][4] = {{x8q4x2_8, x8q4x2_4, x8q4x2_2, x8q4x2_1},
+                                             {x8q8x2_8, x8q8x2_4, x8q8x2_2, x8q8x2_1},
+                                             {x8kx2_8, x8kx2_4, x8kx2_2, x8kx2_1}};
+
+static int x8_type_index(int type)
+{
+    return type == QEIL_GGML_Q4_0 ? 0 : type == QEIL_GGML_Q8_0 ? 1 : 2;
+}
+
+static int64_t x8_records(int type, int64_t n_cols)
+{
+    return type == QEIL_GGML_Q4_K ? n_cols / QEIL_QK_K : n_cols / QEIL_PACK_BLOCK;
+}
+
+/* Widest tile for `left` vectors: index into the tables, width 8 >> index. */
+static int x8_width_index(int left)
+{
+    return left >= 8 ? 0 : left >= 4 ? 1 : left >= 2 ? 2 : 3;
+}
+
 VNNI_FN void qeil_x8_gemm2_vnni(int type, const uint8_t *g, size_t gb, int64_t n_cols,
                                 const uint8_t *act, size_t as, int nc, float *y, size_t ys)
 {
-    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
-    const int q4 = type == QEIL_GGML_Q4_0;
+    const x8_tile2_fn *fn = k_x8_tile2[x8_type_index(type)];
+    const int64_t nb = x8_records(type, n_cols);
     float out[QEIL_PACK_VEC * 16];
     for (int c = 0; c < nc;) {
-        const int left = nc - c, C = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        const uint8_t *a = act + (size_t)c * as;
-        if (type == QEIL_GGML_Q4_K) {
-            const int64_t ns = n_cols / QEIL_QK_K;
-            switch (C) {
-            case 8: x8kx2_8(g, g + gb, ns, n_cols, a, as, out); break;
-            case 4: x8kx2_4(g, g + gb, ns, n_cols, a, as, out); break;
-            case 2: x8kx2_2(g, g + gb, ns, n_cols, a, as, out); break;
-            default: x8kx2_1(g, g + gb, ns, n_cols, a, as, out); break;
-            }
-        } else
-        switch (C) {
-        case 8: (q4 ? x8q4x2_8 : x8q8x2_8)(g, g + gb, nb, n_cols, a, as, out); break;
-        case 4: (q4 ? x8q4x2_4 : x8q8x2_4)(g, g + gb, nb, n_cols, a, as, out); break;
-        case 2: (q4 ? x8q4x2_2 : x8q8x2_2)(g, g + gb, nb, n_cols, a, as, out); break;
-        default: (q4 ? x8q4x2_1 : x8q8x2_1)(g, g + gb, nb, n_cols, a, as, out); break;
-        }
+        const int w = x8_width_index(nc - c), C = 8 >> w;
+        fn[w](g, g + gb, nb, n_cols, act + (size_t)c * as, as, out);
         for (int i = 0; i < C; i++) memcpy(y + (size_t)(c + i) * ys, out + 16 * i, 16 * sizeof(float));
         c += C;
     }
@@ -1018,36 +1033,20 @@ VNNI_FN void qeil_x8_gemm2_vnni(int type, const uint8_t *g, size_t gb, int64_t n
 VNNI_FN void qeil_x8_gemv_vnni(int type, const uint8_t *g, size_t gb, int64_t n_groups,
                                int64_t n_cols, const uint8_t *act, float *y)
 {
-    const int64_t nb = type == QEIL_GGML_Q4_K ? n_cols / QEIL_QK_K : n_cols / QEIL_PACK_BLOCK;
-    void (*kern)(const uint8_t *, int64_t, int64_t, const uint8_t *, size_t, float *) =
-        type == QEIL_GGML_Q4_K ? x8k_1 : type == QEIL_GGML_Q4_0 ? x8q4_1 : x8q8_1;
-    for (int64_t i = 0; i < n_groups; i++) kern(g + (size_t)i * gb, nb, n_cols, act, 0, y + 8 * i);
+    const x8_tile_fn fn = k_x8_tile[x8_type_index(type)][3];
+    const int64_t nb = x8_records(type, n_cols);
+    for (int64_t i = 0; i < n_groups; i++) fn(g + (size_t)i * gb, nb, n_cols, act, 0, y + 8 * i);
 }
 
 VNNI_FN void qeil_x8_gemm_vnni(int type, const uint8_t *g, int nr, int64_t n_cols,
                                const uint8_t *act, size_t as, int nc, float *y, size_t ys)
 {
-    const int64_t nb = n_cols / QEIL_PACK_BLOCK;
-    const int q4 = type == QEIL_GGML_Q4_0;
+    const x8_tile_fn *fn = k_x8_tile[x8_type_index(type)];
+    const int64_t nb = x8_records(type, n_cols);
     float out[QEIL_PACK_VEC * 8];
     for (int c = 0; c < nc;) {
-        const int left = nc - c, C = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-        const uint8_t *a = act + (size_t)c * as;
-        if (type == QEIL_GGML_Q4_K) {
-            const int64_t ns = n_cols / QEIL_QK_K;
-            switch (C) {
-            case 8: x8k_8(g, ns, n_cols, a, as, out); break;
-            case 4: x8k_4(g, ns, n_cols, a, as, out); break;
-            case 2: x8k_2(g, ns, n_cols, a, as, out); break;
-            default: x8k_1(g, ns, n_cols, a, as, out); break;
-            }
-        } else
-        switch (C) {
-        case 8: (q4 ? x8q4_8 : x8q8_8)(g, nb, n_cols, a, as, out); break;
-        case 4: (q4 ? x8q4_4 : x8q8_4)(g, nb, n_cols, a, as, out); break;
-        case 2: (q4 ? x8q4_2 : x8q8_2)(g, nb, n_cols, a, as, out); break;
-        default: (q4 ? x8q4_1 : x8q8_1)(g, nb, n_cols, a, as, out); break;
-        }
+        const int w = x8_width_index(nc - c), C = 8 >> w;
+        fn[w](g, nb, n_cols, act + (size_t)c * as, as, out);
         for (int i = 0; i < C; i++) memcpy(y + (size_t)(c + i) * ys, out + 8 * i, (size_t)nr * sizeof(float));
         c += C;
     }
