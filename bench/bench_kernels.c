@@ -19,6 +19,8 @@
  * On AVX-512 VNNI CPUs the x8 columns time the layout the engine actually
  * decodes with for Q4_0, Q8_0 and Q4_K (rows interleaved 8 at a time at
  * load, pack.h); the avx2 columns are the per-row kernels on GGUF rows.
+ * A second table times the batch tiles in cache: one x8 group per call
+ * against two (what matmul uses for 8 or more vectors).
  */
 #include "engine/matmul.h"
 #include "engine/pack.h"
@@ -108,6 +110,42 @@ static double time_matmul(qeil_tpool *pool, qeil_simd simd, const qeil_matmul_we
     }
     return best;
 }
+
+#if QEIL_HAVE_X86_SIMD
+/* The batch tiles in cache, one core: 8 vectors against the first 64 rows
+ * of an x8 matrix (L2-resident), as 8 one-group calls (qeil_x8_gemm_vnni)
+ * or 4 two-group calls (qeil_x8_gemm2_vnni; what matmul uses for >= 8
+ * vectors). Same bits; GMAC/s = 64 x cols x 8 / best time. */
+static void batch_tiles(int type, const char *name, const uint8_t *x8, int64_t cols, const float *x)
+{
+    enum { NV = 8, ROWS = 64, ITERS = 200, ROUNDS_B = 9 };
+    const size_t as = qeil_pack_act_stride(cols), gb = qeil_x8_group_bytes(type, cols);
+    uint8_t *act = malloc(NV * as), *tmp = malloc(QEIL_PACK_ACT_TMP(cols));
+    float *y = malloc(NV * ROWS * sizeof *y);
+    if (!act || !tmp || !y) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        exit(1);
+    }
+    for (int v = 0; v < NV; v++) qeil_x8_act(x, cols, type, act + v * as, tmp);
+    double best[2] = {1e30, 1e30};
+    for (int round = 0; round < ROUNDS_B; round++)
+        for (int k = 0; k < 2; k++) { /* alternated, so both see the same machine */
+            double t0 = now_s();
+            for (int it = 0; it < ITERS; it++)
+                for (int g = 0; g < ROWS / 8; g += 1 + k) {
+                    if (k) qeil_x8_gemm2_vnni(type, x8 + g * gb, gb, cols, act, as, NV, y + 8 * g, ROWS);
+                    else qeil_x8_gemm_vnni(type, x8 + g * gb, 8, cols, act, as, NV, y + 8 * g, ROWS);
+                }
+            double dt = (now_s() - t0) / ITERS;
+            if (dt < best[k]) best[k] = dt;
+        }
+    const double mac = (double)ROWS * (double)cols * NV;
+    printf("| %s | %.1f | %.1f |\n", name, mac / best[0] / 1e9, mac / best[1] / 1e9);
+    free(act);
+    free(tmp);
+    free(y);
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -236,11 +274,21 @@ int main(int argc, char **argv)
         else printf("n/a | n/a | n/a | ");
         if (T[ti].x8) printf("%.2f | %.2f |\n", gbs[4], gbs[5]);
         else printf("n/a | n/a |\n");
-        free(T[ti].wq);
-        free(T[ti].x8);
     }
     printf("\n1-minute load average before / after the timing: %.2f / %.2f (%ld CPUs online)\n",
            load0, load1, sysconf(_SC_NPROCESSORS_ONLN));
+#if QEIL_HAVE_X86_SIMD
+    if (has_x8 && rows >= 64) {
+        printf("\nBatch tiles in cache (one core, 8 vectors x 64 rows, best of 9): GMAC/s\n\n");
+        printf("| type | one group per call | two groups per call |\n|------|---:|---:|\n");
+        for (int ti = 0; ti < N_TYPES; ti++)
+            if (T[ti].x8) batch_tiles(T[ti].t->type, T[ti].t->name, T[ti].x8, (int64_t)cols, x);
+    }
+#endif
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        free(T[ti].wq);
+        free(T[ti].x8);
+    }
     qeil_tpool_free(pool1);
     qeil_tpool_free(pool2);
     free(flush);
