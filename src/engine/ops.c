@@ -212,7 +212,14 @@ void qeil_op_attention_ref(const float *restrict q, const float *restrict k,
     }
 }
 
-#if QEIL_HAVE_X86_SIMD
+/* x86-64 only: on i386 the reference may keep x87 excess precision */
+#if QEIL_HAVE_X86_SIMD && defined(__x86_64__)
+#define OPS_ATT_AVX2 1
+#else
+#define OPS_ATT_AVX2 0
+#endif
+
+#if OPS_ATT_AVX2
 /* The reference's arithmetic in 256-bit registers, for head_dim a multiple
  * of 8: lane l of a key's accumulator is the reference's acc[l] (mul, then
  * add: the Makefile builds with -ffp-contract=off, so neither side fuses
@@ -297,7 +304,7 @@ void qeil_op_attention(const float *restrict q, const float *restrict k,
                        uint32_t head_dim, float scale, float *restrict scores,
                        float *restrict out)
 {
-#if QEIL_HAVE_X86_SIMD && defined(__x86_64__) /* i386: x87 excess precision in the reference */
+#if OPS_ATT_AVX2
     if (head_dim % 8 == 0 && qeil_simd_best() >= QEIL_SIMD_AVX2) {
         attention_avx2(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
         return;
