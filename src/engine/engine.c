@@ -616,7 +616,7 @@ static qeil_status prepare_unit(qeil_engine *e, uint32_t u, bk_inst *I, qeil_bwe
         /* unit 0 (embeddings) only gathers rows; the others multiply — the
          * head's tied table also serves the lookups when both units share
          * an instance (run_units) */
-        const int tied_table = e->tied && u == e->n_units - 1 && &e->head.out == b->dst[i];
+        const int tied_table = e->tied && b->dst[i] == &e->head.out;
         qeil_status st = I->be->weight_prepare(
             I->st, t->type, (int64_t)t->ne[0], vector ? 1 : (int64_t)t->ne[1], qeil_gguf_tensor_data(e->g, t),
             u == 0 ? QEIL_BWEIGHT_ROWS : tied_table ? QEIL_BWEIGHT_MATMUL | QEIL_BWEIGHT_ROWS : QEIL_BWEIGHT_MATMUL,
