@@ -52,6 +52,52 @@ TEST(calloc_overflow_is_null)
     qeil_free(NULL, p);
 }
 
+typedef struct {
+    int allocs, frees;
+} alloc_count;
+
+static void *counting_realloc(void *user, void *ptr, size_t size)
+{
+    alloc_count *c = user;
+    if (!ptr && size) c->allocs++;
+    if (ptr && !size) c->frees++;
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, size);
+}
+
+/* Big buffers: through the hook, 2 MiB-aligned from 2 MiB on, 64-byte
+ * aligned below; every byte writable; freed through the hook. */
+TEST(malloc_big_aligns_and_uses_the_hook)
+{
+    alloc_count c = {0, 0};
+    qeil_ctx_params p = qeil_ctx_default_params();
+    p.realloc = counting_realloc;
+    p.alloc_user = &c;
+    qeil_ctx *ctx = qeil_ctx_create(&p);
+    CHECK(ctx != NULL);
+    c.allocs = 0;
+    const size_t sizes[] = {1, 100, 4096, QEIL_BIG_PAGE - 1, QEIL_BIG_PAGE, 5 * QEIL_BIG_PAGE + 12345};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        uint8_t *b = qeil_malloc_big(ctx, sizes[i]);
+        CHECK(b != NULL);
+        if (!b) continue;
+        const uintptr_t align = sizes[i] >= QEIL_BIG_PAGE ? QEIL_BIG_PAGE : 64;
+        CHECK_EQ_INT((uintptr_t)b % align, 0);
+        memset(b, 0xA5, sizes[i]);
+        CHECK(b[0] == 0xA5 && b[sizes[i] - 1] == 0xA5);
+        qeil_free_big(ctx, b);
+    }
+    CHECK_EQ_INT(c.allocs, 6);
+    CHECK_EQ_INT(c.frees, 6);
+    qeil_free_big(ctx, NULL);
+    CHECK(qeil_malloc_big(ctx, SIZE_MAX - 8) == NULL); /* overflow: NULL, nothing asked of the hook */
+    CHECK_EQ_INT(c.allocs, 6);
+    qeil_ctx_free(ctx);
+}
+
 TEST(parse_u64_strict)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -115,6 +161,7 @@ int main(void)
     RUN(ctx_records_failure);
     RUN(ctx_log_hook_and_level);
     RUN(calloc_overflow_is_null);
+    RUN(malloc_big_aligns_and_uses_the_hook);
     RUN(parse_u64_strict);
     RUN(parse_f64_strict);
     RUN(rng_deterministic_and_uniform);

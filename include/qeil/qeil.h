@@ -113,6 +113,21 @@ void *qeil_calloc(qeil_ctx *ctx, size_t n, size_t size);
 void *qeil_realloc(qeil_ctx *ctx, void *ptr, size_t size);
 void qeil_free(qeil_ctx *ctx, void *ptr);
 
+/* Large buffers that are streamed (interleaved weights, the bandwidth
+ * probe's arrays). Through the same hook, but a buffer of QEIL_BIG_PAGE
+ * bytes or more starts on a QEIL_BIG_PAGE boundary (QEIL_BIG_PAGE more
+ * bytes are requested from the hook; the slack is never touched) and its
+ * whole big pages are advised for transparent huge pages (Linux
+ * madvise(MADV_HUGEPAGE); advice only, ignored where the kernel refuses it
+ * or THP is off). Streaming a 4 KiB-page buffer takes a TLB miss every 64
+ * cache lines; docs/kernels.md has the measured difference. Smaller
+ * buffers are 64-byte aligned. Not zero-filled. NULL when the hook fails
+ * or size overflows. Free with qeil_free_big (NULL is a no-op), never
+ * qeil_free. */
+#define QEIL_BIG_PAGE ((size_t)2 << 20)
+void *qeil_malloc_big(qeil_ctx *ctx, size_t size);
+void qeil_free_big(qeil_ctx *ctx, void *ptr);
+
 /* ------------------------------------------------------------------------ */
 /* Strict parsing of numbers from text (CLI flags, JSON strings)             */
 /* ------------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define QEIL_ERRMSG_MAX 512
 
@@ -102,4 +103,29 @@ void *qeil_calloc(qeil_ctx *ctx, size_t n, size_t size)
 void qeil_free(qeil_ctx *ctx, void *ptr)
 {
     if (ptr) qeil_realloc(ctx, ptr, 0);
+}
+
+/* The hook's pointer is kept in the 16 bytes below the aligned one. */
+void *qeil_malloc_big(qeil_ctx *ctx, size_t size)
+{
+    const size_t align = size >= QEIL_BIG_PAGE ? QEIL_BIG_PAGE : 64;
+    if (size > SIZE_MAX - align - 16) return NULL;
+    uint8_t *raw = qeil_malloc(ctx, size + align + 16);
+    if (!raw) return NULL;
+    uintptr_t a = ((uintptr_t)raw + 16 + align - 1) & ~(uintptr_t)(align - 1);
+    uint8_t *p = (uint8_t *)a;
+    memcpy(p - 16, &raw, sizeof raw);
+#ifdef MADV_HUGEPAGE
+    const size_t whole = size & ~(QEIL_BIG_PAGE - 1);
+    if (align == QEIL_BIG_PAGE && whole) (void)madvise(p, whole, MADV_HUGEPAGE); /* advice */
+#endif
+    return p;
+}
+
+void qeil_free_big(qeil_ctx *ctx, void *ptr)
+{
+    if (!ptr) return;
+    uint8_t *raw;
+    memcpy(&raw, (uint8_t *)ptr - 16, sizeof raw);
+    qeil_free(ctx, raw);
 }

@@ -467,7 +467,7 @@ static void team_stop(qeil_ctx *ctx, probe_team *t)
     }
     for (int i = 0; i < t->n; i++)
         if (t->w[i].started) pthread_join(t->w[i].th, NULL);
-    for (int i = 0; i < t->n; i++) qeil_free(ctx, t->w[i].raw);
+    for (int i = 0; i < t->n; i++) qeil_free_big(ctx, t->w[i].raw);
     if (t->bar_ok) pthread_barrier_destroy(&t->bar);
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
@@ -498,7 +498,7 @@ static qeil_status team_start(qeil_ctx *ctx, probe_team *t, int n, const int *cp
         if (n_max == 0) continue;
         /* malloc, not calloc: the owning thread touches the pages first */
         size_t bytes = 3 * n_max * sizeof(double) + 3 * 64;
-        w->raw = qeil_malloc(ctx, bytes);
+        w->raw = qeil_malloc_big(ctx, bytes);
         if (!w->raw) {
             team_stop(ctx, t);
             return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM,

@@ -160,7 +160,7 @@ static qeil_status cpu_weight_prepare(void *p, int type, int64_t n_cols, int64_t
     if ((use & QEIL_BWEIGHT_MATMUL) && n_rows > 1 && qeil_x8_type_ok(type) &&
         s->simd == QEIL_SIMD_AVX2 && qeil_cpu_has_avx512_vnni()) {
         const size_t bytes = qeil_x8_bytes(type, n_cols, n_rows);
-        uint8_t *buf = qeil_malloc(s->ctx, bytes);
+        uint8_t *buf = qeil_malloc_big(s->ctx, bytes); /* streamed every token */
         if (!buf)
             return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM,
                                  "cpu backend: out of memory for %zu bytes of interleaved weights", bytes);
@@ -178,7 +178,7 @@ static void cpu_weight_release(void *p, qeil_bweight *w)
 {
     cpu_state *s = p;
     if (!w) return;
-    qeil_free(s->ctx, w->owned);
+    qeil_free_big(s->ctx, w->owned);
     memset(w, 0, sizeof *w);
 }
 

@@ -155,6 +155,13 @@ int qeil_x8_type_ok(int type)
 #define X8K_D (X8K_M + 64)             /* d[r] f16 */
 #define X8K_DMIN (X8K_D + 16)          /* dmin[r] f16 */
 #define X8K_REC (X8K_DMIN + 16)        /* 1184 bytes (8 x 144 in the file) */
+/* One-vector Q4_K kernel: prefetch the record this many ahead. A record
+ * is ~260 instructions, so the out-of-order window sees little more than
+ * one and the hardware prefetcher alone left DRAM streaming at ~70 % of
+ * the read-only rate (docs/kernels.md, "Streaming from DRAM"); 0 = off. */
+#ifndef X8K_PF
+#define X8K_PF 2
+#endif
 
 static size_t x8_qs_bytes(int type)
 {
@@ -674,6 +681,9 @@ VNNI_FN static inline __attribute__((always_inline)) void x8k_tile(const uint8_t
         for (int p = 0; p < 4; p++) {
             const uint8_t *qs = o + 256 * p;
             const int NH = C == 1 ? 2 : 1;
+            if (C == 1 && X8K_PF) /* 5 lines per p: the 1184-byte record in 4 steps */
+                UNROLL8 for (int l = 0; l < 5; l++)
+                    __builtin_prefetch(o + X8K_PF * X8K_REC + 320 * p + 64 * l, 0, 3);
             __m256i lo[QEIL_PACK_VEC][2], hi[QEIL_PACK_VEC][2];
             UNROLL8 for (int c = 0; c < C; c++)
                 UNROLL8 for (int h = 0; h < NH; h++) lo[c][h] = hi[c][h] = _mm256_setzero_si256();
