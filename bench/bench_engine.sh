@@ -20,14 +20,15 @@
 # ffn_down is q4_k), as in the real Q4_K_M files of that model.
 # The bound uses the probe's DRAM triad bandwidth in the STREAM convention
 # (24 B per iteration; with write-allocate the DRAM really moves 32 B).
-# Decode only reads, so the column "decode / read bound" divides by the
-# probe's read-only stream rate instead (the stricter bound; without a
-# PROFILE from this script's own probes it says n/a), and the two "best"
-# columns use the best reading of all the script's probes (read-only
-# stream, int8 peak): a loaded VM only lowers a probe's reading, so these
-# are the strictest ratios (n/a with a given PROFILE). Needs python3 (to
-# read the JSON). Results: docs/benchmarks.md, section
-# "Engine (bench_engine)".
+# A shared VM's bandwidth moves from one minute to the next, so every
+# bench runs with --bw-live: the probe's read-only stream and triad right
+# before and after each repetition's decode; "live triad" and "live read"
+# are the mean of the per-repetition ratios against them (read: the strict
+# bound, decode only reads). The two "best" columns use the best reading
+# of all the script's probes (read-only stream, int8 peak): a loaded VM
+# only lowers a probe's reading, so these are the strictest ratios (n/a
+# with a given PROFILE). Needs python3 (to read the JSON). Results:
+# docs/benchmarks.md, section "Engine (bench_engine)".
 set -eu
 
 QEIL=${1:-build/qeil}
@@ -67,7 +68,6 @@ runs.sort()
 med = runs[len(runs) // 2][1]
 print(med)
 rep = json.load(open(med[:-len(".json")] + ".report"))
-open("%s/read_bw" % d, "w").write("%.6g\n" % (rep["dram"].get("read_bw_Bps") or 0))
 # the strictest reference too: the best reading of every probe (a busy VM
 # only ever lowers what a probe measures; it cannot stream 256 MiB faster
 # than the machine can)
@@ -89,26 +89,27 @@ for preset in $PRESETS; do
         m="$tmp/$preset-$type.gguf"
         echo "== $preset $type: mkmodel" >&2
         if ! "$QEIL" mkmodel --preset "$preset" --type "$type" --fallback -o "$m" >&2 2>"$tmp/mk.err"; then
-            echo "| $preset | $type | not made: $(head -n 1 "$tmp/mk.err" | tr '|' '/') | | | | | | | | | | |" >>"$tmp/rows"
+            echo "| $preset | $type | not made: $(head -n 1 "$tmp/mk.err" | tr '|' '/') | | | | | | | | | | | |" >>"$tmp/rows"
             cat "$tmp/mk.err" >&2
             continue
         fi
         echo "== $preset $type: bench -t $THREADS -p $P -n $N -r $REPS" >&2
         if "$QEIL" bench -m "$m" -t "$THREADS" -p "$P" -n "$N" -r "$REPS" \
-            --profile "$PROFILE" --output json >"$tmp/b.json"; then
-            python3 - "$preset" "$type" "$tmp/b.json" "$tmp/read_bw" "$tmp/best" >>"$tmp/rows" <<'EOF'
+            --profile "$PROFILE" --bw-live --output json >"$tmp/b.json"; then
+            python3 - "$preset" "$type" "$tmp/b.json" "$tmp/best" >>"$tmp/rows" <<'EOF'
 import json, os, sys
-preset, typ, path, rbw_path, best_path = sys.argv[1:6]
-rbw = float(open(rbw_path).read()) if os.path.exists(rbw_path) else 0.0
+preset, typ, path, best_path = sys.argv[1:5]
 best_rbw, best_i8 = (map(float, open(best_path).read().split()) if os.path.exists(best_path)
                      else (0.0, 0.0))
 j = json.load(open(path))
 pf, dc, mem = j["prefill"], j["decode"], j["memory"]
 peak = pf.get("peak_frac")
-print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %s | %s | %.1f ± %.1f | %.1f | %s | %s | %.0f |" % (
+lv = dc["live"]
+print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %.0f ± %.0f %% (%.1f GB/s) | %.0f ± %.0f %% (%.1f GB/s) | %s | %.1f ± %.1f | %.1f | %s | %s | %.0f |" % (
     preset, typ, j["model"]["weight_B"] / 1e6,
     dc["tok_per_s"], dc["tok_per_s_sd"], dc["bound_tok_per_s"], 100 * dc["ratio"],
-    ("%.0f %%" % (100 * dc["tok_per_s"] * dc["bytes_per_token"] / rbw)) if rbw > 0 else "n/a",
+    100 * lv["ratio_triad"], 100 * lv["ratio_triad_sd"], lv["triad_bw_Bps"] / 1e9,
+    100 * lv["ratio_read"], 100 * lv["ratio_read_sd"], lv["read_bw_Bps"] / 1e9,
     ("%.0f %%" % (100 * dc["tok_per_s"] * dc["bytes_per_token"] / best_rbw)) if best_rbw > 0 else "n/a",
     pf["tok_per_s"], pf["tok_per_s_sd"], pf["gflop_per_s"],
     ("%.0f %% (%s)" % (100 * peak, pf["peak_dtype"])) if peak is not None else "n/a",
@@ -117,7 +118,7 @@ print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %s | %s | %.1f ± %.1f
     mem["vm_rss_B"] / 1e6))
 EOF
         else
-            echo "| $preset | $type | bench failed | | | | | | | | | | |" >>"$tmp/rows"
+            echo "| $preset | $type | bench failed | | | | | | | | | | | |" >>"$tmp/rows"
         fi
         rm -f "$m"
     done
@@ -135,8 +136,8 @@ print("Roofline: bandwidth %.2f GB/s, peak f32 %s GFLOP/s, int8 %s GOP/s (%s)." 
     u["mem_bw_Bps"] / 1e9, g("f32"), g("int8"), sys.argv[1].rsplit("/", 1)[-1]))
 EOF
 echo
-echo "| model | type | weights MB | decode tok/s | bound tok/s | decode / bound | decode / read bound | decode / best read bound | prefill tok/s | prefill GFLOP/s | % of peak | % of best peak | RSS MB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| model | type | weights MB | decode tok/s | bound tok/s | decode / bound | decode / live triad | decode / live read | decode / best read bound | prefill tok/s | prefill GFLOP/s | % of peak | % of best peak | RSS MB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 [ -f "$tmp/best" ] && python3 - "$tmp/best" <<'EOF'
 import sys
 r, i = map(float, open(sys.argv[1]).read().split())

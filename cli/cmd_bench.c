@@ -11,12 +11,15 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "qeil/device.h"
 #include "qeil/engine.h"
 #include "qeil/workload.h"
 
 #define CMD "bench"
 #define MAX_TOKENS 65536u
 #define MAX_REPS 1000u
+#define LIVE_WS_B ((size_t)256 << 20) /* qeil probe's default largest set */
+#define LIVE_TIME_S 0.2               /* per stream and measurement */
 
 static void usage(FILE *f)
 {
@@ -37,6 +40,11 @@ static void usage(FILE *f)
             "  --profile FILE       platform profile JSON from `qeil probe -o FILE`: bandwidth\n"
             "                       and compute peak of its first CPU unit\n"
             "                       (neither: the probe runs first with -t threads, ~12 s)\n"
+            "  --bw-live            also measure the probe's read-only and triad streams\n"
+            "                       (256 MiB, 0.2 s each) right before and after each\n"
+            "                       repetition's decode, and set each decode against the\n"
+            "                       bandwidth of its own minute (for machines whose memory\n"
+            "                       is shared: a profile from minutes ago may not hold)\n"
             "  --output FMT         table|json (default table)\n"
             "  -h, --help           this help\n\n"
             "examples:\n"
@@ -165,6 +173,7 @@ int cmd_bench(int argc, char **argv)
     const char *model = NULL, *profile = NULL;
     uint64_t n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
     double bw_GBps = 0;
+    int live = 0;
     cli_output out_fmt = CLI_OUT_TABLE;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -188,6 +197,8 @@ int cmd_bench(int argc, char **argv)
             if (m < 0 || cli_u64(CMD, "-r", v, 1, MAX_REPS, &reps)) return CLI_USAGE;
         } else if (OPT("--bw", NULL)) {
             if (m < 0 || cli_f64(CMD, "--bw", v, 1e-3, 1e5, &bw_GBps)) return CLI_USAGE;
+        } else if (cli_flag(argv, i, "--bw-live", NULL)) {
+            live = 1;
         } else if (OPT("--profile", NULL)) {
             if (m < 0) return CLI_USAGE;
             profile = v;
@@ -205,7 +216,8 @@ int cmd_bench(int argc, char **argv)
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_engine *e = NULL;
     int32_t *toks = NULL;
-    double *pf_tps = NULL, *dc_tps = NULL, *pf_s = NULL;
+    double *pf_tps = NULL, *dc_tps = NULL, *pf_s = NULL, *live_rd = NULL, *live_tr = NULL;
+    qeil_probe_meter *meter = NULL;
 
     /* The model's shape first (to size the workload and pick the peak's
      * type) without opening the engine: a probe must run before
@@ -260,7 +272,9 @@ int cmd_bench(int argc, char **argv)
     pf_tps = calloc(R, sizeof *pf_tps);
     dc_tps = calloc(R, sizeof *dc_tps);
     pf_s = calloc(R, sizeof *pf_s);
-    if (!toks || !pf_tps || !dc_tps || !pf_s) {
+    live_rd = calloc(R, sizeof *live_rd);
+    live_tr = calloc(R, sizeof *live_tr);
+    if (!toks || !pf_tps || !dc_tps || !pf_s || !live_rd || !live_tr) {
         cli_fail(CMD, "out of memory");
         goto out;
     }
@@ -276,6 +290,14 @@ int cmd_bench(int argc, char **argv)
         cli_fail(CMD, "warm-up: %s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    if (live) {
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        int mt = threads ? (int)threads : online > 0 ? (int)online : 1;
+        if (qeil_probe_meter_create(ctx, mt, LIVE_WS_B, &meter) != QEIL_OK) {
+            cli_fail(CMD, "--bw-live: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+    }
     for (uint32_t r = 0; r < R; r++) {
         qeil_engine_seq_reset(e, 0);
         double t0 = now_s();
@@ -284,18 +306,40 @@ int cmd_bench(int argc, char **argv)
             goto out;
         }
         double t1 = now_s();
+        /* live bandwidth: the streams right before and right after decode */
+        double rd0 = 0, tr0 = 0, rd1 = 0, tr1 = 0;
+        if (meter && qeil_probe_meter_run(meter, LIVE_TIME_S, &rd0, &tr0) != QEIL_OK) {
+            cli_fail(CMD, "--bw-live: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        double td = now_s();
         for (uint32_t k = 0; k < N; k++)
             if (qeil_engine_eval(e, 0, toks + P + k, 1, NULL, 0) != QEIL_OK) {
                 cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
                 goto out;
             }
         double t2 = now_s();
+        if (meter && qeil_probe_meter_run(meter, LIVE_TIME_S, &rd1, &tr1) != QEIL_OK) {
+            cli_fail(CMD, "--bw-live: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
         pf_s[r] = t1 - t0;
-        pf_tps[r] = P / (t1 - t0);
-        dc_tps[r] = N / (t2 - t1);
-        fprintf(stderr, "qeil bench: rep %u/%u: prefill %.2f tok/s, decode %.2f tok/s\n", r + 1,
-                R, pf_tps[r], dc_tps[r]);
+        pf_tps[r] = P / pf_s[r];
+        dc_tps[r] = N / (t2 - td);
+        live_rd[r] = (rd0 + rd1) / 2;
+        live_tr[r] = (tr0 + tr1) / 2;
+        if (meter)
+            fprintf(stderr,
+                    "qeil bench: rep %u/%u: prefill %.2f tok/s, decode %.2f tok/s; live read "
+                    "%.1f/%.1f GB/s, triad %.1f/%.1f GB/s (before/after decode)\n",
+                    r + 1, R, pf_tps[r], dc_tps[r], rd0 / 1e9, rd1 / 1e9, tr0 / 1e9, tr1 / 1e9);
+        else
+            fprintf(stderr, "qeil bench: rep %u/%u: prefill %.2f tok/s, decode %.2f tok/s\n",
+                    r + 1, R, pf_tps[r], dc_tps[r]);
     }
+    /* the meter's 256 MiB is not the engine's: gone before VmRSS is read */
+    qeil_probe_meter_free(meter);
+    meter = NULL;
 
     double pf_m, pf_sd, dc_m, dc_sd, pfs_m, pfs_sd;
     mean_sd(pf_tps, R, &pf_m, &pf_sd);
@@ -305,6 +349,19 @@ int cmd_bench(int argc, char **argv)
     double bound = rl.bw_Bps > 0 ? rl.bw_Bps / bytes_tok : 0;
     double ratio = bound > 0 ? dc_m / bound : 0;
     double gflops = pf_flops / pfs_m / 1e9;
+    /* live: each repetition's decode against its own bandwidth */
+    double lr_run[MAX_REPS], lt_run[MAX_REPS], lr_m = 0, lr_sd = 0, lt_m = 0, lt_sd = 0;
+    double lbw_rd = 0, lbw_tr = 0, lbw_sd = 0;
+    if (live) {
+        for (uint32_t r = 0; r < R; r++) {
+            lr_run[r] = live_rd[r] > 0 ? dc_tps[r] * bytes_tok / live_rd[r] : 0;
+            lt_run[r] = live_tr[r] > 0 ? dc_tps[r] * bytes_tok / live_tr[r] : 0;
+        }
+        mean_sd(lr_run, R, &lr_m, &lr_sd);
+        mean_sd(lt_run, R, &lt_m, &lt_sd);
+        mean_sd(live_rd, R, &lbw_rd, &lbw_sd);
+        mean_sd(live_tr, R, &lbw_tr, &lbw_sd);
+    }
     double peak_frac = rl.peak_ops > 0 ? gflops * 1e9 / rl.peak_ops : 0;
     qeil_engine_memory mem = qeil_engine_memory_use(e);
     /* VmRSS = anonymous (the engine's copies, KV, scratch) + file pages
@@ -351,6 +408,22 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(dj, "bytes_per_token", bytes_tok);
         cJSON_AddNumberToObject(dj, "bound_tok_per_s", bound);
         cJSON_AddNumberToObject(dj, "ratio", ratio);
+        if (live) {
+            /* per repetition: ratio = decode tok/s x bytes per token / bandwidth */
+            cJSON *lj = cJSON_AddObjectToObject(dj, "live");
+            cJSON_AddNumberToObject(lj, "ws_B", (double)LIVE_WS_B);
+            cJSON_AddNumberToObject(lj, "min_time_s", LIVE_TIME_S);
+            cJSON_AddNumberToObject(lj, "read_bw_Bps", lbw_rd);
+            cJSON_AddNumberToObject(lj, "triad_bw_Bps", lbw_tr);
+            cJSON_AddNumberToObject(lj, "ratio_read", lr_m);
+            cJSON_AddNumberToObject(lj, "ratio_read_sd", lr_sd);
+            cJSON_AddNumberToObject(lj, "ratio_triad", lt_m);
+            cJSON_AddNumberToObject(lj, "ratio_triad_sd", lt_sd);
+            cJSON_AddItemToObject(lj, "read_bw_Bps_runs", cJSON_CreateDoubleArray(live_rd, (int)R));
+            cJSON_AddItemToObject(lj, "triad_bw_Bps_runs", cJSON_CreateDoubleArray(live_tr, (int)R));
+            cJSON_AddItemToObject(lj, "ratio_read_runs", cJSON_CreateDoubleArray(lr_run, (int)R));
+            cJSON_AddItemToObject(lj, "ratio_triad_runs", cJSON_CreateDoubleArray(lt_run, (int)R));
+        }
         cJSON *bj = cJSON_AddObjectToObject(j, "bandwidth");
         cJSON_AddNumberToObject(bj, "bw_Bps", rl.bw_Bps);
         cJSON_AddStringToObject(bj, "source", rl.source);
@@ -387,6 +460,10 @@ int cmd_bench(int argc, char **argv)
         printf("decode  n=%-6u %12.2f %10.2f  bound %.2f tok/s (%.1f MB/token: weights %.1f + KV "
                "%.2f), ratio %.2f\n",
                N, dc_m, dc_sd, bound, bytes_tok / 1e6, w_B / 1e6, kv_B / 1e6, ratio);
+        if (live)
+            printf("decode live %28s  read %.2f GB/s: ratio %.2f +/- %.2f; triad %.2f GB/s: ratio "
+                   "%.2f +/- %.2f (each repetition against its own streams)\n",
+                   "", lbw_rd / 1e9, lr_m, lr_sd, lbw_tr / 1e9, lt_m, lt_sd);
         printf("\nmemory     engine %.1f MB (weights %.1f + KV %.1f + scratch %.1f + tokenizer %.1f), "
                "VmRSS %.1f MB (anonymous %.1f + file %.1f)\n",
                (double)(mem.weights_B + mem.kv_B + mem.scratch_B + mem.tokenizer_B) / 1e6,
@@ -396,6 +473,9 @@ int cmd_bench(int argc, char **argv)
     rc = CLI_OK;
 
 out:
+    qeil_probe_meter_free(meter);
+    free(live_rd);
+    free(live_tr);
     free(toks);
     free(pf_tps);
     free(dc_tps);

@@ -383,6 +383,37 @@ TEST(bench_json_has_the_fields)
                  2);
     CHECK(cJSON_GetStringValue(cJSON_GetObjectItem(j, "version")) != NULL);
     cJSON_Delete(j);
+    /* --bw-live: per repetition, the streams around the decode and the
+     * decode's ratio against them */
+    CHECK_RUN(qeilf("bench -m %s -p 8 -n 8 -r 2 -t 1 --bw 10 --bw-live --output json", model_llama), 0);
+    j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (!j) return;
+    dc = cJSON_GetObjectItem(j, "decode");
+    cJSON *lv = cJSON_GetObjectItem(dc, "live");
+    CHECK(lv != NULL);
+    const double rbw = cJSON_GetNumberValue(cJSON_GetObjectItem(lv, "read_bw_Bps"));
+    CHECK(rbw > 1e8);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(lv, "triad_bw_Bps")) > 1e8);
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(lv, "ws_B")), 256 << 20);
+    cJSON *rr = cJSON_GetObjectItem(lv, "ratio_read_runs"), *rb = cJSON_GetObjectItem(lv, "read_bw_Bps_runs"),
+          *dr = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "runs"), "decode_tok_per_s");
+    CHECK_EQ_INT(cJSON_GetArraySize(rr), 2);
+    CHECK_EQ_INT(cJSON_GetArraySize(rb), 2);
+    /* ratio of a repetition = its decode tok/s x bytes per token / its bandwidth */
+    const double bpt = cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "bytes_per_token"));
+    double mean = 0;
+    for (int r = 0; r < 2; r++) {
+        const double want = cJSON_GetNumberValue(cJSON_GetArrayItem(dr, r)) * bpt /
+                            cJSON_GetNumberValue(cJSON_GetArrayItem(rb, r));
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetArrayItem(rr, r)), want, 1e-9, 0);
+        mean += want / 2;
+    }
+    CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(lv, "ratio_read")), mean, 1e-9, 0);
+    cJSON_Delete(j);
+    CHECK_RUN(qeilf("bench -m %s -p 8 -n 4 -r 1 -t 1 --bw 10 --bw-live", model_llama), 0);
+    CHECK_CONTAINS(out_text, "decode live");
+    CHECK_CONTAINS(err_text, "live read");
     /* bound = bandwidth / bytes per token, ratio = achieved / bound */
     CHECK_RUN(qeilf("bench -m %s -p 8 -n 4 -r 1 --bw 10", model_llama), 0);
     CHECK_CONTAINS(out_text, "bound");

@@ -427,6 +427,40 @@ TEST(to_platform_rejects_bad_results)
     CHECK_EQ_INT(qeil_probe_to_platform(ctx, NULL, &pf), QEIL_ERR_INVALID);
 }
 
+/* The bandwidth meter (qeil bench --bw-live): the probe's streams on
+ * demand, with the probe's parameter checks. */
+TEST(meter_measures_and_rejects_bad_params)
+{
+    qeil_probe_meter *m = NULL;
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 0, 1u << 20, &m), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "threads 0 is out of range (allowed 1..");
+    CHECK(m == NULL);
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 100000, 1u << 20, &m), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 1, 1000, &m), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "working set 1000 bytes is out of range (allowed 65536..");
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 1, (size_t)1 << 62, &m), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 1, 1u << 20, NULL), QEIL_ERR_INVALID);
+    qeil_probe_meter_free(NULL);
+
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 1, 4u << 20, &m), QEIL_OK);
+    CHECK(m != NULL);
+    if (!m) return;
+    double rd = -1, tr = -1;
+    CHECK_EQ_INT(qeil_probe_meter_run(m, 0, &rd, &tr), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "min_time_s 0 is out of range");
+    CHECK_EQ_INT(qeil_probe_meter_run(m, NAN, &rd, &tr), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_probe_meter_run(m, 0.01, NULL, &tr), QEIL_ERR_INVALID);
+    for (int k = 0; k < 2; k++) { /* the first run warms, the second does not */
+        rd = tr = -1;
+        CHECK_EQ_INT(qeil_probe_meter_run(m, 0.01, &rd, &tr), QEIL_OK);
+        /* 4 MiB streams from L2/L3 or DRAM: far above 100 MB/s and far
+         * below 10 TB/s on anything that runs this */
+        CHECK(rd > 1e8 && rd < 1e13);
+        CHECK(tr > 1e8 && tr < 1e13);
+    }
+    qeil_probe_meter_free(m);
+}
+
 int main(void)
 {
     ctx = qeil_ctx_create(NULL);
@@ -441,6 +475,7 @@ int main(void)
     RUN(quick_probe_is_consistent);
     RUN(probe_to_platform_validates);
     RUN(to_platform_rejects_bad_results);
+    RUN(meter_measures_and_rejects_bad_params);
     qeil_ctx_free(ctx);
     return test_summary("probe");
 }

@@ -777,6 +777,81 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
 }
 
 /* ------------------------------------------------------------------------ */
+/* Bandwidth meter                                                           */
+/* ------------------------------------------------------------------------ */
+
+struct qeil_probe_meter {
+    qeil_ctx *ctx;
+    probe_team team;
+    size_t n_elem; /* per thread */
+    int warm;      /* 1 until the first measurement has touched the set */
+};
+
+qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
+                                    qeil_probe_meter **out)
+{
+    if (!out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_probe_meter_create: out is NULL");
+    *out = NULL;
+    cpu_set_info ci;
+    memset(&ci, 0, sizeof ci);
+    list_cpus(&ci);
+    order_by_core(&ci);
+    const int n_usable = ci.n_cpus < MAX_CPUS ? ci.n_cpus : MAX_CPUS;
+    if (n_threads < 1 || n_threads > n_usable)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "bandwidth meter: threads %d is out of range (allowed 1..%d: the CPUs "
+                             "this process may run on)",
+                             n_threads, n_usable);
+    size_t hi = MAX_WS_MAX;
+    const double mem_total_B = read_mem_total_B();
+    if (mem_total_B > 0 && mem_total_B / 2 < (double)hi) hi = (size_t)(mem_total_B / 2);
+    if (hi < MAX_WS_MIN) hi = MAX_WS_MIN;
+    if (ws_B < MAX_WS_MIN || ws_B > hi)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "bandwidth meter: working set %zu bytes is out of range (allowed "
+                             "%zu..%zu)",
+                             ws_B, MAX_WS_MIN, hi);
+    qeil_probe_meter *m = qeil_calloc(ctx, 1, sizeof *m);
+    if (!m) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "bandwidth meter: out of memory");
+    m->ctx = ctx;
+    m->n_elem = ws_B / (24 * (size_t)n_threads);
+    if (m->n_elem < 4) m->n_elem = 4;
+    m->warm = 1;
+    qeil_status st = team_start(ctx, &m->team, n_threads, ci.cpus, m->n_elem);
+    if (st != QEIL_OK) {
+        qeil_free(ctx, m);
+        return st;
+    }
+    m->team.isa_f32 = qeil_pk_best_f32();
+    m->team.isa_int8 = qeil_pk_best_int8();
+    m->team.isa_triad = qeil_pk_best_triad();
+    *out = m;
+    return QEIL_OK;
+}
+
+qeil_status qeil_probe_meter_run(qeil_probe_meter *m, double min_time_s, double *read_Bps,
+                                 double *triad_Bps)
+{
+    if (!m || !read_Bps || !triad_Bps) return QEIL_ERR_INVALID;
+    if (!(min_time_s > 0 && min_time_s <= MIN_TIME_MAX_S))
+        return qeil_ctx_fail(m->ctx, QEIL_ERR_RANGE,
+                             "bandwidth meter: min_time_s %g is out of range (allowed (0, %g] "
+                             "seconds)",
+                             min_time_s, MIN_TIME_MAX_S);
+    *read_Bps = team_measure(&m->team, JOB_READ, m->n_elem, m->warm, min_time_s);
+    m->warm = 0;
+    *triad_Bps = team_measure(&m->team, JOB_TRIAD, m->n_elem, 0, min_time_s);
+    return QEIL_OK;
+}
+
+void qeil_probe_meter_free(qeil_probe_meter *m)
+{
+    if (!m) return;
+    team_stop(m->ctx, &m->team);
+    qeil_free(m->ctx, m);
+}
+
+/* ------------------------------------------------------------------------ */
 /* Result -> platform                                                        */
 /* ------------------------------------------------------------------------ */
 
