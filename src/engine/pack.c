@@ -681,7 +681,7 @@ VNNI_FN static inline __attribute__((always_inline)) void x8k_tile(const uint8_t
         for (int p = 0; p < 4; p++) {
             const uint8_t *qs = o + 256 * p;
             const int NH = C == 1 ? 2 : 1;
-            if (C == 1 && X8K_PF) /* 5 lines per p: the 1184-byte record in 4 steps */
+            if (C == 1 && X8K_PF > 0) /* 5 lines per p: the 1184-byte record in 4 steps */
                 UNROLL8 for (int l = 0; l < 5; l++)
                     __builtin_prefetch(o + X8K_PF * X8K_REC + 320 * p + 64 * l, 0, 3);
             __m256i lo[QEIL_PACK_VEC][2], hi[QEIL_PACK_VEC][2];
