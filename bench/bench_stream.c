@@ -1,8 +1,9 @@
 /*
  * bench_stream.c — how close the engine's decode matmul streams to the
  * machine's read bandwidth: y = W x (one vector) over 700 MiB of x8
- * weights (qeil_matmul, the engine's call, 2 threads: 75 matrices of
- * 8192 x 2048 at Q4_0, the shape and size of Llama-3.2-1B's FFN weights),
+ * weights (qeil_matmul, the engine's call, 2 threads: as many 8192 x 2048
+ * matrices as fit — 77 at Q4_0, 75 at Q4_K, 41 at Q8_0 — the shape of
+ * Llama-3.2-1B's FFN weights and about its size),
  * timed alternately with `qeil probe`'s read-only stream
  * (qeil_probe_meter_run, 256 MiB, the same thread count) so that both see
  * the same minute of a shared machine's memory. Each round: meter, matmul
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define ROWS 8192
@@ -71,29 +73,47 @@ static double pass_rate(qeil_tpool *pool, const qeil_matmul_weight *w0, const ui
     return (double)passes * (double)n_mat * (double)mat_b / t / 1e9;
 }
 
+/* The kernel's transparent-huge-page mode ("always", "madvise", "never"). */
+static void thp_mode(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return;
+    char line[128];
+    if (fgets(line, sizeof line, f)) {
+        const char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
+        if (a && b && b - a - 1 < (long)n) snprintf(buf, n, "%.*s", (int)(b - a - 1), a + 1);
+    }
+    fclose(f);
+}
+
 int main(int argc, char **argv)
 {
-    long rounds = 12, threads = 2;
-    if (argc > 1) rounds = strtol(argv[1], NULL, 10);
-    if (argc > 2) threads = strtol(argv[2], NULL, 10);
-    if (argc > 3 || rounds < 1 || rounds > 1000 || threads < 1 || threads > 256) {
+    uint64_t rounds = 12, threads = 2;
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    if (!ctx) return 1;
+    if (argc > 3 || (argc > 1 && qeil_parse_u64(ctx, "ROUNDS", argv[1], 1, 1000, &rounds) != QEIL_OK) ||
+        (argc > 2 && qeil_parse_u64(ctx, "THREADS", argv[2], 1, 256, &threads) != QEIL_OK)) {
+        if (qeil_ctx_errmsg(ctx)[0]) fprintf(stderr, "bench_stream: %s\n", qeil_ctx_errmsg(ctx));
         fprintf(stderr, "usage: bench_stream [ROUNDS (1..1000, default 12) [THREADS (1..256, default 2)]]\n");
+        qeil_ctx_free(ctx);
         return 2;
     }
 #if !QEIL_HAVE_X86_SIMD
     printf("bench_stream: the x8 layout needs an x86-64 CPU with AVX-512 VNNI; nothing to time\n");
+    qeil_ctx_free(ctx);
     return 0;
 #else
     if (qeil_simd_best() < QEIL_SIMD_AVX2 || !qeil_cpu_has_avx512_vnni()) {
         printf("bench_stream: this CPU has no AVX-512 VNNI (the x8 layout); nothing to time\n");
+        qeil_ctx_free(ctx);
         return 0;
     }
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
     qeil_tpool *pool = NULL;
     qeil_probe_meter *meter = NULL;
-    if (!ctx || qeil_tpool_create(ctx, (int)threads, &pool) != QEIL_OK ||
+    if (qeil_tpool_create(ctx, (int)threads, &pool) != QEIL_OK ||
         qeil_probe_meter_create(ctx, (int)threads, (size_t)256 << 20, &meter) != QEIL_OK) {
-        fprintf(stderr, "bench_stream: %s\n", ctx ? qeil_ctx_errmsg(ctx) : "out of memory");
+        fprintf(stderr, "bench_stream: %s\n", qeil_ctx_errmsg(ctx));
         return 1;
     }
     const int types[] = {QEIL_GGML_Q4_0, QEIL_GGML_Q4_K, QEIL_GGML_Q8_0};
@@ -109,10 +129,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (size_t)ROWS * COLS; i++) wf[i] = (float)(2 * qeil_rng_uniform(&r) - 1) * 0.05f;
     for (int i = 0; i < COLS; i++) x[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
 
-    printf("bench_stream: y = W x over ~%zu MB of x8 weights (%d x %d matrices), %ld thread%s, "
-           "%ld rounds; read = qeil probe's read-only stream (256 MiB) before and after each "
-           "round\n\n",
-           TARGET_B / 1000000, ROWS, COLS, threads, threads > 1 ? "s" : "", rounds);
+    char thp[32];
+    thp_mode(thp, sizeof thp);
+    printf("bench_stream: y = W x over ~%zu MB of x8 weights (%d x %d matrices), %llu thread%s, "
+           "%llu rounds; read = qeil probe's read-only stream (256 MiB) before and after each "
+           "round; transparent huge pages: %s\n\n",
+           TARGET_B / 1000000, ROWS, COLS, (unsigned long long)threads, threads > 1 ? "s" : "",
+           (unsigned long long)rounds, thp);
     printf("| type | matrices | matmul GB/s, huge pages | matmul GB/s, 4 KiB pages | read GB/s | "
            "huge / read | 4 KiB / read |\n|---|---:|---:|---:|---:|---:|---:|\n");
     for (int ti = 0; ti < NT; ti++) {
@@ -122,7 +145,7 @@ int main(int argc, char **argv)
         const int n_mat = (int)(TARGET_B / mat_b);
         uint8_t *wq = malloc(row_b * ROWS);
         uint8_t *huge = qeil_malloc_big(ctx, mat_b * (size_t)n_mat);
-        uint8_t *small = malloc(mat_b * (size_t)n_mat); /* glibc: an mmap of 4 KiB pages */
+        uint8_t *small = malloc(mat_b * (size_t)n_mat);
         const size_t ws = qeil_matmul_work_size(t->type, COLS, 1, (int)threads);
         void *work = malloc(ws);
         qeil_matmul_weight w0;
@@ -131,6 +154,13 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_stream: out of memory\n");
             return 1;
         }
+#ifdef MADV_NOHUGEPAGE
+        { /* 4 KiB pages even where THP is "always" (advice, before first touch) */
+            uintptr_t a = ((uintptr_t)small + 4095) & ~(uintptr_t)4095;
+            uintptr_t e = ((uintptr_t)small + mat_b * (size_t)n_mat) & ~(uintptr_t)4095;
+            if (e > a) (void)madvise((void *)a, e - a, MADV_NOHUGEPAGE);
+        }
+#endif
         for (int row = 0; row < ROWS; row++) t->quantize(wf + (size_t)row * COLS, wq + row * row_b, COLS);
         qeil_x8_repack(t->type, wq, row_b, COLS, ROWS, huge);
         for (int m = 1; m < n_mat; m++) memcpy(huge + (size_t)m * mat_b, huge, mat_b);
@@ -144,7 +174,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_stream: out of memory\n");
             return 1;
         }
-        for (long k = 0; k < rounds; k++) {
+        for (uint64_t k = 0; k < rounds; k++) {
             double r0, r1, tr;
             if (qeil_probe_meter_run(meter, METER_S, &r0, &tr) != QEIL_OK) return 1;
             hg[k] = pass_rate(pool, &w0, huge, mat_b, n_mat, x, y, work, ws);
@@ -157,8 +187,8 @@ int main(int argc, char **argv)
             rd[k] = (r0 + r1) / 2e9;
             rh[k] = hg[k] / rd[k];
             rs[k] = sm[k] / rd[k];
-            fprintf(stderr, "bench_stream: %s round %ld/%ld: huge %.1f, 4 KiB %.1f, read %.1f/%.1f GB/s\n",
-                    t->name, k + 1, rounds, hg[k], sm[k], r0 / 1e9, r1 / 1e9);
+            fprintf(stderr, "bench_stream: %s round %llu/%llu: huge %.1f, 4 KiB %.1f, read %.1f/%.1f GB/s\n",
+                    t->name, (unsigned long long)k + 1, (unsigned long long)rounds, hg[k], sm[k], r0 / 1e9, r1 / 1e9);
         }
         printf("| %s | %d | %.1f | %.1f | %.1f | %.0f %% | %.0f %% |\n", t->name, n_mat,
                median(hg, (int)rounds), median(sm, (int)rounds), median(rd, (int)rounds),

@@ -41,7 +41,8 @@ static void usage(FILE *f)
             "                       and compute peak of its first CPU unit\n"
             "                       (neither: the probe runs first with -t threads, ~12 s)\n"
             "  --bw-live            also measure the probe's read-only and triad streams\n"
-            "                       (256 MiB, 0.2 s each) right before and after each\n"
+            "                       (256 MiB, 0.2 s each, -t threads; 0 = every CPU this\n"
+            "                       process may use) right before and after each\n"
             "                       repetition's decode, and set each decode against the\n"
             "                       bandwidth of its own minute (for machines whose memory\n"
             "                       is shared: a profile from minutes ago may not hold)\n"
@@ -210,6 +211,13 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
+    /* the meter's threads are pinned, one per CPU this process may use */
+    const int n_cpu = qeil_probe_cpu_count();
+    if (live && threads > (uint64_t)n_cpu)
+        return cli_usage_error(CMD,
+                               "-t: %llu is out of range with --bw-live (allowed 0..%d: the CPUs "
+                               "this process may run on)",
+                               (unsigned long long)threads, n_cpu);
 
     int rc = CLI_FAIL;
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -217,6 +225,7 @@ int cmd_bench(int argc, char **argv)
     qeil_engine *e = NULL;
     int32_t *toks = NULL;
     double *pf_tps = NULL, *dc_tps = NULL, *pf_s = NULL, *live_rd = NULL, *live_tr = NULL;
+    double *live_edge = NULL; /* read before, read after, triad before, triad after: R each */
     qeil_probe_meter *meter = NULL;
 
     /* The model's shape first (to size the workload and pick the peak's
@@ -274,7 +283,8 @@ int cmd_bench(int argc, char **argv)
     pf_s = calloc(R, sizeof *pf_s);
     live_rd = calloc(R, sizeof *live_rd);
     live_tr = calloc(R, sizeof *live_tr);
-    if (!toks || !pf_tps || !dc_tps || !pf_s || !live_rd || !live_tr) {
+    live_edge = calloc(4 * (size_t)R, sizeof *live_edge);
+    if (!toks || !pf_tps || !dc_tps || !pf_s || !live_rd || !live_tr || !live_edge) {
         cli_fail(CMD, "out of memory");
         goto out;
     }
@@ -291,9 +301,7 @@ int cmd_bench(int argc, char **argv)
         goto out;
     }
     if (live) {
-        long online = sysconf(_SC_NPROCESSORS_ONLN);
-        int mt = threads ? (int)threads : online > 0 ? (int)online : 1;
-        if (qeil_probe_meter_create(ctx, mt, LIVE_WS_B, &meter) != QEIL_OK) {
+        if (qeil_probe_meter_create(ctx, (int)threads, LIVE_WS_B, &meter) != QEIL_OK) {
             cli_fail(CMD, "--bw-live: %s", qeil_ctx_errmsg(ctx));
             goto out;
         }
@@ -328,6 +336,10 @@ int cmd_bench(int argc, char **argv)
         dc_tps[r] = N / (t2 - td);
         live_rd[r] = (rd0 + rd1) / 2;
         live_tr[r] = (tr0 + tr1) / 2;
+        live_edge[r] = rd0;
+        live_edge[R + r] = rd1;
+        live_edge[2 * R + r] = tr0;
+        live_edge[3 * R + r] = tr1;
         if (meter)
             fprintf(stderr,
                     "qeil bench: rep %u/%u: prefill %.2f tok/s, decode %.2f tok/s; live read "
@@ -338,6 +350,7 @@ int cmd_bench(int argc, char **argv)
                     r + 1, R, pf_tps[r], dc_tps[r]);
     }
     /* the meter's 256 MiB is not the engine's: gone before VmRSS is read */
+    const int live_threads = qeil_probe_meter_threads(meter);
     qeil_probe_meter_free(meter);
     meter = NULL;
 
@@ -411,6 +424,7 @@ int cmd_bench(int argc, char **argv)
         if (live) {
             /* per repetition: ratio = decode tok/s x bytes per token / bandwidth */
             cJSON *lj = cJSON_AddObjectToObject(dj, "live");
+            cJSON_AddNumberToObject(lj, "threads", live_threads);
             cJSON_AddNumberToObject(lj, "ws_B", (double)LIVE_WS_B);
             cJSON_AddNumberToObject(lj, "min_time_s", LIVE_TIME_S);
             cJSON_AddNumberToObject(lj, "read_bw_Bps", lbw_rd);
@@ -421,6 +435,12 @@ int cmd_bench(int argc, char **argv)
             cJSON_AddNumberToObject(lj, "ratio_triad_sd", lt_sd);
             cJSON_AddItemToObject(lj, "read_bw_Bps_runs", cJSON_CreateDoubleArray(live_rd, (int)R));
             cJSON_AddItemToObject(lj, "triad_bw_Bps_runs", cJSON_CreateDoubleArray(live_tr, (int)R));
+            cJSON_AddItemToObject(lj, "read_bw_Bps_before", cJSON_CreateDoubleArray(live_edge, (int)R));
+            cJSON_AddItemToObject(lj, "read_bw_Bps_after", cJSON_CreateDoubleArray(live_edge + R, (int)R));
+            cJSON_AddItemToObject(lj, "triad_bw_Bps_before",
+                                  cJSON_CreateDoubleArray(live_edge + 2 * R, (int)R));
+            cJSON_AddItemToObject(lj, "triad_bw_Bps_after",
+                                  cJSON_CreateDoubleArray(live_edge + 3 * R, (int)R));
             cJSON_AddItemToObject(lj, "ratio_read_runs", cJSON_CreateDoubleArray(lr_run, (int)R));
             cJSON_AddItemToObject(lj, "ratio_triad_runs", cJSON_CreateDoubleArray(lt_run, (int)R));
         }
@@ -476,6 +496,7 @@ out:
     qeil_probe_meter_free(meter);
     free(live_rd);
     free(live_tr);
+    free(live_edge);
     free(toks);
     free(pf_tps);
     free(dc_tps);

@@ -98,6 +98,42 @@ TEST(malloc_big_aligns_and_uses_the_hook)
     qeil_ctx_free(ctx);
 }
 
+/* The advice reaches the kernel: the buffer's mapping is eligible for
+ * transparent huge pages (/proc/self/smaps, THPeligible). Needs Linux with
+ * THP not "never". */
+TEST(malloc_big_is_thp_eligible)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    char mode[128] = "";
+    if (f) {
+        if (!fgets(mode, sizeof mode, f)) mode[0] = '\0';
+        fclose(f);
+    }
+    if (!mode[0]) SKIP("no /sys/kernel/mm/transparent_hugepage/enabled (not Linux, or no THP)");
+    if (strstr(mode, "[never]")) SKIP("transparent huge pages are off ([never])");
+    const size_t n = 4 * QEIL_BIG_PAGE;
+    uint8_t *b = qeil_malloc_big(NULL, n);
+    CHECK(b != NULL);
+    if (!b) return;
+    memset(b, 1, n);
+    f = fopen("/proc/self/smaps", "r");
+    CHECK(f != NULL);
+    int eligible = -1, inside = 0;
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        char c;
+        if (sscanf(line, "%llx-%llx %c", &lo, &hi, &c) == 3) { /* a mapping's header */
+            inside = (uintptr_t)b >= lo && (uintptr_t)b < hi;
+            continue;
+        }
+        if (inside && strncmp(line, "THPeligible:", 12) == 0) eligible = (int)strtol(line + 12, NULL, 10);
+    }
+    if (f) fclose(f);
+    CHECK_EQ_INT(eligible, 1);
+    qeil_free_big(NULL, b);
+}
+
 TEST(parse_u64_strict)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -162,6 +198,7 @@ int main(void)
     RUN(ctx_log_hook_and_level);
     RUN(calloc_overflow_is_null);
     RUN(malloc_big_aligns_and_uses_the_hook);
+    RUN(malloc_big_is_thp_eligible);
     RUN(parse_u64_strict);
     RUN(parse_f64_strict);
     RUN(rng_deterministic_and_uniform);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "qeil/qeil.h"
+#include "qeil/device.h"
 #include "test.h"
 
 static char qeil_bin[4096];
@@ -410,7 +411,25 @@ TEST(bench_json_has_the_fields)
         mean += want / 2;
     }
     CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(lv, "ratio_read")), mean, 1e-9, 0);
+    /* a repetition's bandwidth = the mean of its readings before and after */
+    cJSON *rbf = cJSON_GetObjectItem(lv, "read_bw_Bps_before"), *raf = cJSON_GetObjectItem(lv, "read_bw_Bps_after");
+    CHECK_EQ_INT(cJSON_GetArraySize(rbf), 2);
+    CHECK_EQ_INT(cJSON_GetArraySize(raf), 2);
+    for (int r = 0; r < 2; r++)
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetArrayItem(rb, r)),
+                   (cJSON_GetNumberValue(cJSON_GetArrayItem(rbf, r)) +
+                    cJSON_GetNumberValue(cJSON_GetArrayItem(raf, r))) / 2,
+                   1e-12, 0);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(lv, "triad_bw_Bps_after")), 2);
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(lv, "threads")), 1);
     cJSON_Delete(j);
+    /* the meter's threads are pinned one per CPU: -t above the CPUs this
+     * process may use is a usage error naming -t, before any work */
+    if (qeil_probe_cpu_count() < 256) {
+        CHECK_RUN(qeilf("bench -m %s -t %d --bw 10 --bw-live", model_llama, qeil_probe_cpu_count() + 1), 2);
+        CHECK_CONTAINS(err_text, "-t:");
+        CHECK_CONTAINS(err_text, "with --bw-live (allowed 0..");
+    }
     CHECK_RUN(qeilf("bench -m %s -p 8 -n 4 -r 1 -t 1 --bw 10 --bw-live", model_llama), 0);
     CHECK_CONTAINS(out_text, "decode live");
     CHECK_CONTAINS(err_text, "live read");

@@ -432,9 +432,10 @@ TEST(to_platform_rejects_bad_results)
 TEST(meter_measures_and_rejects_bad_params)
 {
     qeil_probe_meter *m = NULL;
-    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 0, 1u << 20, &m), QEIL_ERR_RANGE);
-    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "threads 0 is out of range (allowed 1..");
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, -1, 1u << 20, &m), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "threads -1 is out of range (allowed 0..");
     CHECK(m == NULL);
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, qeil_probe_cpu_count() + 1, 1u << 20, &m), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_probe_meter_create(ctx, 100000, 1u << 20, &m), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_probe_meter_create(ctx, 1, 1000, &m), QEIL_ERR_RANGE);
     CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "working set 1000 bytes is out of range (allowed 65536..");
@@ -450,6 +451,8 @@ TEST(meter_measures_and_rejects_bad_params)
     CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "min_time_s 0 is out of range");
     CHECK_EQ_INT(qeil_probe_meter_run(m, NAN, &rd, &tr), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_probe_meter_run(m, 0.01, NULL, &tr), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "result pointer is NULL");
+    CHECK_EQ_INT(qeil_probe_meter_threads(m), 1);
     for (int k = 0; k < 2; k++) { /* the first run warms, the second does not */
         rd = tr = -1;
         CHECK_EQ_INT(qeil_probe_meter_run(m, 0.01, &rd, &tr), QEIL_OK);
@@ -459,6 +462,12 @@ TEST(meter_measures_and_rejects_bad_params)
         CHECK(tr > 1e8 && tr < 1e13);
     }
     qeil_probe_meter_free(m);
+    /* 0: every CPU this process may use */
+    CHECK(qeil_probe_cpu_count() >= 1);
+    CHECK_EQ_INT(qeil_probe_meter_create(ctx, 0, 1u << 20, &m), QEIL_OK);
+    CHECK_EQ_INT(qeil_probe_meter_threads(m), qeil_probe_cpu_count());
+    qeil_probe_meter_free(m);
+    CHECK_EQ_INT(qeil_probe_meter_threads(NULL), 0);
 }
 
 int main(void)

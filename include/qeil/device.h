@@ -220,17 +220,24 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *p, qeil_probe
  * measured, power and thermal marked default (documented in docs/probe.md). */
 qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out);
 
+/* CPUs this process may run on (its affinity mask; else the online CPUs),
+ * at most QEIL_PROBE_MAX_THREADS: the probe's and the meter's limit. */
+int qeil_probe_cpu_count(void);
+
 /* ---- Bandwidth meter: the probe's DRAM streams, on demand ----
  * To set work against the bandwidth of its own minute on a machine whose
  * memory is shared (qeil bench --bw-live): n_threads pinned threads (one
  * per physical core first, as the probe) over a working set of ws_B bytes
  * (the probe's default 256 MiB: DRAM where the last cache is <= 64 MiB),
- * started once and kept waiting between measurements. Threads 1..the CPUs
- * this process may use; ws_B 64 KiB..half of MemTotal. Free with
- * qeil_probe_meter_free (NULL is a no-op). Not thread-safe. */
+ * started once and kept waiting between measurements. Threads
+ * 0..qeil_probe_cpu_count() (0 = all of them); ws_B 64 KiB..half of
+ * MemTotal. Free with qeil_probe_meter_free (NULL is a no-op). Not
+ * thread-safe. */
 typedef struct qeil_probe_meter qeil_probe_meter;
 qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
                                     qeil_probe_meter **out);
+/* Threads the meter runs (0 for NULL). */
+int qeil_probe_meter_threads(const qeil_probe_meter *m);
 /* One measurement: the read-only stream, then the triad, min_time_s each
  * ((0, 60] s; one run each, not a best of 3), in B/s of all threads. The
  * first call is preceded by an untimed pass that touches the set. */

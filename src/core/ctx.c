@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#ifdef __linux__
+#include <sys/mman.h> /* madvise */
+#endif
 
 #define QEIL_ERRMSG_MAX 512
 
@@ -115,7 +117,7 @@ void *qeil_malloc_big(qeil_ctx *ctx, size_t size)
     uintptr_t a = ((uintptr_t)raw + 16 + align - 1) & ~(uintptr_t)(align - 1);
     uint8_t *p = (uint8_t *)a;
     memcpy(p - 16, &raw, sizeof raw);
-#ifdef MADV_HUGEPAGE
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
     const size_t whole = size & ~(QEIL_BIG_PAGE - 1);
     if (align == QEIL_BIG_PAGE && whole) (void)madvise(p, whole, MADV_HUGEPAGE); /* advice */
 #endif

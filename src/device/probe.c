@@ -783,9 +783,23 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
 struct qeil_probe_meter {
     qeil_ctx *ctx;
     probe_team team;
+    int n_threads;
     size_t n_elem; /* per thread */
     int warm;      /* 1 until the first measurement has touched the set */
 };
+
+int qeil_probe_cpu_count(void)
+{
+    cpu_set_info ci;
+    memset(&ci, 0, sizeof ci);
+    list_cpus(&ci);
+    return ci.n_cpus < MAX_CPUS ? ci.n_cpus : MAX_CPUS;
+}
+
+int qeil_probe_meter_threads(const qeil_probe_meter *m)
+{
+    return m ? m->n_threads : 0;
+}
 
 qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
                                     qeil_probe_meter **out)
@@ -797,11 +811,12 @@ qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
     list_cpus(&ci);
     order_by_core(&ci);
     const int n_usable = ci.n_cpus < MAX_CPUS ? ci.n_cpus : MAX_CPUS;
-    if (n_threads < 1 || n_threads > n_usable)
+    if (n_threads < 0 || n_threads > n_usable)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
-                             "bandwidth meter: threads %d is out of range (allowed 1..%d: the CPUs "
-                             "this process may run on)",
+                             "bandwidth meter: threads %d is out of range (allowed 0..%d: 0 = all "
+                             "CPUs this process may run on)",
                              n_threads, n_usable);
+    if (n_threads == 0) n_threads = n_usable;
     size_t hi = MAX_WS_MAX;
     const double mem_total_B = read_mem_total_B();
     if (mem_total_B > 0 && mem_total_B / 2 < (double)hi) hi = (size_t)(mem_total_B / 2);
@@ -814,6 +829,7 @@ qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
     qeil_probe_meter *m = qeil_calloc(ctx, 1, sizeof *m);
     if (!m) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "bandwidth meter: out of memory");
     m->ctx = ctx;
+    m->n_threads = n_threads;
     m->n_elem = ws_B / (24 * (size_t)n_threads);
     if (m->n_elem < 4) m->n_elem = 4;
     m->warm = 1;
@@ -832,7 +848,9 @@ qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
 qeil_status qeil_probe_meter_run(qeil_probe_meter *m, double min_time_s, double *read_Bps,
                                  double *triad_Bps)
 {
-    if (!m || !read_Bps || !triad_Bps) return QEIL_ERR_INVALID;
+    if (!m) return QEIL_ERR_INVALID;
+    if (!read_Bps || !triad_Bps)
+        return qeil_ctx_fail(m->ctx, QEIL_ERR_INVALID, "qeil_probe_meter_run: a result pointer is NULL");
     if (!(min_time_s > 0 && min_time_s <= MIN_TIME_MAX_S))
         return qeil_ctx_fail(m->ctx, QEIL_ERR_RANGE,
                              "bandwidth meter: min_time_s %g is out of range (allowed (0, %g] "

@@ -683,7 +683,9 @@ VNNI_FN static inline __attribute__((always_inline)) void x8k_tile(const uint8_t
             const int NH = C == 1 ? 2 : 1;
             if (C == 1 && X8K_PF > 0) /* 5 lines per p: the 1184-byte record in 4 steps */
                 UNROLL8 for (int l = 0; l < 5; l++)
-                    __builtin_prefetch(o + X8K_PF * X8K_REC + 320 * p + 64 * l, 0, 3);
+                    /* integer arithmetic: near the end of the matrix the
+                     * address lies past it (a prefetch never faults) */
+                    __builtin_prefetch((const void *)((uintptr_t)o + X8K_PF * X8K_REC + 320 * p + 64 * l), 0, 3);
             __m256i lo[QEIL_PACK_VEC][2], hi[QEIL_PACK_VEC][2];
             UNROLL8 for (int c = 0; c < C; c++)
                 UNROLL8 for (int h = 0; h < NH; h++) lo[c][h] = hi[c][h] = _mm256_setzero_si256();
