@@ -196,6 +196,56 @@ TEST(ops_softmax_activations_attention)
  * output) for head sizes with and without a partial 64-float block, key
  * counts around the 4-key step, and KV rows wider than a head; the
  * definition itself is within 1e-5 of a double-precision evaluation. */
+/* Heads sharing one KV head (qeil_op_attention_heads, up to 4 at a time
+ * on AVX2): every head gets the reference's bits — scores and output —
+ * for 1..9 heads (groups of 4, 3, 2, 1 and mixes), key counts around the
+ * 2-key step, head sizes with an odd number of 8-float blocks (the ymm
+ * p.v), multiples of 16 with 1, 4, 5 and 8 zmm blocks (the AVX-512 p.v,
+ * where the CPU has it), one that is no multiple of 8 (the portable
+ * path), strided queries and outputs, and nothing written past a head's
+ * scores or output. */
+TEST(ops_attention_heads_same_bits)
+{
+    enum { MAXD = 136, MAXP = 41, MAXH = 9, SS = MAXP + 3, OS = MAXD + 5, QS = MAXD + 7 };
+    static const uint32_t dims[] = {8, 16, 24, 64, 80, 128, 136, 12};
+    static const uint32_t npos[] = {1, 2, 3, 4, 5, 40, 41};
+    qeil_rng r;
+    qeil_rng_seed(&r, 37);
+    const size_t stride = 2 * MAXD + 8;
+    float *k = malloc(MAXP * stride * sizeof *k), *v = malloc(MAXP * stride * sizeof *v);
+    static float q[MAXH * QS], o1[MAXH * OS], s1[MAXH * SS], o2[MAXD], s2[MAXP];
+    CHECK(k && v);
+    if (!k || !v) return;
+    for (size_t i = 0; i < MAXP * stride; i++) {
+        k[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+        v[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+    }
+    for (int i = 0; i < MAXH * QS; i++) q[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++)
+        for (size_t pi = 0; pi < sizeof npos / sizeof npos[0]; pi++)
+            for (uint32_t nh = 1; nh <= MAXH; nh++) {
+                const uint32_t d = dims[di], n = npos[pi];
+                const float scale = 1.0f / sqrtf((float)d);
+                memset(o1, 0x7f, sizeof o1); /* guards: 0x7f7f7f7f */
+                memset(s1, 0x7f, sizeof s1);
+                qeil_op_attention_heads(q, QS, nh, k + 5, v + 3, stride, n, d, scale, s1, SS, o1, OS);
+                for (uint32_t h = 0; h < nh; h++) {
+                    qeil_op_attention_ref(q + h * QS, k + 5, v + 3, stride, n, d, scale, s2, o2);
+                    if (memcmp(o1 + h * OS, o2, d * sizeof *o2) != 0 ||
+                        memcmp(s1 + h * SS, s2, n * sizeof *s2) != 0)
+                        TEST_FAIL_("head_dim %u, %u positions, head %u of %u: differs from the reference",
+                                   d, n, h, nh);
+                    uint32_t guard;
+                    memcpy(&guard, o1 + h * OS + d, sizeof guard);
+                    if (guard != 0x7f7f7f7fu) TEST_FAIL_("head_dim %u, head %u: written past its output", d, h);
+                    memcpy(&guard, s1 + h * SS + n, sizeof guard);
+                    if (guard != 0x7f7f7f7fu) TEST_FAIL_("%u positions, head %u: written past its scores", n, h);
+                }
+            }
+    free(k);
+    free(v);
+}
+
 TEST(ops_attention_avx2_same_bits)
 {
     /* without AVX2 qeil_op_attention is the reference: only the check
@@ -1380,6 +1430,7 @@ int main(void)
     RUN(ops_softmax_activations_attention);
     RUN(ops_exp);
     RUN(ops_attention_avx2_same_bits);
+    RUN(ops_attention_heads_same_bits);
     RUN(mkmodel_presets_and_params);
     RUN(ref_setup);
     RUN(ref_llama_f32);

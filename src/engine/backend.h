@@ -82,8 +82,12 @@ typedef struct {
     uint32_t seq, pos;
 } qeil_brow;
 
-/* KV cache of one layer in backend memory, f32:
- *   k[((seq * n_ctx + pos) * n_kv_heads + h) * head_dim + i], v alike. */
+/* KV cache of one layer in backend memory, f32, head-major:
+ *   k[((seq * n_kv_heads + h) * n_ctx + pos) * head_dim + i], v alike —
+ * a KV head's positions are contiguous, so attention streams them (with
+ * rows of all heads side by side, a head's keys were 256 B every 2 KB:
+ * one head's decode attention at 1000 positions ran 2x slower,
+ * bench/bench_attention.c). */
 typedef struct {
     float *k, *v;
     uint32_t n_seq, n_ctx, n_kv_heads, head_dim;

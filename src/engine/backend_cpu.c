@@ -19,6 +19,10 @@
 #include "engine/quant.h"
 #include "engine/threadpool.h"
 
+/* Query heads sharing a KV head that one attention item computes
+ * together (att_task). */
+#define ATT_MAX_CHUNK 4
+
 typedef struct {
     qeil_ctx *ctx;
     qeil_tpool *pool;
@@ -27,7 +31,7 @@ typedef struct {
     int n_threads;
     void *work;          /* matmul activation quantization, grown at prepare time */
     size_t work_size;
-    float *scores;       /* n_threads x max_ctx attention scores */
+    float *scores;       /* n_threads x ATT_MAX_CHUNK x max_ctx attention scores */
     float *rowbuf;       /* one dequantized row of the widest weight (get_rows) */
     int64_t rowbuf_len;
 } cpu_state;
@@ -66,12 +70,12 @@ static qeil_status cpu_create(const qeil_backend_config *cfg, void **out)
         cpu_destroy(s);
         return st;
     }
-    s->scores = qeil_calloc(ctx, (size_t)cfg->n_threads * cfg->max_ctx, sizeof(float));
+    s->scores = qeil_calloc(ctx, (size_t)cfg->n_threads * ATT_MAX_CHUNK * cfg->max_ctx, sizeof(float));
     if (!s->scores) {
         cpu_destroy(s);
         return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM,
-                             "cpu backend: out of memory for attention scores (%d threads x %u)",
-                             cfg->n_threads, cfg->max_ctx);
+                             "cpu backend: out of memory for attention scores (%d threads x %d heads x %u)",
+                             cfg->n_threads, ATT_MAX_CHUNK, cfg->max_ctx);
     }
     *out = s;
     return QEIL_OK;
@@ -185,7 +189,7 @@ static void cpu_weight_release(void *p, qeil_bweight *w)
 static size_t cpu_scratch_bytes(const void *p)
 {
     const cpu_state *s = p;
-    return s->work_size + (size_t)s->n_threads * s->max_ctx * sizeof(float) +
+    return s->work_size + (size_t)s->n_threads * ATT_MAX_CHUNK * s->max_ctx * sizeof(float) +
            (size_t)s->rowbuf_len * sizeof(float);
 }
 
@@ -288,12 +292,13 @@ static void cpu_kv_store(void *p, const qeil_bkv *kv, const float *k, const floa
                          size_t stride, uint32_t n_rows, const qeil_brow *rows)
 {
     (void)p;
-    const size_t w = (size_t)kv->n_kv_heads * kv->head_dim;
-    for (uint32_t r = 0; r < n_rows; r++) {
-        size_t off = ((size_t)rows[r].seq * kv->n_ctx + rows[r].pos) * w;
-        memcpy(kv->k + off, k + (size_t)r * stride, w * sizeof(float));
-        memcpy(kv->v + off, v + (size_t)r * stride, w * sizeof(float));
-    }
+    const size_t hd = kv->head_dim;
+    for (uint32_t r = 0; r < n_rows; r++)
+        for (uint32_t h = 0; h < kv->n_kv_heads; h++) {
+            const size_t off = (((size_t)rows[r].seq * kv->n_kv_heads + h) * kv->n_ctx + rows[r].pos) * hd;
+            memcpy(kv->k + off, k + (size_t)r * stride + h * hd, hd * sizeof(float));
+            memcpy(kv->v + off, v + (size_t)r * stride + h * hd, hd * sizeof(float));
+        }
 }
 
 typedef struct {
@@ -307,25 +312,34 @@ typedef struct {
     float *out;
 } att_args;
 
-/* Items are (row, head) pairs; thread ith takes every nth item (with its
- * own score buffer). Causal rows cost their position: contiguous chunks
- * gave the last thread of a 128-token prefill three quarters of the work;
- * taken in turn, every thread gets early and late rows alike. */
+/* Items are (row, KV head, chunk of up to `chunk` of the query heads that
+ * share it) triples; thread ith takes every nth item (with its own score
+ * buffer of ATT_MAX_CHUNK rows). The heads of a chunk load each K and V
+ * row once (qeil_op_attention_heads); chunks shrink when there would be
+ * fewer than two items per thread (decode on many threads). Causal rows
+ * cost their position: contiguous chunks gave the last thread of a
+ * 128-token prefill three quarters of the work; taken in turn, every
+ * thread gets early and late rows alike. */
 static void att_task(void *p, int ith, int nth)
 {
     const att_args *a = p;
     const qeil_bkv *kv = a->kv;
     const uint32_t hd = kv->head_dim, group = a->n_heads / kv->n_kv_heads;
-    const size_t kv_row = (size_t)kv->n_kv_heads * hd;
-    const int64_t n_items = (int64_t)a->n_rows * a->n_heads;
-    float *scores = a->s->scores + (size_t)ith * a->s->max_ctx;
+    uint32_t chunk = ATT_MAX_CHUNK;
+    while (chunk > 1 && (uint64_t)a->n_rows * kv->n_kv_heads * ((group + chunk - 1) / chunk) < 2u * (uint64_t)nth)
+        chunk /= 2;
+    const uint32_t n_chunks = (group + chunk - 1) / chunk;
+    const int64_t per_row = (int64_t)kv->n_kv_heads * n_chunks;
+    const int64_t n_items = (int64_t)a->n_rows * per_row;
+    float *scores = a->s->scores + (size_t)ith * ATT_MAX_CHUNK * a->s->max_ctx;
     for (int64_t it = ith; it < n_items; it += nth) {
-        const uint32_t r = (uint32_t)(it / a->n_heads), h = (uint32_t)(it % a->n_heads);
-        const uint32_t kvh = h / group;
-        const size_t base = (size_t)a->rows[r].seq * kv->n_ctx * kv_row + (size_t)kvh * hd;
-        qeil_op_attention(a->q + (size_t)r * a->q_stride + (size_t)h * hd, kv->k + base,
-                          kv->v + base, kv_row, a->rows[r].pos + 1, hd, a->scale, scores,
-                          a->out + ((size_t)r * a->n_heads + h) * hd);
+        const uint32_t r = (uint32_t)(it / per_row), rem = (uint32_t)(it % per_row);
+        const uint32_t kvh = rem / n_chunks, h0 = kvh * group + (rem % n_chunks) * chunk;
+        const uint32_t nh = (kvh + 1) * group - h0 < chunk ? (kvh + 1) * group - h0 : chunk;
+        const size_t base = ((size_t)a->rows[r].seq * kv->n_kv_heads + kvh) * kv->n_ctx * hd;
+        qeil_op_attention_heads(a->q + (size_t)r * a->q_stride + (size_t)h0 * hd, hd, nh, kv->k + base,
+                                kv->v + base, hd, a->rows[r].pos + 1, hd, a->scale, scores,
+                                a->s->max_ctx, a->out + ((size_t)r * a->n_heads + h0) * hd, hd);
     }
 }
 

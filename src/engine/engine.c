@@ -1021,13 +1021,16 @@ qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst)
     if ((st = check_seq(e, "seq_copy src", src)) != QEIL_OK) return st;
     if ((st = check_seq(e, "seq_copy dst", dst)) != QEIL_OK) return st;
     if (src == dst) return QEIL_OK;
-    const size_t row = e->hp.kv_dim, len = e->seq_len[src];
+    const size_t hd = e->hp.head_dim, len = e->seq_len[src];
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
         bk_inst *I = &e->inst[e->place[l + 1]];
         const qeil_bkv *kv = &e->kv[l];
-        const size_t so = (size_t)src * kv->n_ctx * row, d_o = (size_t)dst * kv->n_ctx * row;
-        I->be->copy(I->st, kv->k + d_o, kv->k + so, len * row * sizeof(float));
-        I->be->copy(I->st, kv->v + d_o, kv->v + so, len * row * sizeof(float));
+        for (uint32_t h = 0; h < kv->n_kv_heads; h++) { /* head-major: one run per KV head */
+            const size_t so = ((size_t)src * kv->n_kv_heads + h) * kv->n_ctx * hd,
+                         d_o = ((size_t)dst * kv->n_kv_heads + h) * kv->n_ctx * hd;
+            I->be->copy(I->st, kv->k + d_o, kv->k + so, len * hd * sizeof(float));
+            I->be->copy(I->st, kv->v + d_o, kv->v + so, len * hd * sizeof(float));
+        }
     }
     e->seq_len[dst] = (uint32_t)len;
     return QEIL_OK;

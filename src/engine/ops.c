@@ -297,6 +297,157 @@ OPS_AVX2 static void attention_avx2(const float *restrict q, const float *restri
         }
     }
 }
+
+/* Up to 4 heads that share one KV head (grouped-query attention), each
+ * computed exactly as attention_avx2 computes it alone — every score from
+ * its own 8-lane accumulator reduced in the same order, every out element
+ * summed over j in order — so the same bits; but each K and V row is
+ * loaded once for all G heads instead of once per head. Alone, a head
+ * re-read its KV head's rows from L2 (at 130 positions 66 KB per KV head),
+ * and attention ran L2-bound at ~8 GB/s of KV. */
+OPS_AVX2 static inline __attribute__((always_inline)) void att_qk_group(
+    const float *q, size_t q_stride, const float *k, size_t kv_stride, uint32_t n_pos,
+    uint32_t nb, float scale, float *scores, size_t s_stride, const int G)
+{
+    uint32_t j = 0;
+    /* two keys x G heads: 2G accumulators (<= 8) */
+    for (; j + 2 <= n_pos; j += 2) {
+        const float *k0 = k + (size_t)j * kv_stride, *k1 = k0 + kv_stride;
+        __m256 a[4][2];
+        OPS_UNROLL8 for (int g = 0; g < G; g++) a[g][0] = a[g][1] = _mm256_setzero_ps();
+        for (uint32_t b = 0; b < nb; b++) {
+            const __m256 kb0 = _mm256_loadu_ps(k0 + 8 * b), kb1 = _mm256_loadu_ps(k1 + 8 * b);
+            OPS_UNROLL8 for (int g = 0; g < G; g++) {
+                const __m256 qb = _mm256_loadu_ps(q + (size_t)g * q_stride + 8 * b);
+                a[g][0] = _mm256_add_ps(a[g][0], _mm256_mul_ps(qb, kb0));
+                a[g][1] = _mm256_add_ps(a[g][1], _mm256_mul_ps(qb, kb1));
+            }
+        }
+        /* [g j, g j+1, g+1 j, g+1 j+1]: hadd(hadd(X0, X1), hadd(X2, X3)) is
+         * ((a0+a4)+(a1+a5))+((a2+a6)+(a3+a7)) per accumulator */
+        for (int g = 0; g < G; g += 2) {
+            const int g1 = g + 1 < G ? g + 1 : g;
+            const __m128 r = _mm_mul_ps(
+                _mm_hadd_ps(_mm_hadd_ps(att_lanes(a[g][0]), att_lanes(a[g][1])),
+                            _mm_hadd_ps(att_lanes(a[g1][0]), att_lanes(a[g1][1]))),
+                _mm_set1_ps(scale));
+            _mm_storel_pi((__m64 *)(void *)(scores + (size_t)g * s_stride + j), r);
+            if (g + 1 < G) _mm_storeh_pi((__m64 *)(void *)(scores + (size_t)g1 * s_stride + j), r);
+        }
+    }
+    for (; j < n_pos; j++) {
+        const float *kj = k + (size_t)j * kv_stride;
+        OPS_UNROLL8 for (int g = 0; g < G; g++) {
+            __m256 a = _mm256_setzero_ps();
+            for (uint32_t b = 0; b < nb; b++)
+                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(q + (size_t)g * q_stride + 8 * b),
+                                                   _mm256_loadu_ps(kj + 8 * b)));
+            __m128 h = att_lanes(a);
+            h = _mm_hadd_ps(h, h);
+            h = _mm_hadd_ps(h, h);
+            scores[(size_t)g * s_stride + j] = _mm_cvtss_f32(h) * scale;
+        }
+    }
+}
+
+/* out_g[8c .. 8c + 16) for blocks c, c + 1 (CN = 2) or c alone (CN = 1):
+ * sum_j p_g[j] v_j in order from j = 0. */
+OPS_AVX2 static inline __attribute__((always_inline)) void att_pv_group(
+    const float *v, size_t kv_stride, uint32_t n_pos, const float *p, size_t p_stride, float *out,
+    size_t out_stride, const int G, const int CN)
+{
+    __m256 o[4][2];
+    OPS_UNROLL8 for (int g = 0; g < G; g++) OPS_UNROLL8 for (int c = 0; c < CN; c++) o[g][c] = _mm256_setzero_ps();
+    for (uint32_t j = 0; j < n_pos; j++) {
+        const float *vj = v + (size_t)j * kv_stride;
+        __m256 vb[2];
+        OPS_UNROLL8 for (int c = 0; c < CN; c++) vb[c] = _mm256_loadu_ps(vj + 8 * c);
+        OPS_UNROLL8 for (int g = 0; g < G; g++) {
+            const __m256 pj = _mm256_set1_ps(p[(size_t)g * p_stride + j]);
+            OPS_UNROLL8 for (int c = 0; c < CN; c++) o[g][c] = _mm256_add_ps(o[g][c], _mm256_mul_ps(pj, vb[c]));
+        }
+    }
+    OPS_UNROLL8 for (int g = 0; g < G; g++)
+        OPS_UNROLL8 for (int c = 0; c < CN; c++) _mm256_storeu_ps(out + (size_t)g * out_stride + 8 * c, o[g][c]);
+}
+
+#define ATT_GROUP_FN(NAME, G)                                                                       \
+    OPS_AVX2 static void NAME(const float *q, size_t q_stride, const float *k, const float *v,     \
+                              size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,     \
+                              float *scores, size_t s_stride, float *out, size_t out_stride)        \
+    {                                                                                               \
+        const uint32_t nb = head_dim / 8;                                                           \
+        att_qk_group(q, q_stride, k, kv_stride, n_pos, nb, scale, scores, s_stride, G);            \
+        for (int g = 0; g < G; g++) qeil_op_softmax(scores + (size_t)g * s_stride, n_pos);         \
+        uint32_t c = 0;                                                                             \
+        for (; c + 2 <= nb; c += 2)                                                                 \
+            att_pv_group(v + 8 * (size_t)c, kv_stride, n_pos, scores, s_stride, out + 8 * (size_t)c, \
+                         out_stride, G, 2);                                                         \
+        if (c < nb)                                                                                 \
+            att_pv_group(v + 8 * (size_t)c, kv_stride, n_pos, scores, s_stride, out + 8 * (size_t)c, \
+                         out_stride, G, 1);                                                         \
+    }
+ATT_GROUP_FN(att_group1, 1)
+ATT_GROUP_FN(att_group2, 2)
+ATT_GROUP_FN(att_group3, 3)
+ATT_GROUP_FN(att_group4, 4)
+
+/* With AVX-512 (F/VL; detected with VNNI) and head_dim a multiple of 16,
+ * p.v holds G heads x up to 4 zmm (64 floats of each head) in registers,
+ * so each V row is read once, in one pass, for all G heads — the ymm
+ * version needs 2-block passes over j (16 registers), which at 1000
+ * positions made it slower than one head at a time. Element-wise sums,
+ * so the lane width changes no bit. */
+#define OPS_AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl")))
+
+OPS_AVX512 static inline __attribute__((always_inline)) void att_pv_group16(
+    const float *v, size_t kv_stride, uint32_t n_pos, const float *p, size_t p_stride, float *out,
+    size_t out_stride, const int G, const int NZ)
+{
+    __m512 o[4][4];
+    OPS_UNROLL8 for (int g = 0; g < G; g++) OPS_UNROLL8 for (int c = 0; c < NZ; c++) o[g][c] = _mm512_setzero_ps();
+    for (uint32_t j = 0; j < n_pos; j++) {
+        const float *vj = v + (size_t)j * kv_stride;
+        __m512 vb[4];
+        OPS_UNROLL8 for (int c = 0; c < NZ; c++) vb[c] = _mm512_loadu_ps(vj + 16 * c);
+        OPS_UNROLL8 for (int g = 0; g < G; g++) {
+            const __m512 pj = _mm512_set1_ps(p[(size_t)g * p_stride + j]);
+            OPS_UNROLL8 for (int c = 0; c < NZ; c++) o[g][c] = _mm512_add_ps(o[g][c], _mm512_mul_ps(pj, vb[c]));
+        }
+    }
+    OPS_UNROLL8 for (int g = 0; g < G; g++)
+        OPS_UNROLL8 for (int c = 0; c < NZ; c++) _mm512_storeu_ps(out + (size_t)g * out_stride + 16 * c, o[g][c]);
+}
+
+#define ATT_GROUP512_FN(NAME, G)                                                                     \
+    OPS_AVX512 static void NAME(const float *q, size_t q_stride, const float *k, const float *v,    \
+                                size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,    \
+                                float *scores, size_t s_stride, float *out, size_t out_stride)       \
+    {                                                                                                \
+        att_qk_group(q, q_stride, k, kv_stride, n_pos, head_dim / 8, scale, scores, s_stride, G);   \
+        for (int g = 0; g < G; g++) qeil_op_softmax(scores + (size_t)g * s_stride, n_pos);          \
+        const uint32_t nz = head_dim / 16;                                                           \
+        for (uint32_t c = 0; c < nz; c += 4) {                                                       \
+            const float *vc = v + 16 * (size_t)c;                                                    \
+            float *oc = out + 16 * (size_t)c;                                                        \
+            switch (nz - c < 4 ? nz - c : 4) {                                                       \
+            case 4: att_pv_group16(vc, kv_stride, n_pos, scores, s_stride, oc, out_stride, G, 4); break; \
+            case 3: att_pv_group16(vc, kv_stride, n_pos, scores, s_stride, oc, out_stride, G, 3); break; \
+            case 2: att_pv_group16(vc, kv_stride, n_pos, scores, s_stride, oc, out_stride, G, 2); break; \
+            default: att_pv_group16(vc, kv_stride, n_pos, scores, s_stride, oc, out_stride, G, 1); break; \
+            }                                                                                        \
+        }                                                                                            \
+    }
+ATT_GROUP512_FN(att512_group1, 1)
+ATT_GROUP512_FN(att512_group2, 2)
+ATT_GROUP512_FN(att512_group3, 3)
+ATT_GROUP512_FN(att512_group4, 4)
+
+typedef void (*att_group_fn)(const float *, size_t, const float *, const float *, size_t, uint32_t,
+                             uint32_t, float, float *, size_t, float *, size_t);
+static const att_group_fn k_att_group[2][4] = {{att_group1, att_group2, att_group3, att_group4},
+                                               {att512_group1, att512_group2, att512_group3,
+                                                att512_group4}};
 #endif
 
 void qeil_op_attention(const float *restrict q, const float *restrict k,
@@ -311,4 +462,26 @@ void qeil_op_attention(const float *restrict q, const float *restrict k,
     }
 #endif
     qeil_op_attention_ref(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
+}
+
+void qeil_op_attention_heads(const float *q, size_t q_stride, uint32_t n_heads, const float *k,
+                             const float *v, size_t kv_stride, uint32_t n_pos, uint32_t head_dim,
+                             float scale, float *scores, size_t s_stride, float *out,
+                             size_t out_stride)
+{
+#if OPS_ATT_AVX2
+    if (head_dim % 8 == 0 && qeil_simd_best() >= QEIL_SIMD_AVX2) {
+        const att_group_fn *fn = k_att_group[head_dim % 16 == 0 && qeil_cpu_has_avx512_vnni()];
+        for (uint32_t h = 0; h < n_heads;) {
+            const uint32_t g = n_heads - h < 4 ? n_heads - h : 4;
+            fn[g - 1](q + (size_t)h * q_stride, q_stride, k, v, kv_stride, n_pos, head_dim, scale,
+                      scores + (size_t)h * s_stride, s_stride, out + (size_t)h * out_stride, out_stride);
+            h += g;
+        }
+        return;
+    }
+#endif
+    for (uint32_t h = 0; h < n_heads; h++)
+        qeil_op_attention_ref(q + (size_t)h * q_stride, k, v, kv_stride, n_pos, head_dim, scale,
+                              scores + (size_t)h * s_stride, out + (size_t)h * out_stride);
 }

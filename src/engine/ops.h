@@ -72,5 +72,15 @@ void qeil_op_attention_ref(const float *restrict q, const float *restrict k,
                            const float *restrict v, size_t kv_stride, uint32_t n_pos,
                            uint32_t head_dim, float scale, float *restrict scores,
                            float *restrict out);
+/* n_heads (>= 1) heads that share one KV head (grouped-query attention),
+ * one query each: head h's query at q + h * q_stride, its scores at
+ * scores + h * s_stride (s_stride >= n_pos), its output at out +
+ * h * out_stride; every head gets qeil_op_attention_ref's bits. With AVX2
+ * and head_dim a multiple of 8, up to 4 heads at a time load each K and V
+ * row once. Buffers do not overlap. */
+void qeil_op_attention_heads(const float *q, size_t q_stride, uint32_t n_heads, const float *k,
+                             const float *v, size_t kv_stride, uint32_t n_pos, uint32_t head_dim,
+                             float scale, float *scores, size_t s_stride, float *out,
+                             size_t out_stride);
 
 #endif /* QEIL_ENGINE_OPS_H */
