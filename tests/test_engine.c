@@ -192,10 +192,6 @@ TEST(ops_softmax_activations_attention)
     CHECK_NEAR(out[1], 8.0, 1e-7, 0);
 }
 
-/* The AVX2 attention returns the portable definition's bits (scores and
- * output) for head sizes with and without a partial 64-float block, key
- * counts around the 4-key step, and KV rows wider than a head; the
- * definition itself is within 1e-5 of a double-precision evaluation. */
 /* Heads sharing one KV head (qeil_op_attention_heads, up to 4 at a time
  * on AVX2): every head gets the reference's bits — scores and output —
  * for 1..9 heads (groups of 4, 3, 2, 1 and mixes), key counts around the
@@ -246,6 +242,10 @@ TEST(ops_attention_heads_same_bits)
     free(v);
 }
 
+/* The AVX2 attention returns the portable definition's bits (scores and
+ * output) for head sizes with and without a partial 64-float block, key
+ * counts around the 4-key step, and KV rows wider than a head; the
+ * definition itself is within 1e-5 of a double-precision evaluation. */
 TEST(ops_attention_avx2_same_bits)
 {
     /* without AVX2 qeil_op_attention is the reference: only the check
@@ -864,7 +864,8 @@ TEST(seq_copy_fork_equals_rerun)
     qeil_ctx_free(ctx);
 }
 
-static void thread_case(const char *presetname, int type, uint32_t d_model)
+static void thread_case(const char *presetname, int type, uint32_t d_model, uint32_t n_heads,
+                        uint32_t n_kv_heads)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
     qeil_mkmodel_params p = preset(presetname);
@@ -872,6 +873,10 @@ static void thread_case(const char *presetname, int type, uint32_t d_model)
     if (d_model) {
         p.d_model = d_model;
         p.d_ff = 2 * d_model;
+    }
+    if (n_heads) {
+        p.n_heads = n_heads;
+        p.n_kv_heads = n_kv_heads;
     }
     const char *path = tmp_path("thr.gguf");
     CHECK(make_model(ctx, &p, path));
@@ -942,13 +947,17 @@ TEST(cpu_backend_activations_over_the_pool)
 
 TEST(threads_bit_identical)
 {
-    thread_case("tiny-llama", QEIL_GGML_F16, 0);
-    thread_case("tiny-qwen2", QEIL_GGML_Q4_K, 256);
-    thread_case("tiny-gpt2", QEIL_GGML_Q4_0, 0);
+    thread_case("tiny-llama", QEIL_GGML_F16, 0, 0, 0);
+    thread_case("tiny-qwen2", QEIL_GGML_Q4_K, 256, 0, 0);
+    thread_case("tiny-gpt2", QEIL_GGML_Q4_0, 0, 0, 0);
     /* d_ff 2048 x a prefill chunk of 8 rows = 16384 elements: the cpu
      * backend's activations (SiLU·mul, GELU) then run over the pool */
-    thread_case("tiny-llama", QEIL_GGML_Q4_0, 1024);
-    thread_case("tiny-gpt2", QEIL_GGML_Q8_0, 1024);
+    thread_case("tiny-llama", QEIL_GGML_Q4_0, 1024, 0, 0);
+    thread_case("tiny-gpt2", QEIL_GGML_Q8_0, 1024, 0, 0);
+    /* Qwen2-0.5B's grouping, 7 query heads per KV head (head_dim 16):
+     * attention items split a group 4 + 3 (2 + 2 + 2 + 1 when items are
+     * few), every head computed once whatever the thread count */
+    thread_case("tiny-qwen2", QEIL_GGML_F32, 224, 14, 2);
 }
 
 /* ------------------------------------------------------------------------ */
