@@ -50,7 +50,8 @@ static void usage(FILE *f)
             "  -h, --help           this help\n\n"
             "examples:\n"
             "  qeil bench -m model.gguf -t 2\n"
-            "  qeil probe -o probe.json && qeil bench -m model.gguf --profile probe.json\n",
+            "  qeil probe -o probe.json && qeil bench -m model.gguf --profile probe.json\n"
+            "  qeil bench -m model.gguf -t 2 --profile probe.json --bw-live --output json\n",
             MAX_TOKENS, MAX_TOKENS, MAX_REPS);
 }
 
