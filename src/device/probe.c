@@ -190,6 +190,16 @@ static void order_by_core(cpu_set_info *ci)
 
 /* Max clock of one CPU in Hz: cpufreq's cpuinfo_max_freq (kHz), the
  * hardware limit including boost. 0 if absent (VMs, some ARM boards). */
+/* The CPUs this process may use, one per physical core first; returns how
+ * many of them a team may take (at most MAX_CPUS). */
+static int usable_cpus(cpu_set_info *ci)
+{
+    memset(ci, 0, sizeof *ci);
+    list_cpus(ci);
+    order_by_core(ci);
+    return ci->n_cpus < MAX_CPUS ? ci->n_cpus : MAX_CPUS;
+}
+
 static double cpufreq_max_Hz(int cpu)
 {
     char path[128];
@@ -568,6 +578,15 @@ qeil_probe_params qeil_probe_default_params(void)
     return p;
 }
 
+/* Largest working set allowed: half of MemTotal (when known), within
+ * MAX_WS_MIN..MAX_WS_MAX. */
+static size_t ws_limit_B(double mem_total_B)
+{
+    size_t hi = MAX_WS_MAX;
+    if (mem_total_B > 0 && mem_total_B / 2 < (double)hi) hi = (size_t)(mem_total_B / 2);
+    return hi < MAX_WS_MIN ? MAX_WS_MIN : hi;
+}
+
 static qeil_status check_params(qeil_ctx *ctx, const qeil_probe_params *p, int n_usable,
                                 double mem_total_B)
 {
@@ -580,9 +599,7 @@ static qeil_status check_params(qeil_ctx *ctx, const qeil_probe_params *p, int n
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
                              "min_time_s: %g is out of range (allowed (0, %g] seconds)",
                              p->min_time_s, MIN_TIME_MAX_S);
-    size_t hi = MAX_WS_MAX;
-    if (mem_total_B > 0 && mem_total_B / 2 < (double)hi) hi = (size_t)(mem_total_B / 2);
-    if (hi < MAX_WS_MIN) hi = MAX_WS_MIN;
+    const size_t hi = ws_limit_B(mem_total_B);
     if (p->max_ws_B < MAX_WS_MIN || p->max_ws_B > hi)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
                              "max_ws_B: %zu is out of range (allowed %zu..%zu bytes%s)", p->max_ws_B,
@@ -662,10 +679,7 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
     memset(out, 0, sizeof *out);
 
     cpu_set_info ci;
-    memset(&ci, 0, sizeof ci);
-    list_cpus(&ci);
-    order_by_core(&ci);
-    int n_usable = ci.n_cpus < MAX_CPUS ? ci.n_cpus : MAX_CPUS;
+    const int n_usable = usable_cpus(&ci);
     out->mem_total_B = read_mem_total_B();
     qeil_status st = check_params(ctx, &p, n_usable, out->mem_total_B);
     if (st != QEIL_OK) return st;
@@ -791,9 +805,7 @@ struct qeil_probe_meter {
 int qeil_probe_cpu_count(void)
 {
     cpu_set_info ci;
-    memset(&ci, 0, sizeof ci);
-    list_cpus(&ci);
-    return ci.n_cpus < MAX_CPUS ? ci.n_cpus : MAX_CPUS;
+    return usable_cpus(&ci);
 }
 
 int qeil_probe_meter_threads(const qeil_probe_meter *m)
@@ -807,20 +819,14 @@ qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
     if (!out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_probe_meter_create: out is NULL");
     *out = NULL;
     cpu_set_info ci;
-    memset(&ci, 0, sizeof ci);
-    list_cpus(&ci);
-    order_by_core(&ci);
-    const int n_usable = ci.n_cpus < MAX_CPUS ? ci.n_cpus : MAX_CPUS;
+    const int n_usable = usable_cpus(&ci);
     if (n_threads < 0 || n_threads > n_usable)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
                              "bandwidth meter: threads %d is out of range (allowed 0..%d: 0 = all "
                              "CPUs this process may run on)",
                              n_threads, n_usable);
     if (n_threads == 0) n_threads = n_usable;
-    size_t hi = MAX_WS_MAX;
-    const double mem_total_B = read_mem_total_B();
-    if (mem_total_B > 0 && mem_total_B / 2 < (double)hi) hi = (size_t)(mem_total_B / 2);
-    if (hi < MAX_WS_MIN) hi = MAX_WS_MIN;
+    const size_t hi = ws_limit_B(read_mem_total_B());
     if (ws_B < MAX_WS_MIN || ws_B > hi)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
                              "bandwidth meter: working set %zu bytes is out of range (allowed "
@@ -830,8 +836,7 @@ qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
     if (!m) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "bandwidth meter: out of memory");
     m->ctx = ctx;
     m->n_threads = n_threads;
-    m->n_elem = ws_B / (24 * (size_t)n_threads);
-    if (m->n_elem < 4) m->n_elem = 4;
+    m->n_elem = ws_B / (24 * (size_t)n_threads); /* >= 10: ws_B >= 64 KiB, <= 256 threads */
     m->warm = 1;
     qeil_status st = team_start(ctx, &m->team, n_threads, ci.cpus, m->n_elem);
     if (st != QEIL_OK) {
