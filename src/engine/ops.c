@@ -251,6 +251,27 @@ OPS_AVX2 static inline __attribute__((always_inline)) void att_pv(const float *v
     OPS_UNROLL8 for (uint32_t c = 0; c < CN; c++) _mm256_storeu_ps(out + 8 * c, o[c]);
 }
 
+/* out = sum_j p_j v_j for one head of nb 8-float blocks: up to 8 blocks
+ * (64 floats) in registers over all keys, one pass per 8 blocks. */
+OPS_AVX2 static void att_pv_head(const float *v, size_t kv_stride, uint32_t n_pos, const float *p,
+                                 float *out, uint32_t nb)
+{
+    for (uint32_t c0 = 0; c0 < nb; c0 += 8) {
+        const float *vc = v + 8 * (size_t)c0;
+        float *oc = out + 8 * (size_t)c0;
+        switch (nb - c0 < 8 ? nb - c0 : 8) { /* constant block counts: o[] in registers */
+        case 8: att_pv(vc, kv_stride, n_pos, p, oc, 8); break;
+        case 7: att_pv(vc, kv_stride, n_pos, p, oc, 7); break;
+        case 6: att_pv(vc, kv_stride, n_pos, p, oc, 6); break;
+        case 5: att_pv(vc, kv_stride, n_pos, p, oc, 5); break;
+        case 4: att_pv(vc, kv_stride, n_pos, p, oc, 4); break;
+        case 3: att_pv(vc, kv_stride, n_pos, p, oc, 3); break;
+        case 2: att_pv(vc, kv_stride, n_pos, p, oc, 2); break;
+        default: att_pv(vc, kv_stride, n_pos, p, oc, 1); break;
+        }
+    }
+}
+
 OPS_AVX2 static void attention_avx2(const float *restrict q, const float *restrict k,
                                     const float *restrict v, size_t kv_stride, uint32_t n_pos,
                                     uint32_t head_dim, float scale, float *restrict scores,
@@ -282,27 +303,15 @@ OPS_AVX2 static void attention_avx2(const float *restrict q, const float *restri
         scores[j] = _mm_cvtss_f32(h) * scale;
     }
     qeil_op_softmax(scores, n_pos);
-    for (uint32_t c0 = 0; c0 < nb; c0 += 8) {
-        const float *vc = v + 8 * (size_t)c0;
-        float *oc = out + 8 * (size_t)c0;
-        switch (nb - c0 < 8 ? nb - c0 : 8) { /* constant block counts: o[] in registers */
-        case 8: att_pv(vc, kv_stride, n_pos, scores, oc, 8); break;
-        case 7: att_pv(vc, kv_stride, n_pos, scores, oc, 7); break;
-        case 6: att_pv(vc, kv_stride, n_pos, scores, oc, 6); break;
-        case 5: att_pv(vc, kv_stride, n_pos, scores, oc, 5); break;
-        case 4: att_pv(vc, kv_stride, n_pos, scores, oc, 4); break;
-        case 3: att_pv(vc, kv_stride, n_pos, scores, oc, 3); break;
-        case 2: att_pv(vc, kv_stride, n_pos, scores, oc, 2); break;
-        default: att_pv(vc, kv_stride, n_pos, scores, oc, 1); break;
-        }
-    }
+    att_pv_head(v, kv_stride, n_pos, scores, out, nb);
 }
 
-/* Up to 4 heads that share one KV head (grouped-query attention), each
+/* 2 to 4 heads that share one KV head (grouped-query attention), each
  * computed exactly as attention_avx2 computes it alone — every score from
  * its own 8-lane accumulator reduced in the same order, every out element
- * summed over j in order — so the same bits; but each K and V row is
- * loaded once for all G heads instead of once per head. Alone, a head
+ * summed over j in order — so the same bits; but each K row is loaded
+ * once for all G heads instead of once per head (and each V row too on
+ * the AVX-512 path below). Alone, a head
  * re-read its KV head's rows from L2 (at 130 positions 66 KB per KV head),
  * and attention ran L2-bound at ~8 GB/s of KV. */
 OPS_AVX2 static inline __attribute__((always_inline)) void att_qk_group(
@@ -350,54 +359,31 @@ OPS_AVX2 static inline __attribute__((always_inline)) void att_qk_group(
     }
 }
 
-/* out_g[8c .. 8c + 16) for blocks c, c + 1 (CN = 2) or c alone (CN = 1):
- * sum_j p_g[j] v_j in order from j = 0. */
-OPS_AVX2 static inline __attribute__((always_inline)) void att_pv_group(
-    const float *v, size_t kv_stride, uint32_t n_pos, const float *p, size_t p_stride, float *out,
-    size_t out_stride, const int G, const int CN)
-{
-    __m256 o[4][2];
-    OPS_UNROLL8 for (int g = 0; g < G; g++) OPS_UNROLL8 for (int c = 0; c < CN; c++) o[g][c] = _mm256_setzero_ps();
-    for (uint32_t j = 0; j < n_pos; j++) {
-        const float *vj = v + (size_t)j * kv_stride;
-        __m256 vb[2];
-        OPS_UNROLL8 for (int c = 0; c < CN; c++) vb[c] = _mm256_loadu_ps(vj + 8 * c);
-        OPS_UNROLL8 for (int g = 0; g < G; g++) {
-            const __m256 pj = _mm256_set1_ps(p[(size_t)g * p_stride + j]);
-            OPS_UNROLL8 for (int c = 0; c < CN; c++) o[g][c] = _mm256_add_ps(o[g][c], _mm256_mul_ps(pj, vb[c]));
-        }
+/* AVX2 only: q.k for the G heads together, then p.v one head at a time
+ * (att_pv_head: a head's 64 floats in registers, one pass over V). Holding
+ * G heads' outputs in 16 ymm registers takes passes of 16 floats over V,
+ * which from 512 positions on was slower than one head at a time
+ * (bench_attention with the zmm path off: 4398 against 3230 us). */
+#define ATT_GROUP_FN(NAME, G)                                                                     \
+    OPS_AVX2 static void NAME(const float *q, size_t q_stride, const float *k, const float *v,   \
+                              size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,   \
+                              float *scores, size_t s_stride, float *out, size_t out_stride)      \
+    {                                                                                             \
+        att_qk_group(q, q_stride, k, kv_stride, n_pos, head_dim / 8, scale, scores, s_stride, G); \
+        for (int g = 0; g < G; g++) {                                                             \
+            qeil_op_softmax(scores + (size_t)g * s_stride, n_pos);                                \
+            att_pv_head(v, kv_stride, n_pos, scores + (size_t)g * s_stride,                       \
+                        out + (size_t)g * out_stride, head_dim / 8);                              \
+        }                                                                                         \
     }
-    OPS_UNROLL8 for (int g = 0; g < G; g++)
-        OPS_UNROLL8 for (int c = 0; c < CN; c++) _mm256_storeu_ps(out + (size_t)g * out_stride + 8 * c, o[g][c]);
-}
-
-#define ATT_GROUP_FN(NAME, G)                                                                       \
-    OPS_AVX2 static void NAME(const float *q, size_t q_stride, const float *k, const float *v,     \
-                              size_t kv_stride, uint32_t n_pos, uint32_t head_dim, float scale,     \
-                              float *scores, size_t s_stride, float *out, size_t out_stride)        \
-    {                                                                                               \
-        const uint32_t nb = head_dim / 8;                                                           \
-        att_qk_group(q, q_stride, k, kv_stride, n_pos, nb, scale, scores, s_stride, G);            \
-        for (int g = 0; g < G; g++) qeil_op_softmax(scores + (size_t)g * s_stride, n_pos);         \
-        uint32_t c = 0;                                                                             \
-        for (; c + 2 <= nb; c += 2)                                                                 \
-            att_pv_group(v + 8 * (size_t)c, kv_stride, n_pos, scores, s_stride, out + 8 * (size_t)c, \
-                         out_stride, G, 2);                                                         \
-        if (c < nb)                                                                                 \
-            att_pv_group(v + 8 * (size_t)c, kv_stride, n_pos, scores, s_stride, out + 8 * (size_t)c, \
-                         out_stride, G, 1);                                                         \
-    }
-ATT_GROUP_FN(att_group1, 1)
 ATT_GROUP_FN(att_group2, 2)
 ATT_GROUP_FN(att_group3, 3)
 ATT_GROUP_FN(att_group4, 4)
 
 /* With AVX-512 (F/VL; detected with VNNI) and head_dim a multiple of 16,
  * p.v holds G heads x up to 4 zmm (64 floats of each head) in registers,
- * so each V row is read once, in one pass, for all G heads — the ymm
- * version needs 2-block passes over j (16 registers), which at 1000
- * positions made it slower than one head at a time. Element-wise sums,
- * so the lane width changes no bit. */
+ * so each V row is read once, in one pass, for all G heads. Element-wise
+ * sums, so the lane width changes no bit. */
 #define OPS_AVX512 __attribute__((target("avx2,fma,avx512f,avx512vl")))
 
 OPS_AVX512 static inline __attribute__((always_inline)) void att_pv_group16(
@@ -438,16 +424,15 @@ OPS_AVX512 static inline __attribute__((always_inline)) void att_pv_group16(
             }                                                                                        \
         }                                                                                            \
     }
-ATT_GROUP512_FN(att512_group1, 1)
 ATT_GROUP512_FN(att512_group2, 2)
 ATT_GROUP512_FN(att512_group3, 3)
 ATT_GROUP512_FN(att512_group4, 4)
 
 typedef void (*att_group_fn)(const float *, size_t, const float *, const float *, size_t, uint32_t,
                              uint32_t, float, float *, size_t, float *, size_t);
-static const att_group_fn k_att_group[2][4] = {{att_group1, att_group2, att_group3, att_group4},
-                                               {att512_group1, att512_group2, att512_group3,
-                                                att512_group4}};
+/* [zmm p.v][heads - 2]; one head alone is attention_avx2 (4 keys per q.k pass) */
+static const att_group_fn k_att_group[2][3] = {{att_group2, att_group3, att_group4},
+                                               {att512_group2, att512_group3, att512_group4}};
 #endif
 
 void qeil_op_attention(const float *restrict q, const float *restrict k,
@@ -474,8 +459,13 @@ void qeil_op_attention_heads(const float *q, size_t q_stride, uint32_t n_heads, 
         const att_group_fn *fn = k_att_group[head_dim % 16 == 0 && qeil_cpu_has_avx512_vnni()];
         for (uint32_t h = 0; h < n_heads;) {
             const uint32_t g = n_heads - h < 4 ? n_heads - h : 4;
-            fn[g - 1](q + (size_t)h * q_stride, q_stride, k, v, kv_stride, n_pos, head_dim, scale,
-                      scores + (size_t)h * s_stride, s_stride, out + (size_t)h * out_stride, out_stride);
+            if (g == 1)
+                attention_avx2(q + (size_t)h * q_stride, k, v, kv_stride, n_pos, head_dim, scale,
+                               scores + (size_t)h * s_stride, out + (size_t)h * out_stride);
+            else
+                fn[g - 2](q + (size_t)h * q_stride, q_stride, k, v, kv_stride, n_pos, head_dim,
+                          scale, scores + (size_t)h * s_stride, s_stride,
+                          out + (size_t)h * out_stride, out_stride);
             h += g;
         }
         return;
