@@ -13,6 +13,8 @@
 #include "cli.h"
 #include "qeil/device.h"
 #include "qeil/engine.h"
+#include "qeil/sampler.h"
+#include "qeil/sampler.h"
 #include "qeil/workload.h"
 
 #define CMD "bench"
@@ -225,6 +227,12 @@ int cmd_bench(int argc, char **argv)
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_engine *e = NULL;
     int32_t *toks = NULL;
+    float *logits = NULL;
+    qeil_sampler *smp = NULL;
+    double *smp_s = NULL; /* per repetition: seconds in the sampler during decode */
+    /* decode seconds per token in the embedding, all blocks, the output
+     * layer (the engine's own clock per unit), mean over repetitions */
+    double unit_s[3] = {0, 0, 0};
     double *pf_tps = NULL, *dc_tps = NULL, *pf_s = NULL, *live_rd = NULL, *live_tr = NULL;
     double *live_edge = NULL; /* read before, read after, triad before, triad after: R each */
     qeil_probe_meter *meter = NULL;
@@ -278,26 +286,40 @@ int cmd_bench(int argc, char **argv)
     /* Tokens: fixed pseudo-random ids (seed 42): speed does not depend on
      * which ids, and a fixed list makes runs comparable. */
     uint32_t n_vocab = qeil_engine_n_vocab(e);
+    const uint32_t n_units = md.n_layers + 2;
     toks = malloc(sizeof *toks * (P + N));
+    logits = malloc(sizeof *logits * n_vocab);
+    smp_s = calloc(R, sizeof *smp_s);
     pf_tps = calloc(R, sizeof *pf_tps);
     dc_tps = calloc(R, sizeof *dc_tps);
     pf_s = calloc(R, sizeof *pf_s);
     live_rd = calloc(R, sizeof *live_rd);
     live_tr = calloc(R, sizeof *live_tr);
     live_edge = calloc(4 * (size_t)R, sizeof *live_edge);
-    if (!toks || !pf_tps || !dc_tps || !pf_s || !live_rd || !live_tr || !live_edge) {
+    if (!toks || !logits || !smp_s || !pf_tps || !dc_tps || !pf_s || !live_rd || !live_tr || !live_edge) {
         cli_fail(CMD, "out of memory");
         goto out;
     }
     qeil_rng rng;
     qeil_rng_seed(&rng, 42);
     for (uint32_t i = 0; i < P + N; i++) toks[i] = (int32_t)qeil_rng_below(&rng, n_vocab);
+    /* Every step does what generation does: the last position's logits
+     * (the output layer included) and a greedy pick with the raw
+     * log-probability, as `qeil generate --temp 0` and the cascade's
+     * samples need. The picked token is not fed back: the fixed ids keep
+     * runs comparable, and speed does not depend on which ids. */
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.temp = 0.0f;
+    if (qeil_sampler_create(ctx, &sp, n_vocab, &smp) != QEIL_OK) {
+        cli_fail(CMD, "sampler: %s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
 
     /* Warm-up: a short prefill and one decode step touch every weight page
      * (the file is mmapped) and start the worker pool. */
     qeil_engine_seq_reset(e, 0);
-    if (qeil_engine_eval(e, 0, toks, P < 8 ? P : 8, NULL, 0) != QEIL_OK ||
-        qeil_engine_eval(e, 0, toks + P, 1, NULL, 0) != QEIL_OK) {
+    if (qeil_engine_eval(e, 0, toks, P < 8 ? P : 8, logits, 0) != QEIL_OK ||
+        qeil_engine_eval(e, 0, toks + P, 1, logits, 0) != QEIL_OK) {
         cli_fail(CMD, "warm-up: %s", qeil_ctx_errmsg(ctx));
         goto out;
     }
@@ -310,7 +332,7 @@ int cmd_bench(int argc, char **argv)
     for (uint32_t r = 0; r < R; r++) {
         qeil_engine_seq_reset(e, 0);
         double t0 = now_s();
-        if (qeil_engine_eval(e, 0, toks, P, NULL, 0) != QEIL_OK) {
+        if (qeil_engine_eval(e, 0, toks, P, logits, 0) != QEIL_OK) {
             cli_fail(CMD, "prefill: %s", qeil_ctx_errmsg(ctx));
             goto out;
         }
@@ -321,13 +343,29 @@ int cmd_bench(int argc, char **argv)
             cli_fail(CMD, "--bw-live: %s", qeil_ctx_errmsg(ctx));
             goto out;
         }
-        double td = now_s();
-        for (uint32_t k = 0; k < N; k++)
-            if (qeil_engine_eval(e, 0, toks + P + k, 1, NULL, 0) != QEIL_OK) {
+        qeil_engine_unit_times_reset(e);
+        double td = now_s(), t_smp = 0;
+        for (uint32_t k = 0; k < N; k++) {
+            if (qeil_engine_eval(e, 0, toks + P + k, 1, logits, 0) != QEIL_OK) {
                 cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
                 goto out;
             }
+            double ts = now_s();
+            int32_t tok;
+            qeil_sampler_logprob lp;
+            if (qeil_sampler_sample(smp, logits, n_vocab, NULL, 0, &tok, &lp) != QEIL_OK) {
+                cli_fail(CMD, "sampling: %s", qeil_ctx_errmsg(ctx));
+                goto out;
+            }
+            t_smp += now_s() - ts;
+        }
         double t2 = now_s();
+        smp_s[r] = t_smp;
+        double ut[QEIL_MAX_WUNITS];
+        qeil_engine_unit_times(e, ut, n_units);
+        unit_s[0] += ut[0] / ((double)N * R);
+        for (uint32_t u = 1; u + 1 < n_units; u++) unit_s[1] += ut[u] / ((double)N * R);
+        unit_s[2] += ut[n_units - 1] / ((double)N * R);
         if (meter && qeil_probe_meter_run(meter, LIVE_TIME_S, &rd1, &tr1) != QEIL_OK) {
             cli_fail(CMD, "--bw-live: %s", qeil_ctx_errmsg(ctx));
             goto out;
@@ -355,7 +393,9 @@ int cmd_bench(int argc, char **argv)
     qeil_probe_meter_free(meter);
     meter = NULL;
 
-    double pf_m, pf_sd, dc_m, dc_sd, pfs_m, pfs_sd;
+    double pf_m, pf_sd, dc_m, dc_sd, pfs_m, pfs_sd, smp_m, smp_sd;
+    for (uint32_t r = 0; r < R; r++) smp_s[r] /= N; /* seconds per token */
+    mean_sd(smp_s, R, &smp_m, &smp_sd);
     mean_sd(pf_tps, R, &pf_m, &pf_sd);
     mean_sd(dc_tps, R, &dc_m, &dc_sd);
     mean_sd(pf_s, R, &pfs_m, &pfs_sd);
@@ -422,6 +462,13 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(dj, "bytes_per_token", bytes_tok);
         cJSON_AddNumberToObject(dj, "bound_tok_per_s", bound);
         cJSON_AddNumberToObject(dj, "ratio", ratio);
+        cJSON_AddNumberToObject(dj, "sample_s_per_token", smp_m);
+        cJSON_AddNumberToObject(dj, "sample_s_per_token_sd", smp_sd);
+        cJSON_AddNumberToObject(dj, "sample_frac", smp_m * dc_m);
+        cJSON *uj = cJSON_AddObjectToObject(dj, "unit_s_per_token");
+        cJSON_AddNumberToObject(uj, "embedding", unit_s[0]);
+        cJSON_AddNumberToObject(uj, "blocks", unit_s[1]);
+        cJSON_AddNumberToObject(uj, "head", unit_s[2]);
         if (live) {
             /* per repetition: ratio = decode tok/s x bytes per token / bandwidth */
             cJSON *lj = cJSON_AddObjectToObject(dj, "live");
@@ -481,6 +528,10 @@ int cmd_bench(int argc, char **argv)
         printf("decode  n=%-6u %12.2f %10.2f  bound %.2f tok/s (%.1f MB/token: weights %.1f + KV "
                "%.2f), ratio %.2f\n",
                N, dc_m, dc_sd, bound, bytes_tok / 1e6, w_B / 1e6, kv_B / 1e6, ratio);
+        printf("sampling %31s  %.3f +/- %.3f ms/token (greedy, vocab %u) = %.1f %% of decode\n", "",
+               1e3 * smp_m, 1e3 * smp_sd, n_vocab, 100 * smp_m * dc_m);
+        printf("by unit  %31s  embedding %.3f, blocks %.3f, output layer %.3f ms/token\n", "",
+               1e3 * unit_s[0], 1e3 * unit_s[1], 1e3 * unit_s[2]);
         if (live)
             printf("decode live %28s  read %.2f GB/s: ratio %.2f +/- %.2f; triad %.2f GB/s: ratio "
                    "%.2f +/- %.2f (each repetition against its own streams)\n",
@@ -499,6 +550,9 @@ out:
     free(live_tr);
     free(live_edge);
     free(toks);
+    free(logits);
+    free(smp_s);
+    qeil_sampler_free(smp);
     free(pf_tps);
     free(dc_tps);
     free(pf_s);

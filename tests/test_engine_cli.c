@@ -367,6 +367,14 @@ TEST(bench_json_has_the_fields)
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "bytes_per_token")) > 0);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "bound_tok_per_s")) > 0);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "ratio")) > 0);
+    /* decode times what generation does: the output layer (its own time
+     * per token is not 0) and a greedy pick, reported apart */
+    cJSON *ut = cJSON_GetObjectItem(dc, "unit_s_per_token");
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(ut, "head")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(ut, "blocks")) > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "sample_s_per_token")) > 0);
+    double frac = cJSON_GetNumberValue(cJSON_GetObjectItem(dc, "sample_frac"));
+    CHECK(frac > 0 && frac < 1);
     CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(bw, "bw_Bps")), 10e9, 1e-12, 0);
     CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(bw, "source")), "--bw");
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(mem, "weights_B")) > 0);

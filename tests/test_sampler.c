@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "engine/logits.h"
 #include "qeil/sampler.h"
 #include "test.h"
 
@@ -676,6 +677,130 @@ TEST(extreme_temperatures)
     qeil_sampler_free(s);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The whole-row passes (engine/logits.h)                                    */
+/* ------------------------------------------------------------------------ */
+
+TEST(logits_exp_accuracy)
+{
+    /* against exp in double on a fine grid of [-87, 0] and at the edges */
+    double worst = 0;
+    for (int k = 0; k <= 870000; k++) {
+        float x = (float)(-87.0 * k / 870000.0);
+        double want = exp((double)x), got = qeil_logits_exp(x);
+        double rel = fabs(got - want) / want;
+        if (rel > worst) worst = rel;
+    }
+    if (worst > 2e-7) TEST_FAIL_("worst relative error %.3g > 2e-7", worst);
+    CHECK(qeil_logits_exp(0.0f) == 1.0f);
+    CHECK(qeil_logits_exp(-0.0f) == 1.0f);
+    CHECK(qeil_logits_exp(-87.5f) == 0.0f);
+    CHECK(qeil_logits_exp(-INFINITY) == 0.0f);
+    CHECK(qeil_logits_exp(NAN) == 0.0f);
+}
+
+/* Random rows in [-20, 20) with some -inf, lengths around every tail. */
+static void random_row(qeil_rng *r, float *l, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        l[i] = qeil_rng_below(r, 50) == 0 ? -INFINITY : (float)(40 * qeil_rng_uniform(r) - 20);
+}
+
+TEST(logits_avx2_matches_portable)
+{
+    if (qeil_simd_best() < QEIL_SIMD_AVX2) {
+        test_skip_ = "this CPU has no AVX2";
+        return;
+    }
+    enum { NMAX = 151936 };
+    float *l = malloc(sizeof *l * NMAX);
+    if (!l) return;
+    qeil_rng r;
+    qeil_rng_seed(&r, 11);
+    static const uint32_t big[] = {1000, 32000, 151936};
+    for (uint32_t t = 0; t < 70 + 3; t++) {
+        uint32_t n = t < 70 ? t + 1 : big[t - 70];
+        random_row(&r, l, n);
+        float m0 = 0, m1 = 0;
+        CHECK_EQ_INT(qeil_logits_max(QEIL_SIMD_SCALAR, l, n, &m0), 1);
+        CHECK_EQ_INT(qeil_logits_max(QEIL_SIMD_AVX2, l, n, &m1), 1);
+        if (m0 != m1) TEST_FAIL_("n=%u: max %g != %g", n, (double)m0, (double)m1);
+        if (m0 == -INFINITY) continue;
+        for (uint32_t from = 0; from < n; from += 1 + n / 16) {
+            float v = l[from + (n - from) / 2];
+            for (int gt = 0; gt < 2; gt++)
+                CHECK_EQ_INT(qeil_logits_find(QEIL_SIMD_SCALAR, l, from, n, v, gt),
+                             qeil_logits_find(QEIL_SIMD_AVX2, l, from, n, v, gt));
+        }
+        double s0 = qeil_logits_sum_exp(QEIL_SIMD_SCALAR, l, n, m0);
+        double s1 = qeil_logits_sum_exp(QEIL_SIMD_AVX2, l, n, m0);
+        if (memcmp(&s0, &s1, sizeof s0) != 0)
+            TEST_FAIL_("n=%u: sum_exp %.17g != %.17g (bits must match)", n, s0, s1);
+        /* and the sum is the sum: against exp in double */
+        double want = 0;
+        for (uint32_t i = 0; i < n; i++) want += exp((double)l[i] - (double)m0);
+        CHECK_NEAR(s0, want, 0, 1e-6);
+        /* a bad entry anywhere is reported by both */
+        uint32_t at = (uint32_t)qeil_rng_below(&r, n);
+        float keep = l[at];
+        l[at] = (t & 1) ? NAN : INFINITY;
+        CHECK_EQ_INT(qeil_logits_max(QEIL_SIMD_SCALAR, l, n, &m0), 0);
+        CHECK_EQ_INT(qeil_logits_max(QEIL_SIMD_AVX2, l, n, &m1), 0);
+        l[at] = keep;
+    }
+    free(l);
+}
+
+/* Greedy with a repetition penalty on a vocabulary large enough for the
+ * eight-wide passes, against the penalised argmax by brute force; penalties
+ * above and below 1, with the history holding the raw maximum or not. */
+TEST(greedy_penalty_matches_brute_force)
+{
+    enum { NV = 1003, NH = 40 };
+    static float l[NV], pen[NV];
+    int32_t hist[NH];
+    static const float pens[] = {1.3f, 0.7f, 10.0f};
+    qeil_rng r;
+    qeil_rng_seed(&r, 5);
+    for (size_t pi = 0; pi < sizeof pens / sizeof *pens; pi++) {
+        qeil_sampler_params p = plain();
+        p.temp = 0.0f;
+        p.repeat_penalty = pens[pi];
+        p.repeat_last_n = 32;
+        qeil_sampler *s = make(&p, NV);
+        if (!s) return;
+        for (int trial = 0; trial < 200; trial++) {
+            random_row(&r, l, NV);
+            uint32_t top = 0;
+            for (uint32_t i = 1; i < NV; i++)
+                if (l[i] > l[top]) top = i;
+            for (int h = 0; h < NH; h++) hist[h] = (int32_t)qeil_rng_below(&r, NV);
+            if (trial % 2) hist[NH - 1 - trial % 8] = (int32_t)top; /* penalise the top */
+            memcpy(pen, l, sizeof l);
+            static uint8_t seen[NV];
+            memset(seen, 0, sizeof seen);
+            for (int h = NH - 32; h < NH; h++) {
+                int32_t id = hist[h];
+                if (seen[id]) continue;
+                seen[id] = 1;
+                if (pen[id] <= 0.0f) pen[id] *= p.repeat_penalty;
+                else pen[id] /= p.repeat_penalty;
+            }
+            int32_t want = 0;
+            for (int32_t i = 1; i < NV; i++)
+                if (pen[i] > pen[want]) want = i;
+            int32_t tok = -1;
+            CHECK_EQ_INT(qeil_sampler_sample_u(s, l, NV, hist, NH, 0.5, &tok, NULL), QEIL_OK);
+            if (tok != want) {
+                TEST_FAIL_("penalty %g trial %d: token %d != %d", (double)p.repeat_penalty,
+                           trial, (int)tok, (int)want);
+                break;
+            }
+        }
+        qeil_sampler_free(s);
+    }
+}
+
 int main(void)
 {
     ctx = qeil_ctx_create(NULL);
@@ -694,6 +819,9 @@ int main(void)
     RUN(invalid_params_rejected_by_name);
     RUN(bad_inputs_rejected);
     RUN(extreme_temperatures);
+    RUN(logits_exp_accuracy);
+    RUN(logits_avx2_matches_portable);
+    RUN(greedy_penalty_matches_brute_force);
     qeil_ctx_free(ctx);
     return test_summary("sampler");
 }

@@ -3,6 +3,8 @@
  * order. Equations and conventions: docs/sampler.md. */
 #include "qeil/sampler.h"
 
+#include "engine/logits.h"
+
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +25,9 @@ struct qeil_sampler {
     qeil_sampler_params p;
     uint32_t n_vocab;
     qeil_rng rng;
+    qeil_simd simd;    /* the logit passes' kernels (logits.h) */
     cand *c;           /* [n_vocab] candidates, permuted by the filters */
+    float *pen;        /* [n_vocab] penalised logits; NULL when no penalty */
     uint32_t *stamp;   /* [n_vocab] "already penalised in this call" marks */
     uint32_t stamp_now;
 };
@@ -87,9 +91,12 @@ qeil_status qeil_sampler_create(qeil_ctx *ctx, const qeil_sampler_params *p, uin
     s->ctx = ctx;
     s->p = *p;
     s->n_vocab = n_vocab;
+    s->simd = qeil_simd_best();
     s->c = qeil_calloc(ctx, n_vocab, sizeof *s->c);
     s->stamp = qeil_calloc(ctx, n_vocab, sizeof *s->stamp);
-    if (!s->c || !s->stamp) {
+    int penalise = p->repeat_penalty != 1.0f && p->repeat_last_n > 0;
+    s->pen = penalise ? qeil_calloc(ctx, n_vocab, sizeof *s->pen) : NULL;
+    if (!s->c || !s->stamp || (penalise && !s->pen)) {
         qeil_sampler_free(s);
         return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM,
                              "qeil_sampler_create: out of memory for %u candidates", n_vocab);
@@ -104,6 +111,7 @@ void qeil_sampler_free(qeil_sampler *s)
     if (!s) return;
     qeil_ctx *ctx = s->ctx;
     qeil_free(ctx, s->c);
+    qeil_free(ctx, s->pen);
     qeil_free(ctx, s->stamp);
     qeil_free(ctx, s);
 }
@@ -172,11 +180,14 @@ static void select_kth(cand *c, size_t lo, size_t hi, size_t kth)
     }
 }
 
-/* Top k of c[0, n) into c[0, k) (in heap order, not sorted) with an
- * in-place heap whose root is the last of the kept k in the total order:
- * one comparison for most elements, O(n + k log k log(n/k)) expected —
- * much cheaper than a quickselect of all n when k is small (top-k 40 over
- * a 150k vocabulary). */
+/* Top k of the row l[0, n) into c[0, k) (in heap order, not sorted),
+ * with an in-place heap whose root is the last of the kept k in the total
+ * order. The row is read in id order, so a later token enters only with a
+ * strictly larger logit (on a tie the lower id stays), and the next such
+ * token is searched eight at a time: one comparison for most tokens,
+ * O(n + k log k log(n/k)) expected, and no copy of the row — much cheaper
+ * than a quickselect of all n when k is small (top-k 40 over a 150k
+ * vocabulary). */
 static void sift_down(cand *h, size_t k, size_t i)
 {
     for (;;) {
@@ -189,14 +200,15 @@ static void sift_down(cand *h, size_t k, size_t i)
     }
 }
 
-static void top_k_heap(cand *c, size_t n, size_t k)
+static void top_k_heap(qeil_simd simd, const float *l, uint32_t n, cand *c, uint32_t k)
 {
+    for (uint32_t i = 0; i < k; i++) c[i] = (cand){.p = 0.0, .l = l[i], .id = (int32_t)i};
     for (size_t i = k / 2; i-- > 0;) sift_down(c, k, i);
-    for (size_t i = k; i < n; i++)
-        if (before(&c[i], &c[0])) {
-            swap_c(&c[i], &c[0]);
-            sift_down(c, k, 0);
-        }
+    for (uint32_t i = qeil_logits_find(simd, l, k, n, c[0].l, 1); i < n;
+         i = qeil_logits_find(simd, l, i + 1, n, c[0].l, 1)) {
+        c[0] = (cand){.p = 0.0, .l = l[i], .id = (int32_t)i};
+        sift_down(c, k, 0);
+    }
 }
 
 /* Weighted selection: the position, in the total order of c[lo, hi), of
@@ -276,17 +288,15 @@ qeil_status qeil_sampler_sample_u(qeil_sampler *s, const float *logits, uint32_t
     const qeil_sampler_params *p = &s->p;
     cand *c = s->c;
 
-    /* Copy, check, and find the raw maximum (for the raw log-softmax). */
-    float raw_max = -INFINITY;
-    for (uint32_t i = 0; i < n_vocab; i++) {
-        float l = logits[i];
-        if (isnan(l) || l == INFINITY)
-            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
-                                 "logits[%u]: %g is not allowed (finite or -inf)", i, (double)l);
-        c[i].l = l;
-        c[i].id = (int32_t)i;
-        c[i].p = 0.0;
-        if (l > raw_max) raw_max = l;
+    /* Check, and find the raw maximum (for the raw log-softmax): one pass
+     * over the row, eight at a time (logits.h). */
+    float raw_max;
+    if (!qeil_logits_max(s->simd, logits, n_vocab, &raw_max)) {
+        for (uint32_t i = 0; i < n_vocab; i++)
+            if (isnan(logits[i]) || logits[i] == INFINITY)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "logits[%u]: %g is not allowed (finite or -inf)", i,
+                                     (double)logits[i]);
     }
     if (raw_max == -INFINITY)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "logits: all %u entries are -inf", n_vocab);
@@ -298,8 +308,13 @@ qeil_status qeil_sampler_sample_u(qeil_sampler *s, const float *logits, uint32_t
 
     /* 1. Repetition penalty, once per distinct token of the window
      *    (llama.cpp, llama_sampler_penalties_apply: logit <= 0 is multiplied,
-     *    logit > 0 divided, so the token always becomes less likely). */
-    if (p->repeat_penalty != 1.0f && p->repeat_last_n > 0 && n_history > 0) {
+     *    logit > 0 divided, so the token always becomes less likely), on a
+     *    copy of the row: l is the row every later step reads. */
+    const float *l = logits;
+    float l_max = raw_max;
+    if (s->pen && n_history > 0) {
+        float *pen = s->pen;
+        memcpy(pen, logits, (size_t)n_vocab * sizeof *pen);
         if (++s->stamp_now == 0) { /* wrapped after 2^32 calls: clear the marks */
             memset(s->stamp, 0, (size_t)n_vocab * sizeof *s->stamp);
             s->stamp_now = 1;
@@ -309,32 +324,40 @@ qeil_status qeil_sampler_sample_u(qeil_sampler *s, const float *logits, uint32_t
             int32_t id = history[i];
             if (s->stamp[id] == s->stamp_now) continue;
             s->stamp[id] = s->stamp_now;
-            if (c[id].l <= 0.0f) c[id].l *= p->repeat_penalty;
-            else c[id].l /= p->repeat_penalty;
+            if (pen[id] <= 0.0f) pen[id] *= p->repeat_penalty;
+            else pen[id] /= p->repeat_penalty;
         }
+        /* the penalised maximum; a logit divided by a penalty below 1 may
+         * have overflowed to +inf, which the greedy choice still takes */
+        l_max = -INFINITY;
+        for (size_t i = from; i < n_history; i++)
+            if (pen[history[i]] > l_max) l_max = pen[history[i]];
+        if (!(l_max >= raw_max)) {
+            /* every penalised token fell: the maximum is among the rest */
+            if (!qeil_logits_max(s->simd, pen, n_vocab, &l_max)) l_max = INFINITY;
+        }
+        l = pen;
     }
 
     int32_t chosen = -1;
     double lp_final = 0.0;
-    float l_max = -INFINITY;
-    size_t i_max = 0;
-    for (uint32_t i = 0; i < n_vocab; i++)
-        if (c[i].l > l_max) { /* strict: ties keep the lowest id */
-            l_max = c[i].l;
-            i_max = i;
-        }
 
     if (p->temp == 0.0f) {
-        /* 2. Greedy. */
-        chosen = (int32_t)i_max;
+        /* 2. Greedy: the first token holding the maximum. */
+        chosen = (int32_t)qeil_logits_find(s->simd, l, 0, n_vocab, l_max, 0);
     } else {
         size_t n = n_vocab;
         /* 4. Top-k first: it depends only on the order, which temperature
          *    does not change, and then only k exponentials are needed. */
-        if (p->top_k > 0 && p->top_k < n) {
-            if (p->top_k <= n / 8) top_k_heap(c, n, p->top_k);
-            else select_kth(c, 0, n, p->top_k - 1);
+        if (p->top_k > 0 && p->top_k <= n / 8) {
+            top_k_heap(s->simd, l, n_vocab, c, p->top_k);
             n = p->top_k;
+        } else {
+            for (uint32_t i = 0; i < n_vocab; i++) c[i] = (cand){.p = 0.0, .l = l[i], .id = (int32_t)i};
+            if (p->top_k > 0 && p->top_k < n) {
+                select_kth(c, 0, n, p->top_k - 1);
+                n = p->top_k;
+            }
         }
         /* 3. Temperature, relative to the maximum (always among the kept)
          *    so exp never overflows; dividing (not multiplying by 1/temp)
@@ -368,12 +391,10 @@ qeil_status qeil_sampler_sample_u(qeil_sampler *s, const float *logits, uint32_t
 
     *token = chosen;
     if (lp) {
-        /* raw log-softmax at temperature 1, in double, max-shifted */
-        double zr = 0.0;
-        /* expf: every term is in (0, 1] with a relative error of ~1 ulp of
-         * float, summed in double; the result is good to ~1e-7, and expf is
-         * several times cheaper than exp over a 150k vocabulary */
-        for (uint32_t i = 0; i < n_vocab; i++) zr += (double)expf(logits[i] - raw_max);
+        /* raw log-softmax at temperature 1, max-shifted: every term is in
+         * (0, 1], summed in double in a fixed order (logits.h), good to
+         * ~1e-7 relative */
+        double zr = qeil_logits_sum_exp(s->simd, logits, n_vocab, raw_max);
         lp->raw = (double)logits[chosen] - (double)raw_max - log(zr);
         lp->final = lp_final;
     }
