@@ -38,7 +38,7 @@ static void usage(FILE *f)
             "  --ctx C           trained context length written to the file (1..%u)\n"
             "  --type TYPE       f32|f16|bf16|q8_0|q4_0|q4_k|q6_k (2-D weights)\n"
             "  --rope-base F     RoPE frequency base (llama/qwen2; default 10000)\n"
-            "  --llama3-rope     write Llama-3 RoPE scaling metadata\n"
+            "  --llama3-rope     Llama-3 RoPE: write the rope_freqs.weight factors\n"
             "  --tied            share the token embedding with the output matrix\n"
             "  --fallback        allow rows the type's block does not divide: those matrices\n"
             "                    are stored as q4_0 (from q4_k), q8_0 (from q6_k) or f16, as\n"

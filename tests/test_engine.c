@@ -407,8 +407,20 @@ TEST(mkmodel_presets_and_params)
         CHECK_EQ_INT(t->type, QEIL_GGML_Q4_K);
         t = qeil_gguf_tensor_at(g, (size_t)qeil_gguf_find_tensor(g, "blk.0.attn_norm.weight"));
         CHECK_EQ_INT(t->type, QEIL_GGML_F32);
-        CHECK_EQ_STR(qeil_gguf_get_str(g, "llama.rope.scaling.type"), "llama3");
+        /* Llama 3 RoPE as llama.cpp's converter writes it: no scaling keys
+         * (llama.cpp knows no "llama3" type), rope_freqs.weight [head_dim/2] */
+        CHECK(qeil_gguf_find_key(g, "llama.rope.scaling.type") < 0);
+        CHECK(qeil_gguf_find_key(g, "llama.rope.scaling.factor") < 0);
+        int64_t rf = qeil_gguf_find_tensor(g, "rope_freqs.weight");
+        CHECK(rf >= 0);
+        if (rf >= 0) {
+            t = qeil_gguf_tensor_at(g, (size_t)rf);
+            CHECK_EQ_INT(t->type, QEIL_GGML_F32);
+            CHECK_EQ_INT(t->n_dims, 1);
+            CHECK_EQ_INT(t->ne[0], 16);
+        }
         CHECK_EQ_STR(qeil_gguf_get_str(g, "tokenizer.ggml.model"), "llama");
+        CHECK_EQ_STR(qeil_gguf_get_str(g, "tokenizer.ggml.pre"), "default");
         qeil_gguf_free(g);
     }
     /* same seed, same bytes; another seed, other bytes */
@@ -664,7 +676,7 @@ REF_TEST(gpt2_q4_k)
 REF_TEST(gpt2_q6_k)
 
 /* The comparisons above can fail: RoPE frequencies matter. The same
- * weights without the Llama-3 scaling metadata give the same logits at
+ * weights without the Llama-3 factors (rope_freqs.weight) give the same logits at
  * position 0 (angle 0) and logits far beyond the tolerance later on. */
 TEST(llama3_scaling_changes_logits)
 {
@@ -1140,6 +1152,7 @@ typedef struct {
     const char *set_val;
     const char *add_vec;     /* extra f32 vector tensor of add_len ones */
     uint64_t add_len;
+    int llama3_keys;         /* add the numeric llama.rope.scaling.* keys mkmodel once wrote */
 } rewrite_opts;
 
 /* Copy metadata (the value types mkmodel writes) and tensors of src to dst,
@@ -1202,6 +1215,11 @@ static int rewrite(qeil_ctx *ctx, const char *src, const char *dst, const rewrit
         ok = st == QEIL_OK;
     }
     if (ok && o->set_key) ok = qeil_gguf_writer_set_str(w, o->set_key, o->set_val) == QEIL_OK;
+    if (ok && o->llama3_keys) /* Llama 3.2's rope_scaling */
+        ok = qeil_gguf_writer_set_f32(w, "llama.rope.scaling.factor", 32.0f) == QEIL_OK &&
+             qeil_gguf_writer_set_f32(w, "llama.rope.scaling.low_freq_factor", 1.0f) == QEIL_OK &&
+             qeil_gguf_writer_set_f32(w, "llama.rope.scaling.high_freq_factor", 4.0f) == QEIL_OK &&
+             qeil_gguf_writer_set_u32(w, "llama.rope.scaling.original_context_length", 8192) == QEIL_OK;
     for (size_t i = 0; ok && i < qeil_gguf_n_tensors(g); i++) {
         const qeil_gguf_tensor *t = qeil_gguf_tensor_at(g, i);
         if (o->drop && strcmp(t->name, o->drop) == 0) continue;
@@ -1317,6 +1335,7 @@ TEST(errors_bad_files)
     expect_open(ctx, bad, QEIL_ERR_UNSUPPORTED, "t5", NULL, NULL);
 
     memset(&o, 0, sizeof o);
+    o.drop = "rope_freqs.weight";
     o.add_vec = "rope_freqs.weight";
     o.add_len = 3; /* head_dim 32 -> 16 factors expected */
     CHECK(rewrite(ctx, good, bad, &o));
@@ -1351,6 +1370,68 @@ TEST(errors_bad_files)
         expect_open(ctx, bad, QEIL_ERR_FORMAT, NULL, NULL, NULL);
         free(buf);
     }
+    qeil_ctx_free(ctx);
+}
+
+/* mkmodel's Llama-3 files carry rope_freqs.weight, as llama.cpp's converter
+ * writes them; before, they carried llama.rope.scaling.type = "llama3" and
+ * its factor keys, which llama.cpp refuses. The same weights with the old
+ * keys instead of the tensor must give the same logits at every position
+ * (the factors are rounded to f32: 1e-5 of the logit scale) and the same
+ * greedy tokens. Position 0 (angle 0) cannot tell them apart, so positions
+ * up to 40 are compared, where the scaled frequencies matter. */
+TEST(llama3_rope_freqs_equal_old_scaling_keys)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_mkmodel_params p = preset("tiny-llama");
+    CHECK_EQ_INT(p.rope_scaling_llama3, 1);
+    const char *now = tmp_path("l3new.gguf"), *old = tmp_path("l3old.gguf"),
+               *plain = tmp_path("l3none.gguf");
+    CHECK(make_model(ctx, &p, now));
+    p.rope_scaling_llama3 = 0;
+    CHECK(make_model(ctx, &p, plain));
+    rewrite_opts o;
+    memset(&o, 0, sizeof o);
+    o.drop = "rope_freqs.weight";
+    o.set_key = "llama.rope.scaling.type";
+    o.set_val = "llama3";
+    o.llama3_keys = 1;
+    CHECK(rewrite(ctx, now, old, &o));
+    const uint32_t V = 512, n = 40;
+    qeil_engine *en = open_engine(ctx, now, 1, 64, 1, 512), *eo = open_engine(ctx, old, 1, 64, 1, 512),
+                *ep = open_engine(ctx, plain, 1, 64, 1, 512);
+    CHECK(en && eo && ep);
+    if (en && eo && ep) {
+        float *a = xmalloc(sizeof(float) * n * V), *b = xmalloc(sizeof(float) * n * V),
+              *c = xmalloc(sizeof(float) * n * V);
+        int32_t ids[40];
+        prompt(ids, n, V, 7);
+        CHECK_EQ_INT(qeil_engine_eval(en, 0, ids, n, a, 1), QEIL_OK);
+        CHECK_EQ_INT(qeil_engine_eval(eo, 0, ids, n, b, 1), QEIL_OK);
+        CHECK_EQ_INT(qeil_engine_eval(ep, 0, ids, n, c, 1), QEIL_OK);
+        double worst = 0, m = max_abs(b, (size_t)n * V);
+        int same_argmax = 1;
+        for (uint32_t t = 0; t < n; t++) {
+            worst = fmax(worst, max_abs_diff(a + (size_t)t * V, b + (size_t)t * V, V));
+            uint32_t ia = 0, ib = 0;
+            for (uint32_t v = 1; v < V; v++) {
+                if (a[(size_t)t * V + v] > a[(size_t)t * V + ia]) ia = v;
+                if (b[(size_t)t * V + v] > b[(size_t)t * V + ib]) ib = v;
+            }
+            same_argmax &= ia == ib;
+        }
+        if (!(worst <= 1e-5 * m)) TEST_FAIL_("rope_freqs vs llama3 keys: max diff %.3g vs scale %.3g", worst, m);
+        printf("  rope_freqs vs llama3 keys: max diff %.3g of scale %.3g over %u positions\n", worst, m, n);
+        CHECK(same_argmax);
+        /* and the factors act: without them the last position differs */
+        CHECK(max_abs_diff(a + (size_t)(n - 1) * V, c + (size_t)(n - 1) * V, V) > 1e-3);
+        free(a);
+        free(b);
+        free(c);
+    }
+    qeil_engine_free(en);
+    qeil_engine_free(eo);
+    qeil_engine_free(ep);
     qeil_ctx_free(ctx);
 }
 
@@ -1466,6 +1547,7 @@ int main(void)
     RUN(ref_gpt2_q6_k);
     RUN(llama3_scaling_changes_logits);
     RUN(rope_freqs_tensor_against_reference);
+    RUN(llama3_rope_freqs_equal_old_scaling_keys);
     RUN(batch_prefill_equals_token_by_token);
     RUN(eval_batch_equals_separate_evals);
     RUN(seq_copy_fork_equals_rerun);

@@ -5,6 +5,10 @@
 #   sh tools/install-deps.sh --test   also the test oracles: PyTorch, NumPy and
 #                                     SentencePiece (reference forward pass and
 #                                     tokenizer oracle; those tests SKIP without them)
+#                                     and, where node >= 20 and npm are present,
+#                                     llama.cpp's prebuilt library from the npm
+#                                     package node-llama-cpp into build-oracle/
+#                                     (tests/test_oracle_llamacpp.c SKIPs without it)
 set -e
 PKGS="build-essential libcjson-dev"
 if [ "${1:-}" = "--test" ]; then
@@ -14,9 +18,31 @@ missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
-echo "installing Debian packages:$missing" >&2
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+if [ -n "$missing" ]; then
+    echo "installing Debian packages:$missing" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
+[ "${1:-}" = "--test" ] || exit 0
+
+# llama.cpp oracle: the prebuilt llama.cpp of node-llama-cpp (pinned), from
+# the npm registry, into build-oracle/ (gitignored). --ignore-scripts: its
+# install script would look for or build other binaries; the linux-x64
+# package already holds them, so nothing is downloaded at test time.
+ORACLE_VERSION=3.22.1
+ORACLE_DIR="$(cd "$(dirname "$0")/.." && pwd)/build-oracle"
+if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
+    echo "note: the llama.cpp oracle needs linux x86_64; its test will SKIP" >&2
+elif ! command -v npm > /dev/null 2>&1 || ! command -v node > /dev/null 2>&1 ||
+     ! node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)'; then
+    echo "note: node >= 20 and npm not found: the llama.cpp oracle test will SKIP" >&2
+elif ! grep -qs "\"version\": \"$ORACLE_VERSION\"" "$ORACLE_DIR/node_modules/node-llama-cpp/package.json" ||
+     ! [ -f "$ORACLE_DIR/node_modules/@node-llama-cpp/linux-x64/package.json" ]; then
+    echo "installing node-llama-cpp@$ORACLE_VERSION into $ORACLE_DIR" >&2
+    mkdir -p "$ORACLE_DIR"
+    npm install --prefix "$ORACLE_DIR" --no-save --ignore-scripts --omit=optional --no-audit \
+        --no-fund "node-llama-cpp@$ORACLE_VERSION" "@node-llama-cpp/linux-x64@$ORACLE_VERSION" >&2 ||
+        echo "warning: npm install failed: the llama.cpp oracle test will SKIP" >&2
+fi

@@ -108,7 +108,7 @@ typedef struct {
     int type;          /* qeil_ggml_type of the 2-D weights */
     uint64_t seed;
     float rope_base;   /* llama/qwen2; default 10000 */
-    int rope_scaling_llama3; /* 1: write Llama-3 rope scaling metadata */
+    int rope_scaling_llama3; /* 1: Llama-3 RoPE (rope_freqs.weight, as llama.cpp's converter) */
     int tied;          /* share token embedding and output */
 } qeil_mkmodel_params;
 

@@ -278,12 +278,18 @@ static qeil_status read_hparams(qeil_engine *e, const qeil_engine_params *p)
     if (has_key(g, key) && !stype)
         return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "gguf: %s is not a string", key);
     if (!stype || strcmp(stype, "none") == 0) return QEIL_OK;
+    /* the type first: an unknown type is unsupported whatever keys follow */
+    if (strcmp(stype, "linear") != 0 && strcmp(stype, "llama3") != 0)
+        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                             "gguf: %s.rope.scaling.type '%.40s' is not supported (supported: none, "
+                             "linear, llama3)",
+                             arch, stype);
     double factor;
     snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
     if ((st = get_f64(ctx, g, key, 1, 1e-6, 1e6, 1.0, &factor)) != QEIL_OK) return st;
     if (strcmp(stype, "linear") == 0) {
         e->rope_pos_scale = 1.0 / factor;
-    } else if (strcmp(stype, "llama3") == 0) {
+    } else { /* llama3 */
         double low, high, L;
         snprintf(key, sizeof key, "%s.rope.scaling.low_freq_factor", arch);
         if ((st = get_f64(ctx, g, key, 1, 1e-6, 1e6, 1.0, &low)) != QEIL_OK) return st;
@@ -296,11 +302,6 @@ static qeil_status read_hparams(qeil_engine *e, const qeil_engine_params *p)
         if ((st = get_f64(ctx, g, key, 1, 1.0, 1e9, 8192.0, &L)) != QEIL_OK) return st;
         for (uint32_t i = 0; i < half; i++)
             e->inv_freq[i] = llama3_scale(e->inv_freq[i], factor, low, high, L);
-    } else {
-        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
-                             "gguf: %s.rope.scaling.type '%.40s' is not supported (supported: none, "
-                             "linear, llama3)",
-                             arch, stype);
     }
     return QEIL_OK;
 }

@@ -1,10 +1,12 @@
 /*
  * mkmodel.c — random-weight GGUF models for tests and benchmarks
- * (qeil mkmodel). The file is self-contained: llama.cpp tensor names and
- * metadata keys, a small tokenizer vocabulary (SentencePiece-style with
- * <0xNN> byte fallback for llama; byte-level BPE with GPT-2's byte alphabet
- * and a few merges for gpt2 and qwen2), weights drawn from a seeded RNG and
- * quantized with the engine's own quantizers. Layout: docs/engine.md.
+ * (qeil mkmodel). The file is self-contained and one llama.cpp loads: the
+ * metadata keys, value types and tensor names llama.cpp's converter writes
+ * (docs/gguf.md, checked by tests/test_mkmodel.c), a small tokenizer
+ * vocabulary (SentencePiece-style with <0xNN> byte fallback for llama;
+ * byte-level BPE with GPT-2's byte alphabet and a few merges for gpt2 and
+ * qwen2), weights drawn from a seeded RNG and quantized with the engine's
+ * own quantizers. Layout: docs/engine.md.
  */
 #include <math.h>
 #include <stdio.h>
@@ -349,11 +351,73 @@ static qeil_status add_bias(mk_state *m, const char *name, uint64_t n)
     return add_random(m, name, QEIL_GGML_F32, n, 0, -0.1f, 0.1f);
 }
 
+/* llama.cpp's file type (enum llama_ftype, include/llama.h) for the type
+ * most matrices get: the converter writes it as general.file_type. q4_k
+ * files are all-Q4_K apart from fallbacks, which is Q4_K_S (14), not the
+ * Q4_K_M mix. */
+static uint32_t llama_ftype_of(int type)
+{
+    switch (type) {
+    case QEIL_GGML_F16: return 1;   /* MOSTLY_F16 */
+    case QEIL_GGML_Q4_0: return 2;  /* MOSTLY_Q4_0 */
+    case QEIL_GGML_Q8_0: return 7;  /* MOSTLY_Q8_0 */
+    case QEIL_GGML_Q4_K: return 14; /* MOSTLY_Q4_K_S */
+    case QEIL_GGML_Q6_K: return 18; /* MOSTLY_Q6_K */
+    case QEIL_GGML_BF16: return 32; /* MOSTLY_BF16 */
+    default: return 0;              /* ALL_F32 */
+    }
+}
+
+/* Llama 3's RoPE frequency factors, as llama.cpp's converter computes them
+ * (convert_hf_to_gguf.py, LlamaModel.generate_extra_tensors) and stores in
+ * rope_freqs.weight: factor i divides frequency base^(-2i/n_rot). From
+ * Llama 3.2's config.json rope_scaling: factor 32, low_freq_factor 1,
+ * high_freq_factor 4, original_max_position_embeddings 8192. Wavelengths
+ * shorter than L/high keep their frequency, longer than L/low are divided
+ * by `factor`, in between the inverse of the linear blend. */
+#define LLAMA3_FACTOR 32.0
+#define LLAMA3_LOW 1.0
+#define LLAMA3_HIGH 4.0
+#define LLAMA3_ORIG_CTX 8192.0
+
+static void llama3_rope_factors(float *out, uint32_t n_rot, double base)
+{
+    const double two_pi = 6.283185307179586476925, L = LLAMA3_ORIG_CTX;
+    for (uint32_t i = 0; i < n_rot / 2; i++) {
+        const double freq = pow(base, -(2.0 * (double)i) / (double)n_rot);
+        const double wavelen = two_pi / freq;
+        double f;
+        if (wavelen < L / LLAMA3_HIGH) {
+            f = 1.0;
+        } else if (wavelen > L / LLAMA3_LOW) {
+            f = LLAMA3_FACTOR;
+        } else {
+            const double smooth = (L / wavelen - LLAMA3_LOW) / (LLAMA3_HIGH - LLAMA3_LOW);
+            f = 1.0 / ((1.0 - smooth) / LLAMA3_FACTOR + smooth);
+        }
+        out[i] = (float)f;
+    }
+}
+
+/* Metadata as llama.cpp's converter writes it for each architecture
+ * (docs/gguf.md, "Files llama.cpp loads"; tests/test_mkmodel.c checks every
+ * key, value type and value against that table):
+ *   all:   TextModel.set_gguf_parameters / GPT2Model.set_gguf_parameters,
+ *          prepare_metadata (general.quantization_version, general.file_type)
+ *   llama: + vocab_size and rope.dimension_count (LlamaModel)
+ *   qwen2: the TextModel keys only
+ *   gpt2:  block_count, context_length, embedding_length,
+ *          feed_forward_length, head_count, layer_norm_epsilon (no
+ *          head_count_kv, no RoPE keys)
+ * Llama 3 RoPE scaling is not a key: llama.cpp knows no "llama3" scaling
+ * type (llama_rope_scaling_type_from_string), the converter writes the
+ * rope_freqs.weight tensor instead (write_tensors). */
 static qeil_status write_meta(mk_state *m, const qeil_mkmodel_params *p)
 {
     qeil_gguf_writer *w = m->w;
     const char *arch = qeil_arch_name(p->arch);
     const uint32_t hd = p->d_model / p->n_heads;
+    const int gpt2 = p->arch == QEIL_ARCH_GPT2;
     char key[128], name[128];
     qeil_status st;
 #define TRY(x)                              \
@@ -365,30 +429,26 @@ static qeil_status write_meta(mk_state *m, const qeil_mkmodel_params *p)
     snprintf(name, sizeof name, "qeil-mkmodel %s %uL d%u %s seed %llu", arch, p->n_layers, p->d_model,
              qeil_ggml_type_name(p->type), (unsigned long long)p->seed);
     TRY(qeil_gguf_writer_set_str(w, "general.name", name));
+    /* GGML_QNT_VERSION (ggml.h): the block layouts of this ggml */
+    TRY(qeil_gguf_writer_set_u32(w, "general.quantization_version", 2));
+    TRY(qeil_gguf_writer_set_u32(w, "general.file_type", llama_ftype_of(p->type)));
+    TRY(qeil_gguf_writer_set_u32(w, K("block_count"), p->n_layers));
     TRY(qeil_gguf_writer_set_u32(w, K("context_length"), p->ctx));
     TRY(qeil_gguf_writer_set_u32(w, K("embedding_length"), p->d_model));
-    TRY(qeil_gguf_writer_set_u32(w, K("block_count"), p->n_layers));
     TRY(qeil_gguf_writer_set_u32(w, K("feed_forward_length"), p->d_ff));
     TRY(qeil_gguf_writer_set_u32(w, K("attention.head_count"), p->n_heads));
-    TRY(qeil_gguf_writer_set_u32(w, K("attention.head_count_kv"), p->n_kv_heads));
-    TRY(qeil_gguf_writer_set_u32(w, K("vocab_size"), p->vocab));
-    if (p->arch == QEIL_ARCH_GPT2) {
+    if (gpt2) {
         TRY(qeil_gguf_writer_set_f32(w, K("attention.layer_norm_epsilon"), 1e-5f));
     } else {
+        TRY(qeil_gguf_writer_set_u32(w, K("attention.head_count_kv"), p->n_kv_heads));
+        TRY(qeil_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base));
         /* Llama 3 and Qwen2 configs: rms_norm_eps 1e-5 and 1e-6 */
         TRY(qeil_gguf_writer_set_f32(w, K("attention.layer_norm_rms_epsilon"),
                                      p->arch == QEIL_ARCH_QWEN2 ? 1e-6f : 1e-5f));
-        TRY(qeil_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base));
-        TRY(qeil_gguf_writer_set_u32(w, K("rope.dimension_count"), hd));
     }
-    if (p->rope_scaling_llama3) {
-        /* Llama 3.2's rope_scaling (config.json): factor 32, low 1, high 4,
-         * original_max_position_embeddings 8192 */
-        TRY(qeil_gguf_writer_set_str(w, K("rope.scaling.type"), "llama3"));
-        TRY(qeil_gguf_writer_set_f32(w, K("rope.scaling.factor"), 32.0f));
-        TRY(qeil_gguf_writer_set_f32(w, K("rope.scaling.low_freq_factor"), 1.0f));
-        TRY(qeil_gguf_writer_set_f32(w, K("rope.scaling.high_freq_factor"), 4.0f));
-        TRY(qeil_gguf_writer_set_u32(w, K("rope.scaling.original_context_length"), 8192));
+    if (p->arch == QEIL_ARCH_LLAMA) {
+        TRY(qeil_gguf_writer_set_u32(w, K("vocab_size"), p->vocab));
+        TRY(qeil_gguf_writer_set_u32(w, K("rope.dimension_count"), hd));
     }
 #undef K
 
@@ -407,9 +467,12 @@ static qeil_status write_meta(mk_state *m, const qeil_mkmodel_params *p)
         vocab_build(&v, p->arch, p->vocab, &bos, &eos, &unk);
         const int spm = p->arch == QEIL_ARCH_LLAMA;
         if (st == QEIL_OK) st = qeil_gguf_writer_set_str(w, "tokenizer.ggml.model", spm ? "llama" : "gpt2");
-        if (st == QEIL_OK && !spm)
-            st = qeil_gguf_writer_set_str(w, "tokenizer.ggml.pre",
-                                          p->arch == QEIL_ARCH_QWEN2 ? "qwen2" : "gpt2");
+        /* pre-tokenizer names llama.cpp knows (llama-vocab.cpp): the
+         * converter writes "default" for SentencePiece vocabularies
+         * (_set_vocab_sentencepiece) and the name its hash table gives for
+         * BPE ones: "gpt-2" for GPT-2 (not "gpt2"), "qwen2" for Qwen2 */
+        const char *pre = spm ? "default" : p->arch == QEIL_ARCH_QWEN2 ? "qwen2" : "gpt-2";
+        if (st == QEIL_OK) st = qeil_gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
         if (st == QEIL_OK) st = qeil_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", v.ptr, v.n);
         if (st == QEIL_OK && spm)
             st = qeil_gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", v.score, v.n);
@@ -442,6 +505,14 @@ static qeil_status write_tensors(mk_state *m, const qeil_mkmodel_params *p)
     do {                                    \
         if ((st = (x)) != QEIL_OK) return st; \
     } while (0)
+    /* Llama 3 RoPE: the converter yields rope_freqs.weight before the
+     * model's own tensors (generate_extra_tensors); it draws nothing from
+     * the RNG, so the weights are those of the same model without it */
+    if (p->rope_scaling_llama3) {
+        const uint64_t ne[1] = {hd / 2}; /* hd / 2 < d_model: fits m->row */
+        llama3_rope_factors(m->row, (uint32_t)hd, (double)p->rope_base);
+        TRY(qeil_gguf_writer_add_tensor(m->w, "rope_freqs.weight", QEIL_GGML_F32, 1, ne, m->row));
+    }
     /* embeddings: spread 0.5 per element (tied heads then give logits with
      * a spread of about 0.5 sqrt(d)) */
     const float ea = 0.5f * sqrtf(3.0f);
