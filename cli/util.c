@@ -1,6 +1,8 @@
 /* util.c — option parsing and error printing shared by the subcommands. */
 #include "cli.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -93,6 +95,13 @@ int cli_f32_range(const char *cmd, const char *opt, const char *val, double lo, 
     if (cli_f64(cmd, opt, val, lo, hi, &x)) return CLI_USAGE;
     if ((lo_open && x == lo) || (hi_open && x == hi))
         return cli_usage_error(cmd, "%s: %s is out of range (allowed %s)", opt, val, range);
+    /* a nonzero value below FLT_MIN would become a float subnormal or 0
+     * (--top-p 1e-300 turned into an invalid 0 the sampler then named) */
+    if (x != 0 && fabs(x) < FLT_MIN)
+        return cli_usage_error(cmd,
+                               "%s: %s is too small to represent (a nonzero value must be at "
+                               "least %g; allowed %s)",
+                               opt, val, FLT_MIN, range);
     *out = (float)x;
     return 0;
 }

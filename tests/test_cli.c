@@ -11,7 +11,7 @@
 #include "qeil/gguf.h"
 #include "test.h"
 
-static char qeil_bin[4096];
+static char qeil_bin[4096], run_sh[4200];
 static char tmpdir[] = "/tmp/qeil-cli-XXXXXX";
 static char *out_text, *err_text;
 
@@ -60,6 +60,61 @@ TEST(help_and_usage_errors)
     CHECK_EQ_INT(qeil("probe --help"), 0);
     CHECK_EQ_INT(qeil("--version"), 0);
     CHECK_CONTAINS(out_text, "qeil 0.");
+    /* nothing may follow --version / --help: a usage error, not a silent 0 */
+    CHECK_EQ_INT(qeil("--version extra"), 2);
+    CHECK_CONTAINS(err_text, "extra");
+    CHECK_EQ_INT(qeil("--help extra"), 2);
+}
+
+/* Float options are as strict as integer ones (decimal only), and a value
+ * that underflows is named as typed, not as the 0 it would become. */
+TEST(float_options_are_strict)
+{
+    static const char *bad[] = {"0x10", "+3", "inf", "nan", "0x1p-2"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char a[128];
+        snprintf(a, sizeof a, "plan --throttle-frac %s", bad[k]);
+        CHECK_EQ_INT(qeil(a), 2);
+        CHECK_CONTAINS(err_text, "--throttle-frac");
+        CHECK_CONTAINS(err_text, bad[k]);
+    }
+    CHECK_EQ_INT(qeil("plan --max-latency 1e-400"), 2);
+    CHECK_CONTAINS(err_text, "1e-400");
+    CHECK_CONTAINS(err_text, "too small");
+    /* the float options of generate are checked before the model is read */
+    CHECK_EQ_INT(qeil("generate -m /nonexistent.gguf -p x --top-p 1e-300"), 2);
+    CHECK_CONTAINS(err_text, "--top-p: 1e-300");
+    CHECK_EQ_INT(qeil("generate -m /nonexistent.gguf -p x --temp 1e-320"), 2);
+    CHECK_CONTAINS(err_text, "--temp: 1e-320");
+    CHECK_EQ_INT(qeil("generate -m /nonexistent.gguf -p x --temp 0x1"), 2);
+    CHECK_CONTAINS(err_text, "0x1");
+}
+
+/* tests/run.sh must fail when it found nothing to run (a plain `make`
+ * builds no tests), and still pass a directory whose tests pass. */
+TEST(runner_fails_when_it_ran_nothing)
+{
+    char dir[4200], cmd[9000];
+    snprintf(dir, sizeof dir, "%s/runner/tests", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "sh %s %s/runner >%s/out 2>&1", run_sh, tmpdir, tmpdir);
+    int st = system(cmd);
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    snprintf(dir, sizeof dir, "%s/out", tmpdir);
+    char *log = slurp(dir);
+    CHECK_CONTAINS(log, "no test executables");
+    CHECK_CONTAINS(log, "0 passed, 1 failed, 0 skipped\n");
+    free(log);
+    /* one passing test: exit 0 */
+    snprintf(cmd, sizeof cmd,
+             "printf '#!/bin/sh\\necho PASS one\\n' >%s/runner/tests/test_one && "
+             "chmod +x %s/runner/tests/test_one && sh %s %s/runner >%s/out 2>&1",
+             tmpdir, tmpdir, run_sh, tmpdir, tmpdir);
+    CHECK_EQ_INT(system(cmd), 0);
+    log = slurp(dir);
+    CHECK_CONTAINS(log, "1 passed, 0 failed, 0 skipped\n");
+    free(log);
 }
 
 TEST(plan_rejects_bad_numbers)
@@ -341,11 +396,15 @@ int main(int argc, char **argv)
     snprintf(self, sizeof self, "%s", argv[0]);
     /* build/tests/test_cli -> build/qeil */
     snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    /* build/tests/test_cli -> tests/run.sh */
+    snprintf(run_sh, sizeof run_sh, "%s/../../tests/run.sh", self);
     if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
         printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
         return 1;
     }
     RUN(help_and_usage_errors);
+    RUN(float_options_are_strict);
+    RUN(runner_fails_when_it_ran_nothing);
     RUN(plan_rejects_bad_numbers);
     RUN(plan_rejects_bad_inputs);
     RUN(plan_json_has_the_contract);

@@ -138,7 +138,11 @@ void qeil_free_big(qeil_ctx *ctx, void *ptr);
 qeil_status qeil_parse_u64(qeil_ctx *ctx, const char *field, const char *text,
                            uint64_t min, uint64_t max, uint64_t *out);
 
-/* Parse all of `text` as a finite double in [min, max]; NaN/Inf rejected. */
+/* Parse all of `text` as a decimal number in [min, max]: an optional '-',
+ * digits with an optional '.', an optional exponent; no leading '+' or
+ * blank, no hex, no "inf"/"nan" (QEIL_ERR_FORMAT). A value that overflows,
+ * or a nonzero one too small for a double (below DBL_MIN), is
+ * QEIL_ERR_RANGE; every message quotes `text` as given. */
 qeil_status qeil_parse_f64(qeil_ctx *ctx, const char *field, const char *text,
                            double min, double max, double *out);
 
