@@ -60,6 +60,15 @@ int cli_f64(const char *cmd, const char *opt, const char *val, double min, doubl
 int cli_f32_range(const char *cmd, const char *opt, const char *val, double lo, double hi,
                   int lo_open, int hi_open, const char *range, float *out);
 
+/* Check an output file named by option `opt` before any work is done:
+ * its directory must exist and be writable, and an existing `path` must be
+ * a regular file. A symbolic link is followed: *target is the resolved
+ * regular file it points to (the link itself stays), else `path`. The
+ * writers (temp file + rename) then never turn a device node, a FIFO or a
+ * link into a regular file. On success *target is malloc'd (free it);
+ * on failure prints "qeil CMD: ..." and returns CLI_FAIL. */
+int cli_out_path(const char *cmd, const char *opt, const char *path, char **target);
+
 /* JSON string literal with escapes, to f. */
 void cli_json_str(FILE *f, const char *s);
 

@@ -362,6 +362,10 @@ int cmd_probe(int argc, char **argv)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
     }
 
+    /* the output file is checked before the minutes of measuring */
+    char *target = NULL;
+    if (out_path && cli_out_path(CMD, "--out", out_path, &target) != CLI_OK) return CLI_FAIL;
+
     qeil_probe_params p = qeil_probe_default_params();
     if (quick) {
         p.min_time_s = 0.02;
@@ -399,13 +403,14 @@ int cmd_probe(int argc, char **argv)
     for (size_t n = strlen(profile); n > 0 && (profile[n - 1] == '\n' || profile[n - 1] == ' ');)
         profile[--n] = '\0';
     /* a failed write still prints the measurement, then exits 1 */
-    int written = out_path && qeil_platform_write_file(ctx, &pf, out_path) == QEIL_OK;
+    int written = out_path && qeil_platform_write_file(ctx, &pf, target) == QEIL_OK;
     if (fmt == CLI_OUT_JSON) print_json(r, written ? out_path : NULL, profile);
     else print_table(r, written ? out_path : NULL);
     fflush(stdout);
     if (out_path && !written) rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
 
 done:
+    free(target);
     if (profile) qeil_free(ctx, profile);
     free(r);
     qeil_ctx_free(ctx);

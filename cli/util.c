@@ -3,8 +3,12 @@
 
 #include <float.h>
 #include <math.h>
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -122,4 +126,81 @@ void cli_json_str(FILE *f, const char *s)
         }
     }
     fputc('"', f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output files                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Is the directory holding `path` there and writable (the writers create
+ * their temporary file next to the target, then rename it)? */
+static int check_parent_dir(const char *cmd, const char *opt, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash == path ? strdup("/")
+                : slash        ? strndup(path, (size_t)(slash - path))
+                               : strdup(".");
+    if (!dir) return cli_fail(cmd, "out of memory");
+    struct stat sb;
+    int rc = CLI_OK;
+    if (stat(dir, &sb) != 0)
+        rc = cli_fail(cmd, "%s %s: directory '%s': %s", opt, path, dir, strerror(errno));
+    else if (!S_ISDIR(sb.st_mode))
+        rc = cli_fail(cmd, "%s %s: '%s' is not a directory", opt, path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = cli_fail(cmd, "%s %s: cannot write in directory '%s': %s", opt, path, dir,
+                      strerror(errno));
+    free(dir);
+    return rc;
+}
+
+int cli_out_path(const char *cmd, const char *opt, const char *path, char **target)
+{
+    *target = NULL;
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno != ENOENT) return cli_fail(cmd, "%s %s: %s", opt, path, strerror(errno));
+        int rc = check_parent_dir(cmd, opt, path);
+        if (rc != CLI_OK) return rc;
+        *target = strdup(path);
+        return *target ? CLI_OK : cli_fail(cmd, "out of memory");
+    }
+    char *real = NULL;
+    if (S_ISLNK(sb.st_mode)) {
+        /* a link stays a link: the new file goes to what it points to */
+        real = realpath(path, NULL);
+        if (!real)
+            return cli_fail(cmd, "%s %s: a symbolic link whose target cannot be resolved (%s); "
+                                 "give the target file itself",
+                            opt, path, strerror(errno));
+        if (stat(real, &sb) != 0) {
+            int rc = cli_fail(cmd, "%s %s: link target '%s': %s", opt, path, real,
+                              strerror(errno));
+            free(real);
+            return rc;
+        }
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        const char *what = S_ISDIR(sb.st_mode)    ? "a directory"
+                           : S_ISCHR(sb.st_mode)  ? "a character device"
+                           : S_ISBLK(sb.st_mode)  ? "a block device"
+                           : S_ISFIFO(sb.st_mode) ? "a FIFO"
+                           : S_ISSOCK(sb.st_mode) ? "a socket"
+                                                  : "not a regular file";
+        int rc = real ? cli_fail(cmd, "%s %s: the link's target '%s' is %s, not a regular file",
+                                 opt, path, real, what)
+                      : cli_fail(cmd, "%s %s: is %s, not a regular file (qeil writes a new file "
+                                      "and renames it over the old one, which would replace it)",
+                                 opt, path, what);
+        free(real);
+        return rc;
+    }
+    const char *dest = real ? real : path;
+    int rc = check_parent_dir(cmd, opt, dest);
+    if (rc != CLI_OK) {
+        free(real);
+        return rc;
+    }
+    *target = real ? real : strdup(path);
+    return *target ? CLI_OK : cli_fail(cmd, "out of memory");
 }

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <libgen.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -357,6 +358,26 @@ TEST(plan_from_gguf_file)
     CHECK_CONTAINS(err_text, "gguf");
 }
 
+/* probe -o is checked before the measurement, and never replaces a FIFO
+ * (or device, or link) with a regular file. */
+TEST(probe_output_checked_first)
+{
+    char fifo[4200], args[4400];
+    CHECK_EQ_INT(qeil("probe --quick -o /nonexistent/dir/x.json"), 1);
+    CHECK_CONTAINS(err_text, "/nonexistent/dir");
+    CHECK(strstr(err_text ? err_text : "", "done") == NULL); /* no progress: not run */
+    CHECK(strstr(out_text ? out_text : "", "GFLOP/s") == NULL);
+    snprintf(fifo, sizeof fifo, "%s/p-fifo", tmpdir);
+    CHECK_EQ_INT(mkfifo(fifo, 0644), 0);
+    snprintf(args, sizeof args, "probe --quick -o %s", fifo);
+    CHECK_EQ_INT(qeil(args), 1);
+    CHECK_CONTAINS(err_text, "FIFO");
+    CHECK(strstr(out_text ? out_text : "", "GFLOP/s") == NULL);
+    struct stat sb;
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    unlink(fifo);
+}
+
 TEST(probe_profile_feeds_plan)
 {
     char path[4200], args[4400];
@@ -413,6 +434,7 @@ int main(int argc, char **argv)
     RUN(plan_with_failed_unit_avoids_it);
     RUN(catalogs_list);
     RUN(plan_from_gguf_file);
+    RUN(probe_output_checked_first);
     RUN(probe_profile_feeds_plan);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -530,6 +530,21 @@ TEST(write_file_is_atomic_and_round_trips)
     /* a directory that does not exist */
     CHECK_EQ_INT(qeil_platform_write_file(ctx, pf, "/nonexistent/dir/p.json"), QEIL_ERR_IO);
 
+    /* a FIFO and a symbolic link are refused, not replaced by the rename */
+    char fifo[4200], lnk[4200];
+    snprintf(fifo, sizeof fifo, "%s/afifo", tmpdir);
+    snprintf(lnk, sizeof lnk, "%s/alink", tmpdir);
+    CHECK_EQ_INT(mkfifo(fifo, 0644), 0);
+    CHECK_EQ_INT(symlink(path, lnk), 0);
+    struct stat sb;
+    CHECK_EQ_INT(qeil_platform_write_file(ctx, pf, fifo), QEIL_ERR_IO);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "not a regular file");
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK_EQ_INT(qeil_platform_write_file(ctx, pf, lnk), QEIL_ERR_IO);
+    CHECK(lstat(lnk, &sb) == 0 && S_ISLNK(sb.st_mode));
+    unlink(fifo);
+    unlink(lnk);
+
     /* overwrite with another platform: the file is replaced as a whole */
     const qeil_platform *pf2 = qeil_catalog_find("apple-m3");
     CHECK_EQ_INT(qeil_platform_write_file(ctx, pf2, path), QEIL_OK);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -189,6 +190,71 @@ TEST(mkmodel_writes_tiny_models)
     CHECK_RUN(qeilf("mkmodel --preset llama-9000 --type q8_0 -o %s", fb), 2);
     CHECK_CONTAINS(err_text, "llama-9000");
     CHECK_CONTAINS(err_text, "qwen2-0.5b");
+}
+
+/* -o never turns a FIFO, a device or a symbolic link into a regular file
+ * (the writer renames a temp file over the path), and a bad path is
+ * refused before any work. A symbolic link to a regular file is followed:
+ * the file it points to gets the model, the link stays. */
+TEST(mkmodel_output_must_be_a_regular_file)
+{
+    static const char *SHAPE = "--arch llama --layers 1 --dim 64 --heads 2 --ff 64 --vocab 320 "
+                               "--ctx 64 --type q8_0";
+    char fifo[4300], target[4300], link_[4300], dangling[4300], fifolink[4300];
+    snprintf(fifo, sizeof fifo, "%s/o-fifo", tmpdir);
+    snprintf(target, sizeof target, "%s/o-target.gguf", tmpdir);
+    snprintf(link_, sizeof link_, "%s/o-link.gguf", tmpdir);
+    snprintf(dangling, sizeof dangling, "%s/o-dangling.gguf", tmpdir);
+    snprintf(fifolink, sizeof fifolink, "%s/o-fifolink", tmpdir);
+    CHECK_EQ_INT(mkfifo(fifo, 0644), 0);
+    FILE *f = fopen(target, "wb");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    CHECK_EQ_INT(symlink(target, link_), 0);
+    CHECK_EQ_INT(symlink("o-missing.gguf", dangling), 0);
+    CHECK_EQ_INT(symlink(fifo, fifolink), 0);
+    struct stat sb;
+
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, fifo), 1);
+    CHECK_CONTAINS(err_text, "FIFO");
+    CHECK_CONTAINS(err_text, "not a regular file");
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, fifolink), 1);
+    CHECK_CONTAINS(err_text, "FIFO");
+    CHECK(lstat(fifolink, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, dangling), 1);
+    CHECK_CONTAINS(err_text, "o-dangling.gguf");
+    CHECK(lstat(dangling, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, tmpdir), 1);
+    CHECK_CONTAINS(err_text, "directory");
+    /* refused up front: nothing is written, not even the "writing" line */
+    CHECK_RUN(qeilf("mkmodel %s -o %s/no/such/dir/m.gguf", SHAPE, tmpdir), 1);
+    CHECK_CONTAINS(err_text, "no/such/dir");
+    CHECK(strstr(err_text ? err_text : "", "writing") == NULL);
+
+    /* through the link: the target is the model, the link is still a link */
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, link_), 0);
+    CHECK(lstat(link_, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK(stat(target, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0);
+    CHECK_RUN(qeilf("generate -m %s -p hi -n 2 --temp 0", link_), 0);
+    unlink(fifo);
+    unlink(link_);
+    unlink(dangling);
+    unlink(fifolink);
+    unlink(target);
+}
+
+/* A directory the user cannot write in is refused before the work. */
+TEST(mkmodel_output_dir_not_writable)
+{
+    if (geteuid() == 0) SKIP("running as root: every directory is writable");
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/ro", tmpdir);
+    CHECK_EQ_INT(mkdir(dir, 0555), 0);
+    CHECK_RUN(qeilf("mkmodel --preset tiny-gpt2 --type q8_0 -o %s/m.gguf", dir), 1);
+    CHECK_CONTAINS(err_text, "cannot write");
+    CHECK(strstr(err_text ? err_text : "", "writing") == NULL);
+    rmdir(dir);
 }
 
 static const char *PROMPT = "The quick brown fox jumps over the lazy dog";
@@ -486,6 +552,8 @@ int main(int argc, char **argv)
     RUN(help_for_each_command);
     RUN(usage_errors_name_option_and_range);
     RUN(mkmodel_writes_tiny_models);
+    RUN(mkmodel_output_must_be_a_regular_file);
+    RUN(mkmodel_output_dir_not_writable);
     if (test_failed_) model_llama[0] = model_gpt2[0] = '\0';
     RUN(generate_greedy_is_deterministic);
     RUN(generate_seeded_is_deterministic);

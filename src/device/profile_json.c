@@ -665,6 +665,14 @@ qeil_status qeil_platform_write_file(qeil_ctx *ctx, const qeil_platform *pf, con
 {
     if (!pf || !path)
         return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_platform_write_file: NULL argument");
+    /* rename() would turn a device node, a FIFO or a symbolic link at path
+     * into a regular file: only a regular file (or nothing) is replaced */
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return qeil_ctx_fail(ctx, QEIL_ERR_IO,
+                             "%s: not a regular file (a symbolic link, device, FIFO or "
+                             "directory); not replacing it",
+                             path);
     char *json = NULL;
     qeil_status st = qeil_platform_to_json(ctx, pf, &json);
     if (st != QEIL_OK) return st;
