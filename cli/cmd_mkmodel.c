@@ -232,7 +232,7 @@ int cmd_mkmodel(int argc, char **argv)
                         "%u) are stored as %s\n",
                 rows[k].what, len, blk, to);
     }
-    fprintf(stderr, "qeil mkmodel: writing %s ...\n", out);
+    fprintf(stderr, "qeil mkmodel: writing %s ...\n", cli_term(out));
     qeil_status st = qeil_mkmodel_write(ctx, &p, target);
     free(target);
     if (st != QEIL_OK) {
@@ -247,7 +247,7 @@ int cmd_mkmodel(int argc, char **argv)
     }
     printf("wrote %s: %s, %u layers, d_model %u, heads %u/%u, d_ff %u, vocab %u, ctx %u, %s%s, "
            "seed %llu\n",
-           out, qeil_arch_name(p.arch), p.n_layers, p.d_model, p.n_heads, p.n_kv_heads, p.d_ff,
+           cli_term(out), qeil_arch_name(p.arch), p.n_layers, p.d_model, p.n_heads, p.n_kv_heads, p.d_ff,
            p.vocab, p.ctx, type_name, p.tied ? ", tied embeddings" : "",
            (unsigned long long)p.seed);
     qeil_ctx_free(ctx);

@@ -200,7 +200,8 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
            "(docs/probe.md)\n",
            f32 / 1e9, int8 / 1e9, r->dram_bw_Bps / 1e9);
     if (out_path)
-        printf("profile written to %s (use: qeil plan --platform %s)\n", out_path, out_path);
+        printf("profile written to %s (use: qeil plan --platform %s)\n", cli_term(out_path),
+               cli_term(out_path));
     else
         printf("profile not saved: run 'qeil probe -o probe.json', then 'qeil plan --platform "
                "probe.json'\n");

@@ -285,7 +285,7 @@ TEST(catalogs_list)
 
 /* A tiny llama-style GGUF written with the library's writer: the planner
  * must take the model description from the file itself. */
-static int write_tiny_gguf(const char *path)
+static int write_tiny_gguf_named(const char *path, const char *name)
 {
     qeil_gguf_writer *w = qeil_gguf_writer_create(NULL);
     if (!w) return -1;
@@ -294,7 +294,7 @@ static int write_tiny_gguf(const char *path)
     for (size_t i = 0; i < sizeof buf / sizeof *buf; i++) buf[i] = 0.01f * (float)(i % 7);
     int bad = 0;
     bad |= qeil_gguf_writer_set_str(w, "general.architecture", "llama");
-    bad |= qeil_gguf_writer_set_str(w, "general.name", "tiny-cli-test");
+    bad |= qeil_gguf_writer_set_str(w, "general.name", name);
     bad |= qeil_gguf_writer_set_u32(w, "llama.block_count", L);
     bad |= qeil_gguf_writer_set_u32(w, "llama.embedding_length", D);
     bad |= qeil_gguf_writer_set_u32(w, "llama.attention.head_count", 4);
@@ -326,6 +326,67 @@ static int write_tiny_gguf(const char *path)
     bad |= qeil_gguf_writer_write(w, path);
     qeil_gguf_writer_free(w);
     return bad ? -1 : 0;
+}
+
+static int write_tiny_gguf(const char *path)
+{
+    return write_tiny_gguf_named(path, "tiny-cli-test");
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
+ * what a JSON parser other than cJSON demands of the document. */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!n) return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80) return 0;
+        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
+        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* A GGUF whose general.name holds a byte that is not UTF-8 (0xFF), an
+ * escape sequence (ESC [31m) and a C1 CSI (U+009B): every JSON output is
+ * valid UTF-8 (U+FFFD for the byte), no table sends a control to the
+ * terminal, and the same for a model path that is not UTF-8. */
+TEST(hostile_model_name)
+{
+    char path[4200], args[4600];
+    snprintf(path, sizeof path, "%s/hostile-\xfe.gguf", tmpdir);
+    CHECK_EQ_INT(write_tiny_gguf_named(path, "ev\xff" "il\x1b[31mred\xc2\x9b" "2J"), 0);
+    static const char *json_cmds[] = {"plan --iters 300 --prompt-tokens 8 --gen-tokens 4 "
+                                      "--output json --model",
+                                      "models --output json"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "%s '%s'", json_cmds[k], path);
+        CHECK_EQ_INT(qeil(args), 0);
+        if (!out_text || !utf8_valid(out_text)) TEST_FAIL_("'%s': JSON is not UTF-8", args);
+        cJSON *j = cJSON_Parse(out_text ? out_text : "");
+        CHECK(j != NULL);
+        cJSON *md = cJSON_GetObjectItem(j, "model");
+        if (!md) md = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "models"), 0);
+        if (!md) md = j;
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(md, "name")),
+                     "ev\xEF\xBF\xBDil\x1b[31mred\xc2\x9b" "2J");
+        cJSON_Delete(j);
+    }
+    static const char *table_cmds[] = {"plan --iters 300 --prompt-tokens 8 --gen-tokens 4 --model",
+                                       "models"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "%s '%s'", table_cmds[k], path);
+        CHECK_EQ_INT(qeil(args), 0);
+        CHECK(out_text && utf8_valid(out_text));
+        CHECK(out_text && !strchr(out_text, 0x1b));
+        CHECK(out_text && !strstr(out_text, "\xc2\x9b"));
+        CHECK_CONTAINS(out_text, "ev\xEF\xBF\xBDil\\x1b[31mred\\u009b2J");
+    }
 }
 
 TEST(plan_from_gguf_file)
@@ -434,6 +495,7 @@ int main(int argc, char **argv)
     RUN(plan_with_failed_unit_avoids_it);
     RUN(catalogs_list);
     RUN(plan_from_gguf_file);
+    RUN(hostile_model_name);
     RUN(probe_output_checked_first);
     RUN(probe_profile_feeds_plan);
     char cmd[4200];

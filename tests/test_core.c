@@ -1,5 +1,6 @@
 /* test_core.c — status strings, context errors, strict parsing, RNG. */
 #include <float.h>
+#include <string.h>
 
 #include "qeil/qeil.h"
 #include "test.h"
@@ -200,6 +201,36 @@ TEST(parse_f64_strict)
     qeil_ctx_free(ctx);
 }
 
+/* \u0000 inside a JSON string (key or value) is found; an escaped
+ * backslash before "u0000", text outside strings and a cut-off escape are
+ * not NULs. */
+TEST(json_find_nul)
+{
+    static const struct {
+        const char *json;
+        size_t want; /* (size_t)-1: none (the length) */
+    } t[] = {
+        {"{\"name\": \"exa\\u0000mple\"}", 13},
+        {"{\"a\\u0000\": 1}", 3},
+        {"[\"x\", \"\\\\u0000\"]", (size_t)-1},       /* "\\u0000": backslash, then text */
+        {"[\"\\\\\\u0000\"]", 4},                      /* "\\\u0000": backslash, then NUL */
+        {"[\"\\u00e9\", \"\\\"\\u0000\"]", 14},
+        {"{\"k\": 1} \\u0000", (size_t)-1},            /* not in a string */
+        {"[\"\\u000", (size_t)-1},                     /* cut short */
+        {"[\"\\u0001\"]", (size_t)-1},
+        {"", (size_t)-1},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        size_t n = strlen(t[k].json);
+        size_t want = t[k].want == (size_t)-1 ? n : t[k].want;
+        size_t got = qeil_json_find_nul(t[k].json, n);
+        if (got != want) TEST_FAIL_("'%s': %zu, want %zu", t[k].json, got, want);
+    }
+    /* bounded by len: the NUL escape past len is not seen */
+    CHECK_EQ_INT(qeil_json_find_nul("[\"\\u0000\"]", 5), 5);
+    CHECK_EQ_INT(qeil_json_find_nul(NULL, 0), 0);
+}
+
 TEST(rng_deterministic_and_uniform)
 {
     qeil_rng a, b;
@@ -232,6 +263,7 @@ int main(void)
     RUN(malloc_big_is_thp_eligible);
     RUN(parse_u64_strict);
     RUN(parse_f64_strict);
+    RUN(json_find_nul);
     RUN(rng_deterministic_and_uniform);
     return test_summary("core");
 }

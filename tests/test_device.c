@@ -326,6 +326,9 @@ static const struct {
     {"name-with-space.json", QEIL_ERR_RANGE, "name: 'example dgpu'"},
     {"name-too-long.json", QEIL_ERR_RANGE, "units[1].name: 70 bytes long"},
     {"rho-max-one.json", QEIL_ERR_RANGE, "rho_max: 1 is out of range (allowed (0, 1))"},
+    /* cJSON would cut these at the NUL ("exa", "c") and the rest would pass */
+    {"name-with-nul.json", QEIL_ERR_FORMAT, "a string holds \\u0000 (NUL) at line 3, column 15"},
+    {"unit-name-with-nul.json", QEIL_ERR_FORMAT, "\\u0000 (NUL) at line 15, column 17"},
 };
 
 TEST(bad_profiles_are_rejected_with_the_field_named)

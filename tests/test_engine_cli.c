@@ -355,6 +355,56 @@ TEST(generate_json_contract)
     cJSON_Delete(j);
 }
 
+/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF). */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!n) return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80) return 0;
+        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
+        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* A model path that is not UTF-8 (0xFE, ESC) goes into every JSON output:
+ * the document stays valid UTF-8 (U+FFFD), the ESC escaped by JSON; the
+ * table shows the ESC as text. */
+TEST(json_outputs_are_utf8_whatever_the_path)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    char odd[4300];
+    snprintf(odd, sizeof odd, "%s/odd-\xfe\x1b[1m.gguf", tmpdir);
+    CHECK_EQ_INT(symlink(model_llama, odd), 0);
+    static const char *cmds[] = {"generate -m '%s' -p hi -n 2 --temp 0 --output json",
+                                 "bench -m '%s' -p 8 -n 4 -r 1 -t 1 --bw 10 --output json",
+                                 "perplexity -m '%s' -f '%s' -c 64 --output json"};
+    char txt[4300];
+    snprintf(txt, sizeof txt, "%s/utf8-text.txt", tmpdir);
+    FILE *f = fopen(txt, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    for (int i = 0; i < 40; i++) fputs("the quick brown fox jumps over the lazy dog. ", f);
+    fclose(f);
+    for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++) {
+        CHECK_RUN(qeilf(cmds[k], odd, txt), 0);
+        if (!out_text || !utf8_valid(out_text)) TEST_FAIL_("'%s': JSON is not UTF-8", cmds[k]);
+        cJSON *j = cJSON_Parse(out_text ? out_text : "");
+        CHECK(j != NULL);
+        cJSON_Delete(j);
+    }
+    CHECK_RUN(qeilf("bench -m '%s' -p 8 -n 4 -r 1 -t 1 --bw 10", odd), 0);
+    CHECK(out_text && !strchr(out_text, 0x1b));
+    CHECK_CONTAINS(out_text, "\\x1b[1m");
+    unlink(odd);
+}
+
 TEST(generate_prompt_longer_than_context_fails)
 {
     if (!model_llama[0]) SKIP("no tiny model");
@@ -558,6 +608,7 @@ int main(int argc, char **argv)
     RUN(generate_greedy_is_deterministic);
     RUN(generate_seeded_is_deterministic);
     RUN(generate_json_contract);
+    RUN(json_outputs_are_utf8_whatever_the_path);
     RUN(generate_prompt_longer_than_context_fails);
     RUN(perplexity_is_finite);
     RUN(bench_json_has_the_fields);

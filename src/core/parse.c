@@ -7,6 +7,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 qeil_status qeil_parse_u64(qeil_ctx *ctx, const char *field, const char *text,
                            uint64_t min, uint64_t max, uint64_t *out)
@@ -78,4 +79,24 @@ qeil_status qeil_parse_f64(qeil_ctx *ctx, const char *field, const char *text,
                              field, text, min, max);
     *out = v;
     return QEIL_OK;
+}
+
+/* Inside a string literal, a backslash escapes the next character, so the
+ * scan steps over it: "\\u0000" is a backslash and "u0000", not a NUL. */
+size_t qeil_json_find_nul(const char *json, size_t len)
+{
+    int in_str = 0;
+    for (size_t i = 0; json && i < len; i++) {
+        char c = json[i];
+        if (!in_str) {
+            in_str = c == '"';
+        } else if (c == '"') {
+            in_str = 0;
+        } else if (c == '\\') {
+            if (i + 5 < len && json[i + 1] == 'u' && memcmp(json + i + 2, "0000", 4) == 0)
+                return i;
+            i++;
+        }
+    }
+    return len;
 }

@@ -417,6 +417,17 @@ qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len
                              "profile: unexpected data after the JSON value at line %zu, column %zu",
                              line, col);
     }
+    /* a name or text holding \u0000 would be cut there without a word */
+    size_t nul = qeil_json_find_nul(json, len);
+    if (nul < len) {
+        size_t line, col;
+        line_col(json, nul, &line, &col);
+        cJSON_Delete(root);
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                             "profile: a string holds \\u0000 (NUL) at line %zu, column %zu "
+                             "(not allowed: names and text would be cut there)",
+                             line, col);
+    }
     qeil_platform *pf = qeil_calloc(ctx, 1, sizeof *pf);
     if (!pf) {
         cJSON_Delete(root);
