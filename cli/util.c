@@ -2,9 +2,9 @@
 #include "cli.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <float.h>
 #include <math.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -321,7 +321,7 @@ int cli_out_path(const char *cmd, const char *opt, const char *path, char **targ
                            : S_ISBLK(sb.st_mode)  ? "a block device"
                            : S_ISFIFO(sb.st_mode) ? "a FIFO"
                            : S_ISSOCK(sb.st_mode) ? "a socket"
-                                                  : "not a regular file";
+                                                  : "a special file";
         int rc = real ? cli_fail(cmd, "%s %s: the link's target '%s' is %s, not a regular file",
                                  opt, path, real, what)
                       : cli_fail(cmd, "%s %s: is %s, not a regular file (qeil writes a new file "
