@@ -60,7 +60,29 @@ int cli_f64(const char *cmd, const char *opt, const char *val, double min, doubl
 int cli_f32_range(const char *cmd, const char *opt, const char *val, double lo, double hi,
                   int lo_open, int hi_open, const char *range, float *out);
 
-/* JSON string literal with escapes, to f. */
+/* Check an output file named by option `opt` before any work is done:
+ * its directory must exist and be writable, and an existing `path` must be
+ * a regular file. A symbolic link is followed: *target is the resolved
+ * regular file it points to (the link itself stays), else `path`. The
+ * writers (temp file + rename) then never turn a device node, a FIFO or a
+ * link into a regular file. On success *target is malloc'd (free it);
+ * on failure prints "qeil CMD: ..." and returns CLI_FAIL. */
+int cli_out_path(const char *cmd, const char *opt, const char *path, char **target);
+
+/* Text from files (a GGUF's general.name, a task id, a path) is bytes:
+ *   cli_utf8_clean: a valid UTF-8 copy of s[0..n), each invalid byte (and
+ *     NUL) replaced by U+FFFD; malloc'd, NULL when out of memory.
+ *   cli_term: s for a terminal: invalid UTF-8 as U+FFFD, and control
+ *     characters (C0, DEL, C1: an ESC or CSI would act on the terminal)
+ *     shown as \xNN / \u00NN; the result stays valid for 8 more calls.
+ *   cli_json_str: a JSON string literal of s to f (escapes, U+FFFD).
+ *   cli_json_print: the document j to stdout with a newline, every string
+ *     valid UTF-8 (U+FFFD); -1 when out of memory. Every --output json
+ *     built with cJSON prints through it. */
+struct cJSON;
+char *cli_utf8_clean(const char *s, size_t n);
+const char *cli_term(const char *s);
 void cli_json_str(FILE *f, const char *s);
+int cli_json_print(const struct cJSON *j);
 
 #endif /* QEIL_CLI_H */

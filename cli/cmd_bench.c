@@ -506,15 +506,11 @@ int cmd_bench(int argc, char **argv)
         cJSON *runs = cJSON_AddObjectToObject(j, "runs");
         cJSON_AddItemToObject(runs, "prefill_tok_per_s", cJSON_CreateDoubleArray(pf_tps, (int)R));
         cJSON_AddItemToObject(runs, "decode_tok_per_s", cJSON_CreateDoubleArray(dc_tps, (int)R));
-        char *s = cJSON_Print(j);
-        if (s) {
-            puts(s);
-            free(s);
-        }
+        if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
         cJSON_Delete(j);
     } else {
         printf("model      %s: %s, %u layers, d_model %u, vocab %u, %s, %.1f MB of weights\n",
-               model, qeil_arch_name(md.arch), md.n_layers, md.d_model, md.vocab,
+               cli_term(model), qeil_arch_name(md.arch), md.n_layers, md.d_model, md.vocab,
                wtype ? wtype : "?", qeil_model_weight_bytes(&md) / 1e6);
         printf("threads    %llu%s, %u repetitions after a warm-up\n", (unsigned long long)threads,
                threads ? "" : " (all online CPUs)", R);

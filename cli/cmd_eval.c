@@ -99,6 +99,9 @@ typedef struct {
     qeil_select_params tune;         /* cascade tuning from the options (docs/selection.md);
                                         method, budget and batch are set per configuration */
     double max_latency_s;            /* PGSAM plan: lowest energy within this (0: knee) */
+    uint32_t plan_gen_tokens;        /* gen tokens of the planning workload: max_tokens, or
+                                        what fits the context after the mean prompt */
+    char warning[256];               /* why plan_gen_tokens < max_tokens ("" if not) */
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
@@ -249,6 +252,13 @@ static int task_parse(qeil_ctx *ctx, const char *file, uint32_t line, const char
     int rc = -1;
     if (!j || !cJSON_IsObject(j)) {
         cli_fail(CMD, "%s:%u: not a JSON object", file, line);
+        goto out;
+    }
+    /* cJSON's C strings would cut an id or a question at the NUL */
+    size_t nul = qeil_json_find_nul(s, len);
+    if (nul < len) {
+        cli_fail(CMD, "%s:%u: a string holds \\u0000 (NUL) at column %zu (not allowed)", file,
+                 line, nul + 1);
         goto out;
     }
     cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
@@ -885,6 +895,9 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddNumberToObject(j, "samples", o->samples);
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "max_tokens", o->max_tokens);
+    cJSON_AddNumberToObject(j, "plan_gen_tokens", o->plan_gen_tokens);
+    cJSON *warn = cJSON_AddArrayToObject(j, "warnings");
+    if (o->warning[0]) cJSON_AddItemToArray(warn, cJSON_CreateString(o->warning));
     cJSON_AddNumberToObject(j, "mean_prompt_tokens", mean_prompt);
     cJSON *cp = cJSON_AddObjectToObject(j, "cascade_params");
     cJSON_AddNumberToObject(cp, "csvet_delta", o->tune.csvet_delta);
@@ -923,11 +936,7 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
                                 "configurations consume prefixes of one seeded sample stream "
                                 "per problem.");
     }
-    char *s = cJSON_Print(j);
-    if (s) {
-        puts(s);
-        free(s);
-    }
+    if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
     cJSON_Delete(j);
 }
 
@@ -951,8 +960,10 @@ static void print_problems(const config *c, const task *t, uint32_t n)
             q[k++] = (*p == '\n' || *p == '\t') ? ' ' : *p;
         q[k] = '\0';
         if (strlen(t[i].question) >= sizeof q) memcpy(q + sizeof q - 4, "...", 4);
-        printf("  %-12.12s %-32s %8.8s %8.8s %3s %7u %-13s %10.4g\n", t[i].id, q,
-               t[i].gold.text, r->chosen.has ? r->chosen.text : "(none)", r->correct ? "yes" : "no",
+        /* ids and questions are file data: no control bytes to the terminal */
+        printf("  %-12.12s %-32s %8.8s %8.8s %3s %7u %-13s %10.4g\n", cli_term(t[i].id),
+               cli_term(q), cli_term(t[i].gold.text),
+               r->chosen.has ? cli_term(r->chosen.text) : "(none)", r->correct ? "yes" : "no",
                r->samples, qeil_select_stage_name(r->stage), r->energy_J);
     }
     printf("\n");
@@ -961,12 +972,14 @@ static void print_problems(const config *c, const task *t, uint32_t n)
 static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                         int n_cf, const task *t, uint32_t n, double mean_prompt)
 {
-    printf("qeil eval: %u problems from %s, model %s\n", n, o->tasks, o->model);
+    printf("qeil eval: %u problems from %s, model %s\n", n, cli_term(o->tasks), cli_term(o->model));
     printf("  K = %u samples, batch %u, max %u tokens, temp %.2f, seed %llu, platform %s\n",
            o->samples, o->batch, o->max_tokens, (double)o->sp.temp,
            (unsigned long long)o->sp.seed, pf->name);
-    printf("  planning workload: %.0f prompt tokens (mean), %u gen tokens, %u samples\n\n",
-           mean_prompt, o->max_tokens, o->samples);
+    printf("  planning workload: %.0f prompt tokens (mean), %u gen tokens, %u samples\n",
+           mean_prompt, o->plan_gen_tokens, o->samples);
+    if (o->warning[0]) printf("  warning: %s\n", o->warning);
+    printf("\n");
     if (o->verbose) print_problems(&cf[n_cf - 1], t, n);
     if (!o->compare) {
         const config *c = &cf[0];
@@ -1205,7 +1218,21 @@ int cmd_eval(int argc, char **argv)
     /* ---- plan once on the planning workload ---- */
     qeil_workload_params wp = qeil_workload_default_params();
     wp.prompt_tokens = (uint32_t)(mean_prompt + 0.5);
-    wp.gen_tokens = o.max_tokens;
+    /* -n beyond the context is not an error: generation stops at the
+     * context; plan with the tokens that fit after the mean prompt (which
+     * is shorter than the context: every prompt was checked above) */
+    uint32_t room = md->ctx_max < g.n_ctx ? md->ctx_max : g.n_ctx;
+    room = room > wp.prompt_tokens ? room - wp.prompt_tokens : 1;
+    o.plan_gen_tokens = o.max_tokens < room ? o.max_tokens : room;
+    if (o.plan_gen_tokens < o.max_tokens) {
+        snprintf(o.warning, sizeof o.warning,
+                 "-n %u does not fit the context of %u tokens after a prompt of %u tokens "
+                 "(mean): generation stops at the context; planning with %u generated tokens",
+                 o.max_tokens, md->ctx_max < g.n_ctx ? md->ctx_max : g.n_ctx, wp.prompt_tokens,
+                 o.plan_gen_tokens);
+        fprintf(stderr, "qeil eval: warning: %s\n", o.warning);
+    }
+    wp.gen_tokens = o.plan_gen_tokens;
     wp.samples = o.samples;
     qeil_workload wl;
     if (qeil_workload_build(ctx, md, &wp, &wl) != QEIL_OK) {

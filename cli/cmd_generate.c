@@ -179,40 +179,6 @@ static int sb_add(strbuf *b, const char *s, size_t n)
     return 0;
 }
 
-/* Valid UTF-8 copy of s (invalid sequences become U+FFFD): random-weight
- * models emit lone byte tokens, and JSON text must be Unicode. */
-static char *utf8_clean(const char *s, size_t n)
-{
-    char *o = malloc(3 * n + 1), *w = o;
-    if (!o) return NULL;
-    const unsigned char *p = (const unsigned char *)s, *e = p + n;
-    while (p < e) {
-        unsigned c = *p;
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        int ok = len > 0 && (size_t)(e - p) >= len;
-        for (size_t k = 1; ok && k < len; k++) ok = (p[k] & 0xC0) == 0x80;
-        if (ok && len > 1) {
-            /* reject overlong forms, surrogates and values above U+10FFFF */
-            uint32_t cp = c & (0x7Fu >> len);
-            for (size_t k = 1; k < len; k++) cp = (cp << 6) | (p[k] & 0x3Fu);
-            static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-            ok = cp >= min_cp[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
-        }
-        if (ok && c == 0) ok = 0; /* keep the C string intact */
-        if (ok) {
-            memcpy(w, p, len);
-            w += len;
-            p += len;
-        } else {
-            memcpy(w, "\xEF\xBF\xBD", 3);
-            w += 3;
-            p++;
-        }
-    }
-    *w = '\0';
-    return o;
-}
-
 int cmd_generate(int argc, char **argv)
 {
     gen_opts o;
@@ -359,7 +325,8 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddStringToObject(j, "version", qeil_version());
         cJSON_AddStringToObject(j, "seed", seed);
         cJSON_AddStringToObject(j, "model", o.model);
-        char *clean = utf8_clean(text.p ? text.p : "", text.n);
+        /* random-weight models emit lone byte tokens: JSON text is Unicode */
+        char *clean = cli_utf8_clean(text.p ? text.p : "", text.n);
         cJSON_AddStringToObject(j, "text", clean ? clean : "");
         free(clean);
         cJSON_AddNumberToObject(j, "prompt_tokens", (double)n_prompt);
@@ -390,11 +357,7 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddNumberToObject(pa, "repeat_penalty", f2d(o.sp.repeat_penalty));
         cJSON_AddNumberToObject(pa, "repeat_last_n", o.sp.repeat_last_n);
         cJSON_AddBoolToObject(pa, "bos", !o.no_bos);
-        char *s = cJSON_Print(j);
-        if (s) {
-            puts(s);
-            free(s);
-        }
+        if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
         cJSON_Delete(j);
     }
     rc = CLI_OK;

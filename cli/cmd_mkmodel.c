@@ -3,6 +3,7 @@
  * come from a preset and/or explicit options; every number is checked here
  * against the rules the engine needs, naming the option and the rule. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -148,13 +149,19 @@ int cmd_mkmodel(int argc, char **argv)
         return cli_usage_error(CMD, "--type: '%s' is not one of f32|f16|bf16|q8_0|q4_0|q4_k|q6_k",
                                type_name);
     if (!preset && !arch_set) return cli_usage_error(CMD, "--arch or --preset is required");
+    char *target = NULL; /* -o checked before the work; a symlink resolved */
+    if (cli_out_path(CMD, "-o", out, &target) != CLI_OK) return CLI_FAIL;
 
     qeil_ctx *ctx = qeil_ctx_create(NULL);
-    if (!ctx) return cli_fail(CMD, "out of memory");
+    if (!ctx) {
+        free(target);
+        return cli_fail(CMD, "out of memory");
+    }
     qeil_mkmodel_params p = qeil_mkmodel_default_params();
     if (preset && qeil_mkmodel_preset(ctx, preset, &p) != QEIL_OK) {
         int rc = cli_usage_error(CMD, "--preset: %s", qeil_ctx_errmsg(ctx));
         qeil_ctx_free(ctx);
+        free(target);
         return rc;
     }
     if (arch_set) p.arch = arch;
@@ -204,6 +211,7 @@ int cmd_mkmodel(int argc, char **argv)
                              p.d_ff, blk, type_name, blk);
     if (rc != CLI_OK) {
         qeil_ctx_free(ctx);
+        free(target);
         return rc;
     }
 
@@ -224,8 +232,9 @@ int cmd_mkmodel(int argc, char **argv)
                         "%u) are stored as %s\n",
                 rows[k].what, len, blk, to);
     }
-    fprintf(stderr, "qeil mkmodel: writing %s ...\n", out);
-    qeil_status st = qeil_mkmodel_write(ctx, &p, out);
+    fprintf(stderr, "qeil mkmodel: writing %s ...\n", cli_term(out));
+    qeil_status st = qeil_mkmodel_write(ctx, &p, target);
+    free(target);
     if (st != QEIL_OK) {
         /* a parameter the library's own rules refuse (e.g. a vocabulary too
          * small for its fixed token list) is still a usage error */
@@ -238,7 +247,7 @@ int cmd_mkmodel(int argc, char **argv)
     }
     printf("wrote %s: %s, %u layers, d_model %u, heads %u/%u, d_ff %u, vocab %u, ctx %u, %s%s, "
            "seed %llu\n",
-           out, qeil_arch_name(p.arch), p.n_layers, p.d_model, p.n_heads, p.n_kv_heads, p.d_ff,
+           cli_term(out), qeil_arch_name(p.arch), p.n_layers, p.d_model, p.n_heads, p.n_kv_heads, p.d_ff,
            p.vocab, p.ctx, type_name, p.tied ? ", tied embeddings" : "",
            (unsigned long long)p.seed);
     qeil_ctx_free(ctx);

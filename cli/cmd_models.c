@@ -63,7 +63,7 @@ static void table_row(const qeil_model_desc *md)
     char heads[32], params[32];
     snprintf(heads, sizeof heads, "%u/%u", md->n_heads, md->n_kv_heads);
     fmt_count(params, sizeof params, qeil_model_params(md));
-    printf("%-18s %-6s %6u %7u %8s %6u %7u %7u %8s %-6s %9.3f\n", md->name, qeil_arch_name(md->arch),
+    printf("%-18s %-6s %6u %7u %8s %6u %7u %7u %8s %-6s %9.3f\n", cli_term(md->name), qeil_arch_name(md->arch),
            md->n_layers, md->d_model, heads, md->d_ff, md->vocab, md->ctx_max, params,
            type_name(md->weight_type), qeil_model_weight_bytes(md) / 1e9);
 }
@@ -72,8 +72,8 @@ static void show_table(const qeil_model_desc *md)
 {
     char params[32];
     fmt_count(params, sizeof params, qeil_model_params(md));
-    printf("name            %s\n", md->name);
-    printf("description     %s\n", md->description);
+    printf("name            %s\n", cli_term(md->name));
+    printf("description     %s\n", cli_term(md->description));
     printf("arch            %s\n", qeil_arch_name(md->arch));
     printf("layers          %u\n", md->n_layers);
     printf("d_model         %u\n", md->d_model);
@@ -138,12 +138,9 @@ static cJSON *model_json(const qeil_model_desc *md, int with_units)
 
 static int print_json(cJSON *root)
 {
-    char *s = cJSON_Print(root);
+    int bad = cli_json_print(root);
     cJSON_Delete(root);
-    if (!s) return cli_fail(CMD, "out of memory");
-    puts(s);
-    free(s);
-    return CLI_OK;
+    return bad ? cli_fail(CMD, "out of memory") : CLI_OK;
 }
 
 static cJSON *json_root(void)

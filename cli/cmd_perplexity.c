@@ -298,14 +298,10 @@ int cmd_perplexity(int argc, char **argv)
         cJSON_AddNumberToObject(j, "tok_per_s", t_total > 0 ? (double)(n_win * C) / t_total : 0);
         cJSON *a = cJSON_AddArrayToObject(j, "window_ppl");
         for (size_t w = 0; w < n_win; w++) cJSON_AddItemToArray(a, cJSON_CreateNumber(win_ppl[w]));
-        char *s = cJSON_Print(j);
-        if (s) {
-            puts(s);
-            free(s);
-        }
+        if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
         cJSON_Delete(j);
     } else {
-        printf("model        %s\n", model);
+        printf("model        %s\n", cli_term(model));
         printf("text         %s: %zu tokens, %zu windows of %u (%zu tokens unused at the end)\n",
                file, n_tok, n_win, C, n_tok - n_win * C);
         printf("scored       %.0f tokens (positions %u..%u of each window)%s\n", N, first + 1,

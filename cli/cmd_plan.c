@@ -292,7 +292,7 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
                         const qeil_workload *wl, const qeil_front *f, size_t rec,
                         const baseline *std_b, const baseline *greedy_b, double search_s)
 {
-    printf("qeil plan: %s on %s (%d units), P=%u N=%u k=%u, method %s, seed %llu\n", md->name,
+    printf("qeil plan: %s on %s (%d units), P=%u N=%u k=%u, method %s, seed %llu\n", cli_term(md->name),
            pf->name, pf->n_units, wl->prompt_tokens, wl->gen_tokens, wl->samples,
            qeil_plan_method_name(o->pp.method), (unsigned long long)o->pp.seed);
     printf("all figures are MODELED (energy model on profile coefficients; see docs/energy-model.md)\n");
@@ -428,11 +428,7 @@ static void print_json(const plan_opts *o, const qeil_platform *pf, const qeil_m
     cJSON *bl = cJSON_AddObjectToObject(root, "baselines");
     if (std_b->ok) cJSON_AddItemToObject(bl, "standard", plan_json(pf, wl, &std_b->a, &std_b->ev));
     if (greedy_b->ok) cJSON_AddItemToObject(bl, "greedy", plan_json(pf, wl, &greedy_b->a, &greedy_b->ev));
-    char *s = cJSON_Print(root);
-    if (s) {
-        puts(s);
-        free(s);
-    }
+    if (cli_json_print(root) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
     cJSON_Delete(root);
 }
 

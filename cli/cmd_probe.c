@@ -200,7 +200,8 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
            "(docs/probe.md)\n",
            f32 / 1e9, int8 / 1e9, r->dram_bw_Bps / 1e9);
     if (out_path)
-        printf("profile written to %s (use: qeil plan --platform %s)\n", out_path, out_path);
+        printf("profile written to %s (use: qeil plan --platform %s)\n", cli_term(out_path),
+               cli_term(out_path));
     else
         printf("profile not saved: run 'qeil probe -o probe.json', then 'qeil plan --platform "
                "probe.json'\n");
@@ -362,6 +363,10 @@ int cmd_probe(int argc, char **argv)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
     }
 
+    /* the output file is checked before the minutes of measuring */
+    char *target = NULL;
+    if (out_path && cli_out_path(CMD, "--out", out_path, &target) != CLI_OK) return CLI_FAIL;
+
     qeil_probe_params p = qeil_probe_default_params();
     if (quick) {
         p.min_time_s = 0.02;
@@ -399,13 +404,14 @@ int cmd_probe(int argc, char **argv)
     for (size_t n = strlen(profile); n > 0 && (profile[n - 1] == '\n' || profile[n - 1] == ' ');)
         profile[--n] = '\0';
     /* a failed write still prints the measurement, then exits 1 */
-    int written = out_path && qeil_platform_write_file(ctx, &pf, out_path) == QEIL_OK;
+    int written = out_path && qeil_platform_write_file(ctx, &pf, target) == QEIL_OK;
     if (fmt == CLI_OUT_JSON) print_json(r, written ? out_path : NULL, profile);
     else print_table(r, written ? out_path : NULL);
     fflush(stdout);
     if (out_path && !written) rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
 
 done:
+    free(target);
     if (profile) qeil_free(ctx, profile);
     free(r);
     qeil_ctx_free(ctx);

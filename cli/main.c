@@ -40,7 +40,14 @@ int main(int argc, char **argv)
         usage(stderr);
         return CLI_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    int top_help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+                   strcmp(argv[1], "help") == 0;
+    if ((top_help || strcmp(argv[1], "--version") == 0) && argc > 2) {
+        fprintf(stderr, "qeil: %s takes no arguments (got '%s')\n", argv[1], argv[2]);
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (top_help) {
         usage(stdout);
         return CLI_OK;
     }

@@ -2,14 +2,18 @@
 # Run every test executable (and tests/*_test.sh CLI suites) of each build
 # directory given, and finish with one line: "N passed, N failed, N skipped".
 # A binary that crashes or exits non-zero without reporting a FAIL counts as
-# one failure, so a crash can never pass silently.
+# one failure, so a crash can never pass silently. A build directory with no
+# test executables (e.g. after a plain `make`, which builds none) counts as
+# one failure too: a runner that ran nothing has not passed.
 set -u
 [ $# -ge 1 ] || set -- build
 pass=0; fail=0; skip=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 for dir in "$@"; do
+    ran=0
     for t in "$dir"/tests/test_*; do
         [ -x "$t" ] || continue
+        ran=$((ran + 1))
         echo "== $t"
         "$t" >"$log" 2>&1; rc=$?
         cat "$log"
@@ -19,6 +23,10 @@ for dir in "$@"; do
         fi
         pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
     done
+    if [ "$ran" -eq 0 ]; then
+        echo "FAIL $dir: no test executables in $dir/tests (build them with 'make tests')"
+        fail=$((fail + 1))
+    fi
     for t in tests/*_test.sh; do
         [ -f "$t" ] || continue
         echo "== $t ($dir)"

@@ -5,13 +5,14 @@
 #include <cjson/cJSON.h>
 #include <libgen.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "qeil/gguf.h"
 #include "test.h"
 
-static char qeil_bin[4096];
+static char qeil_bin[4096], run_sh[4200];
 static char tmpdir[] = "/tmp/qeil-cli-XXXXXX";
 static char *out_text, *err_text;
 
@@ -60,6 +61,61 @@ TEST(help_and_usage_errors)
     CHECK_EQ_INT(qeil("probe --help"), 0);
     CHECK_EQ_INT(qeil("--version"), 0);
     CHECK_CONTAINS(out_text, "qeil 0.");
+    /* nothing may follow --version / --help: a usage error, not a silent 0 */
+    CHECK_EQ_INT(qeil("--version extra"), 2);
+    CHECK_CONTAINS(err_text, "extra");
+    CHECK_EQ_INT(qeil("--help extra"), 2);
+}
+
+/* Float options are as strict as integer ones (decimal only), and a value
+ * that underflows is named as typed, not as the 0 it would become. */
+TEST(float_options_are_strict)
+{
+    static const char *bad[] = {"0x10", "+3", "inf", "nan", "0x1p-2"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char a[128];
+        snprintf(a, sizeof a, "plan --throttle-frac %s", bad[k]);
+        CHECK_EQ_INT(qeil(a), 2);
+        CHECK_CONTAINS(err_text, "--throttle-frac");
+        CHECK_CONTAINS(err_text, bad[k]);
+    }
+    CHECK_EQ_INT(qeil("plan --max-latency 1e-400"), 2);
+    CHECK_CONTAINS(err_text, "1e-400");
+    CHECK_CONTAINS(err_text, "too small");
+    /* the float options of generate are checked before the model is read */
+    CHECK_EQ_INT(qeil("generate -m /nonexistent.gguf -p x --top-p 1e-300"), 2);
+    CHECK_CONTAINS(err_text, "--top-p: 1e-300");
+    CHECK_EQ_INT(qeil("generate -m /nonexistent.gguf -p x --temp 1e-320"), 2);
+    CHECK_CONTAINS(err_text, "--temp: 1e-320");
+    CHECK_EQ_INT(qeil("generate -m /nonexistent.gguf -p x --temp 0x1"), 2);
+    CHECK_CONTAINS(err_text, "0x1");
+}
+
+/* tests/run.sh must fail when it found nothing to run (a plain `make`
+ * builds no tests), and still pass a directory whose tests pass. */
+TEST(runner_fails_when_it_ran_nothing)
+{
+    char dir[4200], cmd[9000];
+    snprintf(dir, sizeof dir, "%s/runner/tests", tmpdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "sh %s %s/runner >%s/out 2>&1", run_sh, tmpdir, tmpdir);
+    int st = system(cmd);
+    CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    snprintf(dir, sizeof dir, "%s/out", tmpdir);
+    char *log = slurp(dir);
+    CHECK_CONTAINS(log, "no test executables");
+    CHECK_CONTAINS(log, "0 passed, 1 failed, 0 skipped\n");
+    free(log);
+    /* one passing test: exit 0 */
+    snprintf(cmd, sizeof cmd,
+             "printf '#!/bin/sh\\necho PASS one\\n' >%s/runner/tests/test_one && "
+             "chmod +x %s/runner/tests/test_one && sh %s %s/runner >%s/out 2>&1",
+             tmpdir, tmpdir, run_sh, tmpdir, tmpdir);
+    CHECK_EQ_INT(system(cmd), 0);
+    log = slurp(dir);
+    CHECK_CONTAINS(log, "1 passed, 0 failed, 0 skipped\n");
+    free(log);
 }
 
 TEST(plan_rejects_bad_numbers)
@@ -229,7 +285,7 @@ TEST(catalogs_list)
 
 /* A tiny llama-style GGUF written with the library's writer: the planner
  * must take the model description from the file itself. */
-static int write_tiny_gguf(const char *path)
+static int write_tiny_gguf_named(const char *path, const char *name)
 {
     qeil_gguf_writer *w = qeil_gguf_writer_create(NULL);
     if (!w) return -1;
@@ -238,7 +294,7 @@ static int write_tiny_gguf(const char *path)
     for (size_t i = 0; i < sizeof buf / sizeof *buf; i++) buf[i] = 0.01f * (float)(i % 7);
     int bad = 0;
     bad |= qeil_gguf_writer_set_str(w, "general.architecture", "llama");
-    bad |= qeil_gguf_writer_set_str(w, "general.name", "tiny-cli-test");
+    bad |= qeil_gguf_writer_set_str(w, "general.name", name);
     bad |= qeil_gguf_writer_set_u32(w, "llama.block_count", L);
     bad |= qeil_gguf_writer_set_u32(w, "llama.embedding_length", D);
     bad |= qeil_gguf_writer_set_u32(w, "llama.attention.head_count", 4);
@@ -272,6 +328,67 @@ static int write_tiny_gguf(const char *path)
     return bad ? -1 : 0;
 }
 
+static int write_tiny_gguf(const char *path)
+{
+    return write_tiny_gguf_named(path, "tiny-cli-test");
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
+ * what a JSON parser other than cJSON demands of the document. */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!n) return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80) return 0;
+        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
+        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* A GGUF whose general.name holds a byte that is not UTF-8 (0xFF), an
+ * escape sequence (ESC [31m) and a C1 CSI (U+009B): every JSON output is
+ * valid UTF-8 (U+FFFD for the byte), no table sends a control to the
+ * terminal, and the same for a model path that is not UTF-8. */
+TEST(hostile_model_name)
+{
+    char path[4200], args[4600];
+    snprintf(path, sizeof path, "%s/hostile-\xfe.gguf", tmpdir);
+    CHECK_EQ_INT(write_tiny_gguf_named(path, "ev\xff" "il\x1b[31mred\xc2\x9b" "2J"), 0);
+    static const char *json_cmds[] = {"plan --iters 300 --prompt-tokens 8 --gen-tokens 4 "
+                                      "--output json --model",
+                                      "models --output json"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "%s '%s'", json_cmds[k], path);
+        CHECK_EQ_INT(qeil(args), 0);
+        if (!out_text || !utf8_valid(out_text)) TEST_FAIL_("'%s': JSON is not UTF-8", args);
+        cJSON *j = cJSON_Parse(out_text ? out_text : "");
+        CHECK(j != NULL);
+        cJSON *md = cJSON_GetObjectItem(j, "model");
+        if (!md) md = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "models"), 0);
+        if (!md) md = j;
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(md, "name")),
+                     "ev\xEF\xBF\xBDil\x1b[31mred\xc2\x9b" "2J");
+        cJSON_Delete(j);
+    }
+    static const char *table_cmds[] = {"plan --iters 300 --prompt-tokens 8 --gen-tokens 4 --model",
+                                       "models"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(args, sizeof args, "%s '%s'", table_cmds[k], path);
+        CHECK_EQ_INT(qeil(args), 0);
+        CHECK(out_text && utf8_valid(out_text));
+        CHECK(out_text && !strchr(out_text, 0x1b));
+        CHECK(out_text && !strstr(out_text, "\xc2\x9b"));
+        CHECK_CONTAINS(out_text, "ev\xEF\xBF\xBDil\\x1b[31mred\\u009b2J");
+    }
+}
+
 TEST(plan_from_gguf_file)
 {
     char path[4200], args[4400];
@@ -300,6 +417,26 @@ TEST(plan_from_gguf_file)
     snprintf(plan_args, sizeof plan_args, "plan %s", args);
     CHECK_EQ_INT(qeil(plan_args), 1);
     CHECK_CONTAINS(err_text, "gguf");
+}
+
+/* probe -o is checked before the measurement, and never replaces a FIFO
+ * (or device, or link) with a regular file. */
+TEST(probe_output_checked_first)
+{
+    char fifo[4200], args[4400];
+    CHECK_EQ_INT(qeil("probe --quick -o /nonexistent/dir/x.json"), 1);
+    CHECK_CONTAINS(err_text, "/nonexistent/dir");
+    CHECK(strstr(err_text ? err_text : "", "done") == NULL); /* no progress: not run */
+    CHECK(strstr(out_text ? out_text : "", "GFLOP/s") == NULL);
+    snprintf(fifo, sizeof fifo, "%s/p-fifo", tmpdir);
+    CHECK_EQ_INT(mkfifo(fifo, 0644), 0);
+    snprintf(args, sizeof args, "probe --quick -o %s", fifo);
+    CHECK_EQ_INT(qeil(args), 1);
+    CHECK_CONTAINS(err_text, "FIFO");
+    CHECK(strstr(out_text ? out_text : "", "GFLOP/s") == NULL);
+    struct stat sb;
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    unlink(fifo);
 }
 
 TEST(probe_profile_feeds_plan)
@@ -341,11 +478,15 @@ int main(int argc, char **argv)
     snprintf(self, sizeof self, "%s", argv[0]);
     /* build/tests/test_cli -> build/qeil */
     snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    /* build/tests/test_cli -> tests/run.sh */
+    snprintf(run_sh, sizeof run_sh, "%s/../../tests/run.sh", self);
     if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
         printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
         return 1;
     }
     RUN(help_and_usage_errors);
+    RUN(float_options_are_strict);
+    RUN(runner_fails_when_it_ran_nothing);
     RUN(plan_rejects_bad_numbers);
     RUN(plan_rejects_bad_inputs);
     RUN(plan_json_has_the_contract);
@@ -354,6 +495,8 @@ int main(int argc, char **argv)
     RUN(plan_with_failed_unit_avoids_it);
     RUN(catalogs_list);
     RUN(plan_from_gguf_file);
+    RUN(hostile_model_name);
+    RUN(probe_output_checked_first);
     RUN(probe_profile_feeds_plan);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

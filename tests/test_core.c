@@ -1,4 +1,7 @@
 /* test_core.c — status strings, context errors, strict parsing, RNG. */
+#include <float.h>
+#include <string.h>
+
 #include "qeil/qeil.h"
 #include "test.h"
 
@@ -161,12 +164,71 @@ TEST(parse_f64_strict)
     double v = 0;
     CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "0.7", 0, 2, &v), QEIL_OK);
     CHECK_NEAR(v, 0.7, 0, 0);
-    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "nan", 0, 2, &v), QEIL_ERR_RANGE);
-    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "inf", 0, 1e300, &v), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "2.5", 0, 2, &v), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "1e", 0, 2, &v), QEIL_ERR_FORMAT);
     CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "1e999", 0, 2, &v), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "1e999");
+    /* as strict as the integers: decimal only, the whole string, no sign
+     * '+', no hex (strtod's 0x10 and 0x1p4), no inf/nan, no blanks */
+    static const char *bad[] = {"nan", "inf", "-inf", "infinity", "NAN", "0x10", "0X1",
+                                "0x1p4", "+3", "+0.5", " 1", "1 ", "1e+", ".", "-", "",
+                                "1.5.2", "e5", "--1", "1f", "\t1"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        v = 0.25;
+        qeil_status st = qeil_parse_f64(ctx, "--temp", bad[k], 0, 1e300, &v);
+        if (st != QEIL_ERR_FORMAT) TEST_FAIL_("'%s' gave status %d, want FORMAT", bad[k], st);
+        CHECK_NEAR(v, 0.25, 0, 0); /* untouched on failure */
+    }
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "+3", 0, 10, &v), QEIL_ERR_FORMAT);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "'+3'");
+    static const struct {
+        const char *text;
+        double want;
+    } good[] = {{"3", 3}, {"-2", -2}, {".5", 0.5}, {"1.", 1}, {"1e3", 1e3}, {"2.5E-3", 2.5e-3},
+                {"1e+2", 100}, {"0", 0}, {"0e-400", 0}, {"2.2250738585072014e-308", DBL_MIN}};
+    for (size_t k = 0; k < sizeof good / sizeof *good; k++) {
+        v = -1;
+        CHECK_EQ_INT(qeil_parse_f64(ctx, "--x", good[k].text, -10, 1e300, &v), QEIL_OK);
+        CHECK_NEAR(v, good[k].want, 0, 0);
+    }
+    /* a nonzero value that underflows: the message quotes what was typed,
+     * not the 0 or subnormal strtod made of it */
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "1e-320", 0, 100, &v), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "1e-320");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "too small");
+    CHECK_EQ_INT(qeil_parse_f64(ctx, "--temp", "-1e-400", -1, 1, &v), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "-1e-400");
     qeil_ctx_free(ctx);
+}
+
+/* \u0000 inside a JSON string (key or value) is found; an escaped
+ * backslash before "u0000", text outside strings and a cut-off escape are
+ * not NULs. */
+TEST(json_find_nul)
+{
+    static const struct {
+        const char *json;
+        size_t want; /* (size_t)-1: none (the length) */
+    } t[] = {
+        {"{\"name\": \"exa\\u0000mple\"}", 13},
+        {"{\"a\\u0000\": 1}", 3},
+        {"[\"x\", \"\\\\u0000\"]", (size_t)-1},       /* "\\u0000": backslash, then text */
+        {"[\"\\\\\\u0000\"]", 4},                      /* "\\\u0000": backslash, then NUL */
+        {"[\"\\u00e9\", \"\\\"\\u0000\"]", 14},
+        {"{\"k\": 1} \\u0000", (size_t)-1},            /* not in a string */
+        {"[\"\\u000", (size_t)-1},                     /* cut short */
+        {"[\"\\u0001\"]", (size_t)-1},
+        {"", (size_t)-1},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        size_t n = strlen(t[k].json);
+        size_t want = t[k].want == (size_t)-1 ? n : t[k].want;
+        size_t got = qeil_json_find_nul(t[k].json, n);
+        if (got != want) TEST_FAIL_("'%s': %zu, want %zu", t[k].json, got, want);
+    }
+    /* bounded by len: the NUL escape past len is not seen */
+    CHECK_EQ_INT(qeil_json_find_nul("[\"\\u0000\"]", 5), 5);
+    CHECK_EQ_INT(qeil_json_find_nul(NULL, 0), 0);
 }
 
 TEST(rng_deterministic_and_uniform)
@@ -201,6 +263,7 @@ int main(void)
     RUN(malloc_big_is_thp_eligible);
     RUN(parse_u64_strict);
     RUN(parse_f64_strict);
+    RUN(json_find_nul);
     RUN(rng_deterministic_and_uniform);
     return test_summary("core");
 }

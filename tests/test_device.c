@@ -326,6 +326,9 @@ static const struct {
     {"name-with-space.json", QEIL_ERR_RANGE, "name: 'example dgpu'"},
     {"name-too-long.json", QEIL_ERR_RANGE, "units[1].name: 70 bytes long"},
     {"rho-max-one.json", QEIL_ERR_RANGE, "rho_max: 1 is out of range (allowed (0, 1))"},
+    /* cJSON would cut these at the NUL ("exa", "c") and the rest would pass */
+    {"name-with-nul.json", QEIL_ERR_FORMAT, "a string holds \\u0000 (NUL) at line 3, column 15"},
+    {"unit-name-with-nul.json", QEIL_ERR_FORMAT, "\\u0000 (NUL) at line 15, column 17"},
 };
 
 TEST(bad_profiles_are_rejected_with_the_field_named)
@@ -529,6 +532,21 @@ TEST(write_file_is_atomic_and_round_trips)
 
     /* a directory that does not exist */
     CHECK_EQ_INT(qeil_platform_write_file(ctx, pf, "/nonexistent/dir/p.json"), QEIL_ERR_IO);
+
+    /* a FIFO and a symbolic link are refused, not replaced by the rename */
+    char fifo[4200], lnk[4200];
+    snprintf(fifo, sizeof fifo, "%s/afifo", tmpdir);
+    snprintf(lnk, sizeof lnk, "%s/alink", tmpdir);
+    CHECK_EQ_INT(mkfifo(fifo, 0644), 0);
+    CHECK_EQ_INT(symlink(path, lnk), 0);
+    struct stat sb;
+    CHECK_EQ_INT(qeil_platform_write_file(ctx, pf, fifo), QEIL_ERR_IO);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "not a regular file");
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK_EQ_INT(qeil_platform_write_file(ctx, pf, lnk), QEIL_ERR_IO);
+    CHECK(lstat(lnk, &sb) == 0 && S_ISLNK(sb.st_mode));
+    unlink(fifo);
+    unlink(lnk);
 
     /* overwrite with another platform: the file is replaced as a whole */
     const qeil_platform *pf2 = qeil_catalog_find("apple-m3");

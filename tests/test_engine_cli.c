@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -191,6 +192,71 @@ TEST(mkmodel_writes_tiny_models)
     CHECK_CONTAINS(err_text, "qwen2-0.5b");
 }
 
+/* -o never turns a FIFO, a device or a symbolic link into a regular file
+ * (the writer renames a temp file over the path), and a bad path is
+ * refused before any work. A symbolic link to a regular file is followed:
+ * the file it points to gets the model, the link stays. */
+TEST(mkmodel_output_must_be_a_regular_file)
+{
+    static const char *SHAPE = "--arch llama --layers 1 --dim 64 --heads 2 --ff 64 --vocab 320 "
+                               "--ctx 64 --type q8_0";
+    char fifo[4300], target[4300], link_[4300], dangling[4300], fifolink[4300];
+    snprintf(fifo, sizeof fifo, "%s/o-fifo", tmpdir);
+    snprintf(target, sizeof target, "%s/o-target.gguf", tmpdir);
+    snprintf(link_, sizeof link_, "%s/o-link.gguf", tmpdir);
+    snprintf(dangling, sizeof dangling, "%s/o-dangling.gguf", tmpdir);
+    snprintf(fifolink, sizeof fifolink, "%s/o-fifolink", tmpdir);
+    CHECK_EQ_INT(mkfifo(fifo, 0644), 0);
+    FILE *f = fopen(target, "wb");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    CHECK_EQ_INT(symlink(target, link_), 0);
+    CHECK_EQ_INT(symlink("o-missing.gguf", dangling), 0);
+    CHECK_EQ_INT(symlink(fifo, fifolink), 0);
+    struct stat sb;
+
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, fifo), 1);
+    CHECK_CONTAINS(err_text, "FIFO");
+    CHECK_CONTAINS(err_text, "not a regular file");
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, fifolink), 1);
+    CHECK_CONTAINS(err_text, "FIFO");
+    CHECK(lstat(fifolink, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, dangling), 1);
+    CHECK_CONTAINS(err_text, "o-dangling.gguf");
+    CHECK(lstat(dangling, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, tmpdir), 1);
+    CHECK_CONTAINS(err_text, "directory");
+    /* refused up front: nothing is written, not even the "writing" line */
+    CHECK_RUN(qeilf("mkmodel %s -o %s/no/such/dir/m.gguf", SHAPE, tmpdir), 1);
+    CHECK_CONTAINS(err_text, "no/such/dir");
+    CHECK(strstr(err_text ? err_text : "", "writing") == NULL);
+
+    /* through the link: the target is the model, the link is still a link */
+    CHECK_RUN(qeilf("mkmodel %s -o %s", SHAPE, link_), 0);
+    CHECK(lstat(link_, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK(stat(target, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0);
+    CHECK_RUN(qeilf("generate -m %s -p hi -n 2 --temp 0", link_), 0);
+    unlink(fifo);
+    unlink(link_);
+    unlink(dangling);
+    unlink(fifolink);
+    unlink(target);
+}
+
+/* A directory the user cannot write in is refused before the work. */
+TEST(mkmodel_output_dir_not_writable)
+{
+    if (geteuid() == 0) SKIP("running as root: every directory is writable");
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/ro", tmpdir);
+    CHECK_EQ_INT(mkdir(dir, 0555), 0);
+    CHECK_RUN(qeilf("mkmodel --preset tiny-gpt2 --type q8_0 -o %s/m.gguf", dir), 1);
+    CHECK_CONTAINS(err_text, "cannot write");
+    CHECK(strstr(err_text ? err_text : "", "writing") == NULL);
+    rmdir(dir);
+}
+
 static const char *PROMPT = "The quick brown fox jumps over the lazy dog";
 
 /* The generated tokens of a JSON run, as a compact string, or NULL. */
@@ -287,6 +353,56 @@ TEST(generate_json_contract)
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(tm, "prefill_tok_per_s")) > 0);
     CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "prompt_tokens")) >= 1);
     cJSON_Delete(j);
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF). */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!n) return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80) return 0;
+        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
+        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* A model path that is not UTF-8 (0xFE, ESC) goes into every JSON output:
+ * the document stays valid UTF-8 (U+FFFD), the ESC escaped by JSON; the
+ * table shows the ESC as text. */
+TEST(json_outputs_are_utf8_whatever_the_path)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    char odd[4300];
+    snprintf(odd, sizeof odd, "%s/odd-\xfe\x1b[1m.gguf", tmpdir);
+    CHECK_EQ_INT(symlink(model_llama, odd), 0);
+    static const char *cmds[] = {"generate -m '%s' -p hi -n 2 --temp 0 --output json",
+                                 "bench -m '%s' -p 8 -n 4 -r 1 -t 1 --bw 10 --output json",
+                                 "perplexity -m '%s' -f '%s' -c 64 --output json"};
+    char txt[4300];
+    snprintf(txt, sizeof txt, "%s/utf8-text.txt", tmpdir);
+    FILE *f = fopen(txt, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    for (int i = 0; i < 40; i++) fputs("the quick brown fox jumps over the lazy dog. ", f);
+    fclose(f);
+    for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++) {
+        CHECK_RUN(qeilf(cmds[k], odd, txt), 0);
+        if (!out_text || !utf8_valid(out_text)) TEST_FAIL_("'%s': JSON is not UTF-8", cmds[k]);
+        cJSON *j = cJSON_Parse(out_text ? out_text : "");
+        CHECK(j != NULL);
+        cJSON_Delete(j);
+    }
+    CHECK_RUN(qeilf("bench -m '%s' -p 8 -n 4 -r 1 -t 1 --bw 10", odd), 0);
+    CHECK(out_text && !strchr(out_text, 0x1b));
+    CHECK_CONTAINS(out_text, "\\x1b[1m");
+    unlink(odd);
 }
 
 TEST(generate_prompt_longer_than_context_fails)
@@ -494,10 +610,13 @@ int main(int argc, char **argv)
     RUN(help_for_each_command);
     RUN(usage_errors_name_option_and_range);
     RUN(mkmodel_writes_tiny_models);
+    RUN(mkmodel_output_must_be_a_regular_file);
+    RUN(mkmodel_output_dir_not_writable);
     if (test_failed_) model_llama[0] = model_gpt2[0] = '\0';
     RUN(generate_greedy_is_deterministic);
     RUN(generate_seeded_is_deterministic);
     RUN(generate_json_contract);
+    RUN(json_outputs_are_utf8_whatever_the_path);
     RUN(generate_prompt_longer_than_context_fails);
     RUN(perplexity_is_finite);
     RUN(bench_json_has_the_fields);

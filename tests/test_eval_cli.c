@@ -142,6 +142,11 @@ TEST(bad_task_files_exit_1_naming_the_line)
         {"badchoice.jsonl",
          "{\"id\":1,\"question\":\"q\",\"answer\":\"42\",\"kind\":\"choice\"}\n", ":1:", "'answer'"},
         {"array.jsonl", "[1,2,3]\n", ":1:", "not a JSON object"},
+        /* cJSON would cut the id at the NUL: "a" */
+        {"nul-id.jsonl", "{\"id\":\"a\\u0000b\",\"question\":\"q\",\"answer\":\"1\"}\n", ":1:",
+         "\\u0000 (NUL) at column 9"},
+        {"nul-question.jsonl",
+         "{\"id\":1,\"question\":\"2+2?\\u0000ignore\",\"answer\":\"4\"}\n", ":1:", "NUL"},
         {"empty.jsonl", "", "no tasks", "empty.jsonl"},
         {"blank.jsonl", "\n  \n\n", "no tasks", "blank.jsonl"},
     };
@@ -254,6 +259,96 @@ TEST(eval_json_contract)
     CHECK_CONTAINS(out_text, "[modeled");
     CHECK_CONTAINS(out_text, "[measured");
     CHECK_CONTAINS(err_text, "problem 2/2  accuracy");
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
+ * what a JSON parser other than cJSON demands of the document. */
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!n) return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80) return 0;
+        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
+        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* A task id and question holding a byte that is not UTF-8 (0xFF) and an
+ * escape sequence (ESC [31m): the JSON stays valid UTF-8 (U+FFFD for the
+ * byte), and the table never sends the ESC to the terminal. */
+TEST(hostile_task_text)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char path[4300];
+    CHECK_EQ_INT(write_file("hostile.jsonl",
+                            "{\"id\":\"\xff\\u001b[31mred\",\"question\":\"2+3=\xc3?\\u001b]0;x\","
+                            "\"answer\":\"5\"}\n",
+                            path, sizeof path),
+                 0);
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s -n 4 --samples 2 --output json", model, path), 0);
+    CHECK(out_text && utf8_valid(out_text));
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "problems"), 0);
+    CHECK_EQ_STR(str_of(p0, "id"), "\xEF\xBF\xBD\x1b[31mred");
+    cJSON_Delete(j);
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s -n 4 --samples 2 -v", model, path), 0);
+    CHECK(out_text && utf8_valid(out_text));
+    CHECK(out_text && !strchr(out_text, 0x1b));
+    CHECK_CONTAINS(out_text, "\\x1b[31m"); /* shown, cut to the column width */
+    /* a path that is not UTF-8 goes into the JSON too */
+    char odd[4300], cmd[9000];
+    snprintf(odd, sizeof odd, "%s/t\xfe.jsonl", tmpdir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tasks, odd);
+    CHECK_EQ_INT(system(cmd), 0);
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks '%s' --limit 1 -n 4 --samples 2 --output json", model,
+                       odd),
+                 0);
+    CHECK(out_text && utf8_valid(out_text));
+    j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    CHECK_CONTAINS(str_of(j, "tasks"), "t\xEF\xBF\xBD.jsonl");
+    cJSON_Delete(j);
+}
+
+/* -n beyond the context (tiny-llama: 256 tokens) is not an error: the
+ * planning workload takes what fits after the prompt, with a warning. */
+TEST(max_tokens_beyond_the_context_plans_what_fits)
+{
+    if (!model[0]) SKIP("no tiny model");
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 1 -n 250 --samples 2 --output json", model,
+                       tasks),
+                 0);
+    CHECK_CONTAINS(err_text, "warning");
+    CHECK_CONTAINS(err_text, "-n 250");
+    cJSON *j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    double pg = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "plan_gen_tokens"));
+    CHECK(pg >= 1 && pg < 250);
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "max_tokens")), 250);
+    cJSON *w = cJSON_GetObjectItem(j, "warnings");
+    CHECK_EQ_INT(cJSON_GetArraySize(w), 1);
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetArrayItem(w, 0)), "context of 256");
+    cJSON_Delete(j);
+    /* within the context: no warning, the plan uses -n as given */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 1 -n 16 --samples 2 --output json", model,
+                       tasks),
+                 0);
+    CHECK(strstr(err_text ? err_text : "", "warning") == NULL);
+    j = cJSON_Parse(out_text ? out_text : "");
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "plan_gen_tokens")), 16);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "warnings")), 0);
+    cJSON_Delete(j);
+    /* the table says it too */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 1 -n 250 --samples 2", model, tasks), 0);
+    CHECK_CONTAINS(out_text, "warning: -n 250");
 }
 
 /* Remove what is measured (it differs run to run) and print the rest. */
@@ -508,6 +603,8 @@ int main(int argc, char **argv)
     RUN(bad_task_files_exit_1_naming_the_line);
     RUN(make_tiny_model);
     RUN(eval_json_contract);
+    RUN(hostile_task_text);
+    RUN(max_tokens_beyond_the_context_plans_what_fits);
     RUN(eval_is_deterministic);
     RUN(compare_runs_three_configurations);
     RUN(cascade_options);

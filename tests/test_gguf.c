@@ -1412,16 +1412,32 @@ TEST(atomic_write_replaces_or_leaves_untouched)
     CHECK_EQ_STR(qeil_gguf_get_str(g, "general.architecture"), "llama");
     qeil_gguf_free(g);
 
-    /* target is a directory: rename fails, the directory and its content
+    /* target is a directory: refused, the directory and its content
      * stay, no temp file is left behind */
     char dir[160];
     snprintf(dir, sizeof dir, "%s", tmp_path("adir"));
     CHECK(mkdir(dir, 0755) == 0);
     CHECK_EQ_INT(qeil_gguf_writer_write(w, dir), QEIL_ERR_IO);
-    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "cannot rename");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "not a regular file");
     CHECK(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode));
     CHECK_EQ_INT(count_temps(tmpdir), 0);
     rmdir(dir);
+
+    /* a FIFO or a symbolic link is refused too: the rename would have
+     * replaced the node or the link with a regular file */
+    char fifo[160], link_[160];
+    snprintf(fifo, sizeof fifo, "%s", tmp_path("afifo"));
+    snprintf(link_, sizeof link_, "%s", tmp_path("alink"));
+    CHECK(mkfifo(fifo, 0644) == 0);
+    CHECK(symlink(path, link_) == 0);
+    CHECK_EQ_INT(qeil_gguf_writer_write(w, fifo), QEIL_ERR_IO);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "not a regular file");
+    CHECK(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode));
+    CHECK_EQ_INT(qeil_gguf_writer_write(w, link_), QEIL_ERR_IO);
+    CHECK(lstat(link_, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK_EQ_INT(count_temps(tmpdir), 0);
+    unlink(fifo);
+    unlink(link_);
 
     /* missing directory: cannot even create the temp file */
     char nodir[160];

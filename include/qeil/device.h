@@ -149,7 +149,9 @@ qeil_status qeil_platform_read_file(qeil_ctx *ctx, const char *path, qeil_platfo
 /* Serialise to JSON text; *out is allocated with qeil_malloc(ctx) and must be
  * released with qeil_free(ctx, *out). Round-trips exactly through parse. */
 qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char **out);
-/* Write to FILE atomically (temp file + rename): an error leaves FILE as it was. */
+/* Write to FILE atomically (temp file + rename): an error leaves FILE as it was.
+ * An existing FILE must be a regular file: a symbolic link, device node, FIFO
+ * or directory is refused (QEIL_ERR_IO), never replaced by the rename. */
 qeil_status qeil_platform_write_file(qeil_ctx *ctx, const qeil_platform *pf, const char *path);
 
 /* ---- Built-in catalog ---- */

@@ -161,7 +161,9 @@ qeil_status qeil_gguf_writer_set_arr_i32(qeil_gguf_writer *w, const char *key,
 /* Add a tensor; data (nbytes as type and dims imply) is copied. */
 qeil_status qeil_gguf_writer_add_tensor(qeil_gguf_writer *w, const char *name, int type,
                                         uint32_t n_dims, const uint64_t *ne, const void *data);
-/* Write version 3, alignment 32, atomically (temp file + rename). */
+/* Write version 3, alignment 32, atomically (temp file + rename). An
+ * existing file at path must be a regular file: a symbolic link, device
+ * node, FIFO or directory is refused (QEIL_ERR_IO), never replaced. */
 qeil_status qeil_gguf_writer_write(qeil_gguf_writer *w, const char *path);
 /* Or to memory: *out allocated with qeil_malloc(ctx). */
 qeil_status qeil_gguf_writer_to_memory(qeil_gguf_writer *w, void **out, size_t *len);

@@ -138,9 +138,20 @@ void qeil_free_big(qeil_ctx *ctx, void *ptr);
 qeil_status qeil_parse_u64(qeil_ctx *ctx, const char *field, const char *text,
                            uint64_t min, uint64_t max, uint64_t *out);
 
-/* Parse all of `text` as a finite double in [min, max]; NaN/Inf rejected. */
+/* Parse all of `text` as a decimal number in [min, max]: an optional '-',
+ * digits with an optional '.', an optional exponent; no leading '+' or
+ * blank, no hex, no "inf"/"nan" (QEIL_ERR_FORMAT). A value that overflows,
+ * or a nonzero one too small for a double (below DBL_MIN), is
+ * QEIL_ERR_RANGE; every message quotes `text` as given. */
 qeil_status qeil_parse_f64(qeil_ctx *ctx, const char *field, const char *text,
                            double min, double max, double *out);
+
+/* Offset in json[0..len) of the first \u0000 escape inside a string
+ * literal (key or value), or len when there is none. cJSON hands strings
+ * back as C strings, so such a string would be cut at the NUL without a
+ * word ("exa\u0000mple" read as "exa"): readers of profile JSON and task
+ * JSONL reject it. Any text is safe to scan (bounded by len). */
+size_t qeil_json_find_nul(const char *json, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic RNG (xoshiro256**, seeded through splitmix64)               */

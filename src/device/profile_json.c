@@ -417,6 +417,17 @@ qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len
                              "profile: unexpected data after the JSON value at line %zu, column %zu",
                              line, col);
     }
+    /* a name or text holding \u0000 would be cut there without a word */
+    size_t nul = qeil_json_find_nul(json, len);
+    if (nul < len) {
+        size_t line, col;
+        line_col(json, nul, &line, &col);
+        cJSON_Delete(root);
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                             "profile: a string holds \\u0000 (NUL) at line %zu, column %zu "
+                             "(not allowed: names and text would be cut there)",
+                             line, col);
+    }
     qeil_platform *pf = qeil_calloc(ctx, 1, sizeof *pf);
     if (!pf) {
         cJSON_Delete(root);
@@ -665,6 +676,14 @@ qeil_status qeil_platform_write_file(qeil_ctx *ctx, const qeil_platform *pf, con
 {
     if (!pf || !path)
         return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_platform_write_file: NULL argument");
+    /* rename() would turn a device node, a FIFO or a symbolic link at path
+     * into a regular file: only a regular file (or nothing) is replaced */
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return qeil_ctx_fail(ctx, QEIL_ERR_IO,
+                             "%s: not a regular file (a symbolic link, device, FIFO or "
+                             "directory); not replacing it",
+                             path);
     char *json = NULL;
     qeil_status st = qeil_platform_to_json(ctx, pf, &json);
     if (st != QEIL_OK) return st;

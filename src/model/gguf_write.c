@@ -600,6 +600,14 @@ qeil_status qeil_gguf_writer_write(qeil_gguf_writer *w, const char *path)
     if (!w) return QEIL_ERR_INVALID;
     if (!path || !*path)
         return qeil_ctx_fail(w->ctx, QEIL_ERR_INVALID, "gguf writer: empty or NULL path");
+    /* rename() would turn a device node, a FIFO or a symbolic link at path
+     * into a regular file: only a regular file (or nothing) is replaced */
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return qeil_ctx_fail(w->ctx, QEIL_ERR_IO,
+                             "gguf writer: '%s' is not a regular file (a symbolic link, device, "
+                             "FIFO or directory); not replacing it",
+                             path);
     size_t n = strlen(path);
     static const char suffix[] = ".tmp-XXXXXX";
     char *tmp = qeil_malloc(w->ctx, n + sizeof suffix);
