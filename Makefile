@@ -21,7 +21,7 @@ CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -fPIC -pthread
 # given on the command line.
 override CFLAGS += -ffp-contract=off
 LDFLAGS  += $(SAN) -pthread
-LDLIBS   += -lcjson -lm
+LDLIBS   += -lcjson -lm -ldl
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -68,6 +68,13 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
 tests: deps $(BIN) $(TESTS)
+
+# test_sense loads a fake NVML (tests/fake_nvml.c) through the real dlopen
+# path; it is not linked into anything.
+$(BUILD)/tests/test_sense $(BUILD)/tests/test_sensors_cli: $(BUILD)/tests/libnvidia-ml.so.1
+$(BUILD)/tests/libnvidia-ml.so.1: tests/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=c11 $(OPT) $(WARN) -fPIC -shared $< -o $@
 
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 

@@ -1,0 +1,219 @@
+/*
+ * sense.h — sensors: energy, power, temperature, frequency and throttle
+ * readings from the kernel's documented interfaces (powercap RAPL, hwmon,
+ * thermal zones, cpufreq) and from NVML, loaded with dlopen at run time.
+ * Layouts, units, wrap-around and permissions: docs/sense.md.
+ *
+ * Usage:
+ *
+ *     #include <qeil/sense.h>
+ *
+ *     qeil_ctx *ctx = qeil_ctx_create(NULL);
+ *     qeil_sense_params p = qeil_sense_default_params(); // root "/", NVML on
+ *     qeil_sense *s = NULL;
+ *     if (qeil_sense_create(ctx, &p, &s) != QEIL_OK) {
+ *         fprintf(stderr, "%s\n", qeil_ctx_errmsg(ctx));
+ *         return 1;
+ *     }
+ *     qeil_sense_sample *a = qeil_sense_sample_create(ctx, s);
+ *     qeil_sense_sample *b = qeil_sense_sample_create(ctx, s);
+ *     qeil_sense_read(s, a);
+ *     run_the_work();
+ *     qeil_sense_read(s, b);
+ *     for (size_t i = 0; i < qeil_sense_count(s); i++) {
+ *         qeil_sense_energy e;
+ *         if (qeil_sense_meter(ctx, s, a, b, i, &e) == QEIL_OK)
+ *             printf("%s: %.3f J over %.3f s\n", e.provenance, e.energy_J, e.t_s);
+ *     }
+ *     qeil_sense_sample_free(b);
+ *     qeil_sense_sample_free(a);
+ *     qeil_sense_free(s);
+ *     qeil_ctx_free(ctx);
+ *
+ * Every reader works under a root directory ("/" on a live system, a
+ * fixture tree in tests), so /sys/class/powercap becomes
+ * ROOT/sys/class/powercap. Values are SI: J, W, °C, Hz, V, A.
+ *
+ * Threading: a qeil_sense is read-only after qeil_sense_create; several
+ * threads may call qeil_sense_read at once, each with its own sample.
+ * create/free are not thread-safe with respect to the same object.
+ */
+#ifndef QEIL_SENSE_H
+#define QEIL_SENSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qeil/qeil.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where a sensor's value comes from. */
+typedef enum {
+    QEIL_SENSE_SRC_RAPL = 0, /* /sys/class/powercap/intel-rapl:* (Intel and AMD) */
+    QEIL_SENSE_SRC_HWMON,    /* /sys/class/hwmon/hwmon* */
+    QEIL_SENSE_SRC_THERMAL,  /* /sys/class/thermal/thermal_zone* */
+    QEIL_SENSE_SRC_CPUFREQ,  /* /sys/devices/system/cpu/cpu* (cpufreq, thermal_throttle) */
+    QEIL_SENSE_SRC_NVML      /* libnvidia-ml.so.1 */
+} qeil_sense_source;
+
+/* What a sensor measures, and the unit of its value. */
+typedef enum {
+    QEIL_SENSE_ENERGY = 0,       /* J, a cumulative counter */
+    QEIL_SENSE_POWER,            /* W */
+    QEIL_SENSE_TEMP,             /* °C */
+    QEIL_SENSE_FREQ,             /* Hz */
+    QEIL_SENSE_THROTTLE_COUNT,   /* events since boot, a cumulative counter */
+    QEIL_SENSE_THROTTLE_REASONS, /* a bitmask (NVML clocks-event reasons) */
+    QEIL_SENSE_ALARM,            /* 0 or 1 (hwmon temp*_crit_alarm) */
+    QEIL_SENSE_VOLTAGE,          /* V */
+    QEIL_SENSE_CURRENT           /* A */
+} qeil_sense_quantity;
+
+/* Static names: "rapl", "hwmon", "thermal", "cpufreq", "nvml";
+ * "energy", "power", "temperature", "frequency", "throttle-count",
+ * "throttle-reasons", "alarm", "voltage", "current"; units "J", "W", "C",
+ * "Hz", "count", "mask", "bool", "V", "A". Never NULL ("?" when out of
+ * range). Reentrant. */
+const char *qeil_sense_source_name(qeil_sense_source s);
+const char *qeil_sense_quantity_name(qeil_sense_quantity q);
+const char *qeil_sense_unit(qeil_sense_quantity q);
+
+/* One discovered sensor. Strings are owned by the qeil_sense and live
+ * until qeil_sense_free. */
+typedef struct {
+    const char *id;     /* unique provenance: "rapl-package", "rapl-dram",
+                           "hwmon:k10temp:Tctl", "thermal:cpu-thermal",
+                           "cpufreq:cpu0", "throttle:cpu0:core", "nvml:gpu0", ... */
+    qeil_sense_source source;
+    qeil_sense_quantity quantity;
+    const char *name;   /* the kernel's own name: zone name, *_label, zone type */
+    const char *device; /* what it belongs to: "cpu-package", "cpu-cores",
+                           "uncore", "dram", "platform", "cpu", "gpu", "gpu0",
+                           "cpu3", a rail ("VDD_IN"), ... */
+    const char *path;   /* the file read (under root), or "nvml:<index>" */
+    int readable;       /* 1: read at discovery; 0: found but unreadable */
+    const char *note;   /* why unreadable and how to fix it; "" when readable */
+    double range;       /* energy: the counter's wrap range in J (RAPL
+                           max_energy_range_uj); 0 when none is documented */
+    double crit_C;      /* temperature: critical trip / temp*_crit, NAN unknown */
+    double throttle_C;  /* temperature: passive trip point, NAN unknown */
+    double min_Hz;      /* frequency: cpuinfo_min_freq, NAN unknown */
+    double max_Hz;      /* frequency: cpuinfo_max_freq, NAN unknown */
+    double cap_Hz;      /* frequency: scaling_max_freq at discovery, NAN unknown */
+} qeil_sensor_info;
+
+typedef struct {
+    const char *root;     /* directory that stands for "/"; NULL or "" = "/" */
+    int nvml;             /* 1 (default): try NVML; 0: do not load it */
+    const char *nvml_lib; /* NULL: $QEIL_NVML_LIB, else "libnvidia-ml.so.1" */
+} qeil_sense_params;
+
+qeil_sense_params qeil_sense_default_params(void);
+
+typedef struct qeil_sense qeil_sense;
+
+/* Discover every sensor under params->root (params may be NULL: the
+ * defaults). A missing subsystem (no powercap, no NVML) is not an error;
+ * a sensor that exists but cannot be read (energy_uj is root-only since
+ * Linux 5.10) is listed with readable = 0 and a note naming the file and
+ * the fix. Fails (QEIL_ERR_NOTFOUND) only when root is not a directory,
+ * QEIL_ERR_NOMEM when memory runs out, QEIL_ERR_INVALID on NULL out.
+ * ctx may be NULL (the C allocator); otherwise it must outlive *out,
+ * whose memory comes from and returns to its allocator hook. On success
+ * *out owns everything; free with qeil_sense_free (NULL is a no-op). */
+qeil_status qeil_sense_create(qeil_ctx *ctx, const qeil_sense_params *params, qeil_sense **out);
+void qeil_sense_free(qeil_sense *s);
+
+/* Number of sensors, and sensor i (NULL when i >= count). */
+size_t qeil_sense_count(const qeil_sense *s);
+const qeil_sensor_info *qeil_sense_info(const qeil_sense *s, size_t i);
+/* Index of the sensor with this id, or -1. */
+long qeil_sense_find(const qeil_sense *s, const char *id);
+
+/* NVML state: 1 when loaded and initialized. *msg (may be NULL) gets a
+ * static-lifetime-of-s sentence: "NVML 12.535.54: 1 GPU" or "not
+ * available: libnvidia-ml.so.1: cannot open shared object file". */
+int qeil_sense_nvml_available(const qeil_sense *s, const char **msg);
+
+/* ------------------------------------------------------------------------ */
+/* Samples                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* One reading of one sensor. */
+typedef struct {
+    qeil_status status; /* QEIL_OK, or why this sensor failed this time:
+                           QEIL_ERR_IO (vanished, permission, read error),
+                           QEIL_ERR_FORMAT (unparsable text) */
+    double value;       /* in qeil_sense_unit(quantity); NAN on failure */
+    uint64_t raw;       /* counters: the raw count (µJ RAPL/hwmon, mJ NVML,
+                           events); 0 otherwise */
+    const char *error;  /* "" on success, else the file and the reason;
+                           owned by the sample, valid until its next read */
+} qeil_sense_reading;
+
+typedef struct qeil_sense_sample qeil_sense_sample;
+
+/* A sample sized for s (one reading per sensor); NULL when out of memory.
+ * The sample must not outlive s. Free with qeil_sense_sample_free (NULL
+ * is a no-op). ctx may be NULL (the C allocator), else must outlive the
+ * sample. */
+qeil_sense_sample *qeil_sense_sample_create(qeil_ctx *ctx, const qeil_sense *s);
+void qeil_sense_sample_free(qeil_sense_sample *sample);
+
+/* Read every sensor into sample and stamp it with CLOCK_MONOTONIC.
+ * Returns the number of sensors whose read failed this time (0: all
+ * read): a failed sensor is a warning for the caller (it vanished, lost
+ * permission, its GPU fell off the bus), never a crash or an abort of the
+ * others. Thread-safe for distinct samples. */
+size_t qeil_sense_read(const qeil_sense *s, qeil_sense_sample *sample);
+
+/* Reading i of a sample (NULL when i is out of range), and its time in
+ * seconds on CLOCK_MONOTONIC (NAN before the first read). */
+const qeil_sense_reading *qeil_sense_sample_get(const qeil_sense_sample *sample, size_t i);
+double qeil_sense_sample_time_s(const qeil_sense_sample *sample);
+
+/* ------------------------------------------------------------------------ */
+/* Energy meter                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    QEIL_SENSE_METER_COUNTER = 0, /* difference of a cumulative energy counter */
+    QEIL_SENSE_METER_POWER_MEAN   /* mean of two power readings × interval */
+} qeil_sense_meter_method;
+
+typedef struct {
+    const char *provenance; /* the sensor's id, e.g. "rapl-package" */
+    qeil_sense_meter_method method;
+    double energy_J;        /* >= 0 */
+    double t_s;             /* the interval, > 0 */
+    double power_W;         /* energy_J / t_s */
+    int wrapped;            /* 1: the counter wrapped once at its range */
+} qeil_sense_energy;
+
+/* Energy of sensor i between samples a (earlier) and b (later), both read
+ * from s. Energy counters: b − a, and when b < a the counter is taken to
+ * have wrapped once at its documented range (RAPL max_energy_range_uj):
+ * range − a + b. A counter without a documented range that goes backwards
+ * was reset (driver reload): QEIL_ERR_RANGE. Power sensors: the mean of
+ * the two readings × (t_b − t_a), a rough figure for intervals short
+ * against the load's changes. Other quantities: QEIL_ERR_UNSUPPORTED.
+ * Either reading failed: its status. t_b <= t_a: QEIL_ERR_RANGE. out is
+ * filled only on QEIL_OK; a failure's detail goes to ctx (may be NULL).
+ * Reentrant for distinct ctx (it only reads s and the samples). */
+qeil_status qeil_sense_meter(qeil_ctx *ctx, const qeil_sense *s, const qeil_sense_sample *a,
+                             const qeil_sense_sample *b, size_t i, qeil_sense_energy *out);
+
+/* The wrap-around rule alone, for callers holding raw counters: energy in
+ * counter units from c0 to c1 for a counter that wraps at `range` (0: no
+ * documented range). Returns 1 and sets *delta when defined, 0 when c1 <
+ * c0 with no range or either count exceeds the range. Reentrant. */
+int qeil_sense_counter_delta(uint64_t c0, uint64_t c1, uint64_t range, uint64_t *delta);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEIL_SENSE_H */
