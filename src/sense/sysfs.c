@@ -553,6 +553,7 @@ qeil_status sense_discover_thermal(qeil_sense *s)
                 break;
             if (!path_fmt(path, "%s/%s/trip_point_%d_temp", dir, l.v[i], k)) break;
             double t = read_mC(path);
+            if (!(t > 0)) continue; /* 0: a trip left unset (x86_pkg_temp's are writable) */
             if (strcmp(ttype, "critical") == 0 && isnan(e->info.crit_C)) e->info.crit_C = t;
             if (strcmp(ttype, "passive") == 0 && isnan(e->info.throttle_C)) e->info.throttle_C = t;
         }
