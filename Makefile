@@ -71,10 +71,14 @@ tests: deps $(BIN) $(TESTS)
 
 # test_sense loads a fake NVML (tests/fake_nvml.c) through the real dlopen
 # path; it is not linked into anything.
-$(BUILD)/tests/test_sense $(BUILD)/tests/test_sensors_cli: $(BUILD)/tests/libnvidia-ml.so.1
+$(BUILD)/tests/test_sense $(BUILD)/tests/test_sensors_cli: $(BUILD)/tests/libnvidia-ml.so.1 \
+	$(BUILD)/tests/old/libnvidia-ml.so.1
 $(BUILD)/tests/libnvidia-ml.so.1: tests/fake_nvml.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -std=c11 $(OPT) $(WARN) -fPIC -shared $< -o $@
+$(BUILD)/tests/old/libnvidia-ml.so.1: tests/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -DFAKE_NVML_OLD -std=c11 $(OPT) $(WARN) -fPIC -shared $< -o $@
 
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 

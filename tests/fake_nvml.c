@@ -16,7 +16,12 @@
  *                         NVML_ERROR_GPU_IS_LOST (15)
  *
  * GPU g reports g × 1000 more mW and mJ than GPU 0, so tests can tell the
- * GPUs apart. Not thread-safe (getenv), which the tests never need. */
+ * GPUs apart. Not thread-safe (getenv), which the tests never need.
+ *
+ * Built with -DFAKE_NVML_OLD (BUILD/tests/old/libnvidia-ml.so.1) it is a
+ * pre-535 driver's library: nvmlInit, nvmlDeviceGetCount and
+ * nvmlDeviceGetHandleByIndex without _v2, and
+ * nvmlDeviceGetCurrentClocksThrottleReasons instead of ...EventReasons. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +55,12 @@ static int dev_index(const void *d)
 }
 
 /* Prototypes (the library's own header is not available here). */
+#ifdef FAKE_NVML_OLD
+#define nvmlInit_v2 nvmlInit
+#define nvmlDeviceGetCount_v2 nvmlDeviceGetCount
+#define nvmlDeviceGetHandleByIndex_v2 nvmlDeviceGetHandleByIndex
+#define nvmlDeviceGetCurrentClocksEventReasons nvmlDeviceGetCurrentClocksThrottleReasons
+#endif
 API int nvmlInit_v2(void);
 API int nvmlShutdown(void);
 API const char *nvmlErrorString(int r);
@@ -80,7 +91,11 @@ const char *nvmlErrorString(int r)
 
 int nvmlSystemGetDriverVersion(char *v, unsigned n)
 {
+#ifdef FAKE_NVML_OLD
+    snprintf(v, n, "470.00.fake-old");
+#else
     snprintf(v, n, "555.42.fake");
+#endif
     return NVML_SUCCESS;
 }
 

@@ -17,7 +17,7 @@
 
 #define DATA "tests/data/sense"
 
-static char fake_nvml[4096];
+static char fake_nvml[4096], fake_nvml_old[4096];
 static qeil_ctx *ctx;
 
 /* Discovery on a tree; nvml_lib NULL = NVML off. */
@@ -283,6 +283,91 @@ TEST(bad_root_is_an_error)
     CHECK_EQ_INT(qeil_sense_create(ctx, &p, NULL), QEIL_ERR_INVALID);
     qeil_sense_free(NULL);
     qeil_sense_sample_free(NULL);
+}
+
+/* On a live system /sys/class/powercap/intel-rapl:0, /sys/class/hwmon/hwmonN
+ * and cpuN/cpufreq are symbolic links into /sys/devices (sub-zones nest in
+ * their parent's directory there). The same tree laid out that way reads
+ * the same sensors and values. */
+TEST(class_entries_as_symlinks)
+{
+    if (copy_tree("intel-laptop") != 0) {
+        CHECK(!"copy fixture");
+        return;
+    }
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd %s/sys && mkdir -p devices/virtual/powercap/intel-rapl "
+             "devices/platform/coretemp.0/hwmon devices/system/cpu/cpufreq && "
+             "mv class/powercap/intel-rapl:0 devices/virtual/powercap/intel-rapl/ && "
+             "mv class/powercap/intel-rapl:0:0 devices/virtual/powercap/intel-rapl/intel-rapl:0/ && "
+             "ln -s ../../devices/virtual/powercap/intel-rapl/intel-rapl:0 class/powercap/intel-rapl:0 && "
+             "ln -s ../../devices/virtual/powercap/intel-rapl/intel-rapl:0/intel-rapl:0:0 "
+             "class/powercap/intel-rapl:0:0 && "
+             "mv class/hwmon/hwmon3 devices/platform/coretemp.0/hwmon/ && "
+             "ln -s ../../devices/platform/coretemp.0/hwmon/hwmon3 class/hwmon/hwmon3 && "
+             "mv devices/system/cpu/cpu2/cpufreq devices/system/cpu/cpufreq/policy2 && "
+             "ln -s ../cpufreq/policy2 devices/system/cpu/cpu2/cpufreq",
+             scratch);
+    CHECK_EQ_INT(system(cmd), 0);
+    qeil_sense *s = open_tree(scratch, NULL), *plain = open_tree(DATA "/intel-laptop", NULL);
+    CHECK(s && plain);
+    if (s && plain) {
+        CHECK_EQ_INT(qeil_sense_count(s), qeil_sense_count(plain));
+        for (size_t i = 0; i < qeil_sense_count(plain); i++)
+            CHECK(qeil_sense_find(s, qeil_sense_info(plain, i)->id) >= 0);
+        qeil_sense_sample *a = qeil_sense_sample_create(ctx, s);
+        CHECK_EQ_INT(qeil_sense_read(s, a), 0);
+        CHECK_NEAR(val(s, a, "rapl-package"), 123.456789, 1e-12, 0);
+        CHECK_NEAR(val(s, a, "rapl-core"), 45.678901, 1e-12, 0);
+        CHECK_NEAR(val(s, a, "hwmon:coretemp:Core 3"), 52.0, 1e-12, 0);
+        CHECK_NEAR(val(s, a, "cpufreq:cpu2"), 3.4e9, 1e-12, 0);
+        qeil_sense_sample_free(a);
+    }
+    qeil_sense_free(s);
+    qeil_sense_free(plain);
+    remove_tree();
+}
+
+/* A second socket's zones take the socket from their parent's name, and
+ * two chips with one name get distinct ids. */
+TEST(two_sockets_and_duplicate_ids)
+{
+    if (copy_tree("amd-desktop") != 0) {
+        CHECK(!"copy fixture");
+        return;
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd %s/sys/class && mkdir -p powercap/intel-rapl:1/ powercap/intel-rapl:1:0 hwmon/hwmon3 && "
+             "echo package-1 > powercap/intel-rapl:1/name && echo 5000000 > powercap/intel-rapl:1/energy_uj && "
+             "echo core > powercap/intel-rapl:1:0/name && echo 1000000 > powercap/intel-rapl:1:0/energy_uj && "
+             "echo nvme > hwmon/hwmon3/name && echo Composite > hwmon/hwmon3/temp1_label && "
+             "echo 41000 > hwmon/hwmon3/temp1_input",
+             scratch);
+    CHECK_EQ_INT(system(cmd), 0);
+    qeil_sense *s = open_tree(scratch, NULL);
+    CHECK(s != NULL);
+    if (!s) {
+        remove_tree();
+        return;
+    }
+    const qeil_sensor_info *i;
+    if ((i = get(s, "rapl-package-1"))) {
+        CHECK_EQ_STR(i->device, "cpu-package1");
+        CHECK_NEAR(i->range, 0, 0, 0); /* no max_energy_range_uj in this zone */
+    }
+    if ((i = get(s, "rapl-core-1"))) CHECK_EQ_STR(i->device, "cpu-cores1");
+    CHECK(get(s, "rapl-core") != NULL);
+    CHECK(get(s, "hwmon:nvme:Composite") != NULL);
+    qeil_sense_sample *a = qeil_sense_sample_create(ctx, s);
+    qeil_sense_read(s, a);
+    CHECK_NEAR(val(s, a, "hwmon:nvme:Composite"), 38.85, 1e-12, 0);
+    CHECK_NEAR(val(s, a, "hwmon:nvme:Composite#2"), 41.0, 1e-12, 0);
+    CHECK_NEAR(val(s, a, "rapl-core-1"), 1.0, 1e-12, 0);
+    qeil_sense_sample_free(a);
+    qeil_sense_free(s);
+    remove_tree();
 }
 
 /* ------------------------------------------------------------------------ */
@@ -572,6 +657,19 @@ TEST(fake_nvml_values_read_back)
     qeil_sense_sample_free(b);
     qeil_sense_free(s);
 
+    /* a pre-535 library: no _v2 entry points, ...ThrottleReasons */
+    fake_env_clear();
+    setenv("FAKE_NVML_REASONS", "64", 1); /* HwThermalSlowdown */
+    s = open_tree(DATA "/rpi5", fake_nvml_old);
+    CHECK_EQ_INT(qeil_sense_nvml_available(s, &msg), 1);
+    CHECK_CONTAINS(msg, "470.00.fake-old");
+    a = qeil_sense_sample_create(ctx, s);
+    CHECK_EQ_INT(qeil_sense_read(s, a), 0);
+    CHECK_NEAR(val(s, a, "nvml:gpu0:clocks-event-reasons"), 64, 0, 0);
+    CHECK_NEAR(val(s, a, "nvml:gpu0:power"), 35.0, 1e-12, 0);
+    qeil_sense_sample_free(a);
+    qeil_sense_free(s);
+
     /* no total-energy counter (pre-Volta): power stays, energy is absent */
     fake_env_clear();
     setenv("FAKE_NVML_ENERGY_MJ", "unsupported", 1);
@@ -656,12 +754,16 @@ int main(int argc, char **argv)
     if (dir[0] != '/' && !getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
     snprintf(fake_nvml, sizeof fake_nvml, "%s%s%s/libnvidia-ml.so.1", dir[0] == '/' ? "" : cwd,
              dir[0] == '/' ? "" : "/", dir);
+    snprintf(fake_nvml_old, sizeof fake_nvml_old, "%s%s%s/old/libnvidia-ml.so.1",
+             dir[0] == '/' ? "" : cwd, dir[0] == '/' ? "" : "/", dir);
     ctx = qeil_ctx_create(NULL);
     RUN(intel_laptop_discovered);
     RUN(amd_desktop_discovered);
     RUN(jetson_orin_discovered);
     RUN(rpi5_discovered);
     RUN(bad_root_is_an_error);
+    RUN(class_entries_as_symlinks);
+    RUN(two_sockets_and_duplicate_ids);
     RUN(counter_wrap_rule);
     RUN(rapl_counter_wraps_in_meter);
     RUN(hwmon_energy_counter_reset);
