@@ -111,6 +111,7 @@ typedef struct {
     const char *nvml_lib; /* NULL: $QEIL_NVML_LIB, else "libnvidia-ml.so.1" */
 } qeil_sense_params;
 
+/* root "/", nvml 1, nvml_lib NULL. */
 qeil_sense_params qeil_sense_default_params(void);
 
 typedef struct qeil_sense qeil_sense;
@@ -127,15 +128,19 @@ typedef struct qeil_sense qeil_sense;
 qeil_status qeil_sense_create(qeil_ctx *ctx, const qeil_sense_params *params, qeil_sense **out);
 void qeil_sense_free(qeil_sense *s);
 
-/* Number of sensors, and sensor i (NULL when i >= count). */
+/* Number of sensors (0 for NULL), and sensor i (NULL when i >= count);
+ * the info is owned by s. Sensors are in discovery order: RAPL, hwmon,
+ * thermal, cpufreq, NVML, each sorted naturally. Reentrant. */
 size_t qeil_sense_count(const qeil_sense *s);
 const qeil_sensor_info *qeil_sense_info(const qeil_sense *s, size_t i);
-/* Index of the sensor with this id, or -1. */
+/* Index of the sensor with this id (exact match), or -1. Reentrant. */
 long qeil_sense_find(const qeil_sense *s, const char *id);
 
-/* NVML state: 1 when loaded and initialized. *msg (may be NULL) gets a
- * static-lifetime-of-s sentence: "NVML 12.535.54: 1 GPU" or "not
- * available: libnvidia-ml.so.1: cannot open shared object file". */
+/* NVML state: 1 when loaded and initialised. *msg (msg may be NULL) gets
+ * a sentence owned by s, valid until qeil_sense_free: "driver 550.54.15,
+ * 1 GPU (libnvidia-ml.so.1)", "not available: libnvidia-ml.so.1: cannot
+ * open shared object file: ...", "not loaded (disabled by the caller)".
+ * Reentrant. */
 int qeil_sense_nvml_available(const qeil_sense *s, const char **msg);
 
 /* ------------------------------------------------------------------------ */
