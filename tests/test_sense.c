@@ -561,9 +561,16 @@ TEST(sensor_vanishes_between_samples)
     CHECK_EQ_INT(unlink(path), 0);
     snprintf(cmd, sizeof cmd, "rm -rf %s/sys/class/thermal/thermal_zone3", scratch);
     CHECK_EQ_INT(system(cmd), 0);
+    CHECK_EQ_INT(write_file("sys/class/thermal/thermal_zone0/temp", "47x00\n"), 0);
     usleep(1000);
-    /* the rail's current, the rail's power (V × I) and one zone */
-    CHECK_EQ_INT(qeil_sense_read(s, b), 3);
+    /* the rail's current, the rail's power (V × I), one zone gone, one junk */
+    CHECK_EQ_INT(qeil_sense_read(s, b), 4);
+    const qeil_sense_reading *junk =
+        qeil_sense_sample_get(b, (size_t)qeil_sense_find(s, "thermal:cpu-thermal"));
+    if (junk) {
+        CHECK_EQ_INT(junk->status, QEIL_ERR_FORMAT);
+        CHECK_CONTAINS(junk->error, "thermal_zone0/temp");
+    }
     long k = qeil_sense_find(s, "hwmon:ina3221:VDD_CPU_GPU_CV");
     const qeil_sense_reading *r = qeil_sense_sample_get(b, (size_t)k);
     CHECK(r != NULL);

@@ -262,7 +262,7 @@ static void read_one(const qeil_sense *s, const sense_sensor *e, qeil_sense_read
         if (rc) {
             r->status = rc == EINVAL ? QEIL_ERR_FORMAT : QEIL_ERR_IO;
             snprintf(err, SENSE_ERR_MAX, "%s: %s", e->info.path,
-                     rc == EINVAL ? "not an integer" : strerror(rc));
+                     rc == EINVAL ? "not a decimal integer attribute" : strerror(rc));
             return;
         }
         if (e->counter) {
@@ -287,7 +287,7 @@ static void read_one(const qeil_sense *s, const sense_sensor *e, qeil_sense_read
         if (rc) {
             r->status = rc == EINVAL ? QEIL_ERR_FORMAT : QEIL_ERR_IO;
             snprintf(err, SENSE_ERR_MAX, "%s: %s", bad,
-                     rc == EINVAL ? "not an integer" : strerror(rc));
+                     rc == EINVAL ? "not a decimal integer attribute" : strerror(rc));
             return;
         }
         r->value = ((double)v * 1e-3) * ((double)v2 * 1e-3); /* mV × mA → W */

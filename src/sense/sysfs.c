@@ -34,8 +34,11 @@ static int read_small(const char *path, char *buf, size_t n)
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return errno;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    int e = 0;
+    if (fstat(fd, &st) != 0) e = errno;
+    else if (S_ISDIR(st.st_mode)) e = EISDIR;
+    else if (!S_ISREG(st.st_mode)) e = EINVAL; /* a FIFO or device node is no attribute */
+    if (e) {
         close(fd);
         return e;
     }
@@ -44,7 +47,7 @@ static int read_small(const char *path, char *buf, size_t n)
         ssize_t r = read(fd, buf + got, n - 1 - got);
         if (r < 0) {
             if (errno == EINTR) continue;
-            int e = errno;
+            e = errno;
             close(fd);
             return e;
         }
@@ -118,7 +121,7 @@ void sense_unreadable_note(char *buf, size_t n, const char *path, int err)
                  path, strerror(err));
     else
         snprintf(buf, n, "cannot read %s: %s", path,
-                 err == EINVAL ? "not an integer" : strerror(err));
+                 err == EINVAL ? "not a decimal integer attribute" : strerror(err));
 }
 
 /* ------------------------------------------------------------------------ */
