@@ -37,11 +37,12 @@ static void usage(FILE *f)
 }
 
 /* A reading for the table: value with its unit, scaled for reading. */
-static const char *fmt_value(char *buf, size_t n, qeil_sense_quantity q,
+static const char *fmt_value(char *buf, size_t n, const qeil_sensor_info *i,
                              const qeil_sense_reading *r)
 {
+    qeil_sense_quantity q = i->quantity;
     if (r->status != QEIL_OK) {
-        snprintf(buf, n, "(%s)", qeil_status_str(r->status));
+        snprintf(buf, n, "(%s)", i->readable ? qeil_status_str(r->status) : "unreadable");
         return buf;
     }
     double v = r->value;
@@ -201,7 +202,7 @@ static void print_table(const char *root, const qeil_sense *s, const qeil_sense_
         fmt_limits(lim, sizeof lim, i);
         printf("%-*s  %-16s  %-*s  %-*s%s%s\n", (int)w_id, cli_term(i->id),
                qeil_sense_quantity_name(i->quantity), (int)w_dev, cli_term(i->device),
-               lim[0] ? 22 : 0, fmt_value(v, sizeof v, i->quantity, qeil_sense_sample_get(a, k)),
+               lim[0] ? 22 : 0, fmt_value(v, sizeof v, i, qeil_sense_sample_get(a, k)),
                lim[0] ? "  " : "", lim);
     }
     if (!rows) return;
@@ -216,16 +217,19 @@ static void print_table(const char *root, const qeil_sense *s, const qeil_sense_
     }
     printf("%-*s  %-*s  %10s  %10s  %9s  %s\n", (int)w_id, "id", (int)w_dev, "device", "energy J",
            "power W", "t s", "method");
+    int rapl = 0;
     for (size_t k = 0; k < n; k++) {
         if (rows[k].st != QEIL_OK) continue;
         const qeil_sensor_info *i = qeil_sense_info(s, k);
+        rapl += i->source == QEIL_SENSE_SRC_RAPL;
         const qeil_sense_energy *e = &rows[k].e;
         printf("%-*s  %-*s  %10.4f  %10.3f  %9.4f  %s%s\n", (int)w_id, cli_term(i->id), (int)w_dev,
                cli_term(i->device), e->energy_J, e->power_W, e->t_s, method_name(e->method),
                e->wrapped ? " (wrapped once)" : "");
     }
-    printf("(RAPL zones nest: package includes core and uncore; psys includes package; do not "
-           "add them)\n");
+    if (rapl > 1)
+        printf("(RAPL zones nest: package includes core and uncore; psys includes package; do "
+               "not add them)\n");
 }
 
 static void sleep_s(double s)
