@@ -77,12 +77,12 @@ typedef struct {
     double tok_s;      /* seconds spent reading and tokenizing */
 } text_stream;
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+static int grow(qeil_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap) return 0;
     size_t c = *cap ? *cap : 1024;
     while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
+    void *q = qeil_realloc(ctx, *p, c * elem);
     if (!q) return -1;
     *p = q;
     *cap = c;
@@ -107,7 +107,7 @@ static int read_and_encode(text_stream *ts, size_t want)
 {
     while (ts->n < want && !(ts->eof && ts->len == 0 && ts->started)) {
         if (!ts->eof) {
-            if (grow((void **)&ts->buf, &ts->cap, ts->len + READ_B, 1))
+            if (grow(ts->ctx, (void **)&ts->buf, &ts->cap, ts->len + READ_B, 1))
                 return cli_fail(CMD, "out of memory for %zu bytes of text", ts->len + READ_B);
             size_t got = fread(ts->buf + ts->len, 1, READ_B, ts->f);
             if (got < READ_B) {
@@ -125,7 +125,7 @@ static int read_and_encode(text_stream *ts, size_t want)
         size_t piece = ts->eof ? ts->len : qeil_tokenizer_cut(ts->tk, ts->buf, ts->len);
         if (piece == 0 && !ts->eof) continue; /* no cut yet: read more */
         /* at most one token per byte, plus BOS and SPM's prefix space */
-        if (grow((void **)&ts->tok, &ts->tok_cap, ts->n + piece + 8, sizeof *ts->tok))
+        if (grow(ts->ctx, (void **)&ts->tok, &ts->tok_cap, ts->n + piece + 8, sizeof *ts->tok))
             return cli_fail(CMD, "out of memory for %zu tokens", ts->n + piece + 8);
         size_t got = 0, room = ts->tok_cap - ts->n;
         qeil_status st =
@@ -205,7 +205,7 @@ int cmd_perplexity(int argc, char **argv)
     if (!file) return cli_usage_error(CMD, "-f TEXT_FILE is required");
 
     int rc = CLI_FAIL;
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_engine *e = NULL;
     float *logits = NULL;
@@ -259,7 +259,7 @@ int cmd_perplexity(int argc, char **argv)
     uint64_t rows = LOGITS_BUDGET_B / (4ull * n_vocab);
     if (rows < 1) rows = 1;
     if (rows > n_batch) rows = n_batch;
-    logits = malloc(sizeof *logits * (size_t)rows * n_vocab);
+    logits = qeil_malloc(ctx, sizeof *logits * (size_t)rows * n_vocab);
     if (!logits) {
         cli_fail(CMD, "out of memory for logits");
         goto out;
@@ -271,7 +271,7 @@ int cmd_perplexity(int argc, char **argv)
     for (;;) {
         if (stream_fill(&ts, C)) goto out;
         if (ts.n < C) break;
-        if (grow((void **)&win_ppl, &win_cap, n_win + 1, sizeof *win_ppl)) {
+        if (grow(ctx, (void **)&win_ppl, &win_cap, n_win + 1, sizeof *win_ppl)) {
             cli_fail(CMD, "out of memory after %zu windows", n_win);
             goto out;
         }
@@ -346,7 +346,7 @@ int cmd_perplexity(int argc, char **argv)
         char *s = cJSON_Print(j);
         if (s) {
             puts(s);
-            free(s);
+            cJSON_free(s);
         }
         cJSON_Delete(j);
     } else {
@@ -363,10 +363,10 @@ int cmd_perplexity(int argc, char **argv)
 
 out:
     if (ts.f) fclose(ts.f);
-    free(ts.buf);
-    free(ts.tok);
-    free(logits);
-    free(win_ppl);
+    qeil_free(ctx, ts.buf);
+    qeil_free(ctx, ts.tok);
+    qeil_free(ctx, logits);
+    qeil_free(ctx, win_ppl);
     qeil_engine_free(e);
     qeil_ctx_free(ctx);
     return rc;

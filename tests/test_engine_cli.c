@@ -573,6 +573,47 @@ TEST(corrupt_models_fail_cleanly)
     free(bytes);
 }
 
+/* Whole commands with every allocation failing in turn (cli/alloc.c's
+ * QEIL_TEST_ALLOC_FAIL=K: allocations after the first K fail), until one
+ * run succeeds: each failed run must exit 1 naming memory, with no crash
+ * and, under ASan, no leak report (qeil() fails on any sanitizer output). */
+static void oom_sweep(const char *what, const char *args)
+{
+    int done = 0;
+    for (int k = 0; k < 5000 && !done; k++) {
+        char kv[32];
+        snprintf(kv, sizeof kv, "%d", k);
+        setenv("QEIL_TEST_ALLOC_FAIL", kv, 1);
+        int rc = qeil(args);
+        unsetenv("QEIL_TEST_ALLOC_FAIL");
+        if (rc == 0) {
+            done = 1;
+            if (k < 10) TEST_FAIL_("%s: succeeded with %d allocations: is the hook used?", what, k);
+            printf("  %s: failed cleanly at each of its first %d allocations\n", what, k);
+        } else if (rc != 1 || !err_text || !strstr(err_text, "memory")) {
+            TEST_FAIL_("%s: allocation %d failed: exit %d, stderr: %s", what, k, rc,
+                       err_text ? err_text : "(none)");
+            return;
+        }
+    }
+    if (!done) TEST_FAIL_("%s: never succeeded", what);
+}
+
+TEST(commands_fail_cleanly_out_of_memory)
+{
+    if (!model_llama[0]) SKIP("no tiny model");
+    char txt[4300], args[9000];
+    snprintf(txt, sizeof txt, "%s/text.txt", tmpdir);
+    CHECK_EQ_INT(write_text(txt), 0);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 256 -t 1 --output json", model_llama, txt);
+    oom_sweep("perplexity", args);
+    snprintf(args, sizeof args, "generate -m %s -p 'The history of' -n 4 --seed 1 -t 1 --output json",
+             model_llama);
+    oom_sweep("generate", args);
+    snprintf(args, sizeof args, "plan -m %s --prompt-tokens 64 --gen-tokens 16 --iters 200", model_llama);
+    oom_sweep("plan", args);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -597,6 +638,7 @@ int main(int argc, char **argv)
     RUN(perplexity_refuses_a_text_over_the_limit);
     RUN(bench_json_has_the_fields);
     RUN(corrupt_models_fail_cleanly);
+    RUN(commands_fail_cleanly_out_of_memory);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
