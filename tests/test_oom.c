@@ -129,7 +129,8 @@ static qeil_status op_tokenizer(qeil_ctx *ctx, void *arg)
 {
     (void)arg;
     static const char *const tok[] = {"<unk>", "<s>", "</s>", "<0x41>", "e", SP, "h", "t",
-                                      "he", SP "t", SP "the", "<tool>", "r", "ee", "ere"};
+                                      "he", "\xE2\x96\x81t", "\xE2\x96\x81the", "<tool>", "r",
+                                      "ee", "ere"};
     static const float score[] = {0, 0, 0, 0, -1, -2, -3, -4, -1, -1, -0.5f, 0, -5, -2, -1};
     static const int32_t type[] = {2, 3, 3, 6, 1, 1, 1, 1, 1, 1, 1, 4, 1, 1, 5};
     qeil_tokenizer_spec s = {

@@ -1366,9 +1366,10 @@ TEST(encode_in_pieces_matches_whole)
     CHECK(have_spm);
     /* an SPM vocabulary whose tokens span spaces and newlines, so that few
      * pairs may be cut */
-    static const char *const hand[] = {"<unk>", "<s>", "e", "\xE2\x96\x81", "a", "b", "\n",
-                                       "e" SP, SP SP, "\n\n", "a" SP "b", "ee", "<tool>", "t",
-                                       "h", SP "t", "he", SP "the"};
+    static const char *const hand[] = {
+        "<unk>", "<s>", "e", "\xE2\x96\x81", "a", "b", "\n", "e\xE2\x96\x81",
+        "\xE2\x96\x81\xE2\x96\x81", "\n\n", "a\xE2\x96\x81\x62", "ee", "<tool>", "t", "h",
+        "\xE2\x96\x81t", "he", "\xE2\x96\x81the"};
     static const float hand_score[] = {0, 0, -1, -2, -3, -4, -5, -1, -2, -1, -0.5f, -0.7f, 0,
                                        -6, -7, -1, -1, -0.1f};
     static const int32_t hand_type[] = {2, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, 1, 1, 1, 1};
@@ -1434,7 +1435,7 @@ TEST(cut_points)
     bpe_vocab b;
     bpe_vocab_init(&b);
     qeil_tokenizer *bpe = bpe_make(&b, QEIL_PRE_LLAMA3);
-    static const char *const hand[] = {"<unk>", "<s>", "e", SP, "a", "e" SP, "x>"};
+    static const char *const hand[] = {"<unk>", "<s>", "e", SP, "a", "e\xE2\x96\x81", "x>"};
     static const int32_t hand_type[] = {2, 3, 1, 1, 1, 1, 1};
     qeil_tokenizer *spm = make_tk(QEIL_TOK_SPM, QEIL_PRE_GPT2, hand, NULL, hand_type, 7, NULL, 0, 1, 0);
     if (bpe && spm) {
