@@ -1344,6 +1344,48 @@ static size_t encode_streamed(qeil_tokenizer *tk, const char *text, size_t len, 
     return n;
 }
 
+/* Byte-level BPE whose merges join every pair of ASCII bytes (0x09..0x7E
+ * and newline): any two bytes of one pre-tokenizer piece merge, so a cut
+ * inside a piece changes the tokens. */
+static qeil_tokenizer *bpe_all_pairs(qeil_pretok pre)
+{
+    char cs[128];
+    size_t nc = 0;
+    cs[nc++] = '\n';
+    cs[nc++] = '\t';
+    for (int c = 0x20; c < 0x7F; c++) cs[nc++] = (char)c;
+    size_t nv = 256 + nc * nc, nm = nc * nc;
+    char **tok = calloc(nv, sizeof *tok), **mer = calloc(nm, sizeof *mer);
+    qeil_tokenizer *tk = NULL;
+    if (tok && mer) {
+        char sp[16], a[8], b[8], raw[2];
+        for (int i = 0; i < 256; i++) {
+            raw[0] = (char)i;
+            gpt2_spell(raw, 1, sp);
+            tok[i] = strdup(sp);
+        }
+        for (size_t i = 0; i < nc; i++)
+            for (size_t j = 0; j < nc; j++) {
+                size_t k = i * nc + j;
+                raw[0] = cs[i];
+                raw[1] = cs[j];
+                gpt2_spell(raw, 2, sp);
+                tok[256 + k] = strdup(sp);
+                gpt2_spell(raw, 1, a);
+                gpt2_spell(raw + 1, 1, b);
+                mer[k] = malloc(strlen(a) + strlen(b) + 2);
+                if (mer[k]) sprintf(mer[k], "%s %s", a, b);
+            }
+        tk = make_tk(QEIL_TOK_BPE, pre, (const char *const *)tok, NULL, NULL, nv,
+                     (const char *const *)mer, nm, -1, -1);
+    }
+    for (size_t i = 0; tok && i < nv; i++) free(tok[i]);
+    for (size_t i = 0; mer && i < nm; i++) free(mer[i]);
+    free(tok);
+    free(mer);
+    return tk;
+}
+
 static void check_same(const char *what, const int32_t *want, size_t n_want, const int32_t *got,
                        size_t n_got)
 {
@@ -1373,14 +1415,16 @@ TEST(encode_in_pieces_matches_whole)
     static const float hand_score[] = {0, 0, -1, -2, -3, -4, -5, -1, -2, -1, -0.5f, -0.7f, 0,
                                        -6, -7, -1, -1, -0.1f};
     static const int32_t hand_type[] = {2, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, 1, 1, 1, 1};
-    qeil_tokenizer *tks[6] = {
+    enum { NT = 8 };
+    qeil_tokenizer *tks[NT] = {
         have_spm ? spm_from_vocab(&v, 1) : NULL,
         make_tk(QEIL_TOK_SPM, QEIL_PRE_GPT2, hand, hand_score, hand_type, 18, NULL, 0, 1, 0),
         bpe_make(&b, QEIL_PRE_GPT2), bpe_make(&b, QEIL_PRE_LLAMA3), bpe_make(&b, QEIL_PRE_QWEN2),
-        NULL};
-    static const char *const names[] = {"spm", "spm-hand", "bpe-gpt2", "bpe-llama3", "bpe-qwen2"};
+        bpe_all_pairs(QEIL_PRE_GPT2), bpe_all_pairs(QEIL_PRE_LLAMA3), bpe_all_pairs(QEIL_PRE_QWEN2)};
+    static const char *const names[NT] = {"spm", "spm-hand", "bpe-gpt2", "bpe-llama3", "bpe-qwen2",
+                                          "bpe-pairs-gpt2", "bpe-pairs-llama3", "bpe-pairs-qwen2"};
     if (text && want && got) {
-        for (int t = 0; t < 5; t++) {
+        for (int t = 0; t < NT; t++) {
             qeil_tokenizer *tk = tks[t];
             CHECK(tk != NULL);
             if (!tk) continue;
@@ -1421,7 +1465,7 @@ TEST(encode_in_pieces_matches_whole)
     } else {
         CHECK(0);
     }
-    for (int t = 0; t < 5; t++) qeil_tokenizer_free(tks[t]);
+    for (int t = 0; t < NT; t++) qeil_tokenizer_free(tks[t]);
     bpe_vocab_free(&b);
     if (have_spm) free_spm_vocab(&v);
     free(text);
