@@ -159,6 +159,7 @@ static double f2d(float x)
 
 /* Growable byte buffer for the generated text (JSON output). */
 typedef struct {
+    qeil_ctx *ctx;
     char *p;
     size_t n, cap;
 } strbuf;
@@ -168,7 +169,7 @@ static int sb_add(strbuf *b, const char *s, size_t n)
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
+        char *q = qeil_realloc(b->ctx, b->p, cap);
         if (!q) return -1;
         b->p = q;
         b->cap = cap;
@@ -189,14 +190,14 @@ int cmd_generate(int argc, char **argv)
     if (rc != CLI_OK || done) return rc;
     if (!o.seed_given) o.sp.seed = clock_seed();
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_engine *e = NULL;
     qeil_sampler *smp = NULL;
     int32_t *ids = NULL;
     float *logits = NULL;
     qeil_sampler_logprob *lps = NULL;
-    strbuf text = {NULL, 0, 0};
+    strbuf text = {ctx, NULL, 0, 0};
     rc = CLI_FAIL;
 
     qeil_engine_params ep = qeil_engine_default_params();
@@ -212,8 +213,10 @@ int cmd_generate(int argc, char **argv)
     uint32_t n_batch = ep.n_batch ? ep.n_batch : 512;
 
     /* sampler first: a --top-k above this model's vocabulary is a usage error */
-    if (qeil_sampler_create(ctx, &o.sp, n_vocab, &smp) != QEIL_OK) {
-        rc = cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
+    qeil_status sst = qeil_sampler_create(ctx, &o.sp, n_vocab, &smp);
+    if (sst != QEIL_OK) {
+        rc = sst == QEIL_ERR_NOMEM ? cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx))
+                                   : cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
 
@@ -224,9 +227,9 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
     size_t n_hist_cap = cap + o.n_predict;
-    ids = malloc(sizeof *ids * n_hist_cap);
-    lps = malloc(sizeof *lps * o.n_predict);
-    logits = malloc(sizeof *logits * n_vocab);
+    ids = qeil_malloc(ctx, sizeof *ids * n_hist_cap);
+    lps = qeil_malloc(ctx, sizeof *lps * o.n_predict);
+    logits = qeil_malloc(ctx, sizeof *logits * n_vocab);
     if (!ids || !lps || !logits) {
         cli_fail(CMD, "out of memory");
         goto out;
@@ -363,10 +366,10 @@ int cmd_generate(int argc, char **argv)
     rc = CLI_OK;
 
 out:
-    free(text.p);
-    free(ids);
-    free(lps);
-    free(logits);
+    qeil_free(ctx, text.p);
+    qeil_free(ctx, ids);
+    qeil_free(ctx, lps);
+    qeil_free(ctx, logits);
     qeil_sampler_free(smp);
     qeil_engine_free(e);
     qeil_ctx_free(ctx);
