@@ -152,7 +152,7 @@ int cmd_mkmodel(int argc, char **argv)
     char *target = NULL; /* -o checked before the work; a symlink resolved */
     if (cli_out_path(CMD, "-o", out, &target) != CLI_OK) return CLI_FAIL;
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) {
         free(target);
         return cli_fail(CMD, "out of memory");

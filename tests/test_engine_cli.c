@@ -736,6 +736,12 @@ TEST(commands_fail_cleanly_out_of_memory)
     oom_sweep("generate", args);
     snprintf(args, sizeof args, "plan -m %s --prompt-tokens 64 --gen-tokens 16 --iters 200", model_llama);
     oom_sweep("plan", args);
+    snprintf(args, sizeof args, "bench -m %s -p 8 -n 2 -r 1 -t 1 --bw 1 --output json", model_llama);
+    oom_sweep("bench", args);
+    snprintf(args, sizeof args, "models %s --output json", model_llama);
+    oom_sweep("models", args);
+    snprintf(args, sizeof args, "mkmodel --preset tiny-llama --type q8_0 -o %s/oom.gguf", tmpdir);
+    oom_sweep("mkmodel", args);
 }
 
 int main(int argc, char **argv)
