@@ -14,25 +14,28 @@
  *     qeil_runtime_params rp = qeil_runtime_default_params();
  *     rp.model_path = "models/qeil-demo.gguf";
  *     rp.samples = 8;
- *     qeil_runtime *rt = NULL;
  *     qeil_sampler_params sp = qeil_sampler_default_params();
  *     sp.seed = 42;
- *     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK ||
- *         qeil_runtime_set_sampler(rt, &sp) != QEIL_OK) { ...qeil_ctx_errmsg(ctx)... }
+ *     qeil_runtime *rt = NULL;
  *     int32_t ids[256];
  *     size_t n = 0;
- *     qeil_runtime_tokenize(rt, "Q: What is 6 * 7?\nA:", 0, 0, ids, 256, &n);
- *     qeil_runtime_config cfg = qeil_runtime_default_config();  // PGSAM knee, cascade
- *     qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
  *     uint32_t c = 0;
- *     qeil_runtime_add_config(rt, &cfg, &wp, &c);
- *     qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+ *     qeil_runtime_config cfg = qeil_runtime_default_config();  // PGSAM knee, cascade
  *     qeil_runtime_result res;
- *     if (qeil_runtime_begin(rt, &rq) == QEIL_OK &&
- *         qeil_runtime_select(rt, c, &res) == QEIL_OK)
- *         printf("%s: %u samples, %llu tokens, %.3g J [%s]\n", res.answer.text,
- *                res.n_samples, (unsigned long long)res.n_tokens, res.energy_J,
- *                qeil_provenance_name(res.energy_src));
+ *     if (qeil_runtime_create(ctx, &rp, &rt) == QEIL_OK &&
+ *         qeil_runtime_set_sampler(rt, &sp) == QEIL_OK &&
+ *         qeil_runtime_tokenize(rt, "Q: What is 6 * 7?\nA:", -1, 0, ids, 256, &n) == QEIL_OK) {
+ *         qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
+ *         qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+ *         if (qeil_runtime_add_config(rt, &cfg, &wp, &c) == QEIL_OK &&
+ *             qeil_runtime_begin(rt, &rq) == QEIL_OK &&
+ *             qeil_runtime_select(rt, c, &res) == QEIL_OK)
+ *             printf("%s: %u samples, %llu tokens, %.3g J (%s)\n",
+ *                    res.answer.has ? res.answer.text : "(none)", res.n_samples,
+ *                    (unsigned long long)res.n_tokens, res.energy_J,
+ *                    qeil_provenance_name(res.energy_src));
+ *     }
+ *     if (qeil_ctx_errmsg(ctx)[0]) fprintf(stderr, "%s\n", qeil_ctx_errmsg(ctx));
  *     qeil_runtime_free(rt);
  *     qeil_ctx_free(ctx);
  *
