@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -277,7 +276,10 @@ static int config_run(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_tas
                       uint32_t budget, uint32_t pi)
 {
     qeil_runtime_result res;
-    if (qeil_runtime_select(rt, c->index, &res) != QEIL_OK)
+    qeil_status st = qeil_runtime_select(rt, c->index, &res);
+    if (st == QEIL_ERR_INFEASIBLE) /* the plan, not the task's text, is at fault */
+        return cli_fail(CMD, "task %s: %s", t->id, qeil_ctx_errmsg(ctx));
+    if (st != QEIL_OK)
         return cli_fail(CMD, "task %s (line %u): %s", t->id, t->line, qeil_ctx_errmsg(ctx));
     prob_rec *r = &c->recs[pi];
     r->chosen = res.answer;

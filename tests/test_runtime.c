@@ -613,6 +613,91 @@ TEST(null_handles)
     CHECK_EQ_INT(cfg.select, QEIL_SELECT_CASCADE);
 }
 
+/* ---- out of memory: every allocation of the pipeline fails once ---- */
+
+typedef struct {
+    long n, fail_at; /* allocation calls so far; the one that fails (0: none) */
+} oom_state;
+
+static void *oom_realloc(void *user, void *ptr, size_t size)
+{
+    oom_state *o = user;
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (++o->n == o->fail_at) return NULL;
+    return realloc(ptr, size);
+}
+
+/* The whole pipeline on one problem with a ctx whose fail_at-th allocation
+ * fails; returns the first failing status (QEIL_OK when all succeed). */
+static qeil_status oom_pipeline(oom_state *o, char *msg, size_t cap)
+{
+    qeil_ctx_params cp = qeil_ctx_default_params();
+    cp.realloc = oom_realloc;
+    cp.alloc_user = o;
+    qeil_ctx *ctx = qeil_ctx_create(&cp);
+    if (!ctx) {
+        snprintf(msg, cap, "qeil_ctx_create: out of memory");
+        return QEIL_ERR_NOMEM;
+    }
+    qeil_tasks *ts = NULL;
+    qeil_runtime *rt = NULL;
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.samples = 3;
+    rp.batch = 2;
+    rp.max_tokens = 3;
+    rp.n_threads = 1;
+    qeil_sampler_params sp = golden_sampler();
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    cfg.plan_method = QEIL_METHOD_STANDARD;
+    cfg.select = QEIL_SELECT_MAJORITY;
+    int32_t ids[256];
+    size_t n = 0;
+    qeil_runtime_result r;
+    qeil_runtime_gen_result g;
+    qeil_status st = qeil_tasks_read(ctx, tasks_path, 1, &ts);
+    if (st == QEIL_OK) st = qeil_runtime_create(ctx, &rp, &rt);
+    if (st == QEIL_OK) st = qeil_runtime_set_sampler(rt, &sp);
+    if (st == QEIL_OK)
+        st = qeil_runtime_tokenize(rt, qeil_tasks_get(ts, 0)->question, -1, 0, ids, 256, &n);
+    qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
+    if (st == QEIL_OK) st = qeil_runtime_add_config(rt, &cfg, &wp, NULL);
+    qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+    if (st == QEIL_OK) st = qeil_runtime_begin(rt, &rq);
+    if (st == QEIL_OK) st = qeil_runtime_select(rt, 0, &r);
+    if (st == QEIL_OK) st = qeil_runtime_generate(rt, ids, (uint32_t)n, 3, NULL, NULL, NULL, NULL, &g);
+    snprintf(msg, cap, "%s", qeil_ctx_errmsg(ctx));
+    qeil_runtime_free(rt);
+    qeil_tasks_free(ts);
+    qeil_ctx_free(ctx);
+    return st;
+}
+
+TEST(out_of_memory_fails_cleanly)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    char msg[512];
+    oom_state o = {0, 0};
+    CHECK_EQ_INT(oom_pipeline(&o, msg, sizeof msg), QEIL_OK);
+    const long total = o.n;
+    CHECK(total > 10);
+    /* each allocation fails in turn: a status and a message, never a crash
+     * or a leak (the ASan build checks those) */
+    long failed = 0;
+    for (long k = 2; k <= total; k++) { /* 1 is the ctx itself */
+        oom_state f = {0, k};
+        qeil_status st = oom_pipeline(&f, msg, sizeof msg);
+        if (st == QEIL_OK) continue; /* a failure some path tolerates */
+        failed++;
+        if (!msg[0]) TEST_FAIL_("allocation %ld of %ld failed: status %d with no message", k,
+                                total, (int)st);
+    }
+    CHECK(failed > 0);
+}
+
 static int write_file(const char *name, const char *text, char *path, size_t cap)
 {
     snprintf(path, cap, "%s/%s", tmpdir, name);
@@ -700,6 +785,7 @@ int main(int argc, char **argv)
     RUN(bad_params_name_field_value_and_range);
     RUN(null_handles);
     RUN(tasks_reader);
+    RUN(out_of_memory_fails_cleanly);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

@@ -49,8 +49,9 @@
  * Determinism: sample k of request stream s is seeded with a hash of
  * (sampler seed, s, k): the same seed gives the same samples whatever the
  * batch, the thread count or the selection method. Memory: everything is
- * allocated at create and set_sampler except the per-sample text buffers,
- * which grow to the longest sample and are then reused. Thread-safety: a
+ * allocated at create, set_sampler and add_config, except the per-sample
+ * text buffers, which grow to the longest sample and are then reused, and
+ * qeil_runtime_generate's token history (one per call). Thread-safety: a
  * runtime is mutable state (it owns an engine and its worker pool): use one
  * per thread of control; the ctx it was created with must outlive it and
  * must not be used by another thread meanwhile.
@@ -224,7 +225,8 @@ typedef struct {
     qeil_answer_mode mode;     /* how answers are extracted and compared */
     uint32_t stream;           /* sample stream id (e.g. the problem's index): sample k
                                   is seeded by (sampler seed, stream, k) */
-    const qeil_answer *gold;   /* reference answer, or NULL: the result is then unscored */
+    const qeil_answer *gold;   /* reference answer, or NULL: the result is then unscored;
+                                  borrowed like prompt */
 } qeil_runtime_request;
 
 typedef struct {
