@@ -439,6 +439,9 @@ TEST(generate_stops_at_the_context)
     CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_OK);
     CHECK_EQ_INT(r.n_samples, 1);
     CHECK(r.n_tokens <= 8 - 4 + 1);
+    /* generation reuses the prompt's sequence: it ends the request */
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, 4, 2, NULL, NULL, NULL, NULL, &g), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_ERR_INVALID);
     /* a prompt that fills the context leaves no room to sample */
     int32_t full[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     rq.prompt = full;
@@ -567,6 +570,12 @@ TEST(bad_params_name_field_value_and_range)
     CHECK_EQ_INT(qeil_runtime_select(rt, QEIL_RUNTIME_MAX_CONFIGS, &r), QEIL_ERR_RANGE);
     CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_OK);
     CHECK_EQ_INT(r.correct, 0); /* unscored without a gold answer */
+    /* new sampler params end the request: its cached samples are not mixed
+     * with samples drawn under the new ones */
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_OK);
     qeil_runtime_free(rt);
     qeil_ctx_free(ctx);
 }

@@ -154,7 +154,8 @@ void qeil_runtime_free(qeil_runtime *rt); /* NULL is a no-op */
 
 /* Sampling parameters of the requests that follow (one sampler per sample
  * slot, created here). sp->seed is the sample streams' seed. Must be called
- * before the first request; may be called again between requests.
+ * before the first request; may be called again between requests (it ends
+ * the current one: begin it again to select on it).
  * QEIL_ERR_RANGE naming the field when sp is invalid for this model (top_k
  * above its vocabulary, ...); the previous samplers stay on failure. */
 qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params *sp);
@@ -310,7 +311,8 @@ typedef struct {
  * their log-probabilities, max_tokens entries each; cb (may be NULL) sees
  * each token as it is produced. Errors: QEIL_ERR_INVALID (no sampler, NULL
  * prompt), QEIL_ERR_RANGE (n_prompt 0 or above n_ctx), "prefill: ...",
- * "sampling: ...", "decode: ...", or the callback's status. */
+ * "sampling: ...", "decode: ...", or the callback's status. It reuses the
+ * prompt sequence, so it ends the current request of qeil_runtime_begin. */
 qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
                                   uint32_t max_tokens, int32_t *tokens,
                                   qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,

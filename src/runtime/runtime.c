@@ -256,6 +256,7 @@ qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params
     qeil_free(rt->ctx, rt->smp);
     rt->smp = fresh;
     rt->seed = sp->seed;
+    rt->begun = 0; /* cached samples came from the old params: not to be mixed */
     return QEIL_OK;
 }
 
