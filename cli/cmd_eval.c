@@ -266,7 +266,7 @@ static int config_setup(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_w
     c->plan_bounded = info.plan_bounded;
     qeil_metrics_init(&c->acc);
     c->full_budget = 1;
-    c->recs = calloc(n_tasks, sizeof *c->recs);
+    c->recs = qeil_calloc(ctx, n_tasks, sizeof *c->recs);
     return c->recs ? CLI_OK : cli_fail(CMD, "out of memory");
 }
 
@@ -317,7 +317,7 @@ static int pass_at(qeil_ctx *ctx, const config *c, uint32_t n, uint32_t budget, 
                    double *out, uint32_t *ks)
 {
     if (!c->full_budget) return 0;
-    uint32_t *nn = malloc(sizeof *nn * n), *cc = malloc(sizeof *cc * n);
+    uint32_t *nn = qeil_calloc(ctx, n, sizeof *nn), *cc = qeil_calloc(ctx, n, sizeof *cc);
     int m = 0;
     if (nn && cc) {
         for (uint32_t i = 0; i < n; i++) {
@@ -330,8 +330,8 @@ static int pass_at(qeil_ctx *ctx, const config *c, uint32_t n, uint32_t budget, 
             qeil_metrics_pass_at_k_mean(ctx, nn, cc, n, budget, &out[m]) == QEIL_OK)
             ks[m++] = budget;
     }
-    free(nn);
-    free(cc);
+    qeil_free(ctx, nn);
+    qeil_free(ctx, cc);
     return m;
 }
 
@@ -650,7 +650,7 @@ int cmd_eval(int argc, char **argv)
     if (rc != CLI_OK || done) return rc;
     if (o.batch > o.samples) o.batch = o.samples;
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_tasks *t = NULL;
     uint32_t n = 0;
@@ -690,8 +690,8 @@ int cmd_eval(int argc, char **argv)
     const uint32_t n_ctx = qeil_runtime_n_ctx(rt);
 
     /* ---- tokenize every prompt ---- */
-    ids = calloc(n, sizeof *ids);
-    n_ids = calloc(n, sizeof *n_ids);
+    ids = qeil_calloc(ctx, n, sizeof *ids);
+    n_ids = qeil_calloc(ctx, n, sizeof *n_ids);
     if (!ids || !n_ids) {
         cli_fail(CMD, "out of memory");
         goto out;
@@ -701,18 +701,18 @@ int cmd_eval(int argc, char **argv)
         const qeil_task *ti = qeil_tasks_get(t, i);
         size_t ql = strlen(ti->question);
         size_t pl = ql + sizeof QEIL_TASK_PROMPT_PREFIX + sizeof QEIL_TASK_PROMPT_SUFFIX;
-        char *p = malloc(pl);
+        char *p = qeil_malloc(ctx, pl);
         size_t cap = pl + 8, got = 0;
-        ids[i] = malloc(sizeof(int32_t) * cap);
+        ids[i] = qeil_calloc(ctx, cap, sizeof(int32_t));
         if (!p || !ids[i]) {
-            free(p);
+            qeil_free(ctx, p);
             cli_fail(CMD, "out of memory");
             goto out;
         }
         snprintf(p, pl, "%s%s%s", QEIL_TASK_PROMPT_PREFIX, ti->question, QEIL_TASK_PROMPT_SUFFIX);
         /* the question is data: special-token text in it stays text */
         qeil_status st = qeil_runtime_tokenize(rt, p, -1, 0, ids[i], cap, &got);
-        free(p);
+        qeil_free(ctx, p);
         if (st != QEIL_OK) {
             cli_fail(CMD, "%s:%u: question: %s", o.tasks, ti->line, qeil_ctx_errmsg(ctx));
             goto out;
@@ -728,8 +728,10 @@ int cmd_eval(int argc, char **argv)
     double mean_prompt = sum_prompt / n;
 
     /* ---- samplers: a --top-k above this model's vocabulary is a usage error ---- */
-    if (qeil_runtime_set_sampler(rt, &o.sp) != QEIL_OK) {
-        rc = cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
+    qeil_status sst = qeil_runtime_set_sampler(rt, &o.sp);
+    if (sst != QEIL_OK) {
+        rc = sst == QEIL_ERR_NOMEM ? cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx))
+                                   : cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
 
@@ -789,10 +791,10 @@ int cmd_eval(int argc, char **argv)
     rc = CLI_OK;
 
 out:
-    for (int c = 0; c < 3; c++) free(cf[c].recs);
-    for (uint32_t i = 0; ids && i < n; i++) free(ids[i]);
-    free(ids);
-    free(n_ids);
+    for (int c = 0; c < 3; c++) qeil_free(ctx, cf[c].recs);
+    for (uint32_t i = 0; ids && i < n; i++) qeil_free(ctx, ids[i]);
+    qeil_free(ctx, ids);
+    qeil_free(ctx, n_ids);
     qeil_runtime_free(rt);
     qeil_tasks_free(t);
     qeil_ctx_free(ctx);

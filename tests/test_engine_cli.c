@@ -701,6 +701,14 @@ TEST(corrupt_models_fail_cleanly)
  * QEIL_TEST_ALLOC_FAIL=K: allocations after the first K fail), until one
  * run succeeds: each failed run must exit 1 naming memory, with no crash
  * and, under ASan, no leak report (qeil() fails on any sanitizer output). */
+/* A copy of the qeil binary's path (dirname may modify its argument). */
+static char *qeil_dir_buf(void)
+{
+    static char b[4096];
+    snprintf(b, sizeof b, "%s", qeil_bin);
+    return b;
+}
+
 static void oom_sweep(const char *what, const char *args)
 {
     int done = 0;
@@ -742,6 +750,13 @@ TEST(commands_fail_cleanly_out_of_memory)
     oom_sweep("models", args);
     snprintf(args, sizeof args, "mkmodel --preset tiny-llama --type q8_0 -o %s/oom.gguf", tmpdir);
     oom_sweep("mkmodel", args);
+    /* build/tests/../qeil -> the source tree's task file */
+    char tasks[4200];
+    snprintf(tasks, sizeof tasks, "%s/../tests/data/eval/tiny.jsonl", dirname(qeil_dir_buf()));
+    if (access(tasks, R_OK) != 0) snprintf(tasks, sizeof tasks, "tests/data/eval/tiny.jsonl");
+    snprintf(args, sizeof args, "eval -m %s --tasks %s --samples 2 -n 4 --seed 1 -t 1 --output json",
+             model_llama, tasks);
+    oom_sweep("eval", args);
 }
 
 int main(int argc, char **argv)
