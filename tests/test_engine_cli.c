@@ -173,7 +173,7 @@ TEST(mkmodel_writes_tiny_models)
               0);
     CHECK(access(model_gpt2, R_OK) == 0);
     /* --fallback: rows of 96 do not fit q4_k's 256-blocks, 96 = 3 x 32 so
-     * q4_0; d_ff 256 stays q4_k; the model runs */
+     * q5_0 (llama.cpp's rule); d_ff 256 stays q4_k; the model runs */
     char fb[4300];
     snprintf(fb, sizeof fb, "%s/fallback.gguf", tmpdir);
     CHECK_RUN(qeilf("mkmodel --arch qwen2 --layers 1 --dim 96 --heads 2 --ff 256 --vocab 320 "
@@ -181,7 +181,7 @@ TEST(mkmodel_writes_tiny_models)
                     fb),
               0);
     CHECK_CONTAINS(err_text, "d_model = 96");
-    CHECK_CONTAINS(err_text, "q4_0");
+    CHECK_CONTAINS(err_text, "stored as q5_0");
     CHECK_RUN(qeilf("generate -m %s -p hello -n 4 --temp 0", fb), 0);
     /* presets, and an unknown one listing the known */
     CHECK_RUN(qeilf("mkmodel --preset tiny-gpt2 --type q8_0 -o %s", fb), 0);
