@@ -789,7 +789,8 @@ static void batch_vs_single(const char *presetname, int type, uint32_t d_model)
             CHECK_EQ_INT(qeil_engine_eval(single, 0, &ids[i], 1, c + (size_t)i * V, 0), QEIL_OK);
         /* Every matmul the engine issues gives each output the same
          * arithmetic whatever the batch: the interleaved (x8) kernel on VNNI
-         * CPUs for Q4_0/Q8_0/Q4_K, the per-row tiles otherwise (the packed
+         * CPUs for Q4_0/Q8_0/Q4_K, the per-row tiles otherwise (Q4_1, Q5_0,
+         * Q5_1, Q5_K everywhere; the packed
          * batch path is only for GGUF-row weights passed to qeil_matmul
          * directly). So whole, 10 + 10, 6 + 6 + 6 + 2 and token by token
          * agree bit for bit. */
@@ -826,6 +827,10 @@ TEST(batch_prefill_equals_token_by_token)
     batch_vs_single("tiny-qwen2", QEIL_GGML_Q4_K, 256);
     batch_vs_single("tiny-llama", QEIL_GGML_Q4_0, 0);
     batch_vs_single("tiny-gpt2", QEIL_GGML_Q8_0, 0);
+    batch_vs_single("tiny-qwen2", QEIL_GGML_Q4_1, 0);
+    batch_vs_single("tiny-llama", QEIL_GGML_Q5_0, 0);
+    batch_vs_single("tiny-gpt2", QEIL_GGML_Q5_1, 0);
+    batch_vs_single("tiny-qwen2", QEIL_GGML_Q5_K, 256);
 }
 
 TEST(eval_batch_equals_separate_evals)
