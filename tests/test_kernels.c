@@ -518,6 +518,37 @@ TEST(layout_q5_k)
     CHECK_NEAR(y[255], 8 * 16 - 3.5, 0, 0);
 }
 
+TEST(layout_iq4_nl)
+{
+    /* d = 1.0 (0x3c00), qs[j] = j | (15 - j) << 4: x_j = kvalues[j],
+     * x_(j+16) = kvalues[15 - j], kvalues = ggml's kvalues_iq4nl */
+    static const int8_t kv[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                  1,    13,   25,  38,  53,  69,  89,  113};
+    uint8_t blk[1 + 18];
+    uint8_t *p = blk + 1;
+    p[0] = 0x00;
+    p[1] = 0x3c;
+    for (int j = 0; j < 16; j++) p[2 + j] = (uint8_t)(j | (15 - j) << 4);
+    float y[32];
+    qeil_dequantize_row_iq4_nl(p, y, 32);
+    for (int j = 0; j < 16; j++) {
+        CHECK_NEAR(y[j], kv[j], 0, 0);
+        CHECK_NEAR(y[j + 16], kv[15 - j], 0, 0);
+    }
+    /* -127 has the largest magnitude: d = -127 / -127 = 1, every x a level */
+    uint8_t q[18];
+    qeil_quantize_row_iq4_nl(y, q, 32);
+    CHECK_EQ_INT(memcmp(q, p, 18), 0);
+    /* d = 1 again (-127 the largest magnitude); 7, halfway between levels
+     * 1 and 13, goes up (ggml's tie rule); 6.9 down; 120 to the top level */
+    float z[32] = {-127.0f, 7.0f, 6.9f, 120.0f};
+    qeil_quantize_row_iq4_nl(z, q, 32);
+    CHECK_EQ_INT(q[2 + 0] & 0x0f, 0);  /* -127 */
+    CHECK_EQ_INT(q[2 + 1] & 0x0f, 9);  /* 7 -> 13 */
+    CHECK_EQ_INT(q[2 + 2] & 0x0f, 8);  /* 6.9 -> 1 */
+    CHECK_EQ_INT(q[2 + 3] & 0x0f, 15); /* 120 -> 113 */
+}
+
 TEST(layout_q8_k)
 {
     /* d = 0.5 as f32 at bytes 0-3; qs[j] = j - 128 at bytes 4..259; bsums
@@ -836,6 +867,35 @@ TEST(quant_error_q5_k)
     free(q);
 }
 
+TEST(quant_error_iq4_nl)
+{
+    /* d = max/-127 (|d| = amax/127); inside the levels the largest gap is
+     * 24 (89..113): |err| <= 12 |d|; above the top level 113 (x/d up to
+     * 127) <= 14 |d|; f16 rounding of d adds <= 127 |d| 2^-11. */
+    qeil_rng r;
+    qeil_rng_seed(&r, 48);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ / 32 * 18 + 1);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_iq4_nl(x, q + 1, NQ);
+    qeil_dequantize_row_iq4_nl(q + 1, y, NQ);
+    int bad = 0;
+    for (int b = 0; b < NQ / 32; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));
+        double bound = amax / 127.0 * (14 + 127.0 / 2048) * (1 + 1e-5);
+        for (int j = 0; j < 32; j++)
+            if (fabs((double)x[32 * b + j] - y[32 * b + j]) > bound && bad++ < 3)
+                TEST_FAIL_("block %d elem %d: %g vs %g (bound %g)", b, j, x[32 * b + j],
+                           y[32 * b + j], bound);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(rel_rms(x, y, NQ) < 0.09); /* mean gap ~16 |d| */
+    free(x);
+    free(y);
+    free(q);
+}
+
 TEST(quant_error_q6_k)
 {
     /* Per sub-block with effective scale de = d scales[s]: inside [-32, 31]
@@ -971,7 +1031,7 @@ TEST(quant_error_q8_k)
 
 static const int k_dot_types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16, QEIL_GGML_Q8_0,
                                   QEIL_GGML_Q4_0, QEIL_GGML_Q4_K, QEIL_GGML_Q6_K, QEIL_GGML_Q4_1,
-                                  QEIL_GGML_Q5_0, QEIL_GGML_Q5_1, QEIL_GGML_Q5_K};
+                                  QEIL_GGML_Q5_0, QEIL_GGML_Q5_1, QEIL_GGML_Q5_K, QEIL_GGML_IQ4_NL};
 #define N_DOT_TYPES ((int)(sizeof k_dot_types / sizeof k_dot_types[0]))
 
 /* Quantized operands of one test dot, plus their dequantized values. */
@@ -1160,6 +1220,7 @@ TEST(dot_dispatch)
     CHECK_EQ_INT(qeil_quant_traits_of(QEIL_GGML_Q5_1)->vec_type, QEIL_GGML_Q8_1);
     CHECK_EQ_INT(qeil_quant_traits_of(QEIL_GGML_Q5_0)->vec_type, QEIL_GGML_Q8_0);
     CHECK_EQ_INT(qeil_quant_traits_of(QEIL_GGML_Q5_K)->vec_type, QEIL_GGML_Q8_K);
+    CHECK_EQ_INT(qeil_quant_traits_of(QEIL_GGML_IQ4_NL)->vec_type, QEIL_GGML_Q8_0);
     CHECK(qeil_vec_dot_for(QEIL_GGML_Q8_K, QEIL_SIMD_SCALAR) == NULL); /* activations only */
     CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_K, QEIL_SIMD_SCALAR) == qeil_vec_dot_q4_k_ref);
     if (!have_avx2()) CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_K, QEIL_SIMD_AVX2) == NULL);
@@ -1324,7 +1385,7 @@ TEST(gemm_tiles_vs_dot)
         n_kernels++;
         check_gemm_kernel(t, best, "best", &r);
     }
-    CHECK(n_kernels >= 8); /* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K at least */
+    CHECK(n_kernels >= 9); /* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K */
 #if QEIL_HAVE_X86_SIMD
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_avx2, "avx2", &r);
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_avx2, "avx2", &r);
@@ -1334,6 +1395,7 @@ TEST(gemm_tiles_vs_dot)
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_avx2, "avx2", &r);
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_avx2, "avx2", &r);
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_avx2, "avx2", &r);
+    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_avx2, "avx2", &r);
     if (qeil_cpu_has_avx512_vnni()) {
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_vnni, "vnni", &r);
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_vnni, "vnni", &r);
@@ -1343,6 +1405,7 @@ TEST(gemm_tiles_vs_dot)
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_vnni, "vnni", &r);
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_vnni, "vnni", &r);
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_vnni, "vnni", &r);
+        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_vnni, "vnni", &r);
     }
 #endif
 }
@@ -2061,6 +2124,7 @@ int main(void)
     RUN(layout_q5_1);
     RUN(layout_q8_1);
     RUN(layout_q5_k);
+    RUN(layout_iq4_nl);
     RUN(quant_error_float_types);
     RUN(quant_error_q8_0);
     RUN(quant_error_q4_0);
@@ -2071,6 +2135,7 @@ int main(void)
     RUN(quant_error_q5_0);
     RUN(quant_error_q8_1);
     RUN(quant_error_q5_k);
+    RUN(quant_error_iq4_nl);
     RUN(quantize_q8_0_q8_k_avx2_match_scalar);
     RUN(dot_avx2_vs_scalar);
     RUN(dot_scalar_vs_dequantized);

@@ -131,6 +131,23 @@ void qeil_vec_dot_q5_0_ref(int64_t n, float *s, const void *w, const void *x)
     *s = sum;
 }
 
+void qeil_vec_dot_iq4_nl_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_IQ4_NL_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const uint8_t *qw = bw + 2;
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        int32_t isum = 0;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            isum += qeil_kvalues_iq4nl[qw[j] & 0x0f] * qx[j];
+            isum += qeil_kvalues_iq4nl[qw[j] >> 4] * qx[j + 16];
+        }
+        sum += load_f16(bw) * load_f16(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
 /* Per block d_w d_x sum q y + m_w s_x, where s_x = d_x sum y (stored f16):
  * the min term costs one product per block. */
 void qeil_vec_dot_q4_1_ref(int64_t n, float *s, const void *w, const void *x)
@@ -299,6 +316,8 @@ static const qeil_quant_traits k_traits[] = {
      qeil_dequantize_row_q5_0, qeil_quantize_row_q5_0, qeil_vec_dot_q5_0_ref},
     {QEIL_GGML_Q5_1, "q5_1", QEIL_QK5, QEIL_Q5_1_BYTES, QEIL_GGML_Q8_1,
      qeil_dequantize_row_q5_1, qeil_quantize_row_q5_1, qeil_vec_dot_q5_1_ref},
+    {QEIL_GGML_IQ4_NL, "iq4_nl", QEIL_QK5, QEIL_IQ4_NL_BYTES, QEIL_GGML_Q8_0,
+     qeil_dequantize_row_iq4_nl, qeil_quantize_row_iq4_nl, qeil_vec_dot_iq4_nl_ref},
     {QEIL_GGML_Q4_K, "q4_k", QEIL_QK_K, QEIL_Q4_K_BYTES, QEIL_GGML_Q8_K,
      qeil_dequantize_row_q4_k, qeil_quantize_row_q4_k, qeil_vec_dot_q4_k_ref},
     {QEIL_GGML_Q5_K, "q5_k", QEIL_QK_K, QEIL_Q5_K_BYTES, QEIL_GGML_Q8_K,
@@ -412,6 +431,7 @@ static qeil_vec_dot_fn avx2_dot(int type)
     case QEIL_GGML_Q5_0: return qeil_vec_dot_q5_0_avx2;
     case QEIL_GGML_Q5_1: return qeil_vec_dot_q5_1_avx2;
     case QEIL_GGML_Q5_K: return qeil_vec_dot_q5_k_avx2;
+    case QEIL_GGML_IQ4_NL: return qeil_vec_dot_iq4_nl_avx2;
     default: return NULL;
     }
 }
@@ -447,6 +467,7 @@ qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
     case QEIL_GGML_Q5_0: return vnni ? qeil_gemm_q5_0_vnni : qeil_gemm_q5_0_avx2;
     case QEIL_GGML_Q5_1: return vnni ? qeil_gemm_q5_1_vnni : qeil_gemm_q5_1_avx2;
     case QEIL_GGML_Q5_K: return vnni ? qeil_gemm_q5_k_vnni : qeil_gemm_q5_k_avx2;
+    case QEIL_GGML_IQ4_NL: return vnni ? qeil_gemm_iq4_nl_vnni : qeil_gemm_iq4_nl_avx2;
     default: return NULL;
     }
 #else

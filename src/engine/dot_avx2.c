@@ -166,7 +166,10 @@ AVX2_FN void qeil_vec_dot_bf16_avx2(int64_t n, float *s, const void *w, const vo
  * "base" holds -8 sum x per lane (once per activation block). Q8_0 on AVX2:
  * u = |w|, s = sign(x, w) (pairs <= 2 * 128 * 127, no saturation). Q8_0 on
  * VNNI: u = w + 128 (w ^ 0x80), base = -128 sum x (int32 lanes, no
- * saturation in vpdpbusd). */
+ * saturation in vpdpbusd). Q5_0: u = 5-bit code (0..31, pairs <= 2 * 31 *
+ * 127), base = -16 sum x. IQ4_NL: the nibbles index its 16 levels with one
+ * VPSHUFB (|level| <= 127), then exactly Q8_0's scheme. Q4_1 / Q5_1: u =
+ * code, no base; their min term goes to a float sum of its own (below). */
 
 /* A tile reads R rows side by side: R short streams where row-by-row code
  * read one long one, and the hardware prefetchers lose most of their
@@ -195,6 +198,7 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
 #define QK_Q5_0 2 /* u = 5-bit code, base = -16 sum x */
 #define QK_Q4_1 3 /* u = nibble, no base; + m_w s_x per block (Q8_1 activations) */
 #define QK_Q5_1 4 /* u = 5-bit code, no base; + m_w s_x per block (Q8_1 activations) */
+#define QK_IQ4_NL 5 /* levels looked up (VPSHUFB) from the nibbles, then as Q8_0 */
 
 /* Q4_1 / Q5_1 add, per block and in block order, the float product of the
  * weight's min and the activation's s = d_x sum x to a separate float sum,
@@ -210,7 +214,10 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
 /* Weights: block bytes, offset of the 16 nibble bytes, of the qh word. */
 #define Q0_WB(kind)                                                                               \
     ((kind) == QK_Q4_0 ? QEIL_Q4_0_BYTES : (kind) == QK_Q8_0 ? QEIL_Q8_0_BYTES                   \
-     : (kind) == QK_Q5_0 ? QEIL_Q5_0_BYTES : (kind) == QK_Q4_1 ? QEIL_Q4_1_BYTES : QEIL_Q5_1_BYTES)
+     : (kind) == QK_Q5_0 ? QEIL_Q5_0_BYTES : (kind) == QK_Q4_1 ? QEIL_Q4_1_BYTES                 \
+     : (kind) == QK_IQ4_NL ? QEIL_IQ4_NL_BYTES : QEIL_Q5_1_BYTES)
+/* Weights as signed bytes (Q8_0, and IQ4_NL after the lookup). */
+#define Q0_SIGNED(kind) ((kind) == QK_Q8_0 || (kind) == QK_IQ4_NL)
 #define Q0_QS(kind) ((kind) == QK_Q5_0 ? 6 : (kind) == QK_Q5_1 ? 8 : (kind) == QK_Q4_1 ? 4 : 2)
 #define Q0_QH(kind) ((kind) == QK_Q5_0 ? 2 : 4)
 
@@ -246,7 +253,7 @@ AVX2_FN static inline __m256i q5_high_bits(const uint8_t *p)
                 xb[c] = _mm256_sub_epi32(_mm256_setzero_si256(),                                  \
                                          _mm256_slli_epi32(UDOT(_mm256_setzero_si256(), ones, xq[c]), \
                                                            kind == QK_Q4_0 ? 3 : 4));             \
-            else if (kind == QK_Q8_0 && VNNI)                                                     \
+            else if (Q0_SIGNED(kind) && VNNI)                                                     \
                 xb[c] = _mm256_sub_epi32(_mm256_setzero_si256(),                                  \
                                          _mm256_slli_epi32(UDOT(_mm256_setzero_si256(), ones, xq[c]), 7)); \
             else                                                                                  \
@@ -257,7 +264,12 @@ AVX2_FN static inline __m256i q5_high_bits(const uint8_t *p)
             const uint8_t *pw = w + (size_t)r * ws + (size_t)bi * wb;                             \
             dw[r] = _mm256_set1_ps(f16_at(pw));                                                   \
             if (Q0_HAS_MIN(kind)) mw[r] = f16_at(pw + 2);                                         \
-            if (kind != QK_Q8_0) {                                                                \
+            if (kind == QK_IQ4_NL) {                                                              \
+                const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(pw + 2));     \
+                sw[r] = _mm256_shuffle_epi8(                                                      \
+                    kv, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4));     \
+                u[r] = VNNI ? _mm256_xor_si256(sw[r], flip) : _mm256_sign_epi8(sw[r], sw[r]);     \
+            } else if (kind != QK_Q8_0) {                                                         \
                 const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(pw + Q0_QS(kind))); \
                 u[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);       \
                 if (kind == QK_Q5_0 || kind == QK_Q5_1)                                           \
@@ -271,7 +283,7 @@ AVX2_FN static inline __m256i q5_high_bits(const uint8_t *p)
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                   \
         {                                                                                         \
-            const __m256i s = (kind == QK_Q8_0 && !VNNI) ? _mm256_sign_epi8(xq[c], sw[r]) : xq[c]; \
+            const __m256i s = (Q0_SIGNED(kind) && !VNNI) ? _mm256_sign_epi8(xq[c], sw[r]) : xq[c]; \
             const __m256i isum = UDOT(xb[c], u[r], s);                                            \
             A[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx[c]), _mm256_cvtepi32_ps(isum), A[r][c]); \
             if (Q0_HAS_MIN(kind)) msum[r][c] += mw[r] * sx[c];                                    \
@@ -286,6 +298,8 @@ AVX2_FN static inline __m256i q5_high_bits(const uint8_t *p)
         const size_t wb = Q0_WB(kind);                                                            \
         const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1);                    \
         const __m256i flip = _mm256_set1_epi8((char)0x80);                                         \
+        const __m256i kv = _mm256_broadcastsi128_si256(                                           \
+            _mm_loadu_si128((const __m128i *)(const void *)qeil_kvalues_iq4nl));                  \
         __m256 acc0[4][4], acc1[4][4];                                                            \
         float msum[4][4];                                                                         \
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
@@ -349,6 +363,8 @@ DEFINE_Q0_GEMM(qeil_gemm_q5_1_avx2, AVX2_FN, q0_tile_avx2, QK_Q5_1, 2, 2)
 DEFINE_Q0_GEMM(qeil_gemm_q5_0_vnni, VNNI_FN, q0_tile_vnni, QK_Q5_0, 4, 2)
 DEFINE_Q0_GEMM(qeil_gemm_q4_1_vnni, VNNI_FN, q0_tile_vnni, QK_Q4_1, 4, 2)
 DEFINE_Q0_GEMM(qeil_gemm_q5_1_vnni, VNNI_FN, q0_tile_vnni, QK_Q5_1, 4, 2)
+DEFINE_Q0_GEMM(qeil_gemm_iq4_nl_avx2, AVX2_FN, q0_tile_avx2, QK_IQ4_NL, 2, 2)
+DEFINE_Q0_GEMM(qeil_gemm_iq4_nl_vnni, VNNI_FN, q0_tile_vnni, QK_IQ4_NL, 4, 2)
 
 AVX2_FN void qeil_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *x)
 {
@@ -363,6 +379,11 @@ AVX2_FN void qeil_vec_dot_q4_0_avx2(int64_t n, float *s, const void *w, const vo
 AVX2_FN void qeil_vec_dot_q5_0_avx2(int64_t n, float *s, const void *w, const void *x)
 {
     q0_tile_avx2(QK_Q5_0, n / QEIL_QK5, w, 0, x, 0, s, 0, 1, 1);
+}
+
+AVX2_FN void qeil_vec_dot_iq4_nl_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    q0_tile_avx2(QK_IQ4_NL, n / QEIL_QK5, w, 0, x, 0, s, 0, 1, 1);
 }
 
 AVX2_FN void qeil_vec_dot_q4_1_avx2(int64_t n, float *s, const void *w, const void *x)

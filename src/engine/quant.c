@@ -536,6 +536,66 @@ void qeil_quantize_row_q4_k(const float *src, void *dst, int64_t n)
 }
 
 /* ======================================================================== */
+/* IQ4_NL: Q4_0's layout, non-uniform levels                                 */
+/* ======================================================================== */
+
+const int8_t qeil_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                       1,    13,   25,  38,  53,  69,  89,  113};
+
+void qeil_dequantize_row_iq4_nl(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_IQ4_NL_BYTES) {
+        const float d = load_f16(b);
+        const uint8_t *qs = b + 2;
+        float *y = dst + i * QEIL_QK5;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            y[j] = d * (float)qeil_kvalues_iq4nl[qs[j] & 0x0f];
+            y[j + 16] = d * (float)qeil_kvalues_iq4nl[qs[j] >> 4];
+        }
+    }
+}
+
+/* Index of the level nearest v (levels ascending; a tie goes up, as ggml's
+ * best_index_int8; NaN gives 0). */
+static int iq4_nearest(float v)
+{
+    if (!(v > (float)qeil_kvalues_iq4nl[0])) return 0;
+    int k = 0;
+    while (k < 15 && v >= (float)qeil_kvalues_iq4nl[k + 1]) k++;
+    if (k == 15) return 15;
+    return v - (float)qeil_kvalues_iq4nl[k] < (float)qeil_kvalues_iq4nl[k + 1] - v ? k : k + 1;
+}
+
+/* Nearest-level fit (ggml's starting point, without its scale search): the
+ * element of largest magnitude, with its sign, maps to the level -127
+ * (d = max / -127); every x to the level nearest x / d (d as stored). */
+void qeil_quantize_row_iq4_nl(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_IQ4_NL_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QEIL_QK5; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        store_f16(b, max / -127.0f);
+        const float d = load_f16(b);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint8_t *qs = b + 2;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            /* id == 0 (an all-zero block): index 8 (level 1) times d = 0 */
+            const int q0 = id != 0.0f ? iq4_nearest(x[j] * id) : 8;
+            const int q1 = id != 0.0f ? iq4_nearest(x[j + 16] * id) : 8;
+            qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+/* ======================================================================== */
 /* Q5_K: Q4_K with a 5th bit per element                                    */
 /*   x = d * sc[s] * q - dmin * m[s],  q in 0..31                            */
 /* ======================================================================== */
