@@ -67,7 +67,7 @@ static void cpu_name(char *buf, size_t n)
 #define FLUSH_BYTES ((size_t)256 << 20)
 #define ROUNDS 8
 #define REPS 3
-#define N_TYPES 12
+#define N_TYPES 13
 
 /* 1-minute load average (-1 when unreadable): other tenants' processes
  * count here even when they are invisible to ps. */
@@ -160,11 +160,11 @@ static void batch_tiles(int type, const char *name, const uint8_t *x8, int64_t c
  * type's time per MAC to Q4_0's and Q4_K's. */
 static void in_cache_tiles(const float *wf, const float *x, int64_t cols)
 {
-    enum { ROWS = 64, NV = 4, ITERS = 50, ROUNDS_C = 15, NT = 9 };
+    enum { ROWS = 64, NV = 4, ITERS = 50, ROUNDS_C = 15, NT = 10 };
     /* index 0 is Q4_0 and 5 is Q4_K: the ratios' denominators */
     const int types[NT] = {QEIL_GGML_Q4_0, QEIL_GGML_Q4_1, QEIL_GGML_Q5_0, QEIL_GGML_Q5_1,
                            QEIL_GGML_Q8_0, QEIL_GGML_Q4_K, QEIL_GGML_Q5_K, QEIL_GGML_Q6_K,
-                           QEIL_GGML_IQ4_NL};
+                           QEIL_GGML_IQ4_NL, QEIL_GGML_IQ4_XS};
     uint8_t *wq[NT], *xq[NT];
     size_t wrb[NT], xrb[NT];
     qeil_gemm_fn gemm[NT];
@@ -264,7 +264,8 @@ int main(int argc, char **argv)
 
     const int types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16, QEIL_GGML_Q8_0,
                          QEIL_GGML_Q6_K, QEIL_GGML_Q5_K, QEIL_GGML_Q4_K, QEIL_GGML_Q5_1,
-                         QEIL_GGML_Q5_0, QEIL_GGML_Q4_1, QEIL_GGML_IQ4_NL, QEIL_GGML_Q4_0};
+                         QEIL_GGML_Q5_0, QEIL_GGML_Q4_1, QEIL_GGML_IQ4_NL, QEIL_GGML_IQ4_XS,
+                         QEIL_GGML_Q4_0};
     _Static_assert(sizeof types / sizeof types[0] == N_TYPES, "N_TYPES");
     size_t n = (size_t)rows * cols;
     float *wf = malloc(n * sizeof *wf);

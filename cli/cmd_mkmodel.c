@@ -36,8 +36,8 @@ static void usage(FILE *f)
             "  --ff F            feed-forward width (1..%u)\n"
             "  --vocab V         vocabulary size (%u..%u)\n"
             "  --ctx C           trained context length written to the file (1..%u)\n"
-            "  --type TYPE       f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl|q4_k|q5_k|\n"
-            "                    q6_k (2-D weights)\n"
+            "  --type TYPE       f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl|iq4_xs|\n"
+            "                    q4_k|q5_k|q6_k (2-D weights)\n"
             "  --rope-base F     RoPE frequency base (llama/qwen2; default 10000)\n"
             "  --llama3-rope     write Llama-3 RoPE scaling metadata\n"
             "  --tied            share the token embedding with the output matrix\n"
@@ -50,8 +50,8 @@ static void usage(FILE *f)
             "  -h, --help        this help\n\n"
             "rules: --dim divisible by --heads, --heads by --kv-heads; head size (--dim /\n"
             "--heads) even for llama/qwen2 (RoPE rotates pairs); --dim and --ff multiples of\n"
-            "the type's block (32 for q8_0/q4_0/q4_1/q5_0/q5_1/iq4_nl, 256 for q4_k/q5_k/\n"
-            "q6_k)"
+            "the type's block (32 for q8_0/q4_0/q4_1/q5_0/q5_1/iq4_nl, 256 for iq4_xs/\n"
+            "q4_k/q5_k/q6_k)"
             " unless --fallback.\n\n"
             "examples:\n"
             "  qeil mkmodel --arch llama --layers 2 --dim 64 --heads 4 --kv-heads 2 --ff 128 \\\n"
@@ -61,9 +61,10 @@ static void usage(FILE *f)
             QEIL_TOKENIZER_MAX_VOCAB, MAX_CTX);
 }
 
-static const char *const TYPES[] = {"f32",  "f16",  "bf16",   "q8_0", "q4_0", "q4_1",
-                                    "q5_0", "q5_1", "iq4_nl", "q4_k", "q5_k", "q6_k"};
-#define TYPE_LIST "f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl|q4_k|q5_k|q6_k"
+static const char *const TYPES[] = {"f32",  "f16",    "bf16",   "q8_0", "q4_0",
+                                    "q4_1", "q5_0",   "q5_1",   "iq4_nl", "iq4_xs",
+                                    "q4_k", "q5_k", "q6_k"};
+#define TYPE_LIST "f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl|iq4_xs|q4_k|q5_k|q6_k"
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
 static int parse_arch(const char *v, qeil_arch *out)

@@ -8,7 +8,8 @@
  * Tolerances (docs/engine.md, "Tolerances"), with M = max |reference logit|:
  *   f32, f16, bf16: every logit within 1e-4 M + 1e-5 (observed ~5e-7 M:
  *     float32 vs float64 rounding only).
- *   q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, q4_k, q5_k, q6_k: the reference applies
+ *   q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, iq4_xs, q4_k, q5_k, q6_k: the
+ *     reference applies
  *     the engine's activation quantization (Q8_0 / Q8_1 / Q8_K of every
  *     matmul input, Q8_1's s term included), so most positions
  *     agree to float rounding: the median position within 1e-4 M. A
@@ -491,6 +492,7 @@ static ref_case g_ref[] = {
     RC("llama_q5_k", "tiny-llama", QEIL_GGML_Q5_K, 256),
     RC("llama_q5_k_mixed", "tiny-llama", QEIL_GGML_Q5_K, 0), /* q5_1 + q5_k */
     RC("llama_iq4_nl", "tiny-llama", QEIL_GGML_IQ4_NL, 0),
+    RC("llama_iq4_xs", "tiny-llama", QEIL_GGML_IQ4_XS, 256),
     RC("qwen2_f32", "tiny-qwen2", QEIL_GGML_F32, 0),
     RC("qwen2_f16", "tiny-qwen2", QEIL_GGML_F16, 0),
     RC("qwen2_bf16", "tiny-qwen2", QEIL_GGML_BF16, 0),
@@ -503,6 +505,7 @@ static ref_case g_ref[] = {
     RC("qwen2_q5_1", "tiny-qwen2", QEIL_GGML_Q5_1, 0),
     RC("qwen2_q5_k", "tiny-qwen2", QEIL_GGML_Q5_K, 256),
     RC("qwen2_iq4_nl", "tiny-qwen2", QEIL_GGML_IQ4_NL, 0),
+    RC("qwen2_iq4_xs", "tiny-qwen2", QEIL_GGML_IQ4_XS, 256),
     RC("gpt2_f32", "tiny-gpt2", QEIL_GGML_F32, 0),
     RC("gpt2_f16", "tiny-gpt2", QEIL_GGML_F16, 0),
     RC("gpt2_bf16", "tiny-gpt2", QEIL_GGML_BF16, 0),
@@ -515,6 +518,7 @@ static ref_case g_ref[] = {
     RC("gpt2_q5_1", "tiny-gpt2", QEIL_GGML_Q5_1, 0),
     RC("gpt2_q5_k", "tiny-gpt2", QEIL_GGML_Q5_K, 256),
     RC("gpt2_iq4_nl", "tiny-gpt2", QEIL_GGML_IQ4_NL, 0),
+    RC("gpt2_iq4_xs", "tiny-gpt2", QEIL_GGML_IQ4_XS, 256),
 };
 #define N_REF (sizeof g_ref / sizeof g_ref[0])
 
@@ -713,6 +717,9 @@ REF_TEST(gpt2_q5_k)
 REF_TEST(llama_iq4_nl)
 REF_TEST(qwen2_iq4_nl)
 REF_TEST(gpt2_iq4_nl)
+REF_TEST(llama_iq4_xs)
+REF_TEST(qwen2_iq4_xs)
+REF_TEST(gpt2_iq4_xs)
 
 /* The comparisons above can fail: RoPE frequencies matter. The same
  * weights without the Llama-3 scaling metadata give the same logits at
@@ -838,6 +845,7 @@ TEST(batch_prefill_equals_token_by_token)
     batch_vs_single("tiny-gpt2", QEIL_GGML_Q5_1, 0);
     batch_vs_single("tiny-qwen2", QEIL_GGML_Q5_K, 256);
     batch_vs_single("tiny-gpt2", QEIL_GGML_IQ4_NL, 0);
+    batch_vs_single("tiny-llama", QEIL_GGML_IQ4_XS, 256);
 }
 
 TEST(eval_batch_equals_separate_evals)
@@ -1537,6 +1545,9 @@ int main(void)
     RUN(ref_llama_iq4_nl);
     RUN(ref_qwen2_iq4_nl);
     RUN(ref_gpt2_iq4_nl);
+    RUN(ref_llama_iq4_xs);
+    RUN(ref_qwen2_iq4_xs);
+    RUN(ref_gpt2_iq4_xs);
     RUN(llama3_scaling_changes_logits);
     RUN(rope_freqs_tensor_against_reference);
     RUN(batch_prefill_equals_token_by_token);

@@ -192,7 +192,7 @@ TEST(mkmodel_writes_tiny_models)
     CHECK_RUN(qeilf("generate -m %s -p hello -n 4 --temp 0", fb), 0);
     /* an unknown type names the allowed ones */
     CHECK_RUN(qeilf("mkmodel --preset tiny-gpt2 --type q2_k -o %s", fb), 2);
-    CHECK_CONTAINS(err_text, "q4_1|q5_0|q5_1|iq4_nl|q4_k|q5_k|q6_k");
+    CHECK_CONTAINS(err_text, "q4_1|q5_0|q5_1|iq4_nl|iq4_xs|q4_k|q5_k|q6_k");
     /* presets, and an unknown one listing the known */
     CHECK_RUN(qeilf("mkmodel --preset tiny-gpt2 --type q8_0 -o %s", fb), 0);
     CHECK_CONTAINS(out_text, "gpt2");

@@ -549,6 +549,42 @@ TEST(layout_iq4_nl)
     CHECK_EQ_INT(q[2 + 3] & 0x0f, 15); /* 120 -> 113 */
 }
 
+TEST(layout_iq4_xs)
+{
+    /* d = 0.5 (0x3800); ls = 32 + (ib - 3) for sub-block ib, i.e. ls - 32 =
+     * -3..4: ls = 29, 30, 31, 32, 33, 34, 35, 36 = 0x1d..0x24;
+     *   scales_l[k] = low nibble ls[2k] | low nibble ls[2k+1] << 4
+     *               = 0xed, 0x0f, 0x21, 0x43
+     *   scales_h bits 2ib..2ib+1 = ls >> 4 = 1, 1, 1, 2, 2, 2, 2, 2
+     *               = 0b10 10 10 10 10 01 01 01 = 0xaa95
+     * qs: sub-block ib byte j = (j | (15 - j) << 4): element 32 ib + j has
+     * level kvalues[j], element 32 ib + j + 16 level kvalues[15 - j]. */
+    static const int8_t kv[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                  1,    13,   25,  38,  53,  69,  89,  113};
+    uint8_t blk[1 + 136];
+    uint8_t *p = blk + 1;
+    p[0] = 0x00;
+    p[1] = 0x38;
+    p[2] = 0x95;
+    p[3] = 0xaa;
+    p[4] = 0xed;
+    p[5] = 0x0f;
+    p[6] = 0x21;
+    p[7] = 0x43;
+    for (int ib = 0; ib < 8; ib++)
+        for (int j = 0; j < 16; j++) p[8 + 16 * ib + j] = (uint8_t)(j | (15 - j) << 4);
+    int sc[8];
+    qeil_iq4_xs_scales(p, sc);
+    for (int ib = 0; ib < 8; ib++) CHECK_EQ_INT(sc[ib], ib - 3);
+    float y[256];
+    qeil_dequantize_row_iq4_xs(p, y, 256);
+    for (int ib = 0; ib < 8; ib++)
+        for (int j = 0; j < 16; j++) {
+            CHECK_NEAR(y[32 * ib + j], 0.5 * (ib - 3) * kv[j], 0, 0);
+            CHECK_NEAR(y[32 * ib + j + 16], 0.5 * (ib - 3) * kv[15 - j], 0, 0);
+        }
+}
+
 TEST(layout_q8_k)
 {
     /* d = 0.5 as f32 at bytes 0-3; qs[j] = j - 128 at bytes 4..259; bsums
@@ -896,6 +932,46 @@ TEST(quant_error_iq4_nl)
     free(q);
 }
 
+TEST(quant_error_iq4_xs)
+{
+    /* Each element is the level nearest x / dl of its sub-block (dl = d (ls -
+     * 32) as stored): |err| <= 12 |dl| inside the levels' span (largest gap
+     * 24), else the distance to the end level; plus float rounding. */
+    qeil_rng r;
+    qeil_rng_seed(&r, 49);
+    float *x = xmalloc(NQ * 4), *y = xmalloc(NQ * 4);
+    uint8_t *q = xmalloc(NQ / 256 * 136 + 1);
+    fill_random(&r, x, NQ);
+    qeil_quantize_row_iq4_xs(x, q + 1, NQ);
+    qeil_dequantize_row_iq4_xs(q + 1, y, NQ);
+    int bad = 0;
+    for (int b = 0; b < NQ / 256; b++) {
+        const uint8_t *blk = q + 1 + 136 * b;
+        int sc[8];
+        qeil_iq4_xs_scales(blk, sc);
+        const double d = f16_at(blk);
+        for (int ib = 0; ib < 8; ib++) {
+            const double dl = d * sc[ib];
+            for (int j = 0; j < 32; j++) {
+                const int e = 256 * b + 32 * ib + j;
+                const double t = dl != 0 ? x[e] / dl : 0;
+                double bound = 12 * fabs(dl);
+                if (t > 113) bound = fmax(bound, (t - 113) * fabs(dl));
+                if (t < -127) bound = fmax(bound, (-127 - t) * fabs(dl));
+                if (dl == 0) bound = fabs(x[e]);
+                bound = bound * (1 + 1e-5) + 1e-9;
+                if (fabs((double)x[e] - y[e]) > bound && bad++ < 3)
+                    TEST_FAIL_("elem %d: %g vs %g (bound %g)", e, x[e], y[e], bound);
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(rel_rms(x, y, NQ) < 0.09); /* as IQ4_NL, plus the 6-bit sub-block scales */
+    free(x);
+    free(y);
+    free(q);
+}
+
 TEST(quant_error_q6_k)
 {
     /* Per sub-block with effective scale de = d scales[s]: inside [-32, 31]
@@ -1031,7 +1107,8 @@ TEST(quant_error_q8_k)
 
 static const int k_dot_types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16, QEIL_GGML_Q8_0,
                                   QEIL_GGML_Q4_0, QEIL_GGML_Q4_K, QEIL_GGML_Q6_K, QEIL_GGML_Q4_1,
-                                  QEIL_GGML_Q5_0, QEIL_GGML_Q5_1, QEIL_GGML_Q5_K, QEIL_GGML_IQ4_NL};
+                                  QEIL_GGML_Q5_0, QEIL_GGML_Q5_1, QEIL_GGML_Q5_K, QEIL_GGML_IQ4_NL,
+                                  QEIL_GGML_IQ4_XS};
 #define N_DOT_TYPES ((int)(sizeof k_dot_types / sizeof k_dot_types[0]))
 
 /* Quantized operands of one test dot, plus their dequantized values. */
@@ -1114,7 +1191,8 @@ TEST(dot_avx2_vs_scalar)
         qeil_vec_dot_fn avx = qeil_vec_dot_for(t->type, QEIL_SIMD_AVX2);
         CHECK(ref != NULL && avx != NULL);
         if (!ref || !avx) continue;
-        int exact = t->type == QEIL_GGML_Q4_K || t->type == QEIL_GGML_Q5_K || t->type == QEIL_GGML_Q6_K;
+        int exact = t->type == QEIL_GGML_Q4_K || t->type == QEIL_GGML_Q5_K ||
+                    t->type == QEIL_GGML_Q6_K || t->type == QEIL_GGML_IQ4_XS;
         int64_t lens[32];
         int nl = dot_lengths(t, lens);
         for (int li = 0; li < nl; li++) {
@@ -1385,7 +1463,7 @@ TEST(gemm_tiles_vs_dot)
         n_kernels++;
         check_gemm_kernel(t, best, "best", &r);
     }
-    CHECK(n_kernels >= 9); /* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K */
+    CHECK(n_kernels >= 10); /* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, Q6_K */
 #if QEIL_HAVE_X86_SIMD
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_avx2, "avx2", &r);
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_avx2, "avx2", &r);
@@ -1396,6 +1474,7 @@ TEST(gemm_tiles_vs_dot)
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_avx2, "avx2", &r);
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_avx2, "avx2", &r);
     check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_avx2, "avx2", &r);
+    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_avx2, "avx2", &r);
     if (qeil_cpu_has_avx512_vnni()) {
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_vnni, "vnni", &r);
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_vnni, "vnni", &r);
@@ -1406,6 +1485,7 @@ TEST(gemm_tiles_vs_dot)
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_vnni, "vnni", &r);
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_vnni, "vnni", &r);
         check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_vnni, "vnni", &r);
+        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_vnni, "vnni", &r);
     }
 #endif
 }
@@ -2125,6 +2205,7 @@ int main(void)
     RUN(layout_q8_1);
     RUN(layout_q5_k);
     RUN(layout_iq4_nl);
+    RUN(layout_iq4_xs);
     RUN(quant_error_float_types);
     RUN(quant_error_q8_0);
     RUN(quant_error_q4_0);
@@ -2136,6 +2217,7 @@ int main(void)
     RUN(quant_error_q8_1);
     RUN(quant_error_q5_k);
     RUN(quant_error_iq4_nl);
+    RUN(quant_error_iq4_xs);
     RUN(quantize_q8_0_q8_k_avx2_match_scalar);
     RUN(dot_avx2_vs_scalar);
     RUN(dot_scalar_vs_dequantized);

@@ -148,6 +148,35 @@ void qeil_vec_dot_iq4_nl_ref(int64_t n, float *s, const void *w, const void *x)
     *s = sum;
 }
 
+/* Per super-block d_x d sum_ib (ls_ib - 32) sum_j kvalues[q] y, the
+ * integer sum exact (|.| <= 8 * 32 * 32 * 127 * 127 < 2^31), combined as
+ * the K-quants are (so the SIMD kernels return these bits). */
+void qeil_vec_dot_iq4_xs_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_IQ4_XS_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16(bw);
+        int sc[8];
+        qeil_iq4_xs_scales(bw, sc);
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *qs = bw + 8 + 16 * ib;
+            int32_t part = 0;
+            for (int j = 0; j < 16; j++) {
+                part += qeil_kvalues_iq4nl[qs[j] & 0x0f] * qy[32 * ib + j];
+                part += qeil_kvalues_iq4nl[qs[j] >> 4] * qy[32 * ib + j + 16];
+            }
+            isum += sc[ib] * part;
+        }
+        sum += (double)d * (float)isum;
+    }
+    *s = (float)sum;
+}
+
 /* Per block d_w d_x sum q y + m_w s_x, where s_x = d_x sum y (stored f16):
  * the min term costs one product per block. */
 void qeil_vec_dot_q4_1_ref(int64_t n, float *s, const void *w, const void *x)
@@ -318,6 +347,8 @@ static const qeil_quant_traits k_traits[] = {
      qeil_dequantize_row_q5_1, qeil_quantize_row_q5_1, qeil_vec_dot_q5_1_ref},
     {QEIL_GGML_IQ4_NL, "iq4_nl", QEIL_QK5, QEIL_IQ4_NL_BYTES, QEIL_GGML_Q8_0,
      qeil_dequantize_row_iq4_nl, qeil_quantize_row_iq4_nl, qeil_vec_dot_iq4_nl_ref},
+    {QEIL_GGML_IQ4_XS, "iq4_xs", QEIL_QK_K, QEIL_IQ4_XS_BYTES, QEIL_GGML_Q8_K,
+     qeil_dequantize_row_iq4_xs, qeil_quantize_row_iq4_xs, qeil_vec_dot_iq4_xs_ref},
     {QEIL_GGML_Q4_K, "q4_k", QEIL_QK_K, QEIL_Q4_K_BYTES, QEIL_GGML_Q8_K,
      qeil_dequantize_row_q4_k, qeil_quantize_row_q4_k, qeil_vec_dot_q4_k_ref},
     {QEIL_GGML_Q5_K, "q5_k", QEIL_QK_K, QEIL_Q5_K_BYTES, QEIL_GGML_Q8_K,
@@ -432,6 +463,7 @@ static qeil_vec_dot_fn avx2_dot(int type)
     case QEIL_GGML_Q5_1: return qeil_vec_dot_q5_1_avx2;
     case QEIL_GGML_Q5_K: return qeil_vec_dot_q5_k_avx2;
     case QEIL_GGML_IQ4_NL: return qeil_vec_dot_iq4_nl_avx2;
+    case QEIL_GGML_IQ4_XS: return qeil_vec_dot_iq4_xs_avx2;
     default: return NULL;
     }
 }
@@ -468,6 +500,7 @@ qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
     case QEIL_GGML_Q5_1: return vnni ? qeil_gemm_q5_1_vnni : qeil_gemm_q5_1_avx2;
     case QEIL_GGML_Q5_K: return vnni ? qeil_gemm_q5_k_vnni : qeil_gemm_q5_k_avx2;
     case QEIL_GGML_IQ4_NL: return vnni ? qeil_gemm_iq4_nl_vnni : qeil_gemm_iq4_nl_avx2;
+    case QEIL_GGML_IQ4_XS: return vnni ? qeil_gemm_iq4_xs_vnni : qeil_gemm_iq4_xs_avx2;
     default: return NULL;
     }
 #else

@@ -607,6 +607,77 @@ AVX2_FN void qeil_vec_dot_q5_k_avx2(int64_t n, float *s, const void *w, const vo
     q5k_tile_avx2(n / QEIL_QK_K, w, 0, x, 0, s, 0, 1, 1);
 }
 
+/* IQ4_XS · Q8_K tiles: per sub-block the 32 levels (VPSHUFB of the
+ * nibbles, low lane elements 0..15, high 16..31, as the activations lie),
+ * |level| as the unsigned operand and the sign moved onto y (pairs <= 2 *
+ * 127 * 127), VPMADDWD / VPDPWSSD with the broadcast ls - 32; integer sum
+ * per super-block, then the reference's double expression: its bits. */
+#define DEFINE_IQ4XS_TILE(NAME, ATTR, MADD_ACC)                                                    \
+    ATTR static inline __attribute__((always_inline)) void NAME(                                  \
+        int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys, \
+        const int R, const int C)                                                                 \
+    {                                                                                             \
+        const __m256i m4 = _mm256_set1_epi8(0x0f);                                                \
+        const __m256i kv = _mm256_broadcastsi128_si256(                                           \
+            _mm_loadu_si128((const __m128i *)(const void *)qeil_kvalues_iq4nl));                  \
+        double sum[4][4];                                                                         \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) sum[r][c] = 0.0;                  \
+        for (int64_t i = 0; i < nb; i++) {                                                        \
+            prefetch_span(w + (size_t)R * ws + (size_t)i * R * QEIL_IQ4_XS_BYTES, (size_t)R * QEIL_IQ4_XS_BYTES); \
+            float dx[4], dw[4];                                                                   \
+            int sc[4][8];                                                                         \
+            __m256i acc[4][4];                                                                    \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                   \
+                memcpy(&dx[c], x + (size_t)c * xs + (size_t)i * QEIL_Q8_K_BYTES, sizeof dx[c]);   \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                   \
+            {                                                                                     \
+                const uint8_t *bw = w + (size_t)r * ws + (size_t)i * QEIL_IQ4_XS_BYTES;           \
+                dw[r] = f16_at(bw);                                                               \
+                qeil_iq4_xs_scales(bw, sc[r]);                                                    \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_si256(); \
+            }                                                                                     \
+            for (int ib = 0; ib < 8; ib++) {                                                      \
+                __m256i lv[4], s16[4], yk[4];                                                     \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) yk[c] = _mm256_loadu_si256(   \
+                    (const __m256i *)(const void *)(x + (size_t)c * xs + (size_t)i * QEIL_Q8_K_BYTES + 4 + 32 * ib)); \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                               \
+                {                                                                                 \
+                    const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(          \
+                        w + (size_t)r * ws + (size_t)i * QEIL_IQ4_XS_BYTES + 8 + 16 * ib));       \
+                    lv[r] = _mm256_shuffle_epi8(                                                  \
+                        kv, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4)); \
+                    s16[r] = _mm256_set1_epi16((short)sc[r][ib]);                                 \
+                }                                                                                 \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                               \
+                    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                           \
+                        acc[r][c] = MADD_ACC(acc[r][c],                                           \
+                                             _mm256_maddubs_epi16(_mm256_sign_epi8(lv[r], lv[r]), \
+                                                                  _mm256_sign_epi8(yk[c], lv[r])), \
+                                             s16[r]);                                             \
+            }                                                                                     \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                   \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                               \
+            {                                                                                     \
+                const float d = dx[c] * dw[r];                                                    \
+                sum[r][c] += (double)d * (float)hsum_epi32(acc[r][c]);                            \
+            }                                                                                     \
+        }                                                                                         \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) y[(size_t)c * ys + r] =           \
+                (float)sum[r][c];                                                                 \
+    }
+
+DEFINE_IQ4XS_TILE(iq4xs_tile_avx2, AVX2_FN, madd_acc_avx2)
+DEFINE_IQ4XS_TILE(iq4xs_tile_vnni, VNNI_FN, madd_acc_vnni)
+DEFINE_GEMM(qeil_gemm_iq4_xs_avx2, AVX2_FN, iq4xs_tile_avx2, QEIL_QK_K, 2, 2)
+DEFINE_GEMM(qeil_gemm_iq4_xs_vnni, VNNI_FN, iq4xs_tile_vnni, QEIL_QK_K, 4, 2)
+
+AVX2_FN void qeil_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    iq4xs_tile_avx2(n / QEIL_QK_K, w, 0, x, 0, s, 0, 1, 1);
+}
+
 /* Q6_K: maddubs wants an unsigned operand, so use q in 0..63 and subtract
  * 32 * sum(y) per sub-block afterwards: sum (q - 32) y = sum q y - 32 bsum. */
 AVX2_FN void qeil_vec_dot_q6_k_avx2(int64_t n, float *s, const void *w, const void *x)

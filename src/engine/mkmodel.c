@@ -280,7 +280,7 @@ static qeil_status check_mk(qeil_ctx *ctx, const qeil_mkmodel_params *p)
         const char *n = qeil_ggml_type_name(p->type);
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
                              "type: %s is not supported (allowed f32, f16, bf16, q8_0, q4_0, q4_1, "
-                             "q5_0, q5_1, iq4_nl, q4_k, q5_k, q6_k)",
+                             "q5_0, q5_1, iq4_nl, iq4_xs, q4_k, q5_k, q6_k)",
                              n ? n : "unknown");
     }
     if (p->arch != QEIL_ARCH_GPT2 && !(p->rope_base > 1.0f && p->rope_base <= 1e12f))

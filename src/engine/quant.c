@@ -596,6 +596,87 @@ void qeil_quantize_row_iq4_nl(const float *src, void *dst, int64_t n)
 }
 
 /* ======================================================================== */
+/* IQ4_XS: 256 elements, 8 sub-blocks of 32 with 6-bit scales, IQ4_NL levels */
+/*   {f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]}                        */
+/*   x = d * (ls - 32) * kvalues[nibble]                                     */
+/* ======================================================================== */
+
+/* ls of sub-block ib: low 4 bits in nibble ib % 2 of scales_l[ib / 2],
+ * high 2 bits in bits 2ib..2ib+1 of scales_h. */
+void qeil_iq4_xs_scales(const uint8_t *b, int sc[8])
+{
+    uint16_t h;
+    memcpy(&h, b + 2, sizeof h);
+    for (int ib = 0; ib < 8; ib++)
+        sc[ib] = (((b[4 + ib / 2] >> (4 * (ib % 2))) & 0x0f) | (((h >> (2 * ib)) & 3) << 4)) - 32;
+}
+
+void qeil_dequantize_row_iq4_xs(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_IQ4_XS_BYTES) {
+        const float d = load_f16(b);
+        int sc[8];
+        qeil_iq4_xs_scales(b, sc);
+        float *y = dst + i * QEIL_QK_K;
+        for (int ib = 0; ib < 8; ib++) {
+            const float dl = d * (float)sc[ib];
+            const uint8_t *qs = b + 8 + 16 * ib;
+            for (int j = 0; j < 16; j++) {
+                y[32 * ib + j] = dl * (float)qeil_kvalues_iq4nl[qs[j] & 0x0f];
+                y[32 * ib + j + 16] = dl * (float)qeil_kvalues_iq4nl[qs[j] >> 4];
+            }
+        }
+    }
+}
+
+/* Nearest-level fit: each sub-block's signed largest-magnitude element v
+ * gives scale = v / -127 (v on the level -127); d = f16(S / -32) with S
+ * the scale of largest magnitude (its code is -32, ls = 0); ls - 32 =
+ * clamp(round(scale / d), -32, 31); each x to the level nearest x / dl,
+ * dl = d (ls - 32) as stored. */
+void qeil_quantize_row_iq4_xs(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_IQ4_XS_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float scale[8], amax_s = 0.0f, max_s = 0.0f;
+        for (int ib = 0; ib < 8; ib++) {
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < 32; j++) {
+                if (fabsf(x[32 * ib + j]) > amax) {
+                    amax = fabsf(x[32 * ib + j]);
+                    max = x[32 * ib + j];
+                }
+            }
+            scale[ib] = max / -127.0f;
+            if (fabsf(scale[ib]) > amax_s) {
+                amax_s = fabsf(scale[ib]);
+                max_s = scale[ib];
+            }
+        }
+        memset(b, 0, QEIL_IQ4_XS_BYTES);
+        store_f16(b, max_s / -32.0f);
+        const float d = load_f16(b);
+        uint16_t h = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int l = (d != 0.0f ? round_clamp(scale[ib] / d, -32, 31) : 0) + 32;
+            b[4 + ib / 2] |= (uint8_t)((l & 0x0f) << (4 * (ib % 2)));
+            h |= (uint16_t)((l >> 4) << (2 * ib));
+            const float dl = d * (float)(l - 32);
+            const float id = dl != 0.0f ? 1.0f / dl : 0.0f;
+            uint8_t *qs = b + 8 + 16 * ib;
+            for (int j = 0; j < 16; j++) {
+                const int q0 = id != 0.0f ? iq4_nearest(x[32 * ib + j] * id) : 8;
+                const int q1 = id != 0.0f ? iq4_nearest(x[32 * ib + j + 16] * id) : 8;
+                qs[j] = (uint8_t)(q0 | (q1 << 4));
+            }
+        }
+        memcpy(b + 2, &h, sizeof h);
+    }
+}
+
+/* ======================================================================== */
 /* Q5_K: Q4_K with a 5th bit per element                                    */
 /*   x = d * sc[s] * q - dmin * m[s],  q in 0..31                            */
 /* ======================================================================== */

@@ -62,6 +62,7 @@
 #define QEIL_Q8_1_BYTES 36
 #define QEIL_Q5_K_BYTES 176
 #define QEIL_IQ4_NL_BYTES 18
+#define QEIL_IQ4_XS_BYTES 136
 
 /* IQ4_NL's 16 levels (ggml's kvalues_iq4nl): x = d * kvalues[4-bit index];
  * layout otherwise Q4_0's (f16 d, 16 bytes of nibbles). */
@@ -187,7 +188,7 @@ uint16_t qeil_f32_to_bf16(float f);
  * optimal scale); docs/kernels.md gives each error bound. Q8_0, Q4_0, Q4_1,
  * Q5_0, Q5_1 and Q8_1 reproduce ggml's reference quantizer byte for byte;
  * Q4_K, Q5_K and Q6_K use a plain min/max fit instead of ggml's iterative
- * scale search, and IQ4_NL a nearest-level fit without ggml's search, so
+ * scale search, and IQ4_NL / IQ4_XS a nearest-level fit without ggml's search, so
  * their bytes differ from llama-quantize's but decode with the same
  * formula. */
 void qeil_dequantize_row_f32(const void *src, float *dst, int64_t n);
@@ -204,6 +205,7 @@ void qeil_dequantize_row_q5_1(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_q8_1(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_q5_k(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_iq4_nl(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_iq4_xs(const void *src, float *dst, int64_t n);
 
 void qeil_quantize_row_f32(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_f16(const float *src, void *dst, int64_t n);
@@ -219,6 +221,9 @@ void qeil_quantize_row_q5_1(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_q8_1(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_q5_k(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_iq4_nl(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_iq4_xs(const float *src, void *dst, int64_t n);
+/* IQ4_XS's eight 6-bit sub-block scales as signed values ls - 32. */
+void qeil_iq4_xs_scales(const uint8_t *block, int sc[8]);
 
 /* Q4_K's 12-byte scale field: unpack / pack eight 6-bit scales and mins. */
 void qeil_q4_k_get_scale_min(const uint8_t packed[QEIL_K_SCALE_SIZE],
@@ -266,6 +271,7 @@ void qeil_vec_dot_q5_0_ref(int64_t n, float *s, const void *w, const void *x); /
 void qeil_vec_dot_q5_1_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_1 */
 void qeil_vec_dot_q5_k_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_k */
 void qeil_vec_dot_iq4_nl_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_0 */
+void qeil_vec_dot_iq4_xs_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_k */
 
 #if QEIL_HAVE_X86_SIMD
 /* AVX2+FMA+F16C versions (dot_avx2.c). Call only when qeil_simd_best()
@@ -284,6 +290,7 @@ void qeil_vec_dot_q5_0_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q5_1_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q5_k_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_iq4_nl_avx2(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *x);
 /* Tiled kernels (qeil_gemm_fn, below): AVX2 and AVX-512-VNNI (256-bit
  * vpdpbusd) variants; both return the same bits. Call the _vnni ones only
  * when qeil_cpu_has_avx512_vnni(). */
@@ -316,6 +323,8 @@ QEIL_DECL_GEMM(qeil_gemm_q5_k_avx2);
 QEIL_DECL_GEMM(qeil_gemm_q5_k_vnni);
 QEIL_DECL_GEMM(qeil_gemm_iq4_nl_avx2);
 QEIL_DECL_GEMM(qeil_gemm_iq4_nl_vnni);
+QEIL_DECL_GEMM(qeil_gemm_iq4_xs_avx2);
+QEIL_DECL_GEMM(qeil_gemm_iq4_xs_vnni);
 /* Q8_0 activation quantizer: exactly qeil_quantize_row_q8_0's bytes. */
 void qeil_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n);
 /* Q8_K activation quantizer: exactly qeil_quantize_row_q8_k's bytes. */
@@ -356,7 +365,7 @@ typedef struct {
 } qeil_quant_traits;
 
 /* Traits of a type the engine computes with (F32, F16, BF16, Q8_0, Q4_0,
- * Q4_1, Q5_0, Q5_1, IQ4_NL, Q4_K, Q5_K, Q6_K, and Q8_1 / Q8_K as
+ * Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, Q6_K, and Q8_1 / Q8_K as
  * activation formats); NULL for any other. */
 const qeil_quant_traits *qeil_quant_traits_of(int type);
 

@@ -14,7 +14,7 @@ tests pay for one interpreter start only.
 
 Activation quantization: qeil's matmul quantizes the input vector x of a
 product with a quantized weight (Q8_0 blocks of 32 for q8_0/q4_0/q5_0
-weights and iq4_nl, Q8_1 for q4_1/q5_1, Q8_K blocks of 256 for q4_k/q5_k/q6_k), as
+weights and iq4_nl, Q8_1 for q4_1/q5_1, Q8_K blocks of 256 for q4_k/q5_k/q6_k/iq4_xs), as
 llama.cpp does. By default this
 reference applies the same rounding to x (in float32, as the engine does)
 and then multiplies dequantized weights and dequantized activations in
@@ -42,16 +42,17 @@ torch.set_num_threads(2)
 # --------------------------------------------------------------------------
 
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_Q4_K, GGML_Q6_K, GGML_BF16 = 0, 1, 2, 8, 12, 14, 30
-GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_IQ4_NL = 3, 6, 7, 13, 20
+GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_IQ4_NL, GGML_IQ4_XS = 3, 6, 7, 13, 20, 23
 KVALUES_IQ4NL = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113],
                          dtype=np.float64)
 TYPE_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 6: "q5_0", 7: "q5_1", 8: "q8_0",
-              12: "q4_k", 13: "q5_k", 14: "q6_k", 20: "iq4_nl", 30: "bf16"}
+              12: "q4_k", 13: "q5_k", 14: "q6_k", 20: "iq4_nl", 23: "iq4_xs",
+              30: "bf16"}
 # (elements per block, bytes per block)
 BLOCK = {GGML_F32: (1, 4), GGML_F16: (1, 2), GGML_BF16: (1, 2), GGML_Q8_0: (32, 34),
          GGML_Q4_0: (32, 18), GGML_Q4_K: (256, 144), GGML_Q6_K: (256, 210),
          GGML_Q4_1: (32, 20), GGML_Q5_0: (32, 22), GGML_Q5_1: (32, 24), GGML_Q5_K: (256, 176),
-         GGML_IQ4_NL: (32, 18)}
+         GGML_IQ4_NL: (32, 18), GGML_IQ4_XS: (256, 136)}
 
 
 class Reader:
@@ -171,6 +172,18 @@ def dequantize(raw, ttype, n):
         d = f16(b[:, 0:2]).reshape(-1, 1)
         qs = b[:, 2:18].astype(np.int64)
         return (KVALUES_IQ4NL[np.concatenate([qs & 0x0F, qs >> 4], axis=1)] * d).reshape(-1)
+    if ttype == GGML_IQ4_XS:  # d f16, scales_h u16, scales_l[4], qs[128]
+        b = raw.reshape(-1, 136)
+        d = f16(b[:, 0:2]).reshape(-1, 1)
+        sh = b[:, 2:4].copy().view(np.uint16).astype(np.int64).reshape(-1, 1)
+        sl = b[:, 4:8].astype(np.int64)
+        out = np.zeros((b.shape[0], 256), dtype=np.float64)
+        for ib in range(8):
+            ls = ((sl[:, ib // 2:ib // 2 + 1] >> (4 * (ib % 2))) & 0x0F) | (((sh >> (2 * ib)) & 3) << 4)
+            qs = b[:, 8 + 16 * ib:24 + 16 * ib].astype(np.int64)
+            lv = KVALUES_IQ4NL[np.concatenate([qs & 0x0F, qs >> 4], axis=1)]
+            out[:, 32 * ib:32 * ib + 32] = d * (ls - 32) * lv
+        return out.reshape(-1)
     if ttype in (GGML_Q4_1, GGML_Q5_0, GGML_Q5_1):
         # d f16, [m f16], [qh: 32 bits, bit j = 5th bit of element j], qs[16]
         bb = BLOCK[ttype][1]
@@ -305,7 +318,7 @@ def linear(W, x, bias=None):
         ds = torch.from_numpy(np.stack([p[1] for p in pairs]))  # [n, in / 32]
         corr = ds @ W[2].T
     elif ACT_QUANT and ttype in (GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_IQ4_NL, GGML_Q4_K, GGML_Q5_K,
-                                 GGML_Q6_K):
+                                 GGML_Q6_K, GGML_IQ4_XS):
         f = act_quant_q8_0 if ttype in (GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_IQ4_NL) else act_quant_q8_k
         xn = x.numpy()
         xq = np.stack([f(row) for row in xn])
