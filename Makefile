@@ -23,7 +23,7 @@ override CFLAGS += -ffp-contract=off
 LDFLAGS  += $(SAN) -pthread
 LDLIBS   += -lcjson -lm -ldl
 
-LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
@@ -52,7 +52,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/%.o: %.c $(wildcard include/qeil/*.h) $(wildcard src/*/*.h)
+$(BUILD)/%.o: %.c $(wildcard include/qeil/*.h) $(wildcard src/*/*.h src/*/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 

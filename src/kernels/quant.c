@@ -3,7 +3,7 @@
  * conversion, and dequantize / quantize of one row for every type the
  * engine computes with. Layouts: docs/kernels.md (ggml's, byte for byte).
  */
-#include "engine/quant.h"
+#include "kernels/quant.h"
 
 #include <float.h>
 #include <math.h>
