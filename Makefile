@@ -4,7 +4,8 @@
 #   make debug      ASan+UBSan build in build-asan/
 #   make bench      benchmarks (results go to docs/benchmarks.md by hand)
 #   make run        the main job on built-in defaults
-#   make install    PREFIX=/usr/local: library, headers, pkg-config file, CLI
+#   make install    PREFIX=/usr/local: libraries (shared + static), headers,
+#                   pkg-config file, CLI; DESTDIR= for staging; make uninstall
 
 CC       ?= cc
 PREFIX   ?= /usr/local
@@ -109,13 +110,63 @@ run: all
 	./$(BIN) plan
 	./$(BIN) eval -m $(DEMO_MODEL) --tasks $(DEMO_TASKS) --limit 5 --samples 16 --compare -v
 
+# ---------------------------------------------------------------------------
+# Shared library, install and uninstall (issue #17)
+# ---------------------------------------------------------------------------
+# libqeil.so.MAJOR.MINOR.PATCH (soname libqeil.so.MAJOR, dev link libqeil.so)
+# beside libqeil.a, from the same objects. They are compiled with
+# -fvisibility=hidden: only the functions the public headers mark QEIL_API
+# are exported (tests/install_test.sh compares `nm -D` with the headers).
+# Static links (the CLI, tests, benchmarks) still see every symbol.
+VERSION := $(shell sed -n 's/^\#define QEIL_VERSION_STRING "\(.*\)"/\1/p' include/qeil/qeil.h)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
+SONAME  := libqeil.so.$(SOMAJOR)
+SHLIB   := $(BUILD)/libqeil.so.$(VERSION)
+# libraries the shared library records (DT_NEEDED); -z defs makes a missing
+# one a link error (not with sanitizers, whose runtime the executable brings)
+SHLIB_LDFLAGS = -shared -Wl,-soname,$(SONAME) $(if $(SAN),,-Wl,-z,defs)
+
+$(LIB_OBJ): override CFLAGS += -fvisibility=hidden
+
+$(SHLIB): $(LIB_OBJ)
+	$(CC) $(SHLIB_LDFLAGS) $(LDFLAGS) $(LIB_OBJ) $(LDLIBS) -o $@
+	ln -sf libqeil.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libqeil.so
+
+all lib tests: $(SHLIB)
+
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+HEADERS      := $(notdir $(wildcard include/qeil/*.h))
+
+.PHONY: uninstall
+
+# Staged installs (packaging): make install DESTDIR=/tmp/stage PREFIX=/usr;
+# qeil.pc names the final paths, without DESTDIR. Installing into a system
+# directory, run ldconfig afterwards.
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/qeil $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/qeil/*.h $(DESTDIR)$(PREFIX)/include/qeil/
-	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/.*QEIL_VERSION_STRING "\(.*\)"/\1/p' include/qeil/qeil.h)|' \
-	    qeil.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qeil.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/qeil $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libqeil.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libqeil.so
+	install -m 644 $(addprefix include/qeil/,$(HEADERS)) $(DESTDIR)$(INCLUDEDIR)/qeil/
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' qeil.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/qeil.pc
+
+# Removes what install wrote (same PREFIX/DESTDIR), and include/qeil when
+# that leaves it empty; the standard directories stay.
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libqeil.a $(DESTDIR)$(LIBDIR)/libqeil.so.$(VERSION) \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libqeil.so \
+	      $(DESTDIR)$(BINDIR)/qeil $(DESTDIR)$(PKGCONFIGDIR)/qeil.pc \
+	      $(addprefix $(DESTDIR)$(INCLUDEDIR)/qeil/,$(HEADERS))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/qeil 2>/dev/null
+# ---------------------------------------------------------------------------
+# end of the shared library / install block
 
 clean:
 	rm -rf build build-asan

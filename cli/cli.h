@@ -23,6 +23,14 @@ typedef enum { CLI_OUT_TABLE = 0, CLI_OUT_JSON, CLI_OUT_CSV } cli_output;
  * out-of-memory tests). NULL when out of memory. */
 qeil_ctx *cli_ctx_create(void);
 
+/* How much of the library's log reaches stderr (global options, before the
+ * command name: -q quiet, default warnings, -v information, -v -v debug).
+ * main() calls cli_log_setup once, before the command runs; every context
+ * from cli_ctx_create then logs at that level, its lines prefixed
+ * "qeil CMD: warning: " (or info/debug). */
+enum { CLI_LOG_QUIET = 0, CLI_LOG_WARN, CLI_LOG_INFO, CLI_LOG_DEBUG };
+void cli_log_setup(const char *cmd, int verbosity);
+
 /* Subcommands: each takes argv after the subcommand name (argv[0] is the
  * subcommand itself) and returns the process exit code. */
 int cmd_plan(int argc, char **argv);

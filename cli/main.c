@@ -26,25 +26,46 @@ static const command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: qeil <command> [options]\n\n"
+    fprintf(f, "usage: qeil [-q | -v] <command> [options]\n\n"
                "qeil plans and runs energy-aware LLM inference on heterogeneous edge devices.\n\n"
                "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nRun 'qeil <command> --help' for a command's options. "
+    fprintf(f, "\nglobal options (before the command name):\n"
+               "  -q, --quiet     no library warnings on stderr (errors still print)\n"
+               "  -v, --verbose   the library's information lines too (twice: debug)\n"
+               "\nRun 'qeil <command> --help' for a command's options. "
                "'qeil --version' prints the version.\n");
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
+    /* Global options come before the command name; after it, every option
+     * is the command's own (`qeil eval -v` is eval's per-problem table). */
+    int a = 1, quiet = 0, verbose = 0;
+    for (; a < argc; a++) {
+        if (strcmp(argv[a], "-q") == 0 || strcmp(argv[a], "--quiet") == 0)
+            quiet = 1;
+        else if (strcmp(argv[a], "-v") == 0 || strcmp(argv[a], "--verbose") == 0)
+            verbose++;
+        else if (strcmp(argv[a], "-vv") == 0)
+            verbose += 2;
+        else
+            break;
+    }
+    if (quiet && verbose) {
+        fprintf(stderr, "qeil: -q and -v contradict each other; give one\n");
+        return CLI_USAGE;
+    }
+    if (a >= argc) {
         usage(stderr);
         return CLI_USAGE;
     }
-    int top_help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-                   strcmp(argv[1], "help") == 0;
-    if ((top_help || strcmp(argv[1], "--version") == 0) && argc > 2) {
-        fprintf(stderr, "qeil: %s takes no arguments (got '%s')\n", argv[1], argv[2]);
+    const char *first = argv[a];
+    int top_help = strcmp(first, "--help") == 0 || strcmp(first, "-h") == 0 ||
+                   strcmp(first, "help") == 0;
+    if ((top_help || strcmp(first, "--version") == 0) && argc > a + 1) {
+        fprintf(stderr, "qeil: %s takes no arguments (got '%s')\n", first, argv[a + 1]);
         usage(stderr);
         return CLI_USAGE;
     }
@@ -52,13 +73,20 @@ int main(int argc, char **argv)
         usage(stdout);
         return CLI_OK;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (strcmp(first, "--version") == 0) {
         printf("qeil %s\n", qeil_version());
         return CLI_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "qeil: unknown command '%s'\n", argv[1]);
+        if (strcmp(first, commands[i].name) == 0) {
+            int level = quiet ? CLI_LOG_QUIET
+                        : verbose >= 2 ? CLI_LOG_DEBUG
+                        : verbose == 1 ? CLI_LOG_INFO
+                                       : CLI_LOG_WARN;
+            cli_log_setup(commands[i].name, level);
+            return commands[i].fn(argc - a, argv + a);
+        }
+    fprintf(stderr, "qeil: unknown command '%s'\n", first);
     usage(stderr);
     return CLI_USAGE;
 }

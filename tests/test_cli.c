@@ -471,6 +471,54 @@ TEST(probe_profile_feeds_plan)
     free(json);
 }
 
+/* The library's log reaches stderr through the CLI's one hook: a restricted
+ * exhaustive search warns that its result is no ground truth (apple-m3 with
+ * qwen2-0.5b: 7.6e7 contiguous-segment plans > the 5e7 budget, restricted
+ * to a few thousand, 0.2 s); the global -q silences it, -v adds the
+ * information lines; errors print once (by the command, not the hook). */
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; p && (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
+TEST(library_warnings_reach_stderr)
+{
+    const char *restricted = "plan --platform apple-m3 -m qwen2-0.5b --method exhaustive";
+    char a[256];
+    CHECK_EQ_INT(qeil(restricted), 0);
+    CHECK_CONTAINS(err_text, "qeil plan: warning: exhaustive: ");
+    CHECK_CONTAINS(err_text, "not a ground truth");
+    snprintf(a, sizeof a, "-q %s", restricted);
+    CHECK_EQ_INT(qeil(a), 0);
+    CHECK(err_text && strstr(err_text, "ground truth") == NULL);
+    CHECK_CONTAINS(out_text, "searched 37460 plans"); /* the same search, quietly */
+    snprintf(a, sizeof a, "--quiet %s", restricted);
+    CHECK_EQ_INT(qeil(a), 0);
+    CHECK(err_text && strstr(err_text, "warning") == NULL);
+    /* information lines: only with -v (a full enumeration is no warning) */
+    const char *small = "plan --platform rpi5-hailo10h -m gpt2-125m --method exhaustive";
+    CHECK_EQ_INT(qeil(small), 0);
+    CHECK(err_text && strstr(err_text, "info:") == NULL);
+    snprintf(a, sizeof a, "-v %s", small);
+    CHECK_EQ_INT(qeil(a), 0);
+    CHECK_CONTAINS(err_text, "qeil plan: info: exhaustive: ");
+    /* global options go before the command name; after it they are the
+     * command's (plan has no -q), and -q with -v is a contradiction */
+    CHECK_EQ_INT(qeil("plan -q"), 2);
+    CHECK_CONTAINS(err_text, "unknown option '-q'");
+    CHECK_EQ_INT(qeil("-q -v plan"), 2);
+    CHECK_CONTAINS(err_text, "-q and -v");
+    CHECK_EQ_INT(qeil("-q"), 2);
+    CHECK_CONTAINS(err_text, "usage: qeil");
+    CHECK_EQ_INT(qeil("-v --version"), 0);
+    CHECK_CONTAINS(out_text, "qeil 0.");
+    /* a failure is reported once, by the command, even with -v */
+    CHECK_EQ_INT(qeil("-v plan --platform no-such-platform"), 1);
+    CHECK_EQ_INT(count_of(err_text, "no-such-platform"), 1);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -498,6 +546,7 @@ int main(int argc, char **argv)
     RUN(hostile_model_name);
     RUN(probe_output_checked_first);
     RUN(probe_profile_feeds_plan);
+    RUN(library_warnings_reach_stderr);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

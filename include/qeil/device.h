@@ -48,8 +48,8 @@ typedef enum {
     QEIL_DT_COUNT
 } qeil_dtype;
 
-const char *qeil_unit_kind_name(qeil_unit_kind k); /* "cpu", "gpu", ... */
-const char *qeil_dtype_name(qeil_dtype t);         /* "f32", "f16", "int8", "int4" */
+QEIL_API const char *qeil_unit_kind_name(qeil_unit_kind k); /* "cpu", "gpu", ... */
+QEIL_API const char *qeil_dtype_name(qeil_dtype t);         /* "f32", "f16", "int8", "int4" */
 
 typedef struct {
     double freq_Hz; /* > 0 */
@@ -64,7 +64,7 @@ typedef enum {
     QEIL_SRC_DEFAULT        /* documented default for this class of device */
 } qeil_source;
 
-const char *qeil_source_name(qeil_source s); /* "datasheet", "measured", "default" */
+QEIL_API const char *qeil_source_name(qeil_source s); /* "datasheet", "measured", "default" */
 
 typedef struct {
     char name[QEIL_NAME_MAX]; /* e.g. "cpu", "npu", "rtx-pro-5000" */
@@ -133,38 +133,38 @@ typedef struct {
 /* Check every field against its allowed range. On failure returns
  * QEIL_ERR_RANGE / QEIL_ERR_FORMAT with a message naming the field path
  * (e.g. "units[2].mem_bw_Bps"), the value and the allowed range. */
-qeil_status qeil_platform_validate(qeil_ctx *ctx, const qeil_platform *pf);
+QEIL_API qeil_status qeil_platform_validate(qeil_ctx *ctx, const qeil_platform *pf);
 
 /* Index of the link joining pools a and b, or -1 (a == b needs no link). */
-int qeil_platform_link(const qeil_platform *pf, int pool_a, int pool_b);
+QEIL_API int qeil_platform_link(const qeil_platform *pf, int pool_a, int pool_b);
 
 /* ---- JSON profiles (format: docs/profiles.md) ---- */
 
 /* Parse a JSON profile from memory (len bytes, need not be NUL-terminated)
  * and validate it. Unknown keys are an error (typos must not pass silently). */
-qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len,
-                                     qeil_platform *out);
+QEIL_API qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len,
+                                              qeil_platform *out);
 /* Read and parse FILE (at most 1 MiB). */
-qeil_status qeil_platform_read_file(qeil_ctx *ctx, const char *path, qeil_platform *out);
+QEIL_API qeil_status qeil_platform_read_file(qeil_ctx *ctx, const char *path, qeil_platform *out);
 /* Serialise to JSON text; *out is allocated with qeil_malloc(ctx) and must be
  * released with qeil_free(ctx, *out). Round-trips exactly through parse. */
-qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char **out);
+QEIL_API qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char **out);
 /* Write to FILE atomically (temp file + rename): an error leaves FILE as it was.
  * An existing FILE must be a regular file: a symbolic link, device node, FIFO
  * or directory is refused (QEIL_ERR_IO), never replaced by the rename. */
-qeil_status qeil_platform_write_file(qeil_ctx *ctx, const qeil_platform *pf, const char *path);
+QEIL_API qeil_status qeil_platform_write_file(qeil_ctx *ctx, const qeil_platform *pf, const char *path);
 
 /* ---- Built-in catalog ---- */
 
-size_t qeil_catalog_count(void);
+QEIL_API size_t qeil_catalog_count(void);
 /* The i-th catalog platform (i < count), validated at build time by tests. */
-const qeil_platform *qeil_catalog_get(size_t i);
-const qeil_platform *qeil_catalog_find(const char *name); /* NULL if absent */
+QEIL_API const qeil_platform *qeil_catalog_get(size_t i);
+QEIL_API const qeil_platform *qeil_catalog_find(const char *name); /* NULL if absent */
 #define QEIL_DEFAULT_PLATFORM "qeil-laptop"
 
 /* Catalog name, or a path to a JSON profile (anything containing '/' or
  * ending in ".json"). */
-qeil_status qeil_platform_load(qeil_ctx *ctx, const char *name_or_path, qeil_platform *out);
+QEIL_API qeil_status qeil_platform_load(qeil_ctx *ctx, const char *name_or_path, qeil_platform *out);
 
 /* ---- CPU probe (qeil probe) ---- */
 
@@ -176,7 +176,7 @@ typedef struct {
     void *progress_user;
 } qeil_probe_params;
 
-qeil_probe_params qeil_probe_default_params(void);
+QEIL_API qeil_probe_params qeil_probe_default_params(void);
 
 #define QEIL_PROBE_MAX_THREADS 256
 #define QEIL_PROBE_MAX_POINTS 64
@@ -217,14 +217,14 @@ typedef struct {
 } qeil_probe_result;
 
 /* Measure this machine's CPU. Allocates and frees its own buffers. */
-qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *p, qeil_probe_result *out);
+QEIL_API qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *p, qeil_probe_result *out);
 /* A one-unit platform from a probe result: compute and bandwidth marked
  * measured, power and thermal marked default (documented in docs/probe.md). */
-qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out);
+QEIL_API qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out);
 
 /* CPUs this process may run on (its affinity mask; else the online CPUs),
  * at most QEIL_PROBE_MAX_THREADS: the probe's and the meter's limit. */
-int qeil_probe_cpu_count(void);
+QEIL_API int qeil_probe_cpu_count(void);
 
 /* ---- Bandwidth meter: the probe's DRAM streams, on demand ----
  * To set work against the bandwidth of its own minute on a machine whose
@@ -236,16 +236,16 @@ int qeil_probe_cpu_count(void);
  * MemTotal. Free with qeil_probe_meter_free (NULL is a no-op). Not
  * thread-safe. */
 typedef struct qeil_probe_meter qeil_probe_meter;
-qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
-                                    qeil_probe_meter **out);
+QEIL_API qeil_status qeil_probe_meter_create(qeil_ctx *ctx, int n_threads, size_t ws_B,
+                                             qeil_probe_meter **out);
 /* Threads the meter runs (0 for NULL). */
-int qeil_probe_meter_threads(const qeil_probe_meter *m);
+QEIL_API int qeil_probe_meter_threads(const qeil_probe_meter *m);
 /* One measurement: the read-only stream, then the triad, min_time_s each
  * ((0, 60] s; one run each, not a best of 3), in B/s of all threads. The
  * first call is preceded by an untimed pass that touches the set. */
-qeil_status qeil_probe_meter_run(qeil_probe_meter *m, double min_time_s, double *read_Bps,
-                                 double *triad_Bps);
-void qeil_probe_meter_free(qeil_probe_meter *m);
+QEIL_API qeil_status qeil_probe_meter_run(qeil_probe_meter *m, double min_time_s, double *read_Bps,
+                                          double *triad_Bps);
+QEIL_API void qeil_probe_meter_free(qeil_probe_meter *m);
 
 #ifdef __cplusplus
 }

@@ -31,32 +31,32 @@ extern "C" {
 /* ---- Single formulas (hand-checkable; tests compute them by hand) ---- */
 
 /* Ridge point I* = peak / (bandwidth), in FLOP/byte, for data type dt. */
-double qeil_ridge_point(const qeil_unit *u, qeil_dtype dt);
+QEIL_API double qeil_ridge_point(const qeil_unit *u, qeil_dtype dt);
 /* DASI = eta_compute * min(1, I / I*), I = flops / bytes. In [0, 1]. */
-double qeil_dasi(const qeil_unit *u, qeil_dtype dt, double flops, double bytes);
+QEIL_API double qeil_dasi(const qeil_unit *u, qeil_dtype dt, double flops, double bytes);
 /* Roofline time at DVFS point k: max(F / (Π·η_c·f_k/f_nom), Q / (B·η_m)).
  * Memory time does not scale with core clock (DRAM is a separate domain).
  * Returns INFINITY when dt is unsupported (peak 0) and flops > 0. */
-double qeil_roofline_time_s(const qeil_unit *u, qeil_dtype dt, int dvfs, double flops, double bytes);
+QEIL_API double qeil_roofline_time_s(const qeil_unit *u, qeil_dtype dt, int dvfs, double flops, double bytes);
 /* CPQ = ρ / (1 − ρ) with ρ = resident / capacity; INFINITY for ρ >= 1. */
-double qeil_cpq(double resident_B, double capacity_B);
+QEIL_API double qeil_cpq(double resident_B, double capacity_B);
 /* Leakage at temperature T and DVFS point k: P_leak0·exp(κ(T−T0))·(V_k/V_nom). */
-double qeil_leak_power_W(const qeil_unit *u, int dvfs, double temp_C);
+QEIL_API double qeil_leak_power_W(const qeil_unit *u, int dvfs, double temp_C);
 /* Φ = P_dyn / (P_dyn + P_leak); 1 when both are 0. */
-double qeil_phi(double p_dyn_W, double p_leak_W);
+QEIL_API double qeil_phi(double p_dyn_W, double p_leak_W);
 /* Dynamic energy scale at DVFS point k: (V_k / V_nom)^2. */
-double qeil_dvfs_energy_scale(const qeil_unit *u, int dvfs);
+QEIL_API double qeil_dvfs_energy_scale(const qeil_unit *u, int dvfs);
 
 /* Steady state of T = T_amb + R_th (P_other + P_leak(T)) by fixed-point
  * iteration. QEIL_ERR_INFEASIBLE (thermal runaway) when no fixed point
  * exists at or below t_max_C. p_other_W = dynamic + constant power. */
-qeil_status qeil_thermal_steady(const qeil_unit *u, int dvfs, double p_other_W,
-                                double *temp_C, double *p_leak_W);
+QEIL_API qeil_status qeil_thermal_steady(const qeil_unit *u, int dvfs, double p_other_W,
+                                         double *temp_C, double *p_leak_W);
 /* Transient: temperature after holding p_other_W (+ leakage, integrated) for
  * dt_s starting from t0_C. Returns the end temperature; *peak_C gets the
  * maximum along the way (INFINITY on runaway past t_max). */
-double qeil_thermal_step(const qeil_unit *u, int dvfs, double t0_C, double p_other_W,
-                         double dt_s, double *peak_C);
+QEIL_API double qeil_thermal_step(const qeil_unit *u, int dvfs, double t0_C, double p_other_W,
+                                  double dt_s, double *peak_C);
 
 /* ---- Assignments and their evaluation ---- */
 
@@ -69,8 +69,8 @@ typedef struct {
 } qeil_assignment;
 
 /* Everything on compute unit d at its nominal DVFS point, decode batch b. */
-void qeil_assignment_uniform(qeil_assignment *a, const qeil_platform *pf,
-                             const qeil_workload *wl, int d, int batch);
+QEIL_API void qeil_assignment_uniform(qeil_assignment *a, const qeil_platform *pf,
+                                      const qeil_workload *wl, int d, int batch);
 
 typedef struct {
     double cpq_penalty_coef; /* penalty(CPQ) = coef · CPQ on dynamic energy and time; default 0.05 */
@@ -78,7 +78,7 @@ typedef struct {
     uint8_t healthy[QEIL_MAX_UNITS]; /* 0 = failed unit: any work on it is infeasible; default all 1 */
 } qeil_energy_params;
 
-qeil_energy_params qeil_energy_default_params(void);
+QEIL_API qeil_energy_params qeil_energy_default_params(void);
 
 /* Why a plan is infeasible (0 = feasible). */
 enum {
@@ -126,9 +126,9 @@ typedef struct {
  * still computed where finite). Returns QEIL_ERR_INVALID only for a
  * malformed assignment (unit index or DVFS index out of range, batch 0 or
  * above samples). */
-qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
-                             const qeil_assignment *a, const qeil_energy_params *ep,
-                             qeil_eval *ev);
+QEIL_API qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
+                                      const qeil_assignment *a, const qeil_energy_params *ep,
+                                      qeil_eval *ev);
 
 #ifdef __cplusplus
 }

@@ -43,39 +43,39 @@ typedef struct {
     uint32_t n_batch; /* max tokens per eval call (prefill chunk); default 512 */
 } qeil_engine_params;
 
-qeil_engine_params qeil_engine_default_params(void);
+QEIL_API qeil_engine_params qeil_engine_default_params(void);
 
 typedef struct qeil_engine qeil_engine;
 
 /* Open a GGUF file (mmapped), check architecture, shapes and tensor types
  * (unsupported ones are refused naming the tensor and type), build the
  * tokenizer, allocate KV cache and scratch. */
-qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_params *p,
-                             qeil_engine **out);
-void qeil_engine_free(qeil_engine *e);
+QEIL_API qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_params *p,
+                                      qeil_engine **out);
+QEIL_API void qeil_engine_free(qeil_engine *e);
 
-const qeil_tokenizer *qeil_engine_tokenizer(const qeil_engine *e);
-const qeil_model_desc *qeil_engine_desc(const qeil_engine *e);
-uint32_t qeil_engine_n_vocab(const qeil_engine *e);
-uint32_t qeil_engine_n_ctx(const qeil_engine *e);
+QEIL_API const qeil_tokenizer *qeil_engine_tokenizer(const qeil_engine *e);
+QEIL_API const qeil_model_desc *qeil_engine_desc(const qeil_engine *e);
+QEIL_API uint32_t qeil_engine_n_vocab(const qeil_engine *e);
+QEIL_API uint32_t qeil_engine_n_ctx(const qeil_engine *e);
 
 /* Append n tokens to sequence seq (positions seq_len..seq_len+n-1) and run
  * the forward pass. logits: n_vocab floats for the last token, or n × n_vocab
  * when all_logits (perplexity); may be NULL. QEIL_ERR_RANGE when the context
  * would overflow (message names n_ctx) or a token id is out of range. */
-qeil_status qeil_engine_eval(qeil_engine *e, uint32_t seq, const int32_t *tokens, uint32_t n,
-                             float *logits, int all_logits);
+QEIL_API qeil_status qeil_engine_eval(qeil_engine *e, uint32_t seq, const int32_t *tokens, uint32_t n,
+                                      float *logits, int all_logits);
 
 /* One decode step for m sequences at once (one token each): weights are
  * read once for the whole batch. logits: m × n_vocab. */
-qeil_status qeil_engine_eval_batch(qeil_engine *e, const uint32_t *seqs, const int32_t *tokens,
-                                   uint32_t m, float *logits);
+QEIL_API qeil_status qeil_engine_eval_batch(qeil_engine *e, const uint32_t *seqs, const int32_t *tokens,
+                                            uint32_t m, float *logits);
 
 /* Sequence management: copy src's KV into dst (fork a prompt into samples),
  * clear a sequence, its current length. */
-qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst);
-void qeil_engine_seq_reset(qeil_engine *e, uint32_t seq);
-uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq);
+QEIL_API qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst);
+QEIL_API void qeil_engine_seq_reset(qeil_engine *e, uint32_t seq);
+QEIL_API uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq);
 
 /* Bytes the engine holds: mapped weights, KV cache, scratch, tokenizer
  * (a few MB for a 128K-token vocabulary: 5.4 MB for qeil mkmodel's
@@ -83,22 +83,22 @@ uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq);
 typedef struct {
     size_t weights_B, kv_B, scratch_B, tokenizer_B;
 } qeil_engine_memory;
-qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e);
+QEIL_API qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e);
 
 /* ---- Backends and placement ---- */
 
 /* Names of the compiled-in backends ("cpu", later "cuda"); index = id. */
-size_t qeil_engine_n_backends(void);
-const char *qeil_engine_backend_name(size_t id);
+QEIL_API size_t qeil_engine_n_backends(void);
+QEIL_API const char *qeil_engine_backend_name(size_t id);
 
 /* Run work unit u (0 = embedding, 1..n_layers = blocks, n_layers+1 = head)
  * on backend id backend[u]. Default: all on "cpu". */
-qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, uint32_t n_units);
+QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, uint32_t n_units);
 
 /* Wall-clock seconds spent per work unit since open or the last reset
  * (measured, for the runtime to refine the planner's efficiency factors). */
-void qeil_engine_unit_times(const qeil_engine *e, double *t_s, uint32_t n_units);
-void qeil_engine_unit_times_reset(qeil_engine *e);
+QEIL_API void qeil_engine_unit_times(const qeil_engine *e, double *t_s, uint32_t n_units);
+QEIL_API void qeil_engine_unit_times_reset(qeil_engine *e);
 
 /* ---- Random-weight models for tests and benchmarks (qeil mkmodel) ---- */
 
@@ -112,11 +112,11 @@ typedef struct {
     int tied;          /* share token embedding and output */
 } qeil_mkmodel_params;
 
-qeil_mkmodel_params qeil_mkmodel_default_params(void);
+QEIL_API qeil_mkmodel_params qeil_mkmodel_default_params(void);
 /* Presets with the shapes of the paper's families ("llama-3.2-1b", ...). */
-qeil_status qeil_mkmodel_preset(qeil_ctx *ctx, const char *name, qeil_mkmodel_params *out);
+QEIL_API qeil_status qeil_mkmodel_preset(qeil_ctx *ctx, const char *name, qeil_mkmodel_params *out);
 /* Write a valid GGUF with random weights and a small vocabulary. */
-qeil_status qeil_mkmodel_write(qeil_ctx *ctx, const qeil_mkmodel_params *p, const char *path);
+QEIL_API qeil_status qeil_mkmodel_write(qeil_ctx *ctx, const qeil_mkmodel_params *p, const char *path);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,7 @@ typedef enum {
     QEIL_ARCH_GPT2       /* LayerNorm, learned positions, GELU MLP, fused QKV */
 } qeil_arch;
 
-const char *qeil_arch_name(qeil_arch a); /* "llama", "qwen2", "gpt2" */
+QEIL_API const char *qeil_arch_name(qeil_arch a); /* "llama", "qwen2", "gpt2" */
 
 typedef struct {
     char name[QEIL_NAME_MAX];
@@ -67,23 +67,23 @@ typedef struct {
 } qeil_model_desc;
 
 /* Built-in configs (qeil models). */
-size_t qeil_model_catalog_count(void);
+QEIL_API size_t qeil_model_catalog_count(void);
 /* Fill *out with the i-th built-in config; QEIL_ERR_RANGE if i >= count. */
-qeil_status qeil_model_catalog_get(qeil_ctx *ctx, size_t i, qeil_model_desc *out);
+QEIL_API qeil_status qeil_model_catalog_get(qeil_ctx *ctx, size_t i, qeil_model_desc *out);
 #define QEIL_DEFAULT_MODEL "llama-3.1-8b-q4"
 
 /* The description a GGUF file gives of itself (metadata + tensor types). */
-qeil_status qeil_model_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_model_desc *out);
+QEIL_API qeil_status qeil_model_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_model_desc *out);
 
 /* Catalog name, or a path to a .gguf file. */
-qeil_status qeil_model_load(qeil_ctx *ctx, const char *name_or_path, qeil_model_desc *out);
+QEIL_API qeil_status qeil_model_load(qeil_ctx *ctx, const char *name_or_path, qeil_model_desc *out);
 
 /* Check shapes and ranges (names the field, value and range on failure). */
-qeil_status qeil_model_validate(qeil_ctx *ctx, const qeil_model_desc *md);
+QEIL_API qeil_status qeil_model_validate(qeil_ctx *ctx, const qeil_model_desc *md);
 
 static inline uint32_t qeil_model_n_units(const qeil_model_desc *md) { return md->n_layers + 2; }
-double qeil_model_weight_bytes(const qeil_model_desc *md);
-double qeil_model_params(const qeil_model_desc *md); /* parameter count */
+QEIL_API double qeil_model_weight_bytes(const qeil_model_desc *md);
+QEIL_API double qeil_model_params(const qeil_model_desc *md); /* parameter count */
 
 #ifdef __cplusplus
 }

@@ -35,8 +35,8 @@ typedef enum {
     QEIL_METHOD_RANDOM      /* uniform random plans, same evaluation budget (a bench baseline) */
 } qeil_plan_method;
 
-const char *qeil_plan_method_name(qeil_plan_method m);
-int qeil_plan_method_from_name(const char *name); /* -1 if unknown */
+QEIL_API const char *qeil_plan_method_name(qeil_plan_method m);
+QEIL_API int qeil_plan_method_from_name(const char *name); /* -1 if unknown */
 
 #define QEIL_ARCHIVE_MAX 256
 #define QEIL_MAX_ITERS 10000000u
@@ -56,7 +56,7 @@ typedef struct {
     uint64_t exhaustive_full_max; /* default 2,000,000 */
 } qeil_plan_params;
 
-qeil_plan_params qeil_plan_default_params(void);
+QEIL_API qeil_plan_params qeil_plan_default_params(void);
 
 typedef struct qeil_front qeil_front;
 
@@ -64,31 +64,31 @@ typedef struct qeil_front qeil_front;
  * (a single plan for standard/greedy). QEIL_ERR_INFEASIBLE when no feasible
  * plan exists (the message says which constraint binds). The front is
  * allocated from ctx, which must outlive it (qeil_front_free uses it). */
-qeil_status qeil_plan_search(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
-                             const qeil_plan_params *pp, qeil_front **out);
-void qeil_front_free(qeil_front *f);
+QEIL_API qeil_status qeil_plan_search(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
+                                      const qeil_plan_params *pp, qeil_front **out);
+QEIL_API void qeil_front_free(qeil_front *f);
 
-size_t qeil_front_size(const qeil_front *f);
-const qeil_assignment *qeil_front_plan(const qeil_front *f, size_t i);
-const qeil_eval *qeil_front_eval(const qeil_front *f, size_t i);
-uint64_t qeil_front_evaluations(const qeil_front *f); /* evaluations spent */
+QEIL_API size_t qeil_front_size(const qeil_front *f);
+QEIL_API const qeil_assignment *qeil_front_plan(const qeil_front *f, size_t i);
+QEIL_API const qeil_eval *qeil_front_eval(const qeil_front *f, size_t i);
+QEIL_API uint64_t qeil_front_evaluations(const qeil_front *f); /* evaluations spent */
 /* Plans sorted by energy ascending (the order of qeil_front_plan indices). */
 
 /* Knee point: among the plans no other plan beats in both energy and
  * latency, the one closest to the ideal (min energy, min latency) after
  * normalising both to [0, 1]. Underutilization only breaks exact ties. */
-size_t qeil_front_knee(const qeil_front *f);
+QEIL_API size_t qeil_front_knee(const qeil_front *f);
 /* Lowest-energy plan with latency <= max_latency_s and energy <= max_energy_J
  * (either may be INFINITY); SIZE_MAX when none qualifies. */
-size_t qeil_front_best_under(const qeil_front *f, double max_latency_s, double max_energy_J);
+QEIL_API size_t qeil_front_best_under(const qeil_front *f, double max_latency_s, double max_energy_J);
 
 /* Exact hypervolume of points (energy, latency, underutil) dominated with
  * respect to ref (minimisation); points not strictly better than ref in
  * every objective contribute nothing. O(n) scratch from ctx's allocator
  * (ctx may be NULL: the C library); NaN only when that fails (the message
  * on ctx). qeil_front_hypervolume uses the front's ctx. */
-double qeil_hypervolume3(qeil_ctx *ctx, const double (*pts)[3], size_t n, const double ref[3]);
-double qeil_front_hypervolume(const qeil_front *f, const double ref[3]);
+QEIL_API double qeil_hypervolume3(qeil_ctx *ctx, const double (*pts)[3], size_t n, const double ref[3]);
+QEIL_API double qeil_front_hypervolume(const qeil_front *f, const double ref[3]);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,15 @@ extern "C" {
 #define QEIL_VERSION_PATCH 0
 #define QEIL_VERSION_STRING "0.1.0"
 
+/* QEIL_API marks each function of the public API. The library is built
+ * with -fvisibility=hidden, so libqeil.so exports these and nothing else
+ * (tests/install_test.sh checks both ways with nm -D). */
+#if defined(__GNUC__) || defined(__clang__)
+#define QEIL_API __attribute__((visibility("default")))
+#else
+#define QEIL_API
+#endif
+
 /* printf-style format checking where the compiler supports it */
 #if defined(__GNUC__) || defined(__clang__)
 #define QEIL_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
@@ -55,10 +64,10 @@ typedef enum {
 } qeil_status;
 
 /* Static English name of a status ("ok", "out of memory", ...). Never NULL. */
-const char *qeil_status_str(qeil_status s);
+QEIL_API const char *qeil_status_str(qeil_status s);
 
 /* Library version, e.g. "0.1.0". */
-const char *qeil_version(void);
+QEIL_API const char *qeil_version(void);
 
 /* ------------------------------------------------------------------------ */
 /* Context: error detail, log hook, allocator hook                           */
@@ -84,34 +93,34 @@ typedef struct {
     void *alloc_user;
 } qeil_ctx_params;
 
-qeil_ctx_params qeil_ctx_default_params(void);
+QEIL_API qeil_ctx_params qeil_ctx_default_params(void);
 
 typedef struct qeil_ctx qeil_ctx;
 
 /* Create a context. params may be NULL (defaults). Returns NULL only when
  * memory is exhausted. Free with qeil_ctx_free (NULL is a no-op). */
-qeil_ctx *qeil_ctx_create(const qeil_ctx_params *params);
-void qeil_ctx_free(qeil_ctx *ctx);
+QEIL_API qeil_ctx *qeil_ctx_create(const qeil_ctx_params *params);
+QEIL_API void qeil_ctx_free(qeil_ctx *ctx);
 
 /* Detail of the last failure recorded on ctx ("" when none). The string is
  * owned by ctx and valid until the next call that fails on it. */
-const char *qeil_ctx_errmsg(const qeil_ctx *ctx);
+QEIL_API const char *qeil_ctx_errmsg(const qeil_ctx *ctx);
 
 /* Record a failure on ctx (ctx may be NULL: then only the status returns).
  * Returns st, so callers can write `return qeil_ctx_fail(ctx, ...)`. The
  * message is also sent to the log hook at QEIL_LOG_ERROR. */
-qeil_status qeil_ctx_fail(qeil_ctx *ctx, qeil_status st, const char *fmt, ...) QEIL_PRINTF(3, 4);
-void qeil_ctx_clear(qeil_ctx *ctx);
+QEIL_API qeil_status qeil_ctx_fail(qeil_ctx *ctx, qeil_status st, const char *fmt, ...) QEIL_PRINTF(3, 4);
+QEIL_API void qeil_ctx_clear(qeil_ctx *ctx);
 
 /* Log through the context's hook (no-op when ctx or its hook is NULL). */
-void qeil_ctx_log(qeil_ctx *ctx, qeil_log_level level, const char *fmt, ...) QEIL_PRINTF(3, 4);
+QEIL_API void qeil_ctx_log(qeil_ctx *ctx, qeil_log_level level, const char *fmt, ...) QEIL_PRINTF(3, 4);
 
 /* Allocation through the context's hook. ctx may be NULL (C library).
  * qeil_calloc checks n*size for overflow and zero-fills. */
-void *qeil_malloc(qeil_ctx *ctx, size_t size);
-void *qeil_calloc(qeil_ctx *ctx, size_t n, size_t size);
-void *qeil_realloc(qeil_ctx *ctx, void *ptr, size_t size);
-void qeil_free(qeil_ctx *ctx, void *ptr);
+QEIL_API void *qeil_malloc(qeil_ctx *ctx, size_t size);
+QEIL_API void *qeil_calloc(qeil_ctx *ctx, size_t n, size_t size);
+QEIL_API void *qeil_realloc(qeil_ctx *ctx, void *ptr, size_t size);
+QEIL_API void qeil_free(qeil_ctx *ctx, void *ptr);
 
 /* Large buffers that are streamed (interleaved weights, the bandwidth
  * probe's arrays). Through the same hook, but a buffer of QEIL_BIG_PAGE
@@ -125,8 +134,8 @@ void qeil_free(qeil_ctx *ctx, void *ptr);
  * or size overflows. Free with qeil_free_big (NULL is a no-op), never
  * qeil_free. */
 #define QEIL_BIG_PAGE ((size_t)2 << 20)
-void *qeil_malloc_big(qeil_ctx *ctx, size_t size);
-void qeil_free_big(qeil_ctx *ctx, void *ptr);
+QEIL_API void *qeil_malloc_big(qeil_ctx *ctx, size_t size);
+QEIL_API void qeil_free_big(qeil_ctx *ctx, void *ptr);
 
 /* ------------------------------------------------------------------------ */
 /* Strict parsing of numbers from text (CLI flags, JSON strings)             */
@@ -135,23 +144,23 @@ void qeil_free_big(qeil_ctx *ctx, void *ptr);
 /* Parse all of `text` as a base-10 unsigned integer in [min, max]. On any
  * junk, overflow or range violation returns QEIL_ERR_RANGE (or
  * QEIL_ERR_FORMAT) and records "FIELD: 'TEXT' is ... (allowed MIN..MAX)". */
-qeil_status qeil_parse_u64(qeil_ctx *ctx, const char *field, const char *text,
-                           uint64_t min, uint64_t max, uint64_t *out);
+QEIL_API qeil_status qeil_parse_u64(qeil_ctx *ctx, const char *field, const char *text,
+                                    uint64_t min, uint64_t max, uint64_t *out);
 
 /* Parse all of `text` as a decimal number in [min, max]: an optional '-',
  * digits with an optional '.', an optional exponent; no leading '+' or
  * blank, no hex, no "inf"/"nan" (QEIL_ERR_FORMAT). A value that overflows,
  * or a nonzero one too small for a double (below DBL_MIN), is
  * QEIL_ERR_RANGE; every message quotes `text` as given. */
-qeil_status qeil_parse_f64(qeil_ctx *ctx, const char *field, const char *text,
-                           double min, double max, double *out);
+QEIL_API qeil_status qeil_parse_f64(qeil_ctx *ctx, const char *field, const char *text,
+                                    double min, double max, double *out);
 
 /* Offset in json[0..len) of the first \u0000 escape inside a string
  * literal (key or value), or len when there is none. cJSON hands strings
  * back as C strings, so such a string would be cut at the NUL without a
  * word ("exa\u0000mple" read as "exa"): readers of profile JSON and task
  * JSONL reject it. Any text is safe to scan (bounded by len). */
-size_t qeil_json_find_nul(const char *json, size_t len);
+QEIL_API size_t qeil_json_find_nul(const char *json, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* Deterministic RNG (xoshiro256**, seeded through splitmix64)               */
@@ -161,12 +170,12 @@ typedef struct {
     uint64_t s[4];
 } qeil_rng;
 
-void qeil_rng_seed(qeil_rng *r, uint64_t seed);
-uint64_t qeil_rng_u64(qeil_rng *r);
+QEIL_API void qeil_rng_seed(qeil_rng *r, uint64_t seed);
+QEIL_API uint64_t qeil_rng_u64(qeil_rng *r);
 /* Uniform double in [0, 1) with 53 random bits. */
-double qeil_rng_uniform(qeil_rng *r);
+QEIL_API double qeil_rng_uniform(qeil_rng *r);
 /* Uniform integer in [0, n); n must be > 0 (returns 0 for n == 0). Unbiased. */
-uint64_t qeil_rng_below(qeil_rng *r, uint64_t n);
+QEIL_API uint64_t qeil_rng_below(qeil_rng *r, uint64_t n);
 
 #ifdef __cplusplus
 }

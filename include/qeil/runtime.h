@@ -105,11 +105,11 @@ typedef struct qeil_tasks qeil_tasks;
  * no tasks), QEIL_ERR_RANGE (too many tasks, line too long), QEIL_ERR_NOMEM.
  * *out owns its strings; free with qeil_tasks_free (NULL is a no-op). ctx
  * supplies the allocator and must outlive *out. */
-qeil_status qeil_tasks_read(qeil_ctx *ctx, const char *path, uint32_t limit, qeil_tasks **out);
-void qeil_tasks_free(qeil_tasks *t);
-uint32_t qeil_tasks_count(const qeil_tasks *t);
+QEIL_API qeil_status qeil_tasks_read(qeil_ctx *ctx, const char *path, uint32_t limit, qeil_tasks **out);
+QEIL_API void qeil_tasks_free(qeil_tasks *t);
+QEIL_API uint32_t qeil_tasks_count(const qeil_tasks *t);
 /* Task i (0-based), borrowed from t; NULL when i is out of range. */
-const qeil_task *qeil_tasks_get(const qeil_tasks *t, uint32_t i);
+QEIL_API const qeil_task *qeil_tasks_get(const qeil_tasks *t, uint32_t i);
 
 /* ------------------------------------------------------------------------ */
 /* Runtime                                                                   */
@@ -139,7 +139,7 @@ typedef struct {
 } qeil_runtime_params;
 
 /* The defaults stated field by field above. */
-qeil_runtime_params qeil_runtime_default_params(void);
+QEIL_API qeil_runtime_params qeil_runtime_default_params(void);
 
 typedef struct qeil_runtime qeil_runtime;
 
@@ -149,8 +149,8 @@ typedef struct qeil_runtime qeil_runtime;
  * QEIL_ERR_UNSUPPORTED, ...) and allocate the decode buffers. ctx (not
  * NULL) supplies the allocator, receives every error detail of this runtime
  * and must outlive it. *out is NULL on failure. */
-qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qeil_runtime **out);
-void qeil_runtime_free(qeil_runtime *rt); /* NULL is a no-op */
+QEIL_API qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qeil_runtime **out);
+QEIL_API void qeil_runtime_free(qeil_runtime *rt); /* NULL is a no-op */
 
 /* Sampling parameters of the requests that follow (one sampler per sample
  * slot, created here). sp->seed is the sample streams' seed. Must be called
@@ -158,23 +158,23 @@ void qeil_runtime_free(qeil_runtime *rt); /* NULL is a no-op */
  * the current one: begin it again to select on it).
  * QEIL_ERR_RANGE naming the field when sp is invalid for this model (top_k
  * above its vocabulary, ...); the previous samplers stay on failure. */
-qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params *sp);
+QEIL_API qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params *sp);
 
 /* The model, the platform copy, the context length; borrowed, valid while
  * rt lives. */
-const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt);
-const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt);
-uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt);
-uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt);
-uint32_t qeil_runtime_n_units(const qeil_runtime *rt); /* work units: n_layers + 2 */
-const qeil_runtime_params *qeil_runtime_get_params(const qeil_runtime *rt);
+QEIL_API const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt);
+QEIL_API const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt);
+QEIL_API uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt);
+QEIL_API uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt);
+QEIL_API uint32_t qeil_runtime_n_units(const qeil_runtime *rt); /* work units: n_layers + 2 */
+QEIL_API const qeil_runtime_params *qeil_runtime_get_params(const qeil_runtime *rt);
 
 /* Tokenize text with the model's tokenizer into ids[0..cap). add_bos: -1 as
  * the model asks, 0 never, 1 always; parse_special: 1 turns special-token
  * text (<|endoftext|>) into its token, 0 keeps it as text (task questions are
  * data). *n gets the count. Errors as qeil_tokenizer_encode. */
-qeil_status qeil_runtime_tokenize(qeil_runtime *rt, const char *text, int add_bos,
-                                  int parse_special, int32_t *ids, size_t cap, size_t *n);
+QEIL_API qeil_status qeil_runtime_tokenize(qeil_runtime *rt, const char *text, int add_bos,
+                                           int parse_special, int32_t *ids, size_t cap, size_t *n);
 
 /* ---- Configurations: a plan and a selection method ---- */
 
@@ -189,14 +189,14 @@ typedef struct {
                                      the knee, 0 = QEIL_ERR_RANGE; default 0 */
 } qeil_runtime_config;
 
-qeil_runtime_config qeil_runtime_default_config(void);
+QEIL_API qeil_runtime_config qeil_runtime_default_config(void);
 
 /* The planning workload for requests of `prompt_tokens` (e.g. the mean
  * over a task set): max_tokens generated tokens, or what fits the context
  * after the prompt when fewer (generation stops at the context), and the
  * sample budget. */
-qeil_workload_params qeil_runtime_planning_workload(const qeil_runtime *rt,
-                                                    uint32_t prompt_tokens);
+QEIL_API qeil_workload_params qeil_runtime_planning_workload(const qeil_runtime *rt,
+                                                             uint32_t prompt_tokens);
 
 /* Plan configuration c on the planning workload wp (qeil_plan_search on
  * the runtime's platform) and create its selectors; *index gets its number
@@ -204,8 +204,8 @@ qeil_workload_params qeil_runtime_planning_workload(const qeil_runtime *rt,
  * ("max_latency_s: no plan on the front is within S s") when knee_fallback
  * is 0, QEIL_ERR_RANGE for a bad field or more than
  * QEIL_RUNTIME_MAX_CONFIGS configurations. */
-qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config *c,
-                                    const qeil_workload_params *wp, uint32_t *index);
+QEIL_API qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config *c,
+                                             const qeil_workload_params *wp, uint32_t *index);
 
 typedef struct {
     qeil_runtime_config config;
@@ -215,8 +215,8 @@ typedef struct {
 } qeil_runtime_config_info;
 
 /* Copy configuration `index`'s plan; QEIL_ERR_RANGE for an unknown index. */
-qeil_status qeil_runtime_config_get(const qeil_runtime *rt, uint32_t index,
-                                    qeil_runtime_config_info *out);
+QEIL_API qeil_status qeil_runtime_config_get(const qeil_runtime *rt, uint32_t index,
+                                             qeil_runtime_config_info *out);
 
 /* ---- Requests ---- */
 
@@ -261,7 +261,7 @@ typedef struct {
  * without set_sampler or with batch 0; QEIL_ERR_RANGE for a bad request
  * (empty prompt, one that fills the context, a bad mode); the engine's
  * error as "prefill: ...". */
-qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq);
+QEIL_API qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq);
 
 /* Run configuration `config` on the current request: its selector draws
  * samples (from the cache when an earlier configuration drew them), then
@@ -269,12 +269,12 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
  * generator's ("sampling: ...", "decode: ...", "fork: ..."), the selector's,
  * "energy model: ...", QEIL_ERR_INFEASIBLE when the plan cannot run the
  * work, QEIL_ERR_INVALID without a begun request. */
-qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t config, qeil_runtime_result *out);
+QEIL_API qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t config, qeil_runtime_result *out);
 
 /* Seconds of wall time per work unit (0 = embedding, 1..n_layers = blocks,
  * n_layers+1 = head) since the current request began (every sample drawn
  * for it so far); n_units values (at most qeil_runtime_n_units) into t_s. */
-void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_units);
+QEIL_API void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_units);
 
 /* ---- Single-stream generation (`qeil generate`) ---- */
 
@@ -284,7 +284,7 @@ typedef enum {
     QEIL_RUNTIME_STOP_CONTEXT     /* the context is full */
 } qeil_runtime_stop;
 
-const char *qeil_runtime_stop_name(qeil_runtime_stop s); /* "length", "eos", "context" */
+QEIL_API const char *qeil_runtime_stop_name(qeil_runtime_stop s); /* "length", "eos", "context" */
 
 /* Called with each generated token and its text (piece: `len` bytes, not
  * NUL-terminated, borrowed for the call). A status other than QEIL_OK ends
@@ -313,10 +313,10 @@ typedef struct {
  * prompt), QEIL_ERR_RANGE (n_prompt 0 or above n_ctx), "prefill: ...",
  * "sampling: ...", "decode: ...", or the callback's status. It reuses the
  * prompt sequence, so it ends the current request of qeil_runtime_begin. */
-qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
-                                  uint32_t max_tokens, int32_t *tokens,
-                                  qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
-                                  void *user, qeil_runtime_gen_result *out);
+QEIL_API qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
+                                           uint32_t max_tokens, int32_t *tokens,
+                                           qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
+                                           void *user, qeil_runtime_gen_result *out);
 
 #ifdef __cplusplus
 }

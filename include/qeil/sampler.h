@@ -66,25 +66,25 @@ typedef struct {
 
 /* llama.cpp's defaults for the same knobs (temp 0.8, top-k 40, top-p 0.95,
  * min-p 0.05, repeat penalty 1.0 over the last 64 tokens), seed 0. */
-qeil_sampler_params qeil_sampler_default_params(void);
+QEIL_API qeil_sampler_params qeil_sampler_default_params(void);
 
 /* Check every field; n_vocab (1..QEIL_SAMPLER_MAX_VOCAB) bounds top_k. On
  * failure returns QEIL_ERR_RANGE with "FIELD: VALUE is outside RANGE". */
-qeil_status qeil_sampler_params_validate(qeil_ctx *ctx, const qeil_sampler_params *p,
-                                         uint32_t n_vocab);
+QEIL_API qeil_status qeil_sampler_params_validate(qeil_ctx *ctx, const qeil_sampler_params *p,
+                                                  uint32_t n_vocab);
 
 typedef struct qeil_sampler qeil_sampler;
 
 /* Validate p, allocate scratch for n_vocab candidates and seed the RNG.
  * ctx (may be NULL) supplies the allocator and receives the error detail;
  * it must outlive the sampler. */
-qeil_status qeil_sampler_create(qeil_ctx *ctx, const qeil_sampler_params *p, uint32_t n_vocab,
-                                qeil_sampler **out);
-void qeil_sampler_free(qeil_sampler *s); /* NULL is a no-op */
+QEIL_API qeil_status qeil_sampler_create(qeil_ctx *ctx, const qeil_sampler_params *p, uint32_t n_vocab,
+                                         qeil_sampler **out);
+QEIL_API void qeil_sampler_free(qeil_sampler *s); /* NULL is a no-op */
 
 /* Re-seed the RNG (e.g. one stream per repeated sample). */
-void qeil_sampler_set_seed(qeil_sampler *s, uint64_t seed);
-qeil_sampler_params qeil_sampler_get_params(const qeil_sampler *s);
+QEIL_API void qeil_sampler_set_seed(qeil_sampler *s, uint64_t seed);
+QEIL_API qeil_sampler_params qeil_sampler_get_params(const qeil_sampler *s);
 
 /* Log-probabilities (natural log) of the chosen token. */
 typedef struct {
@@ -105,15 +105,15 @@ typedef struct {
  * every id must be in [0, n_vocab). *token gets the id; lp may be NULL.
  * Consumes one uniform from the RNG. Errors: QEIL_ERR_INVALID (NULL, size
  * mismatch), QEIL_ERR_RANGE (bad logit or history id, named). */
-qeil_status qeil_sampler_sample(qeil_sampler *s, const float *logits, uint32_t n_vocab,
-                                const int32_t *history, size_t n_history, int32_t *token,
-                                qeil_sampler_logprob *lp);
+QEIL_API qeil_status qeil_sampler_sample(qeil_sampler *s, const float *logits, uint32_t n_vocab,
+                                         const int32_t *history, size_t n_history, int32_t *token,
+                                         qeil_sampler_logprob *lp);
 
 /* The same with the uniform draw u ∈ [0, 1) given explicitly (the RNG is
  * not touched): table-driven tests and callers with their own RNG. */
-qeil_status qeil_sampler_sample_u(qeil_sampler *s, const float *logits, uint32_t n_vocab,
-                                  const int32_t *history, size_t n_history, double u,
-                                  int32_t *token, qeil_sampler_logprob *lp);
+QEIL_API qeil_status qeil_sampler_sample_u(qeil_sampler *s, const float *logits, uint32_t n_vocab,
+                                           const int32_t *history, size_t n_history, double u,
+                                           int32_t *token, qeil_sampler_logprob *lp);
 
 #ifdef __cplusplus
 }

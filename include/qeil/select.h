@@ -72,7 +72,7 @@ typedef enum {
     QEIL_ANSWER_CHOICE = 1   /* ARC style letters A–H: "The answer is (B)", "Answer: C" */
 } qeil_answer_mode;
 
-const char *qeil_answer_mode_name(qeil_answer_mode m); /* "numeric", "choice" */
+QEIL_API const char *qeil_answer_mode_name(qeil_answer_mode m); /* "numeric", "choice" */
 
 /* A normalised answer. has == 0 is the NONE marker (no extractable answer):
  * text is "" and it never equals anything, not even another NONE. */
@@ -94,18 +94,18 @@ typedef struct {
  * reduced (and written as a decimal when exact). No answer → out->has = 0,
  * status QEIL_OK. Errors: QEIL_ERR_INVALID (NULL out, NULL text with len >
  * 0, bad mode), QEIL_ERR_RANGE (len > QEIL_ANSWER_MAX_TEXT). */
-qeil_status qeil_answer_extract(qeil_ctx *ctx, qeil_answer_mode mode, const char *text, size_t len,
-                                qeil_answer *out);
+QEIL_API qeil_status qeil_answer_extract(qeil_ctx *ctx, qeil_answer_mode mode, const char *text, size_t len,
+                                         qeil_answer *out);
 
 /* Normalise a reference answer as written in a task file ("1,234", "042",
  * "b", "(C)"): the whole string must be one number (numeric) or one letter
  * (choice), surrounding spaces allowed. Errors: QEIL_ERR_FORMAT with the
  * text quoted when it is not. */
-qeil_status qeil_answer_normalize(qeil_ctx *ctx, qeil_answer_mode mode, const char *ref,
-                                  qeil_answer *out);
+QEIL_API qeil_status qeil_answer_normalize(qeil_ctx *ctx, qeil_answer_mode mode, const char *ref,
+                                           qeil_answer *out);
 
 /* 1 when both have an answer and the canonical texts are equal; else 0. */
-int qeil_answer_equal(const qeil_answer *a, const qeil_answer *b);
+QEIL_API int qeil_answer_equal(const qeil_answer *a, const qeil_answer *b);
 
 /* Word 4-gram repetition ratio of a text: (4-grams that repeat an earlier
  * 4-gram) / (all 4-grams), over the first 2048 whitespace-separated words;
@@ -113,7 +113,7 @@ int qeil_answer_equal(const qeil_answer *a, const qeil_answer *b);
  * QEIL_SELECT_NGRAM_SLOTS uint64_t (used as a hash set, overwritten); with
  * NULL the function uses 32 KiB of stack. Reentrant. */
 #define QEIL_SELECT_NGRAM_SLOTS 4096u
-double qeil_answer_repetition(const char *text, size_t len, uint64_t *scratch);
+QEIL_API double qeil_answer_repetition(const char *text, size_t len, uint64_t *scratch);
 
 /* ------------------------------------------------------------------------ */
 /* Samples and the generator callback                                       */
@@ -162,9 +162,9 @@ typedef enum {
 } qeil_select_method;
 
 /* "cascade", "first", "majority", "esc", "adaptive". */
-const char *qeil_select_method_name(qeil_select_method m);
+QEIL_API const char *qeil_select_method_name(qeil_select_method m);
 /* Parse one of those names; QEIL_ERR_NOTFOUND naming the allowed set. */
-qeil_status qeil_select_method_parse(qeil_ctx *ctx, const char *name, qeil_select_method *out);
+QEIL_API qeil_status qeil_select_method_parse(qeil_ctx *ctx, const char *name, qeil_select_method *out);
 
 /* What CSVET rule (b) bounds. */
 enum {
@@ -223,19 +223,19 @@ typedef struct {
 } qeil_select_params;
 
 /* The defaults above; docs/selection.md gives the reasoning for each. */
-qeil_select_params qeil_select_default_params(void);
+QEIL_API qeil_select_params qeil_select_default_params(void);
 
 /* Check every field; QEIL_ERR_RANGE "FIELD: VALUE is outside RANGE". */
-qeil_status qeil_select_params_validate(qeil_ctx *ctx, const qeil_select_params *p);
+QEIL_API qeil_status qeil_select_params_validate(qeil_ctx *ctx, const qeil_select_params *p);
 
 typedef struct qeil_selector qeil_selector;
 
 /* Validate p and allocate everything a run needs (O(budget) records and a
  * 32 KiB n-gram table). ctx (may be NULL) supplies the allocator and gets
  * the error detail; it must outlive the selector. */
-qeil_status qeil_select_create(qeil_ctx *ctx, const qeil_select_params *p, qeil_selector **out);
-void qeil_select_free(qeil_selector *s); /* NULL is a no-op */
-qeil_select_params qeil_select_get_params(const qeil_selector *s);
+QEIL_API qeil_status qeil_select_create(qeil_ctx *ctx, const qeil_select_params *p, qeil_selector **out);
+QEIL_API void qeil_select_free(qeil_selector *s); /* NULL is a no-op */
+QEIL_API qeil_select_params qeil_select_get_params(const qeil_selector *s);
 
 /* What decided the answer. */
 typedef enum {
@@ -256,7 +256,7 @@ typedef enum {
 
 /* "no-answer", "first", "budget", "eac", "csvet-unbeatable", "csvet-bound",
  * "arde", "esc-window", "adaptive". */
-const char *qeil_select_stage_name(qeil_select_stage s);
+QEIL_API const char *qeil_select_stage_name(qeil_select_stage s);
 
 /* Why sampling ended (cascade: even when ARDE then chose the answer). */
 typedef enum {
@@ -289,8 +289,8 @@ typedef struct {
  * is reused across problems. Errors: QEIL_ERR_INVALID (NULL argument), the
  * generator's own status, QEIL_ERR_RANGE for a bad sample ("sample 3:
  * logprob_sum: 0.5 is outside [-inf, 0]"). On error *out is zeroed. */
-qeil_status qeil_select_run(qeil_selector *s, qeil_sample_fn gen, void *user,
-                            qeil_select_result *out);
+QEIL_API qeil_status qeil_select_run(qeil_selector *s, qeil_sample_fn gen, void *user,
+                                     qeil_select_result *out);
 
 /* Per-cluster detail of the last run, clusters in order of first appearance
  * (index 0 is the first sample's answer, unless it had none). */
@@ -305,9 +305,9 @@ typedef struct {
     double arde_score;       /* ARDE score (0 when ARDE did not run) */
 } qeil_select_cluster;
 
-uint32_t qeil_select_cluster_count(const qeil_selector *s);
+QEIL_API uint32_t qeil_select_cluster_count(const qeil_selector *s);
 /* QEIL_ERR_RANGE when i >= qeil_select_cluster_count(). */
-qeil_status qeil_select_cluster_get(const qeil_selector *s, uint32_t i, qeil_select_cluster *out);
+QEIL_API qeil_status qeil_select_cluster_get(const qeil_selector *s, uint32_t i, qeil_select_cluster *out);
 
 /* Per-sample detail of the last run (i < result.n_samples). */
 typedef struct {
@@ -319,7 +319,7 @@ typedef struct {
     double repetition;       /* qeil_answer_repetition of its text */
 } qeil_select_sample_info;
 
-qeil_status qeil_select_sample_get(const qeil_selector *s, uint32_t i, qeil_select_sample_info *out);
+QEIL_API qeil_status qeil_select_sample_get(const qeil_selector *s, uint32_t i, qeil_select_sample_info *out);
 
 /* ------------------------------------------------------------------------ */
 /* Stopping-rule math (exposed for tests, docs and other callers)           */
@@ -328,7 +328,7 @@ qeil_status qeil_select_sample_get(const qeil_selector *s, uint32_t i, qeil_sele
 /* Regularised incomplete beta I_x(a, b) = B(x; a, b) / B(a, b), a, b > 0,
  * x in [0, 1]; by Lentz's continued fraction (relative error ~1e-14). NaN
  * for arguments outside those ranges. */
-double qeil_select_betainc(double x, double a, double b);
+QEIL_API double qeil_select_betainc(double x, double a, double b);
 
 /* CSVET rule (b), QEIL_CSVET_MODE: an upper bound on P(the leader is not
  * the mode) under a symmetric Dirichlet(prior) posterior over answers.
@@ -337,8 +337,8 @@ double qeil_select_betainc(double x, double a, double b);
  * I_{1/2}(leader + prior, c_j + prior), plus one rival with zero votes
  * standing for every answer not seen yet. Clamped to [0, 1]; 1 when leader
  * is 0. */
-double qeil_select_csvet_risk(uint32_t leader, const uint32_t *others, size_t n_others,
-                              double prior);
+QEIL_API double qeil_select_csvet_risk(uint32_t leader, const uint32_t *others, size_t n_others,
+                                       double prior);
 
 /* CSVET rule (b), QEIL_CSVET_PREDICTIVE: an upper bound on P(after
  * `remaining` more samples some rival has at least the leader's votes)
@@ -349,12 +349,12 @@ double qeil_select_csvet_risk(uint32_t leader, const uint32_t *others, size_t n_
  * when remaining is 0; 1 when leader is 0. remaining > 256 falls back to
  * the mode bound (the pairwise sums cost O(remaining²)), which it
  * approaches as remaining grows. */
-double qeil_select_csvet_overturn_risk(uint32_t leader, const uint32_t *others, size_t n_others,
-                                       uint32_t n_drawn, uint32_t remaining, double prior);
+QEIL_API double qeil_select_csvet_overturn_risk(uint32_t leader, const uint32_t *others, size_t n_others,
+                                                uint32_t n_drawn, uint32_t remaining, double prior);
 
 /* Adaptive-Consistency's Beta criterion: P(p1 > p2) = 1 − I_{1/2}(v1 + 1,
  * v2 + 1) for the top two counts v1 >= v2 (uniform prior). */
-double qeil_select_adaptive_prob(uint32_t v1, uint32_t v2);
+QEIL_API double qeil_select_adaptive_prob(uint32_t v1, uint32_t v2);
 
 /* ------------------------------------------------------------------------ */
 /* Metrics                                                                  */
@@ -365,11 +365,11 @@ double qeil_select_adaptive_prob(uint32_t v1, uint32_t v2);
  * 1 − Π_{i=n−c+1..n} (1 − k/i) (no binomials; summed as logs with log1p
  * and finished with expm1 for precision). n >= 1, c <= n, 1 <= k <= n;
  * exactly 1 when n − c < k. QEIL_ERR_RANGE naming the bad argument. */
-qeil_status qeil_metrics_pass_at_k(qeil_ctx *ctx, uint32_t n, uint32_t c, uint32_t k, double *out);
+QEIL_API qeil_status qeil_metrics_pass_at_k(qeil_ctx *ctx, uint32_t n, uint32_t c, uint32_t k, double *out);
 
 /* Mean pass@k over problems (n[i] samples, c[i] correct). Every n[i] >= k. */
-qeil_status qeil_metrics_pass_at_k_mean(qeil_ctx *ctx, const uint32_t *n, const uint32_t *c,
-                                        size_t n_problems, uint32_t k, double *out);
+QEIL_API qeil_status qeil_metrics_pass_at_k_mean(qeil_ctx *ctx, const uint32_t *n, const uint32_t *c,
+                                                 size_t n_problems, uint32_t k, double *out);
 
 /* Where an energy figure came from, weakest last. */
 typedef enum {
@@ -379,7 +379,7 @@ typedef enum {
 } qeil_provenance;
 
 /* "measured", "measured-time×modeled-power" (UTF-8 ×), "modeled". */
-const char *qeil_provenance_name(qeil_provenance p);
+QEIL_API const char *qeil_provenance_name(qeil_provenance p);
 
 /* One problem's outcome, filled in by the caller. */
 typedef struct {
@@ -421,12 +421,12 @@ typedef struct {
     qeil_provenance energy_src;
 } qeil_metrics_summary;
 
-void qeil_metrics_init(qeil_metrics_acc *acc);
+QEIL_API void qeil_metrics_init(qeil_metrics_acc *acc);
 /* Validate and add one problem (QEIL_ERR_RANGE naming the field). */
-qeil_status qeil_metrics_add(qeil_ctx *ctx, qeil_metrics_acc *acc, const qeil_problem_record *r);
+QEIL_API qeil_status qeil_metrics_add(qeil_ctx *ctx, qeil_metrics_acc *acc, const qeil_problem_record *r);
 /* QEIL_ERR_RANGE when no problem was added. */
-qeil_status qeil_metrics_summarize(qeil_ctx *ctx, const qeil_metrics_acc *acc,
-                                   qeil_metrics_summary *out);
+QEIL_API qeil_status qeil_metrics_summarize(qeil_ctx *ctx, const qeil_metrics_acc *acc,
+                                            qeil_metrics_summary *out);
 
 #ifdef __cplusplus
 }

@@ -77,9 +77,9 @@ typedef enum {
  * "throttle-reasons", "alarm", "voltage", "current"; units "J", "W", "C",
  * "Hz", "count", "mask", "bool", "V", "A". Never NULL ("?" when out of
  * range). Reentrant. */
-const char *qeil_sense_source_name(qeil_sense_source s);
-const char *qeil_sense_quantity_name(qeil_sense_quantity q);
-const char *qeil_sense_unit(qeil_sense_quantity q);
+QEIL_API const char *qeil_sense_source_name(qeil_sense_source s);
+QEIL_API const char *qeil_sense_quantity_name(qeil_sense_quantity q);
+QEIL_API const char *qeil_sense_unit(qeil_sense_quantity q);
 
 /* One discovered sensor. Strings are owned by the qeil_sense and live
  * until qeil_sense_free. */
@@ -112,7 +112,7 @@ typedef struct {
 } qeil_sense_params;
 
 /* root "/", nvml 1, nvml_lib NULL. */
-qeil_sense_params qeil_sense_default_params(void);
+QEIL_API qeil_sense_params qeil_sense_default_params(void);
 
 typedef struct qeil_sense qeil_sense;
 
@@ -125,23 +125,23 @@ typedef struct qeil_sense qeil_sense;
  * ctx may be NULL (the C allocator); otherwise it must outlive *out,
  * whose memory comes from and returns to its allocator hook. On success
  * *out owns everything; free with qeil_sense_free (NULL is a no-op). */
-qeil_status qeil_sense_create(qeil_ctx *ctx, const qeil_sense_params *params, qeil_sense **out);
-void qeil_sense_free(qeil_sense *s);
+QEIL_API qeil_status qeil_sense_create(qeil_ctx *ctx, const qeil_sense_params *params, qeil_sense **out);
+QEIL_API void qeil_sense_free(qeil_sense *s);
 
 /* Number of sensors (0 for NULL), and sensor i (NULL when i >= count);
  * the info is owned by s. Sensors are in discovery order: RAPL, hwmon,
  * thermal, cpufreq, NVML, each sorted naturally. Reentrant. */
-size_t qeil_sense_count(const qeil_sense *s);
-const qeil_sensor_info *qeil_sense_info(const qeil_sense *s, size_t i);
+QEIL_API size_t qeil_sense_count(const qeil_sense *s);
+QEIL_API const qeil_sensor_info *qeil_sense_info(const qeil_sense *s, size_t i);
 /* Index of the sensor with this id (exact match), or -1. Reentrant. */
-long qeil_sense_find(const qeil_sense *s, const char *id);
+QEIL_API long qeil_sense_find(const qeil_sense *s, const char *id);
 
 /* NVML state: 1 when loaded and initialised. *msg (msg may be NULL) gets
  * a sentence owned by s, valid until qeil_sense_free: "driver 550.54.15,
  * 1 GPU (libnvidia-ml.so.1)", "not available: libnvidia-ml.so.1: cannot
  * open shared object file: ...", "not loaded (disabled by the caller)".
  * Reentrant. */
-int qeil_sense_nvml_available(const qeil_sense *s, const char **msg);
+QEIL_API int qeil_sense_nvml_available(const qeil_sense *s, const char **msg);
 
 /* ------------------------------------------------------------------------ */
 /* Samples                                                                   */
@@ -165,20 +165,20 @@ typedef struct qeil_sense_sample qeil_sense_sample;
  * The sample must not outlive s. Free with qeil_sense_sample_free (NULL
  * is a no-op). ctx may be NULL (the C allocator), else must outlive the
  * sample. */
-qeil_sense_sample *qeil_sense_sample_create(qeil_ctx *ctx, const qeil_sense *s);
-void qeil_sense_sample_free(qeil_sense_sample *sample);
+QEIL_API qeil_sense_sample *qeil_sense_sample_create(qeil_ctx *ctx, const qeil_sense *s);
+QEIL_API void qeil_sense_sample_free(qeil_sense_sample *sample);
 
 /* Read every sensor into sample and stamp it with CLOCK_MONOTONIC.
  * Returns the number of sensors whose read failed this time (0: all
  * read): a failed sensor is a warning for the caller (it vanished, lost
  * permission, its GPU fell off the bus), never a crash or an abort of the
  * others. Thread-safe for distinct samples. */
-size_t qeil_sense_read(const qeil_sense *s, qeil_sense_sample *sample);
+QEIL_API size_t qeil_sense_read(const qeil_sense *s, qeil_sense_sample *sample);
 
 /* Reading i of a sample (NULL when i is out of range), and its time in
  * seconds on CLOCK_MONOTONIC (NAN before the first read). */
-const qeil_sense_reading *qeil_sense_sample_get(const qeil_sense_sample *sample, size_t i);
-double qeil_sense_sample_time_s(const qeil_sense_sample *sample);
+QEIL_API const qeil_sense_reading *qeil_sense_sample_get(const qeil_sense_sample *sample, size_t i);
+QEIL_API double qeil_sense_sample_time_s(const qeil_sense_sample *sample);
 
 /* ------------------------------------------------------------------------ */
 /* Energy meter                                                              */
@@ -208,14 +208,14 @@ typedef struct {
  * Either reading failed: its status. t_b <= t_a: QEIL_ERR_RANGE. out is
  * filled only on QEIL_OK; a failure's detail goes to ctx (may be NULL).
  * Reentrant for distinct ctx (it only reads s and the samples). */
-qeil_status qeil_sense_meter(qeil_ctx *ctx, const qeil_sense *s, const qeil_sense_sample *a,
-                             const qeil_sense_sample *b, size_t i, qeil_sense_energy *out);
+QEIL_API qeil_status qeil_sense_meter(qeil_ctx *ctx, const qeil_sense *s, const qeil_sense_sample *a,
+                                      const qeil_sense_sample *b, size_t i, qeil_sense_energy *out);
 
 /* The wrap-around rule alone, for callers holding raw counters: energy in
  * counter units from c0 to c1 for a counter that wraps at `range` (0: no
  * documented range). Returns 1 and sets *delta when defined, 0 when c1 <
  * c0 with no range or either count exceeds the range. Reentrant. */
-int qeil_sense_counter_delta(uint64_t c0, uint64_t c1, uint64_t range, uint64_t *delta);
+QEIL_API int qeil_sense_counter_delta(uint64_t c0, uint64_t c1, uint64_t range, uint64_t *delta);
 
 #ifdef __cplusplus
 }

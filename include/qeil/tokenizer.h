@@ -64,7 +64,7 @@ typedef struct qeil_tokenizer qeil_tokenizer;
  * .add_bos_token, .add_space_prefix. Missing/inconsistent metadata ->
  * QEIL_ERR_FORMAT naming the key (and index); an unknown model or
  * pre-tokenizer -> QEIL_ERR_UNSUPPORTED naming the value. */
-qeil_status qeil_tokenizer_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_tokenizer **out);
+QEIL_API qeil_status qeil_tokenizer_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_tokenizer **out);
 
 /* From arrays (tests, the model exporter). Strings are copied. scores and
  * types may be NULL (0 and NORMAL). merges: "a b" strings, BPE only. */
@@ -83,28 +83,28 @@ typedef struct {
                                     tokenizer.ggml.add_space_prefix = false) */
 } qeil_tokenizer_spec;
 
-qeil_status qeil_tokenizer_create(qeil_ctx *ctx, const qeil_tokenizer_spec *spec,
-                                  qeil_tokenizer **out);
-void qeil_tokenizer_free(qeil_tokenizer *tk);
+QEIL_API qeil_status qeil_tokenizer_create(qeil_ctx *ctx, const qeil_tokenizer_spec *spec,
+                                           qeil_tokenizer **out);
+QEIL_API void qeil_tokenizer_free(qeil_tokenizer *tk);
 
-size_t qeil_tokenizer_n_vocab(const qeil_tokenizer *tk);
+QEIL_API size_t qeil_tokenizer_n_vocab(const qeil_tokenizer *tk);
 /* Bytes the tokenizer holds (strings, pieces, scores, hash tables). */
-size_t qeil_tokenizer_memory_use(const qeil_tokenizer *tk);
-int32_t qeil_tokenizer_bos(const qeil_tokenizer *tk); /* -1 if none */
-int32_t qeil_tokenizer_eos(const qeil_tokenizer *tk);
-qeil_tok_kind qeil_tokenizer_kind(const qeil_tokenizer *tk);
-int32_t qeil_tokenizer_unk(const qeil_tokenizer *tk); /* -1 if none */
-qeil_pretok qeil_tokenizer_pre(const qeil_tokenizer *tk); /* BPE; GPT2 for SPM */
-int qeil_tokenizer_add_bos(const qeil_tokenizer *tk);     /* encode's default */
+QEIL_API size_t qeil_tokenizer_memory_use(const qeil_tokenizer *tk);
+QEIL_API int32_t qeil_tokenizer_bos(const qeil_tokenizer *tk); /* -1 if none */
+QEIL_API int32_t qeil_tokenizer_eos(const qeil_tokenizer *tk);
+QEIL_API qeil_tok_kind qeil_tokenizer_kind(const qeil_tokenizer *tk);
+QEIL_API int32_t qeil_tokenizer_unk(const qeil_tokenizer *tk); /* -1 if none */
+QEIL_API qeil_pretok qeil_tokenizer_pre(const qeil_tokenizer *tk); /* BPE; GPT2 for SPM */
+QEIL_API int qeil_tokenizer_add_bos(const qeil_tokenizer *tk);     /* encode's default */
 
 /* Vocabulary entry id as stored (not decoded; not NUL-safe: use *len), or
  * NULL for an id out of range. Owned by tk. */
-const char *qeil_tokenizer_token(const qeil_tokenizer *tk, int32_t id, size_t *len);
+QEIL_API const char *qeil_tokenizer_token(const qeil_tokenizer *tk, int32_t id, size_t *len);
 /* QEIL_TOKTYPE_* of id (0 = undefined), -1 for an id out of range. */
-int qeil_tokenizer_token_type(const qeil_tokenizer *tk, int32_t id);
+QEIL_API int qeil_tokenizer_token_type(const qeil_tokenizer *tk, int32_t id);
 /* Id of the vocabulary entry spelled exactly text[0..len) (the first id when
  * an entry is duplicated), -1 if none. */
-int32_t qeil_tokenizer_find(const qeil_tokenizer *tk, const char *text, size_t len);
+QEIL_API int32_t qeil_tokenizer_find(const qeil_tokenizer *tk, const char *text, size_t len);
 
 /* Encode UTF-8 text (invalid UTF-8 is encoded byte-wise, never rejected).
  * add_bos: 1 yes, 0 no, -1 the model's default. Control tokens written in
@@ -113,13 +113,13 @@ int32_t qeil_tokenizer_find(const qeil_tokenizer *tk, const char *text, size_t l
  * Writes at most cap ids (ids may be NULL when cap is 0); *n_out gets the
  * full count; QEIL_ERR_RANGE if cap was too small (ids hold the first cap).
  * Text longer than QEIL_TOKENIZER_MAX_TEXT_BYTES -> QEIL_ERR_RANGE. */
-qeil_status qeil_tokenizer_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
-                                  int add_bos, int parse_special, int32_t *ids, size_t cap,
-                                  size_t *n_out);
+QEIL_API qeil_status qeil_tokenizer_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
+                                           int add_bos, int parse_special, int32_t *ids, size_t cap,
+                                           size_t *n_out);
 /* The same for text[0..len), which may hold NUL bytes. */
-qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
-                                        size_t len, int add_bos, int parse_special, int32_t *ids,
-                                        size_t cap, size_t *n_out);
+QEIL_API qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
+                                                 size_t len, int add_bos, int parse_special, int32_t *ids,
+                                                 size_t cap, size_t *n_out);
 
 /* Encoding a long text in pieces, with the tokens of one call on the whole
  * text, so that neither the text nor the encoder's scratch need be held at
@@ -140,22 +140,22 @@ qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk,
  * qeil_tokenizer_encode_more encodes a piece that continues a text cut
  * there: as qeil_tokenizer_encode_bytes without BOS and without the SPM
  * dummy-prefix space at its start. */
-size_t qeil_tokenizer_cut(const qeil_tokenizer *tk, const char *text, size_t len);
-qeil_status qeil_tokenizer_encode_more(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
-                                       size_t len, int parse_special, int32_t *ids, size_t cap,
-                                       size_t *n_out);
+QEIL_API size_t qeil_tokenizer_cut(const qeil_tokenizer *tk, const char *text, size_t len);
+QEIL_API qeil_status qeil_tokenizer_encode_more(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
+                                                size_t len, int parse_special, int32_t *ids, size_t cap,
+                                                size_t *n_out);
 
 /* The bytes of one token as they appear in text (byte-fallback and
  * byte-level tokens decoded; SPM's U+2581 becomes a space). Returns the
  * length written (at most cap, not NUL-terminated); control tokens give 0. */
-size_t qeil_tokenizer_piece(const qeil_tokenizer *tk, int32_t id, char *buf, size_t cap);
+QEIL_API size_t qeil_tokenizer_piece(const qeil_tokenizer *tk, int32_t id, char *buf, size_t cap);
 
 /* Decode ids to NUL-terminated text (truncated to cap-1 bytes, possibly
  * inside a UTF-8 sequence; returns the full length; text may be NULL when
  * cap is 0). A leading space of the first SPM piece is dropped, as
  * SentencePiece does. Ids out of range decode to nothing. */
-size_t qeil_tokenizer_decode(const qeil_tokenizer *tk, const int32_t *ids, size_t n, char *text,
-                             size_t cap);
+QEIL_API size_t qeil_tokenizer_decode(const qeil_tokenizer *tk, const int32_t *ids, size_t n, char *text,
+                                      size_t cap);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,7 @@ typedef struct {
     uint32_t samples;       /* k repeated samples, 1..QEIL_MAX_SAMPLES; default 1 */
 } qeil_workload_params;
 
-qeil_workload_params qeil_workload_default_params(void);
+QEIL_API qeil_workload_params qeil_workload_default_params(void);
 
 typedef struct {
     /* Prefill of the P-token prompt (once; its KV is shared by the k samples). */
@@ -74,12 +74,12 @@ typedef struct {
 } qeil_workload;
 
 /* Validates wp against the model (names the field, value and range). */
-qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
-                                const qeil_workload_params *wp, qeil_workload *out);
+QEIL_API qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
+                                         const qeil_workload_params *wp, qeil_workload *out);
 
 /* Totals over all units, handy for reports and tests. */
-double qeil_workload_prefill_flops(const qeil_workload *wl);
-double qeil_workload_decode_flops_per_token(const qeil_workload *wl); /* one sequence */
+QEIL_API double qeil_workload_prefill_flops(const qeil_workload *wl);
+QEIL_API double qeil_workload_decode_flops_per_token(const qeil_workload *wl); /* one sequence */
 
 #ifdef __cplusplus
 }
