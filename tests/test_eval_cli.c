@@ -582,6 +582,81 @@ TEST(demo_model_end_to_end)
     cJSON_Delete(j);
 }
 
+/* Measured energy beside the modeled: --sensors-root on fixture trees
+ * (their counters stand still, so a measured interval is 0 J; the runtime
+ * test advances one to get non-zero). Without a counter the provenance is
+ * n/a and the numbers are null, never modeled ones. */
+static void check_meas(const cJSON *m, const char *prov, int measured)
+{
+    CHECK_EQ_STR(str_of(m, "provenance"), prov);
+    const cJSON *e = cJSON_GetObjectItem(m, "energy_J");
+    if (measured) {
+        CHECK(cJSON_IsNumber(e) && cJSON_GetNumberValue(e) >= 0);
+        CHECK_CONTAINS(str_of(m, "covers"), "whole CPU package");
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(m, "t_s")));
+    } else {
+        CHECK(cJSON_IsNull(e));
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(m, "J_per_token")));
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(m, "power_W")));
+    }
+}
+
+TEST(measured_energy_beside_modeled)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char laptop[4400], rpi[4400];
+    snprintf(laptop, sizeof laptop, "%s", tasks);
+    char *cut = strstr(laptop, "eval/tiny.jsonl");
+    if (!cut) SKIP("tasks path has no tests/data/eval");
+    snprintf(cut, sizeof laptop - (size_t)(cut - laptop), "sense/intel-laptop");
+    snprintf(rpi, sizeof rpi, "%s", laptop);
+    snprintf(strstr(rpi, "intel-laptop"), 16, "rpi5");
+    const char *const tree[2] = {laptop, rpi};
+    static const char *const prov[2] = {"measured: rapl-package", "n/a: no sensor"};
+    for (int k = 0; k < 2; k++) {
+        char extra[4500];
+        snprintf(extra, sizeof extra, "--sensors-root %s", tree[k]);
+        cJSON *j = eval_json(extra);
+        if (!j) return;
+        cJSON *me = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "measured");
+        check_meas(cJSON_GetObjectItem(me, "prefill"), prov[k], k == 0);
+        check_meas(cJSON_GetObjectItem(me, "decode"), prov[k], k == 0);
+        /* the modeled energy is still there, and still labelled modeled */
+        CHECK_EQ_STR(str_of(cJSON_GetObjectItem(j, "provenance"), "energy_J"), "modeled");
+        cJSON_Delete(j);
+
+        CHECK_EQ_INT(qeilf("generate -m %s -p hi -n 4 --seed 1 --output json %s", model, extra), 0);
+        j = cJSON_Parse(out_text);
+        CHECK(j != NULL);
+        me = cJSON_GetObjectItem(j, "measured");
+        check_meas(cJSON_GetObjectItem(me, "prefill"), prov[k], k == 0);
+        check_meas(cJSON_GetObjectItem(me, "decode"), prov[k], k == 0);
+        cJSON_Delete(j);
+
+        CHECK_EQ_INT(qeilf("bench -m %s -p 8 -n 4 -r 1 --bw 10 --output json %s", model, extra), 0);
+        j = cJSON_Parse(out_text);
+        CHECK(j != NULL);
+        check_meas(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "prefill"), "measured"), prov[k],
+                   k == 0);
+        check_meas(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "decode"), "measured"), prov[k],
+                   k == 0);
+        cJSON_Delete(j);
+    }
+    /* the table says so too */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 1 -n 4 --samples 2 --sensors-root %s", model,
+                       tasks, rpi),
+                 0);
+    CHECK_CONTAINS(out_text, "prefill energy (total) measured: n/a (no sensor)");
+    CHECK_EQ_INT(qeilf("generate -m %s -p hi -n 4 --sensors-root %s", model, laptop), 0);
+    CHECK_CONTAINS(err_text, "decode  measured: 0 J, 0 J/token, 0 W (rapl-package)");
+    CHECK_CONTAINS(err_text, "energy meter: rapl-package covers the whole CPU package");
+    /* a root that is not a directory is a runtime failure naming it */
+    CHECK_EQ_INT(qeilf("generate -m %s -p hi -n 4 --sensors-root /nonexistent-qeil", model), 1);
+    CHECK_CONTAINS(err_text, "sensor root '/nonexistent-qeil'");
+    CHECK_EQ_INT(qeilf("bench -m %s -p 8 -n 4 -r 1 --bw 10 --sensors-root /nonexistent-qeil", model), 1);
+    CHECK_CONTAINS(err_text, "sensor root '/nonexistent-qeil'");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -610,6 +685,7 @@ int main(int argc, char **argv)
     RUN(cascade_options);
     RUN(pass_at_k_every_k_in_json);
     RUN(demo_model_end_to_end);
+    RUN(measured_energy_beside_modeled);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
