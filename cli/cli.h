@@ -35,6 +35,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sensors(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* "qeil CMD: MESSAGE\nTry 'qeil CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "qeil/qeil.h"
+#include "qeil/device.h"
 #include "test.h"
 
 static char qeil_bin[4200];
@@ -657,6 +658,65 @@ TEST(measured_energy_beside_modeled)
     CHECK_CONTAINS(err_text, "sensor root '/nonexistent-qeil'");
 }
 
+/* `qeil calibrate --quick` on the tiny model: exit 0, the profile written
+ * loads and holds the fitted coefficients, the JSON carries the fidelity
+ * medians per set, time, unit and phase. Timings on a tiny model are
+ * mostly overhead and noise, so only the contract is checked here; the
+ * fit itself is tested on synthetic timings (test_energy). */
+static double num_at(const cJSON *o, const char *const *path)
+{
+    for (; *path; path++) o = cJSON_GetObjectItemCaseSensitive(o, *path);
+    return cJSON_IsNumber(o) ? cJSON_GetNumberValue(o) : NAN;
+}
+
+TEST(calibrate_cli)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char out[4300];
+    snprintf(out, sizeof out, "%s/cal.json", tmpdir);
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s --quick -r 1 -t 1 --output json", model, out), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (!j) return;
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "points")), 12);
+    static const char *const sets[2] = {"fit", "held_out"}, *const when[2] = {"before", "after"};
+    for (int s = 0; s < 2; s++)
+        for (int w = 0; w < 2; w++) {
+            const char *p0[] = {"fidelity", sets[s], when[w], "median_abs_error", NULL};
+            const char *p1[] = {"fidelity", sets[s], when[w], "units", "cpu", "prefill",
+                                "median_abs_error", NULL};
+            const char *p2[] = {"fidelity", sets[s], when[w], "units", "cpu", "decode",
+                                "median_abs_error", NULL};
+            CHECK(num_at(j, p0) >= 0);
+            CHECK(num_at(j, p1) >= 0);
+            CHECK(num_at(j, p2) >= 0);
+        }
+    /* the file is a valid profile with the coefficients the JSON reports */
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_platform pf;
+    CHECK_EQ_INT(qeil_platform_load(ctx, out, &pf), QEIL_OK);
+    const char *pm[] = {"coefficients", "after", "eta_mem", NULL};
+    const char *ps[] = {"coefficients", "after", "step_s", NULL};
+    CHECK_NEAR(pf.units[0].eta_mem, num_at(j, pm), 1e-9, 0);
+    CHECK_NEAR(pf.units[0].step_s, num_at(j, ps), 1e-9, 1e-15);
+    CHECK_EQ_INT(pf.units[0].src_compute, QEIL_SRC_MEASURED);
+    qeil_ctx_free(ctx);
+    cJSON_Delete(j);
+    /* the table */
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s --quick -r 1 -t 1", model, out), 0);
+    CHECK_CONTAINS(out_text, "held_out cpu  prefill");
+    CHECK_CONTAINS(out_text, "median |error|");
+    CHECK_CONTAINS(out_text, "measured energy: n/a (no sensor)");
+    /* the output path is checked before any measuring; usage errors exit 2 */
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o /nonexistent-qeil/cal.json --quick", model), 1);
+    CHECK_CONTAINS(err_text, "--out /nonexistent-qeil/cal.json");
+    CHECK(!strstr(err_text, "P=8"));
+    CHECK_EQ_INT(qeilf("calibrate -m %s --quick", model), 2);
+    CHECK_CONTAINS(err_text, "-o FILE is required");
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s -r 0", model, out), 2);
+    CHECK_CONTAINS(err_text, "--repetitions");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -686,6 +746,7 @@ int main(int argc, char **argv)
     RUN(pass_at_k_every_k_in_json);
     RUN(demo_model_end_to_end);
     RUN(measured_energy_beside_modeled);
+    RUN(calibrate_cli);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

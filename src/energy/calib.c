@@ -90,7 +90,11 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
             for (uint32_t w = 0; w < wl->n_units; w++) {
                 double tc, tm, st;
                 unit_times(u, wl, w, pts[i].phase, &tc, &tm, &st);
-                int mem = tm * x[1] >= tc * x[0];
+                /* first round: the phase's textbook regime (prefill compute-,
+                 * decode memory-bound), so a prior far off cannot pin the
+                 * classing; then whichever bound the current fit says */
+                int mem = round == 0 ? pts[i].phase == 1 : tm * x[1] >= tc * x[0];
+                if (mem ? tm <= 0 : tc <= 0) mem = !mem;
                 hash = (hash * 31 + mem) & 0x7fffffff;
                 feat[mem ? 1 : 0] += mem ? tm : tc;
                 feat[2] += st;
@@ -103,25 +107,40 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
                 b[r] += feat[r] * pts[i].t_s * wgt * wgt;
             }
         }
-        /* drop unconstrained unknowns: they keep their prior */
-        int idx[3], k = 0;
-        for (int r = 0; r < 3; r++)
-            if (used[r]) idx[k++] = r;
-        double As[3][3], bs[3], xs[3];
-        for (int r = 0; r < k; r++) {
-            bs[r] = b[idx[r]];
-            for (int c = 0; c < k; c++) As[r][c] = A[idx[r]][idx[c]];
-            /* the fixed unknowns' contribution moves to the right side */
-            for (int f = 0; f < 3; f++)
-                if (!used[f]) bs[r] -= A[idx[r]][f] * x[f];
+        /* drop unconstrained unknowns: they keep their prior. An unknown
+         * the solve drives out of its domain (1/η <= 0, a negative
+         * overhead) is one the data cannot separate from the others (a
+         * tiny model's decode is all overhead): it is pinned (η at its
+         * prior, the overhead at 0) and the rest solved again. */
+        const double prior[3] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, 0};
+        int pinned[3] = {0, 0, 0};
+        for (;;) {
+            int idx[3], k = 0;
+            for (int r = 0; r < 3; r++)
+                if (used[r] && !pinned[r]) idx[k++] = r;
+            if (k == 0) return QEIL_ERR_RANGE;
+            double As[3][3], bs[3], xs[3];
+            for (int r = 0; r < k; r++) {
+                bs[r] = b[idx[r]];
+                for (int c = 0; c < k; c++) As[r][c] = A[idx[r]][idx[c]];
+                /* the fixed unknowns' contribution moves to the right side */
+                for (int f = 0; f < 3; f++)
+                    if (!used[f] || pinned[f]) bs[r] -= A[idx[r]][f] * x[f];
+            }
+            if (solve(As, bs, k, xs) != 0) return QEIL_ERR_RANGE;
+            int bad = -1;
+            for (int r = 0; r < k; r++)
+                if (idx[r] == 2 ? xs[r] < 0 : !(xs[r] > 0)) bad = idx[r];
+            if (bad < 0) {
+                for (int r = 0; r < k; r++) x[idx[r]] = xs[r];
+                break;
+            }
+            pinned[bad] = 1;
+            x[bad] = prior[bad];
         }
-        if (k == 0 || solve(As, bs, k, xs) != 0) return QEIL_ERR_RANGE;
-        for (int r = 0; r < k; r++) x[idx[r]] = xs[r];
-        if (x[2] < 0) x[2] = 0; /* a negative overhead is noise around none */
-        out->fit_compute = used[0];
-        out->fit_mem = used[1];
+        out->fit_compute = used[0] && !pinned[0];
+        out->fit_mem = used[1] && !pinned[1];
         out->fit_step = used[2];
-        if (!(x[0] > 0) || !(x[1] > 0)) return QEIL_ERR_RANGE;
         if (hash == cls_prev_hash) break;
         cls_prev_hash = hash;
     }
