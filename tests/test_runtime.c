@@ -922,6 +922,72 @@ done:
     qeil_ctx_free(ctx);
 }
 
+/* ---- drift: fires exactly when the timings change, not on noise ---- */
+
+static double noise10(qeil_rng *r) /* uniform in [0.9, 1.1] */
+{
+    return 0.9 + 0.2 * (double)(qeil_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+TEST(drift_detector)
+{
+    qeil_drift d;
+    qeil_rng r;
+    qeil_rng_seed(&r, 11);
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    /* ±10 % noise around the prediction for 20000 steps: never */
+    int fired = 0;
+    for (int i = 0; i < 20000; i++) fired += qeil_drift_observe(&d, 1e-3 * noise10(&r), 1e-3, NULL);
+    CHECK_EQ_INT(fired, 0);
+    /* the machine slows by 40 % at step 100 (noise kept): exactly one fire,
+     * after the change and within 15 steps of it; the new level is then
+     * the baseline (no second fire) */
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    int first = -1, n_fire = 0;
+    double why = 0;
+    for (int i = 0; i < 2000; i++) {
+        double slow = i >= 100 ? 1.4 : 1.0, ratio;
+        if (qeil_drift_observe(&d, 1e-3 * slow * noise10(&r), 1e-3, &ratio)) {
+            n_fire++;
+            if (first < 0) {
+                first = i;
+                why = ratio;
+            }
+        }
+    }
+    CHECK_EQ_INT(n_fire, 1);
+    CHECK(first >= 100 && first < 115);
+    CHECK(why > 0.2);
+    CHECK_NEAR(d.baseline, 1.4, 0.1, 0);
+    /* a change back fires again (a speed-up is drift too) */
+    n_fire = 0;
+    for (int i = 0; i < 200; i++) n_fire += qeil_drift_observe(&d, 1e-3 * noise10(&r), 1e-3, NULL);
+    CHECK_EQ_INT(n_fire, 1);
+    /* a 15 % change stays under the 20 % threshold */
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    n_fire = 0;
+    for (int i = 0; i < 2000; i++) n_fire += qeil_drift_observe(&d, 1.15e-3, 1e-3, NULL);
+    CHECK_EQ_INT(n_fire, 0);
+    /* a blip shorter than min_steps does not fire */
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    n_fire = 0;
+    for (int i = 0; i < 100; i++) n_fire += qeil_drift_observe(&d, i == 50 ? 5e-3 : 1e-3, 1e-3, NULL);
+    CHECK_EQ_INT(n_fire, 0);
+    /* bad steps are ignored; bad params named */
+    CHECK_EQ_INT(qeil_drift_observe(&d, NAN, 1e-3, NULL), 0);
+    CHECK_EQ_INT(qeil_drift_observe(&d, 1e-3, 0, NULL), 0);
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_drift_params p = qeil_drift_default_params();
+    p.threshold = 0;
+    CHECK_EQ_INT(qeil_drift_init(ctx, &d, &p), QEIL_ERR_RANGE);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "threshold: 0 (allowed (0, 10])");
+    p = qeil_drift_default_params();
+    p.alpha = 1.5;
+    CHECK_EQ_INT(qeil_drift_init(ctx, &d, &p), QEIL_ERR_RANGE);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "alpha: 1.5 (allowed (0, 1])");
+    qeil_ctx_free(ctx);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -945,6 +1011,7 @@ int main(int argc, char **argv)
     RUN(generate_matches_the_cli);
     RUN(generate_stops_at_the_context);
     RUN(measured_energy_through_the_runtime);
+    RUN(drift_detector);
     RUN(bad_params_name_field_value_and_range);
     RUN(null_handles);
     RUN(tasks_reader);

@@ -339,6 +339,47 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
                                   qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
                                   void *user, qeil_runtime_gen_result *out);
 
+/* ------------------------------------------------------------------------ */
+/* Drift: measured against predicted, online (docs/runtime.md "Drift")      */
+/* ------------------------------------------------------------------------ */
+
+/* An EWMA of measured/predicted time per step, compared with a baseline
+ * ratio: when it and each step's own ratio stay more than `threshold`
+ * away from the baseline (same side) for `min_steps` consecutive
+ * observations, the detector fires once (the
+ * caller recalibrates and re-plans between requests) and takes the
+ * current EWMA as its new baseline. Noise of ±10 % on single steps moves
+ * an EWMA with alpha 0.2 by a few percent: it never fires on that. */
+typedef struct {
+    double alpha;       /* weight of a new observation, (0, 1]; default 0.2 */
+    double threshold;   /* relative drift |ewma/baseline − 1| that counts, (0, 10];
+                           default 0.20 */
+    uint32_t min_steps; /* consecutive steps past the threshold to fire, 1..1e6;
+                           default 5 */
+    double baseline;    /* the calibrated ratio measured/predicted, > 0; default 1 */
+} qeil_drift_params;
+
+qeil_drift_params qeil_drift_default_params(void);
+
+typedef struct {
+    qeil_drift_params p;
+    double ewma;        /* current EWMA of the ratio (baseline before any step) */
+    double baseline;    /* current baseline ratio */
+    uint32_t over;      /* consecutive steps past the threshold */
+    uint64_t steps;     /* observations so far */
+    uint64_t fires;     /* times it fired */
+} qeil_drift;
+
+/* Validate p (NULL: the defaults; QEIL_ERR_RANGE naming the field, value
+ * and range via ctx, which may be NULL) and reset d. */
+qeil_status qeil_drift_init(qeil_ctx *ctx, qeil_drift *d, const qeil_drift_params *p);
+/* One step: measured and predicted seconds (both > 0 and finite, else the
+ * step is ignored and 0 returned). Returns 1 when the detector fires on
+ * this step, else 0. *ratio (may be NULL) gets ewma/baseline − 1 before a
+ * re-baseline: the drift that made it fire. Pure arithmetic, no
+ * allocation; not thread-safe per d. */
+int qeil_drift_observe(qeil_drift *d, double measured_s, double predicted_s, double *ratio);
+
 #ifdef __cplusplus
 }
 #endif
