@@ -43,6 +43,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sensors(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* "qeil CMD: MESSAGE\nTry 'qeil CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);
@@ -98,5 +99,19 @@ char *cli_utf8_clean(const char *s, size_t n);
 const char *cli_term(const char *s);
 void cli_json_str(FILE *f, const char *s);
 int cli_json_print(const struct cJSON *j);
+
+/* Measured energy beside the modeled figures (docs/cli.md "Measured
+ * energy"). prov is the meter's provenance (NULL: none), covers what it
+ * covers or why there is none.
+ *   cli_meas_json: object KEY in parent: {"provenance": "measured:
+ *     rapl-package" | "n/a: <why>", "covers", "energy_J", "J_per_token",
+ *     "power_W", "t_s"} (numbers null when not measured).
+ *   cli_meas_text: one line "LABEL measured: X J, Y J/token, Z W
+ *     (rapl-package)" or "LABEL measured: n/a (<why>)" to f.
+ * tokens 0: no J/token. */
+void cli_meas_json(struct cJSON *parent, const char *key, int valid, double energy_J,
+                   double t_s, uint64_t tokens, const char *prov, const char *covers);
+void cli_meas_text(FILE *f, const char *label, int valid, double energy_J, double t_s,
+                   uint64_t tokens, const char *prov, const char *covers);
 
 #endif /* QEIL_CLI_H */

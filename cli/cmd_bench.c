@@ -15,6 +15,7 @@
 #include "qeil/engine.h"
 #include "qeil/sampler.h"
 #include "qeil/sampler.h"
+#include "qeil/sense.h"
 #include "qeil/workload.h"
 
 #define CMD "bench"
@@ -48,6 +49,7 @@ static void usage(FILE *f)
             "                       repetition's decode, and set each decode against the\n"
             "                       bandwidth of its own minute (for machines whose memory\n"
             "                       is shared: a profile from minutes ago may not hold)\n"
+            "  --sensors-root DIR   read energy sensors under DIR instead of / (fixture trees)\n"
             "  --output FMT         table|json (default table)\n"
             "  -h, --help           this help\n\n"
             "examples:\n"
@@ -174,7 +176,7 @@ static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int 
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL, *profile = NULL;
+    const char *model = NULL, *profile = NULL, *sensors_root = NULL;
     uint64_t n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
     double bw_GBps = 0;
     int live = 0;
@@ -206,6 +208,9 @@ int cmd_bench(int argc, char **argv)
         } else if (OPT("--profile", NULL)) {
             if (m < 0) return CLI_USAGE;
             profile = v;
+        } else if (OPT("--sensors-root", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            sensors_root = v;
         } else if (OPT("--output", NULL)) {
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
         } else {
@@ -236,6 +241,9 @@ int cmd_bench(int argc, char **argv)
     double *pf_tps = NULL, *dc_tps = NULL, *pf_s = NULL, *live_rd = NULL, *live_tr = NULL;
     double *live_edge = NULL; /* read before, read after, triad before, triad after: R each */
     qeil_probe_meter *meter = NULL;
+    /* measured energy of the measured repetitions, summed per phase */
+    qeil_sense_cpu_meter *em = NULL;
+    qeil_sense_measure pf_meas = {1, 0, 0, 0}, dc_meas = {1, 0, 0, 0}, ms;
 
     /* The model's shape first (to size the workload and pick the peak's
      * type) without opening the engine: a probe must run before
@@ -329,14 +337,23 @@ int cmd_bench(int argc, char **argv)
             goto out;
         }
     }
+    qeil_sense_meter_params emp = qeil_sense_meter_default_params();
+    emp.root = sensors_root;
+    if (qeil_sense_cpu_meter_create(ctx, &emp, &em) != QEIL_OK) {
+        cli_fail(CMD, "sensors: %s", qeil_ctx_errmsg(ctx));
+        goto out;
+    }
     for (uint32_t r = 0; r < R; r++) {
         qeil_engine_seq_reset(e, 0);
+        qeil_sense_cpu_meter_start(em);
         double t0 = now_s();
         if (qeil_engine_eval(e, 0, toks, P, logits, 0) != QEIL_OK) {
             cli_fail(CMD, "prefill: %s", qeil_ctx_errmsg(ctx));
             goto out;
         }
         double t1 = now_s();
+        qeil_sense_cpu_meter_stop(em, &ms);
+        pf_meas = qeil_sense_measure_add(pf_meas, ms);
         /* live bandwidth: the streams right before and right after decode */
         double rd0 = 0, tr0 = 0, rd1 = 0, tr1 = 0;
         if (meter && qeil_probe_meter_run(meter, LIVE_TIME_S, &rd0, &tr0) != QEIL_OK) {
@@ -344,6 +361,7 @@ int cmd_bench(int argc, char **argv)
             goto out;
         }
         qeil_engine_unit_times_reset(e);
+        qeil_sense_cpu_meter_start(em);
         double td = now_s(), t_smp = 0;
         for (uint32_t k = 0; k < N; k++) {
             if (qeil_engine_eval(e, 0, toks + P + k, 1, logits, 0) != QEIL_OK) {
@@ -360,6 +378,8 @@ int cmd_bench(int argc, char **argv)
             t_smp += now_s() - ts;
         }
         double t2 = now_s();
+        qeil_sense_cpu_meter_stop(em, &ms);
+        dc_meas = qeil_sense_measure_add(dc_meas, ms);
         smp_s[r] = t_smp;
         double ut[QEIL_MAX_WUNITS];
         qeil_engine_unit_times(e, ut, n_units);
@@ -492,6 +512,12 @@ int cmd_bench(int argc, char **argv)
             cJSON_AddItemToObject(lj, "ratio_read_runs", cJSON_CreateDoubleArray(lr_run, (int)R));
             cJSON_AddItemToObject(lj, "ratio_triad_runs", cJSON_CreateDoubleArray(lt_run, (int)R));
         }
+        cli_meas_json(pj, "measured", pf_meas.valid, pf_meas.energy_J, pf_meas.t_s,
+                      (uint64_t)P * R, qeil_sense_cpu_meter_provenance(em),
+                      qeil_sense_cpu_meter_covers(em));
+        cli_meas_json(dj, "measured", dc_meas.valid, dc_meas.energy_J, dc_meas.t_s,
+                      (uint64_t)N * R, qeil_sense_cpu_meter_provenance(em),
+                      qeil_sense_cpu_meter_covers(em));
         cJSON *bj = cJSON_AddObjectToObject(j, "bandwidth");
         cJSON_AddNumberToObject(bj, "bw_Bps", rl.bw_Bps);
         cJSON_AddStringToObject(bj, "source", rl.source);
@@ -532,6 +558,15 @@ int cmd_bench(int argc, char **argv)
             printf("decode live %28s  read %.2f GB/s: ratio %.2f +/- %.2f; triad %.2f GB/s: ratio "
                    "%.2f +/- %.2f (each repetition against its own streams)\n",
                    "", lbw_rd / 1e9, lr_m, lr_sd, lbw_tr / 1e9, lt_m, lt_sd);
+        cli_meas_text(stdout, "prefill energy", pf_meas.valid, pf_meas.energy_J, pf_meas.t_s,
+                      (uint64_t)P * R, qeil_sense_cpu_meter_provenance(em),
+                      qeil_sense_cpu_meter_covers(em));
+        cli_meas_text(stdout, "decode energy ", dc_meas.valid, dc_meas.energy_J, dc_meas.t_s,
+                      (uint64_t)N * R, qeil_sense_cpu_meter_provenance(em),
+                      qeil_sense_cpu_meter_covers(em));
+        if (qeil_sense_cpu_meter_provenance(em))
+            printf("energy meter %s covers %s\n", qeil_sense_cpu_meter_provenance(em),
+                   qeil_sense_cpu_meter_covers(em));
         printf("\nmemory     engine %.1f MB (weights %.1f + KV %.1f + scratch %.1f + tokenizer %.1f), "
                "VmRSS %.1f MB (anonymous %.1f + file %.1f)\n",
                (double)(mem.weights_B + mem.kv_B + mem.scratch_B + mem.tokenizer_B) / 1e6,
@@ -541,6 +576,7 @@ int cmd_bench(int argc, char **argv)
     rc = CLI_OK;
 
 out:
+    qeil_sense_cpu_meter_free(em);
     qeil_probe_meter_free(meter);
     qeil_free(ctx, live_rd);
     qeil_free(ctx, live_tr);

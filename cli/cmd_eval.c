@@ -57,6 +57,7 @@ static void usage(FILE *f)
             "  --top-p P               nucleus mass, 1 = off (default 0.95; (0, 1])\n"
             "  --seed S                seed of plans and samples (default %u)\n"
             "  -n, --max-tokens N      tokens per sample at most (default 128; 1..%u)\n"
+            "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
             "  --output FMT            table|json (default table)\n"
             "  -v, --verbose           table: one line per problem (question, gold, chosen\n"
             "                          answer, samples, deciding stage, modeled energy)\n"
@@ -83,7 +84,7 @@ static void usage(FILE *f)
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
-    const char *model, *tasks, *platform;
+    const char *model, *tasks, *platform, *sensors_root;
     uint32_t samples, limit, batch, max_tokens;
     int threads, compare, json, select_given, plan_given, verbose;
     qeil_select_method select;
@@ -165,6 +166,9 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             else if (strcmp(v, "standard") == 0) o->plan = QEIL_METHOD_STANDARD;
             else return cli_usage_error(CMD, "--plan: '%s' is not one of pgsam|greedy|standard", v);
             o->plan_given = 1;
+        } else if (OPT("--sensors-root", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->sensors_root = v;
         } else if (OPT("--output", NULL)) {
             cli_output out;
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out)) return CLI_USAGE;
@@ -217,6 +221,7 @@ typedef struct {
     uint64_t tokens;
     qeil_select_stage stage;
     double energy_J, latency_s, wall_s; /* modeled, modeled, measured */
+    qeil_sense_measure meas;            /* measured on this machine: prefill + decode */
     int feasible;
 } prob_rec;
 
@@ -234,6 +239,10 @@ typedef struct {
     prob_rec *recs;
     int full_budget; /* every problem drew the whole budget: pass@k is defined */
     qeil_metrics_summary sum;
+    /* measured on this machine's CPU meter, summed over problems */
+    qeil_sense_measure pf_meas, dc_meas;
+    uint64_t pf_tokens, dc_tokens;
+    const char *mprov, *mcov; /* the meter's provenance (NULL: none), coverage */
 } config;
 
 static const char *plan_name(qeil_plan_method m)
@@ -266,6 +275,9 @@ static int config_setup(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_w
     c->plan_bounded = info.plan_bounded;
     qeil_metrics_init(&c->acc);
     c->full_budget = 1;
+    c->pf_meas = c->dc_meas = (qeil_sense_measure){1, 0, 0, 0};
+    c->mprov = qeil_runtime_meter_provenance(rt);
+    c->mcov = qeil_runtime_meter_covers(rt);
     c->recs = qeil_calloc(ctx, n_tasks, sizeof *c->recs);
     return c->recs ? CLI_OK : cli_fail(CMD, "out of memory");
 }
@@ -293,6 +305,11 @@ static int config_run(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_tas
     r->energy_J = res.energy_J;
     r->latency_s = res.latency_s;
     r->feasible = res.plan_feasible;
+    r->meas = qeil_sense_measure_add(res.prefill_meas, res.decode_meas);
+    c->pf_meas = qeil_sense_measure_add(c->pf_meas, res.prefill_meas);
+    c->dc_meas = qeil_sense_measure_add(c->dc_meas, res.decode_meas);
+    c->pf_tokens += res.n_prompt;
+    c->dc_tokens += res.n_tokens;
 
     qeil_problem_record pr = {r->correct, r->samples, r->tokens, r->energy_J, r->latency_s,
                               res.energy_src};
@@ -379,6 +396,12 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const qeil_ta
         cJSON_AddNullToObject(su, "ece");
     }
     cJSON_AddNumberToObject(su, "wall_s", c->wall_sum_s / n);
+    /* measured on this machine, beside the modeled energy: totals over the problems */
+    cJSON *me = cJSON_AddObjectToObject(su, "measured");
+    cli_meas_json(me, "prefill", c->pf_meas.valid, c->pf_meas.energy_J, c->pf_meas.t_s,
+                  c->pf_tokens, c->mprov, c->mcov);
+    cli_meas_json(me, "decode", c->dc_meas.valid, c->dc_meas.energy_J, c->dc_meas.t_s,
+                  c->dc_tokens, c->mprov, c->mcov);
     double pk[QEIL_MAX_SAMPLES];
     uint32_t ks[QEIL_MAX_SAMPLES];
     int m = pass_at(ctx, c, n, budget, 1, pk, ks);
@@ -411,6 +434,7 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const qeil_ta
         cJSON_AddNumberToObject(p, "latency_s", r->latency_s);
         cJSON_AddBoolToObject(p, "plan_feasible", r->feasible);
         cJSON_AddNumberToObject(p, "wall_s", r->wall_s);
+        add_num_or_null(p, "measured_energy_J", r->meas.valid ? r->meas.energy_J : NAN);
         cJSON_AddItemToArray(arr, p);
     }
 }
@@ -559,6 +583,11 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
                pf->name);
         printf("  %-22s %-14s [measured on this machine's CPU, not the target]\n",
                "wall time/problem", fmt_num(b, c->wall_sum_s / n, "s"));
+        cli_meas_text(stdout, "  prefill energy (total)", c->pf_meas.valid, c->pf_meas.energy_J,
+                      c->pf_meas.t_s, c->pf_tokens, c->mprov, c->mcov);
+        cli_meas_text(stdout, "  decode energy (total) ", c->dc_meas.valid, c->dc_meas.energy_J,
+                      c->dc_meas.t_s, c->dc_tokens, c->mprov, c->mcov);
+        if (c->mprov) printf("  energy meter: %s covers %s\n", c->mprov, c->mcov);
         if (s->power_valid) {
             printf("  %-22s %-14s [modeled power]\n", "IPW", fmt_num(b, s->ipw, "%/W"));
             printf("  %-22s %-14s [modeled energy]\n", "ECE", fmt_num(b, s->ece, "correct/J"));
@@ -600,6 +629,17 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
         for (int i = 0; i < m; i++) printf(" @%u %.1f %%", ks[i], 100 * pk[i]);
         printf("\n");
     }
+    printf("\n");
+    for (int i = 0; i < n_cf; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "  %-9s prefill energy (total)", cf[i].name);
+        cli_meas_text(stdout, label, cf[i].pf_meas.valid, cf[i].pf_meas.energy_J,
+                      cf[i].pf_meas.t_s, cf[i].pf_tokens, cf[i].mprov, cf[i].mcov);
+        snprintf(label, sizeof label, "  %-9s decode energy (total) ", cf[i].name);
+        cli_meas_text(stdout, label, cf[i].dc_meas.valid, cf[i].dc_meas.energy_J,
+                      cf[i].dc_meas.t_s, cf[i].dc_tokens, cf[i].mprov, cf[i].mcov);
+    }
+    if (cf[0].mprov) printf("  energy meter: %s covers %s\n", cf[0].mprov, cf[0].mcov);
     printf("\n  note: energy, power, IPW and latency are MODELED for %s (each plan applied\n"
            "  to the work actually executed); accuracy, samples and tokens come from the real\n"
            "  model; wall time is MEASURED on this machine's CPU (not the target platform).\n"
@@ -682,6 +722,7 @@ int cmd_eval(int argc, char **argv)
     rp.batch = o.batch;
     rp.max_tokens = o.max_tokens;
     rp.select = o.tune;
+    rp.meter.root = o.sensors_root;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;

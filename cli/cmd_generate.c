@@ -39,6 +39,7 @@ static void usage(FILE *f)
             "  --repeat-last-n N       tokens the penalty looks back over (default %u)\n"
             "  --seed S                sampler seed (default: from the clock, printed)\n"
             "  --no-bos                do not add the BOS token the model asks for\n"
+            "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
             "  --output FMT            text|json (default text; json prints one object at the end)\n"
             "  -h, --help              this help\n\n"
             "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
@@ -51,7 +52,7 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *model, *prompt;
+    const char *model, *prompt, *sensors_root;
     uint32_t n_predict, n_ctx;
     int threads, no_bos, json, seed_given;
     qeil_sampler_params sp;
@@ -118,6 +119,9 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
             else return cli_usage_error(CMD, "--output: '%s' is not one of text|json", v);
         } else if (cli_flag(argv, i, "--no-bos", NULL)) {
             o->no_bos = 1;
+        } else if (OPT("--sensors-root", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->sensors_root = v;
         } else {
 #undef OPT
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
@@ -223,6 +227,7 @@ int cmd_generate(int argc, char **argv)
     rp.n_ctx = o.n_ctx;
     rp.samples = 1;
     rp.batch = 0;
+    rp.meter.root = o.sensors_root;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
@@ -290,6 +295,13 @@ int cmd_generate(int argc, char **argv)
     fprintf(stderr, "sampling: %.3f ms/token\n", n_smp ? 1e3 * t_smp / n_smp : 0.0);
     fprintf(stderr, "generated %zu tokens (stop: %s), seed %llu%s\n", n_gen, stop,
             (unsigned long long)o.sp.seed, o.seed_given ? "" : " (from the clock)");
+    /* measured on this machine: never a modeled figure */
+    const char *mprov = qeil_runtime_meter_provenance(rt), *mcov = qeil_runtime_meter_covers(rt);
+    cli_meas_text(stderr, "prefill", g.prefill_meas.valid, g.prefill_meas.energy_J,
+                  g.prefill_meas.t_s, n_prompt, mprov, mcov);
+    cli_meas_text(stderr, "decode ", g.decode_meas.valid, g.decode_meas.energy_J,
+                  g.decode_meas.t_s, n_gen, mprov, mcov);
+    if (mprov) fprintf(stderr, "energy meter: %s covers %s\n", mprov, mcov);
 
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
@@ -319,6 +331,11 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddNumberToObject(tm, "decode_tokens", n_dec);
         cJSON_AddNumberToObject(tm, "decode_tok_per_s", dc_tps);
         cJSON_AddNumberToObject(tm, "sample_s", t_smp);
+        cJSON *me = cJSON_AddObjectToObject(j, "measured");
+        cli_meas_json(me, "prefill", g.prefill_meas.valid, g.prefill_meas.energy_J,
+                      g.prefill_meas.t_s, n_prompt, mprov, mcov);
+        cli_meas_json(me, "decode", g.decode_meas.valid, g.decode_meas.energy_J,
+                      g.decode_meas.t_s, n_gen, mprov, mcov);
         cJSON *pa = cJSON_AddObjectToObject(j, "params");
         cJSON_AddNumberToObject(pa, "n_predict", o.n_predict);
         cJSON_AddNumberToObject(pa, "n_ctx", n_ctx);

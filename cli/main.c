@@ -20,6 +20,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "prefill/decode speed of a GGUF model against the roofline"},
     {"mkmodel", cmd_mkmodel, "write a random-weight GGUF model for tests and benchmarks"},
     {"eval", cmd_eval, "repeated sampling with verification on a task file (accuracy, energy)"},
+    {"calibrate", cmd_calibrate, "fit the CPU unit's profile to measured prefill/decode times"},
     {"sensors", cmd_sensors, "list energy, power, temperature and clock sensors with readings"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

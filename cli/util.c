@@ -339,3 +339,50 @@ int cli_out_path(const char *cmd, const char *opt, const char *path, char **targ
     *target = real ? real : strdup(path);
     return *target ? CLI_OK : cli_fail(cmd, "out of memory");
 }
+
+/* ------------------------------------------------------------------------ */
+/* Measured energy                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* A modeled number is never printed as measured: without a valid measure
+ * the provenance is "n/a: <why>" and the numbers are null. */
+void cli_meas_json(cJSON *parent, const char *key, int valid, double energy_J, double t_s,
+                   uint64_t tokens, const char *prov, const char *covers)
+{
+    cJSON *o = cJSON_AddObjectToObject(parent, key);
+    if (!o) return;
+    char p[512];
+    valid = valid && prov && isfinite(energy_J);
+    if (valid) snprintf(p, sizeof p, "measured: %s", prov);
+    else if (prov) snprintf(p, sizeof p, "n/a: %s did not read", prov);
+    else snprintf(p, sizeof p, "n/a: %s", covers ? covers : "no sensor");
+    cJSON_AddStringToObject(o, "provenance", p);
+    if (prov && covers) cJSON_AddStringToObject(o, "covers", covers);
+    if (valid) {
+        cJSON_AddNumberToObject(o, "energy_J", energy_J);
+        if (tokens) cJSON_AddNumberToObject(o, "J_per_token", energy_J / (double)tokens);
+        else cJSON_AddNullToObject(o, "J_per_token");
+        if (t_s > 0) cJSON_AddNumberToObject(o, "power_W", energy_J / t_s);
+        else cJSON_AddNullToObject(o, "power_W");
+        cJSON_AddNumberToObject(o, "t_s", t_s);
+    } else {
+        cJSON_AddNullToObject(o, "energy_J");
+        cJSON_AddNullToObject(o, "J_per_token");
+        cJSON_AddNullToObject(o, "power_W");
+        cJSON_AddNullToObject(o, "t_s");
+    }
+}
+
+void cli_meas_text(FILE *f, const char *label, int valid, double energy_J, double t_s,
+                   uint64_t tokens, const char *prov, const char *covers)
+{
+    if (!(valid && prov && isfinite(energy_J))) {
+        if (prov) fprintf(f, "%s measured: n/a (%s did not read)\n", label, prov);
+        else fprintf(f, "%s measured: n/a (%s)\n", label, covers ? covers : "no sensor");
+        return;
+    }
+    fprintf(f, "%s measured: %.4g J", label, energy_J);
+    if (tokens) fprintf(f, ", %.4g J/token", energy_J / (double)tokens);
+    if (t_s > 0) fprintf(f, ", %.4g W", energy_J / t_s);
+    fprintf(f, " (%s)\n", prov);
+}

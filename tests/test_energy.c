@@ -875,6 +875,82 @@ TEST(eval_is_pure)
     CHECK(isfinite(e1.energy_J));
 }
 
+/* The per-step overhead (§1.8) by hand: the two-block workload on unit 0
+ * with step_s = 1 ms adds 2 work units × 1 step = 2 ms to the prefill and
+ * 2 × R·N = 2 × 2·8 = 32 ms to decode (k = 4 samples in batches of 2, N = 8). */
+TEST(eval_step_overhead)
+{
+    qeil_platform pf = mk_platform(1);
+    qeil_workload wl = mk_workload(4, 8);
+    qeil_assignment a = mk_assign(&pf, &wl, 0, 0, 0, 0, 2);
+    qeil_energy_params ep = qeil_energy_default_params();
+    qeil_eval e0, e1;
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &e0), QEIL_OK);
+    pf.units[0].step_s = 1e-3;
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &e1), QEIL_OK);
+    CHECK_NEAR(e1.prefill_s - e0.prefill_s, 2e-3, 1e-9, 1e-12);
+    CHECK_NEAR(e1.decode_s - e0.decode_s, 32e-3, 1e-9, 1e-12);
+    CHECK_NEAR(e1.latency_s - e0.latency_s, 34e-3, 1e-9, 1e-12);
+}
+
+/* Calibration recovers known coefficients from synthetic timings: the
+ * times the latency model gives with η_c 0.23, η_m 0.61, step 30 µs on a
+ * catalog model over P ∈ {32, 128, 512}, N ∈ {16, 64}, fitted from priors
+ * 0.5 / 0.8 / 0, come back within 2 % (the CPQ penalty, ~1e-7 here, is
+ * the only term the fit leaves out). */
+TEST(calibration_recovers_known_coefficients)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_model_desc md;
+    CHECK_EQ_INT(qeil_model_catalog_get(ctx, 0, &md), QEIL_OK);
+    qeil_platform pf = mk_platform(1);
+    pf.pools[0].capacity_B = 1e15;
+    pf.units[0].eta_compute = 0.23;
+    pf.units[0].eta_mem = 0.61;
+    pf.units[0].step_s = 30e-6;
+    static const uint32_t P[3] = {32, 128, 512}, N[2] = {16, 64};
+    static qeil_workload wl[6];
+    qeil_calib_point pts[12];
+    size_t n = 0;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++) {
+            qeil_workload_params wp = qeil_workload_default_params();
+            wp.prompt_tokens = P[i];
+            wp.gen_tokens = N[j];
+            wp.samples = 1;
+            qeil_workload *w = &wl[i * 2 + j];
+            CHECK_EQ_INT(qeil_workload_build(ctx, &md, &wp, w), QEIL_OK);
+            qeil_assignment a;
+            qeil_assignment_uniform(&a, &pf, w, 0, 1);
+            qeil_energy_params ep = qeil_energy_default_params();
+            qeil_eval ev;
+            CHECK_EQ_INT(qeil_energy_eval(&pf, w, &a, &ep, &ev), QEIL_OK);
+            pts[n++] = (qeil_calib_point){w, 0, ev.prefill_s};
+            pts[n++] = (qeil_calib_point){w, 1, ev.decode_s};
+        }
+    qeil_unit prior = pf.units[0];
+    prior.eta_compute = 0.5;
+    prior.eta_mem = 0.8;
+    prior.step_s = 0;
+    qeil_calib_fit f;
+    CHECK_EQ_INT(qeil_calib_fit_unit(&prior, pts, n, &f), QEIL_OK);
+    CHECK_EQ_INT(f.fit_compute && f.fit_mem && f.fit_step, 1);
+    CHECK_NEAR(f.eta_compute, 0.23, 0.02, 0);
+    CHECK_NEAR(f.eta_mem, 0.61, 0.02, 0);
+    CHECK_NEAR(f.step_s, 30e-6, 0.02, 0);
+    CHECK(f.rms_rel_error < 0.01);
+    /* the fit is not a copy of its prior: a 10 % slower machine moves it */
+    for (size_t i = 0; i < n; i++) pts[i].t_s *= 1.1;
+    CHECK_EQ_INT(qeil_calib_fit_unit(&prior, pts, n, &f), QEIL_OK);
+    CHECK_NEAR(f.eta_mem, 0.61 / 1.1, 0.02, 0);
+    CHECK_NEAR(f.step_s, 33e-6, 0.02, 0);
+    /* bad points */
+    pts[3].t_s = 0;
+    CHECK_EQ_INT(qeil_calib_fit_unit(&prior, pts, n, &f), QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_calib_fit_unit(&prior, pts, 0, &f), QEIL_ERR_INVALID);
+    qeil_ctx_free(ctx);
+}
+
 int main(void)
 {
     RUN(roofline_memory_bound);
@@ -902,6 +978,8 @@ int main(void)
     RUN(eval_unhealthy_unit);
     RUN(eval_dtype_fallback);
     RUN(eval_tied_across_pools);
+    RUN(eval_step_overhead);
+    RUN(calibration_recovers_known_coefficients);
     RUN(eval_int8_falls_back_to_f16);
     RUN(eval_missing_link);
     RUN(eval_rejects_invalid_assignment);

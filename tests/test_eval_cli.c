@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "qeil/qeil.h"
+#include "qeil/device.h"
 #include "test.h"
 
 static char qeil_bin[4200];
@@ -582,6 +583,140 @@ TEST(demo_model_end_to_end)
     cJSON_Delete(j);
 }
 
+/* Measured energy beside the modeled: --sensors-root on fixture trees
+ * (their counters stand still, so a measured interval is 0 J; the runtime
+ * test advances one to get non-zero). Without a counter the provenance is
+ * n/a and the numbers are null, never modeled ones. */
+static void check_meas(const cJSON *m, const char *prov, int measured)
+{
+    CHECK_EQ_STR(str_of(m, "provenance"), prov);
+    const cJSON *e = cJSON_GetObjectItem(m, "energy_J");
+    if (measured) {
+        CHECK(cJSON_IsNumber(e) && cJSON_GetNumberValue(e) >= 0);
+        CHECK_CONTAINS(str_of(m, "covers"), "whole CPU package");
+        CHECK(cJSON_IsNumber(cJSON_GetObjectItem(m, "t_s")));
+    } else {
+        CHECK(cJSON_IsNull(e));
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(m, "J_per_token")));
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(m, "power_W")));
+    }
+}
+
+TEST(measured_energy_beside_modeled)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char laptop[4400], rpi[4400];
+    snprintf(laptop, sizeof laptop, "%s", tasks);
+    char *cut = strstr(laptop, "eval/tiny.jsonl");
+    if (!cut) SKIP("tasks path has no tests/data/eval");
+    snprintf(cut, sizeof laptop - (size_t)(cut - laptop), "sense/intel-laptop");
+    snprintf(rpi, sizeof rpi, "%s", laptop);
+    snprintf(strstr(rpi, "intel-laptop"), 16, "rpi5");
+    const char *const tree[2] = {laptop, rpi};
+    static const char *const prov[2] = {"measured: rapl-package", "n/a: no sensor"};
+    for (int k = 0; k < 2; k++) {
+        char extra[4500];
+        snprintf(extra, sizeof extra, "--sensors-root %s", tree[k]);
+        cJSON *j = eval_json(extra);
+        if (!j) return;
+        cJSON *me = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "summary"), "measured");
+        check_meas(cJSON_GetObjectItem(me, "prefill"), prov[k], k == 0);
+        check_meas(cJSON_GetObjectItem(me, "decode"), prov[k], k == 0);
+        /* the modeled energy is still there, and still labelled modeled */
+        CHECK_EQ_STR(str_of(cJSON_GetObjectItem(j, "provenance"), "energy_J"), "modeled");
+        cJSON_Delete(j);
+
+        CHECK_EQ_INT(qeilf("generate -m %s -p hi -n 4 --seed 1 --output json %s", model, extra), 0);
+        j = cJSON_Parse(out_text);
+        CHECK(j != NULL);
+        me = cJSON_GetObjectItem(j, "measured");
+        check_meas(cJSON_GetObjectItem(me, "prefill"), prov[k], k == 0);
+        check_meas(cJSON_GetObjectItem(me, "decode"), prov[k], k == 0);
+        cJSON_Delete(j);
+
+        CHECK_EQ_INT(qeilf("bench -m %s -p 8 -n 4 -r 1 --bw 10 --output json %s", model, extra), 0);
+        j = cJSON_Parse(out_text);
+        CHECK(j != NULL);
+        check_meas(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "prefill"), "measured"), prov[k],
+                   k == 0);
+        check_meas(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "decode"), "measured"), prov[k],
+                   k == 0);
+        cJSON_Delete(j);
+    }
+    /* the table says so too */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 1 -n 4 --samples 2 --sensors-root %s", model,
+                       tasks, rpi),
+                 0);
+    CHECK_CONTAINS(out_text, "prefill energy (total) measured: n/a (no sensor)");
+    CHECK_EQ_INT(qeilf("generate -m %s -p hi -n 4 --sensors-root %s", model, laptop), 0);
+    CHECK_CONTAINS(err_text, "decode  measured: 0 J, 0 J/token, 0 W (rapl-package)");
+    CHECK_CONTAINS(err_text, "energy meter: rapl-package covers the whole CPU package");
+    /* a root that is not a directory is a runtime failure naming it */
+    CHECK_EQ_INT(qeilf("generate -m %s -p hi -n 4 --sensors-root /nonexistent-qeil", model), 1);
+    CHECK_CONTAINS(err_text, "sensor root '/nonexistent-qeil'");
+    CHECK_EQ_INT(qeilf("bench -m %s -p 8 -n 4 -r 1 --bw 10 --sensors-root /nonexistent-qeil", model), 1);
+    CHECK_CONTAINS(err_text, "sensor root '/nonexistent-qeil'");
+}
+
+/* `qeil calibrate --quick` on the tiny model: exit 0, the profile written
+ * loads and holds the fitted coefficients, the JSON carries the fidelity
+ * medians per set, time, unit and phase. Timings on a tiny model are
+ * mostly overhead and noise, so only the contract is checked here; the
+ * fit itself is tested on synthetic timings (test_energy). */
+static double num_at(const cJSON *o, const char *const *path)
+{
+    for (; *path; path++) o = cJSON_GetObjectItemCaseSensitive(o, *path);
+    return cJSON_IsNumber(o) ? cJSON_GetNumberValue(o) : NAN;
+}
+
+TEST(calibrate_cli)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char out[4300];
+    snprintf(out, sizeof out, "%s/cal.json", tmpdir);
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s --quick -r 1 -t 1 --output json", model, out), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (!j) return;
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "points")), 12);
+    static const char *const sets[2] = {"fit", "held_out"}, *const when[2] = {"before", "after"};
+    for (int s = 0; s < 2; s++)
+        for (int w = 0; w < 2; w++) {
+            const char *p0[] = {"fidelity", sets[s], when[w], "median_abs_error", NULL};
+            const char *p1[] = {"fidelity", sets[s], when[w], "units", "cpu", "prefill",
+                                "median_abs_error", NULL};
+            const char *p2[] = {"fidelity", sets[s], when[w], "units", "cpu", "decode",
+                                "median_abs_error", NULL};
+            CHECK(num_at(j, p0) >= 0);
+            CHECK(num_at(j, p1) >= 0);
+            CHECK(num_at(j, p2) >= 0);
+        }
+    /* the file is a valid profile with the coefficients the JSON reports */
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_platform pf;
+    CHECK_EQ_INT(qeil_platform_load(ctx, out, &pf), QEIL_OK);
+    const char *pm[] = {"coefficients", "after", "eta_mem", NULL};
+    const char *ps[] = {"coefficients", "after", "step_s", NULL};
+    CHECK_NEAR(pf.units[0].eta_mem, num_at(j, pm), 1e-9, 0);
+    CHECK_NEAR(pf.units[0].step_s, num_at(j, ps), 1e-9, 1e-15);
+    CHECK_EQ_INT(pf.units[0].src_compute, QEIL_SRC_MEASURED);
+    qeil_ctx_free(ctx);
+    cJSON_Delete(j);
+    /* the table */
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s --quick -r 1 -t 1", model, out), 0);
+    CHECK_CONTAINS(out_text, "held_out cpu  prefill");
+    CHECK_CONTAINS(out_text, "median |error|");
+    CHECK_CONTAINS(out_text, "measured energy: n/a (no sensor)");
+    /* the output path is checked before any measuring; usage errors exit 2 */
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o /nonexistent-qeil/cal.json --quick", model), 1);
+    CHECK_CONTAINS(err_text, "--out /nonexistent-qeil/cal.json");
+    CHECK(!strstr(err_text, "P=8"));
+    CHECK_EQ_INT(qeilf("calibrate -m %s --quick", model), 2);
+    CHECK_CONTAINS(err_text, "-o FILE is required");
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s -r 0", model, out), 2);
+    CHECK_CONTAINS(err_text, "--repetitions");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -610,6 +745,8 @@ int main(int argc, char **argv)
     RUN(cascade_options);
     RUN(pass_at_k_every_k_in_json);
     RUN(demo_model_end_to_end);
+    RUN(measured_energy_beside_modeled);
+    RUN(calibrate_cli);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

@@ -769,6 +769,225 @@ TEST(tasks_reader)
     qeil_ctx_free(ctx);
 }
 
+/* ---- measured energy: a fixture tree whose RAPL counter the test advances ---- */
+
+typedef struct {
+    char path[4400]; /* intel-rapl:0/energy_uj of the copied tree */
+    uint64_t uj;     /* the counter's value */
+    uint64_t step;   /* µJ added before each reading */
+    int calls;
+    int vanish_after; /* > 0: remove the file on this call */
+} rapl_hook;
+
+/* Runs right before each meter reading: the counter advances by exactly
+ * `step`, so every interval measures step µJ whatever the timing. */
+static void advance_rapl(void *user)
+{
+    rapl_hook *h = user;
+    h->calls++;
+    if (h->vanish_after && h->calls >= h->vanish_after) {
+        unlink(h->path);
+        return;
+    }
+    h->uj += h->step;
+    FILE *f = fopen(h->path, "w");
+    if (!f) return;
+    fprintf(f, "%llu\n", (unsigned long long)h->uj);
+    fclose(f);
+}
+
+static qeil_runtime *measured_runtime(qeil_ctx *ctx, const char *root, rapl_hook *h,
+                                      uint32_t batch)
+{
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.samples = 4;
+    rp.batch = batch;
+    rp.max_tokens = 6;
+    rp.meter.root = root;
+    rp.meter.hook = h ? advance_rapl : NULL;
+    rp.meter.hook_user = h;
+    qeil_runtime *rt = NULL;
+    if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
+        printf("  runtime_create: %s\n", qeil_ctx_errmsg(ctx));
+        return NULL;
+    }
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.seed = 3;
+    if (qeil_runtime_set_sampler(rt, &sp) != QEIL_OK) {
+        qeil_runtime_free(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+TEST(measured_energy_through_the_runtime)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    char root[4300], cmd[8800];
+    snprintf(root, sizeof root, "%s/intel-laptop", tmpdir);
+    snprintf(cmd, sizeof cmd, "cp -r tests/data/sense/intel-laptop %s", root);
+    CHECK_EQ_INT(system(cmd), 0);
+    static rapl_hook h;
+    memset(&h, 0, sizeof h);
+    snprintf(h.path, sizeof h.path, "%s/sys/class/powercap/intel-rapl:0/energy_uj", root);
+    h.uj = 123456789; /* the fixture's value */
+    h.step = 1000000; /* 1 J per reading */
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+
+    /* single-stream: prefill and the decode loop each measure one step */
+    qeil_runtime *rt = measured_runtime(ctx, root, &h, 0);
+    CHECK(rt != NULL);
+    if (!rt) goto done;
+    CHECK_EQ_STR(qeil_runtime_meter_provenance(rt), "rapl-package");
+    CHECK(strstr(qeil_runtime_meter_covers(rt), "whole CPU package") != NULL);
+    int32_t ids[64], gen[8];
+    size_t n = 0;
+    CHECK_EQ_INT(qeil_runtime_tokenize(rt, "hello", -1, 1, ids, 64, &n), QEIL_OK);
+    qeil_runtime_gen_result g;
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, (uint32_t)n, 8, gen, NULL, NULL, NULL, &g),
+                 QEIL_OK);
+    CHECK_EQ_INT(h.calls, 4);
+    CHECK_EQ_INT(g.prefill_meas.valid, 1);
+    CHECK_EQ_INT(g.decode_meas.valid, 1);
+    CHECK_NEAR(g.prefill_meas.energy_J, 1.0, 1e-12, 0);
+    CHECK_NEAR(g.decode_meas.energy_J, 1.0, 1e-12, 0);
+    CHECK(g.prefill_meas.t_s > 0 && g.decode_meas.t_s > 0);
+    CHECK_NEAR(g.decode_meas.power_W, 1.0 / g.decode_meas.t_s, 1e-12, 0);
+    qeil_runtime_free(rt);
+
+    /* requests: the prefill, then one decode batch of all 4 samples (each
+     * gets a quarter); majority draws the whole budget */
+    h.calls = 0;
+    rt = measured_runtime(ctx, root, &h, 4);
+    CHECK(rt != NULL);
+    if (!rt) goto done;
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    cfg.plan_method = QEIL_METHOD_STANDARD;
+    cfg.select = QEIL_SELECT_MAJORITY;
+    qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
+    uint32_t ci = 0;
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, &ci), QEIL_OK);
+    qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+    qeil_runtime_result r;
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, ci, &r), QEIL_OK);
+    CHECK_EQ_INT(r.n_samples, 4);
+    CHECK_EQ_INT(h.calls, 4);
+    CHECK_EQ_INT(r.prefill_meas.valid && r.decode_meas.valid, 1);
+    CHECK_NEAR(r.prefill_meas.energy_J, 1.0, 1e-12, 0);
+    CHECK_NEAR(r.decode_meas.energy_J, 1.0, 1e-12, 0);
+    /* the modeled figure stays modeled and apart */
+    CHECK_EQ_INT(r.energy_src, QEIL_PROV_MODELED);
+    CHECK(r.energy_J != r.prefill_meas.energy_J + r.decode_meas.energy_J);
+
+    /* the sensor vanishes mid-run: a warning's worth (invalid measure), no failure */
+    h.vanish_after = h.calls + 3; /* prefill start, stop; gone at the decode start */
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, ci, &r), QEIL_OK);
+    CHECK_EQ_INT(r.prefill_meas.valid, 1);
+    CHECK_EQ_INT(r.decode_meas.valid, 0);
+    CHECK(isnan(r.decode_meas.energy_J));
+    CHECK(r.decode_s > 0);
+    qeil_runtime_free(rt);
+
+    /* a tree without energy counters (Raspberry Pi 5): n/a, never a number */
+    rt = measured_runtime(ctx, "tests/data/sense/rpi5", NULL, 0);
+    CHECK(rt != NULL);
+    if (!rt) goto done;
+    CHECK(qeil_runtime_meter_provenance(rt) == NULL);
+    CHECK_EQ_STR(qeil_runtime_meter_covers(rt), "no sensor");
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, (uint32_t)n, 4, gen, NULL, NULL, NULL, &g),
+                 QEIL_OK);
+    CHECK_EQ_INT(g.prefill_meas.valid + g.decode_meas.valid, 0);
+    CHECK(isnan(g.prefill_meas.energy_J) && isnan(g.decode_meas.energy_J));
+    qeil_runtime_free(rt);
+
+    /* a sensor root that is not a directory: named at create */
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.meter.root = "/nonexistent-qeil-root";
+    rt = NULL;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_ERR_NOTFOUND);
+    CHECK(strstr(qeil_ctx_errmsg(ctx), "sensors: sensor root '/nonexistent-qeil-root'") != NULL);
+    rp.sensors = 0; /* off: the root is not looked at */
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_OK);
+    CHECK_EQ_STR(qeil_runtime_meter_covers(rt), "sensors off");
+    qeil_runtime_free(rt);
+    rp.sensors = 2;
+    rt = NULL;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_ERR_RANGE);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "sensors: 2 (allowed 0, 1)");
+done:
+    qeil_ctx_free(ctx);
+}
+
+/* ---- drift: fires exactly when the timings change, not on noise ---- */
+
+static double noise10(qeil_rng *r) /* uniform in [0.9, 1.1] */
+{
+    return 0.9 + 0.2 * (double)(qeil_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+TEST(drift_detector)
+{
+    qeil_drift d;
+    qeil_rng r;
+    qeil_rng_seed(&r, 11);
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    /* ±10 % noise around the prediction for 20000 steps: never */
+    int fired = 0;
+    for (int i = 0; i < 20000; i++) fired += qeil_drift_observe(&d, 1e-3 * noise10(&r), 1e-3, NULL);
+    CHECK_EQ_INT(fired, 0);
+    /* the machine slows by 40 % at step 100 (noise kept): exactly one fire,
+     * after the change and within 15 steps of it; the new level is then
+     * the baseline (no second fire) */
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    int first = -1, n_fire = 0;
+    double why = 0;
+    for (int i = 0; i < 2000; i++) {
+        double slow = i >= 100 ? 1.4 : 1.0, ratio;
+        if (qeil_drift_observe(&d, 1e-3 * slow * noise10(&r), 1e-3, &ratio)) {
+            n_fire++;
+            if (first < 0) {
+                first = i;
+                why = ratio;
+            }
+        }
+    }
+    CHECK_EQ_INT(n_fire, 1);
+    CHECK(first >= 100 && first < 115);
+    CHECK(why > 0.2);
+    CHECK_NEAR(d.baseline, 1.4, 0.1, 0);
+    /* a change back fires again (a speed-up is drift too) */
+    n_fire = 0;
+    for (int i = 0; i < 200; i++) n_fire += qeil_drift_observe(&d, 1e-3 * noise10(&r), 1e-3, NULL);
+    CHECK_EQ_INT(n_fire, 1);
+    /* a 15 % change stays under the 20 % threshold */
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    n_fire = 0;
+    for (int i = 0; i < 2000; i++) n_fire += qeil_drift_observe(&d, 1.15e-3, 1e-3, NULL);
+    CHECK_EQ_INT(n_fire, 0);
+    /* a blip shorter than min_steps does not fire */
+    CHECK_EQ_INT(qeil_drift_init(NULL, &d, NULL), QEIL_OK);
+    n_fire = 0;
+    for (int i = 0; i < 100; i++) n_fire += qeil_drift_observe(&d, i == 50 ? 5e-3 : 1e-3, 1e-3, NULL);
+    CHECK_EQ_INT(n_fire, 0);
+    /* bad steps are ignored; bad params named */
+    CHECK_EQ_INT(qeil_drift_observe(&d, NAN, 1e-3, NULL), 0);
+    CHECK_EQ_INT(qeil_drift_observe(&d, 1e-3, 0, NULL), 0);
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_drift_params p = qeil_drift_default_params();
+    p.threshold = 0;
+    CHECK_EQ_INT(qeil_drift_init(ctx, &d, &p), QEIL_ERR_RANGE);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "threshold: 0 (allowed (0, 10])");
+    p = qeil_drift_default_params();
+    p.alpha = 1.5;
+    CHECK_EQ_INT(qeil_drift_init(ctx, &d, &p), QEIL_ERR_RANGE);
+    CHECK_EQ_STR(qeil_ctx_errmsg(ctx), "alpha: 1.5 (allowed (0, 1])");
+    qeil_ctx_free(ctx);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -791,6 +1010,8 @@ int main(int argc, char **argv)
     RUN(eval_matches_the_cli);
     RUN(generate_matches_the_cli);
     RUN(generate_stops_at_the_context);
+    RUN(measured_energy_through_the_runtime);
+    RUN(drift_detector);
     RUN(bad_params_name_field_value_and_range);
     RUN(null_handles);
     RUN(tasks_reader);

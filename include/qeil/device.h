@@ -101,6 +101,13 @@ typedef struct {
     qeil_source src_compute; /* peak_ops, mem_bw_Bps, eta_* */
     qeil_source src_power;   /* e_op_J, e_byte_J, p_const_W, leakage */
     qeil_source src_thermal; /* r_th, c_th, t_amb, t_max */
+
+    /* Per-step dispatch overhead: seconds each forward step of one work
+     * unit costs on this unit beyond its roofline time (kernel launches,
+     * thread-pool wake-ups, small ops); a prefill is one step per work unit,
+     * decode R·N. 0 = none (profiles before `qeil calibrate`); [0, 1].
+     * docs/energy-model.md §1.8. */
+    double step_s;
 } qeil_unit;
 
 typedef struct {

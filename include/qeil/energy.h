@@ -130,6 +130,43 @@ QEIL_API qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_worklo
                                       const qeil_assignment *a, const qeil_energy_params *ep,
                                       qeil_eval *ev);
 
+
+/* ---- Calibration: fit a unit's η_c, η_m and step_s to measured times ----
+ * (docs/energy-model.md §10; `qeil calibrate`). A point is one phase of one
+ * measured run, all work units on unit u, one sequence (samples 1, batch
+ * 1): prefill (one step per work unit) or decode (gen_tokens steps). The
+ * model fitted is the latency model's on that unit:
+ *   t = Σ_w max(F_w / (Π_t η_c), Q_w / (B η_m)) + steps · n_wunits · step_s
+ * (CPQ penalty taken as 1). Each work unit is classed compute- or
+ * memory-bound under the current coefficients, the three unknowns 1/η_c,
+ * 1/η_m and step_s are solved by least squares on the relative error, and
+ * the classing is repeated until it is stable (at most 8 rounds). A
+ * coefficient no point constrains (no compute-bound work: η_c) keeps its
+ * prior value and is reported unfitted. */
+typedef struct {
+    const qeil_workload *wl; /* borrowed; samples 1 */
+    int phase;               /* 0 = prefill, 1 = decode */
+    double t_s;              /* measured wall time of the phase, > 0 */
+} qeil_calib_point;
+
+typedef struct {
+    double eta_compute;  /* fitted achieved/peak compute fraction (may exceed 1:
+                            the unit's peak is then below what it ran at) */
+    double eta_mem;      /* fitted achieved/peak bandwidth fraction (may exceed 1) */
+    double step_s;       /* fitted per-step overhead per work unit, s, >= 0 */
+    int fit_compute, fit_mem, fit_step; /* 1: constrained by the points */
+    double rms_rel_error; /* of the fit on its points */
+} qeil_calib_fit;
+
+/* Fit unit u (its peak_ops, mem_bw_Bps at the nominal DVFS point; its
+ * eta_compute, eta_mem and step_s are the priors) to n points (n >= 1,
+ * at most 4096). Errors: QEIL_ERR_INVALID (NULL, a point with t_s <= 0 or
+ * not finite, a workload with samples != 1, n out of range),
+ * QEIL_ERR_RANGE (the least-squares system is singular even with the
+ * unconstrained coefficients fixed). Pure, reentrant, allocates nothing. */
+qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts, size_t n,
+                                qeil_calib_fit *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -65,6 +65,7 @@
 #include "qeil/plan.h"
 #include "qeil/sampler.h"
 #include "qeil/select.h"
+#include "qeil/sense.h"
 #include "qeil/workload.h"
 
 #ifdef __cplusplus
@@ -136,6 +137,12 @@ typedef struct {
     qeil_select_params select;      /* selection tuning (docs/selection.md); method, mode,
                                        budget and batch are set by the runtime; default
                                        qeil_select_default_params() */
+    /* measured energy (docs/runtime.md "Measured energy"): a CPU meter
+     * (qeil_sense_cpu_meter) read around each prefill and decode */
+    int sensors;                    /* 1: open the sensors; 0: none (every measure is
+                                       n/a); default 1 */
+    qeil_sense_meter_params meter;  /* root ("/"), NVML, a test hook; default
+                                       qeil_sense_meter_default_params() */
 } qeil_runtime_params;
 
 /* The defaults stated field by field above. */
@@ -249,11 +256,15 @@ typedef struct {
     double energy_J;             /* finite, >= 0 */
     double latency_s;            /* on the target platform (modeled), finite, >= 0 */
     int plan_feasible;           /* the energy model's feasibility of the plan */
-    /* Provenance of energy_J. Today always QEIL_PROV_MODELED (the energy model
-     * on the work executed). This is where measured energy from sensors
-     * (src/sense) goes: a measured request sets energy_J from the meter and
-     * energy_src to QEIL_PROV_MEASURED (or MEASURED_TIME_MODELED_POWER). */
+    /* Provenance of energy_J: always QEIL_PROV_MODELED. energy_J prices the
+     * work on the configuration's plan and target platform, which need not
+     * be this machine; what this machine's sensors measured is apart, below. */
     qeil_provenance energy_src;
+    /* measured on this machine by the CPU meter (qeil_runtime_meter_provenance):
+     * the prefill, and the drawn samples' share of their decode batches (each
+     * batch measured whole, shared equally like decode_s). valid = 0 (NAN
+     * energy) when there is no sensor or a reading failed: never modeled. */
+    qeil_sense_measure prefill_meas, decode_meas;
 } qeil_runtime_result;
 
 /* Start a request: prefill its prompt on the prompt sequence, forget the
@@ -275,6 +286,12 @@ QEIL_API qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t config, qeil
  * n_layers+1 = head) since the current request began (every sample drawn
  * for it so far); n_units values (at most qeil_runtime_n_units) into t_s. */
 QEIL_API void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_units);
+
+/* The CPU meter's provenance ("rapl-package", ...; NULL: no sensor or
+ * sensors off) and what it covers or why there is none (never NULL);
+ * borrowed, valid while rt lives. */
+const char *qeil_runtime_meter_provenance(const qeil_runtime *rt);
+const char *qeil_runtime_meter_covers(const qeil_runtime *rt);
 
 /* ---- Single-stream generation (`qeil generate`) ---- */
 
@@ -301,6 +318,10 @@ typedef struct {
     double decode_s;         /* wall time of the decode steps, s */
     double sample_s;         /* wall time in the sampler, s */
     qeil_runtime_stop stop;
+    /* measured by the CPU meter around the prefill and around the whole
+     * decode loop (sampling and the callback included); valid = 0 when
+     * there is no sensor or a reading failed */
+    qeil_sense_measure prefill_meas, decode_meas;
 } qeil_runtime_gen_result;
 
 /* Prefill prompt[0..n_prompt) on the prompt sequence (from empty) and
@@ -317,6 +338,47 @@ QEIL_API qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prom
                                            uint32_t max_tokens, int32_t *tokens,
                                            qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
                                            void *user, qeil_runtime_gen_result *out);
+
+/* ------------------------------------------------------------------------ */
+/* Drift: measured against predicted, online (docs/runtime.md "Drift")      */
+/* ------------------------------------------------------------------------ */
+
+/* An EWMA of measured/predicted time per step, compared with a baseline
+ * ratio: when it and each step's own ratio stay more than `threshold`
+ * away from the baseline (same side) for `min_steps` consecutive
+ * observations, the detector fires once (the
+ * caller recalibrates and re-plans between requests) and takes the
+ * current EWMA as its new baseline. Noise of ±10 % on single steps moves
+ * an EWMA with alpha 0.2 by a few percent: it never fires on that. */
+typedef struct {
+    double alpha;       /* weight of a new observation, (0, 1]; default 0.2 */
+    double threshold;   /* relative drift |ewma/baseline − 1| that counts, (0, 10];
+                           default 0.20 */
+    uint32_t min_steps; /* consecutive steps past the threshold to fire, 1..1e6;
+                           default 5 */
+    double baseline;    /* the calibrated ratio measured/predicted, > 0; default 1 */
+} qeil_drift_params;
+
+qeil_drift_params qeil_drift_default_params(void);
+
+typedef struct {
+    qeil_drift_params p;
+    double ewma;        /* current EWMA of the ratio (baseline before any step) */
+    double baseline;    /* current baseline ratio */
+    uint32_t over;      /* consecutive steps past the threshold */
+    uint64_t steps;     /* observations so far */
+    uint64_t fires;     /* times it fired */
+} qeil_drift;
+
+/* Validate p (NULL: the defaults; QEIL_ERR_RANGE naming the field, value
+ * and range via ctx, which may be NULL) and reset d. */
+qeil_status qeil_drift_init(qeil_ctx *ctx, qeil_drift *d, const qeil_drift_params *p);
+/* One step: measured and predicted seconds (both > 0 and finite, else the
+ * step is ignored and 0 returned). Returns 1 when the detector fires on
+ * this step, else 0. *ratio (may be NULL) gets ewma/baseline − 1 before a
+ * re-baseline: the drift that made it fire. Pure arithmetic, no
+ * allocation; not thread-safe per d. */
+int qeil_drift_observe(qeil_drift *d, double measured_s, double predicted_s, double *ratio);
 
 #ifdef __cplusplus
 }

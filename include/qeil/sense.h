@@ -217,6 +217,80 @@ QEIL_API qeil_status qeil_sense_meter(qeil_ctx *ctx, const qeil_sense *s, const 
  * c0 with no range or either count exceeds the range. Reentrant. */
 QEIL_API int qeil_sense_counter_delta(uint64_t c0, uint64_t c1, uint64_t range, uint64_t *delta);
 
+
+/* ------------------------------------------------------------------------ */
+/* The CPU meter: measured energy of a phase of work                         */
+/* ------------------------------------------------------------------------ */
+
+/* A meter picks the energy counters that cover the CPU the engine runs on
+ * and measures intervals with them: start, the work, stop. The pick, in
+ * order: every readable RAPL package zone (rapl-package, rapl-package-1,
+ * ... summed: each covers one whole CPU package — all cores, the uncore
+ * and caches — and so every process's work on it, not qeil's alone);
+ * else RAPL psys (the whole platform: package, memory, board); else a
+ * hwmon energy counter of the CPU. NVML's GPU counter never covers CPU
+ * work and is not picked. No counter: the meter has no provenance and
+ * every measure says why (`n/a: no sensor`), so a modeled figure is never
+ * printed as measured. */
+typedef struct {
+    const char *root;     /* as qeil_sense_params.root; NULL or "" = "/" */
+    int nvml;             /* as qeil_sense_params.nvml; default 0 (a GPU counter
+                             never covers the CPU's work) */
+    const char *nvml_lib; /* as qeil_sense_params.nvml_lib */
+    void (*hook)(void *user); /* called right before each reading (tests advance
+                                 a fixture's counter with it); NULL = none */
+    void *hook_user;
+} qeil_sense_meter_params;
+
+/* root "/", nvml 0, nvml_lib NULL, no hook. */
+qeil_sense_meter_params qeil_sense_meter_default_params(void);
+
+typedef struct qeil_sense_cpu_meter qeil_sense_cpu_meter;
+
+/* One measured interval. */
+typedef struct {
+    int valid;       /* 1: measured; 0: no sensor, or a reading failed (a
+                        sensor that vanished mid-run is this, never a crash) */
+    double energy_J; /* >= 0 when valid, else NAN */
+    double t_s;      /* the interval, s (valid or not: the wall time between
+                        start and stop when both were read) */
+    double power_W;  /* energy_J / t_s when valid, else NAN */
+} qeil_sense_measure;
+
+/* Discover the sensors under p->root (p may be NULL: the defaults) and
+ * pick the CPU counters. Having no counter is not an error (see
+ * qeil_sense_cpu_meter_provenance). Errors: those of qeil_sense_create
+ * (QEIL_ERR_NOTFOUND: root is not a directory), QEIL_ERR_NOMEM. ctx (not
+ * NULL) supplies the allocator and must outlive *out. Free with
+ * qeil_sense_cpu_meter_free (NULL is a no-op). Not thread-safe: one
+ * interval at a time per meter. */
+qeil_status qeil_sense_cpu_meter_create(qeil_ctx *ctx, const qeil_sense_meter_params *p,
+                                        qeil_sense_cpu_meter **out);
+void qeil_sense_cpu_meter_free(qeil_sense_cpu_meter *m);
+
+/* The picked counters' ids joined by '+' ("rapl-package",
+ * "rapl-package+rapl-package-1", "rapl-psys"), or NULL when none; owned
+ * by m. */
+const char *qeil_sense_cpu_meter_provenance(const qeil_sense_cpu_meter *m);
+/* What the counters cover, one sentence owned by m ("the whole CPU
+ * package (all cores, uncore and caches; other processes' work
+ * included)"); when none, why: "no sensor" or the unreadable counter's
+ * file and fix. Never NULL. */
+const char *qeil_sense_cpu_meter_covers(const qeil_sense_cpu_meter *m);
+
+/* Begin an interval: read the counters now (the hook first). Returns 0,
+ * or the number of counters that failed to read (the interval is then
+ * invalid). m may be NULL (no meter: a no-op returning 0). */
+size_t qeil_sense_cpu_meter_start(qeil_sense_cpu_meter *m);
+/* End the interval begun by the last start: read again and fill *out
+ * (valid = 0 with NAN energy when there is no counter, a reading failed,
+ * a counter went backwards without a documented range, or start was not
+ * called). m may be NULL: *out is invalid. */
+void qeil_sense_cpu_meter_stop(qeil_sense_cpu_meter *m, qeil_sense_measure *out);
+
+/* Sum of measures: valid only when all of a and b are; t_s adds up. */
+qeil_sense_measure qeil_sense_measure_add(qeil_sense_measure a, qeil_sense_measure b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -271,7 +271,7 @@ static qeil_status parse_unit(qeil_ctx *ctx, const char *path, const cJSON *j, q
         "eta_compute",  "eta_mem",      "e_op_J",      "e_byte_J",        "p_const_W",
         "p_leak_ref_W", "t_leak_ref_C", "leak_kappa_perK", "r_th_KpW",    "c_th_JpK",
         "t_amb_C",      "t_max_C",      "dvfs",        "dvfs_nominal",    "source",
-        NULL};
+        "step_s",       NULL};
     TRY(expect_object(ctx, path, j));
     TRY(check_keys(ctx, path, j, keys));
     int k;
@@ -293,6 +293,9 @@ static qeil_status parse_unit(qeil_ctx *ctx, const char *path, const cJSON *j, q
     TRY(get_num(ctx, path, j, "c_th_JpK", &u->c_th_JpK));
     TRY(get_num(ctx, path, j, "t_amb_C", &u->t_amb_C));
     TRY(get_num(ctx, path, j, "t_max_C", &u->t_max_C));
+    u->step_s = 0; /* optional: written by `qeil calibrate` */
+    if (cJSON_GetObjectItemCaseSensitive(j, "step_s"))
+        TRY(get_num(ctx, path, j, "step_s", &u->step_s));
 
     const cJSON *arr, *e;
     TRY(get_array(ctx, path, j, "dvfs", 1, QEIL_MAX_DVFS, &arr, &u->n_dvfs));
@@ -680,6 +683,7 @@ qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char *
         sb_kv(&b, in, "mem_bw_Bps", u->mem_bw_Bps, 0);
         sb_kv(&b, in, "eta_compute", u->eta_compute, 0);
         sb_kv(&b, in, "eta_mem", u->eta_mem, 0);
+        if (u->step_s > 0) sb_kv(&b, in, "step_s", u->step_s, 0);
         sb_dtypes(&b, "e_op_J", u->e_op_J);
         sb_kv(&b, in, "e_byte_J", u->e_byte_J, 0);
         sb_kv(&b, in, "p_const_W", u->p_const_W, 0);

@@ -276,7 +276,8 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
         double F = uw->pf_flops;
         double Q = uw->pf_weight_B + uw->pf_kv_write_B + uw->pf_kv_read_B + uw->pf_act_B;
         double t0 = roof_s(c, dt, F, Q), dasi = dasi_k(c, dt, F, Q);
-        double t = t0 * pen[q];
+        /* + one step's dispatch overhead (§1.8): not memory pressure, no penalty */
+        double t = t0 * pen[q] + pf->units[d].step_s;
         ev->pf_time_s[w] = t;
         ev->pf_dasi[w] = dasi;
         ev->busy_s[d] += t;
@@ -314,7 +315,7 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
             f_tot += N * f_r;
             q_tot += N * q_r;
         }
-        double t = t0 * pen[q];
+        double t = t0 * pen[q] + steps * pf->units[d].step_s; /* §1.8 */
         ev->dc_time_s[w] = t;
         ev->dc_dasi[w] = t0 > 0 ? use / t0 : 0; /* time-weighted over the rounds */
         ev->busy_s[d] += t;

@@ -31,6 +31,7 @@ typedef struct {
     double logprob_sum;
     uint32_t flags;
     double wall_s; /* measured: this sample's share of its batch's time */
+    qeil_sense_measure meas; /* measured: its share of its batch's energy */
 } sample_rec;
 
 typedef struct {
@@ -69,6 +70,8 @@ struct qeil_runtime {
     sample_rec *cache;   /* [samples] */
     uint32_t n_cached;
     double prefill_s;
+    qeil_sense_measure prefill_meas;
+    qeil_sense_cpu_meter *meter; /* NULL: sensors off */
     qeil_status err;     /* the generator's failure, kept apart from the selector's */
     char errmsg[512];
 };
@@ -101,6 +104,8 @@ qeil_runtime_params qeil_runtime_default_params(void)
     p.batch = RT_DEFAULT_BATCH;
     p.max_tokens = RT_DEFAULT_MAX_TOKENS;
     p.select = qeil_select_default_params();
+    p.sensors = 1;
+    p.meter = qeil_sense_meter_default_params();
     return p;
 }
 
@@ -127,6 +132,8 @@ static qeil_status params_validate(qeil_ctx *ctx, const qeil_runtime_params *p)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
                              "batch: %u (allowed 0..%u: at most samples and %u)", p->batch, bmax,
                              QEIL_SELECT_MAX_BATCH);
+    if (p->sensors != 0 && p->sensors != 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "sensors: %d (allowed 0, 1)", p->sensors);
     if (p->max_tokens < 1 || p->max_tokens > QEIL_RUNTIME_MAX_TOKENS)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_tokens: %u (allowed 1..%u)", p->max_tokens,
                              QEIL_RUNTIME_MAX_TOKENS);
@@ -168,6 +175,7 @@ void qeil_runtime_free(qeil_runtime *rt)
     qeil_free(ctx, rt->toks);
     qeil_free(ctx, rt->active);
     qeil_free(ctx, rt->cache);
+    qeil_sense_cpu_meter_free(rt->meter);
     qeil_engine_free(rt->e);
     qeil_free(ctx, rt);
 }
@@ -203,6 +211,10 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
     rt->n_units = rt->md->n_layers + 2;
     rt->eos = qeil_tokenizer_eos(rt->tk);
     rt->slots = p->batch ? p->batch : 1;
+    if (p->sensors && (st = qeil_sense_cpu_meter_create(ctx, &p->meter, &rt->meter)) != QEIL_OK) {
+        fail_wrap(ctx, st, "sensors");
+        goto fail;
+    }
 
     /* ---- buffers of the sample slots ---- */
     const uint32_t b = p->batch;
@@ -459,6 +471,7 @@ static qeil_status gen_nomem(qeil_runtime *g)
 static qeil_status gen_chunk(qeil_runtime *g, uint32_t first, uint32_t c)
 {
     qeil_status st;
+    qeil_sense_cpu_meter_start(g->meter);
     double t0 = now_s();
     char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
     for (uint32_t j = 0; j < c; j++) {
@@ -519,7 +532,14 @@ static qeil_status gen_chunk(qeil_runtime *g, uint32_t first, uint32_t c)
         for (uint32_t r = 0; r < m; r++) g->row[g->rowslot[r]] = g->logits + (size_t)r * g->n_vocab;
     }
     double share = (now_s() - t0) / c;
-    for (uint32_t j = 0; j < c; j++) g->cache[first + j].wall_s = share;
+    qeil_sense_measure m;
+    qeil_sense_cpu_meter_stop(g->meter, &m);
+    m.energy_J /= c; /* NAN stays NAN */
+    m.t_s /= c;
+    for (uint32_t j = 0; j < c; j++) {
+        g->cache[first + j].wall_s = share;
+        g->cache[first + j].meas = m;
+    }
     return QEIL_OK;
 }
 
@@ -584,6 +604,7 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     qeil_engine_unit_times_reset(rt->e);
 
     /* ---- prefill the prompt on sequence 0 ---- */
+    qeil_sense_cpu_meter_start(rt->meter);
     double t0 = now_s();
     qeil_engine_seq_reset(rt->e, 0);
     const int32_t *ids = rq->prompt;
@@ -596,18 +617,18 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     }
     rt->n_cached = 0;
     rt->prefill_s = now_s() - t0;
+    qeil_sense_cpu_meter_stop(rt->meter, &rt->prefill_meas);
     rt->begun = 1;
     return QEIL_OK;
 }
 
 /* Energy and latency of the work a request executed, on a plan.
  *
- * PROVENANCE: this is the one place that decides where a request's energy
- * comes from. Today it is always the energy model on the executed work
- * (QEIL_PROV_MODELED). Measured energy from sensors (src/sense: RAPL, NVML,
- * hwmon) goes here: read the meter around the request, set energy_J from it
- * and energy_src to QEIL_PROV_MEASURED (or MEASURED_TIME_MODELED_POWER when
- * only time is measured), keeping the modeled figure as the fallback. */
+ * PROVENANCE: energy_J is the energy model on the executed work, priced on
+ * the configuration's plan and target platform (QEIL_PROV_MODELED), which
+ * need not be this machine. What this machine's CPU meter measured is kept
+ * apart (prefill_meas, decode_meas, read in begin and gen_chunk), never
+ * mixed into the modeled figure. */
 static qeil_status request_energy(qeil_runtime *rt, const config *c, uint32_t n_samples,
                                   uint64_t n_tokens, qeil_runtime_result *out)
 {
@@ -675,11 +696,27 @@ qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t ci, qeil_runtime_resu
         }
     }
     r.prefill_s = rt->prefill_s;
-    for (uint32_t i = 0; i < res.n_samples; i++) r.decode_s += rt->cache[i].wall_s;
+    r.prefill_meas = rt->prefill_meas;
+    r.decode_meas = rt->cache[0].meas;
+    for (uint32_t i = 0; i < res.n_samples; i++) {
+        r.decode_s += rt->cache[i].wall_s;
+        if (i) r.decode_meas = qeil_sense_measure_add(r.decode_meas, rt->cache[i].meas);
+    }
     r.wall_s = r.prefill_s + r.decode_s;
     if ((st = request_energy(rt, c, res.n_samples, res.n_tokens, &r)) != QEIL_OK) return st;
     *out = r;
     return QEIL_OK;
+}
+
+const char *qeil_runtime_meter_provenance(const qeil_runtime *rt)
+{
+    return rt ? qeil_sense_cpu_meter_provenance(rt->meter) : NULL;
+}
+
+const char *qeil_runtime_meter_covers(const qeil_runtime *rt)
+{
+    if (rt && !rt->meter) return "sensors off";
+    return qeil_sense_cpu_meter_covers(rt ? rt->meter : NULL);
 }
 
 void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_units)
@@ -734,6 +771,10 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
 
     /* ---- prefill, in chunks of at most n_batch tokens ---- */
     qeil_engine_seq_reset(rt->e, 0);
+    qeil_sense_measure none;
+    qeil_sense_cpu_meter_stop(NULL, &none);
+    out->prefill_meas = out->decode_meas = none;
+    qeil_sense_cpu_meter_start(rt->meter);
     double t0 = now_s();
     for (uint32_t at = 0; at < n_prompt;) {
         uint32_t n = n_prompt - at < rt->n_batch ? n_prompt - at : rt->n_batch;
@@ -745,6 +786,8 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
         at += n;
     }
     out->prefill_s = now_s() - t0;
+    qeil_sense_cpu_meter_stop(rt->meter, &out->prefill_meas);
+    qeil_sense_cpu_meter_start(rt->meter);
 
     /* ---- decode: sample, hand over, evaluate the sampled token ---- */
     size_t n_hist = n_prompt;
@@ -787,6 +830,7 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
         out->decode_s += now_s() - td;
         out->n_decode++;
     }
+    qeil_sense_cpu_meter_stop(rt->meter, &out->decode_meas);
 out:
     qeil_free(ctx, ids);
     return st;

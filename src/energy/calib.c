@@ -1,0 +1,166 @@
+/* calib.c — fitting a unit's η_c, η_m and per-step overhead to measured
+ * phase times (include/qeil/energy.h, docs/energy-model.md §10). */
+#include <math.h>
+#include <string.h>
+
+#include "qeil/energy.h"
+
+#define CALIB_MAX_POINTS 4096u
+#define CALIB_ROUNDS 8
+
+/* Compute and memory time of work unit w at η = 1 (s): F/Π_t, Q/B. */
+static void unit_times(const qeil_unit *u, const qeil_workload *wl, uint32_t w, int phase,
+                       double *tc, double *tm, double *steps)
+{
+    const qeil_unit_work *uw = &wl->u[w];
+    double F, Q;
+    if (phase == 0) {
+        F = uw->pf_flops;
+        Q = uw->pf_weight_B + uw->pf_kv_write_B + uw->pf_kv_read_B + uw->pf_act_B;
+        *steps = 1;
+    } else {
+        double N = wl->gen_tokens;
+        F = N * uw->dc_flops;
+        Q = N * (uw->dc_weight_B + uw->dc_kv_read_B + uw->dc_kv_write_B + uw->dc_act_B);
+        *steps = N;
+    }
+    qeil_unit one = *u;
+    one.eta_compute = 1;
+    one.eta_mem = 1;
+    *tc = F > 0 ? qeil_roofline_time_s(&one, wl->dtype[w], one.dvfs_nominal, F, 0) : 0;
+    *tm = Q > 0 ? Q / u->mem_bw_Bps : 0;
+}
+
+/* Solve the k×k system A x = b (k <= 3) by Gaussian elimination with
+ * partial pivoting; 0 on success, -1 when singular. */
+static int solve(double A[3][3], double b[3], int k, double x[3])
+{
+    for (int c = 0; c < k; c++) {
+        int p = c;
+        for (int r = c + 1; r < k; r++)
+            if (fabs(A[r][c]) > fabs(A[p][c])) p = r;
+        if (!(fabs(A[p][c]) > 1e-300)) return -1;
+        if (p != c) {
+            for (int j = 0; j < k; j++) {
+                double t = A[c][j];
+                A[c][j] = A[p][j];
+                A[p][j] = t;
+            }
+            double t = b[c];
+            b[c] = b[p];
+            b[p] = t;
+        }
+        for (int r = c + 1; r < k; r++) {
+            double f = A[r][c] / A[c][c];
+            for (int j = c; j < k; j++) A[r][j] -= f * A[c][j];
+            b[r] -= f * b[c];
+        }
+    }
+    for (int r = k - 1; r >= 0; r--) {
+        double s = b[r];
+        for (int j = r + 1; j < k; j++) s -= A[r][j] * x[j];
+        x[r] = s / A[r][r];
+    }
+    for (int r = 0; r < k; r++)
+        if (!isfinite(x[r])) return -1;
+    return 0;
+}
+
+qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts, size_t n,
+                                qeil_calib_fit *out)
+{
+    if (!u || !pts || !out || n < 1 || n > CALIB_MAX_POINTS) return QEIL_ERR_INVALID;
+    for (size_t i = 0; i < n; i++)
+        if (!pts[i].wl || pts[i].wl->samples != 1 || !(pts[i].t_s > 0) || !isfinite(pts[i].t_s) ||
+            (pts[i].phase != 0 && pts[i].phase != 1))
+            return QEIL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    /* unknowns: x0 = 1/η_c, x1 = 1/η_m, x2 = step_s */
+    double x[3] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, u->step_s};
+    uint64_t cls_prev_hash = 0; /* FNV-style hash of the classing: stop when it repeats */
+    for (int round = 0; round < CALIB_ROUNDS; round++) {
+        /* features of each point under the current classing: t ≈ a·x */
+        double A[3][3] = {{0}}, b[3] = {0};
+        int used[3] = {0, 0, 0};
+        uint64_t hash = 1469598103934665603ull;
+        double feat[3];
+        for (size_t i = 0; i < n; i++) {
+            const qeil_workload *wl = pts[i].wl;
+            feat[0] = feat[1] = feat[2] = 0;
+            for (uint32_t w = 0; w < wl->n_units; w++) {
+                double tc, tm, st;
+                unit_times(u, wl, w, pts[i].phase, &tc, &tm, &st);
+                /* first round: the phase's textbook regime (prefill compute-,
+                 * decode memory-bound), so a prior far off cannot pin the
+                 * classing; then whichever bound the current fit says */
+                int mem = round == 0 ? pts[i].phase == 1 : tm * x[1] >= tc * x[0];
+                if (mem ? tm <= 0 : tc <= 0) mem = !mem;
+                hash = (hash ^ (uint64_t)mem) * 1099511628211ull;
+                feat[mem ? 1 : 0] += mem ? tm : tc;
+                feat[2] += st;
+            }
+            /* relative error: each row divided by the measured time */
+            double wgt = 1.0 / pts[i].t_s;
+            for (int r = 0; r < 3; r++) {
+                if (feat[r] > 0) used[r] = 1;
+                for (int c = 0; c < 3; c++) A[r][c] += feat[r] * feat[c] * wgt * wgt;
+                b[r] += feat[r] * pts[i].t_s * wgt * wgt;
+            }
+        }
+        /* drop unconstrained unknowns: they keep their prior. An unknown
+         * the solve drives out of its domain (1/η <= 0, a negative
+         * overhead) is one the data cannot separate from the others (a
+         * tiny model's decode is all overhead): it is pinned (η at its
+         * prior, the overhead at 0) and the rest solved again. */
+        const double prior[3] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, 0};
+        int pinned[3] = {0, 0, 0};
+        for (;;) {
+            int idx[3], k = 0;
+            for (int r = 0; r < 3; r++)
+                if (used[r] && !pinned[r]) idx[k++] = r;
+            if (k == 0) return QEIL_ERR_RANGE;
+            double As[3][3], bs[3], xs[3];
+            for (int r = 0; r < k; r++) {
+                bs[r] = b[idx[r]];
+                for (int c = 0; c < k; c++) As[r][c] = A[idx[r]][idx[c]];
+                /* the fixed unknowns' contribution moves to the right side */
+                for (int f = 0; f < 3; f++)
+                    if (!used[f] || pinned[f]) bs[r] -= A[idx[r]][f] * x[f];
+            }
+            if (solve(As, bs, k, xs) != 0) return QEIL_ERR_RANGE;
+            int bad = -1;
+            for (int r = 0; r < k; r++)
+                if (idx[r] == 2 ? xs[r] < 0 : !(xs[r] > 0)) bad = idx[r];
+            if (bad < 0) {
+                for (int r = 0; r < k; r++) x[idx[r]] = xs[r];
+                break;
+            }
+            pinned[bad] = 1;
+            x[bad] = prior[bad];
+        }
+        out->fit_compute = used[0] && !pinned[0];
+        out->fit_mem = used[1] && !pinned[1];
+        out->fit_step = used[2];
+        if (round > 0 && hash == cls_prev_hash) break;
+        cls_prev_hash = hash;
+    }
+    out->eta_compute = 1.0 / x[0];
+    out->eta_mem = 1.0 / x[1];
+    out->step_s = x[2];
+    /* the fit's own error, with the max() of the roofline */
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) {
+        const qeil_workload *wl = pts[i].wl;
+        double t = 0;
+        for (uint32_t w = 0; w < wl->n_units; w++) {
+            double tc, tm, st;
+            unit_times(u, wl, w, pts[i].phase, &tc, &tm, &st);
+            double a = tc * x[0], m = tm * x[1];
+            t += (a > m ? a : m) + st * x[2];
+        }
+        double e = (t - pts[i].t_s) / pts[i].t_s;
+        ss += e * e;
+    }
+    out->rms_rel_error = sqrt(ss / (double)n);
+    return QEIL_OK;
+}
