@@ -164,7 +164,7 @@ typedef struct {
  * not finite, a workload with samples != 1, n out of range),
  * QEIL_ERR_RANGE (the least-squares system is singular even with the
  * unconstrained coefficients fixed). Pure, reentrant, allocates nothing. */
-qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts, size_t n,
+QEIL_API qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts, size_t n,
                                 qeil_calib_fit *out);
 
 #ifdef __cplusplus

@@ -142,7 +142,7 @@ typedef struct {
     int sensors;                    /* 1: open the sensors; 0: none (every measure is
                                        n/a); default 1 */
     qeil_sense_meter_params meter;  /* root ("/"), NVML, a test hook; default
-                                       qeil_sense_meter_default_params() */
+QEIL_API                                        qeil_sense_meter_default_params() */
 } qeil_runtime_params;
 
 /* The defaults stated field by field above. */
@@ -290,8 +290,8 @@ QEIL_API void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint3
 /* The CPU meter's provenance ("rapl-package", ...; NULL: no sensor or
  * sensors off) and what it covers or why there is none (never NULL);
  * borrowed, valid while rt lives. */
-const char *qeil_runtime_meter_provenance(const qeil_runtime *rt);
-const char *qeil_runtime_meter_covers(const qeil_runtime *rt);
+QEIL_API const char *qeil_runtime_meter_provenance(const qeil_runtime *rt);
+QEIL_API const char *qeil_runtime_meter_covers(const qeil_runtime *rt);
 
 /* ---- Single-stream generation (`qeil generate`) ---- */
 
@@ -359,7 +359,7 @@ typedef struct {
     double baseline;    /* the calibrated ratio measured/predicted, > 0; default 1 */
 } qeil_drift_params;
 
-qeil_drift_params qeil_drift_default_params(void);
+QEIL_API qeil_drift_params qeil_drift_default_params(void);
 
 typedef struct {
     qeil_drift_params p;
@@ -372,13 +372,13 @@ typedef struct {
 
 /* Validate p (NULL: the defaults; QEIL_ERR_RANGE naming the field, value
  * and range via ctx, which may be NULL) and reset d. */
-qeil_status qeil_drift_init(qeil_ctx *ctx, qeil_drift *d, const qeil_drift_params *p);
+QEIL_API qeil_status qeil_drift_init(qeil_ctx *ctx, qeil_drift *d, const qeil_drift_params *p);
 /* One step: measured and predicted seconds (both > 0 and finite, else the
  * step is ignored and 0 returned). Returns 1 when the detector fires on
  * this step, else 0. *ratio (may be NULL) gets ewma/baseline − 1 before a
  * re-baseline: the drift that made it fire. Pure arithmetic, no
  * allocation; not thread-safe per d. */
-int qeil_drift_observe(qeil_drift *d, double measured_s, double predicted_s, double *ratio);
+QEIL_API int qeil_drift_observe(qeil_drift *d, double measured_s, double predicted_s, double *ratio);
 
 #ifdef __cplusplus
 }

@@ -243,7 +243,7 @@ typedef struct {
 } qeil_sense_meter_params;
 
 /* root "/", nvml 0, nvml_lib NULL, no hook. */
-qeil_sense_meter_params qeil_sense_meter_default_params(void);
+QEIL_API qeil_sense_meter_params qeil_sense_meter_default_params(void);
 
 typedef struct qeil_sense_cpu_meter qeil_sense_cpu_meter;
 
@@ -264,32 +264,32 @@ typedef struct {
  * NULL) supplies the allocator and must outlive *out. Free with
  * qeil_sense_cpu_meter_free (NULL is a no-op). Not thread-safe: one
  * interval at a time per meter. */
-qeil_status qeil_sense_cpu_meter_create(qeil_ctx *ctx, const qeil_sense_meter_params *p,
+QEIL_API qeil_status qeil_sense_cpu_meter_create(qeil_ctx *ctx, const qeil_sense_meter_params *p,
                                         qeil_sense_cpu_meter **out);
-void qeil_sense_cpu_meter_free(qeil_sense_cpu_meter *m);
+QEIL_API void qeil_sense_cpu_meter_free(qeil_sense_cpu_meter *m);
 
 /* The picked counters' ids joined by '+' ("rapl-package",
  * "rapl-package+rapl-package-1", "rapl-psys"), or NULL when none; owned
  * by m. */
-const char *qeil_sense_cpu_meter_provenance(const qeil_sense_cpu_meter *m);
+QEIL_API const char *qeil_sense_cpu_meter_provenance(const qeil_sense_cpu_meter *m);
 /* What the counters cover, one sentence owned by m ("the whole CPU
  * package (all cores, uncore and caches; other processes' work
  * included)"); when none, why: "no sensor" or the unreadable counter's
  * file and fix. Never NULL. */
-const char *qeil_sense_cpu_meter_covers(const qeil_sense_cpu_meter *m);
+QEIL_API const char *qeil_sense_cpu_meter_covers(const qeil_sense_cpu_meter *m);
 
 /* Begin an interval: read the counters now (the hook first). Returns 0,
  * or the number of counters that failed to read (the interval is then
  * invalid). m may be NULL (no meter: a no-op returning 0). */
-size_t qeil_sense_cpu_meter_start(qeil_sense_cpu_meter *m);
+QEIL_API size_t qeil_sense_cpu_meter_start(qeil_sense_cpu_meter *m);
 /* End the interval begun by the last start: read again and fill *out
  * (valid = 0 with NAN energy when there is no counter, a reading failed,
  * a counter went backwards without a documented range, or start was not
  * called). m may be NULL: *out is invalid. */
-void qeil_sense_cpu_meter_stop(qeil_sense_cpu_meter *m, qeil_sense_measure *out);
+QEIL_API void qeil_sense_cpu_meter_stop(qeil_sense_cpu_meter *m, qeil_sense_measure *out);
 
 /* Sum of measures: valid only when all of a and b are; t_s adds up. */
-qeil_sense_measure qeil_sense_measure_add(qeil_sense_measure a, qeil_sense_measure b);
+QEIL_API qeil_sense_measure qeil_sense_measure_add(qeil_sense_measure a, qeil_sense_measure b);
 
 #ifdef __cplusplus
 }
