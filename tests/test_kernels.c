@@ -1307,6 +1307,7 @@ TEST(dot_neon_vs_scalar)
     CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_0, QEIL_SIMD_NEON) ==
           (sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon));
     CHECK(qeil_vec_dot_for(QEIL_GGML_F32, QEIL_SIMD_NEON) == qeil_vec_dot_f32_neon);
+    CHECK(qeil_vec_dot_for(QEIL_GGML_BF16, QEIL_SIMD_NEON) == qeil_vec_dot_bf16_neon);
     qeil_rng r;
     qeil_rng_seed(&r, 17);
     for (int ti = 0; ti < N_DOT_TYPES; ti++) {

@@ -515,6 +515,7 @@ static qeil_vec_dot_fn neon_dot(int type, qeil_vec_dot_fn ref)
     switch (type) {
     case QEIL_GGML_F32: return qeil_vec_dot_f32_neon;
     case QEIL_GGML_F16: return qeil_vec_dot_f16_neon;
+    case QEIL_GGML_BF16: return qeil_vec_dot_bf16_neon;
     case QEIL_GGML_Q8_0: return sdot ? qeil_vec_dot_q8_0_sdot : qeil_vec_dot_q8_0_neon;
     case QEIL_GGML_Q4_0: return sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon;
     default: return ref;

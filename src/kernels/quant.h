@@ -286,6 +286,7 @@ void qeil_vec_dot_iq4_xs_ref(int64_t n, float *s, const void *w, const void *x);
  * _sdot ones need qeil_cpu_has_arm_dotprod(). qeil_vec_dot_for() picks. */
 void qeil_vec_dot_f32_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_f16_neon(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_bf16_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q8_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q8_0_sdot(int64_t n, float *s, const void *w, const void *x);

@@ -37,17 +37,25 @@ static inline void acc4(float32x4_t w, float32x4_t x, float64x2_t *acc01, float6
     *acc23 = vaddq_f64(*acc23, vmulq_f64(vcvt_high_f64_f32(w), vcvt_high_f64_f32(x)));
 }
 
+/* weight formats of the float kernels */
+enum { W_F32, W_F16, W_BF16 };
+
 static float finish4(float64x2_t acc01, float64x2_t acc23, int64_t i, int64_t n,
-                     const uint8_t *pw, const uint8_t *px, int f16)
+                     const uint8_t *pw, const uint8_t *px, int wfmt)
 {
     double acc[4] = {vgetq_lane_f64(acc01, 0), vgetq_lane_f64(acc01, 1),
                      vgetq_lane_f64(acc23, 0), vgetq_lane_f64(acc23, 1)};
     for (; i < n; i++) {
         float a, b;
-        if (f16)
+        if (wfmt == W_F16) {
             a = load_f16_scalar(pw + 2 * i);
-        else
+        } else if (wfmt == W_BF16) {
+            uint16_t h;
+            memcpy(&h, pw + 2 * i, sizeof h);
+            a = qeil_bf16_to_f32(h);
+        } else {
             memcpy(&a, pw + 4 * i, sizeof a);
+        }
         memcpy(&b, px + 4 * i, sizeof b);
         acc[i & 3] += (double)a * (double)b;
     }
@@ -62,7 +70,7 @@ void qeil_vec_dot_f32_neon(int64_t n, float *s, const void *w, const void *x)
     for (; i + 4 <= n; i += 4)
         acc4(vld1q_f32((const float *)(const void *)(pw + 4 * i)),
              vld1q_f32((const float *)(const void *)(px + 4 * i)), &acc01, &acc23);
-    *s = finish4(acc01, acc23, i, n, pw, px, 0);
+    *s = finish4(acc01, acc23, i, n, pw, px, W_F32);
 }
 
 void qeil_vec_dot_f16_neon(int64_t n, float *s, const void *w, const void *x)
@@ -75,7 +83,21 @@ void qeil_vec_dot_f16_neon(int64_t n, float *s, const void *w, const void *x)
         acc4(vcvt_f32_f16(vreinterpret_f16_u16(h)),
              vld1q_f32((const float *)(const void *)(px + 4 * i)), &acc01, &acc23);
     }
-    *s = finish4(acc01, acc23, i, n, pw, px, 1);
+    *s = finish4(acc01, acc23, i, n, pw, px, W_F16);
+}
+
+/* bf16 -> f32 is the 16 bits moved to the top (exact, NaNs included) */
+void qeil_vec_dot_bf16_neon(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *pw = w, *px = x;
+    float64x2_t acc01 = vdupq_n_f64(0.0), acc23 = vdupq_n_f64(0.0);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint16x4_t h = vld1_u16((const uint16_t *)(const void *)(pw + 2 * i));
+        acc4(vreinterpretq_f32_u32(vshll_n_u16(h, 16)),
+             vld1q_f32((const float *)(const void *)(px + 4 * i)), &acc01, &acc23);
+    }
+    *s = finish4(acc01, acc23, i, n, pw, px, W_BF16);
 }
 
 /* ---- Q8_0 / Q4_0 weights · Q8_0 activations ---------------------------- */
