@@ -580,6 +580,10 @@ qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd)
     if (act_type == QEIL_GGML_Q8_K && simd == QEIL_SIMD_AVX2 &&
         qeil_simd_best() >= QEIL_SIMD_AVX2)
         return qeil_quantize_row_q8_k_avx2;
+#elif QEIL_HAVE_ARM_SIMD
+    if (act_type == QEIL_GGML_Q8_0 && simd == QEIL_SIMD_NEON &&
+        qeil_simd_best() == QEIL_SIMD_NEON)
+        return qeil_quantize_row_q8_0_neon;
 #else
     (void)simd;
 #endif

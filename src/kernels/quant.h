@@ -291,6 +291,8 @@ void qeil_vec_dot_q8_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q8_0_sdot(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x);
+/* the bytes of qeil_quantize_row_q8_0 */
+void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
 #endif
 
 #if QEIL_HAVE_X86_SIMD

@@ -189,6 +189,47 @@ void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x)
     Q4_0_LOOP(dot16_sdot);
 }
 
+/* ---- f32 -> Q8_0 activations ------------------------------------------- */
+
+/* qeil_quantize_row_q8_0's bytes: amax by FMAXNM (what fmaxf is on
+ * AArch64: a NaN operand is ignored), d and id by the same scalar float
+ * operations, then per element the reference's round_clamp: NaN and
+ * v <= -127 give -127, v >= 127 gives 127, else FCVTAS (round to nearest,
+ * ties away from zero: roundf). */
+void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+    for (int64_t i = 0; i < n / QEIL_QK8_0; i++, b += QEIL_Q8_0_BYTES) {
+        const float *x = src + i * QEIL_QK8_0;
+        float32x4_t v[8];
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(x + 4 * k);
+            m = vmaxnmq_f32(m, vabsq_f32(v[k]));
+        }
+        const float amax = vmaxnmvq_f32(m);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = qeil_f32_to_f16(d);
+        memcpy(b, &h, sizeof h);
+        const float32x4_t vid = vdupq_n_f32(id);
+        int16x8_t q16[4];
+        for (int k = 0; k < 8; k += 2) {
+            int32x4_t q[2];
+            for (int u = 0; u < 2; u++) {
+                float32x4_t t = vmulq_f32(v[k + u], vid);
+                t = vbslq_f32(vcgtq_f32(t, lo), t, lo); /* NaN fails: -127 */
+                t = vbslq_f32(vcltq_f32(t, hi), t, hi);
+                q[u] = vcvtaq_s32_f32(t);
+            }
+            q16[k / 2] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+        }
+        vst1q_s8((int8_t *)(b + 2), vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
+        vst1q_s8((int8_t *)(b + 18), vcombine_s8(vmovn_s16(q16[2]), vmovn_s16(q16[3])));
+    }
+}
+
 #else
 /* ISO C forbids an empty translation unit */
 typedef int qeil_dot_neon_unused;
