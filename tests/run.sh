@@ -5,7 +5,13 @@
 # one failure, so a crash can never pass silently. A build directory with no
 # test executables (e.g. after a plain `make`, which builds none) counts as
 # one failure too: a runner that ran nothing has not passed.
+# QEIL_TEST_RUNNER, when set, prefixes every command (test binaries and the
+# CLI suites' QEIL_BIN), e.g. "qemu-aarch64-static -L /" for a cross build
+# (make test-arm); QEIL_TESTS, when set, names the test binaries to run
+# (e.g. "test_kernels test_engine"), all of them otherwise.
 set -u
+runner=${QEIL_TEST_RUNNER:-}
+export QEIL_TEST_RUNNER="$runner" # tests that cannot hold under an emulator SKIP
 [ $# -ge 1 ] || set -- build
 pass=0; fail=0; skip=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
@@ -13,9 +19,12 @@ for dir in "$@"; do
     ran=0
     for t in "$dir"/tests/test_*; do
         [ -x "$t" ] || continue
+        if [ -n "${QEIL_TESTS:-}" ]; then
+            case " $QEIL_TESTS " in *" ${t##*/} "*) ;; *) continue ;; esac
+        fi
         ran=$((ran + 1))
         echo "== $t"
-        "$t" >"$log" 2>&1; rc=$?
+        $runner "$t" >"$log" 2>&1; rc=$?
         cat "$log"
         p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
         if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -29,6 +38,7 @@ for dir in "$@"; do
     fi
     for t in tests/*_test.sh; do
         [ -f "$t" ] || continue
+        [ -z "${QEIL_TESTS:-}" ] || continue
         echo "== $t ($dir)"
         QEIL_BIN="$dir/qeil" sh "$t" >"$log" 2>&1; rc=$?
         cat "$log"

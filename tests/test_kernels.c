@@ -65,8 +65,10 @@ static void *xmalloc(size_t n)
 
 static int have_avx2(void)
 {
-    return qeil_simd_best() >= QEIL_SIMD_AVX2;
+    return qeil_simd_best() == QEIL_SIMD_AVX2;
 }
+
+static const char *self_path; /* argv[0], for the QEIL_NO_SIMD re-run */
 
 #define SKIP_WITHOUT_AVX2()                                                  \
     do {                                                                     \
@@ -1011,9 +1013,12 @@ TEST(quant_error_q6_k)
  * zeros and subnormals, and random rows over six decades of scale. */
 TEST(quantize_q8_0_q8_k_avx2_match_scalar)
 {
-    qeil_quantize_fn fast = qeil_act_quantize_for(QEIL_GGML_Q8_0, QEIL_SIMD_AVX2);
-    if (qeil_simd_best() < QEIL_SIMD_AVX2 || fast == qeil_quantize_row_q8_0)
-        SKIP("no AVX2 on this CPU");
+    /* the CPU's level: AVX2 (Q8_0 and Q8_K) or NEON (Q8_0) */
+    const qeil_simd best = qeil_simd_best();
+    qeil_quantize_fn fast = qeil_act_quantize_for(QEIL_GGML_Q8_0, best);
+    if (best == QEIL_SIMD_SCALAR || fast == qeil_quantize_row_q8_0)
+        SKIP("no SIMD quantizer on this CPU");
+    printf("  level %s\n", qeil_simd_name(best));
     enum { NB = 4096 };
     float *x = xmalloc(NB * 32 * sizeof *x);
     uint8_t *a = xmalloc(NB * 34), *b = xmalloc(NB * 34);
@@ -1054,8 +1059,8 @@ TEST(quantize_q8_0_q8_k_avx2_match_scalar)
     CHECK_EQ_INT(bad, 0);
     /* Q8_K on the same rows (256-element blocks: amax, d and id differ,
      * the rounding and the bsums must still match) */
-    qeil_quantize_fn fast_k = qeil_act_quantize_for(QEIL_GGML_Q8_K, QEIL_SIMD_AVX2);
-    CHECK(fast_k != qeil_quantize_row_q8_k);
+    qeil_quantize_fn fast_k = qeil_act_quantize_for(QEIL_GGML_Q8_K, best);
+    if (best == QEIL_SIMD_AVX2) CHECK(fast_k != qeil_quantize_row_q8_k); /* NEON: none yet */
     uint8_t *ka = xmalloc(NB / 8 * 292), *kb = xmalloc(NB / 8 * 292);
     for (int half = 0; half < 2; half++) { /* as is, then every block at amax 127 exactly */
         if (half)
@@ -1289,6 +1294,89 @@ TEST(dot_avx2_vs_dequantized)
     check_dot_vs_dequantized(QEIL_SIMD_AVX2);
 }
 
+/* The NEON level (AArch64): every kernel it returns, plain ASIMD and SDOT,
+ * gives the reference's bits (arm/dot_neon.c says why), at every length
+ * the AVX2 test uses. make test-arm runs this under qemu with SDOT on
+ * (-cpu max) and off (-cpu cortex-a53). */
+TEST(dot_neon_vs_scalar)
+{
+    if (!QEIL_HAVE_ARM_SIMD) SKIP("not an AArch64 build: no NEON kernels");
+    if (qeil_simd_best() != QEIL_SIMD_NEON) SKIP("no ASIMD, or QEIL_NO_SIMD set");
+#if QEIL_HAVE_ARM_SIMD
+    const int sdot = qeil_cpu_has_arm_dotprod();
+    printf("  neon: sdot %s\n", sdot ? "on" : "off");
+    CHECK(qeil_vec_dot_for(QEIL_GGML_Q8_0, QEIL_SIMD_NEON) ==
+          (sdot ? qeil_vec_dot_q8_0_sdot : qeil_vec_dot_q8_0_neon));
+    CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_0, QEIL_SIMD_NEON) ==
+          (sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon));
+    CHECK(qeil_vec_dot_for(QEIL_GGML_F32, QEIL_SIMD_NEON) == qeil_vec_dot_f32_neon);
+    CHECK(qeil_vec_dot_for(QEIL_GGML_BF16, QEIL_SIMD_NEON) == qeil_vec_dot_bf16_neon);
+    qeil_rng r;
+    qeil_rng_seed(&r, 17);
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_dot_types[ti]);
+        qeil_vec_dot_fn ref = qeil_vec_dot_for(t->type, QEIL_SIMD_SCALAR);
+        qeil_vec_dot_fn fn[2] = {qeil_vec_dot_for(t->type, QEIL_SIMD_NEON), NULL};
+        CHECK(ref != NULL && fn[0] != NULL);
+        if (!ref || !fn[0]) continue;
+        /* the plain ASIMD integer kernels run too where SDOT is picked */
+        if (t->type == QEIL_GGML_Q8_0 && sdot) fn[1] = qeil_vec_dot_q8_0_neon;
+        if (t->type == QEIL_GGML_Q4_0 && sdot) fn[1] = qeil_vec_dot_q4_0_neon;
+        int64_t lens[32];
+        int nl = dot_lengths(t, lens);
+        for (int li = 0; li < nl; li++) {
+            for (int rep = 0; rep < 3; rep++) {
+                dot_case c;
+                dot_case_make(&c, t, lens[li], &r);
+                float s_ref = NAN;
+                ref(c.n, &s_ref, c.wq, c.xq);
+                for (int k = 0; k < 2 && fn[k]; k++) {
+                    float s_neon = NAN;
+                    fn[k](c.n, &s_neon, c.wq, c.xq);
+                    if (fbits(s_ref) != fbits(s_neon))
+                        TEST_FAIL_("%s n=%lld: neon%s %.9g != ref %.9g (bitwise)", t->name,
+                                   (long long)c.n, k ? " (no sdot)" : "", s_neon, s_ref);
+                }
+                dot_case_free(&c);
+            }
+        }
+    }
+#endif
+}
+
+TEST(dot_neon_vs_dequantized)
+{
+    if (qeil_simd_best() != QEIL_SIMD_NEON) SKIP("no NEON level (not AArch64, or QEIL_NO_SIMD)");
+    check_dot_vs_dequantized(QEIL_SIMD_NEON);
+}
+
+/* QEIL_NO_SIMD=1 makes qeil_simd_best() say scalar (read once per process:
+ * this binary runs itself again with it set, through QEIL_TEST_RUNNER
+ * under an emulator); unset, the level is this process's. */
+static int run_self_level(const char *env, char *out, size_t cap)
+{
+    const char *runner = getenv("QEIL_TEST_RUNNER");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s %s --simd-level", env, runner ? runner : "", self_path);
+    FILE *p = popen(cmd, "r");
+    if (!p) return 0;
+    out[0] = '\0';
+    if (!fgets(out, (int)cap, p)) out[0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    return pclose(p) == 0;
+}
+
+TEST(no_simd_env_forces_scalar)
+{
+    char level[64];
+    CHECK(run_self_level("QEIL_NO_SIMD=1", level, sizeof level));
+    CHECK_EQ_STR(level, "scalar");
+    CHECK(run_self_level("QEIL_NO_SIMD=0", level, sizeof level));
+    const char *e = getenv("QEIL_NO_SIMD");
+    if (!e || !e[0] || strcmp(e, "0") == 0) CHECK_EQ_STR(level, qeil_simd_name(qeil_simd_best()));
+    printf("  simd level: %s; with QEIL_NO_SIMD=1: scalar\n", qeil_simd_name(qeil_simd_best()));
+}
+
 TEST(dot_dispatch)
 {
     CHECK(qeil_quant_traits_of(QEIL_GGML_Q2_K) == NULL);
@@ -1303,6 +1391,8 @@ TEST(dot_dispatch)
     CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_K, QEIL_SIMD_SCALAR) == qeil_vec_dot_q4_k_ref);
     if (!have_avx2()) CHECK(qeil_vec_dot_for(QEIL_GGML_Q4_K, QEIL_SIMD_AVX2) == NULL);
     CHECK_EQ_STR(qeil_simd_name(QEIL_SIMD_AVX2), "avx2");
+    CHECK_EQ_STR(qeil_simd_name(QEIL_SIMD_NEON), "neon");
+    if (qeil_simd_best() != QEIL_SIMD_NEON) CHECK(qeil_vec_dot_for(QEIL_GGML_Q8_0, QEIL_SIMD_NEON) == NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1520,7 +1610,9 @@ TEST(matmul_threads_bit_identical)
         CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, t->type, MM_COLS, MM_ROWS, wp), QEIL_OK);
         size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC, 3);
         void *work = xmalloc(ws + 1);
-        for (int simd = 0; simd <= (int)qeil_simd_best(); simd++) {
+        /* scalar, then this CPU's level (levels are per architecture) */
+        for (int simd = 0; simd >= 0;
+             simd = simd != (int)qeil_simd_best() ? (int)qeil_simd_best() : -1) {
             for (int nv = 1; nv <= MM_VEC; nv += 2) {
                 for (int i = 0; i < 3; i++) {
                     memset(y[i], 0xff, sizeof y[i]);
@@ -2186,8 +2278,14 @@ TEST(matmul_x8_q4_k)
 #endif
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--simd-level") == 0) {
+        printf("%s\n", qeil_simd_name(qeil_simd_best()));
+        return 0;
+    }
+    self_path = argv[0];
+    printf("  simd level: %s\n", qeil_simd_name(qeil_simd_best()));
     RUN(f16_to_f32_exhaustive);
     RUN(f32_to_f16_rounding);
     RUN(f16c_matches_portable);
@@ -2222,6 +2320,9 @@ int main(void)
     RUN(dot_avx2_vs_scalar);
     RUN(dot_scalar_vs_dequantized);
     RUN(dot_avx2_vs_dequantized);
+    RUN(dot_neon_vs_scalar);
+    RUN(dot_neon_vs_dequantized);
+    RUN(no_simd_env_forces_scalar);
     RUN(dot_dispatch);
     RUN(gemm_tiles_vs_dot);
     RUN(tpool_parallel_for_covers_once);

@@ -9,10 +9,21 @@
 #                                     llama.cpp's prebuilt library from the npm
 #                                     package node-llama-cpp into build-oracle/
 #                                     (tests/test_oracle_llamacpp.c SKIPs without it)
+#                                     and, on x86_64, the aarch64 cross build and
+#                                     its runner (make test-arm): gcc-aarch64-linux-gnu,
+#                                     libcjson-dev:arm64 (multiarch) and qemu-user-static
 set -e
 PKGS="build-essential libcjson-dev"
 if [ "${1:-}" = "--test" ]; then
     PKGS="$PKGS python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread"
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+# The arm64 cJSON comes through Debian multiarch: the architecture is
+# added once (dpkg remembers it), then the package list is refreshed below.
+if [ "${1:-}" = "--test" ] && [ "$(uname -m)" = "x86_64" ]; then
+    PKGS="$PKGS gcc-aarch64-linux-gnu qemu-user-static libcjson-dev:arm64 libc6:arm64"
+    dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
 fi
 missing=""
 for p in $PKGS; do
@@ -20,8 +31,6 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
     echo "installing Debian packages:$missing" >&2
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi

@@ -10,7 +10,18 @@
 #include "kernels/quant.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if QEIL_HAVE_ARM_SIMD
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#endif
 
 #if QEIL_HAVE_X86_SIMD
 #include <cpuid.h>
@@ -411,7 +422,7 @@ int qeil_cpu_has_avx512_vnni(void)
     static atomic_int cached = -1; /* same reasoning as qeil_simd_best */
     int v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
-        v = x86_avx512_vnni();
+        v = qeil_simd_best() == QEIL_SIMD_AVX2 && x86_avx512_vnni();
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
     return v;
@@ -420,21 +431,46 @@ int qeil_cpu_has_avx512_vnni(void)
 #endif
 }
 
+/* QEIL_NO_SIMD set (not "" or "0"): the portable path everywhere. */
+static int no_simd_env(void)
+{
+    const char *e = getenv("QEIL_NO_SIMD");
+    return e && e[0] && strcmp(e, "0") != 0;
+}
+
 qeil_simd qeil_simd_best(void)
 {
-#if QEIL_HAVE_X86_SIMD
     /* CPUID traps to the hypervisor in a VM (microseconds): ask once. The
-     * answer is a fact about the machine, the same for every caller, so
-     * a racing first call just stores the same value twice. */
+     * answer is a fact about the machine (and the environment at the first
+     * call), the same for every caller, so a racing first call just stores
+     * the same value twice. */
     static atomic_int cached = -1;
     int v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
-        v = x86_avx2_fma_f16c() ? QEIL_SIMD_AVX2 : QEIL_SIMD_SCALAR;
+        v = QEIL_SIMD_SCALAR;
+#if QEIL_HAVE_X86_SIMD
+        if (x86_avx2_fma_f16c()) v = QEIL_SIMD_AVX2;
+#elif QEIL_HAVE_ARM_SIMD
+        if (getauxval(AT_HWCAP) & HWCAP_ASIMD) v = QEIL_SIMD_NEON;
+#endif
+        if (no_simd_env()) v = QEIL_SIMD_SCALAR;
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
     return (qeil_simd)v;
+}
+
+int qeil_cpu_has_arm_dotprod(void)
+{
+#if QEIL_HAVE_ARM_SIMD
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        v = qeil_simd_best() == QEIL_SIMD_NEON && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
 #else
-    return QEIL_SIMD_SCALAR;
+    return 0;
 #endif
 }
 
@@ -443,6 +479,7 @@ const char *qeil_simd_name(qeil_simd simd)
     switch (simd) {
     case QEIL_SIMD_SCALAR: return "scalar";
     case QEIL_SIMD_AVX2: return "avx2";
+    case QEIL_SIMD_NEON: return "neon";
     }
     return "unknown";
 }
@@ -469,6 +506,23 @@ static qeil_vec_dot_fn avx2_dot(int type)
 }
 #endif
 
+#if QEIL_HAVE_ARM_SIMD
+/* NEON kernel of `type`, or the reference where there is none yet (the
+ * level covers every type, as the engine asks one level for all). */
+static qeil_vec_dot_fn neon_dot(int type, qeil_vec_dot_fn ref)
+{
+    const int sdot = qeil_cpu_has_arm_dotprod();
+    switch (type) {
+    case QEIL_GGML_F32: return qeil_vec_dot_f32_neon;
+    case QEIL_GGML_F16: return qeil_vec_dot_f16_neon;
+    case QEIL_GGML_BF16: return qeil_vec_dot_bf16_neon;
+    case QEIL_GGML_Q8_0: return sdot ? qeil_vec_dot_q8_0_sdot : qeil_vec_dot_q8_0_neon;
+    case QEIL_GGML_Q4_0: return sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon;
+    default: return ref;
+    }
+}
+#endif
+
 qeil_vec_dot_fn qeil_vec_dot_for(int type, qeil_simd simd)
 {
     const qeil_quant_traits *t = qeil_quant_traits_of(type);
@@ -479,6 +533,11 @@ qeil_vec_dot_fn qeil_vec_dot_for(int type, qeil_simd simd)
     case QEIL_SIMD_AVX2:
 #if QEIL_HAVE_X86_SIMD
         if (qeil_simd_best() >= QEIL_SIMD_AVX2) return avx2_dot(type);
+#endif
+        return NULL;
+    case QEIL_SIMD_NEON:
+#if QEIL_HAVE_ARM_SIMD
+        if (qeil_simd_best() == QEIL_SIMD_NEON) return neon_dot(type, t->vec_dot);
 #endif
         return NULL;
     }
@@ -521,6 +580,10 @@ qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd)
     if (act_type == QEIL_GGML_Q8_K && simd == QEIL_SIMD_AVX2 &&
         qeil_simd_best() >= QEIL_SIMD_AVX2)
         return qeil_quantize_row_q8_k_avx2;
+#elif QEIL_HAVE_ARM_SIMD
+    if (act_type == QEIL_GGML_Q8_0 && simd == QEIL_SIMD_NEON &&
+        qeil_simd_best() == QEIL_SIMD_NEON)
+        return qeil_quantize_row_q8_0_neon;
 #else
     (void)simd;
 #endif

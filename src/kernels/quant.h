@@ -40,6 +40,14 @@
 #else
 #define QEIL_HAVE_X86_SIMD 0
 #endif
+/* AArch64 NEON kernels (src/kernels/arm/, ASIMD is part of ARMv8.0; the
+ * SDOT ones carry their own target attribute), Linux only: the run-time
+ * choice reads getauxval(AT_HWCAP). */
+#if defined(__aarch64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+#define QEIL_HAVE_ARM_SIMD 1
+#else
+#define QEIL_HAVE_ARM_SIMD 0
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* Block formats (ggml's, see docs/kernels.md)                               */
@@ -273,6 +281,20 @@ void qeil_vec_dot_q5_k_ref(int64_t n, float *s, const void *w, const void *x); /
 void qeil_vec_dot_iq4_nl_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_0 */
 void qeil_vec_dot_iq4_xs_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_k */
 
+#if QEIL_HAVE_ARM_SIMD
+/* NEON versions (arm/dot_neon.c), all bit-identical to the reference; the
+ * _sdot ones need qeil_cpu_has_arm_dotprod(). qeil_vec_dot_for() picks. */
+void qeil_vec_dot_f32_neon(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_f16_neon(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_bf16_neon(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q8_0_neon(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q4_0_neon(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q8_0_sdot(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x);
+/* the bytes of qeil_quantize_row_q8_0 */
+void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
+#endif
+
 #if QEIL_HAVE_X86_SIMD
 /* AVX2+FMA+F16C versions (dot_avx2.c). Call only when qeil_simd_best()
  * says QEIL_SIMD_AVX2 — qeil_vec_dot_for() does that check for you. The
@@ -340,17 +362,26 @@ void qeil_f32_to_f16_row_avx2(const float *src, uint16_t *dst, int64_t n);
 
 typedef enum {
     QEIL_SIMD_SCALAR = 0, /* portable C, always available */
-    QEIL_SIMD_AVX2 = 1    /* x86 AVX2 + FMA + F16C */
+    QEIL_SIMD_AVX2 = 1,   /* x86 AVX2 + FMA + F16C */
+    QEIL_SIMD_NEON = 2    /* AArch64 ASIMD (+ SDOT where HWCAP_ASIMDDP says so) */
 } qeil_simd;
+/* The levels are per architecture, not ordered across them: compare with
+ * ==, or >= QEIL_SIMD_AVX2 only inside #if QEIL_HAVE_X86_SIMD. */
 
 /* Convert rows with the best converter this CPU has (F16C or portable;
  * identical results). src/dst aligned to their element size. */
 void qeil_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
 void qeil_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 
-/* Best level this CPU (and OS) supports, from CPUID (asked once). */
+/* Best level this CPU (and OS) supports, from CPUID or AT_HWCAP (asked
+ * once); QEIL_SIMD_SCALAR when the environment variable QEIL_NO_SIMD is
+ * set to anything but "" or "0" (every kernel then runs its portable
+ * path). */
 qeil_simd qeil_simd_best(void);
-/* "scalar" / "avx2". */
+/* 1 when the NEON level may use the ARMv8.2 dot product (SDOT):
+ * HWCAP_ASIMDDP and not QEIL_NO_SIMD. 0 elsewhere. */
+int qeil_cpu_has_arm_dotprod(void);
+/* "scalar" / "avx2" / "neon". */
 const char *qeil_simd_name(qeil_simd simd);
 
 typedef struct {

@@ -183,10 +183,12 @@ LOGITS_AVX2 static double sum_exp_avx2(const float *l, uint32_t n, float shift)
 /* Dispatch                                                                  */
 /* ------------------------------------------------------------------------ */
 
+#if QEIL_HAVE_X86_SIMD
 static int use_avx2(qeil_simd simd)
 {
-    return simd == QEIL_SIMD_AVX2 && qeil_simd_best() >= QEIL_SIMD_AVX2;
+    return simd == QEIL_SIMD_AVX2 && qeil_simd_best() == QEIL_SIMD_AVX2;
 }
+#endif
 
 int qeil_logits_max(qeil_simd simd, const float *l, uint32_t n, float *max)
 {
