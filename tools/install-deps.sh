@@ -10,9 +10,9 @@
 #                                     package node-llama-cpp into build-oracle/
 #                                     (tests/test_oracle_llamacpp.c SKIPs without it)
 set -e
-PKGS="build-essential libcjson-dev"
+PKGS="build-essential libcjson-dev libvulkan-dev glslc"
 if [ "${1:-}" = "--test" ]; then
-    PKGS="$PKGS python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread"
+    PKGS="$PKGS mesa-vulkan-drivers python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread"
 fi
 missing=""
 for p in $PKGS; do

@@ -1,0 +1,85 @@
+#version 450
+// y[v][r] = sum_c W[r][c] x[v][c]: one workgroup per (row r, up to NV
+// vectors). Q8_0/Q4_0 weights: x is quantized to Q8_0 per block of 32 as
+// the cpu backend does (d = amax/127 stored as f16, q = round(x/d)) and
+// each block adds d_w * d_x * sum(q_w q_x), so results match the CPU's
+// up to the order of the float sums. Float weights multiply x in f32.
+#extension GL_GOOGLE_include_directive : require
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer Wb { uint w[]; };
+layout(std430, binding = 1) readonly buffer Xb { float x[]; };
+layout(std430, binding = 2) writeonly buffer Yb { float y[]; };
+layout(push_constant) uniform PC {
+    uint type, n_cols, n_rows, n_vec, row_bytes, x_off, y_off, w_off;
+} pc;
+uint wbyte(uint b) { return (w[b >> 2] >> ((b & 3u) * 8u)) & 255u; }
+#include "common.glsl"
+
+#define NV 4
+shared float red[NV][64];
+
+int qx(float v, float id)
+{
+    const float t = v * id;
+    if (!(t > -127.0)) return -127;
+    if (!(t < 127.0)) return 127;
+    return int(sign(t) * floor(abs(t) + 0.5));
+}
+
+void main()
+{
+    const uint t = gl_LocalInvocationID.x;
+    const uint r = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    const uint v0 = gl_WorkGroupID.z * NV;
+    const uint nv = min(uint(NV), pc.n_vec - v0);
+    float acc[NV];
+    for (uint v = 0u; v < NV; v++) acc[v] = 0.0;
+    if (r < pc.n_rows) {
+        const uint row = pc.w_off + r * pc.row_bytes;
+        if (pc.type == T_Q8_0 || pc.type == T_Q4_0) {
+            const uint nb = pc.n_cols / 32u;
+            for (uint b = t; b < nb; b += 64u) {
+                int qw[32];
+                float dw;
+                if (pc.type == T_Q8_0) {
+                    const uint o = row + 34u * b;
+                    dw = wf16(o);
+                    for (uint j = 0u; j < 32u; j++) qw[j] = sbyte(wbyte(o + 2u + j));
+                } else {
+                    const uint o = row + 18u * b;
+                    dw = wf16(o);
+                    for (uint j = 0u; j < 16u; j++) {
+                        const uint q = wbyte(o + 2u + j);
+                        qw[j] = int(q & 15u) - 8;
+                        qw[j + 16u] = int(q >> 4) - 8;
+                    }
+                }
+                for (uint v = 0u; v < nv; v++) {
+                    const uint xb = pc.x_off + (v0 + v) * pc.n_cols + 32u * b;
+                    float amax = 0.0;
+                    for (uint j = 0u; j < 32u; j++) amax = max(amax, abs(x[xb + j]));
+                    const float d = amax / 127.0;
+                    const float id = d != 0.0 ? 1.0 / d : 0.0;
+                    const float dx = unpackHalf2x16(packHalf2x16(vec2(d, 0.0))).x;
+                    int isum = 0;
+                    for (uint j = 0u; j < 32u; j++) isum += qw[j] * qx(x[xb + j], id);
+                    acc[v] += dw * dx * float(isum);
+                }
+            }
+        } else {
+            for (uint c = t; c < pc.n_cols; c += 64u) {
+                const float wv = deq(pc.type, row, c);
+                for (uint v = 0u; v < nv; v++) acc[v] += wv * x[pc.x_off + (v0 + v) * pc.n_cols + c];
+            }
+        }
+    }
+    for (uint v = 0u; v < NV; v++) red[v][t] = acc[v];
+    barrier();
+    for (uint s = 32u; s > 0u; s >>= 1) {
+        if (t < s)
+            for (uint v = 0u; v < NV; v++) red[v][t] += red[v][t + s];
+        barrier();
+    }
+    if (t == 0u && r < pc.n_rows)
+        for (uint v = 0u; v < nv; v++) y[pc.y_off + (v0 + v) * pc.n_rows + r] = red[v][0];
+}
