@@ -39,6 +39,8 @@ static void usage(FILE *f)
             "  --repeat-last-n N       tokens the penalty looks back over (default %u)\n"
             "  --seed S                sampler seed (default: from the clock, printed)\n"
             "  --no-bos                do not add the BOS token the model asks for\n"
+            "  --placement SPEC        where the work units run, e.g. all:vk0 or\n"
+            "                          emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
             "  --output FMT            text|json (default text; json prints one object at the end)\n"
             "  -h, --help              this help\n\n"
             "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
@@ -51,7 +53,7 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *model, *prompt;
+    const char *model, *prompt, *placement;
     uint32_t n_predict, n_ctx;
     int threads, no_bos, json, seed_given;
     qeil_sampler_params sp;
@@ -79,6 +81,9 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
         } else if (OPT("--n-predict", "-n")) {
             if (m < 0 || cli_u64(CMD, "-n", v, 1, MAX_PREDICT, &u)) return CLI_USAGE;
             o->n_predict = (uint32_t)u;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->placement = v;
         } else if (OPT("--threads", "-t")) {
             if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
             o->threads = (int)u;
@@ -207,6 +212,8 @@ int cmd_generate(int argc, char **argv)
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    if ((rc = cli_placement(CMD, ctx, e, o.placement)) != CLI_OK) goto out;
+    rc = CLI_FAIL;
     const qeil_tokenizer *tk = qeil_engine_tokenizer(e);
     uint32_t n_vocab = qeil_engine_n_vocab(e), n_ctx = qeil_engine_n_ctx(e);
     uint32_t n_batch = ep.n_batch ? ep.n_batch : 512;

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"mkmodel", cmd_mkmodel, "write a random-weight GGUF model for tests and benchmarks"},
     {"eval", cmd_eval, "repeated sampling with verification on a task file (accuracy, energy)"},
     {"sensors", cmd_sensors, "list energy, power, temperature and clock sensors with readings"},
+    {"devices", cmd_devices, "list the CPU and the Vulkan devices work units can run on"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
