@@ -70,6 +70,8 @@ static const struct {
 #define META_BYTES (1u << 20)
 #define WG 64u              /* local_size_x of every shader */
 #define MAX_GROUPS 65535u   /* maxComputeWorkGroupCount minimum per dimension */
+#define MATMUL_ROWS 8u    /* rows per matmul workgroup (shaders/matmul.comp ROWS) */
+#define MATMUL_NV 4u      /* vectors per matmul workgroup (NV) */
 #define ELTWISE_ADD 0u
 #define ELTWISE_ADD_BIAS 1u
 #define ELTWISE_SILU_MUL 2u
@@ -616,10 +618,11 @@ static qeil_status vk_matmul(void *p, const qeil_bweight *w, const float *x, uin
     } pc = {(uint32_t)w->type, (uint32_t)w->n_cols, (uint32_t)w->n_rows, n,
             (uint32_t)w->row_bytes, xo / 4, yo / 4, wo};
     const VkBuffer b[3] = {bw->buf, bx->buf, by->buf};
-    const uint32_t rows = (uint32_t)w->n_rows;
-    const uint32_t gx = rows < MAX_GROUPS ? rows : MAX_GROUPS;
+    const uint32_t groups = (uint32_t)((w->n_rows + MATMUL_ROWS - 1) / MATMUL_ROWS);
+    const uint32_t gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
     reserve(s, 0);
-    dispatch(s, SH_MATMUL, b, 3, &pc, sizeof pc, gx, (rows + gx - 1) / gx, (n + 3) / 4);
+    dispatch(s, SH_MATMUL, b, 3, &pc, sizeof pc, gx, (groups + gx - 1) / gx,
+             (n + MATMUL_NV - 1) / MATMUL_NV);
     return s->err;
 }
 

@@ -1,6 +1,7 @@
 #version 450
-// y[v][r] = sum_c W[r][c] x[v][c]: one workgroup per (row r, up to NV
-// vectors). Q8_0/Q4_0 weights: x is quantized to Q8_0 per block of 32 as
+// y[v][r] = sum_c W[r][c] x[v][c]: a workgroup of 64 threads computes
+// ROWS rows for up to NV vectors; the LANES threads of a row split its
+// blocks (or columns) and add their sums in shared memory. Q8_0/Q4_0 weights: x is quantized to Q8_0 per block of 32 as
 // the cpu backend does (d = amax/127 stored as f16, q = round(x/d)) and
 // each block adds d_w * d_x * sum(q_w q_x), so results match the CPU's
 // up to the order of the float sums. Float weights multiply x in f32.
@@ -16,6 +17,8 @@ uint wbyte(uint b) { return (w[b >> 2] >> ((b & 3u) * 8u)) & 255u; }
 #include "common.glsl"
 
 #define NV 4
+#define ROWS 8u
+#define LANES 8u  // ROWS * LANES = 64
 shared float red[NV][64];
 
 int qx(float v, float id)
@@ -28,8 +31,8 @@ int qx(float v, float id)
 
 void main()
 {
-    const uint t = gl_LocalInvocationID.x;
-    const uint r = gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    const uint t = gl_LocalInvocationID.x, lane = t % LANES;
+    const uint r = (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * ROWS + t / LANES;
     const uint v0 = gl_WorkGroupID.z * NV;
     const uint nv = min(uint(NV), pc.n_vec - v0);
     float acc[NV];
@@ -38,7 +41,7 @@ void main()
         const uint row = pc.w_off + r * pc.row_bytes;
         if (pc.type == T_Q8_0 || pc.type == T_Q4_0) {
             const uint nb = pc.n_cols / 32u;
-            for (uint b = t; b < nb; b += 64u) {
+            for (uint b = lane; b < nb; b += LANES) {
                 int qw[32];
                 float dw;
                 if (pc.type == T_Q8_0) {
@@ -67,7 +70,7 @@ void main()
                 }
             }
         } else {
-            for (uint c = t; c < pc.n_cols; c += 64u) {
+            for (uint c = lane; c < pc.n_cols; c += LANES) {
                 const float wv = deq(pc.type, row, c);
                 for (uint v = 0u; v < nv; v++) acc[v] += wv * x[pc.x_off + (v0 + v) * pc.n_cols + c];
             }
@@ -75,11 +78,11 @@ void main()
     }
     for (uint v = 0u; v < NV; v++) red[v][t] = acc[v];
     barrier();
-    for (uint s = 32u; s > 0u; s >>= 1) {
-        if (t < s)
+    for (uint s = LANES / 2u; s > 0u; s >>= 1) {
+        if (lane < s)
             for (uint v = 0u; v < NV; v++) red[v][t] += red[v][t + s];
         barrier();
     }
-    if (t == 0u && r < pc.n_rows)
-        for (uint v = 0u; v < nv; v++) y[pc.y_off + (v0 + v) * pc.n_rows + r] = red[v][0];
+    if (lane == 0u && r < pc.n_rows)
+        for (uint v = 0u; v < nv; v++) y[pc.y_off + (v0 + v) * pc.n_rows + r] = red[v][t];
 }
