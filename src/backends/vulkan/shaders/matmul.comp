@@ -69,6 +69,45 @@ void main()
                     acc[v] += dw * dx * float(isum);
                 }
             }
+        } else if (pc.type == T_Q4_K || pc.type == T_Q6_K) {
+            // K-quants: x quantized per 256 as the cpu backend's Q8_K
+            // (d = amax/127 kept f32, q = round(x 127/amax))
+            const uint nb = pc.n_cols / 256u;
+            for (uint b = lane; b < nb; b += LANES) {
+                const uint o = row + (pc.type == T_Q4_K ? 144u : 210u) * b;
+                for (uint v = 0u; v < nv; v++) {
+                    const uint xb = pc.x_off + (v0 + v) * pc.n_cols + 256u * b;
+                    float amax = 0.0;
+                    for (uint j = 0u; j < 256u; j++) amax = max(amax, abs(x[xb + j]));
+                    const float dx = amax / 127.0;
+                    const float id = amax > 0.0 ? 127.0 / amax : 0.0;
+                    if (pc.type == T_Q4_K) {
+                        int isum = 0, summin = 0;
+                        for (uint j = 0u; j < 8u; j++) {
+                            uint sc, m;
+                            scale_min_k4(o + 4u, j, sc, m);
+                            int sq = 0, bs = 0;
+                            for (uint l = 0u; l < 32u; l++) {
+                                const int q = qx(x[xb + 32u * j + l], id);
+                                sq += int(q4k(o, 32u * j + l)) * q;
+                                bs += q;
+                            }
+                            isum += int(sc) * sq;
+                            summin += int(m) * bs;
+                        }
+                        acc[v] += dx * wf16(o) * float(isum) - dx * wf16(o + 2u) * float(summin);
+                    } else {
+                        int isum = 0;
+                        for (uint sb = 0u; sb < 16u; sb++) {
+                            int part = 0;
+                            for (uint l = 0u; l < 16u; l++)
+                                part += (q6k(o, 16u * sb + l) - 32) * qx(x[xb + 16u * sb + l], id);
+                            isum += sbyte(wbyte(o + 192u + sb)) * part;
+                        }
+                        acc[v] += dx * wf16(o + 208u) * float(isum);
+                    }
+                }
+            }
         } else {
             for (uint c = lane; c < pc.n_cols; c += LANES) {
                 const float wv = deq(pc.type, row, c);
