@@ -459,7 +459,37 @@ TEST(vulkan_rejects_foreign_addresses_and_types)
     CHECK_CONTAINS(qeil_ctx_errmsg(p.ctx), "is not a buffer of this backend");
     p.be[1]->weight_release(p.st[1], &w);
     release(&p, x);
+    /* larger than any storage buffer a shader can bind: refused by name
+     * (lavapipe's limit is 128 MiB; nothing is allocated) */
+    CHECK(p.be[1]->alloc(p.st[1], (size_t)UINT32_MAX + 1) == NULL);
+    CHECK_CONTAINS(qeil_ctx_errmsg(p.ctx), "exceeds the device's maxStorageBufferRange");
     pair_close(&p);
+}
+
+TEST(placement_strings)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    uint8_t b[6];
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "all:vk0", 4, b, 6), QEIL_OK);
+    for (int u = 0; u < 6; u++) CHECK_EQ_INT(b[u], 1);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "emb..b1:cpu,b2..head:vk0", 4, b, 6), QEIL_OK);
+    CHECK(b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 1 && b[4] == 1 && b[5] == 1);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "head:cpu,b3:vk0,emb:vk0,b0..b2:cpu", 4, b, 6), QEIL_OK);
+    CHECK(b[0] == 1 && b[1] == 0 && b[3] == 0 && b[4] == 1 && b[5] == 0);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "all:vk1", 4, b, 6), QEIL_ERR_NOTFOUND);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "emb..b4:cpu,head:cpu", 4, b, 6), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "block 'b4' is out of range (the model has b0..b3)");
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "all:cpu,b2:vk0", 4, b, 6), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "unit b2 is placed twice");
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "emb..b2:cpu", 4, b, 6), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "unit b3 is not placed");
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "head..emb:cpu", 4, b, 6), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "all:vk0", 4, b, 5), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, ":vk0", 4, b, 6), QEIL_ERR_FORMAT);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "b:cpu", 4, b, 6), QEIL_ERR_FORMAT);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, "b99999999999:cpu", 4, b, 6), QEIL_ERR_FORMAT);
+    CHECK_EQ_INT(qeil_placement_parse(ctx, NULL, 4, b, 6), QEIL_ERR_INVALID);
+    qeil_ctx_free(ctx);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -575,6 +605,7 @@ int main(void)
         perror("mkdtemp");
         return 2;
     }
+    RUN(placement_strings);
     RUN(vulkan_missing_loader_is_a_reason);
     RUN(vulkan_missing_placement_keeps_the_cpu);
     RUN(vulkan_matmul_every_type);
