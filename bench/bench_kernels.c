@@ -20,7 +20,11 @@
  * decodes with for Q4_0, Q8_0 and Q4_K (rows interleaved 8 at a time at
  * load, pack.h); the avx2 columns are the per-row kernels on GGUF rows.
  * A second table times the batch tiles in cache: one x8 group per call
- * against two (what matmul uses for 8 or more vectors).
+ * against two (what matmul uses for 8 or more vectors). A third times the
+ * per-row tiled kernels (qeil_gemm_for) of every block type in cache, one
+ * core, with ratios to Q4_0 and Q4_K measured in the same rounds:
+ *
+ *     build/bench/bench_kernels --in-cache   # only that table (seconds)
  */
 #include "engine/matmul.h"
 #include "engine/pack.h"
@@ -63,7 +67,7 @@ static void cpu_name(char *buf, size_t n)
 #define FLUSH_BYTES ((size_t)256 << 20)
 #define ROUNDS 8
 #define REPS 3
-#define N_TYPES 7
+#define N_TYPES 13
 
 /* 1-minute load average (-1 when unreadable): other tenants' processes
  * count here even when they are invisible to ps. */
@@ -147,11 +151,103 @@ static void batch_tiles(int type, const char *name, const uint8_t *x8, int64_t c
 }
 #endif
 
+#if QEIL_HAVE_X86_SIMD
+/* The per-row tiled kernels in cache, one core: for every block type, 64
+ * rows x cols (at most ~300 KB: L2) against 1 vector (decode: 4 x 1 tiles
+ * as matmul calls them) and 4 vectors (4 x 4), ITERS passes, best of
+ * ROUNDS_C rounds; the types alternate inside each round so that a noisy
+ * neighbour hits all of them alike. Prints GMAC/s and the ratio of each
+ * type's time per MAC to Q4_0's and Q4_K's. */
+static void in_cache_tiles(const float *wf, const float *x, int64_t cols)
+{
+    enum { ROWS = 64, NV = 4, ITERS = 50, ROUNDS_C = 15, NT = 10 };
+    /* index 0 is Q4_0 and 5 is Q4_K: the ratios' denominators */
+    const int types[NT] = {QEIL_GGML_Q4_0, QEIL_GGML_Q4_1, QEIL_GGML_Q5_0, QEIL_GGML_Q5_1,
+                           QEIL_GGML_Q8_0, QEIL_GGML_Q4_K, QEIL_GGML_Q5_K, QEIL_GGML_Q6_K,
+                           QEIL_GGML_IQ4_NL, QEIL_GGML_IQ4_XS};
+    uint8_t *wq[NT], *xq[NT];
+    size_t wrb[NT], xrb[NT];
+    qeil_gemm_fn gemm[NT];
+    double best[NT][2];
+    for (int k = 0; k < NT; k++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(types[k]);
+        const qeil_quant_traits *a = qeil_quant_traits_of(t->vec_type);
+        wrb[k] = (size_t)(cols / t->blck_elems) * t->blck_bytes;
+        xrb[k] = (size_t)(cols / a->blck_elems) * a->blck_bytes;
+        wq[k] = malloc(ROWS * wrb[k]);
+        xq[k] = malloc(NV * xrb[k]);
+        if (!wq[k] || !xq[k]) {
+            fprintf(stderr, "bench_kernels: out of memory\n");
+            exit(1);
+        }
+        for (int r = 0; r < ROWS; r++) t->quantize(wf + (size_t)r * cols, wq[k] + r * wrb[k], cols);
+        for (int v = 0; v < NV; v++) a->quantize(x, xq[k] + v * xrb[k], cols);
+        gemm[k] = qeil_gemm_for(types[k], QEIL_SIMD_AVX2);
+        best[k][0] = best[k][1] = 1e30;
+    }
+    float y[NV * ROWS];
+    for (int round = 0; round < ROUNDS_C; round++)
+        for (int k = 0; k < NT; k++)
+            for (int m = 0; m < 2; m++) {
+                if (!gemm[k]) continue;
+                const int nc = m ? NV : 1;
+                double t0 = now_s();
+                for (int it = 0; it < ITERS; it++)
+                    for (int r = 0; r < ROWS; r += 4)
+                        gemm[k](cols, 4, nc, wq[k] + r * wrb[k], wrb[k], xq[k], xrb[k], y + r, ROWS);
+                double dt = (now_s() - t0) / ITERS / nc;
+                if (dt < best[k][m]) best[k][m] = dt;
+            }
+    const double mac = (double)ROWS * (double)cols;
+    printf("\nPer-row tiled kernels in cache (one core, %d rows x %lld, best of %d): GMAC/s, and "
+           "time per MAC relative to q4_0 / q4_k\n\n", ROWS, (long long)cols, ROUNDS_C);
+    printf("| type | 1 vector | / q4_0 | / q4_k | 4 vectors | / q4_0 | / q4_k |\n"
+           "|------|---:|---:|---:|---:|---:|---:|\n");
+    for (int k = 0; k < NT; k++) {
+        if (!gemm[k]) continue;
+        printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+               qeil_quant_traits_of(types[k])->name, mac / best[k][0] / 1e9, best[k][0] / best[0][0],
+               best[k][0] / best[5][0], mac / best[k][1] / 1e9, best[k][1] / best[0][1],
+               best[k][1] / best[5][1]);
+    }
+    for (int k = 0; k < NT; k++) {
+        free(wq[k]);
+        free(xq[k]);
+    }
+}
+#endif
+
 int main(int argc, char **argv)
 {
     uint64_t rows = 4096, cols = 4096;
     qeil_ctx *ctx = qeil_ctx_create(NULL);
     if (!ctx) return 1;
+    if (argc == 2 && strcmp(argv[1], "--in-cache") == 0) {
+#if QEIL_HAVE_X86_SIMD
+        if (qeil_simd_best() >= QEIL_SIMD_AVX2) {
+            float *wf = malloc(64 * 4096 * sizeof *wf), *x = malloc(4096 * sizeof *x);
+            if (!wf || !x) return 1;
+            qeil_rng r;
+            qeil_rng_seed(&r, 1);
+            for (size_t i = 0; i < 64 * 4096; i++) wf[i] = (float)(2 * qeil_rng_uniform(&r) - 1) * 0.05f;
+            for (size_t i = 0; i < 4096; i++) x[i] = (float)(2 * qeil_rng_uniform(&r) - 1);
+            char cpu[128];
+            cpu_name(cpu, sizeof cpu);
+            printf("bench_kernels --in-cache: %s, %s\n", cpu,
+                   qeil_cpu_has_avx512_vnni() ? "AVX-512 VNNI tiles" : "AVX2 tiles");
+            const double l0 = load_avg();
+            in_cache_tiles(wf, x, 4096);
+            printf("\n1-minute load average before / after: %.2f / %.2f\n", l0, load_avg());
+            free(wf);
+            free(x);
+            qeil_ctx_free(ctx);
+            return 0;
+        }
+#endif
+        fprintf(stderr, "bench_kernels: --in-cache needs AVX2\n");
+        qeil_ctx_free(ctx);
+        return 1;
+    }
     if (argc == 3) {
         if (qeil_parse_u64(ctx, "rows", argv[1], 1, 65536, &rows) != QEIL_OK ||
             qeil_parse_u64(ctx, "cols", argv[2], 256, 65536, &cols) != QEIL_OK || cols % 256 != 0) {
@@ -167,7 +263,9 @@ int main(int argc, char **argv)
     }
 
     const int types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16, QEIL_GGML_Q8_0,
-                         QEIL_GGML_Q6_K, QEIL_GGML_Q4_K, QEIL_GGML_Q4_0};
+                         QEIL_GGML_Q6_K, QEIL_GGML_Q5_K, QEIL_GGML_Q4_K, QEIL_GGML_Q5_1,
+                         QEIL_GGML_Q5_0, QEIL_GGML_Q4_1, QEIL_GGML_IQ4_NL, QEIL_GGML_IQ4_XS,
+                         QEIL_GGML_Q4_0};
     _Static_assert(sizeof types / sizeof types[0] == N_TYPES, "N_TYPES");
     size_t n = (size_t)rows * cols;
     float *wf = malloc(n * sizeof *wf);
@@ -284,6 +382,7 @@ int main(int argc, char **argv)
         for (int ti = 0; ti < N_TYPES; ti++)
             if (T[ti].x8) batch_tiles(T[ti].t->type, T[ti].t->name, T[ti].x8, (int64_t)cols, x);
     }
+    if (best >= QEIL_SIMD_AVX2 && rows >= 64) in_cache_tiles(wf, x, (int64_t)cols);
 #endif
     for (int ti = 0; ti < N_TYPES; ti++) {
         free(T[ti].wq);

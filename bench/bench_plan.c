@@ -223,7 +223,7 @@ static double ceiling(const qeil_front *ex, const qeil_front *pg, uint32_t cap)
     double hv = NAN;
     if (p) {
         for (size_t i = 0; i < ar.n; i++) memcpy(p[i], ar.m[i].f, sizeof p[i]);
-        hv = qeil_hypervolume3((const double(*)[3])p, ar.n, ref) / qeil_front_hypervolume(ex, ref);
+        hv = qeil_hypervolume3(NULL, (const double(*)[3])p, ar.n, ref) / qeil_front_hypervolume(ex, ref);
         free(p);
     }
     qeil_archive_free(&ar);

@@ -18,6 +18,11 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 typedef enum { CLI_OUT_TABLE = 0, CLI_OUT_JSON, CLI_OUT_CSV } cli_output;
 
+/* The context a command runs with; its buffers come from its allocator
+ * (cli/alloc.c: QEIL_TEST_ALLOC_FAIL=K fails allocations after K, for
+ * out-of-memory tests). NULL when out of memory. */
+qeil_ctx *cli_ctx_create(void);
+
 /* Subcommands: each takes argv after the subcommand name (argv[0] is the
  * subcommand itself) and returns the process exit code. */
 int cmd_plan(int argc, char **argv);

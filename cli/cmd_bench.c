@@ -229,7 +229,7 @@ int cmd_bench(int argc, char **argv)
                                (unsigned long long)threads, n_cpu);
 
     int rc = CLI_FAIL;
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_engine *e = NULL;
     int32_t *toks = NULL;
@@ -303,15 +303,15 @@ int cmd_bench(int argc, char **argv)
      * which ids, and a fixed list makes runs comparable. */
     uint32_t n_vocab = qeil_engine_n_vocab(e);
     const uint32_t n_units = md.n_layers + 2;
-    toks = malloc(sizeof *toks * (P + N));
-    logits = malloc(sizeof *logits * n_vocab);
-    smp_s = calloc(R, sizeof *smp_s);
-    pf_tps = calloc(R, sizeof *pf_tps);
-    dc_tps = calloc(R, sizeof *dc_tps);
-    pf_s = calloc(R, sizeof *pf_s);
-    live_rd = calloc(R, sizeof *live_rd);
-    live_tr = calloc(R, sizeof *live_tr);
-    live_edge = calloc(4 * (size_t)R, sizeof *live_edge);
+    toks = qeil_malloc(ctx, sizeof *toks * (P + N));
+    logits = qeil_malloc(ctx, sizeof *logits * n_vocab);
+    smp_s = qeil_calloc(ctx, R, sizeof *smp_s);
+    pf_tps = qeil_calloc(ctx, R, sizeof *pf_tps);
+    dc_tps = qeil_calloc(ctx, R, sizeof *dc_tps);
+    pf_s = qeil_calloc(ctx, R, sizeof *pf_s);
+    live_rd = qeil_calloc(ctx, R, sizeof *live_rd);
+    live_tr = qeil_calloc(ctx, R, sizeof *live_tr);
+    live_edge = qeil_calloc(ctx, 4 * (size_t)R, sizeof *live_edge);
     if (!toks || !logits || !smp_s || !pf_tps || !dc_tps || !pf_s || !live_rd || !live_tr || !live_edge) {
         cli_fail(CMD, "out of memory");
         goto out;
@@ -558,16 +558,16 @@ int cmd_bench(int argc, char **argv)
 
 out:
     qeil_probe_meter_free(meter);
-    free(live_rd);
-    free(live_tr);
-    free(live_edge);
-    free(toks);
-    free(logits);
-    free(smp_s);
+    qeil_free(ctx, live_rd);
+    qeil_free(ctx, live_tr);
+    qeil_free(ctx, live_edge);
+    qeil_free(ctx, toks);
+    qeil_free(ctx, logits);
+    qeil_free(ctx, smp_s);
     qeil_sampler_free(smp);
-    free(pf_tps);
-    free(dc_tps);
-    free(pf_s);
+    qeil_free(ctx, pf_tps);
+    qeil_free(ctx, dc_tps);
+    qeil_free(ctx, pf_s);
     qeil_engine_free(e);
     qeil_ctx_free(ctx);
     return rc;

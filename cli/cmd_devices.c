@@ -69,11 +69,10 @@ int cmd_devices(int argc, char **argv)
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
     }
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
-    qeil_vk_device *d = calloc(QEIL_VK_MAX_DEVICES, sizeof *d);
-    if (!ctx || !d) {
+    qeil_ctx *ctx = cli_ctx_create();
+    qeil_vk_device *d = ctx ? qeil_calloc(ctx, QEIL_VK_MAX_DEVICES, sizeof *d) : NULL;
+    if (!d) {
         qeil_ctx_free(ctx);
-        free(d);
         return cli_fail(CMD, "out of memory");
     }
     size_t n = 0;
@@ -145,7 +144,7 @@ int cmd_devices(int argc, char **argv)
         }
         if (why) printf("no Vulkan device: %s\n", cli_term(why));
     }
-    free(d);
+    qeil_free(ctx, d);
     qeil_ctx_free(ctx);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* cmd_generate.c — `qeil generate`: tokenize a prompt, prefill it, then
- * sample and stream tokens until EOS or -n; report prefill and decode speed
- * and the seed. Flag names follow llama.cpp where the meaning is the same. */
+ * sample and stream tokens until EOS or -n (qeil_runtime_generate); report
+ * prefill and decode speed and the seed. Flag names follow llama.cpp where
+ * the meaning is the same. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,8 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "qeil/engine.h"
-#include "qeil/sampler.h"
+#include "qeil/runtime.h"
 
 #define CMD "generate"
 #define MAX_PREDICT (1u << 20)
@@ -39,8 +39,6 @@ static void usage(FILE *f)
             "  --repeat-last-n N       tokens the penalty looks back over (default %u)\n"
             "  --seed S                sampler seed (default: from the clock, printed)\n"
             "  --no-bos                do not add the BOS token the model asks for\n"
-            "  --placement SPEC        where the work units run, e.g. all:vk0 or\n"
-            "                          emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
             "  --output FMT            text|json (default text; json prints one object at the end)\n"
             "  -h, --help              this help\n\n"
             "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
@@ -53,7 +51,7 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *model, *prompt, *placement;
+    const char *model, *prompt;
     uint32_t n_predict, n_ctx;
     int threads, no_bos, json, seed_given;
     qeil_sampler_params sp;
@@ -81,9 +79,6 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
         } else if (OPT("--n-predict", "-n")) {
             if (m < 0 || cli_u64(CMD, "-n", v, 1, MAX_PREDICT, &u)) return CLI_USAGE;
             o->n_predict = (uint32_t)u;
-        } else if (OPT("--placement", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->placement = v;
         } else if (OPT("--threads", "-t")) {
             if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
             o->threads = (int)u;
@@ -133,13 +128,6 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
     return CLI_OK;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* A seed nobody chose: wall clock nanoseconds and the pid through
  * splitmix64's finaliser, so runs a second apart differ in every bit. */
 static uint64_t clock_seed(void)
@@ -164,6 +152,7 @@ static double f2d(float x)
 
 /* Growable byte buffer for the generated text (JSON output). */
 typedef struct {
+    qeil_ctx *ctx;
     char *p;
     size_t n, cap;
 } strbuf;
@@ -173,7 +162,7 @@ static int sb_add(strbuf *b, const char *s, size_t n)
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
+        char *q = qeil_realloc(b->ctx, b->p, cap);
         if (!q) return -1;
         b->p = q;
         b->cap = cap;
@@ -182,6 +171,28 @@ static int sb_add(strbuf *b, const char *s, size_t n)
     b->n += n;
     b->p[b->n] = '\0';
     return 0;
+}
+
+/* The runtime's token callback: stream to stdout (text output) and keep
+ * the text (JSON output). */
+typedef struct {
+    int json, oom;
+    strbuf text;
+} stream_state;
+
+static qeil_status on_token(void *user, int32_t token, const char *piece, size_t len)
+{
+    stream_state *s = user;
+    (void)token;
+    if (!s->json) {
+        fwrite(piece, 1, len, stdout);
+        fflush(stdout);
+    }
+    if (sb_add(&s->text, piece, len) != 0) {
+        s->oom = 1;
+        return QEIL_ERR_NOMEM;
+    }
+    return QEIL_OK;
 }
 
 int cmd_generate(int argc, char **argv)
@@ -194,33 +205,35 @@ int cmd_generate(int argc, char **argv)
     if (rc != CLI_OK || done) return rc;
     if (!o.seed_given) o.sp.seed = clock_seed();
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
-    qeil_engine *e = NULL;
-    qeil_sampler *smp = NULL;
-    int32_t *ids = NULL;
-    float *logits = NULL;
+    qeil_runtime *rt = NULL;
+    int32_t *ids = NULL, *gen = NULL;
     qeil_sampler_logprob *lps = NULL;
-    strbuf text = {NULL, 0, 0};
+    stream_state ss;
+    memset(&ss, 0, sizeof ss);
+    ss.json = o.json;
+    ss.text.ctx = ctx;
     rc = CLI_FAIL;
 
-    qeil_engine_params ep = qeil_engine_default_params();
-    ep.n_threads = o.threads;
-    ep.n_ctx = o.n_ctx;
-    ep.n_seq = 1;
-    if (qeil_engine_open(ctx, o.model, &ep, &e) != QEIL_OK) {
+    /* one sequence, no sample slots: single-stream generation */
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = o.model;
+    rp.n_threads = o.threads;
+    rp.n_ctx = o.n_ctx;
+    rp.samples = 1;
+    rp.batch = 0;
+    if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
-    if ((rc = cli_placement(CMD, ctx, e, o.placement)) != CLI_OK) goto out;
-    rc = CLI_FAIL;
-    const qeil_tokenizer *tk = qeil_engine_tokenizer(e);
-    uint32_t n_vocab = qeil_engine_n_vocab(e), n_ctx = qeil_engine_n_ctx(e);
-    uint32_t n_batch = ep.n_batch ? ep.n_batch : 512;
+    uint32_t n_ctx = qeil_runtime_n_ctx(rt);
 
     /* sampler first: a --top-k above this model's vocabulary is a usage error */
-    if (qeil_sampler_create(ctx, &o.sp, n_vocab, &smp) != QEIL_OK) {
-        rc = cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
+    qeil_status sst = qeil_runtime_set_sampler(rt, &o.sp);
+    if (sst != QEIL_OK) {
+        rc = sst == QEIL_ERR_NOMEM ? cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx))
+                                   : cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
 
@@ -230,15 +243,14 @@ int cmd_generate(int argc, char **argv)
         cli_fail(CMD, "prompt: %zu bytes is more than any context could hold", plen);
         goto out;
     }
-    size_t n_hist_cap = cap + o.n_predict;
-    ids = malloc(sizeof *ids * n_hist_cap);
-    lps = malloc(sizeof *lps * o.n_predict);
-    logits = malloc(sizeof *logits * n_vocab);
-    if (!ids || !lps || !logits) {
+    ids = qeil_malloc(ctx, sizeof *ids * cap);
+    gen = qeil_malloc(ctx, sizeof *gen * o.n_predict);
+    lps = qeil_malloc(ctx, sizeof *lps * o.n_predict);
+    if (!ids || !gen || !lps) {
         cli_fail(CMD, "out of memory");
         goto out;
     }
-    if (qeil_tokenizer_encode(ctx, tk, o.prompt, o.no_bos ? 0 : -1, 1, ids, cap, &n_prompt) !=
+    if (qeil_runtime_tokenize(rt, o.prompt, o.no_bos ? 0 : -1, 1, ids, cap, &n_prompt) !=
         QEIL_OK) {
         cli_fail(CMD, "prompt: %s", qeil_ctx_errmsg(ctx));
         goto out;
@@ -253,68 +265,22 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
 
-    /* ---- prefill, in chunks of at most n_batch tokens ---- */
-    double t0 = now_s();
-    for (size_t at = 0; at < n_prompt;) {
-        uint32_t n = (uint32_t)(n_prompt - at < n_batch ? n_prompt - at : n_batch);
-        int last = at + n == n_prompt;
-        if (qeil_engine_eval(e, 0, ids + at, n, last ? logits : NULL, 0) != QEIL_OK) {
-            cli_fail(CMD, "prefill: %s", qeil_ctx_errmsg(ctx));
-            goto out;
-        }
-        at += n;
-    }
-    double t_prefill = now_s() - t0;
-
-    /* ---- decode: sample, stream, evaluate the sampled token ---- */
-    int32_t eos = qeil_tokenizer_eos(tk);
-    size_t n_gen = 0, n_hist = n_prompt;
-    uint32_t n_dec = 0, n_smp = 0;
-    double t_dec = 0, t_smp = 0;
-    const char *stop = "length";
-    char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
-    while (n_gen < o.n_predict) {
-        int32_t tok;
-        double ts = now_s();
-        if (qeil_sampler_sample(smp, logits, n_vocab, ids, n_hist, &tok, &lps[n_gen]) != QEIL_OK) {
-            cli_fail(CMD, "sampling: %s", qeil_ctx_errmsg(ctx));
-            goto out;
-        }
-        t_smp += now_s() - ts;
-        n_smp++;
-        if (tok == eos) {
-            stop = "eos";
-            break;
-        }
-        ids[n_hist++] = tok;
-        n_gen++;
-        size_t pl = qeil_tokenizer_piece(tk, tok, piece, sizeof piece);
-        if (pl > sizeof piece) pl = sizeof piece;
-        if (!o.json) {
-            fwrite(piece, 1, pl, stdout);
-            fflush(stdout);
-        }
-        if (sb_add(&text, piece, pl) != 0) {
-            cli_fail(CMD, "out of memory");
-            goto out;
-        }
-        if (n_gen == o.n_predict) break;
-        if (qeil_engine_seq_len(e, 0) >= n_ctx) {
-            stop = "context";
-            break;
-        }
-        double td = now_s();
-        if (qeil_engine_eval(e, 0, &tok, 1, logits, 0) != QEIL_OK) {
-            cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
-            goto out;
-        }
-        t_dec += now_s() - td;
-        n_dec++;
+    /* ---- prefill, then sample and stream until EOS, -n or the context ---- */
+    qeil_runtime_gen_result g;
+    if (qeil_runtime_generate(rt, ids, (uint32_t)n_prompt, o.n_predict, gen, lps, on_token, &ss,
+                              &g) != QEIL_OK) {
+        if (ss.oom) cli_fail(CMD, "out of memory");
+        else cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        goto out;
     }
     if (!o.json) {
         fputc('\n', stdout);
         fflush(stdout);
     }
+    size_t n_gen = g.n_gen;
+    uint32_t n_dec = g.n_decode, n_smp = g.n_sampled;
+    double t_prefill = g.prefill_s, t_dec = g.decode_s, t_smp = g.sample_s;
+    const char *stop = qeil_runtime_stop_name(g.stop);
 
     double pf_tps = t_prefill > 0 ? (double)n_prompt / t_prefill : 0;
     double dc_tps = t_dec > 0 ? (double)n_dec / t_dec : 0;
@@ -333,7 +299,7 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddStringToObject(j, "seed", seed);
         cJSON_AddStringToObject(j, "model", o.model);
         /* random-weight models emit lone byte tokens: JSON text is Unicode */
-        char *clean = cli_utf8_clean(text.p ? text.p : "", text.n);
+        char *clean = cli_utf8_clean(ss.text.p ? ss.text.p : "", ss.text.n);
         cJSON_AddStringToObject(j, "text", clean ? clean : "");
         free(clean);
         cJSON_AddNumberToObject(j, "prompt_tokens", (double)n_prompt);
@@ -341,7 +307,7 @@ int cmd_generate(int argc, char **argv)
         cJSON *lpf = cJSON_AddArrayToObject(j, "logprobs");
         cJSON *lpr = cJSON_AddArrayToObject(j, "logprobs_raw");
         for (size_t k = 0; k < n_gen; k++) {
-            cJSON_AddItemToArray(toks, cJSON_CreateNumber(ids[n_prompt + k]));
+            cJSON_AddItemToArray(toks, cJSON_CreateNumber(gen[k]));
             cJSON_AddItemToArray(lpf, cJSON_CreateNumber(lps[k].final));
             cJSON_AddItemToArray(lpr, cJSON_CreateNumber(lps[k].raw));
         }
@@ -370,12 +336,11 @@ int cmd_generate(int argc, char **argv)
     rc = CLI_OK;
 
 out:
-    free(text.p);
-    free(ids);
-    free(lps);
-    free(logits);
-    qeil_sampler_free(smp);
-    qeil_engine_free(e);
+    qeil_free(ctx, ss.text.p);
+    qeil_free(ctx, ids);
+    qeil_free(ctx, gen);
+    qeil_free(ctx, lps);
+    qeil_runtime_free(rt);
     qeil_ctx_free(ctx);
     return rc;
 }

@@ -37,19 +37,23 @@ static void usage(FILE *f)
             "  --ff F            feed-forward width (1..%u)\n"
             "  --vocab V         vocabulary size (%u..%u)\n"
             "  --ctx C           trained context length written to the file (1..%u)\n"
-            "  --type TYPE       f32|f16|bf16|q8_0|q4_0|q4_k|q6_k (2-D weights)\n"
+            "  --type TYPE       f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl|iq4_xs|\n"
+            "                    q4_k|q5_k|q6_k (2-D weights)\n"
             "  --rope-base F     RoPE frequency base (llama/qwen2; default 10000)\n"
             "  --llama3-rope     Llama-3 RoPE: write the rope_freqs.weight factors\n"
             "  --tied            share the token embedding with the output matrix\n"
             "  --fallback        allow rows the type's block does not divide: those matrices\n"
-            "                    are stored as q4_0 (from q4_k), q8_0 (from q6_k) or f16, as\n"
-            "                    llama.cpp's quantizer does (needed for e.g. qwen2-0.5b at q4_k)\n"
+            "                    are stored as q5_0 (from q4_k), q5_1 (from q5_k), q8_0 (from\n"
+            "                    q6_k) or f16, as llama.cpp's quantizer does (needed for e.g.\n"
+            "                    qwen2-0.5b at q4_k)\n"
             "  --seed S          weight seed (default 1)\n"
             "  -o FILE           output GGUF (written atomically)\n"
             "  -h, --help        this help\n\n"
             "rules: --dim divisible by --heads, --heads by --kv-heads; head size (--dim /\n"
             "--heads) even for llama/qwen2 (RoPE rotates pairs); --dim and --ff multiples of\n"
-            "the type's block (32 for q8_0/q4_0, 256 for q4_k/q6_k) unless --fallback.\n\n"
+            "the type's block (32 for q8_0/q4_0/q4_1/q5_0/q5_1/iq4_nl, 256 for iq4_xs/\n"
+            "q4_k/q5_k/q6_k)"
+            " unless --fallback.\n\n"
             "examples:\n"
             "  qeil mkmodel --arch llama --layers 2 --dim 64 --heads 4 --kv-heads 2 --ff 128 \\\n"
             "      --vocab 256 --ctx 512 --type f32 -o tiny.gguf\n"
@@ -58,7 +62,10 @@ static void usage(FILE *f)
             QEIL_TOKENIZER_MAX_VOCAB, MAX_CTX);
 }
 
-static const char *const TYPES[] = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
+static const char *const TYPES[] = {"f32",  "f16",    "bf16",   "q8_0", "q4_0",
+                                    "q4_1", "q5_0",   "q5_1",   "iq4_nl", "iq4_xs",
+                                    "q4_k", "q5_k", "q6_k"};
+#define TYPE_LIST "f32|f16|bf16|q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl|iq4_xs|q4_k|q5_k|q6_k"
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 
 static int parse_arch(const char *v, qeil_arch *out)
@@ -141,18 +148,18 @@ int cmd_mkmodel(int argc, char **argv)
     }
 
     if (!out) return cli_usage_error(CMD, "-o FILE is required");
-    if (!type_name) return cli_usage_error(CMD, "--type is required (f32|f16|bf16|q8_0|q4_0|q4_k|q6_k)");
+    if (!type_name) return cli_usage_error(CMD, "--type is required (" TYPE_LIST ")");
     int type = -1;
     for (size_t k = 0; k < N_TYPES; k++)
         if (strcmp(type_name, TYPES[k]) == 0) type = qeil_ggml_type_from_name(TYPES[k]);
     if (type < 0)
-        return cli_usage_error(CMD, "--type: '%s' is not one of f32|f16|bf16|q8_0|q4_0|q4_k|q6_k",
+        return cli_usage_error(CMD, "--type: '%s' is not one of " TYPE_LIST,
                                type_name);
     if (!preset && !arch_set) return cli_usage_error(CMD, "--arch or --preset is required");
     char *target = NULL; /* -o checked before the work; a symlink resolved */
     if (cli_out_path(CMD, "-o", out, &target) != CLI_OK) return CLI_FAIL;
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) {
         free(target);
         return cli_fail(CMD, "out of memory");
@@ -216,8 +223,8 @@ int cmd_mkmodel(int argc, char **argv)
     }
 
     /* what --fallback does (qeil_mkmodel_write, llama.cpp's rule): rows
-     * whose length the block does not divide go to q4_0 (from q4_k), q8_0
-     * (from q6_k) when 32 divides them, else f16 */
+     * whose length the block does not divide go to q5_0 (from q4_k), q5_1
+     * (from q5_k), q8_0 (from q6_k) when 32 divides them, else f16 */
     static const struct {
         const char *what;
         int is_ff;
@@ -226,7 +233,8 @@ int cmd_mkmodel(int argc, char **argv)
         uint32_t len = rows[k].is_ff ? p.d_ff : p.d_model;
         if (len % blk == 0) continue;
         const char *to = "f16";
-        if (len % 32 == 0 && type == QEIL_GGML_Q4_K) to = "q4_0";
+        if (len % 32 == 0 && type == QEIL_GGML_Q4_K) to = "q5_0";
+        if (len % 32 == 0 && type == QEIL_GGML_Q5_K) to = "q5_1";
         if (len % 32 == 0 && type == QEIL_GGML_Q6_K) to = "q8_0";
         fprintf(stderr, "qeil mkmodel: --fallback: matrices with rows of %s = %u (not a multiple of "
                         "%u) are stored as %s\n",

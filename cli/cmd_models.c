@@ -178,7 +178,7 @@ int cmd_models(int argc, char **argv)
         }
     }
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     int rc = CLI_OK;
     if (which) {

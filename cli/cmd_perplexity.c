@@ -2,12 +2,13 @@
  * on a text file, scored as llama.cpp's perplexity tool does: the text is cut
  * into non-overlapping windows of CTX tokens and only the second half of
  * each window is scored, so every scored token sees at least CTX/2 tokens of
- * context. Exact definition: docs/cli-engine.md. */
+ * context. Exact definition: docs/cli.md, "qeil perplexity". */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -29,13 +30,16 @@ static void usage(FILE *f)
             "the tokenized text is cut into non-overlapping windows of CTX tokens, each\n"
             "evaluated from an empty cache; in every window the tokens at positions\n"
             "CTX/2+1 .. CTX-1 are scored, so each sees at least CTX/2 tokens of context.\n"
-            "When the model adds BOS, each window's first token is replaced by BOS.\n"
+            "The text is tokenized with BOS in front when the model adds BOS, and then\n"
+            "each window's first token is replaced by BOS; at least 2 windows needed.\n"
             "Running perplexity per window goes to stderr; the result to stdout.\n\n"
             "options:\n"
             "  -m, --model FILE     GGUF model\n"
             "  -f, --file FILE      UTF-8 text (at most %u MiB)\n"
             "  -c, --ctx-size N     window length in tokens (default 512; %u..%u)\n"
             "  -t, --threads N      worker threads (default 0 = all online CPUs)\n"
+            "  --placement SPEC     where the work units run, e.g. all:vk0 or\n"
+            "                       emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
             "  --output FMT         table|json (default table)\n"
             "  -h, --help           this help\n\n"
             "example:\n"
@@ -50,61 +54,110 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Whole file as a NUL-terminated string; NULL with *why set on failure. */
-static char *read_text(const char *path, size_t *len, const char **why)
+/* ------------------------------------------------------------------------ */
+/* The text, read and tokenized in pieces                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Bytes read at a time. The text is tokenized a piece at a time (cut where
+ * qeil_tokenizer_cut allows, so the tokens are those of the whole text) and
+ * only the tokens of the next windows are kept: memory does not grow with
+ * the file. */
+#define READ_B ((size_t)1 << 18)
+
+typedef struct {
+    qeil_ctx *ctx;
+    const qeil_tokenizer *tk;
+    const char *path;
+    FILE *f;
+    int add_bos, started, eof;
+    char *buf; /* text read but not yet tokenized: buf[0 .. len) */
+    size_t len, cap;
+    uint64_t bytes;    /* read so far */
+    int32_t *tok;      /* tokens not yet evaluated: tok[0 .. n) */
+    size_t n, tok_cap;
+    uint64_t n_total;  /* tokens produced so far, BOS included */
+    double tok_s;      /* seconds spent reading and tokenizing */
+} text_stream;
+
+static int grow(qeil_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *why = "cannot open";
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *s = malloc(cap);
-    while (s) {
-        if (n + 1 >= cap) {
-            if (cap > MAX_TEXT_B) {
-                *why = "larger than the limit";
-                free(s);
-                s = NULL;
-                break;
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need) c *= 2;
+    void *q = qeil_realloc(ctx, *p, c * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* Open path, refusing a regular file over the limit before reading it. */
+static int stream_open(text_stream *ts, const char *path)
+{
+    ts->path = path;
+    ts->f = fopen(path, "rb");
+    if (!ts->f) return cli_fail(CMD, "%s: cannot open", path);
+    struct stat st;
+    if (fstat(fileno(ts->f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)MAX_TEXT_B)
+        return cli_fail(CMD, "%s: %lld bytes, more than the limit of %u bytes (%u MiB)", path,
+                        (long long)st.st_size, MAX_TEXT_B, MAX_TEXT_B >> 20);
+    return 0;
+}
+
+/* Tokenize until ts->n >= want or the text is used up. */
+static int read_and_encode(text_stream *ts, size_t want)
+{
+    while (ts->n < want && !(ts->eof && ts->len == 0 && ts->started)) {
+        if (!ts->eof) {
+            if (grow(ts->ctx, (void **)&ts->buf, &ts->cap, ts->len + READ_B, 1))
+                return cli_fail(CMD, "out of memory for %zu bytes of text", ts->len + READ_B);
+            size_t got = fread(ts->buf + ts->len, 1, READ_B, ts->f);
+            if (got < READ_B) {
+                if (ferror(ts->f)) return cli_fail(CMD, "%s: read error", ts->path);
+                ts->eof = 1;
             }
-            char *t = realloc(s, cap * 2);
-            if (!t) {
-                free(s);
-                s = NULL;
-                *why = "out of memory";
-                break;
-            }
-            s = t;
-            cap *= 2;
+            ts->bytes += got;
+            if (ts->bytes > MAX_TEXT_B) /* not a regular file, or it grew */
+                return cli_fail(CMD, "%s: more than the limit of %u bytes (%u MiB)", ts->path,
+                                MAX_TEXT_B, MAX_TEXT_B >> 20);
+            if (memchr(ts->buf + ts->len, '\0', got))
+                return cli_fail(CMD, "%s: contains a NUL byte (not text)", ts->path);
+            ts->len += got;
         }
-        size_t got = fread(s + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                *why = "read error";
-                free(s);
-                s = NULL;
-            }
-            break;
-        }
+        size_t piece = ts->eof ? ts->len : qeil_tokenizer_cut(ts->tk, ts->buf, ts->len);
+        if (piece == 0 && !ts->eof) continue; /* no cut yet: read more */
+        /* at most one token per byte, plus BOS and SPM's prefix space */
+        if (grow(ts->ctx, (void **)&ts->tok, &ts->tok_cap, ts->n + piece + 8, sizeof *ts->tok))
+            return cli_fail(CMD, "out of memory for %zu tokens", ts->n + piece + 8);
+        size_t got = 0, room = ts->tok_cap - ts->n;
+        qeil_status st =
+            ts->started ? qeil_tokenizer_encode_more(ts->ctx, ts->tk, ts->buf, piece, 0,
+                                                     ts->tok + ts->n, room, &got)
+                        : qeil_tokenizer_encode_bytes(ts->ctx, ts->tk, ts->buf, piece, ts->add_bos,
+                                                      0, ts->tok + ts->n, room, &got);
+        if (st != QEIL_OK) return cli_fail(CMD, "%s: %s", ts->path, qeil_ctx_errmsg(ts->ctx));
+        ts->started = 1;
+        ts->n += got;
+        ts->n_total += got;
+        memmove(ts->buf, ts->buf + piece, ts->len - piece);
+        ts->len -= piece;
     }
-    if (!s && !*why) *why = "out of memory";
-    fclose(f);
-    if (!s) return NULL;
-    if (n > MAX_TEXT_B) {
-        *why = "larger than the limit";
-        free(s);
-        return NULL;
-    }
-    if (memchr(s, '\0', n)) {
-        *why = "contains a NUL byte (not text)";
-        free(s);
-        return NULL;
-    }
-    s[n] = '\0';
-    *len = n;
-    return s;
+    return 0;
+}
+
+static int stream_fill(text_stream *ts, size_t want)
+{
+    double t0 = now_s();
+    int rc = read_and_encode(ts, want);
+    ts->tok_s += now_s() - t0;
+    return rc;
+}
+
+/* Drop the first k tokens (an evaluated window). */
+static void stream_consume(text_stream *ts, size_t k)
+{
+    memmove(ts->tok, ts->tok + k, (ts->n - k) * sizeof *ts->tok);
+    ts->n -= k;
 }
 
 /* -log softmax(row)[target], in double, max-shifted. expf suffices: every
@@ -121,7 +174,7 @@ static double nll_of(const float *row, uint32_t n_vocab, int32_t target)
 
 int cmd_perplexity(int argc, char **argv)
 {
-    const char *model = NULL, *file = NULL;
+    const char *model = NULL, *file = NULL, *placement = NULL;
     uint64_t ctx_len = 512, threads = 0;
     cli_output out_fmt = CLI_OUT_TABLE;
     for (int i = 1; i < argc; i++) {
@@ -143,6 +196,9 @@ int cmd_perplexity(int argc, char **argv)
         } else if (OPT("--threads", "-t")) {
             if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &threads))
                 return CLI_USAGE;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            placement = v;
         } else if (OPT("--output", NULL)) {
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
         } else {
@@ -154,21 +210,18 @@ int cmd_perplexity(int argc, char **argv)
     if (!file) return cli_usage_error(CMD, "-f TEXT_FILE is required");
 
     int rc = CLI_FAIL;
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_engine *e = NULL;
-    char *text = NULL;
-    int32_t *tokens = NULL;
     float *logits = NULL;
     double *win_ppl = NULL;
-    size_t text_len = 0;
-    const char *why = NULL;
+    size_t win_cap = 0;
+    text_stream ts;
+    memset(&ts, 0, sizeof ts);
+    ts.ctx = ctx;
 
-    text = read_text(file, &text_len, &why);
-    if (!text) {
-        cli_fail(CMD, "%s: %s", file, why);
-        goto out;
-    }
+    /* the size check comes before the model is loaded or anything read */
+    if (stream_open(&ts, file)) goto out;
 
     const uint32_t C = (uint32_t)ctx_len;
     qeil_engine_params ep = qeil_engine_default_params();
@@ -180,6 +233,8 @@ int cmd_perplexity(int argc, char **argv)
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    if ((rc = cli_placement(CMD, ctx, e, placement)) != CLI_OK) goto out;
+    rc = CLI_FAIL;
     const qeil_tokenizer *tk = qeil_engine_tokenizer(e);
     uint32_t n_vocab = qeil_engine_n_vocab(e);
     if (qeil_engine_n_ctx(e) < C) {
@@ -187,30 +242,21 @@ int cmd_perplexity(int argc, char **argv)
         goto out;
     }
 
-    /* Does the model add BOS by default? (encode "" with its default) */
-    int32_t probe[4];
-    size_t n_probe = 0;
+    /* As llama.cpp: the text is tokenized with the model's default BOS in
+     * front (common_tokenize(..., add_special = true)), and each window's
+     * first token is replaced by BOS when the model adds BOS. */
     int32_t bos = qeil_tokenizer_bos(tk);
-    int add_bos = bos >= 0 &&
-                  qeil_tokenizer_encode(ctx, tk, "", -1, 0, probe, 4, &n_probe) == QEIL_OK &&
-                  n_probe == 1 && probe[0] == bos;
+    int add_bos = bos >= 0 && qeil_tokenizer_add_bos(tk);
+    ts.tk = tk;
+    ts.add_bos = add_bos;
 
-    /* One token per byte at most (byte fallback / byte-level BPE). */
-    size_t n_tok = 0;
-    tokens = malloc(sizeof *tokens * (text_len + 8));
-    if (!tokens) {
-        cli_fail(CMD, "out of memory for %zu tokens", text_len + 8);
-        goto out;
-    }
-    fprintf(stderr, "qeil perplexity: tokenizing %zu bytes ...\n", text_len);
-    if (qeil_tokenizer_encode(ctx, tk, text, 0, 0, tokens, text_len + 8, &n_tok) != QEIL_OK) {
-        cli_fail(CMD, "%s: %s", file, qeil_ctx_errmsg(ctx));
-        goto out;
-    }
-    size_t n_win = n_tok / C;
-    if (n_win == 0) {
-        cli_fail(CMD, "%s: %zu tokens, fewer than one window of the context -c %u", file, n_tok,
-                 C);
+    /* llama.cpp refuses a text of fewer than 2·C tokens */
+    fprintf(stderr, "qeil perplexity: tokenizing %s in pieces of %zu bytes ...\n", file, READ_B);
+    if (stream_fill(&ts, 2 * (size_t)C)) goto out;
+    if (ts.n < 2 * (size_t)C) {
+        cli_fail(CMD, "%s: %llu tokens, fewer than the 2 windows of the context -c %u (%u tokens) "
+                      "that llama.cpp's perplexity requires",
+                 file, (unsigned long long)ts.n_total, C, 2 * C);
         goto out;
     }
 
@@ -220,18 +266,23 @@ int cmd_perplexity(int argc, char **argv)
     uint64_t rows = LOGITS_BUDGET_B / (4ull * n_vocab);
     if (rows < 1) rows = 1;
     if (rows > n_batch) rows = n_batch;
-    logits = malloc(sizeof *logits * (size_t)rows * n_vocab);
-    win_ppl = malloc(sizeof *win_ppl * n_win);
-    if (!logits || !win_ppl) {
+    logits = qeil_malloc(ctx, sizeof *logits * (size_t)rows * n_vocab);
+    if (!logits) {
         cli_fail(CMD, "out of memory for logits");
         goto out;
     }
 
     const uint32_t first = C / 2; /* positions first..C-2 predict tokens first+1..C-1 */
-    double sum = 0, sum2 = 0, t0 = now_s();
-    size_t n_scored = 0;
-    for (size_t w = 0; w < n_win; w++) {
-        int32_t *win = tokens + w * C;
+    double sum = 0, sum2 = 0, t0 = now_s(), tok_s0 = ts.tok_s;
+    size_t n_scored = 0, n_win = 0;
+    for (;;) {
+        if (stream_fill(&ts, C)) goto out;
+        if (ts.n < C) break;
+        if (grow(ctx, (void **)&win_ppl, &win_cap, n_win + 1, sizeof *win_ppl)) {
+            cli_fail(CMD, "out of memory after %zu windows", n_win);
+            goto out;
+        }
+        int32_t *win = ts.tok;
         int32_t saved = win[0];
         if (add_bos) win[0] = bos;
         qeil_engine_seq_reset(e, 0);
@@ -249,8 +300,7 @@ int cmd_perplexity(int argc, char **argv)
                 lg = logits;
             }
             if (qeil_engine_eval(e, 0, win + at, n, lg, lg != NULL) != QEIL_OK) {
-                win[0] = saved;
-                cli_fail(CMD, "window %zu: %s", w + 1, qeil_ctx_errmsg(ctx));
+                cli_fail(CMD, "window %zu: %s", n_win + 1, qeil_ctx_errmsg(ctx));
                 goto out;
             }
             for (uint32_t k = 0; lg && k < n; k++) {
@@ -266,11 +316,13 @@ int cmd_perplexity(int argc, char **argv)
         }
         win[0] = saved;
         n_scored += wn;
-        win_ppl[w] = exp(wsum / (double)wn);
-        fprintf(stderr, "[%zu/%zu] window ppl %.4f, running ppl %.4f\n", w + 1, n_win, win_ppl[w],
+        win_ppl[n_win++] = exp(wsum / (double)wn);
+        fprintf(stderr, "[%zu] window ppl %.4f, running ppl %.4f\n", n_win, win_ppl[n_win - 1],
                 exp(sum / (double)n_scored));
+        stream_consume(&ts, C);
     }
-    double t_total = now_s() - t0;
+    size_t n_tok = (size_t)ts.n_total;
+    double t_total = now_s() - t0 - (ts.tok_s - tok_s0); /* evaluation only */
 
     /* Mean NLL μ over the N scored tokens; standard error of μ from the
      * sample variance, carried to PPL = exp(μ) by the delta method:
@@ -313,10 +365,11 @@ int cmd_perplexity(int argc, char **argv)
     rc = CLI_OK;
 
 out:
-    free(text);
-    free(tokens);
-    free(logits);
-    free(win_ppl);
+    if (ts.f) fclose(ts.f);
+    qeil_free(ctx, ts.buf);
+    qeil_free(ctx, ts.tok);
+    qeil_free(ctx, logits);
+    qeil_free(ctx, win_ppl);
     qeil_engine_free(e);
     qeil_ctx_free(ctx);
     return rc;

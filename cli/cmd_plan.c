@@ -446,7 +446,7 @@ int cmd_plan(int argc, char **argv)
     int done = 0, rc = parse_args(argc, argv, &o, &done);
     if (rc != CLI_OK || done) return rc;
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_platform pf;
     qeil_model_desc md;

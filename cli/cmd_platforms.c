@@ -73,7 +73,7 @@ static void print_list_table(void)
 
 static int print_list_json(void)
 {
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     printf("{\n\"version\": \"%s\",\n\"platforms\": [\n", qeil_version());
     int rc = CLI_OK;
@@ -204,9 +204,9 @@ int cmd_platforms(int argc, char **argv)
         return CLI_OK;
     }
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
-    qeil_platform *pf = malloc(sizeof *pf);
+    qeil_platform *pf = qeil_malloc(ctx, sizeof *pf);
     int rc = CLI_OK;
     if (!pf) {
         rc = cli_fail(CMD, "out of memory");
@@ -223,7 +223,7 @@ int cmd_platforms(int argc, char **argv)
         /* a catalog name (never a path: names have no '/' or .json) */
         print_one_table(pf, qeil_catalog_find(name) != NULL);
     }
-    free(pf);
+    qeil_free(ctx, pf);
     qeil_ctx_free(ctx);
     return rc;
 }

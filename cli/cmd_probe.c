@@ -380,8 +380,8 @@ int cmd_probe(int argc, char **argv)
     p.progress = on_progress;
     p.progress_user = &ps;
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
-    qeil_probe_result *r = calloc(1, sizeof *r);
+    qeil_ctx *ctx = cli_ctx_create();
+    qeil_probe_result *r = qeil_calloc(ctx, 1, sizeof *r);
     char *profile = NULL;
     int rc = CLI_OK;
     if (!ctx || !r) {
@@ -413,7 +413,7 @@ int cmd_probe(int argc, char **argv)
 done:
     free(target);
     if (profile) qeil_free(ctx, profile);
-    free(r);
+    qeil_free(ctx, r);
     qeil_ctx_free(ctx);
     return rc;
 }

@@ -283,7 +283,7 @@ int cmd_sensors(int argc, char **argv)
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
     }
 
-    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_sense_params p = qeil_sense_default_params();
     p.root = root;

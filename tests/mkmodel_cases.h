@@ -10,8 +10,10 @@
 
 #include "qeil/engine.h"
 
-static const int k_types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16, QEIL_GGML_Q8_0,
-                              QEIL_GGML_Q4_0, QEIL_GGML_Q4_K, QEIL_GGML_Q6_K};
+static const int k_types[] = {QEIL_GGML_F32,  QEIL_GGML_F16,  QEIL_GGML_BF16,   QEIL_GGML_Q8_0,
+                              QEIL_GGML_Q4_0, QEIL_GGML_Q4_1, QEIL_GGML_Q5_0,   QEIL_GGML_Q5_1,
+                              QEIL_GGML_Q4_K, QEIL_GGML_Q5_K, QEIL_GGML_Q6_K,   QEIL_GGML_IQ4_NL,
+                              QEIL_GGML_IQ4_XS};
 #define N_TYPES (sizeof k_types / sizeof k_types[0])
 
 /* The presets, and the defaults of each architecture (qeil mkmodel --arch). */

@@ -8,8 +8,10 @@
  * Tolerances (docs/engine.md, "Tolerances"), with M = max |reference logit|:
  *   f32, f16, bf16: every logit within 1e-4 M + 1e-5 (observed ~5e-7 M:
  *     float32 vs float64 rounding only).
- *   q8_0, q4_0, q4_k, q6_k: the reference applies the engine's activation
- *     quantization (Q8_0 / Q8_K of every matmul input), so most positions
+ *   q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, iq4_xs, q4_k, q5_k, q6_k: the
+ *     reference applies
+ *     the engine's activation quantization (Q8_0 / Q8_1 / Q8_K of every
+ *     matmul input, Q8_1's s term included), so most positions
  *     agree to float rounding: the median position within 1e-4 M. A
  *     rounding tie (a Q8 scale or an 8-bit code sitting on a rounding
  *     boundary, ~4e-4 per block) can flip one way in float32 and the other
@@ -393,7 +395,7 @@ TEST(mkmodel_presets_and_params)
     CHECK_EQ_INT(qeil_mkmodel_write(ctx, &p, tmp_path("bad.gguf")), QEIL_ERR_RANGE);
     CHECK_EQ_INT(access(tmp_path("bad.gguf"), F_OK), -1); /* nothing written */
 
-    /* d_model 128 with q4_k: rows of 128 fall back to q4_0, rows of d_ff 256
+    /* d_model 128 with q4_k: rows of 128 fall back to q5_0, rows of d_ff 256
      * stay q4_k (llama.cpp's per-tensor fallback) */
     p = preset("tiny-llama");
     p.type = QEIL_GGML_Q4_K;
@@ -402,7 +404,7 @@ TEST(mkmodel_presets_and_params)
     CHECK_EQ_INT(qeil_gguf_open(ctx, tmp_path("mixed.gguf"), &g), QEIL_OK);
     if (g) {
         const qeil_gguf_tensor *t = qeil_gguf_tensor_at(g, (size_t)qeil_gguf_find_tensor(g, "blk.0.attn_q.weight"));
-        CHECK_EQ_INT(t->type, QEIL_GGML_Q4_0);
+        CHECK_EQ_INT(t->type, QEIL_GGML_Q5_0);
         t = qeil_gguf_tensor_at(g, (size_t)qeil_gguf_find_tensor(g, "blk.0.ffn_down.weight"));
         CHECK_EQ_INT(t->type, QEIL_GGML_Q4_K);
         t = qeil_gguf_tensor_at(g, (size_t)qeil_gguf_find_tensor(g, "blk.0.attn_norm.weight"));
@@ -421,6 +423,24 @@ TEST(mkmodel_presets_and_params)
         }
         CHECK_EQ_STR(qeil_gguf_get_str(g, "tokenizer.ggml.model"), "llama");
         CHECK_EQ_STR(qeil_gguf_get_str(g, "tokenizer.ggml.pre"), "default");
+        qeil_gguf_free(g);
+    }
+    /* q5_k falls back to q5_1, q6_k to q8_0 (llama.cpp's rule) */
+    p = preset("tiny-llama");
+    p.type = QEIL_GGML_Q5_K;
+    CHECK(make_model(ctx, &p, tmp_path("mixed5.gguf")));
+    p.type = QEIL_GGML_Q6_K;
+    CHECK(make_model(ctx, &p, tmp_path("mixed6.gguf")));
+    const char *mixed[2] = {"mixed5.gguf", "mixed6.gguf"};
+    const int want_fb[2] = {QEIL_GGML_Q5_1, QEIL_GGML_Q8_0}, want_k[2] = {QEIL_GGML_Q5_K, QEIL_GGML_Q6_K};
+    for (int k = 0; k < 2; k++) {
+        g = NULL;
+        CHECK_EQ_INT(qeil_gguf_open(ctx, tmp_path(mixed[k]), &g), QEIL_OK);
+        if (!g) continue;
+        const qeil_gguf_tensor *t = qeil_gguf_tensor_at(g, (size_t)qeil_gguf_find_tensor(g, "blk.0.attn_q.weight"));
+        CHECK_EQ_INT(t->type, want_fb[k]);
+        t = qeil_gguf_tensor_at(g, (size_t)qeil_gguf_find_tensor(g, "blk.0.ffn_down.weight"));
+        CHECK_EQ_INT(t->type, want_k[k]);
         qeil_gguf_free(g);
     }
     /* same seed, same bytes; another seed, other bytes */
@@ -477,7 +497,14 @@ static ref_case g_ref[] = {
     RC("llama_q4_0", "tiny-llama", QEIL_GGML_Q4_0, 0),
     RC("llama_q4_k", "tiny-llama", QEIL_GGML_Q4_K, 256),
     RC("llama_q6_k", "tiny-llama", QEIL_GGML_Q6_K, 256),
-    RC("llama_q4_k_mixed", "tiny-llama", QEIL_GGML_Q4_K, 0), /* q4_0 + q4_k */
+    RC("llama_q4_k_mixed", "tiny-llama", QEIL_GGML_Q4_K, 0), /* q5_0 + q4_k */
+    RC("llama_q4_1", "tiny-llama", QEIL_GGML_Q4_1, 0),
+    RC("llama_q5_0", "tiny-llama", QEIL_GGML_Q5_0, 0),
+    RC("llama_q5_1", "tiny-llama", QEIL_GGML_Q5_1, 0),
+    RC("llama_q5_k", "tiny-llama", QEIL_GGML_Q5_K, 256),
+    RC("llama_q5_k_mixed", "tiny-llama", QEIL_GGML_Q5_K, 0), /* q5_1 + q5_k */
+    RC("llama_iq4_nl", "tiny-llama", QEIL_GGML_IQ4_NL, 0),
+    RC("llama_iq4_xs", "tiny-llama", QEIL_GGML_IQ4_XS, 256),
     RC("qwen2_f32", "tiny-qwen2", QEIL_GGML_F32, 0),
     RC("qwen2_f16", "tiny-qwen2", QEIL_GGML_F16, 0),
     RC("qwen2_bf16", "tiny-qwen2", QEIL_GGML_BF16, 0),
@@ -485,6 +512,12 @@ static ref_case g_ref[] = {
     RC("qwen2_q4_0", "tiny-qwen2", QEIL_GGML_Q4_0, 0),
     RC("qwen2_q4_k", "tiny-qwen2", QEIL_GGML_Q4_K, 256),
     RC("qwen2_q6_k", "tiny-qwen2", QEIL_GGML_Q6_K, 256),
+    RC("qwen2_q4_1", "tiny-qwen2", QEIL_GGML_Q4_1, 0),
+    RC("qwen2_q5_0", "tiny-qwen2", QEIL_GGML_Q5_0, 0),
+    RC("qwen2_q5_1", "tiny-qwen2", QEIL_GGML_Q5_1, 0),
+    RC("qwen2_q5_k", "tiny-qwen2", QEIL_GGML_Q5_K, 256),
+    RC("qwen2_iq4_nl", "tiny-qwen2", QEIL_GGML_IQ4_NL, 0),
+    RC("qwen2_iq4_xs", "tiny-qwen2", QEIL_GGML_IQ4_XS, 256),
     RC("gpt2_f32", "tiny-gpt2", QEIL_GGML_F32, 0),
     RC("gpt2_f16", "tiny-gpt2", QEIL_GGML_F16, 0),
     RC("gpt2_bf16", "tiny-gpt2", QEIL_GGML_BF16, 0),
@@ -492,6 +525,12 @@ static ref_case g_ref[] = {
     RC("gpt2_q4_0", "tiny-gpt2", QEIL_GGML_Q4_0, 0),
     RC("gpt2_q4_k", "tiny-gpt2", QEIL_GGML_Q4_K, 256),
     RC("gpt2_q6_k", "tiny-gpt2", QEIL_GGML_Q6_K, 256),
+    RC("gpt2_q4_1", "tiny-gpt2", QEIL_GGML_Q4_1, 0),
+    RC("gpt2_q5_0", "tiny-gpt2", QEIL_GGML_Q5_0, 0),
+    RC("gpt2_q5_1", "tiny-gpt2", QEIL_GGML_Q5_1, 0),
+    RC("gpt2_q5_k", "tiny-gpt2", QEIL_GGML_Q5_K, 256),
+    RC("gpt2_iq4_nl", "tiny-gpt2", QEIL_GGML_IQ4_NL, 0),
+    RC("gpt2_iq4_xs", "tiny-gpt2", QEIL_GGML_IQ4_XS, 256),
 };
 #define N_REF (sizeof g_ref / sizeof g_ref[0])
 
@@ -674,6 +713,25 @@ REF_TEST(gpt2_q8_0)
 REF_TEST(gpt2_q4_0)
 REF_TEST(gpt2_q4_k)
 REF_TEST(gpt2_q6_k)
+REF_TEST(llama_q4_1)
+REF_TEST(llama_q5_0)
+REF_TEST(llama_q5_1)
+REF_TEST(llama_q5_k)
+REF_TEST(llama_q5_k_mixed)
+REF_TEST(qwen2_q4_1)
+REF_TEST(qwen2_q5_0)
+REF_TEST(qwen2_q5_1)
+REF_TEST(qwen2_q5_k)
+REF_TEST(gpt2_q4_1)
+REF_TEST(gpt2_q5_0)
+REF_TEST(gpt2_q5_1)
+REF_TEST(gpt2_q5_k)
+REF_TEST(llama_iq4_nl)
+REF_TEST(qwen2_iq4_nl)
+REF_TEST(gpt2_iq4_nl)
+REF_TEST(llama_iq4_xs)
+REF_TEST(qwen2_iq4_xs)
+REF_TEST(gpt2_iq4_xs)
 
 /* The comparisons above can fail: RoPE frequencies matter. The same
  * weights without the Llama-3 factors (rope_freqs.weight) give the same logits at
@@ -756,7 +814,8 @@ static void batch_vs_single(const char *presetname, int type, uint32_t d_model)
             CHECK_EQ_INT(qeil_engine_eval(single, 0, &ids[i], 1, c + (size_t)i * V, 0), QEIL_OK);
         /* Every matmul the engine issues gives each output the same
          * arithmetic whatever the batch: the interleaved (x8) kernel on VNNI
-         * CPUs for Q4_0/Q8_0/Q4_K, the per-row tiles otherwise (the packed
+         * CPUs for Q4_0/Q8_0/Q4_K, the per-row tiles otherwise (Q4_1, Q5_0,
+         * Q5_1, Q5_K everywhere; the packed
          * batch path is only for GGUF-row weights passed to qeil_matmul
          * directly). So whole, 10 + 10, 6 + 6 + 6 + 2 and token by token
          * agree bit for bit. */
@@ -793,6 +852,12 @@ TEST(batch_prefill_equals_token_by_token)
     batch_vs_single("tiny-qwen2", QEIL_GGML_Q4_K, 256);
     batch_vs_single("tiny-llama", QEIL_GGML_Q4_0, 0);
     batch_vs_single("tiny-gpt2", QEIL_GGML_Q8_0, 0);
+    batch_vs_single("tiny-qwen2", QEIL_GGML_Q4_1, 0);
+    batch_vs_single("tiny-llama", QEIL_GGML_Q5_0, 0);
+    batch_vs_single("tiny-gpt2", QEIL_GGML_Q5_1, 0);
+    batch_vs_single("tiny-qwen2", QEIL_GGML_Q5_K, 256);
+    batch_vs_single("tiny-gpt2", QEIL_GGML_IQ4_NL, 0);
+    batch_vs_single("tiny-llama", QEIL_GGML_IQ4_XS, 256);
 }
 
 TEST(eval_batch_equals_separate_evals)
@@ -1307,9 +1372,9 @@ TEST(errors_bad_files)
 
     memset(&o, 0, sizeof o);
     o.retype = "blk.0.ffn_up.weight";
-    o.new_type = QEIL_GGML_Q5_0;
+    o.new_type = QEIL_GGML_Q8_1; /* an activation format: no weight kernel */
     CHECK(rewrite(ctx, good, bad, &o));
-    expect_open(ctx, bad, QEIL_ERR_UNSUPPORTED, "blk.0.ffn_up.weight", "q5_0", NULL);
+    expect_open(ctx, bad, QEIL_ERR_UNSUPPORTED, "blk.0.ffn_up.weight", "q8_1", NULL);
 
     memset(&o, 0, sizeof o);
     o.retype = "blk.0.attn_norm.weight";
@@ -1546,6 +1611,25 @@ int main(void)
     RUN(ref_gpt2_q4_0);
     RUN(ref_gpt2_q4_k);
     RUN(ref_gpt2_q6_k);
+    RUN(ref_llama_q4_1);
+    RUN(ref_llama_q5_0);
+    RUN(ref_llama_q5_1);
+    RUN(ref_llama_q5_k);
+    RUN(ref_llama_q5_k_mixed);
+    RUN(ref_qwen2_q4_1);
+    RUN(ref_qwen2_q5_0);
+    RUN(ref_qwen2_q5_1);
+    RUN(ref_qwen2_q5_k);
+    RUN(ref_gpt2_q4_1);
+    RUN(ref_gpt2_q5_0);
+    RUN(ref_gpt2_q5_1);
+    RUN(ref_gpt2_q5_k);
+    RUN(ref_llama_iq4_nl);
+    RUN(ref_qwen2_iq4_nl);
+    RUN(ref_gpt2_iq4_nl);
+    RUN(ref_llama_iq4_xs);
+    RUN(ref_qwen2_iq4_xs);
+    RUN(ref_gpt2_iq4_xs);
     RUN(llama3_scaling_changes_logits);
     RUN(rope_freqs_tensor_against_reference);
     RUN(llama3_rope_freqs_equal_old_scaling_keys);

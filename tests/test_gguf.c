@@ -255,7 +255,8 @@ TEST(type_table_matches_ggml)
         {QEIL_GGML_Q8_1, "q8_1", 32, 36},  {QEIL_GGML_Q2_K, "q2_k", 256, 84},
         {QEIL_GGML_Q3_K, "q3_k", 256, 110}, {QEIL_GGML_Q4_K, "q4_k", 256, 144},
         {QEIL_GGML_Q5_K, "q5_k", 256, 176}, {QEIL_GGML_Q6_K, "q6_k", 256, 210},
-        {QEIL_GGML_Q8_K, "q8_k", 256, 292},
+        {QEIL_GGML_Q8_K, "q8_k", 256, 292}, {QEIL_GGML_IQ4_NL, "iq4_nl", 32, 18},
+        {QEIL_GGML_IQ4_XS, "iq4_xs", 256, 136},
     };
     int known = 0;
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -265,7 +266,7 @@ TEST(type_table_matches_ggml)
         CHECK_EQ_INT(qeil_ggml_type_from_name(want[i].name), want[i].type);
     }
     for (int t = -3; t < QEIL_GGML_TYPE_LIMIT + 3; t++) known += qeil_ggml_type_name(t) != NULL;
-    CHECK_EQ_INT(known, 15); /* nothing else claims to be known */
+    CHECK_EQ_INT(known, 17); /* nothing else claims to be known */
     CHECK(qeil_ggml_type_name(4) == NULL); /* Q4_2, removed from ggml */
     CHECK_EQ_INT(qeil_ggml_block_bytes(16), 0);
     CHECK_EQ_INT(qeil_ggml_type_from_name("Q4_K"), QEIL_GGML_Q4_K);

@@ -216,6 +216,12 @@ static uint32_t expected_ftype(int type)
     case QEIL_GGML_Q4_0: return 2; /* MOSTLY_Q4_0 */
     case QEIL_GGML_Q8_0: return 7; /* MOSTLY_Q8_0 */
     case QEIL_GGML_Q4_K: return 14; /* MOSTLY_Q4_K_S */
+    case QEIL_GGML_Q4_1: return 3;  /* MOSTLY_Q4_1 */
+    case QEIL_GGML_Q5_0: return 8;  /* MOSTLY_Q5_0 */
+    case QEIL_GGML_Q5_1: return 9;  /* MOSTLY_Q5_1 */
+    case QEIL_GGML_Q5_K: return 16; /* MOSTLY_Q5_K_S: all Q5_K apart from fallbacks */
+    case QEIL_GGML_IQ4_NL: return 25; /* MOSTLY_IQ4_NL */
+    case QEIL_GGML_IQ4_XS: return 30; /* MOSTLY_IQ4_XS */
     case QEIL_GGML_Q6_K: return 18; /* MOSTLY_Q6_K */
     case QEIL_GGML_BF16: return 32; /* MOSTLY_BF16 */
     default: return 1024;          /* GUESSED: never expected */

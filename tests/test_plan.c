@@ -163,15 +163,15 @@ TEST(hv_one_box)
 {
     const double p[1][3] = {{1, 2, 3}}, ref[3] = {4, 4, 4};
     /* (4-1)(4-2)(4-3) = 6 */
-    CHECK_NEAR(qeil_hypervolume3(p, 1, ref), 6.0, 0, 1e-12);
-    CHECK_NEAR(qeil_hypervolume3(p, 0, ref), 0.0, 0, 0);
+    CHECK_NEAR(qeil_hypervolume3(NULL, p, 1, ref), 6.0, 0, 1e-12);
+    CHECK_NEAR(qeil_hypervolume3(NULL, p, 0, ref), 0.0, 0, 0);
 }
 
 TEST(hv_two_overlapping_boxes)
 {
     const double p[2][3] = {{1, 2, 3}, {2, 1, 2}}, ref[3] = {4, 4, 4};
     /* 3·2·1 + 2·3·2 − overlap [2,4]×[2,4]×[3,4] (2·2·1) = 6 + 12 − 4 = 14 */
-    CHECK_NEAR(qeil_hypervolume3(p, 2, ref), 14.0, 0, 1e-12);
+    CHECK_NEAR(qeil_hypervolume3(NULL, p, 2, ref), 14.0, 0, 1e-12);
 }
 
 TEST(hv_three_points_on_a_plane)
@@ -179,17 +179,17 @@ TEST(hv_three_points_on_a_plane)
     /* x + y + z = 3, ref (3,3,3): each box 3·2·1 = 6 (18 in all); each pair
      * overlaps in a 2·1·1 box (−6); all three in [2,3]^3 (+1): 13. */
     const double p[3][3] = {{0, 1, 2}, {1, 2, 0}, {2, 0, 1}}, ref[3] = {3, 3, 3};
-    CHECK_NEAR(qeil_hypervolume3(p, 3, ref), 13.0, 0, 1e-12);
+    CHECK_NEAR(qeil_hypervolume3(NULL, p, 3, ref), 13.0, 0, 1e-12);
 }
 
 TEST(hv_ignores_points_not_better_than_ref)
 {
     const double ref[3] = {4, 4, 4};
     const double p[4][3] = {{1, 2, 3}, {4, 0, 0}, {0, 0, 5}, {NAN, 0, 0}};
-    CHECK_NEAR(qeil_hypervolume3(p, 4, ref), 6.0, 0, 1e-12);
+    CHECK_NEAR(qeil_hypervolume3(NULL, p, 4, ref), 6.0, 0, 1e-12);
     /* a dominated point and a duplicate add nothing */
     const double q[3][3] = {{1, 2, 3}, {2, 3, 3.5}, {1, 2, 3}};
-    CHECK_NEAR(qeil_hypervolume3(q, 3, ref), 6.0, 0, 1e-12);
+    CHECK_NEAR(qeil_hypervolume3(NULL, q, 3, ref), 6.0, 0, 1e-12);
 }
 
 /* Exact reference by brute force on the grid of all coordinates: a cell is
@@ -247,7 +247,7 @@ TEST(hv_matches_grid_and_monte_carlo_on_random_fronts)
     for (int trial = 0; trial < 5; trial++) {
         double p[40][3];
         size_t n = random_front(&r, p, 12 + (size_t)trial * 7);
-        double hv = qeil_hypervolume3((const double(*)[3])p, n, ref);
+        double hv = qeil_hypervolume3(NULL, (const double(*)[3])p, n, ref);
         /* exact, by an independent O(n^4) method */
         CHECK_NEAR(hv, hv_grid((const double(*)[3])p, n, ref), 1e-12, 1e-12);
         /* Monte Carlo over the box [min, ref]: standard error

@@ -1285,6 +1285,288 @@ TEST(one_megabyte_inputs)
     free(text);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Encoding in pieces: the tokens of the whole text, bounded scratch         */
+/* ------------------------------------------------------------------------ */
+
+/* Varied text: words, runs of spaces and newlines, tabs, digits, accents,
+ * CJK, emoji, an invalid byte, a literal U+2581, contractions, special
+ * tokens of both test vocabularies, joined by random separators. */
+static void varied_text(char *out, size_t len, uint32_t seed)
+{
+    static const char *const frag[] = {
+        "the", "The", "energy", "model", "1999", "12345", "7", "caf\xC3\xA9", "\xE4\xB8\xAD\xE6\x96\x87",
+        "\xF0\x9F\x98\x80", "don't", "WE'LL", "<|endoftext|>", "<tool>", "<s>", "</s>", "xyz",
+        "=", ",", ".", "(a)", "\xFF", SP, "eeee", "abab", "  ", "   ", "\t", "\n", "\n\n", " \n",
+        "world", "hello", "a", "<|", "|>", "'s"};
+    static const char *const sep[] = {" ", " ", " ", "", "\n", "  ", "\n\n", " \n "};
+    const size_t nf = sizeof frag / sizeof frag[0], ns = sizeof sep / sizeof sep[0];
+    size_t w = 0;
+    uint32_t x = seed;
+    while (w < len) {
+        x = x * 1664525u + 1013904223u;
+        const char *f = (x >> 8) % 4 ? frag[(x >> 12) % nf] : sep[(x >> 12) % ns];
+        for (size_t k = 0; f[k] && w < len; k++) out[w++] = f[k];
+    }
+}
+
+/* Encode text through the public streaming calls, reading `step` bytes
+ * more each time (a varying step when step is 0). */
+static size_t encode_streamed(qeil_tokenizer *tk, const char *text, size_t len, int add_bos,
+                              int parse_special, size_t step, int32_t *ids, size_t cap,
+                              size_t *n_cuts)
+{
+    size_t n = 0, start = 0, avail = 0, got = 0;
+    uint32_t x = 12345;
+    int first = 1;
+    *n_cuts = 0;
+    while (start < len) {
+        x = x * 1664525u + 1013904223u;
+        size_t more = step ? step : 1 + (x >> 8) % 3000;
+        avail = avail + more > len - start ? len - start : avail + more;
+        int last = start + avail == len;
+        size_t p = last ? avail : qeil_tokenizer_cut(tk, text + start, avail);
+        if (p == 0) continue;
+        qeil_status st = first ? qeil_tokenizer_encode_bytes(ctx, tk, text + start, p, add_bos, parse_special,
+                                                             ids + n, cap - n, &got)
+                               : qeil_tokenizer_encode_more(ctx, tk, text + start, p, parse_special,
+                                                            ids + n, cap - n, &got);
+        if (st != QEIL_OK) {
+            TEST_FAIL_("streamed encode: %s", qeil_ctx_errmsg(ctx));
+            return 0;
+        }
+        first = 0;
+        *n_cuts += !last;
+        n += got;
+        start += p;
+        avail -= p;
+    }
+    return n;
+}
+
+/* Byte-level BPE whose merges join every pair of ASCII bytes (0x09..0x7E
+ * and newline): any two bytes of one pre-tokenizer piece merge, so a cut
+ * inside a piece changes the tokens. */
+static qeil_tokenizer *bpe_all_pairs(qeil_pretok pre)
+{
+    char cs[128];
+    size_t nc = 0;
+    cs[nc++] = '\n';
+    cs[nc++] = '\t';
+    for (int c = 0x20; c < 0x7F; c++) cs[nc++] = (char)c;
+    size_t nv = 256 + nc * nc, nm = nc * nc;
+    char **tok = calloc(nv, sizeof *tok), **mer = calloc(nm, sizeof *mer);
+    qeil_tokenizer *tk = NULL;
+    if (tok && mer) {
+        char sp[16], a[8], b[8], raw[2];
+        for (int i = 0; i < 256; i++) {
+            raw[0] = (char)i;
+            gpt2_spell(raw, 1, sp);
+            tok[i] = strdup(sp);
+        }
+        for (size_t i = 0; i < nc; i++)
+            for (size_t j = 0; j < nc; j++) {
+                size_t k = i * nc + j;
+                raw[0] = cs[i];
+                raw[1] = cs[j];
+                gpt2_spell(raw, 2, sp);
+                tok[256 + k] = strdup(sp);
+                gpt2_spell(raw, 1, a);
+                gpt2_spell(raw + 1, 1, b);
+                mer[k] = malloc(strlen(a) + strlen(b) + 2);
+                if (mer[k]) sprintf(mer[k], "%s %s", a, b);
+            }
+        tk = make_tk(QEIL_TOK_BPE, pre, (const char *const *)tok, NULL, NULL, nv,
+                     (const char *const *)mer, nm, -1, -1);
+    }
+    for (size_t i = 0; tok && i < nv; i++) free(tok[i]);
+    for (size_t i = 0; mer && i < nm; i++) free(mer[i]);
+    free(tok);
+    free(mer);
+    return tk;
+}
+
+static void check_same(const char *what, const int32_t *want, size_t n_want, const int32_t *got,
+                       size_t n_got)
+{
+    size_t i = 0;
+    while (i < n_want && i < n_got && want[i] == got[i]) i++;
+    if (i < n_want || i < n_got)
+        TEST_FAIL_("%s: tokens differ from the whole-text encoding at %zu (%zu vs %zu tokens)", what,
+                   i, n_want, n_got);
+}
+
+TEST(encode_in_pieces_matches_whole)
+{
+    const size_t len = 3u << 19; /* 1.5 MB: the encoder's own pieces are 64 KiB */
+    char *text = malloc(len);
+    int32_t *want = malloc((len + 8) * sizeof *want), *got = malloc((len + 8) * sizeof *got);
+    spm_vocab v;
+    bpe_vocab b;
+    bpe_vocab_init(&b);
+    int have_spm = load_spm_vocab(&v);
+    CHECK(have_spm);
+    /* an SPM vocabulary whose tokens span spaces and newlines, so that few
+     * pairs may be cut */
+    static const char *const hand[] = {
+        "<unk>", "<s>", "e", "\xE2\x96\x81", "a", "b", "\n", "e\xE2\x96\x81",
+        "\xE2\x96\x81\xE2\x96\x81", "\n\n", "a\xE2\x96\x81\x62", "ee", "<tool>", "t", "h",
+        "\xE2\x96\x81t", "he", "\xE2\x96\x81the"};
+    static const float hand_score[] = {0, 0, -1, -2, -3, -4, -5, -1, -2, -1, -0.5f, -0.7f, 0,
+                                       -6, -7, -1, -1, -0.1f};
+    static const int32_t hand_type[] = {2, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 4, 1, 1, 1, 1, 1};
+    enum { NT = 8 };
+    qeil_tokenizer *tks[NT] = {
+        have_spm ? spm_from_vocab(&v, 1) : NULL,
+        make_tk(QEIL_TOK_SPM, QEIL_PRE_GPT2, hand, hand_score, hand_type, 18, NULL, 0, 1, 0),
+        bpe_make(&b, QEIL_PRE_GPT2), bpe_make(&b, QEIL_PRE_LLAMA3), bpe_make(&b, QEIL_PRE_QWEN2),
+        bpe_all_pairs(QEIL_PRE_GPT2), bpe_all_pairs(QEIL_PRE_LLAMA3), bpe_all_pairs(QEIL_PRE_QWEN2)};
+    static const char *const names[NT] = {"spm", "spm-hand", "bpe-gpt2", "bpe-llama3", "bpe-qwen2",
+                                          "bpe-pairs-gpt2", "bpe-pairs-llama3", "bpe-pairs-qwen2"};
+    if (text && want && got) {
+        for (int t = 0; t < NT; t++) {
+            qeil_tokenizer *tk = tks[t];
+            CHECK(tk != NULL);
+            if (!tk) continue;
+            varied_text(text, len, 7u + (uint32_t)t);
+            for (int ps = 0; ps <= 1; ps++) {
+                size_t nw = 0, ng = 0, cuts = 0;
+                int add_bos = tk == tks[0] || tk == tks[1];
+                /* the reference: one piece, no cut anywhere */
+                CHECK_EQ_INT(qeil_tok_encode(ctx, tk, text, len, add_bos, ps, 0, SIZE_MAX, want,
+                                             len + 8, &nw),
+                             QEIL_OK);
+                CHECK(nw > len / 8);
+                /* the public call, in 64 KiB pieces */
+                CHECK_EQ_INT(qeil_tokenizer_encode_bytes(ctx, tk, text, len, add_bos, ps, got,
+                                                         len + 8, &ng),
+                             QEIL_OK);
+                check_same(names[t], want, nw, got, ng);
+                /* tiny pieces on the first 200 kB: a cut at every allowed pair */
+                size_t n2 = 0, n3 = 0;
+                CHECK_EQ_INT(qeil_tok_encode(ctx, tk, text, 200000, add_bos, ps, 0, SIZE_MAX, want,
+                                             len + 8, &n2),
+                             QEIL_OK);
+                CHECK_EQ_INT(qeil_tok_encode(ctx, tk, text, 200000, add_bos, ps, 0, 1, got, len + 8,
+                                             &n3),
+                             QEIL_OK);
+                check_same(names[t], want, n2, got, n3);
+                /* streamed through qeil_tokenizer_cut + encode_more */
+                CHECK_EQ_INT(qeil_tok_encode(ctx, tk, text, len, add_bos, ps, 0, SIZE_MAX, want,
+                                             len + 8, &nw),
+                             QEIL_OK);
+                ng = encode_streamed(tk, text, len, add_bos, ps, 0, got, len + 8, &cuts);
+                check_same(names[t], want, nw, got, ng);
+                if (cuts < 100) TEST_FAIL_("%s: only %zu cuts in 1.5 MB: the test cut nothing", names[t], cuts);
+                ng = encode_streamed(tk, text, len, add_bos, ps, 4096, got, len + 8, &cuts);
+                check_same(names[t], want, nw, got, ng);
+            }
+        }
+    } else {
+        CHECK(0);
+    }
+    for (int t = 0; t < NT; t++) qeil_tokenizer_free(tks[t]);
+    bpe_vocab_free(&b);
+    if (have_spm) free_spm_vocab(&v);
+    free(text);
+    free(want);
+    free(got);
+}
+
+/* The cut points themselves, by hand. */
+TEST(cut_points)
+{
+    bpe_vocab b;
+    bpe_vocab_init(&b);
+    qeil_tokenizer *bpe = bpe_make(&b, QEIL_PRE_LLAMA3);
+    static const char *const hand[] = {"<unk>", "<s>", "e", SP, "a", "e\xE2\x96\x81", "x>"};
+    static const int32_t hand_type[] = {2, 3, 1, 1, 1, 1, 1};
+    qeil_tokenizer *spm = make_tk(QEIL_TOK_SPM, QEIL_PRE_GPT2, hand, NULL, hand_type, 7, NULL, 0, 1, 0);
+    if (bpe && spm) {
+        /* BPE: after a letter or digit, before a space or newline */
+        CHECK_EQ_INT(qeil_tokenizer_cut(bpe, "ab cd", 5), 2);
+        CHECK_EQ_INT(qeil_tokenizer_cut(bpe, "ab\ncd e, ", 9), 5);
+        CHECK_EQ_INT(qeil_tokenizer_cut(bpe, "a7 ,  ", 6), 2);
+        CHECK_EQ_INT(qeil_tokenizer_cut(bpe, "a, b.\n", 6), 0); /* punctuation keeps newlines */
+        CHECK_EQ_INT(qeil_tokenizer_cut(bpe, "caf\xC3\xA9 x", 8), 0);
+        CHECK_EQ_INT(qeil_tokenizer_cut(bpe, "ab c", 1), 0);
+        /* nor where a special token ends: "<tool>" ends in '>' */
+        CHECK_EQ_INT(qeil_tokenizer_cut(bpe, "x<tool> y", 9), 0);
+        /* SPM: any ASCII pair no token holds; "e▁" is a token, "a▁" not */
+        CHECK_EQ_INT(qeil_tokenizer_cut(spm, "ae ", 3), 1);
+        CHECK_EQ_INT(qeil_tokenizer_cut(spm, "e e", 3), 2);
+        CHECK_EQ_INT(qeil_tokenizer_cut(spm, "ee e", 4), 3);
+        CHECK_EQ_INT(qeil_tokenizer_cut(spm, "a e", 3), 2);  /* ("▁", "e") is free too */
+        CHECK_EQ_INT(qeil_tokenizer_cut(spm, "<s>ax", 5), 4);
+        CHECK_EQ_INT(qeil_tokenizer_cut(spm, "<s>x", 4), 0); /* in <s>, or where it ends */
+        CHECK_EQ_INT(qeil_tokenizer_cut(spm, "ax>", 3), 1);  /* "x>" is a token */
+        CHECK_EQ_INT(qeil_tokenizer_cut(NULL, "ab", 2), 0);
+    } else {
+        CHECK(0);
+    }
+    qeil_tokenizer_free(bpe);
+    qeil_tokenizer_free(spm);
+    bpe_vocab_free(&b);
+}
+
+/* Scratch stays bounded: encoding 4 MB of prose peaks at a few MB of the
+ * context's allocator (it took ~40 bytes per input byte in one piece). */
+typedef struct {
+    size_t cur, peak;
+} mem_meter;
+
+static void *meter_realloc(void *user, void *ptr, size_t size)
+{
+    mem_meter *m = user;
+    size_t *h = ptr ? (size_t *)ptr - 2 : NULL;
+    size_t old = h ? h[0] : 0;
+    if (size == 0) {
+        free(h);
+        m->cur -= old;
+        return NULL;
+    }
+    size_t *q = realloc(h, size + 2 * sizeof *q);
+    if (!q) return NULL;
+    q[0] = size;
+    m->cur = m->cur - old + size;
+    if (m->cur > m->peak) m->peak = m->cur;
+    return q + 2;
+}
+
+TEST(encode_scratch_is_bounded)
+{
+    mem_meter m = {0, 0};
+    qeil_ctx_params p = qeil_ctx_default_params();
+    p.realloc = meter_realloc;
+    p.alloc_user = &m;
+    qeil_ctx *mctx = qeil_ctx_create(&p);
+    spm_vocab v;
+    const size_t len = 4u << 20;
+    char *text = malloc(len);
+    int32_t *ids = malloc(len * sizeof *ids);
+    if (!mctx || !text || !ids || !load_spm_vocab(&v)) {
+        CHECK(0);
+    } else {
+        qeil_tokenizer *tk = spm_from_vocab(&v, 0);
+        const char *prose = "The year 1999 was caf\xC3\xA9-time, said Alice; the energy of the model.\n";
+        size_t pl = strlen(prose), n = 0;
+        for (size_t i = 0; i < len; i++) text[i] = prose[i % pl];
+        size_t base = m.cur;
+        m.peak = m.cur;
+        CHECK_EQ_INT(qeil_tokenizer_encode_bytes(mctx, tk, text, len, 0, 0, ids, len, &n), QEIL_OK);
+        CHECK(n > len / 8);
+        size_t scratch = m.peak - base;
+        if (scratch > (8u << 20))
+            TEST_FAIL_("encoding %zu bytes took %zu bytes of scratch (want <= 8 MiB)", len, scratch);
+        CHECK_EQ_INT(m.cur, base); /* all of it freed */
+        qeil_tokenizer_free(tk);
+        free_spm_vocab(&v);
+    }
+    free(text);
+    free(ids);
+    qeil_ctx_free(mctx);
+}
+
 /* "q" + the base-26 digits of j as letters a..z: the prefix of spell(j) is
  * spell(j / 26), so every such token is one merge away from a shorter one. */
 static void spell26(size_t j, char *out)
@@ -1375,6 +1657,9 @@ int main(void)
     RUN(hostile_vocabularies);
     RUN(one_megabyte_inputs);
     RUN(large_vocabulary);
+    RUN(encode_in_pieces_matches_whole);
+    RUN(cut_points);
+    RUN(encode_scratch_is_bounded);
     qeil_ctx_free(ctx);
     return test_summary("tokenizer");
 }

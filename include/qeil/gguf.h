@@ -68,6 +68,8 @@ typedef enum {
     QEIL_GGML_Q5_K = 13,
     QEIL_GGML_Q6_K = 14,
     QEIL_GGML_Q8_K = 15,
+    QEIL_GGML_IQ4_NL = 20,
+    QEIL_GGML_IQ4_XS = 23,
     QEIL_GGML_BF16 = 30,
     QEIL_GGML_TYPE_LIMIT = 64 /* values at or above are rejected */
 } qeil_ggml_type;

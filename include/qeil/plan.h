@@ -62,7 +62,8 @@ typedef struct qeil_front qeil_front;
 
 /* Run the chosen method. *out holds the feasible non-dominated plans found
  * (a single plan for standard/greedy). QEIL_ERR_INFEASIBLE when no feasible
- * plan exists (the message says which constraint binds). */
+ * plan exists (the message says which constraint binds). The front is
+ * allocated from ctx, which must outlive it (qeil_front_free uses it). */
 qeil_status qeil_plan_search(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
                              const qeil_plan_params *pp, qeil_front **out);
 void qeil_front_free(qeil_front *f);
@@ -83,8 +84,10 @@ size_t qeil_front_best_under(const qeil_front *f, double max_latency_s, double m
 
 /* Exact hypervolume of points (energy, latency, underutil) dominated with
  * respect to ref (minimisation); points not strictly better than ref in
- * every objective contribute nothing. */
-double qeil_hypervolume3(const double (*pts)[3], size_t n, const double ref[3]);
+ * every objective contribute nothing. O(n) scratch from ctx's allocator
+ * (ctx may be NULL: the C library); NaN only when that fails (the message
+ * on ctx). qeil_front_hypervolume uses the front's ctx. */
+double qeil_hypervolume3(qeil_ctx *ctx, const double (*pts)[3], size_t n, const double ref[3]);
 double qeil_front_hypervolume(const qeil_front *f, const double ref[3]);
 
 #ifdef __cplusplus

@@ -121,6 +121,30 @@ qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk,
                                         size_t len, int add_bos, int parse_special, int32_t *ids,
                                         size_t cap, size_t *n_out);
 
+/* Encoding a long text in pieces, with the tokens of one call on the whole
+ * text, so that neither the text nor the encoder's scratch need be held at
+ * once (qeil perplexity streams a file this way):
+ *
+ *     n = qeil_tokenizer_cut(tk, buf, len);   // 0: read more and ask again
+ *     first piece: qeil_tokenizer_encode_bytes(ctx, tk, buf, n, add_bos, ...)
+ *     later ones:  qeil_tokenizer_encode_more(ctx, tk, buf, n, ...)
+ *     then keep buf[n..len) in front of the next bytes read; encode the
+ *     rest of the text the same way at its end.
+ *
+ * qeil_tokenizer_cut returns the largest p in [1, len-1] where text[0..len)
+ * may be cut, or 0 if there is none. It looks at text[p-1] and text[p] only:
+ * both ASCII, no token of the vocabulary holds that pair of bytes (SPM: as
+ * spelled with U+2581) nor may a special token cross or end there, and for
+ * byte-level BPE a letter or digit followed by a space or newline, where
+ * every supported pre-tokenizer ends a piece. Rules: docs/tokenizer.md.
+ * qeil_tokenizer_encode_more encodes a piece that continues a text cut
+ * there: as qeil_tokenizer_encode_bytes without BOS and without the SPM
+ * dummy-prefix space at its start. */
+size_t qeil_tokenizer_cut(const qeil_tokenizer *tk, const char *text, size_t len);
+qeil_status qeil_tokenizer_encode_more(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
+                                       size_t len, int parse_special, int32_t *ids, size_t cap,
+                                       size_t *n_out);
+
 /* The bytes of one token as they appear in text (byte-fallback and
  * byte-level tokens decoded; SPM's U+2581 becomes a space). Returns the
  * length written (at most cap, not NUL-terminated); control tokens give 0. */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,35 @@
 /* ------------------------------------------------------------------------ */
 /* Reading                                                                   */
 /* ------------------------------------------------------------------------ */
+
+/* cJSON's allocations go through the parsing ctx's allocator. cJSON's hooks
+ * (cJSON_InitHooks) are process-global and take no user pointer, while a
+ * qeil allocator belongs to a ctx; so the hooks are installed once, at the
+ * first parse, and route by a thread-local pointer: to the ctx of the parse
+ * running on this thread, and elsewhere to malloc/free, cJSON's defaults,
+ * so the process's other cJSON use is unchanged. The cost of the choice:
+ * hooks an application installs itself are replaced at the first profile
+ * parse, and hooks it installs later take the parser's allocations too
+ * (docs/profiles.md, "Memory"). */
+static _Thread_local qeil_ctx *json_ctx;
+static _Thread_local int json_oom; /* an allocation failed in this parse */
+
+static void *json_malloc(size_t n)
+{
+    void *p = qeil_malloc(json_ctx, n);
+    if (!p) json_oom = 1;
+    return p;
+}
+
+static void json_free(void *p) { qeil_free(json_ctx, p); }
+
+static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
+
+static void json_hooks_install(void)
+{
+    cJSON_Hooks h = {json_malloc, json_free};
+    cJSON_InitHooks(&h);
+}
 
 static const char *json_type_name(const cJSON *j)
 {
@@ -389,6 +419,14 @@ static qeil_status parse_root(qeil_ctx *ctx, const cJSON *root, qeil_platform *p
     return QEIL_OK;
 }
 
+/* Free a tree parsed with json_ctx = ctx through the same allocator. */
+static void json_delete(qeil_ctx *ctx, cJSON *root)
+{
+    json_ctx = ctx;
+    cJSON_Delete(root);
+    json_ctx = NULL;
+}
+
 qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len,
                                      qeil_platform *out)
 {
@@ -398,7 +436,13 @@ qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "profile: %zu bytes (allowed at most %u)", len,
                              PROFILE_MAX_B);
     const char *end = NULL;
+    pthread_once(&json_hooks_once, json_hooks_install);
+    json_ctx = ctx;
+    json_oom = 0;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    int oom = json_oom;
+    json_ctx = NULL;
+    if (!root && oom) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "profile: out of memory parsing the JSON");
     if (!root) {
         size_t off = end && end >= json && end <= json + len ? (size_t)(end - json) : 0, line, col;
         line_col(json, off, &line, &col);
@@ -412,7 +456,7 @@ qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len
         if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') continue;
         size_t line, col;
         line_col(json, (size_t)(p - json), &line, &col);
-        cJSON_Delete(root);
+        json_delete(ctx, root);
         return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
                              "profile: unexpected data after the JSON value at line %zu, column %zu",
                              line, col);
@@ -430,11 +474,11 @@ qeil_status qeil_platform_parse_json(qeil_ctx *ctx, const char *json, size_t len
     }
     qeil_platform *pf = qeil_calloc(ctx, 1, sizeof *pf);
     if (!pf) {
-        cJSON_Delete(root);
+        json_delete(ctx, root);
         return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "profile: out of memory");
     }
     qeil_status st = parse_root(ctx, root, pf);
-    cJSON_Delete(root);
+    json_delete(ctx, root);
     if (st == QEIL_OK) st = qeil_platform_validate(ctx, pf);
     if (st == QEIL_OK) *out = *pf;
     qeil_free(ctx, pf);

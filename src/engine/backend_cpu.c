@@ -416,7 +416,10 @@ const qeil_backend qeil_backend_cpu = {
               .weight_types = TYPE_BIT(QEIL_GGML_F32) | TYPE_BIT(QEIL_GGML_F16) |
                               TYPE_BIT(QEIL_GGML_BF16) | TYPE_BIT(QEIL_GGML_Q8_0) |
                               TYPE_BIT(QEIL_GGML_Q4_0) | TYPE_BIT(QEIL_GGML_Q4_K) |
-                              TYPE_BIT(QEIL_GGML_Q6_K),
+                              TYPE_BIT(QEIL_GGML_Q6_K) | TYPE_BIT(QEIL_GGML_Q4_1) |
+                              TYPE_BIT(QEIL_GGML_Q5_0) | TYPE_BIT(QEIL_GGML_Q5_1) |
+                              TYPE_BIT(QEIL_GGML_Q5_K) | TYPE_BIT(QEIL_GGML_IQ4_NL) |
+                              TYPE_BIT(QEIL_GGML_IQ4_XS),
               .param_types = TYPE_BIT(QEIL_GGML_F32)},
     .create = cpu_create,
     .destroy = cpu_destroy,

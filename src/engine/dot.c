@@ -105,6 +105,111 @@ void qeil_vec_dot_q4_0_ref(int64_t n, float *s, const void *w, const void *x)
 }
 
 /* ======================================================================== */
+/* Q5_0 · Q8_0, Q4_1 / Q5_1 · Q8_1 (ggml's definitions)                      */
+/* ======================================================================== */
+
+/* The 5-bit code of element j of a Q5_0 / Q5_1 block (qh: the 4 high-bit
+ * bytes, qs: the 16 nibble bytes). */
+static int q5_code(const uint8_t *qh, const uint8_t *qs, int j)
+{
+    uint32_t h;
+    memcpy(&h, qh, sizeof h);
+    int lo = j < 16 ? (qs[j] & 0x0f) : (qs[j - 16] >> 4);
+    return lo | (int)((h >> j) & 1u) << 4;
+}
+
+void qeil_vec_dot_q5_0_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q5_0_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        int32_t isum = 0;
+        for (int j = 0; j < QEIL_QK5; j++) isum += (q5_code(bw + 2, bw + 6, j) - 16) * qx[j];
+        sum += load_f16(bw) * load_f16(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+void qeil_vec_dot_iq4_nl_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_IQ4_NL_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const uint8_t *qw = bw + 2;
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        int32_t isum = 0;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            isum += qeil_kvalues_iq4nl[qw[j] & 0x0f] * qx[j];
+            isum += qeil_kvalues_iq4nl[qw[j] >> 4] * qx[j + 16];
+        }
+        sum += load_f16(bw) * load_f16(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+/* Per super-block d_x d sum_ib (ls_ib - 32) sum_j kvalues[q] y, the
+ * integer sum exact (|.| <= 8 * 32 * 32 * 127 * 127 < 2^31), combined as
+ * the K-quants are (so the SIMD kernels return these bits). */
+void qeil_vec_dot_iq4_xs_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_IQ4_XS_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16(bw);
+        int sc[8];
+        qeil_iq4_xs_scales(bw, sc);
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int32_t isum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *qs = bw + 8 + 16 * ib;
+            int32_t part = 0;
+            for (int j = 0; j < 16; j++) {
+                part += qeil_kvalues_iq4nl[qs[j] & 0x0f] * qy[32 * ib + j];
+                part += qeil_kvalues_iq4nl[qs[j] >> 4] * qy[32 * ib + j + 16];
+            }
+            isum += sc[ib] * part;
+        }
+        sum += (double)d * (float)isum;
+    }
+    *s = (float)sum;
+}
+
+/* Per block d_w d_x sum q y + m_w s_x, where s_x = d_x sum y (stored f16):
+ * the min term costs one product per block. */
+void qeil_vec_dot_q4_1_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q4_1_BYTES, bx += QEIL_Q8_1_BYTES) {
+        const uint8_t *qw = bw + 4;
+        const int8_t *qx = (const int8_t *)(bx + 4);
+        int32_t isum = 0;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            isum += (qw[j] & 0x0f) * qx[j];
+            isum += (qw[j] >> 4) * qx[j + 16];
+        }
+        sum += load_f16(bw) * load_f16(bx) * (float)isum + load_f16(bw + 2) * load_f16(bx + 2);
+    }
+    *s = sum;
+}
+
+void qeil_vec_dot_q5_1_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q5_1_BYTES, bx += QEIL_Q8_1_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 4);
+        int32_t isum = 0;
+        for (int j = 0; j < QEIL_QK5; j++) isum += q5_code(bw + 4, bw + 8, j) * qx[j];
+        sum += load_f16(bw) * load_f16(bx) * (float)isum + load_f16(bw + 2) * load_f16(bx + 2);
+    }
+    *s = sum;
+}
+
+/* ======================================================================== */
 /* K-quants · Q8_K                                                           */
 /* ======================================================================== */
 
@@ -139,6 +244,41 @@ void qeil_vec_dot_q4_k_ref(int64_t n, float *s, const void *w, const void *x)
             for (int l = 0; l < 32; l++) {
                 s1 += (qs[32 * c + l] & 0x0f) * qy[64 * c + l];
                 s2 += (qs[32 * c + l] >> 4) * qy[64 * c + 32 + l];
+            }
+            isum += sc[2 * c] * s1 + sc[2 * c + 1] * s2;
+        }
+        sum += (double)d * (float)isum - (double)dmin * (float)summin;
+    }
+    *s = (float)sum;
+}
+
+/* Q4_K's definition with 5-bit q (|isum| < 256 * 31 * 127 * 63 < 2^31). */
+void qeil_vec_dot_q5_k_ref(int64_t n, float *s, const void *w, const void *x)
+{
+    const uint8_t *bw = w, *bx = x;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_Q5_K_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16(bw);
+        const float dmin = dx * load_f16(bw + 2);
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(bw + 4, sc, m);
+        const uint8_t *qh = bw + 16, *qs = bw + 48;
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int16_t bsums[16];
+        memcpy(bsums, bx + 260, sizeof bsums);
+
+        int32_t summin = 0;
+        for (int j = 0; j < 8; j++) summin += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+        int32_t isum = 0;
+        for (int c = 0; c < 4; c++) {
+            int32_t s1 = 0, s2 = 0;
+            for (int l = 0; l < 32; l++) {
+                const int q1 = (qs[32 * c + l] & 0x0f) | ((qh[l] >> (2 * c)) & 1) << 4;
+                const int q2 = (qs[32 * c + l] >> 4) | ((qh[l] >> (2 * c + 1)) & 1) << 4;
+                s1 += q1 * qy[64 * c + l];
+                s2 += q2 * qy[64 * c + 32 + l];
             }
             isum += sc[2 * c] * s1 + sc[2 * c + 1] * s2;
         }
@@ -199,12 +339,26 @@ static const qeil_quant_traits k_traits[] = {
      qeil_dequantize_row_q8_0, qeil_quantize_row_q8_0, qeil_vec_dot_q8_0_ref},
     {QEIL_GGML_Q4_0, "q4_0", QEIL_QK4_0, QEIL_Q4_0_BYTES, QEIL_GGML_Q8_0,
      qeil_dequantize_row_q4_0, qeil_quantize_row_q4_0, qeil_vec_dot_q4_0_ref},
+    {QEIL_GGML_Q4_1, "q4_1", QEIL_QK5, QEIL_Q4_1_BYTES, QEIL_GGML_Q8_1,
+     qeil_dequantize_row_q4_1, qeil_quantize_row_q4_1, qeil_vec_dot_q4_1_ref},
+    {QEIL_GGML_Q5_0, "q5_0", QEIL_QK5, QEIL_Q5_0_BYTES, QEIL_GGML_Q8_0,
+     qeil_dequantize_row_q5_0, qeil_quantize_row_q5_0, qeil_vec_dot_q5_0_ref},
+    {QEIL_GGML_Q5_1, "q5_1", QEIL_QK5, QEIL_Q5_1_BYTES, QEIL_GGML_Q8_1,
+     qeil_dequantize_row_q5_1, qeil_quantize_row_q5_1, qeil_vec_dot_q5_1_ref},
+    {QEIL_GGML_IQ4_NL, "iq4_nl", QEIL_QK5, QEIL_IQ4_NL_BYTES, QEIL_GGML_Q8_0,
+     qeil_dequantize_row_iq4_nl, qeil_quantize_row_iq4_nl, qeil_vec_dot_iq4_nl_ref},
+    {QEIL_GGML_IQ4_XS, "iq4_xs", QEIL_QK_K, QEIL_IQ4_XS_BYTES, QEIL_GGML_Q8_K,
+     qeil_dequantize_row_iq4_xs, qeil_quantize_row_iq4_xs, qeil_vec_dot_iq4_xs_ref},
     {QEIL_GGML_Q4_K, "q4_k", QEIL_QK_K, QEIL_Q4_K_BYTES, QEIL_GGML_Q8_K,
      qeil_dequantize_row_q4_k, qeil_quantize_row_q4_k, qeil_vec_dot_q4_k_ref},
+    {QEIL_GGML_Q5_K, "q5_k", QEIL_QK_K, QEIL_Q5_K_BYTES, QEIL_GGML_Q8_K,
+     qeil_dequantize_row_q5_k, qeil_quantize_row_q5_k, qeil_vec_dot_q5_k_ref},
     {QEIL_GGML_Q6_K, "q6_k", QEIL_QK_K, QEIL_Q6_K_BYTES, QEIL_GGML_Q8_K,
      qeil_dequantize_row_q6_k, qeil_quantize_row_q6_k, qeil_vec_dot_q6_k_ref},
     {QEIL_GGML_Q8_K, "q8_k", QEIL_QK_K, QEIL_Q8_K_BYTES, QEIL_GGML_Q8_K,
      qeil_dequantize_row_q8_k, qeil_quantize_row_q8_k, NULL},
+    {QEIL_GGML_Q8_1, "q8_1", QEIL_QK5, QEIL_Q8_1_BYTES, QEIL_GGML_Q8_1,
+     qeil_dequantize_row_q8_1, qeil_quantize_row_q8_1, NULL},
 };
 
 const qeil_quant_traits *qeil_quant_traits_of(int type)
@@ -304,6 +458,12 @@ static qeil_vec_dot_fn avx2_dot(int type)
     case QEIL_GGML_Q4_0: return qeil_vec_dot_q4_0_avx2;
     case QEIL_GGML_Q4_K: return qeil_vec_dot_q4_k_avx2;
     case QEIL_GGML_Q6_K: return qeil_vec_dot_q6_k_avx2;
+    case QEIL_GGML_Q4_1: return qeil_vec_dot_q4_1_avx2;
+    case QEIL_GGML_Q5_0: return qeil_vec_dot_q5_0_avx2;
+    case QEIL_GGML_Q5_1: return qeil_vec_dot_q5_1_avx2;
+    case QEIL_GGML_Q5_K: return qeil_vec_dot_q5_k_avx2;
+    case QEIL_GGML_IQ4_NL: return qeil_vec_dot_iq4_nl_avx2;
+    case QEIL_GGML_IQ4_XS: return qeil_vec_dot_iq4_xs_avx2;
     default: return NULL;
     }
 }
@@ -335,6 +495,12 @@ qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
     case QEIL_GGML_Q4_0: return vnni ? qeil_gemm_q4_0_vnni : qeil_gemm_q4_0_avx2;
     case QEIL_GGML_Q4_K: return vnni ? qeil_gemm_q4_k_vnni : qeil_gemm_q4_k_avx2;
     case QEIL_GGML_Q6_K: return vnni ? qeil_gemm_q6_k_vnni : qeil_gemm_q6_k_avx2;
+    case QEIL_GGML_Q4_1: return vnni ? qeil_gemm_q4_1_vnni : qeil_gemm_q4_1_avx2;
+    case QEIL_GGML_Q5_0: return vnni ? qeil_gemm_q5_0_vnni : qeil_gemm_q5_0_avx2;
+    case QEIL_GGML_Q5_1: return vnni ? qeil_gemm_q5_1_vnni : qeil_gemm_q5_1_avx2;
+    case QEIL_GGML_Q5_K: return vnni ? qeil_gemm_q5_k_vnni : qeil_gemm_q5_k_avx2;
+    case QEIL_GGML_IQ4_NL: return vnni ? qeil_gemm_iq4_nl_vnni : qeil_gemm_iq4_nl_avx2;
+    case QEIL_GGML_IQ4_XS: return vnni ? qeil_gemm_iq4_xs_vnni : qeil_gemm_iq4_xs_avx2;
     default: return NULL;
     }
 #else

@@ -166,7 +166,10 @@ AVX2_FN void qeil_vec_dot_bf16_avx2(int64_t n, float *s, const void *w, const vo
  * "base" holds -8 sum x per lane (once per activation block). Q8_0 on AVX2:
  * u = |w|, s = sign(x, w) (pairs <= 2 * 128 * 127, no saturation). Q8_0 on
  * VNNI: u = w + 128 (w ^ 0x80), base = -128 sum x (int32 lanes, no
- * saturation in vpdpbusd). */
+ * saturation in vpdpbusd). Q5_0: u = 5-bit code (0..31, pairs <= 2 * 31 *
+ * 127), base = -16 sum x. IQ4_NL: the nibbles index its 16 levels with one
+ * VPSHUFB (|level| <= 127), then exactly Q8_0's scheme. Q4_1 / Q5_1: u =
+ * code, no base; their min term goes to a float sum of its own (below). */
 
 /* A tile reads R rows side by side: R short streams where row-by-row code
  * read one long one, and the hardware prefetchers lose most of their
@@ -192,6 +195,44 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
 
 #define QK_Q4_0 0
 #define QK_Q8_0 1
+#define QK_Q5_0 2 /* u = 5-bit code, base = -16 sum x */
+#define QK_Q4_1 3 /* u = nibble, no base; + m_w s_x per block (Q8_1 activations) */
+#define QK_Q5_1 4 /* u = 5-bit code, no base; + m_w s_x per block (Q8_1 activations) */
+#define QK_IQ4_NL 5 /* levels looked up (VPSHUFB) from the nibbles, then as Q8_0 */
+
+/* Q4_1 / Q5_1 add, per block and in block order, the float product of the
+ * weight's min and the activation's s = d_x sum x to a separate float sum,
+ * which joins the vector sum at the end:
+ *
+ *     y = hsum_ps(acc0 + acc1) + sum_i m_w,i * s_x,i
+ *
+ * (the same for every tile shape and both variants). */
+#define Q0_HAS_MIN(kind) ((kind) == QK_Q4_1 || (kind) == QK_Q5_1)
+/* Activations: Q8_1 (36 bytes, q at 4) for the kinds with a min, else Q8_0. */
+#define Q0_XB(kind) (Q0_HAS_MIN(kind) ? QEIL_Q8_1_BYTES : QEIL_Q8_0_BYTES)
+#define Q0_XQ(kind) (Q0_HAS_MIN(kind) ? 4 : 2)
+/* Weights: block bytes, offset of the 16 nibble bytes, of the qh word. */
+#define Q0_WB(kind)                                                                               \
+    ((kind) == QK_Q4_0 ? QEIL_Q4_0_BYTES : (kind) == QK_Q8_0 ? QEIL_Q8_0_BYTES                   \
+     : (kind) == QK_Q5_0 ? QEIL_Q5_0_BYTES : (kind) == QK_Q4_1 ? QEIL_Q4_1_BYTES                 \
+     : (kind) == QK_IQ4_NL ? QEIL_IQ4_NL_BYTES : QEIL_Q5_1_BYTES)
+/* Weights as signed bytes (Q8_0, and IQ4_NL after the lookup). */
+#define Q0_SIGNED(kind) ((kind) == QK_Q8_0 || (kind) == QK_IQ4_NL)
+#define Q0_QS(kind) ((kind) == QK_Q5_0 ? 6 : (kind) == QK_Q5_1 ? 8 : (kind) == QK_Q4_1 ? 4 : 2)
+#define Q0_QH(kind) ((kind) == QK_Q5_0 ? 2 : 4)
+
+/* The 32 bits at p as 32 bytes: byte j = 0x10 when bit j is set, else 0
+ * (each byte picks its word byte j / 8, then tests bit j % 8). */
+AVX2_FN static inline __m256i q5_high_bits(const uint8_t *p)
+{
+    uint32_t h;
+    memcpy(&h, p, sizeof h);
+    const __m256i sel = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
+                                           0x0303030303030303LL);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    const __m256i v = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), sel), bit);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(v, bit), _mm256_set1_epi8(0x10));
+}
 
 /* R x C tile: y[c * ys + r] = dot(row r, activation c); R, C <= 4 are
  * constants after inlining, so acc[][] lives in registers. */
@@ -201,15 +242,18 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
         const int64_t bi = (IDX);                                                                 \
         __m256i xq[4], xb[4], u[4], sw[4];                                                        \
         __m256 dx[4], dw[4];                                                                      \
+        float sx[4], mw[4];                                                                       \
         _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                       \
         {                                                                                         \
-            const uint8_t *px = x + (size_t)c * xs + (size_t)bi * QEIL_Q8_0_BYTES;                \
+            const uint8_t *px = x + (size_t)c * xs + (size_t)bi * Q0_XB(kind);                    \
             dx[c] = _mm256_set1_ps(f16_at(px));                                                   \
-            xq[c] = _mm256_loadu_si256((const __m256i *)(const void *)(px + 2));                  \
-            if (kind == QK_Q4_0)                                                                  \
+            if (Q0_HAS_MIN(kind)) sx[c] = f16_at(px + 2);                                         \
+            xq[c] = _mm256_loadu_si256((const __m256i *)(const void *)(px + Q0_XQ(kind)));        \
+            if (kind == QK_Q4_0 || kind == QK_Q5_0)                                               \
                 xb[c] = _mm256_sub_epi32(_mm256_setzero_si256(),                                  \
-                                         _mm256_slli_epi32(UDOT(_mm256_setzero_si256(), ones, xq[c]), 3)); \
-            else if (VNNI)                                                                        \
+                                         _mm256_slli_epi32(UDOT(_mm256_setzero_si256(), ones, xq[c]), \
+                                                           kind == QK_Q4_0 ? 3 : 4));             \
+            else if (Q0_SIGNED(kind) && VNNI)                                                     \
                 xb[c] = _mm256_sub_epi32(_mm256_setzero_si256(),                                  \
                                          _mm256_slli_epi32(UDOT(_mm256_setzero_si256(), ones, xq[c]), 7)); \
             else                                                                                  \
@@ -219,9 +263,17 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
         {                                                                                         \
             const uint8_t *pw = w + (size_t)r * ws + (size_t)bi * wb;                             \
             dw[r] = _mm256_set1_ps(f16_at(pw));                                                   \
-            if (kind == QK_Q4_0) {                                                                \
+            if (Q0_HAS_MIN(kind)) mw[r] = f16_at(pw + 2);                                         \
+            if (kind == QK_IQ4_NL) {                                                              \
                 const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(pw + 2));     \
+                sw[r] = _mm256_shuffle_epi8(                                                      \
+                    kv, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4));     \
+                u[r] = VNNI ? _mm256_xor_si256(sw[r], flip) : _mm256_sign_epi8(sw[r], sw[r]);     \
+            } else if (kind != QK_Q8_0) {                                                         \
+                const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(pw + Q0_QS(kind))); \
                 u[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);       \
+                if (kind == QK_Q5_0 || kind == QK_Q5_1)                                           \
+                    u[r] = _mm256_or_si256(u[r], q5_high_bits(pw + Q0_QH(kind)));                 \
                 sw[r] = u[r];                                                                     \
             } else {                                                                              \
                 sw[r] = _mm256_loadu_si256((const __m256i *)(const void *)(pw + 2));              \
@@ -231,9 +283,10 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                   \
         {                                                                                         \
-            const __m256i s = (kind == QK_Q8_0 && !VNNI) ? _mm256_sign_epi8(xq[c], sw[r]) : xq[c]; \
+            const __m256i s = (Q0_SIGNED(kind) && !VNNI) ? _mm256_sign_epi8(xq[c], sw[r]) : xq[c]; \
             const __m256i isum = UDOT(xb[c], u[r], s);                                            \
             A[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], dx[c]), _mm256_cvtepi32_ps(isum), A[r][c]); \
+            if (Q0_HAS_MIN(kind)) msum[r][c] += mw[r] * sx[c];                                    \
         }                                                                                         \
     } while (0)
 
@@ -242,13 +295,19 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
         int kind, int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y,  \
         size_t ys, const int R, const int C)                                                      \
     {                                                                                             \
-        const size_t wb = kind == QK_Q4_0 ? QEIL_Q4_0_BYTES : QEIL_Q8_0_BYTES;                    \
+        const size_t wb = Q0_WB(kind);                                                            \
         const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1);                    \
         const __m256i flip = _mm256_set1_epi8((char)0x80);                                         \
+        const __m256i kv = _mm256_broadcastsi128_si256(                                           \
+            _mm_loadu_si128((const __m128i *)(const void *)qeil_kvalues_iq4nl));                  \
         __m256 acc0[4][4], acc1[4][4];                                                            \
+        float msum[4][4];                                                                         \
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
-            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc0[r][c] = acc1[r][c] =         \
-                _mm256_setzero_ps();                                                              \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                   \
+        {                                                                                         \
+            acc0[r][c] = acc1[r][c] = _mm256_setzero_ps();                                        \
+            msum[r][c] = 0.0f;                                                                    \
+        }                                                                                         \
         int64_t i = 0;                                                                            \
         for (; i + 2 <= nb; i += 2) {                                                             \
             prefetch_span(w + (size_t)R * ws + (size_t)i * R * wb, 2 * (size_t)R * wb);           \
@@ -257,8 +316,11 @@ VNNI_FN static inline __m256i udot_vnni(__m256i base, __m256i u, __m256i s)
         }                                                                                         \
         if (i < nb) Q0_BLOCK(acc0, i, UDOT, VNNI);                                                            \
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
-            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) y[(size_t)c * ys + r] =           \
-                hsum_ps(_mm256_add_ps(acc0[r][c], acc1[r][c]));                                   \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                   \
+        {                                                                                         \
+            const float v = hsum_ps(_mm256_add_ps(acc0[r][c], acc1[r][c]));                       \
+            y[(size_t)c * ys + r] = Q0_HAS_MIN(kind) ? v + msum[r][c] : v;                        \
+        }                                                                                         \
     }
 
 DEFINE_Q0_TILE(q0_tile_avx2, AVX2_FN, udot_avx2, 0)
@@ -295,6 +357,14 @@ DEFINE_Q0_GEMM(qeil_gemm_q4_0_avx2, AVX2_FN, q0_tile_avx2, QK_Q4_0, 2, 2)
 DEFINE_Q0_GEMM(qeil_gemm_q8_0_avx2, AVX2_FN, q0_tile_avx2, QK_Q8_0, 2, 2)
 DEFINE_Q0_GEMM(qeil_gemm_q4_0_vnni, VNNI_FN, q0_tile_vnni, QK_Q4_0, 4, 2)
 DEFINE_Q0_GEMM(qeil_gemm_q8_0_vnni, VNNI_FN, q0_tile_vnni, QK_Q8_0, 4, 2)
+DEFINE_Q0_GEMM(qeil_gemm_q5_0_avx2, AVX2_FN, q0_tile_avx2, QK_Q5_0, 2, 2)
+DEFINE_Q0_GEMM(qeil_gemm_q4_1_avx2, AVX2_FN, q0_tile_avx2, QK_Q4_1, 2, 2)
+DEFINE_Q0_GEMM(qeil_gemm_q5_1_avx2, AVX2_FN, q0_tile_avx2, QK_Q5_1, 2, 2)
+DEFINE_Q0_GEMM(qeil_gemm_q5_0_vnni, VNNI_FN, q0_tile_vnni, QK_Q5_0, 4, 2)
+DEFINE_Q0_GEMM(qeil_gemm_q4_1_vnni, VNNI_FN, q0_tile_vnni, QK_Q4_1, 4, 2)
+DEFINE_Q0_GEMM(qeil_gemm_q5_1_vnni, VNNI_FN, q0_tile_vnni, QK_Q5_1, 4, 2)
+DEFINE_Q0_GEMM(qeil_gemm_iq4_nl_avx2, AVX2_FN, q0_tile_avx2, QK_IQ4_NL, 2, 2)
+DEFINE_Q0_GEMM(qeil_gemm_iq4_nl_vnni, VNNI_FN, q0_tile_vnni, QK_IQ4_NL, 4, 2)
 
 AVX2_FN void qeil_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *x)
 {
@@ -304,6 +374,26 @@ AVX2_FN void qeil_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const vo
 AVX2_FN void qeil_vec_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *x)
 {
     q0_tile_avx2(QK_Q4_0, n / QEIL_QK4_0, w, 0, x, 0, s, 0, 1, 1);
+}
+
+AVX2_FN void qeil_vec_dot_q5_0_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    q0_tile_avx2(QK_Q5_0, n / QEIL_QK5, w, 0, x, 0, s, 0, 1, 1);
+}
+
+AVX2_FN void qeil_vec_dot_iq4_nl_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    q0_tile_avx2(QK_IQ4_NL, n / QEIL_QK5, w, 0, x, 0, s, 0, 1, 1);
+}
+
+AVX2_FN void qeil_vec_dot_q4_1_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    q0_tile_avx2(QK_Q4_1, n / QEIL_QK5, w, 0, x, 0, s, 0, 1, 1);
+}
+
+AVX2_FN void qeil_vec_dot_q5_1_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    q0_tile_avx2(QK_Q5_1, n / QEIL_QK5, w, 0, x, 0, s, 0, 1, 1);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -393,20 +483,22 @@ VNNI_FN static inline __m256i madd_acc_vnni(__m256i acc, __m256i p16, __m256i s1
     return _mm256_dpwssd_epi32(acc, p16, s16);
 }
 
-#define DEFINE_Q4K_TILE(NAME, ATTR, MADD_ACC)                                                     \
+#define DEFINE_Q4K_TILE(NAME, ATTR, MADD_ACC, FIVE)                                               \
     ATTR static inline __attribute__((always_inline)) void NAME(                                  \
         int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys, \
         const int R, const int C)                                                                 \
     {                                                                                             \
         const __m256i m4 = _mm256_set1_epi8(0x0f);                                                \
+        const __m256i h1 = _mm256_set1_epi8(0x01), h2 = _mm256_set1_epi8(0x02);                   \
+        const size_t BB = FIVE ? QEIL_Q5_K_BYTES : QEIL_Q4_K_BYTES;                               \
         double sum[4][4];                                                                         \
         _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) sum[r][c] = 0.0;                  \
         for (int64_t i = 0; i < nb; i++) {                                                        \
-            prefetch_span(w + (size_t)R * ws + (size_t)i * R * QEIL_Q4_K_BYTES, (size_t)R * QEIL_Q4_K_BYTES); \
+            prefetch_span(w + (size_t)R * ws + (size_t)i * R * BB, (size_t)R * BB); \
             float dx[4], dw[4], dmw[4];                                                           \
             __m128i bp[4], m16[4];                                                                \
-            __m256i sc16[4], acc[4][4];                                                           \
+            __m256i sc16[4], acc[4][4], qh[4];                                                    \
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                   \
             {                                                                                     \
                 const uint8_t *bx = x + (size_t)c * xs + (size_t)i * QEIL_Q8_K_BYTES;             \
@@ -417,7 +509,7 @@ VNNI_FN static inline __m256i madd_acc_vnni(__m256i acc, __m256i p16, __m256i s1
             }                                                                                     \
             _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                   \
             {                                                                                     \
-                const uint8_t *bw = w + (size_t)r * ws + (size_t)i * QEIL_Q4_K_BYTES;             \
+                const uint8_t *bw = w + (size_t)r * ws + (size_t)i * BB;             \
                 dw[r] = f16_at(bw);                                                               \
                 dmw[r] = f16_at(bw + 2);                                                          \
                 uint32_t sm[4];                                                                   \
@@ -425,6 +517,7 @@ VNNI_FN static inline __m256i madd_acc_vnni(__m256i acc, __m256i p16, __m256i s1
                 const __m128i sm8 = _mm_loadu_si128((const __m128i *)(const void *)sm);           \
                 sc16[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));                    \
                 m16[r] = _mm_cvtepu8_epi16(_mm_srli_si128(sm8, 8));                               \
+                if (FIVE) qh[r] = _mm256_loadu_si256((const __m256i *)(const void *)(bw + 16));   \
                 _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] =                   \
                     _mm256_setzero_si256();                                                       \
             }                                                                                     \
@@ -439,17 +532,22 @@ VNNI_FN static inline __m256i madd_acc_vnni(__m256i acc, __m256i p16, __m256i s1
                 }                                                                                 \
                 _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                               \
                 {                                                                                 \
-                    const uint8_t *qs = w + (size_t)r * ws + (size_t)i * QEIL_Q4_K_BYTES + 16;    \
+                    const uint8_t *qs = w + (size_t)r * ws + (size_t)i * BB + (FIVE ? 48 : 16);    \
                     const __m256i q4 = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * k)); \
                     lo[r] = _mm256_and_si256(q4, m4);                                             \
                     hi[r] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);                       \
+                    if (FIVE) { /* bits 2k, 2k+1 of qh: 16-bit shifts, bits 0-1 stay the byte's */ \
+                        lo[r] = _mm256_or_si256(lo[r], _mm256_slli_epi16(_mm256_and_si256(qh[r], h1), 4)); \
+                        hi[r] = _mm256_or_si256(hi[r], _mm256_slli_epi16(_mm256_and_si256(qh[r], h2), 3)); \
+                        qh[r] = _mm256_srli_epi16(qh[r], 2);                                      \
+                    }                                                                             \
                     s0[r] = pick_epi16(sc16[r], 2 * k);                                           \
                     s1[r] = pick_epi16(sc16[r], 2 * k + 1);                                       \
                 }                                                                                 \
                 _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                               \
                     _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                           \
                 {                                                                                 \
-                    /* pairs <= 2 * 15 * 127: no saturation */                                    \
+                    /* pairs <= 2 * 31 * 127: no saturation */                                    \
                     acc[r][c] = MADD_ACC(acc[r][c], _mm256_maddubs_epi16(lo[r], y0[c]), s0[r]);   \
                     acc[r][c] = MADD_ACC(acc[r][c], _mm256_maddubs_epi16(hi[r], y1[c]), s1[r]);   \
                 }                                                                                 \
@@ -468,8 +566,12 @@ VNNI_FN static inline __m256i madd_acc_vnni(__m256i acc, __m256i p16, __m256i s1
                 (float)sum[r][c];                                                                 \
     }
 
-DEFINE_Q4K_TILE(q4k_tile_avx2, AVX2_FN, madd_acc_avx2)
-DEFINE_Q4K_TILE(q4k_tile_vnni, VNNI_FN, madd_acc_vnni)
+DEFINE_Q4K_TILE(q4k_tile_avx2, AVX2_FN, madd_acc_avx2, 0)
+DEFINE_Q4K_TILE(q4k_tile_vnni, VNNI_FN, madd_acc_vnni, 0)
+/* Q5_K: the same with the 5th bits of qh[l] (bit 2k + h for chunk k, half
+ * h) or-ed in as bit 4. */
+DEFINE_Q4K_TILE(q5k_tile_avx2, AVX2_FN, madd_acc_avx2, 1)
+DEFINE_Q4K_TILE(q5k_tile_vnni, VNNI_FN, madd_acc_vnni, 1)
 
 /* Any nr, nc in 1..4: RT x CT tiles, then RT x 1 (the one-vector case of
  * decode), then single rows. */
@@ -496,6 +598,85 @@ DEFINE_Q4K_TILE(q4k_tile_vnni, VNNI_FN, madd_acc_vnni)
 
 DEFINE_GEMM(qeil_gemm_q4_k_avx2, AVX2_FN, q4k_tile_avx2, QEIL_QK_K, 2, 2)
 DEFINE_GEMM(qeil_gemm_q4_k_vnni, VNNI_FN, q4k_tile_vnni, QEIL_QK_K, 4, 2)
+DEFINE_GEMM(qeil_gemm_q5_k_avx2, AVX2_FN, q5k_tile_avx2, QEIL_QK_K, 2, 2)
+DEFINE_GEMM(qeil_gemm_q5_k_vnni, VNNI_FN, q5k_tile_vnni, QEIL_QK_K, 4, 2)
+
+/* One row, one vector: the tile's (and the reference's) bits. */
+AVX2_FN void qeil_vec_dot_q5_k_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    q5k_tile_avx2(n / QEIL_QK_K, w, 0, x, 0, s, 0, 1, 1);
+}
+
+/* IQ4_XS · Q8_K tiles: per sub-block the 32 levels (VPSHUFB of the
+ * nibbles, low lane elements 0..15, high 16..31, as the activations lie),
+ * |level| as the unsigned operand and the sign moved onto y (pairs <= 2 *
+ * 127 * 127), VPMADDWD / VPDPWSSD with the broadcast ls - 32; integer sum
+ * per super-block, then the reference's double expression: its bits. */
+#define DEFINE_IQ4XS_TILE(NAME, ATTR, MADD_ACC)                                                    \
+    ATTR static inline __attribute__((always_inline)) void NAME(                                  \
+        int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys, \
+        const int R, const int C)                                                                 \
+    {                                                                                             \
+        const __m256i m4 = _mm256_set1_epi8(0x0f);                                                \
+        const __m256i kv = _mm256_broadcastsi128_si256(                                           \
+            _mm_loadu_si128((const __m128i *)(const void *)qeil_kvalues_iq4nl));                  \
+        double sum[4][4];                                                                         \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) sum[r][c] = 0.0;                  \
+        for (int64_t i = 0; i < nb; i++) {                                                        \
+            prefetch_span(w + (size_t)R * ws + (size_t)i * R * QEIL_IQ4_XS_BYTES, (size_t)R * QEIL_IQ4_XS_BYTES); \
+            float dx[4], dw[4];                                                                   \
+            int sc[4][8];                                                                         \
+            __m256i acc[4][4];                                                                    \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                   \
+                memcpy(&dx[c], x + (size_t)c * xs + (size_t)i * QEIL_Q8_K_BYTES, sizeof dx[c]);   \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                   \
+            {                                                                                     \
+                const uint8_t *bw = w + (size_t)r * ws + (size_t)i * QEIL_IQ4_XS_BYTES;           \
+                dw[r] = f16_at(bw);                                                               \
+                qeil_iq4_xs_scales(bw, sc[r]);                                                    \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_si256(); \
+            }                                                                                     \
+            for (int ib = 0; ib < 8; ib++) {                                                      \
+                __m256i lv[4], s16[4], yk[4];                                                     \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) yk[c] = _mm256_loadu_si256(   \
+                    (const __m256i *)(const void *)(x + (size_t)c * xs + (size_t)i * QEIL_Q8_K_BYTES + 4 + 32 * ib)); \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                               \
+                {                                                                                 \
+                    const __m128i raw = _mm_loadu_si128((const __m128i *)(const void *)(          \
+                        w + (size_t)r * ws + (size_t)i * QEIL_IQ4_XS_BYTES + 8 + 16 * ib));       \
+                    lv[r] = _mm256_shuffle_epi8(                                                  \
+                        kv, _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4)); \
+                    s16[r] = _mm256_set1_epi16((short)sc[r][ib]);                                 \
+                }                                                                                 \
+                _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                               \
+                    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                           \
+                        acc[r][c] = MADD_ACC(acc[r][c],                                           \
+                                             _mm256_maddubs_epi16(_mm256_sign_epi8(lv[r], lv[r]), \
+                                                                  _mm256_sign_epi8(yk[c], lv[r])), \
+                                             s16[r]);                                             \
+            }                                                                                     \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                   \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                               \
+            {                                                                                     \
+                const float d = dx[c] * dw[r];                                                    \
+                sum[r][c] += (double)d * (float)hsum_epi32(acc[r][c]);                            \
+            }                                                                                     \
+        }                                                                                         \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                       \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) y[(size_t)c * ys + r] =           \
+                (float)sum[r][c];                                                                 \
+    }
+
+DEFINE_IQ4XS_TILE(iq4xs_tile_avx2, AVX2_FN, madd_acc_avx2)
+DEFINE_IQ4XS_TILE(iq4xs_tile_vnni, VNNI_FN, madd_acc_vnni)
+DEFINE_GEMM(qeil_gemm_iq4_xs_avx2, AVX2_FN, iq4xs_tile_avx2, QEIL_QK_K, 2, 2)
+DEFINE_GEMM(qeil_gemm_iq4_xs_vnni, VNNI_FN, iq4xs_tile_vnni, QEIL_QK_K, 4, 2)
+
+AVX2_FN void qeil_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *x)
+{
+    iq4xs_tile_avx2(n / QEIL_QK_K, w, 0, x, 0, s, 0, 1, 1);
+}
 
 /* Q6_K: maddubs wants an unsigned operand, so use q in 0..63 and subtract
  * 32 * sum(y) per sub-block afterwards: sum (q - 32) y = sum q y - 32 bsum. */

@@ -375,7 +375,7 @@ static qeil_status find_checked(qeil_engine *e, const char *name, int required, 
         if (!q || !q->vec_dot)
             return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
                                  "tensor '%s': type %s is not supported (supported: f32, f16, bf16, "
-                                 "q8_0, q4_0, q4_k, q6_k)",
+                                 "q8_0, q4_0, q4_1, q5_0, q5_1, iq4_nl, iq4_xs, q4_k, q5_k, q6_k)",
                                  name, type_name(t->type, tb));
         if (t->ne[0] % q->blck_elems != 0)
             return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,

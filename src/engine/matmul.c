@@ -17,7 +17,8 @@ qeil_status qeil_matmul_weight_init(qeil_ctx *ctx, qeil_matmul_weight *w, int ty
     if (!t || !t->vec_dot)
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
                              "weight type: %d has no engine kernel (allowed f32 0, f16 1, bf16 30, "
-                             "q8_0 8, q4_0 2, q4_k 12, q6_k 14)",
+                             "q8_0 8, q4_0 2, q4_1 3, q5_0 6, q5_1 7, iq4_nl 20, iq4_xs 23, "
+                             "q4_k 12, q5_k 13, q6_k 14)",
                              type);
     if (n_cols < 1 || n_cols > QEIL_MATMUL_MAX_COLS)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "weight columns: %lld (allowed 1..%d)",

@@ -234,13 +234,17 @@ static void vocab_build(vocab_t *v, qeil_arch arch, size_t size, int32_t *bos, i
 /* ------------------------------------------------------------------------ */
 
 /* Type a matrix with rows of ne0 elements gets: the requested type when
- * its block divides ne0, else llama.cpp's style of fallback (K-quants to
- * the 32-element format of similar size, then f16). */
+ * its block divides ne0, else llama.cpp's fallback (llama-quant.cpp,
+ * llama_tensor_get_type: Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, each a
+ * 32-element format), then f16. */
 static int matrix_type(int type, uint64_t ne0)
 {
     if (ne0 % qeil_ggml_block_elems(type) == 0) return type;
-    if (type == QEIL_GGML_Q4_K && ne0 % QEIL_QK4_0 == 0) return QEIL_GGML_Q4_0;
-    if (type == QEIL_GGML_Q6_K && ne0 % QEIL_QK8_0 == 0) return QEIL_GGML_Q8_0;
+    int fb = type == QEIL_GGML_Q4_K   ? QEIL_GGML_Q5_0
+             : type == QEIL_GGML_Q5_K ? QEIL_GGML_Q5_1
+             : type == QEIL_GGML_Q6_K ? QEIL_GGML_Q8_0
+                                      : QEIL_GGML_F16;
+    if (fb != QEIL_GGML_F16 && ne0 % QEIL_QK5 == 0) return fb;
     return QEIL_GGML_F16;
 }
 
@@ -277,7 +281,8 @@ static qeil_status check_mk(qeil_ctx *ctx, const qeil_mkmodel_params *p)
     if (!t || !t->vec_dot) {
         const char *n = qeil_ggml_type_name(p->type);
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
-                             "type: %s is not supported (allowed f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)",
+                             "type: %s is not supported (allowed f32, f16, bf16, q8_0, q4_0, q4_1, "
+                             "q5_0, q5_1, iq4_nl, iq4_xs, q4_k, q5_k, q6_k)",
                              n ? n : "unknown");
     }
     if (p->arch != QEIL_ARCH_GPT2 && !(p->rope_base > 1.0f && p->rope_base <= 1e12f))
@@ -362,6 +367,12 @@ static uint32_t llama_ftype_of(int type)
     case QEIL_GGML_Q4_0: return 2;  /* MOSTLY_Q4_0 */
     case QEIL_GGML_Q8_0: return 7;  /* MOSTLY_Q8_0 */
     case QEIL_GGML_Q4_K: return 14; /* MOSTLY_Q4_K_S */
+    case QEIL_GGML_Q4_1: return 3;  /* MOSTLY_Q4_1 */
+    case QEIL_GGML_Q5_0: return 8;  /* MOSTLY_Q5_0 */
+    case QEIL_GGML_Q5_1: return 9;  /* MOSTLY_Q5_1 */
+    case QEIL_GGML_Q5_K: return 16; /* MOSTLY_Q5_K_S: all Q5_K apart from fallbacks */
+    case QEIL_GGML_IQ4_NL: return 25; /* MOSTLY_IQ4_NL */
+    case QEIL_GGML_IQ4_XS: return 30; /* MOSTLY_IQ4_XS */
     case QEIL_GGML_Q6_K: return 18; /* MOSTLY_Q6_K */
     case QEIL_GGML_BF16: return 32; /* MOSTLY_BF16 */
     default: return 0;              /* ALL_F32 */

@@ -5,6 +5,7 @@
  */
 #include "engine/quant.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -249,6 +250,199 @@ void qeil_quantize_row_q4_0(const float *src, void *dst, int64_t n)
 }
 
 /* ======================================================================== */
+/* Q4_1, Q5_0, Q5_1 and Q8_1: 32-element blocks (ggml's reference rules)     */
+/* ======================================================================== */
+
+/* floor(t) for t in [0, hi] as ggml's (int8_t)(t) / (uint8_t)(t) casts
+ * give it for its in-range inputs; below 0 (and NaN) 0, above hi hi: the
+ * C conversion is then always defined. */
+static int floor_clamp(float t, int hi)
+{
+    if (!(t > 0.0f)) return 0;
+    if (t >= (float)hi) return hi;
+    return (int)t;
+}
+
+/* min / max of a block as ggml's loop finds them (NaN never wins). */
+static void block_min_max(const float *x, int n, float *mn, float *mx)
+{
+    float lo = FLT_MAX, hi = -FLT_MAX;
+    for (int j = 0; j < n; j++) {
+        if (x[j] < lo) lo = x[j];
+        if (x[j] > hi) hi = x[j];
+    }
+    *mn = lo;
+    *mx = hi;
+}
+
+/* The 5th bit of element j (0..31) of a Q5_0 / Q5_1 block. */
+static int q5_high_bit(const uint8_t qh[4], int j)
+{
+    uint32_t h;
+    memcpy(&h, qh, sizeof h);
+    return (int)((h >> j) & 1u);
+}
+
+void qeil_dequantize_row_q4_1(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q4_1_BYTES) {
+        const float d = load_f16(b), m = load_f16(b + 2);
+        const uint8_t *qs = b + 4;
+        float *y = dst + i * QEIL_QK5;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            y[j] = (float)(qs[j] & 0x0f) * d + m;
+            y[j + 16] = (float)(qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+/* ggml's reference rule: d = (max - min) / 15, m = min (both stored as f16,
+ * the codes computed against the f32 values), q = floor((x - min) / d + 0.5)
+ * clipped to 15. */
+void qeil_quantize_row_q4_1(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q4_1_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float mn, mx;
+        block_min_max(x, QEIL_QK5, &mn, &mx);
+        const float d = (mx - mn) / 15.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_f16(b, d);
+        store_f16(b + 2, mn);
+        uint8_t *qs = b + 4;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            int q0 = floor_clamp((x[j] - mn) * id + 0.5f, 15);
+            int q1 = floor_clamp((x[j + 16] - mn) * id + 0.5f, 15);
+            qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+void qeil_dequantize_row_q5_0(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q5_0_BYTES) {
+        const float d = load_f16(b);
+        const uint8_t *qh = b + 2, *qs = b + 6;
+        float *y = dst + i * QEIL_QK5;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            int q0 = (qs[j] & 0x0f) | q5_high_bit(qh, j) << 4;
+            int q1 = (qs[j] >> 4) | q5_high_bit(qh, j + 16) << 4;
+            y[j] = (float)(q0 - 16) * d;
+            y[j + 16] = (float)(q1 - 16) * d;
+        }
+    }
+}
+
+/* Pack 32 five-bit codes q[0..31] into qs (low nibbles: elements 0..15,
+ * high: 16..31) and the 32-bit qh word. */
+static void q5_pack(const int q[QEIL_QK5], uint8_t *qh, uint8_t *qs)
+{
+    uint32_t h = 0;
+    for (int j = 0; j < QEIL_QK5 / 2; j++) {
+        qs[j] = (uint8_t)((q[j] & 0x0f) | ((q[j + 16] & 0x0f) << 4));
+        h |= (uint32_t)((q[j] >> 4) & 1) << j;
+        h |= (uint32_t)((q[j + 16] >> 4) & 1) << (j + 16);
+    }
+    memcpy(qh, &h, sizeof h);
+}
+
+/* ggml's reference rule: as Q4_0 with 32 levels, the element of largest
+ * magnitude, with its sign, maps to -16 (d = max / -16); q = floor(x / d +
+ * 16.5) clipped to 31. */
+void qeil_quantize_row_q5_0(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q5_0_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QEIL_QK5; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -16.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_f16(b, d);
+        int q[QEIL_QK5];
+        for (int j = 0; j < QEIL_QK5; j++) q[j] = floor_clamp(x[j] * id + 16.5f, 31);
+        q5_pack(q, b + 2, b + 6);
+    }
+}
+
+void qeil_dequantize_row_q5_1(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q5_1_BYTES) {
+        const float d = load_f16(b), m = load_f16(b + 2);
+        const uint8_t *qh = b + 4, *qs = b + 8;
+        float *y = dst + i * QEIL_QK5;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            int q0 = (qs[j] & 0x0f) | q5_high_bit(qh, j) << 4;
+            int q1 = (qs[j] >> 4) | q5_high_bit(qh, j + 16) << 4;
+            y[j] = (float)q0 * d + m;
+            y[j + 16] = (float)q1 * d + m;
+        }
+    }
+}
+
+/* ggml's reference rule: d = (max - min) / 31, m = min, q = floor((x -
+ * min) / d + 0.5). ggml does not clip (its codes never exceed 31 for finite
+ * input: (max - min) / d rounds to at most 31 + 2^-19); the clip here only
+ * keeps non-finite input defined. */
+void qeil_quantize_row_q5_1(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q5_1_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float mn, mx;
+        block_min_max(x, QEIL_QK5, &mn, &mx);
+        const float d = (mx - mn) / 31.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_f16(b, d);
+        store_f16(b + 2, mn);
+        int q[QEIL_QK5];
+        for (int j = 0; j < QEIL_QK5; j++) q[j] = floor_clamp((x[j] - mn) * id + 0.5f, 31);
+        q5_pack(q, b + 4, b + 8);
+    }
+}
+
+void qeil_dequantize_row_q8_1(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q8_1_BYTES) {
+        const float d = load_f16(b);
+        const int8_t *qs = (const int8_t *)(b + 4);
+        for (int j = 0; j < QEIL_QK5; j++) dst[i * QEIL_QK5 + j] = (float)qs[j] * d;
+    }
+}
+
+/* ggml's reference rule: Q8_0's codes (d = amax / 127, q = round(x / d)),
+ * and s = f16(d * sum q) with d the f32 value before its f16 rounding. */
+void qeil_quantize_row_q8_1(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q8_1_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float amax = 0.0f;
+        for (int j = 0; j < QEIL_QK5; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        store_f16(b, d);
+        int8_t *qs = (int8_t *)(b + 4);
+        int sum = 0;
+        for (int j = 0; j < QEIL_QK5; j++) {
+            qs[j] = (int8_t)round_clamp(x[j] * id, -127, 127);
+            sum += qs[j];
+        }
+        store_f16(b + 2, (float)sum * d);
+    }
+}
+
+/* ======================================================================== */
 /* Q4_K: 256-element super-block of 8 sub-blocks of 32                       */
 /*   x = d * sc[s] * q - dmin * m[s],  q in 0..15, sc and m 6-bit            */
 /* ======================================================================== */
@@ -336,6 +530,217 @@ void qeil_quantize_row_q4_k(const float *src, void *dst, int64_t n)
                 int q = de > 0.0f ? round_clamp((x[32 * s + l] + dm) / de, 0, 15) : 0;
                 /* sub-block s: byte 32*(s/2) + l, nibble s%2 */
                 qs[32 * (s / 2) + l] |= (uint8_t)(q << (4 * (s % 2)));
+            }
+        }
+    }
+}
+
+/* ======================================================================== */
+/* IQ4_NL: Q4_0's layout, non-uniform levels                                 */
+/* ======================================================================== */
+
+const int8_t qeil_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                       1,    13,   25,  38,  53,  69,  89,  113};
+
+void qeil_dequantize_row_iq4_nl(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_IQ4_NL_BYTES) {
+        const float d = load_f16(b);
+        const uint8_t *qs = b + 2;
+        float *y = dst + i * QEIL_QK5;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            y[j] = d * (float)qeil_kvalues_iq4nl[qs[j] & 0x0f];
+            y[j + 16] = d * (float)qeil_kvalues_iq4nl[qs[j] >> 4];
+        }
+    }
+}
+
+/* Index of the level nearest v (levels ascending; a tie goes up, as ggml's
+ * best_index_int8; NaN gives 0). */
+static int iq4_nearest(float v)
+{
+    if (!(v > (float)qeil_kvalues_iq4nl[0])) return 0;
+    int k = 0;
+    while (k < 15 && v >= (float)qeil_kvalues_iq4nl[k + 1]) k++;
+    if (k == 15) return 15;
+    return v - (float)qeil_kvalues_iq4nl[k] < (float)qeil_kvalues_iq4nl[k + 1] - v ? k : k + 1;
+}
+
+/* Nearest-level fit (ggml's starting point, without its scale search): the
+ * element of largest magnitude, with its sign, maps to the level -127
+ * (d = max / -127); every x to the level nearest x / d (d as stored). */
+void qeil_quantize_row_iq4_nl(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_IQ4_NL_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < QEIL_QK5; j++) {
+            if (fabsf(x[j]) > amax) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        store_f16(b, max / -127.0f);
+        const float d = load_f16(b);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint8_t *qs = b + 2;
+        for (int j = 0; j < QEIL_QK5 / 2; j++) {
+            /* id == 0 (an all-zero block): index 8 (level 1) times d = 0 */
+            const int q0 = id != 0.0f ? iq4_nearest(x[j] * id) : 8;
+            const int q1 = id != 0.0f ? iq4_nearest(x[j + 16] * id) : 8;
+            qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+
+/* ======================================================================== */
+/* IQ4_XS: 256 elements, 8 sub-blocks of 32 with 6-bit scales, IQ4_NL levels */
+/*   {f16 d; u16 scales_h; u8 scales_l[4]; u8 qs[128]}                        */
+/*   x = d * (ls - 32) * kvalues[nibble]                                     */
+/* ======================================================================== */
+
+/* ls of sub-block ib: low 4 bits in nibble ib % 2 of scales_l[ib / 2],
+ * high 2 bits in bits 2ib..2ib+1 of scales_h. */
+void qeil_iq4_xs_scales(const uint8_t *b, int sc[8])
+{
+    uint16_t h;
+    memcpy(&h, b + 2, sizeof h);
+    for (int ib = 0; ib < 8; ib++)
+        sc[ib] = (((b[4 + ib / 2] >> (4 * (ib % 2))) & 0x0f) | (((h >> (2 * ib)) & 3) << 4)) - 32;
+}
+
+void qeil_dequantize_row_iq4_xs(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_IQ4_XS_BYTES) {
+        const float d = load_f16(b);
+        int sc[8];
+        qeil_iq4_xs_scales(b, sc);
+        float *y = dst + i * QEIL_QK_K;
+        for (int ib = 0; ib < 8; ib++) {
+            const float dl = d * (float)sc[ib];
+            const uint8_t *qs = b + 8 + 16 * ib;
+            for (int j = 0; j < 16; j++) {
+                y[32 * ib + j] = dl * (float)qeil_kvalues_iq4nl[qs[j] & 0x0f];
+                y[32 * ib + j + 16] = dl * (float)qeil_kvalues_iq4nl[qs[j] >> 4];
+            }
+        }
+    }
+}
+
+/* Nearest-level fit: each sub-block's signed largest-magnitude element v
+ * gives scale = v / -127 (v on the level -127); d = f16(S / -32) with S
+ * the scale of largest magnitude (its code is -32, ls = 0); ls - 32 =
+ * clamp(round(scale / d), -32, 31); each x to the level nearest x / dl,
+ * dl = d (ls - 32) as stored. */
+void qeil_quantize_row_iq4_xs(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_IQ4_XS_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float scale[8], amax_s = 0.0f, max_s = 0.0f;
+        for (int ib = 0; ib < 8; ib++) {
+            float amax = 0.0f, max = 0.0f;
+            for (int j = 0; j < 32; j++) {
+                if (fabsf(x[32 * ib + j]) > amax) {
+                    amax = fabsf(x[32 * ib + j]);
+                    max = x[32 * ib + j];
+                }
+            }
+            scale[ib] = max / -127.0f;
+            if (fabsf(scale[ib]) > amax_s) {
+                amax_s = fabsf(scale[ib]);
+                max_s = scale[ib];
+            }
+        }
+        memset(b, 0, QEIL_IQ4_XS_BYTES);
+        store_f16(b, max_s / -32.0f);
+        const float d = load_f16(b);
+        uint16_t h = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const int l = (d != 0.0f ? round_clamp(scale[ib] / d, -32, 31) : 0) + 32;
+            b[4 + ib / 2] |= (uint8_t)((l & 0x0f) << (4 * (ib % 2)));
+            h |= (uint16_t)((l >> 4) << (2 * ib));
+            const float dl = d * (float)(l - 32);
+            const float id = dl != 0.0f ? 1.0f / dl : 0.0f;
+            uint8_t *qs = b + 8 + 16 * ib;
+            for (int j = 0; j < 16; j++) {
+                const int q0 = id != 0.0f ? iq4_nearest(x[32 * ib + j] * id) : 8;
+                const int q1 = id != 0.0f ? iq4_nearest(x[32 * ib + j + 16] * id) : 8;
+                qs[j] = (uint8_t)(q0 | (q1 << 4));
+            }
+        }
+        memcpy(b + 2, &h, sizeof h);
+    }
+}
+
+/* ======================================================================== */
+/* Q5_K: Q4_K with a 5th bit per element                                    */
+/*   x = d * sc[s] * q - dmin * m[s],  q in 0..31                            */
+/* ======================================================================== */
+
+/* Element e = 64 c + 32 h + l (c < 4, h < 2, l < 32): low 4 bits in
+ * qs[32 c + l] (low nibble for h = 0, high for h = 1), the 5th bit is bit
+ * 2c + h of qh[l]; sub-block 2c + h. */
+void qeil_dequantize_row_q5_k(const void *src, float *dst, int64_t n)
+{
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q5_K_BYTES) {
+        const float d = load_f16(b), dmin = load_f16(b + 2);
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(b + 4, sc, m);
+        const uint8_t *qh = b + 16, *qs = b + 48;
+        float *y = dst + i * QEIL_QK_K;
+        for (int c = 0; c < 4; c++) {
+            const float d1 = d * sc[2 * c], m1 = dmin * m[2 * c];
+            const float d2 = d * sc[2 * c + 1], m2 = dmin * m[2 * c + 1];
+            for (int l = 0; l < 32; l++) {
+                int q1 = (qs[32 * c + l] & 0x0f) | ((qh[l] >> (2 * c)) & 1) << 4;
+                int q2 = (qs[32 * c + l] >> 4) | ((qh[l] >> (2 * c + 1)) & 1) << 4;
+                y[64 * c + l] = d1 * (float)q1 - m1;
+                y[64 * c + 32 + l] = d2 * (float)q2 - m2;
+            }
+        }
+    }
+}
+
+/* Q4_K's round-to-nearest fit with 32 levels (scale = range / 31). */
+void qeil_quantize_row_q5_k(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q5_K_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+        for (int s = 0; s < 8; s++) {
+            float lo = 0.0f, hi = x[32 * s];
+            for (int l = 0; l < 32; l++) {
+                lo = fminf(lo, x[32 * s + l]);
+                hi = fmaxf(hi, x[32 * s + l]);
+            }
+            scale[s] = (hi - lo) / 31.0f;
+            min[s] = -lo;
+            max_scale = fmaxf(max_scale, scale[s]);
+            max_min = fmaxf(max_min, min[s]);
+        }
+        store_f16(b, max_scale / 63.0f);
+        store_f16(b + 2, max_min / 63.0f);
+        const float d = load_f16(b), dmin = load_f16(b + 2);
+        uint8_t sc[8], m[8];
+        for (int s = 0; s < 8; s++) {
+            sc[s] = (uint8_t)(d > 0.0f ? round_clamp(scale[s] / d, 0, 63) : 0);
+            m[s] = (uint8_t)(dmin > 0.0f ? round_clamp(min[s] / dmin, 0, 63) : 0);
+        }
+        qeil_q4_k_set_scale_min(b + 4, sc, m);
+        uint8_t *qh = b + 16, *qs = b + 48;
+        memset(qh, 0, QEIL_QK_K / 8 + QEIL_QK_K / 2);
+        for (int s = 0; s < 8; s++) {
+            const float de = d * sc[s], dm = dmin * m[s];
+            for (int l = 0; l < 32; l++) {
+                int q = de > 0.0f ? round_clamp((x[32 * s + l] + dm) / de, 0, 31) : 0;
+                qs[32 * (s / 2) + l] |= (uint8_t)((q & 0x0f) << (4 * (s % 2)));
+                qh[l] |= (uint8_t)((q >> 4) << s);
             }
         }
     }

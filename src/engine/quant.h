@@ -47,6 +47,7 @@
 
 #define QEIL_QK8_0 32   /* elements per Q8_0 block */
 #define QEIL_QK4_0 32   /* elements per Q4_0 block */
+#define QEIL_QK5 32     /* elements per Q4_1, Q5_0, Q5_1 and Q8_1 block */
 #define QEIL_QK_K 256   /* elements per K-quant super-block */
 #define QEIL_K_SCALE_SIZE 12
 
@@ -55,6 +56,17 @@
 #define QEIL_Q4_K_BYTES 144
 #define QEIL_Q6_K_BYTES 210
 #define QEIL_Q8_K_BYTES 292
+#define QEIL_Q4_1_BYTES 20
+#define QEIL_Q5_0_BYTES 22
+#define QEIL_Q5_1_BYTES 24
+#define QEIL_Q8_1_BYTES 36
+#define QEIL_Q5_K_BYTES 176
+#define QEIL_IQ4_NL_BYTES 18
+#define QEIL_IQ4_XS_BYTES 136
+
+/* IQ4_NL's 16 levels (ggml's kvalues_iq4nl): x = d * kvalues[4-bit index];
+ * layout otherwise Q4_0's (f16 d, 16 bytes of nibbles). */
+extern const int8_t qeil_kvalues_iq4nl[16];
 
 /* f16 fields are raw IEEE binary16 bit patterns. */
 typedef struct {
@@ -81,6 +93,43 @@ typedef struct {
     uint16_t d;                    /* f16 super-block scale */
 } qeil_block_q6_k;
 
+typedef struct {
+    uint16_t d;                 /* scale (f16) */
+    uint16_t m;                 /* min (f16) */
+    uint8_t qs[QEIL_QK5 / 2];   /* x[j] = lo(qs[j]) d + m, x[j+16] = hi(qs[j]) d + m */
+} qeil_block_q4_1;
+
+/* Q5_0 / Q5_1: the 5th bit of element j is bit j of qh (a little-endian
+ * 32-bit word stored as 4 bytes). */
+typedef struct {
+    uint16_t d;                 /* scale (f16) */
+    uint8_t qh[4];              /* high bits */
+    uint8_t qs[QEIL_QK5 / 2];   /* x[j] = (q_j - 16) d, q_j = lo(qs[j]) | bit j of qh << 4 */
+} qeil_block_q5_0;
+
+typedef struct {
+    uint16_t d;                 /* scale (f16) */
+    uint16_t m;                 /* min (f16) */
+    uint8_t qh[4];              /* high bits */
+    uint8_t qs[QEIL_QK5 / 2];   /* x[j] = q_j d + m, q_j 0..31 as in Q5_0 */
+} qeil_block_q5_1;
+
+/* Activation format of Q4_1 / Q5_1 dot products (never stored in files):
+ * Q8_0 plus s = d * sum(qs), so the weights' min term costs one multiply. */
+typedef struct {
+    uint16_t d;                /* scale (f16) */
+    uint16_t s;                /* d * sum of qs (f16) */
+    int8_t qs[QEIL_QK5];       /* x[j] = qs[j] * d */
+} qeil_block_q8_1;
+
+typedef struct {
+    uint16_t d;                        /* f16 scale of the 6-bit sub-block scales */
+    uint16_t dmin;                     /* f16 scale of the 6-bit sub-block mins */
+    uint8_t scales[QEIL_K_SCALE_SIZE]; /* packed as Q4_K's */
+    uint8_t qh[QEIL_QK_K / 8];         /* 5th bits, see docs/kernels.md */
+    uint8_t qs[QEIL_QK_K / 2];         /* low 4 bits, laid out as Q4_K's */
+} qeil_block_q5_k;
+
 /* Activation format of the K-quant dot products (never stored in files). */
 typedef struct {
     float d;                         /* scale (f32) */
@@ -93,6 +142,12 @@ _Static_assert(sizeof(qeil_block_q4_0) == QEIL_Q4_0_BYTES, "Q4_0 block is 18 byt
 _Static_assert(sizeof(qeil_block_q4_k) == QEIL_Q4_K_BYTES, "Q4_K block is 144 bytes");
 _Static_assert(sizeof(qeil_block_q6_k) == QEIL_Q6_K_BYTES, "Q6_K block is 210 bytes");
 _Static_assert(sizeof(qeil_block_q8_k) == QEIL_Q8_K_BYTES, "Q8_K block is 292 bytes");
+_Static_assert(sizeof(qeil_block_q4_1) == QEIL_Q4_1_BYTES, "Q4_1 block is 20 bytes");
+_Static_assert(sizeof(qeil_block_q5_0) == QEIL_Q5_0_BYTES, "Q5_0 block is 22 bytes");
+_Static_assert(sizeof(qeil_block_q5_1) == QEIL_Q5_1_BYTES, "Q5_1 block is 24 bytes");
+_Static_assert(sizeof(qeil_block_q8_1) == QEIL_Q8_1_BYTES, "Q8_1 block is 36 bytes");
+_Static_assert(sizeof(qeil_block_q5_k) == QEIL_Q5_K_BYTES, "Q5_K block is 176 bytes");
+_Static_assert(offsetof(qeil_block_q5_k, qs) == 48, "Q5_K qs at byte 48");
 _Static_assert(offsetof(qeil_block_q4_k, qs) == 16, "Q4_K qs at byte 16");
 _Static_assert(offsetof(qeil_block_q6_k, d) == 208, "Q6_K d at byte 208");
 _Static_assert(offsetof(qeil_block_q8_k, bsums) == 260, "Q8_K bsums at byte 260");
@@ -130,10 +185,12 @@ uint16_t qeil_f32_to_bf16(float f);
 /* ------------------------------------------------------------------------ */
 
 /* Quantizers round to nearest (ggml's reference rule, no search for an
- * optimal scale); docs/kernels.md gives each error bound. Q8_0 and Q4_0
- * reproduce ggml's reference quantizer byte for byte; Q4_K and Q6_K use a
- * plain min/max fit instead of ggml's iterative scale search, so their bytes
- * differ from llama-quantize's but decode with the same formula. */
+ * optimal scale); docs/kernels.md gives each error bound. Q8_0, Q4_0, Q4_1,
+ * Q5_0, Q5_1 and Q8_1 reproduce ggml's reference quantizer byte for byte;
+ * Q4_K, Q5_K and Q6_K use a plain min/max fit instead of ggml's iterative
+ * scale search, and IQ4_NL / IQ4_XS a nearest-level fit without ggml's search, so
+ * their bytes differ from llama-quantize's but decode with the same
+ * formula. */
 void qeil_dequantize_row_f32(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_f16(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_bf16(const void *src, float *dst, int64_t n);
@@ -142,6 +199,13 @@ void qeil_dequantize_row_q4_0(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_q4_k(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_q6_k(const void *src, float *dst, int64_t n);
 void qeil_dequantize_row_q8_k(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_q4_1(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_q5_0(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_q5_1(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_q8_1(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_q5_k(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_iq4_nl(const void *src, float *dst, int64_t n);
+void qeil_dequantize_row_iq4_xs(const void *src, float *dst, int64_t n);
 
 void qeil_quantize_row_f32(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_f16(const float *src, void *dst, int64_t n);
@@ -151,6 +215,15 @@ void qeil_quantize_row_q4_0(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_q4_k(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_q6_k(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_q8_k(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q4_1(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q5_0(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q5_1(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q8_1(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q5_k(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_iq4_nl(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_iq4_xs(const float *src, void *dst, int64_t n);
+/* IQ4_XS's eight 6-bit sub-block scales as signed values ls - 32. */
+void qeil_iq4_xs_scales(const uint8_t *block, int sc[8]);
 
 /* Q4_K's 12-byte scale field: unpack / pack eight 6-bit scales and mins. */
 void qeil_q4_k_get_scale_min(const uint8_t packed[QEIL_K_SCALE_SIZE],
@@ -193,6 +266,12 @@ void qeil_vec_dot_q8_0_ref(int64_t n, float *s, const void *w, const void *x); /
 void qeil_vec_dot_q4_0_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_0 */
 void qeil_vec_dot_q4_k_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_k */
 void qeil_vec_dot_q6_k_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_k */
+void qeil_vec_dot_q4_1_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_1 */
+void qeil_vec_dot_q5_0_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_0 */
+void qeil_vec_dot_q5_1_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_1 */
+void qeil_vec_dot_q5_k_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_k */
+void qeil_vec_dot_iq4_nl_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_0 */
+void qeil_vec_dot_iq4_xs_ref(int64_t n, float *s, const void *w, const void *x); /* x q8_k */
 
 #if QEIL_HAVE_X86_SIMD
 /* AVX2+FMA+F16C versions (dot_avx2.c). Call only when qeil_simd_best()
@@ -206,6 +285,12 @@ void qeil_vec_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_k_avx2(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q6_k_avx2(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q4_1_avx2(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q5_0_avx2(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q5_1_avx2(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_q5_k_avx2(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_iq4_nl_avx2(int64_t n, float *s, const void *w, const void *x);
+void qeil_vec_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *x);
 /* Tiled kernels (qeil_gemm_fn, below): AVX2 and AVX-512-VNNI (256-bit
  * vpdpbusd) variants; both return the same bits. Call the _vnni ones only
  * when qeil_cpu_has_avx512_vnni(). */
@@ -225,6 +310,21 @@ void qeil_gemm_q6_k_avx2(int64_t n, int nr, int nc, const void *w, size_t ws, co
                          size_t xs, float *y, size_t ys);
 void qeil_gemm_q6_k_vnni(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x,
                          size_t xs, float *y, size_t ys);
+#define QEIL_DECL_GEMM(NAME)                                                                   \
+    void NAME(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x, size_t xs,   \
+              float *y, size_t ys)
+QEIL_DECL_GEMM(qeil_gemm_q4_1_avx2);
+QEIL_DECL_GEMM(qeil_gemm_q4_1_vnni);
+QEIL_DECL_GEMM(qeil_gemm_q5_0_avx2);
+QEIL_DECL_GEMM(qeil_gemm_q5_0_vnni);
+QEIL_DECL_GEMM(qeil_gemm_q5_1_avx2);
+QEIL_DECL_GEMM(qeil_gemm_q5_1_vnni);
+QEIL_DECL_GEMM(qeil_gemm_q5_k_avx2);
+QEIL_DECL_GEMM(qeil_gemm_q5_k_vnni);
+QEIL_DECL_GEMM(qeil_gemm_iq4_nl_avx2);
+QEIL_DECL_GEMM(qeil_gemm_iq4_nl_vnni);
+QEIL_DECL_GEMM(qeil_gemm_iq4_xs_avx2);
+QEIL_DECL_GEMM(qeil_gemm_iq4_xs_vnni);
 /* Q8_0 activation quantizer: exactly qeil_quantize_row_q8_0's bytes. */
 void qeil_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n);
 /* Q8_K activation quantizer: exactly qeil_quantize_row_q8_k's bytes. */
@@ -258,14 +358,15 @@ typedef struct {
     const char *name;     /* "q4_k" */
     uint32_t blck_elems;  /* elements per block (1 for f32/f16/bf16) */
     uint32_t blck_bytes;  /* bytes per block */
-    int vec_type;         /* activation format of vec_dot: F32, Q8_0 or Q8_K */
+    int vec_type;         /* activation format of vec_dot: F32, Q8_0, Q8_1 or Q8_K */
     qeil_dequantize_fn dequantize;
     qeil_quantize_fn quantize;
     qeil_vec_dot_fn vec_dot; /* scalar reference; NULL for Q8_K (activations only) */
 } qeil_quant_traits;
 
 /* Traits of a type the engine computes with (F32, F16, BF16, Q8_0, Q4_0,
- * Q4_K, Q6_K, and Q8_K as an activation format); NULL for any other. */
+ * Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, Q6_K, and Q8_1 / Q8_K as
+ * activation formats); NULL for any other. */
 const qeil_quant_traits *qeil_quant_traits_of(int type);
 
 /* Dot kernel of weight type `type` at SIMD level `simd`: NULL when the type

@@ -265,7 +265,7 @@ static qeil_status spm_emit_rec(enc *e, int32_t r, size_t m)
     return QEIL_OK;
 }
 
-static qeil_status spm_fragment(enc *e, const uint8_t *s, size_t n, int prefix)
+static qeil_status spm_piece(enc *e, const uint8_t *s, size_t n, int prefix)
 {
     qeil_status st;
     size_t spaces = 0;
@@ -310,6 +310,60 @@ static qeil_status spm_fragment(enc *e, const uint8_t *s, size_t n, int prefix)
         if (st != QEIL_OK) return st;
     }
     return QEIL_OK;
+}
+
+/* Cut points (see qeil_tokenizer_cut): both bytes ASCII, so no UTF-8
+ * character is split; not a pair that a token could hold across the cut;
+ * for BPE also a letter or digit followed by a space or newline, where each
+ * pre-tokenizer regex ends a piece (docs/tokenizer.md, "Encoding in
+ * pieces"). */
+static int can_cut(const qeil_tokenizer *tk, uint8_t a, uint8_t b)
+{
+    if (a >= 0x80 || b >= 0x80) return 0;
+    if (tk->kind == QEIL_TOK_BPE) {
+        int alnum = (a >= '0' && a <= '9') || (a >= 'A' && a <= 'Z') || (a >= 'a' && a <= 'z');
+        if (!alnum || (b != ' ' && b != '\n')) return 0;
+    }
+    /* SPM tokens are spelled with U+2581 (E2 96 81) for a space */
+    uint8_t na = a == ' ' ? 0x81 : a, nb = b == ' ' ? 0xE2 : b;
+    return !tok_nocut(tk, a, b) && !tok_nocut(tk, na, nb);
+}
+
+/* A cut of s[0..n) near want (< n): the last one at or before want, else
+ * the first after it, else n (none). */
+static size_t cut_near(const qeil_tokenizer *tk, const uint8_t *s, size_t n, size_t want)
+{
+    for (size_t p = want; p >= 1; p--)
+        if (can_cut(tk, s[p - 1], s[p])) return p;
+    for (size_t p = want + 1; p < n; p++)
+        if (can_cut(tk, s[p - 1], s[p])) return p;
+    return n;
+}
+
+/* An SPM run in pieces of about chunk_b bytes: no token spans a cut, so the
+ * merges on either side never meet and the tokens are those of the whole
+ * run; only the first piece gets the dummy prefix. */
+static qeil_status spm_fragment(enc *e, const uint8_t *s, size_t n, int prefix, size_t chunk_b)
+{
+    while (n > chunk_b) {
+        size_t p = cut_near(e->tk, s, n, chunk_b);
+        if (p >= n) break;
+        qeil_status st = spm_piece(e, s, p, prefix);
+        if (st != QEIL_OK) return st;
+        s += p;
+        n -= p;
+        prefix = 0;
+    }
+    return spm_piece(e, s, n, prefix);
+}
+
+size_t qeil_tokenizer_cut(const qeil_tokenizer *tk, const char *text, size_t len)
+{
+    if (!tk || !text) return 0;
+    const uint8_t *s = (const uint8_t *)text;
+    for (size_t p = len; p-- > 1;)
+        if (can_cut(tk, s[p - 1], s[p])) return p;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -387,17 +441,19 @@ static int32_t special_at(const qeil_tokenizer *tk, const uint8_t *s, size_t n, 
 
 /* A run of text between special tokens. Every such run starts the text or
  * follows a special token, and SPM gives each one the dummy-prefix space
- * (llama.cpp's is_prev_special rule; SentencePiece only sees one run). */
-static qeil_status fragment(enc *e, const uint8_t *s, size_t n)
+ * (llama.cpp's is_prev_special rule; SentencePiece only sees one run) —
+ * except a run that continues the previous piece of a text (cont). */
+static qeil_status fragment(enc *e, const uint8_t *s, size_t n, int cont, size_t chunk_b)
 {
     if (n == 0) return QEIL_OK;
-    if (e->tk->kind == QEIL_TOK_SPM) return spm_fragment(e, s, n, e->tk->spm_prefix);
+    if (e->tk->kind == QEIL_TOK_SPM)
+        return spm_fragment(e, s, n, e->tk->spm_prefix && !cont, chunk_b);
     return bpe_fragment(e, s, n);
 }
 
-qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
-                                        size_t len, int add_bos, int parse_special, int32_t *ids,
-                                        size_t cap, size_t *n_out)
+qeil_status qeil_tok_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text, size_t len,
+                            int add_bos, int parse_special, int cont, size_t chunk_b, int32_t *ids,
+                            size_t cap, size_t *n_out)
 {
     if (n_out) *n_out = 0;
     if (!tk || !n_out || (!text && len) || (!ids && cap))
@@ -433,12 +489,12 @@ qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk,
             i++;
             continue;
         }
-        if (i > seg) st = fragment(&e, s + seg, i - seg);
+        if (i > seg) st = fragment(&e, s + seg, i - seg, cont && seg == 0, chunk_b);
         emit(&e, id);
         i += l;
         seg = i;
     }
-    if (st == QEIL_OK && seg < len) st = fragment(&e, s + seg, len - seg);
+    if (st == QEIL_OK && seg < len) st = fragment(&e, s + seg, len - seg, cont && seg == 0, chunk_b);
 
     qeil_free(ctx, e.sym);
     qeil_free(ctx, e.heap);
@@ -450,6 +506,21 @@ qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk,
     if (e.n > cap)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "ids: %zu tokens do not fit in cap %zu", e.n, cap);
     return QEIL_OK;
+}
+
+qeil_status qeil_tokenizer_encode_bytes(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
+                                        size_t len, int add_bos, int parse_special, int32_t *ids,
+                                        size_t cap, size_t *n_out)
+{
+    return qeil_tok_encode(ctx, tk, text, len, add_bos, parse_special, 0, TOK_CHUNK_B, ids, cap,
+                           n_out);
+}
+
+qeil_status qeil_tokenizer_encode_more(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,
+                                       size_t len, int parse_special, int32_t *ids, size_t cap,
+                                       size_t *n_out)
+{
+    return qeil_tok_encode(ctx, tk, text, len, 0, parse_special, 1, TOK_CHUNK_B, ids, cap, n_out);
 }
 
 qeil_status qeil_tokenizer_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text,

@@ -66,7 +66,20 @@ struct qeil_tokenizer {
     uint32_t n_special;
     uint32_t special_first[257];
     int has_user_defined;  /* matched even without parse_special */
+
+    /* Byte pairs that encoding in pieces must not separate (tok_encode.c's
+     * cut points): bit a << 8 | b is set when bytes a, b are adjacent in a
+     * special token or, for SPM, in a text token as spelled after
+     * normalisation (U+2581 for a space); also every pair whose first byte
+     * ends a special token. */
+    uint8_t nocut[256 * 256 / 8];
 };
+
+static inline int tok_nocut(const qeil_tokenizer *tk, uint8_t a, uint8_t b)
+{
+    unsigned k = (unsigned)a << 8 | b;
+    return tk->nocut[k >> 3] >> (k & 7) & 1;
+}
 
 /* Types a text span may be encoded as (not CONTROL/UNKNOWN/BYTE). */
 static inline int tok_type_is_text(uint8_t t)
@@ -82,5 +95,17 @@ int32_t qeil_tok_find(const qeil_tokenizer *tk, const char *s, size_t len);
  * the pre-tokenizer's regex at i, as a backtracking engine with ordered
  * alternation finds it. Always > i. The regexes: docs/tokenizer.md. */
 size_t qeil_pretok_next(qeil_pretok pre, const uint8_t *s, size_t n, size_t i);
+
+/* Bytes of text encoded at once: a longer SPM run is encoded in pieces of
+ * about this size, cut where qeil_tokenizer_cut allows, so the encoder's
+ * scratch (~40 bytes per byte) stays bounded whatever the text length. */
+#define TOK_CHUNK_B ((size_t)1 << 16)
+
+/* qeil_tokenizer_encode_bytes with the piece size as a parameter (tests
+ * compare chunk_b = SIZE_MAX, one piece, against small pieces); cont = 1 as
+ * qeil_tokenizer_encode_more. */
+qeil_status qeil_tok_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text, size_t len,
+                            int add_bos, int parse_special, int cont, size_t chunk_b, int32_t *ids,
+                            size_t cap, size_t *n_out);
 
 #endif /* QEIL_ENGINE_TOK_INTERNAL_H */

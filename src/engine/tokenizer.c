@@ -275,6 +275,32 @@ static qeil_status build_specials(qeil_ctx *ctx, qeil_tokenizer *tk)
     return QEIL_OK;
 }
 
+static void nocut_set(qeil_tokenizer *tk, uint8_t a, uint8_t b)
+{
+    unsigned k = (unsigned)a << 8 | b;
+    tk->nocut[k >> 3] = (uint8_t)(tk->nocut[k >> 3] | 1u << (k & 7));
+}
+
+/* The pairs a cut may not separate (see tok_internal.h). A merge only makes
+ * a text token, so a token crossing a cut would hold the two bytes around
+ * it side by side; a special token crossing it, or ending at it, would be
+ * matched differently in the pieces than in the whole text. */
+static void build_nocut(qeil_tokenizer *tk)
+{
+    memset(tk->nocut, 0, sizeof tk->nocut);
+    for (uint32_t i = 0; i < tk->n_vocab; i++) {
+        uint8_t t = tk->types[i];
+        int special = t == QEIL_TOKTYPE_CONTROL || t == QEIL_TOKTYPE_UNKNOWN ||
+                      t == QEIL_TOKTYPE_USER_DEFINED;
+        if (!special && !(tk->kind == QEIL_TOK_SPM && tok_type_is_text(t))) continue;
+        const uint8_t *s = (const uint8_t *)tk->text + tk->off[i];
+        size_t len = tok_len(tk, i);
+        for (size_t k = 1; k < len; k++) nocut_set(tk, s[k - 1], s[k]);
+        if (special && len > 0)
+            for (unsigned b = 0; b < 256; b++) nocut_set(tk, s[len - 1], (uint8_t)b);
+    }
+}
+
 static qeil_status check_id(qeil_ctx *ctx, const char *key, int32_t id, size_t n_vocab)
 {
     if (id < -1 || (id >= 0 && (size_t)id >= n_vocab))
@@ -458,6 +484,7 @@ static qeil_status build(qeil_ctx *ctx, const build_args *a, qeil_tokenizer **ou
         qeil_tokenizer_free(tk);
         return sst;
     }
+    build_nocut(tk);
     *out = tk;
     return QEIL_OK;
 }

@@ -52,6 +52,8 @@ static const ggml_type_info type_table[QEIL_GGML_TYPE_LIMIT] = {
     [QEIL_GGML_Q5_K] = {"q5_k", 256, 2 + 2 + 12 + 32 + 128},
     [QEIL_GGML_Q6_K] = {"q6_k", 256, 128 + 64 + 16 + 2},
     [QEIL_GGML_Q8_K] = {"q8_k", 256, 4 + 256 + 16 * 2},
+    [QEIL_GGML_IQ4_NL] = {"iq4_nl", 32, 2 + 16},
+    [QEIL_GGML_IQ4_XS] = {"iq4_xs", 256, 2 + 2 + 4 + 128},
     [QEIL_GGML_BF16] = {"bf16", 1, 2},
 };
 

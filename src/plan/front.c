@@ -1,7 +1,8 @@
 /* front.c — the result of a search: plans sorted by energy, their full
  * evaluations, the knee, constrained picks, hypervolume, method names and
- * the infeasibility report. Fronts are allocated with the C library
- * (qeil_front_free takes no context) and are immutable once built. */
+ * the infeasibility report. A front is allocated from the search's ctx,
+ * which it keeps for qeil_front_free and qeil_front_hypervolume (so the ctx
+ * must outlive it), and is immutable once built. */
 #include "plan/archive.h"
 
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 struct qeil_front {
+    qeil_ctx *ctx; /* allocator of the front and of its scratch */
     size_t n;
     qeil_assignment *plans; /* [n] */
     qeil_eval *evals;       /* [n] */
@@ -46,14 +48,16 @@ qeil_status qeil_front_build(qeil_plan_job *job, const qeil_archive_entry *m, si
                              qeil_front **out)
 {
     *out = NULL;
-    qeil_front *f = calloc(1, sizeof *f);
-    qeil_archive_entry *tmp = calloc(n ? n : 1, sizeof *tmp);
+    qeil_ctx *ctx = job->ctx;
+    qeil_front *f = qeil_calloc(ctx, 1, sizeof *f);
+    qeil_archive_entry *tmp = qeil_calloc(ctx, n ? n : 1, sizeof *tmp);
     if (f) {
-        f->plans = calloc(n ? n : 1, sizeof *f->plans);
-        f->evals = calloc(n ? n : 1, sizeof *f->evals);
+        f->ctx = ctx;
+        f->plans = qeil_calloc(ctx, n ? n : 1, sizeof *f->plans);
+        f->evals = qeil_calloc(ctx, n ? n : 1, sizeof *f->evals);
     }
     if (!f || !tmp || !f->plans || !f->evals) {
-        free(tmp);
+        qeil_free(ctx, tmp);
         qeil_front_free(f);
         return qeil_ctx_fail(job->ctx, QEIL_ERR_NOMEM, "plan: out of memory for a front of %zu plans", n);
     }
@@ -64,12 +68,12 @@ qeil_status qeil_front_build(qeil_plan_job *job, const qeil_archive_entry *m, si
     for (size_t i = 0; i < n; i++) {
         f->plans[i] = tmp[i].a;
         if (qeil_energy_eval(job->pf, job->wl, &f->plans[i], &job->pp->energy, &f->evals[i]) != QEIL_OK) {
-            free(tmp);
+            qeil_free(ctx, tmp);
             qeil_front_free(f);
             return qeil_ctx_fail(job->ctx, QEIL_ERR_INTERNAL, "plan: energy model rejected a front plan");
         }
     }
-    free(tmp);
+    qeil_free(ctx, tmp);
     f->n = n;
     f->evaluations = job->evals;
     *out = f;
@@ -79,9 +83,9 @@ qeil_status qeil_front_build(qeil_plan_job *job, const qeil_archive_entry *m, si
 void qeil_front_free(qeil_front *f)
 {
     if (!f) return;
-    free(f->plans);
-    free(f->evals);
-    free(f);
+    qeil_free(f->ctx, f->plans);
+    qeil_free(f->ctx, f->evals);
+    qeil_free(f->ctx, f);
 }
 
 size_t qeil_front_size(const qeil_front *f) { return f ? f->n : 0; }
@@ -167,15 +171,18 @@ size_t qeil_front_best_under(const qeil_front *f, double max_latency_s, double m
 double qeil_front_hypervolume(const qeil_front *f, const double ref[3])
 {
     if (!f || f->n == 0) return 0.0;
-    double(*pts)[3] = malloc(f->n * sizeof *pts);
-    if (!pts) return NAN;
+    double(*pts)[3] = qeil_calloc(f->ctx, f->n, sizeof *pts);
+    if (!pts) {
+        qeil_ctx_fail(f->ctx, QEIL_ERR_NOMEM, "hypervolume: out of memory for %zu points", f->n);
+        return NAN;
+    }
     for (size_t i = 0; i < f->n; i++) {
         pts[i][0] = f->evals[i].energy_J;
         pts[i][1] = f->evals[i].latency_s;
         pts[i][2] = f->evals[i].underutil;
     }
-    double hv = qeil_hypervolume3((const double(*)[3])pts, f->n, ref);
-    free(pts);
+    double hv = qeil_hypervolume3(f->ctx, (const double(*)[3])pts, f->n, ref);
+    qeil_free(f->ctx, pts);
     return hv;
 }
 

@@ -66,18 +66,19 @@ static double stair_area(const double *xs, const double *ys, size_t m, double rx
     return area;
 }
 
-double qeil_hypervolume3(const double (*pts)[3], size_t n, const double ref[3])
+double qeil_hypervolume3(qeil_ctx *ctx, const double (*pts)[3], size_t n, const double ref[3])
 {
     if (n == 0 || !pts || !ref) return 0.0;
-    if (n > SIZE_MAX / sizeof(pt3) / 2) return NAN;
-    pt3 *p = malloc(n * sizeof *p);
-    double *xs = malloc(n * sizeof *xs);
-    double *ys = malloc(n * sizeof *ys);
+    pt3 *p = qeil_calloc(ctx, n, sizeof *p);
+    double *xs = qeil_calloc(ctx, n, sizeof *xs);
+    double *ys = qeil_calloc(ctx, n, sizeof *ys);
     if (!p || !xs || !ys) {
-        free(p);
-        free(xs);
-        free(ys);
-        return NAN; /* documented: only when memory is exhausted */
+        qeil_free(ctx, p);
+        qeil_free(ctx, xs);
+        qeil_free(ctx, ys);
+        /* documented: only when memory is exhausted */
+        qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "hypervolume: out of memory for %zu points", n);
+        return NAN;
     }
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
@@ -99,8 +100,8 @@ double qeil_hypervolume3(const double (*pts)[3], size_t n, const double ref[3])
         double znext = i < m ? p[i].z : ref[2];
         vol += stair_area(xs, ys, steps, ref[0], ref[1]) * (znext - z);
     }
-    free(p);
-    free(xs);
-    free(ys);
+    qeil_free(ctx, p);
+    qeil_free(ctx, xs);
+    qeil_free(ctx, ys);
     return vol;
 }

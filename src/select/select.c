@@ -204,7 +204,7 @@ qeil_status qeil_select_create(qeil_ctx *ctx, const qeil_select_params *p, qeil_
     size_t total = o_ng + QEIL_SELECT_NGRAM_SLOTS * sizeof(uint64_t);
 
     unsigned char *blk = qeil_calloc(ctx, 1, total);
-    if (!blk) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "select_create: %zu bytes", total);
+    if (!blk) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "select_create: out of memory for %zu bytes", total);
     qeil_selector *s = (qeil_selector *)(void *)blk;
     s->ctx = ctx;
     s->p = *p;

@@ -13,8 +13,9 @@ Several (model, tokens, out) triples may follow one another so that the
 tests pay for one interpreter start only.
 
 Activation quantization: qeil's matmul quantizes the input vector x of a
-product with a quantized weight (Q8_0 blocks of 32 for q8_0/q4_0 weights,
-Q8_K blocks of 256 for q4_k/q6_k), as llama.cpp does. By default this
+product with a quantized weight (Q8_0 blocks of 32 for q8_0/q4_0/q5_0
+weights and iq4_nl, Q8_1 for q4_1/q5_1, Q8_K blocks of 256 for q4_k/q5_k/q6_k/iq4_xs), as
+llama.cpp does. By default this
 reference applies the same rounding to x (in float32, as the engine does)
 and then multiplies dequantized weights and dequantized activations in
 float64; --no-act-quant skips it (pure dequantized-weight reference).
@@ -41,10 +42,17 @@ torch.set_num_threads(2)
 # --------------------------------------------------------------------------
 
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_Q4_K, GGML_Q6_K, GGML_BF16 = 0, 1, 2, 8, 12, 14, 30
-TYPE_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 8: "q8_0", 12: "q4_k", 14: "q6_k", 30: "bf16"}
+GGML_Q4_1, GGML_Q5_0, GGML_Q5_1, GGML_Q5_K, GGML_IQ4_NL, GGML_IQ4_XS = 3, 6, 7, 13, 20, 23
+KVALUES_IQ4NL = np.array([-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113],
+                         dtype=np.float64)
+TYPE_NAMES = {0: "f32", 1: "f16", 2: "q4_0", 3: "q4_1", 6: "q5_0", 7: "q5_1", 8: "q8_0",
+              12: "q4_k", 13: "q5_k", 14: "q6_k", 20: "iq4_nl", 23: "iq4_xs",
+              30: "bf16"}
 # (elements per block, bytes per block)
 BLOCK = {GGML_F32: (1, 4), GGML_F16: (1, 2), GGML_BF16: (1, 2), GGML_Q8_0: (32, 34),
-         GGML_Q4_0: (32, 18), GGML_Q4_K: (256, 144), GGML_Q6_K: (256, 210)}
+         GGML_Q4_0: (32, 18), GGML_Q4_K: (256, 144), GGML_Q6_K: (256, 210),
+         GGML_Q4_1: (32, 20), GGML_Q5_0: (32, 22), GGML_Q5_1: (32, 24), GGML_Q5_K: (256, 176),
+         GGML_IQ4_NL: (32, 18), GGML_IQ4_XS: (256, 136)}
 
 
 class Reader:
@@ -124,6 +132,10 @@ class Gguf:
         raw = np.frombuffer(self.buf, dtype=np.uint8, count=nbytes, offset=off)
         x = dequantize(raw, ttype, n)
         shape = list(reversed(ne))
+        if ttype in (GGML_Q4_1, GGML_Q5_1):  # the block mins, for Q8_1's s term
+            b = raw.reshape(-1, bb)
+            m = f16(b[:, 2:4]).reshape(shape[:-1] + [shape[-1] // 32])
+            return x.reshape(shape), ttype, m
         return x.reshape(shape), ttype
 
 
@@ -155,12 +167,48 @@ def dequantize(raw, ttype, n):
         lo = (qs & 0x0F) - 8          # elements 0..15
         hi = (qs >> 4) - 8            # elements 16..31
         return (np.concatenate([lo, hi], axis=1) * d).reshape(-1)
-    if ttype == GGML_Q4_K:
-        b = raw.reshape(-1, 144)
+    if ttype == GGML_IQ4_NL:  # Q4_0's layout, nibbles index 16 levels
+        b = raw.reshape(-1, 18)
+        d = f16(b[:, 0:2]).reshape(-1, 1)
+        qs = b[:, 2:18].astype(np.int64)
+        return (KVALUES_IQ4NL[np.concatenate([qs & 0x0F, qs >> 4], axis=1)] * d).reshape(-1)
+    if ttype == GGML_IQ4_XS:  # d f16, scales_h u16, scales_l[4], qs[128]
+        b = raw.reshape(-1, 136)
+        d = f16(b[:, 0:2]).reshape(-1, 1)
+        sh = b[:, 2:4].copy().view(np.uint16).astype(np.int64).reshape(-1, 1)
+        sl = b[:, 4:8].astype(np.int64)
+        out = np.zeros((b.shape[0], 256), dtype=np.float64)
+        for ib in range(8):
+            ls = ((sl[:, ib // 2:ib // 2 + 1] >> (4 * (ib % 2))) & 0x0F) | (((sh >> (2 * ib)) & 3) << 4)
+            qs = b[:, 8 + 16 * ib:24 + 16 * ib].astype(np.int64)
+            lv = KVALUES_IQ4NL[np.concatenate([qs & 0x0F, qs >> 4], axis=1)]
+            out[:, 32 * ib:32 * ib + 32] = d * (ls - 32) * lv
+        return out.reshape(-1)
+    if ttype in (GGML_Q4_1, GGML_Q5_0, GGML_Q5_1):
+        # d f16, [m f16], [qh: 32 bits, bit j = 5th bit of element j], qs[16]
+        bb = BLOCK[ttype][1]
+        b = raw.reshape(-1, bb)
+        d = f16(b[:, 0:2]).reshape(-1, 1)
+        qs = b[:, bb - 16:bb].astype(np.int64)
+        q = np.concatenate([qs & 0x0F, qs >> 4], axis=1)  # elements 0..15, 16..31
+        if ttype != GGML_Q4_1:
+            o = 2 if ttype == GGML_Q5_0 else 4
+            qh = b[:, o:o + 4].copy().view(np.uint32).astype(np.int64).reshape(-1, 1)
+            q = q | (((qh >> np.arange(32)) & 1) << 4)
+        if ttype == GGML_Q5_0:
+            return ((q - 16) * d).reshape(-1)
+        m = f16(b[:, 2:4]).reshape(-1, 1)
+        return (q * d + m).reshape(-1)
+    if ttype in (GGML_Q4_K, GGML_Q5_K):
+        five = ttype == GGML_Q5_K
+        bb = BLOCK[ttype][1]
+        b = raw.reshape(-1, bb)
         d = f16(b[:, 0:2]).reshape(-1, 1)
         dmin = f16(b[:, 2:4]).reshape(-1, 1)
         s = b[:, 4:16].astype(np.int64)
-        qs = b[:, 16:144].astype(np.int64)
+        qs = b[:, bb - 128:bb].astype(np.int64)
+        # Q5_K: the 5th bit of element 64c + 32h + l is bit 2c + h of qh[l]
+        qh = b[:, 16:48].astype(np.int64) if five else None
         # eight 6-bit scales and mins: j < 4 in the low 6 bits of bytes j and
         # j+4; j >= 4 low nibbles from bytes j+4, top 2 bits from bytes j-4 / j
         sc = np.zeros((b.shape[0], 8), dtype=np.int64)
@@ -174,8 +222,12 @@ def dequantize(raw, ttype, n):
         out = np.zeros((b.shape[0], 256), dtype=np.float64)
         for c in range(4):  # 32 bytes of qs hold 64 elements: sub-blocks 2c, 2c+1
             q = qs[:, 32 * c:32 * c + 32]
-            out[:, 64 * c:64 * c + 32] = d * sc[:, 2 * c:2 * c + 1] * (q & 0x0F) - dmin * mn[:, 2 * c:2 * c + 1]
-            out[:, 64 * c + 32:64 * c + 64] = d * sc[:, 2 * c + 1:2 * c + 2] * (q >> 4) - dmin * mn[:, 2 * c + 1:2 * c + 2]
+            q1, q2 = q & 0x0F, q >> 4
+            if five:
+                q1 = q1 | (((qh >> (2 * c)) & 1) << 4)
+                q2 = q2 | (((qh >> (2 * c + 1)) & 1) << 4)
+            out[:, 64 * c:64 * c + 32] = d * sc[:, 2 * c:2 * c + 1] * q1 - dmin * mn[:, 2 * c:2 * c + 1]
+            out[:, 64 * c + 32:64 * c + 64] = d * sc[:, 2 * c + 1:2 * c + 2] * q2 - dmin * mn[:, 2 * c + 1:2 * c + 2]
         return out.reshape(-1)
     if ttype == GGML_Q6_K:
         b = raw.reshape(-1, 210)
@@ -224,6 +276,22 @@ def act_quant_q8_0(x):
     return (q * d16).reshape(-1)
 
 
+def act_quant_q8_1_s(x):
+    """Q8_1 = Q8_0 plus s = f16(d * sum q) per 32 (d the f32 value): returns
+    the dequantized x and, per block, s - d16 * sum q (what the engine's
+    min term m * s adds beyond m * sum of the dequantized x)."""
+    x = x.astype(np.float32).reshape(-1, 32)
+    amax = np.max(np.abs(x), axis=1, keepdims=True)
+    d = (amax / np.float32(127)).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        idv = np.where(d != 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    q = np.clip(round_half_away((x * idv).astype(np.float32)), -127, 127)
+    d16 = d.astype(np.float16).astype(np.float64)
+    sq = q.sum(axis=1, keepdims=True)
+    s16 = (sq.astype(np.float32) * d).astype(np.float32).astype(np.float16).astype(np.float64)
+    return (q * d16).reshape(-1), (s16 - d16 * sq).reshape(-1)
+
+
 def act_quant_q8_k(x):
     """Q8_K: per 256: d = amax/127 (f32), q = round(x * (127/amax))."""
     x = x.astype(np.float32).reshape(-1, 256)
@@ -239,14 +307,25 @@ ACT_QUANT = True
 
 
 def linear(W, x, bias=None):
-    """x: [n, in] float64 torch; W: (weights [out, in] float64 torch, gguf type)."""
-    w, ttype = W
-    if ACT_QUANT and ttype in (GGML_Q8_0, GGML_Q4_0, GGML_Q4_K, GGML_Q6_K):
-        f = act_quant_q8_0 if ttype in (GGML_Q8_0, GGML_Q4_0) else act_quant_q8_k
+    """x: [n, in] float64 torch; W: (weights [out, in] float64 torch, gguf type[,
+    mins [out, in / 32] for q4_1 / q5_1])."""
+    w, ttype = W[0], W[1]
+    corr = None
+    if ACT_QUANT and ttype in (GGML_Q4_1, GGML_Q5_1):
+        xn = x.numpy()
+        pairs = [act_quant_q8_1_s(row) for row in xn]
+        x = torch.from_numpy(np.stack([p[0] for p in pairs]))
+        ds = torch.from_numpy(np.stack([p[1] for p in pairs]))  # [n, in / 32]
+        corr = ds @ W[2].T
+    elif ACT_QUANT and ttype in (GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_IQ4_NL, GGML_Q4_K, GGML_Q5_K,
+                                 GGML_Q6_K, GGML_IQ4_XS):
+        f = act_quant_q8_0 if ttype in (GGML_Q8_0, GGML_Q4_0, GGML_Q5_0, GGML_IQ4_NL) else act_quant_q8_k
         xn = x.numpy()
         xq = np.stack([f(row) for row in xn])
         x = torch.from_numpy(xq)
     y = x @ w.T
+    if corr is not None:
+        y = y + corr
     if bias is not None:
         y = y + bias
     return y
@@ -345,8 +424,10 @@ class Model:
             self.inv_freq = torch.tensor(freqs, dtype=torch.float64)
 
     def t(self, name):
-        x, ttype = self.g.tensor(name)
-        return torch.from_numpy(np.ascontiguousarray(x)), ttype
+        r = self.g.tensor(name)
+        return (torch.from_numpy(np.ascontiguousarray(r[0])),) + tuple(
+            torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
+            for v in r[1:])
 
     def opt(self, name):
         return self.t(name)[0] if self.g.has(name) else None

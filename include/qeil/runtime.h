@@ -1,0 +1,325 @@
+/*
+ * runtime.h — the generation runtime: a model (engine), a target platform
+ * profile and plans, run as requests. A request is one prompt: prefilled
+ * once, forked into up to K samples decoded in batches, an answer chosen by
+ * the selection module (EAC → ARDE with CSVET, through its generator
+ * callback), and the work accounted: tokens, wall time per phase, wall time
+ * per work unit (qeil_engine_unit_times) and energy. The runtime is the one
+ * module that joins engine, plan, select (and later sense); `qeil eval` and
+ * `qeil generate` are thin callers of it. docs/runtime.md.
+ *
+ * Usage (repeated sampling with the cascade on one question):
+ *
+ *     qeil_ctx *ctx = qeil_ctx_create(NULL);
+ *     qeil_runtime_params rp = qeil_runtime_default_params();
+ *     rp.model_path = "models/qeil-demo.gguf";
+ *     rp.samples = 8;
+ *     qeil_sampler_params sp = qeil_sampler_default_params();
+ *     sp.seed = 42;
+ *     qeil_runtime *rt = NULL;
+ *     int32_t ids[256];
+ *     size_t n = 0;
+ *     uint32_t c = 0;
+ *     qeil_runtime_config cfg = qeil_runtime_default_config();  // PGSAM knee, cascade
+ *     qeil_runtime_result res;
+ *     if (qeil_runtime_create(ctx, &rp, &rt) == QEIL_OK &&
+ *         qeil_runtime_set_sampler(rt, &sp) == QEIL_OK &&
+ *         qeil_runtime_tokenize(rt, "Q: What is 6 * 7?\nA:", -1, 0, ids, 256, &n) == QEIL_OK) {
+ *         qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
+ *         qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+ *         if (qeil_runtime_add_config(rt, &cfg, &wp, &c) == QEIL_OK &&
+ *             qeil_runtime_begin(rt, &rq) == QEIL_OK &&
+ *             qeil_runtime_select(rt, c, &res) == QEIL_OK)
+ *             printf("%s: %u samples, %llu tokens, %.3g J (%s)\n",
+ *                    res.answer.has ? res.answer.text : "(none)", res.n_samples,
+ *                    (unsigned long long)res.n_tokens, res.energy_J,
+ *                    qeil_provenance_name(res.energy_src));
+ *     }
+ *     if (qeil_ctx_errmsg(ctx)[0]) fprintf(stderr, "%s\n", qeil_ctx_errmsg(ctx));
+ *     qeil_runtime_free(rt);
+ *     qeil_ctx_free(ctx);
+ *
+ * Lifecycle: create (platform, engine, buffers) → set_sampler → plans
+ * (add_config, once per configuration, on a planning workload) → for each
+ * request: begin (prefill) → select, once per configuration (the
+ * configurations consume prefixes of one seeded sample stream, drawn on
+ * first use and cached). qeil_runtime_generate is the single-stream path
+ * (`qeil generate`): no selection, tokens streamed to a callback.
+ *
+ * Determinism: sample k of request stream s is seeded with a hash of
+ * (sampler seed, s, k): the same seed gives the same samples whatever the
+ * batch, the thread count or the selection method. Memory: everything is
+ * allocated at create, set_sampler and add_config, except the per-sample
+ * text buffers, which grow to the longest sample and are then reused, and
+ * qeil_runtime_generate's token history (one per call). Thread-safety: a
+ * runtime is mutable state (it owns an engine and its worker pool): use one
+ * per thread of control; the ctx it was created with must outlive it and
+ * must not be used by another thread meanwhile.
+ */
+#ifndef QEIL_RUNTIME_H
+#define QEIL_RUNTIME_H
+
+#include "qeil/device.h"
+#include "qeil/energy.h"
+#include "qeil/engine.h"
+#include "qeil/plan.h"
+#include "qeil/sampler.h"
+#include "qeil/select.h"
+#include "qeil/workload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QEIL_RUNTIME_MAX_TOKENS 65536u /* max_tokens per sample */
+#define QEIL_RUNTIME_MAX_CONFIGS 8u    /* configurations per runtime */
+
+/* ------------------------------------------------------------------------ */
+/* Tasks: the JSONL task files of `qeil eval` (docs/eval.md)                 */
+/* ------------------------------------------------------------------------ */
+
+/* The prompt of every task: the demo model (models/qeil-demo.gguf) is
+ * trained on "Q: <question>\nA: <working>\n#### <answer>\n\n". */
+#define QEIL_TASK_PROMPT_PREFIX "Q: "
+#define QEIL_TASK_PROMPT_SUFFIX "\nA:"
+
+#define QEIL_TASKS_MAX 100000u            /* tasks per file */
+#define QEIL_TASKS_MAX_LINE (64u * 1024u) /* bytes per line, newline excluded */
+
+typedef struct {
+    const char *id;        /* "id" field (a number is printed with %.17g), UTF-8 bytes */
+    const char *question;  /* non-empty */
+    const char *gold_text; /* "answer" field as given */
+    qeil_answer gold;      /* gold_text normalised under mode */
+    qeil_answer_mode mode; /* "kind": numeric (default) or choice */
+    uint32_t line;         /* 1-based line in the file */
+} qeil_task;
+
+typedef struct qeil_tasks qeil_tasks;
+
+/* Read up to `limit` tasks (0 = all, at most QEIL_TASKS_MAX) from a JSONL
+ * file: one JSON object per line, blank lines skipped. Hostile input:
+ * bounded lines, NUL bytes and \u0000 escapes rejected. Errors name the file
+ * and line ("FILE:LINE: field 'question': missing (want a non-empty
+ * string)"): QEIL_ERR_IO (cannot open/read), QEIL_ERR_FORMAT (bad line or
+ * no tasks), QEIL_ERR_RANGE (too many tasks, line too long), QEIL_ERR_NOMEM.
+ * *out owns its strings; free with qeil_tasks_free (NULL is a no-op). ctx
+ * supplies the allocator and must outlive *out. */
+qeil_status qeil_tasks_read(qeil_ctx *ctx, const char *path, uint32_t limit, qeil_tasks **out);
+void qeil_tasks_free(qeil_tasks *t);
+uint32_t qeil_tasks_count(const qeil_tasks *t);
+/* Task i (0-based), borrowed from t; NULL when i is out of range. */
+const qeil_task *qeil_tasks_get(const qeil_tasks *t, uint32_t i);
+
+/* ------------------------------------------------------------------------ */
+/* Runtime                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *model_path;         /* GGUF file (llama, qwen2, gpt2); required */
+    const qeil_platform *platform;  /* target platform that plans and energy are modeled
+                                       on; copied at create; NULL = QEIL_DEFAULT_PLATFORM
+                                       from the catalog */
+    int n_threads;                  /* engine workers, 0 = online CPUs;
+                                       0..QEIL_ENGINE_MAX_THREADS; default 0 */
+    uint32_t n_ctx;                 /* KV capacity per sequence in tokens, 0 = min(model,
+                                       4096); default 0 */
+    uint32_t samples;               /* K: sample budget per request; 1..QEIL_MAX_SAMPLES;
+                                       default 8 */
+    uint32_t batch;                 /* samples decoded together (engine sequences besides
+                                       the prompt's); 0..min(samples,
+                                       QEIL_SELECT_MAX_BATCH); 0 = no sample slots:
+                                       qeil_runtime_generate only (one sequence of KV);
+                                       default 4 */
+    uint32_t max_tokens;            /* tokens per sample at most;
+                                       1..QEIL_RUNTIME_MAX_TOKENS; default 128 */
+    qeil_select_params select;      /* selection tuning (docs/selection.md); method, mode,
+                                       budget and batch are set by the runtime; default
+                                       qeil_select_default_params() */
+} qeil_runtime_params;
+
+/* The defaults stated field by field above. */
+qeil_runtime_params qeil_runtime_default_params(void);
+
+typedef struct qeil_runtime qeil_runtime;
+
+/* Validate p (QEIL_ERR_RANGE / QEIL_ERR_INVALID naming the field, its value
+ * and the allowed range), copy the platform, open the model (the engine's
+ * own errors pass through: QEIL_ERR_IO, QEIL_ERR_FORMAT,
+ * QEIL_ERR_UNSUPPORTED, ...) and allocate the decode buffers. ctx (not
+ * NULL) supplies the allocator, receives every error detail of this runtime
+ * and must outlive it. *out is NULL on failure. */
+qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qeil_runtime **out);
+void qeil_runtime_free(qeil_runtime *rt); /* NULL is a no-op */
+
+/* Sampling parameters of the requests that follow (one sampler per sample
+ * slot, created here). sp->seed is the sample streams' seed. Must be called
+ * before the first request; may be called again between requests (it ends
+ * the current one: begin it again to select on it).
+ * QEIL_ERR_RANGE naming the field when sp is invalid for this model (top_k
+ * above its vocabulary, ...); the previous samplers stay on failure. */
+qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params *sp);
+
+/* The model, the platform copy, the context length; borrowed, valid while
+ * rt lives. */
+const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt);
+const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt);
+uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt);
+uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt);
+uint32_t qeil_runtime_n_units(const qeil_runtime *rt); /* work units: n_layers + 2 */
+const qeil_runtime_params *qeil_runtime_get_params(const qeil_runtime *rt);
+
+/* Tokenize text with the model's tokenizer into ids[0..cap). add_bos: -1 as
+ * the model asks, 0 never, 1 always; parse_special: 1 turns special-token
+ * text (<|endoftext|>) into its token, 0 keeps it as text (task questions are
+ * data). *n gets the count. Errors as qeil_tokenizer_encode. */
+qeil_status qeil_runtime_tokenize(qeil_runtime *rt, const char *text, int add_bos,
+                                  int parse_special, int32_t *ids, size_t cap, size_t *n);
+
+/* ---- Configurations: a plan and a selection method ---- */
+
+typedef struct {
+    qeil_plan_method plan_method; /* PGSAM, GREEDY or STANDARD; default PGSAM */
+    qeil_select_method select;    /* default QEIL_SELECT_CASCADE */
+    uint64_t plan_seed;           /* seed of the plan search; default 0 */
+    double max_latency_s;         /* PGSAM: the lowest-energy front plan within this
+                                     latency on the planning workload; 0 = the knee;
+                                     >= 0; default 0 */
+    int knee_fallback;            /* max_latency_s > 0 and no plan within it: 1 = take
+                                     the knee, 0 = QEIL_ERR_RANGE; default 0 */
+} qeil_runtime_config;
+
+qeil_runtime_config qeil_runtime_default_config(void);
+
+/* The planning workload for requests of `prompt_tokens` (e.g. the mean
+ * over a task set): max_tokens generated tokens, or what fits the context
+ * after the prompt when fewer (generation stops at the context), and the
+ * sample budget. */
+qeil_workload_params qeil_runtime_planning_workload(const qeil_runtime *rt,
+                                                    uint32_t prompt_tokens);
+
+/* Plan configuration c on the planning workload wp (qeil_plan_search on
+ * the runtime's platform) and create its selectors; *index gets its number
+ * (0, 1, ... in order of addition). Errors: the planner's, QEIL_ERR_RANGE
+ * ("max_latency_s: no plan on the front is within S s") when knee_fallback
+ * is 0, QEIL_ERR_RANGE for a bad field or more than
+ * QEIL_RUNTIME_MAX_CONFIGS configurations. */
+qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config *c,
+                                    const qeil_workload_params *wp, uint32_t *index);
+
+typedef struct {
+    qeil_runtime_config config;
+    qeil_assignment plan;  /* the chosen plan */
+    qeil_eval plan_ev;     /* the plan on the planning workload (modeled) */
+    int plan_bounded;      /* 1: chosen under max_latency_s; 0: the knee (or not PGSAM) */
+} qeil_runtime_config_info;
+
+/* Copy configuration `index`'s plan; QEIL_ERR_RANGE for an unknown index. */
+qeil_status qeil_runtime_config_get(const qeil_runtime *rt, uint32_t index,
+                                    qeil_runtime_config_info *out);
+
+/* ---- Requests ---- */
+
+typedef struct {
+    const int32_t *prompt;     /* tokens, borrowed until the next begin; 1..n_ctx-1 of them */
+    uint32_t n_prompt;
+    qeil_answer_mode mode;     /* how answers are extracted and compared */
+    uint32_t stream;           /* sample stream id (e.g. the problem's index): sample k
+                                  is seeded by (sampler seed, stream, k) */
+    const qeil_answer *gold;   /* reference answer, or NULL: the result is then unscored;
+                                  borrowed like prompt */
+} qeil_runtime_request;
+
+typedef struct {
+    /* selection */
+    qeil_answer answer;          /* the chosen answer (has == 0: none) */
+    qeil_select_stage stage;     /* what decided it */
+    qeil_select_stop stop;       /* why sampling ended */
+    uint32_t n_samples;          /* samples the selection drew (>= 1) */
+    uint64_t n_tokens;           /* tokens those samples generated (prompt excluded) */
+    uint32_t n_prompt;           /* prompt tokens */
+    int correct;                 /* gold given: 1 when answer equals it; else 0 */
+    uint32_t n_correct;          /* gold given: samples whose own answer equals it */
+    /* wall time, measured on this machine */
+    double prefill_s;            /* the prompt's prefill */
+    double decode_s;             /* the drawn samples' share of their decode batches
+                                    (sampling included) */
+    double wall_s;               /* prefill_s + decode_s */
+    /* energy and latency of the work on the configuration's plan and platform */
+    double energy_J;             /* finite, >= 0 */
+    double latency_s;            /* on the target platform (modeled), finite, >= 0 */
+    int plan_feasible;           /* the energy model's feasibility of the plan */
+    /* Provenance of energy_J. Today always QEIL_PROV_MODELED (the energy model
+     * on the work executed). This is where measured energy from sensors
+     * (src/sense) goes: a measured request sets energy_J from the meter and
+     * energy_src to QEIL_PROV_MEASURED (or MEASURED_TIME_MODELED_POWER). */
+    qeil_provenance energy_src;
+} qeil_runtime_result;
+
+/* Start a request: prefill its prompt on the prompt sequence, forget the
+ * previous request's samples, reset the per-unit timers. QEIL_ERR_INVALID
+ * without set_sampler or with batch 0; QEIL_ERR_RANGE for a bad request
+ * (empty prompt, one that fills the context, a bad mode); the engine's
+ * error as "prefill: ...". */
+qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq);
+
+/* Run configuration `config` on the current request: its selector draws
+ * samples (from the cache when an earlier configuration drew them), then
+ * the work is priced on its plan. *out is zeroed on failure. Errors: the
+ * generator's ("sampling: ...", "decode: ...", "fork: ..."), the selector's,
+ * "energy model: ...", QEIL_ERR_INFEASIBLE when the plan cannot run the
+ * work, QEIL_ERR_INVALID without a begun request. */
+qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t config, qeil_runtime_result *out);
+
+/* Seconds of wall time per work unit (0 = embedding, 1..n_layers = blocks,
+ * n_layers+1 = head) since the current request began (every sample drawn
+ * for it so far); n_units values (at most qeil_runtime_n_units) into t_s. */
+void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_units);
+
+/* ---- Single-stream generation (`qeil generate`) ---- */
+
+typedef enum {
+    QEIL_RUNTIME_STOP_LENGTH = 0, /* max_tokens generated */
+    QEIL_RUNTIME_STOP_EOS,        /* the model's end-of-sequence token */
+    QEIL_RUNTIME_STOP_CONTEXT     /* the context is full */
+} qeil_runtime_stop;
+
+const char *qeil_runtime_stop_name(qeil_runtime_stop s); /* "length", "eos", "context" */
+
+/* Called with each generated token and its text (piece: `len` bytes, not
+ * NUL-terminated, borrowed for the call). A status other than QEIL_OK ends
+ * generation; qeil_runtime_generate then returns it. */
+typedef qeil_status (*qeil_runtime_token_fn)(void *user, int32_t token, const char *piece,
+                                             size_t len);
+
+typedef struct {
+    uint32_t n_prompt;       /* prompt tokens prefilled */
+    uint32_t n_gen;          /* tokens generated (EOS excluded) */
+    uint32_t n_decode;       /* decode steps evaluated */
+    uint32_t n_sampled;      /* sampler calls (n_gen, plus one for a final EOS) */
+    double prefill_s;        /* wall time of the prefill, s */
+    double decode_s;         /* wall time of the decode steps, s */
+    double sample_s;         /* wall time in the sampler, s */
+    qeil_runtime_stop stop;
+} qeil_runtime_gen_result;
+
+/* Prefill prompt[0..n_prompt) on the prompt sequence (from empty) and
+ * sample up to max_tokens (>= 1; not bounded by the params' max_tokens)
+ * tokens with slot 0's sampler re-seeded with the sampler params' seed,
+ * decoding one token at a time (qeil_engine_eval on sequence 0). Allocates
+ * the (n_prompt + max_tokens)-token history the repetition penalty reads. tokens (may be NULL) gets the generated ids and lps (may be NULL)
+ * their log-probabilities, max_tokens entries each; cb (may be NULL) sees
+ * each token as it is produced. Errors: QEIL_ERR_INVALID (no sampler, NULL
+ * prompt), QEIL_ERR_RANGE (n_prompt 0 or above n_ctx), "prefill: ...",
+ * "sampling: ...", "decode: ...", or the callback's status. It reuses the
+ * prompt sequence, so it ends the current request of qeil_runtime_begin. */
+qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
+                                  uint32_t max_tokens, int32_t *tokens,
+                                  qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
+                                  void *user, qeil_runtime_gen_result *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QEIL_RUNTIME_H */

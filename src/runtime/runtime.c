@@ -1,0 +1,793 @@
+/* runtime.c — the generation runtime (include/qeil/runtime.h,
+ * docs/runtime.md): a request's prompt is prefilled once on sequence 0,
+ * forked into sample slots (sequences 1..batch) and decoded in batches
+ * (one engine call per step for the whole batch); the selection module
+ * decides how many samples to draw and which answer wins; the energy model
+ * prices the executed work on the target platform under a configuration's
+ * plan. Moved from cli/cmd_eval.c and cli/cmd_generate.c with the
+ * algorithms unchanged. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "qeil/runtime.h"
+
+#define RT_DEFAULT_SAMPLES 8u
+#define RT_DEFAULT_BATCH 4u
+#define RT_DEFAULT_MAX_TOKENS 128u
+#define RT_DEFAULT_N_BATCH 512u /* the engine's prefill chunk when its params say 0 */
+
+/* ------------------------------------------------------------------------ */
+/* State                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    char *text;
+    size_t len, cap;
+    uint32_t n_tokens;
+    double logprob_sum;
+    uint32_t flags;
+    double wall_s; /* measured: this sample's share of its batch's time */
+} sample_rec;
+
+typedef struct {
+    qeil_runtime_config c;
+    qeil_assignment plan;
+    qeil_eval plan_ev;     /* the plan on the planning workload (modeled) */
+    int plan_bounded;      /* 1: chosen under max_latency_s */
+    qeil_selector *sel[2]; /* by answer mode: numeric, choice */
+} config;
+
+struct qeil_runtime {
+    qeil_ctx *ctx;
+    qeil_runtime_params p;
+    qeil_platform pf;
+    qeil_engine *e;
+    const qeil_tokenizer *tk;
+    const qeil_model_desc *md;
+    uint32_t n_vocab, n_ctx, n_batch, n_units;
+    uint32_t slots;      /* samplers: max(batch, 1); engine sequences 1..batch hold samples */
+    int32_t eos;
+    qeil_sampler **smp;  /* [slots], NULL until set_sampler */
+    uint64_t seed;       /* the sample streams' seed (the sampler params') */
+    float *logits0;      /* [n_vocab]: after the prompt */
+    float *logits;       /* [batch × n_vocab]: one decode step of the batch */
+    const float **row;   /* [batch]: the row each slot samples from next */
+    int32_t **hist;      /* [batch][hist_cap]: prompt + generated tokens */
+    size_t *hlen, hist_cap;
+    uint32_t *seqs, *rowslot;
+    int32_t *toks;
+    int *active;
+    config cf[QEIL_RUNTIME_MAX_CONFIGS];
+    uint32_t n_cf;
+    /* the current request */
+    int begun;
+    qeil_runtime_request rq;
+    sample_rec *cache;   /* [samples] */
+    uint32_t n_cached;
+    double prefill_s;
+    qeil_status err;     /* the generator's failure, kept apart from the selector's */
+    char errmsg[512];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Record "WHAT: <the detail ctx holds>" on ctx (the detail is copied first:
+ * it lives in the buffer the new message overwrites). */
+static qeil_status fail_wrap(qeil_ctx *ctx, qeil_status st, const char *what)
+{
+    char why[512];
+    snprintf(why, sizeof why, "%s", qeil_ctx_errmsg(ctx));
+    return qeil_ctx_fail(ctx, st, "%s: %s", what, why);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Params, create, free                                                     */
+/* ------------------------------------------------------------------------ */
+
+qeil_runtime_params qeil_runtime_default_params(void)
+{
+    qeil_runtime_params p;
+    memset(&p, 0, sizeof p);
+    p.samples = RT_DEFAULT_SAMPLES;
+    p.batch = RT_DEFAULT_BATCH;
+    p.max_tokens = RT_DEFAULT_MAX_TOKENS;
+    p.select = qeil_select_default_params();
+    return p;
+}
+
+qeil_runtime_config qeil_runtime_default_config(void)
+{
+    qeil_runtime_config c;
+    memset(&c, 0, sizeof c);
+    c.plan_method = QEIL_METHOD_PGSAM;
+    c.select = QEIL_SELECT_CASCADE;
+    return c;
+}
+
+static qeil_status params_validate(qeil_ctx *ctx, const qeil_runtime_params *p)
+{
+    if (!p->model_path) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "model_path: NULL (required)");
+    if (p->n_threads < 0 || p->n_threads > QEIL_ENGINE_MAX_THREADS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_threads: %d (allowed 0 = online CPUs, 1..%d)",
+                             p->n_threads, QEIL_ENGINE_MAX_THREADS);
+    if (p->samples < 1 || p->samples > QEIL_MAX_SAMPLES)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "samples: %u (allowed 1..%d)", p->samples,
+                             QEIL_MAX_SAMPLES);
+    uint32_t bmax = p->samples < QEIL_SELECT_MAX_BATCH ? p->samples : QEIL_SELECT_MAX_BATCH;
+    if (p->batch > bmax)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "batch: %u (allowed 0..%u: at most samples and %u)", p->batch, bmax,
+                             QEIL_SELECT_MAX_BATCH);
+    if (p->max_tokens < 1 || p->max_tokens > QEIL_RUNTIME_MAX_TOKENS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_tokens: %u (allowed 1..%u)", p->max_tokens,
+                             QEIL_RUNTIME_MAX_TOKENS);
+    /* method, mode, budget and batch are the runtime's: check the tuning with them */
+    qeil_select_params sp = p->select;
+    sp.method = QEIL_SELECT_CASCADE;
+    sp.mode = QEIL_ANSWER_NUMERIC;
+    sp.budget = p->samples;
+    sp.batch = p->batch ? p->batch : 1;
+    if (sp.eac_min_votes > sp.budget) sp.eac_min_votes = sp.budget;
+    if (sp.csvet_min_samples > sp.budget) sp.csvet_min_samples = sp.budget;
+    if (sp.esc_window > sp.budget) sp.esc_window = sp.budget;
+    if (qeil_select_params_validate(ctx, &sp) != QEIL_OK)
+        return fail_wrap(ctx, QEIL_ERR_RANGE, "select");
+    return QEIL_OK;
+}
+
+void qeil_runtime_free(qeil_runtime *rt)
+{
+    if (!rt) return;
+    qeil_ctx *ctx = rt->ctx;
+    for (uint32_t c = 0; c < rt->n_cf; c++) {
+        qeil_select_free(rt->cf[c].sel[0]);
+        qeil_select_free(rt->cf[c].sel[1]);
+    }
+    for (uint32_t j = 0; j < rt->slots; j++) {
+        if (rt->smp) qeil_sampler_free(rt->smp[j]);
+        if (rt->hist) qeil_free(ctx, rt->hist[j]);
+    }
+    for (uint32_t k = 0; rt->cache && k < rt->p.samples; k++) qeil_free(ctx, rt->cache[k].text);
+    qeil_free(ctx, rt->smp);
+    qeil_free(ctx, rt->hist);
+    qeil_free(ctx, rt->hlen);
+    qeil_free(ctx, rt->logits0);
+    qeil_free(ctx, rt->logits);
+    qeil_free(ctx, rt->row);
+    qeil_free(ctx, rt->seqs);
+    qeil_free(ctx, rt->rowslot);
+    qeil_free(ctx, rt->toks);
+    qeil_free(ctx, rt->active);
+    qeil_free(ctx, rt->cache);
+    qeil_engine_free(rt->e);
+    qeil_free(ctx, rt);
+}
+
+qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qeil_runtime **out)
+{
+    if (!out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_runtime_create: out is NULL");
+    *out = NULL;
+    if (!ctx) return QEIL_ERR_INVALID; /* every error detail of the runtime goes to ctx */
+    if (!p) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_runtime_create: params is NULL");
+    qeil_status st = params_validate(ctx, p);
+    if (st != QEIL_OK) return st;
+    qeil_runtime *rt = qeil_calloc(ctx, 1, sizeof *rt);
+    if (!rt) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "out of memory");
+    rt->ctx = ctx;
+    rt->p = *p;
+    rt->p.model_path = NULL; /* borrowed only for the open below */
+    rt->p.platform = NULL;   /* the copy is rt->pf */
+    if (p->platform) rt->pf = *p->platform;
+    else if ((st = qeil_platform_load(ctx, QEIL_DEFAULT_PLATFORM, &rt->pf)) != QEIL_OK) goto fail;
+    rt->p.platform = &rt->pf;
+
+    qeil_engine_params ep = qeil_engine_default_params();
+    ep.n_threads = p->n_threads;
+    ep.n_ctx = p->n_ctx;
+    ep.n_seq = 1 + p->batch;
+    if ((st = qeil_engine_open(ctx, p->model_path, &ep, &rt->e)) != QEIL_OK) goto fail;
+    rt->tk = qeil_engine_tokenizer(rt->e);
+    rt->md = qeil_engine_desc(rt->e);
+    rt->n_vocab = qeil_engine_n_vocab(rt->e);
+    rt->n_ctx = qeil_engine_n_ctx(rt->e);
+    rt->n_batch = ep.n_batch ? ep.n_batch : RT_DEFAULT_N_BATCH;
+    rt->n_units = rt->md->n_layers + 2;
+    rt->eos = qeil_tokenizer_eos(rt->tk);
+    rt->slots = p->batch ? p->batch : 1;
+
+    /* ---- buffers of the sample slots ---- */
+    const uint32_t b = p->batch;
+    /* a sample's history ends at the context: hist <= n_ctx + 1 tokens
+     * (the last sampled token is never evaluated) */
+    rt->hist_cap = (size_t)rt->n_ctx + 1;
+    rt->smp = qeil_calloc(ctx, rt->slots, sizeof *rt->smp);
+    rt->hist = qeil_calloc(ctx, rt->slots, sizeof *rt->hist);
+    rt->logits0 = qeil_calloc(ctx, rt->n_vocab, sizeof(float));
+    rt->cache = qeil_calloc(ctx, p->samples, sizeof *rt->cache);
+    if (!rt->smp || !rt->hist || !rt->logits0 || !rt->cache) goto nomem;
+    if (b) {
+        rt->hlen = qeil_calloc(ctx, b, sizeof *rt->hlen);
+        rt->logits = qeil_calloc(ctx, (size_t)rt->n_vocab * b, sizeof(float));
+        rt->row = qeil_calloc(ctx, b, sizeof *rt->row);
+        rt->seqs = qeil_calloc(ctx, b, sizeof *rt->seqs);
+        rt->rowslot = qeil_calloc(ctx, b, sizeof *rt->rowslot);
+        rt->toks = qeil_calloc(ctx, b, sizeof *rt->toks);
+        rt->active = qeil_calloc(ctx, b, sizeof *rt->active);
+        if (!rt->hlen || !rt->logits || !rt->row || !rt->seqs || !rt->rowslot || !rt->toks ||
+            !rt->active)
+            goto nomem;
+        for (uint32_t j = 0; j < b; j++)
+            if (!(rt->hist[j] = qeil_calloc(ctx, rt->hist_cap, sizeof(int32_t)))) goto nomem;
+    }
+    *out = rt;
+    return QEIL_OK;
+nomem:
+    st = qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "out of memory");
+fail:
+    qeil_runtime_free(rt);
+    return st;
+}
+
+qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params *sp)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    if (!sp) return qeil_ctx_fail(rt->ctx, QEIL_ERR_INVALID, "set_sampler: params is NULL");
+    qeil_status st = qeil_sampler_params_validate(rt->ctx, sp, rt->n_vocab);
+    if (st != QEIL_OK) return st;
+    qeil_sampler **fresh = qeil_calloc(rt->ctx, rt->slots, sizeof *fresh);
+    if (!fresh) return qeil_ctx_fail(rt->ctx, QEIL_ERR_NOMEM, "out of memory");
+    for (uint32_t j = 0; j < rt->slots; j++) {
+        if ((st = qeil_sampler_create(rt->ctx, sp, rt->n_vocab, &fresh[j])) != QEIL_OK) {
+            for (uint32_t i = 0; i < j; i++) qeil_sampler_free(fresh[i]);
+            qeil_free(rt->ctx, fresh);
+            return st;
+        }
+    }
+    for (uint32_t j = 0; j < rt->slots; j++) qeil_sampler_free(rt->smp[j]);
+    qeil_free(rt->ctx, rt->smp);
+    rt->smp = fresh;
+    rt->seed = sp->seed;
+    rt->begun = 0; /* cached samples came from the old params: not to be mixed */
+    return QEIL_OK;
+}
+
+const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt) { return rt ? rt->md : NULL; }
+const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt) { return rt ? &rt->pf : NULL; }
+uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt) { return rt ? rt->n_ctx : 0; }
+uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt) { return rt ? rt->n_vocab : 0; }
+uint32_t qeil_runtime_n_units(const qeil_runtime *rt) { return rt ? rt->n_units : 0; }
+const qeil_runtime_params *qeil_runtime_get_params(const qeil_runtime *rt)
+{
+    return rt ? &rt->p : NULL;
+}
+
+qeil_status qeil_runtime_tokenize(qeil_runtime *rt, const char *text, int add_bos,
+                                  int parse_special, int32_t *ids, size_t cap, size_t *n)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    return qeil_tokenizer_encode(rt->ctx, rt->tk, text, add_bos, parse_special, ids, cap, n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Configurations: a plan, a selection method                               */
+/* ------------------------------------------------------------------------ */
+
+qeil_workload_params qeil_runtime_planning_workload(const qeil_runtime *rt, uint32_t prompt_tokens)
+{
+    qeil_workload_params wp = qeil_workload_default_params();
+    if (!rt) return wp;
+    wp.prompt_tokens = prompt_tokens;
+    /* max_tokens beyond the context is not an error: generation stops at
+     * the context; plan with the tokens that fit after the prompt */
+    uint32_t room = rt->md->ctx_max < rt->n_ctx ? rt->md->ctx_max : rt->n_ctx;
+    room = room > prompt_tokens ? room - prompt_tokens : 1;
+    wp.gen_tokens = rt->p.max_tokens < room ? rt->p.max_tokens : room;
+    wp.samples = rt->p.samples;
+    return wp;
+}
+
+qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config *cc,
+                                    const qeil_workload_params *wpp, uint32_t *index)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    qeil_ctx *ctx = rt->ctx;
+    if (!cc || !wpp) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "add_config: NULL argument");
+    if (rt->n_cf == QEIL_RUNTIME_MAX_CONFIGS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "configurations: more than %u",
+                             QEIL_RUNTIME_MAX_CONFIGS);
+    if (cc->plan_method != QEIL_METHOD_PGSAM && cc->plan_method != QEIL_METHOD_GREEDY &&
+        cc->plan_method != QEIL_METHOD_STANDARD)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "plan_method: %d (allowed pgsam, greedy, standard)",
+                             (int)cc->plan_method);
+    if ((unsigned)cc->select >= QEIL_SELECT_METHOD_COUNT)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "select: %d (allowed 0..%d)", (int)cc->select,
+                             QEIL_SELECT_METHOD_COUNT - 1);
+    if (!(cc->max_latency_s >= 0) || !isfinite(cc->max_latency_s))
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_latency_s: %g (allowed >= 0, finite)",
+                             cc->max_latency_s);
+    qeil_workload wl;
+    qeil_status st = qeil_workload_build(ctx, rt->md, wpp, &wl);
+    if (st != QEIL_OK) return fail_wrap(ctx, st, "planning workload");
+
+    config *c = &rt->cf[rt->n_cf];
+    memset(c, 0, sizeof *c);
+    c->c = *cc;
+    qeil_plan_params pp = qeil_plan_default_params();
+    pp.method = cc->plan_method;
+    pp.seed = cc->plan_seed;
+    qeil_front *f = NULL;
+    if ((st = qeil_plan_search(ctx, &rt->pf, &wl, &pp, &f)) != QEIL_OK) return st;
+    size_t k = 0;
+    if (cc->plan_method == QEIL_METHOD_PGSAM) {
+        k = qeil_front_knee(f);
+        if (cc->max_latency_s > 0) {
+            const size_t kb = qeil_front_best_under(f, cc->max_latency_s, INFINITY);
+            if (kb != SIZE_MAX) {
+                k = kb;
+                c->plan_bounded = 1;
+            } else if (!cc->knee_fallback) { /* a caller's bound: say so, don't guess */
+                qeil_front_free(f);
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "max_latency_s: no plan on the front is within %g s on "
+                                     "the planning workload",
+                                     cc->max_latency_s);
+            }
+        }
+    }
+    c->plan = *qeil_front_plan(f, k);
+    c->plan_ev = *qeil_front_eval(f, k);
+    qeil_front_free(f);
+
+    qeil_select_params sp = rt->p.select;
+    const uint32_t budget = rt->p.samples;
+    sp.method = cc->select;
+    sp.budget = budget;
+    sp.batch = rt->p.batch ? rt->p.batch : 1;
+    /* thresholds that count samples cannot exceed a small budget */
+    if (sp.eac_min_votes > budget) sp.eac_min_votes = budget;
+    if (sp.csvet_min_samples > budget) sp.csvet_min_samples = budget;
+    if (sp.esc_window > budget) sp.esc_window = budget;
+    for (int m = 0; m < 2; m++) {
+        sp.mode = m ? QEIL_ANSWER_CHOICE : QEIL_ANSWER_NUMERIC;
+        if ((st = qeil_select_create(ctx, &sp, &c->sel[m])) != QEIL_OK) {
+            qeil_select_free(c->sel[0]);
+            c->sel[0] = NULL;
+            return st;
+        }
+    }
+    if (index) *index = rt->n_cf;
+    rt->n_cf++;
+    return QEIL_OK;
+}
+
+qeil_status qeil_runtime_config_get(const qeil_runtime *rt, uint32_t index,
+                                    qeil_runtime_config_info *out)
+{
+    if (!rt || !out) return QEIL_ERR_INVALID;
+    if (index >= rt->n_cf)
+        return qeil_ctx_fail(rt->ctx, QEIL_ERR_RANGE, "config: %u (allowed 0..%d)", index,
+                             (int)rt->n_cf - 1);
+    const config *c = &rt->cf[index];
+    out->config = c->c;
+    out->plan = c->plan;
+    out->plan_ev = c->plan_ev;
+    out->plan_bounded = c->plan_bounded;
+    return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Generation: prefill once, fork, decode a batch of samples together       */
+/* ------------------------------------------------------------------------ */
+
+/* splitmix64's finaliser (Steele, Lea, Flood 2014). */
+static uint64_t mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The RNG stream of sample `k` of request stream `p`: independent of
+ * batching, of the selection method and of how many samples other requests
+ * drew. */
+static uint64_t sample_seed(uint64_t seed, uint32_t p, uint32_t k)
+{
+    return mix64(seed ^ mix64(((uint64_t)p << 32) | k));
+}
+
+static const char *find_bytes(const char *h, size_t hn, const char *n, size_t nn)
+{
+    if (nn > hn) return NULL;
+    for (size_t i = 0; i + nn <= hn; i++)
+        if (memcmp(h + i, n, nn) == 0) return h + i;
+    return NULL;
+}
+
+/* Length of the text to keep when the sample has finished its answer: after
+ * the first "####", the first "\n\n" or "Q:" ends it. 0 = not finished. */
+static size_t answer_boundary(const char *s, size_t n)
+{
+    const char *m = find_bytes(s, n, "####", 4);
+    if (!m) return 0;
+    size_t from = (size_t)(m - s) + 4;
+    const char *a = find_bytes(s + from, n - from, "\n\n", 2);
+    const char *b = find_bytes(s + from, n - from, "Q:", 2);
+    const char *c = a && (!b || a < b) ? a : b;
+    return c ? (size_t)(c - s) : 0;
+}
+
+static int rec_add(qeil_ctx *ctx, sample_rec *r, const char *s, size_t n)
+{
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 256;
+        while (cap < r->len + n + 1) cap *= 2;
+        char *p = qeil_realloc(ctx, r->text, cap);
+        if (!p) return -1;
+        r->text = p;
+        r->cap = cap;
+    }
+    memcpy(r->text + r->len, s, n);
+    r->len += n;
+    r->text[r->len] = '\0';
+    return 0;
+}
+
+static qeil_status gen_failf(qeil_runtime *g, qeil_status st, const char *what)
+{
+    snprintf(g->errmsg, sizeof g->errmsg, "%s: %s", what, qeil_ctx_errmsg(g->ctx));
+    g->err = st;
+    return st;
+}
+
+static qeil_status gen_nomem(qeil_runtime *g)
+{
+    snprintf(g->errmsg, sizeof g->errmsg, "out of memory");
+    return g->err = QEIL_ERR_NOMEM;
+}
+
+/* Generate samples first..first+c-1 (c <= batch) of the current request. */
+static qeil_status gen_chunk(qeil_runtime *g, uint32_t first, uint32_t c)
+{
+    qeil_status st;
+    double t0 = now_s();
+    char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
+    for (uint32_t j = 0; j < c; j++) {
+        sample_rec *r = &g->cache[first + j];
+        r->len = 0;
+        r->n_tokens = 0;
+        r->logprob_sum = 0;
+        r->flags = 0;
+        if (rec_add(g->ctx, r, "", 0) != 0) return gen_nomem(g);
+        if ((st = qeil_engine_seq_copy(g->e, 0, 1 + j)) != QEIL_OK)
+            return gen_failf(g, st, "fork");
+        qeil_sampler_set_seed(g->smp[j], sample_seed(g->seed, g->rq.stream, first + j));
+        memcpy(g->hist[j], g->rq.prompt, sizeof(int32_t) * g->rq.n_prompt);
+        g->hlen[j] = g->rq.n_prompt;
+        g->row[j] = g->logits0;
+        g->active[j] = 1;
+    }
+    for (;;) {
+        uint32_t m = 0;
+        for (uint32_t j = 0; j < c; j++) {
+            if (!g->active[j]) continue;
+            sample_rec *r = &g->cache[first + j];
+            int32_t tok;
+            qeil_sampler_logprob lp;
+            if ((st = qeil_sampler_sample(g->smp[j], g->row[j], g->n_vocab, g->hist[j], g->hlen[j],
+                                          &tok, &lp)) != QEIL_OK)
+                return gen_failf(g, st, "sampling");
+            if (tok == g->eos) {
+                g->active[j] = 0;
+                continue;
+            }
+            size_t pl = qeil_tokenizer_piece(g->tk, tok, piece, sizeof piece);
+            if (pl > sizeof piece) pl = sizeof piece;
+            if (rec_add(g->ctx, r, piece, pl) != 0) return gen_nomem(g);
+            r->n_tokens++;
+            r->logprob_sum += lp.raw;
+            g->hist[j][g->hlen[j]++] = tok;
+            size_t cut = answer_boundary(r->text, r->len);
+            if (cut) {
+                r->len = cut;
+                r->text[cut] = '\0';
+                g->active[j] = 0;
+            } else if (r->n_tokens >= g->p.max_tokens ||
+                       qeil_engine_seq_len(g->e, 1 + j) >= g->n_ctx) {
+                r->flags |= QEIL_SAMPLE_HIT_LIMIT;
+                g->active[j] = 0;
+            } else {
+                g->seqs[m] = 1 + j;
+                g->toks[m] = tok;
+                g->rowslot[m] = j;
+                m++;
+            }
+        }
+        if (m == 0) break;
+        /* one decode step for the whole batch: weights read once */
+        if ((st = qeil_engine_eval_batch(g->e, g->seqs, g->toks, m, g->logits)) != QEIL_OK)
+            return gen_failf(g, st, "decode");
+        for (uint32_t r = 0; r < m; r++) g->row[g->rowslot[r]] = g->logits + (size_t)r * g->n_vocab;
+    }
+    double share = (now_s() - t0) / c;
+    for (uint32_t j = 0; j < c; j++) g->cache[first + j].wall_s = share;
+    return QEIL_OK;
+}
+
+static qeil_status gen_upto(qeil_runtime *g, uint32_t need)
+{
+    while (g->n_cached < need) {
+        uint32_t c = need - g->n_cached;
+        if (c > g->p.batch) c = g->p.batch;
+        qeil_status st = gen_chunk(g, g->n_cached, c);
+        if (st != QEIL_OK) return st;
+        g->n_cached += c;
+    }
+    return QEIL_OK;
+}
+
+/* The selector's generator: samples come from the per-request cache, drawn
+ * on first use. A configuration that asks for samples 0..j-1 gets exactly
+ * what a separate run with the same seeds would have drawn. */
+static qeil_status gen_cb(void *user, uint32_t first, uint32_t n, qeil_sample *out)
+{
+    qeil_runtime *g = user;
+    if ((uint64_t)first + n > g->p.samples) return QEIL_ERR_RANGE;
+    qeil_status st = gen_upto(g, first + n);
+    if (st != QEIL_OK) return st;
+    for (uint32_t i = 0; i < n; i++) {
+        const sample_rec *r = &g->cache[first + i];
+        out[i].text = r->text;
+        /* the extractor's limit; the answer line comes early, so the head is kept */
+        out[i].text_len = r->len < QEIL_ANSWER_MAX_TEXT ? r->len : QEIL_ANSWER_MAX_TEXT;
+        out[i].n_tokens = r->n_tokens;
+        out[i].logprob_sum = r->logprob_sum;
+        out[i].flags = r->flags;
+    }
+    return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests                                                                 */
+/* ------------------------------------------------------------------------ */
+
+qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    qeil_ctx *ctx = rt->ctx;
+    rt->begun = 0;
+    if (!rq || !rq->prompt) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "begin: request or prompt is NULL");
+    if (!rt->p.batch)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                             "begin: batch is 0 (no sample slots; only qeil_runtime_generate)");
+    if (!rt->smp[0])
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "begin: no sampler (call qeil_runtime_set_sampler)");
+    if (rq->n_prompt == 0 || rq->n_prompt >= rt->n_ctx)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "n_prompt: %u tokens (allowed 1..%u: below the context of %u tokens)",
+                             rq->n_prompt, rt->n_ctx - 1, rt->n_ctx);
+    if (rq->mode != QEIL_ANSWER_NUMERIC && rq->mode != QEIL_ANSWER_CHOICE)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "mode: %d (allowed numeric, choice)",
+                             (int)rq->mode);
+    rt->rq = *rq;
+    rt->err = QEIL_OK;
+    rt->errmsg[0] = '\0';
+    qeil_engine_unit_times_reset(rt->e);
+
+    /* ---- prefill the prompt on sequence 0 ---- */
+    double t0 = now_s();
+    qeil_engine_seq_reset(rt->e, 0);
+    const int32_t *ids = rq->prompt;
+    for (uint32_t at = 0; at < rq->n_prompt;) {
+        uint32_t n = rq->n_prompt - at < rt->n_batch ? rq->n_prompt - at : rt->n_batch;
+        int last = at + n == rq->n_prompt;
+        qeil_status st = qeil_engine_eval(rt->e, 0, ids + at, n, last ? rt->logits0 : NULL, 0);
+        if (st != QEIL_OK) return fail_wrap(ctx, st, "prefill");
+        at += n;
+    }
+    rt->n_cached = 0;
+    rt->prefill_s = now_s() - t0;
+    rt->begun = 1;
+    return QEIL_OK;
+}
+
+/* Energy and latency of the work a request executed, on a plan.
+ *
+ * PROVENANCE: this is the one place that decides where a request's energy
+ * comes from. Today it is always the energy model on the executed work
+ * (QEIL_PROV_MODELED). Measured energy from sensors (src/sense: RAPL, NVML,
+ * hwmon) goes here: read the meter around the request, set energy_J from it
+ * and energy_src to QEIL_PROV_MEASURED (or MEASURED_TIME_MODELED_POWER when
+ * only time is measured), keeping the modeled figure as the fallback. */
+static qeil_status request_energy(qeil_runtime *rt, const config *c, uint32_t n_samples,
+                                  uint64_t n_tokens, qeil_runtime_result *out)
+{
+    qeil_ctx *ctx = rt->ctx;
+    const qeil_model_desc *md = rt->md;
+    qeil_workload_params wp = qeil_workload_default_params();
+    wp.prompt_tokens = rt->rq.n_prompt;
+    uint64_t per = (n_tokens + n_samples / 2) / n_samples;
+    wp.gen_tokens = per < 1 ? 1 : (uint32_t)per;
+    if (wp.gen_tokens > md->ctx_max - wp.prompt_tokens) wp.gen_tokens = md->ctx_max - wp.prompt_tokens;
+    wp.samples = n_samples;
+    qeil_workload wl;
+    qeil_eval ev;
+    qeil_assignment a = c->plan;
+    if (a.batch > wp.samples) a.batch = (uint16_t)wp.samples;
+    qeil_energy_params ep = qeil_energy_default_params();
+    qeil_status st = qeil_workload_build(ctx, md, &wp, &wl);
+    if (st == QEIL_OK) st = qeil_energy_eval(&rt->pf, &wl, &a, &ep, &ev);
+    if (st != QEIL_OK) return fail_wrap(ctx, st, "energy model");
+    if (!isfinite(ev.energy_J) || !isfinite(ev.latency_s))
+        return qeil_ctx_fail(ctx, QEIL_ERR_INFEASIBLE,
+                             "the %s plan cannot run this workload on %s (infeasible: flags 0x%x)",
+                             qeil_plan_method_name(c->c.plan_method), rt->pf.name, ev.infeas);
+    out->energy_J = ev.energy_J;
+    out->latency_s = ev.latency_s;
+    out->plan_feasible = ev.feasible;
+    out->energy_src = QEIL_PROV_MODELED;
+    return QEIL_OK;
+}
+
+qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t ci, qeil_runtime_result *out)
+{
+    if (!rt || !out) return QEIL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    qeil_ctx *ctx = rt->ctx;
+    if (!rt->begun) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "select: no request begun");
+    if (ci >= rt->n_cf)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "config: %u (allowed 0..%d)", ci,
+                             (int)rt->n_cf - 1);
+    config *c = &rt->cf[ci];
+    qeil_selector *sel = c->sel[rt->rq.mode == QEIL_ANSWER_CHOICE];
+    qeil_select_result res;
+    rt->err = QEIL_OK;
+    qeil_status st = qeil_select_run(sel, gen_cb, rt, &res);
+    if (st != QEIL_OK) {
+        /* the generator's own failure says more than "generator failed" */
+        if (rt->err != QEIL_OK) qeil_ctx_fail(ctx, rt->err, "%s", rt->errmsg);
+        return st;
+    }
+    qeil_runtime_result r;
+    memset(&r, 0, sizeof r);
+    r.answer = res.answer;
+    r.stage = res.stage;
+    r.stop = res.stop;
+    r.n_samples = res.n_samples;
+    r.n_tokens = res.n_tokens;
+    r.n_prompt = rt->rq.n_prompt;
+    if (rt->rq.gold) {
+        r.correct = qeil_answer_equal(&res.answer, rt->rq.gold);
+        for (uint32_t i = 0; i < res.n_samples; i++) {
+            qeil_select_sample_info si;
+            if (qeil_select_sample_get(sel, i, &si) == QEIL_OK &&
+                qeil_answer_equal(&si.answer, rt->rq.gold))
+                r.n_correct++;
+        }
+    }
+    r.prefill_s = rt->prefill_s;
+    for (uint32_t i = 0; i < res.n_samples; i++) r.decode_s += rt->cache[i].wall_s;
+    r.wall_s = r.prefill_s + r.decode_s;
+    if ((st = request_energy(rt, c, res.n_samples, res.n_tokens, &r)) != QEIL_OK) return st;
+    *out = r;
+    return QEIL_OK;
+}
+
+void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_units)
+{
+    if (!rt || !t_s) return;
+    if (n_units > rt->n_units) n_units = rt->n_units;
+    qeil_engine_unit_times(rt->e, t_s, n_units);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Single-stream generation                                                 */
+/* ------------------------------------------------------------------------ */
+
+const char *qeil_runtime_stop_name(qeil_runtime_stop s)
+{
+    switch (s) {
+    case QEIL_RUNTIME_STOP_LENGTH: return "length";
+    case QEIL_RUNTIME_STOP_EOS: return "eos";
+    case QEIL_RUNTIME_STOP_CONTEXT: return "context";
+    }
+    return "unknown";
+}
+
+qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
+                                  uint32_t max_tokens, int32_t *tokens,
+                                  qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
+                                  void *user, qeil_runtime_gen_result *out)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    qeil_ctx *ctx = rt->ctx;
+    if (!prompt || !out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "generate: prompt or out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!rt->smp[0])
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "generate: no sampler (call qeil_runtime_set_sampler)");
+    if (n_prompt == 0 || n_prompt > rt->n_ctx)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_prompt: %u tokens (allowed 1..%u, the context)",
+                             n_prompt, rt->n_ctx);
+    if (max_tokens == 0)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_tokens: 0 (allowed >= 1)");
+    rt->begun = 0; /* sequence 0 no longer holds a request's prompt */
+    /* the history the sampler's repetition penalty looks back over */
+    if ((size_t)max_tokens > SIZE_MAX / sizeof(int32_t) - n_prompt)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_tokens: %u is too large", max_tokens);
+    int32_t *ids = qeil_malloc(ctx, sizeof *ids * ((size_t)n_prompt + max_tokens));
+    if (!ids) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "out of memory");
+    memcpy(ids, prompt, sizeof *ids * n_prompt);
+    qeil_sampler *smp = rt->smp[0];
+    qeil_sampler_set_seed(smp, rt->seed);
+    qeil_engine_unit_times_reset(rt->e);
+    qeil_status st = QEIL_OK;
+    out->n_prompt = n_prompt;
+
+    /* ---- prefill, in chunks of at most n_batch tokens ---- */
+    qeil_engine_seq_reset(rt->e, 0);
+    double t0 = now_s();
+    for (uint32_t at = 0; at < n_prompt;) {
+        uint32_t n = n_prompt - at < rt->n_batch ? n_prompt - at : rt->n_batch;
+        int last = at + n == n_prompt;
+        if ((st = qeil_engine_eval(rt->e, 0, ids + at, n, last ? rt->logits0 : NULL, 0)) != QEIL_OK) {
+            fail_wrap(ctx, st, "prefill");
+            goto out;
+        }
+        at += n;
+    }
+    out->prefill_s = now_s() - t0;
+
+    /* ---- decode: sample, hand over, evaluate the sampled token ---- */
+    size_t n_hist = n_prompt;
+    char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
+    out->stop = QEIL_RUNTIME_STOP_LENGTH;
+    while (out->n_gen < max_tokens) {
+        int32_t tok;
+        qeil_sampler_logprob lp;
+        double ts = now_s();
+        if ((st = qeil_sampler_sample(smp, rt->logits0, rt->n_vocab, ids, n_hist, &tok, &lp)) !=
+            QEIL_OK) {
+            fail_wrap(ctx, st, "sampling");
+            goto out;
+        }
+        out->sample_s += now_s() - ts;
+        out->n_sampled++;
+        if (tok == rt->eos) {
+            out->stop = QEIL_RUNTIME_STOP_EOS;
+            break;
+        }
+        ids[n_hist++] = tok;
+        if (tokens) tokens[out->n_gen] = tok;
+        if (lps) lps[out->n_gen] = lp;
+        out->n_gen++;
+        if (cb) {
+            size_t pl = qeil_tokenizer_piece(rt->tk, tok, piece, sizeof piece);
+            if (pl > sizeof piece) pl = sizeof piece;
+            if ((st = cb(user, tok, piece, pl)) != QEIL_OK) goto out;
+        }
+        if (out->n_gen == max_tokens) break;
+        if (qeil_engine_seq_len(rt->e, 0) >= rt->n_ctx) {
+            out->stop = QEIL_RUNTIME_STOP_CONTEXT;
+            break;
+        }
+        double td = now_s();
+        if ((st = qeil_engine_eval(rt->e, 0, &tok, 1, rt->logits0, 0)) != QEIL_OK) {
+            fail_wrap(ctx, st, "decode");
+            goto out;
+        }
+        out->decode_s += now_s() - td;
+        out->n_decode++;
+    }
+out:
+    qeil_free(ctx, ids);
+    return st;
+}

@@ -1,0 +1,802 @@
+/* test_runtime.c — the library runtime (qeil/runtime.h) end to end on a
+ * tiny random-weight model the test writes (qeil_mkmodel_write, preset
+ * tiny-llama, q8_0, seed 1): a whole `--compare` evaluation of
+ * tests/data/eval/tiny.jsonl driven through the API gives the answers,
+ * sample counts, token counts and stages that the `qeil eval` CLI gave
+ * before the runtime existed (golden values below) and gives now (the CLI
+ * binary of the same build is run and its JSON compared, energy included);
+ * the same results whatever the batch and thread count; the accounting of
+ * a request (tokens, wall time per phase, per-unit time, energy and its
+ * provenance); single-stream generation against `qeil generate`; the task
+ * reader; and the error cases (bad params named with field, value and
+ * range; NULL handles; free(NULL); calls out of order). */
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "qeil/runtime.h"
+#include "test.h"
+
+static char qeil_bin[4200];
+static char tasks_path[4300];
+static char tmpdir[] = "/tmp/qeil-runtime-XXXXXX";
+static char model[4200];
+
+/* The evaluation the golden values come from: `qeil eval -m tiny-q8_0.gguf
+ * --tasks tests/data/eval/tiny.jsonl --samples 8 -n 6 --seed 7 --temp 3
+ * --top-k 0 --compare` (batch 4, all threads). */
+#define G_SAMPLES 8u
+#define G_MAX_TOKENS 6u
+#define G_SEED 7u
+#define G_CLI_ARGS "--samples 8 -n 6 --seed 7 --temp 3 --top-k 0 --compare"
+#define N_TASKS 4u
+#define N_CF 3u
+
+typedef struct {
+    const char *chosen; /* NULL: no answer */
+    uint32_t samples;
+    uint64_t tokens;
+    const char *stage;
+} golden;
+
+/* Recorded with the pre-runtime CLI (commit 7e793ab, cli/cmd_eval.c's own
+ * generation loop). The standard and v1 configurations both take the
+ * majority of all 8 samples; v2's cascade (ARDE) reads the same samples.
+ * Sample 3 of problem 2 ends at EOS: 39 tokens, not 8 x 6 = 48. */
+static const golden GOLD[N_CF][N_TASKS] = {
+    {{"360", 8, 48, "budget"}, {"510", 8, 39, "budget"}, {NULL, 8, 48, "no-answer"},
+     {"427", 8, 48, "budget"}},
+    {{"360", 8, 48, "budget"}, {"510", 8, 39, "budget"}, {NULL, 8, 48, "no-answer"},
+     {"427", 8, 48, "budget"}},
+    {{"0", 8, 48, "arde"}, {"489", 8, 39, "arde"}, {NULL, 8, 48, "no-answer"},
+     {"8", 8, 48, "arde"}},
+};
+
+typedef struct {
+    qeil_runtime_result r[N_CF][N_TASKS];
+    qeil_runtime_config_info info[N_CF];
+    double unit_sum_s[N_TASKS];
+    uint32_t n_prompt[N_TASKS];
+} eval_out;
+
+static qeil_sampler_params golden_sampler(void)
+{
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.seed = G_SEED;
+    sp.temp = 3.0f;
+    sp.top_k = 0;
+    return sp;
+}
+
+/* `qeil eval --compare` through the runtime API, as a library user would
+ * write it. Returns 0, or -1 after reporting the failure. */
+static int run_eval(uint32_t batch, int threads, eval_out *out)
+{
+    memset(out, 0, sizeof *out);
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_tasks *ts = NULL;
+    qeil_runtime *rt = NULL;
+    int32_t ids[N_TASKS][512];
+    int rc = -1;
+#define NEED(call)                                                                         \
+    do {                                                                                   \
+        if ((call) != QEIL_OK) {                                                           \
+            TEST_FAIL_("%s: %s", #call, qeil_ctx_errmsg(ctx));                             \
+            goto done;                                                                     \
+        }                                                                                  \
+    } while (0)
+    NEED(qeil_tasks_read(ctx, tasks_path, 0, &ts));
+    if (qeil_tasks_count(ts) != N_TASKS) {
+        TEST_FAIL_("tasks: %u, want %u", qeil_tasks_count(ts), N_TASKS);
+        goto done;
+    }
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.samples = G_SAMPLES;
+    rp.batch = batch;
+    rp.max_tokens = G_MAX_TOKENS;
+    rp.n_threads = threads;
+    NEED(qeil_runtime_create(ctx, &rp, &rt));
+    double sum = 0;
+    for (uint32_t i = 0; i < N_TASKS; i++) {
+        const qeil_task *t = qeil_tasks_get(ts, i);
+        char prompt[1024];
+        size_t n = 0;
+        snprintf(prompt, sizeof prompt, "%s%s%s", QEIL_TASK_PROMPT_PREFIX, t->question,
+                 QEIL_TASK_PROMPT_SUFFIX);
+        NEED(qeil_runtime_tokenize(rt, prompt, -1, 0, ids[i], 512, &n));
+        out->n_prompt[i] = (uint32_t)n;
+        sum += (double)n;
+    }
+    qeil_sampler_params sp = golden_sampler();
+    NEED(qeil_runtime_set_sampler(rt, &sp));
+    qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)(sum / N_TASKS + 0.5));
+    /* --compare: standard plan + majority, greedy + majority, PGSAM no slower
+     * than the standard plan (else the knee) + cascade */
+    const qeil_plan_method pm[N_CF] = {QEIL_METHOD_STANDARD, QEIL_METHOD_GREEDY,
+                                       QEIL_METHOD_PGSAM};
+    const qeil_select_method sm[N_CF] = {QEIL_SELECT_MAJORITY, QEIL_SELECT_MAJORITY,
+                                         QEIL_SELECT_CASCADE};
+    for (uint32_t c = 0; c < N_CF; c++) {
+        qeil_runtime_config cfg = qeil_runtime_default_config();
+        cfg.plan_method = pm[c];
+        cfg.select = sm[c];
+        cfg.plan_seed = G_SEED;
+        if (c == 2) cfg.max_latency_s = out->info[0].plan_ev.latency_s;
+        cfg.knee_fallback = 1;
+        uint32_t idx = 99;
+        NEED(qeil_runtime_add_config(rt, &cfg, &wp, &idx));
+        CHECK_EQ_INT(idx, c);
+        NEED(qeil_runtime_config_get(rt, c, &out->info[c]));
+    }
+    for (uint32_t i = 0; i < N_TASKS; i++) {
+        const qeil_task *t = qeil_tasks_get(ts, i);
+        qeil_runtime_request rq = {ids[i], out->n_prompt[i], t->mode, i, &t->gold};
+        NEED(qeil_runtime_begin(rt, &rq));
+        for (uint32_t c = 0; c < N_CF; c++) NEED(qeil_runtime_select(rt, c, &out->r[c][i]));
+        double u[16];
+        uint32_t nu = qeil_runtime_n_units(rt);
+        CHECK_EQ_INT(nu, qeil_runtime_model(rt)->n_layers + 2);
+        if (nu > 16) nu = 16;
+        qeil_runtime_unit_times(rt, u, nu);
+        for (uint32_t k = 0; k < nu; k++) out->unit_sum_s[i] += u[k];
+    }
+    rc = 0;
+done:
+#undef NEED
+    qeil_runtime_free(rt);
+    qeil_tasks_free(ts);
+    qeil_ctx_free(ctx);
+    return rc;
+}
+
+static void check_golden(const eval_out *o, const char *what)
+{
+    for (uint32_t c = 0; c < N_CF; c++)
+        for (uint32_t i = 0; i < N_TASKS; i++) {
+            const golden *g = &GOLD[c][i];
+            const qeil_runtime_result *r = &o->r[c][i];
+            const char *got = r->answer.has ? r->answer.text : NULL;
+            if ((g->chosen == NULL) != (got == NULL) || (got && strcmp(got, g->chosen) != 0) ||
+                r->n_samples != g->samples || r->n_tokens != g->tokens ||
+                strcmp(qeil_select_stage_name(r->stage), g->stage) != 0)
+                TEST_FAIL_("%s: config %u problem %u: %s, %u samples, %llu tokens, %s; want %s, "
+                           "%u, %llu, %s",
+                           what, c, i, got ? got : "(none)", r->n_samples,
+                           (unsigned long long)r->n_tokens, qeil_select_stage_name(r->stage),
+                           g->chosen ? g->chosen : "(none)", g->samples,
+                           (unsigned long long)g->tokens, g->stage);
+        }
+}
+
+/* ------------------------------------------------------------------------ */
+
+TEST(make_tiny_model)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_mkmodel_params p;
+    snprintf(model, sizeof model, "%s/tiny-q8_0.gguf", tmpdir);
+    CHECK_EQ_INT(qeil_mkmodel_preset(ctx, "tiny-llama", &p), QEIL_OK);
+    p.type = QEIL_GGML_Q8_0; /* integer dot products: the same bits on every CPU */
+    p.seed = 1;
+    CHECK_EQ_INT(qeil_mkmodel_write(ctx, &p, model), QEIL_OK);
+    qeil_ctx_free(ctx);
+    if (test_failed_) model[0] = '\0';
+}
+
+TEST(eval_gives_the_golden_results)
+{
+    static eval_out o;
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    if (run_eval(4, 0, &o) != 0) return;
+    check_golden(&o, "batch 4");
+    /* scored against the gold answers: nothing right on random weights,
+     * but every drawn sample was compared */
+    for (uint32_t c = 0; c < N_CF; c++)
+        for (uint32_t i = 0; i < N_TASKS; i++) {
+            CHECK_EQ_INT(o.r[c][i].correct, 0);
+            CHECK_EQ_INT(o.r[c][i].n_correct, 0);
+        }
+    CHECK_EQ_INT(o.info[0].plan.batch >= 1, 1);
+    CHECK_EQ_INT(o.info[2].config.plan_method, QEIL_METHOD_PGSAM);
+}
+
+TEST(eval_is_independent_of_batch_and_threads)
+{
+    static eval_out o;
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    if (run_eval(1, 1, &o) == 0) check_golden(&o, "batch 1, 1 thread");
+    if (run_eval(3, 2, &o) == 0) check_golden(&o, "batch 3, 2 threads");
+    if (run_eval(8, 0, &o) == 0) check_golden(&o, "batch 8");
+}
+
+/* A request's accounting: tokens, time per phase, per unit, energy. */
+TEST(request_accounting)
+{
+    static eval_out o;
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    if (run_eval(4, 0, &o) != 0) return;
+    for (uint32_t i = 0; i < N_TASKS; i++) {
+        for (uint32_t c = 0; c < N_CF; c++) {
+            const qeil_runtime_result *r = &o.r[c][i];
+            CHECK_EQ_INT(r->n_prompt, o.n_prompt[i]);
+            CHECK(r->prefill_s > 0 && r->decode_s > 0);
+            CHECK_NEAR(r->wall_s, r->prefill_s + r->decode_s, 1e-12, 0);
+            CHECK(isfinite(r->energy_J) && r->energy_J > 0);
+            CHECK(isfinite(r->latency_s) && r->latency_s > 0);
+            /* the provenance field: modeled until src/sense measures */
+            CHECK_EQ_INT(r->energy_src, QEIL_PROV_MODELED);
+        }
+        /* the same samples, the same prefill: configurations differ only
+         * in the plan that prices them */
+        CHECK_NEAR(o.r[0][i].wall_s, o.r[1][i].wall_s, 1e-12, 0);
+        /* greedy puts decode on the device with the best bandwidth per watt,
+         * which is not the fastest: more modeled latency than standard */
+        CHECK(o.r[1][i].latency_s > o.r[0][i].latency_s);
+        /* per-unit wall time covers the request's forward passes */
+        CHECK(o.unit_sum_s[i] > 0);
+        CHECK(o.unit_sum_s[i] <= o.r[0][i].wall_s * 1.05 + 1e-3);
+    }
+}
+
+/* ---- the CLI gives the same ---- */
+
+static char *slurp_cmd(const char *cmd)
+{
+    FILE *f = popen(cmd, "r");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *s = malloc(cap);
+    while (s) {
+        if (n + 4096 + 1 > cap) {
+            char *t = realloc(s, cap * 2);
+            if (!t) {
+                free(s);
+                s = NULL;
+                break;
+            }
+            s = t;
+            cap *= 2;
+        }
+        size_t got = fread(s + n, 1, 4096, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (s) s[n] = '\0';
+    if (pclose(f) != 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+TEST(eval_matches_the_cli)
+{
+    static eval_out o;
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    if (run_eval(4, 0, &o) != 0) return;
+    char cmd[16000];
+    snprintf(cmd, sizeof cmd, "%s eval -m %s --tasks %s --output json %s 2>/dev/null", qeil_bin,
+             model, tasks_path, G_CLI_ARGS);
+    char *text = slurp_cmd(cmd);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(j != NULL);
+    if (!j) return;
+    cJSON *cfs = cJSON_GetObjectItem(j, "configurations");
+    CHECK_EQ_INT(cJSON_GetArraySize(cfs), N_CF);
+    for (uint32_t c = 0; c < N_CF && c < (uint32_t)cJSON_GetArraySize(cfs); c++) {
+        cJSON *cc = cJSON_GetArrayItem(cfs, (int)c);
+        CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(cc, "plan_batch")),
+                     o.info[c].plan.batch);
+        cJSON *pr = cJSON_GetObjectItem(cc, "problems");
+        CHECK_EQ_INT(cJSON_GetArraySize(pr), N_TASKS);
+        for (uint32_t i = 0; i < N_TASKS && i < (uint32_t)cJSON_GetArraySize(pr); i++) {
+            cJSON *p = cJSON_GetArrayItem(pr, (int)i);
+            const qeil_runtime_result *r = &o.r[c][i];
+            cJSON *ch = cJSON_GetObjectItem(p, "chosen");
+            if (r->answer.has) CHECK_EQ_STR(cJSON_GetStringValue(ch), r->answer.text);
+            else CHECK(cJSON_IsNull(ch));
+            CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "samples")), r->n_samples);
+            CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "tokens")), r->n_tokens);
+            CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(p, "stage")),
+                         qeil_select_stage_name(r->stage));
+            CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "energy_J")), r->energy_J,
+                       1e-12, 0);
+            CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(p, "latency_s")), r->latency_s,
+                       1e-12, 0);
+        }
+    }
+    cJSON_Delete(j);
+}
+
+/* ---- single-stream generation ---- */
+
+typedef struct {
+    uint32_t n;
+    int32_t last;
+    uint32_t stop_after; /* 0: never */
+} cb_state;
+
+static qeil_status count_tokens(void *user, int32_t token, const char *piece, size_t len)
+{
+    cb_state *s = user;
+    (void)piece;
+    (void)len;
+    s->n++;
+    s->last = token;
+    return s->stop_after && s->n == s->stop_after ? QEIL_ERR_RANGE : QEIL_OK;
+}
+
+TEST(generate_matches_the_cli)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.samples = 1;
+    rp.batch = 0; /* generation only */
+    qeil_runtime *rt = NULL;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_OK);
+    if (!rt) {
+        qeil_ctx_free(ctx);
+        return;
+    }
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.seed = 9;
+    sp.temp = 1.2f;
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    int32_t ids[64], gen[12];
+    qeil_sampler_logprob lp[12];
+    size_t n = 0;
+    CHECK_EQ_INT(qeil_runtime_tokenize(rt, "hello", -1, 1, ids, 64, &n), QEIL_OK);
+    cb_state cs = {0, -1, 0};
+    qeil_runtime_gen_result g;
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, (uint32_t)n, 12, gen, lp, count_tokens, &cs, &g),
+                 QEIL_OK);
+    CHECK_EQ_INT(g.n_prompt, n);
+    CHECK_EQ_INT(cs.n, g.n_gen);
+    CHECK(g.prefill_s > 0);
+    CHECK_EQ_INT(g.n_sampled, g.n_gen + (g.stop == QEIL_RUNTIME_STOP_EOS));
+    /* the same as `qeil generate` with the same seed */
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "%s generate -m %s -p hello -n 12 --seed 9 --temp 1.2 --output json 2>/dev/null",
+             qeil_bin, model);
+    char *text = slurp_cmd(cmd);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    CHECK(j != NULL);
+    if (j) {
+        cJSON *toks = cJSON_GetObjectItem(j, "tokens");
+        CHECK_EQ_INT(cJSON_GetArraySize(toks), g.n_gen);
+        for (uint32_t k = 0; k < g.n_gen && k < (uint32_t)cJSON_GetArraySize(toks); k++)
+            CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetArrayItem(toks, (int)k)), gen[k]);
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "stop")),
+                     qeil_runtime_stop_name(g.stop));
+        cJSON_Delete(j);
+    }
+    /* a second call with the same seed gives the same tokens */
+    int32_t gen2[12];
+    qeil_runtime_gen_result g2;
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, (uint32_t)n, 12, gen2, NULL, NULL, NULL, &g2),
+                 QEIL_OK);
+    CHECK_EQ_INT(g2.n_gen, g.n_gen);
+    CHECK(memcmp(gen, gen2, sizeof(int32_t) * g.n_gen) == 0);
+    /* the callback's status ends generation and is returned */
+    cb_state stop = {0, -1, 3};
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, (uint32_t)n, 12, NULL, NULL, count_tokens, &stop,
+                                       &g2),
+                 QEIL_ERR_RANGE);
+    CHECK_EQ_INT(stop.n, 3);
+    /* a runtime without sample slots takes no repeated-sampling request */
+    qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "batch");
+    /* the context bounds generation */
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, 0, 12, NULL, NULL, NULL, NULL, &g2),
+                 QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "n_prompt");
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
+}
+
+TEST(generate_stops_at_the_context)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.n_ctx = 8;
+    rp.samples = 1;
+    rp.batch = 1;
+    qeil_runtime *rt = NULL;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_OK);
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.temp = 0; /* greedy */
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    int32_t ids[4] = {1, 2, 3, 4};
+    qeil_runtime_gen_result g;
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, 4, 100, NULL, NULL, NULL, NULL, &g), QEIL_OK);
+    /* greedy on these weights draws no EOS in 5 tokens: the context ends it */
+    CHECK_EQ_INT(g.stop, QEIL_RUNTIME_STOP_CONTEXT);
+    CHECK_EQ_INT(g.n_gen, 8 - 4 + 1); /* the last sampled token is never evaluated */
+    CHECK_EQ_INT(g.n_decode, 8 - 4);
+    CHECK_EQ_STR(qeil_runtime_stop_name(g.stop), "context");
+    /* a repeated-sampling request on the same runtime: samples stop at the
+     * context too (flagged as hitting the limit) */
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    cfg.plan_method = QEIL_METHOD_STANDARD;
+    cfg.select = QEIL_SELECT_FIRST;
+    qeil_workload_params wp = qeil_runtime_planning_workload(rt, 4);
+    CHECK_EQ_INT(wp.gen_tokens, 8 - 4); /* 128 max_tokens do not fit: what fits */
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, NULL), QEIL_OK);
+    qeil_runtime_request rq = {ids, 4, QEIL_ANSWER_NUMERIC, 0, NULL};
+    qeil_runtime_result r;
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_OK);
+    CHECK_EQ_INT(r.n_samples, 1);
+    CHECK(r.n_tokens <= 8 - 4 + 1);
+    /* generation reuses the prompt's sequence: it ends the request */
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, 4, 2, NULL, NULL, NULL, NULL, &g), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_ERR_INVALID);
+    /* a prompt that fills the context leaves no room to sample */
+    int32_t full[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    rq.prompt = full;
+    rq.n_prompt = 8;
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "n_prompt: 8");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "1..7");
+    /* ... and select after a failed begin is refused, not run on stale state */
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_ERR_INVALID);
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
+}
+
+/* ---- errors ---- */
+
+TEST(bad_params_name_field_value_and_range)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    static const struct {
+        const char *field;
+        int64_t value;
+        qeil_status st;
+        const char *say1, *say2;
+    } t[] = {
+        {"samples", 0, QEIL_ERR_RANGE, "samples: 0", "1..256"},
+        {"samples", 257, QEIL_ERR_RANGE, "samples: 257", "1..256"},
+        {"batch", 9, QEIL_ERR_RANGE, "batch: 9", "0..8"},
+        {"max_tokens", 0, QEIL_ERR_RANGE, "max_tokens: 0", "1..65536"},
+        {"max_tokens", 65537, QEIL_ERR_RANGE, "max_tokens: 65537", "1..65536"},
+        {"n_threads", -1, QEIL_ERR_RANGE, "n_threads: -1", "1..256"},
+        {"n_threads", 257, QEIL_ERR_RANGE, "n_threads: 257", "1..256"},
+        {"select.eac_share", 0, QEIL_ERR_RANGE, "select", "eac_share"},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        qeil_runtime_params rp = qeil_runtime_default_params();
+        rp.model_path = model;
+        rp.samples = 8;
+        if (strcmp(t[k].field, "samples") == 0) rp.samples = (uint32_t)t[k].value, rp.batch = 1;
+        else if (strcmp(t[k].field, "batch") == 0) rp.batch = (uint32_t)t[k].value;
+        else if (strcmp(t[k].field, "max_tokens") == 0) rp.max_tokens = (uint32_t)t[k].value;
+        else if (strcmp(t[k].field, "n_threads") == 0) rp.n_threads = (int)t[k].value;
+        else rp.select.eac_share = (double)t[k].value;
+        qeil_runtime *rt = (qeil_runtime *)&rp; /* must come back NULL */
+        qeil_status st = qeil_runtime_create(ctx, &rp, &rt);
+        if (st != t[k].st || rt != NULL || !strstr(qeil_ctx_errmsg(ctx), t[k].say1) ||
+            !strstr(qeil_ctx_errmsg(ctx), t[k].say2))
+            TEST_FAIL_("%s = %lld: status %d, rt %p, \"%s\"; want %d naming \"%s\" and \"%s\"",
+                       t[k].field, (long long)t[k].value, (int)st, (void *)rt,
+                       qeil_ctx_errmsg(ctx), (int)t[k].st, t[k].say1, t[k].say2);
+        qeil_runtime_free(rt);
+    }
+    /* no model, a missing one */
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    qeil_runtime *rt = NULL;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "model_path");
+    char missing[4300];
+    snprintf(missing, sizeof missing, "%s/none.gguf", tmpdir);
+    rp.model_path = missing;
+    CHECK(qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK);
+    CHECK(rt == NULL);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "none.gguf");
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, NULL), QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_runtime_create(ctx, NULL, &rt), QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_runtime_create(NULL, &rp, &rt), QEIL_ERR_INVALID);
+
+    /* sampler params checked against this model's vocabulary (512) */
+    rp.model_path = model;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_OK);
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.top_k = 513;
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "top_k");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "513");
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, NULL), QEIL_ERR_INVALID);
+
+    /* out of order: a request before the sampler, select before begin */
+    int32_t ids[3] = {1, 2, 3};
+    qeil_runtime_request rq = {ids, 3, QEIL_ANSWER_NUMERIC, 0, NULL};
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "set_sampler");
+    qeil_runtime_gen_result g;
+    CHECK_EQ_INT(qeil_runtime_generate(rt, ids, 3, 4, NULL, NULL, NULL, NULL, &g), QEIL_ERR_INVALID);
+    sp.top_k = 512;
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    qeil_runtime_result r;
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "no request");
+    rq.mode = (qeil_answer_mode)7;
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "mode: 7");
+    rq.mode = QEIL_ANSWER_NUMERIC;
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_ERR_RANGE); /* no configuration yet */
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "config: 0");
+
+    /* configurations: a bad plan method or latency, a bound no plan meets,
+     * and at most QEIL_RUNTIME_MAX_CONFIGS */
+    qeil_workload_params wp = qeil_runtime_planning_workload(rt, 3);
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    cfg.plan_method = QEIL_METHOD_RANDOM;
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, NULL), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "plan_method");
+    cfg = qeil_runtime_default_config();
+    cfg.max_latency_s = -1;
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, NULL), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "max_latency_s: -1");
+    cfg.max_latency_s = 1e-12;
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, NULL), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "no plan on the front is within");
+    cfg.knee_fallback = 1;
+    uint32_t idx = 99;
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, &idx), QEIL_OK);
+    CHECK_EQ_INT(idx, 0);
+    qeil_runtime_config_info info;
+    CHECK_EQ_INT(qeil_runtime_config_get(rt, 0, &info), QEIL_OK);
+    CHECK_EQ_INT(info.plan_bounded, 0); /* the knee */
+    CHECK_EQ_INT(qeil_runtime_config_get(rt, 1, &info), QEIL_ERR_RANGE);
+    cfg = qeil_runtime_default_config();
+    cfg.plan_method = QEIL_METHOD_STANDARD;
+    for (uint32_t k = 1; k < QEIL_RUNTIME_MAX_CONFIGS; k++)
+        CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, NULL), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, NULL), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "configurations");
+    CHECK_EQ_INT(qeil_runtime_select(rt, QEIL_RUNTIME_MAX_CONFIGS, &r), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_OK);
+    CHECK_EQ_INT(r.correct, 0); /* unscored without a gold answer */
+    /* new sampler params end the request: its cached samples are not mixed
+     * with samples drawn under the new ones */
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, 0, &r), QEIL_OK);
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
+}
+
+TEST(null_handles)
+{
+    qeil_runtime_free(NULL);
+    qeil_tasks_free(NULL);
+    CHECK(qeil_runtime_model(NULL) == NULL);
+    CHECK(qeil_runtime_platform(NULL) == NULL);
+    CHECK(qeil_runtime_get_params(NULL) == NULL);
+    CHECK_EQ_INT(qeil_runtime_n_ctx(NULL), 0);
+    CHECK_EQ_INT(qeil_runtime_n_vocab(NULL), 0);
+    CHECK_EQ_INT(qeil_runtime_n_units(NULL), 0);
+    CHECK_EQ_INT(qeil_tasks_count(NULL), 0);
+    CHECK(qeil_tasks_get(NULL, 0) == NULL);
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    CHECK_EQ_INT(qeil_runtime_set_sampler(NULL, &sp), QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_runtime_begin(NULL, NULL), QEIL_ERR_INVALID);
+    qeil_runtime_result r;
+    CHECK_EQ_INT(qeil_runtime_select(NULL, 0, &r), QEIL_ERR_INVALID);
+    qeil_runtime_gen_result g;
+    int32_t t = 1;
+    CHECK_EQ_INT(qeil_runtime_generate(NULL, &t, 1, 1, NULL, NULL, NULL, NULL, &g),
+                 QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_runtime_tokenize(NULL, "x", 0, 0, &t, 1, NULL), QEIL_ERR_INVALID);
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    qeil_workload_params wp = qeil_runtime_planning_workload(NULL, 1);
+    CHECK_EQ_INT(qeil_runtime_add_config(NULL, &cfg, &wp, NULL), QEIL_ERR_INVALID);
+    qeil_runtime_config_info info;
+    CHECK_EQ_INT(qeil_runtime_config_get(NULL, 0, &info), QEIL_ERR_INVALID);
+    double u[2] = {7, 7};
+    qeil_runtime_unit_times(NULL, u, 2); /* a no-op */
+    CHECK(u[0] == 7 && u[1] == 7);
+    CHECK_EQ_STR(qeil_runtime_stop_name((qeil_runtime_stop)9), "unknown");
+    /* the defaults are what the header says */
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    CHECK(rp.model_path == NULL && rp.platform == NULL);
+    CHECK_EQ_INT(rp.samples, 8);
+    CHECK_EQ_INT(rp.batch, 4);
+    CHECK_EQ_INT(rp.max_tokens, 128);
+    CHECK_EQ_INT(rp.n_threads, 0);
+    CHECK_EQ_INT(cfg.plan_method, QEIL_METHOD_PGSAM);
+    CHECK_EQ_INT(cfg.select, QEIL_SELECT_CASCADE);
+}
+
+/* ---- out of memory: every allocation of the pipeline fails once ---- */
+
+typedef struct {
+    long n, fail_at; /* allocation calls so far; the one that fails (0: none) */
+} oom_state;
+
+static void *oom_realloc(void *user, void *ptr, size_t size)
+{
+    oom_state *o = user;
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (++o->n == o->fail_at) return NULL;
+    return realloc(ptr, size);
+}
+
+/* The whole pipeline on one problem with a ctx whose fail_at-th allocation
+ * fails; returns the first failing status (QEIL_OK when all succeed). */
+static qeil_status oom_pipeline(oom_state *o, char *msg, size_t cap)
+{
+    qeil_ctx_params cp = qeil_ctx_default_params();
+    cp.realloc = oom_realloc;
+    cp.alloc_user = o;
+    qeil_ctx *ctx = qeil_ctx_create(&cp);
+    if (!ctx) {
+        snprintf(msg, cap, "qeil_ctx_create: out of memory");
+        return QEIL_ERR_NOMEM;
+    }
+    qeil_tasks *ts = NULL;
+    qeil_runtime *rt = NULL;
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.samples = 3;
+    rp.batch = 2;
+    rp.max_tokens = 3;
+    rp.n_threads = 1;
+    qeil_sampler_params sp = golden_sampler();
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    cfg.plan_method = QEIL_METHOD_STANDARD;
+    cfg.select = QEIL_SELECT_MAJORITY;
+    int32_t ids[256];
+    size_t n = 0;
+    qeil_runtime_result r;
+    qeil_runtime_gen_result g;
+    qeil_status st = qeil_tasks_read(ctx, tasks_path, 1, &ts);
+    if (st == QEIL_OK) st = qeil_runtime_create(ctx, &rp, &rt);
+    if (st == QEIL_OK) st = qeil_runtime_set_sampler(rt, &sp);
+    if (st == QEIL_OK)
+        st = qeil_runtime_tokenize(rt, qeil_tasks_get(ts, 0)->question, -1, 0, ids, 256, &n);
+    qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
+    if (st == QEIL_OK) st = qeil_runtime_add_config(rt, &cfg, &wp, NULL);
+    qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+    if (st == QEIL_OK) st = qeil_runtime_begin(rt, &rq);
+    if (st == QEIL_OK) st = qeil_runtime_select(rt, 0, &r);
+    if (st == QEIL_OK) st = qeil_runtime_generate(rt, ids, (uint32_t)n, 3, NULL, NULL, NULL, NULL, &g);
+    snprintf(msg, cap, "%s", qeil_ctx_errmsg(ctx));
+    qeil_runtime_free(rt);
+    qeil_tasks_free(ts);
+    qeil_ctx_free(ctx);
+    return st;
+}
+
+TEST(out_of_memory_fails_cleanly)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    char msg[512];
+    oom_state o = {0, 0};
+    CHECK_EQ_INT(oom_pipeline(&o, msg, sizeof msg), QEIL_OK);
+    const long total = o.n;
+    CHECK(total > 10);
+    /* each allocation fails in turn: a status and a message, never a crash
+     * or a leak (the ASan build checks those) */
+    long failed = 0;
+    for (long k = 2; k <= total; k++) { /* 1 is the ctx itself */
+        oom_state f = {0, k};
+        qeil_status st = oom_pipeline(&f, msg, sizeof msg);
+        if (st == QEIL_OK) continue; /* a failure some path tolerates */
+        failed++;
+        if (!msg[0]) TEST_FAIL_("allocation %ld of %ld failed: status %d with no message", k,
+                                total, (int)st);
+    }
+    CHECK(failed > 0);
+}
+
+static int write_file(const char *name, const char *text, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+TEST(tasks_reader)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_tasks *ts = NULL;
+    CHECK_EQ_INT(qeil_tasks_read(ctx, tasks_path, 0, &ts), QEIL_OK);
+    CHECK_EQ_INT(qeil_tasks_count(ts), 4); /* the blank line is skipped */
+    const qeil_task *t = qeil_tasks_get(ts, 1);
+    CHECK(t != NULL);
+    if (t) {
+        CHECK_EQ_STR(t->id, "2"); /* a number id */
+        CHECK_EQ_STR(t->gold.text, "10");
+        CHECK_EQ_INT(t->line, 2);
+        CHECK_EQ_INT(t->mode, QEIL_ANSWER_NUMERIC);
+    }
+    t = qeil_tasks_get(ts, 2);
+    if (t) {
+        CHECK_EQ_INT(t->mode, QEIL_ANSWER_CHOICE);
+        CHECK_EQ_INT(t->line, 4);
+    }
+    CHECK(qeil_tasks_get(ts, 4) == NULL);
+    qeil_tasks_free(ts);
+    CHECK_EQ_INT(qeil_tasks_read(ctx, tasks_path, 2, &ts), QEIL_OK);
+    CHECK_EQ_INT(qeil_tasks_count(ts), 2);
+    qeil_tasks_free(ts);
+
+    char path[4400];
+    CHECK_EQ_INT(write_file("bad.jsonl", "{\"id\":1,\"question\":\"q\",\"answer\":\"1\"}\n"
+                                         "{\"id\":2,\"answer\":\"5\"}\n",
+                            path, sizeof path),
+                 0);
+    ts = (qeil_tasks *)ctx; /* must come back NULL */
+    CHECK_EQ_INT(qeil_tasks_read(ctx, path, 0, &ts), QEIL_ERR_FORMAT);
+    CHECK(ts == NULL);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "bad.jsonl:2: field 'question': missing");
+    CHECK_EQ_INT(write_file("gold.jsonl", "{\"id\":1,\"question\":\"q\",\"answer\":\"many\"}\n",
+                            path, sizeof path),
+                 0);
+    CHECK_EQ_INT(qeil_tasks_read(ctx, path, 0, &ts), QEIL_ERR_FORMAT);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "gold.jsonl:1: field 'answer': ");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "many");
+    CHECK_EQ_INT(write_file("empty.jsonl", "\n\n", path, sizeof path), 0);
+    CHECK_EQ_INT(qeil_tasks_read(ctx, path, 0, &ts), QEIL_ERR_FORMAT);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "no tasks");
+    snprintf(path, sizeof path, "%s/missing.jsonl", tmpdir);
+    CHECK_EQ_INT(qeil_tasks_read(ctx, path, 0, &ts), QEIL_ERR_IO);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "missing.jsonl: cannot open");
+    CHECK_EQ_INT(qeil_tasks_read(ctx, tasks_path, QEIL_TASKS_MAX + 1, &ts), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "limit: 100001");
+    CHECK_EQ_INT(qeil_tasks_read(ctx, NULL, 0, &ts), QEIL_ERR_INVALID);
+    CHECK_EQ_INT(qeil_tasks_read(ctx, tasks_path, 0, NULL), QEIL_ERR_INVALID);
+    qeil_ctx_free(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    char self[4096], dir[4096];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    snprintf(dir, sizeof dir, "%s", dirname(self));
+    /* build/tests/test_runtime -> build/qeil; the repository root above */
+    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dir);
+    snprintf(tasks_path, sizeof tasks_path, "%s/../../tests/data/eval/tiny.jsonl", dir);
+    if (access(tasks_path, R_OK) != 0)
+        snprintf(tasks_path, sizeof tasks_path, "tests/data/eval/tiny.jsonl");
+    if (access(qeil_bin, X_OK) != 0 || access(tasks_path, R_OK) != 0 || !mkdtemp(tmpdir)) {
+        printf("FAIL setup: no qeil binary at %s, no %s, or no temp dir\n", qeil_bin, tasks_path);
+        return 1;
+    }
+    RUN(make_tiny_model);
+    RUN(eval_gives_the_golden_results);
+    RUN(eval_is_independent_of_batch_and_threads);
+    RUN(request_accounting);
+    RUN(eval_matches_the_cli);
+    RUN(generate_matches_the_cli);
+    RUN(generate_stops_at_the_context);
+    RUN(bad_params_name_field_value_and_range);
+    RUN(null_handles);
+    RUN(tasks_reader);
+    RUN(out_of_memory_fails_cleanly);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    return test_summary("runtime");
+}
