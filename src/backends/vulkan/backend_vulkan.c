@@ -17,9 +17,10 @@
  *   to_host, to_backend and copy submit it and wait (a fence). Per-call
  *   host metadata (token ids, row positions) goes to a mapped "meta"
  *   buffer; descriptor sets come from a pool reset after each submit.
- * - Matmul and get_rows take every weight type the cpu backend takes (f32,
- *   f16, bf16, Q8_0, Q4_0, Q4_K, Q6_K); a type outside props.weight_types
- *   makes the engine refuse the placement (the unit stays where it was).
+ * - Matmul and get_rows take f32, f16, bf16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+ *   IQ4_NL, Q4_K and Q6_K; a type outside props.weight_types (Q5_K,
+ *   IQ4_XS) makes the engine refuse the placement (the unit stays where it
+ *   was).
  * - Ops that return void record failures (an address that is not this
  *   backend's, head_dim > 256) in s->err; the next matmul returns it.
  */
@@ -555,8 +556,9 @@ static void vk_copy(void *p, void *dst, const void *src, size_t bytes)
 #define TYPE_BIT(t) (UINT64_C(1) << (t))
 #define VK_WEIGHT_TYPES                                                                       \
     (TYPE_BIT(QEIL_GGML_F32) | TYPE_BIT(QEIL_GGML_F16) | TYPE_BIT(QEIL_GGML_BF16) |          \
-     TYPE_BIT(QEIL_GGML_Q8_0) | TYPE_BIT(QEIL_GGML_Q4_0) | TYPE_BIT(QEIL_GGML_Q4_K) |         \
-     TYPE_BIT(QEIL_GGML_Q6_K))
+     TYPE_BIT(QEIL_GGML_Q8_0) | TYPE_BIT(QEIL_GGML_Q4_0) | TYPE_BIT(QEIL_GGML_Q4_1) |         \
+     TYPE_BIT(QEIL_GGML_Q5_0) | TYPE_BIT(QEIL_GGML_Q5_1) | TYPE_BIT(QEIL_GGML_IQ4_NL) |       \
+     TYPE_BIT(QEIL_GGML_Q4_K) | TYPE_BIT(QEIL_GGML_Q6_K))
 
 static qeil_status vk_weight_prepare(void *p, int type, int64_t n_cols, int64_t n_rows,
                                      const void *host_data, unsigned use, qeil_bweight *out)
@@ -568,7 +570,8 @@ static qeil_status vk_weight_prepare(void *p, int type, int64_t n_cols, int64_t 
                                      : NULL;
     if (!t)
         return qeil_ctx_fail(s->ctx, QEIL_ERR_UNSUPPORTED,
-                             "vulkan: weight type %d is not supported (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)",
+                             "vulkan: weight type %d is not supported (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
+                             "iq4_nl, q4_k, q6_k)",
                              type);
     if (n_cols < 1 || n_rows < 1 || n_cols % t->blck_elems != 0 || n_cols > (1 << 24) ||
         n_rows > (1 << 24))

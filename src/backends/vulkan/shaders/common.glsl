@@ -12,8 +12,45 @@ float wbf16(uint b) { return uintBitsToFloat(whalf(b) << 16); }
 int sbyte(uint v) { return int(v << 24) >> 24; }
 
 // qeil_ggml_type values (include/qeil/gguf.h)
-const uint T_F32 = 0u, T_F16 = 1u, T_Q4_0 = 2u, T_Q8_0 = 8u, T_Q4_K = 12u, T_Q6_K = 14u,
-           T_BF16 = 30u;
+const uint T_F32 = 0u, T_F16 = 1u, T_Q4_0 = 2u, T_Q4_1 = 3u, T_Q5_0 = 6u, T_Q5_1 = 7u,
+           T_Q8_0 = 8u, T_Q4_K = 12u, T_Q6_K = 14u, T_IQ4_NL = 20u, T_BF16 = 30u;
+
+// Blocks of 32: {f16 d; [f16 m;] codes}, x = d code (+ m):
+//   Q8_0 int8 codes; Q4_0 nibbles - 8; Q4_1 nibbles (+ m); IQ4_NL nibbles
+//   through the non-uniform table; Q5_0 (Q5_1) 5-bit codes, the high bits
+//   in a 32-bit qh before the nibbles, - 16 (+ m). Nibble byte j % 16, low
+//   nibble for j < 16.
+const int kv_iq4nl[16] = int[16](-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53,
+                                 69, 89, 113);
+
+bool is32(uint t)
+{
+    return t == T_Q8_0 || t == T_Q4_0 || t == T_Q4_1 || t == T_Q5_0 || t == T_Q5_1 ||
+           t == T_IQ4_NL;
+}
+
+bool has_min(uint t) { return t == T_Q4_1 || t == T_Q5_1; }
+
+uint bytes32(uint t)
+{
+    return t == T_Q8_0 ? 34u : t == T_Q4_1 ? 20u : t == T_Q5_0 ? 22u : t == T_Q5_1 ? 24u : 18u;
+}
+
+int code32(uint t, uint o, uint j)
+{
+    if (t == T_Q8_0) return sbyte(wbyte(o + 2u + j));
+    if (t == T_Q5_0 || t == T_Q5_1) {
+        const uint qh = t == T_Q5_0 ? 2u : 4u;
+        const uint q = wbyte(o + qh + 4u + j % 16u);
+        const uint lo = j < 16u ? (q & 15u) : (q >> 4);
+        const uint h = (wbyte(o + qh + j / 8u) >> (j % 8u)) & 1u;
+        const int c = int(lo | (h << 4));
+        return t == T_Q5_0 ? c - 16 : c;
+    }
+    const uint q = wbyte(o + (t == T_Q4_1 ? 4u : 2u) + j % 16u);
+    const uint n = j < 16u ? (q & 15u) : (q >> 4);
+    return t == T_Q4_0 ? int(n) - 8 : t == T_IQ4_NL ? kv_iq4nl[n] : int(n);
+}
 
 // Q4_K: {f16 d; f16 dmin; uint8 scales[12]; uint8 qs[128]} per 256 elements:
 // sub-block j (32 elements) has a 6-bit scale and min packed in scales
@@ -67,14 +104,8 @@ float deq(uint type, uint row, uint c)
         const uint o = row + 210u * (c / 256u), e = c % 256u;
         return wf16(o + 208u) * float(sbyte(wbyte(o + 192u + e / 16u))) * float(q6k(o, e) - 32);
     }
-    const uint blk = c / 32u, j = c % 32u;
-    if (type == T_Q8_0) {
-        const uint b = row + 34u * blk;
-        return float(sbyte(wbyte(b + 2u + j))) * wf16(b);
-    }
-    // Q4_0: {f16 d; uint8 qs[16]}: x[j] = (lo(qs[j]) - 8) d, x[j+16] = (hi - 8) d
-    const uint b = row + 18u * blk;
-    const uint q = wbyte(b + 2u + (j % 16u));
-    const int v = int(j < 16u ? (q & 15u) : (q >> 4)) - 8;
-    return float(v) * wf16(b);
+    // blocks of 32 (is32)
+    const uint o = row + bytes32(type) * (c / 32u);
+    const float v = float(code32(type, o, c % 32u)) * wf16(o);
+    return has_min(type) ? v + wf16(o + 2u) : v;
 }

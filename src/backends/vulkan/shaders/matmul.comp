@@ -39,24 +39,17 @@ void main()
     for (uint v = 0u; v < NV; v++) acc[v] = 0.0;
     if (r < pc.n_rows) {
         const uint row = pc.w_off + r * pc.row_bytes;
-        if (pc.type == T_Q8_0 || pc.type == T_Q4_0) {
-            const uint nb = pc.n_cols / 32u;
+        if (is32(pc.type)) {
+            // x quantized per 32 as the cpu backend does: Q8_0 (d = amax/127
+            // stored f16, q = round(x/d)); Q8_1 for the types with a min,
+            // which add m_w * s_x, s_x = f16(d sum q)
+            const uint nb = pc.n_cols / 32u, bb = bytes32(pc.type);
+            const bool mn = has_min(pc.type);
             for (uint b = lane; b < nb; b += LANES) {
+                const uint o = row + bb * b;
                 int qw[32];
-                float dw;
-                if (pc.type == T_Q8_0) {
-                    const uint o = row + 34u * b;
-                    dw = wf16(o);
-                    for (uint j = 0u; j < 32u; j++) qw[j] = sbyte(wbyte(o + 2u + j));
-                } else {
-                    const uint o = row + 18u * b;
-                    dw = wf16(o);
-                    for (uint j = 0u; j < 16u; j++) {
-                        const uint q = wbyte(o + 2u + j);
-                        qw[j] = int(q & 15u) - 8;
-                        qw[j + 16u] = int(q >> 4) - 8;
-                    }
-                }
+                for (uint j = 0u; j < 32u; j++) qw[j] = code32(pc.type, o, j);
+                const float dw = wf16(o), mw = mn ? wf16(o + 2u) : 0.0;
                 for (uint v = 0u; v < nv; v++) {
                     const uint xb = pc.x_off + (v0 + v) * pc.n_cols + 32u * b;
                     float amax = 0.0;
@@ -64,9 +57,14 @@ void main()
                     const float d = amax / 127.0;
                     const float id = d != 0.0 ? 1.0 / d : 0.0;
                     const float dx = unpackHalf2x16(packHalf2x16(vec2(d, 0.0))).x;
-                    int isum = 0;
-                    for (uint j = 0u; j < 32u; j++) isum += qw[j] * qx(x[xb + j], id);
+                    int isum = 0, qsum = 0;
+                    for (uint j = 0u; j < 32u; j++) {
+                        const int q = qx(x[xb + j], id);
+                        isum += qw[j] * q;
+                        qsum += q;
+                    }
                     acc[v] += dw * dx * float(isum);
+                    if (mn) acc[v] += mw * unpackHalf2x16(packHalf2x16(vec2(float(qsum) * d, 0.0))).x;
                 }
             }
         } else if (pc.type == T_Q4_K || pc.type == T_Q6_K) {
