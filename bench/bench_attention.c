@@ -17,7 +17,7 @@
  *
  *     build/bench/bench_attention
  */
-#include "engine/ops.h"
+#include "kernels/ops.h"
 #include "qeil/qeil.h"
 
 #include <stdio.h>

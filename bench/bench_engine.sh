@@ -27,7 +27,9 @@
 # bound, decode only reads). The two "best" columns use the best reading
 # of all the script's probes (read-only stream, int8 peak): a loaded VM
 # only lowers a probe's reading, so these are the strictest ratios (n/a
-# with a given PROFILE). Needs python3 (to read the JSON). Results:
+# with a given PROFILE). "output layer": its share of decode time by the
+# engine's own clock per unit; "sampling": the greedy pick's share (both
+# are part of every decode step, as in generation). Needs python3 (to read the JSON). Results:
 # docs/benchmarks.md, section "Engine (bench_engine)".
 set -eu
 
@@ -89,7 +91,7 @@ for preset in $PRESETS; do
         m="$tmp/$preset-$type.gguf"
         echo "== $preset $type: mkmodel" >&2
         if ! "$QEIL" mkmodel --preset "$preset" --type "$type" --fallback -o "$m" >&2 2>"$tmp/mk.err"; then
-            echo "| $preset | $type | not made: $(head -n 1 "$tmp/mk.err" | tr '|' '/') | | | | | | | | | | | |" >>"$tmp/rows"
+            echo "| $preset | $type | not made: $(head -n 1 "$tmp/mk.err" | tr '|' '/') | | | | | | | | | | | | | |" >>"$tmp/rows"
             cat "$tmp/mk.err" >&2
             continue
         fi
@@ -105,7 +107,12 @@ j = json.load(open(path))
 pf, dc, mem = j["prefill"], j["decode"], j["memory"]
 peak = pf.get("peak_frac")
 lv = dc["live"]
-print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %.0f ± %.0f %% (%.1f GB/s) | %.0f ± %.0f %% (%.1f GB/s) | %s | %.1f ± %.1f | %.1f | %s | %s | %.0f |" % (
+def head_share(dc):
+    # the output layer's share of decode time (the engine's clock per unit)
+    u = dc["unit_s_per_token"]
+    t = u["embedding"] + u["blocks"] + u["head"]
+    return "%.0f %%" % (100 * u["head"] / t) if t > 0 else "n/a"
+print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %.0f ± %.0f %% (%.1f GB/s) | %.0f ± %.0f %% (%.1f GB/s) | %s | %.1f ± %.1f | %.1f | %s | %s | %.0f | %s | %.1f %% |" % (
     preset, typ, j["model"]["weight_B"] / 1e6,
     dc["tok_per_s"], dc["tok_per_s_sd"], dc["bound_tok_per_s"], 100 * dc["ratio"],
     100 * lv["ratio_triad"], 100 * lv["ratio_triad_sd"], lv["triad_bw_Bps"] / 1e9,
@@ -115,10 +122,10 @@ print("| %s | %s | %.0f | %.2f ± %.2f | %.2f | %.0f %% | %.0f ± %.0f %% (%.1f 
     ("%.0f %% (%s)" % (100 * peak, pf["peak_dtype"])) if peak is not None else "n/a",
     ("%.0f %%" % (100 * pf["gflop_per_s"] * 1e9 / best_i8))
     if best_i8 > 0 and pf["peak_dtype"] == "int8" else "n/a",
-    mem["vm_rss_B"] / 1e6))
+    mem["vm_rss_B"] / 1e6, head_share(dc), 100 * dc["sample_frac"]))
 EOF
         else
-            echo "| $preset | $type | bench failed | | | | | | | | | | | |" >>"$tmp/rows"
+            echo "| $preset | $type | bench failed | | | | | | | | | | | | | |" >>"$tmp/rows"
         fi
         rm -f "$m"
     done
@@ -136,8 +143,8 @@ print("Roofline: bandwidth %.2f GB/s, peak f32 %s GFLOP/s, int8 %s GOP/s (%s)." 
     u["mem_bw_Bps"] / 1e9, g("f32"), g("int8"), sys.argv[1].rsplit("/", 1)[-1]))
 EOF
 echo
-echo "| model | type | weights MB | decode tok/s | bound tok/s | decode / bound | decode / live triad | decode / live read | decode / best read bound | prefill tok/s | prefill GFLOP/s | % of peak | % of best peak | RSS MB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| model | type | weights MB | decode tok/s | bound tok/s | decode / bound | decode / live triad | decode / live read | decode / best read bound | prefill tok/s | prefill GFLOP/s | % of peak | % of best peak | RSS MB | output layer | sampling |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 [ -f "$tmp/best" ] && python3 - "$tmp/best" <<'EOF'
 import sys
 r, i = map(float, open(sys.argv[1]).read().split())

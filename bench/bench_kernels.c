@@ -26,10 +26,10 @@
  *
  *     build/bench/bench_kernels --in-cache   # only that table (seconds)
  */
-#include "engine/matmul.h"
-#include "engine/pack.h"
-#include "engine/quant.h"
-#include "engine/threadpool.h"
+#include "kernels/matmul.h"
+#include "kernels/pack.h"
+#include "kernels/quant.h"
+#include "core/threadpool.h"
 #include "qeil/qeil.h"
 
 #include <stdio.h>

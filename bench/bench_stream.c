@@ -17,10 +17,10 @@
  * Needs AVX-512 VNNI (the x8 layout); elsewhere it says so and exits 0.
  * Bytes counted are the weights only (the activation vector is 2 KiB).
  */
-#include "engine/matmul.h"
-#include "engine/pack.h"
-#include "engine/quant.h"
-#include "engine/threadpool.h"
+#include "kernels/matmul.h"
+#include "kernels/pack.h"
+#include "kernels/quant.h"
+#include "core/threadpool.h"
 #include "qeil/device.h"
 #include "qeil/qeil.h"
 

@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "engine/backend.h"
-#include "engine/ops.h"
-#include "engine/quant.h"
+#include "kernels/ops.h"
+#include "kernels/quant.h"
 #include "qeil/engine.h"
 #include "test.h"
 

@@ -7,10 +7,10 @@
  * Tolerances are stated where they are checked; docs/kernels.md derives
  * the quantization bounds.
  */
-#include "engine/matmul.h"
-#include "engine/pack.h"
-#include "engine/quant.h"
-#include "engine/threadpool.h"
+#include "kernels/matmul.h"
+#include "kernels/pack.h"
+#include "kernels/quant.h"
+#include "core/threadpool.h"
 #include "qeil/qeil.h"
 #include "test.h"
 

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "engine/logits.h"
+#include "sampler/logits.h"
 #include "qeil/sampler.h"
 #include "test.h"
 

@@ -5,7 +5,7 @@
  * path, and hostile input.
  */
 #include "qeil/tokenizer.h"
-#include "engine/tok_internal.h"
+#include "tokenizer/tok_internal.h"
 #include "test.h"
 
 #include <stdint.h>

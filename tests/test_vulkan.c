@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "engine/backend.h"
-#include "engine/quant.h"
+#include "kernels/quant.h"
 #include "qeil/engine.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /*
  * export_demo.c — write qeil's demo model GGUF from tools/train_demo.py's dump
  * through the project's own writer (qeil_gguf_writer) and Q8_0 quantizer
- * (src/engine/quant.h). Build and run: tools/export_demo.sh. Format of the
+ * (src/kernels/quant.h). Build and run: tools/export_demo.sh. Format of the
  * dump and of the GGUF: docs/demo-model.md.
  *
  *     export_demo DUMP_DIR OUT.gguf
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/quant.h"
+#include "kernels/quant.h"
 #include "qeil/gguf.h"
 #include "qeil/qeil.h"
 #include "qeil/tokenizer.h"

@@ -16,8 +16,8 @@
 
 #include "engine/backend.h"
 #include "engine/forward.h"
-#include "engine/matmul.h"
-#include "engine/quant.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
 
 /* ------------------------------------------------------------------------ */
 /* Limits and backend registry                                               */

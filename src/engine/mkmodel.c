@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "engine/quant.h"
+#include "kernels/quant.h"
 #include "qeil/engine.h"
 
 /* ------------------------------------------------------------------------ */

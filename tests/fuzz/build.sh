@@ -32,7 +32,7 @@ fi
 rm -f "$probe" "$OUT/probe"
 
 FLAGS="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -fno-omit-frame-pointer -Wall -Wextra -Iinclude -Isrc -D_DEFAULT_SOURCE
+       -fno-omit-frame-pointer -pthread -Wall -Wextra -Iinclude -Isrc -D_DEFAULT_SOURCE
        -D_FILE_OFFSET_BITS=64"
 
 # target name, then its sources beyond src/core

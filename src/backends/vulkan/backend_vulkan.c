@@ -29,7 +29,7 @@
 
 #include "backends/vulkan/vk_loader.h"
 #include "engine/backend.h"
-#include "engine/quant.h"
+#include "kernels/quant.h"
 
 static const uint32_t spv_matmul[] =
 #include "matmul.spv.inc"

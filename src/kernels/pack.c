@@ -3,7 +3,7 @@
  * portable reference (packing, arithmetic), the activation format, and the
  * AVX-512-VNNI packer and kernel.
  */
-#include "engine/pack.h"
+#include "kernels/pack.h"
 
 #include <math.h>
 #include <string.h>

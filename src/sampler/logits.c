@@ -1,6 +1,6 @@
 /* logits.c — the sampler's whole-vocabulary passes: maximum, search, and
  * Σ exp. Definitions and why: logits.h. */
-#include "engine/logits.h"
+#include "sampler/logits.h"
 
 #include <math.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * unicode.h — the little Unicode the tokenizer needs (internal): strict
  * UTF-8 decoding (invalid bytes come back one at a time, so text is never
  * rejected) and the general-category classes the pre-tokenizer regexes use
- * (\p{L}, \p{N}, \s). Tables: src/engine/unicode.c; coverage: docs/tokenizer.md.
+ * (\p{L}, \p{N}, \s). Tables: src/tokenizer/unicode.c; coverage: docs/tokenizer.md.
  */
 #ifndef QEIL_ENGINE_UNICODE_H
 #define QEIL_ENGINE_UNICODE_H

@@ -15,7 +15,7 @@
  * that a pair never exceeds 2 * 128 * 127 = 32512 < 32767 (no saturation,
  * so the integer sums equal the scalar reference's exactly).
  */
-#include "engine/quant.h"
+#include "kernels/quant.h"
 
 #if QEIL_HAVE_X86_SIMD
 

@@ -33,8 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/quant.h"
-#include "engine/threadpool.h"
+#include "kernels/quant.h"
+#include "core/threadpool.h"
 
 /* Largest row length and batch matmul accepts (sizes stay far from overflow). */
 #define QEIL_MATMUL_MAX_COLS (1 << 24)

@@ -47,7 +47,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine/quant.h"
+#include "kernels/quant.h"
 
 #define QEIL_PACK_ROWS 8   /* rows per packed group (lanes of a ymm) */
 #define QEIL_PACK_BLOCK 32 /* elements per packed block */

@@ -8,7 +8,7 @@
  * not in it and not White_Space is "other". Ranges are sorted, disjoint and
  * looked up by binary search (ASCII takes a shortcut).
  */
-#include "engine/unicode.h"
+#include "tokenizer/unicode.h"
 
 /* ------------------------------------------------------------------------ */
 /* UTF-8                                                                     */

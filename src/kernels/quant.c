@@ -3,7 +3,7 @@
  * conversion, and dequantize / quantize of one row for every type the
  * engine computes with. Layouts: docs/kernels.md (ggml's, byte for byte).
  */
-#include "engine/quant.h"
+#include "kernels/quant.h"
 
 #include <float.h>
 #include <math.h>
@@ -495,33 +495,46 @@ void qeil_dequantize_row_q4_k(const void *src, float *dst, int64_t n)
  * scales and 8 mins are then rounded to 6 bits against the f16 super-block
  * factors d = max scale / 63 and dmin = max min / 63, and finally each x is
  * rounded against its sub-block's effective scale and min. */
+/* The K-quant super-block header both Q4_K (levels 15) and Q5_K (31)
+ * write: per sub-block of 32, scale = range / levels and min = -min(0,
+ * min x); d = max scale / 63 and dmin = max min / 63 stored as f16 at b[0..3];
+ * the 6-bit codes sc, m rounded against the f16 values actually stored, and
+ * packed at b + 4. Returns the stored d and dmin. */
+static void kquant_fit_header(const float *x, float levels, uint8_t *b, uint8_t sc[8],
+                              uint8_t m[8], float *d_out, float *dmin_out)
+{
+    float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
+    for (int s = 0; s < 8; s++) {
+        float lo = 0.0f, hi = x[32 * s];
+        for (int l = 0; l < 32; l++) {
+            lo = fminf(lo, x[32 * s + l]);
+            hi = fmaxf(hi, x[32 * s + l]);
+        }
+        scale[s] = (hi - lo) / levels;
+        min[s] = -lo;
+        max_scale = fmaxf(max_scale, scale[s]);
+        max_min = fmaxf(max_min, min[s]);
+    }
+    store_f16(b, max_scale / 63.0f);
+    store_f16(b + 2, max_min / 63.0f);
+    const float d = load_f16(b), dmin = load_f16(b + 2);
+    for (int s = 0; s < 8; s++) {
+        sc[s] = (uint8_t)(d > 0.0f ? round_clamp(scale[s] / d, 0, 63) : 0);
+        m[s] = (uint8_t)(dmin > 0.0f ? round_clamp(min[s] / dmin, 0, 63) : 0);
+    }
+    qeil_q4_k_set_scale_min(b + 4, sc, m);
+    *d_out = d;
+    *dmin_out = dmin;
+}
+
 void qeil_quantize_row_q4_k(const float *src, void *dst, int64_t n)
 {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q4_K_BYTES) {
         const float *x = src + i * QEIL_QK_K;
-        float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
-        for (int s = 0; s < 8; s++) {
-            float lo = 0.0f, hi = x[32 * s];
-            for (int l = 0; l < 32; l++) {
-                lo = fminf(lo, x[32 * s + l]);
-                hi = fmaxf(hi, x[32 * s + l]);
-            }
-            scale[s] = (hi - lo) / 15.0f;
-            min[s] = -lo;
-            max_scale = fmaxf(max_scale, scale[s]);
-            max_min = fmaxf(max_min, min[s]);
-        }
-        store_f16(b, max_scale / 63.0f);
-        store_f16(b + 2, max_min / 63.0f);
-        /* round the 6-bit codes against the f16 values actually stored */
-        float d = load_f16(b), dmin = load_f16(b + 2);
         uint8_t sc[8], m[8];
-        for (int s = 0; s < 8; s++) {
-            sc[s] = (uint8_t)(d > 0.0f ? round_clamp(scale[s] / d, 0, 63) : 0);
-            m[s] = (uint8_t)(dmin > 0.0f ? round_clamp(min[s] / dmin, 0, 63) : 0);
-        }
-        qeil_q4_k_set_scale_min(b + 4, sc, m);
+        float d, dmin;
+        kquant_fit_header(x, 15.0f, b, sc, m, &d, &dmin);
         uint8_t *qs = b + 16;
         memset(qs, 0, QEIL_QK_K / 2);
         for (int s = 0; s < 8; s++) {
@@ -712,27 +725,9 @@ void qeil_quantize_row_q5_k(const float *src, void *dst, int64_t n)
     uint8_t *b = dst;
     for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q5_K_BYTES) {
         const float *x = src + i * QEIL_QK_K;
-        float scale[8], min[8], max_scale = 0.0f, max_min = 0.0f;
-        for (int s = 0; s < 8; s++) {
-            float lo = 0.0f, hi = x[32 * s];
-            for (int l = 0; l < 32; l++) {
-                lo = fminf(lo, x[32 * s + l]);
-                hi = fmaxf(hi, x[32 * s + l]);
-            }
-            scale[s] = (hi - lo) / 31.0f;
-            min[s] = -lo;
-            max_scale = fmaxf(max_scale, scale[s]);
-            max_min = fmaxf(max_min, min[s]);
-        }
-        store_f16(b, max_scale / 63.0f);
-        store_f16(b + 2, max_min / 63.0f);
-        const float d = load_f16(b), dmin = load_f16(b + 2);
         uint8_t sc[8], m[8];
-        for (int s = 0; s < 8; s++) {
-            sc[s] = (uint8_t)(d > 0.0f ? round_clamp(scale[s] / d, 0, 63) : 0);
-            m[s] = (uint8_t)(dmin > 0.0f ? round_clamp(min[s] / dmin, 0, 63) : 0);
-        }
-        qeil_q4_k_set_scale_min(b + 4, sc, m);
+        float d, dmin;
+        kquant_fit_header(x, 31.0f, b, sc, m, &d, &dmin);
         uint8_t *qh = b + 16, *qs = b + 48;
         memset(qh, 0, QEIL_QK_K / 8 + QEIL_QK_K / 2);
         for (int s = 0; s < 8; s++) {

@@ -3,7 +3,7 @@
  * order. Equations and conventions: docs/sampler.md. */
 #include "qeil/sampler.h"
 
-#include "engine/logits.h"
+#include "sampler/logits.h"
 
 #include <float.h>
 #include <math.h>

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "engine/quant.h" /* qeil_simd */
+#include "kernels/quant.h" /* qeil_simd */
 
 /* e^x for x ≤ 0 (and −inf → 0): Cody–Waite reduction to r ∈ [−ln2/2,
  * ln2/2] and Cephes' degree-6 polynomial for expf; relative error ≤ 2e-7

@@ -13,11 +13,11 @@
 #include <string.h>
 
 #include "engine/backend.h"
-#include "engine/matmul.h"
-#include "engine/pack.h"
-#include "engine/ops.h"
-#include "engine/quant.h"
-#include "engine/threadpool.h"
+#include "kernels/matmul.h"
+#include "kernels/pack.h"
+#include "kernels/ops.h"
+#include "kernels/quant.h"
+#include "core/threadpool.h"
 
 /* Query heads sharing a KV head that one attention item computes
  * together (att_task). */

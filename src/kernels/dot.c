@@ -7,7 +7,7 @@
  * vector order); block formats sum integer products exactly within a block
  * and combine the block scales in float, in block order.
  */
-#include "engine/quant.h"
+#include "kernels/quant.h"
 
 #include <stdatomic.h>
 #include <string.h>

@@ -20,8 +20,8 @@
  * Special tokens are cut out of the text first (leftmost, then longest
  * match); the pieces between them are encoded independently.
  */
-#include "engine/tok_internal.h"
-#include "engine/unicode.h"
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/unicode.h"
 
 #include <string.h>
 

@@ -6,12 +6,12 @@
  * length grows with the model width (norm statistics, the softmax sum) run
  * in double so their rounding error stays far below the test tolerances.
  */
-#include "engine/ops.h"
+#include "kernels/ops.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "engine/quant.h" /* qeil_simd_best, QEIL_HAVE_X86_SIMD */
+#include "kernels/quant.h" /* qeil_simd_best, QEIL_HAVE_X86_SIMD */
 
 /* exp(x) for the activations and the softmax, one recipe in scalar and AVX2
  * form so both give the same bits (explicit fmaf, rintf = round to nearest

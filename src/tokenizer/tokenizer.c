@@ -4,8 +4,8 @@
  * tok_encode.c, the pre-tokenizer splits in tok_pretok.c. Behaviour and
  * formats: docs/tokenizer.md.
  */
-#include "engine/tok_internal.h"
-#include "engine/unicode.h"
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/unicode.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -2,9 +2,9 @@
  * matmul.c — y = W x: quantize x once, then per-row dot products split
  * across the thread pool in static chunks (see matmul.h).
  */
-#include "engine/matmul.h"
+#include "kernels/matmul.h"
 
-#include "engine/pack.h"
+#include "kernels/pack.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

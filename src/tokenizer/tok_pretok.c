@@ -11,8 +11,8 @@
  * input belongs to exactly one piece and the pieces concatenate back to the
  * input.
  */
-#include "engine/tok_internal.h"
-#include "engine/unicode.h"
+#include "tokenizer/tok_internal.h"
+#include "tokenizer/unicode.h"
 
 /* The character at s[i]: code point, length in bytes, category. Past the
  * end: len 0 and category -1, which matches no class. */

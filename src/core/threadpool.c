@@ -8,7 +8,7 @@
  * bounded (QEIL_TPOOL_SPIN) so idle workers go to sleep and leave the cores
  * to other processes.
  */
-#include "engine/threadpool.h"
+#include "core/threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>
