@@ -49,7 +49,8 @@ LIB      := $(BUILD)/libqeil.a
 BIN      := $(BUILD)/qeil
 
 # Debian packages the build needs; installed on first build if missing.
-HAVE_DEPS := $(shell test -f /usr/include/cjson/cJSON.h && echo yes)
+HAVE_DEPS := $(shell test -f /usr/include/cjson/cJSON.h && test -f /usr/include/vulkan/vulkan.h && \
+                     command -v glslc > /dev/null && echo yes)
 
 .PHONY: all deps lib tests test test-arm debug bench run install clean fuzz
 
@@ -69,6 +70,21 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/%.o: %.c $(wildcard include/qeil/*.h) $(wildcard src/*/*.h src/*/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# Vulkan compute shaders: GLSL compiled by glslc into SPIR-V as a C
+# initializer list ({0x07230203, ...}), which backend_vulkan.c #includes.
+# Nothing links Vulkan: the backend dlopens libvulkan.so.1 at run time.
+GLSLC    ?= glslc
+SHADER_DIR := src/backends/vulkan/shaders
+SHADERS  := $(sort $(wildcard $(SHADER_DIR)/*.comp))
+SPV_INC  := $(SHADERS:$(SHADER_DIR)/%.comp=$(BUILD)/shaders/%.spv.inc)
+
+$(BUILD)/shaders/%.spv.inc: $(SHADER_DIR)/%.comp $(wildcard $(SHADER_DIR)/*.glsl)
+	@mkdir -p $(dir $@)
+	$(GLSLC) -O --target-env=vulkan1.1 -mfmt=c $< -o $@
+
+$(BUILD)/src/backends/vulkan/backend_vulkan.o: $(SPV_INC)
+$(BUILD)/src/backends/vulkan/backend_vulkan.o: CPPFLAGS += -I$(BUILD)/shaders
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@

@@ -44,6 +44,13 @@ int cmd_mkmodel(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sensors(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
+int cmd_devices(int argc, char **argv);
+
+/* --placement SPEC (NULL: nothing to do) on an open engine: a bad spec is a
+ * usage error (CLI_USAGE), a device that cannot take it a failure
+ * (CLI_FAIL); both print the message. cli/placement.c. */
+struct qeil_engine;
+int cli_placement(const char *cmd, qeil_ctx *ctx, struct qeil_engine *e, const char *spec);
 
 /* "qeil CMD: MESSAGE\nTry 'qeil CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);

@@ -50,6 +50,9 @@ static void usage(FILE *f)
             "                       bandwidth of its own minute (for machines whose memory\n"
             "                       is shared: a profile from minutes ago may not hold)\n"
             "  --sensors-root DIR   read energy sensors under DIR instead of / (fixture trees)\n"
+            "  --placement SPEC     where the work units run, e.g. all:vk0 or\n"
+            "                       emb..b7:cpu,b8..head:vk0 (default all:cpu; devices:\n"
+            "                       qeil devices; the roofline stays the CPU's)\n"
             "  --output FMT         table|json (default table)\n"
             "  -h, --help           this help\n\n"
             "examples:\n"
@@ -176,7 +179,7 @@ static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int 
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL, *profile = NULL, *sensors_root = NULL;
+    const char *model = NULL, *profile = NULL, *sensors_root = NULL, *placement = NULL;
     uint64_t n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
     double bw_GBps = 0;
     int live = 0;
@@ -211,6 +214,9 @@ int cmd_bench(int argc, char **argv)
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
             sensors_root = v;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            placement = v;
         } else if (OPT("--output", NULL)) {
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
         } else {
@@ -259,6 +265,14 @@ int cmd_bench(int argc, char **argv)
                              N, P + N, md.ctx_max);
         goto out;
     }
+    if (placement) { /* checked before the probe runs */
+        uint8_t place[QEIL_MAX_WUNITS];
+        if (qeil_placement_parse(ctx, placement, md.n_layers, place, qeil_model_n_units(&md)) !=
+            QEIL_OK) {
+            rc = cli_usage_error(CMD, "--placement '%s': %s", placement, qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+    }
     roofline rl;
     if (get_roofline(ctx, bw_GBps, profile, (int)threads, md.unit_dtype[md.n_layers > 0 ? 1 : 0],
                      &rl) != CLI_OK)
@@ -273,6 +287,8 @@ int cmd_bench(int argc, char **argv)
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    if ((rc = cli_placement(CMD, ctx, e, placement)) != CLI_OK) goto out;
+    rc = CLI_FAIL;
     /* the engine's own description (its KV type) for the byte counts */
     md = *qeil_engine_desc(e);
     qeil_workload_params wp = qeil_workload_default_params();

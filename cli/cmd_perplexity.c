@@ -38,6 +38,8 @@ static void usage(FILE *f)
             "  -f, --file FILE      UTF-8 text (at most %u MiB)\n"
             "  -c, --ctx-size N     window length in tokens (default 512; %u..%u)\n"
             "  -t, --threads N      worker threads (default 0 = all online CPUs)\n"
+            "  --placement SPEC     where the work units run, e.g. all:vk0 or\n"
+            "                       emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
             "  --output FMT         table|json (default table)\n"
             "  -h, --help           this help\n\n"
             "example:\n"
@@ -172,7 +174,7 @@ static double nll_of(const float *row, uint32_t n_vocab, int32_t target)
 
 int cmd_perplexity(int argc, char **argv)
 {
-    const char *model = NULL, *file = NULL;
+    const char *model = NULL, *file = NULL, *placement = NULL;
     uint64_t ctx_len = 512, threads = 0;
     cli_output out_fmt = CLI_OUT_TABLE;
     for (int i = 1; i < argc; i++) {
@@ -194,6 +196,9 @@ int cmd_perplexity(int argc, char **argv)
         } else if (OPT("--threads", "-t")) {
             if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &threads))
                 return CLI_USAGE;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            placement = v;
         } else if (OPT("--output", NULL)) {
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
         } else {
@@ -228,6 +233,8 @@ int cmd_perplexity(int argc, char **argv)
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    if ((rc = cli_placement(CMD, ctx, e, placement)) != CLI_OK) goto out;
+    rc = CLI_FAIL;
     const qeil_tokenizer *tk = qeil_engine_tokenizer(e);
     uint32_t n_vocab = qeil_engine_n_vocab(e);
     if (qeil_engine_n_ctx(e) < C) {

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "repeated sampling with verification on a task file (accuracy, energy)"},
     {"calibrate", cmd_calibrate, "fit the CPU unit's profile to measured prefill/decode times"},
     {"sensors", cmd_sensors, "list energy, power, temperature and clock sensors with readings"},
+    {"devices", cmd_devices, "list the CPU and the Vulkan devices work units can run on"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,8 +1,12 @@
 #!/bin/sh
 # Install the Debian 12 packages qeil needs. Idempotent: installs only what
 # is missing, with sudo when not root.
-#   sh tools/install-deps.sh          build: compiler, make, cJSON
-#   sh tools/install-deps.sh --test   also the test oracles: PyTorch, NumPy and
+#   sh tools/install-deps.sh          build: compiler, make, cJSON, Vulkan headers
+#                                     and glslc (the shader compiler; Vulkan itself
+#                                     is dlopened at run time, docs/vulkan.md)
+#   sh tools/install-deps.sh --test   also lavapipe (mesa-vulkan-drivers: Vulkan on
+#                                     the CPU for tests/test_vulkan*.c) and the
+#                                     test oracles: PyTorch, NumPy and
 #                                     SentencePiece (reference forward pass and
 #                                     tokenizer oracle; those tests SKIP without them)
 #                                     and, where node >= 20 and npm are present,
@@ -13,9 +17,9 @@
 #                                     its runner (make test-arm): gcc-aarch64-linux-gnu,
 #                                     libcjson-dev:arm64 (multiarch) and qemu-user-static
 set -e
-PKGS="build-essential libcjson-dev"
+PKGS="build-essential libcjson-dev libvulkan-dev glslc"
 if [ "${1:-}" = "--test" ]; then
-    PKGS="$PKGS python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread"
+    PKGS="$PKGS mesa-vulkan-drivers python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread"
 fi
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

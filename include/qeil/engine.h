@@ -95,6 +95,19 @@ QEIL_API const char *qeil_engine_backend_name(size_t id);
  * on backend id backend[u]. Default: all on "cpu". */
 QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, uint32_t n_units);
 
+/* Parse a placement for a model of n_layers blocks into backend[n_units]
+ * (n_units = n_layers + 2) for qeil_engine_set_placement, e.g. "all:vk0"
+ * or "emb..b7:cpu,b8..head:vk0": comma-separated RANGE:DEVICE items;
+ * RANGE is "all", a unit or UNIT..UNIT (inclusive, in order), a unit is
+ * emb, b0..b<n_layers-1> or head; DEVICE is cpu or vk0 (the "vulkan"
+ * backend, Vulkan device 0). Every unit exactly once. Errors name the item:
+ * QEIL_ERR_FORMAT (syntax, unknown unit), QEIL_ERR_RANGE (a block past the
+ * last, a backwards range), QEIL_ERR_NOTFOUND (unknown device),
+ * QEIL_ERR_INVALID (a unit placed twice or not at all). Whether the device
+ * exists and takes the model's types is set_placement's to say. */
+qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
+                                 uint8_t *backend, uint32_t n_units);
+
 /* Wall-clock seconds spent per work unit since open or the last reset
  * (measured, for the runtime to refine the planner's efficiency factors). */
 QEIL_API void qeil_engine_unit_times(const qeil_engine *e, double *t_s, uint32_t n_units);

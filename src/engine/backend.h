@@ -172,5 +172,8 @@ const qeil_backend *qeil_backend_get(size_t id); /* NULL if id >= count */
 
 /* The cpu backend (backend_cpu.c). */
 extern const qeil_backend qeil_backend_cpu;
+/* The vulkan backend (src/backends/vulkan/): Vulkan device 0 ("vk0"),
+ * loaded at run time; create fails with the reason where there is none. */
+extern const qeil_backend qeil_backend_vulkan;
 
 #endif /* QEIL_ENGINE_BACKEND_H */

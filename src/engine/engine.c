@@ -29,7 +29,7 @@
 #define UNIT_MAX_TENSORS 24
 #define ENGINE_MAX_BACKENDS 8
 
-static const qeil_backend *const k_backends[] = {&qeil_backend_cpu};
+static const qeil_backend *const k_backends[] = {&qeil_backend_cpu, &qeil_backend_vulkan};
 #define N_BACKENDS (sizeof k_backends / sizeof k_backends[0])
 _Static_assert(N_BACKENDS <= ENGINE_MAX_BACKENDS, "backend table fits the engine's instance slots");
 

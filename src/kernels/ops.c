@@ -116,7 +116,8 @@ void qeil_op_layernorm(const float *x, const float *w, const float *b, float *y,
         ss += c * c;
     }
     const double r = 1.0 / sqrt(ss / (double)d + (double)eps);
-    for (uint32_t i = 0; i < d; i++) y[i] = (float)(((double)x[i] - mean) * r) * w[i] + b[i];
+    for (uint32_t i = 0; i < d; i++)
+        y[i] = (float)(((double)x[i] - mean) * r) * w[i] + (b ? b[i] : 0.0f);
 }
 
 void qeil_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *cs,

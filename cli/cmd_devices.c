@@ -1,0 +1,150 @@
+/* cmd_devices.c — `qeil devices`: the compute devices this machine offers
+ * qeil — the CPU, and each Vulkan physical device with what the vulkan
+ * backend uses of it (docs/vulkan.md). */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "qeil/device.h"
+#include "qeil/engine.h"
+#include "qeil/vulkan.h"
+
+#define CMD "devices"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: qeil devices [options]\n\n"
+               "List the devices qeil can run work units on: the CPU (placement name 'cpu')\n"
+               "and each Vulkan physical device ('vk0', 'vk1', ...; units run on vk0) with\n"
+               "its type, Vulkan version, memory heaps, subgroup size and the features the\n"
+               "shaders use. Without a Vulkan loader or driver the reason is printed and\n"
+               "everything runs on the CPU. Vulkan is loaded from libvulkan.so.1, or from\n"
+               "$QEIL_VULKAN_LIB when set.\n\n"
+               "options:\n"
+               "  --output FMT   table (default) or json\n"
+               "  -h, --help     this help\n\n"
+               "Placement: qeil generate/bench --placement (docs/cli.md).\n");
+}
+
+/* "model name" of /proc/cpuinfo, else "cpu". */
+static void cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "cpu");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            const char *c = strchr(line, ':');
+            if (c) {
+                c++;
+                while (*c == ' ' || *c == '\t') c++;
+                snprintf(buf, n, "%s", c);
+                buf[strcspn(buf, "\n")] = '\0';
+            }
+            break;
+        }
+    fclose(f);
+}
+
+static const char *yes(int v) { return v ? "yes" : "no"; }
+
+int cmd_devices(int argc, char **argv)
+{
+    cli_output out = CLI_OUT_TABLE;
+    for (int i = 1; i < argc; i++) {
+        const char *val = NULL;
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) {
+            usage(stdout);
+            return CLI_OK;
+        }
+        if ((m = cli_opt(CMD, argc, argv, &i, "--output", NULL, &val)) != 0) {
+            if (m < 0 || cli_parse_output(CMD, val, "table|json", &out)) return CLI_USAGE;
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1] != '\0')
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
+    }
+    qeil_ctx *ctx = cli_ctx_create();
+    qeil_vk_device *d = ctx ? qeil_calloc(ctx, QEIL_VK_MAX_DEVICES, sizeof *d) : NULL;
+    if (!d) {
+        qeil_ctx_free(ctx);
+        return cli_fail(CMD, "out of memory");
+    }
+    size_t n = 0;
+    const int have_vk = qeil_vk_devices(ctx, d, QEIL_VK_MAX_DEVICES, &n) == QEIL_OK;
+    const char *why = have_vk ? NULL : qeil_ctx_errmsg(ctx);
+    char cpu[256];
+    cpu_name(cpu, sizeof cpu);
+    const int n_cpus = qeil_probe_cpu_count();
+    int rc = CLI_OK;
+
+    if (out == CLI_OUT_JSON) {
+        cJSON *j = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(j, "devices");
+        cJSON *c = cJSON_CreateObject();
+        cJSON_AddStringToObject(c, "id", "cpu");
+        cJSON_AddStringToObject(c, "backend", "cpu");
+        cJSON_AddStringToObject(c, "name", cpu);
+        cJSON_AddStringToObject(c, "type", "cpu");
+        cJSON_AddNumberToObject(c, "cpus", n_cpus);
+        cJSON_AddItemToArray(arr, c);
+        for (size_t i = 0; i < n; i++) {
+            char id[24], ver[48];
+            snprintf(id, sizeof id, "vk%zu", i);
+            snprintf(ver, sizeof ver, "%u.%u.%u", d[i].api_major, d[i].api_minor, d[i].api_patch);
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", id);
+            cJSON_AddStringToObject(o, "backend", "vulkan");
+            cJSON_AddBoolToObject(o, "runs_units", i == 0);
+            cJSON_AddStringToObject(o, "name", d[i].name);
+            cJSON_AddStringToObject(o, "type", qeil_vk_device_type_name(d[i].type));
+            cJSON_AddStringToObject(o, "vulkan", ver);
+            cJSON_AddNumberToObject(o, "vendor_id", d[i].vendor_id);
+            cJSON_AddNumberToObject(o, "device_id", d[i].device_id);
+            cJSON_AddNumberToObject(o, "subgroup_size", d[i].subgroup_size);
+            cJSON_AddBoolToObject(o, "unified_memory", d[i].unified_memory);
+            cJSON_AddNumberToObject(o, "max_storage_buffer_B", (double)d[i].max_storage_buffer_B);
+            cJSON *h = cJSON_AddArrayToObject(o, "heaps");
+            for (uint32_t k = 0; k < d[i].n_heaps; k++) {
+                cJSON *ho = cJSON_CreateObject();
+                cJSON_AddNumberToObject(ho, "bytes", (double)d[i].heap_bytes[k]);
+                cJSON_AddBoolToObject(ho, "device_local", d[i].heap_device_local[k]);
+                cJSON_AddItemToArray(h, ho);
+            }
+            cJSON *f = cJSON_AddObjectToObject(o, "features");
+            cJSON_AddBoolToObject(f, "shader_float16", d[i].shader_float16);
+            cJSON_AddBoolToObject(f, "shader_int8", d[i].shader_int8);
+            cJSON_AddBoolToObject(f, "storage_buffer_16bit", d[i].storage_16bit);
+            cJSON_AddBoolToObject(f, "storage_buffer_8bit", d[i].storage_8bit);
+            cJSON_AddItemToArray(arr, o);
+        }
+        if (why) cJSON_AddStringToObject(j, "vulkan_unavailable", why);
+        else cJSON_AddNullToObject(j, "vulkan_unavailable");
+        if (cli_json_print(j) != 0) rc = cli_fail(CMD, "out of memory");
+        cJSON_Delete(j);
+    } else {
+        printf("%-5s %-10s %s (%d CPUs)\n", "cpu", "cpu", cli_term(cpu), n_cpus);
+        for (size_t i = 0; i < n; i++) {
+            printf("vk%-3zu %-10s %s (Vulkan %u.%u.%u%s)\n", i, qeil_vk_device_type_name(d[i].type),
+                   cli_term(d[i].name), d[i].api_major, d[i].api_minor, d[i].api_patch,
+                   i == 0 ? "" : "; listed only: units run on vk0");
+            for (uint32_t k = 0; k < d[i].n_heaps; k++)
+                printf("      heap %u: %.2f GiB%s\n", k, (double)d[i].heap_bytes[k] / (1u << 30),
+                       d[i].heap_device_local[k] ? " device-local" : "");
+            printf("      subgroup %u, max buffer %.0f MiB, unified memory %s\n", d[i].subgroup_size,
+                   (double)d[i].max_storage_buffer_B / (1u << 20), yes(d[i].unified_memory));
+            printf("      float16 %s, int8 %s, 16-bit storage %s, 8-bit storage %s "
+                   "(the shaders need none of them)\n",
+                   yes(d[i].shader_float16), yes(d[i].shader_int8), yes(d[i].storage_16bit),
+                   yes(d[i].storage_8bit));
+        }
+        if (why) printf("no Vulkan device: %s\n", cli_term(why));
+    }
+    qeil_free(ctx, d);
+    qeil_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,137 @@
+/*
+ * placement.c — placement strings ("all:vk0", "emb..b7:cpu,b8..head:vk0")
+ * to a backend id per work unit (qeil/engine.h, qeil_placement_parse).
+ *
+ *   spec   := item ("," item)*
+ *   item   := range ":" device
+ *   range  := "all" | unit | unit ".." unit        (inclusive, in order)
+ *   unit   := "emb" | "head" | "b" N               (blocks b0..b<n_layers-1>)
+ *   device := "cpu" | "vk0"                        (vk0: the vulkan backend)
+ *
+ * Every unit must be named exactly once: a gap or an overlap is an error,
+ * as is an unknown device or a block past the model's last.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "qeil/engine.h"
+
+/* Unit index of "emb", "head" or "bN" in s[0..n); -1 with an error in *st. */
+static int64_t parse_unit(qeil_ctx *ctx, const char *s, size_t n, uint32_t n_layers,
+                          qeil_status *st)
+{
+    if (n == 3 && memcmp(s, "emb", 3) == 0) return 0;
+    if (n == 4 && memcmp(s, "head", 4) == 0) return (int64_t)n_layers + 1;
+    if (n >= 2 && n <= 11 && s[0] == 'b') {
+        uint64_t v = 0;
+        size_t i = 1;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) v = v * 10 + (uint64_t)(s[i] - '0');
+        if (i == n && !(n > 2 && s[1] == '0')) {
+            if (v < n_layers) return (int64_t)v + 1;
+            *st = qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                "placement: block '%.*s' is out of range (the model has b0..b%u)",
+                                (int)n, s, n_layers - 1);
+            return -1;
+        }
+    }
+    *st = qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                        "placement: unit '%.*s' is not one of emb, head, b0..b%u (or 'all')",
+                        (int)n, s, n_layers - 1);
+    return -1;
+}
+
+/* Backend id of device name s[0..n); -1 with an error. */
+static int parse_device(qeil_ctx *ctx, const char *s, size_t n)
+{
+    const char *want = n == 3 && memcmp(s, "cpu", 3) == 0   ? "cpu"
+                       : n == 3 && memcmp(s, "vk0", 3) == 0 ? "vulkan"
+                                                            : NULL;
+    for (size_t id = 0; want && id < qeil_engine_n_backends(); id++)
+        if (strcmp(qeil_engine_backend_name(id), want) == 0) return (int)id;
+    qeil_ctx_fail(ctx, QEIL_ERR_NOTFOUND, "placement: unknown device '%.*s' (known: cpu, vk0)",
+                  (int)n, s);
+    return -1;
+}
+
+static const char *unit_name(uint32_t u, uint32_t n_layers, char *buf, size_t cap)
+{
+    if (u == 0) return "emb";
+    if (u == n_layers + 1) return "head";
+    snprintf(buf, cap, "b%u", u - 1);
+    return buf;
+}
+
+qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
+                                 uint8_t *backend, uint32_t n_units)
+{
+    if (!spec || !backend) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "placement: NULL argument");
+    if (n_layers < 1 || n_units != n_layers + 2)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "placement: %u units for %u blocks (the model has n_layers + 2)",
+                             n_units, n_layers);
+    uint8_t *seen = qeil_calloc(ctx, n_units, 1);
+    if (!seen) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "placement: out of memory");
+    qeil_status st = QEIL_OK;
+    const char *p = spec;
+    if (!*p) st = qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "placement: empty (e.g. all:vk0)");
+    while (st == QEIL_OK && *p) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        if (!colon || colon == p || colon + 1 == p + len) {
+            st = qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                               "placement: '%.*s' is not RANGE:DEVICE (e.g. b0..b7:vk0)", (int)len, p);
+            break;
+        }
+        const int dev = parse_device(ctx, colon + 1, (size_t)(p + len - colon - 1));
+        if (dev < 0) {
+            st = QEIL_ERR_NOTFOUND;
+            break;
+        }
+        const size_t rlen = (size_t)(colon - p);
+        int64_t lo, hi;
+        const char *dots = NULL;
+        for (size_t i = 0; i + 1 < rlen; i++)
+            if (p[i] == '.' && p[i + 1] == '.') {
+                dots = p + i;
+                break;
+            }
+        if (rlen == 3 && memcmp(p, "all", 3) == 0) {
+            lo = 0;
+            hi = (int64_t)n_units - 1;
+        } else if (dots) {
+            lo = parse_unit(ctx, p, (size_t)(dots - p), n_layers, &st);
+            hi = lo < 0 ? -1 : parse_unit(ctx, dots + 2, (size_t)(colon - dots - 2), n_layers, &st);
+        } else {
+            lo = hi = parse_unit(ctx, p, rlen, n_layers, &st);
+        }
+        if (lo < 0 || hi < 0) break;
+        if (lo > hi) {
+            st = qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "placement: range '%.*s' runs backwards",
+                               (int)rlen, p);
+            break;
+        }
+        for (int64_t u = lo; u <= hi && st == QEIL_OK; u++) {
+            if (seen[u]) {
+                char b[16];
+                st = qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                                   "placement: unit %s is placed twice ('%.*s' overlaps an earlier range)",
+                                   unit_name((uint32_t)u, n_layers, b, sizeof b), (int)len, p);
+            }
+            seen[u] = 1;
+            backend[u] = (uint8_t)dev;
+        }
+        p = end ? end + 1 : p + len;
+        if (end && !*p) st = qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "placement: trailing ','");
+    }
+    for (uint32_t u = 0; u < n_units && st == QEIL_OK; u++)
+        if (!seen[u]) {
+            char b[16];
+            st = qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                               "placement: unit %s is not placed (name every unit: emb, b0..b%u, head)",
+                               unit_name(u, n_layers, b, sizeof b), n_layers - 1);
+        }
+    qeil_free(ctx, seen);
+    return st;
+}

@@ -1,0 +1,202 @@
+/* test_vulkan_cli.c — `qeil devices` and --placement end to end: the
+ * device list (table and JSON) with and without a Vulkan loader, strict
+ * placement errors in perplexity and bench, and perplexity on the Vulkan
+ * device (all units, and split with the CPU) matching the CPU's. The GPU runs SKIP without a Vulkan device (CI: lavapipe). Runs the
+ * qeil binary of the same build directory. */
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qeil/qeil.h"
+#include "test.h"
+
+static char qeil_bin[4096];
+static char tmpdir[] = "/tmp/qeil-vkcli-XXXXXX";
+static char model[4200], text[4200];
+static char *out_text, *err_text;
+static int have_vk = -1; /* from `qeil devices --output json` */
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
+    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
+    if (s) s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* Run `ENV qeil ARGS` (env may be ""); returns the exit code. */
+static int qeil_env(const char *env, const char *fmt, ...) QEIL_PRINTF(2, 3);
+static int qeil_env(const char *env, const char *fmt, ...)
+{
+    char args[6000], cmd[12000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s %s >%s/out 2>%s/err </dev/null", env, qeil_bin, args, tmpdir,
+             tmpdir);
+    int st = system(cmd);
+    free(out_text);
+    free(err_text);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/out", tmpdir);
+    out_text = slurp(p);
+    snprintf(p, sizeof p, "%s/err", tmpdir);
+    err_text = slurp(p);
+    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
+        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
+    if (st == -1 || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
+#define CHECK_RUN(rc, want)                                                          \
+    do {                                                                             \
+        int r_ = (rc);                                                               \
+        CHECK_EQ_INT(r_, want);                                                      \
+        if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)"); \
+    } while (0)
+
+#define NOLIB "QEIL_VULKAN_LIB=/nonexistent/libvulkan.so.1"
+
+TEST(devices_json_lists_cpu_and_vulkan)
+{
+    CHECK_RUN(qeil_env("", "devices --output json"), 0);
+    cJSON *j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    if (!j) return;
+    const cJSON *arr = cJSON_GetObjectItem(j, "devices"), *why = cJSON_GetObjectItem(j, "vulkan_unavailable");
+    CHECK(cJSON_IsArray(arr) && cJSON_GetArraySize(arr) >= 1);
+    const cJSON *c = cJSON_GetArrayItem(arr, 0);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(c, "id")), "cpu");
+    CHECK(why != NULL);
+    have_vk = cJSON_IsNull(why);
+    if (have_vk) {
+        const cJSON *v = cJSON_GetArrayItem(arr, 1);
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(v, "id")), "vk0");
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(v, "backend")), "vulkan");
+        CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(v, "heaps")) >= 1);
+        CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(v, "max_storage_buffer_B")) > 0);
+        CHECK(cJSON_IsObject(cJSON_GetObjectItem(v, "features")));
+    } else {
+        CHECK_EQ_INT(cJSON_GetArraySize(arr), 1);
+        CHECK(cJSON_IsString(why));
+    }
+    cJSON_Delete(j);
+    CHECK_RUN(qeil_env("", "devices"), 0);
+    CHECK(out_text && strncmp(out_text, "cpu ", 4) == 0);
+    if (have_vk == 1) CHECK_CONTAINS(out_text, "vk0");
+}
+
+TEST(devices_without_a_loader_say_why)
+{
+    CHECK_RUN(qeil_env(NOLIB, "devices --output json"), 0);
+    cJSON *j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    if (!j) return;
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "devices")), 1);
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(j, "vulkan_unavailable")),
+                   "cannot load /nonexistent/libvulkan.so.1");
+    cJSON_Delete(j);
+    CHECK_RUN(qeil_env(NOLIB, "devices"), 0);
+    CHECK_CONTAINS(out_text, "no Vulkan device: vulkan: cannot load");
+    CHECK_RUN(qeil_env("", "devices --output csv"), 2);
+    CHECK_RUN(qeil_env("", "devices --frobnicate"), 2);
+    CHECK_CONTAINS(err_text, "unknown option '--frobnicate'");
+    CHECK_RUN(qeil_env("", "devices extra"), 2);
+    CHECK_RUN(qeil_env("", "devices --help"), 0);
+    CHECK_CONTAINS(out_text, "usage: qeil devices");
+}
+
+TEST(placement_errors_are_usage_errors)
+{
+    CHECK_RUN(qeil_env("", "mkmodel --preset tiny-llama --type q8_0 -o %s", model), 0);
+    static const struct {
+        const char *spec, *msg;
+    } bad[] = {
+        {"all:vk9", "unknown device 'vk9' (known: cpu, vk0)"},
+        {"all:gpu", "unknown device 'gpu'"},
+        {"emb..b2:cpu,head:vk0", "block 'b2' is out of range (the model has b0..b1)"},
+        {"emb..b1:cpu,b1..head:vk0", "unit b1 is placed twice"},
+        {"emb..b0:cpu", "unit b1 is not placed"},
+        {"b1..b0:cpu,emb:cpu,head:cpu", "range 'b1..b0' runs backwards"},
+        {"all", "'all' is not RANGE:DEVICE"},
+        {"all:vk0,", "trailing ','"},
+        {"b01:cpu", "unit 'b01' is not one of"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_RUN(qeil_env("", "perplexity -m %s -f %s -c 16 --placement '%s'", model, text, bad[i].spec), 2);
+        CHECK_CONTAINS(err_text, bad[i].msg);
+    }
+    /* bench checks it before any probe or load */
+    CHECK_RUN(qeil_env("", "bench -m %s -p 4 -n 2 -r 1 --bw 10 --placement all:vk7", model), 2);
+    CHECK_CONTAINS(err_text, "unknown device 'vk7'");
+    /* a valid placement on a device that is not there: a runtime failure */
+    CHECK_RUN(qeil_env(NOLIB, "perplexity -m %s -f %s -c 16 --placement all:vk0", model, text), 1);
+    CHECK_CONTAINS(err_text, "vulkan: cannot load");
+}
+
+/* perplexity of the same text with every unit on the GPU, and split */
+TEST(perplexity_on_vulkan_matches_cpu)
+{
+    if (have_vk != 1) SKIP("no Vulkan device");
+    CHECK_RUN(qeil_env("", "perplexity -m %s -f %s -c 16 -t 2 --output json", model, text), 0);
+    cJSON *j = cJSON_Parse(out_text ? out_text : "");
+    const double ref = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl"));
+    cJSON_Delete(j);
+    CHECK(ref > 1.0);
+    const char *specs[] = {"all:vk0", "emb..b0:cpu,b1..head:vk0", "emb:vk0,b0:cpu,b1:vk0,head:cpu"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_RUN(qeil_env("", "perplexity -m %s -f %s -c 16 -t 2 --output json --placement %s",
+                           model, text, specs[i]),
+                  0);
+        j = cJSON_Parse(out_text ? out_text : "");
+        const double got = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl"));
+        cJSON_Delete(j);
+        /* Q8_0 model: logits within 2e-2 of max |logit| (test_vulkan.c);
+         * the mean log-likelihood moves far less */
+        CHECK_NEAR(got, ref, 1e-3, 0.0);
+    }
+    CHECK_RUN(qeil_env("", "bench -m %s -p 8 -n 4 -r 1 --bw 10 --placement all:vk0 --output json",
+                       model),
+              0);
+    j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    cJSON_Delete(j);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    char self[4096];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
+        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
+        return 1;
+    }
+    snprintf(model, sizeof model, "%s/tiny.gguf", tmpdir);
+    snprintf(text, sizeof text, "%s/text.txt", tmpdir);
+    FILE *f = fopen(text, "w");
+    for (int i = 0; f && i < 40; i++) fprintf(f, "the quick brown fox %d jumps over the lazy dog. ", i);
+    if (f) fclose(f);
+    RUN(devices_json_lists_cpu_and_vulkan);
+    RUN(devices_without_a_loader_say_why);
+    RUN(placement_errors_are_usage_errors);
+    RUN(perplexity_on_vulkan_matches_cpu);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
+    free(out_text);
+    free(err_text);
+    return test_summary("vulkan_cli");
+}
