@@ -105,7 +105,7 @@ QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *ba
  * last, a backwards range), QEIL_ERR_NOTFOUND (unknown device),
  * QEIL_ERR_INVALID (a unit placed twice or not at all). Whether the device
  * exists and takes the model's types is set_placement's to say. */
-qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
+QEIL_API qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
                                  uint8_t *backend, uint32_t n_units);
 
 /* Wall-clock seconds spent per work unit since open or the last reset

@@ -55,12 +55,12 @@ typedef struct {
 } qeil_vk_device;
 
 /* "integrated", "discrete", "virtual", "cpu", "other". */
-const char *qeil_vk_device_type_name(qeil_vk_device_type t);
+QEIL_API const char *qeil_vk_device_type_name(qeil_vk_device_type t);
 
 /* Fill out[0..*n) with up to max devices (in the driver's order: index i
  * is "vk<i>"). No Vulkan loader, no driver or no device:
  * QEIL_ERR_UNSUPPORTED with the reason (n = 0). */
-qeil_status qeil_vk_devices(qeil_ctx *ctx, qeil_vk_device *out, size_t max, size_t *n);
+QEIL_API qeil_status qeil_vk_devices(qeil_ctx *ctx, qeil_vk_device *out, size_t max, size_t *n);
 
 #ifdef __cplusplus
 }
