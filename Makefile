@@ -52,7 +52,7 @@ BIN      := $(BUILD)/qeil
 HAVE_DEPS := $(shell test -f /usr/include/cjson/cJSON.h && test -f /usr/include/vulkan/vulkan.h && \
                      command -v glslc > /dev/null && echo yes)
 
-.PHONY: all deps lib tests test test-arm debug bench run install clean fuzz
+.PHONY: all deps lib tests test test-arm test-arm-build debug bench run install clean fuzz
 
 all: deps $(BIN)
 
@@ -117,13 +117,22 @@ debug: deps
 
 # Release and sanitizer builds both run every test; one summary line at the
 # end; on x86_64 then the aarch64 cross build under qemu (test-arm, ~3 min).
+# Every run appends its counts to $(TOTALS); the last line is their sum.
+# A failing run does not stop the others (the leading -), the sum does.
+TOTALS = build/test-totals
 test: deps
 	$(MAKE) tests
 	$(MAKE) debug
-	sh tests/run.sh build build-asan
 ifeq ($(shell uname -m),x86_64)
-	$(MAKE) test-arm
+	$(MAKE) test-arm-build
 endif
+	@rm -f $(TOTALS)
+	-QEIL_TEST_TOTALS=$(TOTALS) sh tests/run.sh build build-asan
+ifeq ($(shell uname -m),x86_64)
+	-QEIL_TEST_TOTALS=$(TOTALS) $(ARM_RUN_MAX)
+	-QEIL_TEST_TOTALS=$(TOTALS) $(ARM_RUN_A53)
+endif
+	@sh tests/run.sh --sum $(TOTALS)
 
 # The aarch64 cross build (build-aarch64-linux-gnu/) run under qemu-user
 # with the multiarch arm64 libc (-L /; the cross toolchain's own libc hangs
@@ -137,12 +146,17 @@ ARM_TESTS ?= test_kernels test_engine test_sampler test_tokenizer test_core test
 ARM_QEMU  ?= qemu-aarch64-static -L /
 # test_kernels runs once more on a core without SDOT (the NEON level's
 # plain ASIMD integer kernels); the main run's -cpu max has SDOT and I8MM.
-test-arm:
+ARM_BUILD    = build-$(patsubst %-,%,$(ARM_CROSS))
+ARM_RUN_MAX  = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu max" QEIL_TESTS="$(ARM_TESTS)" sh tests/run.sh $(ARM_BUILD)
+ARM_RUN_A53  = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu cortex-a53" QEIL_TESTS=test_kernels sh tests/run.sh $(ARM_BUILD)
+test-arm-build:
 	@command -v $(ARM_CROSS)gcc > /dev/null && command -v $(firstword $(ARM_QEMU)) > /dev/null || \
 	    sh tools/install-deps.sh --test
-	$(MAKE) CROSS=$(ARM_CROSS) BUILD=build-$(patsubst %-,%,$(ARM_CROSS)) $(ARM_TESTS:%=build-$(patsubst %-,%,$(ARM_CROSS))/tests/%)
-	QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu max" QEIL_TESTS="$(ARM_TESTS)" sh tests/run.sh build-$(patsubst %-,%,$(ARM_CROSS))
-	QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu cortex-a53" QEIL_TESTS=test_kernels sh tests/run.sh build-$(patsubst %-,%,$(ARM_CROSS))
+	$(MAKE) CROSS=$(ARM_CROSS) BUILD=$(ARM_BUILD) $(ARM_TESTS:%=$(ARM_BUILD)/tests/%)
+
+test-arm: test-arm-build
+	$(ARM_RUN_MAX)
+	$(ARM_RUN_A53)
 
 bench: deps $(BIN) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

@@ -9,7 +9,20 @@
 # CLI suites' QEIL_BIN), e.g. "qemu-aarch64-static -L /" for a cross build
 # (make test-arm); QEIL_TESTS, when set, names the test binaries to run
 # (e.g. "test_kernels test_engine"), all of them otherwise.
+# QEIL_TEST_TOTALS=FILE appends this run's three counts to FILE, and
+# `sh tests/run.sh --sum FILE` prints their sum as the one closing line
+# (make test: the x86 builds and the aarch64 runs under qemu together),
+# failing when any run failed or none was recorded.
 set -u
+# the counts file is this run's: the tests it starts (a test of run.sh
+# itself among them) must not write to it
+totals=${QEIL_TEST_TOTALS:-}
+unset QEIL_TEST_TOTALS
+if [ "${1:-}" = "--sum" ]; then
+    [ $# -eq 2 ] && [ -s "$2" ] || { echo "run.sh --sum: no counts in ${2:-(none)}"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+    awk '{p += $1; f += $2; s += $3} END {printf "%d passed, %d failed, %d skipped\n", p, f, s; exit f > 0}' "$2"
+    exit $?
+fi
 runner=${QEIL_TEST_RUNNER:-}
 export QEIL_TEST_RUNNER="$runner" # tests that cannot hold under an emulator SKIP
 [ $# -ge 1 ] || set -- build
@@ -50,4 +63,5 @@ for dir in "$@"; do
     done
 done
 echo "$pass passed, $fail failed, $skip skipped"
+[ -z "$totals" ] || echo "$pass $fail $skip" >>"$totals"
 [ "$fail" -eq 0 ]
