@@ -811,6 +811,88 @@ TEST(failed_unit_is_avoided)
     qeil_ctx_free(ctx);
 }
 
+TEST(violations_are_counted_per_placement)
+{
+    /* 4 blocks + embedding + head = 6 work units, f16; the NPU (unit 2) has
+     * int8 only. All on the NPU: 6 prefill + 6 decode placements without
+     * their type = 12; one block moved to the CPU in both phases = 10. */
+    qeil_platform pf = soc(3, 1, 8e9);
+    pf.units[2].peak_ops[QEIL_DT_F16] = pf.units[2].peak_ops[QEIL_DT_F32] = 0;
+    qeil_workload wl = mk_workload(4, 50e6, 64, 16, 1);
+    for (uint32_t w = 0; w < wl.n_units; w++) wl.dtype[w] = QEIL_DT_F16;
+    qeil_energy_params ep = qeil_energy_default_params();
+    qeil_assignment a;
+    qeil_eval ev;
+    qeil_assignment_uniform(&a, &pf, &wl, 2, 1);
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &ev), QEIL_OK);
+    CHECK(ev.infeas & QEIL_INFEAS_DTYPE);
+    CHECK_EQ_INT((int)ev.n_violations, 12);
+    a.pf_unit[1] = a.dc_unit[1] = 0;
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &ev), QEIL_OK);
+    CHECK_EQ_INT((int)ev.n_violations, 10);
+    /* health: the CPU failed, block 1 on it in both phases (2), the rest
+     * still on the NPU without f16 (10) */
+    ep.healthy[0] = 0;
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &ev), QEIL_OK);
+    CHECK_EQ_INT((int)ev.n_violations, 12);
+    /* feasible: everything on the CPU, all healthy */
+    ep.healthy[0] = 1;
+    qeil_assignment_uniform(&a, &pf, &wl, 0, 1);
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &ev), QEIL_OK);
+    CHECK_EQ_INT((int)ev.n_violations, 0);
+    /* link: two pools without a link; block 1 on the GPU in both phases:
+     * decode hands the hidden state over 2 missing links (in and out);
+     * prefill the same; counted where the evaluation sees them */
+    qeil_platform pd = dgpu(1, 16e9);
+    pd.n_links = 0;
+    qeil_workload w8 = mk_workload(4, 50e6, 64, 16, 1);
+    qeil_assignment_uniform(&a, &pd, &w8, 0, 1);
+    a.pf_unit[1] = a.dc_unit[1] = 1;
+    CHECK_EQ_INT(qeil_energy_eval(&pd, &w8, &a, &ep, &ev), QEIL_OK);
+    CHECK(ev.infeas & QEIL_INFEAS_NOLINK);
+    CHECK(ev.n_violations >= 2);
+}
+
+TEST(pgsam_finds_feasible_from_an_infeasible_start_without_seeds)
+{
+    /* The walk starts from one plan with every placement on a unit without
+     * the data type (its seeds removed through the warm start). Counting
+     * violations per placement gives it a gradient; counted once per class
+     * it wandered a plateau and ended with no feasible plan. */
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_platform pf = soc(4, 2, 16e9);
+    for (int d = 1; d < 4; d++) /* only the CPU has f16 (or f32) */
+        pf.units[d].peak_ops[QEIL_DT_F16] = pf.units[d].peak_ops[QEIL_DT_F32] = 0;
+    qeil_workload wl = mk_workload(32, 50e6, 256, 64, 2);
+    for (uint32_t w = 0; w < wl.n_units; w++) wl.dtype[w] = QEIL_DT_F16;
+    qeil_assignment start;
+    qeil_assignment_uniform(&start, &pf, &wl, 3, 1);
+    qeil_plan_params pp = qeil_plan_default_params();
+    pp.iters = 3000;
+    pp.start = &start;
+    pp.n_start = 1;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        pp.seed = seed;
+        qeil_front *f = NULL;
+        CHECK_EQ_INT(qeil_plan_search(ctx, &pf, &wl, &pp, &f), QEIL_OK);
+        CHECK(qeil_front_size(f) > 0);
+        qeil_front_free(f);
+    }
+    /* malformed start plans are refused naming the field */
+    start.batch = 9;
+    qeil_front *f = NULL;
+    CHECK_EQ_INT(qeil_plan_search(ctx, &pf, &wl, &pp, &f), QEIL_ERR_RANGE);
+    CHECK(strstr(qeil_ctx_errmsg(ctx), "start[0].batch: 9") != NULL);
+    start.batch = 1;
+    start.dc_unit[3] = 7;
+    CHECK_EQ_INT(qeil_plan_search(ctx, &pf, &wl, &pp, &f), QEIL_ERR_RANGE);
+    CHECK(strstr(qeil_ctx_errmsg(ctx), "start[0].dc_unit[3]: 7") != NULL);
+    pp.start = NULL;
+    CHECK_EQ_INT(qeil_plan_search(ctx, &pf, &wl, &pp, &f), QEIL_ERR_RANGE);
+    CHECK(strstr(qeil_ctx_errmsg(ctx), "n_start") != NULL);
+    qeil_ctx_free(ctx);
+}
+
 TEST(knee_and_best_under)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -912,6 +994,8 @@ int main(void)
     RUN(random_baseline_spends_its_budget);
     RUN(infeasible_everywhere_names_memory);
     RUN(failed_unit_is_avoided);
+    RUN(violations_are_counted_per_placement);
+    RUN(pgsam_finds_feasible_from_an_infeasible_start_without_seeds);
     RUN(knee_and_best_under);
     RUN(single_unit_platform_and_tiny_budget);
     return test_summary("plan");

@@ -119,6 +119,14 @@ typedef struct {
     double dc_dasi[QEIL_MAX_WUNITS];
     double pf_time_s[QEIL_MAX_WUNITS];
     double dc_time_s[QEIL_MAX_WUNITS]; /* all decode steps of all samples */
+
+    /* How many places break the health, dtype and link constraints: work
+     * units on a failed unit or on one without their data type (prefill and
+     * decode placements counted apiece), plus transfers that need a missing
+     * link (counted while the plan is evaluated far enough to see them: a
+     * dtype violation stops before the links). 0 when those hold. The
+     * planner's feasibility-first walk follows this count down. */
+    uint32_t n_violations;
 } qeil_eval;
 
 /* Evaluate an assignment. Never fails on a well-formed assignment: an

@@ -54,7 +54,18 @@ typedef struct {
     /* Exhaustive: full enumeration when (#units)^(2·#work units) × #dvfs ×
      * #batches is at most this; contiguous-segment plans otherwise. */
     uint64_t exhaustive_full_max; /* default 2,000,000 */
+    /* PGSAM warm start (a re-plan between requests, docs/planner.md): the
+     * plans it starts from instead of its own seeds (each unit alone, the
+     * greedy plan, the memory split), e.g. the previous front's plans.
+     * Borrowed for the call; each must be well formed for the platform and
+     * workload (QEIL_ERR_RANGE naming start[i] otherwise); plans that use a
+     * failed unit are allowed (the walk leaves them). NULL/0 = the seeds;
+     * n_start 0..QEIL_PLAN_MAX_START; default NULL, 0. */
+    const qeil_assignment *start;
+    uint32_t n_start;
 } qeil_plan_params;
+
+#define QEIL_PLAN_MAX_START QEIL_ARCHIVE_MAX
 
 QEIL_API qeil_plan_params qeil_plan_default_params(void);
 

@@ -158,7 +158,7 @@ typedef struct {
     signed char of[QEIL_MAX_POOLS][QEIL_MAX_POOLS]; /* link index joining two pools, -1 none */
     double bytes[2][QEIL_MAX_LINKS];                /* [phase][link] bytes carried */
     double n_xfer[2][QEIL_MAX_LINKS];               /* [phase][link] transfers (each pays latency) */
-    int missing;                                    /* a transfer needed a link that is not there */
+    int missing;                                    /* transfers that needed a link that is not there */
 } link_acc;
 
 static void link_acc_init(link_acc *la, const qeil_platform *pf)
@@ -179,7 +179,7 @@ static void link_add(link_acc *la, int phase, int pa, int pb, double bytes, doub
     if (pa == pb) return;
     int l = la->of[pa][pb];
     if (l < 0) {
-        la->missing = 1;
+        la->missing++;
         return;
     }
     la->bytes[phase][l] += bytes;
@@ -220,9 +220,16 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
         dev_consts_init(&dc[d], &pf->units[d], a->dvfs[d]);
         if (!ep->healthy[d]) ev->infeas |= QEIL_INFEAS_HEALTH;
     }
-    for (uint32_t w = 0; w < n; w++)
-        if (!dc[a->pf_unit[w]].ok[wl->dtype[w]] || !dc[a->dc_unit[w]].ok[wl->dtype[w]])
-            ev->infeas |= QEIL_INFEAS_DTYPE;
+    for (uint32_t w = 0; w < n; w++) {
+        const uint8_t at[2] = {a->pf_unit[w], a->dc_unit[w]};
+        for (int ph = 0; ph < 2; ph++) {
+            if (!ep->healthy[at[ph]]) ev->n_violations++;
+            if (!dc[at[ph]].ok[wl->dtype[w]]) {
+                ev->infeas |= QEIL_INFEAS_DTYPE;
+                ev->n_violations++;
+            }
+        }
+    }
 
     /* ---- resident bytes, ρ and CPQ per pool (§3) ---- */
     const double b = a->batch;
@@ -331,6 +338,7 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
     link_add(&la, 1, pf->units[a->dc_unit[n - 1]].pool, pf->units[a->dc_unit[0]].pool,
              TOKEN_ID_B * k * N, steps);
     if (la.missing) {
+        ev->n_violations += (uint32_t)la.missing;
         ev->infeas |= QEIL_INFEAS_NOLINK;
         set_unreachable(ev);
         return QEIL_OK;

@@ -166,15 +166,18 @@ static double scalarise(const pgsam_state *s, const double f[QEIL_NOBJ])
     return mx + TCH_RHO * sum;
 }
 
-/* Violation of an infeasible plan: one per violated constraint class plus
- * how far memory and temperature are past their limits (relative), so the
- * feasibility-first phase has a gradient to follow. */
+/* Violation of an infeasible plan, so the feasibility-first phase has a
+ * gradient to follow: every work-unit placement and transfer that breaks
+ * the health, dtype or link constraint (qeil_eval.n_violations: moving one
+ * block off a unit without its type lowers it by one), plus one per
+ * memory or thermal class and how far memory and temperature are past
+ * their limits (relative). */
 static double violation(const qeil_plan_job *job)
 {
     const qeil_eval *ev = job->ev;
-    double v = 0.0;
-    for (int b = 0; b < QEIL_N_INFEAS; b++)
-        if (ev->infeas & (1u << b)) v += 1.0;
+    double v = (double)ev->n_violations;
+    if (ev->infeas & QEIL_INFEAS_MEMORY) v += 1.0;
+    if (ev->infeas & QEIL_INFEAS_THERMAL) v += 1.0;
     if (!ev->infeas) v += 1.0; /* feasible by bits but non-finite objectives */
     for (int p = 0; p < job->pf->n_pools; p++) {
         double over = ev->pool_rho[p] - job->pf->rho_max;
@@ -496,6 +499,10 @@ static int thermal_repair(pgsam_state *s, qeil_assignment *a, double f[QEIL_NOBJ
 static int seed_plans(const qeil_plan_job *job, qeil_assignment *seeds)
 {
     int ns = 0;
+    if (job->pp->n_start > 0) { /* warm start: the caller's plans instead */
+        for (uint32_t i = 0; i < job->pp->n_start; i++) seeds[ns++] = job->pp->start[i];
+        return ns;
+    }
     for (int i = 0; i < job->n_cand; i++)
         qeil_plan_fill_uniform(&seeds[ns++], job->pf, job->wl, job->cand[i], (int)job->wl->samples);
     qeil_plan_fill_greedy(&seeds[ns++], job);
@@ -516,8 +523,12 @@ qeil_status qeil_plan_run_pgsam(qeil_plan_job *job, qeil_archive *ar)
     s->U = job->pf->n_units;
     s->scratch = qeil_calloc(ctx, (size_t)s->n + 1, sizeof *s->scratch);
     s->scratch2 = qeil_calloc(ctx, (size_t)s->n + 1, sizeof *s->scratch2);
-    qeil_assignment *seeds = qeil_calloc(ctx, MAX_SEEDS, sizeof *seeds);
-    if (!s->scratch || !s->scratch2 || !seeds) {
+    const size_t max_seeds = pp->n_start > MAX_SEEDS ? pp->n_start : MAX_SEEDS;
+    qeil_assignment *seeds = qeil_calloc(ctx, max_seeds, sizeof *seeds);
+    double (*fseed)[QEIL_NOBJ] = qeil_calloc(ctx, max_seeds, sizeof *fseed);
+    double *vseed = qeil_calloc(ctx, max_seeds, sizeof *vseed);
+    int *feas_seed = qeil_calloc(ctx, max_seeds, sizeof *feas_seed);
+    if (!s->scratch || !s->scratch2 || !seeds || !fseed || !vseed || !feas_seed) {
         st = qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "pgsam: out of memory for the search state");
         goto done;
     }
@@ -543,8 +554,7 @@ qeil_status qeil_plan_run_pgsam(qeil_plan_job *job, qeil_archive *ar)
     int ns = seed_plans(job, seeds);
     double best_g = INFINITY, best_v = INFINITY;
     int best_seed = -1, best_feasible = 0;
-    double fseed[MAX_SEEDS][QEIL_NOBJ], vseed[MAX_SEEDS];
-    int feas_seed[MAX_SEEDS], n_done = 0;
+    int n_done = 0;
     for (int i = 0; i < ns && job->evals < pp->iters; i++, n_done++) {
         int r = qeil_plan_eval(job, &seeds[i], fseed[i]);
         if (r == 0) r = thermal_repair(s, &seeds[i], fseed[i], r);
@@ -676,6 +686,9 @@ qeil_status qeil_plan_run_pgsam(qeil_plan_job *job, qeil_archive *ar)
 
 done:
     qeil_free(ctx, seeds);
+    qeil_free(ctx, fseed);
+    qeil_free(ctx, vseed);
+    qeil_free(ctx, feas_seed);
     if (s) {
         qeil_free(ctx, s->scratch);
         qeil_free(ctx, s->scratch2);
@@ -751,6 +764,29 @@ static qeil_status check_inputs(qeil_ctx *ctx, const qeil_platform *pf, const qe
         if ((unsigned)wl->dtype[w] >= (unsigned)QEIL_DT_COUNT)
             return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "workload.dtype[%u]: %d is out of range (allowed 0..%d)",
                                  (unsigned)w, (int)wl->dtype[w], QEIL_DT_COUNT - 1);
+    if (pp->n_start > QEIL_PLAN_MAX_START || (pp->n_start > 0 && !pp->start))
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_start: %u %s (allowed 0..%d, with start plans)",
+                             (unsigned)pp->n_start, pp->start ? "is out of range" : "without start plans",
+                             QEIL_PLAN_MAX_START);
+    for (uint32_t i = 0; i < pp->n_start; i++) {
+        const qeil_assignment *a = &pp->start[i];
+        for (int d = 0; d < pf->n_units; d++)
+            if (a->dvfs[d] >= pf->units[d].n_dvfs)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "start[%u].dvfs[%d]: %u is out of range (allowed 0..%d)", (unsigned)i,
+                                     d, (unsigned)a->dvfs[d], pf->units[d].n_dvfs - 1);
+        for (uint32_t w = 0; w < wl->n_units; w++)
+            if (a->pf_unit[w] >= pf->n_units || a->dc_unit[w] >= pf->n_units)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "start[%u].%s_unit[%u]: %u is out of range (allowed 0..%d)",
+                                     (unsigned)i, a->pf_unit[w] >= pf->n_units ? "pf" : "dc",
+                                     (unsigned)w,
+                                     (unsigned)(a->pf_unit[w] >= pf->n_units ? a->pf_unit[w] : a->dc_unit[w]),
+                                     pf->n_units - 1);
+        if (a->batch < 1 || a->batch > wl->samples)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "start[%u].batch: %u is out of range (allowed 1..%u)",
+                                 (unsigned)i, (unsigned)a->batch, (unsigned)wl->samples);
+    }
     return QEIL_OK;
 }
 
