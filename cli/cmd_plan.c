@@ -7,12 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "qeil/plan.h"
 
 #define CMD "plan"
 #define TABLE_ROWS 16
+/* An exhaustive search above this many plans needs --force: at the
+ * measured ~4 µs per evaluation on this 2-core machine (docs/planner.md)
+ * 1e7 plans is ~40 s; the default instance's 4.8e7 took 195 s. */
+#define EXHAUSTIVE_LIMIT 1e7
 
 static void usage(FILE *f)
 {
@@ -25,8 +30,10 @@ static void usage(FILE *f)
             "options:\n"
             "  --platform NAME|FILE   catalog platform or JSON profile (default %s)\n"
             "  -m, --model NAME|FILE  built-in model or GGUF file (default %s)\n"
-            "  --prompt-tokens N      prompt length P (default 512)\n"
-            "  --gen-tokens N         tokens generated per sample N (default 128)\n"
+            "  --prompt-tokens N      prompt length P (default 512, or 4/5 of a smaller\n"
+            "                         model context)\n"
+            "  --gen-tokens N         tokens generated per sample N (default 128, or what\n"
+            "                         the context leaves after P)\n"
             "  --samples K            repeated samples k (default 1)\n"
             "  --method M             pgsam|greedy|standard|exhaustive|random (default pgsam)\n"
             "  --seed S               search seed (default 42)\n"
@@ -35,13 +42,14 @@ static void usage(FILE *f)
             "  --max-energy J         ... and energy <= J\n"
             "  --throttle-frac F      junction limit as a fraction of T_max (default 0.85)\n"
             "  --fail UNIT            treat compute unit UNIT as failed (repeatable)\n"
+            "  --force                run an exhaustive search above %.0e plans\n"
             "  --output FMT           table|json|csv (default table)\n"
             "  -h, --help             this help\n\n"
             "examples:\n"
             "  qeil plan\n"
             "  qeil plan --platform jetson-orin-nano-super-15w --model llama-3.2-1b --samples 8\n"
             "  qeil plan --platform probe.json -m model.gguf --output json\n",
-            QEIL_DEFAULT_PLATFORM, QEIL_DEFAULT_MODEL);
+            QEIL_DEFAULT_PLATFORM, QEIL_DEFAULT_MODEL, EXHAUSTIVE_LIMIT);
 }
 
 typedef struct {
@@ -52,6 +60,9 @@ typedef struct {
     cli_output out;
     const char *fail[QEIL_MAX_UNITS];
     int n_fail;
+    int force;
+    int p_given, n_given; /* --prompt-tokens / --gen-tokens given */
+    int fitted;           /* the defaults were shrunk to the model's context */
 } plan_opts;
 
 /* ---- argument parsing ------------------------------------------------- */
@@ -78,9 +89,11 @@ static int parse_args(int argc, char **argv, plan_opts *o, int *done)
         } else if (OPT("--prompt-tokens", NULL)) {
             if (m < 0 || cli_u64(CMD, "--prompt-tokens", v, 1, 1u << 20, &u)) return CLI_USAGE;
             o->wp.prompt_tokens = (uint32_t)u;
+            o->p_given = 1;
         } else if (OPT("--gen-tokens", NULL)) {
             if (m < 0 || cli_u64(CMD, "--gen-tokens", v, 1, 1u << 20, &u)) return CLI_USAGE;
             o->wp.gen_tokens = (uint32_t)u;
+            o->n_given = 1;
         } else if (OPT("--samples", NULL)) {
             if (m < 0 || cli_u64(CMD, "--samples", v, 1, QEIL_MAX_SAMPLES, &u)) return CLI_USAGE;
             o->wp.samples = (uint32_t)u;
@@ -111,6 +124,8 @@ static int parse_args(int argc, char **argv, plan_opts *o, int *done)
             if (o->n_fail >= QEIL_MAX_UNITS)
                 return cli_usage_error(CMD, "--fail: at most %d units", QEIL_MAX_UNITS);
             o->fail[o->n_fail++] = v;
+        } else if (cli_flag(argv, i, "--force", NULL)) {
+            o->force = 1;
         } else if (OPT("--output", NULL)) {
             if (m < 0 || cli_parse_output(CMD, v, NULL, &o->out)) return CLI_USAGE;
         } else {
@@ -260,6 +275,53 @@ static cJSON *platform_json(const qeil_platform *pf)
 
 /* ---- the command ------------------------------------------------------ */
 
+/* Defaults that do not fit a small model's context C are shrunk to fit:
+ * P = 4/5 of C (the default 512:128 ratio) when not given, N = what is
+ * left after P when not given. Given values are never changed: one that
+ * does not fit is the workload's error, naming it. */
+static void fit_defaults(plan_opts *o, uint32_t C)
+{
+    if (C < 2 || o->wp.prompt_tokens + o->wp.gen_tokens <= C) return;
+    if (!o->p_given) {
+        uint32_t p = o->n_given ? (o->wp.gen_tokens < C ? C - o->wp.gen_tokens : 1)
+                                : (uint32_t)((uint64_t)C * 4 / 5);
+        if (p < 1) p = 1;
+        if (p < o->wp.prompt_tokens) {
+            o->wp.prompt_tokens = p;
+            o->fitted = 1;
+        }
+    }
+    if (!o->n_given && o->wp.prompt_tokens < C && o->wp.prompt_tokens + o->wp.gen_tokens > C) {
+        o->wp.gen_tokens = C - o->wp.prompt_tokens;
+        o->fitted = 1;
+    }
+}
+
+typedef struct {
+    int tty;
+    int last_decile; /* non-tty: the last 10 % step printed */
+} progress_state;
+
+/* On a terminal one line redrawn in place; in a log a line per 10 %. */
+static void on_progress(void *user, uint64_t done, uint64_t total)
+{
+    progress_state *ps = user;
+    double frac = total > 0 ? (double)done / (double)total : 1.0;
+    if (frac > 1.0) frac = 1.0;
+    if (ps->tty) {
+        fprintf(stderr, "\rqeil plan: exhaustive: %5.1f %% (%.3g of %.3g plans)", 100 * frac,
+                (double)done, (double)total);
+        if (done >= total) fputc('\n', stderr);
+        fflush(stderr);
+        return;
+    }
+    int decile = (int)(frac * 10);
+    if (decile == ps->last_decile) return;
+    ps->last_decile = decile;
+    fprintf(stderr, "qeil plan: exhaustive: %3d %% (%.3g of %.3g plans)\n", decile * 10, (double)done,
+            (double)total);
+}
+
 typedef struct {
     qeil_assignment a;
     qeil_eval ev;
@@ -295,9 +357,31 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
     printf("qeil plan: %s on %s (%d units), P=%u N=%u k=%u, method %s, seed %llu\n", cli_term(md->name),
            pf->name, pf->n_units, wl->prompt_tokens, wl->gen_tokens, wl->samples,
            qeil_plan_method_name(o->pp.method), (unsigned long long)o->pp.seed);
+    if (o->fitted)
+        printf("P and N: defaults shrunk to fit the model's context of %u tokens "
+               "(--prompt-tokens, --gen-tokens to choose)\n",
+               md->ctx_max);
     printf("all figures are MODELED (energy model on profile coefficients; see docs/energy-model.md)\n");
-    printf("searched %llu plans in %.1f ms\n\n",
-           (unsigned long long)qeil_front_evaluations(f), search_s * 1e3);
+    printf("searched %llu plans in %.1f ms\n", (unsigned long long)qeil_front_evaluations(f),
+           search_s * 1e3);
+    int n_healthy = 0;
+    for (int d = 0; d < pf->n_units; d++) n_healthy += o->pp.energy.healthy[d] != 0;
+    if (o->n_fail > 0) {
+        printf("failed units (--fail), given no work:");
+        for (int d = 0; d < pf->n_units; d++)
+            if (!o->pp.energy.healthy[d]) printf(" %s", pf->units[d].name);
+        printf("\n");
+    }
+    if (n_healthy == 1) {
+        const char *only = "";
+        for (int d = 0; d < pf->n_units; d++)
+            if (o->pp.energy.healthy[d]) only = pf->units[d].name;
+        printf("note: one compute unit (%s) %s, so there is no placement to choose: the\n"
+               "plans differ only in its DVFS point and the decode batch. A profile with more\n"
+               "units (a GPU or NPU: qeil devices, qeil probe) gives the planner a choice.\n",
+               only, o->n_fail > 0 ? "is left to place work on" : "is all this platform has");
+    }
+    printf("\n");
 
     /* The front is 3-objective; the table lists the plans that trade energy
      * against latency (non-dominated in those two), at most TABLE_ROWS of
@@ -372,6 +456,11 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
                pct_change(ev->energy_J, bs[k]->ev.energy_J),
                pct_change(ev->latency_s, bs[k]->ev.latency_s));
     }
+    printf("\nterms: underutil = share of the powered units' capacity idle or starved over the\n"
+           "request (0 = all busy; docs/energy-model.md); phi (Φ) = thermal yield, dynamic /\n"
+           "(dynamic + leakage) power; rho = a memory pool's fill, CPQ = capacity pressure\n"
+           "rho / (1 - rho); DASI (per unit in --output json) = the share of a unit's peak the\n"
+           "work can use (roofline). J/token counts every generated token of every sample.\n");
 }
 
 static void print_csv(const qeil_platform *pf, const qeil_workload *wl, const qeil_front *f,
@@ -414,6 +503,7 @@ static void print_json(const plan_opts *o, const qeil_platform *pf, const qeil_m
     cJSON_AddNumberToObject(w, "prompt_tokens", wl->prompt_tokens);
     cJSON_AddNumberToObject(w, "gen_tokens", wl->gen_tokens);
     cJSON_AddNumberToObject(w, "samples", wl->samples);
+    cJSON_AddBoolToObject(w, "fitted_to_context", o->fitted);
     cJSON *units = cJSON_AddObjectToObject(root, "units");
     cJSON_AddStringToObject(units, "energy", "J");
     cJSON_AddStringToObject(units, "latency", "s");
@@ -422,6 +512,9 @@ static void print_json(const plan_opts *o, const qeil_platform *pf, const qeil_m
     cJSON_AddNumberToObject(root, "evaluations", (double)qeil_front_evaluations(f));
     cJSON_AddNumberToObject(root, "search_time_s", search_s);
     cJSON_AddNumberToObject(root, "recommended", (double)rec);
+    cJSON *failed = cJSON_AddArrayToObject(root, "failed_units");
+    for (int d = 0; d < pf->n_units; d++)
+        if (!o->pp.energy.healthy[d]) cJSON_AddItemToArray(failed, cJSON_CreateString(pf->units[d].name));
     cJSON *front = cJSON_AddArrayToObject(root, "front");
     for (size_t i = 0; i < qeil_front_size(f); i++)
         cJSON_AddItemToArray(front, plan_json(pf, wl, qeil_front_plan(f, i), qeil_front_eval(f, i)));
@@ -468,9 +561,27 @@ int cmd_plan(int argc, char **argv)
         }
         o.pp.energy.healthy[found] = 0;
     }
+    fit_defaults(&o, md.ctx_max);
     if (qeil_workload_build(ctx, &md, &o.wp, &wl) != QEIL_OK) {
         rc = cli_usage_error(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
+    }
+    progress_state ps = {isatty(2), -1};
+    if (o.pp.method == QEIL_METHOD_EXHAUSTIVE) {
+        double n_plans = 0;
+        if (qeil_plan_count(ctx, &pf, &wl, &o.pp, &n_plans) != QEIL_OK) {
+            cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        if (n_plans > EXHAUSTIVE_LIMIT && !o.force) {
+            rc = cli_usage_error(CMD, "--method exhaustive: %.3g plans to evaluate (minutes at a few "
+                                      "us each) is above the limit of %.0e; pass --force to run it, "
+                                      "or use pgsam", n_plans, EXHAUSTIVE_LIMIT);
+            goto out;
+        }
+        fprintf(stderr, "qeil plan: exhaustive: evaluating %.3g plans\n", n_plans);
+        o.pp.progress = on_progress;
+        o.pp.progress_user = &ps;
     }
     double t0 = now_s();
     if (qeil_plan_search(ctx, &pf, &wl, &o.pp, &f) != QEIL_OK) {

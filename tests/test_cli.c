@@ -285,7 +285,7 @@ TEST(catalogs_list)
 
 /* A tiny llama-style GGUF written with the library's writer: the planner
  * must take the model description from the file itself. */
-static int write_tiny_gguf_named(const char *path, const char *name)
+static int write_tiny_gguf_ctx(const char *path, const char *name, uint32_t ctx_len)
 {
     qeil_gguf_writer *w = qeil_gguf_writer_create(NULL);
     if (!w) return -1;
@@ -300,7 +300,7 @@ static int write_tiny_gguf_named(const char *path, const char *name)
     bad |= qeil_gguf_writer_set_u32(w, "llama.attention.head_count", 4);
     bad |= qeil_gguf_writer_set_u32(w, "llama.attention.head_count_kv", 2);
     bad |= qeil_gguf_writer_set_u32(w, "llama.feed_forward_length", FF);
-    bad |= qeil_gguf_writer_set_u32(w, "llama.context_length", 2048);
+    bad |= qeil_gguf_writer_set_u32(w, "llama.context_length", ctx_len);
     bad |= qeil_gguf_writer_set_u32(w, "llama.vocab_size", V);
     uint64_t emb[2] = {D, V}, sq[2] = {D, D}, kv[2] = {D, D / 2}, up[2] = {D, FF}, dn[2] = {FF, D},
              nrm[1] = {D};
@@ -326,6 +326,11 @@ static int write_tiny_gguf_named(const char *path, const char *name)
     bad |= qeil_gguf_writer_write(w, path);
     qeil_gguf_writer_free(w);
     return bad ? -1 : 0;
+}
+
+static int write_tiny_gguf_named(const char *path, const char *name)
+{
+    return write_tiny_gguf_ctx(path, name, 2048);
 }
 
 static int write_tiny_gguf(const char *path)
@@ -387,6 +392,51 @@ TEST(hostile_model_name)
         CHECK(out_text && !strstr(out_text, "\xc2\x9b"));
         CHECK_CONTAINS(out_text, "ev\xEF\xBF\xBDil\\x1b[31mred\\u009b2J");
     }
+}
+
+/* What qeil plan says so a user needn't guess: failed units listed, a
+ * one-unit platform called what it is, defaults that fit a small model's
+ * context, the terms explained, and an exhaustive search that counts its
+ * plans before it starts and refuses a minutes-long one without --force. */
+TEST(plan_explains_itself)
+{
+    char path[4200], args[4400];
+    CHECK_EQ_INT(qeil("plan --iters 500 --fail rtx-pro-5000 --fail npu"), 0);
+    CHECK_CONTAINS(out_text, "failed units (--fail), given no work: npu rtx-pro-5000");
+    CHECK_CONTAINS(out_text, "terms: underutil = ");
+    CHECK_CONTAINS(out_text, "phi (");
+    CHECK(strstr(out_text, "note: one compute unit") == NULL); /* cpu and igpu are left */
+    CHECK_EQ_INT(qeil("plan --iters 500 --fail rtx-pro-5000 --fail npu --fail igpu"), 0);
+    CHECK_CONTAINS(out_text, "note: one compute unit (cpu) is left to place work on");
+    cJSON *j = plan_json("--iters 500 --fail npu");
+    CHECK(j != NULL);
+    if (j) {
+        cJSON *fu = cJSON_GetObjectItem(j, "failed_units");
+        CHECK_EQ_INT(cJSON_GetArraySize(fu), 1);
+        CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetArrayItem(fu, 0)), "npu");
+        cJSON_Delete(j);
+    }
+    /* a 128-token model: the defaults P=512 N=128 shrink to 102 + 26 */
+    snprintf(path, sizeof path, "%s/ctx128.gguf", tmpdir);
+    CHECK_EQ_INT(write_tiny_gguf_ctx(path, "ctx128", 128), 0);
+    snprintf(args, sizeof args, "plan --iters 500 -m %s", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    CHECK_CONTAINS(out_text, "P=102 N=26");
+    CHECK_CONTAINS(out_text, "defaults shrunk to fit the model's context of 128 tokens");
+    snprintf(args, sizeof args, "plan --iters 500 -m %s --prompt-tokens 100", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    CHECK_CONTAINS(out_text, "P=100 N=28");
+    /* a given value that does not fit is still an error naming it */
+    snprintf(args, sizeof args, "plan -m %s --prompt-tokens 200", path);
+    CHECK_EQ_INT(qeil(args), 2);
+    CHECK_CONTAINS(err_text, "prompt_tokens: 200 is out of range");
+    /* exhaustive: counted first; 4.8e7 plans on the defaults need --force */
+    CHECK_EQ_INT(qeil("plan --method exhaustive"), 2);
+    CHECK_CONTAINS(err_text, "4.82e+07 plans to evaluate");
+    CHECK_CONTAINS(err_text, "--force");
+    CHECK_EQ_INT(qeil("plan --platform rpi5-hailo10h -m gpt2-125m --method exhaustive"), 0);
+    CHECK_CONTAINS(err_text, "qeil plan: exhaustive: evaluating ");
+    CHECK_CONTAINS(err_text, "100 % (");
 }
 
 TEST(plan_from_gguf_file)
@@ -542,6 +592,7 @@ int main(int argc, char **argv)
     RUN(plan_table_and_csv);
     RUN(plan_with_failed_unit_avoids_it);
     RUN(catalogs_list);
+    RUN(plan_explains_itself);
     RUN(plan_from_gguf_file);
     RUN(hostile_model_name);
     RUN(probe_output_checked_first);

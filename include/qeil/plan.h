@@ -63,6 +63,12 @@ typedef struct {
      * n_start 0..QEIL_PLAN_MAX_START; default NULL, 0. */
     const qeil_assignment *start;
     uint32_t n_start;
+    /* Progress of a long search (the exhaustive one: every 2^18 plans and
+     * once at the end, done == total then; other methods take milliseconds
+     * and do not call it). Called on the searching thread; may be NULL
+     * (default). */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
 } qeil_plan_params;
 
 #define QEIL_PLAN_MAX_START QEIL_ARCHIVE_MAX
@@ -78,6 +84,14 @@ typedef struct qeil_front qeil_front;
 QEIL_API qeil_status qeil_plan_search(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
                                       const qeil_plan_params *pp, qeil_front **out);
 QEIL_API void qeil_front_free(qeil_front *f);
+
+/* How many plans qeil_plan_search would evaluate with these inputs, into
+ * *n_plans: the enumeration size for the exhaustive method (after its
+ * restriction, docs/planner.md), iters for PGSAM and random, 1 for standard
+ * and greedy. For a caller that wants to refuse or warn before a long
+ * search. Errors as qeil_plan_search's input checks. */
+QEIL_API qeil_status qeil_plan_count(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
+                                     const qeil_plan_params *pp, double *n_plans);
 
 QEIL_API size_t qeil_front_size(const qeil_front *f);
 QEIL_API const qeil_assignment *qeil_front_plan(const qeil_front *f, size_t i);

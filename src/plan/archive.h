@@ -96,6 +96,8 @@ qeil_status qeil_plan_fail_infeasible(qeil_plan_job *job, const char *method);
 qeil_status qeil_plan_run_pgsam(qeil_plan_job *job, qeil_archive *ar);
 qeil_status qeil_plan_run_random(qeil_plan_job *job, qeil_archive *ar);
 qeil_status qeil_plan_run_exhaustive(qeil_plan_job *job, qeil_archive *ar);
+/* Plans the exhaustive search would evaluate on job's instance. */
+double qeil_plan_exhaustive_size(const qeil_plan_job *job);
 /* Returns 1 and fills *out when a feasible plan was found, else 0. */
 int qeil_plan_run_standard(qeil_plan_job *job, qeil_assignment *out);
 int qeil_plan_run_greedy(qeil_plan_job *job, qeil_assignment *out);

@@ -159,7 +159,12 @@ typedef struct {
     uint16_t batches[QEIL_MAX_SAMPLES];
     unsigned mask0;  /* units used by the prefill placement */
     qeil_status st;
+    double total;    /* plans this search evaluates (for progress) */
 } exh;
+
+/* Report progress every this many evaluations (a few seconds' worth at
+ * most; a power of two so the test is a mask). */
+#define EXH_PROGRESS_EVERY (1u << 18)
 
 static int popcount(unsigned m)
 {
@@ -172,6 +177,9 @@ static void exh_leaf(exh *e)
 {
     double f[QEIL_NOBJ];
     int r = qeil_plan_eval(e->job, &e->a, f);
+    const qeil_plan_params *pp = e->job->pp;
+    if (pp->progress && (e->job->evals & (EXH_PROGRESS_EVERY - 1)) == 0)
+        pp->progress(pp->progress_user, e->job->evals, (uint64_t)e->total);
     if (r < 0) {
         e->st = qeil_ctx_fail(e->job->ctx, QEIL_ERR_INTERNAL, "exhaustive: energy model rejected a plan");
         return;
@@ -351,61 +359,93 @@ static void exh_full(exh *e)
     }
 }
 
+/* The exhaustive search's shape for this instance: full enumeration, or
+ * contiguous segments restricted step by step until within budget. Sets
+ * e's choice tables; returns the number of plans it will evaluate and, in
+ * *count0 / *what, the unrestricted segment count and the restriction (NULL
+ * for none; *full = 1 for the full enumeration). */
+static double exh_setup(exh *e, int *full, double *count0, const char **what)
+{
+    const qeil_platform *pf = e->job->pf;
+    *what = NULL;
+    *count0 = 0.0;
+    /* Full enumeration size: (#healthy units)^(2n) × Π dvfs × #batches. */
+    double n_full = pow((double)e->job->n_cand, 2.0 * e->n) * (double)e->job->wl->samples;
+    for (int d = 0; d < pf->n_units; d++) n_full *= pf->units[d].n_dvfs;
+    *full = n_full <= (double)e->job->pp->exhaustive_full_max;
+    if (*full) return n_full;
+    static const struct {
+        int mirror, batch_pow2, batch_max, dvfs_mode, max_seg;
+        const char *what;
+    } level[] = {
+        {0, 0, 0, 0, QEIL_MAX_UNITS, "none"},
+        {1, 0, 0, 0, QEIL_MAX_UNITS, "decode placement = prefill placement"},
+        {1, 1, 0, 0, QEIL_MAX_UNITS, "decode = prefill; batch in {powers of 2, samples}"},
+        {1, 1, 0, 1, QEIL_MAX_UNITS,
+         "decode = prefill; batch in {powers of 2, samples}; DVFS in {lowest, nominal, highest}"},
+        {1, 1, 0, 2, QEIL_MAX_UNITS, "decode = prefill; batch in {powers of 2, samples}; nominal DVFS"},
+        {1, 1, 0, 2, 2, "decode = prefill; batch in {powers of 2, samples}; nominal DVFS; <= 2 segments"},
+        {1, 0, 1, 2, 2, "decode = prefill; batch = samples; nominal DVFS; <= 2 segments"},
+    };
+    const int n_level = (int)(sizeof level / sizeof level[0]);
+    double count = 0.0;
+    int L;
+    for (L = 0; L < n_level; L++) {
+        e->mirror = level[L].mirror;
+        e->max_seg = level[L].max_seg;
+        set_batches(e, level[L].batch_pow2, level[L].batch_max);
+        set_dvfs(e, level[L].dvfs_mode);
+        count = exh_count(e);
+        if (L == 0) *count0 = count;
+        if (count <= EXH_SEGMENT_BUDGET) break;
+    }
+    if (L == n_level) L = n_level - 1; /* at most U + (n-1)·U(U-1) plans: always small */
+    if (L > 0) *what = level[L].what;
+    return count;
+}
+
 qeil_status qeil_plan_run_exhaustive(qeil_plan_job *job, qeil_archive *ar)
 {
-    const qeil_platform *pf = job->pf;
     exh *e = qeil_calloc(job->ctx, 1, sizeof *e);
     if (!e) return qeil_ctx_fail(job->ctx, QEIL_ERR_NOMEM, "exhaustive: out of memory");
     e->job = job;
     e->ar = ar;
     e->n = job->wl->n_units;
     e->st = QEIL_OK;
-
-    /* Full enumeration size: (#healthy units)^(2n) × Π dvfs × #batches. */
-    double full = pow((double)job->n_cand, 2.0 * e->n) * (double)job->wl->samples;
-    for (int d = 0; d < pf->n_units; d++) full *= pf->units[d].n_dvfs;
-    if (full <= (double)job->pp->exhaustive_full_max) {
-        qeil_ctx_log(job->ctx, QEIL_LOG_INFO, "exhaustive: full enumeration of %.0f plans", full);
+    int full;
+    double count0;
+    const char *what;
+    double count = exh_setup(e, &full, &count0, &what);
+    e->total = count;
+    if (full) {
+        qeil_ctx_log(job->ctx, QEIL_LOG_INFO, "exhaustive: full enumeration of %.0f plans", count);
         exh_full(e);
     } else {
-        /* Contiguous-segment plans; restrict step by step until within budget. */
-        static const struct {
-            int mirror, batch_pow2, batch_max, dvfs_mode, max_seg;
-            const char *what;
-        } level[] = {
-            {0, 0, 0, 0, QEIL_MAX_UNITS, "none"},
-            {1, 0, 0, 0, QEIL_MAX_UNITS, "decode placement = prefill placement"},
-            {1, 1, 0, 0, QEIL_MAX_UNITS, "decode = prefill; batch in {powers of 2, samples}"},
-            {1, 1, 0, 1, QEIL_MAX_UNITS,
-             "decode = prefill; batch in {powers of 2, samples}; DVFS in {lowest, nominal, highest}"},
-            {1, 1, 0, 2, QEIL_MAX_UNITS, "decode = prefill; batch in {powers of 2, samples}; nominal DVFS"},
-            {1, 1, 0, 2, 2, "decode = prefill; batch in {powers of 2, samples}; nominal DVFS; <= 2 segments"},
-            {1, 0, 1, 2, 2, "decode = prefill; batch = samples; nominal DVFS; <= 2 segments"},
-        };
-        const int n_level = (int)(sizeof level / sizeof level[0]);
-        double count = 0.0, count0 = 0.0;
-        int L;
-        for (L = 0; L < n_level; L++) {
-            e->mirror = level[L].mirror;
-            e->max_seg = level[L].max_seg;
-            set_batches(e, level[L].batch_pow2, level[L].batch_max);
-            set_dvfs(e, level[L].dvfs_mode);
-            count = exh_count(e);
-            if (L == 0) count0 = count;
-            if (count <= EXH_SEGMENT_BUDGET) break;
-        }
-        if (L == n_level) L = n_level - 1; /* at most U + (n-1)·U(U-1) plans: always small */
-        if (L > 0)
+        if (what)
             qeil_ctx_log(job->ctx, QEIL_LOG_WARN,
                          "exhaustive: %.3g contiguous-segment plans exceed the budget of %.0e; "
                          "restricted (%s) to %.3g plans: the result is not a ground truth",
-                         count0, EXH_SEGMENT_BUDGET, level[L].what, count);
+                         count0, EXH_SEGMENT_BUDGET, what, count);
         else
             qeil_ctx_log(job->ctx, QEIL_LOG_INFO, "exhaustive: %.0f contiguous-segment plans", count);
         memset(&e->a, 0, sizeof e->a);
         exh_segments(e, 0, 0, 0);
     }
+    if (e->st == QEIL_OK && job->pp->progress)
+        job->pp->progress(job->pp->progress_user, job->evals, job->evals);
     qeil_status st = e->st;
     qeil_free(job->ctx, e);
     return st;
+}
+
+double qeil_plan_exhaustive_size(const qeil_plan_job *job)
+{
+    exh e;
+    memset(&e, 0, sizeof e);
+    e.job = (qeil_plan_job *)job;
+    e.n = job->wl->n_units;
+    int full;
+    double count0;
+    const char *what;
+    return exh_setup(&e, &full, &count0, &what);
 }

@@ -790,6 +790,31 @@ static qeil_status check_inputs(qeil_ctx *ctx, const qeil_platform *pf, const qe
     return QEIL_OK;
 }
 
+qeil_status qeil_plan_count(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
+                            const qeil_plan_params *pp, double *n_plans)
+{
+    if (!pf || !wl || !pp || !n_plans)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_plan_count: NULL %s",
+                             !pf ? "platform" : !wl ? "workload" : !pp ? "params" : "n_plans");
+    qeil_status st = check_inputs(ctx, pf, wl, pp);
+    if (st != QEIL_OK) return st;
+    qeil_plan_job job;
+    memset(&job, 0, sizeof job);
+    job.ctx = ctx;
+    job.pf = pf;
+    job.wl = wl;
+    job.pp = pp;
+    for (int d = 0; d < pf->n_units; d++)
+        if (pp->energy.healthy[d]) job.cand[job.n_cand++] = (uint8_t)d;
+    switch (pp->method) {
+    case QEIL_METHOD_EXHAUSTIVE: *n_plans = qeil_plan_exhaustive_size(&job); break;
+    case QEIL_METHOD_PGSAM:
+    case QEIL_METHOD_RANDOM: *n_plans = (double)pp->iters; break;
+    default: *n_plans = 1.0; break;
+    }
+    return QEIL_OK;
+}
+
 qeil_status qeil_plan_search(qeil_ctx *ctx, const qeil_platform *pf, const qeil_workload *wl,
                              const qeil_plan_params *pp, qeil_front **out)
 {
