@@ -2,6 +2,7 @@
  * platform's compute units and report the Pareto front, the recommended
  * plan, and how it compares with the standard and greedy baselines. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "svg.h"
 #include "qeil/plan.h"
 
 #define CMD "plan"
@@ -44,6 +46,7 @@ static void usage(FILE *f)
             "  --fail UNIT            treat compute unit UNIT as failed (repeatable)\n"
             "  --force                run an exhaustive search above %.0e plans\n"
             "  --output FMT           table|json|csv (default table)\n"
+            "  --svg FILE             also draw the front and the recommended plan (SVG)\n"
             "  -h, --help             this help\n\n"
             "examples:\n"
             "  qeil plan\n"
@@ -62,6 +65,7 @@ typedef struct {
     int n_fail;
     int force;
     int p_given, n_given; /* --prompt-tokens / --gen-tokens given */
+    const char *svg;      /* --svg FILE */
     int fitted;           /* the defaults were shrunk to the model's context */
 } plan_opts;
 
@@ -124,6 +128,9 @@ static int parse_args(int argc, char **argv, plan_opts *o, int *done)
             if (o->n_fail >= QEIL_MAX_UNITS)
                 return cli_usage_error(CMD, "--fail: at most %d units", QEIL_MAX_UNITS);
             o->fail[o->n_fail++] = v;
+        } else if (OPT("--svg", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->svg = v;
         } else if (cli_flag(argv, i, "--force", NULL)) {
             o->force = 1;
         } else if (OPT("--output", NULL)) {
@@ -463,6 +470,129 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
            "work can use (roofline). J/token counts every generated token of every sample.\n");
 }
 
+/* ---- SVG: the front and the recommended plan's device map --------------- */
+
+static void svg_marker(FILE *fp, double x, double y, int shape, const char *fill)
+{
+    if (shape == 1) /* square */
+        fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"10\" height=\"10\" fill=\"%s\" stroke=\"#000\"/>\n",
+                x - 5, y - 5, fill);
+    else if (shape == 2) /* triangle */
+        fprintf(fp, "<path d=\"M%.1f %.1f L%.1f %.1f L%.1f %.1f Z\" fill=\"%s\" stroke=\"#000\"/>\n", x,
+                y - 6, x + 6, y + 5, x - 6, y + 5, fill);
+    else
+        fprintf(fp, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" stroke=\"#333\" "
+                    "stroke-width=\"0.5\"/>\n", x, y, fill);
+}
+
+static int write_svg(const char *path, const plan_opts *o, const qeil_platform *pf,
+                     const qeil_model_desc *md, const qeil_workload *wl, const qeil_front *f,
+                     size_t rec, const baseline *std_b, const baseline *greedy_b)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp) return -1;
+    const uint32_t n = wl->n_units;
+    const int W = 980, plot_h = 330, map_top = 500, row_h = 16;
+    const int H = map_top + 2 * pf->n_units * row_h + 70;
+    char title[512];
+    snprintf(title, sizeof title, "qeil plan: %s on %s", md->name, pf->name);
+    svg_begin(fp, W, H, title);
+    svg_text(fp, 20, 24, "start", 15, "%s", title);
+    svg_text(fp, 20, 42, "start", 11,
+             "P=%u N=%u k=%u, %s seed %llu, %zu plans on the front; all figures MODELED", wl->prompt_tokens,
+             wl->gen_tokens, wl->samples, qeil_plan_method_name(o->pp.method),
+             (unsigned long long)o->pp.seed, qeil_front_size(f));
+
+    /* front: energy (x) vs latency (y), underutilization as colour */
+    double e_lo = INFINITY, e_hi = -INFINITY, l_lo = INFINITY, l_hi = -INFINITY;
+    const baseline *bs[2] = {std_b, greedy_b};
+    for (size_t i = 0; i < qeil_front_size(f); i++) {
+        const qeil_eval *ev = qeil_front_eval(f, i);
+        e_lo = fmin(e_lo, ev->energy_J), e_hi = fmax(e_hi, ev->energy_J);
+        l_lo = fmin(l_lo, ev->latency_s), l_hi = fmax(l_hi, ev->latency_s);
+    }
+    for (int k = 0; k < 2; k++)
+        if (bs[k]->ok) {
+            e_lo = fmin(e_lo, bs[k]->ev.energy_J), e_hi = fmax(e_hi, bs[k]->ev.energy_J);
+            l_lo = fmin(l_lo, bs[k]->ev.latency_s), l_hi = fmax(l_hi, bs[k]->ev.latency_s);
+        }
+    svg_axis ax = svg_axis_fit(e_lo, e_hi, 90, 640);
+    svg_axis ay = svg_axis_fit(l_lo, l_hi, 70 + plot_h, 70);
+    svg_axes(fp, &ax, &ay, "energy per request, J", "latency, s");
+    char col[8];
+    for (size_t i = 0; i < qeil_front_size(f); i++) {
+        const qeil_eval *ev = qeil_front_eval(f, i);
+        svg_ramp(ev->underutil, col);
+        svg_marker(fp, svg_map(&ax, ev->energy_J), svg_map(&ay, ev->latency_s), 0, col);
+    }
+    const qeil_eval *rev = qeil_front_eval(f, rec);
+    double rx = svg_map(&ax, rev->energy_J), ry = svg_map(&ay, rev->latency_s);
+    fprintf(fp, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"9\" fill=\"none\" stroke=\"#d00\" stroke-width=\"2\"/>\n",
+            rx, ry);
+    svg_text(fp, rx + 10, ry - 12, "start", 11, "recommended #%zu", rec);
+    static const char *const bname[2] = {"standard", "greedy"};
+    for (int k = 0; k < 2; k++) {
+        if (!bs[k]->ok) continue;
+        double x = svg_map(&ax, bs[k]->ev.energy_J), y = svg_map(&ay, bs[k]->ev.latency_s);
+        svg_marker(fp, x, y, k + 1, "#ffffff");
+        svg_text(fp, x + 9, y + 14, "start", 11, "%s", bname[k]);
+    }
+    /* colour bar */
+    for (int i = 0; i < 50; i++) {
+        svg_ramp(1.0 - i / 49.0, col);
+        fprintf(fp, "<rect x=\"680\" y=\"%.1f\" width=\"14\" height=\"%.2f\" fill=\"%s\"/>\n",
+                70 + i * plot_h / 50.0, plot_h / 50.0 + 0.3, col);
+    }
+    svg_text(fp, 700, 78, "start", 10, "1");
+    svg_text(fp, 700, 70 + plot_h, "start", 10, "0");
+    svg_text(fp, 680, 60, "start", 11, "underutilization");
+    /* legend */
+    svg_marker(fp, 760, 90, 0, "#21918c");
+    svg_text(fp, 772, 94, "start", 11, "front plan");
+    svg_marker(fp, 760, 112, 1, "#ffffff");
+    svg_text(fp, 772, 116, "start", 11, "standard baseline");
+    svg_marker(fp, 760, 134, 2, "#ffffff");
+    svg_text(fp, 772, 138, "start", 11, "greedy baseline");
+    fprintf(fp, "<circle cx=\"760\" cy=\"156\" r=\"7\" fill=\"none\" stroke=\"#d00\" stroke-width=\"2\"/>\n");
+    svg_text(fp, 772, 160, "start", 11, "recommended (%s)",
+             (isfinite(o->max_latency_s) || isfinite(o->max_energy_J)) ? "within limits" : "knee");
+    svg_text(fp, 740, 190, "start", 11, "energy %.4g J", rev->energy_J);
+    svg_text(fp, 740, 206, "start", 11, "latency %.4g s", rev->latency_s);
+    svg_text(fp, 740, 222, "start", 11, "%.4g J/token", rev->energy_J / ((double)wl->gen_tokens * wl->samples));
+    svg_text(fp, 740, 238, "start", 11, "peak junction %.3g C", rev->peak_temp_C);
+
+    /* the recommended plan's device map: units x work units, per phase */
+    const qeil_assignment *a = qeil_front_plan(f, rec);
+    svg_text(fp, 20, map_top - 24, "start", 13, "Recommended plan #%zu: which unit runs each work unit", rec);
+    const double x0 = 170, cw = fmin(22.0, (W - 30 - x0) / (double)n);
+    int row = 0;
+    for (int ph = 0; ph < 2; ph++) {
+        const uint8_t *dev = ph ? a->dc_unit : a->pf_unit;
+        for (int d = 0; d < pf->n_units; d++, row++) {
+            double y = map_top + row * row_h;
+            svg_text(fp, x0 - 6, y + 12, "end", 11, "%s %s%s", ph ? "decode" : "prefill", pf->units[d].name,
+                     o->pp.energy.healthy[d] ? "" : " (failed)");
+            fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n", x0, y,
+                    cw * n, row_h - 2, row % 2 ? "#fafafa" : "#f0f0f0");
+            for (uint32_t w = 0; w < n; w++)
+                if (dev[w] == d)
+                    fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n",
+                            x0 + w * cw, y, cw > 2 ? cw - 1 : cw, row_h - 2, svg_category(d));
+        }
+    }
+    double yl = map_top + row * row_h + 14;
+    svg_text(fp, x0, yl, "start", 10, "emb");
+    svg_text(fp, x0 + cw * n, yl, "end", 10, "head");
+    svg_text(fp, x0 + cw * n / 2, yl, "middle", 10, "blocks 0..%u", n > 2 ? n - 3 : 0);
+    svg_text(fp, 20, yl + 22, "start", 10,
+             "qeil %s; modeled by the energy model on profile coefficients (docs/energy-model.md)",
+             qeil_version());
+    svg_end(fp);
+    int bad = ferror(fp);
+    if (fclose(fp) != 0) bad = 1;
+    return bad ? -1 : 0;
+}
+
 static void print_csv(const qeil_platform *pf, const qeil_workload *wl, const qeil_front *f,
                       size_t rec)
 {
@@ -612,6 +742,10 @@ int cmd_plan(int argc, char **argv)
         print_csv(&pf, &wl, f, rec);
     else
         print_table(&o, &pf, &md, &wl, f, rec, &std_b, &greedy_b, search_s);
+    if (o.svg && write_svg(o.svg, &o, &pf, &md, &wl, f, rec, &std_b, &greedy_b) != 0) {
+        cli_fail(CMD, "--svg: cannot write '%s': %s", o.svg, strerror(errno));
+        goto out;
+    }
     rc = CLI_OK;
 out:
     qeil_front_free(f);

@@ -15,11 +15,13 @@
 #                                     (tests/test_oracle_llamacpp.c SKIPs without it)
 #                                     and, on x86_64, the aarch64 cross build and
 #                                     its runner (make test-arm): gcc-aarch64-linux-gnu,
-#                                     libcjson-dev:arm64 (multiarch) and qemu-user-static
+#                                     libcjson-dev:arm64 (multiarch) and qemu-user-static;
+#                                     and headless Chromium, which renders the SVG
+#                                     pictures in tests/test_cli.c (SKIP without it)
 set -e
 PKGS="build-essential libcjson-dev libvulkan-dev glslc"
 if [ "${1:-}" = "--test" ]; then
-    PKGS="$PKGS mesa-vulkan-drivers python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread"
+    PKGS="$PKGS mesa-vulkan-drivers python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread chromium"
 fi
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
