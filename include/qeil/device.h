@@ -28,8 +28,6 @@ extern "C" {
 #define QEIL_MAX_POOLS 4   /* memory pools per platform */
 #define QEIL_MAX_LINKS 12  /* links between pools */
 #define QEIL_MAX_DVFS 8    /* DVFS operating points per unit */
-#define QEIL_NAME_MAX 64   /* names include the NUL */
-#define QEIL_DESC_MAX 256
 
 typedef enum {
     QEIL_UNIT_CPU = 0,
@@ -38,18 +36,7 @@ typedef enum {
     QEIL_UNIT_NPU
 } qeil_unit_kind;
 
-/* Compute data types a unit may support. Peak rates of the integer types are
- * in OP/s (one multiply-add = 2 ops, as FLOP/s counts an FMA as 2 FLOPs). */
-typedef enum {
-    QEIL_DT_F32 = 0,
-    QEIL_DT_F16, /* f16 and bf16 share one rate on every unit we model */
-    QEIL_DT_INT8,
-    QEIL_DT_INT4,
-    QEIL_DT_COUNT
-} qeil_dtype;
-
 QEIL_API const char *qeil_unit_kind_name(qeil_unit_kind k); /* "cpu", "gpu", ... */
-QEIL_API const char *qeil_dtype_name(qeil_dtype t);         /* "f32", "f16", "int8", "int4" */
 
 typedef struct {
     double freq_Hz; /* > 0 */

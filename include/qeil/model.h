@@ -17,7 +17,6 @@
 #ifndef QEIL_MODEL_H
 #define QEIL_MODEL_H
 
-#include "qeil/device.h"
 #include "qeil/gguf.h"
 #include "qeil/qeil.h"
 

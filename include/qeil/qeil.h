@@ -70,6 +70,27 @@ QEIL_API const char *qeil_status_str(qeil_status s);
 QEIL_API const char *qeil_version(void);
 
 /* ------------------------------------------------------------------------ */
+/* Names and data types shared by every module                               */
+/* ------------------------------------------------------------------------ */
+
+#define QEIL_NAME_MAX 64  /* names (units, pools, models) include the NUL */
+#define QEIL_DESC_MAX 256 /* one-line descriptions include the NUL */
+
+/* Compute data types: what a compute unit supports (device.h) and what a
+ * work unit computes in (model.h, workload.h). Peak rates of the integer
+ * types are in OP/s (one multiply-add = 2 ops, as FLOP/s counts an FMA as
+ * 2 FLOPs). */
+typedef enum {
+    QEIL_DT_F32 = 0,
+    QEIL_DT_F16, /* f16 and bf16 share one rate on every unit we model */
+    QEIL_DT_INT8,
+    QEIL_DT_INT4,
+    QEIL_DT_COUNT
+} qeil_dtype;
+
+QEIL_API const char *qeil_dtype_name(qeil_dtype t); /* "f32", "f16", "int8", "int4" */
+
+/* ------------------------------------------------------------------------ */
 /* Context: error detail, log hook, allocator hook                           */
 /* ------------------------------------------------------------------------ */
 
