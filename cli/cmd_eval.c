@@ -58,6 +58,9 @@ static void usage(FILE *f)
             "  --seed S                seed of plans and samples (default %u)\n"
             "  -n, --max-tokens N      tokens per sample at most (default 128; 1..%u)\n"
             "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
+            "  --replan                re-plan between problems when measured decode steps\n"
+            "                          drift from the plan's prediction (for a platform that\n"
+            "                          describes this machine, e.g. from qeil probe)\n"
             "  --output FMT            table|json (default table)\n"
             "  -v, --verbose           table: one line per problem (question, gold, chosen\n"
             "                          answer, samples, deciding stage, modeled energy)\n"
@@ -96,6 +99,8 @@ typedef struct {
     uint32_t plan_gen_tokens;        /* gen tokens of the planning workload: max_tokens, or
                                         what fits the context after the mean prompt */
     char warning[256];               /* why plan_gen_tokens < max_tokens ("" if not) */
+    int replan;                      /* --replan */
+    const qeil_runtime *rt;          /* for the re-planning events in the output */
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
@@ -169,6 +174,8 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->sensors_root = v;
+        } else if (cli_flag(argv, i, "--replan", NULL)) {
+            o->replan = 1;
         } else if (OPT("--output", NULL)) {
             cli_output out;
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out)) return CLI_USAGE;
@@ -495,6 +502,24 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
                                 "configurations consume prefixes of one seeded sample stream "
                                 "per problem.");
     }
+    cJSON *rj = cJSON_AddArrayToObject(j, "replans");
+    for (uint32_t i = 0; o->rt && i < qeil_runtime_replan_count(o->rt); i++) {
+        qeil_runtime_replan ev;
+        if (qeil_runtime_replan_get(o->rt, i, &ev) != QEIL_OK) break;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "before_problem", ev.request);
+        cJSON_AddStringToObject(e, "cause", ev.cause);
+        cJSON_AddNumberToObject(e, "drift", ev.ratio);
+        cJSON_AddNumberToObject(e, "eta_scale", ev.scale);
+        cJSON_AddNumberToObject(e, "replan_s", ev.replan_s);
+        cJSON_AddNumberToObject(e, "evaluations", (double)ev.evaluations);
+        cJSON_AddNumberToObject(e, "energy_before_J", ev.energy_before_J);
+        cJSON_AddNumberToObject(e, "energy_after_J", ev.energy_after_J);
+        cJSON_AddNumberToObject(e, "latency_before_s", ev.latency_before_s);
+        cJSON_AddNumberToObject(e, "latency_after_s", ev.latency_after_s);
+        cJSON_AddBoolToObject(e, "plan_changed", ev.plan_changed);
+        cJSON_AddItemToArray(rj, e);
+    }
     if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
     cJSON_Delete(j);
 }
@@ -539,6 +564,9 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
     printf("  planning workload: %.0f prompt tokens (mean), %u gen tokens, %u samples\n",
            mean_prompt, o->plan_gen_tokens, o->samples);
     if (o->warning[0]) printf("  warning: %s\n", o->warning);
+    uint32_t n_rp = o->rt ? qeil_runtime_replan_count(o->rt) : 0;
+    if (o->replan)
+        printf("  re-plans after drift: %u%s\n", n_rp, n_rp ? " (--output json lists them)" : "");
     printf("\n");
     if (o->verbose) print_problems(&cf[n_cf - 1], t, n);
     if (!o->compare) {
@@ -723,6 +751,7 @@ int cmd_eval(int argc, char **argv)
     rp.max_tokens = o.max_tokens;
     rp.select = o.tune;
     rp.meter.root = o.sensors_root;
+    rp.replan = o.replan;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
@@ -827,6 +856,7 @@ int cmd_eval(int argc, char **argv)
             goto out;
         }
     }
+    o.rt = rt;
     if (o.json) print_json(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
     else print_table(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
     rc = CLI_OK;

@@ -457,6 +457,78 @@ TEST(generate_stops_at_the_context)
 
 /* ---- errors ---- */
 
+/* Drift → re-plan: a platform that predicts every unit 1,000× slower than
+ * it is (η_c = η_m = 1e-3 on the catalog laptop) makes the measured decode
+ * steps far faster than predicted: the detector fires after min_steps
+ * steps, and before the next request the runtime rescales the η of the
+ * plan's decode units and re-plans every configuration (warm PGSAM), once
+ * per firing. With replan = 0 nothing of this happens. */
+TEST(drift_replans_between_requests)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    for (int on = 0; on <= 1; on++) {
+        qeil_ctx *ctx = qeil_ctx_create(NULL);
+        qeil_platform pf;
+        CHECK_EQ_INT(qeil_platform_load(ctx, "qeil-laptop", &pf), QEIL_OK);
+        for (int d = 0; d < pf.n_units; d++) pf.units[d].eta_compute = pf.units[d].eta_mem = 1e-3;
+        qeil_runtime_params rp = qeil_runtime_default_params();
+        rp.model_path = model;
+        rp.platform = &pf;
+        rp.samples = 4;
+        rp.batch = 2;
+        rp.max_tokens = 6;
+        rp.sensors = 0;
+        rp.replan = on;
+        rp.replan_iters = 300;
+        qeil_runtime *rt = NULL;
+        CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_OK);
+        if (!rt) {
+            qeil_ctx_free(ctx);
+            return;
+        }
+        qeil_sampler_params sp = golden_sampler();
+        CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+        int32_t ids[64];
+        size_t n = 0;
+        CHECK_EQ_INT(qeil_runtime_tokenize(rt, "Q: 1 + 2?\nA:", -1, 0, ids, 64, &n), QEIL_OK);
+        qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
+        qeil_runtime_config cfg = qeil_runtime_default_config();
+        uint32_t ci = 0;
+        CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, &ci), QEIL_OK);
+        qeil_runtime_config_info before;
+        CHECK_EQ_INT(qeil_runtime_config_get(rt, 0, &before), QEIL_OK);
+        double eta0 = 0;
+        int d0 = before.plan.dc_unit[1];
+        eta0 = qeil_runtime_platform(rt)->units[d0].eta_mem;
+        qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+        qeil_runtime_result res;
+        for (uint32_t r = 0; r < 3; r++) {
+            rq.stream = r;
+            CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+            CHECK_EQ_INT(qeil_runtime_select(rt, ci, &res), QEIL_OK);
+        }
+        if (!on) {
+            CHECK_EQ_INT((int)qeil_runtime_replan_count(rt), 0);
+            CHECK_EQ_INT(qeil_runtime_replan_get(rt, 0, &(qeil_runtime_replan){0}), QEIL_ERR_RANGE);
+        } else {
+            CHECK(qeil_runtime_replan_count(rt) >= 1);
+            qeil_runtime_replan ev;
+            CHECK_EQ_INT(qeil_runtime_replan_get(rt, 0, &ev), QEIL_OK);
+            CHECK_EQ_STR(ev.cause, "drift");
+            CHECK(ev.request >= 1); /* between requests, never inside one */
+            CHECK(ev.ratio < -0.2);  /* measured far below the prediction */
+            CHECK(ev.scale > 1.0);
+            CHECK(ev.replan_s > 0);
+            CHECK(ev.evaluations >= 1 && ev.evaluations <= 300);
+            CHECK(isfinite(ev.energy_after_J) && ev.energy_after_J > 0);
+            /* the coefficients carry the drift: that unit's η went up */
+            CHECK(qeil_runtime_platform(rt)->units[d0].eta_mem > eta0);
+        }
+        qeil_runtime_free(rt);
+        qeil_ctx_free(ctx);
+    }
+}
+
 TEST(bad_params_name_field_value_and_range)
 {
     if (!model[0]) SKIP("no model (make_tiny_model failed)");
@@ -472,6 +544,8 @@ TEST(bad_params_name_field_value_and_range)
         {"batch", 9, QEIL_ERR_RANGE, "batch: 9", "0..8"},
         {"max_tokens", 0, QEIL_ERR_RANGE, "max_tokens: 0", "1..65536"},
         {"max_tokens", 65537, QEIL_ERR_RANGE, "max_tokens: 65537", "1..65536"},
+        {"replan", 2, QEIL_ERR_RANGE, "replan: 2", "0, 1"},
+        {"replan_iters", 0, QEIL_ERR_RANGE, "replan_iters: 0", "1..10000000"},
         {"n_threads", -1, QEIL_ERR_RANGE, "n_threads: -1", "1..256"},
         {"n_threads", 257, QEIL_ERR_RANGE, "n_threads: 257", "1..256"},
         {"select.eac_share", 0, QEIL_ERR_RANGE, "select", "eac_share"},
@@ -483,6 +557,8 @@ TEST(bad_params_name_field_value_and_range)
         if (strcmp(t[k].field, "samples") == 0) rp.samples = (uint32_t)t[k].value, rp.batch = 1;
         else if (strcmp(t[k].field, "batch") == 0) rp.batch = (uint32_t)t[k].value;
         else if (strcmp(t[k].field, "max_tokens") == 0) rp.max_tokens = (uint32_t)t[k].value;
+        else if (strcmp(t[k].field, "replan") == 0) rp.replan = (int)t[k].value;
+        else if (strcmp(t[k].field, "replan_iters") == 0) rp.replan_iters = (uint32_t)t[k].value;
         else if (strcmp(t[k].field, "n_threads") == 0) rp.n_threads = (int)t[k].value;
         else rp.select.eac_share = (double)t[k].value;
         qeil_runtime *rt = (qeil_runtime *)&rp; /* must come back NULL */
@@ -1012,6 +1088,7 @@ int main(int argc, char **argv)
     RUN(generate_stops_at_the_context);
     RUN(measured_energy_through_the_runtime);
     RUN(drift_detector);
+    RUN(drift_replans_between_requests);
     RUN(bad_params_name_field_value_and_range);
     RUN(null_handles);
     RUN(tasks_reader);

@@ -113,6 +113,47 @@ QEIL_API uint32_t qeil_tasks_count(const qeil_tasks *t);
 QEIL_API const qeil_task *qeil_tasks_get(const qeil_tasks *t, uint32_t i);
 
 /* ------------------------------------------------------------------------ */
+/* Drift: measured against predicted, online (docs/runtime.md "Drift")      */
+/* ------------------------------------------------------------------------ */
+
+/* An EWMA of measured/predicted time per step, compared with a baseline
+ * ratio: when it and each step's own ratio stay more than `threshold`
+ * away from the baseline (same side) for `min_steps` consecutive
+ * observations, the detector fires once (the
+ * caller recalibrates and re-plans between requests) and takes the
+ * current EWMA as its new baseline. Noise of ±10 % on single steps moves
+ * an EWMA with alpha 0.2 by a few percent: it never fires on that. */
+typedef struct {
+    double alpha;       /* weight of a new observation, (0, 1]; default 0.2 */
+    double threshold;   /* relative drift |ewma/baseline − 1| that counts, (0, 10];
+                           default 0.20 */
+    uint32_t min_steps; /* consecutive steps past the threshold to fire, 1..1e6;
+                           default 5 */
+    double baseline;    /* the calibrated ratio measured/predicted, > 0; default 1 */
+} qeil_drift_params;
+
+QEIL_API qeil_drift_params qeil_drift_default_params(void);
+
+typedef struct {
+    qeil_drift_params p;
+    double ewma;        /* current EWMA of the ratio (baseline before any step) */
+    double baseline;    /* current baseline ratio */
+    uint32_t over;      /* consecutive steps past the threshold */
+    uint64_t steps;     /* observations so far */
+    uint64_t fires;     /* times it fired */
+} qeil_drift;
+
+/* Validate p (NULL: the defaults; QEIL_ERR_RANGE naming the field, value
+ * and range via ctx, which may be NULL) and reset d. */
+QEIL_API qeil_status qeil_drift_init(qeil_ctx *ctx, qeil_drift *d, const qeil_drift_params *p);
+/* One step: measured and predicted seconds (both > 0 and finite, else the
+ * step is ignored and 0 returned). Returns 1 when the detector fires on
+ * this step, else 0. *ratio (may be NULL) gets ewma/baseline − 1 before a
+ * re-baseline: the drift that made it fire. Pure arithmetic, no
+ * allocation; not thread-safe per d. */
+QEIL_API int qeil_drift_observe(qeil_drift *d, double measured_s, double predicted_s, double *ratio);
+
+/* ------------------------------------------------------------------------ */
 /* Runtime                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -142,7 +183,19 @@ typedef struct {
     int sensors;                    /* 1: open the sensors; 0: none (every measure is
                                        n/a); default 1 */
     qeil_sense_meter_params meter;  /* root ("/"), NVML, a test hook; default
-QEIL_API                                        qeil_sense_meter_default_params() */
+                                       qeil_sense_meter_default_params() */
+    /* online re-planning (docs/runtime.md "Drift and re-planning") */
+    int replan;                     /* 1: watch each decode step's measured time against
+                                       the plan's prediction (qeil_drift) and, when it
+                                       drifts, rescale the plan's decode units' η and
+                                       re-plan every configuration before the next
+                                       request (PGSAM warm-started from its front);
+                                       0: never; default 0. Meaningful when the
+                                       platform describes the machine that runs (a
+                                       probed profile) */
+    qeil_drift_params drift;        /* the detector; default qeil_drift_default_params() */
+    uint32_t replan_iters;          /* evaluations of a warm re-plan, 1..QEIL_MAX_ITERS;
+                                       default 1000 (docs/benchmarks.md "Re-planning") */
 } qeil_runtime_params;
 
 /* The defaults stated field by field above. */
@@ -339,46 +392,31 @@ QEIL_API qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prom
                                            qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
                                            void *user, qeil_runtime_gen_result *out);
 
-/* ------------------------------------------------------------------------ */
-/* Drift: measured against predicted, online (docs/runtime.md "Drift")      */
-/* ------------------------------------------------------------------------ */
 
-/* An EWMA of measured/predicted time per step, compared with a baseline
- * ratio: when it and each step's own ratio stay more than `threshold`
- * away from the baseline (same side) for `min_steps` consecutive
- * observations, the detector fires once (the
- * caller recalibrates and re-plans between requests) and takes the
- * current EWMA as its new baseline. Noise of ±10 % on single steps moves
- * an EWMA with alpha 0.2 by a few percent: it never fires on that. */
-typedef struct {
-    double alpha;       /* weight of a new observation, (0, 1]; default 0.2 */
-    double threshold;   /* relative drift |ewma/baseline − 1| that counts, (0, 10];
-                           default 0.20 */
-    uint32_t min_steps; /* consecutive steps past the threshold to fire, 1..1e6;
-                           default 5 */
-    double baseline;    /* the calibrated ratio measured/predicted, > 0; default 1 */
-} qeil_drift_params;
+/* ---- Re-planning events ---- */
 
-QEIL_API qeil_drift_params qeil_drift_default_params(void);
+#define QEIL_RUNTIME_MAX_REPLANS 64u /* events kept (the oldest are dropped) */
 
 typedef struct {
-    qeil_drift_params p;
-    double ewma;        /* current EWMA of the ratio (baseline before any step) */
-    double baseline;    /* current baseline ratio */
-    uint32_t over;      /* consecutive steps past the threshold */
-    uint64_t steps;     /* observations so far */
-    uint64_t fires;     /* times it fired */
-} qeil_drift;
+    uint32_t request;        /* requests begun before it (it ran before request #request) */
+    const char *cause;       /* "drift" (static string) */
+    double ratio;            /* measured/predicted decode step time over the baseline, − 1 */
+    double scale;            /* factor applied to η_c and η_m of the plan's decode units */
+    double replan_s;         /* wall time of the re-plans (all configurations), s */
+    uint64_t evaluations;    /* plans evaluated */
+    /* configuration 0's plan on its planning workload, before and after
+     * (modeled; after = on the updated coefficients) */
+    double energy_before_J, energy_after_J;
+    double latency_before_s, latency_after_s;
+    int plan_changed;        /* configuration 0's plan is a different assignment */
+} qeil_runtime_replan;
 
-/* Validate p (NULL: the defaults; QEIL_ERR_RANGE naming the field, value
- * and range via ctx, which may be NULL) and reset d. */
-QEIL_API qeil_status qeil_drift_init(qeil_ctx *ctx, qeil_drift *d, const qeil_drift_params *p);
-/* One step: measured and predicted seconds (both > 0 and finite, else the
- * step is ignored and 0 returned). Returns 1 when the detector fires on
- * this step, else 0. *ratio (may be NULL) gets ewma/baseline − 1 before a
- * re-baseline: the drift that made it fire. Pure arithmetic, no
- * allocation; not thread-safe per d. */
-QEIL_API int qeil_drift_observe(qeil_drift *d, double measured_s, double predicted_s, double *ratio);
+/* Re-planning events since create (at most QEIL_RUNTIME_MAX_REPLANS kept:
+ * the count keeps growing, qeil_runtime_replan_get returns the newest
+ * ones); get copies event i (0 = the oldest kept) into *out,
+ * QEIL_ERR_RANGE for an index not kept. */
+QEIL_API uint32_t qeil_runtime_replan_count(const qeil_runtime *rt);
+QEIL_API qeil_status qeil_runtime_replan_get(const qeil_runtime *rt, uint32_t i, qeil_runtime_replan *out);
 
 #ifdef __cplusplus
 }

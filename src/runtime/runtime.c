@@ -40,6 +40,11 @@ typedef struct {
     qeil_eval plan_ev;     /* the plan on the planning workload (modeled) */
     int plan_bounded;      /* 1: chosen under max_latency_s */
     qeil_selector *sel[2]; /* by answer mode: numeric, choice */
+    /* for warm re-plans: the planning workload and the front's plans */
+    qeil_workload wl;
+    qeil_assignment *front; /* [n_front], from the ctx allocator */
+    uint32_t n_front;
+    double step_pred_s;     /* the plan's predicted decode step (whole model) */
 } config;
 
 struct qeil_runtime {
@@ -74,6 +79,13 @@ struct qeil_runtime {
     qeil_sense_cpu_meter *meter; /* NULL: sensors off */
     qeil_status err;     /* the generator's failure, kept apart from the selector's */
     char errmsg[512];
+    /* drift and re-planning (params.replan) */
+    qeil_drift drift;
+    int replan_pending;
+    double drift_ratio;  /* the ratio that made the detector fire */
+    uint32_t n_requests;
+    uint32_t n_replans;  /* events ever; the newest QEIL_RUNTIME_MAX_REPLANS kept */
+    qeil_runtime_replan replans[QEIL_RUNTIME_MAX_REPLANS];
 };
 
 static double now_s(void)
@@ -106,6 +118,8 @@ qeil_runtime_params qeil_runtime_default_params(void)
     p.select = qeil_select_default_params();
     p.sensors = 1;
     p.meter = qeil_sense_meter_default_params();
+    p.drift = qeil_drift_default_params();
+    p.replan_iters = 1000;
     return p;
 }
 
@@ -148,6 +162,13 @@ static qeil_status params_validate(qeil_ctx *ctx, const qeil_runtime_params *p)
     if (sp.esc_window > sp.budget) sp.esc_window = sp.budget;
     if (qeil_select_params_validate(ctx, &sp) != QEIL_OK)
         return fail_wrap(ctx, QEIL_ERR_RANGE, "select");
+    if (p->replan != 0 && p->replan != 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "replan: %d (allowed 0, 1)", p->replan);
+    if (p->replan_iters < 1 || p->replan_iters > QEIL_MAX_ITERS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "replan_iters: %u (allowed 1..%u)", p->replan_iters,
+                             QEIL_MAX_ITERS);
+    qeil_drift d;
+    if (qeil_drift_init(ctx, &d, &p->drift) != QEIL_OK) return fail_wrap(ctx, QEIL_ERR_RANGE, "drift");
     return QEIL_OK;
 }
 
@@ -158,6 +179,7 @@ void qeil_runtime_free(qeil_runtime *rt)
     for (uint32_t c = 0; c < rt->n_cf; c++) {
         qeil_select_free(rt->cf[c].sel[0]);
         qeil_select_free(rt->cf[c].sel[1]);
+        qeil_free(ctx, rt->cf[c].front);
     }
     for (uint32_t j = 0; j < rt->slots; j++) {
         if (rt->smp) qeil_sampler_free(rt->smp[j]);
@@ -197,6 +219,7 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
     if (p->platform) rt->pf = *p->platform;
     else if ((st = qeil_platform_load(ctx, QEIL_DEFAULT_PLATFORM, &rt->pf)) != QEIL_OK) goto fail;
     rt->p.platform = &rt->pf;
+    qeil_drift_init(NULL, &rt->drift, &rt->p.drift); /* validated above */
 
     qeil_engine_params ep = qeil_engine_default_params();
     ep.n_threads = p->n_threads;
@@ -307,6 +330,144 @@ qeil_workload_params qeil_runtime_planning_workload(const qeil_runtime *rt, uint
     return wp;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Drift and re-planning (docs/runtime.md "Drift and re-planning")          */
+/* ------------------------------------------------------------------------ */
+
+/* The plan's predicted time of one decode step of the whole model: its
+ * decode time on the planning workload over the steps it takes (N tokens
+ * in ceil(K / b) rounds). 0 when unknown. Decode is memory-bound: a step's
+ * time barely depends on how many sequences it carries. */
+static double predicted_step_s(const config *c)
+{
+    const qeil_workload *wl = &c->wl;
+    uint32_t b = c->plan.batch ? c->plan.batch : 1;
+    double steps = (double)wl->gen_tokens * (double)((wl->samples + b - 1) / b);
+    double t = steps > 0 ? c->plan_ev.decode_s / steps : 0;
+    return isfinite(t) && t > 0 ? t : 0;
+}
+
+/* One measured decode step against configuration 0's prediction. */
+static void observe_step(qeil_runtime *rt, double measured_s)
+{
+    if (!rt->p.replan || rt->n_cf == 0 || rt->cf[0].step_pred_s <= 0) return;
+    double ratio;
+    if (qeil_drift_observe(&rt->drift, measured_s, rt->cf[0].step_pred_s, &ratio) && !rt->replan_pending) {
+        rt->replan_pending = 1;
+        rt->drift_ratio = ratio;
+    }
+}
+
+static int same_plan(const qeil_assignment *a, const qeil_assignment *b, uint32_t n, int n_dev)
+{
+    if (a->batch != b->batch) return 0;
+    for (uint32_t w = 0; w < n; w++)
+        if (a->pf_unit[w] != b->pf_unit[w] || a->dc_unit[w] != b->dc_unit[w]) return 0;
+    for (int d = 0; d < n_dev; d++)
+        if (a->dvfs[d] != b->dvfs[d]) return 0;
+    return 1;
+}
+
+/* Between requests, after the detector fired: the measured decode step is
+ * (1 + ratio) × the prediction, so the achieved-efficiency factors of the
+ * units that decode under configuration 0's plan are divided by that
+ * (time ∝ 1/η on the roofline), then every configuration is re-planned
+ * on the updated platform — PGSAM warm-started from its front with
+ * replan_iters evaluations, the baselines searched again — and the
+ * detector starts over from its calibrated baseline (the coefficients now
+ * carry the drift). */
+static qeil_status replan_now(qeil_runtime *rt)
+{
+    qeil_ctx *ctx = rt->ctx;
+    rt->replan_pending = 0;
+    qeil_runtime_replan ev;
+    memset(&ev, 0, sizeof ev);
+    ev.request = rt->n_requests;
+    ev.cause = "drift";
+    ev.ratio = rt->drift_ratio;
+    ev.scale = 1.0 / (1.0 + rt->drift_ratio);
+    if (!(ev.scale > 0) || !isfinite(ev.scale)) return QEIL_OK; /* nothing sane to apply */
+    config *c0 = &rt->cf[0];
+    ev.energy_before_J = c0->plan_ev.energy_J;
+    ev.latency_before_s = c0->plan_ev.latency_s;
+    qeil_assignment before = c0->plan;
+    int used[QEIL_MAX_UNITS] = {0};
+    for (uint32_t w = 0; w < c0->wl.n_units; w++) used[c0->plan.dc_unit[w]] = 1;
+    for (int d = 0; d < rt->pf.n_units; d++) {
+        if (!used[d]) continue;
+        qeil_unit *u = &rt->pf.units[d];
+        u->eta_compute *= ev.scale;
+        u->eta_mem *= ev.scale;
+        /* η is a fraction of peak: past 1 the profile's peak itself was low */
+        if (u->eta_compute > 1.0) u->eta_compute = 1.0;
+        if (u->eta_mem > 1.0) u->eta_mem = 1.0;
+    }
+    double t0 = now_s();
+    for (uint32_t i = 0; i < rt->n_cf; i++) {
+        config *c = &rt->cf[i];
+        qeil_plan_params pp = qeil_plan_default_params();
+        pp.method = c->c.plan_method;
+        pp.seed = c->c.plan_seed;
+        if (pp.method == QEIL_METHOD_PGSAM) {
+            pp.iters = rt->p.replan_iters;
+            pp.start = c->front;
+            pp.n_start = c->n_front;
+        }
+        qeil_front *f = NULL;
+        qeil_status st = qeil_plan_search(ctx, &rt->pf, &c->wl, &pp, &f);
+        if (st != QEIL_OK) return fail_wrap(ctx, st, "re-plan");
+        ev.evaluations += qeil_front_evaluations(f);
+        size_t k = pp.method == QEIL_METHOD_PGSAM ? qeil_front_knee(f) : 0;
+        if (pp.method == QEIL_METHOD_PGSAM && c->c.max_latency_s > 0) {
+            size_t kb = qeil_front_best_under(f, c->c.max_latency_s, INFINITY);
+            c->plan_bounded = kb != SIZE_MAX;
+            if (kb != SIZE_MAX) k = kb;
+        }
+        c->plan = *qeil_front_plan(f, k);
+        c->plan_ev = *qeil_front_eval(f, k);
+        uint32_t n = (uint32_t)qeil_front_size(f);
+        if (n > c->n_front) {
+            qeil_assignment *nf = qeil_malloc(ctx, (size_t)n * sizeof *nf);
+            if (!nf) {
+                qeil_front_free(f);
+                return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "re-plan: out of memory for the front");
+            }
+            qeil_free(ctx, c->front);
+            c->front = nf;
+        }
+        c->n_front = n;
+        for (uint32_t j = 0; j < n; j++) c->front[j] = *qeil_front_plan(f, j);
+        qeil_front_free(f);
+        c->step_pred_s = predicted_step_s(c);
+    }
+    ev.replan_s = now_s() - t0;
+    ev.energy_after_J = c0->plan_ev.energy_J;
+    ev.latency_after_s = c0->plan_ev.latency_s;
+    ev.plan_changed = !same_plan(&before, &c0->plan, c0->wl.n_units, rt->pf.n_units);
+    rt->replans[rt->n_replans % QEIL_RUNTIME_MAX_REPLANS] = ev;
+    rt->n_replans++;
+    qeil_drift_init(NULL, &rt->drift, &rt->p.drift);
+    qeil_ctx_log(ctx, QEIL_LOG_INFO,
+                 "re-plan after drift %+.0f %% of the decode step time: eta x %.3g on the plan's "
+                 "decode units, %llu evaluations in %.2f ms, plan %s",
+                 100 * ev.ratio, ev.scale, (unsigned long long)ev.evaluations, ev.replan_s * 1e3,
+                 ev.plan_changed ? "changed" : "kept");
+    return QEIL_OK;
+}
+
+uint32_t qeil_runtime_replan_count(const qeil_runtime *rt) { return rt ? rt->n_replans : 0; }
+
+qeil_status qeil_runtime_replan_get(const qeil_runtime *rt, uint32_t i, qeil_runtime_replan *out)
+{
+    if (!rt || !out) return QEIL_ERR_INVALID;
+    uint32_t kept = rt->n_replans < QEIL_RUNTIME_MAX_REPLANS ? rt->n_replans : QEIL_RUNTIME_MAX_REPLANS;
+    if (i >= kept)
+        return qeil_ctx_fail(rt->ctx, QEIL_ERR_RANGE, "replan event: %u (allowed 0..%d)", i, (int)kept - 1);
+    uint32_t first = rt->n_replans - kept;
+    *out = rt->replans[(first + i) % QEIL_RUNTIME_MAX_REPLANS];
+    return QEIL_OK;
+}
+
 qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config *cc,
                                     const qeil_workload_params *wpp, uint32_t *index)
 {
@@ -357,7 +518,16 @@ qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config 
     }
     c->plan = *qeil_front_plan(f, k);
     c->plan_ev = *qeil_front_eval(f, k);
+    c->wl = wl;
+    c->n_front = (uint32_t)qeil_front_size(f);
+    c->front = qeil_malloc(ctx, (size_t)c->n_front * sizeof *c->front);
+    if (!c->front) {
+        qeil_front_free(f);
+        return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "add_config: out of memory for the front");
+    }
+    for (uint32_t i = 0; i < c->n_front; i++) c->front[i] = *qeil_front_plan(f, i);
     qeil_front_free(f);
+    c->step_pred_s = predicted_step_s(c);
 
     qeil_select_params sp = rt->p.select;
     const uint32_t budget = rt->p.samples;
@@ -373,6 +543,8 @@ qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config 
         if ((st = qeil_select_create(ctx, &sp, &c->sel[m])) != QEIL_OK) {
             qeil_select_free(c->sel[0]);
             c->sel[0] = NULL;
+            qeil_free(ctx, c->front);
+            c->front = NULL;
             return st;
         }
     }
@@ -527,8 +699,10 @@ static qeil_status gen_chunk(qeil_runtime *g, uint32_t first, uint32_t c)
         }
         if (m == 0) break;
         /* one decode step for the whole batch: weights read once */
+        double ts = now_s();
         if ((st = qeil_engine_eval_batch(g->e, g->seqs, g->toks, m, g->logits)) != QEIL_OK)
             return gen_failf(g, st, "decode");
+        observe_step(g, now_s() - ts);
         for (uint32_t r = 0; r < m; r++) g->row[g->rowslot[r]] = g->logits + (size_t)r * g->n_vocab;
     }
     double share = (now_s() - t0) / c;
@@ -598,6 +772,11 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     if (rq->mode != QEIL_ANSWER_NUMERIC && rq->mode != QEIL_ANSWER_CHOICE)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "mode: %d (allowed numeric, choice)",
                              (int)rq->mode);
+    if (rt->replan_pending) { /* between requests: before this one runs */
+        qeil_status st = replan_now(rt);
+        if (st != QEIL_OK) return st;
+    }
+    rt->n_requests++;
     rt->rq = *rq;
     rt->err = QEIL_OK;
     rt->errmsg[0] = '\0';
