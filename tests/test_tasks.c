@@ -382,7 +382,7 @@ TEST(arc_shots_exclude_the_question_across_forms)
         const qeil_task *t0 = qeil_tasks_get(test, 0);
         CHECK_EQ_STR(qeil_tasks_get(train, 3)->question, t0->question);
         char *p = NULL;
-        uint32_t idx[4];
+        uint32_t idx[8];
         for (uint64_t seed = 0; seed < 50; seed++) {
             CHECK_EQ_INT(qeil_tasks_prompt(ctx, t0, 0, train, 4, seed, &p, idx), QEIL_OK);
             qeil_free(ctx, p);
