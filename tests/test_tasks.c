@@ -5,14 +5,17 @@
  * --format; BOM and CRLF; every broken sample of tests/data/eval/bad/
  * rejected naming the file, the line and the field; the few-shot prompts
  * (seeded, never the task's own question); allocation failure at every
- * allocation. The samples are committed in tests/data/eval/ and were
+ * allocation; the fuzz target's properties on its seed corpus
+ * (tests/fuzz/corpus/tasks, tests/fuzz/tasks_props.h). The samples are committed in tests/data/eval/ and were
  * written for these tests. */
+#include <dirent.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz/tasks_props.h"
 #include "qeil/runtime.h"
 #include "test.h"
 
@@ -458,6 +461,29 @@ TEST(out_of_memory_fails_cleanly)
     oom_sweep(data("tiny.jsonl"), data("tiny.jsonl"));
 }
 
+/* The libFuzzer target's properties (tests/fuzz/fuzz_tasks.c) on its seed
+ * corpus, as a plain regression test. */
+TEST(fuzz_corpus_regression)
+{
+    char dir[4400];
+    snprintf(dir, sizeof dir, "%s/../../fuzz/corpus/tasks", data_dir);
+    DIR *d = opendir(dir);
+    if (!d) SKIP("no tests/fuzz/corpus/tasks");
+    int files = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') continue;
+        char path[4700];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        const char *bad = tasks_props(path);
+        if (bad) TEST_FAIL_("%s: %s", de->d_name, bad);
+        files++;
+    }
+    closedir(d);
+    printf("  corpus: %d files\n", files);
+    CHECK(files >= 20);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -481,6 +507,7 @@ int main(int argc, char **argv)
     RUN(few_shot_prompts);
     RUN(arc_shots_exclude_the_question_across_forms);
     RUN(out_of_memory_fails_cleanly);
+    RUN(fuzz_corpus_regression);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
