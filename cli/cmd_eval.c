@@ -584,9 +584,12 @@ static void print_prompt(const eval_opts *o)
 {
     printf("  prompt template (\\n = newline):\n");
     if (o->shots)
-        printf("    %u x \"%s\" (exemplars: question and solution, e.g. GSM8K's answer with\n"
-               "    its working and \"#### N\"; otherwise \"The answer is X.\\n#### X\")\n    then ",
-               o->shots, "Q: <exemplar question>\\nA: <exemplar solution>\\n\\n");
+        printf("    %u exemplar%s, each \"Q: <exemplar question>\\nA: <exemplar solution>\\n\\n\"\n"
+               "      (solution: %s)\n    then ",
+               o->shots, o->shots == 1 ? "" : "s",
+               o->format_read == QEIL_TASKS_GSM8K
+                   ? "the train split's answer as given, its working then \"#### N\""
+                   : "\"The answer is X.\\n#### X\", X the reference answer");
     else
         printf("    ");
     printf("\"Q: <question>\\nA:\"%s\n",
