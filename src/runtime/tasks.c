@@ -480,9 +480,9 @@ qeil_status qeil_tasks_read(qeil_ctx *ctx, const char *file, uint32_t limit, qei
 qeil_status qeil_tasks_read_as(qeil_ctx *ctx, const char *file, qeil_tasks_format format,
                                uint32_t limit, qeil_tasks **out)
 {
-    if (!out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_tasks_read: out is NULL");
+    if (!out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_tasks_read_as: out is NULL");
     *out = NULL;
-    if (!file) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_tasks_read: path is NULL");
+    if (!file) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "qeil_tasks_read_as: path is NULL");
     if (limit > QEIL_TASKS_MAX)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "limit: %u (allowed 0 = all, 1..%u)", limit,
                              QEIL_TASKS_MAX);
