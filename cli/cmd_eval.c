@@ -37,8 +37,15 @@ static void usage(FILE *f)
             "CPU, not on the target platform.\n\n"
             "options:\n"
             "  -m, --model FILE        GGUF model (llama, qwen2, gpt2)\n"
-            "  --tasks FILE            JSONL: {\"id\":..,\"question\":..,\"answer\":\"42\",\n"
-            "                          \"kind\":\"numeric\"|\"choice\"} per line (kind optional)\n"
+            "  --tasks FILE            JSONL, one task per line: qeil's {\"id\",\"question\",\n"
+            "                          \"answer\":\"42\",\"kind\":\"numeric\"|\"choice\"}, GSM8K\n"
+            "                          {\"question\",\"answer\":\"... #### 72\"} or ARC-Challenge\n"
+            "                          (AI2 or flattened, \"answerKey\")\n"
+            "  --format F              auto|qeil|gsm8k|arc (default auto: from the first line)\n"
+            "  --shots N               few-shot exemplars before each question (default 0;\n"
+            "                          0..%u), drawn with --seed from --shots-file\n"
+            "  --shots-file FILE       tasks of the same format (a train split) to draw from;\n"
+            "                          an exemplar's question is never the task's\n"
             "  --samples K             sample budget per problem (default 8; 1..%u)\n"
             "  --select M              cascade|majority|esc|adaptive|first (default cascade)\n"
             "  --platform P            catalog name or profile JSON (default %s)\n"
@@ -62,8 +69,9 @@ static void usage(FILE *f)
             "                          drift from the plan's prediction (for a platform that\n"
             "                          describes this machine, e.g. from qeil probe)\n"
             "  --output FMT            table|json (default table)\n"
-            "  -v, --verbose           table: one line per problem (question, gold, chosen\n"
-            "                          answer, samples, deciding stage, modeled energy)\n"
+            "  -v, --verbose           table: the prompt template and the first prompt, and\n"
+            "                          one line per problem (question, gold, chosen answer,\n"
+            "                          samples, deciding stage, modeled energy)\n"
             "  --csvet-delta D         cascade: risk of CSVET's posterior stop (default 0.1;\n"
             "                          0..0.5, 0 = rule off)\n"
             "  --csvet-delta-late D    ... once --csvet-late-after samples are drawn\n"
@@ -77,8 +85,10 @@ static void usage(FILE *f)
             "at -n tokens. Progress goes to stderr.\n\n"
             "examples:\n"
             "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --limit 50\n"
-            "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --compare\n",
-            QEIL_MAX_SAMPLES, QEIL_DEFAULT_PLATFORM, EVAL_MAX_TASKS, EVAL_DEFAULT_BATCH,
+            "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --compare\n"
+            "  qeil eval -m model.gguf --tasks gsm8k/test.jsonl --shots 5 \\\n"
+            "            --shots-file gsm8k/train.jsonl --samples 8 --compare\n",
+            QEIL_TASKS_MAX_SHOTS, QEIL_MAX_SAMPLES, QEIL_DEFAULT_PLATFORM, EVAL_MAX_TASKS, EVAL_DEFAULT_BATCH,
             QEIL_SELECT_MAX_BATCH, EVAL_DEFAULT_SEED, EVAL_MAX_TOKENS);
 }
 
@@ -87,8 +97,9 @@ static void usage(FILE *f)
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
-    const char *model, *tasks, *platform, *sensors_root;
-    uint32_t samples, limit, batch, max_tokens;
+    const char *model, *tasks, *platform, *sensors_root, *shots_file;
+    uint32_t samples, limit, batch, max_tokens, shots;
+    qeil_tasks_format format;
     int threads, compare, json, select_given, plan_given, verbose;
     qeil_select_method select;
     qeil_plan_method plan;
@@ -101,6 +112,10 @@ typedef struct {
     char warning[256];               /* why plan_gen_tokens < max_tokens ("" if not) */
     int replan;                      /* --replan */
     const qeil_runtime *rt;          /* for the re-planning events in the output */
+    qeil_tasks_format format_read;   /* the task file's format, detected or given */
+    const char *first_prompt;        /* problem 0's prompt text (for -v) */
+    uint32_t first_prompt_tokens;
+    uint32_t *shot_lines;            /* [n * shots]: line of each exemplar in --shots-file */
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
@@ -122,6 +137,22 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
         } else if (OPT("--tasks", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->tasks = v;
+        } else if (OPT("--format", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            qeil_ctx *c = qeil_ctx_create(NULL);
+            qeil_status st = c ? qeil_tasks_format_parse(c, v, &o->format) : QEIL_ERR_NOMEM;
+            if (st != QEIL_OK) {
+                cli_usage_error(CMD, "--format: %s", c ? qeil_ctx_errmsg(c) : "out of memory");
+                qeil_ctx_free(c);
+                return CLI_USAGE;
+            }
+            qeil_ctx_free(c);
+        } else if (OPT("--shots", NULL)) {
+            if (m < 0 || cli_u64(CMD, "--shots", v, 0, QEIL_TASKS_MAX_SHOTS, &u)) return CLI_USAGE;
+            o->shots = (uint32_t)u;
+        } else if (OPT("--shots-file", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->shots_file = v;
         } else if (OPT("--platform", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->platform = v;
@@ -210,6 +241,11 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
     }
     if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
     if (!o->tasks) return cli_usage_error(CMD, "--tasks FILE is required");
+    if (o->shots > 0 && !o->shots_file)
+        return cli_usage_error(CMD, "--shots %u needs --shots-file FILE (the exemplars)", o->shots);
+    if (o->shots_file && o->shots == 0)
+        return cli_usage_error(CMD, "--shots-file needs --shots N (1..%u exemplars per prompt)",
+                               QEIL_TASKS_MAX_SHOTS);
     if (o->compare && (o->select_given || o->plan_given))
         return cli_usage_error(CMD, "--compare fixes the plan and selection of each "
                                     "configuration; drop --select/--plan");
@@ -330,6 +366,11 @@ static int config_run(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_tas
 /* Output                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* One exemplar of the prompt template, repeated --shots times. */
+#define SHOT_FORMAT                                                                                \
+    QEIL_TASK_PROMPT_PREFIX "<exemplar question>" QEIL_TASK_SHOT_MIDDLE                            \
+                            "<exemplar solution>" QEIL_TASK_SHOT_END
+
 #define PROV_ENERGY "modeled"
 #define PROV_LATENCY "modeled (target platform)"
 #define PROV_WALL "measured (this machine's CPU, not the target platform)"
@@ -371,7 +412,7 @@ static void add_num_or_null(cJSON *o, const char *k, double v)
 }
 
 static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const qeil_tasks *t, uint32_t n,
-                         uint32_t budget, int with_problems)
+                         uint32_t budget, int with_problems, const eval_opts *eo)
 {
     const qeil_metrics_summary *s = &c->sum;
     cJSON_AddStringToObject(o, "plan", plan_name(c->plan_method));
@@ -442,6 +483,12 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const qeil_ta
         cJSON_AddBoolToObject(p, "plan_feasible", r->feasible);
         cJSON_AddNumberToObject(p, "wall_s", r->wall_s);
         add_num_or_null(p, "measured_energy_J", r->meas.valid ? r->meas.energy_J : NAN);
+        if (eo->shots) {
+            cJSON *sl = cJSON_AddArrayToObject(p, "shot_lines");
+            for (uint32_t k = 0; k < eo->shots; k++)
+                cJSON_AddItemToArray(
+                    sl, cJSON_CreateNumber(eo->shot_lines[(size_t)i * eo->shots + k]));
+        }
         cJSON_AddItemToArray(arr, p);
     }
 }
@@ -457,7 +504,14 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddStringToObject(j, "model", o->model);
     cJSON_AddStringToObject(j, "tasks", o->tasks);
     cJSON_AddStringToObject(j, "platform", pf->name);
-    cJSON_AddStringToObject(j, "prompt_format", QEIL_TASK_PROMPT_PREFIX "<question>" QEIL_TASK_PROMPT_SUFFIX);
+    cJSON_AddStringToObject(j, "format", qeil_tasks_format_name(o->format_read));
+    cJSON_AddStringToObject(j, "prompt_format",
+                            o->shots ? SHOT_FORMAT QEIL_TASK_PROMPT_PREFIX "<question>"
+                                           QEIL_TASK_PROMPT_SUFFIX
+                                     : QEIL_TASK_PROMPT_PREFIX "<question>" QEIL_TASK_PROMPT_SUFFIX);
+    cJSON_AddNumberToObject(j, "shots", o->shots);
+    if (o->shots_file) cJSON_AddStringToObject(j, "shots_file", o->shots_file);
+    else cJSON_AddNullToObject(j, "shots_file");
     cJSON_AddNumberToObject(j, "samples", o->samples);
     cJSON_AddNumberToObject(j, "batch", o->batch);
     cJSON_AddNumberToObject(j, "max_tokens", o->max_tokens);
@@ -479,13 +533,13 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddStringToObject(pv, "ece", PROV_ENERGY);
     cJSON_AddStringToObject(pv, "wall_s", PROV_WALL);
     if (!o->compare) {
-        json_summary(j, ctx, &cf[0], t, n, o->samples, 1);
+        json_summary(j, ctx, &cf[0], t, n, o->samples, 1, o);
     } else {
         cJSON *arr = cJSON_AddArrayToObject(j, "configurations");
         for (int i = 0; i < n_cf; i++) {
             cJSON *c = cJSON_CreateObject();
             cJSON_AddStringToObject(c, "name", cf[i].name);
-            json_summary(c, ctx, &cf[i], t, n, o->samples, 1);
+            json_summary(c, ctx, &cf[i], t, n, o->samples, 1, o);
             cJSON_AddItemToArray(arr, c);
         }
         const qeil_metrics_summary *s0 = &cf[0].sum, *s2 = &cf[n_cf - 1].sum;
@@ -531,6 +585,49 @@ static const char *fmt_num(char *b, double v, const char *unit)
     return b;
 }
 
+/* The text of a prompt as indented lines (file data: cleaned for the
+ * terminal line by line). */
+static void print_text_lines(const char *s)
+{
+    while (*s) {
+        const char *e = strchr(s, '\n');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        char *line = malloc(n + 1);
+        if (!line) return;
+        memcpy(line, s, n);
+        line[n] = '\0';
+        printf("    | %s\n", cli_term(line));
+        free(line);
+        s += n + (e != NULL);
+        if (e && !*s) printf("    | \n");
+    }
+}
+
+/* -v: the prompt template, then the first problem's prompt as the model
+ * sees it. */
+static void print_prompt(const eval_opts *o)
+{
+    printf("  prompt template (\\n = newline):\n");
+    if (o->shots)
+        printf("    %u exemplar%s, each \"Q: <exemplar question>\\nA: <exemplar solution>\\n\\n\"\n"
+               "      (solution: %s)\n    then ",
+               o->shots, o->shots == 1 ? "" : "s",
+               o->format_read == QEIL_TASKS_GSM8K
+                   ? "the train split's answer as given, its working then \"#### N\""
+                   : "\"The answer is X.\\n#### X\", X the reference answer");
+    else
+        printf("    ");
+    printf("\"Q: <question>\\nA:\"%s\n",
+           o->format_read == QEIL_TASKS_ARC ? "  (ARC: <question> = the stem, then \" X) text\" "
+                                              "per choice)"
+                                            : "");
+    if (o->first_prompt) {
+        printf("  first prompt (%u tokens):\n", o->first_prompt_tokens);
+        print_text_lines(o->first_prompt);
+    }
+    printf("\n");
+}
+
 /* One line per problem for the last configuration (v2 under --compare). */
 static void print_problems(const config *c, const qeil_tasks *t, uint32_t n)
 {
@@ -563,11 +660,17 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
            (unsigned long long)o->sp.seed, pf->name);
     printf("  planning workload: %.0f prompt tokens (mean), %u gen tokens, %u samples\n",
            mean_prompt, o->plan_gen_tokens, o->samples);
+    printf("  format %s", qeil_tasks_format_name(o->format_read));
+    if (o->shots)
+        printf(", %u-shot: exemplars from %s drawn per problem with seed %llu", o->shots,
+               cli_term(o->shots_file), (unsigned long long)o->sp.seed);
+    printf("\n");
     if (o->warning[0]) printf("  warning: %s\n", o->warning);
     uint32_t n_rp = o->rt ? qeil_runtime_replan_count(o->rt) : 0;
     if (o->replan)
         printf("  re-plans after drift: %u%s\n", n_rp, n_rp ? " (--output json lists them)" : "");
     printf("\n");
+    if (o->verbose) print_prompt(o);
     if (o->verbose) print_problems(&cf[n_cf - 1], t, n);
     if (!o->compare) {
         const config *c = &cf[0];
@@ -720,8 +823,9 @@ int cmd_eval(int argc, char **argv)
 
     qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
-    qeil_tasks *t = NULL;
+    qeil_tasks *t = NULL, *shots = NULL;
     uint32_t n = 0;
+    char *first_prompt = NULL;
     qeil_runtime *rt = NULL;
     int32_t **ids = NULL;    /* [n]: each problem's prompt tokens */
     uint32_t *n_ids = NULL;  /* [n] */
@@ -735,12 +839,31 @@ int cmd_eval(int argc, char **argv)
         cli_fail(CMD, "--platform: %s", qeil_ctx_errmsg(ctx));
         goto out;
     }
-    /* the task file is read before the model is opened */
-    if (qeil_tasks_read(ctx, o.tasks, o.limit, &t) != QEIL_OK) {
+    /* the task files are read before the model is opened */
+    if (qeil_tasks_read_as(ctx, o.tasks, o.format, o.limit, &t) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
     n = qeil_tasks_count(t);
+    o.format_read = qeil_tasks_get_format(t);
+    if (o.shots_file) {
+        if (qeil_tasks_read_as(ctx, o.shots_file, o.format, 0, &shots) != QEIL_OK) {
+            cli_fail(CMD, "--shots-file: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        if (qeil_tasks_get_format(shots) != o.format_read) {
+            cli_fail(CMD, "--shots-file %s: %s format, but the tasks of %s are %s (want the "
+                          "same benchmark's train split)",
+                     cli_term(o.shots_file), qeil_tasks_format_name(qeil_tasks_get_format(shots)),
+                     cli_term(o.tasks), qeil_tasks_format_name(o.format_read));
+            goto out;
+        }
+        o.shot_lines = qeil_calloc(ctx, (size_t)n * o.shots, sizeof *o.shot_lines);
+        if (!o.shot_lines) {
+            cli_fail(CMD, "out of memory");
+            goto out;
+        }
+    }
 
     qeil_runtime_params rp = qeil_runtime_default_params();
     rp.model_path = o.model;
@@ -769,20 +892,27 @@ int cmd_eval(int argc, char **argv)
     double sum_prompt = 0;
     for (uint32_t i = 0; i < n; i++) {
         const qeil_task *ti = qeil_tasks_get(t, i);
-        size_t ql = strlen(ti->question);
-        size_t pl = ql + sizeof QEIL_TASK_PROMPT_PREFIX + sizeof QEIL_TASK_PROMPT_SUFFIX;
-        char *p = qeil_malloc(ctx, pl);
-        size_t cap = pl + 8, got = 0;
+        char *p = NULL;
+        uint32_t idx[QEIL_TASKS_MAX_SHOTS];
+        /* --shots exemplars, drawn for problem i with --seed (the same
+         * exemplars whatever --limit, --batch or -t) */
+        if (qeil_tasks_prompt(ctx, ti, i, shots, o.shots, o.sp.seed, &p, idx) != QEIL_OK) {
+            cli_fail(CMD, "%s:%u: %s", o.tasks, ti->line, qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        for (uint32_t k = 0; k < o.shots; k++)
+            o.shot_lines[(size_t)i * o.shots + k] = qeil_tasks_get(shots, idx[k])->line;
+        size_t cap = strlen(p) + 8, got = 0; /* at most a token per byte, BOS, a prefix space */
         ids[i] = qeil_calloc(ctx, cap, sizeof(int32_t));
-        if (!p || !ids[i]) {
+        if (!ids[i]) {
             qeil_free(ctx, p);
             cli_fail(CMD, "out of memory");
             goto out;
         }
-        snprintf(p, pl, "%s%s%s", QEIL_TASK_PROMPT_PREFIX, ti->question, QEIL_TASK_PROMPT_SUFFIX);
         /* the question is data: special-token text in it stays text */
         qeil_status st = qeil_runtime_tokenize(rt, p, -1, 0, ids[i], cap, &got);
-        qeil_free(ctx, p);
+        if (i == 0) first_prompt = p;
+        else qeil_free(ctx, p);
         if (st != QEIL_OK) {
             cli_fail(CMD, "%s:%u: question: %s", o.tasks, ti->line, qeil_ctx_errmsg(ctx));
             goto out;
@@ -795,6 +925,8 @@ int cmd_eval(int argc, char **argv)
         n_ids[i] = (uint32_t)got;
         sum_prompt += (double)got;
     }
+    o.first_prompt = first_prompt;
+    o.first_prompt_tokens = n_ids[0];
     double mean_prompt = sum_prompt / n;
 
     /* ---- samplers: a --top-k above this model's vocabulary is a usage error ---- */
@@ -867,7 +999,10 @@ out:
     qeil_free(ctx, ids);
     qeil_free(ctx, n_ids);
     qeil_runtime_free(rt);
+    qeil_free(ctx, first_prompt);
+    qeil_free(ctx, o.shot_lines);
     qeil_tasks_free(t);
+    qeil_tasks_free(shots);
     qeil_ctx_free(ctx);
     return rc;
 }

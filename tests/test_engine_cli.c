@@ -22,6 +22,7 @@
 static char qeil_bin[4096];
 static char tmpdir[] = "/tmp/qeil-ecli-XXXXXX";
 static char model_llama[4200], model_gpt2[4200];
+static char wiki_raw[4200]; /* tests/data/wikitext/wiki.test.raw */
 static char *out_text, *err_text;
 
 static char *slurp(const char *path, size_t *len)
@@ -526,6 +527,113 @@ TEST(perplexity_windows_as_llama_cpp)
     qeil_ctx_free(ctx);
 }
 
+/* WikiText-103's raw layout (tests/data/wikitext/wiki.test.raw: " = Title = "
+ * lines, " @-@ ", " @,@ ", " \n" blank lines; written for the tests), scored
+ * by `qeil perplexity -c 16` and by hand here, one token at a time, with
+ * llama.cpp's convention (tools/perplexity/perplexity.cpp, perplexity()):
+ *
+ *   tokens t_0 .. t_{T-1}: the whole file, BOS in front when the model adds
+ *     BOS; W = floor(T / 16) windows, the rest unused;
+ *   window w = t_{16w} .. t_{16w+15}, its first token replaced by BOS (when
+ *     the model adds BOS), evaluated from an empty cache;
+ *   first = 16 / 2 = 8: the logits at positions 8 .. 14 score the tokens at
+ *     9 .. 15, 16 - 1 - 8 = 7 per window, N = 7 W in all;
+ *   PPL = exp(mean nll); se = PPL * sqrt((mean nll^2 - mean^2) / (N - 1)).
+ *
+ * The CLI evaluates the unscored half in one batch and the scored half with
+ * all logits; here every position is a single-token step, another code
+ * path, so the agreement is the convention, not a shared loop. On both a
+ * model that adds BOS (llama) and one that does not (gpt2). */
+static void ppl_by_hand(const char *model, const char *text)
+{
+    enum { C = 16, FIRST = C / 2 };
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_engine_params ep = qeil_engine_default_params();
+    ep.n_threads = 1;
+    ep.n_ctx = C;
+    qeil_engine *e = NULL;
+    CHECK_EQ_INT(qeil_engine_open(ctx, model, &ep, &e), QEIL_OK);
+    size_t cap = strlen(text) + 8, T = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    uint32_t V = e ? qeil_engine_n_vocab(e) : 0;
+    float *lg = malloc((size_t)(V ? V : 1) * sizeof *lg);
+    double *win = malloc(cap / C * sizeof *win + sizeof *win);
+    if (!e || !ids || !lg || !win) {
+        CHECK(0);
+        goto out;
+    }
+    const qeil_tokenizer *tk = qeil_engine_tokenizer(e);
+    int32_t bos = qeil_tokenizer_bos(tk);
+    int add_bos = bos >= 0 && qeil_tokenizer_add_bos(tk);
+    CHECK_EQ_INT(qeil_tokenizer_encode(ctx, tk, text, add_bos, 0, ids, cap, &T), QEIL_OK);
+    size_t W = T / C, N = 0;
+    double sum = 0, sum2 = 0;
+    for (size_t w = 0; w < W && !test_failed_; w++) {
+        qeil_engine_seq_reset(e, 0);
+        double ws = 0;
+        for (uint32_t j = 0; j + 1 < C; j++) {
+            int32_t tok = j == 0 && add_bos ? bos : ids[w * C + j];
+            if (qeil_engine_eval(e, 0, &tok, 1, lg, 0) != QEIL_OK) {
+                TEST_FAIL_("window %zu position %u: %s", w, j, qeil_ctx_errmsg(ctx));
+                break;
+            }
+            if (j < FIRST) continue;
+            double m = lg[0], z = 0;
+            for (uint32_t i = 1; i < V; i++) m = lg[i] > m ? lg[i] : m;
+            for (uint32_t i = 0; i < V; i++) z += exp(lg[i] - m);
+            double nll = log(z) + m - lg[ids[w * C + j + 1]];
+            ws += nll;
+            sum += nll;
+            sum2 += nll * nll;
+            N++;
+        }
+        win[w] = exp(ws / (C - 1 - FIRST));
+    }
+    CHECK(W >= 2);
+    CHECK_EQ_INT((long)N, (long)(W * 7));
+    double mu = sum / (double)N, ppl = exp(mu);
+    double se = ppl * sqrt((sum2 / (double)N - mu * mu) / (double)(N - 1));
+    CHECK_RUN(qeilf("perplexity -m %s -f %s -c %d -t 1 --output json", model, wiki_raw, C), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (j) {
+        CHECK_EQ_INT((long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tokens")), (long)T);
+        CHECK_EQ_INT((long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "windows")), (long)W);
+        CHECK_EQ_INT((long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "tokens_scored")), (long)N);
+        CHECK_EQ_INT(cJSON_IsTrue(cJSON_GetObjectItem(j, "bos")), add_bos);
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "nll_mean")), mu, 1e-5, 0);
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl")), ppl, 1e-4, 0);
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl_se")), se, 1e-3, 0);
+        cJSON *a = cJSON_GetObjectItem(j, "window_ppl");
+        CHECK_EQ_INT(cJSON_GetArraySize(a), (long)W);
+        for (int w = 0; w < cJSON_GetArraySize(a) && (size_t)w < W; w++) {
+            double got = cJSON_GetNumberValue(cJSON_GetArrayItem(a, w));
+            if (!(fabs(got - win[w]) <= 1e-4 * win[w]))
+                TEST_FAIL_("%s window %d: ppl %.6f, by hand %.6f", model, w + 1, got, win[w]);
+            if (test_failed_) break;
+        }
+        cJSON_Delete(j);
+    }
+out:
+    free(ids);
+    free(lg);
+    free(win);
+    qeil_engine_free(e);
+    qeil_ctx_free(ctx);
+}
+
+TEST(perplexity_wikitext_sample_by_hand)
+{
+    if (!model_llama[0] || !model_gpt2[0]) SKIP("no tiny models");
+    size_t n = 0;
+    char *text = slurp(wiki_raw, &n);
+    if (!text) SKIP("no tests/data/wikitext/wiki.test.raw");
+    CHECK(strstr(text, " = Harrow Bridge = \n") && strstr(text, " @-@ ")); /* the layout */
+    ppl_by_hand(model_llama, text);
+    ppl_by_hand(model_gpt2, text);
+    free(text);
+}
+
 /* A text file over the limit is refused from its size, before reading it;
  * the message names the size and the limit. */
 TEST(perplexity_refuses_a_text_over_the_limit)
@@ -834,6 +942,9 @@ int main(int argc, char **argv)
     snprintf(self, sizeof self, "%s", argv[0]);
     /* build/tests/test_engine_cli -> build/qeil */
     snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    snprintf(wiki_raw, sizeof wiki_raw, "%s/../../tests/data/wikitext/wiki.test.raw", self);
+    if (access(wiki_raw, R_OK) != 0)
+        snprintf(wiki_raw, sizeof wiki_raw, "tests/data/wikitext/wiki.test.raw");
     if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
         printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
         return 1;
@@ -852,6 +963,7 @@ int main(int argc, char **argv)
     RUN(perplexity_is_finite);
     RUN(perplexity_windows_as_llama_cpp);
     RUN(perplexity_refuses_a_text_over_the_limit);
+    RUN(perplexity_wikitext_sample_by_hand);
     RUN(perplexity_quantized_near_f32);
     RUN(bench_json_has_the_fields);
     RUN(corrupt_models_fail_cleanly);

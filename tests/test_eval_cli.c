@@ -23,6 +23,7 @@ static char tasks[4300];
 static char tmpdir[] = "/tmp/qeil-eval-XXXXXX";
 static char model[4200];
 static char demo_model[4300], demo_tasks[4300];
+static char data_dir[4300]; /* tests/data/eval */
 static char *out_text, *err_text;
 
 static char *slurp(const char *path)
@@ -113,6 +114,11 @@ TEST(bad_numbers_and_options_exit_2)
         {"eval -m m.gguf --tasks t.jsonl --max-latency 0", "--max-latency", "0"},
         {"eval -m m.gguf --tasks t.jsonl --frobnicate", "unknown option", "--frobnicate"},
         {"eval -m m.gguf --tasks", "--tasks", "needs a value"},
+        {"eval -m m.gguf --tasks t.jsonl --format json", "--format", "auto|qeil|gsm8k|arc"},
+        {"eval -m m.gguf --tasks t.jsonl --shots 65 --shots-file s.jsonl", "--shots", "0..64"},
+        {"eval -m m.gguf --tasks t.jsonl --shots 2", "--shots 2", "--shots-file"},
+        {"eval -m m.gguf --tasks t.jsonl --shots-file s.jsonl", "--shots-file", "--shots N"},
+        {"eval -m m.gguf --tasks t.jsonl --shots -1 --shots-file s.jsonl", "--shots", "-1"},
     };
     for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
         int rc = qeilf("%s", t[k].args);
@@ -545,6 +551,168 @@ TEST(pass_at_k_every_k_in_json)
     cJSON_Delete(j);
 }
 
+/* GSM8K and ARC-Challenge files (tests/data/eval/): detected, read, the
+ * references normalised (1,234 -> 1234, $2.50 -> 2.5, ARC label 2 -> B),
+ * the format in the JSON and the table. */
+TEST(benchmark_files_as_users_have_them)
+{
+    if (!model[0]) SKIP("no tiny model");
+    static const struct {
+        const char *file, *format, *gold[5];
+        int n;
+    } t[] = {
+        {"gsm8k-test.jsonl", "gsm8k", {"42", "1234", "-5", "2.5", "200"}, 5},
+        {"arc-ai2.jsonl", "arc", {"B", "C", "B", "A", NULL}, 4},
+        {"arc-hf.jsonl", "arc", {"C", "D", "A", NULL, NULL}, 3},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        int rc = qeilf("eval -m %s --tasks %s/%s -n 4 --samples 2 --output json", model, data_dir,
+                       t[k].file);
+        if (rc != 0) {
+            TEST_FAIL_("%s: exit %d (%s)", t[k].file, rc, err_text ? err_text : "");
+            continue;
+        }
+        cJSON *j = cJSON_Parse(out_text);
+        CHECK(j != NULL);
+        if (!j) continue;
+        CHECK_EQ_STR(str_of(j, "format"), t[k].format);
+        CHECK_EQ_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "shots")), 0);
+        CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "shots_file")));
+        const cJSON *pr = cJSON_GetObjectItem(j, "problems");
+        CHECK_EQ_INT(cJSON_GetArraySize(pr), t[k].n);
+        for (int i = 0; i < t[k].n && i < cJSON_GetArraySize(pr); i++) {
+            CHECK_EQ_STR(str_of(cJSON_GetArrayItem(pr, i), "gold"), t[k].gold[i]);
+            CHECK(cJSON_GetObjectItem(cJSON_GetArrayItem(pr, i), "shot_lines") == NULL);
+        }
+        cJSON_Delete(j);
+        /* forced to the format it is, the same; the table names it */
+        CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/%s -n 4 --samples 2 --format %s", model,
+                           data_dir, t[k].file, t[k].format),
+                     0);
+        char want[64];
+        snprintf(want, sizeof want, "format %s\n", t[k].format);
+        CHECK_CONTAINS(out_text, want);
+    }
+    /* a GSM8K file forced to qeil's format: the field it lacks, named */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/gsm8k-test.jsonl --format qeil", model, data_dir), 1);
+    CHECK_CONTAINS(err_text, "gsm8k-test.jsonl:1: field 'id': missing");
+    /* -v shows the template and the first prompt, choices listed */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/arc-ai2.jsonl -n 4 --samples 2 --limit 1 -v", model,
+                       data_dir),
+                 0);
+    CHECK_CONTAINS(out_text, "prompt template");
+    CHECK_CONTAINS(out_text, "\"Q: <question>\\nA:\"");
+    CHECK_CONTAINS(out_text, "    | Q: Which form of energy does a plant store when it makes "
+                             "sugar? A) heat energy B) chemical energy C) sound energy D) "
+                             "electrical energy\n    | A:\n");
+}
+
+/* Every broken sample of tests/data/eval/bad/ exits 1 naming the file,
+ * the line and the field (the library's cases in detail: test_tasks.c). */
+TEST(broken_benchmark_files_exit_1)
+{
+    static const struct {
+        const char *file, *say1, *say2;
+    } t[] = {
+        {"gsm8k-no-marker.jsonl", "gsm8k-no-marker.jsonl:2:", "field 'answer'"},
+        {"gsm8k-empty-question.jsonl", "gsm8k-empty-question.jsonl:3:", "field 'question': empty"},
+        {"gsm8k-broken-line.jsonl", "gsm8k-broken-line.jsonl:2:", "not valid JSON"},
+        {"arc-empty-text.jsonl", "arc-empty-text.jsonl:2:", "field 'question.choices[1].text'"},
+        {"arc-mixed-labels.jsonl", "arc-mixed-labels.jsonl:3:", "field 'choices.label[1]'"},
+        {"arc-key-not-a-label.jsonl", "arc-key-not-a-label.jsonl:2:", "field 'answerKey'"},
+        {"arc-label-count.jsonl", "arc-label-count.jsonl:2:", "field 'choices.label'"},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
+        /* read before the model is opened */
+        int rc = qeilf("eval -m %s/none.gguf --tasks %s/bad/%s", tmpdir, data_dir, t[k].file);
+        if (rc != 1) TEST_FAIL_("%s: exit %d, want 1 (stderr: %s)", t[k].file, rc, err_text);
+        if (!err_text || !strstr(err_text, t[k].say1) || !strstr(err_text, t[k].say2))
+            TEST_FAIL_("%s: stderr \"%s\" should name \"%s\" and \"%s\"", t[k].file,
+                       err_text ? err_text : "", t[k].say1, t[k].say2);
+    }
+}
+
+/* --shots from a train split: in the prompt (-v), recorded per problem,
+ * never the problem's own question (train line 3 repeats test problem 1's),
+ * the same exemplars for a problem whatever --limit; a shots file of
+ * another format and too few exemplars are errors. */
+TEST(few_shot_from_a_train_split)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char big[4300]; /* the tiny preset's context of 256 tokens is too short for 2 exemplars */
+    snprintf(big, sizeof big, "%s/tiny-2k.gguf", tmpdir);
+    CHECK_EQ_INT(qeilf("mkmodel --preset tiny-llama --ctx 2048 --type f32 -o %s", big), 0);
+    const char *gt = "gsm8k-test.jsonl", *gtr = "gsm8k-train.jsonl";
+    int first[2] = {0, 0};
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        int rc = qeilf("eval -m %s --tasks %s/%s --shots 2 --shots-file %s/%s -n 2 --samples 1 "
+                       "--seed %llu --output json",
+                       big, data_dir, gt, data_dir, gtr, (unsigned long long)seed);
+        if (rc != 0) {
+            TEST_FAIL_("seed %llu: exit %d (%s)", (unsigned long long)seed, rc, err_text);
+            return;
+        }
+        cJSON *j = cJSON_Parse(out_text);
+        CHECK(j != NULL);
+        if (!j) return;
+        CHECK_EQ_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "shots")), 2);
+        CHECK_CONTAINS(str_of(j, "shots_file"), gtr);
+        CHECK_CONTAINS(str_of(j, "prompt_format"), "<exemplar solution>\n\nQ: <question>\nA:");
+        const cJSON *pr = cJSON_GetObjectItem(j, "problems");
+        for (int i = 0; i < cJSON_GetArraySize(pr); i++) {
+            const cJSON *sl = cJSON_GetObjectItem(cJSON_GetArrayItem(pr, i), "shot_lines");
+            CHECK_EQ_INT(cJSON_GetArraySize(sl), 2);
+            int a = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(sl, 0));
+            int b = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(sl, 1));
+            CHECK(a >= 1 && a <= 6 && b >= 1 && b <= 6 && a != b);
+            if (i == 0) {
+                CHECK(a != 3 && b != 3); /* train line 3 is this problem's question */
+                if (seed == 1) first[0] = a, first[1] = b;
+            }
+        }
+        cJSON_Delete(j);
+    }
+    /* --limit 1: problem 0 gets the same exemplars as in the full run */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/%s --shots 2 --shots-file %s/%s -n 2 --samples 1 "
+                       "--seed 1 --limit 1 --output json",
+                       big, data_dir, gt, data_dir, gtr),
+                 0);
+    cJSON *j = cJSON_Parse(out_text);
+    if (j) {
+        const cJSON *sl = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "problems"), 0),
+                                              "shot_lines");
+        CHECK_EQ_INT((int)cJSON_GetNumberValue(cJSON_GetArrayItem(sl, 0)), first[0]);
+        CHECK_EQ_INT((int)cJSON_GetNumberValue(cJSON_GetArrayItem(sl, 1)), first[1]);
+        cJSON_Delete(j);
+    }
+    /* -v: the template and the whole first prompt, its exemplars' working */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/%s --shots 2 --shots-file %s/%s -n 2 --samples 1 "
+                       "--seed 1 --limit 1 -v",
+                       big, data_dir, gt, data_dir, gtr),
+                 0);
+    CHECK_CONTAINS(out_text, "2-shot: exemplars from");
+    CHECK_CONTAINS(out_text, "Q: <exemplar question>\\nA: <exemplar solution>\\n\\n");
+    CHECK_CONTAINS(out_text, "    | #### ");
+    CHECK_CONTAINS(out_text, "    | Q: Mara picks 14 apples");
+    /* too few exemplars: 6 in the file, 5 of them another question */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/%s --shots 6 --shots-file %s/%s -n 2 --samples 1",
+                       big, data_dir, gt, data_dir, gtr),
+                 1);
+    CHECK_CONTAINS(err_text, "gsm8k-test.jsonl:1:");
+    CHECK_CONTAINS(err_text, "only 5 of the 6");
+    /* a shots file of another benchmark */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/%s --shots 1 --shots-file %s/arc-train.jsonl -n 2",
+                       big, data_dir, gt, data_dir),
+                 1);
+    CHECK_CONTAINS(err_text, "arc-train.jsonl: arc format, but the tasks of");
+    /* a broken shots file names itself */
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s/%s --shots 1 --shots-file %s/bad/gsm8k-no-marker.jsonl",
+                       big, data_dir, gt, data_dir),
+                 1);
+    CHECK_CONTAINS(err_text, "--shots-file: ");
+    CHECK_CONTAINS(err_text, "gsm8k-no-marker.jsonl:2: field 'answer'");
+}
+
 /* The demo model another part of the project trains (models/qeil-demo.gguf,
  * data/tasks/arith.jsonl): a handful of problems end to end, when present. */
 TEST(demo_model_end_to_end)
@@ -727,6 +895,8 @@ int main(int argc, char **argv)
     snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dir);
     snprintf(tasks, sizeof tasks, "%s/../../tests/data/eval/tiny.jsonl", dir);
     if (access(tasks, R_OK) != 0) snprintf(tasks, sizeof tasks, "tests/data/eval/tiny.jsonl");
+    snprintf(data_dir, sizeof data_dir, "%s", tasks);
+    *strrchr(data_dir, '/') = '\0';
     snprintf(demo_model, sizeof demo_model, "%s/../../models/qeil-demo.gguf", dir);
     snprintf(demo_tasks, sizeof demo_tasks, "%s/../../data/tasks/arith.jsonl", dir);
     if (access(qeil_bin, X_OK) != 0 || access(tasks, R_OK) != 0 || !mkdtemp(tmpdir)) {
@@ -744,6 +914,9 @@ int main(int argc, char **argv)
     RUN(compare_runs_three_configurations);
     RUN(cascade_options);
     RUN(pass_at_k_every_k_in_json);
+    RUN(benchmark_files_as_users_have_them);
+    RUN(broken_benchmark_files_exit_1);
+    RUN(few_shot_from_a_train_split);
     RUN(demo_model_end_to_end);
     RUN(measured_energy_beside_modeled);
     RUN(calibrate_cli);

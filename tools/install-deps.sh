@@ -8,7 +8,8 @@
 #                                     the CPU for tests/test_vulkan*.c) and the
 #                                     test oracles: PyTorch, NumPy and
 #                                     SentencePiece (reference forward pass and
-#                                     tokenizer oracle; those tests SKIP without them)
+#                                     tokenizer oracle; those tests SKIP without them),
+#                                     jq (tools/paper-table.sh and its test)
 #                                     and, where node >= 20 and npm are present,
 #                                     llama.cpp's prebuilt library from the npm
 #                                     package node-llama-cpp into build-oracle/
@@ -21,7 +22,7 @@
 set -e
 PKGS="build-essential libcjson-dev libvulkan-dev glslc"
 if [ "${1:-}" = "--test" ]; then
-    PKGS="$PKGS mesa-vulkan-drivers python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread chromium"
+    PKGS="$PKGS mesa-vulkan-drivers python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread chromium jq"
 fi
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"

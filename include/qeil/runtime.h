@@ -80,37 +80,93 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* The prompt of every task: the demo model (models/qeil-demo.gguf) is
- * trained on "Q: <question>\nA: <working>\n#### <answer>\n\n". */
+ * trained on "Q: <question>\nA: <working>\n#### <answer>\n\n". A few-shot
+ * exemplar is QEIL_TASK_PROMPT_PREFIX <question> QEIL_TASK_SHOT_MIDDLE
+ * <solution> QEIL_TASK_SHOT_END, ahead of the task's own prompt. */
 #define QEIL_TASK_PROMPT_PREFIX "Q: "
 #define QEIL_TASK_PROMPT_SUFFIX "\nA:"
+#define QEIL_TASK_SHOT_MIDDLE "\nA: "
+#define QEIL_TASK_SHOT_END "\n\n"
 
 #define QEIL_TASKS_MAX 100000u            /* tasks per file */
 #define QEIL_TASKS_MAX_LINE (64u * 1024u) /* bytes per line, newline excluded */
+#define QEIL_TASKS_MAX_SHOTS 64u          /* few-shot exemplars per prompt */
+#define QEIL_TASKS_MAX_CHOICES 8u         /* ARC choices per question (labels A-H / 1-8) */
+
+/* Task file formats (docs/eval.md "Task files"). AUTO detects the format
+ * from the first non-blank line: a member "answerKey" → ARC; else an
+ * "answer" string holding "####" → GSM8K; else qeil's own. */
+typedef enum {
+    QEIL_TASKS_AUTO = 0,
+    QEIL_TASKS_QEIL = 1,  /* {"id","question","answer","kind"} */
+    QEIL_TASKS_GSM8K = 2, /* {"question","answer": "<working>\n#### 72"} */
+    QEIL_TASKS_ARC = 3    /* AI2 {"id","question":{"stem","choices":[{"text","label"}]},
+                             "answerKey"} or flattened {"id","question","choices":
+                             {"text":[..],"label":[..]},"answerKey"} */
+} qeil_tasks_format;
+
+/* "auto", "qeil", "gsm8k", "arc" ("?" for a value outside the enum). */
+QEIL_API const char *qeil_tasks_format_name(qeil_tasks_format f);
+/* Parse one of those names; QEIL_ERR_RANGE naming the value and the names
+ * otherwise. */
+QEIL_API qeil_status qeil_tasks_format_parse(qeil_ctx *ctx, const char *name,
+                                             qeil_tasks_format *out);
 
 typedef struct {
-    const char *id;        /* "id" field (a number is printed with %.17g), UTF-8 bytes */
-    const char *question;  /* non-empty */
-    const char *gold_text; /* "answer" field as given */
-    qeil_answer gold;      /* gold_text normalised under mode */
-    qeil_answer_mode mode; /* "kind": numeric (default) or choice */
+    const char *id;        /* "id" field (a number is printed with %.17g), UTF-8 bytes;
+                              GSM8K without one: the line number */
+    const char *question;  /* non-empty; ARC: the stem, then each choice as " X) text" */
+    const char *gold_text; /* the reference answer as given: "answer" (qeil), the text
+                              after "####" (GSM8K), "answerKey" (ARC) */
+    qeil_answer gold;      /* gold_text normalised under mode; ARC labels 1-8 as A-H */
+    qeil_answer_mode mode; /* "kind": numeric (default) or choice; GSM8K numeric, ARC
+                              choice */
     uint32_t line;         /* 1-based line in the file */
+    const char *solution;  /* the answer as a few-shot exemplar shows it: GSM8K's
+                              "answer" as given (working, then "#### 72"), otherwise
+                              "The answer is X.\n#### X" with X = gold.text */
 } qeil_task;
 
 typedef struct qeil_tasks qeil_tasks;
 
 /* Read up to `limit` tasks (0 = all, at most QEIL_TASKS_MAX) from a JSONL
- * file: one JSON object per line, blank lines skipped. Hostile input:
- * bounded lines, NUL bytes and \u0000 escapes rejected. Errors name the file
- * and line ("FILE:LINE: field 'question': missing (want a non-empty
- * string)"): QEIL_ERR_IO (cannot open/read), QEIL_ERR_FORMAT (bad line or
- * no tasks), QEIL_ERR_RANGE (too many tasks, line too long), QEIL_ERR_NOMEM.
- * *out owns its strings; free with qeil_tasks_free (NULL is a no-op). ctx
- * supplies the allocator and must outlive *out. */
+ * file: one JSON object per line, blank lines skipped, a UTF-8 byte-order
+ * mark at the start and CRLF line ends accepted. Hostile input: bounded
+ * lines, NUL bytes and \u0000 escapes rejected, empty fields rejected.
+ * Errors name the file, the line and the field ("FILE:LINE: field
+ * 'question': missing (want a non-empty string)"): QEIL_ERR_IO (cannot
+ * open/read), QEIL_ERR_FORMAT (bad line or no tasks), QEIL_ERR_RANGE (too
+ * many tasks, line too long), QEIL_ERR_NOMEM. *out owns its strings; free
+ * with qeil_tasks_free (NULL is a no-op). ctx supplies the allocator and
+ * must outlive *out. qeil_tasks_read is qeil_tasks_read_as(QEIL_TASKS_AUTO). */
 QEIL_API qeil_status qeil_tasks_read(qeil_ctx *ctx, const char *path, uint32_t limit, qeil_tasks **out);
+QEIL_API qeil_status qeil_tasks_read_as(qeil_ctx *ctx, const char *path, qeil_tasks_format format,
+                                        uint32_t limit, qeil_tasks **out);
 QEIL_API void qeil_tasks_free(qeil_tasks *t);
 QEIL_API uint32_t qeil_tasks_count(const qeil_tasks *t);
 /* Task i (0-based), borrowed from t; NULL when i is out of range. */
 QEIL_API const qeil_task *qeil_tasks_get(const qeil_tasks *t, uint32_t i);
+/* The format the file was read as (detected or given); AUTO for NULL. */
+QEIL_API qeil_tasks_format qeil_tasks_get_format(const qeil_tasks *t);
+
+/* The prompt of task t, problem `problem` (its 0-based position in the
+ * evaluation), with n_shots exemplars from `shots` (0..QEIL_TASKS_MAX_SHOTS;
+ * shots may be NULL when n_shots is 0):
+ *
+ *     for each exemplar e:  "Q: " e.question "\nA: " e.solution "\n\n"
+ *     then:                 "Q: " t.question "\nA:"
+ *
+ * The exemplars are drawn without replacement, uniformly, from the tasks of
+ * `shots` whose question differs from t's (byte for byte), with an RNG
+ * seeded from (seed, problem) only: the same seed gives every problem the
+ * same exemplars whatever the other problems, --limit or the thread count.
+ * QEIL_ERR_RANGE when n_shots is out of range or fewer than n_shots tasks
+ * are eligible (named). *out is allocated from ctx (free with qeil_free);
+ * shot_idx, when not NULL, receives the n_shots indices into `shots` in
+ * prompt order. Thread-safe for distinct ctx. */
+QEIL_API qeil_status qeil_tasks_prompt(qeil_ctx *ctx, const qeil_task *t, uint32_t problem,
+                                       const qeil_tasks *shots, uint32_t n_shots, uint64_t seed,
+                                       char **out, uint32_t *shot_idx);
 
 /* ------------------------------------------------------------------------ */
 /* Drift: measured against predicted, online (docs/runtime.md "Drift")      */

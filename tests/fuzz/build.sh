@@ -10,6 +10,7 @@
 # a plain regression test in `make test`). Crashes land in build-fuzz/ as
 # crash-*; fix the bug, then copy the file into the seed corpus.
 # The seed corpus is regenerated with: build/tests/test_gguf --write-corpus DIR
+# (gguf); tasks' seeds are the committed samples of tests/data/eval (copied).
 set -eu
 cd "$(dirname "$0")/../.."
 
@@ -44,9 +45,10 @@ build() {
 }
 
 build fuzz_gguf src/model/gguf.c src/model/gguf_write.c src/model/ggml_types.c
+build fuzz_tasks src/runtime/tasks.c src/select/answer.c -lcjson
 
 if [ "$SECONDS_TO_RUN" -gt 0 ]; then
-    for t in fuzz_gguf; do
+    for t in fuzz_gguf fuzz_tasks; do
         seed="tests/fuzz/corpus/${t#fuzz_}"
         work="$OUT/corpus-${t#fuzz_}"
         mkdir -p "$work"
