@@ -721,8 +721,12 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
         if (c->mprov) printf("  energy meter: %s covers %s\n", c->mprov, c->mcov);
         if (s->power_valid) {
             printf("  %-22s %-14s [modeled power]\n", "IPW", fmt_num(b, s->ipw, "%/W"));
-            printf("  %-22s %-14s [modeled energy]\n", "ECE", fmt_num(b, s->ece, "correct/J"));
+            printf("  %-22s %-14s [modeled energy]\n", "ECE (energy-coverage)",
+                   fmt_num(b, s->ece, "correct/J"));
         }
+        printf("\n  IPW = intelligence per watt: accuracy %% / average W. ECE = the QEIL papers'\n"
+               "  energy-coverage efficiency, correct answers per joule (not expected\n"
+               "  calibration error).\n");
         return;
     }
     printf("  %-9s %-9s %-9s %7s %8s %8s %12s %12s %11s %9s\n", "CONFIG", "PLAN", "SELECT",
@@ -771,6 +775,10 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
                       cf[i].dc_meas.t_s, cf[i].dc_tokens, cf[i].mprov, cf[i].mcov);
     }
     if (cf[0].mprov) printf("  energy meter: %s covers %s\n", cf[0].mprov, cf[0].mcov);
+    printf("\n  IPW = intelligence per watt: accuracy %% / average W; pass@k = chance that at\n"
+           "  least one of k samples is right (unbiased estimator). JSON's ece is the QEIL\n"
+           "  papers' energy-coverage efficiency, correct answers per joule (not expected\n"
+           "  calibration error).\n");
     printf("\n  note: energy, power, IPW and latency are MODELED for %s (each plan applied\n"
            "  to the work actually executed); accuracy, samples and tokens come from the real\n"
            "  model; wall time is MEASURED on this machine's CPU (not the target platform).\n"

@@ -317,7 +317,7 @@ int cmd_perplexity(int argc, char **argv)
         win[0] = saved;
         n_scored += wn;
         win_ppl[n_win++] = exp(wsum / (double)wn);
-        fprintf(stderr, "[%zu] window ppl %.4f, running ppl %.4f\n", n_win, win_ppl[n_win - 1],
+        fprintf(stderr, "[%zu] window ppl %.6g, running ppl %.6g\n", n_win, win_ppl[n_win - 1],
                 exp(sum / (double)n_scored));
         stream_consume(&ts, C);
     }
@@ -360,7 +360,7 @@ int cmd_perplexity(int argc, char **argv)
                C - 1, add_bos ? ", BOS first" : "");
         printf("time         %.2f s (%.1f tok/s evaluated)\n", t_total,
                t_total > 0 ? (double)(n_win * C) / t_total : 0);
-        printf("perplexity   %.4f +/- %.4f\n", ppl, ppl_se);
+        printf("perplexity   %.6g +/- %.3g\n", ppl, ppl_se);
     }
     rc = CLI_OK;
 

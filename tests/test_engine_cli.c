@@ -677,6 +677,15 @@ TEST(perplexity_is_finite)
     CHECK_RUN(qeilf("perplexity -m %s -f %s -c 64", model_llama, txt), 0);
     CHECK_CONTAINS(out_text, "perplexity");
     CHECK_CONTAINS(out_text, "+/-");
+    /* significant digits, not a fixed 4 decimals: a random model's
+     * perplexity of 1e140 once printed as 141 digits */
+    const char *pl = out_text ? strstr(out_text, "perplexity   ") : NULL;
+    CHECK(pl != NULL);
+    if (pl) {
+        const char *num = pl + strlen("perplexity   ");
+        size_t len = strcspn(num, " ");
+        CHECK(len >= 1 && len <= 12);
+    }
     /* fewer tokens than one window */
     CHECK_RUN(qeilf("perplexity -m %s -f %s -c 200000", model_llama, txt), 1);
     CHECK_CONTAINS(err_text, "context");
