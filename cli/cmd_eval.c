@@ -7,6 +7,7 @@
  * work with the energy model. Energy and target-platform latency are
  * modeled; wall time is measured on this machine's CPU. docs/eval.md. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "svg.h"
 #include "qeil/runtime.h"
 
 #define CMD "eval"
@@ -63,12 +65,16 @@ static void usage(FILE *f)
             "  --top-k K               top-k, 0 = off (default 40)\n"
             "  --top-p P               nucleus mass, 1 = off (default 0.95; (0, 1])\n"
             "  --seed S                seed of plans and samples (default %u)\n"
-            "  -n, --max-tokens N      tokens per sample at most (default 128; 1..%u)\n"
-            "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
+            "  -n, --max-tokens N      tokens per sample at most (default 128; 1..%u)\n",
+            QEIL_TASKS_MAX_SHOTS, QEIL_MAX_SAMPLES, QEIL_DEFAULT_PLATFORM, EVAL_MAX_TASKS, EVAL_DEFAULT_BATCH,
+            QEIL_SELECT_MAX_BATCH, EVAL_DEFAULT_SEED, EVAL_MAX_TOKENS);
+    /* two pieces: one string literal of the whole help exceeds C's 4095 */
+    fputs("  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
             "  --replan                re-plan between problems when measured decode steps\n"
             "                          drift from the plan's prediction (for a platform that\n"
             "                          describes this machine, e.g. from qeil probe)\n"
             "  --output FMT            table|json (default table)\n"
+            "  --svg FILE              also draw pass@k and energy per configuration (SVG)\n"
             "  -v, --verbose           table: the prompt template and the first prompt, and\n"
             "                          one line per problem (question, gold, chosen answer,\n"
             "                          samples, deciding stage, modeled energy)\n"
@@ -88,8 +94,7 @@ static void usage(FILE *f)
             "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --compare\n"
             "  qeil eval -m model.gguf --tasks gsm8k/test.jsonl --shots 5 \\\n"
             "            --shots-file gsm8k/train.jsonl --samples 8 --compare\n",
-            QEIL_TASKS_MAX_SHOTS, QEIL_MAX_SAMPLES, QEIL_DEFAULT_PLATFORM, EVAL_MAX_TASKS, EVAL_DEFAULT_BATCH,
-            QEIL_SELECT_MAX_BATCH, EVAL_DEFAULT_SEED, EVAL_MAX_TOKENS);
+          f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -111,6 +116,7 @@ typedef struct {
                                         what fits the context after the mean prompt */
     char warning[256];               /* why plan_gen_tokens < max_tokens ("" if not) */
     int replan;                      /* --replan */
+    const char *svg;                 /* --svg FILE */
     const qeil_runtime *rt;          /* for the re-planning events in the output */
     qeil_tasks_format format_read;   /* the task file's format, detected or given */
     const char *first_prompt;        /* problem 0's prompt text (for -v) */
@@ -207,6 +213,9 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             o->sensors_root = v;
         } else if (cli_flag(argv, i, "--replan", NULL)) {
             o->replan = 1;
+        } else if (OPT("--svg", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->svg = v;
         } else if (OPT("--output", NULL)) {
             cli_output out;
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out)) return CLI_USAGE;
@@ -491,6 +500,72 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const qeil_ta
         }
         cJSON_AddItemToArray(arr, p);
     }
+}
+
+/* ---- SVG: pass@k and energy per configuration (--svg) ------------------- */
+
+static int write_svg(qeil_ctx *ctx, const char *path, const eval_opts *o, const qeil_platform *pf,
+                     const config *cf, int n_cf, uint32_t n)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp) return -1;
+    char title[512];
+    snprintf(title, sizeof title, "qeil eval: %u problems, %s", n, o->model);
+    svg_begin(fp, 980, 470, title);
+    svg_text(fp, 20, 24, "start", 15, "%s", title);
+    svg_text(fp, 20, 42, "start", 11, "K=%u samples, seed %llu, platform %s; energy MODELED on it, accuracy measured",
+             o->samples, (unsigned long long)o->sp.seed, pf->name);
+    /* left: pass@k over k (the configurations that drew the whole budget) */
+    double pk[QEIL_MAX_SAMPLES];
+    uint32_t ks[QEIL_MAX_SAMPLES];
+    svg_axis ax = svg_axis_fit(1, o->samples > 1 ? o->samples : 2, 80, 440);
+    ax.log = o->samples >= 8;
+    if (ax.log) ax.lo = 0.9, ax.hi = o->samples * 1.1;
+    svg_axis ay = {0, 100, 400, 80, 0, 0};
+    svg_axes(fp, &ax, &ay, "samples k", "pass@k, %");
+    svg_text(fp, 260, 66, "middle", 12, "pass@k (unbiased estimator)");
+    int drawn = 0;
+    for (int c = 0; c < n_cf; c++) {
+        int m = pass_at(ctx, &cf[c], n, o->samples, 1, pk, ks);
+        if (m <= 0) continue;
+        fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", svg_category(c));
+        for (int i = 0; i < m; i++)
+            fprintf(fp, "%.1f,%.1f ", svg_map(&ax, ks[i]), svg_map(&ay, 100 * pk[i]));
+        fputs("\"/>\n", fp);
+        svg_text(fp, 452, svg_map(&ay, 100 * pk[m - 1]) + 4, "start", 11, "%s %.1f %%", cf[c].name,
+                 100 * pk[m - 1]);
+        drawn++;
+        if (c == 0 && n_cf == 3) break; /* --compare: the three draw the same samples */
+    }
+    if (!drawn)
+        svg_text(fp, 260, 240, "middle", 12, "no configuration drew all K samples on every problem");
+    /* right: energy per problem and accuracy, one bar per configuration */
+    double emax = 0;
+    for (int c = 0; c < n_cf; c++)
+        if (isfinite(cf[c].sum.energy_per_problem_J)) emax = fmax(emax, cf[c].sum.energy_per_problem_J);
+    svg_axis by = svg_axis_fit(0, emax > 0 ? emax * 1.15 : 1, 400, 80); /* room for the labels */
+    by.log = 0;
+    svg_axis bx = {0, 1, 620, 940, 0, 1};
+    svg_axes(fp, &bx, &by, "", "energy per problem, J");
+    svg_text(fp, 780, 66, "middle", 12, "energy per problem (modeled) and accuracy");
+    double w = 320.0 / (n_cf > 0 ? n_cf : 1);
+    for (int c = 0; c < n_cf; c++) {
+        double e = cf[c].sum.energy_per_problem_J, x = 620 + c * w + w * 0.2;
+        if (!isfinite(e)) continue;
+        double y = svg_map(&by, e);
+        fprintf(fp, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x, y,
+                w * 0.6, 400 - y, svg_category(c));
+        svg_text(fp, x + w * 0.3, 416, "middle", 11, "%s", cf[c].name);
+        svg_text(fp, x + w * 0.3, y - 16, "middle", 11, "%.4g J", e);
+        svg_text(fp, x + w * 0.3, y - 4, "middle", 11, "acc %.1f %%", cf[c].sum.accuracy_pct);
+    }
+    svg_text(fp, 20, 455, "start", 10,
+             "qeil %s. pass@k: chance one of k samples is right; energy priced by the energy model on "
+             "the platform's plan (docs/eval.md)", qeil_version());
+    svg_end(fp);
+    int bad = ferror(fp);
+    if (fclose(fp) != 0) bad = 1;
+    return bad ? -1 : 0;
 }
 
 static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
@@ -999,6 +1074,10 @@ int cmd_eval(int argc, char **argv)
     o.rt = rt;
     if (o.json) print_json(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
     else print_table(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
+    if (o.svg && write_svg(ctx, o.svg, &o, &pf, cf, n_cf, n) != 0) {
+        cli_fail(CMD, "--svg: cannot write '%s': %s", o.svg, strerror(errno));
+        goto out;
+    }
     rc = CLI_OK;
 
 out:

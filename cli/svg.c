@@ -43,6 +43,7 @@ svg_axis svg_axis_fit(double lo, double hi, double p0, double p1)
     }
     a.p0 = p0;
     a.p1 = p1;
+    a.no_ticks = 0;
     return a;
 }
 
@@ -114,13 +115,13 @@ void svg_axes(FILE *f, const svg_axis *ax, const svg_axis *ay, const char *xlabe
                "stroke=\"#888\"/>\n",
             x0, y1, x1 - x0, y0 - y1);
     double t[32];
-    int n = ticks(ax, t, 32);
+    int n = ax->no_ticks ? 0 : ticks(ax, t, 32);
     for (int i = 0; i < n; i++) {
         double x = svg_map(ax, t[i]);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x, y1, x, y0);
         svg_text(f, x, y0 + 14, "middle", 10, "%g", t[i]);
     }
-    n = ticks(ay, t, 32);
+    n = ay->no_ticks ? 0 : ticks(ay, t, 32);
     for (int i = 0; i < n; i++) {
         double y = svg_map(ay, t[i]);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", x0, y, x1, y);

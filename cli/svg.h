@@ -14,7 +14,8 @@
 typedef struct {
     double lo, hi;
     double p0, p1;
-    int log; /* 1: log10 scale (lo > 0) */
+    int log;      /* 1: log10 scale (lo > 0) */
+    int no_ticks; /* 1: draw no ticks or labels on this axis (bar categories) */
 } svg_axis;
 
 /* An axis over the data range [lo, hi] (any order, may be equal): padded by

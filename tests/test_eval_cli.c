@@ -493,6 +493,55 @@ TEST(compare_runs_three_configurations)
 /* The cascade options reach the selector: they are echoed in the JSON,
  * and with rule (b) off (--csvet-delta 0) the cascade can only stop by
  * rule (a), so it never draws fewer samples than with the default. */
+/* eval --svg: pass@k curve and energy bars per configuration, plain SVG;
+ * rendered by headless Chromium when installed (release run only). */
+TEST(eval_svg)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char svg[4400];
+    snprintf(svg, sizeof svg, "%s/eval.svg", tmpdir);
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 3 -n 8 --samples 4 --compare --svg %s", model,
+                       tasks, svg),
+                 0);
+    FILE *f = fopen(svg, "rb");
+    CHECK(f != NULL);
+    if (!f) return;
+    static char t[1 << 16];
+    size_t got = fread(t, 1, sizeof t - 1, f);
+    t[got] = '\0';
+    fclose(f);
+    CHECK_CONTAINS(t, "<svg xmlns=\"http://www.w3.org/2000/svg\"");
+    CHECK_CONTAINS(t, "pass@k (unbiased estimator)");
+    CHECK_CONTAINS(t, "<polyline");
+    CHECK_CONTAINS(t, ">standard</text>");
+    CHECK_CONTAINS(t, ">v2</text>");
+    CHECK_CONTAINS(t, "</svg>");
+    CHECK_EQ_INT(qeilf("eval -m %s --tasks %s --limit 1 -n 4 --samples 2 --svg /nonexistent-dir/e.svg",
+                       model, tasks),
+                 1);
+    CHECK_CONTAINS(err_text, "--svg: cannot write");
+#if !defined(__SANITIZE_ADDRESS__)
+    if (system("command -v chromium >/dev/null 2>&1") == 0) {
+        char cmd[16384];
+        snprintf(cmd, sizeof cmd,
+                 "timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir=%s/chr "
+                 "--dump-dom file://%s > %s/dom.txt 2>/dev/null",
+                 tmpdir, svg, tmpdir);
+        CHECK_EQ_INT(system(cmd), 0);
+        char dom[4400];
+        snprintf(dom, sizeof dom, "%s/dom.txt", tmpdir);
+        f = fopen(dom, "rb");
+        CHECK(f != NULL);
+        if (f) {
+            got = fread(t, 1, sizeof t - 1, f);
+            t[got] = '\0';
+            fclose(f);
+            CHECK_CONTAINS(t, "energy per problem (modeled) and accuracy");
+        }
+    }
+#endif
+}
+
 TEST(cascade_options)
 {
     if (!model[0]) SKIP("no tiny model");
@@ -912,6 +961,7 @@ int main(int argc, char **argv)
     RUN(max_tokens_beyond_the_context_plans_what_fits);
     RUN(eval_is_deterministic);
     RUN(compare_runs_three_configurations);
+    RUN(eval_svg);
     RUN(cascade_options);
     RUN(pass_at_k_every_k_in_json);
     RUN(benchmark_files_as_users_have_them);
