@@ -167,6 +167,15 @@ int cmd_serve(int argc, char **argv)
     int done = 0, rc = parse_args(argc, argv, &o, &done);
     if (rc != CLI_OK || done) return rc;
 
+    /* signals go to sigwait below, not to a thread: blocked before any
+     * thread starts (the engine's pool, the worker, the daemon's) */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
     static serve_server s; /* the daemon's threads see it until the very end */
     memset(&s, 0, sizeof s);
     s.ctx = cli_ctx_create();
@@ -226,13 +235,6 @@ int cmd_serve(int argc, char **argv)
     device_map(&s.pf, nu, s.plan.pf_unit, s.plan_prefill, sizeof s.plan_prefill);
     device_map(&s.pf, nu, s.plan.dc_unit, s.plan_decode, sizeof s.plan_decode);
 
-    /* ---- threads: signals go to sigwait below, not to the workers ---- */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if (serve_worker_start(&s, &worker) != 0) {
         cli_fail(CMD, "cannot start the worker: %s", qeil_ctx_errmsg(s.ctx));
         goto out;

@@ -392,7 +392,16 @@ static int build_job(serve_server *s, const cJSON *root, req_info *ri, serve_job
         j->seed = z ^ (z >> 27);
     }
     if (qeil_sampler_params_validate(j->ctx, &sp, s->n_vocab) != QEIL_OK) {
-        fail_param(e, "sampling", "%s", qeil_ctx_errmsg(j->ctx));
+        /* the sampler names its field first ("top_k: 900 is out of range ...") */
+        const char *msg = qeil_ctx_errmsg(j->ctx);
+        char field[32] = "sampling";
+        size_t fl = strcspn(msg, ":");
+        if (fl > 0 && fl < sizeof field && msg[fl] == ':') {
+            memcpy(field, msg, fl);
+            field[fl] = '\0';
+            if (strcmp(field, "temp") == 0) snprintf(field, sizeof field, "temperature");
+        }
+        fail_param(e, field, "%s", msg);
         goto fail;
     }
 

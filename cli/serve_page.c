@@ -3,7 +3,8 @@
  * elsewhere. It posts the conversation to /v1/chat/completions with
  * stream: true, appends the streamed tokens, and shows the running joules
  * and watts the chunks carry (qeil.energy_J, qeil.avg_power_W), then the
- * final usage. /?q=TEXT sends TEXT on load (the headless-browser test). */
+ * final usage. /?q=TEXT sends TEXT on load, &max=N sets max_tokens (the
+ * headless-browser test). */
 #include "serve.h"
 
 const char serve_page_html[] =
@@ -85,6 +86,7 @@ const char serve_page_html[] =
     "fetch('/v1/models').then(r => r.json()).then(j => {\n"
     "  document.getElementById('model').textContent = 'model: ' + j.data[0].id;\n"
     "}).catch(() => {});\n"
-    "const q = new URLSearchParams(location.search).get('q');\n"
+    "const qs = new URLSearchParams(location.search), q = qs.get('q');\n"
+    "if (qs.get('max')) document.getElementById('max').value = qs.get('max');\n"
     "if (q) send(q);\n"
     "</script></body></html>\n";
