@@ -66,6 +66,7 @@ typedef struct serve_job {
     char err[512];
     double t_submit_s, t_start_s, t_end_s;
     double busy_s;                /* this job's share of engine wall time */
+    uint64_t dec_steps, dec_seqs; /* decode steps it took part in, Σ their batch sizes */
     qeil_sense_measure meas;      /* its share of what the CPU meter measured */
     /* cascade */
     serve_sample *samples;        /* [n] */
@@ -137,10 +138,15 @@ const char *serve_chat_format(void);
 extern const char serve_page_html[];
 
 /* Modeled energy of a workload on the server's plan: prompt tokens,
- * gen tokens per sample, samples. 0 or -1 (infeasible / error). Pure:
+ * gen tokens per sample, samples, decoded in batches of `batch` (0: the
+ * plan's; clamped to 1..samples). 0 or -1 (infeasible / error). Pure:
  * any thread, ctx for errors. */
 int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_t gen,
-                uint32_t samples, qeil_eval *ev);
+                uint32_t samples, uint32_t batch, qeil_eval *ev);
+/* The modeled energy (J), latency (s) and average power (W) of a finished
+ * job's executed work (docs/serve.md "Responses and usage"). 0 or -1. */
+int serve_job_price(const serve_server *s, qeil_ctx *ctx, const serve_job *j, double *energy_J,
+                    double *latency_s, double *power_W, qeil_eval *ev);
 
 double serve_now_s(void);
 

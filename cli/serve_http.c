@@ -556,8 +556,8 @@ static cJSON *usage_json(serve_server *s, const serve_job *j, qeil_ctx *ctx)
     qeil_eval ev;
     uint32_t drawn = j->cascade ? j->sres.n_samples : 1;
     uint32_t per = j->cascade && drawn ? (uint32_t)((j->sres.n_tokens + drawn / 2) / drawn) : gen;
-    int ok = serve_price(s, ctx, j->n_prompt, per, drawn, &ev) == 0;
-    double mod_J = ok ? ev.energy_J : NAN, mod_W = ok ? ev.avg_power_W : NAN;
+    double mod_J = NAN, mod_s = NAN, mod_W = NAN;
+    int ok = serve_job_price(s, ctx, j, &mod_J, &mod_s, &mod_W, &ev) == 0;
     if (is_measured(j)) {
         char prov[160];
         snprintf(prov, sizeof prov, "measured: %s", s->meter_prov ? s->meter_prov : "meter");
@@ -579,7 +579,10 @@ static cJSON *usage_json(serve_server *s, const serve_job *j, qeil_ctx *ctx)
     }
     if (ok) {
         cJSON_AddNumberToObject(u, "energy_modeled_J", mod_J);
-        cJSON_AddNumberToObject(u, "latency_modeled_s", ev.latency_s);
+        cJSON_AddNumberToObject(u, "latency_modeled_s", mod_s);
+        if (!j->cascade)
+            cJSON_AddNumberToObject(u, "decode_batch_mean",
+                                    j->dec_steps ? (double)j->dec_seqs / (double)j->dec_steps : 1);
     }
     if (is_measured(j)) cJSON_AddNumberToObject(u, "energy_measured_J", j->meas.energy_J);
     else cJSON_AddNullToObject(u, "energy_measured_J");
@@ -602,10 +605,10 @@ static cJSON *usage_json(serve_server *s, const serve_job *j, qeil_ctx *ctx)
         cJSON_AddNumberToObject(se, "samples_drawn", drawn);
         cJSON_AddNumberToObject(se, "chosen_sample", j->chosen_sample);
         qeil_eval all;
-        if (ok && serve_price(s, ctx, j->n_prompt, per, j->n, &all) == 0) {
+        if (ok && serve_price(s, ctx, j->n_prompt, per, j->n, j->n_smp, &all) == 0) {
             /* the undrawn samples priced as long as the drawn ones on average */
             cJSON_AddNumberToObject(se, "energy_all_n_modeled_J", all.energy_J);
-            cJSON_AddNumberToObject(se, "energy_saved_J", all.energy_J - ev.energy_J);
+            cJSON_AddNumberToObject(se, "energy_saved_J", all.energy_J - mod_J);
             cJSON_AddStringToObject(se, "energy_saved_provenance", "modeled");
         }
     }
@@ -850,8 +853,8 @@ static enum MHD_Result reply_stream(struct MHD_Connection *mc, conn *c, serve_jo
     x->ctx = ctx;
     /* the running energy: the first token's price plus a per-token slope */
     qeil_eval e1, eg;
-    if (serve_price(s, ctx, j->n_prompt, 1, 1, &e1) == 0 &&
-        serve_price(s, ctx, j->n_prompt, j->max_tokens, 1, &eg) == 0) {
+    if (serve_price(s, ctx, j->n_prompt, 1, 1, 1, &e1) == 0 &&
+        serve_price(s, ctx, j->n_prompt, j->max_tokens, 1, 1, &eg) == 0) {
         x->priced = 1;
         x->e1_J = e1.energy_J;
         x->slope_J = j->max_tokens > 1 ? (eg.energy_J - e1.energy_J) / (j->max_tokens - 1) : 0;

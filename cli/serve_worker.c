@@ -22,7 +22,7 @@ double serve_now_s(void)
 }
 
 int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_t gen,
-                uint32_t samples, qeil_eval *ev)
+                uint32_t samples, uint32_t batch, qeil_eval *ev)
 {
     qeil_workload_params wp = qeil_workload_default_params();
     wp.prompt_tokens = n_prompt ? n_prompt : 1;
@@ -33,10 +33,55 @@ int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_
     qeil_workload wl;
     if (qeil_workload_build(ctx, s->md, &wp, &wl) != QEIL_OK) return -1;
     qeil_assignment a = s->plan;
+    if (batch) a.batch = (uint16_t)(batch < 65535 ? batch : 65535);
     if (a.batch > wp.samples) a.batch = (uint16_t)wp.samples;
+    if (a.batch < 1) a.batch = 1;
     qeil_energy_params ep = qeil_energy_default_params();
     if (qeil_energy_eval(&s->pf, &wl, &a, &ep, ev) != QEIL_OK) return -1;
     return isfinite(ev->energy_J) && isfinite(ev->latency_s) ? 0 : -1;
+}
+
+/* A stream that decoded in steps of B sequences on average (its own and
+ * other requests') is priced as its share of B such sequences decoded
+ * together: its prefill alone, plus 1/B of the decode of B sequences —
+ *   E = f(p, 1, 1) + [f(p, g, B) − f(p, 1, B)] / B,
+ * f(prompt, gen, samples) the energy model with decode batch B (the
+ * weights are read once per step for the whole batch: that is what
+ * batching saves). B = 1 gives f(p, g, 1) − f(p, 1, 1) + f(p, 1, 1) =
+ * f(p, g, 1). A cascade is its drawn samples decoded in batches of up to
+ * --parallel: f(p, mean gen, drawn). */
+int serve_job_price(const serve_server *s, qeil_ctx *ctx, const serve_job *j, double *energy_J,
+                    double *latency_s, double *power_W, qeil_eval *ev)
+{
+    if (j->cascade) {
+        uint32_t drawn = j->sres.n_samples ? j->sres.n_samples : 1;
+        uint32_t per = (uint32_t)((j->sres.n_tokens + drawn / 2) / drawn);
+        if (serve_price(s, ctx, j->n_prompt, per, drawn, j->n_smp, ev) != 0) return -1;
+        *energy_J = ev->energy_J;
+        *latency_s = ev->latency_s;
+        *power_W = ev->avg_power_W;
+        return 0;
+    }
+    uint32_t b = j->dec_steps ? (uint32_t)((j->dec_seqs + j->dec_steps / 2) / j->dec_steps) : 1;
+    if (b <= 1 || j->n_gen <= 1) {
+        if (serve_price(s, ctx, j->n_prompt, j->n_gen, 1, 1, ev) != 0) return -1;
+        *energy_J = ev->energy_J;
+        *latency_s = ev->latency_s;
+        *power_W = ev->avg_power_W;
+        return 0;
+    }
+    qeil_eval e11, eg, e1;
+    if (serve_price(s, ctx, j->n_prompt, 1, 1, 1, &e11) != 0 ||
+        serve_price(s, ctx, j->n_prompt, j->n_gen, b, b, &eg) != 0 ||
+        serve_price(s, ctx, j->n_prompt, 1, b, b, &e1) != 0)
+        return -1;
+    *energy_J = e11.energy_J + (eg.energy_J - e1.energy_J) / b;
+    *latency_s = e11.latency_s + (eg.latency_s - e1.latency_s); /* every step is this one's */
+    *power_W = *latency_s > 0 ? *energy_J / *latency_s : 0;
+    *ev = eg;
+    for (int d = 0; d < QEIL_MAX_UNITS; d++) /* its share of the busy time */
+        ev->busy_s[d] = e11.busy_s[d] + (eg.busy_s[d] - e1.busy_s[d]) / b;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -158,12 +203,8 @@ static void finish(worker *w, serve_job *j, qeil_status st, const char *msg, int
 {
     serve_server *s = w->s;
     qeil_eval ev;
-    int priced = st == QEIL_OK &&
-                 serve_price(s, s->ctx, j->n_prompt,
-                             j->cascade ? (uint32_t)((j->sres.n_tokens + j->sres.n_samples / 2) /
-                                                     (j->sres.n_samples ? j->sres.n_samples : 1))
-                                        : j->n_gen,
-                             j->cascade ? j->sres.n_samples : 1, &ev) == 0;
+    double e_J = 0, lat_s, pw_W;
+    int priced = st == QEIL_OK && serve_job_price(s, s->ctx, j, &e_J, &lat_s, &pw_W, &ev) == 0;
     pthread_mutex_lock(&s->mu);
     j->state = JOB_DONE;
     j->st = st;
@@ -175,7 +216,7 @@ static void finish(worker *w, serve_job *j, qeil_status st, const char *msg, int
     s->gen_tokens += j->cascade ? j->sres.n_tokens : j->n_gen;
     if (j->cancelled) s->disconnects++;
     if (priced) {
-        s->energy_modeled_J += ev.energy_J;
+        s->energy_modeled_J += e_J;
         for (int d = 0; d < s->pf.n_units && d < QEIL_MAX_UNITS; d++)
             s->dev_busy_s[d] += ev.busy_s[d];
     }
@@ -318,6 +359,8 @@ static void step(worker *w)
         uint32_t i = w->rowslot[r];
         serve_job *j = w->sl[i].job;
         j->busy_s += dt / m;
+        j->dec_steps++;
+        j->dec_seqs += m;
         j->meas = qeil_sense_measure_add(j->meas, ms);
         if (st != QEIL_OK) {
             fail_rt(w, j);

@@ -328,11 +328,12 @@ def metric(text, name):
 
 def t_concurrent(srv):
     body = lambda p: {"prompt": p, "max_tokens": 12, "temperature": 0}
-    seq = {}
+    seq, seq_e, par_u = {}, {}, {}
     for p in PROMPTS:
         st, j, text, _ = srv.post("/v1/completions", body(p))
         check(st == 200, "sequential %r: %d %s" % (p, st, text))
         seq[p] = j["choices"][0]["text"]
+        seq_e[p] = j["usage"]["energy_J"]
     _, _, m0, _ = srv.request("GET", "/metrics")
     par, errs = {}, []
 
@@ -343,6 +344,7 @@ def t_concurrent(srv):
                 errs.append("%r: %d %s" % (p, st, text))
             else:
                 par[p] = j["choices"][0]["text"]
+                par_u[p] = j["usage"]
         except Exception as e:
             errs.append("%r: %s" % (p, e))
 
@@ -361,6 +363,15 @@ def t_concurrent(srv):
     # 6 requests of 11 decode steps each: alone that is 66 steps of one sequence
     check(steps > 0 and seqs / steps > 1.0, "no batching: %s sequences in %s steps" %
           (seqs, steps))
+    # batched answers are priced as their share of the batch (weights read
+    # once per step): cheaper than the same answer alone, never dearer
+    batched = [p for p in PROMPTS if par_u[p]["decode_batch_mean"] > 1.5]
+    check(batched, "no request decoded in a batch: %s" % [par_u[p]["decode_batch_mean"]
+                                                          for p in PROMPTS])
+    for p in PROMPTS:
+        check(par_u[p]["energy_J"] <= seq_e[p] * (1 + 1e-12),
+              "%r: batched %s J > alone %s J" % (p, par_u[p]["energy_J"], seq_e[p]))
+    check(any(par_u[p]["energy_J"] < seq_e[p] for p in batched), "batching saved nothing")
 
 
 def t_cascade(srv):
