@@ -2,11 +2,14 @@
  * the energy of every answer (docs/serve.md). Options, the runtime and its
  * plan, the worker thread (cli/serve_worker.c) and the HTTP daemon
  * (cli/serve_http.c); SIGINT/SIGTERM stop it cleanly. */
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "serve.h"
@@ -38,8 +41,10 @@ static void usage(FILE *f)
             "                          the bound one is printed on stderr\n"
             "  --platform P            target platform the energy is modeled on: catalog name\n"
             "                          or profile JSON (default %s)\n"
-            "  --plan M                auto|pgsam|greedy|standard: the plan whose placement\n"
-            "                          prices the work (default auto = pgsam's knee plan)\n"
+            "  --plan M|FILE           auto|pgsam|greedy|standard, or a plan `qeil plan\n"
+            "                          --output json` wrote (its recommended plan): the\n"
+            "                          placement that prices the work (default auto =\n"
+            "                          pgsam's knee plan)\n"
             "  --parallel N            requests decoded together (default %u; 1..%u)\n"
             "  --queue N               requests that may wait beyond those (default %u;\n"
             "                          0..%u); more get 429 with Retry-After\n"
@@ -95,10 +100,12 @@ static int parse_args(int argc, char **argv, serve_opts *o, int *done)
             o->platform = v;
         } else if (OPT("--plan", NULL)) {
             if (m < 0) return CLI_USAGE;
-            if (strcmp(v, "auto") != 0 && qeil_plan_method_from_name(v) < 0)
-                return cli_usage_error(CMD, "--plan: '%s' is not one of auto|pgsam|greedy|standard",
+            if (strcmp(v, "auto") != 0 && qeil_plan_method_from_name(v) < 0 && access(v, R_OK) != 0)
+                return cli_usage_error(CMD,
+                                       "--plan: '%s' is not one of auto|pgsam|greedy|standard "
+                                       "nor a readable file",
                                        v);
-            o->plan = v;
+            o->plan = v; /* a file is read once the model is open */
         } else if (OPT("--parallel", NULL)) {
             NUM(parallel, "--parallel", 1, SERVE_MAX_PARALLEL);
         } else if (OPT("--queue", NULL)) {
@@ -151,6 +158,110 @@ static void device_map(const qeil_platform *pf, uint32_t n_units, const uint8_t 
         len += (size_t)k;
         w = e + 1;
     }
+}
+
+/* --plan FILE: a plan `qeil plan --output json` wrote — the document's
+ * recommended front plan (front[recommended]), or one plan object of it
+ * (with "units", "devices", "batch"). Its platform must be the server's
+ * and its work units the model's; devices are matched by name, DVFS
+ * points by frequency. Prints the error and returns -1 on failure. */
+static int plan_from_file(const char *path, const qeil_platform *pf, uint32_t n_units,
+                          qeil_assignment *a)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_fail(CMD, "--plan: cannot open '%s' (want auto|pgsam|greedy|standard or a "
+                      "`qeil plan --output json` file)",
+                 path);
+        return -1;
+    }
+    char *buf = malloc(1u << 22);
+    size_t n = buf ? fread(buf, 1, (1u << 22) - 1, f) : 0;
+    int big = buf && n == (1u << 22) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    if (!buf || big) {
+        free(buf);
+        cli_fail(CMD, "--plan: %s: %s", path, buf ? "over 4 MiB" : "out of memory");
+        return -1;
+    }
+    buf[n] = '\0';
+    cJSON *doc = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    const cJSON *p = doc, *front = cJSON_GetObjectItemCaseSensitive(doc, "front");
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(doc, "recommended");
+    const cJSON *pfn = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(doc, "platform"), "name");
+    int rc = -1;
+    if (!doc) {
+        cli_fail(CMD, "--plan: %s is not JSON", path);
+        goto out;
+    }
+    if (cJSON_IsString(pfn) && strcmp(pfn->valuestring, pf->name) != 0) {
+        cli_fail(CMD, "--plan: %s was made for platform '%s'; the server prices on '%s' "
+                      "(give --platform %s)",
+                 path, pfn->valuestring, pf->name, pfn->valuestring);
+        goto out;
+    }
+    if (cJSON_IsArray(front) && cJSON_IsNumber(rec)) p = cJSON_GetArrayItem(front, rec->valueint);
+    const cJSON *units = cJSON_GetObjectItemCaseSensitive(p, "units");
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(p, "devices");
+    const cJSON *batch = cJSON_GetObjectItemCaseSensitive(p, "batch");
+    if (!cJSON_IsArray(units) || !cJSON_IsArray(devs) || !cJSON_IsNumber(batch)) {
+        cli_fail(CMD, "--plan: %s: no plan (want the JSON of `qeil plan --output json`: "
+                      "front[recommended] with units, devices, batch)",
+                 path);
+        goto out;
+    }
+    if ((uint32_t)cJSON_GetArraySize(units) != n_units) {
+        cli_fail(CMD, "--plan: %s: %d work units, the model has %u (plan it with -m MODEL)",
+                 path, cJSON_GetArraySize(units), n_units);
+        goto out;
+    }
+    memset(a, 0, sizeof *a);
+    for (int d = 0; d < pf->n_units; d++) a->dvfs[d] = (uint8_t)pf->units[d].dvfs_nominal;
+    for (uint32_t w = 0; w < n_units; w++) {
+        const cJSON *u = cJSON_GetArrayItem(units, (int)w);
+        for (int ph = 0; ph < 2; ph++) {
+            const cJSON *dn = cJSON_GetObjectItemCaseSensitive(u, ph ? "decode_device"
+                                                                     : "prefill_device");
+            int found = -1;
+            for (int d = 0; cJSON_IsString(dn) && d < pf->n_units; d++)
+                if (strcmp(pf->units[d].name, dn->valuestring) == 0) found = d;
+            if (found < 0) {
+                cli_fail(CMD, "--plan: %s: units[%u].%s: not a unit of platform '%s'", path, w,
+                         ph ? "decode_device" : "prefill_device", pf->name);
+                goto out;
+            }
+            (ph ? a->dc_unit : a->pf_unit)[w] = (uint8_t)found;
+        }
+    }
+    const cJSON *dv;
+    cJSON_ArrayForEach(dv, devs) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(dv, "name");
+        const cJSON *fq = cJSON_GetObjectItemCaseSensitive(dv, "freq_Hz");
+        for (int d = 0; cJSON_IsString(nm) && cJSON_IsNumber(fq) && d < pf->n_units; d++) {
+            if (strcmp(pf->units[d].name, nm->valuestring) != 0) continue;
+            int k = 0;
+            while (k < pf->units[d].n_dvfs && fabs(pf->units[d].dvfs[k].freq_Hz - fq->valuedouble) > 0.5)
+                k++;
+            if (k == pf->units[d].n_dvfs) {
+                cli_fail(CMD, "--plan: %s: device '%s' at %.0f Hz: no such DVFS point", path,
+                         nm->valuestring, fq->valuedouble);
+                goto out;
+            }
+            a->dvfs[d] = (uint8_t)k;
+        }
+    }
+    if (batch->valuedouble < 1 || batch->valuedouble > 65535 ||
+        batch->valuedouble != (double)(int)batch->valuedouble) {
+        cli_fail(CMD, "--plan: %s: batch %g (allowed 1..65535)", path, batch->valuedouble);
+        goto out;
+    }
+    a->batch = (uint16_t)batch->valuedouble;
+    rc = 0;
+out:
+    cJSON_Delete(doc);
+    return rc;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -217,21 +328,32 @@ int cmd_serve(int argc, char **argv)
     snprintf(s.model_id, sizeof s.model_id, "%s", base ? base + 1 : o.model);
 
     /* ---- the plan the answers are priced on ---- */
-    qeil_runtime_config cfg = qeil_runtime_default_config();
-    cfg.plan_method = strcmp(o.plan, "auto") == 0 ? QEIL_METHOD_PGSAM
-                                                   : (qeil_plan_method)qeil_plan_method_from_name(o.plan);
-    qeil_workload_params wp = qeil_runtime_planning_workload(
-        s.rt, PLAN_PROMPT_TOKENS < s.n_ctx / 2 ? PLAN_PROMPT_TOKENS : s.n_ctx / 2 + 1);
-    uint32_t ci;
-    qeil_runtime_config_info info;
-    if (qeil_runtime_add_config(s.rt, &cfg, &wp, &ci) != QEIL_OK ||
-        qeil_runtime_config_get(s.rt, ci, &info) != QEIL_OK) {
-        cli_fail(CMD, "plan: %s", qeil_ctx_errmsg(s.ctx));
-        goto out;
-    }
-    s.plan = info.plan;
-    s.plan_name = qeil_plan_method_name(cfg.plan_method);
     uint32_t nu = qeil_runtime_n_units(s.rt);
+    int method = strcmp(o.plan, "auto") == 0 ? QEIL_METHOD_PGSAM : qeil_plan_method_from_name(o.plan);
+    if (method >= 0) {
+        qeil_runtime_config cfg = qeil_runtime_default_config();
+        cfg.plan_method = (qeil_plan_method)method;
+        qeil_workload_params wp = qeil_runtime_planning_workload(
+            s.rt, PLAN_PROMPT_TOKENS < s.n_ctx / 2 ? PLAN_PROMPT_TOKENS : s.n_ctx / 2 + 1);
+        uint32_t ci;
+        qeil_runtime_config_info info;
+        if (qeil_runtime_add_config(s.rt, &cfg, &wp, &ci) != QEIL_OK ||
+            qeil_runtime_config_get(s.rt, ci, &info) != QEIL_OK) {
+            cli_fail(CMD, "plan: %s", qeil_ctx_errmsg(s.ctx));
+            goto out;
+        }
+        s.plan = info.plan;
+        s.plan_name = qeil_plan_method_name(cfg.plan_method);
+    } else {
+        if (plan_from_file(o.plan, &s.pf, nu, &s.plan) != 0) goto out;
+        s.plan_name = o.plan;
+        qeil_eval ev;
+        if (serve_price(&s, s.ctx, 8, 8, 1, 0, &ev) != 0) {
+            cli_fail(CMD, "--plan: %s cannot price work on '%s': %s", o.plan, s.pf.name,
+                      qeil_ctx_errmsg(s.ctx)[0] ? qeil_ctx_errmsg(s.ctx) : "infeasible");
+            goto out;
+        }
+    }
     device_map(&s.pf, nu, s.plan.pf_unit, s.plan_prefill, sizeof s.plan_prefill);
     device_map(&s.pf, nu, s.plan.dc_unit, s.plan_decode, sizeof s.plan_decode);
 

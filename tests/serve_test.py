@@ -565,6 +565,30 @@ def t_busy_disconnect_slow():
         check(not srv.sanitizer_report(), "sanitizer: %s" % "".join(srv.err))
 
 
+def t_plan_file():
+    plan = os.path.join(tmp, "plan.json")
+    with open(plan, "w") as f:
+        r = subprocess.run([BIN, "plan", "-m", TINY, "--prompt-tokens", "16", "--output", "json"],
+                           stdout=f, stderr=subprocess.PIPE, text=True, timeout=120)
+    check(r.returncode == 0, "qeil plan: %s" % r.stderr)
+    doc = json.load(open(plan))
+    want = doc["front"][doc["recommended"]]
+    srv = Server(TINY, "--plan", plan)
+    try:
+        st, j, text, _ = srv.post("/v1/completions", {"prompt": "Hi", "max_tokens": 3})
+        check(st == 200, "with --plan FILE: %d %s" % (st, text))
+        pl = j["usage"]["placement"]
+        check(pl["plan"] == plan and pl["prefill"] == want["prefill_map"].replace(" ", ",") and
+              pl["decode"] == want["decode_map"].replace(" ", ","),
+              "placement %s, file %s / %s" % (pl, want["prefill_map"], want["decode_map"]))
+    finally:
+        check(srv.stop() == 0, "exit")
+    r = subprocess.run([BIN, "serve", "-m", TINY, "--port", "0", "--plan", plan, "--platform",
+                        "jetson-orin-nano-super-15w"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "made for platform" in r.stderr, "other platform: %d %s" %
+          (r.returncode, r.stderr))
+
+
 def t_metrics(srv):
     st, _, m, r = srv.request("GET", "/metrics")
     check(st == 200 and r.getheader("Content-Type").startswith("text/plain"), "metrics: %d" % st)
@@ -637,6 +661,7 @@ def main():
     run_test("serve_metrics", lambda: t_metrics(main_srv))
     run_test("serve_page_headless_chromium", lambda: t_page(main_srv))
     run_test("serve_api_key", t_api_key)
+    run_test("serve_plan_file", t_plan_file)
     run_test("serve_429_disconnect_slow_client", t_busy_disconnect_slow)
     if os.path.exists(DEMO):
         try:
