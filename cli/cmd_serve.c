@@ -49,7 +49,8 @@ static void usage(FILE *f)
             "  --queue N               requests that may wait beyond those (default %u;\n"
             "                          0..%u); more get 429 with Retry-After\n"
             "  --api-key KEY           require 'Authorization: Bearer KEY' on /v1/* and\n"
-            "                          /metrics (compared in constant time)\n"
+            "                          /metrics (compared in constant time); default: the\n"
+            "                          environment variable QEIL_API_KEY when set\n"
             "  --max-body BYTES        request body limit, 413 beyond (default %u; 1..%u)\n"
             "  --timeout S             close a connection idle this long (default %u; 1..3600)\n"
             "  -t, --threads N         engine worker threads (default 0 = all online CPUs)\n"
@@ -130,6 +131,9 @@ static int parse_args(int argc, char **argv, serve_opts *o, int *done)
         }
     }
     if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
+    /* the key from the environment keeps it out of the process list */
+    const char *env = getenv("QEIL_API_KEY");
+    if (!o->api_key && env && env[0]) o->api_key = env;
     return CLI_OK;
 }
 

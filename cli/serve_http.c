@@ -947,9 +947,9 @@ static enum MHD_Result handle_generate(struct MHD_Connection *mc, conn *c, int c
         snprintf(ra, sizeof ra, "%.0f", ceil(wait < 1 ? 1 : wait > 3600 ? 3600 : wait));
         job_drop(j);
         return reply_error(mc, c, 429, NULL, "Retry-After", ra,
-                           "busy: %u requests running and %u waiting (--parallel %u, --queue %u); "
-                           "retry after %s s",
-                           s->parallel, s->queue_cap, s->parallel, s->queue_cap, ra);
+                           "busy: the %u running places (--parallel) and %u waiting places "
+                           "(--queue) are taken; retry after %s s",
+                           s->parallel, s->queue_cap, ra);
     }
     return ri.stream ? reply_stream(mc, c, j, &ri) : reply_whole(mc, c, j, &ri);
 }

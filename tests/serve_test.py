@@ -479,6 +479,24 @@ def t_hostile(srv):
 def t_api_key():
     srv = Server(TINY, "--api-key", "s3cret-key")
     try:
+        api_key_checks(srv)
+    finally:
+        check(srv.stop() == 0, "exit")
+        check(not srv.sanitizer_report(), "sanitizer: %s" % "".join(srv.err))
+    # the same key from the environment (kept out of the process list)
+    os.environ["QEIL_API_KEY"] = "s3cret-key"
+    try:
+        srv = Server(TINY)
+    finally:
+        del os.environ["QEIL_API_KEY"]
+    try:
+        api_key_checks(srv)
+    finally:
+        check(srv.stop() == 0, "exit")
+
+
+def api_key_checks(srv):
+    if True:
         body = {"prompt": "x", "max_tokens": 2}
         st, j, _, r = srv.post("/v1/completions", body)
         check(st == 401 and r.getheader("WWW-Authenticate") == "Bearer", "missing: %d" % st)
@@ -493,9 +511,6 @@ def t_api_key():
         check(st == 401, "metrics without key: %d" % st)
         st, _, _, _ = srv.request("GET", "/health")
         check(st == 200, "health is open: %d" % st)
-    finally:
-        check(srv.stop() == 0, "exit")
-        check(not srv.sanitizer_report(), "sanitizer: %s" % "".join(srv.err))
 
 
 def t_busy_disconnect_slow():
@@ -637,6 +652,7 @@ def t_page(srv):
 
 
 def main():
+    os.environ.pop("QEIL_API_KEY", None)  # a key in the caller's environment would lock us out
     if not os.access(BIN, os.X_OK):
         print("FAIL serve: no binary %s" % BIN)
         return 1
