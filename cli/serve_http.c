@@ -221,8 +221,14 @@ static int content_text(const cJSON *v, const char *param, char **out, perr *e)
     }
     char *s = malloc(total);
     if (!s) return fail_param(e, param, "out of memory");
-    s[0] = '\0';
-    cJSON_ArrayForEach(p, v) strcat(s, cJSON_GetObjectItemCaseSensitive(p, "text")->valuestring);
+    size_t at = 0;
+    cJSON_ArrayForEach(p, v) {
+        const char *t = cJSON_GetObjectItemCaseSensitive(p, "text")->valuestring;
+        size_t l = strlen(t);
+        memcpy(s + at, t, l);
+        at += l;
+    }
+    s[at] = '\0';
     *out = s;
     return 0;
 }
