@@ -36,6 +36,8 @@ CFLAGS   += -std=c11 $(OPT) $(WARN) $(SAN) -fPIC -pthread
 override CFLAGS += -ffp-contract=off
 LDFLAGS  += $(SAN) -pthread
 LDLIBS   += -lcjson -lm -ldl
+# the HTTP server of `qeil serve` (cli/serve_*.c): the CLI links it, libqeil does not
+CLI_LDLIBS = -lmicrohttpd
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
@@ -50,6 +52,7 @@ BIN      := $(BUILD)/qeil
 
 # Debian packages the build needs; installed on first build if missing.
 HAVE_DEPS := $(shell test -f /usr/include/cjson/cJSON.h && test -f /usr/include/vulkan/vulkan.h && \
+                     test -f /usr/include/microhttpd.h && \
                      command -v glslc > /dev/null && echo yes)
 
 .PHONY: all deps lib tests test test-arm test-arm-build debug bench run install clean fuzz
@@ -87,7 +90,7 @@ $(BUILD)/src/backends/vulkan/backend_vulkan.o: $(SPV_INC)
 $(BUILD)/src/backends/vulkan/backend_vulkan.o: CPPFLAGS += -I$(BUILD)/shaders
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(CLI_LDLIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: tests/%.c tests/test.h $(LIB)
 	@mkdir -p $(dir $@)

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"calibrate", cmd_calibrate, "fit the CPU unit's profile to measured prefill/decode times"},
     {"sensors", cmd_sensors, "list energy, power, temperature and clock sensors with readings"},
     {"devices", cmd_devices, "list the CPU and the Vulkan devices work units can run on"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server reporting each answer's energy"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -455,6 +455,75 @@ TEST(generate_stops_at_the_context)
     qeil_ctx_free(ctx);
 }
 
+/* The step API (qeil serve's scheduler): two sequences prefilled with
+ * different prompts, decoded together greedily in one batch per step, give
+ * the tokens qeil_runtime_generate gives each prompt alone; bad arguments
+ * name the field. */
+TEST(step_api_batches_requests_like_generate_alone)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.samples = 2;
+    rp.batch = 2;
+    rp.sensors = 0;
+    qeil_runtime *rt = NULL;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_OK);
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.temp = 0;
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_n_seq(rt), 3);
+    CHECK(qeil_runtime_tokenizer(rt) != NULL);
+    enum { G = 6 };
+    const int32_t pa[4] = {1, 2, 3, 4}, pb[2] = {7, 5};
+    int32_t want[2][G];
+    qeil_runtime_gen_result g;
+    CHECK_EQ_INT(qeil_runtime_generate(rt, pa, 4, G, want[0], NULL, NULL, NULL, &g), QEIL_OK);
+    CHECK_EQ_INT(g.n_gen, G);
+    CHECK_EQ_INT(qeil_runtime_generate(rt, pb, 2, G, want[1], NULL, NULL, NULL, &g), QEIL_OK);
+    CHECK_EQ_INT(g.n_gen, G);
+
+    const uint32_t nv = qeil_runtime_n_vocab(rt);
+    float *lg = calloc((size_t)nv * 2, sizeof *lg);
+    CHECK(lg != NULL);
+    if (!lg) goto out;
+    CHECK_EQ_INT(qeil_runtime_seq_prefill(rt, 2, pa, 4, lg), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_seq_prefill(rt, 1, pb, 2, lg + nv), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_seq_len(rt, 2), 4);
+    uint32_t seqs[2] = {2, 1};
+    for (int t = 0; t < G; t++) {
+        int32_t tok[2];
+        for (int r = 0; r < 2; r++) { /* greedy: the arg max */
+            uint32_t best = 0;
+            for (uint32_t v = 1; v < nv; v++)
+                if (lg[(size_t)r * nv + v] > lg[(size_t)r * nv + best]) best = v;
+            tok[r] = (int32_t)best;
+            CHECK_EQ_INT(tok[r], want[r][t]);
+        }
+        CHECK_EQ_INT(qeil_runtime_decode_step(rt, seqs, tok, 2, lg), QEIL_OK);
+    }
+    CHECK_EQ_INT(qeil_runtime_seq_len(rt, 1), 2 + G);
+    CHECK_EQ_INT(qeil_runtime_seq_fork(rt, 1, 0), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_seq_len(rt, 0), 2 + G);
+    /* bad arguments */
+    CHECK_EQ_INT(qeil_runtime_seq_prefill(rt, 3, pa, 4, lg), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "seq: 3 (allowed 0..2)");
+    CHECK_EQ_INT(qeil_runtime_seq_prefill(rt, 0, pa, 0, lg), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "n_prompt: 0");
+    CHECK_EQ_INT(qeil_runtime_seq_fork(rt, 1, 1), QEIL_ERR_RANGE);
+    uint32_t twice[2] = {1, 1};
+    int32_t tk2[2] = {1, 1};
+    CHECK_EQ_INT(qeil_runtime_decode_step(rt, twice, tk2, 2, lg), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "seq 1 given twice");
+    CHECK_EQ_INT(qeil_runtime_decode_step(rt, seqs, tk2, 0, lg), QEIL_ERR_RANGE);
+    CHECK_EQ_INT(qeil_runtime_seq_len(rt, 99), 0);
+out:
+    free(lg);
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
+}
+
 /* ---- errors ---- */
 
 /* Drift → re-plan: a platform that predicts every unit 1,000× slower than
@@ -1086,6 +1155,7 @@ int main(int argc, char **argv)
     RUN(eval_matches_the_cli);
     RUN(generate_matches_the_cli);
     RUN(generate_stops_at_the_context);
+    RUN(step_api_batches_requests_like_generate_alone);
     RUN(measured_energy_through_the_runtime);
     RUN(drift_detector);
     RUN(drift_replans_between_requests);

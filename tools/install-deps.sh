@@ -1,11 +1,14 @@
 #!/bin/sh
 # Install the Debian 12 packages qeil needs. Idempotent: installs only what
 # is missing, with sudo when not root.
-#   sh tools/install-deps.sh          build: compiler, make, cJSON, Vulkan headers
+#   sh tools/install-deps.sh          build: compiler, make, cJSON, libmicrohttpd
+#                                     (qeil serve's HTTP server, CLI only), Vulkan headers
 #                                     and glslc (the shader compiler; Vulkan itself
 #                                     is dlopened at run time, docs/vulkan.md)
 #   sh tools/install-deps.sh --test   also lavapipe (mesa-vulkan-drivers: Vulkan on
-#                                     the CPU for tests/test_vulkan*.c) and the
+#                                     the CPU for tests/test_vulkan*.c), chromium
+#                                     (headless: the page test of tests/serve_test.sh;
+#                                     it SKIPs without) and the
 #                                     test oracles: PyTorch, NumPy and
 #                                     SentencePiece (reference forward pass and
 #                                     tokenizer oracle; those tests SKIP without them),
@@ -20,7 +23,7 @@
 #                                     and headless Chromium, which renders the SVG
 #                                     pictures in tests/test_cli.c (SKIP without it)
 set -e
-PKGS="build-essential libcjson-dev libvulkan-dev glslc"
+PKGS="build-essential libcjson-dev libvulkan-dev glslc libmicrohttpd-dev"
 if [ "${1:-}" = "--test" ]; then
     PKGS="$PKGS mesa-vulkan-drivers python3 python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread chromium jq"
 fi

@@ -474,6 +474,43 @@ typedef struct {
 QEIL_API uint32_t qeil_runtime_replan_count(const qeil_runtime *rt);
 QEIL_API qeil_status qeil_runtime_replan_get(const qeil_runtime *rt, uint32_t i, qeil_runtime_replan *out);
 
+
+/* ------------------------------------------------------------------------ */
+/* Step-level decoding: sequences of several requests in one batch          */
+/* ------------------------------------------------------------------------ */
+
+/* For a server that interleaves requests (`qeil serve`, docs/serve.md): the
+ * caller owns the scheduling, the samplers and the accounting; the runtime
+ * evaluates. Sequences are 0..qeil_runtime_n_seq()-1 (1 + the params'
+ * batch), each with its own KV of n_ctx tokens. Every call here ends the
+ * current request of qeil_runtime_begin (sequence 0 may be reused) and
+ * resets nothing else: a sequence keeps its KV until it is prefilled again.
+ * Errors go to the runtime's ctx; same thread rules as the rest. */
+
+/* Engine sequences: 1 + batch. */
+QEIL_API uint32_t qeil_runtime_n_seq(const qeil_runtime *rt);
+/* The model's tokenizer, borrowed while rt lives. It is immutable: encode
+ * and piece may run on other threads concurrently (each with its own ctx). */
+QEIL_API const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt);
+/* Tokens held by sequence seq (0 for an unknown seq). */
+QEIL_API uint32_t qeil_runtime_seq_len(const qeil_runtime *rt, uint32_t seq);
+
+/* Clear sequence seq and prefill prompt[0..n) on it in chunks; logits (may
+ * be NULL) gets the n_vocab logits after the last token. QEIL_ERR_RANGE for
+ * an unknown seq or n outside 1..n_ctx-1; the engine's error as
+ * "prefill: ...". */
+QEIL_API qeil_status qeil_runtime_seq_prefill(qeil_runtime *rt, uint32_t seq, const int32_t *prompt,
+                                              uint32_t n, float *logits);
+/* Copy src's KV into dst (fork a prefilled prompt into samples).
+ * QEIL_ERR_RANGE for an unknown or equal sequence. */
+QEIL_API qeil_status qeil_runtime_seq_fork(qeil_runtime *rt, uint32_t src, uint32_t dst);
+/* One decode step for m sequences (one token each, distinct sequences,
+ * none full): weights read once for the whole batch. logits: m × n_vocab
+ * floats, row r for seqs[r]. QEIL_ERR_RANGE for m 0 or above n_seq, an
+ * unknown, repeated or full sequence; the engine's error as "decode: ...". */
+QEIL_API qeil_status qeil_runtime_decode_step(qeil_runtime *rt, const uint32_t *seqs,
+                                              const int32_t *tokens, uint32_t m, float *logits);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1014,3 +1014,80 @@ out:
     qeil_free(ctx, ids);
     return st;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Step-level decoding (a server's scheduler: docs/runtime.md "Step API")    */
+/* ------------------------------------------------------------------------ */
+
+uint32_t qeil_runtime_n_seq(const qeil_runtime *rt) { return rt ? 1 + rt->p.batch : 0; }
+
+const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt) { return rt ? rt->tk : NULL; }
+
+uint32_t qeil_runtime_seq_len(const qeil_runtime *rt, uint32_t seq)
+{
+    return rt && seq < 1 + rt->p.batch ? qeil_engine_seq_len(rt->e, seq) : 0;
+}
+
+qeil_status qeil_runtime_seq_prefill(qeil_runtime *rt, uint32_t seq, const int32_t *prompt,
+                                     uint32_t n, float *logits)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    qeil_ctx *ctx = rt->ctx;
+    rt->begun = 0;
+    if (!prompt) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "seq_prefill: prompt is NULL");
+    if (seq >= 1 + rt->p.batch)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "seq: %u (allowed 0..%u)", seq, rt->p.batch);
+    if (n == 0 || n >= rt->n_ctx)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "n_prompt: %u tokens (allowed 1..%u: below the context of %u tokens)",
+                             n, rt->n_ctx - 1, rt->n_ctx);
+    qeil_engine_seq_reset(rt->e, seq);
+    for (uint32_t at = 0; at < n;) {
+        uint32_t k = n - at < rt->n_batch ? n - at : rt->n_batch;
+        int last = at + k == n;
+        qeil_status st = qeil_engine_eval(rt->e, seq, prompt + at, k, last ? logits : NULL, 0);
+        if (st != QEIL_OK) return fail_wrap(ctx, st, "prefill");
+        at += k;
+    }
+    return QEIL_OK;
+}
+
+qeil_status qeil_runtime_seq_fork(qeil_runtime *rt, uint32_t src, uint32_t dst)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    rt->begun = 0;
+    if (src >= 1 + rt->p.batch || dst >= 1 + rt->p.batch || src == dst)
+        return qeil_ctx_fail(rt->ctx, QEIL_ERR_RANGE,
+                             "seq_fork: %u -> %u (allowed two distinct sequences of 0..%u)", src,
+                             dst, rt->p.batch);
+    qeil_status st = qeil_engine_seq_copy(rt->e, src, dst);
+    return st == QEIL_OK ? QEIL_OK : fail_wrap(rt->ctx, st, "fork");
+}
+
+qeil_status qeil_runtime_decode_step(qeil_runtime *rt, const uint32_t *seqs, const int32_t *tokens,
+                                     uint32_t m, float *logits)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    qeil_ctx *ctx = rt->ctx;
+    rt->begun = 0;
+    if (!seqs || !tokens || !logits)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "decode_step: NULL argument");
+    const uint32_t n_seq = 1 + rt->p.batch;
+    if (m == 0 || m > n_seq)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "decode_step: m = %u (allowed 1..%u)", m, n_seq);
+    for (uint32_t r = 0; r < m; r++) {
+        if (seqs[r] >= n_seq)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "decode_step: seq %u (allowed 0..%u)",
+                                 seqs[r], n_seq - 1);
+        for (uint32_t q = 0; q < r; q++)
+            if (seqs[q] == seqs[r])
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "decode_step: seq %u given twice",
+                                     seqs[r]);
+        if (qeil_engine_seq_len(rt->e, seqs[r]) >= rt->n_ctx)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                 "decode_step: seq %u is full (%u tokens, the context)", seqs[r],
+                                 rt->n_ctx);
+    }
+    qeil_status st = qeil_engine_eval_batch(rt->e, seqs, tokens, m, logits);
+    return st == QEIL_OK ? QEIL_OK : fail_wrap(ctx, st, "decode");
+}

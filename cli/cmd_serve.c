@@ -1,0 +1,395 @@
+/* cmd_serve.c — `qeil serve`: an OpenAI-compatible HTTP server that reports
+ * the energy of every answer (docs/serve.md). Options, the runtime and its
+ * plan, the worker thread (cli/serve_worker.c) and the HTTP daemon
+ * (cli/serve_http.c); SIGINT/SIGTERM stop it cleanly. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "serve.h"
+
+#define CMD "serve"
+#define MAX_CTX (1u << 24)
+#define DEFAULT_PARALLEL 4u
+#define DEFAULT_QUEUE 16u
+#define DEFAULT_MAX_BODY (1u << 20)
+#define MAX_MAX_BODY (64u << 20)
+#define DEFAULT_TIMEOUT_S 30u
+#define PLAN_PROMPT_TOKENS 64u /* the planning workload's prompt (docs/serve.md) */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: qeil serve -m FILE [options]\n\n"
+            "Serve a GGUF model over HTTP with an OpenAI-compatible API; every answer's usage\n"
+            "carries its energy (J), average power (W), their provenance (measured or modeled)\n"
+            "and the placement it was priced on. Endpoints: POST /v1/completions, POST\n"
+            "/v1/chat/completions (both with \"stream\": true as server-sent events), GET\n"
+            "/v1/models, GET /health, GET /metrics (Prometheus), GET / (a chat page).\n"
+            "Requests decode together, one batched engine step for all running ones.\n\n"
+            "options:\n"
+            "  -m, --model FILE        GGUF model (llama, qwen2, gpt2)\n"
+            "  --host ADDR             IPv4 or IPv6 address to bind (default 127.0.0.1: this\n"
+            "                          machine only)\n"
+            "  --port N                TCP port, 0 = any free port (default 8080; 0..65535);\n"
+            "                          the bound one is printed on stderr\n"
+            "  --platform P            target platform the energy is modeled on: catalog name\n"
+            "                          or profile JSON (default %s)\n"
+            "  --plan M|FILE           auto|pgsam|greedy|standard, or a plan `qeil plan\n"
+            "                          --output json` wrote (its recommended plan): the\n"
+            "                          placement that prices the work (default auto =\n"
+            "                          pgsam's knee plan)\n"
+            "  --parallel N            requests decoded together (default %u; 1..%u)\n"
+            "  --queue N               requests that may wait beyond those (default %u;\n"
+            "                          0..%u); more get 429 with Retry-After\n"
+            "  --api-key KEY           require 'Authorization: Bearer KEY' on /v1/* and\n"
+            "                          /metrics (compared in constant time); default: the\n"
+            "                          environment variable QEIL_API_KEY when set\n"
+            "  --max-body BYTES        request body limit, 413 beyond (default %u; 1..%u)\n"
+            "  --timeout S             close a connection idle this long (default %u; 1..3600)\n"
+            "  -t, --threads N         engine worker threads (default 0 = all online CPUs)\n"
+            "  -c, --ctx-size N        context per request (default 0 = min(model's, 4096))\n"
+            "  -h, --help              this help\n\n"
+            "examples:\n"
+            "  qeil serve -m model.gguf --port 8080\n"
+            "  curl -s localhost:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\n"
+            "       \"content\":\"Hello\"}],\"max_tokens\":32}'\n",
+            QEIL_DEFAULT_PLATFORM, DEFAULT_PARALLEL, SERVE_MAX_PARALLEL, DEFAULT_QUEUE,
+            SERVE_MAX_QUEUE, DEFAULT_MAX_BODY, MAX_MAX_BODY, DEFAULT_TIMEOUT_S);
+}
+
+typedef struct {
+    const char *model, *host, *platform, *plan, *api_key;
+    uint32_t port, parallel, queue, max_body, timeout_s, n_ctx;
+    int threads;
+} serve_opts;
+
+static int parse_args(int argc, char **argv, serve_opts *o, int *done)
+{
+    *done = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        uint64_t u;
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) {
+            usage(stdout);
+            *done = 1;
+            return CLI_OK;
+        }
+#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
+#define NUM(field, opt, lo, hi)                                                                    \
+    do {                                                                                           \
+        if (m < 0 || cli_u64(CMD, opt, v, lo, hi, &u)) return CLI_USAGE;                          \
+        o->field = (uint32_t)u;                                                                    \
+    } while (0)
+        if (OPT("--model", "-m")) {
+            if (m < 0) return CLI_USAGE;
+            o->model = v;
+        } else if (OPT("--host", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->host = v;
+        } else if (OPT("--port", NULL)) {
+            NUM(port, "--port", 0, 65535);
+        } else if (OPT("--platform", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->platform = v;
+        } else if (OPT("--plan", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            if (strcmp(v, "auto") != 0 && qeil_plan_method_from_name(v) < 0 && access(v, R_OK) != 0)
+                return cli_usage_error(CMD,
+                                       "--plan: '%s' is not one of auto|pgsam|greedy|standard "
+                                       "nor a readable file",
+                                       v);
+            o->plan = v; /* a file is read once the model is open */
+        } else if (OPT("--parallel", NULL)) {
+            NUM(parallel, "--parallel", 1, SERVE_MAX_PARALLEL);
+        } else if (OPT("--queue", NULL)) {
+            NUM(queue, "--queue", 0, SERVE_MAX_QUEUE);
+        } else if (OPT("--api-key", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            if (!v[0]) return cli_usage_error(CMD, "--api-key: empty (give a key, or no option)");
+            o->api_key = v;
+        } else if (OPT("--max-body", NULL)) {
+            NUM(max_body, "--max-body", 1, MAX_MAX_BODY);
+        } else if (OPT("--timeout", NULL)) {
+            NUM(timeout_s, "--timeout", 1, 3600);
+        } else if (OPT("--threads", "-t")) {
+            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
+            o->threads = (int)u;
+        } else if (OPT("--ctx-size", "-c")) {
+            NUM(n_ctx, "-c", 0, MAX_CTX);
+        } else {
+#undef NUM
+#undef OPT
+            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+        }
+    }
+    if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
+    /* the key from the environment keeps it out of the process list */
+    const char *env = getenv("QEIL_API_KEY");
+    if (!o->api_key && env && env[0]) o->api_key = env;
+    return CLI_OK;
+}
+
+/* "emb..b3:cpu,b4..head:gpu": the platform unit of each work unit. */
+static void device_map(const qeil_platform *pf, uint32_t n_units, const uint8_t *dev, char *buf,
+                       size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (uint32_t w = 0; w < n_units;) {
+        uint32_t e = w;
+        while (e + 1 < n_units && dev[e + 1] == dev[w]) e++;
+        char a[16], b[16];
+        for (int k = 0; k < 2; k++) {
+            uint32_t x = k ? e : w;
+            char *t = k ? b : a;
+            if (x == 0) snprintf(t, 16, "emb");
+            else if (x + 1 == n_units) snprintf(t, 16, "head");
+            else snprintf(t, 16, "b%u", x - 1);
+        }
+        int k = e == w ? snprintf(buf + len, n - len, "%s%s:%s", len ? "," : "", a,
+                                  pf->units[dev[w]].name)
+                       : snprintf(buf + len, n - len, "%s%s..%s:%s", len ? "," : "", a, b,
+                                  pf->units[dev[w]].name);
+        if (k < 0 || (size_t)k >= n - len) break;
+        len += (size_t)k;
+        w = e + 1;
+    }
+}
+
+/* --plan FILE: a plan `qeil plan --output json` wrote — the document's
+ * recommended front plan (front[recommended]), or one plan object of it
+ * (with "units", "devices", "batch"). Its platform must be the server's
+ * and its work units the model's; devices are matched by name, DVFS
+ * points by frequency. Prints the error and returns -1 on failure. */
+static int plan_from_file(const char *path, const qeil_platform *pf, uint32_t n_units,
+                          qeil_assignment *a)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        cli_fail(CMD, "--plan: cannot open '%s' (want auto|pgsam|greedy|standard or a "
+                      "`qeil plan --output json` file)",
+                 path);
+        return -1;
+    }
+    char *buf = malloc(1u << 22);
+    size_t n = buf ? fread(buf, 1, (1u << 22) - 1, f) : 0;
+    int big = buf && n == (1u << 22) - 1 && fgetc(f) != EOF;
+    fclose(f);
+    if (!buf || big) {
+        free(buf);
+        cli_fail(CMD, "--plan: %s: %s", path, buf ? "over 4 MiB" : "out of memory");
+        return -1;
+    }
+    buf[n] = '\0';
+    cJSON *doc = cJSON_ParseWithLength(buf, n);
+    free(buf);
+    const cJSON *p = doc, *front = cJSON_GetObjectItemCaseSensitive(doc, "front");
+    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(doc, "recommended");
+    const cJSON *pfn = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(doc, "platform"), "name");
+    int rc = -1;
+    if (!doc) {
+        cli_fail(CMD, "--plan: %s is not JSON", path);
+        goto out;
+    }
+    if (cJSON_IsString(pfn) && strcmp(pfn->valuestring, pf->name) != 0) {
+        cli_fail(CMD, "--plan: %s was made for platform '%s'; the server prices on '%s' "
+                      "(give --platform %s)",
+                 path, pfn->valuestring, pf->name, pfn->valuestring);
+        goto out;
+    }
+    if (cJSON_IsArray(front) && cJSON_IsNumber(rec)) p = cJSON_GetArrayItem(front, rec->valueint);
+    const cJSON *units = cJSON_GetObjectItemCaseSensitive(p, "units");
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(p, "devices");
+    const cJSON *batch = cJSON_GetObjectItemCaseSensitive(p, "batch");
+    if (!cJSON_IsArray(units) || !cJSON_IsArray(devs) || !cJSON_IsNumber(batch)) {
+        cli_fail(CMD, "--plan: %s: no plan (want the JSON of `qeil plan --output json`: "
+                      "front[recommended] with units, devices, batch)",
+                 path);
+        goto out;
+    }
+    if ((uint32_t)cJSON_GetArraySize(units) != n_units) {
+        cli_fail(CMD, "--plan: %s: %d work units, the model has %u (plan it with -m MODEL)",
+                 path, cJSON_GetArraySize(units), n_units);
+        goto out;
+    }
+    memset(a, 0, sizeof *a);
+    for (int d = 0; d < pf->n_units; d++) a->dvfs[d] = (uint8_t)pf->units[d].dvfs_nominal;
+    for (uint32_t w = 0; w < n_units; w++) {
+        const cJSON *u = cJSON_GetArrayItem(units, (int)w);
+        for (int ph = 0; ph < 2; ph++) {
+            const cJSON *dn = cJSON_GetObjectItemCaseSensitive(u, ph ? "decode_device"
+                                                                     : "prefill_device");
+            int found = -1;
+            for (int d = 0; cJSON_IsString(dn) && d < pf->n_units; d++)
+                if (strcmp(pf->units[d].name, dn->valuestring) == 0) found = d;
+            if (found < 0) {
+                cli_fail(CMD, "--plan: %s: units[%u].%s: not a unit of platform '%s'", path, w,
+                         ph ? "decode_device" : "prefill_device", pf->name);
+                goto out;
+            }
+            (ph ? a->dc_unit : a->pf_unit)[w] = (uint8_t)found;
+        }
+    }
+    const cJSON *dv;
+    cJSON_ArrayForEach(dv, devs) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(dv, "name");
+        const cJSON *fq = cJSON_GetObjectItemCaseSensitive(dv, "freq_Hz");
+        for (int d = 0; cJSON_IsString(nm) && cJSON_IsNumber(fq) && d < pf->n_units; d++) {
+            if (strcmp(pf->units[d].name, nm->valuestring) != 0) continue;
+            int k = 0;
+            while (k < pf->units[d].n_dvfs && fabs(pf->units[d].dvfs[k].freq_Hz - fq->valuedouble) > 0.5)
+                k++;
+            if (k == pf->units[d].n_dvfs) {
+                cli_fail(CMD, "--plan: %s: device '%s' at %.0f Hz: no such DVFS point", path,
+                         nm->valuestring, fq->valuedouble);
+                goto out;
+            }
+            a->dvfs[d] = (uint8_t)k;
+        }
+    }
+    if (batch->valuedouble < 1 || batch->valuedouble > 65535 ||
+        batch->valuedouble != (double)(int)batch->valuedouble) {
+        cli_fail(CMD, "--plan: %s: batch %g (allowed 1..65535)", path, batch->valuedouble);
+        goto out;
+    }
+    a->batch = (uint16_t)batch->valuedouble;
+    rc = 0;
+out:
+    cJSON_Delete(doc);
+    return rc;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    serve_opts o;
+    memset(&o, 0, sizeof o);
+    o.host = "127.0.0.1";
+    o.port = 8080;
+    o.plan = "auto";
+    o.parallel = DEFAULT_PARALLEL;
+    o.queue = DEFAULT_QUEUE;
+    o.max_body = DEFAULT_MAX_BODY;
+    o.timeout_s = DEFAULT_TIMEOUT_S;
+    int done = 0, rc = parse_args(argc, argv, &o, &done);
+    if (rc != CLI_OK || done) return rc;
+
+    /* signals go to sigwait below, not to a thread: blocked before any
+     * thread starts (the engine's pool, the worker, the daemon's) */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    static serve_server s; /* the daemon's threads see it until the very end */
+    memset(&s, 0, sizeof s);
+    s.ctx = cli_ctx_create();
+    if (!s.ctx) return cli_fail(CMD, "out of memory");
+    rc = CLI_FAIL;
+    struct MHD_Daemon *d = NULL;
+    pthread_t worker;
+    int worker_up = 0;
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.work, NULL);
+
+    if (o.platform && qeil_platform_load(s.ctx, o.platform, &s.pf) != QEIL_OK) {
+        rc = cli_usage_error(CMD, "--platform: %s", qeil_ctx_errmsg(s.ctx));
+        goto out;
+    }
+    /* sequences 1..parallel hold the requests; sequence 0 a cascade's prompt */
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = o.model;
+    rp.platform = o.platform ? &s.pf : NULL;
+    rp.n_threads = o.threads;
+    rp.n_ctx = o.n_ctx;
+    rp.samples = o.parallel;
+    rp.batch = o.parallel;
+    rp.sensors = 0; /* the worker opens its own meter around each step */
+    if (qeil_runtime_create(s.ctx, &rp, &s.rt) != QEIL_OK) {
+        cli_fail(CMD, "%s", qeil_ctx_errmsg(s.ctx));
+        goto out;
+    }
+    s.pf = *qeil_runtime_platform(s.rt);
+    s.md = qeil_runtime_model(s.rt);
+    s.tk = qeil_runtime_tokenizer(s.rt);
+    s.n_vocab = qeil_runtime_n_vocab(s.rt);
+    s.n_ctx = qeil_runtime_n_ctx(s.rt);
+    s.parallel = o.parallel;
+    s.queue_cap = o.queue;
+    s.api_key = o.api_key;
+    s.max_body = o.max_body;
+    const char *base = strrchr(o.model, '/');
+    snprintf(s.model_id, sizeof s.model_id, "%s", base ? base + 1 : o.model);
+
+    /* ---- the plan the answers are priced on ---- */
+    uint32_t nu = qeil_runtime_n_units(s.rt);
+    int method = strcmp(o.plan, "auto") == 0 ? QEIL_METHOD_PGSAM : qeil_plan_method_from_name(o.plan);
+    if (method >= 0) {
+        qeil_runtime_config cfg = qeil_runtime_default_config();
+        cfg.plan_method = (qeil_plan_method)method;
+        qeil_workload_params wp = qeil_runtime_planning_workload(
+            s.rt, PLAN_PROMPT_TOKENS < s.n_ctx / 2 ? PLAN_PROMPT_TOKENS : s.n_ctx / 2 + 1);
+        uint32_t ci;
+        qeil_runtime_config_info info;
+        if (qeil_runtime_add_config(s.rt, &cfg, &wp, &ci) != QEIL_OK ||
+            qeil_runtime_config_get(s.rt, ci, &info) != QEIL_OK) {
+            cli_fail(CMD, "plan: %s", qeil_ctx_errmsg(s.ctx));
+            goto out;
+        }
+        s.plan = info.plan;
+        s.plan_name = qeil_plan_method_name(cfg.plan_method);
+    } else {
+        if (plan_from_file(o.plan, &s.pf, nu, &s.plan) != 0) goto out;
+        s.plan_name = o.plan;
+        qeil_eval ev;
+        if (serve_price(&s, s.ctx, 8, 8, 1, 0, &ev) != 0) {
+            cli_fail(CMD, "--plan: %s cannot price work on '%s': %s", o.plan, s.pf.name,
+                      qeil_ctx_errmsg(s.ctx)[0] ? qeil_ctx_errmsg(s.ctx) : "infeasible");
+            goto out;
+        }
+    }
+    device_map(&s.pf, nu, s.plan.pf_unit, s.plan_prefill, sizeof s.plan_prefill);
+    device_map(&s.pf, nu, s.plan.dc_unit, s.plan_decode, sizeof s.plan_decode);
+
+    if (serve_worker_start(&s, &worker) != 0) {
+        cli_fail(CMD, "cannot start the worker: %s", qeil_ctx_errmsg(s.ctx));
+        goto out;
+    }
+    worker_up = 1;
+    unsigned bound = 0;
+    if (!(d = serve_http_start(&s, o.host, o.port, o.timeout_s, &bound))) goto out;
+    fprintf(stderr,
+            "qeil serve: %s (%u layers, context %u), %u parallel, queue %u, plan %s on %s\n"
+            "qeil serve: energy meter: %s\n"
+            "qeil serve: listening on http://%s%s%s:%u/\n",
+            s.model_id, s.md->n_layers, s.n_ctx, s.parallel, s.queue_cap, s.plan_name, s.pf.name,
+            s.meter_prov ? s.meter_prov : s.meter_covers,
+            strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "", bound);
+    fflush(stderr);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) break;
+        if (sig == SIGINT || sig == SIGTERM) break;
+    }
+    fprintf(stderr, "qeil serve: stopping\n");
+    rc = CLI_OK;
+out:
+    /* the worker first: it ends every job, which lets waiting handlers return */
+    if (worker_up) serve_worker_stop(&s, worker);
+    if (d) MHD_stop_daemon(d);
+    qeil_runtime_free(s.rt);
+    qeil_ctx_free(s.ctx);
+    pthread_cond_destroy(&s.work);
+    pthread_mutex_destroy(&s.mu);
+    return rc;
+}
