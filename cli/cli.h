@@ -45,6 +45,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_sensors(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_thermal_sim(int argc, char **argv);
 
 /* --placement SPEC (NULL: nothing to do) on an open engine: a bad spec is a
  * usage error (CLI_USAGE), a device that cannot take it a failure
