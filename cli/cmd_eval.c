@@ -439,6 +439,9 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const qeil_ta
     }
 }
 
+/* the thermal guard over all problems (cli/guard_report.c) */
+static cli_guard_acc guard_acc;
+
 static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                        int n_cf, const qeil_tasks *t, uint32_t n, double mean_prompt)
 {
@@ -495,6 +498,7 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
                                 "configurations consume prefixes of one seeded sample stream "
                                 "per problem.");
     }
+    cli_guard_json(j, &guard_acc);
     if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
     cJSON_Delete(j);
 }
@@ -539,6 +543,8 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
     printf("  planning workload: %.0f prompt tokens (mean), %u gen tokens, %u samples\n",
            mean_prompt, o->plan_gen_tokens, o->samples);
     if (o->warning[0]) printf("  warning: %s\n", o->warning);
+    printf("  ");
+    cli_guard_text(stdout, &guard_acc);
     printf("\n");
     if (o->verbose) print_problems(&cf[n_cf - 1], t, n);
     if (!o->compare) {
@@ -810,6 +816,7 @@ int cmd_eval(int argc, char **argv)
 
     /* ---- the problems: one runtime request each ---- */
     int tty = isatty(fileno(stderr));
+    cli_guard_acc_init(&guard_acc);
     for (uint32_t i = 0; i < n; i++) {
         const qeil_task *ti = qeil_tasks_get(t, i);
         qeil_runtime_request rq = {ids[i], n_ids[i], ti->mode, i, &ti->gold};
@@ -819,6 +826,7 @@ int cmd_eval(int argc, char **argv)
         }
         for (int c = 0; c < n_cf; c++)
             if (config_run(ctx, rt, &cf[c], ti, o.samples, i) != CLI_OK) goto out;
+        cli_guard_acc_add(&guard_acc, rt, (long)i);
         progress(i + 1, n, &cf[n_cf - 1].acc, tty);
     }
     for (int c = 0; c < n_cf; c++) {
@@ -832,6 +840,7 @@ int cmd_eval(int argc, char **argv)
     rc = CLI_OK;
 
 out:
+    cli_guard_acc_free(&guard_acc);
     for (int c = 0; c < 3; c++) qeil_free(ctx, cf[c].recs);
     for (uint32_t i = 0; ids && i < n; i++) qeil_free(ctx, ids[i]);
     qeil_free(ctx, ids);
