@@ -141,6 +141,7 @@ static void print_json(const sim_opts *o, const qeil_platform *pf, const qeil_mo
     cJSON_AddNumberToObject(root, "tokens", r->tokens);
     cJSON_AddNumberToObject(root, "latency_per_token_s", r->latency_per_token_s);
     cJSON_AddNumberToObject(root, "replans", r->replans);
+    cJSON_AddNumberToObject(root, "critical_trips", r->critical_trips);
     cJSON *us = cJSON_AddArrayToObject(root, "per_unit");
     for (int d = 0; d < pf->n_units; d++) {
         cJSON *u = cJSON_CreateObject();
@@ -193,6 +194,7 @@ static void print_table(const sim_opts *o, const qeil_platform *pf, const qeil_m
     }
     printf("\n%-24s %14llu\n", "throttle events", (unsigned long long)r->throttle_events);
     printf("%-24s %14.1f\n", "throttled unit-seconds", r->throttled_s);
+    printf("%-24s %14u\n", "critical trips (T_max)", r->critical_trips);
     printf("%-24s %14.1f\n", "energy (J)", r->energy_J);
     printf("%-24s %14.1f\n", "tokens", r->tokens);
     printf("%-24s %14.6f\n", "latency per token (s)", r->latency_per_token_s);

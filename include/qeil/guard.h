@@ -179,7 +179,9 @@ QEIL_API uint64_t qeil_guard_log_total(const qeil_guard *g);
  * alone, heats its hottest unit `overshoot_K` past the throttle point
  * (throttle_frac × T_max). Crossing the throttle point throttles the unit
  * to its lowest DVFS point, as hardware does, until it is hyst_K below
- * (each crossing is one throttle event). With the guard, every step the
+ * (each crossing is one throttle event); a unit that reaches T_max even
+ * so (leakage running away at the lowest point) trips: all work stops
+ * until it is back below its throttle point. With the guard, every step the
  * guard reads each unit's temperature and power and its actions are
  * applied: DVFS changes on the simulated actuator, migrations by
  * re-planning (qeil_plan_search) on qeil_guard_platform's view. Every
@@ -212,6 +214,8 @@ typedef struct {
     int powered[QEIL_MAX_UNITS];       /* carried work at some point */
     qeil_assignment plan0;             /* the planner's plan */
     uint32_t replans;                  /* migrations executed */
+    uint32_t critical_trips;           /* a unit reached T_max (throttling could not hold
+                                          it): the work stopped until it cooled */
 } qeil_thermal_sim_result;
 
 /* Run it. The guard's actions are in *guard_out (may be NULL: freed here;

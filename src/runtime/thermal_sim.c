@@ -177,6 +177,7 @@ qeil_status qeil_thermal_sim_run(qeil_ctx *ctx, const qeil_platform *pf, const q
     /* ---- the run ---- */
     double temp[QEIL_MAX_UNITS];
     int throttled[QEIL_MAX_UNITS] = {0};
+    int tripped = 0; /* a unit reached T_max: the critical trip halts the work */
     for (int d = 0; d < nd; d++) temp[d] = truth.units[d].t_amb_C; /* a cold start */
     qeil_assignment cur = a0, eff_prev;
     memset(&eff_prev, 0xff, sizeof eff_prev);
@@ -197,15 +198,20 @@ qeil_status qeil_thermal_sim_run(qeil_ctx *ctx, const qeil_platform *pf, const q
             }
             eff_prev = eff;
         }
-        double p_mean[QEIL_MAX_UNITS], power = rate.link_W;
+        double p_mean[QEIL_MAX_UNITS], power = tripped ? 0 : rate.link_W;
         for (int d = 0; d < nd; d++) {
             qeil_unit u = truth.units[d];
-            if (!rate.powered[d]) u.p_leak_ref_W = 0; /* power-gated */
-            else out->powered[d] = 1;
+            int on = rate.powered[d] && !tripped;
+            if (!on) u.p_leak_ref_W = 0; /* power-gated (or halted by the trip) */
+            if (rate.powered[d]) out->powered[d] = 1;
             double peak = temp[d];
-            double t1 = qeil_thermal_step(&u, eff.dvfs[d], temp[d], rate.p_other_W[d], dt, &peak);
-            double leak = rate.powered[d] ? qeil_leak_power_W(&u, eff.dvfs[d], 0.5 * (temp[d] + t1)) : 0;
-            p_mean[d] = rate.p_other_W[d] + leak;
+            double t1 = qeil_thermal_step(&u, eff.dvfs[d], temp[d], on ? rate.p_other_W[d] : 0, dt, &peak);
+            if (!(peak < u.t_max_C)) { /* the trip below acts at T_max: never past it */
+                peak = u.t_max_C;
+                if (!(t1 <= u.t_max_C)) t1 = u.t_max_C;
+            }
+            double leak = on ? qeil_leak_power_W(&u, eff.dvfs[d], 0.5 * (temp[d] + t1)) : 0;
+            p_mean[d] = (on ? rate.p_other_W[d] : 0) + leak;
             power += p_mean[d];
             temp[d] = t1;
             if (rate.powered[d] && !(peak <= out->peak_C[d])) out->peak_C[d] = peak;
@@ -217,9 +223,21 @@ qeil_status qeil_thermal_sim_run(qeil_ctx *ctx, const qeil_platform *pf, const q
                 throttled[d] = 0;
             }
             if (throttled[d]) out->throttled_s += dt;
+            /* throttling at the lowest point could not hold it (leakage
+             * running away): at T_max the critical trip stops the work
+             * until the unit is back below its throttle point */
+            if (!tripped && peak >= truth.units[d].t_max_C) {
+                tripped = 1;
+                out->critical_trips++;
+            }
+        }
+        if (tripped) {
+            int hot = 0;
+            for (int d = 0; d < nd; d++) hot |= rate.powered[d] && temp[d] > out->limit_C[d] - p->throttle_hyst_K;
+            if (!hot) tripped = 0;
         }
         out->energy_J += power * dt;
-        out->tokens += rate.tok_per_s * dt;
+        if (!tripped) out->tokens += rate.tok_per_s * dt;
         t += dt;
         if (!g) continue;
 
