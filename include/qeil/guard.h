@@ -144,10 +144,12 @@ QEIL_API size_t qeil_guard_step(qeil_guard *g, double t_s, qeil_guard_action *ou
  * the guard's log (qeil_guard_log) with ok set. */
 QEIL_API void qeil_guard_applied(qeil_guard *g, const qeil_guard_action *a, int ok);
 
-/* After a re-plan the caller ran: the DVFS points now set (n_units
- * entries) and which units carry work (powered[u] 1/0). Clears the
- * migrated state of units that no longer carry work only when `restored`. */
-QEIL_API void qeil_guard_set_plan(qeil_guard *g, const uint8_t *dvfs, const int *powered, int restored);
+/* After a re-plan the caller ran: the DVFS points the new plan sets
+ * (n_units entries) become each unit's point and restore target; the power
+ * seen per point is forgotten (the work per unit changed) and every unit
+ * waits for a fresh reading. restored 1 (the caller went back to the
+ * original plan after RESTORE_PLAN) also clears the units' migrated state. */
+QEIL_API void qeil_guard_set_plan(qeil_guard *g, const uint8_t *dvfs, int restored);
 
 /* Predicted peak junction temperature of unit u over horizon_s from its
  * last reading, power held (its leakage following the temperature by the

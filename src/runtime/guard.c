@@ -403,7 +403,7 @@ void qeil_guard_applied(qeil_guard *g, const qeil_guard_action *a, int ok)
     }
 }
 
-void qeil_guard_set_plan(qeil_guard *g, const uint8_t *dvfs, const int *powered, int restored)
+void qeil_guard_set_plan(qeil_guard *g, const uint8_t *dvfs, int restored)
 {
     if (!g || !dvfs) return;
     for (int d = 0; d < g->pf.n_units; d++) {
@@ -416,7 +416,6 @@ void qeil_guard_set_plan(qeil_guard *g, const uint8_t *dvfs, const int *powered,
             s->migrated = 0;
             s->restore_p = NAN;
         }
-        (void)powered;
         if (s->have) s->settle_t = s->t;
         s->cool_since = NAN;
     }

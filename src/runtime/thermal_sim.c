@@ -267,9 +267,7 @@ qeil_status qeil_thermal_sim_run(qeil_ctx *ctx, const qeil_platform *pf, const q
                 qeil_guard_applied(g, &a, ok);
                 if (ok) {
                     cur = next;
-                    sim_rate r2;
-                    rate_of(&noleak, wl, &cur, ep, &r2);
-                    qeil_guard_set_plan(g, cur.dvfs, r2.powered, restored);
+                    qeil_guard_set_plan(g, cur.dvfs, restored);
                     out->replans++;
                 }
             }

@@ -227,8 +227,9 @@ static qeil_status discover_devfreq(qeil_sense *s)
     size_t n = 0;
     struct dirent *e;
     while ((e = readdir(d)) && n < 64) {
-        if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof names[0]) continue;
-        snprintf(names[n], sizeof names[n], "%s", e->d_name);
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len >= sizeof names[0]) continue;
+        memcpy(names[n], e->d_name, len + 1);
         order[n] = names[n];
         n++;
     }
