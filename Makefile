@@ -104,7 +104,7 @@ tests: deps $(BIN) $(TESTS)
 
 # test_sense loads a fake NVML (tests/fake_nvml.c) through the real dlopen
 # path; it is not linked into anything.
-$(BUILD)/tests/test_sense $(BUILD)/tests/test_sensors_cli: $(BUILD)/tests/libnvidia-ml.so.1 \
+$(BUILD)/tests/test_sense $(BUILD)/tests/test_sensors_cli $(BUILD)/tests/test_actuate: $(BUILD)/tests/libnvidia-ml.so.1 \
 	$(BUILD)/tests/old/libnvidia-ml.so.1
 $(BUILD)/tests/libnvidia-ml.so.1: tests/fake_nvml.c
 	@mkdir -p $(dir $@)

@@ -46,6 +46,7 @@ int cmd_sensors(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_thermal_sim(int argc, char **argv);
 
 /* --placement SPEC (NULL: nothing to do) on an open engine: a bad spec is a
  * usage error (CLI_USAGE), a device that cannot take it a failure
@@ -122,4 +123,24 @@ void cli_meas_json(struct cJSON *parent, const char *key, int valid, double ener
 void cli_meas_text(FILE *f, const char *label, int valid, double energy_J, double t_s,
                    uint64_t tokens, const char *prov, const char *covers);
 
+/* The thermal guard's report (cli/guard_report.c), accumulated over the
+ * requests of a run: init, add after each request (request: its index in
+ * the JSON actions, -1 for none), then cli_guard_json (object "guard" in
+ * parent: active, reason, readings, max_temp_C, actions, throttle_events
+ * or null) or cli_guard_text (one line), then free. */
+struct qeil_runtime;
+typedef struct {
+    int active;
+    const char *reason; /* borrowed from the runtime: print before freeing it */
+    uint32_t requests, readings;
+    double max_temp_C;
+    int throttle_known;
+    uint64_t throttle_events, n_actions;
+    struct cJSON *actions;
+} cli_guard_acc;
+void cli_guard_acc_init(cli_guard_acc *a);
+void cli_guard_acc_add(cli_guard_acc *a, const struct qeil_runtime *rt, long request);
+void cli_guard_json(struct cJSON *parent, cli_guard_acc *a);
+void cli_guard_text(FILE *f, const cli_guard_acc *a);
+void cli_guard_acc_free(cli_guard_acc *a);
 #endif /* QEIL_CLI_H */

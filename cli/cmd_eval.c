@@ -567,6 +567,8 @@ static int write_svg(qeil_ctx *ctx, const char *path, const eval_opts *o, const 
     if (fclose(fp) != 0) bad = 1;
     return bad ? -1 : 0;
 }
+/* the thermal guard over all problems (cli/guard_report.c) */
+static cli_guard_acc guard_acc;
 
 static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                        int n_cf, const qeil_tasks *t, uint32_t n, double mean_prompt)
@@ -649,6 +651,7 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
         cJSON_AddBoolToObject(e, "plan_changed", ev.plan_changed);
         cJSON_AddItemToArray(rj, e);
     }
+    cli_guard_json(j, &guard_acc);
     if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
     cJSON_Delete(j);
 }
@@ -741,6 +744,8 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
                cli_term(o->shots_file), (unsigned long long)o->sp.seed);
     printf("\n");
     if (o->warning[0]) printf("  warning: %s\n", o->warning);
+    printf("  ");
+    cli_guard_text(stdout, &guard_acc);
     uint32_t n_rp = o->rt ? qeil_runtime_replan_count(o->rt) : 0;
     if (o->replan)
         printf("  re-plans after drift: %u%s\n", n_rp, n_rp ? " (--output json lists them)" : "");
@@ -1054,6 +1059,7 @@ int cmd_eval(int argc, char **argv)
 
     /* ---- the problems: one runtime request each ---- */
     int tty = isatty(fileno(stderr));
+    cli_guard_acc_init(&guard_acc);
     for (uint32_t i = 0; i < n; i++) {
         const qeil_task *ti = qeil_tasks_get(t, i);
         qeil_runtime_request rq = {ids[i], n_ids[i], ti->mode, i, &ti->gold};
@@ -1063,6 +1069,7 @@ int cmd_eval(int argc, char **argv)
         }
         for (int c = 0; c < n_cf; c++)
             if (config_run(ctx, rt, &cf[c], ti, o.samples, i) != CLI_OK) goto out;
+        cli_guard_acc_add(&guard_acc, rt, (long)i);
         progress(i + 1, n, &cf[n_cf - 1].acc, tty);
     }
     for (int c = 0; c < n_cf; c++) {
@@ -1081,6 +1088,7 @@ int cmd_eval(int argc, char **argv)
     rc = CLI_OK;
 
 out:
+    cli_guard_acc_free(&guard_acc);
     for (int c = 0; c < 3; c++) qeil_free(ctx, cf[c].recs);
     for (uint32_t i = 0; ids && i < n; i++) qeil_free(ctx, ids[i]);
     qeil_free(ctx, ids);

@@ -302,6 +302,10 @@ int cmd_generate(int argc, char **argv)
     cli_meas_text(stderr, "decode ", g.decode_meas.valid, g.decode_meas.energy_J,
                   g.decode_meas.t_s, n_gen, mprov, mcov);
     if (mprov) fprintf(stderr, "energy meter: %s covers %s\n", mprov, mcov);
+    cli_guard_acc guard;
+    cli_guard_acc_init(&guard);
+    cli_guard_acc_add(&guard, rt, -1);
+    cli_guard_text(stderr, &guard);
 
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
@@ -347,9 +351,11 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddNumberToObject(pa, "repeat_penalty", f2d(o.sp.repeat_penalty));
         cJSON_AddNumberToObject(pa, "repeat_last_n", o.sp.repeat_last_n);
         cJSON_AddBoolToObject(pa, "bos", !o.no_bos);
+        cli_guard_json(j, &guard);
         if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
         cJSON_Delete(j);
     }
+    cli_guard_acc_free(&guard);
     rc = CLI_OK;
 
 out:

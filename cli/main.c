@@ -24,6 +24,7 @@ static const command commands[] = {
     {"sensors", cmd_sensors, "list energy, power, temperature and clock sensors with readings"},
     {"devices", cmd_devices, "list the CPU and the Vulkan devices work units can run on"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server reporting each answer's energy"},
+    {"thermal-sim", cmd_thermal_sim, "sustained generation on a simulated hot platform, guard on/off"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -33,7 +34,7 @@ static void usage(FILE *f)
                "qeil plans and runs energy-aware LLM inference on heterogeneous edge devices.\n\n"
                "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nglobal options (before the command name):\n"
                "  -q, --quiet     no library warnings on stderr (errors still print)\n"
                "  -v, --verbose   the library's information lines too (twice: debug)\n"

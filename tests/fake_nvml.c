@@ -14,6 +14,16 @@
  *   FAKE_NVML_REASONS     clocks-event reasons bitmask (default 0)
  *   FAKE_NVML_LOST        GPU index that is lost: every query returns
  *                         NVML_ERROR_GPU_IS_LOST (15)
+ *   FAKE_NVML_NO_PERMISSION  1: the setters return NVML_ERROR_NO_PERMISSION (4)
+ *   FAKE_NVML_WRITE_LOG   a file each successful setter appends a line to:
+ *                         "app-clocks gpuG mem=M graphics=G" (MHz) or
+ *                         "power-limit gpuG mW=X", so a test sees the writes
+ *
+ * Settings (application clocks, power limit) are kept per GPU in the
+ * library's memory: the getters return what the setters stored. Supported
+ * graphics clocks: 2100, 1800, 1500, 1200, 900, 600 MHz (descending, as
+ * NVML lists them) with the 8001 MHz memory clock; power limit 10..115 W,
+ * default 80 W.
  *
  * GPU g reports g × 1000 more mW and mJ than GPU 0, so tests can tell the
  * GPUs apart. Not thread-safe (getenv), which the tests never need.
@@ -73,6 +83,12 @@ API int nvmlDeviceGetTotalEnergyConsumption(void *d, unsigned long long *mj);
 API int nvmlDeviceGetTemperature(void *d, int sensor, unsigned *c);
 API int nvmlDeviceGetClockInfo(void *d, int type, unsigned *mhz);
 API int nvmlDeviceGetCurrentClocksEventReasons(void *d, unsigned long long *r);
+API int nvmlDeviceGetApplicationsClock(void *d, int type, unsigned *mhz);
+API int nvmlDeviceSetApplicationsClocks(void *d, unsigned mem, unsigned gr);
+API int nvmlDeviceGetSupportedGraphicsClocks(void *d, unsigned mem, unsigned *count, unsigned *mhz);
+API int nvmlDeviceGetPowerManagementLimit(void *d, unsigned *mw);
+API int nvmlDeviceSetPowerManagementLimit(void *d, unsigned mw);
+API int nvmlDeviceGetPowerManagementLimitConstraints(void *d, unsigned *lo, unsigned *hi);
 
 int nvmlInit_v2(void) { return (int)env_u("FAKE_NVML_INIT", 0); }
 int nvmlShutdown(void) { return NVML_SUCCESS; }
@@ -83,6 +99,7 @@ const char *nvmlErrorString(int r)
     case NVML_SUCCESS: return "Success";
     case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
     case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
+    case 4: return "Insufficient Permissions";
     case 9: return "Driver Not Loaded";
     case NVML_ERROR_GPU_IS_LOST: return "GPU is lost";
     default: return "Unknown Error";
@@ -172,5 +189,93 @@ int nvmlDeviceGetCurrentClocksEventReasons(void *d, unsigned long long *reasons)
     int i, r = check(d, &i);
     if (r) return r;
     *reasons = env_u("FAKE_NVML_REASONS", 0);
+    return NVML_SUCCESS;
+}
+
+/* ---- settings ---- */
+#define NVML_ERROR_NO_PERMISSION 4
+#define FAKE_MEM_MHZ 8001u
+static const unsigned fake_gr[] = {2100, 1800, 1500, 1200, 900, 600};
+static unsigned app_gr[4] = {2100, 2100, 2100, 2100};
+static unsigned pl_mw[4] = {80000, 80000, 80000, 80000};
+
+static void write_log(const char *line)
+{
+    const char *path = getenv("FAKE_NVML_WRITE_LOG");
+    if (!path || !*path) return;
+    FILE *f = fopen(path, "a");
+    if (!f) return;
+    fputs(line, f);
+    fclose(f);
+}
+
+int nvmlDeviceGetApplicationsClock(void *d, int type, unsigned *mhz)
+{
+    int i, r = check(d, &i);
+    if (r) return r;
+    if (type == 2) *mhz = FAKE_MEM_MHZ;
+    else if (type == 0) *mhz = app_gr[i];
+    else return NVML_ERROR_INVALID_ARGUMENT;
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceSetApplicationsClocks(void *d, unsigned mem, unsigned gr)
+{
+    int i, r = check(d, &i);
+    if (r) return r;
+    if (env_u("FAKE_NVML_NO_PERMISSION", 0)) return NVML_ERROR_NO_PERMISSION;
+    if (mem != FAKE_MEM_MHZ) return NVML_ERROR_INVALID_ARGUMENT;
+    int ok = 0;
+    for (size_t k = 0; k < sizeof fake_gr / sizeof *fake_gr; k++) ok |= fake_gr[k] == gr;
+    if (!ok) return NVML_ERROR_INVALID_ARGUMENT;
+    app_gr[i] = gr;
+    char line[96];
+    snprintf(line, sizeof line, "app-clocks gpu%d mem=%u graphics=%u\n", i, mem, gr);
+    write_log(line);
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetSupportedGraphicsClocks(void *d, unsigned mem, unsigned *count, unsigned *mhz)
+{
+    int i, r = check(d, &i);
+    if (r) return r;
+    if (mem != FAKE_MEM_MHZ) return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned n = (unsigned)(sizeof fake_gr / sizeof *fake_gr);
+    if (*count < n) {
+        *count = n;
+        return 7; /* NVML_ERROR_INSUFFICIENT_SIZE */
+    }
+    for (unsigned k = 0; k < n; k++) mhz[k] = fake_gr[k];
+    *count = n;
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetPowerManagementLimit(void *d, unsigned *mw)
+{
+    int i, r = check(d, &i);
+    if (r) return r;
+    *mw = pl_mw[i];
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceSetPowerManagementLimit(void *d, unsigned mw)
+{
+    int i, r = check(d, &i);
+    if (r) return r;
+    if (env_u("FAKE_NVML_NO_PERMISSION", 0)) return NVML_ERROR_NO_PERMISSION;
+    if (mw < 10000 || mw > 115000) return NVML_ERROR_INVALID_ARGUMENT;
+    pl_mw[i] = mw;
+    char line[96];
+    snprintf(line, sizeof line, "power-limit gpu%d mW=%u\n", i, mw);
+    write_log(line);
+    return NVML_SUCCESS;
+}
+
+int nvmlDeviceGetPowerManagementLimitConstraints(void *d, unsigned *lo, unsigned *hi)
+{
+    int i, r = check(d, &i);
+    if (r) return r;
+    *lo = 10000;
+    *hi = 115000;
     return NVML_SUCCESS;
 }

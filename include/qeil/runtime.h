@@ -62,6 +62,7 @@
 #include "qeil/device.h"
 #include "qeil/energy.h"
 #include "qeil/engine.h"
+#include "qeil/guard.h"
 #include "qeil/plan.h"
 #include "qeil/sampler.h"
 #include "qeil/select.h"
@@ -252,6 +253,15 @@ typedef struct {
     qeil_drift_params drift;        /* the detector; default qeil_drift_default_params() */
     uint32_t replan_iters;          /* evaluations of a warm re-plan, 1..QEIL_MAX_ITERS;
                                        default 1000 (docs/benchmarks.md "Re-planning") */
+    /* the thermal guard (docs/guard.md "In the runtime"): reads the
+     * temperature sensors under meter.root every guard_params.min_period_s
+     * of the generation loop, and the throttle counters at the start and
+     * end of each request */
+    int guard;                      /* 1: run it when sensors is 1 (default); 0: off */
+    qeil_guard_params guard_params; /* default qeil_guard_default_params() */
+    void (*guard_hook)(void *user); /* called right before each guard reading (tests
+                                       change a fixture's files with it); NULL = none */
+    void *guard_hook_user;
 } qeil_runtime_params;
 
 /* The defaults stated field by field above. */
@@ -401,6 +411,30 @@ QEIL_API void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint3
  * borrowed, valid while rt lives. */
 QEIL_API const char *qeil_runtime_meter_provenance(const qeil_runtime *rt);
 QEIL_API const char *qeil_runtime_meter_covers(const qeil_runtime *rt);
+
+/* ---- Thermal guard ---- */
+
+typedef struct {
+    int active;             /* 1: a temperature sensor of this machine maps to a unit
+                               of the platform and is read */
+    const char *reason;     /* what it reads ("cpu <- hwmon:coretemp:Package id 0") or
+                               why it is inactive ("no temperature sensor under /");
+                               owned by rt */
+    size_t n_actions;       /* guard actions since the current request began */
+    const qeil_guard_action *actions; /* borrowed, valid until the next request */
+    int throttle_known;     /* 1: a throttle counter exists; 0: none (report null) */
+    uint64_t throttle_events; /* ground truth (qeil_sense_throttle_between) since the
+                                 request began: cpufreq throttle counters, NVML
+                                 clocks-event reasons, hwmon critical alarms */
+    double max_temp_C;      /* hottest reading since the request began; NAN: none */
+    uint32_t readings;      /* guard readings since the request began */
+    double t0_s;            /* when the request began, CLOCK_MONOTONIC s (the clock of
+                               the actions' t_s); NAN when the guard is off */
+} qeil_runtime_guard_report;
+
+/* The guard's report on the current (or last) request or generation.
+ * Zeroed with reason "guard off" when params.guard or params.sensors is 0. */
+QEIL_API void qeil_runtime_guard_report_get(const qeil_runtime *rt, qeil_runtime_guard_report *out);
 
 /* ---- Single-stream generation (`qeil generate`) ---- */
 

@@ -291,6 +291,97 @@ QEIL_API void qeil_sense_cpu_meter_stop(qeil_sense_cpu_meter *m, qeil_sense_meas
 /* Sum of measures: valid only when all of a and b are; t_s adds up. */
 QEIL_API qeil_sense_measure qeil_sense_measure_add(qeil_sense_measure a, qeil_sense_measure b);
 
+/* ------------------------------------------------------------------------ */
+/* Ground truth for throttling                                               */
+/* ------------------------------------------------------------------------ */
+
+/* NVML clocks-event reasons that mean the GPU slowed for heat or power
+ * (nvml.h: SW power cap 0x4, HW slowdown 0x8, SW thermal 0x20, HW thermal
+ * 0x40, HW power brake 0x80). */
+#define QEIL_NVML_REASONS_THROTTLE 0xECull
+
+typedef struct {
+    int available;          /* 1: at least one source was readable in both samples */
+    uint64_t events;        /* the sum of the three below */
+    uint64_t counter_events; /* thermal_throttle/{core,package}_throttle_count increments */
+    uint64_t reason_events;  /* NVML: GPUs whose throttle reasons became set (a
+                                rising edge between the samples, or set in a
+                                and b both: the episode is counted once, in a) */
+    uint64_t alarm_events;   /* hwmon temp*_crit_alarm rising edges */
+    uint32_t sources;        /* readable sources counted */
+} qeil_sense_throttle;
+
+/* Throttle events between samples a (earlier) and b (later) of s, from the
+ * kernel's and the driver's own counters: a ground truth, not a model.
+ * Counters are differenced (a counter that went backwards — a reset — adds
+ * nothing); a reason mask or an alarm counts its rising edges only, so an
+ * episode that began and ended between two samples is missed (sample
+ * often where that matters). available is 0 where no such sensor exists
+ * or none read: the caller reports "unknown", never 0. Reentrant. */
+QEIL_API void qeil_sense_throttle_between(const qeil_sense *s, const qeil_sense_sample *a,
+                                          const qeil_sense_sample *b, qeil_sense_throttle *out);
+
+/* ------------------------------------------------------------------------ */
+/* Actuators                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Knobs that lower a unit's power, discovered with the sensors under the
+ * same root: what `qeil_sense_actuate` writes and what it accepts.
+ * docs/sense.md "Actuators". */
+typedef enum {
+    QEIL_ACT_CPUFREQ_MAX = 0, /* cpufreq policy scaling_max_freq (kHz in the file; Hz here) */
+    QEIL_ACT_CPUFREQ_SPEED,   /* scaling_setspeed, userspace governor only */
+    QEIL_ACT_DEVFREQ_MAX,     /* /sys/class/devfreq/NAME/max_freq (Hz): the GPU clock cap
+                                 Jetson's nvpmodel power modes set */
+    QEIL_ACT_NVML_CLOCKS,     /* nvmlDeviceSetApplicationsClocks, graphics clock (Hz) */
+    QEIL_ACT_NVML_POWER       /* nvmlDeviceSetPowerManagementLimit (W) */
+} qeil_actuator_kind;
+
+/* "cpufreq-max", "cpufreq-speed", "devfreq-max", "nvml-clocks",
+ * "nvml-power-limit"; "?" out of range. */
+QEIL_API const char *qeil_actuator_kind_name(qeil_actuator_kind k);
+
+#define QEIL_ACT_MAX_LEVELS 64
+
+typedef struct {
+    const char *id;       /* "cpufreq:policy0", "cpufreq:policy0:setspeed",
+                             "devfreq:17000000.gpu", "nvml:gpu0:clocks",
+                             "nvml:gpu0:power-limit" */
+    qeil_actuator_kind kind;
+    const char *device;   /* "cpu0" (the policy's first CPU), "gpu", "gpu0" */
+    const char *path;     /* the file written (under root), or "nvml:<index>" */
+    const char *unit;     /* "Hz" or "W" */
+    int writable;         /* 1: writable at discovery (access W_OK / NVML answered) */
+    const char *note;     /* why not writable and what to do; "" when writable */
+    double min, max;      /* allowed range, inclusive */
+    size_t n_levels;      /* discrete allowed values (ascending), 0: any in [min, max] */
+    double levels[QEIL_ACT_MAX_LEVELS];
+    double initial;       /* the setting at discovery (restore it when done); NAN unknown */
+} qeil_actuator_info;
+
+/* Number of actuators (0 for NULL) and actuator i (NULL past the end);
+ * owned by s. Reentrant. */
+QEIL_API size_t qeil_sense_actuator_count(const qeil_sense *s);
+QEIL_API const qeil_actuator_info *qeil_sense_actuator_info(const qeil_sense *s, size_t i);
+/* Index of the actuator with this id, or -1. */
+QEIL_API long qeil_sense_actuator_find(const qeil_sense *s, const char *id);
+
+/* Set actuator i to value (its unit: Hz or W). A value outside [min, max],
+ * or not one of the levels when there are levels: QEIL_ERR_RANGE naming
+ * the actuator, the value and the allowed values; nothing is written.
+ * The write refused (EACCES, EPERM, EROFS; NVML NO_PERMISSION): QEIL_ERR_IO
+ * with a message naming the file and the fix ("run as root"), never a
+ * crash; other write errors QEIL_ERR_IO with the reason. ctx (may be NULL)
+ * receives the message. Not thread-safe for the same actuator. */
+QEIL_API qeil_status qeil_sense_actuate(qeil_ctx *ctx, const qeil_sense *s, size_t i, double value);
+/* The current setting of actuator i read back (Hz or W); QEIL_ERR_IO when
+ * it cannot be read. */
+QEIL_API qeil_status qeil_sense_actuator_get(qeil_ctx *ctx, const qeil_sense *s, size_t i, double *value);
+/* The allowed value nearest to want from below (the highest level <= want;
+ * the lowest level when none is; want clamped into [min, max] without
+ * levels). NAN for a bad i. A helper for controllers that step down. */
+QEIL_API double qeil_sense_actuator_floor(const qeil_sense *s, size_t i, double want);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "qeil/runtime.h"
+#include "runtime/rt_guard.h"
 
 #define RT_DEFAULT_SAMPLES 8u
 #define RT_DEFAULT_BATCH 4u
@@ -77,6 +78,7 @@ struct qeil_runtime {
     double prefill_s;
     qeil_sense_measure prefill_meas;
     qeil_sense_cpu_meter *meter; /* NULL: sensors off */
+    rt_guard *guard;             /* the thermal guard; NULL: off (rt_guard.c) */
     qeil_status err;     /* the generator's failure, kept apart from the selector's */
     char errmsg[512];
     /* drift and re-planning (params.replan) */
@@ -120,6 +122,8 @@ qeil_runtime_params qeil_runtime_default_params(void)
     p.meter = qeil_sense_meter_default_params();
     p.drift = qeil_drift_default_params();
     p.replan_iters = 1000;
+    p.guard = 1;
+    p.guard_params = qeil_guard_default_params();
     return p;
 }
 
@@ -148,6 +152,8 @@ static qeil_status params_validate(qeil_ctx *ctx, const qeil_runtime_params *p)
                              QEIL_SELECT_MAX_BATCH);
     if (p->sensors != 0 && p->sensors != 1)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "sensors: %d (allowed 0, 1)", p->sensors);
+    if (p->guard != 0 && p->guard != 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "guard: %d (allowed 0, 1)", p->guard);
     if (p->max_tokens < 1 || p->max_tokens > QEIL_RUNTIME_MAX_TOKENS)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_tokens: %u (allowed 1..%u)", p->max_tokens,
                              QEIL_RUNTIME_MAX_TOKENS);
@@ -198,6 +204,7 @@ void qeil_runtime_free(qeil_runtime *rt)
     qeil_free(ctx, rt->active);
     qeil_free(ctx, rt->cache);
     qeil_sense_cpu_meter_free(rt->meter);
+    rt_guard_free(rt->guard);
     qeil_engine_free(rt->e);
     qeil_free(ctx, rt);
 }
@@ -236,6 +243,10 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
     rt->slots = p->batch ? p->batch : 1;
     if (p->sensors && (st = qeil_sense_cpu_meter_create(ctx, &p->meter, &rt->meter)) != QEIL_OK) {
         fail_wrap(ctx, st, "sensors");
+        goto fail;
+    }
+    if ((st = rt_guard_create(ctx, p, &rt->pf, &rt->guard)) != QEIL_OK) {
+        fail_wrap(ctx, st, "guard");
         goto fail;
     }
 
@@ -704,6 +715,7 @@ static qeil_status gen_chunk(qeil_runtime *g, uint32_t first, uint32_t c)
             return gen_failf(g, st, "decode");
         observe_step(g, now_s() - ts);
         for (uint32_t r = 0; r < m; r++) g->row[g->rowslot[r]] = g->logits + (size_t)r * g->n_vocab;
+        rt_guard_poll(g->guard);
     }
     double share = (now_s() - t0) / c;
     qeil_sense_measure m;
@@ -782,6 +794,8 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     rt->errmsg[0] = '\0';
     qeil_engine_unit_times_reset(rt->e);
 
+    rt_guard_begin(rt->guard, rt->n_cf ? &rt->cf[0].plan_ev : NULL);
+
     /* ---- prefill the prompt on sequence 0 ---- */
     qeil_sense_cpu_meter_start(rt->meter);
     double t0 = now_s();
@@ -852,6 +866,7 @@ qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t ci, qeil_runtime_resu
     qeil_select_result res;
     rt->err = QEIL_OK;
     qeil_status st = qeil_select_run(sel, gen_cb, rt, &res);
+    rt_guard_end(rt->guard);
     if (st != QEIL_OK) {
         /* the generator's own failure says more than "generator failed" */
         if (rt->err != QEIL_OK) qeil_ctx_fail(ctx, rt->err, "%s", rt->errmsg);
@@ -953,6 +968,7 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
     qeil_sense_measure none;
     qeil_sense_cpu_meter_stop(NULL, &none);
     out->prefill_meas = out->decode_meas = none;
+    rt_guard_begin(rt->guard, NULL);
     qeil_sense_cpu_meter_start(rt->meter);
     double t0 = now_s();
     for (uint32_t at = 0; at < n_prompt;) {
@@ -1008,9 +1024,11 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
         }
         out->decode_s += now_s() - td;
         out->n_decode++;
+        rt_guard_poll(rt->guard);
     }
     qeil_sense_cpu_meter_stop(rt->meter, &out->decode_meas);
 out:
+    rt_guard_end(rt->guard);
     qeil_free(ctx, ids);
     return st;
 }
@@ -1090,4 +1108,10 @@ qeil_status qeil_runtime_decode_step(qeil_runtime *rt, const uint32_t *seqs, con
     }
     qeil_status st = qeil_engine_eval_batch(rt->e, seqs, tokens, m, logits);
     return st == QEIL_OK ? QEIL_OK : fail_wrap(ctx, st, "decode");
+}
+
+void qeil_runtime_guard_report_get(const qeil_runtime *rt, qeil_runtime_guard_report *out)
+{
+    if (!out) return;
+    rt_guard_report(rt ? rt->guard : NULL, out);
 }

@@ -6,6 +6,7 @@
  * units the API reference names (power mW, energy mJ, temperature °C,
  * clocks MHz). */
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +18,9 @@ typedef void *nvml_dev;     /* nvmlDevice_t */
 #define NVML_ERROR_NOT_SUPPORTED 3
 #define NVML_ERROR_FUNCTION_NOT_FOUND 13
 #define NVML_TEMPERATURE_GPU 0
+#define NVML_CLOCK_GRAPHICS 0
 #define NVML_CLOCK_SM 1
+#define NVML_CLOCK_MEM 2
 #define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
 #define NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE 80
 
@@ -30,6 +33,13 @@ struct sense_nvml {
     nvml_ret (*temperature)(nvml_dev, int, unsigned *);      /* °C */
     nvml_ret (*clock)(nvml_dev, int, unsigned *);            /* MHz */
     nvml_ret (*reasons)(nvml_dev, unsigned long long *);     /* bitmask */
+    /* actuators */
+    nvml_ret (*app_clock)(nvml_dev, int, unsigned *);        /* MHz */
+    nvml_ret (*set_app_clocks)(nvml_dev, unsigned, unsigned); /* mem, graphics MHz */
+    nvml_ret (*supported_gr)(nvml_dev, unsigned, unsigned *, unsigned *);
+    nvml_ret (*pl_get)(nvml_dev, unsigned *);                /* mW */
+    nvml_ret (*pl_set)(nvml_dev, unsigned);                  /* mW */
+    nvml_ret (*pl_range)(nvml_dev, unsigned *, unsigned *);  /* mW */
     unsigned n;
     nvml_dev dev[SENSE_MAX_NVML_GPUS];
 };
@@ -211,6 +221,12 @@ qeil_status sense_nvml_open(qeil_sense *s, const char *lib)
      * driver 535; the bits are the same. */
     if (!SYM(h, "nvmlDeviceGetCurrentClocksEventReasons", nv->reasons))
         SYM(h, "nvmlDeviceGetCurrentClocksThrottleReasons", nv->reasons);
+    SYM(h, "nvmlDeviceGetApplicationsClock", nv->app_clock);
+    SYM(h, "nvmlDeviceSetApplicationsClocks", nv->set_app_clocks);
+    SYM(h, "nvmlDeviceGetSupportedGraphicsClocks", nv->supported_gr);
+    SYM(h, "nvmlDeviceGetPowerManagementLimit", nv->pl_get);
+    SYM(h, "nvmlDeviceSetPowerManagementLimit", nv->pl_set);
+    SYM(h, "nvmlDeviceGetPowerManagementLimitConstraints", nv->pl_range);
 
     char b[160];
     nvml_ret r = init();
@@ -254,4 +270,122 @@ qeil_status sense_nvml_open(qeil_sense *s, const char *lib)
     snprintf(s->nvml_msg, sizeof s->nvml_msg, "driver %s, %u GPU%s (%s)", ver, added,
              added == 1 ? "" : "s", lib);
     return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Actuators: application clocks and power limit                             */
+/* ------------------------------------------------------------------------ */
+
+#define NVML_MAX_CLOCKS 128
+
+/* The GPU's graphics clocks supported with its current memory application
+ * clock (MHz → Hz into the levels) and the power-limit range. A GPU whose
+ * driver does not support a setting (GeForce boards refuse application
+ * clocks) gets no actuator for it. */
+qeil_status sense_nvml_actuators(qeil_sense *s)
+{
+    sense_nvml *nv = s->nvml;
+    if (!nv) return QEIL_OK;
+    for (unsigned g = 0; g < nv->n; g++) {
+        if (!nv->dev[g]) continue;
+        unsigned mem = 0, gr = 0;
+        if (nv->app_clock && nv->set_app_clocks && nv->supported_gr &&
+            nv->app_clock(nv->dev[g], NVML_CLOCK_MEM, &mem) == NVML_SUCCESS &&
+            nv->app_clock(nv->dev[g], NVML_CLOCK_GRAPHICS, &gr) == NVML_SUCCESS) {
+            unsigned clk[NVML_MAX_CLOCKS], cnt = NVML_MAX_CLOCKS;
+            if (nv->supported_gr(nv->dev[g], mem, &cnt, clk) == NVML_SUCCESS && cnt > 0) {
+                sense_actuator *a = sense_act_add(s);
+                if (!a) return s->n_acts >= SENSE_MAX_ACTUATORS ? QEIL_OK : QEIL_ERR_NOMEM;
+                a->info.kind = QEIL_ACT_NVML_CLOCKS;
+                a->info.id = sense_str(s, "nvml:gpu%u:clocks", g);
+                a->info.device = sense_str(s, "gpu%u", g);
+                a->info.path = sense_str(s, "nvml:%u", g);
+                if (!a->info.id || !a->info.device || !a->info.path) return QEIL_ERR_NOMEM;
+                a->info.unit = "Hz";
+                a->gpu = (int)g;
+                a->scale = mem; /* the memory clock to pair with, MHz */
+                if (cnt > NVML_MAX_CLOCKS) cnt = NVML_MAX_CLOCKS;
+                /* levels ascending (NVML lists them descending) */
+                size_t n = 0;
+                for (unsigned k = cnt; k-- > 0 && n < QEIL_ACT_MAX_LEVELS;)
+                    a->info.levels[n++] = clk[k] * 1e6;
+                for (size_t i = 1; i < n; i++) /* insertion sort: a few dozen */
+                    for (size_t j = i; j > 0 && a->info.levels[j - 1] > a->info.levels[j]; j--) {
+                        double t = a->info.levels[j];
+                        a->info.levels[j] = a->info.levels[j - 1];
+                        a->info.levels[j - 1] = t;
+                    }
+                a->info.n_levels = n;
+                a->info.min = a->info.levels[0];
+                a->info.max = a->info.levels[n - 1];
+                a->info.initial = gr * 1e6;
+                a->info.writable = 1;
+            }
+        }
+        unsigned lo = 0, hi = 0, cur = 0;
+        if (nv->pl_get && nv->pl_set && nv->pl_range &&
+            nv->pl_range(nv->dev[g], &lo, &hi) == NVML_SUCCESS &&
+            nv->pl_get(nv->dev[g], &cur) == NVML_SUCCESS && hi >= lo && hi > 0) {
+            sense_actuator *a = sense_act_add(s);
+            if (!a) return s->n_acts >= SENSE_MAX_ACTUATORS ? QEIL_OK : QEIL_ERR_NOMEM;
+            a->info.kind = QEIL_ACT_NVML_POWER;
+            a->info.id = sense_str(s, "nvml:gpu%u:power-limit", g);
+            a->info.device = sense_str(s, "gpu%u", g);
+            a->info.path = sense_str(s, "nvml:%u", g);
+            if (!a->info.id || !a->info.device || !a->info.path) return QEIL_ERR_NOMEM;
+            a->info.unit = "W";
+            a->gpu = (int)g;
+            a->info.min = lo * 1e-3;
+            a->info.max = hi * 1e-3;
+            a->info.initial = cur * 1e-3;
+            a->info.writable = 1;
+        }
+    }
+    return QEIL_OK;
+}
+
+int sense_nvml_act_set(const qeil_sense *s, const sense_actuator *a, double value, char *err,
+                       size_t n_err)
+{
+    const sense_nvml *nv = s->nvml;
+    if (!nv || a->gpu < 0 || (unsigned)a->gpu >= nv->n) {
+        snprintf(err, n_err, "NVML is not loaded");
+        return NVML_ERROR_FUNCTION_NOT_FOUND;
+    }
+    nvml_dev d = nv->dev[a->gpu];
+    nvml_ret r;
+    const char *call;
+    if (a->info.kind == QEIL_ACT_NVML_CLOCKS) {
+        call = "nvmlDeviceSetApplicationsClocks";
+        r = nv->set_app_clocks(d, (unsigned)a->scale, (unsigned)llround(value * 1e-6));
+    } else {
+        call = "nvmlDeviceSetPowerManagementLimit";
+        r = nv->pl_set(d, (unsigned)llround(value * 1e3));
+    }
+    if (r != NVML_SUCCESS) {
+        char b[160];
+        snprintf(err, n_err, "%s on gpu%d: %s", call, a->gpu, nvml_errstr(nv, r, b, sizeof b));
+    }
+    return r;
+}
+
+int sense_nvml_act_get(const qeil_sense *s, const sense_actuator *a, double *value, char *err,
+                       size_t n_err)
+{
+    const sense_nvml *nv = s->nvml;
+    if (!nv || a->gpu < 0 || (unsigned)a->gpu >= nv->n) {
+        snprintf(err, n_err, "NVML is not loaded");
+        return NVML_ERROR_FUNCTION_NOT_FOUND;
+    }
+    unsigned x = 0;
+    nvml_ret r = a->info.kind == QEIL_ACT_NVML_CLOCKS
+                     ? nv->app_clock(nv->dev[a->gpu], NVML_CLOCK_GRAPHICS, &x)
+                     : nv->pl_get(nv->dev[a->gpu], &x);
+    if (r != NVML_SUCCESS) {
+        char b[160];
+        snprintf(err, n_err, "gpu%d: %s", a->gpu, nvml_errstr(nv, r, b, sizeof b));
+        return r;
+    }
+    *value = a->info.kind == QEIL_ACT_NVML_CLOCKS ? x * 1e6 : x * 1e-3;
+    return 0;
 }

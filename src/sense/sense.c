@@ -118,6 +118,7 @@ void qeil_sense_free(qeil_sense *s)
     for (size_t i = 0; i < s->n_strs; i++) qeil_free(s->ctx, s->strs[i]);
     qeil_free(s->ctx, s->strs);
     qeil_free(s->ctx, s->v);
+    qeil_free(s->ctx, s->acts);
     qeil_free(s->ctx, s->root);
     qeil_free(s->ctx, s);
 }
@@ -161,6 +162,8 @@ qeil_status qeil_sense_create(qeil_ctx *ctx, const qeil_sense_params *params, qe
             snprintf(s->nvml_msg, sizeof s->nvml_msg, "not loaded (disabled by the caller)");
         }
     }
+    if (st_ == QEIL_OK) st_ = sense_discover_actuators(s);
+    if (st_ == QEIL_OK && s->nvml) st_ = sense_nvml_actuators(s);
     if (st_ == QEIL_OK) st_ = make_ids_unique(s);
     if (st_ != QEIL_OK) {
         qeil_sense_free(s);

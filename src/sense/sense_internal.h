@@ -45,6 +45,15 @@ typedef struct {
 
 typedef struct sense_nvml sense_nvml; /* nvml.c */
 
+/* An actuator (actuate.c): the public info plus how to reach it. */
+typedef struct {
+    qeil_actuator_info info; /* strings owned by the qeil_sense (sense_str) */
+    int gpu;                 /* NVML index */
+    double scale;            /* file units per SI unit: 1e-3 for kHz, 1 for Hz */
+} sense_actuator;
+
+#define SENSE_MAX_ACTUATORS 1024
+
 struct qeil_sense {
     qeil_ctx *ctx;
     char *root; /* without a trailing '/'; "" for "/" */
@@ -54,6 +63,8 @@ struct qeil_sense {
     size_t n_strs, cap_strs;
     sense_nvml *nvml;
     char nvml_msg[SENSE_ERR_MAX];
+    sense_actuator *acts;
+    size_t n_acts, cap_acts;
 };
 
 /* sense.c */
@@ -85,5 +96,22 @@ void sense_nvml_close(qeil_sense *s);
  * return code, with its text in err. */
 int sense_nvml_read(const qeil_sense *s, int gpu, nvml_query q, uint64_t *u, char *err,
                     size_t n_err);
+
+/* actuate.c */
+/* Append an actuator (strings from sense_str); NULL when out of memory or
+ * past SENSE_MAX_ACTUATORS. min/max/initial start as NAN. */
+sense_actuator *sense_act_add(qeil_sense *s);
+/* cpufreq policies and devfreq devices under s->root. */
+qeil_status sense_discover_actuators(qeil_sense *s);
+
+/* nvml.c: application clocks and power limit of each GPU (after
+ * sense_nvml_open); set/get in SI units (Hz, W); 0 or an NVML return code
+ * with its text in err. */
+qeil_status sense_nvml_actuators(qeil_sense *s);
+int sense_nvml_act_set(const qeil_sense *s, const sense_actuator *a, double value, char *err,
+                       size_t n_err);
+int sense_nvml_act_get(const qeil_sense *s, const sense_actuator *a, double *value, char *err,
+                       size_t n_err);
+#define SENSE_NVML_NO_PERMISSION 4
 
 #endif /* QEIL_SENSE_INTERNAL_H */
