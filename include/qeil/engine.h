@@ -123,6 +123,11 @@ typedef struct {
     float rope_base;   /* llama/qwen2; default 10000 */
     int rope_scaling_llama3; /* 1: Llama-3 RoPE (rope_freqs.weight, as llama.cpp's converter) */
     int tied;          /* share token embedding and output */
+    const char *chat_template; /* NULL, or a chat template name (qeil/chat.h: "llama3",
+                                  "chatml", "granite", "lfm2", "gemma", "mistral-v7"):
+                                  its real source goes in tokenizer.chat_template and
+                                  the special tokens it spells become CONTROL tokens
+                                  (in the padding slots; vocab must leave room) */
 } qeil_mkmodel_params;
 
 QEIL_API qeil_mkmodel_params qeil_mkmodel_default_params(void);
