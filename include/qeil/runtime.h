@@ -74,6 +74,7 @@ extern "C" {
 
 #define QEIL_RUNTIME_MAX_TOKENS 65536u /* max_tokens per sample */
 #define QEIL_RUNTIME_MAX_CONFIGS 8u    /* configurations per runtime */
+#define QEIL_RUNTIME_MAX_STOP 16u      /* stop tokens besides EOS (qeil_runtime_set_stop_tokens) */
 
 /* ------------------------------------------------------------------------ */
 /* Tasks: the JSONL task files of `qeil eval` (docs/eval.md)                 */
@@ -322,6 +323,8 @@ typedef struct {
      * decode loop (sampling and the callback included); valid = 0 when
      * there is no sensor or a reading failed */
     qeil_sense_measure prefill_meas, decode_meas;
+    int32_t stop_token;      /* stop EOS: the token that ended it (EOS or a stop token);
+                                else 0 */
 } qeil_runtime_gen_result;
 
 /* Prefill prompt[0..n_prompt) on the prompt sequence (from empty) and
@@ -338,6 +341,34 @@ QEIL_API qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prom
                                            uint32_t max_tokens, int32_t *tokens,
                                            qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
                                            void *user, qeil_runtime_gen_result *out);
+
+/* Continue the last generation on sequence 0 (a chat's next turn, reusing
+ * the KV cache of the previous ones): prefill prompt[0..n_prompt) after the
+ * qeil_runtime_seq_len tokens sequence 0 holds, then sample as
+ * qeil_runtime_generate (the sampler re-seeded; the repetition penalty
+ * sees this call's prompt and tokens only). n_prompt 1..n_ctx minus what
+ * sequence 0 holds (QEIL_ERR_RANGE naming both). QEIL_ERR_INVALID when
+ * sequence 0 holds no generation: none yet, or the last one failed, or
+ * qeil_runtime_begin ran since. Sequence 0 then holds the previous tokens,
+ * this prompt and the generated tokens that were evaluated: every one but
+ * a final stop token, and but the last when generation stopped at
+ * max_tokens or the context (out->n_decode of them). */
+QEIL_API qeil_status qeil_runtime_generate_more(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
+                                                uint32_t max_tokens, int32_t *tokens,
+                                                qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
+                                                void *user, qeil_runtime_gen_result *out);
+
+/* Tokens sequence 0 holds after a successful qeil_runtime_generate /
+ * generate_more (0 when it holds none to continue). */
+QEIL_API uint32_t qeil_runtime_seq_len(const qeil_runtime *rt);
+
+/* End-of-generation tokens besides the model's EOS (a chat template's end
+ * of turn, e.g. Gemma's <end_of_turn>), for qeil_runtime_generate and
+ * generate_more: sampling one ends generation as EOS does (stop "eos",
+ * the token not counted nor evaluated; out->stop_token names it). ids
+ * copied; n 0..QEIL_RUNTIME_MAX_STOP (0 clears); each id 0..n_vocab-1
+ * (QEIL_ERR_RANGE naming the index). */
+QEIL_API qeil_status qeil_runtime_set_stop_tokens(qeil_runtime *rt, const int32_t *ids, uint32_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Drift: measured against predicted, online (docs/runtime.md "Drift")      */
