@@ -600,6 +600,38 @@ TEST(content_special_forges_a_turn_only_when_asked)
     qeil_tokenizer_free(tk);
 }
 
+/* from_byte: tokenizing the rendering from where a KV cache's text ends
+ * (at a special token) gives the tail of the whole tokenization, with no
+ * BOS; past the end is an error. */
+TEST(from_byte_continues_a_conversation)
+{
+    qeil_chat_template det;
+    qeil_tokenizer *tk = tiny_tok(QEIL_ARCH_LLAMA, "llama3", &det);
+    if (!tk) return;
+    const qeil_chat_message m[] = {{"user", "hello", 0}, {"assistant", "world", 0}, {"user", "the end", 0}};
+    char *turn1 = render(QEIL_CHAT_LLAMA3, m, 1, 1); /* what the first turn prefilled */
+    size_t at = strlen(turn1) + strlen("world");     /* ... and the reply it generated */
+    int32_t all[128], tail[128];
+    size_t na = 0, nt = 0;
+    qeil_chat_params cp = qeil_chat_default_params();
+    CHECK_EQ_INT(qeil_chat_tokenize(ctx, tk, QEIL_CHAT_LLAMA3, m, 3, &cp, all, 128, &na), QEIL_OK);
+    CHECK_EQ_INT(all[0], qeil_tokenizer_bos(tk));
+    cp.from_byte = at;
+    CHECK_EQ_INT(qeil_chat_tokenize(ctx, tk, QEIL_CHAT_LLAMA3, m, 3, &cp, tail, 128, &nt), QEIL_OK);
+    CHECK_EQ_INT(tail[0], sp_id(tk, "<|eot_id|>"));
+    CHECK(nt < na && memcmp(tail, all + (na - nt), nt * sizeof *tail) == 0);
+    char *whole = render(QEIL_CHAT_LLAMA3, m, 3, 1);
+    cp.from_byte = strlen(whole);
+    CHECK_EQ_INT(qeil_chat_tokenize(ctx, tk, QEIL_CHAT_LLAMA3, m, 3, &cp, tail, 128, &nt), QEIL_OK);
+    CHECK_EQ_INT(nt, 0);
+    cp.from_byte = strlen(whole) + 1;
+    CHECK_EQ_INT(qeil_chat_tokenize(ctx, tk, QEIL_CHAT_LLAMA3, m, 3, &cp, tail, 128, &nt), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "from_byte");
+    qeil_free(ctx, turn1);
+    qeil_free(ctx, whole);
+    qeil_tokenizer_free(tk);
+}
+
 /* SentencePiece vocabulary: BOS added as the model asks (add_bos_token
  * true for mkmodel's llama), "</s>" a base CONTROL token mistral uses. */
 TEST(spm_bos_and_eos_token)
@@ -684,6 +716,7 @@ int main(int argc, char **argv)
     RUN(token_ids_per_family);
     RUN(token_ids_chatml_literal);
     RUN(content_special_forges_a_turn_only_when_asked);
+    RUN(from_byte_continues_a_conversation);
     RUN(spm_bos_and_eos_token);
     RUN(mkmodel_chat_template_checked);
     qeil_ctx_free(ctx);

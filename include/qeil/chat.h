@@ -134,6 +134,10 @@ typedef struct {
                                   token ("<|im_end|>") stays text, so a message cannot
                                   forge a turn; 1: parsed as special tokens, as
                                   llama.cpp does; default 0 */
+    size_t from_byte;          /* tokenize the rendering from this byte on: the turns a
+                                  KV cache already holds are skipped (a continuation:
+                                  no BOS, no SentencePiece dummy prefix at the start);
+                                  0..the rendered length; default 0 */
 } qeil_chat_params;
 
 QEIL_API qeil_chat_params qeil_chat_default_params(void);
@@ -145,7 +149,7 @@ QEIL_API qeil_chat_params qeil_chat_default_params(void);
  * equal qeil_tokenizer_encode(qeil_chat_apply's text, add_bos, 1). ids, cap,
  * *n_out as qeil_tokenizer_encode (QEIL_ERR_RANGE when cap is too small,
  * *n_out the full count). Errors: qeil_chat_apply's, the tokenizer's,
- * QEIL_ERR_NOMEM. ctx not NULL. */
+ * QEIL_ERR_NOMEM, QEIL_ERR_RANGE for from_byte past the text. ctx not NULL. */
 QEIL_API qeil_status qeil_chat_tokenize(qeil_ctx *ctx, const qeil_tokenizer *tk, qeil_chat_template t,
                                         const qeil_chat_message *msgs, size_t n, const qeil_chat_params *p,
                                         int32_t *ids, size_t cap, size_t *n_out);

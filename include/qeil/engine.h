@@ -55,6 +55,9 @@ QEIL_API qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qei
 QEIL_API void qeil_engine_free(qeil_engine *e);
 
 QEIL_API const qeil_tokenizer *qeil_engine_tokenizer(const qeil_engine *e);
+/* The model's tokenizer.chat_template (Jinja source, qeil/chat.h detects its
+ * family), or NULL when the file has none; owned by e. */
+QEIL_API const char *qeil_engine_chat_template(const qeil_engine *e);
 QEIL_API const qeil_model_desc *qeil_engine_desc(const qeil_engine *e);
 QEIL_API uint32_t qeil_engine_n_vocab(const qeil_engine *e);
 QEIL_API uint32_t qeil_engine_n_ctx(const qeil_engine *e);

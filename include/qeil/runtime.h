@@ -171,6 +171,10 @@ QEIL_API qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampl
 /* The model, the platform copy, the context length; borrowed, valid while
  * rt lives. */
 QEIL_API const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt);
+/* The model's tokenizer (qeil_chat_tokenize takes it) and its
+ * tokenizer.chat_template source (NULL when it has none); borrowed. */
+QEIL_API const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt);
+QEIL_API const char *qeil_runtime_chat_template(const qeil_runtime *rt);
 QEIL_API const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt);
 QEIL_API uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt);
 QEIL_API uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt);

@@ -277,6 +277,8 @@ qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params
 }
 
 const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt) { return rt ? rt->md : NULL; }
+const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt) { return rt ? rt->tk : NULL; }
+const char *qeil_runtime_chat_template(const qeil_runtime *rt) { return rt ? qeil_engine_chat_template(rt->e) : NULL; }
 const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt) { return rt ? &rt->pf : NULL; }
 uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt) { return rt ? rt->n_ctx : 0; }
 uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt) { return rt ? rt->n_vocab : 0; }

@@ -604,6 +604,7 @@ qeil_chat_params qeil_chat_default_params(void)
     p.add_generation_prompt = 1;
     p.add_bos = -1;
     p.content_special = 0;
+    p.from_byte = 0;
     return p;
 }
 
@@ -622,7 +623,12 @@ qeil_status qeil_chat_tokenize(qeil_ctx *ctx, const qeil_tokenizer *tk, qeil_cha
     qeil_status st = render_alloc(ctx, t, msgs, n, p->add_generation_prompt != 0, &text,
                                   p->content_special ? NULL : &mask, &len);
     if (st != QEIL_OK) return st;
-    st = qeil_tok_encode_mask(ctx, tk, text, len, p->add_bos, 1, mask, 0, TOK_CHUNK_B, ids, cap, n_out);
+    size_t at = p->from_byte;
+    if (at > len)
+        st = qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "from_byte: %zu (allowed 0..%zu, the rendered length)", at, len);
+    else
+        st = qeil_tok_encode_mask(ctx, tk, text + at, len - at, at ? 0 : p->add_bos, 1, mask ? mask + at : NULL,
+                                  at > 0, TOK_CHUNK_B, ids, cap, n_out);
     qeil_free(ctx, text);
     qeil_free(ctx, mask);
     return st;
