@@ -201,6 +201,40 @@ TEST(interactive_over_a_pipe)
     CHECK_CONTAINS(err_text, "does not fit the context of 48 tokens");
 }
 
+/* Every allocation failing in turn (cli/alloc.c's QEIL_TEST_ALLOC_FAIL=K),
+ * a one-shot chat prompt and a two-turn -i chat: each failed run exits 1
+ * naming memory, never crashes (and under ASan, never leaks). */
+static void oom_sweep(const char *what, const char *input, const char *args)
+{
+    int done = 0;
+    for (int k = 0; k < 3000 && !done; k++) {
+        char kv[32];
+        snprintf(kv, sizeof kv, "%d", k);
+        setenv("QEIL_TEST_ALLOC_FAIL", kv, 1);
+        int rc = run(input, "%s", args);
+        unsetenv("QEIL_TEST_ALLOC_FAIL");
+        if (rc == 0) {
+            done = 1;
+            if (k < 10) TEST_FAIL_("%s: succeeded with %d allocations: is the hook used?", what, k);
+            printf("  %s: failed cleanly at each of its first %d allocations\n", what, k);
+        } else if (rc != 1 || !err_text || !strstr(err_text, "memory")) {
+            TEST_FAIL_("%s: allocation %d failed: exit %d, stderr: %s", what, k, rc, err_text ? err_text : "(none)");
+            return;
+        }
+    }
+    if (!done) TEST_FAIL_("%s: never succeeded", what);
+}
+
+TEST(chat_fails_cleanly_out_of_memory)
+{
+    if (!models_ok) SKIP("no models");
+    char a[4600];
+    snprintf(a, sizeof a, "generate -m %s -p hi -n 2 --seed 1 --system S", model("chatml"));
+    oom_sweep("generate (chatml)", NULL, a);
+    snprintf(a, sizeof a, "generate -m %s -i -n 2 --seed 1", model("chatml"));
+    oom_sweep("generate -i (chatml)", "one\ntwo\n", a);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -215,6 +249,7 @@ int main(int argc, char **argv)
     RUN(generate_uses_the_models_template);
     RUN(forced_template_and_usage_errors);
     RUN(interactive_over_a_pipe);
+    RUN(chat_fails_cleanly_out_of_memory);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("  (could not remove %s)\n", tmpdir);
