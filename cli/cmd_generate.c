@@ -319,6 +319,26 @@ static char *copy_text(qeil_ctx *ctx, const char *s, size_t n, int *had_nul)
     return c;
 }
 
+/* One line of f into buf[0..cap) (NUL-terminated, the newline dropped;
+ * NUL bytes kept, *len counts them); a longer line is read to its end and
+ * dropped (*too_long). -1 at the end of input with nothing read. Bounded:
+ * a line of any length costs cap bytes of memory. */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *too_long)
+{
+    size_t n = 0;
+    int c, any = 0;
+    *too_long = 0;
+    while ((c = getc(f)) != EOF) {
+        any = 1;
+        if (c == '\n') break;
+        if (n + 1 < cap) buf[n++] = (char)c;
+        else *too_long = 1;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return any ? 0 : -1;
+}
+
 /* `qeil generate -i`: each line typed is a user message; the conversation
  * is rendered whole every turn, and when that text starts with the text
  * the KV cache holds (the previous rendering and the reply's evaluated
@@ -332,8 +352,7 @@ static int chat_loop(qeil_ctx *ctx, qeil_runtime *rt, const gen_opts *o, qeil_ch
     int rc = CLI_OK, tty = isatty(STDIN_FILENO);
     size_t n_msg = 0, cap_msg = 0, n_turn = 0;
     qeil_chat_message *msgs = NULL;
-    char *line = NULL, *text = NULL;
-    size_t line_cap = 0;
+    char *line = qeil_malloc(ctx, MAX_LINE + 1), *text = NULL;
     strbuf kv = {ctx, NULL, 0, 0}; /* the text sequence 0 holds */
     int kv_ok = 0;
     stream_state ss;
@@ -341,7 +360,7 @@ static int chat_loop(qeil_ctx *ctx, qeil_runtime *rt, const gen_opts *o, qeil_ch
     ss.text.ctx = ctx;
     ss.end = qeil_malloc(ctx, sizeof *ss.end * o->n_predict);
     int32_t *ids = NULL;
-    if (!ss.end) {
+    if (!ss.end || !line) {
         rc = cli_fail(CMD, "out of memory");
         goto out;
     }
@@ -356,17 +375,15 @@ static int chat_loop(qeil_ctx *ctx, qeil_runtime *rt, const gen_opts *o, qeil_ch
             first = NULL;
         } else {
             if (tty) fputs("> ", stderr);
-            ssize_t r = getline(&line, &line_cap, stdin);
-            if (r < 0) break;
-            ul = (size_t)r;
-            while (ul && (line[ul - 1] == '\n' || line[ul - 1] == '\r')) ul--;
-            line[ul] = '\0';
-            if (strcmp(line, "/exit") == 0) break;
-            if (ul == 0) continue;
-            if (ul > MAX_LINE) {
-                fprintf(stderr, "qeil generate: line of %zu bytes skipped (allowed 1..%u)\n", ul, MAX_LINE);
+            int too_long;
+            if (read_line(stdin, line, MAX_LINE + 1, &ul, &too_long) < 0) break;
+            if (too_long) {
+                fprintf(stderr, "qeil generate: a line longer than %u bytes skipped\n", MAX_LINE);
                 continue;
             }
+            if (ul && line[ul - 1] == '\r') line[--ul] = '\0';
+            if (ul == 5 && memcmp(line, "/exit", 5) == 0) break;
+            if (ul == 0) continue;
             u = line;
         }
         if (n_msg + 3 > cap_msg) {
@@ -466,7 +483,7 @@ out:
     qeil_free(ctx, kv.p);
     qeil_free(ctx, ss.text.p);
     qeil_free(ctx, ss.end);
-    free(line);
+    qeil_free(ctx, line);
     return rc;
 }
 

@@ -194,6 +194,33 @@ TEST(interactive_over_a_pipe)
     /* -p is the first message; empty input then ends */
     CHECK_RUN(run("", "generate -m %s -i -p first -n 3 --seed 1", model("chatml")), 0);
     CHECK_CONTAINS(err_text, "chat: 1 turns");
+    /* a line over 1 MiB is skipped whole (read in bounded memory), the
+     * next one is a message; a NUL byte is dropped */
+    size_t big = (1u << 20) + 10;
+    char *in = malloc(big + 32);
+    if (in) {
+        memset(in, 'a', big);
+        memcpy(in + big, "\nok\0k\n", 6);
+        /* run() writes input with fputs: the NUL would end it; write it here */
+        char p[4200];
+        snprintf(p, sizeof p, "%s/big", tmpdir);
+        FILE *f = fopen(p, "wb");
+        if (f) {
+            fwrite(in, 1, big + 6, f);
+            fclose(f);
+        }
+        char sh[16000];
+        snprintf(sh, sizeof sh, "%s generate -m %s -i -n 2 --seed 1 <%s >%s/out 2>%s/err", qeil_bin,
+                 model("chatml"), p, tmpdir, tmpdir);
+        CHECK_EQ_INT(system(sh), 0);
+        snprintf(p, sizeof p, "%s/err", tmpdir);
+        char *e = slurp(p);
+        CHECK_CONTAINS(e, "a line longer than 1048576 bytes skipped");
+        CHECK_CONTAINS(e, "NUL bytes dropped from the message");
+        CHECK_CONTAINS(e, "chat: 1 turns");
+        free(e);
+        free(in);
+    }
     /* a conversation that outgrows the context fails cleanly */
     CHECK_RUN(run("a b c d e f g h i j k l m n o p\nq r s t u v w x y z\nmore words here\n",
                   "generate -m %s -i -n 8 -c 48 --seed 1", model("chatml")),
