@@ -1,7 +1,10 @@
-/* cmd_generate.c — `qeil generate`: tokenize a prompt, prefill it, then
- * sample and stream tokens until EOS or -n (qeil_runtime_generate); report
- * prefill and decode speed and the seed. Flag names follow llama.cpp where
- * the meaning is the same. */
+/* cmd_generate.c — `qeil generate`: tokenize a prompt (formatted with the
+ * model's chat template when it has one: docs/chat.md), prefill it, then
+ * sample and stream tokens until EOS, the end of the turn or -n
+ * (qeil_runtime_generate); report prefill and decode speed and the seed.
+ * `-i` chats on the terminal, each turn appended to the KV cache of the
+ * previous ones where the rendered conversation extends what it holds.
+ * Flag names follow llama.cpp where the meaning is the same. */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,23 +13,36 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "qeil/chat.h"
 #include "qeil/runtime.h"
 
 #define CMD "generate"
 #define MAX_PREDICT (1u << 20)
 #define MAX_CTX (1u << 24)
+#define MAX_LINE (1u << 20) /* -i: bytes per line typed */
 
 static void usage(FILE *f)
 {
     qeil_sampler_params d = qeil_sampler_default_params();
     fprintf(f,
-            "usage: qeil generate -m FILE -p TEXT [options]\n\n"
+            "usage: qeil generate -m FILE -p TEXT [options]\n"
+            "       qeil generate -m FILE -i [options]\n\n"
             "Generate text from a GGUF model: prefill the prompt, then sample up to N tokens,\n"
             "streamed to stdout as they are produced (the prompt is not echoed). Timings and\n"
-            "the seed go to stderr.\n\n"
+            "the seed go to stderr. A model with a chat template (tokenizer.chat_template of\n"
+            "a known family) gets the prompt as a user message in that template, and stops\n"
+            "at the end of the assistant's turn (docs/chat.md).\n\n"
             "options:\n"
             "  -m, --model FILE        GGUF model (llama, qwen2, gpt2)\n"
-            "  -p, --prompt TEXT       prompt (special tokens such as <|endoftext|> are parsed)\n"
+            "  -p, --prompt TEXT       prompt; raw (--no-chat or no template): special tokens\n"
+            "                          such as <|endoftext|> are parsed; in a chat template it\n"
+            "                          is the user's message, kept as text\n"
+            "  -i, --interactive       chat on the terminal: one line per user message, /exit\n"
+            "                          or end of input ends (stdin may be a pipe); -p, when\n"
+            "                          given, is the first message\n"
+            "  --chat-template NAME    format with NAME, not the model's template: %s\n"
+            "  --no-chat               the prompt as given, no chat template\n"
+            "  --system TEXT           a system message before the first user message\n"
             "  -n, --n-predict N       tokens to generate at most (default 64; 1..%u)\n"
             "  -t, --threads N         worker threads (default 0 = all online CPUs)\n"
             "  -c, --ctx-size N        context length (default 0 = min(model's, 4096))\n"
@@ -46,15 +62,17 @@ static void usage(FILE *f)
             "(docs/sampler.md). EOS ends generation and is not printed.\n\n"
             "examples:\n"
             "  qeil generate -m model.gguf -p \"The capital of France is\" -n 32 --temp 0\n"
-            "  qeil generate -m model.gguf -p \"Once upon a time\" --seed 42 --output json\n",
-            MAX_PREDICT, (double)d.temp, d.top_k, (double)d.top_p, (double)d.min_p,
+            "  qeil generate -m model.gguf -p \"Once upon a time\" --seed 42 --output json\n"
+            "  qeil generate -m instruct.gguf -i --system \"Answer briefly.\"\n",
+            qeil_chat_template_names(), MAX_PREDICT, (double)d.temp, d.top_k, (double)d.top_p, (double)d.min_p,
             (double)d.repeat_penalty, d.repeat_last_n);
 }
 
 typedef struct {
-    const char *model, *prompt, *sensors_root;
+    const char *model, *prompt, *sensors_root, *system;
     uint32_t n_predict, n_ctx;
-    int threads, no_bos, json, seed_given;
+    int threads, no_bos, json, seed_given, interactive, no_chat;
+    qeil_chat_template chat; /* --chat-template; UNKNOWN: the model's */
     qeil_sampler_params sp;
 } gen_opts;
 
@@ -119,6 +137,19 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
             else return cli_usage_error(CMD, "--output: '%s' is not one of text|json", v);
         } else if (cli_flag(argv, i, "--no-bos", NULL)) {
             o->no_bos = 1;
+        } else if (cli_flag(argv, i, "--interactive", "-i")) {
+            o->interactive = 1;
+        } else if (cli_flag(argv, i, "--no-chat", NULL)) {
+            o->no_chat = 1;
+        } else if (OPT("--chat-template", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->chat = qeil_chat_template_from_name(v);
+            if (o->chat == QEIL_CHAT_UNKNOWN)
+                return cli_usage_error(CMD, "--chat-template: '%s' is not one of %s", v,
+                                       qeil_chat_template_names());
+        } else if (OPT("--system", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->system = v;
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->sensors_root = v;
@@ -128,7 +159,12 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
         }
     }
     if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
-    if (!o->prompt) return cli_usage_error(CMD, "-p TEXT is required");
+    if (!o->prompt && !o->interactive) return cli_usage_error(CMD, "-p TEXT is required (or -i)");
+    if (o->no_chat && o->chat != QEIL_CHAT_UNKNOWN)
+        return cli_usage_error(CMD, "--no-chat and --chat-template exclude each other");
+    if (o->no_chat && o->system) return cli_usage_error(CMD, "--system needs a chat template (not --no-chat)");
+    if (o->no_chat && o->interactive) return cli_usage_error(CMD, "-i needs a chat template (not --no-chat)");
+    if (o->interactive && o->json) return cli_usage_error(CMD, "--output json is not for -i");
     return CLI_OK;
 }
 
@@ -182,6 +218,8 @@ static int sb_add(strbuf *b, const char *s, size_t n)
 typedef struct {
     int json, oom;
     strbuf text;
+    size_t *end;    /* -i: end of each token's text in `text` (n_predict entries) */
+    uint32_t n_tok;
 } stream_state;
 
 static qeil_status on_token(void *user, int32_t token, const char *piece, size_t len)
@@ -196,7 +234,257 @@ static qeil_status on_token(void *user, int32_t token, const char *piece, size_t
         s->oom = 1;
         return QEIL_ERR_NOMEM;
     }
+    if (s->end) s->end[s->n_tok] = s->text.n;
+    s->n_tok++;
     return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Chat                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* The template of this run: --chat-template, else the model's when qeil
+ * knows its family (a warning when it does not), else none. *from says
+ * where it came from. */
+static qeil_chat_template pick_template(const gen_opts *o, qeil_runtime *rt, const char **from)
+{
+    *from = NULL;
+    if (o->no_chat) return QEIL_CHAT_UNKNOWN;
+    if (o->chat != QEIL_CHAT_UNKNOWN) {
+        *from = "--chat-template";
+        return o->chat;
+    }
+    const char *src = qeil_runtime_chat_template(rt);
+    if (!src) return QEIL_CHAT_UNKNOWN;
+    qeil_chat_template t = qeil_chat_detect(src, 0);
+    if (t == QEIL_CHAT_UNKNOWN)
+        fprintf(stderr,
+                "qeil generate: the model's chat template is not a family qeil knows; the prompt goes "
+                "raw (--chat-template NAME picks one of: %s)\n",
+                qeil_chat_template_names());
+    else
+        *from = "the model's tokenizer.chat_template";
+    return t;
+}
+
+/* Stop at the template's end of turn; warn when the vocabulary lacks the
+ * template's special tokens (they would be tokenized as text). */
+static int chat_setup(qeil_ctx *ctx, qeil_runtime *rt, qeil_chat_template t)
+{
+    const qeil_tokenizer *tk = qeil_runtime_tokenizer(rt);
+    for (const char *const *sp = qeil_chat_special_tokens(t); *sp; sp++)
+        if (qeil_tokenizer_find(tk, *sp, strlen(*sp)) < 0)
+            fprintf(stderr, "qeil generate: the vocabulary has no token %s (chat template %s): it is "
+                            "tokenized as text\n", *sp, qeil_chat_template_name(t));
+    const char *eot = qeil_chat_end_of_turn(t);
+    int32_t id = qeil_tokenizer_find(tk, eot, strlen(eot));
+    if (id >= 0 && id != qeil_tokenizer_eos(tk) && qeil_runtime_set_stop_tokens(rt, &id, 1) != QEIL_OK)
+        return cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+    return CLI_OK;
+}
+
+/* Render msgs in t and tokenize from byte `from` (0: all, with BOS as
+ * asked): *ids allocated (caller frees), *text the whole rendering. */
+static int chat_ids(qeil_ctx *ctx, qeil_runtime *rt, const gen_opts *o, qeil_chat_template t,
+                    const qeil_chat_message *msgs, size_t n, size_t from, char **text, size_t *len,
+                    int32_t **ids, size_t *n_ids)
+{
+    *ids = NULL;
+    *n_ids = 0;
+    if (qeil_chat_apply_alloc(ctx, t, msgs, n, 1, text, len) != QEIL_OK) return cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+    qeil_chat_params cp = qeil_chat_default_params();
+    cp.add_bos = o->no_bos ? 0 : -1;
+    cp.from_byte = from;
+    size_t cap = *len - from + 2; /* a token per byte at most, and BOS */
+    *ids = qeil_malloc(ctx, sizeof **ids * cap);
+    if (!*ids) return cli_fail(CMD, "out of memory");
+    if (qeil_chat_tokenize(ctx, qeil_runtime_tokenizer(rt), t, msgs, n, &cp, *ids, cap, n_ids) != QEIL_OK)
+        return cli_fail(CMD, "prompt: %s", qeil_ctx_errmsg(ctx));
+    return CLI_OK;
+}
+
+/* A copy of s[0..n) without NUL bytes (a model may emit <0x00>; a message
+ * is text); *had_nul says whether any was dropped. */
+static char *copy_text(qeil_ctx *ctx, const char *s, size_t n, int *had_nul)
+{
+    char *c = qeil_malloc(ctx, n + 1);
+    size_t k = 0;
+    *had_nul = 0;
+    if (!c) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i]) c[k++] = s[i];
+        else *had_nul = 1;
+    }
+    c[k] = '\0';
+    return c;
+}
+
+/* One line of f into buf[0..cap) (NUL-terminated, the newline dropped;
+ * NUL bytes kept, *len counts them); a longer line is read to its end and
+ * dropped (*too_long). -1 at the end of input with nothing read. Bounded:
+ * a line of any length costs cap bytes of memory. */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len, int *too_long)
+{
+    size_t n = 0;
+    int c, any = 0;
+    *too_long = 0;
+    while ((c = getc(f)) != EOF) {
+        any = 1;
+        if (c == '\n') break;
+        if (n + 1 < cap) buf[n++] = (char)c;
+        else *too_long = 1;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return any ? 0 : -1;
+}
+
+/* `qeil generate -i`: each line typed is a user message; the conversation
+ * is rendered whole every turn, and when that text starts with the text
+ * the KV cache holds (the previous rendering and the reply's evaluated
+ * tokens), only the rest is tokenized and prefilled
+ * (qeil_runtime_generate_more); otherwise the whole conversation is
+ * prefilled again from empty (a template that rewrites earlier turns:
+ * llama3 and gemma trim replies, lfm2 drops past thinking). */
+static int chat_loop(qeil_ctx *ctx, qeil_runtime *rt, const gen_opts *o, qeil_chat_template t, int32_t *gen,
+                     qeil_sampler_logprob *lps)
+{
+    int rc = CLI_OK, tty = isatty(STDIN_FILENO);
+    size_t n_msg = 0, cap_msg = 0, n_turn = 0;
+    qeil_chat_message *msgs = NULL;
+    char *line = qeil_malloc(ctx, MAX_LINE + 1), *text = NULL;
+    strbuf kv = {ctx, NULL, 0, 0}; /* the text sequence 0 holds */
+    int kv_ok = 0;
+    stream_state ss;
+    memset(&ss, 0, sizeof ss);
+    ss.text.ctx = ctx;
+    ss.end = qeil_malloc(ctx, sizeof *ss.end * o->n_predict);
+    int32_t *ids = NULL;
+    if (!ss.end || !line) {
+        rc = cli_fail(CMD, "out of memory");
+        goto out;
+    }
+    const char *first = o->prompt;
+    for (;;) {
+        /* ---- the user's message: -p first, then a line of stdin ---- */
+        const char *u;
+        size_t ul;
+        if (first) {
+            u = first;
+            ul = strlen(first);
+            first = NULL;
+        } else {
+            if (tty) fputs("> ", stderr);
+            int too_long;
+            if (read_line(stdin, line, MAX_LINE + 1, &ul, &too_long) < 0) break;
+            if (too_long) {
+                fprintf(stderr, "qeil generate: a line longer than %u bytes skipped\n", MAX_LINE);
+                continue;
+            }
+            if (ul && line[ul - 1] == '\r') line[--ul] = '\0';
+            if (ul == 5 && memcmp(line, "/exit", 5) == 0) break;
+            if (ul == 0) continue;
+            u = line;
+        }
+        if (n_msg + 3 > cap_msg) {
+            size_t nc = cap_msg ? cap_msg * 2 : 16;
+            qeil_chat_message *nm = qeil_realloc(ctx, msgs, sizeof *nm * nc);
+            if (!nm) {
+                rc = cli_fail(CMD, "out of memory");
+                goto out;
+            }
+            msgs = nm;
+            cap_msg = nc;
+        }
+        if (n_msg == 0 && o->system) msgs[n_msg++] = (qeil_chat_message){"system", o->system, 0};
+        int nul;
+        char *uc = copy_text(ctx, u, ul, &nul);
+        if (!uc) {
+            rc = cli_fail(CMD, "out of memory");
+            goto out;
+        }
+        if (nul) fprintf(stderr, "qeil generate: NUL bytes dropped from the message\n");
+        msgs[n_msg++] = (qeil_chat_message){"user", uc, 0};
+
+        /* ---- render; reuse the KV cache where the text extends it ---- */
+        size_t len = 0, n_ids = 0, from = 0;
+        uint32_t past = qeil_runtime_gen_len(rt);
+        qeil_free(ctx, text);
+        qeil_free(ctx, ids);
+        text = NULL;
+        ids = NULL;
+        if (qeil_chat_apply_alloc(ctx, t, msgs, n_msg, 1, &text, &len) != QEIL_OK) {
+            rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        if (kv_ok && past > 0 && kv.n < len && memcmp(text, kv.p, kv.n) == 0) from = kv.n;
+        qeil_free(ctx, text);
+        text = NULL;
+        if ((rc = chat_ids(ctx, rt, o, t, msgs, n_msg, from, &text, &len, &ids, &n_ids)) != CLI_OK) goto out;
+        int reuse = from > 0;
+        uint32_t n_ctx = qeil_runtime_n_ctx(rt);
+        if (n_ids == 0 || n_ids > n_ctx - (reuse ? past : 0)) {
+            rc = cli_fail(CMD, "the conversation (%zu tokens) does not fit the context of %u tokens (raise -c)",
+                          (reuse ? past : 0) + n_ids, n_ctx);
+            goto out;
+        }
+
+        /* ---- generate, streamed ---- */
+        ss.text.n = 0;
+        ss.n_tok = 0;
+        qeil_runtime_gen_result g;
+        qeil_status st = reuse ? qeil_runtime_generate_more(rt, ids, (uint32_t)n_ids, o->n_predict, gen, lps,
+                                                            on_token, &ss, &g)
+                               : qeil_runtime_generate(rt, ids, (uint32_t)n_ids, o->n_predict, gen, lps, on_token,
+                                                       &ss, &g);
+        if (st != QEIL_OK) {
+            rc = cli_fail(CMD, "%s", ss.oom ? "out of memory" : qeil_ctx_errmsg(ctx));
+            goto out;
+        }
+        fputc('\n', stdout);
+        fflush(stdout);
+        n_turn++;
+        if (reuse)
+            fprintf(stderr, "[turn %zu: KV cache reused for %u tokens, %zu new prefilled; %u generated, stop %s]\n",
+                    n_turn, past, n_ids, g.n_gen, qeil_runtime_stop_name(g.stop));
+        else
+            fprintf(stderr, "[turn %zu: %zu tokens prefilled from empty; %u generated, stop %s]\n", n_turn, n_ids,
+                    g.n_gen, qeil_runtime_stop_name(g.stop));
+
+        /* ---- the reply joins the conversation; the KV text follows ----
+         * Mistral v1/v3/v7 write a space before an assistant's content:
+         * the model's own leading space is that one (SentencePiece's
+         * "▁word"), so it is not kept twice */
+        const char *rp = ss.text.p ? ss.text.p : "";
+        size_t rn = ss.text.n;
+        if (rn && rp[0] == ' ' &&
+            (t == QEIL_CHAT_MISTRAL_V7 || t == QEIL_CHAT_MISTRAL_V3 || t == QEIL_CHAT_MISTRAL_V1))
+            rp++, rn--;
+        char *rcopy = copy_text(ctx, rp, rn, &nul);
+        if (!rcopy) {
+            rc = cli_fail(CMD, "out of memory");
+            goto out;
+        }
+        msgs[n_msg++] = (qeil_chat_message){"assistant", rcopy, 0};
+        size_t kept = g.n_decode ? ss.end[g.n_decode - 1] : 0; /* evaluated tokens' text */
+        kv.n = 0;
+        kv_ok = !nul && sb_add(&kv, text, len) == 0 && sb_add(&kv, ss.text.p ? ss.text.p : "", kept) == 0;
+    }
+    if (ferror(stdin)) rc = cli_fail(CMD, "reading stdin failed");
+    fprintf(stderr, "chat: %zu turns, template %s, seed %llu\n", n_turn, qeil_chat_template_name(t),
+            (unsigned long long)o->sp.seed);
+
+out:
+    for (size_t i = 0; i < n_msg; i++)
+        if (strcmp(msgs[i].role, "system")) qeil_free(ctx, (void *)msgs[i].content);
+    qeil_free(ctx, msgs);
+    qeil_free(ctx, ids);
+    qeil_free(ctx, text);
+    qeil_free(ctx, kv.p);
+    qeil_free(ctx, ss.text.p);
+    qeil_free(ctx, ss.end);
+    qeil_free(ctx, line);
+    return rc;
 }
 
 int cmd_generate(int argc, char **argv)
@@ -242,23 +530,53 @@ int cmd_generate(int argc, char **argv)
         goto out;
     }
 
+    /* ---- the chat template, if any ---- */
+    const char *ct_from = NULL;
+    qeil_chat_template ct = pick_template(&o, rt, &ct_from);
+    if (ct == QEIL_CHAT_UNKNOWN && (o.system || o.interactive)) {
+        rc = cli_usage_error(CMD, "%s needs a chat template and the model has none known (--chat-template "
+                             "NAME: %s)", o.interactive ? "-i" : "--system", qeil_chat_template_names());
+        goto out;
+    }
+    if (ct != QEIL_CHAT_UNKNOWN) {
+        fprintf(stderr, "chat template: %s (%s)\n", qeil_chat_template_name(ct), ct_from);
+        if (chat_setup(ctx, rt, ct) != CLI_OK) goto out;
+    }
+    gen = qeil_malloc(ctx, sizeof *gen * o.n_predict);
+    lps = qeil_malloc(ctx, sizeof *lps * o.n_predict);
+    if (!gen || !lps) {
+        cli_fail(CMD, "out of memory");
+        goto out;
+    }
+    if (o.interactive) {
+        rc = chat_loop(ctx, rt, &o, ct, gen, lps);
+        goto out;
+    }
+
     /* ---- tokenize: every byte gives at most one token, plus BOS ---- */
     size_t plen = strlen(o.prompt), cap = plen + 8, n_prompt = 0;
     if (plen > MAX_CTX) {
         cli_fail(CMD, "prompt: %zu bytes is more than any context could hold", plen);
         goto out;
     }
-    ids = qeil_malloc(ctx, sizeof *ids * cap);
-    gen = qeil_malloc(ctx, sizeof *gen * o.n_predict);
-    lps = qeil_malloc(ctx, sizeof *lps * o.n_predict);
-    if (!ids || !gen || !lps) {
-        cli_fail(CMD, "out of memory");
-        goto out;
-    }
-    if (qeil_runtime_tokenize(rt, o.prompt, o.no_bos ? 0 : -1, 1, ids, cap, &n_prompt) !=
-        QEIL_OK) {
-        cli_fail(CMD, "prompt: %s", qeil_ctx_errmsg(ctx));
-        goto out;
+    if (ct != QEIL_CHAT_UNKNOWN) {
+        qeil_chat_message m[2] = {{"system", o.system, 0}, {"user", o.prompt, 0}};
+        char *text = NULL;
+        size_t len = 0;
+        int r = chat_ids(ctx, rt, &o, ct, o.system ? m : m + 1, o.system ? 2 : 1, 0, &text, &len, &ids,
+                         &n_prompt);
+        qeil_free(ctx, text);
+        if (r != CLI_OK) goto out;
+    } else {
+        ids = qeil_malloc(ctx, sizeof *ids * cap);
+        if (!ids) {
+            cli_fail(CMD, "out of memory");
+            goto out;
+        }
+        if (qeil_runtime_tokenize(rt, o.prompt, o.no_bos ? 0 : -1, 1, ids, cap, &n_prompt) != QEIL_OK) {
+            cli_fail(CMD, "prompt: %s", qeil_ctx_errmsg(ctx));
+            goto out;
+        }
     }
     if (n_prompt == 0) {
         cli_fail(CMD, "prompt: no tokens (empty prompt and no BOS)");
@@ -314,6 +632,8 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddStringToObject(j, "version", qeil_version());
         cJSON_AddStringToObject(j, "seed", seed);
         cJSON_AddStringToObject(j, "model", o.model);
+        if (ct != QEIL_CHAT_UNKNOWN) cJSON_AddStringToObject(j, "chat_template", qeil_chat_template_name(ct));
+        else cJSON_AddNullToObject(j, "chat_template");
         /* random-weight models emit lone byte tokens: JSON text is Unicode */
         char *clean = cli_utf8_clean(ss.text.p ? ss.text.p : "", ss.text.n);
         cJSON_AddStringToObject(j, "text", clean ? clean : "");

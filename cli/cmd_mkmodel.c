@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "qeil/chat.h"
 #include "qeil/engine.h"
 
 #define CMD "mkmodel"
@@ -46,6 +47,9 @@ static void usage(FILE *f)
             "                    are stored as q5_0 (from q4_k), q5_1 (from q5_k), q8_0 (from\n"
             "                    q6_k) or f16, as llama.cpp's quantizer does (needed for e.g.\n"
             "                    qwen2-0.5b at q4_k)\n"
+            "  --chat-template NAME  write NAME's real chat template to tokenizer.chat_template\n"
+            "                    and its special tokens to the vocabulary (instruct-style test\n"
+            "                    models): llama3|chatml|granite|lfm2|gemma|mistral-v7\n"
             "  --seed S          weight seed (default 1)\n"
             "  -o FILE           output GGUF (written atomically)\n"
             "  -h, --help        this help\n\n"
@@ -87,7 +91,7 @@ typedef struct {
 
 int cmd_mkmodel(int argc, char **argv)
 {
-    const char *preset = NULL, *out = NULL, *type_name = NULL;
+    const char *preset = NULL, *out = NULL, *type_name = NULL, *chat = NULL;
     qeil_arch arch = QEIL_ARCH_LLAMA;
     int arch_set = 0, tied = 0, llama3 = 0, fallback = 0;
     shape_opt layers = {0, 0}, dim = {0, 0}, heads = {0, 0}, kvh = {0, 0}, ff = {0, 0},
@@ -124,6 +128,13 @@ int cmd_mkmodel(int argc, char **argv)
         } else if (OPT("--preset", NULL)) {
             if (m < 0) return CLI_USAGE;
             preset = v;
+        } else if (OPT("--chat-template", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            qeil_chat_template ct = qeil_chat_template_from_name(v);
+            if (ct == QEIL_CHAT_UNKNOWN || !qeil_chat_template_source(ct))
+                return cli_usage_error(CMD, "--chat-template: '%s' is not one of "
+                                       "llama3|chatml|granite|lfm2|gemma|mistral-v7", v);
+            chat = v;
         } else if (OPT("--type", NULL)) {
             if (m < 0) return CLI_USAGE;
             type_name = v;
@@ -185,6 +196,7 @@ int cmd_mkmodel(int argc, char **argv)
     if (rope_set) p.rope_base = (float)rope_base;
     if (llama3) p.rope_scaling_llama3 = 1;
     if (tied) p.tied = 1;
+    p.chat_template = chat;
     p.type = type;
 
     /* ---- the rules, each naming the option ---- */

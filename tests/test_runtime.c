@@ -455,6 +455,80 @@ TEST(generate_stops_at_the_context)
     qeil_ctx_free(ctx);
 }
 
+/* generate_more appends to what sequence 0 holds: a chat's next turn gives
+ * the tokens a fresh generate on the whole history gives (greedy), and an
+ * extra stop token ends generation as EOS does. */
+TEST(generate_more_continues_the_sequence)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.n_ctx = 64;
+    rp.samples = 1;
+    rp.batch = 1;
+    qeil_runtime *rt = NULL;
+    CHECK_EQ_INT(qeil_runtime_create(ctx, &rp, &rt), QEIL_OK);
+    if (!rt) {
+        qeil_ctx_free(ctx);
+        return;
+    }
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.temp = 0; /* greedy */
+    sp.repeat_penalty = 1; /* the penalty's history differs between the two paths */
+    CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    int32_t p1[3] = {5, 6, 7}, p2[2] = {8, 9}, g1[4], g2[4], g3[4];
+    qeil_runtime_gen_result g;
+    CHECK_EQ_INT(qeil_runtime_gen_len(rt), 0);
+    CHECK_EQ_INT(qeil_runtime_generate_more(rt, p2, 2, 4, g2, NULL, NULL, NULL, &g), QEIL_ERR_INVALID);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "holds no generation");
+    CHECK_EQ_INT(qeil_runtime_generate(rt, p1, 3, 4, g1, NULL, NULL, NULL, &g), QEIL_OK);
+    uint32_t kept = g.n_decode; /* the last sampled token was not evaluated */
+    CHECK_EQ_INT(qeil_runtime_gen_len(rt), 3 + kept);
+    CHECK_EQ_INT(qeil_runtime_generate_more(rt, p2, 2, 4, g2, NULL, NULL, NULL, &g), QEIL_OK);
+    uint32_t n2 = g.n_gen;
+    CHECK_EQ_INT(qeil_runtime_gen_len(rt), 3 + kept + 2 + g.n_decode);
+    /* the same history prefilled from empty */
+    int32_t all[16];
+    memcpy(all, p1, sizeof p1);
+    memcpy(all + 3, g1, kept * sizeof *g1);
+    memcpy(all + 3 + kept, p2, sizeof p2);
+    CHECK_EQ_INT(qeil_runtime_generate(rt, all, 3 + kept + 2, 4, g3, NULL, NULL, NULL, &g), QEIL_OK);
+    CHECK_EQ_INT(g.n_gen, n2);
+    for (uint32_t i = 0; i < n2 && i < g.n_gen; i++)
+        if (g2[i] != g3[i]) TEST_FAIL_("token %u: more %d, fresh %d", i, g2[i], g3[i]);
+    /* a prompt past the context names both numbers */
+    int32_t big[64] = {0};
+    CHECK_EQ_INT(qeil_runtime_generate_more(rt, big, 64, 1, NULL, NULL, NULL, NULL, &g), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "context of 64 tokens holds");
+    /* a stop token: greedy's first token ends it at once, as EOS would */
+    int32_t first = g3[0];
+    CHECK_EQ_INT(qeil_runtime_set_stop_tokens(rt, &first, 1), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_generate(rt, all, 3 + kept + 2, 4, g3, NULL, NULL, NULL, &g), QEIL_OK);
+    CHECK_EQ_INT(g.n_gen, 0);
+    CHECK_EQ_INT(g.stop, QEIL_RUNTIME_STOP_EOS);
+    CHECK_EQ_INT(g.stop_token, first);
+    CHECK_EQ_INT(qeil_runtime_set_stop_tokens(rt, NULL, 0), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_generate(rt, all, 3 + kept + 2, 4, g3, NULL, NULL, NULL, &g), QEIL_OK);
+    CHECK(g.n_gen > 0);
+    int32_t bad = (int32_t)qeil_runtime_n_vocab(rt);
+    CHECK_EQ_INT(qeil_runtime_set_stop_tokens(rt, &bad, 1), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "stop tokens[0]");
+    CHECK_EQ_INT(qeil_runtime_set_stop_tokens(rt, &first, QEIL_RUNTIME_MAX_STOP + 1), QEIL_ERR_RANGE);
+    /* a request's prefill takes sequence 0: nothing left to continue */
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    cfg.plan_method = QEIL_METHOD_STANDARD;
+    cfg.select = QEIL_SELECT_FIRST;
+    qeil_workload_params wp = qeil_runtime_planning_workload(rt, 3);
+    CHECK_EQ_INT(qeil_runtime_add_config(rt, &cfg, &wp, NULL), QEIL_OK);
+    qeil_runtime_request rq = {p1, 3, QEIL_ANSWER_NUMERIC, 0, NULL};
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_gen_len(rt), 0);
+    CHECK_EQ_INT(qeil_runtime_generate_more(rt, p2, 2, 4, g2, NULL, NULL, NULL, &g), QEIL_ERR_INVALID);
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
+}
+
 /* The step API (qeil serve's scheduler): two sequences prefilled with
  * different prompts, decoded together greedily in one batch per step, give
  * the tokens qeil_runtime_generate gives each prompt alone; bad arguments
@@ -1155,6 +1229,7 @@ int main(int argc, char **argv)
     RUN(eval_matches_the_cli);
     RUN(generate_matches_the_cli);
     RUN(generate_stops_at_the_context);
+    RUN(generate_more_continues_the_sequence);
     RUN(step_api_batches_requests_like_generate_alone);
     RUN(measured_energy_through_the_runtime);
     RUN(drift_detector);

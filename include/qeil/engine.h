@@ -55,6 +55,9 @@ QEIL_API qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qei
 QEIL_API void qeil_engine_free(qeil_engine *e);
 
 QEIL_API const qeil_tokenizer *qeil_engine_tokenizer(const qeil_engine *e);
+/* The model's tokenizer.chat_template (Jinja source, qeil/chat.h detects its
+ * family), or NULL when the file has none; owned by e. */
+QEIL_API const char *qeil_engine_chat_template(const qeil_engine *e);
 QEIL_API const qeil_model_desc *qeil_engine_desc(const qeil_engine *e);
 QEIL_API uint32_t qeil_engine_n_vocab(const qeil_engine *e);
 QEIL_API uint32_t qeil_engine_n_ctx(const qeil_engine *e);
@@ -123,6 +126,11 @@ typedef struct {
     float rope_base;   /* llama/qwen2; default 10000 */
     int rope_scaling_llama3; /* 1: Llama-3 RoPE (rope_freqs.weight, as llama.cpp's converter) */
     int tied;          /* share token embedding and output */
+    const char *chat_template; /* NULL, or a chat template name (qeil/chat.h: "llama3",
+                                  "chatml", "granite", "lfm2", "gemma", "mistral-v7"):
+                                  its real source goes in tokenizer.chat_template and
+                                  the special tokens it spells become CONTROL tokens
+                                  (in the padding slots; vocab must leave room) */
 } qeil_mkmodel_params;
 
 QEIL_API qeil_mkmodel_params qeil_mkmodel_default_params(void);

@@ -75,6 +75,7 @@ extern "C" {
 
 #define QEIL_RUNTIME_MAX_TOKENS 65536u /* max_tokens per sample */
 #define QEIL_RUNTIME_MAX_CONFIGS 8u    /* configurations per runtime */
+#define QEIL_RUNTIME_MAX_STOP 16u      /* stop tokens besides EOS (qeil_runtime_set_stop_tokens) */
 
 /* ------------------------------------------------------------------------ */
 /* Tasks: the JSONL task files of `qeil eval` (docs/eval.md)                 */
@@ -289,6 +290,10 @@ QEIL_API qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampl
 /* The model, the platform copy, the context length; borrowed, valid while
  * rt lives. */
 QEIL_API const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt);
+/* The model's tokenizer (qeil_chat_tokenize takes it) and its
+ * tokenizer.chat_template source (NULL when it has none); borrowed. */
+QEIL_API const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt);
+QEIL_API const char *qeil_runtime_chat_template(const qeil_runtime *rt);
 QEIL_API const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt);
 QEIL_API uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt);
 QEIL_API uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt);
@@ -465,6 +470,8 @@ typedef struct {
      * decode loop (sampling and the callback included); valid = 0 when
      * there is no sensor or a reading failed */
     qeil_sense_measure prefill_meas, decode_meas;
+    int32_t stop_token;      /* stop EOS: the token that ended it (EOS or a stop token);
+                                else 0 */
 } qeil_runtime_gen_result;
 
 /* Prefill prompt[0..n_prompt) on the prompt sequence (from empty) and
@@ -482,6 +489,33 @@ QEIL_API qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prom
                                            qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
                                            void *user, qeil_runtime_gen_result *out);
 
+/* Continue the last generation on sequence 0 (a chat's next turn, reusing
+ * the KV cache of the previous ones): prefill prompt[0..n_prompt) after the
+ * qeil_runtime_gen_len tokens sequence 0 holds, then sample as
+ * qeil_runtime_generate (the sampler re-seeded; the repetition penalty
+ * sees this call's prompt and tokens only). n_prompt 1..n_ctx minus what
+ * sequence 0 holds (QEIL_ERR_RANGE naming both). QEIL_ERR_INVALID when
+ * sequence 0 holds no generation: none yet, or the last one failed, or
+ * qeil_runtime_begin ran since. Sequence 0 then holds the previous tokens,
+ * this prompt and the generated tokens that were evaluated: every one but
+ * a final stop token, and but the last when generation stopped at
+ * max_tokens or the context (out->n_decode of them). */
+QEIL_API qeil_status qeil_runtime_generate_more(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
+                                                uint32_t max_tokens, int32_t *tokens,
+                                                qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
+                                                void *user, qeil_runtime_gen_result *out);
+
+/* Tokens sequence 0 holds after a successful qeil_runtime_generate /
+ * generate_more (0 when it holds none to continue). */
+QEIL_API uint32_t qeil_runtime_gen_len(const qeil_runtime *rt);
+
+/* End-of-generation tokens besides the model's EOS (a chat template's end
+ * of turn, e.g. Gemma's <end_of_turn>), for qeil_runtime_generate and
+ * generate_more: sampling one ends generation as EOS does (stop "eos",
+ * the token not counted nor evaluated; out->stop_token names it). ids
+ * copied; n 0..QEIL_RUNTIME_MAX_STOP (0 clears); each id 0..n_vocab-1
+ * (QEIL_ERR_RANGE naming the index). */
+QEIL_API qeil_status qeil_runtime_set_stop_tokens(qeil_runtime *rt, const int32_t *ids, uint32_t n);
 
 /* ---- Re-planning events ---- */
 
@@ -523,9 +557,8 @@ QEIL_API qeil_status qeil_runtime_replan_get(const qeil_runtime *rt, uint32_t i,
 
 /* Engine sequences: 1 + batch. */
 QEIL_API uint32_t qeil_runtime_n_seq(const qeil_runtime *rt);
-/* The model's tokenizer, borrowed while rt lives. It is immutable: encode
- * and piece may run on other threads concurrently (each with its own ctx). */
-QEIL_API const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt);
+/* (qeil_runtime_tokenizer, above: immutable, so encode and piece may run
+ * on other threads concurrently, each with its own ctx.) */
 /* Tokens held by sequence seq (0 for an unknown seq). */
 QEIL_API uint32_t qeil_runtime_seq_len(const qeil_runtime *rt, uint32_t seq);
 

@@ -860,6 +860,10 @@ fail:
 /* ------------------------------------------------------------------------ */
 
 const qeil_tokenizer *qeil_engine_tokenizer(const qeil_engine *e) { return e ? e->tok : NULL; }
+const char *qeil_engine_chat_template(const qeil_engine *e)
+{
+    return e ? qeil_gguf_get_str(e->g, "tokenizer.chat_template") : NULL;
+}
 const qeil_model_desc *qeil_engine_desc(const qeil_engine *e) { return e ? &e->desc : NULL; }
 uint32_t qeil_engine_n_vocab(const qeil_engine *e) { return e ? e->hp.vocab : 0; }
 uint32_t qeil_engine_n_ctx(const qeil_engine *e) { return e ? e->hp.n_ctx : 0; }

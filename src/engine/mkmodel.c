@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels/quant.h"
+#include "qeil/chat.h"
 #include "qeil/engine.h"
 
 /* ------------------------------------------------------------------------ */
@@ -229,6 +230,41 @@ static void vocab_build(vocab_t *v, qeil_arch arch, size_t size, int32_t *bos, i
     for (size_t i = 0; i < v->n; i++) v->ptr[i] = v->text[i];
 }
 
+/* Whether the base vocabulary of arch already spells token `text`. */
+static int vocab_base_has(qeil_arch arch, const char *text)
+{
+    if (arch == QEIL_ARCH_LLAMA) return !strcmp(text, "<s>") || !strcmp(text, "</s>") || !strcmp(text, "<unk>");
+    if (arch == QEIL_ARCH_QWEN2)
+        for (size_t i = 0; i < sizeof k_qwen2_specials / sizeof k_qwen2_specials[0]; i++)
+            if (!strcmp(text, k_qwen2_specials[i])) return 1;
+    return !strcmp(text, "<|endoftext|>");
+}
+
+/* Special tokens of chat template ct that the base vocabulary lacks. */
+static size_t chat_specials_new(qeil_arch arch, qeil_chat_template ct)
+{
+    size_t n = 0;
+    for (const char *const *s = qeil_chat_special_tokens(ct); *s; s++) n += !vocab_base_has(arch, *s);
+    return n;
+}
+
+/* Put the special tokens of chat template ct that v lacks into its first
+ * padding slots (vocab_build pads after the base vocabulary; check_mk made
+ * sure there is room), as CONTROL tokens, as converted instruct models
+ * carry them. */
+static void vocab_add_chat(vocab_t *v, qeil_arch arch, qeil_chat_template ct)
+{
+    size_t at = 0;
+    while (at < v->n && v->type[at] != QEIL_TOKTYPE_UNUSED) at++;
+    for (const char *const *s = qeil_chat_special_tokens(ct); *s && at < v->n; s++) {
+        if (vocab_base_has(arch, *s)) continue;
+        snprintf(v->text[at], TOK_MAX_LEN, "%s", *s);
+        v->score[at] = 0.0f;
+        v->type[at] = QEIL_TOKTYPE_CONTROL;
+        at++;
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Validation                                                                */
 /* ------------------------------------------------------------------------ */
@@ -264,6 +300,18 @@ static qeil_status check_mk(qeil_ctx *ctx, const qeil_mkmodel_params *p)
     RANGE_U32(vocab, (unsigned)vocab_min(p->arch), MK_MAX_VOCAB)
     RANGE_U32(ctx, 2u, MK_MAX_CTX)
 #undef RANGE_U32
+    if (p->chat_template) {
+        qeil_chat_template ct = qeil_chat_template_from_name(p->chat_template);
+        if (ct == QEIL_CHAT_UNKNOWN || !qeil_chat_template_source(ct))
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                 "chat_template: '%.64s' (allowed llama3, chatml, granite, lfm2, gemma, "
+                                 "mistral-v7)", p->chat_template);
+        size_t need = vocab_min(p->arch) + chat_specials_new(p->arch, ct);
+        if (p->vocab < need)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                 "vocab: %u (allowed %zu..%u with chat template %s: its special tokens "
+                                 "need room)", p->vocab, need, MK_MAX_VOCAB, p->chat_template);
+    }
     if (p->d_model % p->n_heads != 0)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "heads: %u does not divide d_model %u", p->n_heads,
                              p->d_model);
@@ -476,6 +524,8 @@ static qeil_status write_meta(mk_state *m, const qeil_mkmodel_params *p)
     } else {
         int32_t bos, eos, unk;
         vocab_build(&v, p->arch, p->vocab, &bos, &eos, &unk);
+        qeil_chat_template ct = qeil_chat_template_from_name(p->chat_template);
+        if (ct != QEIL_CHAT_UNKNOWN) vocab_add_chat(&v, p->arch, ct);
         const int spm = p->arch == QEIL_ARCH_LLAMA;
         if (st == QEIL_OK) st = qeil_gguf_writer_set_str(w, "tokenizer.ggml.model", spm ? "llama" : "gpt2");
         /* pre-tokenizer names llama.cpp knows (llama-vocab.cpp): the
@@ -495,6 +545,8 @@ static qeil_status write_meta(mk_state *m, const qeil_mkmodel_params *p)
         if (st == QEIL_OK && unk >= 0)
             st = qeil_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)unk);
         if (st == QEIL_OK) st = qeil_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", spm);
+        if (st == QEIL_OK && ct != QEIL_CHAT_UNKNOWN)
+            st = qeil_gguf_writer_set_str(w, "tokenizer.chat_template", qeil_chat_template_source(ct));
     }
     qeil_free(m->ctx, v.text);
     qeil_free(m->ctx, v.score);

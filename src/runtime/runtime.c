@@ -88,6 +88,10 @@ struct qeil_runtime {
     uint32_t n_requests;
     uint32_t n_replans;  /* events ever; the newest QEIL_RUNTIME_MAX_REPLANS kept */
     qeil_runtime_replan replans[QEIL_RUNTIME_MAX_REPLANS];
+    /* single-stream generation */
+    int32_t stop[QEIL_RUNTIME_MAX_STOP]; /* end-of-generation tokens besides EOS */
+    uint32_t n_stop;
+    int gen_live;        /* sequence 0 holds the last generate's tokens (generate_more may append) */
 };
 
 static double now_s(void)
@@ -307,6 +311,8 @@ qeil_status qeil_runtime_set_sampler(qeil_runtime *rt, const qeil_sampler_params
 }
 
 const qeil_model_desc *qeil_runtime_model(const qeil_runtime *rt) { return rt ? rt->md : NULL; }
+const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt) { return rt ? rt->tk : NULL; }
+const char *qeil_runtime_chat_template(const qeil_runtime *rt) { return rt ? qeil_engine_chat_template(rt->e) : NULL; }
 const qeil_platform *qeil_runtime_platform(const qeil_runtime *rt) { return rt ? &rt->pf : NULL; }
 uint32_t qeil_runtime_n_ctx(const qeil_runtime *rt) { return rt ? rt->n_ctx : 0; }
 uint32_t qeil_runtime_n_vocab(const qeil_runtime *rt) { return rt ? rt->n_vocab : 0; }
@@ -800,6 +806,7 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     qeil_sense_cpu_meter_start(rt->meter);
     double t0 = now_s();
     qeil_engine_seq_reset(rt->e, 0);
+    rt->gen_live = 0;
     const int32_t *ids = rq->prompt;
     for (uint32_t at = 0; at < rq->n_prompt;) {
         uint32_t n = rq->n_prompt - at < rt->n_batch ? rq->n_prompt - at : rt->n_batch;
@@ -934,10 +941,58 @@ const char *qeil_runtime_stop_name(qeil_runtime_stop s)
     return "unknown";
 }
 
+qeil_status qeil_runtime_set_stop_tokens(qeil_runtime *rt, const int32_t *ids, uint32_t n)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    if (n > QEIL_RUNTIME_MAX_STOP)
+        return qeil_ctx_fail(rt->ctx, QEIL_ERR_RANGE, "stop tokens: %u (allowed 0..%u)", n,
+                             QEIL_RUNTIME_MAX_STOP);
+    if (n && !ids) return qeil_ctx_fail(rt->ctx, QEIL_ERR_INVALID, "stop tokens: ids is NULL");
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] < 0 || (uint32_t)ids[i] >= rt->n_vocab)
+            return qeil_ctx_fail(rt->ctx, QEIL_ERR_RANGE, "stop tokens[%u]: %d (allowed 0..%u)", i, ids[i],
+                                 rt->n_vocab - 1);
+    for (uint32_t i = 0; i < n; i++) rt->stop[i] = ids[i];
+    rt->n_stop = n;
+    return QEIL_OK;
+}
+
+static int is_stop(const qeil_runtime *rt, int32_t tok)
+{
+    if (tok == rt->eos) return 1;
+    for (uint32_t i = 0; i < rt->n_stop; i++)
+        if (tok == rt->stop[i]) return 1;
+    return 0;
+}
+
+uint32_t qeil_runtime_gen_len(const qeil_runtime *rt)
+{
+    return rt && rt->gen_live ? qeil_engine_seq_len(rt->e, 0) : 0;
+}
+
+static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, uint32_t n_prompt,
+                            uint32_t max_tokens, int32_t *tokens, qeil_sampler_logprob *lps,
+                            qeil_runtime_token_fn cb, void *user, qeil_runtime_gen_result *out);
+
 qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
                                   uint32_t max_tokens, int32_t *tokens,
                                   qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
                                   void *user, qeil_runtime_gen_result *out)
+{
+    return gen_impl(rt, 0, prompt, n_prompt, max_tokens, tokens, lps, cb, user, out);
+}
+
+qeil_status qeil_runtime_generate_more(qeil_runtime *rt, const int32_t *prompt, uint32_t n_prompt,
+                                       uint32_t max_tokens, int32_t *tokens,
+                                       qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
+                                       void *user, qeil_runtime_gen_result *out)
+{
+    return gen_impl(rt, 1, prompt, n_prompt, max_tokens, tokens, lps, cb, user, out);
+}
+
+static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, uint32_t n_prompt,
+                            uint32_t max_tokens, int32_t *tokens, qeil_sampler_logprob *lps,
+                            qeil_runtime_token_fn cb, void *user, qeil_runtime_gen_result *out)
 {
     if (!rt) return QEIL_ERR_INVALID;
     qeil_ctx *ctx = rt->ctx;
@@ -945,9 +1000,15 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
     memset(out, 0, sizeof *out);
     if (!rt->smp[0])
         return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "generate: no sampler (call qeil_runtime_set_sampler)");
-    if (n_prompt == 0 || n_prompt > rt->n_ctx)
-        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_prompt: %u tokens (allowed 1..%u, the context)",
-                             n_prompt, rt->n_ctx);
+    if (more && !rt->gen_live)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                             "generate_more: sequence 0 holds no generation to continue (call "
+                             "qeil_runtime_generate first)");
+    uint32_t past = more ? qeil_engine_seq_len(rt->e, 0) : 0;
+    if (n_prompt == 0 || n_prompt > rt->n_ctx - past)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "n_prompt: %u tokens (allowed 1..%u: the context of %u tokens holds %u)",
+                             n_prompt, rt->n_ctx - past, rt->n_ctx, past);
     if (max_tokens == 0)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_tokens: 0 (allowed >= 1)");
     rt->begun = 0; /* sequence 0 no longer holds a request's prompt */
@@ -963,8 +1024,10 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
     qeil_status st = QEIL_OK;
     out->n_prompt = n_prompt;
 
-    /* ---- prefill, in chunks of at most n_batch tokens ---- */
-    qeil_engine_seq_reset(rt->e, 0);
+    /* ---- prefill, in chunks of at most n_batch tokens, after what
+     * sequence 0 holds (generate_more) or from empty ---- */
+    rt->gen_live = 0; /* until this call succeeds */
+    if (!more) qeil_engine_seq_reset(rt->e, 0);
     qeil_sense_measure none;
     qeil_sense_cpu_meter_stop(NULL, &none);
     out->prefill_meas = out->decode_meas = none;
@@ -999,8 +1062,9 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
         }
         out->sample_s += now_s() - ts;
         out->n_sampled++;
-        if (tok == rt->eos) {
+        if (is_stop(rt, tok)) {
             out->stop = QEIL_RUNTIME_STOP_EOS;
+            out->stop_token = tok;
             break;
         }
         ids[n_hist++] = tok;
@@ -1027,6 +1091,7 @@ qeil_status qeil_runtime_generate(qeil_runtime *rt, const int32_t *prompt, uint3
         rt_guard_poll(rt->guard);
     }
     qeil_sense_cpu_meter_stop(rt->meter, &out->decode_meas);
+    rt->gen_live = 1;
 out:
     rt_guard_end(rt->guard);
     qeil_free(ctx, ids);
@@ -1039,7 +1104,6 @@ out:
 
 uint32_t qeil_runtime_n_seq(const qeil_runtime *rt) { return rt ? 1 + rt->p.batch : 0; }
 
-const qeil_tokenizer *qeil_runtime_tokenizer(const qeil_runtime *rt) { return rt ? rt->tk : NULL; }
 
 uint32_t qeil_runtime_seq_len(const qeil_runtime *rt, uint32_t seq)
 {

@@ -422,15 +422,27 @@ static qeil_status bpe_fragment(enc *e, const uint8_t *s, size_t n)
 /* Special tokens and the entry point                                        */
 /* ------------------------------------------------------------------------ */
 
-/* Longest enabled special token spelled at s[i..n), or -1. */
+/* Whether every byte of s[i..i+l) may be a special token's (mask NULL: all). */
+static int mask_all(const uint8_t *mask, size_t i, size_t l)
+{
+    if (!mask) return 1;
+    for (size_t k = 0; k < l; k++)
+        if (!mask[i + k]) return 0;
+    return 1;
+}
+
+/* Longest enabled special token spelled at s[i..n), or -1. With a mask, a
+ * CONTROL token counts only where the mask allows all of its bytes. */
 static int32_t special_at(const qeil_tokenizer *tk, const uint8_t *s, size_t n, size_t i,
-                          int parse_special, size_t *len)
+                          int parse_special, const uint8_t *mask, size_t *len)
 {
     uint8_t b = s[i];
     for (uint32_t k = tk->special_first[b]; k < tk->special_first[b + 1]; k++) {
         int32_t id = tk->special[k];
-        if (!parse_special && tk->types[id] != QEIL_TOKTYPE_USER_DEFINED) continue;
         size_t l = tk->off[id + 1] - tk->off[id] - 1;
+        if (tk->types[id] != QEIL_TOKTYPE_USER_DEFINED &&
+            (!parse_special || (l <= n - i && !mask_all(mask, i, l))))
+            continue;
         if (l <= n - i && memcmp(tk->text + tk->off[id], s + i, l) == 0) {
             *len = l;
             return id;
@@ -454,6 +466,14 @@ static qeil_status fragment(enc *e, const uint8_t *s, size_t n, int cont, size_t
 qeil_status qeil_tok_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text, size_t len,
                             int add_bos, int parse_special, int cont, size_t chunk_b, int32_t *ids,
                             size_t cap, size_t *n_out)
+{
+    return qeil_tok_encode_mask(ctx, tk, text, len, add_bos, parse_special, NULL, cont, chunk_b, ids,
+                                cap, n_out);
+}
+
+qeil_status qeil_tok_encode_mask(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text, size_t len,
+                                 int add_bos, int parse_special, const uint8_t *mask, int cont,
+                                 size_t chunk_b, int32_t *ids, size_t cap, size_t *n_out)
 {
     if (n_out) *n_out = 0;
     if (!tk || !n_out || (!text && len) || (!ids && cap))
@@ -483,7 +503,7 @@ qeil_status qeil_tok_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char 
     for (size_t i = 0; scan && i < len && st == QEIL_OK;) {
         size_t l = 0;
         int32_t id = tk->special_first[s[i]] < tk->special_first[s[i] + 1]
-                         ? special_at(tk, s, len, i, parse_special, &l)
+                         ? special_at(tk, s, len, i, parse_special, mask, &l)
                          : -1;
         if (id < 0) {
             i++;

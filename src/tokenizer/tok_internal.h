@@ -108,4 +108,13 @@ qeil_status qeil_tok_encode(qeil_ctx *ctx, const qeil_tokenizer *tk, const char 
                             int add_bos, int parse_special, int cont, size_t chunk_b, int32_t *ids,
                             size_t cap, size_t *n_out);
 
+/* The same with special tokens parsed only where mask allows: mask[i] != 0
+ * when byte i of the text may belong to a CONTROL/UNKNOWN token (all of a
+ * token's bytes must be allowed); NULL = everywhere. USER_DEFINED tokens are
+ * matched everywhere, as always. For chat templates (chat.c): the
+ * template's own text is allowed, message contents are not. */
+qeil_status qeil_tok_encode_mask(qeil_ctx *ctx, const qeil_tokenizer *tk, const char *text, size_t len,
+                                 int add_bos, int parse_special, const uint8_t *mask, int cont,
+                                 size_t chunk_b, int32_t *ids, size_t cap, size_t *n_out);
+
 #endif /* QEIL_ENGINE_TOK_INTERNAL_H */
