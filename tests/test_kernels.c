@@ -1311,6 +1311,26 @@ TEST(dot_neon_vs_scalar)
           (sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon));
     CHECK(qeil_vec_dot_for(QEIL_GGML_F32, QEIL_SIMD_NEON) == qeil_vec_dot_f32_neon);
     CHECK(qeil_vec_dot_for(QEIL_GGML_BF16, QEIL_SIMD_NEON) == qeil_vec_dot_bf16_neon);
+    /* each integer type: its plain ASIMD and SDOT kernels (both tested
+     * below whichever the CPU gets) */
+    static const struct {
+        int type;
+        qeil_vec_dot_fn neon, sdot;
+    } k_int[] = {
+        {QEIL_GGML_Q8_0, qeil_vec_dot_q8_0_neon, qeil_vec_dot_q8_0_sdot},
+        {QEIL_GGML_Q4_0, qeil_vec_dot_q4_0_neon, qeil_vec_dot_q4_0_sdot},
+        {QEIL_GGML_Q4_1, qeil_vec_dot_q4_1_neon, qeil_vec_dot_q4_1_sdot},
+        {QEIL_GGML_Q5_0, qeil_vec_dot_q5_0_neon, qeil_vec_dot_q5_0_sdot},
+        {QEIL_GGML_Q5_1, qeil_vec_dot_q5_1_neon, qeil_vec_dot_q5_1_sdot},
+        {QEIL_GGML_IQ4_NL, qeil_vec_dot_iq4_nl_neon, qeil_vec_dot_iq4_nl_sdot},
+        {QEIL_GGML_IQ4_XS, qeil_vec_dot_iq4_xs_neon, qeil_vec_dot_iq4_xs_sdot},
+        {QEIL_GGML_Q4_K, qeil_vec_dot_q4_k_neon, qeil_vec_dot_q4_k_sdot},
+        {QEIL_GGML_Q5_K, qeil_vec_dot_q5_k_neon, qeil_vec_dot_q5_k_sdot},
+        {QEIL_GGML_Q6_K, qeil_vec_dot_q6_k_neon, qeil_vec_dot_q6_k_sdot},
+    };
+    const int n_int = (int)(sizeof k_int / sizeof k_int[0]);
+    for (int k = 0; k < n_int; k++)
+        CHECK(qeil_vec_dot_for(k_int[k].type, QEIL_SIMD_NEON) == (sdot ? k_int[k].sdot : k_int[k].neon));
     qeil_rng r;
     qeil_rng_seed(&r, 17);
     for (int ti = 0; ti < N_DOT_TYPES; ti++) {
@@ -1319,9 +1339,11 @@ TEST(dot_neon_vs_scalar)
         qeil_vec_dot_fn fn[2] = {qeil_vec_dot_for(t->type, QEIL_SIMD_NEON), NULL};
         CHECK(ref != NULL && fn[0] != NULL);
         if (!ref || !fn[0]) continue;
+        /* every type the NEON level takes has a NEON kernel, not the reference */
+        if (fn[0] == ref) TEST_FAIL_("%s: the NEON level returns the scalar reference", t->name);
         /* the plain ASIMD integer kernels run too where SDOT is picked */
-        if (t->type == QEIL_GGML_Q8_0 && sdot) fn[1] = qeil_vec_dot_q8_0_neon;
-        if (t->type == QEIL_GGML_Q4_0 && sdot) fn[1] = qeil_vec_dot_q4_0_neon;
+        for (int k = 0; k < n_int; k++)
+            if (k_int[k].type == t->type && sdot) fn[1] = k_int[k].neon;
         int64_t lens[32];
         int nl = dot_lengths(t, lens);
         for (int li = 0; li < nl; li++) {

@@ -518,6 +518,14 @@ static qeil_vec_dot_fn neon_dot(int type, qeil_vec_dot_fn ref)
     case QEIL_GGML_BF16: return qeil_vec_dot_bf16_neon;
     case QEIL_GGML_Q8_0: return sdot ? qeil_vec_dot_q8_0_sdot : qeil_vec_dot_q8_0_neon;
     case QEIL_GGML_Q4_0: return sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon;
+    case QEIL_GGML_Q4_1: return sdot ? qeil_vec_dot_q4_1_sdot : qeil_vec_dot_q4_1_neon;
+    case QEIL_GGML_Q5_0: return sdot ? qeil_vec_dot_q5_0_sdot : qeil_vec_dot_q5_0_neon;
+    case QEIL_GGML_Q5_1: return sdot ? qeil_vec_dot_q5_1_sdot : qeil_vec_dot_q5_1_neon;
+    case QEIL_GGML_IQ4_NL: return sdot ? qeil_vec_dot_iq4_nl_sdot : qeil_vec_dot_iq4_nl_neon;
+    case QEIL_GGML_IQ4_XS: return sdot ? qeil_vec_dot_iq4_xs_sdot : qeil_vec_dot_iq4_xs_neon;
+    case QEIL_GGML_Q4_K: return sdot ? qeil_vec_dot_q4_k_sdot : qeil_vec_dot_q4_k_neon;
+    case QEIL_GGML_Q5_K: return sdot ? qeil_vec_dot_q5_k_sdot : qeil_vec_dot_q5_k_neon;
+    case QEIL_GGML_Q6_K: return sdot ? qeil_vec_dot_q6_k_sdot : qeil_vec_dot_q6_k_neon;
     default: return ref;
     }
 }

@@ -291,6 +291,17 @@ void qeil_vec_dot_q8_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q8_0_sdot(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x);
+#define QEIL_DECL_DOT_NEON(T)                                                        \
+    void qeil_vec_dot_##T##_neon(int64_t n, float *s, const void *w, const void *x); \
+    void qeil_vec_dot_##T##_sdot(int64_t n, float *s, const void *w, const void *x)
+QEIL_DECL_DOT_NEON(q4_1);
+QEIL_DECL_DOT_NEON(q5_0);
+QEIL_DECL_DOT_NEON(q5_1);
+QEIL_DECL_DOT_NEON(iq4_nl);
+QEIL_DECL_DOT_NEON(iq4_xs);
+QEIL_DECL_DOT_NEON(q4_k);
+QEIL_DECL_DOT_NEON(q5_k);
+QEIL_DECL_DOT_NEON(q6_k);
 /* the bytes of qeil_quantize_row_q8_0 */
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
 #endif

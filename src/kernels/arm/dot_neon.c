@@ -189,6 +189,271 @@ void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x)
     Q4_0_LOOP(dot16_sdot);
 }
 
+/* ---- the other block formats ------------------------------------------ */
+
+/* Every kernel below is written once, as an always-inline body taking the
+ * dot flavour as a constant (0: plain ASIMD, 1: SDOT), and instantiated
+ * twice; the compiler folds the flag. Integer sums are exact in any order
+ * (the reference's bounds, dot.c), so only the float combination has to
+ * follow the reference, and it is copied from there verbatim. */
+#define QEIL_NEON_INLINE static inline __attribute__((always_inline))
+
+QEIL_NEON_INLINE int32x4_t dotq(int32x4_t acc, int8x16_t a, int8x16_t b, const int sdot)
+{
+    return sdot ? dot16_sdot(acc, a, b) : dot16(acc, a, b);
+}
+
+/* lane i of the result: 0x10 where bit i of the 16-bit word h is set */
+QEIL_NEON_INLINE uint8x16_t bits16_to_0x10(uint32_t h)
+{
+    static const uint8_t k_bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t b = vcombine_u8(vdup_n_u8((uint8_t)(h & 0xff)), vdup_n_u8((uint8_t)(h >> 8 & 0xff)));
+    return vandq_u8(vtstq_u8(b, vld1q_u8(k_bit)), vdupq_n_u8(0x10));
+}
+
+/* The 32 five-bit codes of a Q5_0 / Q5_1 block (qh: 4 high-bit bytes, qs:
+ * 16 nibble bytes), elements 0..15 in lo, 16..31 in hi. */
+QEIL_NEON_INLINE void q5_unpack(const uint8_t *qh, const uint8_t *qs, uint8x16_t *lo, uint8x16_t *hi)
+{
+    uint32_t h;
+    memcpy(&h, qh, sizeof h);
+    const uint8x16_t v = vld1q_u8(qs);
+    *lo = vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0f)), bits16_to_0x10(h & 0xffff));
+    *hi = vorrq_u8(vshrq_n_u8(v, 4), bits16_to_0x10(h >> 16));
+}
+
+QEIL_NEON_INLINE void q4_1_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q4_1_BYTES, bx += QEIL_Q8_1_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 4);
+        const uint8x16_t v = vld1q_u8(bw + 4);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vld1q_s8(qx), sdot);
+        acc = dotq(acc, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum +
+               load_f16_scalar(bw + 2) * load_f16_scalar(bx + 2);
+    }
+    *s = sum;
+}
+
+QEIL_NEON_INLINE void q5_0_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    const int8x16_t sixteen = vdupq_n_s8(16);
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q5_0_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        uint8x16_t lo, hi;
+        q5_unpack(bw + 2, bw + 6, &lo, &hi);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, vsubq_s8(vreinterpretq_s8_u8(lo), sixteen), vld1q_s8(qx), sdot);
+        acc = dotq(acc, vsubq_s8(vreinterpretq_s8_u8(hi), sixteen), vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+QEIL_NEON_INLINE void q5_1_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q5_1_BYTES, bx += QEIL_Q8_1_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 4);
+        uint8x16_t lo, hi;
+        q5_unpack(bw + 4, bw + 8, &lo, &hi);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, vreinterpretq_s8_u8(lo), vld1q_s8(qx), sdot);
+        acc = dotq(acc, vreinterpretq_s8_u8(hi), vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum +
+               load_f16_scalar(bw + 2) * load_f16_scalar(bx + 2);
+    }
+    *s = sum;
+}
+
+/* 16 IQ4 nibble bytes -> the codebook values of elements 0..15 (low
+ * nibbles) and 16..31 (high nibbles), by a 16-entry table lookup (TBL) */
+QEIL_NEON_INLINE void iq4_unpack(const uint8_t *qs, int8x16_t tbl, int8x16_t *lo, int8x16_t *hi)
+{
+    const uint8x16_t v = vld1q_u8(qs);
+    *lo = vqtbl1q_s8(tbl, vandq_u8(v, vdupq_n_u8(0x0f)));
+    *hi = vqtbl1q_s8(tbl, vshrq_n_u8(v, 4));
+}
+
+QEIL_NEON_INLINE void iq4_nl_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const int8x16_t tbl = vld1q_s8(qeil_kvalues_iq4nl);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_IQ4_NL_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        int8x16_t lo, hi;
+        iq4_unpack(bw + 2, tbl, &lo, &hi);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, lo, vld1q_s8(qx), sdot);
+        acc = dotq(acc, hi, vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+QEIL_NEON_INLINE void iq4_xs_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const int8x16_t tbl = vld1q_s8(qeil_kvalues_iq4nl);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_IQ4_XS_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16_scalar(bw);
+        int sc[8];
+        qeil_iq4_xs_scales(bw, sc);
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int32x4_t isumv = vdupq_n_s32(0);
+        for (int ib = 0; ib < 8; ib++) {
+            int8x16_t lo, hi;
+            iq4_unpack(bw + 8 + 16 * ib, tbl, &lo, &hi);
+            int32x4_t part = dotq(vdupq_n_s32(0), lo, vld1q_s8(qy + 32 * ib), sdot);
+            part = dotq(part, hi, vld1q_s8(qy + 32 * ib + 16), sdot);
+            isumv = vmlaq_n_s32(isumv, part, sc[ib]);
+        }
+        const int32_t isum = vaddvq_s32(isumv);
+        sum += (double)d * (float)isum;
+    }
+    *s = (float)sum;
+}
+
+/* sum_j m[j] * (bsums[2j] + bsums[2j+1]) of a Q8_K block (bsums at +260) */
+QEIL_NEON_INLINE int32_t k_summin(const uint8_t *bx, const uint8_t m[8])
+{
+    const int16x8_t b0 = vld1q_s16((const int16_t *)(const void *)(bx + 260));
+    const int16x8_t b1 = vld1q_s16((const int16_t *)(const void *)(bx + 276));
+    const int16x8_t pairs = vpaddq_s16(b0, b1); /* bsums[2j] + bsums[2j+1], |.| <= 8128 */
+    const int16x8_t mv = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(m)));
+    int32x4_t acc = vmull_s16(vget_low_s16(pairs), vget_low_s16(mv));
+    acc = vmlal_high_s16(acc, pairs, mv);
+    return vaddvq_s32(acc);
+}
+
+/* Q4_K / Q5_K: 8 sub-blocks of 32; `hb` adds each element's fifth bit
+ * (Q5_K) or nothing (Q4_K, qh NULL). */
+QEIL_NEON_INLINE void qk45_body(int64_t n, float *s, const void *w, const void *x, const int five,
+                                const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const size_t bytes = five ? QEIL_Q5_K_BYTES : QEIL_Q4_K_BYTES;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += bytes, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16_scalar(bw);
+        const float dmin = dx * load_f16_scalar(bw + 2);
+        uint8_t sc[8], m[8];
+        qeil_q4_k_get_scale_min(bw + 4, sc, m);
+        const uint8_t *qs = five ? bw + 48 : bw + 16;
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        uint8x16_t qh0 = vdupq_n_u8(0), qh1 = vdupq_n_u8(0);
+        if (five) {
+            qh0 = vld1q_u8(bw + 16);
+            qh1 = vld1q_u8(bw + 32);
+        }
+        const int32_t summin = k_summin(bx, m);
+        int32x4_t isumv = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t v0 = vld1q_u8(qs + 32 * c), v1 = vld1q_u8(qs + 32 * c + 16);
+            uint8x16_t a0 = vandq_u8(v0, vdupq_n_u8(0x0f)), a1 = vandq_u8(v1, vdupq_n_u8(0x0f));
+            uint8x16_t b0 = vshrq_n_u8(v0, 4), b1 = vshrq_n_u8(v1, 4);
+            if (five) {
+                const uint8x16_t m1 = vdupq_n_u8((uint8_t)(1u << (2 * c)));
+                const uint8x16_t m2 = vdupq_n_u8((uint8_t)(2u << (2 * c)));
+                const uint8x16_t x10 = vdupq_n_u8(0x10);
+                a0 = vorrq_u8(a0, vandq_u8(vtstq_u8(qh0, m1), x10));
+                a1 = vorrq_u8(a1, vandq_u8(vtstq_u8(qh1, m1), x10));
+                b0 = vorrq_u8(b0, vandq_u8(vtstq_u8(qh0, m2), x10));
+                b1 = vorrq_u8(b1, vandq_u8(vtstq_u8(qh1, m2), x10));
+            }
+            const int8_t *y = qy + 64 * c;
+            int32x4_t s1 = dotq(vdupq_n_s32(0), vreinterpretq_s8_u8(a0), vld1q_s8(y), sdot);
+            s1 = dotq(s1, vreinterpretq_s8_u8(a1), vld1q_s8(y + 16), sdot);
+            int32x4_t s2 = dotq(vdupq_n_s32(0), vreinterpretq_s8_u8(b0), vld1q_s8(y + 32), sdot);
+            s2 = dotq(s2, vreinterpretq_s8_u8(b1), vld1q_s8(y + 48), sdot);
+            isumv = vmlaq_n_s32(isumv, s1, sc[2 * c]);
+            isumv = vmlaq_n_s32(isumv, s2, sc[2 * c + 1]);
+        }
+        const int32_t isum = vaddvq_s32(isumv);
+        sum += (double)d * (float)isum - (double)dmin * (float)summin;
+    }
+    *s = (float)sum;
+}
+
+QEIL_NEON_INLINE void q6_k_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const int8x16_t k32 = vdupq_n_s8(32);
+    const uint8x16_t k0f = vdupq_n_u8(0x0f), k30 = vdupq_n_u8(0x30);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_Q6_K_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16_scalar(bw + 208);
+        const int8_t *scales = (const int8_t *)(bw + 192);
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int32x4_t isumv = vdupq_n_s32(0);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = bw + 64 * h, *qh = bw + 128 + 32 * h;
+            const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
+            const uint8x16_t l2 = vld1q_u8(ql + 32), l3 = vld1q_u8(ql + 48);
+            const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+            /* chunk c, half k: low nibbles of ql[32(c%2) + 16k ..] (high
+             * nibbles for c >= 2), top bits 2c..2c+1 of qh[16k ..] */
+            uint8x16_t q[8];
+            q[0] = vorrq_u8(vandq_u8(l0, k0f), vandq_u8(vshlq_n_u8(h0, 4), k30));
+            q[1] = vorrq_u8(vandq_u8(l1, k0f), vandq_u8(vshlq_n_u8(h1, 4), k30));
+            q[2] = vorrq_u8(vandq_u8(l2, k0f), vandq_u8(vshlq_n_u8(h0, 2), k30));
+            q[3] = vorrq_u8(vandq_u8(l3, k0f), vandq_u8(vshlq_n_u8(h1, 2), k30));
+            q[4] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(h0, k30));
+            q[5] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(h1, k30));
+            q[6] = vorrq_u8(vshrq_n_u8(l2, 4), vandq_u8(vshrq_n_u8(h0, 2), k30));
+            q[7] = vorrq_u8(vshrq_n_u8(l3, 4), vandq_u8(vshrq_n_u8(h1, 2), k30));
+            for (int k = 0; k < 8; k++) {
+                const int8x16_t qs = vsubq_s8(vreinterpretq_s8_u8(q[k]), k32);
+                const int32x4_t part = dotq(vdupq_n_s32(0), qs, vld1q_s8(qy + 128 * h + 16 * k), sdot);
+                isumv = vmlaq_n_s32(isumv, part, scales[8 * h + k]);
+            }
+        }
+        const int32_t isum = vaddvq_s32(isumv);
+        sum += (double)d * (float)isum;
+    }
+    *s = (float)sum;
+}
+
+#define NEON_PAIR(NAME, BODY)                                                          \
+    void qeil_vec_dot_##NAME##_neon(int64_t n, float *s, const void *w, const void *x) \
+    {                                                                                  \
+        BODY(n, s, w, x, 0);                                                           \
+    }                                                                                  \
+    void qeil_vec_dot_##NAME##_sdot(int64_t n, float *s, const void *w, const void *x) \
+    {                                                                                  \
+        BODY(n, s, w, x, 1);                                                           \
+    }
+
+#define Q4_K_BODY(n, s, w, x, sdot) qk45_body(n, s, w, x, 0, sdot)
+#define Q5_K_BODY(n, s, w, x, sdot) qk45_body(n, s, w, x, 1, sdot)
+
+NEON_PAIR(q4_1, q4_1_body)
+NEON_PAIR(q5_0, q5_0_body)
+NEON_PAIR(q5_1, q5_1_body)
+NEON_PAIR(iq4_nl, iq4_nl_body)
+NEON_PAIR(iq4_xs, iq4_xs_body)
+NEON_PAIR(q4_k, Q4_K_BODY)
+NEON_PAIR(q5_k, Q5_K_BODY)
+NEON_PAIR(q6_k, q6_k_body)
+
 /* ---- f32 -> Q8_0 activations ------------------------------------------- */
 
 /* qeil_quantize_row_q8_0's bytes: amax by FMAXNM (what fmaxf is on
