@@ -126,6 +126,7 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
     printf("qeil probe %s on %s: %d CPUs, %d threads on %d physical cores, %s RAM\n",
            qeil_version(), r->cpu_model, r->n_cpus, T, r->n_cores,
            fmt_bytes(b1, sizeof b1, r->mem_total_B));
+    printf("cpu features: %s\n", r->cpu_features);
     printf("kernels: f32 %s, int8 %s, triad %s; %.3g s per measurement, best of 3\n\n",
            r->kernel_f32, r->kernel_int8, r->kernel_triad, r->min_time_s);
 
@@ -222,6 +223,8 @@ static void print_json(const qeil_probe_result *r, const char *out_path, const c
     cli_json_str(stdout, r->freq_source);
     printf(", \"mem_total_B\": ");
     json_num(stdout, r->mem_total_B, 1);
+    printf(", \"features\": ");
+    cli_json_str(stdout, r->cpu_features);
     printf("},\n  \"params\": {\"threads\": %d, \"min_time_s\": %.6g, \"largest_ws_B\": %zu, "
            "\"repetitions\": 3},\n",
            T, r->min_time_s, r->n_points ? r->ws_B[r->n_points - 1] : (size_t)0);

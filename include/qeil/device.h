@@ -210,7 +210,7 @@ typedef struct {
     double f32_flop_per_cycle;   /* per core, assumed from the ISA; 0 if unknown */
     double int8_op_per_cycle;
     char kernel_f32[16];         /* variant measured: "avx2+fma", "scalar" */
-    char kernel_int8[16];        /* "avx-vnni", "avx512-vnni", "avx2", "scalar" */
+    char kernel_int8[16];        /* "avx512-vnni-zmm", "avx-vnni", "avx2", "scalar" */
     char kernel_triad[16];       /* "avx2", "scalar" */
     double min_time_s;           /* per measurement (best of 3) */
     size_t cache_agg_B[4];       /* L1..L4 capacity of the instances the sweep's threads use */
@@ -221,6 +221,9 @@ typedef struct {
                                     element, nothing written) at the sweep's largest working
                                     set, all threads: the rate LLM decode sees when it streams
                                     weights; DRAM when dram_n_points > 0 */
+    char cpu_features[192];      /* what the CPU and OS run, space-separated ("avx2 fma f16c
+                                    avx512f ... avx512vnni", "asimd asimddp i8mm"; "none"): the
+                                    detection the kernel dispatch uses too */
 } qeil_probe_result;
 
 /* Measure this machine's CPU. Allocates and frees its own buffers. */

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cpu.h"
 #include "device/probe_kernels.h"
 
 #define KIB ((size_t)1024)
@@ -738,6 +739,7 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
         if (n > n_max) n_max = n;
     }
 
+    qeil_cpu_features_str(qeil_cpu_features(), out->cpu_features, sizeof out->cpu_features);
     qeil_pk_isa isa_f32 = qeil_pk_best_f32(), isa_int8 = qeil_pk_best_int8(),
                 isa_triad = qeil_pk_best_triad();
     snprintf(out->kernel_f32, sizeof out->kernel_f32, "%s", qeil_pk_name(isa_f32, 1));

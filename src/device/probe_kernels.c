@@ -4,16 +4,17 @@
  * Each kernel exists as portable C and, on x86 with GCC or Clang, as SIMD
  * functions compiled with __attribute__((target(...))) so that one binary
  * built for baseline x86-64 still measures the AVX2 / VNNI units of the CPU
- * it runs on. The dispatcher asks __builtin_cpu_supports, which checks both
- * the CPUID bit and that the OS saves the register state (XGETBV). */
+ * it runs on. What the CPU has comes from src/core/cpu.c, the module the
+ * engine's kernel dispatch asks too. */
 #include "device/probe_kernels.h"
+
+#include "core/cpu.h"
 
 /* PK_CPUID: we can ask the CPU what it has (x86, GCC or Clang).
  * PK_X86: and the SIMD kernels are built (-DQEIL_NO_SIMD builds the
  * portable kernels only, to test that path on any machine). */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define PK_CPUID 1
-#include <cpuid.h>
 #ifndef QEIL_NO_SIMD
 #define PK_X86 1
 #include <immintrin.h>
@@ -34,29 +35,16 @@
 /* ------------------------------------------------------------------------ */
 
 #ifdef PK_CPUID
-static int cpu_has(int feature)
+enum {
+    HAS_AVX = QEIL_CPU_AVX,
+    HAS_AVX2 = QEIL_CPU_AVX2,
+    HAS_FMA = QEIL_CPU_FMA,
+    HAS_AVX512VNNI_VL = QEIL_CPU_AVX512VNNI | QEIL_CPU_AVX512VL,
+    HAS_AVXVNNI = QEIL_CPU_AVXVNNI
+};
+static int cpu_has(unsigned features)
 {
-    __builtin_cpu_init();
-    switch (feature) {
-    case 0: return __builtin_cpu_supports("avx") != 0;
-    case 1: return __builtin_cpu_supports("avx2") != 0;
-    case 2: return __builtin_cpu_supports("fma") != 0;
-    case 3:
-        return __builtin_cpu_supports("avx512vnni") != 0 &&
-               __builtin_cpu_supports("avx512vl") != 0;
-    }
-    return 0;
-}
-enum { HAS_AVX = 0, HAS_AVX2, HAS_FMA, HAS_AVX512VNNI_VL };
-
-/* AVX-VNNI: CPUID.(EAX=7,ECX=1):EAX bit 4 (Intel SDM vol. 2, CPUID). Asked
- * directly because Clang 14's __builtin_cpu_supports does not know the name;
- * OS support of the ymm state is implied by the AVX2 check. */
-static int cpu_has_avxvnni(void)
-{
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!cpu_has(HAS_AVX2) || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
-    return (a >> 4) & 1;
+    return (qeil_cpu_features() & features) == features;
 }
 #endif
 
@@ -68,10 +56,24 @@ void qeil_pk_cpu_rates(double *f32_per_cycle, double *int8_per_cycle)
     if (cpu_has(HAS_AVX2) && cpu_has(HAS_FMA)) *f32_per_cycle = 32; /* 2 FMA pipes x 8 x 2 */
     else if (cpu_has(HAS_AVX)) *f32_per_cycle = 16; /* 8-wide mul + 8-wide add pipe */
     else *f32_per_cycle = 8;                        /* SSE: 4-wide mul + 4-wide add */
-    if (cpu_has_avxvnni() || cpu_has(HAS_AVX512VNNI_VL))
+    if (cpu_has(HAS_AVX512VNNI_VL | QEIL_CPU_AVX512F))
+        *int8_per_cycle = 256; /* 2 vpdpbusd zmm per cycle x 64 MACs x 2 (full-width
+                                  512-bit units: Zen 5, Intel server cores) */
+    else if (cpu_has(HAS_AVXVNNI))
         *int8_per_cycle = 128; /* 2 vpdpbusd ymm per cycle x 32 MACs x 2 */
     else if (cpu_has(HAS_AVX2))
         *int8_per_cycle = 64;  /* vpmaddubsw + vpmaddwd on 2 pipes: 32 MACs/cycle x 2 */
+#elif defined(__aarch64__)
+    /* The 128-bit ASIMD cores of the catalog (Cortex-A76/A78/X, Apple
+     * M-class have 4 pipes: an underestimate there): 2 FMLA pipes x 4
+     * lanes x 2; int8 2 SDOT pipes x 16 MACs x 2, or without SDOT the
+     * SMULL + SADALP pair, 8 MACs per pipe-cycle. No probe kernels run on
+     * ARM yet, so these only print as the theory next to scalar rates. */
+    const unsigned f = qeil_cpu_features();
+    if (f & QEIL_CPU_ASIMD) {
+        *f32_per_cycle = 16;
+        *int8_per_cycle = (f & QEIL_CPU_ASIMDDP) ? 64 : 16;
+    }
 #endif
 }
 
@@ -86,6 +88,7 @@ const char *qeil_pk_name(qeil_pk_isa isa, int f32)
     case QEIL_PK_AVX2: return f32 ? "avx2+fma" : "avx2";
     case QEIL_PK_AVXVNNI: return "avx-vnni";
     case QEIL_PK_AVX512VNNI: return "avx512-vnni";
+    case QEIL_PK_AVX512VNNI_ZMM: return "avx512-vnni-zmm";
     case QEIL_PK_COUNT: break;
     }
     return "?";
@@ -106,9 +109,10 @@ int qeil_pk_have_int8(qeil_pk_isa isa)
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2);
 #ifdef PK_AVXVNNI
-    if (isa == QEIL_PK_AVXVNNI) return cpu_has_avxvnni();
+    if (isa == QEIL_PK_AVXVNNI) return cpu_has(HAS_AVXVNNI);
 #endif
     if (isa == QEIL_PK_AVX512VNNI) return cpu_has(HAS_AVX512VNNI_VL);
+    if (isa == QEIL_PK_AVX512VNNI_ZMM) return cpu_has(HAS_AVX512VNNI_VL | QEIL_CPU_AVX512F);
 #endif
     return 0;
 }
@@ -129,10 +133,19 @@ qeil_pk_isa qeil_pk_best_f32(void)
 
 qeil_pk_isa qeil_pk_best_int8(void)
 {
-    /* Both VNNI flavours run the same vpdpbusd ymm at the same rate; prefer
-     * the VEX one (no EVEX frequency licence questions on older parts). */
-    if (qeil_pk_have_int8(QEIL_PK_AVXVNNI)) return QEIL_PK_AVXVNNI;
+    /* The forms the engine runs: its VNNI kernels use the EVEX vpdpbusd
+     * whenever the CPU has AVX512-VNNI + VL (qeil_cpu_has_avx512_vnni), and
+     * only there: on ymm in the tiles (kernels/x86/dot_avx2.c) and decode,
+     * on zmm in the batch kernels of the x8 layout (kernels/pack.c,
+     * prefill), so the peak is the zmm form's. The two encodings do not
+     * run at the same rate everywhere: on Zen 5 the VEX (AVX-VNNI) form
+     * measured ~1.8x slower, and a peak taken from it put the engine's
+     * prefill at 222 % of "peak". VEX only where EVEX is absent (Alder
+     * Lake and later client cores: the engine then runs AVX2 maddubs, so
+     * the AVX-VNNI figure is an upper bound for it). */
+    if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI_ZMM)) return QEIL_PK_AVX512VNNI_ZMM;
     if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI)) return QEIL_PK_AVX512VNNI;
+    if (qeil_pk_have_int8(QEIL_PK_AVXVNNI)) return QEIL_PK_AVXVNNI;
     if (qeil_pk_have_int8(QEIL_PK_AVX2)) return QEIL_PK_AVX2;
     return QEIL_PK_SCALAR;
 }
@@ -289,7 +302,8 @@ int32_t qeil_pk_dot_u8s8(qeil_pk_isa isa, const uint8_t *a, const int8_t *b, siz
 {
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2 && qeil_pk_have_int8(isa)) return dot_avx2(a, b, n);
-    if (isa == QEIL_PK_AVX512VNNI && qeil_pk_have_int8(isa)) return dot_avx512vnni(a, b, n);
+    if ((isa == QEIL_PK_AVX512VNNI || isa == QEIL_PK_AVX512VNNI_ZMM) && qeil_pk_have_int8(isa))
+        return dot_avx512vnni(a, b, n); /* the memory dot has no zmm variant */
 #ifdef PK_AVXVNNI
     if (isa == QEIL_PK_AVXVNNI && qeil_pk_have_int8(isa)) return dot_avxvnni(a, b, n);
 #endif
@@ -391,6 +405,33 @@ __attribute__((target("avx512vnni,avx512vl"))) static int32_t int8_avx512vnni(ui
     VNNI_BODY(_mm256_dpbusd_epi32);
 }
 
+/* zmm: the VNNI body on 512-bit registers (64 MACs per vpdpbusd). */
+__attribute__((target("avx512f,avx512vnni,avx512vl"))) static int32_t int8_avx512vnni_zmm(
+    uint64_t iters)
+{
+    __m512i x = _mm512_set1_epi8(3);
+    const __m512i y0 = _mm512_set1_epi8(-2), y1 = _mm512_set1_epi8(5);
+    __m512i c[12];
+    for (int k = 0; k < 12; k++) c[k] = _mm512_set1_epi32(k);
+    for (uint64_t it = 0; it < iters; it++) {
+        c[0] = _mm512_dpbusd_epi32(c[0], x, y0);
+        c[1] = _mm512_dpbusd_epi32(c[1], x, y1);
+        c[2] = _mm512_dpbusd_epi32(c[2], x, y0);
+        c[3] = _mm512_dpbusd_epi32(c[3], x, y1);
+        c[4] = _mm512_dpbusd_epi32(c[4], x, y0);
+        c[5] = _mm512_dpbusd_epi32(c[5], x, y1);
+        c[6] = _mm512_dpbusd_epi32(c[6], x, y0);
+        c[7] = _mm512_dpbusd_epi32(c[7], x, y1);
+        c[8] = _mm512_dpbusd_epi32(c[8], x, y0);
+        c[9] = _mm512_dpbusd_epi32(c[9], x, y1);
+        c[10] = _mm512_dpbusd_epi32(c[10], x, y0);
+        c[11] = _mm512_dpbusd_epi32(c[11], x, y1);
+    }
+    __m512i s = c[0];
+    for (int k = 1; k < 12; k++) s = _mm512_add_epi32(s, c[k]);
+    return _mm512_reduce_add_epi32(s);
+}
+
 #ifdef PK_AVXVNNI
 __attribute__((target("avx2,avxvnni"))) static int32_t int8_avxvnni(uint64_t iters)
 {
@@ -409,6 +450,10 @@ double qeil_pk_int8_dot(qeil_pk_isa isa, uint64_t iters, unsigned char *scratch,
     if (isa == QEIL_PK_AVX512VNNI && qeil_pk_have_int8(isa)) {
         *sink = int8_avx512vnni(iters);
         return (double)iters * 12 * 32 * 2; /* 12 vpdpbusd x 32 MACs x 2 OPs */
+    }
+    if (isa == QEIL_PK_AVX512VNNI_ZMM && qeil_pk_have_int8(isa)) {
+        *sink = int8_avx512vnni_zmm(iters);
+        return (double)iters * 12 * 64 * 2;
     }
 #ifdef PK_AVXVNNI
     if (isa == QEIL_PK_AVXVNNI && qeil_pk_have_int8(isa)) {
