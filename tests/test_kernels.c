@@ -1512,11 +1512,11 @@ TEST(tpool_barrier)
  * equal to the same level's dot kernel (the definition matmul's
  * determinism rests on), the AVX2 and VNNI variants bitwise equal to each
  * other, and within 1e-5 sum|w x| of the scalar reference. */
-static void check_gemm_kernel(const qeil_quant_traits *t, qeil_gemm_fn gemm, const char *what,
-                              qeil_rng *r)
+static void check_gemm_kernel(qeil_simd simd, const qeil_quant_traits *t, qeil_gemm_fn gemm,
+                              const char *what, qeil_rng *r)
 {
     const qeil_quant_traits *a = qeil_quant_traits_of(t->vec_type);
-    qeil_vec_dot_fn dot = qeil_vec_dot_for(t->type, QEIL_SIMD_AVX2);
+    qeil_vec_dot_fn dot = qeil_vec_dot_for(t->type, simd);
     qeil_vec_dot_fn ref = qeil_vec_dot_for(t->type, QEIL_SIMD_SCALAR);
     const int64_t lens[] = {(int64_t)t->blck_elems, 3 * (int64_t)t->blck_elems, 2048};
     for (int li = 0; li < 3; li++) {
@@ -1573,32 +1573,68 @@ TEST(gemm_tiles_vs_dot)
         qeil_gemm_fn best = qeil_gemm_for(t->type, QEIL_SIMD_AVX2);
         if (!best) continue;
         n_kernels++;
-        check_gemm_kernel(t, best, "best", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, t, best, "best", &r);
     }
     CHECK(n_kernels >= 10); /* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, Q6_K */
 #if QEIL_HAVE_X86_SIMD
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_avx2, "avx2", &r);
     if (qeil_cpu_has_avx512_vnni()) {
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_vnni, "vnni", &r);
     }
+#endif
+}
+
+/* The NEON tiles (Q8_0, Q4_0, Q5_0, IQ4_NL): the level's choice (SMMLA,
+ * SDOT or plain ASIMD by HWCAP) and every variant this CPU runs, each
+ * element bitwise equal to the NEON dot kernel. make test-arm runs it with
+ * I8MM and SDOT (-cpu max) and without either (-cpu cortex-a53). */
+TEST(gemm_neon_tiles_vs_dot)
+{
+    if (!QEIL_HAVE_ARM_SIMD) SKIP("not an AArch64 build: no NEON tiles");
+    if (qeil_simd_best() != QEIL_SIMD_NEON) SKIP("no ASIMD, or QEIL_NO_SIMD set");
+#if QEIL_HAVE_ARM_SIMD
+    const int sdot = qeil_cpu_has_arm_dotprod(), i8mm = qeil_cpu_has_arm_i8mm();
+    printf("  neon tiles: sdot %s, i8mm %s\n", sdot ? "on" : "off", i8mm ? "on" : "off");
+    static const struct {
+        int type;
+        qeil_gemm_fn neon, sdot, i8mm;
+    } k_tiles[] = {
+        {QEIL_GGML_Q8_0, qeil_gemm_q8_0_neon, qeil_gemm_q8_0_sdot, qeil_gemm_q8_0_i8mm},
+        {QEIL_GGML_Q4_0, qeil_gemm_q4_0_neon, qeil_gemm_q4_0_sdot, qeil_gemm_q4_0_i8mm},
+        {QEIL_GGML_Q5_0, qeil_gemm_q5_0_neon, qeil_gemm_q5_0_sdot, qeil_gemm_q5_0_i8mm},
+        {QEIL_GGML_IQ4_NL, qeil_gemm_iq4_nl_neon, qeil_gemm_iq4_nl_sdot, qeil_gemm_iq4_nl_i8mm},
+    };
+    qeil_rng r;
+    qeil_rng_seed(&r, 23);
+    for (size_t k = 0; k < sizeof k_tiles / sizeof k_tiles[0]; k++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_tiles[k].type);
+        CHECK(qeil_gemm_for(t->type, QEIL_SIMD_SCALAR) == NULL);
+        CHECK(qeil_gemm_for(t->type, QEIL_SIMD_NEON) ==
+              (i8mm ? k_tiles[k].i8mm : sdot ? k_tiles[k].sdot : k_tiles[k].neon));
+        check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].neon, "neon", &r);
+        if (sdot) check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].sdot, "sdot", &r);
+        if (i8mm) check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].i8mm, "i8mm", &r);
+    }
+    /* the other types have no NEON tile yet: matmul loops over the dot */
+    CHECK(qeil_gemm_for(QEIL_GGML_Q4_K, QEIL_SIMD_NEON) == NULL);
 #endif
 }
 
@@ -2347,6 +2383,7 @@ int main(int argc, char **argv)
     RUN(no_simd_env_forces_scalar);
     RUN(dot_dispatch);
     RUN(gemm_tiles_vs_dot);
+    RUN(gemm_neon_tiles_vs_dot);
     RUN(tpool_parallel_for_covers_once);
     RUN(tpool_barrier);
     RUN(matmul_threads_bit_identical);

@@ -404,6 +404,15 @@ int qeil_cpu_has_arm_dotprod(void)
 #endif
 }
 
+int qeil_cpu_has_arm_i8mm(void)
+{
+#if QEIL_HAVE_ARM_SIMD
+    return qeil_simd_best() == QEIL_SIMD_NEON && (qeil_cpu_features() & QEIL_CPU_I8MM) != 0;
+#else
+    return 0;
+#endif
+}
+
 const char *qeil_simd_name(qeil_simd simd)
 {
     switch (simd) {
@@ -484,7 +493,22 @@ qeil_vec_dot_fn qeil_vec_dot_for(int type, qeil_simd simd)
 
 qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
 {
-#if QEIL_HAVE_X86_SIMD
+#if QEIL_HAVE_ARM_SIMD
+    if (simd != QEIL_SIMD_NEON || qeil_simd_best() != QEIL_SIMD_NEON) return NULL;
+    /* SMMLA does 2x2 outputs x 8 products per instruction against SDOT's
+     * 4 x 4: twice the MACs, where the CPU has it */
+    const int mode = qeil_cpu_has_arm_i8mm() ? 2 : qeil_cpu_has_arm_dotprod() ? 1 : 0;
+#define NEON_PICK(T) \
+    (mode == 2 ? qeil_gemm_##T##_i8mm : mode == 1 ? qeil_gemm_##T##_sdot : qeil_gemm_##T##_neon)
+    switch (type) {
+    case QEIL_GGML_Q8_0: return NEON_PICK(q8_0);
+    case QEIL_GGML_Q4_0: return NEON_PICK(q4_0);
+    case QEIL_GGML_Q5_0: return NEON_PICK(q5_0);
+    case QEIL_GGML_IQ4_NL: return NEON_PICK(iq4_nl);
+    default: return NULL;
+    }
+#undef NEON_PICK
+#elif QEIL_HAVE_X86_SIMD
     if (simd != QEIL_SIMD_AVX2 || qeil_simd_best() < QEIL_SIMD_AVX2) return NULL;
     const int vnni = qeil_cpu_has_avx512_vnni();
     switch (type) {

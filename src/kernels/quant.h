@@ -302,6 +302,20 @@ QEIL_DECL_DOT_NEON(iq4_xs);
 QEIL_DECL_DOT_NEON(q4_k);
 QEIL_DECL_DOT_NEON(q5_k);
 QEIL_DECL_DOT_NEON(q6_k);
+/* Tiles (qeil_gemm_fn) of the 32-element Q8_0-activation types: plain
+ * ASIMD, SDOT (qeil_cpu_has_arm_dotprod) and SMMLA (qeil_cpu_has_arm_i8mm)
+ * variants, every element bitwise equal to the NEON dot kernel's. */
+#define QEIL_DECL_GEMM_NEON(T)                                                              \
+    void qeil_gemm_##T##_neon(int64_t n, int nr, int nc, const void *w, size_t ws,          \
+                              const void *x, size_t xs, float *y, size_t ys);               \
+    void qeil_gemm_##T##_sdot(int64_t n, int nr, int nc, const void *w, size_t ws,          \
+                              const void *x, size_t xs, float *y, size_t ys);               \
+    void qeil_gemm_##T##_i8mm(int64_t n, int nr, int nc, const void *w, size_t ws,          \
+                              const void *x, size_t xs, float *y, size_t ys)
+QEIL_DECL_GEMM_NEON(q8_0);
+QEIL_DECL_GEMM_NEON(q4_0);
+QEIL_DECL_GEMM_NEON(q5_0);
+QEIL_DECL_GEMM_NEON(iq4_nl);
 /* the bytes of qeil_quantize_row_q8_0 */
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
 #endif
@@ -392,6 +406,9 @@ qeil_simd qeil_simd_best(void);
 /* 1 when the NEON level may use the ARMv8.2 dot product (SDOT):
  * HWCAP_ASIMDDP and not QEIL_NO_SIMD. 0 elsewhere. */
 int qeil_cpu_has_arm_dotprod(void);
+/* 1 when the NEON level may use the ARMv8.6 int8 matrix multiply (SMMLA):
+ * HWCAP2_I8MM and not QEIL_NO_SIMD. 0 elsewhere. */
+int qeil_cpu_has_arm_i8mm(void);
 /* "scalar" / "avx2" / "neon". */
 const char *qeil_simd_name(qeil_simd simd);
 

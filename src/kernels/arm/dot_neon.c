@@ -454,6 +454,145 @@ NEON_PAIR(q4_k, Q4_K_BODY)
 NEON_PAIR(q5_k, Q5_K_BODY)
 NEON_PAIR(q6_k, q6_k_body)
 
+/* ---- tiles: up to 4 weight rows x 4 activations (qeil_gemm_fn) -------- */
+
+/* SMMLA v0.4s, v1.16b, v2.16b (ARMv8.6 FEAT_I8MM), by its encoding, as
+ * SDOT above: v0 += (2x8 int8 matrix v1) x (2x8 int8 matrix v2)^T, i.e.
+ * lanes {a0.b0, a0.b1, a1.b0, a1.b1} over 8 bytes each. Only reached when
+ * HWCAP2_I8MM is set (qeil_cpu_has_arm_i8mm). */
+static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b)
+{
+    register int32x4_t r0 __asm__("v0") = acc;
+    register int8x16_t r1 __asm__("v1") = a;
+    register int8x16_t r2 __asm__("v2") = b;
+    __asm__(".inst 0x4e82a420 /* smmla v0.4s, v1.16b, v2.16b */" : "+w"(r0) : "w"(r1), "w"(r2));
+    return r0;
+}
+
+/* weight block formats of the tiles: 32 elements against Q8_0 */
+enum { T_Q8_0, T_Q4_0, T_Q5_0, T_IQ4_NL };
+
+/* The 32 weights of one block as int8 (elements 0..15, 16..31), exactly
+ * the values the dot kernels above multiply. */
+QEIL_NEON_INLINE void tile_unpack(const int fmt, const uint8_t *b, int8x16_t *lo, int8x16_t *hi)
+{
+    if (fmt == T_Q8_0) {
+        *lo = vld1q_s8((const int8_t *)(b + 2));
+        *hi = vld1q_s8((const int8_t *)(b + 18));
+    } else if (fmt == T_Q4_0) {
+        q4_0_unpack(b + 2, lo, hi);
+    } else if (fmt == T_Q5_0) {
+        uint8x16_t l, h;
+        q5_unpack(b + 2, b + 6, &l, &h);
+        *lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(16));
+        *hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(16));
+    } else {
+        iq4_unpack(b + 2, vld1q_s8(qeil_kvalues_iq4nl), lo, hi);
+    }
+}
+
+/* One tile. mode 0: plain ASIMD, 1: SDOT, 2: SMMLA. Per block: the nr x nc
+ * integer sums (exact), then per activation c the four rows' running sums
+ * as one float32x4: sum[r] += (d_w[r] * d_x[c]) * (float)isum[r][c], lane
+ * by lane the dot kernels' scalar operations (no contraction: the build
+ * has -ffp-contract=off), so every element has qeil_vec_dot's bits. */
+QEIL_NEON_INLINE void q0_tile(const int fmt, const size_t bbytes, int64_t nb, int nr, int nc,
+                              const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y,
+                              size_t ys, const int mode)
+{
+    float32x4_t sum[QEIL_GEMM_MAX_VEC];
+    for (int c = 0; c < QEIL_GEMM_MAX_VEC; c++) sum[c] = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < nb; i++) {
+        int8x16_t wl[4], wh[4], xl[4], xh[4];
+        float dw[4] = {0, 0, 0, 0};
+        for (int r = 0; r < 4; r++) {
+            if (r < nr) {
+                const uint8_t *b = w + (size_t)r * ws + (size_t)i * bbytes;
+                tile_unpack(fmt, b, &wl[r], &wh[r]);
+                dw[r] = load_f16_scalar(b);
+            } else {
+                wl[r] = wh[r] = vdupq_n_s8(0);
+            }
+        }
+        float dx[4] = {0, 0, 0, 0};
+        for (int c = 0; c < 4; c++) {
+            if (c < nc) {
+                const uint8_t *b = x + (size_t)c * xs + (size_t)i * QEIL_Q8_0_BYTES;
+                xl[c] = vld1q_s8((const int8_t *)(b + 2));
+                xh[c] = vld1q_s8((const int8_t *)(b + 18));
+                dx[c] = load_f16_scalar(b);
+            } else {
+                xl[c] = xh[c] = vdupq_n_s8(0);
+            }
+        }
+        int32x4_t isum[4]; /* isum[c] lane r */
+        if (mode == 2) {
+            /* row pairs x column pairs: 8-byte chunks interleaved two by two */
+            int32_t m[4][4];
+            for (int r = 0; r < nr; r += 2)
+                for (int c = 0; c < nc; c += 2) {
+                    const int64x2_t a0 = vreinterpretq_s64_s8(wl[r]), a1 = vreinterpretq_s64_s8(wl[r + 1]);
+                    const int64x2_t a2 = vreinterpretq_s64_s8(wh[r]), a3 = vreinterpretq_s64_s8(wh[r + 1]);
+                    const int64x2_t b0 = vreinterpretq_s64_s8(xl[c]), b1 = vreinterpretq_s64_s8(xl[c + 1]);
+                    const int64x2_t b2 = vreinterpretq_s64_s8(xh[c]), b3 = vreinterpretq_s64_s8(xh[c + 1]);
+                    int32x4_t acc = vdupq_n_s32(0);
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip1q_s64(a0, a1)), vreinterpretq_s8_s64(vzip1q_s64(b0, b1)));
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip2q_s64(a0, a1)), vreinterpretq_s8_s64(vzip2q_s64(b0, b1)));
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip1q_s64(a2, a3)), vreinterpretq_s8_s64(vzip1q_s64(b2, b3)));
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip2q_s64(a2, a3)), vreinterpretq_s8_s64(vzip2q_s64(b2, b3)));
+                    m[c][r] = vgetq_lane_s32(acc, 0);
+                    m[c + 1][r] = vgetq_lane_s32(acc, 1);
+                    m[c][r + 1] = vgetq_lane_s32(acc, 2);
+                    m[c + 1][r + 1] = vgetq_lane_s32(acc, 3);
+                }
+            for (int c = 0; c < nc; c++) {
+                for (int r = nr; r < 4; r++) m[c][r] = 0;
+                isum[c] = vld1q_s32(m[c]);
+            }
+        } else {
+            for (int c = 0; c < nc; c++) {
+                int32x4_t a[4];
+                for (int r = 0; r < 4; r++) {
+                    a[r] = vdupq_n_s32(0);
+                    if (r < nr) {
+                        a[r] = dotq(a[r], wl[r], xl[c], mode);
+                        a[r] = dotq(a[r], wh[r], xh[c], mode);
+                    }
+                }
+                isum[c] = vpaddq_s32(vpaddq_s32(a[0], a[1]), vpaddq_s32(a[2], a[3]));
+            }
+        }
+        const float32x4_t dwv = vld1q_f32(dw);
+        for (int c = 0; c < nc; c++)
+            sum[c] = vaddq_f32(sum[c], vmulq_f32(vmulq_n_f32(dwv, dx[c]), vcvtq_f32_s32(isum[c])));
+    }
+    for (int c = 0; c < nc; c++) {
+        float out[4];
+        vst1q_f32(out, sum[c]);
+        for (int r = 0; r < nr; r++) y[(size_t)c * ys + (size_t)r] = out[r];
+    }
+}
+
+#define NEON_GEMM(NAME, FMT, BYTES, MODE)                                                      \
+    void NAME(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x, size_t xs,   \
+              float *y, size_t ys)                                                             \
+    {                                                                                          \
+        q0_tile(FMT, BYTES, n / 32, nr, nc, w, ws, x, xs, y, ys, MODE);                       \
+    }
+
+NEON_GEMM(qeil_gemm_q8_0_neon, T_Q8_0, QEIL_Q8_0_BYTES, 0)
+NEON_GEMM(qeil_gemm_q8_0_sdot, T_Q8_0, QEIL_Q8_0_BYTES, 1)
+NEON_GEMM(qeil_gemm_q8_0_i8mm, T_Q8_0, QEIL_Q8_0_BYTES, 2)
+NEON_GEMM(qeil_gemm_q4_0_neon, T_Q4_0, QEIL_Q4_0_BYTES, 0)
+NEON_GEMM(qeil_gemm_q4_0_sdot, T_Q4_0, QEIL_Q4_0_BYTES, 1)
+NEON_GEMM(qeil_gemm_q4_0_i8mm, T_Q4_0, QEIL_Q4_0_BYTES, 2)
+NEON_GEMM(qeil_gemm_q5_0_neon, T_Q5_0, QEIL_Q5_0_BYTES, 0)
+NEON_GEMM(qeil_gemm_q5_0_sdot, T_Q5_0, QEIL_Q5_0_BYTES, 1)
+NEON_GEMM(qeil_gemm_q5_0_i8mm, T_Q5_0, QEIL_Q5_0_BYTES, 2)
+NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0)
+NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1)
+NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2)
+
 /* ---- f32 -> Q8_0 activations ------------------------------------------- */
 
 /* qeil_quantize_row_q8_0's bytes: amax by FMAXNM (what fmaxf is on
