@@ -1331,6 +1331,30 @@ TEST(dot_neon_vs_scalar)
     const int n_int = (int)(sizeof k_int / sizeof k_int[0]);
     for (int k = 0; k < n_int; k++)
         CHECK(qeil_vec_dot_for(k_int[k].type, QEIL_SIMD_NEON) == (sdot ? k_int[k].sdot : k_int[k].neon));
+    /* the block scales go through the FPU (FCVT): every f16 pattern as d_w
+     * (zero, subnormal, inf, NaN included), d_x = 1, isum = 1, gives the
+     * reference's bits */
+    {
+        uint8_t wb[QEIL_Q8_0_BYTES] = {0}, xb[QEIL_Q8_0_BYTES] = {0};
+        const uint16_t one = 0x3c00;
+        memcpy(xb, &one, 2);
+        wb[2] = 1;
+        xb[2] = 1;
+        int bad = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            const uint16_t hv = (uint16_t)h;
+            memcpy(wb, &hv, 2);
+            float s_ref = 0, s_n = 0, s_s = 0;
+            qeil_vec_dot_q8_0_ref(QEIL_QK8_0, &s_ref, wb, xb);
+            qeil_vec_dot_q8_0_neon(QEIL_QK8_0, &s_n, wb, xb);
+            if (sdot) qeil_vec_dot_q8_0_sdot(QEIL_QK8_0, &s_s, wb, xb);
+            else s_s = s_n;
+            if ((fbits(s_n) != fbits(s_ref) || fbits(s_s) != fbits(s_ref)) && bad++ < 5)
+                TEST_FAIL_("f16 scale 0x%04x: neon %08x sdot %08x ref %08x", h, fbits(s_n),
+                           fbits(s_s), fbits(s_ref));
+        }
+        CHECK_EQ_INT(bad, 0);
+    }
     qeil_rng r;
     qeil_rng_seed(&r, 17);
     for (int ti = 0; ti < N_DOT_TYPES; ti++) {

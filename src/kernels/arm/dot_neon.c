@@ -22,11 +22,16 @@
 #include <string.h>
 
 
-static float load_f16_scalar(const uint8_t *p)
+/* A block's f16 scale by the FPU: LDR h + FCVT s, h (ARMv8.0). Exact for
+ * every non-NaN value, as qeil_f16_to_f32_fast, whose integer fast path
+ * cost 8 instructions and a branch per scale (docs/benchmarks.md,
+ * "Performance on paper"); a NaN stays a NaN (FCVT quiets a signalling
+ * one, as F16C and the portable conversion do: f16c_matches_portable). */
+static inline float load_f16_scalar(const uint8_t *p)
 {
-    uint16_t h;
+    __fp16 h;
     memcpy(&h, p, sizeof h);
-    return qeil_f16_to_f32_fast(h);
+    return (float)h;
 }
 
 /* acc01 += w[0..1] * x[0..1], acc23 += w[2..3] * x[2..3], in double. */
@@ -353,8 +358,11 @@ QEIL_NEON_INLINE void qk45_body(int64_t n, float *s, const void *w, const void *
         memcpy(&dx, bx, sizeof dx);
         const float d = dx * load_f16_scalar(bw);
         const float dmin = dx * load_f16_scalar(bw + 2);
+        uint32_t scw[4]; /* sc[0..7] then m[0..7], bytes (little-endian) */
+        qeil_q4_k_unpack_scales(bw + 4, scw);
         uint8_t sc[8], m[8];
-        qeil_q4_k_get_scale_min(bw + 4, sc, m);
+        memcpy(sc, scw, sizeof sc);
+        memcpy(m, scw + 2, sizeof m);
         const uint8_t *qs = five ? bw + 48 : bw + 16;
         const int8_t *qy = (const int8_t *)(bx + 4);
         uint8x16_t qh0 = vdupq_n_u8(0), qh1 = vdupq_n_u8(0);
