@@ -316,8 +316,9 @@ QEIL_DECL_GEMM_NEON(q8_0);
 QEIL_DECL_GEMM_NEON(q4_0);
 QEIL_DECL_GEMM_NEON(q5_0);
 QEIL_DECL_GEMM_NEON(iq4_nl);
-/* the bytes of qeil_quantize_row_q8_0 */
+/* the bytes of qeil_quantize_row_q8_0 / qeil_quantize_row_q8_k */
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q8_k_neon(const float *src, void *dst, int64_t n);
 #endif
 
 #if QEIL_HAVE_X86_SIMD
@@ -450,7 +451,7 @@ typedef void (*qeil_gemm_fn)(int64_t n, int nr, int nc, const void *w, size_t ws
  * loops over qeil_vec_dot_for's kernel). */
 qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd);
 /* Quantizer of activation format `act_type` (Q8_0, Q8_K) at level `simd`:
- * a SIMD version where there is one (Q8_0 and Q8_K at AVX2), else the
+ * a SIMD version where there is one (Q8_0 and Q8_K at AVX2 and NEON), else the
  * traits' scalar one; the bytes are the same either way. NULL for an unknown type. */
 qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd);
 /* CPUID: AVX-512 F + VL + VNNI and the OS saves the AVX-512 state (asked once). */

@@ -608,10 +608,30 @@ NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2)
  * operations, then per element the reference's round_clamp: NaN and
  * v <= -127 give -127, v >= 127 gives 127, else FCVTAS (round to nearest,
  * ties away from zero: roundf). */
+/* 32 values times id, rounded and clamped as the reference's round_clamp,
+ * to 32 int8 at q. */
+static inline void q8_round32(const float32x4_t v[8], float id, int8_t *q)
+{
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+    const float32x4_t vid = vdupq_n_f32(id);
+    int16x8_t q16[4];
+    for (int k = 0; k < 8; k += 2) {
+        int32x4_t qi[2];
+        for (int u = 0; u < 2; u++) {
+            float32x4_t t = vmulq_f32(v[k + u], vid);
+            t = vbslq_f32(vcgtq_f32(t, lo), t, lo); /* NaN fails: -127 */
+            t = vbslq_f32(vcltq_f32(t, hi), t, hi);
+            qi[u] = vcvtaq_s32_f32(t);
+        }
+        q16[k / 2] = vcombine_s16(vmovn_s32(qi[0]), vmovn_s32(qi[1]));
+    }
+    vst1q_s8(q, vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
+    vst1q_s8(q + 16, vcombine_s8(vmovn_s16(q16[2]), vmovn_s16(q16[3])));
+}
+
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
 {
     uint8_t *b = dst;
-    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
     for (int64_t i = 0; i < n / QEIL_QK8_0; i++, b += QEIL_Q8_0_BYTES) {
         const float *x = src + i * QEIL_QK8_0;
         float32x4_t v[8];
@@ -625,20 +645,35 @@ void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const uint16_t h = qeil_f32_to_f16(d);
         memcpy(b, &h, sizeof h);
-        const float32x4_t vid = vdupq_n_f32(id);
-        int16x8_t q16[4];
-        for (int k = 0; k < 8; k += 2) {
-            int32x4_t q[2];
-            for (int u = 0; u < 2; u++) {
-                float32x4_t t = vmulq_f32(v[k + u], vid);
-                t = vbslq_f32(vcgtq_f32(t, lo), t, lo); /* NaN fails: -127 */
-                t = vbslq_f32(vcltq_f32(t, hi), t, hi);
-                q[u] = vcvtaq_s32_f32(t);
-            }
-            q16[k / 2] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+        q8_round32(v, id, (int8_t *)(b + 2));
+    }
+}
+
+/* qeil_quantize_row_q8_k's bytes: amax over the 256 values by FMAXNM, d =
+ * amax / 127 and id = 127 / amax (0 for amax 0) in scalar as there, each
+ * element rounded as above, and the 16 group sums (exact in int16:
+ * |.| <= 16 * 127) by SADDLV. */
+void qeil_quantize_row_q8_k_neon(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q8_K_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < QEIL_QK_K / 4; k++) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + 4 * k)));
+        const float amax = vmaxnmvq_f32(m);
+        const float d = amax / 127.0f;
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        memcpy(b, &d, sizeof d);
+        int8_t *qs = (int8_t *)(b + 4);
+        for (int c = 0; c < QEIL_QK_K / 32; c++) {
+            float32x4_t v[8];
+            for (int k = 0; k < 8; k++) v[k] = vld1q_f32(x + 32 * c + 4 * k);
+            q8_round32(v, id, qs + 32 * c);
         }
-        vst1q_s8((int8_t *)(b + 2), vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
-        vst1q_s8((int8_t *)(b + 18), vcombine_s8(vmovn_s16(q16[2]), vmovn_s16(q16[3])));
+        for (int g = 0; g < QEIL_QK_K / 16; g++) {
+            const int16_t sum = vaddlvq_s8(vld1q_s8(qs + 16 * g));
+            memcpy(b + 260 + 2 * g, &sum, sizeof sum);
+        }
     }
 }
 
