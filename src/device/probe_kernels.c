@@ -25,6 +25,13 @@
 #endif
 #endif
 
+/* PK_ARM: the AArch64 NEON kernels are built (base ARMv8.0; SDOT by its
+ * encoding, as in src/kernels/arm/dot_neon.c). */
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(QEIL_NO_SIMD)
+#define PK_ARM 1
+#include <arm_neon.h>
+#endif
+
 /* An empty asm that claims to change v: the compiler must assume a new value
  * each time, so it cannot hoist or merge the loop-invariant arithmetic that
  * consumes v. It emits no instruction. */
@@ -67,8 +74,8 @@ void qeil_pk_cpu_rates(double *f32_per_cycle, double *int8_per_cycle)
     /* The 128-bit ASIMD cores of the catalog (Cortex-A76/A78/X, Apple
      * M-class have 4 pipes: an underestimate there): 2 FMLA pipes x 4
      * lanes x 2; int8 2 SDOT pipes x 16 MACs x 2, or without SDOT the
-     * SMULL + SADALP pair, 8 MACs per pipe-cycle. No probe kernels run on
-     * ARM yet, so these only print as the theory next to scalar rates. */
+     * SMULL + SADALP pair, 8 MACs per pipe-cycle: the forms the NEON
+     * probe kernels below run. */
     const unsigned f = qeil_cpu_features();
     if (f & QEIL_CPU_ASIMD) {
         *f32_per_cycle = 16;
@@ -89,6 +96,8 @@ const char *qeil_pk_name(qeil_pk_isa isa, int f32)
     case QEIL_PK_AVXVNNI: return "avx-vnni";
     case QEIL_PK_AVX512VNNI: return "avx512-vnni";
     case QEIL_PK_AVX512VNNI_ZMM: return "avx512-vnni-zmm";
+    case QEIL_PK_NEON: return "neon";
+    case QEIL_PK_NEON_SDOT: return "neon-sdot";
     case QEIL_PK_COUNT: break;
     }
     return "?";
@@ -97,6 +106,9 @@ const char *qeil_pk_name(qeil_pk_isa isa, int f32)
 int qeil_pk_have_f32(qeil_pk_isa isa)
 {
     if (isa == QEIL_PK_SCALAR) return 1;
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON) return (qeil_cpu_features() & QEIL_CPU_ASIMD) != 0;
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2) && cpu_has(HAS_FMA);
 #endif
@@ -106,6 +118,10 @@ int qeil_pk_have_f32(qeil_pk_isa isa)
 int qeil_pk_have_int8(qeil_pk_isa isa)
 {
     if (isa == QEIL_PK_SCALAR) return 1;
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON) return (qeil_cpu_features() & QEIL_CPU_ASIMD) != 0;
+    if (isa == QEIL_PK_NEON_SDOT) return (qeil_cpu_features() & QEIL_CPU_ASIMDDP) != 0;
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2);
 #ifdef PK_AVXVNNI
@@ -128,6 +144,7 @@ int qeil_pk_have_triad(qeil_pk_isa isa)
 
 qeil_pk_isa qeil_pk_best_f32(void)
 {
+    if (qeil_pk_have_f32(QEIL_PK_NEON)) return QEIL_PK_NEON;
     return qeil_pk_have_f32(QEIL_PK_AVX2) ? QEIL_PK_AVX2 : QEIL_PK_SCALAR;
 }
 
@@ -143,6 +160,9 @@ qeil_pk_isa qeil_pk_best_int8(void)
      * prefill at 222 % of "peak". VEX only where EVEX is absent (Alder
      * Lake and later client cores: the engine then runs AVX2 maddubs, so
      * the AVX-VNNI figure is an upper bound for it). */
+    /* AArch64: SDOT where the engine's kernels use it (HWCAP_ASIMDDP) */
+    if (qeil_pk_have_int8(QEIL_PK_NEON_SDOT)) return QEIL_PK_NEON_SDOT;
+    if (qeil_pk_have_int8(QEIL_PK_NEON)) return QEIL_PK_NEON;
     if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI_ZMM)) return QEIL_PK_AVX512VNNI_ZMM;
     if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI)) return QEIL_PK_AVX512VNNI;
     if (qeil_pk_have_int8(QEIL_PK_AVXVNNI)) return QEIL_PK_AVXVNNI;
@@ -212,8 +232,31 @@ __attribute__((target("avx2,fma"))) static float f32_avx2(uint64_t iters)
 }
 #endif
 
+#ifdef PK_ARM
+/* 12 independent float32x4 FMLA chains: latency 4 x 2 pipes (Cortex-A76,
+ * A78, X1; Neoverse N1) needs 8; 4-pipe cores (X2+, Apple) need 16, so
+ * this is a floor there. */
+static float f32_neon(uint64_t iters)
+{
+    const float32x4_t m = vdupq_n_f32(F32_M), a = vdupq_n_f32(F32_A);
+    float32x4_t c[12];
+    for (int k = 0; k < 12; k++) c[k] = vdupq_n_f32(0.01f * (float)k);
+    for (uint64_t it = 0; it < iters; it++)
+        for (int k = 0; k < 12; k++) c[k] = vfmaq_f32(a, c[k], m);
+    float32x4_t s = c[0];
+    for (int k = 1; k < 12; k++) s = vaddq_f32(s, c[k]);
+    return vaddvq_f32(s);
+}
+#endif
+
 double qeil_pk_f32_fma(qeil_pk_isa isa, uint64_t iters, float *sink)
 {
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON && qeil_pk_have_f32(isa)) {
+        *sink = f32_neon(iters);
+        return (double)iters * 12 * 4 * 2; /* 12 FMLA x 4 lanes x 2 FLOPs */
+    }
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2 && qeil_pk_have_f32(QEIL_PK_AVX2)) {
         *sink = f32_avx2(iters);
@@ -440,8 +483,77 @@ __attribute__((target("avx2,avxvnni"))) static int32_t int8_avxvnni(uint64_t ite
 #endif
 #endif /* PK_X86 */
 
+#ifdef PK_ARM
+/* Plain ASIMD: the engine's dot16 (SMULL, SMULL2, two SADALP per 16 MACs)
+ * on 8 accumulators; x made opaque before each step so the products are
+ * not hoisted out of the loop. */
+#define PK_OPAQUE_W(v) __asm__("" : "+w"(v))
+static int32_t int8_neon(uint64_t iters)
+{
+    int8x16_t x = vdupq_n_s8(3);
+    const int8x16_t y[2] = {vdupq_n_s8(-2), vdupq_n_s8(5)};
+    int32x4_t c[8];
+    for (int k = 0; k < 8; k++) c[k] = vdupq_n_s32(k);
+    for (uint64_t it = 0; it < iters; it++)
+        for (int k = 0; k < 8; k++) {
+            PK_OPAQUE_W(x);
+            const int16x8_t lo = vmull_s8(vget_low_s8(x), vget_low_s8(y[k & 1]));
+            const int16x8_t hi = vmull_high_s8(x, y[k & 1]);
+            c[k] = vpadalq_s16(vpadalq_s16(c[k], lo), hi);
+        }
+    int32x4_t s = c[0];
+    for (int k = 1; k < 8; k++) s = vaddq_s32(s, c[k]);
+    return vaddvq_s32(s);
+}
+
+/* SDOT on 12 accumulators pinned to v0..v11 (x in v12, the two y in v13,
+ * v14) so that each instruction can be emitted by its encoding: sdot vK.4s,
+ * v12.16b, v13.16b (k even) or v14.16b (k odd) = 0x4e8d9580 / 0x4e8e9580
+ * | K. Only called when HWCAP_ASIMDDP is set. */
+static int32_t int8_sdot(uint64_t iters)
+{
+    register int32x4_t c0 __asm__("v0") = vdupq_n_s32(0);
+    register int32x4_t c1 __asm__("v1") = vdupq_n_s32(1);
+    register int32x4_t c2 __asm__("v2") = vdupq_n_s32(2);
+    register int32x4_t c3 __asm__("v3") = vdupq_n_s32(3);
+    register int32x4_t c4 __asm__("v4") = vdupq_n_s32(4);
+    register int32x4_t c5 __asm__("v5") = vdupq_n_s32(5);
+    register int32x4_t c6 __asm__("v6") = vdupq_n_s32(6);
+    register int32x4_t c7 __asm__("v7") = vdupq_n_s32(7);
+    register int32x4_t c8 __asm__("v8") = vdupq_n_s32(8);
+    register int32x4_t c9 __asm__("v9") = vdupq_n_s32(9);
+    register int32x4_t c10 __asm__("v10") = vdupq_n_s32(10);
+    register int32x4_t c11 __asm__("v11") = vdupq_n_s32(11);
+    register int8x16_t x __asm__("v12") = vdupq_n_s8(3);
+    register int8x16_t y0 __asm__("v13") = vdupq_n_s8(-2);
+    register int8x16_t y1 __asm__("v14") = vdupq_n_s8(5);
+    for (uint64_t it = 0; it < iters; it++)
+        __asm__(".inst 0x4e8d9580\n\t.inst 0x4e8e9581\n\t.inst 0x4e8d9582\n\t"
+                ".inst 0x4e8e9583\n\t.inst 0x4e8d9584\n\t.inst 0x4e8e9585\n\t"
+                ".inst 0x4e8d9586\n\t.inst 0x4e8e9587\n\t.inst 0x4e8d9588\n\t"
+                ".inst 0x4e8e9589\n\t.inst 0x4e8d958a\n\t.inst 0x4e8e958b"
+                : "+w"(c0), "+w"(c1), "+w"(c2), "+w"(c3), "+w"(c4), "+w"(c5), "+w"(c6),
+                  "+w"(c7), "+w"(c8), "+w"(c9), "+w"(c10), "+w"(c11)
+                : "w"(x), "w"(y0), "w"(y1));
+    int32x4_t s = vaddq_s32(vaddq_s32(vaddq_s32(c0, c1), vaddq_s32(c2, c3)),
+                            vaddq_s32(vaddq_s32(c4, c5), vaddq_s32(c6, c7)));
+    s = vaddq_s32(s, vaddq_s32(vaddq_s32(c8, c9), vaddq_s32(c10, c11)));
+    return vaddvq_s32(s);
+}
+#endif
+
 double qeil_pk_int8_dot(qeil_pk_isa isa, uint64_t iters, unsigned char *scratch, int32_t *sink)
 {
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON && qeil_pk_have_int8(isa)) {
+        *sink = int8_neon(iters);
+        return (double)iters * 8 * 16 * 2; /* 8 steps x 16 MACs x 2 OPs */
+    }
+    if (isa == QEIL_PK_NEON_SDOT && qeil_pk_have_int8(isa)) {
+        *sink = int8_sdot(iters);
+        return (double)iters * 12 * 16 * 2; /* 12 SDOT x 16 MACs x 2 OPs */
+    }
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2 && qeil_pk_have_int8(isa)) {
         *sink = int8_avx2(iters);

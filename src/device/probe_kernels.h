@@ -22,10 +22,13 @@ typedef enum {
     QEIL_PK_AVXVNNI,    /* AVX-VNNI vpdpbusd on ymm (int8 only) */
     QEIL_PK_AVX512VNNI, /* AVX512-VNNI + VL vpdpbusd on ymm (int8 only) */
     QEIL_PK_AVX512VNNI_ZMM, /* the same on zmm: the engine's batch kernels (int8 only) */
+    QEIL_PK_NEON,       /* AArch64 ASIMD: FMLA; int8 SMULL/SADALP (the engine's plain path) */
+    QEIL_PK_NEON_SDOT,  /* AArch64 SDOT (int8 only) */
     QEIL_PK_COUNT
 } qeil_pk_isa;
 
-/* "scalar", "avx2+fma", "avx2", "avx-vnni", "avx512-vnni", "avx512-vnni-zmm". */
+/* "scalar", "avx2+fma", "avx2", "avx-vnni", "avx512-vnni", "avx512-vnni-zmm",
+ * "neon", "neon-sdot". */
 const char *qeil_pk_name(qeil_pk_isa isa, int f32);
 
 /* Does this build contain the variant and does this CPU (and OS) run it?
