@@ -147,11 +147,13 @@ endif
 ARM_CROSS ?= aarch64-linux-gnu-
 ARM_TESTS ?= test_kernels test_engine test_sampler test_tokenizer test_core test_gguf test_model test_mkmodel
 ARM_QEMU  ?= qemu-aarch64-static -L /
-# test_kernels runs once more on a core without SDOT (the NEON level's
-# plain ASIMD integer kernels); the main run's -cpu max has SDOT and I8MM.
+# test_kernels runs once more on a core without SDOT or I8MM (the NEON
+# level's plain ASIMD integer kernels and tiles), with test_core (which
+# checks the CPU-feature module sees exactly that); the main run's -cpu max
+# has SDOT and I8MM.
 ARM_BUILD    = build-$(patsubst %-,%,$(ARM_CROSS))
 ARM_RUN_MAX  = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu max" QEIL_TESTS="$(ARM_TESTS)" sh tests/run.sh $(ARM_BUILD)
-ARM_RUN_A53  = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu cortex-a53" QEIL_TESTS=test_kernels sh tests/run.sh $(ARM_BUILD)
+ARM_RUN_A53  = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu cortex-a53" QEIL_TESTS="test_kernels test_core" sh tests/run.sh $(ARM_BUILD)
 test-arm-build:
 	@command -v $(ARM_CROSS)gcc > /dev/null && command -v $(firstword $(ARM_QEMU)) > /dev/null || \
 	    sh tools/install-deps.sh --test

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -31,6 +32,8 @@ static void usage(FILE *f)
             "                      at most half of RAM). DRAM needs >= 4x the last-level cache\n"
             "  --quick             short run for tests and CI: --min-time 0.02, --max-ws 32,\n"
             "                      at most 2 threads (explicit options win)\n"
+            "  --root DIR          read the core clusters under DIR/sys instead of /sys (a\n"
+            "                      fixture tree: treat core sets as clusters; docs/probe.md)\n"
             "  -o, --out FILE      write the platform profile (JSON) to FILE\n"
             "  --output FMT        table or json (default table)\n"
             "  -h, --help          this help\n\n"
@@ -126,6 +129,7 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
     printf("qeil probe %s on %s: %d CPUs, %d threads on %d physical cores, %s RAM\n",
            qeil_version(), r->cpu_model, r->n_cpus, T, r->n_cores,
            fmt_bytes(b1, sizeof b1, r->mem_total_B));
+    printf("cpu features: %s\n", r->cpu_features);
     printf("kernels: f32 %s, int8 %s, triad %s; %.3g s per measurement, best of 3\n\n",
            r->kernel_f32, r->kernel_int8, r->kernel_triad, r->min_time_s);
 
@@ -133,6 +137,20 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
     printf("%7s  %12s  %12s\n", "threads", "f32 GFLOP/s", "int8 GOP/s");
     for (int i = 0; i < T; i++)
         printf("%7d  %12.1f  %12.1f\n", i + 1, r->f32_flops[i] / 1e9, r->int8_ops[i] / 1e9);
+
+    if (r->n_clusters >= 2) {
+        printf("\ncore clusters (by %s; each alone, one thread per core; read = read-only "
+               "stream at the largest set)\n",
+               r->cluster_source);
+        printf("%-8s  %-12s  %5s  %8s  %8s  %12s  %12s  %9s\n", "cluster", "cpus", "cores",
+               "capacity", "max GHz", "f32 GFLOP/s", "int8 GOP/s", "read GB/s");
+        for (int k = 0; k < r->n_clusters && k < QEIL_PROBE_MAX_CLUSTERS; k++) {
+            const qeil_probe_cluster *c = &r->clusters[k];
+            printf("%-8s  %-12s  %5d  %8ld  %8.2f  %12.1f  %12.1f  %9.1f\n", c->name, c->cpus,
+                   c->n_cores, c->capacity, c->freq_Hz / 1e9, c->f32_flops / 1e9,
+                   c->int8_ops / 1e9, c->read_bw_Bps / 1e9);
+        }
+    }
 
     printf("\nbandwidth: triad a[i] = b[i] + s*c[i] on doubles, %d thread%s, 24 B per "
            "iteration (STREAM convention)\n",
@@ -222,6 +240,8 @@ static void print_json(const qeil_probe_result *r, const char *out_path, const c
     cli_json_str(stdout, r->freq_source);
     printf(", \"mem_total_B\": ");
     json_num(stdout, r->mem_total_B, 1);
+    printf(", \"features\": ");
+    cli_json_str(stdout, r->cpu_features);
     printf("},\n  \"params\": {\"threads\": %d, \"min_time_s\": %.6g, \"largest_ws_B\": %zu, "
            "\"repetitions\": 3},\n",
            T, r->min_time_s, r->n_points ? r->ws_B[r->n_points - 1] : (size_t)0);
@@ -237,7 +257,29 @@ static void print_json(const qeil_probe_result *r, const char *out_path, const c
         json_num(stdout, r->int8_ops[i], 0);
         printf("}");
     }
-    printf("\n  ],\n  \"bandwidth\": {\"kernel\": \"triad\", \"bytes_per_iteration\": 24, "
+    printf("\n  ],\n  \"clusters\": {\"source\": ");
+    cli_json_str(stdout, r->cluster_source);
+    printf(", \"list\": [");
+    for (int k = 0; k < r->n_clusters && k < QEIL_PROBE_MAX_CLUSTERS; k++) {
+        const qeil_probe_cluster *c = &r->clusters[k];
+        printf("%s\n    {\"name\": ", k ? "," : "");
+        cli_json_str(stdout, c->name);
+        printf(", \"cpus\": ");
+        cli_json_str(stdout, c->cpus);
+        printf(", \"n_cpus\": %d, \"n_cores\": %d, \"capacity\": %ld, \"freq_Hz\": ", c->n_cpus,
+               c->n_cores, c->capacity);
+        json_num(stdout, c->freq_Hz, 1);
+        /* measured only when there are several clusters */
+        const int m = r->n_clusters >= 2;
+        printf(", \"f32_flops\": ");
+        json_num(stdout, m ? c->f32_flops : 0, 1);
+        printf(", \"int8_ops\": ");
+        json_num(stdout, m ? c->int8_ops : 0, 1);
+        printf(", \"read_bw_Bps\": ");
+        json_num(stdout, m ? c->read_bw_Bps : 0, 1);
+        printf("}");
+    }
+    printf("\n  ]},\n  \"bandwidth\": {\"kernel\": \"triad\", \"bytes_per_iteration\": 24, "
            "\"threads\": %d, \"points\": [",
            T);
     for (int i = 0; i < r->n_points; i++) {
@@ -306,7 +348,7 @@ int cmd_probe(int argc, char **argv)
     uint64_t threads = 0, max_ws_mib = 0;
     double min_time = 0;
     int have_threads = 0, have_min_time = 0, have_max_ws = 0, quick = 0;
-    const char *out_path = NULL;
+    const char *out_path = NULL, *sysfs_root = NULL;
     cli_output fmt = CLI_OUT_TABLE;
 
     for (int i = 1; i < argc; i++) {
@@ -343,6 +385,14 @@ int cmd_probe(int argc, char **argv)
             have_max_ws = 1;
             continue;
         }
+        if ((m = cli_opt(CMD, argc, argv, &i, "--root", NULL, &val)) != 0) {
+            if (m < 0) return CLI_USAGE;
+            struct stat sb;
+            if (stat(val, &sb) != 0 || !S_ISDIR(sb.st_mode))
+                return cli_usage_error(CMD, "--root: '%s' is not a directory", val);
+            sysfs_root = val;
+            continue;
+        }
         if ((m = cli_opt(CMD, argc, argv, &i, "--out", "-o", &val)) != 0) {
             if (m < 0) return CLI_USAGE;
             if (!val[0]) return cli_usage_error(CMD, "--out: empty file name");
@@ -376,6 +426,7 @@ int cmd_probe(int argc, char **argv)
     if (have_threads) p.max_threads = (int)threads;
     if (have_min_time) p.min_time_s = min_time;
     if (have_max_ws) p.max_ws_B = (size_t)max_ws_mib * MIB;
+    p.sysfs_root = sysfs_root;
     progress_state ps = {isatty(2), ""};
     p.progress = on_progress;
     p.progress_user = &ps;

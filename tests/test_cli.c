@@ -561,6 +561,32 @@ TEST(probe_output_checked_first)
     unlink(fifo);
 }
 
+/* --root: a fixture topology makes this machine's two CPUs a big and a
+ * little cluster; the profile then has one unit per cluster, and plan
+ * takes it. A root that is not a directory is a usage error. */
+TEST(probe_root_clusters)
+{
+    CHECK_EQ_INT(qeil("probe --quick --root /nonexistent/root"), 2);
+    CHECK_CONTAINS(err_text, "--root");
+    CHECK_CONTAINS(err_text, "/nonexistent/root");
+    if (access("tests/data/clusters/two-cpu", R_OK) != 0) SKIP("run from the repository root");
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) SKIP("needs 2 CPUs");
+    char path[4200], args[4400];
+    snprintf(path, sizeof path, "%s/probe-clusters.json", tmpdir);
+    snprintf(args, sizeof args, "probe --quick --root tests/data/clusters/two-cpu -o %s", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    CHECK_CONTAINS(out_text, "core clusters (by cpu_capacity");
+    char *json = slurp(path);
+    CHECK(json != NULL);
+    if (!json) return;
+    CHECK_CONTAINS(json, "\"cpu-big\"");
+    CHECK_CONTAINS(json, "\"cpu-little\"");
+    free(json);
+    snprintf(args, sizeof args, "plan --iters 500 --platform %s --model qwen2-0.5b", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    CHECK_CONTAINS(out_text, "Recommended");
+}
+
 TEST(probe_profile_feeds_plan)
 {
     char path[4200], args[4400];
@@ -671,6 +697,7 @@ int main(int argc, char **argv)
     RUN(hostile_model_name);
     RUN(probe_output_checked_first);
     RUN(probe_profile_feeds_plan);
+    RUN(probe_root_clusters);
     RUN(library_warnings_reach_stderr);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

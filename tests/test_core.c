@@ -1,7 +1,11 @@
 /* test_core.c — status strings, context errors, strict parsing, RNG. */
 #include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
+#include "kernels/quant.h"
 #include "qeil/qeil.h"
 #include "test.h"
 
@@ -258,6 +262,110 @@ TEST(rng_deterministic_and_uniform)
     CHECK_EQ_INT(qeil_rng_below(&a, 0), 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* CPU features (src/core/cpu.c)                                             */
+/* ------------------------------------------------------------------------ */
+
+TEST(cpu_features_str)
+{
+    char buf[QEIL_CPU_FEATURES_STR_MAX];
+    CHECK_EQ_STR(qeil_cpu_features_str(0, buf, sizeof buf), "none");
+    CHECK_EQ_STR(qeil_cpu_features_str(QEIL_CPU_AVX2 | QEIL_CPU_FMA | QEIL_CPU_AVX512VNNI, buf,
+                                       sizeof buf),
+                 "avx2 fma avx512vnni");
+    CHECK_EQ_STR(qeil_cpu_features_str(QEIL_CPU_ASIMD | QEIL_CPU_ASIMDDP | QEIL_CPU_I8MM, buf,
+                                       sizeof buf),
+                 "asimd asimddp i8mm");
+    /* every flag fits the documented maximum */
+    qeil_cpu_features_str(~0u, buf, sizeof buf);
+    CHECK(strstr(buf, "avx512bf16") != NULL && strstr(buf, " sve") != NULL);
+    /* a short buffer keeps whole names only, NUL-terminated */
+    char small[12];
+    CHECK_EQ_STR(qeil_cpu_features_str(QEIL_CPU_AVX | QEIL_CPU_AVX2 | QEIL_CPU_FMA, small,
+                                       sizeof small),
+                 "avx avx2");
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/* Is `flag` a whole word of the "flags" line of /proc/cpuinfo? -1 when the
+ * file or line is missing. (x86 only: qemu-user shows the host's file.) */
+static int cpuinfo_has(const char *key, const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return -1;
+    char line[8192];
+    int found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, strlen(key)) != 0) continue;
+        found = 0;
+        for (char *t = strtok(strchr(line, ':') ? strchr(line, ':') + 1 : line, " \t\n"); t;
+             t = strtok(NULL, " \t\n"))
+            if (strcmp(t, flag) == 0) found = 1;
+    }
+    fclose(f);
+    return found;
+}
+#endif
+
+TEST(cpu_features_consistent)
+{
+    const unsigned f = qeil_cpu_features();
+    char buf[QEIL_CPU_FEATURES_STR_MAX];
+    printf("  cpu features: %s\n", qeil_cpu_features_str(f, buf, sizeof buf));
+    CHECK_EQ_INT(f, qeil_cpu_features_detect());
+    const unsigned x86 = 0xffffu, arm = 0xffff0000u;
+#if defined(__x86_64__) || defined(__i386__)
+    (void)x86;
+    CHECK_EQ_INT(f & arm, 0);
+    /* implications the detection must keep */
+    if (f & (QEIL_CPU_AVX2 | QEIL_CPU_FMA | QEIL_CPU_F16C)) CHECK(f & QEIL_CPU_AVX);
+    if (f & (QEIL_CPU_AVX512BW | QEIL_CPU_AVX512VL | QEIL_CPU_AVX512VNNI)) CHECK(f & QEIL_CPU_AVX512F);
+    if (f & QEIL_CPU_AVXVNNI) CHECK(f & QEIL_CPU_AVX2);
+    /* the kernel dispatch reads the same flags */
+    if (!qeil_cpu_simd_disabled()) {
+        const unsigned lvl = QEIL_CPU_AVX2 | QEIL_CPU_FMA | QEIL_CPU_F16C;
+        CHECK_EQ_INT(qeil_simd_best() == QEIL_SIMD_AVX2, (f & lvl) == lvl);
+        const unsigned evex = QEIL_CPU_AVX512F | QEIL_CPU_AVX512VL | QEIL_CPU_AVX512VNNI;
+        CHECK_EQ_INT(qeil_cpu_has_avx512_vnni(), (f & lvl) == lvl && (f & evex) == evex);
+    }
+    /* the kernel's own view, where Linux has one (a VM may hide a flag
+     * from both, never show it to one only) */
+    static const struct {
+        unsigned flag;
+        const char *name;
+    } k_x86[] = {{QEIL_CPU_AVX2, "avx2"},         {QEIL_CPU_FMA, "fma"},
+                 {QEIL_CPU_F16C, "f16c"},         {QEIL_CPU_AVX512F, "avx512f"},
+                 {QEIL_CPU_AVX512VL, "avx512vl"}, {QEIL_CPU_AVX512VNNI, "avx512_vnni"},
+                 {QEIL_CPU_AVXVNNI, "avx_vnni"},  {QEIL_CPU_AVX512BF16, "avx512_bf16"}};
+    if (cpuinfo_has("flags", "fpu") < 0) printf("  no /proc/cpuinfo flags line: not cross-checked\n");
+    else for (size_t i = 0; i < sizeof k_x86 / sizeof k_x86[0]; i++)
+        if (!!(f & k_x86[i].flag) != cpuinfo_has("flags", k_x86[i].name))
+            TEST_FAIL_("%s: cpuid %d, /proc/cpuinfo %d", k_x86[i].name, !!(f & k_x86[i].flag),
+                       cpuinfo_has("flags", k_x86[i].name));
+#elif defined(__aarch64__)
+    (void)arm;
+    CHECK_EQ_INT(f & x86, 0);
+    CHECK(f & QEIL_CPU_ASIMD); /* mandatory on AArch64 Linux */
+    if (!qeil_cpu_simd_disabled()) {
+        CHECK(qeil_simd_best() == QEIL_SIMD_NEON);
+        CHECK_EQ_INT(qeil_cpu_has_arm_dotprod(), (f & QEIL_CPU_ASIMDDP) != 0);
+    }
+    /* under qemu-user (make test-arm) the runner names the core model */
+    const char *runner = getenv("QEIL_TEST_RUNNER");
+    if (runner && strstr(runner, "-cpu max")) {
+        CHECK(f & QEIL_CPU_ASIMDDP);
+        CHECK(f & QEIL_CPU_I8MM);
+        CHECK(f & QEIL_CPU_ASIMDHP);
+    } else if (runner && strstr(runner, "-cpu cortex-a53")) {
+        CHECK_EQ_INT(f & (QEIL_CPU_ASIMDDP | QEIL_CPU_I8MM | QEIL_CPU_ASIMDHP | QEIL_CPU_SVE), 0);
+    }
+#else
+    (void)x86;
+    (void)arm;
+    CHECK_EQ_INT(f, 0);
+#endif
+}
+
 int main(void)
 {
     RUN(status_strings_are_distinct);
@@ -270,5 +378,7 @@ int main(void)
     RUN(parse_f64_strict);
     RUN(json_find_nul);
     RUN(rng_deterministic_and_uniform);
+    RUN(cpu_features_str);
+    RUN(cpu_features_consistent);
     return test_summary("core");
 }

@@ -1013,7 +1013,7 @@ TEST(quant_error_q6_k)
  * zeros and subnormals, and random rows over six decades of scale. */
 TEST(quantize_q8_0_q8_k_avx2_match_scalar)
 {
-    /* the CPU's level: AVX2 (Q8_0 and Q8_K) or NEON (Q8_0) */
+    /* the CPU's level: AVX2 or NEON (Q8_0 and Q8_K) */
     const qeil_simd best = qeil_simd_best();
     qeil_quantize_fn fast = qeil_act_quantize_for(QEIL_GGML_Q8_0, best);
     if (best == QEIL_SIMD_SCALAR || fast == qeil_quantize_row_q8_0)
@@ -1060,7 +1060,7 @@ TEST(quantize_q8_0_q8_k_avx2_match_scalar)
     /* Q8_K on the same rows (256-element blocks: amax, d and id differ,
      * the rounding and the bsums must still match) */
     qeil_quantize_fn fast_k = qeil_act_quantize_for(QEIL_GGML_Q8_K, best);
-    if (best == QEIL_SIMD_AVX2) CHECK(fast_k != qeil_quantize_row_q8_k); /* NEON: none yet */
+    CHECK(fast_k != qeil_quantize_row_q8_k); /* AVX2 and NEON both have one */
     uint8_t *ka = xmalloc(NB / 8 * 292), *kb = xmalloc(NB / 8 * 292);
     for (int half = 0; half < 2; half++) { /* as is, then every block at amax 127 exactly */
         if (half)
@@ -1311,6 +1311,50 @@ TEST(dot_neon_vs_scalar)
           (sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon));
     CHECK(qeil_vec_dot_for(QEIL_GGML_F32, QEIL_SIMD_NEON) == qeil_vec_dot_f32_neon);
     CHECK(qeil_vec_dot_for(QEIL_GGML_BF16, QEIL_SIMD_NEON) == qeil_vec_dot_bf16_neon);
+    /* each integer type: its plain ASIMD and SDOT kernels (both tested
+     * below whichever the CPU gets) */
+    static const struct {
+        int type;
+        qeil_vec_dot_fn neon, sdot;
+    } k_int[] = {
+        {QEIL_GGML_Q8_0, qeil_vec_dot_q8_0_neon, qeil_vec_dot_q8_0_sdot},
+        {QEIL_GGML_Q4_0, qeil_vec_dot_q4_0_neon, qeil_vec_dot_q4_0_sdot},
+        {QEIL_GGML_Q4_1, qeil_vec_dot_q4_1_neon, qeil_vec_dot_q4_1_sdot},
+        {QEIL_GGML_Q5_0, qeil_vec_dot_q5_0_neon, qeil_vec_dot_q5_0_sdot},
+        {QEIL_GGML_Q5_1, qeil_vec_dot_q5_1_neon, qeil_vec_dot_q5_1_sdot},
+        {QEIL_GGML_IQ4_NL, qeil_vec_dot_iq4_nl_neon, qeil_vec_dot_iq4_nl_sdot},
+        {QEIL_GGML_IQ4_XS, qeil_vec_dot_iq4_xs_neon, qeil_vec_dot_iq4_xs_sdot},
+        {QEIL_GGML_Q4_K, qeil_vec_dot_q4_k_neon, qeil_vec_dot_q4_k_sdot},
+        {QEIL_GGML_Q5_K, qeil_vec_dot_q5_k_neon, qeil_vec_dot_q5_k_sdot},
+        {QEIL_GGML_Q6_K, qeil_vec_dot_q6_k_neon, qeil_vec_dot_q6_k_sdot},
+    };
+    const int n_int = (int)(sizeof k_int / sizeof k_int[0]);
+    for (int k = 0; k < n_int; k++)
+        CHECK(qeil_vec_dot_for(k_int[k].type, QEIL_SIMD_NEON) == (sdot ? k_int[k].sdot : k_int[k].neon));
+    /* the block scales go through the FPU (FCVT): every f16 pattern as d_w
+     * (zero, subnormal, inf, NaN included), d_x = 1, isum = 1, gives the
+     * reference's bits */
+    {
+        uint8_t wb[QEIL_Q8_0_BYTES] = {0}, xb[QEIL_Q8_0_BYTES] = {0};
+        const uint16_t one = 0x3c00;
+        memcpy(xb, &one, 2);
+        wb[2] = 1;
+        xb[2] = 1;
+        int bad = 0;
+        for (uint32_t h = 0; h < 65536; h++) {
+            const uint16_t hv = (uint16_t)h;
+            memcpy(wb, &hv, 2);
+            float s_ref = 0, s_n = 0, s_s = 0;
+            qeil_vec_dot_q8_0_ref(QEIL_QK8_0, &s_ref, wb, xb);
+            qeil_vec_dot_q8_0_neon(QEIL_QK8_0, &s_n, wb, xb);
+            if (sdot) qeil_vec_dot_q8_0_sdot(QEIL_QK8_0, &s_s, wb, xb);
+            else s_s = s_n;
+            if ((fbits(s_n) != fbits(s_ref) || fbits(s_s) != fbits(s_ref)) && bad++ < 5)
+                TEST_FAIL_("f16 scale 0x%04x: neon %08x sdot %08x ref %08x", h, fbits(s_n),
+                           fbits(s_s), fbits(s_ref));
+        }
+        CHECK_EQ_INT(bad, 0);
+    }
     qeil_rng r;
     qeil_rng_seed(&r, 17);
     for (int ti = 0; ti < N_DOT_TYPES; ti++) {
@@ -1319,9 +1363,11 @@ TEST(dot_neon_vs_scalar)
         qeil_vec_dot_fn fn[2] = {qeil_vec_dot_for(t->type, QEIL_SIMD_NEON), NULL};
         CHECK(ref != NULL && fn[0] != NULL);
         if (!ref || !fn[0]) continue;
+        /* every type the NEON level takes has a NEON kernel, not the reference */
+        if (fn[0] == ref) TEST_FAIL_("%s: the NEON level returns the scalar reference", t->name);
         /* the plain ASIMD integer kernels run too where SDOT is picked */
-        if (t->type == QEIL_GGML_Q8_0 && sdot) fn[1] = qeil_vec_dot_q8_0_neon;
-        if (t->type == QEIL_GGML_Q4_0 && sdot) fn[1] = qeil_vec_dot_q4_0_neon;
+        for (int k = 0; k < n_int; k++)
+            if (k_int[k].type == t->type && sdot) fn[1] = k_int[k].neon;
         int64_t lens[32];
         int nl = dot_lengths(t, lens);
         for (int li = 0; li < nl; li++) {
@@ -1490,11 +1536,11 @@ TEST(tpool_barrier)
  * equal to the same level's dot kernel (the definition matmul's
  * determinism rests on), the AVX2 and VNNI variants bitwise equal to each
  * other, and within 1e-5 sum|w x| of the scalar reference. */
-static void check_gemm_kernel(const qeil_quant_traits *t, qeil_gemm_fn gemm, const char *what,
-                              qeil_rng *r)
+static void check_gemm_kernel(qeil_simd simd, const qeil_quant_traits *t, qeil_gemm_fn gemm,
+                              const char *what, qeil_rng *r)
 {
     const qeil_quant_traits *a = qeil_quant_traits_of(t->vec_type);
-    qeil_vec_dot_fn dot = qeil_vec_dot_for(t->type, QEIL_SIMD_AVX2);
+    qeil_vec_dot_fn dot = qeil_vec_dot_for(t->type, simd);
     qeil_vec_dot_fn ref = qeil_vec_dot_for(t->type, QEIL_SIMD_SCALAR);
     const int64_t lens[] = {(int64_t)t->blck_elems, 3 * (int64_t)t->blck_elems, 2048};
     for (int li = 0; li < 3; li++) {
@@ -1551,32 +1597,68 @@ TEST(gemm_tiles_vs_dot)
         qeil_gemm_fn best = qeil_gemm_for(t->type, QEIL_SIMD_AVX2);
         if (!best) continue;
         n_kernels++;
-        check_gemm_kernel(t, best, "best", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, t, best, "best", &r);
     }
     CHECK(n_kernels >= 10); /* Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, Q6_K */
 #if QEIL_HAVE_X86_SIMD
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_avx2, "avx2", &r);
-    check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_avx2, "avx2", &r);
+    check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_avx2, "avx2", &r);
     if (qeil_cpu_has_avx512_vnni()) {
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_vnni, "vnni", &r);
-        check_gemm_kernel(qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q8_0), qeil_gemm_q8_0_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_0), qeil_gemm_q4_0_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_K), qeil_gemm_q4_k_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q6_K), qeil_gemm_q6_k_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q4_1), qeil_gemm_q4_1_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_0), qeil_gemm_q5_0_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_1), qeil_gemm_q5_1_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_Q5_K), qeil_gemm_q5_k_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_NL), qeil_gemm_iq4_nl_vnni, "vnni", &r);
+        check_gemm_kernel(QEIL_SIMD_AVX2, qeil_quant_traits_of(QEIL_GGML_IQ4_XS), qeil_gemm_iq4_xs_vnni, "vnni", &r);
     }
+#endif
+}
+
+/* The NEON tiles (Q8_0, Q4_0, Q5_0, IQ4_NL): the level's choice (SMMLA,
+ * SDOT or plain ASIMD by HWCAP) and every variant this CPU runs, each
+ * element bitwise equal to the NEON dot kernel. make test-arm runs it with
+ * I8MM and SDOT (-cpu max) and without either (-cpu cortex-a53). */
+TEST(gemm_neon_tiles_vs_dot)
+{
+    if (!QEIL_HAVE_ARM_SIMD) SKIP("not an AArch64 build: no NEON tiles");
+    if (qeil_simd_best() != QEIL_SIMD_NEON) SKIP("no ASIMD, or QEIL_NO_SIMD set");
+#if QEIL_HAVE_ARM_SIMD
+    const int sdot = qeil_cpu_has_arm_dotprod(), i8mm = qeil_cpu_has_arm_i8mm();
+    printf("  neon tiles: sdot %s, i8mm %s\n", sdot ? "on" : "off", i8mm ? "on" : "off");
+    static const struct {
+        int type;
+        qeil_gemm_fn neon, sdot, i8mm;
+    } k_tiles[] = {
+        {QEIL_GGML_Q8_0, qeil_gemm_q8_0_neon, qeil_gemm_q8_0_sdot, qeil_gemm_q8_0_i8mm},
+        {QEIL_GGML_Q4_0, qeil_gemm_q4_0_neon, qeil_gemm_q4_0_sdot, qeil_gemm_q4_0_i8mm},
+        {QEIL_GGML_Q5_0, qeil_gemm_q5_0_neon, qeil_gemm_q5_0_sdot, qeil_gemm_q5_0_i8mm},
+        {QEIL_GGML_IQ4_NL, qeil_gemm_iq4_nl_neon, qeil_gemm_iq4_nl_sdot, qeil_gemm_iq4_nl_i8mm},
+    };
+    qeil_rng r;
+    qeil_rng_seed(&r, 23);
+    for (size_t k = 0; k < sizeof k_tiles / sizeof k_tiles[0]; k++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_tiles[k].type);
+        CHECK(qeil_gemm_for(t->type, QEIL_SIMD_SCALAR) == NULL);
+        CHECK(qeil_gemm_for(t->type, QEIL_SIMD_NEON) ==
+              (i8mm ? k_tiles[k].i8mm : sdot ? k_tiles[k].sdot : k_tiles[k].neon));
+        check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].neon, "neon", &r);
+        if (sdot) check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].sdot, "sdot", &r);
+        if (i8mm) check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].i8mm, "i8mm", &r);
+    }
+    /* the other types have no NEON tile yet: matmul loops over the dot */
+    CHECK(qeil_gemm_for(QEIL_GGML_Q4_K, QEIL_SIMD_NEON) == NULL);
 #endif
 }
 
@@ -2325,6 +2407,7 @@ int main(int argc, char **argv)
     RUN(no_simd_env_forces_scalar);
     RUN(dot_dispatch);
     RUN(gemm_tiles_vs_dot);
+    RUN(gemm_neon_tiles_vs_dot);
     RUN(tpool_parallel_for_covers_once);
     RUN(tpool_barrier);
     RUN(matmul_threads_bit_identical);

@@ -5,7 +5,10 @@
  * measuring (tiny min_time, 4 MiB sweep, at most 2 threads). */
 #include <unistd.h>
 
+#include "core/cpu.h"
+#include "device/cpu_clusters.h"
 #include "device/probe_kernels.h"
+#include "kernels/quant.h"
 #include "qeil/device.h"
 #include "test.h"
 
@@ -110,6 +113,23 @@ TEST(read_stream_counts_and_sums)
     }
 }
 
+/* Operations per iteration of each throughput kernel (probe_kernels.c). */
+static double f32_per_iter(int isa)
+{
+    return isa == QEIL_PK_SCALAR ? 32 * 2 : isa == QEIL_PK_NEON ? 12 * 4 * 2 : 12 * 8 * 2;
+}
+static double int8_per_iter(int isa)
+{
+    switch (isa) {
+    case QEIL_PK_SCALAR: return QEIL_PK_INT8_SCRATCH * 2;
+    case QEIL_PK_AVX2: return 8 * 32 * 2;
+    case QEIL_PK_AVX512VNNI_ZMM: return 12 * 64 * 2;
+    case QEIL_PK_NEON: return 8 * 16 * 2;
+    case QEIL_PK_NEON_SDOT: return 12 * 16 * 2;
+    default: return 12 * 32 * 2; /* the ymm VNNI forms */
+    }
+}
+
 TEST(throughput_kernels_count_and_converge)
 {
     static unsigned char scratch[2 * QEIL_PK_INT8_SCRATCH];
@@ -118,19 +138,18 @@ TEST(throughput_kernels_count_and_converge)
         if (qeil_pk_have_f32((qeil_pk_isa)isa)) {
             float sink = -1;
             double flops = qeil_pk_f32_fma((qeil_pk_isa)isa, 1000, &sink);
-            /* scalar: 32 chains x 2 FLOPs; AVX2: 12 FMAs x 8 lanes x 2 FLOPs */
-            CHECK_NEAR(flops, isa == QEIL_PK_SCALAR ? 1000.0 * 64 : 1000.0 * 192, 0, 0);
+            /* scalar: 32 chains x 2 FLOPs; AVX2: 12 FMAs x 8 lanes x 2 FLOPs;
+             * NEON: 12 FMLA x 4 lanes x 2 */
+            CHECK_NEAR(flops, 1000.0 * f32_per_iter(isa), 0, 0);
             /* every chain converges to A / (1 - M) = 1: the sum of the chains
-             * (32 scalar, 96 lanes) lies near the count, never NaN */
-            double chains = isa == QEIL_PK_SCALAR ? 32 : 96;
+             * (32 scalar, 96 / 48 lanes) lies near the count, never NaN */
+            double chains = f32_per_iter(isa) / 2;
             CHECK(sink > 0.3 * chains && sink < 1.2 * chains);
         }
         if (qeil_pk_have_int8((qeil_pk_isa)isa)) {
             int32_t sink = 0;
             double ops = qeil_pk_int8_dot((qeil_pk_isa)isa, 10, scratch, &sink);
-            double want = isa == QEIL_PK_SCALAR ? 10.0 * QEIL_PK_INT8_SCRATCH * 2
-                          : isa == QEIL_PK_AVX2 ? 10.0 * 8 * 32 * 2
-                                                : 10.0 * 12 * 32 * 2;
+            double want = 10.0 * int8_per_iter(isa);
             CHECK_NEAR(ops, want, 0, 0);
         }
     }
@@ -151,6 +170,25 @@ TEST(throughput_kernels_count_and_converge)
         int32_t sink = 0;
         qeil_pk_int8_dot((qeil_pk_isa)isa, 7, scratch, &sink);
         CHECK_EQ_INT(sink, 528 + 7 * 1728);
+    }
+    /* NEON: 8 accumulators from 0..7 per lane (28 x 4 lanes = 112), 4 get
+     * y=-2 (-24 per lane per step), 4 y=5 (+60): 4 x (4 x 36) = 576 per
+     * iteration; SDOT: 12 from 0..11 (264), 6 and 6: 4 x 6 x 36 = 864 */
+    if (qeil_pk_have_int8(QEIL_PK_NEON)) {
+        int32_t sink = 0;
+        qeil_pk_int8_dot(QEIL_PK_NEON, 7, scratch, &sink);
+        CHECK_EQ_INT(sink, 112 + 7 * 576);
+    }
+    if (qeil_pk_have_int8(QEIL_PK_NEON_SDOT)) {
+        int32_t sink = 0;
+        qeil_pk_int8_dot(QEIL_PK_NEON_SDOT, 7, scratch, &sink);
+        CHECK_EQ_INT(sink, 264 + 7 * 864);
+    }
+    /* zmm: the same per lane, 16 lanes */
+    if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI_ZMM)) {
+        int32_t sink = 0;
+        qeil_pk_int8_dot(QEIL_PK_AVX512VNNI_ZMM, 7, scratch, &sink);
+        CHECK_EQ_INT(sink, 2 * (528 + 7 * 1728));
     }
 }
 
@@ -286,11 +324,20 @@ TEST(quick_probe_is_consistent)
             CHECK(res.int8_ops[i] <= res.int8_op_per_cycle * 7e9 * (i + 1));
     }
     /* both kernels run at the same clock, so their ratio cannot beat the
-     * ratio of the ISA's per-cycle rates (turbo cancels out) */
-    if (res.f32_flop_per_cycle > 0 && res.int8_op_per_cycle > 0)
+     * ratio of the ISA's per-cycle rates (turbo cancels out) by much: 2.5x
+     * leaves room for a loaded VM, where the two kernels, measured at
+     * different moments, see different contention (up to 1.8x the ISA
+     * ratio seen on the Zen 5 VM with the zmm int8 kernel, 2026-12-07);
+     * an elided or merged chain shows as 6x. Under an emulator
+     * (QEIL_TEST_RUNNER, e.g. qemu-user in make test-arm) the rates are
+     * the emulator's, not the CPU's: the rate checks are skipped there. */
+    const char *runner = getenv("QEIL_TEST_RUNNER");
+    const int emulated = runner && runner[0];
+    if (emulated) printf("  under %s: rate plausibility not checked\n", runner);
+    if (!emulated && res.f32_flop_per_cycle > 0 && res.int8_op_per_cycle > 0)
         CHECK(res.int8_ops[0] / res.f32_flops[0] <=
-              1.5 * res.int8_op_per_cycle / res.f32_flop_per_cycle);
-    if (T >= 2) {
+              2.5 * res.int8_op_per_cycle / res.f32_flop_per_cycle);
+    if (T >= 2 && !emulated) {
         /* a second thread on its own core cannot halve the throughput */
         CHECK(res.f32_flops[1] >= 0.5 * res.f32_flops[0]);
         CHECK(res.int8_ops[1] >= 0.5 * res.int8_ops[0]);
@@ -470,6 +517,177 @@ TEST(meter_measures_and_rejects_bad_params)
     CHECK_EQ_INT(qeil_probe_meter_threads(NULL), 0);
 }
 
+/* The int8 peak is measured with the instruction form the engine's int8
+ * kernels run: the EVEX vpdpbusd (zmm, as the batch kernels of pack.c)
+ * wherever qeil_cpu_has_avx512_vnni() (the engine's VNNI switch), even
+ * when the CPU also has the VEX AVX-VNNI form (Zen 5, Sapphire Rapids: on
+ * Zen 5 the VEX form measured 2-3x slower, and the engine showed "222 % of
+ * int8 peak"). */
+TEST(int8_peak_uses_the_engines_form)
+{
+    char buf[QEIL_CPU_FEATURES_STR_MAX];
+    printf("  cpu: %s; int8 kernel %s\n", qeil_cpu_features_str(qeil_cpu_features(), buf, sizeof buf),
+           qeil_pk_name(qeil_pk_best_int8(), 0));
+#if QEIL_HAVE_ARM_SIMD
+    /* AArch64: SDOT where the engine's kernels use it, else plain ASIMD */
+    CHECK_EQ_INT(qeil_pk_best_int8(), qeil_cpu_has_arm_dotprod() ? QEIL_PK_NEON_SDOT : QEIL_PK_NEON);
+    CHECK_EQ_INT(qeil_pk_best_f32(), QEIL_PK_NEON);
+    return;
+#endif
+    if (!QEIL_HAVE_X86_SIMD) SKIP("not an x86 or AArch64 build");
+    if (!qeil_cpu_has_avx512_vnni()) {
+        CHECK(qeil_pk_best_int8() != QEIL_PK_AVX512VNNI_ZMM);
+        SKIP("no AVX512-VNNI: the engine's int8 kernels run AVX2 here");
+    }
+    CHECK_EQ_INT(qeil_pk_best_int8(), QEIL_PK_AVX512VNNI_ZMM);
+    CHECK_EQ_STR(qeil_pk_name(qeil_pk_best_int8(), 0), "avx512-vnni-zmm");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Core clusters (src/device/cpu_clusters.c, fixtures in tests/data/clusters) */
+/* ------------------------------------------------------------------------ */
+
+#define CL_DIR "tests/data/clusters/"
+
+TEST(cluster_list_format)
+{
+    char buf[64];
+    const int a[] = {0, 1, 2, 3, 6}, b[] = {5}, c[] = {0, 2, 3, 4, 8, 9};
+    qeil_cpu_list_format(a, 5, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "0-3,6");
+    qeil_cpu_list_format(b, 1, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "5");
+    qeil_cpu_list_format(c, 6, buf, sizeof buf);
+    CHECK_EQ_STR(buf, "0,2-4,8-9");
+    char small[6]; /* whole ranges only */
+    qeil_cpu_list_format(c, 6, small, sizeof small);
+    CHECK_EQ_STR(small, "0,2-4");
+}
+
+TEST(clusters_arm_4x4)
+{
+    if (access(CL_DIR "arm-4x4", R_OK) != 0) SKIP("run from the repository root (fixtures)");
+    qeil_cpu_clusters cl;
+    const int all[] = {7, 6, 5, 4, 3, 2, 1, 0}; /* any order */
+    CHECK_EQ_INT(qeil_cpu_clusters_read(CL_DIR "arm-4x4", all, 8, &cl), 0);
+    CHECK_EQ_STR(cl.source, "cpu_capacity");
+    CHECK_EQ_INT(cl.n, 2);
+    CHECK_EQ_STR(cl.c[0].name, "big");
+    CHECK_EQ_INT(cl.c[0].n_cpus, 4);
+    CHECK_EQ_INT(cl.c[0].cpus[0], 4);
+    CHECK_EQ_INT(cl.c[0].cpus[3], 7);
+    CHECK_EQ_INT(cl.c[0].capacity, 1024);
+    CHECK_NEAR(cl.c[0].max_freq_Hz, 2.4e9, 0, 0);
+    CHECK_EQ_STR(cl.c[1].name, "little");
+    CHECK_EQ_INT(cl.c[1].n_cpus, 4);
+    CHECK_EQ_INT(cl.c[1].cpus[0], 0);
+    CHECK_EQ_INT(cl.c[1].capacity, 414);
+    CHECK_NEAR(cl.c[1].max_freq_Hz, 1.8e9, 0, 0);
+    /* only the CPUs the process may use (a cpuset of 0, 1 and 5) */
+    const int some[] = {5, 0, 1};
+    CHECK_EQ_INT(qeil_cpu_clusters_read(CL_DIR "arm-4x4", some, 3, &cl), 0);
+    CHECK_EQ_INT(cl.n, 2);
+    CHECK_EQ_INT(cl.c[0].n_cpus, 1);
+    CHECK_EQ_INT(cl.c[0].cpus[0], 5);
+    CHECK_EQ_INT(cl.c[1].n_cpus, 2);
+    /* all little: one cluster */
+    const int little[] = {0, 1, 2, 3};
+    CHECK_EQ_INT(qeil_cpu_clusters_read(CL_DIR "arm-4x4", little, 4, &cl), 0);
+    CHECK_EQ_INT(cl.n, 1);
+    CHECK_EQ_STR(cl.c[0].name, "all");
+}
+
+TEST(clusters_uniform_and_hybrid)
+{
+    if (access(CL_DIR "uniform", R_OK) != 0) SKIP("run from the repository root (fixtures)");
+    qeil_cpu_clusters cl;
+    const int four[] = {0, 1, 2, 3};
+    /* a favoured core 4 % faster is not a cluster of its own */
+    CHECK_EQ_INT(qeil_cpu_clusters_read(CL_DIR "uniform", four, 4, &cl), 0);
+    CHECK_EQ_STR(cl.source, "cpuinfo_max_freq");
+    CHECK_EQ_INT(cl.n, 1);
+    CHECK_EQ_INT(cl.c[0].n_cpus, 4);
+    CHECK_NEAR(cl.c[0].max_freq_Hz, 3.64e9, 0, 0);
+    /* x86 hybrid: by core type, P-cores first */
+    const int eight[] = {0, 1, 2, 3, 4, 5, 6, 7};
+    CHECK_EQ_INT(qeil_cpu_clusters_read(CL_DIR "x86-hybrid", eight, 8, &cl), 0);
+    CHECK_EQ_STR(cl.source, "cpu_type");
+    CHECK_EQ_INT(cl.n, 2);
+    CHECK_EQ_STR(cl.c[0].name, "p");
+    CHECK_EQ_INT(cl.c[0].cpus[0], 0);
+    CHECK_EQ_INT(cl.c[0].n_cpus, 4);
+    CHECK_EQ_STR(cl.c[1].name, "e");
+    CHECK_EQ_INT(cl.c[1].cpus[0], 4);
+    /* a CPU in neither type list: the next rule (clocks 5.4 / 4.6 GHz, 15 % apart) */
+    const int nine[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    CHECK_EQ_INT(qeil_cpu_clusters_read(CL_DIR "x86-hybrid", nine, 9, &cl), 0);
+    CHECK_EQ_STR(cl.source, "uniform"); /* cpu8 has no files at all */
+    CHECK_EQ_INT(cl.n, 1);
+    /* nothing readable: one uniform cluster; bad arguments */
+    CHECK_EQ_INT(qeil_cpu_clusters_read(CL_DIR "no-such-tree", four, 4, &cl), 0);
+    CHECK_EQ_STR(cl.source, "uniform");
+    CHECK_EQ_INT(cl.n, 1);
+    CHECK_EQ_INT(qeil_cpu_clusters_read(NULL, four, 0, &cl), -1);
+    CHECK_EQ_INT(qeil_cpu_clusters_read(NULL, NULL, 4, &cl), -1);
+}
+
+/* This machine's two CPUs seen as big.LITTLE (tests/data/clusters/two-cpu):
+ * the probe measures each cluster alone and writes one unit per cluster. */
+TEST(probe_measures_clusters)
+{
+    if (access(CL_DIR "two-cpu", R_OK) != 0) SKIP("run from the repository root (fixtures)");
+    if (qeil_probe_cpu_count() < 2) SKIP("needs 2 CPUs");
+    qeil_probe_params p = qeil_probe_default_params();
+    p.max_threads = 2;
+    p.min_time_s = 0.01;
+    p.max_ws_B = 4u << 20;
+    p.sysfs_root = CL_DIR "two-cpu";
+    static qeil_probe_result cres;
+    qeil_status st = qeil_probe_run(ctx, &p, &cres);
+    CHECK_EQ_INT(st, QEIL_OK);
+    if (st != QEIL_OK) {
+        printf("  %s\n", qeil_ctx_errmsg(ctx));
+        return;
+    }
+    /* only when cpu0 and cpu1 are the usable ones (a cpuset may differ) */
+    if (strcmp(cres.clusters[0].cpus, "0") != 0 && cres.n_clusters == 2)
+        SKIP("usable CPUs are not 0 and 1");
+    CHECK_EQ_INT(cres.n_clusters, 2);
+    CHECK_EQ_STR(cres.cluster_source, "cpu_capacity");
+    for (int k = 0; k < 2; k++) {
+        const qeil_probe_cluster *c = &cres.clusters[k];
+        CHECK_EQ_INT(c->n_cores, 1);
+        CHECK(c->f32_flops > 0 && c->int8_ops > 0 && c->read_bw_Bps > 0);
+        CHECK(isfinite(c->f32_flops) && isfinite(c->int8_ops) && isfinite(c->read_bw_Bps));
+    }
+    CHECK_EQ_STR(cres.clusters[0].name, "big");
+    CHECK_EQ_INT(cres.clusters[0].capacity, 1024);
+    CHECK_EQ_STR(cres.clusters[1].name, "little");
+    CHECK_EQ_STR(cres.clusters[1].cpus, "1");
+
+    static qeil_platform cpf;
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &cres, &cpf), QEIL_OK);
+    CHECK_EQ_INT(cpf.n_units, 2);
+    CHECK_EQ_STR(cpf.units[0].name, "cpu-big");
+    CHECK_EQ_STR(cpf.units[1].name, "cpu-little");
+    CHECK_CONTAINS(cpf.description, "a unit per core cluster");
+    for (int k = 0; k < 2; k++) {
+        const qeil_unit *u = &cpf.units[k];
+        CHECK_NEAR(u->peak_ops[QEIL_DT_F32], cres.clusters[k].f32_flops, 5e-4, 0);
+        CHECK_NEAR(u->peak_ops[QEIL_DT_INT8], cres.clusters[k].int8_ops, 5e-4, 0);
+        CHECK_EQ_INT(u->pool, 0);
+        /* the cluster's share of the DRAM triad rate, by its read stream */
+        const double share = cres.clusters[k].read_bw_Bps / cres.read_bw_Bps;
+        CHECK_NEAR(u->mem_bw_Bps, cres.dram_bw_Bps * (share < 1 ? share : 1), 1e-3, 0);
+        /* power scales with the cluster's cores (1 here) */
+        CHECK_NEAR(u->p_const_W, 0.5, 0.005, 0);
+    }
+    /* a result whose cluster has no measurement is refused, naming it */
+    cres.clusters[1].int8_ops = 0;
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &cres, &cpf), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "cluster 1 (little)");
+}
+
 int main(void)
 {
     ctx = qeil_ctx_create(NULL);
@@ -479,12 +697,17 @@ int main(void)
     RUN(simd_triad_matches_scalar);
     RUN(read_stream_counts_and_sums);
     RUN(throughput_kernels_count_and_converge);
+    RUN(int8_peak_uses_the_engines_form);
     RUN(default_params);
     RUN(rejects_bad_params);
     RUN(quick_probe_is_consistent);
     RUN(probe_to_platform_validates);
     RUN(to_platform_rejects_bad_results);
     RUN(meter_measures_and_rejects_bad_params);
+    RUN(cluster_list_format);
+    RUN(clusters_arm_4x4);
+    RUN(clusters_uniform_and_hybrid);
+    RUN(probe_measures_clusters);
     qeil_ctx_free(ctx);
     return test_summary("probe");
 }

@@ -168,12 +168,31 @@ typedef struct {
     size_t max_ws_B;      /* largest working set of the bandwidth sweep; default 256 MiB */
     void (*progress)(void *user, const char *what, double frac); /* may be NULL */
     void *progress_user;
+    /* Root under which the core clusters are read (sysfs topology,
+     * docs/probe.md "Core clusters"); NULL or "/" = this machine. A fixture
+     * tree makes the probe treat core sets as clusters (tests). */
+    const char *sysfs_root;
 } qeil_probe_params;
 
 QEIL_API qeil_probe_params qeil_probe_default_params(void);
 
 #define QEIL_PROBE_MAX_THREADS 256
 #define QEIL_PROBE_MAX_POINTS 64
+#define QEIL_PROBE_MAX_CLUSTERS 4
+
+/* One core cluster (big.LITTLE cluster, x86 P- or E-cores), measured on
+ * its own: its cores, one thread each, and nothing else running. */
+typedef struct {
+    char name[16];       /* "big", "little", "mid", "p", "e", "c<k>" */
+    char cpus[64];       /* CPU list, "0-3" */
+    int n_cpus;          /* CPUs of the cluster the probe may use */
+    int n_cores;         /* physical cores among them (the threads measured) */
+    long capacity;       /* sysfs cpu_capacity (0: none) */
+    double freq_Hz;      /* highest cpuinfo_max_freq (0: unknown) */
+    double f32_flops;    /* measured, n_cores threads */
+    double int8_ops;
+    double read_bw_Bps;  /* read-only stream at the sweep's largest set (0: no sweep) */
+} qeil_probe_cluster;
 
 typedef struct {
     int n_threads;                                 /* entries below */
@@ -197,7 +216,7 @@ typedef struct {
     double f32_flop_per_cycle;   /* per core, assumed from the ISA; 0 if unknown */
     double int8_op_per_cycle;
     char kernel_f32[16];         /* variant measured: "avx2+fma", "scalar" */
-    char kernel_int8[16];        /* "avx-vnni", "avx512-vnni", "avx2", "scalar" */
+    char kernel_int8[16];        /* "avx512-vnni-zmm", "avx-vnni", "avx2", "scalar" */
     char kernel_triad[16];       /* "avx2", "scalar" */
     double min_time_s;           /* per measurement (best of 3) */
     size_t cache_agg_B[4];       /* L1..L4 capacity of the instances the sweep's threads use */
@@ -208,6 +227,16 @@ typedef struct {
                                     element, nothing written) at the sweep's largest working
                                     set, all threads: the rate LLM decode sees when it streams
                                     weights; DRAM when dram_n_points > 0 */
+    char cpu_features[192];      /* what the CPU and OS run, space-separated ("avx2 fma f16c
+                                    avx512f ... avx512vnni", "asimd asimddp i8mm"; "none"): the
+                                    detection the kernel dispatch uses too */
+    /* Core clusters (docs/probe.md, "Core clusters"): 1 on a uniform CPU
+     * (clusters[0] then describes all of it, and is not measured apart);
+     * >= 2: each measured alone, and qeil_probe_to_platform writes one
+     * unit per cluster. */
+    int n_clusters;
+    char cluster_source[24];     /* "cpu_type", "cpu_capacity", "cpuinfo_max_freq", "uniform" */
+    qeil_probe_cluster clusters[QEIL_PROBE_MAX_CLUSTERS];
 } qeil_probe_result;
 
 /* Measure this machine's CPU. Allocates and frees its own buffers. */

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cpu.h"
+#include "device/cpu_clusters.h"
 #include "device/probe_kernels.h"
 
 #define KIB ((size_t)1024)
@@ -738,13 +740,36 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
         if (n > n_max) n_max = n;
     }
 
+    qeil_cpu_features_str(qeil_cpu_features(), out->cpu_features, sizeof out->cpu_features);
     qeil_pk_isa isa_f32 = qeil_pk_best_f32(), isa_int8 = qeil_pk_best_int8(),
                 isa_triad = qeil_pk_best_triad();
     snprintf(out->kernel_f32, sizeof out->kernel_f32, "%s", qeil_pk_name(isa_f32, 1));
     snprintf(out->kernel_int8, sizeof out->kernel_int8, "%s", qeil_pk_name(isa_int8, 0));
     snprintf(out->kernel_triad, sizeof out->kernel_triad, "%s", qeil_pk_name(isa_triad, 0));
 
-    progress_state ps = {&p, 0, REPS * (2 * T + out->n_points + (out->n_points > 0))};
+    /* core clusters of every usable CPU; measured apart only when there
+     * are several (docs/probe.md, "Core clusters") */
+    qeil_cpu_clusters cl;
+    if (qeil_cpu_clusters_read(p.sysfs_root, ci.cpus, n_usable, &cl) != 0) {
+        memset(&cl, 0, sizeof cl);
+        cl.n = 1;
+        snprintf(cl.source, sizeof cl.source, "uniform");
+    }
+    out->n_clusters = cl.n;
+    snprintf(out->cluster_source, sizeof out->cluster_source, "%s", cl.source);
+    for (int k = 0; k < cl.n; k++) {
+        qeil_probe_cluster *pc = &out->clusters[k];
+        snprintf(pc->name, sizeof pc->name, "%s", cl.c[k].name);
+        qeil_cpu_list_format(cl.c[k].cpus, cl.c[k].n_cpus, pc->cpus, sizeof pc->cpus);
+        pc->n_cpus = cl.c[k].n_cpus;
+        pc->capacity = cl.c[k].capacity;
+        pc->freq_Hz = cl.c[k].max_freq_Hz;
+        if (cl.n == 1) pc->n_cores = out->n_cores; /* not measured apart */
+    }
+    const int per_cluster = cl.n >= 2 ? REPS * (2 + (out->n_points > 0)) : 0;
+
+    progress_state ps = {&p, 0,
+                         REPS * (2 * T + out->n_points + (out->n_points > 0)) + cl.n * per_cluster};
     char what[96];
 
     /* compute: one team per thread count */
@@ -782,6 +807,38 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
         const double ws = (double)out->ws_B[out->n_points - 1];
         snprintf(what, sizeof what, "read bandwidth, %.0f MiB", ws / MIB);
         out->read_bw_Bps = best_of(&team, JOB_READ, n_last, &p, &ps, what);
+        team_stop(ctx, &team);
+    }
+
+    /* each cluster alone: one thread per physical core of it, compute and
+     * the read-only stream at the sweep's largest set */
+    for (int k = 0; k < cl.n && cl.n >= 2; k++) {
+        qeil_probe_cluster *pc = &out->clusters[k];
+        int cc[MAX_CPUS], nc = 0;
+        for (int i = 0; i < n_usable; i++) {
+            if (!ci.first_of_core[i]) continue;
+            for (int j = 0; j < cl.c[k].n_cpus; j++)
+                if (cl.c[k].cpus[j] == ci.cpus[i]) cc[nc++] = ci.cpus[i];
+        }
+        if (nc == 0) /* siblings only (not a real topology): one per CPU */
+            for (int j = 0; j < cl.c[k].n_cpus && j < MAX_CPUS; j++) cc[nc++] = cl.c[k].cpus[j];
+        pc->n_cores = nc;
+        const size_t n_read =
+            out->n_points > 0 ? out->ws_B[out->n_points - 1] / (24 * (size_t)nc) : 0;
+        probe_team team;
+        st = team_start(ctx, &team, nc, cc, n_read);
+        if (st != QEIL_OK) return st;
+        team.isa_f32 = isa_f32;
+        team.isa_int8 = isa_int8;
+        team.isa_triad = isa_triad;
+        snprintf(what, sizeof what, "cluster %s: f32 FMA, %d thread%s", pc->name, nc, nc > 1 ? "s" : "");
+        pc->f32_flops = best_of(&team, JOB_F32, 0, &p, &ps, what);
+        snprintf(what, sizeof what, "cluster %s: int8 dot", pc->name);
+        pc->int8_ops = best_of(&team, JOB_INT8, 0, &p, &ps, what);
+        if (n_read >= 4) {
+            snprintf(what, sizeof what, "cluster %s: read bandwidth", pc->name);
+            pc->read_bw_Bps = best_of(&team, JOB_READ, n_read, &p, &ps, what);
+        }
         team_stop(ctx, &team);
     }
     analyse_sweep(out);
@@ -915,6 +972,52 @@ static double sig4(double x)
     return strtod(buf, NULL);
 }
 
+/* One cpu unit: measured peaks and bandwidth, documented defaults for
+ * power and thermal, scaled by its cores. */
+static void fill_unit(qeil_unit *u, const char *name, double f32, double int8, double bw, int cores,
+                      double freq_Hz)
+{
+    snprintf(u->name, sizeof u->name, "%s", name);
+    u->kind = QEIL_UNIT_CPU;
+    u->pool = 0;
+    u->peak_ops[QEIL_DT_F32] = f32;
+    u->peak_ops[QEIL_DT_F16] = f32; /* AVX2 has no f16 arithmetic: F16C converts, math runs in f32 */
+    u->peak_ops[QEIL_DT_INT8] = int8;
+    u->peak_ops[QEIL_DT_INT4] = 0;  /* no int4 instructions: unpacked to int8 first */
+    u->mem_bw_Bps = bw;
+    u->eta_compute = 1.0; /* the peaks are achieved rates already */
+    u->eta_mem = 1.0;
+
+    double p_dyn = DEF_P_DYN_CORE_W * cores;
+    for (int t = 0; t < QEIL_DT_COUNT; t++)
+        u->e_op_J[t] = u->peak_ops[t] > 0 ? sig3(p_dyn / u->peak_ops[t]) : 0.0;
+    u->e_byte_J = DEF_E_BYTE_J;
+    u->p_const_W = sig3(DEF_P_CONST_CORE_W * cores);
+    u->p_leak_ref_W = sig3(DEF_P_LEAK_CORE_W * cores);
+    u->t_leak_ref_C = DEF_T_LEAK_REF_C;
+    u->leak_kappa_perK = DEF_KAPPA;
+
+    /* full load = every core busy plus memory traffic at the measured
+     * bandwidth (the energy model charges e_byte to the unit, so the cooler
+     * must carry it too) */
+    double leak_design = DEF_P_LEAK_CORE_W * exp(DEF_KAPPA * (DEF_T_DESIGN_C - DEF_T_LEAK_REF_C));
+    double p_full = (DEF_P_DYN_CORE_W + leak_design + DEF_P_CONST_CORE_W) * cores +
+                    bw * DEF_E_BYTE_J;
+    u->r_th_KpW = sig3((DEF_T_DESIGN_C - DEF_T_AMB_C) / p_full);
+    u->c_th_JpK = sig3(DEF_C_TH_CORE_JPK * cores);
+    u->t_amb_C = DEF_T_AMB_C;
+    u->t_max_C = DEF_T_MAX_C;
+
+    u->n_dvfs = 1;
+    u->dvfs[0].freq_Hz = freq_Hz > 0 ? freq_Hz : DEF_FREQ_HZ;
+    u->dvfs[0].volt_V = DEF_VOLT_V;
+    u->dvfs_nominal = 0;
+
+    u->src_compute = QEIL_SRC_MEASURED;
+    u->src_power = QEIL_SRC_DEFAULT;
+    u->src_thermal = QEIL_SRC_DEFAULT;
+}
+
 qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out)
 {
     if (!r || !out)
@@ -946,9 +1049,10 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
     snprintf(model, sizeof model, "%s", r->cpu_model);
     sanitize_text(model);
     snprintf(out->description, sizeof out->description,
-             "qeil probe %s: %.100s, threads %d, cores %d; compute and bandwidth measured%s, power "
-             "and thermal are defaults (docs/probe.md)",
+             "qeil probe %s: %.60s, threads %d, cores %d%s; compute and bandwidth measured%s, "
+             "power and thermal are defaults (docs/probe.md)",
              QEIL_VERSION_STRING, model, r->n_threads, r->n_cores,
+             r->n_clusters >= 2 ? "; a unit per core cluster" : "",
              r->dram_n_points > 0 ? "" : " (DRAM not reached: a cache rate)");
     out->rho_max = DEF_RHO_MAX;
 
@@ -957,47 +1061,36 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
     out->pools[0].capacity_B = r->mem_total_B;
     out->pools[0].bw_Bps = bw;
 
-    out->n_units = 1;
-    qeil_unit *u = &out->units[0];
-    snprintf(u->name, sizeof u->name, "cpu");
-    u->kind = QEIL_UNIT_CPU;
-    u->pool = 0;
-    u->peak_ops[QEIL_DT_F32] = f32;
-    u->peak_ops[QEIL_DT_F16] = f32; /* AVX2 has no f16 arithmetic: F16C converts, math runs in f32 */
-    u->peak_ops[QEIL_DT_INT8] = int8;
-    u->peak_ops[QEIL_DT_INT4] = 0;  /* no int4 instructions: unpacked to int8 first */
-    u->mem_bw_Bps = bw;
-    u->eta_compute = 1.0; /* the peaks are achieved rates already */
-    u->eta_mem = 1.0;
-
     int cores = r->n_cores > 0 ? r->n_cores : r->n_threads;
-    double p_dyn = DEF_P_DYN_CORE_W * cores;
-    for (int t = 0; t < QEIL_DT_COUNT; t++)
-        u->e_op_J[t] = u->peak_ops[t] > 0 ? sig3(p_dyn / u->peak_ops[t]) : 0.0;
-    u->e_byte_J = DEF_E_BYTE_J;
-    u->p_const_W = sig3(DEF_P_CONST_CORE_W * cores);
-    u->p_leak_ref_W = sig3(DEF_P_LEAK_CORE_W * cores);
-    u->t_leak_ref_C = DEF_T_LEAK_REF_C;
-    u->leak_kappa_perK = DEF_KAPPA;
-
-    /* full load = every core busy plus memory traffic at the measured
-     * bandwidth (the energy model charges e_byte to the unit, so the cooler
-     * must carry it too) */
-    double leak_design = DEF_P_LEAK_CORE_W * exp(DEF_KAPPA * (DEF_T_DESIGN_C - DEF_T_LEAK_REF_C));
-    double p_full = (DEF_P_DYN_CORE_W + leak_design + DEF_P_CONST_CORE_W) * cores +
-                    bw * DEF_E_BYTE_J;
-    u->r_th_KpW = sig3((DEF_T_DESIGN_C - DEF_T_AMB_C) / p_full);
-    u->c_th_JpK = sig3(DEF_C_TH_CORE_JPK * cores);
-    u->t_amb_C = DEF_T_AMB_C;
-    u->t_max_C = DEF_T_MAX_C;
-
-    u->n_dvfs = 1;
-    u->dvfs[0].freq_Hz = r->freq_Hz > 0 ? r->freq_Hz : DEF_FREQ_HZ;
-    u->dvfs[0].volt_V = DEF_VOLT_V;
-    u->dvfs_nominal = 0;
-
-    u->src_compute = QEIL_SRC_MEASURED;
-    u->src_power = QEIL_SRC_DEFAULT;
-    u->src_thermal = QEIL_SRC_DEFAULT;
+    if (r->n_clusters < 2) {
+        out->n_units = 1;
+        fill_unit(&out->units[0], "cpu", f32, int8, bw, cores, r->freq_Hz);
+        return qeil_platform_validate(ctx, out);
+    }
+    /* one unit per cluster; each cluster's share of the DRAM triad rate
+     * follows its read-only stream against the whole machine's */
+    if (r->n_clusters > QEIL_PROBE_MAX_CLUSTERS)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "probe result: n_clusters %d is out of range (allowed 0..%d)",
+                             r->n_clusters, QEIL_PROBE_MAX_CLUSTERS);
+    out->n_units = r->n_clusters;
+    for (int k = 0; k < r->n_clusters; k++) {
+        const qeil_probe_cluster *c = &r->clusters[k];
+        double cf32 = sig4(c->f32_flops), ci8 = sig4(c->int8_ops), cbw = bw;
+        if (c->read_bw_Bps > 0 && r->read_bw_Bps > 0)
+            cbw = sig4(bw * fmin(1.0, c->read_bw_Bps / r->read_bw_Bps));
+        if (!(isfinite(cf32) && cf32 > 0) || !(isfinite(ci8) && ci8 > 0) ||
+            !(isfinite(cbw) && cbw > 0) || c->n_cores < 1)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                 "probe result: cluster %d (%s): f32 %g FLOP/s, int8 %g OP/s, "
+                                 "bandwidth %g B/s, %d cores (all must be finite and > 0)",
+                                 k, c->name, cf32, ci8, cbw, c->n_cores);
+        char name[QEIL_NAME_MAX];
+        snprintf(name, sizeof name, "cpu-%.15s", c->name);
+        for (char *ch = name; *ch; ch++)
+            if (!((*ch >= 'a' && *ch <= 'z') || (*ch >= '0' && *ch <= '9') || *ch == '-')) *ch = '-';
+        fill_unit(&out->units[k], name, cf32, ci8, cbw, c->n_cores,
+                  c->freq_Hz > 0 ? c->freq_Hz : r->freq_Hz);
+    }
     return qeil_platform_validate(ctx, out);
 }

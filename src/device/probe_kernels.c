@@ -4,16 +4,17 @@
  * Each kernel exists as portable C and, on x86 with GCC or Clang, as SIMD
  * functions compiled with __attribute__((target(...))) so that one binary
  * built for baseline x86-64 still measures the AVX2 / VNNI units of the CPU
- * it runs on. The dispatcher asks __builtin_cpu_supports, which checks both
- * the CPUID bit and that the OS saves the register state (XGETBV). */
+ * it runs on. What the CPU has comes from src/core/cpu.c, the module the
+ * engine's kernel dispatch asks too. */
 #include "device/probe_kernels.h"
+
+#include "core/cpu.h"
 
 /* PK_CPUID: we can ask the CPU what it has (x86, GCC or Clang).
  * PK_X86: and the SIMD kernels are built (-DQEIL_NO_SIMD builds the
  * portable kernels only, to test that path on any machine). */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define PK_CPUID 1
-#include <cpuid.h>
 #ifndef QEIL_NO_SIMD
 #define PK_X86 1
 #include <immintrin.h>
@@ -22,6 +23,13 @@
 #define PK_AVXVNNI 1
 #endif
 #endif
+#endif
+
+/* PK_ARM: the AArch64 NEON kernels are built (base ARMv8.0; SDOT by its
+ * encoding, as in src/kernels/arm/dot_neon.c). */
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(QEIL_NO_SIMD)
+#define PK_ARM 1
+#include <arm_neon.h>
 #endif
 
 /* An empty asm that claims to change v: the compiler must assume a new value
@@ -34,29 +42,16 @@
 /* ------------------------------------------------------------------------ */
 
 #ifdef PK_CPUID
-static int cpu_has(int feature)
+enum {
+    HAS_AVX = QEIL_CPU_AVX,
+    HAS_AVX2 = QEIL_CPU_AVX2,
+    HAS_FMA = QEIL_CPU_FMA,
+    HAS_AVX512VNNI_VL = QEIL_CPU_AVX512VNNI | QEIL_CPU_AVX512VL,
+    HAS_AVXVNNI = QEIL_CPU_AVXVNNI
+};
+static int cpu_has(unsigned features)
 {
-    __builtin_cpu_init();
-    switch (feature) {
-    case 0: return __builtin_cpu_supports("avx") != 0;
-    case 1: return __builtin_cpu_supports("avx2") != 0;
-    case 2: return __builtin_cpu_supports("fma") != 0;
-    case 3:
-        return __builtin_cpu_supports("avx512vnni") != 0 &&
-               __builtin_cpu_supports("avx512vl") != 0;
-    }
-    return 0;
-}
-enum { HAS_AVX = 0, HAS_AVX2, HAS_FMA, HAS_AVX512VNNI_VL };
-
-/* AVX-VNNI: CPUID.(EAX=7,ECX=1):EAX bit 4 (Intel SDM vol. 2, CPUID). Asked
- * directly because Clang 14's __builtin_cpu_supports does not know the name;
- * OS support of the ymm state is implied by the AVX2 check. */
-static int cpu_has_avxvnni(void)
-{
-    unsigned a = 0, b = 0, c = 0, d = 0;
-    if (!cpu_has(HAS_AVX2) || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
-    return (a >> 4) & 1;
+    return (qeil_cpu_features() & features) == features;
 }
 #endif
 
@@ -68,10 +63,24 @@ void qeil_pk_cpu_rates(double *f32_per_cycle, double *int8_per_cycle)
     if (cpu_has(HAS_AVX2) && cpu_has(HAS_FMA)) *f32_per_cycle = 32; /* 2 FMA pipes x 8 x 2 */
     else if (cpu_has(HAS_AVX)) *f32_per_cycle = 16; /* 8-wide mul + 8-wide add pipe */
     else *f32_per_cycle = 8;                        /* SSE: 4-wide mul + 4-wide add */
-    if (cpu_has_avxvnni() || cpu_has(HAS_AVX512VNNI_VL))
+    if (cpu_has(HAS_AVX512VNNI_VL | QEIL_CPU_AVX512F))
+        *int8_per_cycle = 256; /* 2 vpdpbusd zmm per cycle x 64 MACs x 2 (full-width
+                                  512-bit units: Zen 5, Intel server cores) */
+    else if (cpu_has(HAS_AVXVNNI))
         *int8_per_cycle = 128; /* 2 vpdpbusd ymm per cycle x 32 MACs x 2 */
     else if (cpu_has(HAS_AVX2))
         *int8_per_cycle = 64;  /* vpmaddubsw + vpmaddwd on 2 pipes: 32 MACs/cycle x 2 */
+#elif defined(__aarch64__)
+    /* The 128-bit ASIMD cores of the catalog (Cortex-A76/A78/X, Apple
+     * M-class have 4 pipes: an underestimate there): 2 FMLA pipes x 4
+     * lanes x 2; int8 2 SDOT pipes x 16 MACs x 2, or without SDOT the
+     * SMULL + SADALP pair, 8 MACs per pipe-cycle: the forms the NEON
+     * probe kernels below run. */
+    const unsigned f = qeil_cpu_features();
+    if (f & QEIL_CPU_ASIMD) {
+        *f32_per_cycle = 16;
+        *int8_per_cycle = (f & QEIL_CPU_ASIMDDP) ? 64 : 16;
+    }
 #endif
 }
 
@@ -86,6 +95,9 @@ const char *qeil_pk_name(qeil_pk_isa isa, int f32)
     case QEIL_PK_AVX2: return f32 ? "avx2+fma" : "avx2";
     case QEIL_PK_AVXVNNI: return "avx-vnni";
     case QEIL_PK_AVX512VNNI: return "avx512-vnni";
+    case QEIL_PK_AVX512VNNI_ZMM: return "avx512-vnni-zmm";
+    case QEIL_PK_NEON: return "neon";
+    case QEIL_PK_NEON_SDOT: return "neon-sdot";
     case QEIL_PK_COUNT: break;
     }
     return "?";
@@ -94,6 +106,9 @@ const char *qeil_pk_name(qeil_pk_isa isa, int f32)
 int qeil_pk_have_f32(qeil_pk_isa isa)
 {
     if (isa == QEIL_PK_SCALAR) return 1;
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON) return (qeil_cpu_features() & QEIL_CPU_ASIMD) != 0;
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2) && cpu_has(HAS_FMA);
 #endif
@@ -103,12 +118,17 @@ int qeil_pk_have_f32(qeil_pk_isa isa)
 int qeil_pk_have_int8(qeil_pk_isa isa)
 {
     if (isa == QEIL_PK_SCALAR) return 1;
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON) return (qeil_cpu_features() & QEIL_CPU_ASIMD) != 0;
+    if (isa == QEIL_PK_NEON_SDOT) return (qeil_cpu_features() & QEIL_CPU_ASIMDDP) != 0;
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2) return cpu_has(HAS_AVX2);
 #ifdef PK_AVXVNNI
-    if (isa == QEIL_PK_AVXVNNI) return cpu_has_avxvnni();
+    if (isa == QEIL_PK_AVXVNNI) return cpu_has(HAS_AVXVNNI);
 #endif
     if (isa == QEIL_PK_AVX512VNNI) return cpu_has(HAS_AVX512VNNI_VL);
+    if (isa == QEIL_PK_AVX512VNNI_ZMM) return cpu_has(HAS_AVX512VNNI_VL | QEIL_CPU_AVX512F);
 #endif
     return 0;
 }
@@ -124,15 +144,28 @@ int qeil_pk_have_triad(qeil_pk_isa isa)
 
 qeil_pk_isa qeil_pk_best_f32(void)
 {
+    if (qeil_pk_have_f32(QEIL_PK_NEON)) return QEIL_PK_NEON;
     return qeil_pk_have_f32(QEIL_PK_AVX2) ? QEIL_PK_AVX2 : QEIL_PK_SCALAR;
 }
 
 qeil_pk_isa qeil_pk_best_int8(void)
 {
-    /* Both VNNI flavours run the same vpdpbusd ymm at the same rate; prefer
-     * the VEX one (no EVEX frequency licence questions on older parts). */
-    if (qeil_pk_have_int8(QEIL_PK_AVXVNNI)) return QEIL_PK_AVXVNNI;
+    /* The forms the engine runs: its VNNI kernels use the EVEX vpdpbusd
+     * whenever the CPU has AVX512-VNNI + VL (qeil_cpu_has_avx512_vnni), and
+     * only there: on ymm in the tiles (kernels/x86/dot_avx2.c) and decode,
+     * on zmm in the batch kernels of the x8 layout (kernels/pack.c,
+     * prefill), so the peak is the zmm form's. The two encodings do not
+     * run at the same rate everywhere: on Zen 5 the VEX (AVX-VNNI) form
+     * measured ~1.8x slower, and a peak taken from it put the engine's
+     * prefill at 222 % of "peak". VEX only where EVEX is absent (Alder
+     * Lake and later client cores: the engine then runs AVX2 maddubs, so
+     * the AVX-VNNI figure is an upper bound for it). */
+    /* AArch64: SDOT where the engine's kernels use it (HWCAP_ASIMDDP) */
+    if (qeil_pk_have_int8(QEIL_PK_NEON_SDOT)) return QEIL_PK_NEON_SDOT;
+    if (qeil_pk_have_int8(QEIL_PK_NEON)) return QEIL_PK_NEON;
+    if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI_ZMM)) return QEIL_PK_AVX512VNNI_ZMM;
     if (qeil_pk_have_int8(QEIL_PK_AVX512VNNI)) return QEIL_PK_AVX512VNNI;
+    if (qeil_pk_have_int8(QEIL_PK_AVXVNNI)) return QEIL_PK_AVXVNNI;
     if (qeil_pk_have_int8(QEIL_PK_AVX2)) return QEIL_PK_AVX2;
     return QEIL_PK_SCALAR;
 }
@@ -199,8 +232,31 @@ __attribute__((target("avx2,fma"))) static float f32_avx2(uint64_t iters)
 }
 #endif
 
+#ifdef PK_ARM
+/* 12 independent float32x4 FMLA chains: latency 4 x 2 pipes (Cortex-A76,
+ * A78, X1; Neoverse N1) needs 8; 4-pipe cores (X2+, Apple) need 16, so
+ * this is a floor there. */
+static float f32_neon(uint64_t iters)
+{
+    const float32x4_t m = vdupq_n_f32(F32_M), a = vdupq_n_f32(F32_A);
+    float32x4_t c[12];
+    for (int k = 0; k < 12; k++) c[k] = vdupq_n_f32(0.01f * (float)k);
+    for (uint64_t it = 0; it < iters; it++)
+        for (int k = 0; k < 12; k++) c[k] = vfmaq_f32(a, c[k], m);
+    float32x4_t s = c[0];
+    for (int k = 1; k < 12; k++) s = vaddq_f32(s, c[k]);
+    return vaddvq_f32(s);
+}
+#endif
+
 double qeil_pk_f32_fma(qeil_pk_isa isa, uint64_t iters, float *sink)
 {
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON && qeil_pk_have_f32(isa)) {
+        *sink = f32_neon(iters);
+        return (double)iters * 12 * 4 * 2; /* 12 FMLA x 4 lanes x 2 FLOPs */
+    }
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2 && qeil_pk_have_f32(QEIL_PK_AVX2)) {
         *sink = f32_avx2(iters);
@@ -289,7 +345,8 @@ int32_t qeil_pk_dot_u8s8(qeil_pk_isa isa, const uint8_t *a, const int8_t *b, siz
 {
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2 && qeil_pk_have_int8(isa)) return dot_avx2(a, b, n);
-    if (isa == QEIL_PK_AVX512VNNI && qeil_pk_have_int8(isa)) return dot_avx512vnni(a, b, n);
+    if ((isa == QEIL_PK_AVX512VNNI || isa == QEIL_PK_AVX512VNNI_ZMM) && qeil_pk_have_int8(isa))
+        return dot_avx512vnni(a, b, n); /* the memory dot has no zmm variant */
 #ifdef PK_AVXVNNI
     if (isa == QEIL_PK_AVXVNNI && qeil_pk_have_int8(isa)) return dot_avxvnni(a, b, n);
 #endif
@@ -391,6 +448,33 @@ __attribute__((target("avx512vnni,avx512vl"))) static int32_t int8_avx512vnni(ui
     VNNI_BODY(_mm256_dpbusd_epi32);
 }
 
+/* zmm: the VNNI body on 512-bit registers (64 MACs per vpdpbusd). */
+__attribute__((target("avx512f,avx512vnni,avx512vl"))) static int32_t int8_avx512vnni_zmm(
+    uint64_t iters)
+{
+    __m512i x = _mm512_set1_epi8(3);
+    const __m512i y0 = _mm512_set1_epi8(-2), y1 = _mm512_set1_epi8(5);
+    __m512i c[12];
+    for (int k = 0; k < 12; k++) c[k] = _mm512_set1_epi32(k);
+    for (uint64_t it = 0; it < iters; it++) {
+        c[0] = _mm512_dpbusd_epi32(c[0], x, y0);
+        c[1] = _mm512_dpbusd_epi32(c[1], x, y1);
+        c[2] = _mm512_dpbusd_epi32(c[2], x, y0);
+        c[3] = _mm512_dpbusd_epi32(c[3], x, y1);
+        c[4] = _mm512_dpbusd_epi32(c[4], x, y0);
+        c[5] = _mm512_dpbusd_epi32(c[5], x, y1);
+        c[6] = _mm512_dpbusd_epi32(c[6], x, y0);
+        c[7] = _mm512_dpbusd_epi32(c[7], x, y1);
+        c[8] = _mm512_dpbusd_epi32(c[8], x, y0);
+        c[9] = _mm512_dpbusd_epi32(c[9], x, y1);
+        c[10] = _mm512_dpbusd_epi32(c[10], x, y0);
+        c[11] = _mm512_dpbusd_epi32(c[11], x, y1);
+    }
+    __m512i s = c[0];
+    for (int k = 1; k < 12; k++) s = _mm512_add_epi32(s, c[k]);
+    return _mm512_reduce_add_epi32(s);
+}
+
 #ifdef PK_AVXVNNI
 __attribute__((target("avx2,avxvnni"))) static int32_t int8_avxvnni(uint64_t iters)
 {
@@ -399,8 +483,77 @@ __attribute__((target("avx2,avxvnni"))) static int32_t int8_avxvnni(uint64_t ite
 #endif
 #endif /* PK_X86 */
 
+#ifdef PK_ARM
+/* Plain ASIMD: the engine's dot16 (SMULL, SMULL2, two SADALP per 16 MACs)
+ * on 8 accumulators; x made opaque before each step so the products are
+ * not hoisted out of the loop. */
+#define PK_OPAQUE_W(v) __asm__("" : "+w"(v))
+static int32_t int8_neon(uint64_t iters)
+{
+    int8x16_t x = vdupq_n_s8(3);
+    const int8x16_t y[2] = {vdupq_n_s8(-2), vdupq_n_s8(5)};
+    int32x4_t c[8];
+    for (int k = 0; k < 8; k++) c[k] = vdupq_n_s32(k);
+    for (uint64_t it = 0; it < iters; it++)
+        for (int k = 0; k < 8; k++) {
+            PK_OPAQUE_W(x);
+            const int16x8_t lo = vmull_s8(vget_low_s8(x), vget_low_s8(y[k & 1]));
+            const int16x8_t hi = vmull_high_s8(x, y[k & 1]);
+            c[k] = vpadalq_s16(vpadalq_s16(c[k], lo), hi);
+        }
+    int32x4_t s = c[0];
+    for (int k = 1; k < 8; k++) s = vaddq_s32(s, c[k]);
+    return vaddvq_s32(s);
+}
+
+/* SDOT on 12 accumulators pinned to v0..v11 (x in v12, the two y in v13,
+ * v14) so that each instruction can be emitted by its encoding: sdot vK.4s,
+ * v12.16b, v13.16b (k even) or v14.16b (k odd) = 0x4e8d9580 / 0x4e8e9580
+ * | K. Only called when HWCAP_ASIMDDP is set. */
+static int32_t int8_sdot(uint64_t iters)
+{
+    register int32x4_t c0 __asm__("v0") = vdupq_n_s32(0);
+    register int32x4_t c1 __asm__("v1") = vdupq_n_s32(1);
+    register int32x4_t c2 __asm__("v2") = vdupq_n_s32(2);
+    register int32x4_t c3 __asm__("v3") = vdupq_n_s32(3);
+    register int32x4_t c4 __asm__("v4") = vdupq_n_s32(4);
+    register int32x4_t c5 __asm__("v5") = vdupq_n_s32(5);
+    register int32x4_t c6 __asm__("v6") = vdupq_n_s32(6);
+    register int32x4_t c7 __asm__("v7") = vdupq_n_s32(7);
+    register int32x4_t c8 __asm__("v8") = vdupq_n_s32(8);
+    register int32x4_t c9 __asm__("v9") = vdupq_n_s32(9);
+    register int32x4_t c10 __asm__("v10") = vdupq_n_s32(10);
+    register int32x4_t c11 __asm__("v11") = vdupq_n_s32(11);
+    register int8x16_t x __asm__("v12") = vdupq_n_s8(3);
+    register int8x16_t y0 __asm__("v13") = vdupq_n_s8(-2);
+    register int8x16_t y1 __asm__("v14") = vdupq_n_s8(5);
+    for (uint64_t it = 0; it < iters; it++)
+        __asm__(".inst 0x4e8d9580\n\t.inst 0x4e8e9581\n\t.inst 0x4e8d9582\n\t"
+                ".inst 0x4e8e9583\n\t.inst 0x4e8d9584\n\t.inst 0x4e8e9585\n\t"
+                ".inst 0x4e8d9586\n\t.inst 0x4e8e9587\n\t.inst 0x4e8d9588\n\t"
+                ".inst 0x4e8e9589\n\t.inst 0x4e8d958a\n\t.inst 0x4e8e958b"
+                : "+w"(c0), "+w"(c1), "+w"(c2), "+w"(c3), "+w"(c4), "+w"(c5), "+w"(c6),
+                  "+w"(c7), "+w"(c8), "+w"(c9), "+w"(c10), "+w"(c11)
+                : "w"(x), "w"(y0), "w"(y1));
+    int32x4_t s = vaddq_s32(vaddq_s32(vaddq_s32(c0, c1), vaddq_s32(c2, c3)),
+                            vaddq_s32(vaddq_s32(c4, c5), vaddq_s32(c6, c7)));
+    s = vaddq_s32(s, vaddq_s32(vaddq_s32(c8, c9), vaddq_s32(c10, c11)));
+    return vaddvq_s32(s);
+}
+#endif
+
 double qeil_pk_int8_dot(qeil_pk_isa isa, uint64_t iters, unsigned char *scratch, int32_t *sink)
 {
+#ifdef PK_ARM
+    if (isa == QEIL_PK_NEON && qeil_pk_have_int8(isa)) {
+        *sink = int8_neon(iters);
+        return (double)iters * 8 * 16 * 2; /* 8 steps x 16 MACs x 2 OPs */
+    }
+    if (isa == QEIL_PK_NEON_SDOT && qeil_pk_have_int8(isa)) {
+        *sink = int8_sdot(iters);
+        return (double)iters * 12 * 16 * 2; /* 12 SDOT x 16 MACs x 2 OPs */
+    }
+#endif
 #ifdef PK_X86
     if (isa == QEIL_PK_AVX2 && qeil_pk_have_int8(isa)) {
         *sink = int8_avx2(iters);
@@ -409,6 +562,10 @@ double qeil_pk_int8_dot(qeil_pk_isa isa, uint64_t iters, unsigned char *scratch,
     if (isa == QEIL_PK_AVX512VNNI && qeil_pk_have_int8(isa)) {
         *sink = int8_avx512vnni(iters);
         return (double)iters * 12 * 32 * 2; /* 12 vpdpbusd x 32 MACs x 2 OPs */
+    }
+    if (isa == QEIL_PK_AVX512VNNI_ZMM && qeil_pk_have_int8(isa)) {
+        *sink = int8_avx512vnni_zmm(iters);
+        return (double)iters * 12 * 64 * 2;
     }
 #ifdef PK_AVXVNNI
     if (isa == QEIL_PK_AVXVNNI && qeil_pk_have_int8(isa)) {

@@ -21,10 +21,14 @@ typedef enum {
     QEIL_PK_AVX2,       /* AVX2 (+FMA for the f32 kernel): maddubs/madd for int8 */
     QEIL_PK_AVXVNNI,    /* AVX-VNNI vpdpbusd on ymm (int8 only) */
     QEIL_PK_AVX512VNNI, /* AVX512-VNNI + VL vpdpbusd on ymm (int8 only) */
+    QEIL_PK_AVX512VNNI_ZMM, /* the same on zmm: the engine's batch kernels (int8 only) */
+    QEIL_PK_NEON,       /* AArch64 ASIMD: FMLA; int8 SMULL/SADALP (the engine's plain path) */
+    QEIL_PK_NEON_SDOT,  /* AArch64 SDOT (int8 only) */
     QEIL_PK_COUNT
 } qeil_pk_isa;
 
-/* "scalar", "avx2+fma", "avx2", "avx-vnni", "avx512-vnni". */
+/* "scalar", "avx2+fma", "avx2", "avx-vnni", "avx512-vnni", "avx512-vnni-zmm",
+ * "neon", "neon-sdot". */
 const char *qeil_pk_name(qeil_pk_isa isa, int f32);
 
 /* Does this build contain the variant and does this CPU (and OS) run it?
@@ -35,7 +39,9 @@ int qeil_pk_have_triad(qeil_pk_isa isa); /* scalar and AVX2 only */
 
 /* Per-cycle rates of one core of this CPU for the theoretical peak, from
  * its ISA (docs/probe.md, "Theoretical peak"; 256-bit figures): f32 32 with
- * AVX2+FMA, 16 with AVX, 8 with SSE; int8 128 with VNNI, 64 with AVX2.
+ * AVX2+FMA, 16 with AVX, 8 with SSE; int8 256 with AVX512-VNNI (zmm),
+ * 128 with AVX-VNNI, 64 with AVX2; AArch64: f32 16, int8 64 with SDOT,
+ * 16 without.
  * 0 where unknown (non-x86, or int8 without AVX2). Independent of which
  * kernels this build contains. */
 void qeil_pk_cpu_rates(double *f32_per_cycle, double *int8_per_cycle);

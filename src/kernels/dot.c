@@ -9,23 +9,10 @@
  */
 #include "kernels/quant.h"
 
-#include <stdatomic.h>
+#include "core/cpu.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-#if QEIL_HAVE_ARM_SIMD
-#include <sys/auxv.h>
-#ifndef HWCAP_ASIMD
-#define HWCAP_ASIMD (1UL << 1)
-#endif
-#ifndef HWCAP_ASIMDDP
-#define HWCAP_ASIMDDP (1UL << 20)
-#endif
-#endif
-
-#if QEIL_HAVE_X86_SIMD
-#include <cpuid.h>
-#endif
 
 static float load_f16(const uint8_t *p)
 {
@@ -379,96 +366,48 @@ const qeil_quant_traits *qeil_quant_traits_of(int type)
     return NULL;
 }
 
-#if QEIL_HAVE_X86_SIMD
-/* CPUID leaf 1: FMA (ecx 12), OSXSAVE (27), AVX (28), F16C (29); XCR0 bits
- * 1-2: the OS saves XMM and YMM state; leaf 7 subleaf 0: AVX2 (ebx 5).
- * (Intel SDM vol. 2A, CPUID; clang's __builtin_cpu_supports has no "f16c",
- * so this asks the CPU directly.) */
-static int x86_avx2_fma_f16c(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    const unsigned need = (1u << 12) | (1u << 27) | (1u << 28) | (1u << 29);
-    if ((c & need) != need) return 0;
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    if ((lo & 6u) != 6u) return 0;
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    return (b >> 5) & 1u;
-}
-#endif
+/* The levels from the one CPU-feature module (src/core/cpu.c), which the
+ * probe uses too; QEIL_NO_SIMD (qeil_cpu_simd_disabled) turns them off. */
+#define X86_AVX2_LEVEL (QEIL_CPU_AVX2 | QEIL_CPU_FMA | QEIL_CPU_F16C)
+#define X86_EVEX_VNNI (QEIL_CPU_AVX512F | QEIL_CPU_AVX512VL | QEIL_CPU_AVX512VNNI)
 
-#if QEIL_HAVE_X86_SIMD
-/* CPUID leaf 7 subleaf 0: AVX512F (ebx 16), AVX512VL (ebx 31), AVX512_VNNI
- * (ecx 11); XCR0 bits 5-7: opmask, ZMM_Hi256 and Hi16_ZMM state saved by the
- * OS (Intel SDM vol. 1, 13.3). Requires the AVX2 level too. */
-static int x86_avx512_vnni(void)
+qeil_simd qeil_simd_best(void)
 {
-    if (!x86_avx2_fma_f16c()) return 0;
-    unsigned a, b, c, d, lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    if ((lo & 0xe6u) != 0xe6u) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    return ((b >> 16) & 1u) && ((b >> 31) & 1u) && ((c >> 11) & 1u);
-}
+    if (qeil_cpu_simd_disabled()) return QEIL_SIMD_SCALAR;
+    const unsigned f = qeil_cpu_features();
+#if QEIL_HAVE_X86_SIMD
+    if ((f & X86_AVX2_LEVEL) == X86_AVX2_LEVEL) return QEIL_SIMD_AVX2;
+#elif QEIL_HAVE_ARM_SIMD
+    if (f & QEIL_CPU_ASIMD) return QEIL_SIMD_NEON;
+#else
+    (void)f;
 #endif
+    return QEIL_SIMD_SCALAR;
+}
 
 int qeil_cpu_has_avx512_vnni(void)
 {
 #if QEIL_HAVE_X86_SIMD
-    static atomic_int cached = -1; /* same reasoning as qeil_simd_best */
-    int v = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (v < 0) {
-        v = qeil_simd_best() == QEIL_SIMD_AVX2 && x86_avx512_vnni();
-        atomic_store_explicit(&cached, v, memory_order_relaxed);
-    }
-    return v;
+    return qeil_simd_best() == QEIL_SIMD_AVX2 &&
+           (qeil_cpu_features() & X86_EVEX_VNNI) == X86_EVEX_VNNI;
 #else
     return 0;
 #endif
 }
 
-/* QEIL_NO_SIMD set (not "" or "0"): the portable path everywhere. */
-static int no_simd_env(void)
-{
-    const char *e = getenv("QEIL_NO_SIMD");
-    return e && e[0] && strcmp(e, "0") != 0;
-}
-
-qeil_simd qeil_simd_best(void)
-{
-    /* CPUID traps to the hypervisor in a VM (microseconds): ask once. The
-     * answer is a fact about the machine (and the environment at the first
-     * call), the same for every caller, so a racing first call just stores
-     * the same value twice. */
-    static atomic_int cached = -1;
-    int v = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (v < 0) {
-        v = QEIL_SIMD_SCALAR;
-#if QEIL_HAVE_X86_SIMD
-        if (x86_avx2_fma_f16c()) v = QEIL_SIMD_AVX2;
-#elif QEIL_HAVE_ARM_SIMD
-        if (getauxval(AT_HWCAP) & HWCAP_ASIMD) v = QEIL_SIMD_NEON;
-#endif
-        if (no_simd_env()) v = QEIL_SIMD_SCALAR;
-        atomic_store_explicit(&cached, v, memory_order_relaxed);
-    }
-    return (qeil_simd)v;
-}
-
 int qeil_cpu_has_arm_dotprod(void)
 {
 #if QEIL_HAVE_ARM_SIMD
-    static atomic_int cached = -1;
-    int v = atomic_load_explicit(&cached, memory_order_relaxed);
-    if (v < 0) {
-        v = qeil_simd_best() == QEIL_SIMD_NEON && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
-        atomic_store_explicit(&cached, v, memory_order_relaxed);
-    }
-    return v;
+    return qeil_simd_best() == QEIL_SIMD_NEON && (qeil_cpu_features() & QEIL_CPU_ASIMDDP) != 0;
+#else
+    return 0;
+#endif
+}
+
+int qeil_cpu_has_arm_i8mm(void)
+{
+#if QEIL_HAVE_ARM_SIMD
+    return qeil_simd_best() == QEIL_SIMD_NEON && (qeil_cpu_features() & QEIL_CPU_I8MM) != 0;
 #else
     return 0;
 #endif
@@ -518,6 +457,14 @@ static qeil_vec_dot_fn neon_dot(int type, qeil_vec_dot_fn ref)
     case QEIL_GGML_BF16: return qeil_vec_dot_bf16_neon;
     case QEIL_GGML_Q8_0: return sdot ? qeil_vec_dot_q8_0_sdot : qeil_vec_dot_q8_0_neon;
     case QEIL_GGML_Q4_0: return sdot ? qeil_vec_dot_q4_0_sdot : qeil_vec_dot_q4_0_neon;
+    case QEIL_GGML_Q4_1: return sdot ? qeil_vec_dot_q4_1_sdot : qeil_vec_dot_q4_1_neon;
+    case QEIL_GGML_Q5_0: return sdot ? qeil_vec_dot_q5_0_sdot : qeil_vec_dot_q5_0_neon;
+    case QEIL_GGML_Q5_1: return sdot ? qeil_vec_dot_q5_1_sdot : qeil_vec_dot_q5_1_neon;
+    case QEIL_GGML_IQ4_NL: return sdot ? qeil_vec_dot_iq4_nl_sdot : qeil_vec_dot_iq4_nl_neon;
+    case QEIL_GGML_IQ4_XS: return sdot ? qeil_vec_dot_iq4_xs_sdot : qeil_vec_dot_iq4_xs_neon;
+    case QEIL_GGML_Q4_K: return sdot ? qeil_vec_dot_q4_k_sdot : qeil_vec_dot_q4_k_neon;
+    case QEIL_GGML_Q5_K: return sdot ? qeil_vec_dot_q5_k_sdot : qeil_vec_dot_q5_k_neon;
+    case QEIL_GGML_Q6_K: return sdot ? qeil_vec_dot_q6_k_sdot : qeil_vec_dot_q6_k_neon;
     default: return ref;
     }
 }
@@ -546,7 +493,22 @@ qeil_vec_dot_fn qeil_vec_dot_for(int type, qeil_simd simd)
 
 qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
 {
-#if QEIL_HAVE_X86_SIMD
+#if QEIL_HAVE_ARM_SIMD
+    if (simd != QEIL_SIMD_NEON || qeil_simd_best() != QEIL_SIMD_NEON) return NULL;
+    /* SMMLA does 2x2 outputs x 8 products per instruction against SDOT's
+     * 4 x 4: twice the MACs, where the CPU has it */
+    const int mode = qeil_cpu_has_arm_i8mm() ? 2 : qeil_cpu_has_arm_dotprod() ? 1 : 0;
+#define NEON_PICK(T) \
+    (mode == 2 ? qeil_gemm_##T##_i8mm : mode == 1 ? qeil_gemm_##T##_sdot : qeil_gemm_##T##_neon)
+    switch (type) {
+    case QEIL_GGML_Q8_0: return NEON_PICK(q8_0);
+    case QEIL_GGML_Q4_0: return NEON_PICK(q4_0);
+    case QEIL_GGML_Q5_0: return NEON_PICK(q5_0);
+    case QEIL_GGML_IQ4_NL: return NEON_PICK(iq4_nl);
+    default: return NULL;
+    }
+#undef NEON_PICK
+#elif QEIL_HAVE_X86_SIMD
     if (simd != QEIL_SIMD_AVX2 || qeil_simd_best() < QEIL_SIMD_AVX2) return NULL;
     const int vnni = qeil_cpu_has_avx512_vnni();
     switch (type) {
@@ -584,6 +546,9 @@ qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd)
     if (act_type == QEIL_GGML_Q8_0 && simd == QEIL_SIMD_NEON &&
         qeil_simd_best() == QEIL_SIMD_NEON)
         return qeil_quantize_row_q8_0_neon;
+    if (act_type == QEIL_GGML_Q8_K && simd == QEIL_SIMD_NEON &&
+        qeil_simd_best() == QEIL_SIMD_NEON)
+        return qeil_quantize_row_q8_k_neon;
 #else
     (void)simd;
 #endif

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "kernels/quant.h" /* qeil_simd_best, QEIL_HAVE_X86_SIMD */
 
 /* exp(x) for the activations and the softmax, one recipe in scalar and AVX2
@@ -381,7 +382,7 @@ ATT_GROUP_FN(att_group2, 2)
 ATT_GROUP_FN(att_group3, 3)
 ATT_GROUP_FN(att_group4, 4)
 
-/* With AVX-512 (F/VL; detected with VNNI) and head_dim a multiple of 16,
+/* With AVX-512 F and VL (src/core/cpu.c) and head_dim a multiple of 16,
  * p.v holds G heads x up to 4 zmm (64 floats of each head) in registers,
  * so each V row is read once, in one pass, for all G heads. Element-wise
  * sums, so the lane width changes no bit. */
@@ -457,7 +458,9 @@ void qeil_op_attention_heads(const float *q, size_t q_stride, uint32_t n_heads, 
 {
 #if OPS_ATT_AVX2
     if (head_dim % 8 == 0 && qeil_simd_best() >= QEIL_SIMD_AVX2) {
-        const att_group_fn *fn = k_att_group[head_dim % 16 == 0 && qeil_cpu_has_avx512_vnni()];
+        const unsigned fvl = QEIL_CPU_AVX512F | QEIL_CPU_AVX512VL;
+        const att_group_fn *fn =
+            k_att_group[head_dim % 16 == 0 && (qeil_cpu_features() & fvl) == fvl];
         for (uint32_t h = 0; h < n_heads;) {
             const uint32_t g = n_heads - h < 4 ? n_heads - h : 4;
             if (g == 1)

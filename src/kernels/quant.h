@@ -291,8 +291,34 @@ void qeil_vec_dot_q8_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_neon(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q8_0_sdot(int64_t n, float *s, const void *w, const void *x);
 void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x);
-/* the bytes of qeil_quantize_row_q8_0 */
+#define QEIL_DECL_DOT_NEON(T)                                                        \
+    void qeil_vec_dot_##T##_neon(int64_t n, float *s, const void *w, const void *x); \
+    void qeil_vec_dot_##T##_sdot(int64_t n, float *s, const void *w, const void *x)
+QEIL_DECL_DOT_NEON(q4_1);
+QEIL_DECL_DOT_NEON(q5_0);
+QEIL_DECL_DOT_NEON(q5_1);
+QEIL_DECL_DOT_NEON(iq4_nl);
+QEIL_DECL_DOT_NEON(iq4_xs);
+QEIL_DECL_DOT_NEON(q4_k);
+QEIL_DECL_DOT_NEON(q5_k);
+QEIL_DECL_DOT_NEON(q6_k);
+/* Tiles (qeil_gemm_fn) of the 32-element Q8_0-activation types: plain
+ * ASIMD, SDOT (qeil_cpu_has_arm_dotprod) and SMMLA (qeil_cpu_has_arm_i8mm)
+ * variants, every element bitwise equal to the NEON dot kernel's. */
+#define QEIL_DECL_GEMM_NEON(T)                                                              \
+    void qeil_gemm_##T##_neon(int64_t n, int nr, int nc, const void *w, size_t ws,          \
+                              const void *x, size_t xs, float *y, size_t ys);               \
+    void qeil_gemm_##T##_sdot(int64_t n, int nr, int nc, const void *w, size_t ws,          \
+                              const void *x, size_t xs, float *y, size_t ys);               \
+    void qeil_gemm_##T##_i8mm(int64_t n, int nr, int nc, const void *w, size_t ws,          \
+                              const void *x, size_t xs, float *y, size_t ys)
+QEIL_DECL_GEMM_NEON(q8_0);
+QEIL_DECL_GEMM_NEON(q4_0);
+QEIL_DECL_GEMM_NEON(q5_0);
+QEIL_DECL_GEMM_NEON(iq4_nl);
+/* the bytes of qeil_quantize_row_q8_0 / qeil_quantize_row_q8_k */
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q8_k_neon(const float *src, void *dst, int64_t n);
 #endif
 
 #if QEIL_HAVE_X86_SIMD
@@ -381,6 +407,9 @@ qeil_simd qeil_simd_best(void);
 /* 1 when the NEON level may use the ARMv8.2 dot product (SDOT):
  * HWCAP_ASIMDDP and not QEIL_NO_SIMD. 0 elsewhere. */
 int qeil_cpu_has_arm_dotprod(void);
+/* 1 when the NEON level may use the ARMv8.6 int8 matrix multiply (SMMLA):
+ * HWCAP2_I8MM and not QEIL_NO_SIMD. 0 elsewhere. */
+int qeil_cpu_has_arm_i8mm(void);
 /* "scalar" / "avx2" / "neon". */
 const char *qeil_simd_name(qeil_simd simd);
 
@@ -422,7 +451,7 @@ typedef void (*qeil_gemm_fn)(int64_t n, int nr, int nc, const void *w, size_t ws
  * loops over qeil_vec_dot_for's kernel). */
 qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd);
 /* Quantizer of activation format `act_type` (Q8_0, Q8_K) at level `simd`:
- * a SIMD version where there is one (Q8_0 and Q8_K at AVX2), else the
+ * a SIMD version where there is one (Q8_0 and Q8_K at AVX2 and NEON), else the
  * traits' scalar one; the bytes are the same either way. NULL for an unknown type. */
 qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd);
 /* CPUID: AVX-512 F + VL + VNNI and the OS saves the AVX-512 state (asked once). */

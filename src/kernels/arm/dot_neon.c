@@ -22,11 +22,16 @@
 #include <string.h>
 
 
-static float load_f16_scalar(const uint8_t *p)
+/* A block's f16 scale by the FPU: LDR h + FCVT s, h (ARMv8.0). Exact for
+ * every non-NaN value, as qeil_f16_to_f32_fast, whose integer fast path
+ * cost 8 instructions and a branch per scale (docs/benchmarks.md,
+ * "Performance on paper"); a NaN stays a NaN (FCVT quiets a signalling
+ * one, as F16C and the portable conversion do: f16c_matches_portable). */
+static inline float load_f16_scalar(const uint8_t *p)
 {
-    uint16_t h;
+    __fp16 h;
     memcpy(&h, p, sizeof h);
-    return qeil_f16_to_f32_fast(h);
+    return (float)h;
 }
 
 /* acc01 += w[0..1] * x[0..1], acc23 += w[2..3] * x[2..3], in double. */
@@ -189,6 +194,413 @@ void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x)
     Q4_0_LOOP(dot16_sdot);
 }
 
+/* ---- the other block formats ------------------------------------------ */
+
+/* Every kernel below is written once, as an always-inline body taking the
+ * dot flavour as a constant (0: plain ASIMD, 1: SDOT), and instantiated
+ * twice; the compiler folds the flag. Integer sums are exact in any order
+ * (the reference's bounds, dot.c), so only the float combination has to
+ * follow the reference, and it is copied from there verbatim. */
+#define QEIL_NEON_INLINE static inline __attribute__((always_inline))
+
+QEIL_NEON_INLINE int32x4_t dotq(int32x4_t acc, int8x16_t a, int8x16_t b, const int sdot)
+{
+    return sdot ? dot16_sdot(acc, a, b) : dot16(acc, a, b);
+}
+
+/* lane i of the result: 0x10 where bit i of the 16-bit word h is set */
+QEIL_NEON_INLINE uint8x16_t bits16_to_0x10(uint32_t h)
+{
+    static const uint8_t k_bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t b = vcombine_u8(vdup_n_u8((uint8_t)(h & 0xff)), vdup_n_u8((uint8_t)(h >> 8 & 0xff)));
+    return vandq_u8(vtstq_u8(b, vld1q_u8(k_bit)), vdupq_n_u8(0x10));
+}
+
+/* The 32 five-bit codes of a Q5_0 / Q5_1 block (qh: 4 high-bit bytes, qs:
+ * 16 nibble bytes), elements 0..15 in lo, 16..31 in hi. */
+QEIL_NEON_INLINE void q5_unpack(const uint8_t *qh, const uint8_t *qs, uint8x16_t *lo, uint8x16_t *hi)
+{
+    uint32_t h;
+    memcpy(&h, qh, sizeof h);
+    const uint8x16_t v = vld1q_u8(qs);
+    *lo = vorrq_u8(vandq_u8(v, vdupq_n_u8(0x0f)), bits16_to_0x10(h & 0xffff));
+    *hi = vorrq_u8(vshrq_n_u8(v, 4), bits16_to_0x10(h >> 16));
+}
+
+QEIL_NEON_INLINE void q4_1_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q4_1_BYTES, bx += QEIL_Q8_1_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 4);
+        const uint8x16_t v = vld1q_u8(bw + 4);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))), vld1q_s8(qx), sdot);
+        acc = dotq(acc, vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum +
+               load_f16_scalar(bw + 2) * load_f16_scalar(bx + 2);
+    }
+    *s = sum;
+}
+
+QEIL_NEON_INLINE void q5_0_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    const int8x16_t sixteen = vdupq_n_s8(16);
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q5_0_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        uint8x16_t lo, hi;
+        q5_unpack(bw + 2, bw + 6, &lo, &hi);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, vsubq_s8(vreinterpretq_s8_u8(lo), sixteen), vld1q_s8(qx), sdot);
+        acc = dotq(acc, vsubq_s8(vreinterpretq_s8_u8(hi), sixteen), vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+QEIL_NEON_INLINE void q5_1_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_Q5_1_BYTES, bx += QEIL_Q8_1_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 4);
+        uint8x16_t lo, hi;
+        q5_unpack(bw + 4, bw + 8, &lo, &hi);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, vreinterpretq_s8_u8(lo), vld1q_s8(qx), sdot);
+        acc = dotq(acc, vreinterpretq_s8_u8(hi), vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum +
+               load_f16_scalar(bw + 2) * load_f16_scalar(bx + 2);
+    }
+    *s = sum;
+}
+
+/* 16 IQ4 nibble bytes -> the codebook values of elements 0..15 (low
+ * nibbles) and 16..31 (high nibbles), by a 16-entry table lookup (TBL) */
+QEIL_NEON_INLINE void iq4_unpack(const uint8_t *qs, int8x16_t tbl, int8x16_t *lo, int8x16_t *hi)
+{
+    const uint8x16_t v = vld1q_u8(qs);
+    *lo = vqtbl1q_s8(tbl, vandq_u8(v, vdupq_n_u8(0x0f)));
+    *hi = vqtbl1q_s8(tbl, vshrq_n_u8(v, 4));
+}
+
+QEIL_NEON_INLINE void iq4_nl_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const int8x16_t tbl = vld1q_s8(qeil_kvalues_iq4nl);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, bw += QEIL_IQ4_NL_BYTES, bx += QEIL_Q8_0_BYTES) {
+        const int8_t *qx = (const int8_t *)(bx + 2);
+        int8x16_t lo, hi;
+        iq4_unpack(bw + 2, tbl, &lo, &hi);
+        int32x4_t acc = vdupq_n_s32(0);
+        acc = dotq(acc, lo, vld1q_s8(qx), sdot);
+        acc = dotq(acc, hi, vld1q_s8(qx + 16), sdot);
+        const int32_t isum = vaddvq_s32(acc);
+        sum += load_f16_scalar(bw) * load_f16_scalar(bx) * (float)isum;
+    }
+    *s = sum;
+}
+
+QEIL_NEON_INLINE void iq4_xs_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const int8x16_t tbl = vld1q_s8(qeil_kvalues_iq4nl);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_IQ4_XS_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16_scalar(bw);
+        int sc[8];
+        qeil_iq4_xs_scales(bw, sc);
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int32x4_t isumv = vdupq_n_s32(0);
+        for (int ib = 0; ib < 8; ib++) {
+            int8x16_t lo, hi;
+            iq4_unpack(bw + 8 + 16 * ib, tbl, &lo, &hi);
+            int32x4_t part = dotq(vdupq_n_s32(0), lo, vld1q_s8(qy + 32 * ib), sdot);
+            part = dotq(part, hi, vld1q_s8(qy + 32 * ib + 16), sdot);
+            isumv = vmlaq_n_s32(isumv, part, sc[ib]);
+        }
+        const int32_t isum = vaddvq_s32(isumv);
+        sum += (double)d * (float)isum;
+    }
+    *s = (float)sum;
+}
+
+/* sum_j m[j] * (bsums[2j] + bsums[2j+1]) of a Q8_K block (bsums at +260) */
+QEIL_NEON_INLINE int32_t k_summin(const uint8_t *bx, const uint8_t m[8])
+{
+    const int16x8_t b0 = vld1q_s16((const int16_t *)(const void *)(bx + 260));
+    const int16x8_t b1 = vld1q_s16((const int16_t *)(const void *)(bx + 276));
+    const int16x8_t pairs = vpaddq_s16(b0, b1); /* bsums[2j] + bsums[2j+1], |.| <= 8128 */
+    const int16x8_t mv = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(m)));
+    int32x4_t acc = vmull_s16(vget_low_s16(pairs), vget_low_s16(mv));
+    acc = vmlal_high_s16(acc, pairs, mv);
+    return vaddvq_s32(acc);
+}
+
+/* Q4_K / Q5_K: 8 sub-blocks of 32; `hb` adds each element's fifth bit
+ * (Q5_K) or nothing (Q4_K, qh NULL). */
+QEIL_NEON_INLINE void qk45_body(int64_t n, float *s, const void *w, const void *x, const int five,
+                                const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const size_t bytes = five ? QEIL_Q5_K_BYTES : QEIL_Q4_K_BYTES;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += bytes, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16_scalar(bw);
+        const float dmin = dx * load_f16_scalar(bw + 2);
+        uint32_t scw[4]; /* sc[0..7] then m[0..7], bytes (little-endian) */
+        qeil_q4_k_unpack_scales(bw + 4, scw);
+        uint8_t sc[8], m[8];
+        memcpy(sc, scw, sizeof sc);
+        memcpy(m, scw + 2, sizeof m);
+        const uint8_t *qs = five ? bw + 48 : bw + 16;
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        uint8x16_t qh0 = vdupq_n_u8(0), qh1 = vdupq_n_u8(0);
+        if (five) {
+            qh0 = vld1q_u8(bw + 16);
+            qh1 = vld1q_u8(bw + 32);
+        }
+        const int32_t summin = k_summin(bx, m);
+        int32x4_t isumv = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t v0 = vld1q_u8(qs + 32 * c), v1 = vld1q_u8(qs + 32 * c + 16);
+            uint8x16_t a0 = vandq_u8(v0, vdupq_n_u8(0x0f)), a1 = vandq_u8(v1, vdupq_n_u8(0x0f));
+            uint8x16_t b0 = vshrq_n_u8(v0, 4), b1 = vshrq_n_u8(v1, 4);
+            if (five) {
+                const uint8x16_t m1 = vdupq_n_u8((uint8_t)(1u << (2 * c)));
+                const uint8x16_t m2 = vdupq_n_u8((uint8_t)(2u << (2 * c)));
+                const uint8x16_t x10 = vdupq_n_u8(0x10);
+                a0 = vorrq_u8(a0, vandq_u8(vtstq_u8(qh0, m1), x10));
+                a1 = vorrq_u8(a1, vandq_u8(vtstq_u8(qh1, m1), x10));
+                b0 = vorrq_u8(b0, vandq_u8(vtstq_u8(qh0, m2), x10));
+                b1 = vorrq_u8(b1, vandq_u8(vtstq_u8(qh1, m2), x10));
+            }
+            const int8_t *y = qy + 64 * c;
+            int32x4_t s1 = dotq(vdupq_n_s32(0), vreinterpretq_s8_u8(a0), vld1q_s8(y), sdot);
+            s1 = dotq(s1, vreinterpretq_s8_u8(a1), vld1q_s8(y + 16), sdot);
+            int32x4_t s2 = dotq(vdupq_n_s32(0), vreinterpretq_s8_u8(b0), vld1q_s8(y + 32), sdot);
+            s2 = dotq(s2, vreinterpretq_s8_u8(b1), vld1q_s8(y + 48), sdot);
+            isumv = vmlaq_n_s32(isumv, s1, sc[2 * c]);
+            isumv = vmlaq_n_s32(isumv, s2, sc[2 * c + 1]);
+        }
+        const int32_t isum = vaddvq_s32(isumv);
+        sum += (double)d * (float)isum - (double)dmin * (float)summin;
+    }
+    *s = (float)sum;
+}
+
+QEIL_NEON_INLINE void q6_k_body(int64_t n, float *s, const void *w, const void *x, const int sdot)
+{
+    const uint8_t *bw = w, *bx = x;
+    const int8x16_t k32 = vdupq_n_s8(32);
+    const uint8x16_t k0f = vdupq_n_u8(0x0f), k30 = vdupq_n_u8(0x30);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, bw += QEIL_Q6_K_BYTES, bx += QEIL_Q8_K_BYTES) {
+        float dx;
+        memcpy(&dx, bx, sizeof dx);
+        const float d = dx * load_f16_scalar(bw + 208);
+        const int8_t *scales = (const int8_t *)(bw + 192);
+        const int8_t *qy = (const int8_t *)(bx + 4);
+        int32x4_t isumv = vdupq_n_s32(0);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = bw + 64 * h, *qh = bw + 128 + 32 * h;
+            const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
+            const uint8x16_t l2 = vld1q_u8(ql + 32), l3 = vld1q_u8(ql + 48);
+            const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+            /* chunk c, half k: low nibbles of ql[32(c%2) + 16k ..] (high
+             * nibbles for c >= 2), top bits 2c..2c+1 of qh[16k ..] */
+            uint8x16_t q[8];
+            q[0] = vorrq_u8(vandq_u8(l0, k0f), vandq_u8(vshlq_n_u8(h0, 4), k30));
+            q[1] = vorrq_u8(vandq_u8(l1, k0f), vandq_u8(vshlq_n_u8(h1, 4), k30));
+            q[2] = vorrq_u8(vandq_u8(l2, k0f), vandq_u8(vshlq_n_u8(h0, 2), k30));
+            q[3] = vorrq_u8(vandq_u8(l3, k0f), vandq_u8(vshlq_n_u8(h1, 2), k30));
+            q[4] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(h0, k30));
+            q[5] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(h1, k30));
+            q[6] = vorrq_u8(vshrq_n_u8(l2, 4), vandq_u8(vshrq_n_u8(h0, 2), k30));
+            q[7] = vorrq_u8(vshrq_n_u8(l3, 4), vandq_u8(vshrq_n_u8(h1, 2), k30));
+            for (int k = 0; k < 8; k++) {
+                const int8x16_t qs = vsubq_s8(vreinterpretq_s8_u8(q[k]), k32);
+                const int32x4_t part = dotq(vdupq_n_s32(0), qs, vld1q_s8(qy + 128 * h + 16 * k), sdot);
+                isumv = vmlaq_n_s32(isumv, part, scales[8 * h + k]);
+            }
+        }
+        const int32_t isum = vaddvq_s32(isumv);
+        sum += (double)d * (float)isum;
+    }
+    *s = (float)sum;
+}
+
+#define NEON_PAIR(NAME, BODY)                                                          \
+    void qeil_vec_dot_##NAME##_neon(int64_t n, float *s, const void *w, const void *x) \
+    {                                                                                  \
+        BODY(n, s, w, x, 0);                                                           \
+    }                                                                                  \
+    void qeil_vec_dot_##NAME##_sdot(int64_t n, float *s, const void *w, const void *x) \
+    {                                                                                  \
+        BODY(n, s, w, x, 1);                                                           \
+    }
+
+#define Q4_K_BODY(n, s, w, x, sdot) qk45_body(n, s, w, x, 0, sdot)
+#define Q5_K_BODY(n, s, w, x, sdot) qk45_body(n, s, w, x, 1, sdot)
+
+NEON_PAIR(q4_1, q4_1_body)
+NEON_PAIR(q5_0, q5_0_body)
+NEON_PAIR(q5_1, q5_1_body)
+NEON_PAIR(iq4_nl, iq4_nl_body)
+NEON_PAIR(iq4_xs, iq4_xs_body)
+NEON_PAIR(q4_k, Q4_K_BODY)
+NEON_PAIR(q5_k, Q5_K_BODY)
+NEON_PAIR(q6_k, q6_k_body)
+
+/* ---- tiles: up to 4 weight rows x 4 activations (qeil_gemm_fn) -------- */
+
+/* SMMLA v0.4s, v1.16b, v2.16b (ARMv8.6 FEAT_I8MM), by its encoding, as
+ * SDOT above: v0 += (2x8 int8 matrix v1) x (2x8 int8 matrix v2)^T, i.e.
+ * lanes {a0.b0, a0.b1, a1.b0, a1.b1} over 8 bytes each. Only reached when
+ * HWCAP2_I8MM is set (qeil_cpu_has_arm_i8mm). */
+static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b)
+{
+    register int32x4_t r0 __asm__("v0") = acc;
+    register int8x16_t r1 __asm__("v1") = a;
+    register int8x16_t r2 __asm__("v2") = b;
+    __asm__(".inst 0x4e82a420 /* smmla v0.4s, v1.16b, v2.16b */" : "+w"(r0) : "w"(r1), "w"(r2));
+    return r0;
+}
+
+/* weight block formats of the tiles: 32 elements against Q8_0 */
+enum { T_Q8_0, T_Q4_0, T_Q5_0, T_IQ4_NL };
+
+/* The 32 weights of one block as int8 (elements 0..15, 16..31), exactly
+ * the values the dot kernels above multiply. */
+QEIL_NEON_INLINE void tile_unpack(const int fmt, const uint8_t *b, int8x16_t *lo, int8x16_t *hi)
+{
+    if (fmt == T_Q8_0) {
+        *lo = vld1q_s8((const int8_t *)(b + 2));
+        *hi = vld1q_s8((const int8_t *)(b + 18));
+    } else if (fmt == T_Q4_0) {
+        q4_0_unpack(b + 2, lo, hi);
+    } else if (fmt == T_Q5_0) {
+        uint8x16_t l, h;
+        q5_unpack(b + 2, b + 6, &l, &h);
+        *lo = vsubq_s8(vreinterpretq_s8_u8(l), vdupq_n_s8(16));
+        *hi = vsubq_s8(vreinterpretq_s8_u8(h), vdupq_n_s8(16));
+    } else {
+        iq4_unpack(b + 2, vld1q_s8(qeil_kvalues_iq4nl), lo, hi);
+    }
+}
+
+/* One tile. mode 0: plain ASIMD, 1: SDOT, 2: SMMLA. Per block: the nr x nc
+ * integer sums (exact), then per activation c the four rows' running sums
+ * as one float32x4: sum[r] += (d_w[r] * d_x[c]) * (float)isum[r][c], lane
+ * by lane the dot kernels' scalar operations (no contraction: the build
+ * has -ffp-contract=off), so every element has qeil_vec_dot's bits. */
+QEIL_NEON_INLINE void q0_tile(const int fmt, const size_t bbytes, int64_t nb, int nr, int nc,
+                              const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y,
+                              size_t ys, const int mode)
+{
+    float32x4_t sum[QEIL_GEMM_MAX_VEC];
+    for (int c = 0; c < QEIL_GEMM_MAX_VEC; c++) sum[c] = vdupq_n_f32(0.0f);
+    for (int64_t i = 0; i < nb; i++) {
+        int8x16_t wl[4], wh[4], xl[4], xh[4];
+        float dw[4] = {0, 0, 0, 0};
+        for (int r = 0; r < 4; r++) {
+            if (r < nr) {
+                const uint8_t *b = w + (size_t)r * ws + (size_t)i * bbytes;
+                tile_unpack(fmt, b, &wl[r], &wh[r]);
+                dw[r] = load_f16_scalar(b);
+            } else {
+                wl[r] = wh[r] = vdupq_n_s8(0);
+            }
+        }
+        float dx[4] = {0, 0, 0, 0};
+        for (int c = 0; c < 4; c++) {
+            if (c < nc) {
+                const uint8_t *b = x + (size_t)c * xs + (size_t)i * QEIL_Q8_0_BYTES;
+                xl[c] = vld1q_s8((const int8_t *)(b + 2));
+                xh[c] = vld1q_s8((const int8_t *)(b + 18));
+                dx[c] = load_f16_scalar(b);
+            } else {
+                xl[c] = xh[c] = vdupq_n_s8(0);
+            }
+        }
+        int32x4_t isum[4]; /* isum[c] lane r */
+        if (mode == 2) {
+            /* row pairs x column pairs: 8-byte chunks interleaved two by two */
+            int32_t m[4][4];
+            for (int r = 0; r < nr; r += 2)
+                for (int c = 0; c < nc; c += 2) {
+                    const int64x2_t a0 = vreinterpretq_s64_s8(wl[r]), a1 = vreinterpretq_s64_s8(wl[r + 1]);
+                    const int64x2_t a2 = vreinterpretq_s64_s8(wh[r]), a3 = vreinterpretq_s64_s8(wh[r + 1]);
+                    const int64x2_t b0 = vreinterpretq_s64_s8(xl[c]), b1 = vreinterpretq_s64_s8(xl[c + 1]);
+                    const int64x2_t b2 = vreinterpretq_s64_s8(xh[c]), b3 = vreinterpretq_s64_s8(xh[c + 1]);
+                    int32x4_t acc = vdupq_n_s32(0);
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip1q_s64(a0, a1)), vreinterpretq_s8_s64(vzip1q_s64(b0, b1)));
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip2q_s64(a0, a1)), vreinterpretq_s8_s64(vzip2q_s64(b0, b1)));
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip1q_s64(a2, a3)), vreinterpretq_s8_s64(vzip1q_s64(b2, b3)));
+                    acc = mmla(acc, vreinterpretq_s8_s64(vzip2q_s64(a2, a3)), vreinterpretq_s8_s64(vzip2q_s64(b2, b3)));
+                    m[c][r] = vgetq_lane_s32(acc, 0);
+                    m[c + 1][r] = vgetq_lane_s32(acc, 1);
+                    m[c][r + 1] = vgetq_lane_s32(acc, 2);
+                    m[c + 1][r + 1] = vgetq_lane_s32(acc, 3);
+                }
+            for (int c = 0; c < nc; c++) {
+                for (int r = nr; r < 4; r++) m[c][r] = 0;
+                isum[c] = vld1q_s32(m[c]);
+            }
+        } else {
+            for (int c = 0; c < nc; c++) {
+                int32x4_t a[4];
+                for (int r = 0; r < 4; r++) {
+                    a[r] = vdupq_n_s32(0);
+                    if (r < nr) {
+                        a[r] = dotq(a[r], wl[r], xl[c], mode);
+                        a[r] = dotq(a[r], wh[r], xh[c], mode);
+                    }
+                }
+                isum[c] = vpaddq_s32(vpaddq_s32(a[0], a[1]), vpaddq_s32(a[2], a[3]));
+            }
+        }
+        const float32x4_t dwv = vld1q_f32(dw);
+        for (int c = 0; c < nc; c++)
+            sum[c] = vaddq_f32(sum[c], vmulq_f32(vmulq_n_f32(dwv, dx[c]), vcvtq_f32_s32(isum[c])));
+    }
+    for (int c = 0; c < nc; c++) {
+        float out[4];
+        vst1q_f32(out, sum[c]);
+        for (int r = 0; r < nr; r++) y[(size_t)c * ys + (size_t)r] = out[r];
+    }
+}
+
+#define NEON_GEMM(NAME, FMT, BYTES, MODE)                                                      \
+    void NAME(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x, size_t xs,   \
+              float *y, size_t ys)                                                             \
+    {                                                                                          \
+        q0_tile(FMT, BYTES, n / 32, nr, nc, w, ws, x, xs, y, ys, MODE);                       \
+    }
+
+NEON_GEMM(qeil_gemm_q8_0_neon, T_Q8_0, QEIL_Q8_0_BYTES, 0)
+NEON_GEMM(qeil_gemm_q8_0_sdot, T_Q8_0, QEIL_Q8_0_BYTES, 1)
+NEON_GEMM(qeil_gemm_q8_0_i8mm, T_Q8_0, QEIL_Q8_0_BYTES, 2)
+NEON_GEMM(qeil_gemm_q4_0_neon, T_Q4_0, QEIL_Q4_0_BYTES, 0)
+NEON_GEMM(qeil_gemm_q4_0_sdot, T_Q4_0, QEIL_Q4_0_BYTES, 1)
+NEON_GEMM(qeil_gemm_q4_0_i8mm, T_Q4_0, QEIL_Q4_0_BYTES, 2)
+NEON_GEMM(qeil_gemm_q5_0_neon, T_Q5_0, QEIL_Q5_0_BYTES, 0)
+NEON_GEMM(qeil_gemm_q5_0_sdot, T_Q5_0, QEIL_Q5_0_BYTES, 1)
+NEON_GEMM(qeil_gemm_q5_0_i8mm, T_Q5_0, QEIL_Q5_0_BYTES, 2)
+NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0)
+NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1)
+NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2)
+
 /* ---- f32 -> Q8_0 activations ------------------------------------------- */
 
 /* qeil_quantize_row_q8_0's bytes: amax by FMAXNM (what fmaxf is on
@@ -196,10 +608,30 @@ void qeil_vec_dot_q4_0_sdot(int64_t n, float *s, const void *w, const void *x)
  * operations, then per element the reference's round_clamp: NaN and
  * v <= -127 give -127, v >= 127 gives 127, else FCVTAS (round to nearest,
  * ties away from zero: roundf). */
+/* 32 values times id, rounded and clamped as the reference's round_clamp,
+ * to 32 int8 at q. */
+static inline void q8_round32(const float32x4_t v[8], float id, int8_t *q)
+{
+    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
+    const float32x4_t vid = vdupq_n_f32(id);
+    int16x8_t q16[4];
+    for (int k = 0; k < 8; k += 2) {
+        int32x4_t qi[2];
+        for (int u = 0; u < 2; u++) {
+            float32x4_t t = vmulq_f32(v[k + u], vid);
+            t = vbslq_f32(vcgtq_f32(t, lo), t, lo); /* NaN fails: -127 */
+            t = vbslq_f32(vcltq_f32(t, hi), t, hi);
+            qi[u] = vcvtaq_s32_f32(t);
+        }
+        q16[k / 2] = vcombine_s16(vmovn_s32(qi[0]), vmovn_s32(qi[1]));
+    }
+    vst1q_s8(q, vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
+    vst1q_s8(q + 16, vcombine_s8(vmovn_s16(q16[2]), vmovn_s16(q16[3])));
+}
+
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
 {
     uint8_t *b = dst;
-    const float32x4_t lo = vdupq_n_f32(-127.0f), hi = vdupq_n_f32(127.0f);
     for (int64_t i = 0; i < n / QEIL_QK8_0; i++, b += QEIL_Q8_0_BYTES) {
         const float *x = src + i * QEIL_QK8_0;
         float32x4_t v[8];
@@ -213,20 +645,35 @@ void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const uint16_t h = qeil_f32_to_f16(d);
         memcpy(b, &h, sizeof h);
-        const float32x4_t vid = vdupq_n_f32(id);
-        int16x8_t q16[4];
-        for (int k = 0; k < 8; k += 2) {
-            int32x4_t q[2];
-            for (int u = 0; u < 2; u++) {
-                float32x4_t t = vmulq_f32(v[k + u], vid);
-                t = vbslq_f32(vcgtq_f32(t, lo), t, lo); /* NaN fails: -127 */
-                t = vbslq_f32(vcltq_f32(t, hi), t, hi);
-                q[u] = vcvtaq_s32_f32(t);
-            }
-            q16[k / 2] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+        q8_round32(v, id, (int8_t *)(b + 2));
+    }
+}
+
+/* qeil_quantize_row_q8_k's bytes: amax over the 256 values by FMAXNM, d =
+ * amax / 127 and id = 127 / amax (0 for amax 0) in scalar as there, each
+ * element rounded as above, and the 16 group sums (exact in int16:
+ * |.| <= 16 * 127) by SADDLV. */
+void qeil_quantize_row_q8_k_neon(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK_K; i++, b += QEIL_Q8_K_BYTES) {
+        const float *x = src + i * QEIL_QK_K;
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < QEIL_QK_K / 4; k++) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + 4 * k)));
+        const float amax = vmaxnmvq_f32(m);
+        const float d = amax / 127.0f;
+        const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+        memcpy(b, &d, sizeof d);
+        int8_t *qs = (int8_t *)(b + 4);
+        for (int c = 0; c < QEIL_QK_K / 32; c++) {
+            float32x4_t v[8];
+            for (int k = 0; k < 8; k++) v[k] = vld1q_f32(x + 32 * c + 4 * k);
+            q8_round32(v, id, qs + 32 * c);
         }
-        vst1q_s8((int8_t *)(b + 2), vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
-        vst1q_s8((int8_t *)(b + 18), vcombine_s8(vmovn_s16(q16[2]), vmovn_s16(q16[3])));
+        for (int g = 0; g < QEIL_QK_K / 16; g++) {
+            const int16_t sum = vaddlvq_s8(vld1q_s8(qs + 16 * g));
+            memcpy(b + 260 + 2 * g, &sum, sizeof sum);
+        }
     }
 }
 
