@@ -401,7 +401,7 @@ TEST(vulkan_kv_store_and_attention)
     float *zero = xmalloc(kvn * sizeof(float)), *kc[2], *vc[2];
     upload(&p, zero, kvn, kc);
     upload(&p, zero, kvn, vc);
-    for (int k = 0; k < 2; k++) kv[k] = (qeil_bkv){kc[k], vc[k], n_seq, n_ctx, n_kv, hd};
+    for (int k = 0; k < 2; k++) kv[k] = (qeil_bkv){.k = kc[k], .v = vc[k], .n_seq = n_seq, .n_ctx = n_ctx, .n_kv_heads = n_kv, .head_dim = hd};
     qeil_brow *rows = xmalloc(n * sizeof *rows);
     for (uint32_t i = 0; i < n; i++) rows[i] = (qeil_brow){1, 3 + i}; /* seq 1, positions 3.. */
     float *qh = rand_vec(n * stride, 1.5f), *q[2], *o[2], *out[2];

@@ -123,10 +123,18 @@ typedef struct {
     float rope_base;   /* llama/qwen2; default 10000 */
     int rope_scaling_llama3; /* 1: Llama-3 RoPE (rope_freqs.weight, as llama.cpp's converter) */
     int tied;          /* share token embedding and output */
+    /* granite: the four multipliers (defaults: Granite-4.0-350M's, docs/models.md) */
+    float embedding_scale, residual_scale, attention_scale, logit_scale;
+    /* lfm2: short-convolution kernel length (2..64, default 3) and which
+     * blocks are attention (bit l set: block l; the rest are short
+     * convolutions; n_layers <= 64). Default: the odd blocks. */
+    uint32_t conv_L;
+    uint64_t attn_layers;
 } qeil_mkmodel_params;
 
 QEIL_API qeil_mkmodel_params qeil_mkmodel_default_params(void);
-/* Presets with the shapes of the paper's families ("llama-3.2-1b", ...). */
+/* Presets with the shapes of the paper's families ("llama-3.2-1b",
+ * "granite-4.0-350m", "lfm2-350m", ...) and tiny-* test models. */
 QEIL_API qeil_status qeil_mkmodel_preset(qeil_ctx *ctx, const char *name, qeil_mkmodel_params *out);
 /* Write a valid GGUF with random weights and a small vocabulary. */
 QEIL_API qeil_status qeil_mkmodel_write(qeil_ctx *ctx, const qeil_mkmodel_params *p, const char *path);
