@@ -54,7 +54,7 @@ static void unit_label(char *buf, size_t cap, const qeil_model_desc *md, uint32_
 
 static void table_header(void)
 {
-    printf("%-18s %-6s %6s %7s %8s %6s %7s %7s %8s %-6s %9s\n", "NAME", "ARCH", "LAYERS", "D_MODEL",
+    printf("%-18s %-7s %6s %7s %8s %6s %7s %7s %8s %-6s %9s\n", "NAME", "ARCH", "LAYERS", "D_MODEL",
            "HEADS/KV", "D_FF", "VOCAB", "CTX", "PARAMS", "WTYPE", "WEIGHT_GB");
 }
 
@@ -63,7 +63,7 @@ static void table_row(const qeil_model_desc *md)
     char heads[32], params[32];
     snprintf(heads, sizeof heads, "%u/%u", md->n_heads, md->n_kv_heads);
     fmt_count(params, sizeof params, qeil_model_params(md));
-    printf("%-18s %-6s %6u %7u %8s %6u %7u %7u %8s %-6s %9.3f\n", cli_term(md->name), qeil_arch_name(md->arch),
+    printf("%-18s %-7s %6u %7u %8s %6u %7u %7u %8s %-6s %9.3f\n", cli_term(md->name), qeil_arch_name(md->arch),
            md->n_layers, md->d_model, heads, md->d_ff, md->vocab, md->ctx_max, params,
            type_name(md->weight_type), qeil_model_weight_bytes(md) / 1e9);
 }
