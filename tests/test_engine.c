@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "engine/backend.h"
+#include "engine/forward.h"
 #include "kernels/ops.h"
 #include "kernels/quant.h"
 #include "qeil/engine.h"
@@ -1141,10 +1142,11 @@ TEST(lfm2_sequences_state)
     qeil_ctx_free(ctx);
 }
 
-/* The vulkan backend implements neither scale nor shortconv: a granite
- * unit or an lfm2 conv block asked onto it is refused by name before any
- * device is touched, and nothing moves. An lfm2 attention block needs
- * neither op, so its refusal (if any) is about the device, not the op. */
+/* The vulkan backend has no shortconv: an lfm2 conv block asked onto it
+ * is refused by name before any device is touched, and nothing moves. An
+ * lfm2 attention block needs no such op, so its refusal (if any) is about
+ * the device, not the op. The same rule for granite's scale, on a backend
+ * table without it. */
 TEST(placement_refuses_missing_ops)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -1168,17 +1170,26 @@ TEST(placement_refuses_missing_ops)
         CHECK_EQ_INT(qeil_engine_eval(e, 0, t, 2, NULL, 0), QEIL_OK);
         qeil_engine_free(e);
     }
-    p = preset("tiny-granite");
-    CHECK(make_model(ctx, &p, path));
-    e = open_engine(ctx, path, 1, 32, 1, 8);
-    CHECK(e != NULL);
-    if (e) {
-        uint8_t pl[4] = {0, 0, 0, 1}; /* head: logits / logit_scale */
-        CHECK_EQ_INT(qeil_engine_set_placement(e, pl, 4), QEIL_ERR_UNSUPPORTED);
-        CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "op 'scale'");
-        CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "granite");
-        qeil_engine_free(e);
-    }
+    /* granite needs scale everywhere (vulkan has it): a backend without
+     * it is refused for every unit; lfm2 needs shortconv in conv blocks
+     * only */
+    qeil_backend noscale = qeil_backend_cpu;
+    noscale.scale = NULL;
+    qeil_fwd_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    hp.n_layers = 2;
+    hp.emb_scale = 12.0f;
+    hp.res_scale = hp.logit_scale = 1.0f;
+    CHECK_EQ_STR(qeil_fwd_missing_op(&noscale, &hp, 0, NULL), "scale");
+    CHECK(qeil_fwd_missing_op(&qeil_backend_cpu, &hp, 0, NULL) == NULL);
+    CHECK(qeil_fwd_missing_op(&qeil_backend_vulkan, &hp, 3, NULL) == NULL);
+    hp.emb_scale = 1.0f;
+    CHECK(qeil_fwd_missing_op(&noscale, &hp, 3, NULL) == NULL);
+    qeil_fwd_layer conv;
+    memset(&conv, 0, sizeof conv);
+    conv.conv_in.data = &hp; /* any non-NULL: a conv block */
+    CHECK_EQ_STR(qeil_fwd_missing_op(&qeil_backend_vulkan, &hp, 1, &conv), "shortconv");
+    CHECK(qeil_fwd_missing_op(&qeil_backend_cpu, &hp, 1, &conv) == NULL);
     qeil_ctx_free(ctx);
 }
 

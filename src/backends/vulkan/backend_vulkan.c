@@ -77,6 +77,7 @@ static const struct {
 #define ELTWISE_ADD_BIAS 1u
 #define ELTWISE_SILU_MUL 2u
 #define ELTWISE_GELU 3u
+#define ELTWISE_SCALE 4u
 
 typedef struct {
     uint8_t *host; /* mapped address: the backend pointer the engine sees */
@@ -680,6 +681,14 @@ static void vk_silu_mul(void *p, float *g, const float *u, size_t n)
 
 static void vk_gelu(void *p, float *x, size_t n) { eltwise(p, ELTWISE_GELU, x, NULL, n, 1, 0); }
 
+/* x *= sc; the factor travels as its bits in the push constant's d */
+static void vk_scale(void *p, float *x, size_t n, float sc)
+{
+    uint32_t bits;
+    memcpy(&bits, &sc, sizeof bits);
+    eltwise(p, ELTWISE_SCALE, x, NULL, n, bits, 0);
+}
+
 static void norm(vk_state *s, uint32_t layer, const float *x, const float *w, const float *b,
                  float *y, uint32_t n_rows, uint32_t d, float eps)
 {
@@ -807,4 +816,5 @@ const qeil_backend qeil_backend_vulkan = {
     .silu_mul = vk_silu_mul,
     .gelu = vk_gelu,
     .sync = vk_sync,
+    .scale = vk_scale, /* granite; lfm2's shortconv: not yet (conv blocks stay on the cpu) */
 };
