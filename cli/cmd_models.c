@@ -91,10 +91,12 @@ static void show_table(const qeil_model_desc *md)
     for (uint32_t u = 0; u < qeil_model_n_units(md); u++) {
         char lab[16];
         unit_label(lab, sizeof lab, md, u);
+        const int conv = u >= 1 && u <= md->n_layers && md->layer_kind[u - 1] == QEIL_LAYER_CONV;
         printf("%-6s %16.0f %10.2f %s%s\n", lab, md->unit_weight_B[u],
                md->unit_weight_B[u] / (1024.0 * 1024.0), qeil_dtype_name(md->unit_dtype[u]),
                u == md->n_layers + 1 && md->tied_embeddings ? "   (includes the tied embedding table)"
-                                                            : "");
+               : conv ? "   (short convolution: no KV cache)"
+                      : "");
     }
 }
 
@@ -119,6 +121,7 @@ static cJSON *model_json(const qeil_model_desc *md, int with_units)
     cJSON_AddStringToObject(m, "weight_type", type_name(md->weight_type));
     cJSON_AddNumberToObject(m, "weight_B", qeil_model_weight_bytes(md));
     cJSON_AddStringToObject(m, "kv_type", type_name(md->kv_type));
+    if (md->conv_L) cJSON_AddNumberToObject(m, "conv_L", md->conv_L);
     if (with_units) {
         cJSON_AddNumberToObject(m, "token_embd_B", md->token_embd_B);
         cJSON *units = cJSON_AddArrayToObject(m, "units");
@@ -130,6 +133,9 @@ static cJSON *model_json(const qeil_model_desc *md, int with_units)
             cJSON_AddStringToObject(o, "unit", lab);
             cJSON_AddNumberToObject(o, "weight_B", md->unit_weight_B[u]);
             cJSON_AddStringToObject(o, "dtype", qeil_dtype_name(md->unit_dtype[u]));
+            if (u >= 1 && u <= md->n_layers) /* lfm2 conv blocks keep no KV cache */
+                cJSON_AddStringToObject(o, "kind",
+                                        md->layer_kind[u - 1] == QEIL_LAYER_CONV ? "conv" : "attention");
             cJSON_AddItemToArray(units, o);
         }
     }
