@@ -23,13 +23,15 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: qeil mkmodel --arch llama|qwen2|gpt2 [--preset NAME] [shape options]\n"
+            "usage: qeil mkmodel --arch llama|qwen2|gpt2|granite|lfm2 [--preset NAME] [shape options]\n"
             "                    --type TYPE -o FILE.gguf\n\n"
             "Write a valid GGUF file with random weights and a small vocabulary, for tests\n"
             "and benchmarks. A preset gives the shapes of a real model (e.g. llama-3.2-1b,\n"
-            "qwen2-0.5b, gpt2-125m); options given after it override single values.\n\n"
+            "qwen2-0.5b, gpt2-125m, granite-4.0-350m, lfm2-350m); options given after it\n"
+            "override single values. lfm2 files make the odd blocks attention and the\n"
+            "others short convolutions (kernel 3) unless the preset says otherwise.\n\n"
             "options:\n"
-            "  --arch A          llama|qwen2|gpt2 (required unless --preset gives it)\n"
+            "  --arch A          llama|qwen2|gpt2|granite|lfm2 (required unless --preset gives it)\n"
             "  --preset NAME     shapes of a known model family\n"
             "  --layers N        transformer blocks (1..%u)\n"
             "  --dim D           embedding width d_model (1..%u)\n"
@@ -74,13 +76,14 @@ static const char *const TYPES[] = {"f32",  "f16",    "bf16",   "q8_0", "q4_0",
 
 static int parse_arch(const char *v, qeil_arch *out)
 {
-    static const qeil_arch archs[] = {QEIL_ARCH_LLAMA, QEIL_ARCH_QWEN2, QEIL_ARCH_GPT2};
+    static const qeil_arch archs[] = {QEIL_ARCH_LLAMA, QEIL_ARCH_QWEN2, QEIL_ARCH_GPT2,
+                                      QEIL_ARCH_GRANITE, QEIL_ARCH_LFM2};
     for (size_t i = 0; i < 3; i++)
         if (strcmp(v, qeil_arch_name(archs[i])) == 0) {
             *out = archs[i];
             return 0;
         }
-    return cli_usage_error(CMD, "--arch: '%s' is not one of llama|qwen2|gpt2", v);
+    return cli_usage_error(CMD, "--arch: '%s' is not one of llama|qwen2|gpt2|granite|lfm2", v);
 }
 
 /* A shape option given on the command line (set) overrides the preset. */

@@ -54,7 +54,7 @@ static void unit_label(char *buf, size_t cap, const qeil_model_desc *md, uint32_
 
 static void table_header(void)
 {
-    printf("%-18s %-6s %6s %7s %8s %6s %7s %7s %8s %-6s %9s\n", "NAME", "ARCH", "LAYERS", "D_MODEL",
+    printf("%-18s %-7s %6s %7s %8s %6s %7s %7s %8s %-6s %9s\n", "NAME", "ARCH", "LAYERS", "D_MODEL",
            "HEADS/KV", "D_FF", "VOCAB", "CTX", "PARAMS", "WTYPE", "WEIGHT_GB");
 }
 
@@ -63,7 +63,7 @@ static void table_row(const qeil_model_desc *md)
     char heads[32], params[32];
     snprintf(heads, sizeof heads, "%u/%u", md->n_heads, md->n_kv_heads);
     fmt_count(params, sizeof params, qeil_model_params(md));
-    printf("%-18s %-6s %6u %7u %8s %6u %7u %7u %8s %-6s %9.3f\n", cli_term(md->name), qeil_arch_name(md->arch),
+    printf("%-18s %-7s %6u %7u %8s %6u %7u %7u %8s %-6s %9.3f\n", cli_term(md->name), qeil_arch_name(md->arch),
            md->n_layers, md->d_model, heads, md->d_ff, md->vocab, md->ctx_max, params,
            type_name(md->weight_type), qeil_model_weight_bytes(md) / 1e9);
 }
@@ -91,10 +91,12 @@ static void show_table(const qeil_model_desc *md)
     for (uint32_t u = 0; u < qeil_model_n_units(md); u++) {
         char lab[16];
         unit_label(lab, sizeof lab, md, u);
+        const int conv = u >= 1 && u <= md->n_layers && md->layer_kind[u - 1] == QEIL_LAYER_CONV;
         printf("%-6s %16.0f %10.2f %s%s\n", lab, md->unit_weight_B[u],
                md->unit_weight_B[u] / (1024.0 * 1024.0), qeil_dtype_name(md->unit_dtype[u]),
                u == md->n_layers + 1 && md->tied_embeddings ? "   (includes the tied embedding table)"
-                                                            : "");
+               : conv ? "   (short convolution: no KV cache)"
+                      : "");
     }
 }
 
@@ -119,6 +121,7 @@ static cJSON *model_json(const qeil_model_desc *md, int with_units)
     cJSON_AddStringToObject(m, "weight_type", type_name(md->weight_type));
     cJSON_AddNumberToObject(m, "weight_B", qeil_model_weight_bytes(md));
     cJSON_AddStringToObject(m, "kv_type", type_name(md->kv_type));
+    if (md->conv_L) cJSON_AddNumberToObject(m, "conv_L", md->conv_L);
     if (with_units) {
         cJSON_AddNumberToObject(m, "token_embd_B", md->token_embd_B);
         cJSON *units = cJSON_AddArrayToObject(m, "units");
@@ -130,6 +133,9 @@ static cJSON *model_json(const qeil_model_desc *md, int with_units)
             cJSON_AddStringToObject(o, "unit", lab);
             cJSON_AddNumberToObject(o, "weight_B", md->unit_weight_B[u]);
             cJSON_AddStringToObject(o, "dtype", qeil_dtype_name(md->unit_dtype[u]));
+            if (u >= 1 && u <= md->n_layers) /* lfm2 conv blocks keep no KV cache */
+                cJSON_AddStringToObject(o, "kind",
+                                        md->layer_kind[u - 1] == QEIL_LAYER_CONV ? "conv" : "attention");
             cJSON_AddItemToArray(units, o);
         }
     }

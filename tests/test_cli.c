@@ -281,6 +281,17 @@ TEST(catalogs_list)
     j = cJSON_Parse(out_text);
     CHECK(j != NULL);
     cJSON_Delete(j);
+    /* lfm2's blocks say their kind: b0 is a short convolution, b2 attention */
+    CHECK_EQ_INT(qeil("models lfm2-2.6b"), 0);
+    CHECK_CONTAINS(out_text, "arch            lfm2");
+    CHECK_CONTAINS(out_text, "(short convolution: no KV cache)");
+    CHECK_EQ_INT(qeil("models lfm2-2.6b --output json"), 0);
+    j = cJSON_Parse(out_text);
+    cJSON *units = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "model"), "units");
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(units, 1), "kind")), "conv");
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(units, 3), "kind")), "attention");
+    CHECK_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "model"), "conv_L")), 3);
+    cJSON_Delete(j);
 }
 
 /* A tiny llama-style GGUF written with the library's writer: the planner

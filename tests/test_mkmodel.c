@@ -41,7 +41,11 @@ static char g_dir[256];
 /* The key table                                                             */
 /* ------------------------------------------------------------------------ */
 
-enum { A_LLAMA = 1, A_QWEN2 = 2, A_GPT2 = 4, A_ALL = 7, A_ROPE = A_LLAMA | A_QWEN2 };
+enum {
+    A_LLAMA = 1, A_QWEN2 = 2, A_GPT2 = 4, A_GRANITE = 8, A_LFM2 = 16, A_ALL = 31,
+    A_ROPE = A_LLAMA | A_QWEN2 | A_GRANITE | A_LFM2,
+    A_LLAMALIKE = A_LLAMA | A_QWEN2 | A_GRANITE /* every block has attention */
+};
 #define NO_ELEM (-1)
 
 typedef struct {
@@ -79,10 +83,16 @@ static const key_rule k_keys[] = {
     {"{arch}.attention.head_count", QEIL_GGUF_UINT32, NO_ELEM, A_ALL, A_ALL},
     /* TextModel: num_key_value_heads (GPT2Model does not write it; the
      * loader defaults it to head_count) */
-    {"{arch}.attention.head_count_kv", QEIL_GGUF_UINT32, NO_ELEM, A_ROPE, 0},
-    /* TextModel: only when config.json has head_dim */
-    {"{arch}.attention.key_length", QEIL_GGUF_UINT32, NO_ELEM, A_ROPE, 0},
-    {"{arch}.attention.value_length", QEIL_GGUF_UINT32, NO_ELEM, A_ROPE, 0},
+    {"{arch}.attention.head_count_kv", QEIL_GGUF_UINT32, NO_ELEM, A_LLAMALIKE, 0},
+    /* LFM2Model.set_gguf_parameters: a list, num_key_value_heads for
+     * "full_attention" layers and 0 for conv layers (add_head_count_kv ->
+     * add_array of Python ints: INT32); llama-model.cpp get_key_or_arr,
+     * lfm2 is_recr(il) = n_head_kv(il) == 0 */
+    {"{arch}.attention.head_count_kv", QEIL_GGUF_ARRAY, QEIL_GGUF_INT32, A_LFM2, 0},
+    /* TextModel: only when config.json has head_dim (GraniteModel pops it;
+     * LFM2 configs have none) */
+    {"{arch}.attention.key_length", QEIL_GGUF_UINT32, NO_ELEM, A_LLAMA | A_QWEN2, 0},
+    {"{arch}.attention.value_length", QEIL_GGUF_UINT32, NO_ELEM, A_LLAMA | A_QWEN2, 0},
     /* TextModel: rope_theta (add_float32) */
     {"{arch}.rope.freq_base", QEIL_GGUF_FLOAT32, NO_ELEM, A_ROPE, 0},
     /* TextModel: only for linear, yarn and longrope configs (llama3 is
@@ -93,13 +103,28 @@ static const key_rule k_keys[] = {
     /* TextModel: rms_norm_eps; load_hparams LLM_ARCH_LLAMA / QWEN2:
      * get_key(LLM_KV_ATTENTION_LAYERNORM_RMS_EPS) required */
     {"{arch}.attention.layer_norm_rms_epsilon", QEIL_GGUF_FLOAT32, NO_ELEM, A_ROPE, A_ROPE},
+    /* GraniteModel.set_gguf_parameters: attention_multiplier,
+     * embedding_multiplier, residual_multiplier, logits_scaling
+     * (add_float32); src/models/granite.cpp load_arch_hparams: logit_scale
+     * required, the other three optional */
+    {"{arch}.attention.scale", QEIL_GGUF_FLOAT32, NO_ELEM, A_GRANITE, 0},
+    {"{arch}.embedding_scale", QEIL_GGUF_FLOAT32, NO_ELEM, A_GRANITE, 0},
+    {"{arch}.residual_scale", QEIL_GGUF_FLOAT32, NO_ELEM, A_GRANITE, 0},
+    {"{arch}.logit_scale", QEIL_GGUF_FLOAT32, NO_ELEM, A_GRANITE, A_GRANITE},
+    /* GraniteHybridModel (Granite 4.0 files, also the all-attention ones it
+     * rewrites to "granite"): add_rope_scaling_finetuned (add_bool) */
+    {"{arch}.rope.scaling.finetuned", QEIL_GGUF_BOOL, NO_ELEM, A_GRANITE, 0},
+    /* LFM2Model: add_shortconv_l_cache (conv_L_cache); lfm2.cpp
+     * load_arch_hparams: get_key(LLM_KV_SHORTCONV_L_CACHE) required */
+    {"{arch}.shortconv.l_cache", QEIL_GGUF_UINT32, NO_ELEM, A_LFM2, A_LFM2},
     /* GPT2Model: layer_norm_epsilon; load_hparams LLM_ARCH_GPT2:
      * get_key(LLM_KV_ATTENTION_LAYERNORM_EPS) required */
     {"{arch}.attention.layer_norm_epsilon", QEIL_GGUF_FLOAT32, NO_ELEM, A_GPT2, A_GPT2},
-    /* LlamaModel.set_gguf_parameters: add_vocab_size, add_rope_dimension_count
-     * (head_dim); Qwen2Model and GPT2Model write neither */
-    {"{arch}.vocab_size", QEIL_GGUF_UINT32, NO_ELEM, A_LLAMA, 0},
-    {"{arch}.rope.dimension_count", QEIL_GGUF_UINT32, NO_ELEM, A_LLAMA, 0},
+    /* LlamaModel.set_gguf_parameters (GraniteModel inherits it):
+     * add_vocab_size, add_rope_dimension_count (head_dim); LFM2Model
+     * add_vocab_size only; Qwen2Model and GPT2Model write neither */
+    {"{arch}.vocab_size", QEIL_GGUF_UINT32, NO_ELEM, A_LLAMA | A_GRANITE | A_LFM2, 0},
+    {"{arch}.rope.dimension_count", QEIL_GGUF_UINT32, NO_ELEM, A_LLAMA | A_GRANITE, 0},
 
     /* _set_vocab_sentencepiece / _set_vocab_gpt2; llama-vocab.cpp load():
      * get_key(LLM_KV_TOKENIZER_MODEL) required, the token list required */
@@ -156,7 +181,7 @@ static int in_list(const char *s, const char *const *list, size_t n)
 /* ------------------------------------------------------------------------ */
 
 /* shape symbols, from the file's own metadata */
-enum { S_1D = 0, S_D, S_V, S_Q, S_KV, S_QKV, S_FF, S_CTX, S_ROT2 };
+enum { S_1D = 0, S_D, S_V, S_Q, S_KV, S_QKV, S_FF, S_CTX, S_ROT2, S_HD, S_3D, S_CONVL };
 
 typedef struct {
     const char *name; /* per-layer names without the "blk.N." prefix */
@@ -167,10 +192,14 @@ typedef struct {
 } tensor_rule;
 
 static const tensor_rule k_tensors[] = {
-    /* llama-model.cpp load_tensors, LLM_ARCH_LLAMA / QWEN2 / GPT2 */
+    /* llama-model.cpp load_tensors, LLM_ARCH_LLAMA / QWEN2 / GPT2;
+     * src/models/granite.cpp and lfm2.cpp load_arch_tensors */
     {"token_embd.weight", 0, A_ALL, A_ALL, S_D, S_V},
     {"position_embd.weight", 0, A_GPT2, A_GPT2, S_D, S_CTX},
-    {"output_norm.weight", 0, A_ALL, A_ALL, S_D, S_1D},
+    {"output_norm.weight", 0, A_ALL & ~A_LFM2, A_ALL & ~A_LFM2, S_D, S_1D},
+    /* lfm2: the final norm is LLM_TENSOR_OUTPUT_NORM_LFM2, named
+     * "token_embd_norm" (llama-arch.cpp: "fix for wrong tensor name") */
+    {"token_embd_norm.weight", 0, A_LFM2, A_LFM2, S_D, S_1D},
     {"output_norm.bias", 0, A_GPT2, A_GPT2, S_D, S_1D},
     /* TENSOR_NOT_REQUIRED: absent means tied to token_embd (duplicated) */
     {"output.weight", 0, A_ALL, 0, S_D, S_V},
@@ -178,28 +207,39 @@ static const tensor_rule k_tensors[] = {
      * TENSOR_DUPLICATED after layer 0); written by LlamaModel.
      * generate_extra_tensors for rope_type llama3. QWEN2 and GPT2 do not
      * load it, so a file with one would fail "wrong number of tensors" */
-    {"rope_freqs.weight", 0, A_LLAMA, 0, S_ROT2, S_1D},
+    {"rope_freqs.weight", 0, A_LLAMA | A_GRANITE, 0, S_ROT2, S_1D},
     {"attn_norm.weight", 1, A_ALL, A_ALL, S_D, S_1D},
     {"attn_norm.bias", 1, A_GPT2, A_GPT2, S_D, S_1D},
-    {"attn_q.weight", 1, A_ROPE, A_ROPE, S_D, S_Q},
-    {"attn_k.weight", 1, A_ROPE, A_ROPE, S_D, S_KV},
-    {"attn_v.weight", 1, A_ROPE, A_ROPE, S_D, S_KV},
+    /* lfm2: attention tensors only in attention blocks, shortconv only in
+     * conv blocks (checked per block in check_tensors) */
+    {"attn_q.weight", 1, A_ROPE, A_LLAMALIKE, S_D, S_Q},
+    {"attn_k.weight", 1, A_ROPE, A_LLAMALIKE, S_D, S_KV},
+    {"attn_v.weight", 1, A_ROPE, A_LLAMALIKE, S_D, S_KV},
     /* LLAMA: optional biases; QWEN2: bq, bk, bv required */
-    {"attn_q.bias", 1, A_ROPE, A_QWEN2, S_Q, S_1D},
-    {"attn_k.bias", 1, A_ROPE, A_QWEN2, S_KV, S_1D},
-    {"attn_v.bias", 1, A_ROPE, A_QWEN2, S_KV, S_1D},
+    {"attn_q.bias", 1, A_LLAMA | A_QWEN2, A_QWEN2, S_Q, S_1D},
+    {"attn_k.bias", 1, A_LLAMA | A_QWEN2, A_QWEN2, S_KV, S_1D},
+    {"attn_v.bias", 1, A_LLAMA | A_QWEN2, A_QWEN2, S_KV, S_1D},
+    /* lfm2 QK-norm: {n_embd_head_k} each */
+    {"attn_q_norm.weight", 1, A_LFM2, 0, S_HD, S_1D},
+    {"attn_k_norm.weight", 1, A_LFM2, 0, S_HD, S_1D},
+    /* lfm2 short convolution: conv {L_cache, n_embd} (f32: the converter
+     * squeezes HF's [d, 1, L] and keeps it f32; ggml_ssm_conv needs f32),
+     * in_proj {n_embd, 3 n_embd}, out_proj {n_embd, n_embd} */
+    {"shortconv.conv.weight", 1, A_LFM2, 0, S_CONVL, S_D},
+    {"shortconv.in_proj.weight", 1, A_LFM2, 0, S_D, S_3D},
+    {"shortconv.out_proj.weight", 1, A_LFM2, 0, S_D, S_D},
     {"attn_qkv.weight", 1, A_GPT2, A_GPT2, S_D, S_QKV},
     {"attn_qkv.bias", 1, A_GPT2, A_GPT2, S_QKV, S_1D},
-    {"attn_output.weight", 1, A_ALL, A_ALL, S_Q, S_D},
-    {"attn_output.bias", 1, A_LLAMA | A_GPT2, A_GPT2, S_D, S_1D},
+    {"attn_output.weight", 1, A_ALL, A_ALL & ~A_LFM2, S_Q, S_D},
+    {"attn_output.bias", 1, A_LLAMA | A_GPT2 | A_GRANITE, A_GPT2, S_D, S_1D},
     {"ffn_norm.weight", 1, A_ALL, A_ALL, S_D, S_1D},
     {"ffn_norm.bias", 1, A_GPT2, A_GPT2, S_D, S_1D},
     {"ffn_gate.weight", 1, A_ROPE, A_ROPE, S_D, S_FF},
-    {"ffn_gate.bias", 1, A_LLAMA, 0, S_FF, S_1D},
+    {"ffn_gate.bias", 1, A_LLAMA | A_GRANITE, 0, S_FF, S_1D},
     {"ffn_up.weight", 1, A_ALL, A_ALL, S_D, S_FF},
-    {"ffn_up.bias", 1, A_LLAMA | A_GPT2, A_GPT2, S_FF, S_1D},
+    {"ffn_up.bias", 1, A_LLAMA | A_GPT2 | A_GRANITE, A_GPT2, S_FF, S_1D},
     {"ffn_down.weight", 1, A_ALL, A_ALL, S_FF, S_D},
-    {"ffn_down.bias", 1, A_LLAMA | A_GPT2, A_GPT2, S_D, S_1D},
+    {"ffn_down.bias", 1, A_LLAMA | A_GPT2 | A_GRANITE, A_GPT2, S_D, S_1D},
 };
 #define N_TENSORS (sizeof k_tensors / sizeof k_tensors[0])
 
@@ -230,7 +270,14 @@ static uint32_t expected_ftype(int type)
 
 static unsigned arch_bit(qeil_arch a)
 {
-    return a == QEIL_ARCH_LLAMA ? A_LLAMA : a == QEIL_ARCH_QWEN2 ? A_QWEN2 : A_GPT2;
+    switch (a) {
+    case QEIL_ARCH_LLAMA: return A_LLAMA;
+    case QEIL_ARCH_QWEN2: return A_QWEN2;
+    case QEIL_ARCH_GPT2: return A_GPT2;
+    case QEIL_ARCH_GRANITE: return A_GRANITE;
+    case QEIL_ARCH_LFM2: return A_LFM2;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -266,16 +313,22 @@ typedef struct {
         TEST_FAIL_(__VA_ARGS__);                                                                   \
     } while (0)
 
+/* The rule for `key` that applies to this file's architecture (a key can
+ * have one row per set of architectures: head_count_kv is a number, or a
+ * per-block array for lfm2), else the first rule of that name. */
 static const key_rule *find_rule(const file_check *c, const char *key)
 {
     char name[160];
+    const key_rule *first = NULL;
     for (size_t i = 0; i < N_KEYS; i++) {
         const char *k = k_keys[i].key;
         if (strncmp(k, "{arch}.", 7) == 0) snprintf(name, sizeof name, "%s.%s", c->arch, k + 7);
         else snprintf(name, sizeof name, "%s", k);
-        if (strcmp(name, key) == 0) return &k_keys[i];
+        if (strcmp(name, key) != 0) continue;
+        if (k_keys[i].archs & c->bit) return &k_keys[i];
+        if (!first) first = &k_keys[i];
     }
-    return NULL;
+    return first;
 }
 
 static void check_keys(file_check *c)
@@ -338,7 +391,28 @@ static void check_values(file_check *c)
             qeil_gguf_get_str(g, key) ? qeil_gguf_get_str(g, key) : "(not a string)");
     const uint32_t hd = p->d_model / p->n_heads;
     snprintf(key, sizeof key, "%s.rope.dimension_count", c->arch);
-    if (p->arch == QEIL_ARCH_LLAMA) CHECK_EQ_INT(u64_or(c, key, hd), hd);
+    if (p->arch == QEIL_ARCH_LLAMA || p->arch == QEIL_ARCH_GRANITE) CHECK_EQ_INT(u64_or(c, key, hd), hd);
+    if (p->arch == QEIL_ARCH_GRANITE) {
+        static const char *const sk[4] = {"attention.scale", "embedding_scale", "residual_scale",
+                                          "logit_scale"};
+        const float want[4] = {p->attention_scale, p->embedding_scale, p->residual_scale, p->logit_scale};
+        for (int i = 0; i < 4; i++) {
+            double v = -1.0;
+            snprintf(key, sizeof key, "granite.%s", sk[i]);
+            if (qeil_gguf_get_f64(c->ctx, g, key, &v) != QEIL_OK || v != (double)want[i])
+                BAD(c, "%s = %g, the params say %g", key, v, (double)want[i]);
+        }
+    }
+    if (p->arch == QEIL_ARCH_LFM2) {
+        CHECK_EQ_INT(u64_or(c, "lfm2.shortconv.l_cache", 0), p->conv_L);
+        int64_t ki = qeil_gguf_find_key(g, "lfm2.attention.head_count_kv");
+        for (uint32_t l = 0; ki >= 0 && l < p->n_layers; l++) {
+            const double want = (p->attn_layers >> l) & 1 ? (double)p->n_kv_heads : 0.0;
+            if (qeil_gguf_arr_f64(g, ki, l) != want)
+                BAD(c, "lfm2.attention.head_count_kv[%u] = %g, block %u is %s", l, qeil_gguf_arr_f64(g, ki, l),
+                    l, want > 0 ? "attention" : "conv");
+        }
+    }
 
     /* tokenizer: a model and pre-tokenizer llama.cpp knows, the ones the
      * converter writes for this kind of vocabulary */
@@ -433,6 +507,9 @@ static uint64_t dim_of(const file_check *c, int s)
     case S_FF: return p->d_ff;
     case S_CTX: return p->ctx;
     case S_ROT2: return hd / 2;
+    case S_HD: return hd;
+    case S_3D: return 3u * (uint64_t)p->d_model;
+    case S_CONVL: return p->conv_L;
     default: return 1;
     }
 }
@@ -472,8 +549,33 @@ static void check_tensors(file_check *c)
             BAD(c, "tensor '%s' has shape [%llu, %llu], llama.cpp creates [%llu, %llu]", t->name,
                 (unsigned long long)t->ne[0], (unsigned long long)(t->n_dims > 1 ? t->ne[1] : 1),
                 (unsigned long long)dim_of(c, r->ne0), (unsigned long long)dim_of(c, r->ne1));
-        /* the converter stores every 1-D tensor as f32 (prepare_tensors) */
-        if (nd == 1) CHECK_EQ_INT(t->type, QEIL_GGML_F32);
+        /* the converter stores every 1-D tensor as f32 (prepare_tensors),
+         * and lfm2's conv kernels */
+        if (nd == 1 || r->ne0 == S_CONVL) CHECK_EQ_INT(t->type, QEIL_GGML_F32);
+        /* lfm2: a block has attention or short-convolution tensors, as its
+         * head_count_kv entry says (0: conv), never both */
+        if (p->arch == QEIL_ARCH_LFM2 && r->per_layer) {
+            const int conv = !((p->attn_layers >> layer) & 1);
+            const int is_conv_t = strncmp(r->name, "shortconv.", 10) == 0;
+            const int is_attn_t = strncmp(r->name, "attn_", 5) == 0 && strcmp(r->name, "attn_norm.weight") != 0;
+            if ((conv && is_attn_t) || (!conv && is_conv_t))
+                BAD(c, "tensor '%s' in a %s block", t->name, conv ? "conv" : "attention");
+        }
+    }
+    if (p->arch == QEIL_ARCH_LFM2) {
+        static const char *const attn_t[] = {"attn_q.weight", "attn_k.weight", "attn_v.weight",
+                                             "attn_output.weight", "attn_q_norm.weight",
+                                             "attn_k_norm.weight"};
+        static const char *const conv_t[] = {"shortconv.conv.weight", "shortconv.in_proj.weight",
+                                             "shortconv.out_proj.weight"};
+        char nm[96];
+        for (uint32_t l = 0; l < p->n_layers; l++) {
+            const int conv = !((p->attn_layers >> l) & 1);
+            for (size_t k = 0; k < (conv ? 3u : 6u); k++) {
+                snprintf(nm, sizeof nm, "blk.%u.%s", l, conv ? conv_t[k] : attn_t[k]);
+                if (qeil_gguf_find_tensor(g, nm) < 0) BAD(c, "required tensor '%s' is missing", nm);
+            }
+        }
     }
     char name[96];
     for (size_t i = 0; i < N_TENSORS; i++) {
@@ -598,6 +700,31 @@ TEST(tables_refuse_old_mkmodel_metadata)
         test_failed_ = before;
         CHECK(keys_failed);   /* head_count_kv, rope.scaling.type, block_count i32 */
         CHECK(values_failed); /* scaling type llama3, pre gpt2 */
+        qeil_gguf_free(g);
+    }
+    qeil_free(ctx, buf);
+    qeil_gguf_writer_free(w);
+
+    /* lfm2 with a single head_count_kv (the llama way) and no
+     * shortconv.l_cache: both refused */
+    p = qeil_mkmodel_default_params();
+    p.arch = QEIL_ARCH_LFM2;
+    w = qeil_gguf_writer_create(ctx);
+    buf = NULL;
+    len = 0;
+    g = NULL;
+    CHECK(w && qeil_gguf_writer_set_str(w, "general.architecture", "lfm2") == QEIL_OK);
+    CHECK(w && qeil_gguf_writer_set_u32(w, "lfm2.attention.head_count_kv", 2) == QEIL_OK);
+    CHECK(w && qeil_gguf_writer_to_memory(w, &buf, &len) == QEIL_OK);
+    CHECK(buf && qeil_gguf_from_memory(ctx, buf, len, &g) == QEIL_OK);
+    if (g) {
+        const int before = test_failed_;
+        file_check c = {"old lfm2", &p, ctx, g, "lfm2", A_LFM2};
+        test_failed_ = 0;
+        check_keys(&c);
+        const int keys_failed = test_failed_;
+        test_failed_ = before;
+        CHECK(keys_failed); /* head_count_kv not an INT32 array; l_cache missing */
         qeil_gguf_free(g);
     }
     qeil_free(ctx, buf);

@@ -94,10 +94,24 @@ TEST(params_match_published_counts)
     /* Granite-4.0-350M: 100352·1024 + 28·8,914,944 + 1024 = 352,379,904 */
     CHECK_EQ_INT(qeil_model_load(ctx, "granite-350m", &md), QEIL_OK);
     CHECK_NEAR(qeil_model_params(&md), 352379904.0, 0, 0);
-    /* LFM2-2.6B: 2,569,272,320 on its model card; the dense approximation is
-     * within 0.2 % (d_ff 11520 chosen for that, docs/models.md) */
+    /* LFM2-2.6B: 2,569,272,320 on its model card, exactly (22 conv + 8
+     * attention blocks, docs/models.md); the blocks differ in bytes: a conv
+     * block holds 4 d² + 3 d matrix weights, an attention block 2.5 d² */
     CHECK_EQ_INT(qeil_model_load(ctx, "lfm2-2.6b", &md), QEIL_OK);
-    CHECK_NEAR(qeil_model_params(&md), 2569272320.0, 0.002, 0);
+    CHECK_NEAR(qeil_model_params(&md), 2569272320.0, 0, 0);
+    CHECK_EQ_INT(md.arch, QEIL_ARCH_LFM2);
+    CHECK_EQ_INT(md.conv_L, 3);
+    {
+        int n_attn = 0;
+        for (uint32_t l = 0; l < md.n_layers; l++) n_attn += md.layer_kind[l] == QEIL_LAYER_ATTN;
+        CHECK_EQ_INT(n_attn, 8);
+        /* f16: conv block 2 (4·2048² + 3·10752·2048) + 4 (2·2048) + 4·3·2048
+         * (f32 kernel); attention block 2 (2.5·2048² + 3·10752·2048) + 4 (2·2048 + 2·64) */
+        CHECK_NEAR(md.unit_weight_B[1 + 0], 2.0 * (4.0 * 2048 * 2048 + 3.0 * 10752 * 2048) + 4.0 * 2 * 2048 + 4.0 * 3 * 2048, 0, 0);
+        CHECK_NEAR(md.unit_weight_B[1 + 2], 2.0 * (2.5 * 2048 * 2048 + 3.0 * 10752 * 2048) + 4.0 * (2 * 2048 + 2 * 64), 0, 0);
+    }
+    CHECK_EQ_INT(qeil_model_load(ctx, "granite-350m", &md), QEIL_OK);
+    CHECK_EQ_INT(md.arch, QEIL_ARCH_GRANITE);
     qeil_ctx_free(ctx);
 }
 

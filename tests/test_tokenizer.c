@@ -1005,8 +1005,10 @@ TEST(gguf_bpe_matches_arrays)
 {
     bpe_vocab v;
     bpe_vocab_init(&v);
-    const char *pre_names[3] = {"gpt2", "llama-bpe", "qwen2"};
-    for (int p = 0; p < 3; p++) {
+    /* lfm2: llama.cpp's llama-vocab.cpp gives "lfm2" the LLAMA3 pre-tokenizer */
+    const char *pre_names[4] = {"gpt2", "llama-bpe", "qwen2", "lfm2"};
+    for (int p = 0; p < 4; p++) {
+        const int pre = p == 3 ? (int)QEIL_PRE_LLAMA3 : p;
         qeil_gguf_writer *w = qeil_gguf_writer_create(ctx);
         qeil_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
         qeil_gguf_writer_set_str(w, "tokenizer.ggml.pre", pre_names[p]);
@@ -1015,12 +1017,12 @@ TEST(gguf_bpe_matches_arrays)
         qeil_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)v.merge,
                                      N_MERGES + 1);
         qeil_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)ID_EOT);
-        qeil_tokenizer *g = NULL, *a = bpe_make(&v, (qeil_pretok)p);
+        qeil_tokenizer *g = NULL, *a = bpe_make(&v, (qeil_pretok)pre);
         qeil_status st = via_gguf(w, &g);
         CHECK_EQ_INT(st, QEIL_OK);
         if (st != QEIL_OK) printf("  %s\n", qeil_ctx_errmsg(ctx));
         if (g && a) {
-            CHECK_EQ_INT(qeil_tokenizer_pre(g), p);
+            CHECK_EQ_INT(qeil_tokenizer_pre(g), pre);
             CHECK_EQ_INT(qeil_tokenizer_eos(g), ID_EOT);
             CHECK_EQ_INT(qeil_tokenizer_add_bos(g), 0);
             for (size_t c = 0; c < sizeof k_bpe_cases / sizeof k_bpe_cases[0]; c++) {

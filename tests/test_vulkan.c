@@ -401,7 +401,7 @@ TEST(vulkan_kv_store_and_attention)
     float *zero = xmalloc(kvn * sizeof(float)), *kc[2], *vc[2];
     upload(&p, zero, kvn, kc);
     upload(&p, zero, kvn, vc);
-    for (int k = 0; k < 2; k++) kv[k] = (qeil_bkv){kc[k], vc[k], n_seq, n_ctx, n_kv, hd};
+    for (int k = 0; k < 2; k++) kv[k] = (qeil_bkv){.k = kc[k], .v = vc[k], .n_seq = n_seq, .n_ctx = n_ctx, .n_kv_heads = n_kv, .head_dim = hd};
     qeil_brow *rows = xmalloc(n * sizeof *rows);
     for (uint32_t i = 0; i < n; i++) rows[i] = (qeil_brow){1, 3 + i}; /* seq 1, positions 3.. */
     float *qh = rand_vec(n * stride, 1.5f), *q[2], *o[2], *out[2];
@@ -609,6 +609,58 @@ TEST(vulkan_models_match_cpu)
     qeil_ctx_free(ctx);
 }
 
+/* granite on the GPU (its multipliers: the scale op), and lfm2 (the
+ * shortconv shader and its state, QK-norm) all on the GPU and with its conv
+ * blocks on the CPU and the rest on the GPU (the state moves with its
+ * block): the same logits and greedy tokens as all on the CPU. */
+TEST(vulkan_granite_and_lfm2)
+{
+    if (g_no_vk) SKIP(g_no_vk);
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    const char *presets[] = {"tiny-granite", "tiny-lfm2"};
+    for (size_t pi = 0; pi < 2; pi++) {
+        qeil_mkmodel_params mp;
+        CHECK_EQ_INT(qeil_mkmodel_preset(ctx, presets[pi], &mp), QEIL_OK);
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.gguf", g_dir, presets[pi]);
+        CHECK_EQ_INT(qeil_mkmodel_write(ctx, &mp, path), QEIL_OK);
+        qeil_engine_params ep = qeil_engine_default_params();
+        ep.n_threads = 2;
+        ep.n_ctx = 64;
+        ep.n_batch = 16;
+        qeil_engine *e = NULL;
+        if (qeil_engine_open(ctx, path, &ep, &e) != QEIL_OK) {
+            printf("  open: %s\n", qeil_ctx_errmsg(ctx));
+            CHECK(0);
+            continue;
+        }
+        const uint32_t V = qeil_engine_n_vocab(e), nu = mp.n_layers + 2;
+        float *ref = xmalloc((size_t)N_PROMPT * V * sizeof(float));
+        float *got = xmalloc((size_t)N_PROMPT * V * sizeof(float));
+        int32_t gref[N_GEN], ggot[N_GEN];
+        run_model(e, V, ref, gref);
+        for (int mode = 0; mode < (pi == 1 ? 2 : 1); mode++) {
+            uint8_t place[8];
+            for (uint32_t u = 0; u < nu; u++) place[u] = 1;
+            for (uint32_t l = 0; mode == 1 && l < mp.n_layers; l++)
+                if (!((mp.attn_layers >> l) & 1)) place[1 + l] = 0;
+            if (qeil_engine_set_placement(e, place, nu) != QEIL_OK) {
+                printf("  placement: %s\n", qeil_ctx_errmsg(ctx));
+                CHECK(0);
+                break;
+            }
+            run_model(e, V, got, ggot);
+            CHECK_CLOSE(got, ref, (size_t)N_PROMPT * V, 1e-4);
+            CHECK(memcmp(gref, ggot, sizeof gref) == 0);
+            if (test_failed_) printf("  %s placement mode %d\n", presets[pi], mode);
+        }
+        free(ref);
+        free(got);
+        qeil_engine_free(e);
+    }
+    qeil_ctx_free(ctx);
+}
+
 /* A model with a weight type the device cannot take (Q5_K): the placement is
  * refused by name and the engine keeps running on the CPU. */
 TEST(vulkan_placement_refuses_untaken_types)
@@ -662,6 +714,7 @@ int main(void)
     RUN(vulkan_kv_store_and_attention);
     RUN(vulkan_rejects_foreign_addresses_and_types);
     RUN(vulkan_models_match_cpu);
+    RUN(vulkan_granite_and_lfm2);
     RUN(vulkan_placement_refuses_untaken_types);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

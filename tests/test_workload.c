@@ -375,6 +375,69 @@ TEST(real_model_kv_and_residency)
     qeil_ctx_free(ctx);
 }
 
+/* LFM2-2.6B (d 2048, F 10752, L 3; 22 conv + 8 attention blocks): a conv
+ * block keeps no KV, only (L - 1) x d f32 values of state per sequence =
+ * 2 x 2048 x 4 = 16,384 B, and its decode step costs the same at any
+ * context. By hand, per token:
+ *   matmuls 2 (3d² + d² + 3dF) = 2 (4 x 4,194,304 + 3 x 2048 x 10752)
+ *                              = 165,675,008
+ *   norms 2 x 4d = 16,384; conv + gates (2L + 2) d = 16,384;
+ *   SwiGLU 5F = 53,760; residuals 2d = 4,096      -> 165,765,632 FLOPs.
+ * The attention blocks hold f16 K and V of 8 x 64 each per token:
+ * 2 x 512 x 2 = 2,048 B per position; at P + N = 4096 all blocks hold
+ * 8 x 4096 x 2,048 + 22 x 16,384 = 67,469,312 B (a dense 30-block stack
+ * would hold 251,658,240). */
+TEST(lfm2_conv_blocks_have_no_kv)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_model_desc md;
+    CHECK_EQ_INT(qeil_model_load(ctx, "lfm2-2.6b", &md), QEIL_OK);
+    qeil_workload a, b;
+    CHECK_EQ_INT(build(ctx, &md, 512, 128, 1, &a), QEIL_OK);
+    CHECK_EQ_INT(build(ctx, &md, 3968, 128, 1, &b), QEIL_OK);
+    const qeil_unit_work *c0 = &a.u[1 + 0], *c1 = &b.u[1 + 0]; /* block 0: conv */
+    const qeil_unit_work *t0 = &a.u[1 + 2], *t1 = &b.u[1 + 2]; /* block 2: attention */
+    CHECK_EQ_INT(md.layer_kind[0], QEIL_LAYER_CONV);
+    CHECK_EQ_INT(md.layer_kind[2], QEIL_LAYER_ATTN);
+    CHECK_NEAR(c0->dc_flops, 165765632.0, 0, 0);
+    CHECK_NEAR(c1->dc_flops, c0->dc_flops, 0, 0);
+    CHECK_NEAR(c0->kv_res_B, 16384.0, 0, 0);
+    CHECK_NEAR(c1->kv_res_B, 16384.0, 0, 0);
+    CHECK_NEAR(c0->dc_kv_read_B, 16384.0, 0, 0);
+    CHECK_NEAR(c0->dc_kv_write_B, 16384.0, 0, 0);
+    CHECK_NEAR(c0->pf_kv_read_B, 0.0, 0, 0);
+    CHECK_NEAR(c0->pf_flops, 512.0 * c0->dc_flops, 0, 0);
+    /* attention blocks grow with the context */
+    CHECK_NEAR(t1->kv_res_B, 4096.0 * 2048.0, 0, 0);
+    CHECK(t1->dc_flops > t0->dc_flops);
+    CHECK(t1->dc_kv_read_B > t0->dc_kv_read_B);
+    double kv = 0;
+    for (uint32_t l = 0; l < md.n_layers; l++) kv += b.u[1 + l].kv_res_B;
+    CHECK_NEAR(kv, 67469312.0, 0, 0);
+    /* a conv block streams more weight bytes than an attention block (4 d²
+     * vs 2.5 d² of projections): the planner sees the blocks differ */
+    CHECK(c0->dc_weight_B > t0->dc_weight_B);
+    qeil_ctx_free(ctx);
+}
+
+/* Granite's multipliers: the embedding unit multiplies d values per token,
+ * the head divides V logits, each block scales two residual branches. */
+TEST(granite_multipliers_counted)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_model_desc md;
+    CHECK_EQ_INT(qeil_model_load(ctx, "granite-350m", &md), QEIL_OK);
+    qeil_workload g, l;
+    CHECK_EQ_INT(build(ctx, &md, 64, 8, 1, &g), QEIL_OK);
+    md.arch = QEIL_ARCH_LLAMA; /* the same shapes without the multipliers */
+    CHECK_EQ_INT(build(ctx, &md, 64, 8, 1, &l), QEIL_OK);
+    CHECK_NEAR(g.u[0].dc_flops, 1024.0, 0, 0);
+    CHECK_NEAR(l.u[0].dc_flops, 0.0, 0, 0);
+    CHECK_NEAR(g.u[1].dc_flops - l.u[1].dc_flops, 2.0 * 1024, 0, 0);
+    CHECK_NEAR(g.u[29].dc_flops - l.u[29].dc_flops, 100352.0, 0, 0);
+    qeil_ctx_free(ctx);
+}
+
 TEST(bad_params_rejected_with_field)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -436,6 +499,8 @@ int main(void)
     RUN(decode_sum_equals_n_times_mean);
     RUN(decode_flops_about_twice_params);
     RUN(real_model_kv_and_residency);
+    RUN(lfm2_conv_blocks_have_no_kv);
+    RUN(granite_multipliers_counted);
     RUN(bad_params_rejected_with_field);
     RUN(token_table_derived_when_not_given);
     return test_summary("workload");

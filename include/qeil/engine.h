@@ -131,10 +131,18 @@ typedef struct {
                                   its real source goes in tokenizer.chat_template and
                                   the special tokens it spells become CONTROL tokens
                                   (in the padding slots; vocab must leave room) */
+    /* granite: the four multipliers (defaults: Granite-4.0-350M's, docs/models.md) */
+    float embedding_scale, residual_scale, attention_scale, logit_scale;
+    /* lfm2: short-convolution kernel length (2..64, default 3) and which
+     * blocks are attention (bit l set: block l; the rest are short
+     * convolutions; n_layers <= 64). Default: the odd blocks. */
+    uint32_t conv_L;
+    uint64_t attn_layers;
 } qeil_mkmodel_params;
 
 QEIL_API qeil_mkmodel_params qeil_mkmodel_default_params(void);
-/* Presets with the shapes of the paper's families ("llama-3.2-1b", ...). */
+/* Presets with the shapes of the paper's families ("llama-3.2-1b",
+ * "granite-4.0-350m", "lfm2-350m", ...) and tiny-* test models. */
 QEIL_API qeil_status qeil_mkmodel_preset(qeil_ctx *ctx, const char *name, qeil_mkmodel_params *out);
 /* Write a valid GGUF with random weights and a small vocabulary. */
 QEIL_API qeil_status qeil_mkmodel_write(qeil_ctx *ctx, const qeil_mkmodel_params *p, const char *path);

@@ -28,12 +28,25 @@ extern "C" {
 #define QEIL_MAX_WUNITS (QEIL_MAX_LAYERS + 2) /* embedding + blocks + head */
 
 typedef enum {
-    QEIL_ARCH_LLAMA = 0, /* RMSNorm, RoPE, GQA, SwiGLU (Llama, Granite, LFM2 dense approx.) */
+    QEIL_ARCH_LLAMA = 0, /* RMSNorm, RoPE, GQA, SwiGLU */
     QEIL_ARCH_QWEN2,     /* llama + QKV biases */
-    QEIL_ARCH_GPT2       /* LayerNorm, learned positions, GELU MLP, fused QKV */
+    QEIL_ARCH_GPT2,      /* LayerNorm, learned positions, GELU MLP, fused QKV */
+    QEIL_ARCH_GRANITE,   /* llama + scalar multipliers on embeddings, residuals,
+                            attention scores and logits (IBM Granite) */
+    QEIL_ARCH_LFM2       /* hybrid: gated short-convolution blocks and GQA
+                            attention blocks with QK-norm (Liquid LFM2) */
 } qeil_arch;
+#define QEIL_ARCH_COUNT 5
 
-QEIL_API const char *qeil_arch_name(qeil_arch a); /* "llama", "qwen2", "gpt2" */
+/* "llama", "qwen2", "gpt2", "granite", "lfm2" (the GGUF general.architecture) */
+QEIL_API const char *qeil_arch_name(qeil_arch a);
+
+/* Kind of block (qeil_model_desc.layer_kind). */
+typedef enum {
+    QEIL_LAYER_ATTN = 0, /* attention + FFN: K/V cached per position */
+    QEIL_LAYER_CONV      /* LFM2 short convolution + FFN: a fixed state of
+                            conv_L - 1 positions per sequence, no KV cache */
+} qeil_layer_kind;
 
 typedef struct {
     char name[QEIL_NAME_MAX];
@@ -63,7 +76,14 @@ typedef struct {
      * once. 0 = not given: derived from unit 0 assuming it holds only the
      * token (and, for gpt2, position) table in one type. */
     double token_embd_B;
+    /* Block kinds (lfm2; all QEIL_LAYER_ATTN otherwise, which a zeroed
+     * description gives) and the short-convolution kernel length (lfm2:
+     * <arch>.shortconv.l_cache, 2..QEIL_MAX_CONV_L; 0 when there are no
+     * conv blocks). */
+    uint8_t layer_kind[QEIL_MAX_LAYERS];
+    uint32_t conv_L;
 } qeil_model_desc;
+#define QEIL_MAX_CONV_L 64
 
 /* Built-in configs (qeil models). */
 QEIL_API size_t qeil_model_catalog_count(void);

@@ -91,6 +91,15 @@ typedef struct {
 typedef struct {
     float *k, *v;
     uint32_t n_seq, n_ctx, n_kv_heads, head_dim;
+    /* The per-sequence memory of a short-convolution block (lfm2) instead
+     * of K/V (k, v NULL): the last conv_n_state = L - 1 gated inputs b*x of
+     * each sequence, f32, conv[(seq * conv_n_state + j) * conv_d + c], slot
+     * j holding position len - conv_n_state + j. A row at position p reads
+     * the state only for positions before its batch's first row of that
+     * sequence and treats positions < 0 as zero, so a reset sequence needs
+     * no clearing. NULL for attention blocks. */
+    float *conv;
+    uint32_t conv_n_state, conv_d;
 } qeil_bkv;
 
 typedef struct qeil_backend {
@@ -164,6 +173,23 @@ typedef struct qeil_backend {
     void (*gelu)(void *state, float *x, size_t n_elems);
     /* wait for queued work (no-op on cpu) */
     void (*sync)(void *state);
+
+    /* ---- ops of some architectures only; NULL = not implemented: the
+     * engine refuses to place a unit that needs it on this backend
+     * (qeil_fwd_unit_needs) ---- */
+    /* x[i] *= s, i < n_elems (granite's multipliers) */
+    void (*scale)(void *state, float *x, size_t n_elems, float s);
+    /* lfm2 gated short convolution over n rows. bcx: rows of 3 * kv->conv_d
+     * floats, B | C | x as in_proj writes them (overwritten: scratch). For
+     * row r (sequence s, position p) and channel c, with u(q) = B x at
+     * position q of sequence s (this batch's rows, or kv->conv for
+     * positions before them, 0 for q < 0):
+     *   y[r][c] = C[r][c] * sum_{k < L} w[c * L + k] u(p - L + 1 + k)[c]
+     * (L = conv_n_state + 1, w: [d][L] f32 in backend memory, llama.cpp's
+     * ggml_ssm_conv). Rows of one sequence are consecutive positions in
+     * order. Afterwards kv->conv holds each sequence's last L - 1 inputs. */
+    void (*shortconv)(void *state, const qeil_bkv *kv, float *bcx, uint32_t n_rows,
+                      const qeil_brow *rows, const float *w, float *y);
 } qeil_backend;
 
 /* Compiled-in backends; index = backend id. */

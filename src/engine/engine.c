@@ -62,6 +62,7 @@ typedef struct {
     uint32_t n;
     const qeil_gguf_tensor *src[UNIT_MAX_TENSORS];
     qeil_bweight *dst[UNIT_MAX_TENSORS];
+    uint8_t param[UNIT_MAX_TENSORS]; /* read in place as f32 (norms, biases, conv kernels) */
 } unit_bind;
 
 struct qeil_engine {
@@ -159,6 +160,12 @@ static int online_cpus(void)
 
 static int has_key(const qeil_gguf *g, const char *key) { return qeil_gguf_find_key(g, key) >= 0; }
 
+/* lfm2: block l is a short convolution (no K/V) */
+static int layer_is_conv(const qeil_engine *e, uint32_t l)
+{
+    return e->desc.layer_kind[l] == QEIL_LAYER_CONV;
+}
+
 /* Optional float key in [lo, hi] (finite); *out keeps dflt when absent. */
 static qeil_status get_f64(qeil_ctx *ctx, const qeil_gguf *g, const char *key, int required,
                            double lo, double hi, double dflt, double *out)
@@ -206,6 +213,45 @@ static double llama3_scale(double freq, double factor, double low, double high, 
     return (1.0 - smooth) * freq / factor + smooth * freq;
 }
 
+/* Granite's multipliers and lfm2's conv kernel (defaults for the others).
+ * Granite (llama.cpp src/models/granite.cpp load_arch_hparams): logit_scale
+ * required; residual_scale, embedding_scale, attention.scale optional (0
+ * or absent: no multiplier, 1/sqrt(head_dim) for the scores);
+ * rope.scaling.finetuned false turns RoPE off (Granite 4.0 hybrids). */
+static qeil_status read_arch_extras(qeil_engine *e)
+{
+    qeil_ctx *ctx = e->ctx;
+    const qeil_gguf *g = e->g;
+    qeil_fwd_hparams *hp = &e->hp;
+    hp->emb_scale = hp->res_scale = hp->logit_scale = 1.0f;
+    hp->attn_scale = (float)(1.0 / sqrt((double)hp->head_dim));
+    hp->conv_L = 0;
+    if (hp->arch == QEIL_ARCH_LFM2) {
+        hp->conv_L = e->desc.conv_L; /* checked by qeil_model_from_gguf */
+        return QEIL_OK;
+    }
+    if (hp->arch != QEIL_ARCH_GRANITE) return QEIL_OK;
+    /* a multiplier of 0 is "not set" to llama.cpp; the ranges keep every
+     * product finite in f32 */
+    double v;
+    qeil_status st;
+    if ((st = get_f64(ctx, g, "granite.logit_scale", 1, 1e-6, 1e6, 1.0, &v)) != QEIL_OK) return st;
+    hp->logit_scale = (float)v;
+    if ((st = get_f64(ctx, g, "granite.residual_scale", 0, 0.0, 1e6, 0.0, &v)) != QEIL_OK) return st;
+    if (v != 0.0) hp->res_scale = (float)v;
+    if ((st = get_f64(ctx, g, "granite.embedding_scale", 0, 0.0, 1e6, 0.0, &v)) != QEIL_OK) return st;
+    if (v != 0.0) hp->emb_scale = (float)v;
+    if ((st = get_f64(ctx, g, "granite.attention.scale", 0, 0.0, 1e6, 0.0, &v)) != QEIL_OK) return st;
+    if (v != 0.0) hp->attn_scale = (float)v;
+    const char *fk = "granite.rope.scaling.finetuned";
+    if (has_key(g, fk)) {
+        int b = 1;
+        if ((st = qeil_gguf_get_bool(ctx, g, fk, &b)) != QEIL_OK) return st;
+        if (!b) hp->rope = QEIL_ROPE_NONE;
+    }
+    return QEIL_OK;
+}
+
 static qeil_status read_hparams(qeil_engine *e, const qeil_engine_params *p)
 {
     qeil_ctx *ctx = e->ctx;
@@ -244,15 +290,22 @@ static qeil_status read_hparams(qeil_engine *e, const qeil_engine_params *p)
         break;
     case QEIL_ARCH_QWEN2:
     case QEIL_ARCH_LLAMA:
+    case QEIL_ARCH_GRANITE:
+    case QEIL_ARCH_LFM2:
     default:
         hp->norm = QEIL_NORM_RMS;
         hp->ffn = QEIL_FFN_SWIGLU;
-        hp->rope = md->arch == QEIL_ARCH_QWEN2 ? QEIL_ROPE_NEOX : QEIL_ROPE_NORMAL;
+        /* llama.cpp llama_model_rope_type: qwen2 and lfm2 NEOX (their
+         * converters keep HF's q/k layout), llama and granite NORM (LlamaModel
+         * permutes q/k) */
+        hp->rope = md->arch == QEIL_ARCH_QWEN2 || md->arch == QEIL_ARCH_LFM2 ? QEIL_ROPE_NEOX
+                                                                             : QEIL_ROPE_NORMAL;
         snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
         break;
     }
     if ((st = get_f64(ctx, g, key, 1, 1e-12, 1.0, 0.0, &eps)) != QEIL_OK) return st;
     hp->norm_eps = (float)eps;
+    if ((st = read_arch_extras(e)) != QEIL_OK) return st;
     if (hp->rope == QEIL_ROPE_NONE) return QEIL_OK;
 
     /* RoPE: rotated dims, base, scaling */
@@ -332,7 +385,9 @@ static void shape_str(const qeil_gguf_tensor *t, char *buf, size_t cap)
 
 /* Find `name`, check it has n_dims dims equal to ne (ne[1] == 0: any rows
  * >= 1, checked by the caller), and a type usable as a matrix (vector == 0)
- * or a 1-D parameter (vector == 1). Absent and optional: *out = NULL. */
+ * or a 1-D parameter (vector == 1), or an f32 matrix read in place like a
+ * parameter (vector == 2: lfm2's conv kernels, which every converter and
+ * quantizer leaves f32). Absent and optional: *out = NULL. */
 static qeil_status find_checked(qeil_engine *e, const char *name, int required, int vector,
                                 uint64_t ne0, uint64_t ne1, const qeil_gguf_tensor **out)
 {
@@ -347,10 +402,10 @@ static qeil_status find_checked(qeil_engine *e, const char *name, int required, 
     const qeil_gguf_tensor *t = qeil_gguf_tensor_at(e->g, (size_t)i);
     char found[96], tb[24];
     shape_str(t, found, sizeof found);
-    int shape_ok = vector ? (t->n_dims == 1 && t->ne[0] == ne0)
-                          : (t->n_dims == 2 && t->ne[0] == ne0 && (ne1 == 0 || t->ne[1] == ne1));
+    int shape_ok = vector == 1 ? (t->n_dims == 1 && t->ne[0] == ne0)
+                               : (t->n_dims == 2 && t->ne[0] == ne0 && (ne1 == 0 || t->ne[1] == ne1));
     if (!shape_ok) {
-        if (vector)
+        if (vector == 1)
             return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "tensor '%s': shape %s, expected [%llu]", name,
                                  found, (unsigned long long)ne0);
         if (ne1)
@@ -362,9 +417,9 @@ static qeil_status find_checked(qeil_engine *e, const char *name, int required, 
     if (vector) {
         if (t->type != QEIL_GGML_F32)
             return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
-                                 "tensor '%s': type %s is not supported for norms and biases "
-                                 "(supported: f32)",
-                                 name, type_name(t->type, tb));
+                                 "tensor '%s': type %s is not supported for %s (supported: f32)",
+                                 name, type_name(t->type, tb),
+                                 vector == 2 ? "convolution kernels" : "norms and biases");
         /* read in place as float: the file's alignment must allow it */
         if (((uintptr_t)qeil_gguf_tensor_data(e->g, t)) % sizeof(float) != 0)
             return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
@@ -399,6 +454,7 @@ static qeil_status bind(qeil_engine *e, uint32_t u, const char *name, int requir
         return qeil_ctx_fail(e->ctx, QEIL_ERR_INTERNAL, "engine: unit %u binds too many tensors", u);
     b->src[b->n] = t;
     b->dst[b->n] = dst;
+    b->param[b->n] = vector != 0;
     b->n++;
     e->weights_B += (size_t)t->nbytes;
     return QEIL_OK;
@@ -408,7 +464,8 @@ static qeil_status bind_tensors(qeil_engine *e)
 {
     const qeil_fwd_hparams *hp = &e->hp;
     const uint64_t d = hp->d_model, qd = hp->q_dim, kvd = hp->kv_dim, ff = hp->d_ff, V = hp->vocab;
-    const int gpt2 = hp->arch == QEIL_ARCH_GPT2, qwen2 = hp->arch == QEIL_ARCH_QWEN2;
+    const int gpt2 = hp->arch == QEIL_ARCH_GPT2, qwen2 = hp->arch == QEIL_ARCH_QWEN2,
+              lfm2 = hp->arch == QEIL_ARCH_LFM2;
     const uint32_t head = e->n_units - 1;
     qeil_status st;
     char nm[96];
@@ -439,7 +496,12 @@ static qeil_status bind_tensors(qeil_engine *e)
     } while (0)
         B("attn_norm.weight", 1, 1, d, 1, attn_norm);
         B("attn_norm.bias", gpt2, 1, d, 1, attn_norm_b);
-        if (gpt2) {
+        if (layer_is_conv(e, l)) {
+            /* lfm2 short convolution (llama-model.cpp LLM_ARCH_LFM2) */
+            B("shortconv.conv.weight", 1, 2, hp->conv_L, d, conv_w);
+            B("shortconv.in_proj.weight", 1, 0, d, 3 * d, conv_in);
+            B("shortconv.out_proj.weight", 1, 0, d, d, conv_out);
+        } else if (gpt2) {
             B("attn_qkv.weight", 1, 0, d, qd + 2 * kvd, wqkv);
             B("attn_qkv.bias", 1, 1, qd + 2 * kvd, 1, bqkv);
         } else {
@@ -449,9 +511,15 @@ static qeil_status bind_tensors(qeil_engine *e)
             B("attn_q.bias", qwen2, 1, qd, 1, bq);
             B("attn_k.bias", qwen2, 1, kvd, 1, bk);
             B("attn_v.bias", qwen2, 1, kvd, 1, bv);
+            if (lfm2) {
+                B("attn_q_norm.weight", 1, 1, hp->head_dim, 1, q_norm);
+                B("attn_k_norm.weight", 1, 1, hp->head_dim, 1, k_norm);
+            }
         }
-        B("attn_output.weight", 1, 0, qd, d, wo);
-        B("attn_output.bias", gpt2, 1, d, 1, bo);
+        if (!layer_is_conv(e, l)) {
+            B("attn_output.weight", 1, 0, qd, d, wo);
+            B("attn_output.bias", gpt2, 1, d, 1, bo);
+        }
         B("ffn_norm.weight", 1, 1, d, 1, ffn_norm);
         B("ffn_norm.bias", gpt2, 1, d, 1, ffn_norm_b);
         if (!gpt2) B("ffn_gate.weight", 1, 0, d, ff, gate);
@@ -465,7 +533,10 @@ static qeil_status bind_tensors(qeil_engine *e)
     }
 
     /* ---- head ---- */
-    if ((st = bind(e, head, "output_norm.weight", 1, 1, d, 1, &e->head.norm)) != QEIL_OK) return st;
+    /* lfm2's final norm is token_embd_norm (llama-arch.cpp LLM_TENSOR_OUTPUT_NORM_LFM2) */
+    if ((st = bind(e, head, lfm2 ? "token_embd_norm.weight" : "output_norm.weight", 1, 1, d, 1,
+                   &e->head.norm)) != QEIL_OK)
+        return st;
     if ((st = bind(e, head, "output_norm.bias", gpt2, 1, d, 1, &e->head.norm_b)) != QEIL_OK) return st;
     if (qeil_gguf_find_tensor(e->g, "output.weight") >= 0) {
         if ((st = bind(e, head, "output.weight", 1, 0, d, V, &e->head.out)) != QEIL_OK) return st;
@@ -574,10 +645,13 @@ static qeil_status inst_create(qeil_engine *e, uint8_t id)
     qeil_fwd_scratch *s = &I->s;
     s->x = inst_buf(e, I, B * hp->d_model, &ok);
     s->xn = inst_buf(e, I, B * hp->d_model, &ok);
-    s->q = inst_buf(e, I, B * ((size_t)hp->q_dim + 2 * (size_t)hp->kv_dim), &ok);
+    /* q | k | v rows, or lfm2's B | C | x rows of 3 d_model */
+    size_t qw = (size_t)hp->q_dim + 2 * (size_t)hp->kv_dim;
+    if (hp->conv_L && qw < 3 * (size_t)hp->d_model) qw = 3 * (size_t)hp->d_model;
+    s->q = inst_buf(e, I, B * qw, &ok);
     s->k = inst_buf(e, I, B * hp->kv_dim, &ok);
     s->v = inst_buf(e, I, B * hp->kv_dim, &ok);
-    s->att = inst_buf(e, I, B * hp->q_dim, &ok);
+    s->att = inst_buf(e, I, B * (hp->q_dim > hp->d_model ? hp->q_dim : hp->d_model), &ok);
     s->ffa = inst_buf(e, I, B * hp->d_ff, &ok);
     s->ffb = hp->ffn == QEIL_FFN_SWIGLU ? inst_buf(e, I, B * hp->d_ff, &ok) : NULL;
     s->logits = inst_buf(e, I, (size_t)lr * hp->vocab, &ok);
@@ -606,7 +680,7 @@ static qeil_status prepare_unit(qeil_engine *e, uint32_t u, bk_inst *I, qeil_bwe
     const uint64_t supported = I->be->props.weight_types, params = I->be->props.param_types;
     for (uint32_t i = 0; i < b->n; i++) {
         const qeil_gguf_tensor *t = b->src[i];
-        const int vector = t->n_dims == 1;
+        const int vector = b->param[i];
         if (t->type < 0 || t->type >= 64 || !(((vector ? params : supported) >> t->type) & 1)) {
             char tb[24];
             for (uint32_t j = 0; j < i; j++) I->be->weight_release(I->st, &out[j]);
@@ -619,7 +693,7 @@ static qeil_status prepare_unit(qeil_engine *e, uint32_t u, bk_inst *I, qeil_bwe
          * an instance (run_units) */
         const int tied_table = e->tied && b->dst[i] == &e->head.out;
         qeil_status st = I->be->weight_prepare(
-            I->st, t->type, (int64_t)t->ne[0], vector ? 1 : (int64_t)t->ne[1], qeil_gguf_tensor_data(e->g, t),
+            I->st, t->type, (int64_t)t->ne[0], t->n_dims == 1 ? 1 : (int64_t)t->ne[1], qeil_gguf_tensor_data(e->g, t),
             u == 0 ? QEIL_BWEIGHT_ROWS : tied_table ? QEIL_BWEIGHT_MATMUL | QEIL_BWEIGHT_ROWS : QEIL_BWEIGHT_MATMUL,
             &out[i]);
         /* the backend keeps its own copy: the file's pages can go (a unit
@@ -638,14 +712,49 @@ static size_t kv_layer_floats(const qeil_fwd_hparams *hp)
     return mul3(hp->n_seq, hp->n_ctx, hp->kv_dim);
 }
 
-static qeil_status kv_alloc(qeil_engine *e, bk_inst *I, qeil_bkv *kv)
+/* floats of a conv block's state: n_seq x (L - 1) x d_model */
+static size_t conv_layer_floats(const qeil_fwd_hparams *hp)
+{
+    return mul3(hp->n_seq, hp->conv_L - 1, hp->d_model);
+}
+
+/* Bytes of block l's sequence memory: K and V, or the conv state. */
+static size_t seqmem_layer_B(const qeil_engine *e, uint32_t l)
+{
+    return layer_is_conv(e, l) ? conv_layer_floats(&e->hp) * sizeof(float)
+                               : 2 * kv_layer_floats(&e->hp) * sizeof(float);
+}
+
+static void kv_release(bk_inst *I, qeil_bkv *kv)
+{
+    if (kv->k) I->be->release(I->st, kv->k);
+    if (kv->v) I->be->release(I->st, kv->v);
+    if (kv->conv) I->be->release(I->st, kv->conv);
+    kv->k = kv->v = kv->conv = NULL;
+}
+
+/* Block l's sequence memory on instance I: a conv block's state (zeroed:
+ * alloc zero-fills, and positions before a sequence's start read as zero
+ * anyway) or K and V. */
+static qeil_status kv_alloc(qeil_engine *e, bk_inst *I, uint32_t l, qeil_bkv *kv)
 {
     const qeil_fwd_hparams *hp = &e->hp;
+    memset(kv, 0, sizeof *kv);
+    if (layer_is_conv(e, l)) {
+        size_t n = conv_layer_floats(hp), bytes = mul3(n, sizeof(float), 1);
+        kv->conv = n && bytes ? I->be->alloc(I->st, bytes) : NULL;
+        if (!kv->conv)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_NOMEM,
+                                 "engine: out of memory for the conv state of block %u (%zu bytes)", l, bytes);
+        kv->n_seq = hp->n_seq;
+        kv->conv_n_state = hp->conv_L - 1;
+        kv->conv_d = hp->d_model;
+        return QEIL_OK;
+    }
     size_t n = kv_layer_floats(hp), bytes = mul3(n, sizeof(float), 1);
     if (!n || !bytes)
         return qeil_ctx_fail(e->ctx, QEIL_ERR_NOMEM, "engine: KV cache size overflows (n_seq %u x n_ctx %u)",
                              hp->n_seq, hp->n_ctx);
-    memset(kv, 0, sizeof *kv);
     kv->k = I->be->alloc(I->st, bytes);
     kv->v = kv->k ? I->be->alloc(I->st, bytes) : NULL;
     if (!kv->k || !kv->v) {
@@ -699,7 +808,7 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
         bk_inst *I = &e->inst[want[done]];
         st = prepare_unit(e, done, I, nw[done]);
         if (st == QEIL_OK && done >= 1 && done <= e->hp.n_layers) {
-            st = kv_alloc(e, I, &nkv[done - 1]);
+            st = kv_alloc(e, I, done - 1, &nkv[done - 1]);
             if (st != QEIL_OK)
                 for (uint32_t j = 0; j < e->bind[done].n; j++) I->be->weight_release(I->st, &nw[done][j]);
         }
@@ -710,10 +819,7 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
             if (want[u] == e->place[u]) continue;
             bk_inst *I = &e->inst[want[u]];
             for (uint32_t j = 0; j < e->bind[u].n; j++) I->be->weight_release(I->st, &nw[u][j]);
-            if (u >= 1 && u <= e->hp.n_layers) {
-                I->be->release(I->st, nkv[u - 1].k);
-                I->be->release(I->st, nkv[u - 1].v);
-            }
+            if (u >= 1 && u <= e->hp.n_layers) kv_release(I, &nkv[u - 1]);
         }
         qeil_free(e->ctx, nw);
         qeil_free(e->ctx, nkv);
@@ -730,11 +836,14 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
         }
         if (u >= 1 && u <= e->hp.n_layers) {
             qeil_bkv *kv = &e->kv[u - 1];
-            size_t n = kv_layer_floats(&e->hp);
-            move_buf(e, O, kv->k, N, nkv[u - 1].k, n);
-            move_buf(e, O, kv->v, N, nkv[u - 1].v, n);
-            O->be->release(O->st, kv->k);
-            O->be->release(O->st, kv->v);
+            if (kv->conv) {
+                move_buf(e, O, kv->conv, N, nkv[u - 1].conv, conv_layer_floats(&e->hp));
+            } else {
+                size_t n = kv_layer_floats(&e->hp);
+                move_buf(e, O, kv->k, N, nkv[u - 1].k, n);
+                move_buf(e, O, kv->v, N, nkv[u - 1].v, n);
+            }
+            kv_release(O, kv);
             *kv = nkv[u - 1];
         }
         e->place[u] = want[u];
@@ -763,7 +872,7 @@ static qeil_status place_all_on_first(qeil_engine *e)
         e->place[u] = 0;
     }
     for (uint32_t l = 0; l < e->hp.n_layers; l++)
-        if ((st = kv_alloc(e, I, &e->kv[l])) != QEIL_OK) return st;
+        if ((st = kv_alloc(e, I, l, &e->kv[l])) != QEIL_OK) return st;
     return QEIL_OK;
 }
 
@@ -781,10 +890,7 @@ void qeil_engine_free(qeil_engine *e)
             if (!I->be) continue;
             for (uint32_t j = 0; j < e->bind[u].n; j++)
                 if (e->bind[u].dst[j]->data) I->be->weight_release(I->st, e->bind[u].dst[j]);
-            if (u >= 1 && u <= e->hp.n_layers && e->kv) {
-                if (e->kv[u - 1].k) I->be->release(I->st, e->kv[u - 1].k);
-                if (e->kv[u - 1].v) I->be->release(I->st, e->kv[u - 1].v);
-            }
+            if (u >= 1 && u <= e->hp.n_layers && e->kv) kv_release(I, &e->kv[u - 1]);
         }
     }
     for (size_t id = 0; id < ENGINE_MAX_BACKENDS; id++) inst_destroy(&e->inst[id]);
@@ -1030,6 +1136,11 @@ qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst)
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
         bk_inst *I = &e->inst[e->place[l + 1]];
         const qeil_bkv *kv = &e->kv[l];
+        if (kv->conv) { /* the whole state: it holds the last L - 1 positions */
+            const size_t sb = (size_t)kv->conv_n_state * kv->conv_d;
+            I->be->copy(I->st, kv->conv + (size_t)dst * sb, kv->conv + (size_t)src * sb, sb * sizeof(float));
+            continue;
+        }
         for (uint32_t h = 0; h < kv->n_kv_heads; h++) { /* head-major: one run per KV head */
             const size_t so = ((size_t)src * kv->n_kv_heads + h) * kv->n_ctx * hd,
                          d_o = ((size_t)dst * kv->n_kv_heads + h) * kv->n_ctx * hd;
@@ -1043,7 +1154,9 @@ qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst)
 
 void qeil_engine_seq_reset(qeil_engine *e, uint32_t seq)
 {
-    /* stale KV rows beyond the length are never read: attention stops at pos */
+    /* stale KV rows beyond the length are never read: attention stops at
+     * pos; a conv state is read only for positions >= 0 before the batch,
+     * which a sequence restarting at 0 has none of (backend.h) */
     if (e && seq < e->hp.n_seq) e->seq_len[seq] = 0;
 }
 
@@ -1062,7 +1175,8 @@ qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e)
     if (!e) return m;
     m.weights_B = e->weights_B;
     m.tokenizer_B = qeil_tokenizer_memory_use(e->tok);
-    m.kv_B = 2 * (size_t)e->hp.n_layers * kv_layer_floats(&e->hp) * sizeof(float);
+    m.kv_B = 0; /* KV of attention blocks and the state of conv blocks */
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) m.kv_B += seqmem_layer_B(e, l);
     m.scratch_B = e->host_scratch_B;
     for (size_t id = 0; id < ENGINE_MAX_BACKENDS; id++) {
         const bk_inst *I = &e->inst[id];
@@ -1085,6 +1199,18 @@ qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, ui
                                  "placement: unit %u asks for backend %u, but this build has %zu "
                                  "backend(s) (0 = %s)",
                                  u, backend[u], (size_t)N_BACKENDS, k_backends[0]->props.name);
+    /* an op the architecture needs and the backend lacks (granite's scale,
+     * lfm2's short convolution): refused before anything moves */
+    for (uint32_t u = 0; u < n_units; u++) {
+        const qeil_fwd_layer *w = u >= 1 && u <= e->hp.n_layers ? &e->layers[u - 1] : NULL;
+        const char *op = qeil_fwd_missing_op(k_backends[backend[u]], &e->hp, u, w);
+        if (op && backend[u] != e->place[u])
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_UNSUPPORTED,
+                                 "placement: unit %u (%s) cannot run on backend '%s': it needs op '%s', "
+                                 "which that backend does not implement (%s)",
+                                 u, u == 0 ? "embedding" : w ? (w->conv_in.data ? "conv block" : "block") : "head",
+                                 k_backends[backend[u]]->props.name, op, qeil_arch_name(e->hp.arch));
+    }
     return apply_placement(e, backend);
 }
 

@@ -48,6 +48,12 @@ typedef struct {
     qeil_ffn_kind ffn;
     float norm_eps;
     uint32_t n_ctx, n_seq, n_batch;
+    /* granite's multipliers (llama.cpp hparams f_embedding_scale,
+     * f_residual_scale, f_attention_scale, f_logit_scale): x = E[tok] *
+     * emb_scale; x += res_scale * block output; scores q.k * attn_scale;
+     * logits / logit_scale. Other archs: 1, 1, 1/sqrt(head_dim), 1. */
+    float emb_scale, res_scale, attn_scale, logit_scale;
+    uint32_t conv_L; /* lfm2 short-convolution kernel length (0: none) */
 } qeil_fwd_hparams;
 
 /* Weights in the memory of the backend that runs the unit; absent optional
@@ -64,6 +70,12 @@ typedef struct {
     qeil_bweight wo, bo;
     qeil_bweight ffn_norm, ffn_norm_b;
     qeil_bweight gate, bgate, up, bup, down, bdown;
+    /* lfm2: attention blocks normalize each q and k head (RMSNorm over
+     * head_dim, weights [head_dim]) before RoPE; short-convolution blocks
+     * (conv_in set) have no attention tensors: in_proj [d, 3d], conv
+     * [L, d] f32, out_proj [d, d] */
+    qeil_bweight q_norm, k_norm;
+    qeil_bweight conv_in, conv_w, conv_out;
 } qeil_fwd_layer;
 
 typedef struct {
@@ -95,6 +107,12 @@ qeil_status qeil_fwd_run_embed(const qeil_backend *be, void *st, const qeil_fwd_
 qeil_status qeil_fwd_run_block(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
                            const qeil_fwd_layer *w, const qeil_bkv *kv, const qeil_brow *rows,
                            uint32_t n, qeil_fwd_scratch *s);
+
+/* The optional backend ops (backend.h) unit u needs for these hparams
+ * and weights (u: 0 embedding, 1..n_layers blocks with w, n_layers + 1
+ * head); NULL when be has them all, else the name of one it lacks. */
+const char *qeil_fwd_missing_op(const qeil_backend *be, const qeil_fwd_hparams *hp, uint32_t u,
+                                const qeil_fwd_layer *w);
 
 /* Logits of rows first..first+n-1 of x into host memory (n x vocab floats),
  * in chunks of s->logit_rows. */

@@ -26,6 +26,16 @@
 #define MK_MAX_CTX (1u << 24)
 #define MK_MAX_HEADS 1024u
 
+/* Granite-4.0-350M's multipliers (config.json embedding_multiplier,
+ * residual_multiplier, attention_multiplier, logits_scaling; docs/models.md) */
+#define GRANITE_EMB 12.0f
+#define GRANITE_RES 0.263f
+#define GRANITE_ATT 0.015625f
+#define GRANITE_LOGIT 4.0f
+/* LFM2-350M / 1.2B: attention at blocks 2, 5, 8, 10, 12, 14 of 16
+ * (config.json layer_types / full_attn_idxs; docs/models.md) */
+#define LFM2_ATTN_16 ((1ull << 2) | (1ull << 5) | (1ull << 8) | (1ull << 10) | (1ull << 12) | (1ull << 14))
+
 qeil_mkmodel_params qeil_mkmodel_default_params(void)
 {
     qeil_mkmodel_params p;
@@ -43,6 +53,12 @@ qeil_mkmodel_params qeil_mkmodel_default_params(void)
     p.rope_base = 10000.0f;
     p.rope_scaling_llama3 = 0;
     p.tied = 0;
+    p.embedding_scale = GRANITE_EMB;
+    p.residual_scale = GRANITE_RES;
+    p.attention_scale = GRANITE_ATT;
+    p.logit_scale = GRANITE_LOGIT;
+    p.conv_L = 3;
+    p.attn_layers = 0xAAAAAAAAAAAAAAAAull; /* odd blocks attention */
     return p;
 }
 
@@ -52,17 +68,23 @@ typedef struct {
     uint32_t n_layers, d_model, n_heads, n_kv_heads, d_ff, vocab, ctx;
     float rope_base;
     int llama3, tied;
+    uint64_t attn_layers; /* lfm2 */
 } mk_preset;
 
 /* Shapes from the models' published config.json files (docs/models.md);
  * tiny-* are a few layers wide enough for every block format (d 128). */
 static const mk_preset k_presets[] = {
-    {"llama-3.2-1b", QEIL_ARCH_LLAMA, 16, 2048, 32, 8, 8192, 128256, 131072, 500000.0f, 1, 1},
-    {"qwen2-0.5b", QEIL_ARCH_QWEN2, 24, 896, 14, 2, 4864, 151936, 32768, 1000000.0f, 0, 1},
-    {"gpt2-125m", QEIL_ARCH_GPT2, 12, 768, 12, 12, 3072, 50257, 1024, 10000.0f, 0, 1},
-    {"tiny-llama", QEIL_ARCH_LLAMA, 2, 128, 4, 2, 256, 512, 256, 10000.0f, 1, 0},
-    {"tiny-qwen2", QEIL_ARCH_QWEN2, 2, 128, 4, 2, 256, 512, 256, 1000000.0f, 0, 1},
-    {"tiny-gpt2", QEIL_ARCH_GPT2, 2, 128, 4, 4, 512, 512, 256, 10000.0f, 0, 0},
+    {"llama-3.2-1b", QEIL_ARCH_LLAMA, 16, 2048, 32, 8, 8192, 128256, 131072, 500000.0f, 1, 1, 0},
+    {"qwen2-0.5b", QEIL_ARCH_QWEN2, 24, 896, 14, 2, 4864, 151936, 32768, 1000000.0f, 0, 1, 0},
+    {"gpt2-125m", QEIL_ARCH_GPT2, 12, 768, 12, 12, 3072, 50257, 1024, 10000.0f, 0, 1, 0},
+    {"tiny-llama", QEIL_ARCH_LLAMA, 2, 128, 4, 2, 256, 512, 256, 10000.0f, 1, 0, 0},
+    {"tiny-qwen2", QEIL_ARCH_QWEN2, 2, 128, 4, 2, 256, 512, 256, 1000000.0f, 0, 1, 0},
+    {"tiny-gpt2", QEIL_ARCH_GPT2, 2, 128, 4, 4, 512, 512, 256, 10000.0f, 0, 0, 0},
+    {"granite-4.0-350m", QEIL_ARCH_GRANITE, 28, 1024, 16, 4, 2048, 100352, 32768, 10000.0f, 0, 1, 0},
+    {"lfm2-350m", QEIL_ARCH_LFM2, 16, 1024, 16, 8, 4608, 65536, 128000, 1000000.0f, 0, 1, LFM2_ATTN_16},
+    {"tiny-granite", QEIL_ARCH_GRANITE, 2, 128, 4, 2, 256, 512, 256, 10000.0f, 0, 1, 0},
+    /* conv, attention, conv, conv: both kinds, and two conv blocks in a row */
+    {"tiny-lfm2", QEIL_ARCH_LFM2, 4, 128, 4, 2, 256, 512, 256, 1000000.0f, 0, 1, 1ull << 1},
 };
 #define N_PRESETS (sizeof k_presets / sizeof k_presets[0])
 
@@ -84,6 +106,7 @@ qeil_status qeil_mkmodel_preset(qeil_ctx *ctx, const char *name, qeil_mkmodel_pa
         p.rope_base = k->rope_base;
         p.rope_scaling_llama3 = k->llama3;
         p.tied = k->tied;
+        if (k->arch == QEIL_ARCH_LFM2) p.attn_layers = k->attn_layers;
         *out = p;
         return QEIL_OK;
     }
@@ -286,8 +309,9 @@ static int matrix_type(int type, uint64_t ne0)
 
 static qeil_status check_mk(qeil_ctx *ctx, const qeil_mkmodel_params *p)
 {
-    if (p->arch != QEIL_ARCH_LLAMA && p->arch != QEIL_ARCH_QWEN2 && p->arch != QEIL_ARCH_GPT2)
-        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "arch: %d (allowed llama, qwen2, gpt2)", (int)p->arch);
+    if ((int)p->arch < 0 || (int)p->arch >= QEIL_ARCH_COUNT)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "arch: %d (allowed llama, qwen2, gpt2, granite, lfm2)",
+                             (int)p->arch);
 #define RANGE_U32(field, lo, hi)                                                                   \
     if (p->field < (lo) || p->field > (hi))                                                        \
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, #field ": %u (allowed %u..%u)", p->field,          \
@@ -338,6 +362,22 @@ static qeil_status check_mk(qeil_ctx *ctx, const qeil_mkmodel_params *p)
                              (double)p->rope_base);
     if (p->rope_scaling_llama3 && p->arch != QEIL_ARCH_LLAMA)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "rope_scaling_llama3: only for arch llama");
+    if (p->arch == QEIL_ARCH_GRANITE) {
+        const float sc[4] = {p->embedding_scale, p->residual_scale, p->attention_scale, p->logit_scale};
+        static const char *const nm[4] = {"embedding_scale", "residual_scale", "attention_scale",
+                                          "logit_scale"};
+        for (int i = 0; i < 4; i++)
+            if (!(sc[i] >= 1e-6f && sc[i] <= 1e6f))
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "%s: %g (allowed 1e-6..1e6)", nm[i], (double)sc[i]);
+    }
+    if (p->arch == QEIL_ARCH_LFM2) {
+        if (p->n_layers > 64)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                 "n_layers: %u (allowed 1..64 for lfm2: attn_layers is a 64-bit mask)",
+                                 p->n_layers);
+        if (p->conv_L < 2 || p->conv_L > QEIL_MAX_CONV_L)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "conv_L: %u (allowed 2..%d)", p->conv_L, QEIL_MAX_CONV_L);
+    }
     return QEIL_OK;
 }
 
@@ -464,6 +504,11 @@ static void llama3_rope_factors(float *out, uint32_t n_rot, double base)
  *   all:   TextModel.set_gguf_parameters / GPT2Model.set_gguf_parameters,
  *          prepare_metadata (general.quantization_version, general.file_type)
  *   llama: + vocab_size and rope.dimension_count (LlamaModel)
+ *   granite: the llama keys + attention.scale, embedding_scale,
+ *          residual_scale, logit_scale (GraniteModel: the config's
+ *          *_multiplier and logits_scaling)
+ *   lfm2:  the TextModel keys with head_count_kv per block (0 = conv
+ *          block), + vocab_size, shortconv.l_cache (LFM2Model)
  *   qwen2: the TextModel keys only
  *   gpt2:  block_count, context_length, embedding_length,
  *          feed_forward_length, head_count, layer_norm_epsilon (no
@@ -498,6 +543,17 @@ static qeil_status write_meta(mk_state *m, const qeil_mkmodel_params *p)
     TRY(qeil_gguf_writer_set_u32(w, K("attention.head_count"), p->n_heads));
     if (gpt2) {
         TRY(qeil_gguf_writer_set_f32(w, K("attention.layer_norm_epsilon"), 1e-5f));
+    } else if (p->arch == QEIL_ARCH_LFM2) {
+        /* Python ints: an INT32 array (gguf-py add_array) */
+        int32_t kvh[QEIL_MAX_LAYERS];
+        for (uint32_t l = 0; l < p->n_layers; l++)
+            kvh[l] = (p->attn_layers >> l) & 1 ? (int32_t)p->n_kv_heads : 0;
+        TRY(qeil_gguf_writer_set_arr_i32(w, K("attention.head_count_kv"), kvh, p->n_layers));
+        TRY(qeil_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base));
+        /* LFM2 config.json norm_eps 1e-5 */
+        TRY(qeil_gguf_writer_set_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f));
+        TRY(qeil_gguf_writer_set_u32(w, K("vocab_size"), p->vocab));
+        TRY(qeil_gguf_writer_set_u32(w, K("shortconv.l_cache"), p->conv_L));
     } else {
         TRY(qeil_gguf_writer_set_u32(w, K("attention.head_count_kv"), p->n_kv_heads));
         TRY(qeil_gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_base));
@@ -505,9 +561,15 @@ static qeil_status write_meta(mk_state *m, const qeil_mkmodel_params *p)
         TRY(qeil_gguf_writer_set_f32(w, K("attention.layer_norm_rms_epsilon"),
                                      p->arch == QEIL_ARCH_QWEN2 ? 1e-6f : 1e-5f));
     }
-    if (p->arch == QEIL_ARCH_LLAMA) {
+    if (p->arch == QEIL_ARCH_LLAMA || p->arch == QEIL_ARCH_GRANITE) {
         TRY(qeil_gguf_writer_set_u32(w, K("vocab_size"), p->vocab));
         TRY(qeil_gguf_writer_set_u32(w, K("rope.dimension_count"), hd));
+    }
+    if (p->arch == QEIL_ARCH_GRANITE) {
+        TRY(qeil_gguf_writer_set_f32(w, K("attention.scale"), p->attention_scale));
+        TRY(qeil_gguf_writer_set_f32(w, K("embedding_scale"), p->embedding_scale));
+        TRY(qeil_gguf_writer_set_f32(w, K("residual_scale"), p->residual_scale));
+        TRY(qeil_gguf_writer_set_f32(w, K("logit_scale"), p->logit_scale));
     }
 #undef K
 
@@ -560,7 +622,8 @@ static qeil_status write_tensors(mk_state *m, const qeil_mkmodel_params *p)
 {
     const uint64_t d = p->d_model, hd = p->d_model / p->n_heads, qd = hd * p->n_heads,
                    kvd = hd * p->n_kv_heads, ff = p->d_ff, V = p->vocab;
-    const int gpt2 = p->arch == QEIL_ARCH_GPT2, qwen2 = p->arch == QEIL_ARCH_QWEN2;
+    const int gpt2 = p->arch == QEIL_ARCH_GPT2, qwen2 = p->arch == QEIL_ARCH_QWEN2,
+              lfm2 = p->arch == QEIL_ARCH_LFM2;
     const int type = p->type;
     char nm[96];
     qeil_status st;
@@ -585,7 +648,15 @@ static qeil_status write_tensors(mk_state *m, const qeil_mkmodel_params *p)
 #define NM(suffix) (snprintf(nm, sizeof nm, "blk.%u." suffix, l), nm)
         TRY(add_norm(m, NM("attn_norm.weight"), d));
         if (gpt2) TRY(add_bias(m, NM("attn_norm.bias"), d));
-        if (gpt2) {
+        const int conv = lfm2 && !((p->attn_layers >> l) & 1);
+        if (conv) {
+            /* kernel [L, d], f32 in every file type (the converter forces
+             * it; ggml_ssm_conv needs f32): spread 1/sqrt(L) per tap */
+            const float a = sqrtf(3.0f / (float)p->conv_L);
+            TRY(add_random(m, NM("shortconv.conv.weight"), QEIL_GGML_F32, p->conv_L, d, -a, a));
+            TRY(add_matrix(m, NM("shortconv.in_proj.weight"), type, d, 3 * d));
+            TRY(add_matrix(m, NM("shortconv.out_proj.weight"), type, d, d));
+        } else if (gpt2) {
             TRY(add_matrix(m, NM("attn_qkv.weight"), type, d, qd + 2 * kvd));
             TRY(add_bias(m, NM("attn_qkv.bias"), qd + 2 * kvd));
         } else {
@@ -597,8 +668,12 @@ static qeil_status write_tensors(mk_state *m, const qeil_mkmodel_params *p)
                 TRY(add_bias(m, NM("attn_k.bias"), kvd));
                 TRY(add_bias(m, NM("attn_v.bias"), kvd));
             }
+            if (lfm2) {
+                TRY(add_norm(m, NM("attn_q_norm.weight"), hd));
+                TRY(add_norm(m, NM("attn_k_norm.weight"), hd));
+            }
         }
-        TRY(add_matrix(m, NM("attn_output.weight"), type, qd, d));
+        if (!conv) TRY(add_matrix(m, NM("attn_output.weight"), type, qd, d));
         if (gpt2) TRY(add_bias(m, NM("attn_output.bias"), d));
         TRY(add_norm(m, NM("ffn_norm.weight"), d));
         if (gpt2) TRY(add_bias(m, NM("ffn_norm.bias"), d));
@@ -609,7 +684,8 @@ static qeil_status write_tensors(mk_state *m, const qeil_mkmodel_params *p)
         if (gpt2) TRY(add_bias(m, NM("ffn_down.bias"), d));
 #undef NM
     }
-    TRY(add_norm(m, "output_norm.weight", d));
+    /* lfm2 stores its final norm as token_embd_norm (llama-arch.cpp) */
+    TRY(add_norm(m, lfm2 ? "token_embd_norm.weight" : "output_norm.weight", d));
     if (gpt2) TRY(add_bias(m, "output_norm.bias", d));
     if (!p->tied) TRY(add_matrix(m, "output.weight", type, d, V));
 #undef TRY

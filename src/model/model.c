@@ -30,6 +30,8 @@ const char *qeil_arch_name(qeil_arch a)
     case QEIL_ARCH_LLAMA: return "llama";
     case QEIL_ARCH_QWEN2: return "qwen2";
     case QEIL_ARCH_GPT2: return "gpt2";
+    case QEIL_ARCH_GRANITE: return "granite";
+    case QEIL_ARCH_LFM2: return "lfm2";
     }
     return "unknown";
 }
@@ -140,26 +142,34 @@ typedef struct {
     uint32_t n_layers, d_model, n_heads, n_kv_heads, head_dim, d_ff, vocab, ctx_max;
     int tied;
     type_policy policy;
+    /* lfm2: bit l set = layer l is an attention block (the others are
+     * short-convolution blocks of kernel conv_L); 0 for the other archs */
+    uint64_t attn_mask;
+    uint32_t conv_L;
 } model_spec;
 
 /* Shapes are the published HF config.json values; sources in docs/models.md. */
 static const model_spec catalog[] = {
     {"gpt2-125m", "OpenAI GPT-2 small (openai-community/gpt2), 124.4M params, f16",
-     QEIL_ARCH_GPT2, 12, 768, 12, 12, 64, 3072, 50257, 1024, 1, POL_F16},
+     QEIL_ARCH_GPT2, 12, 768, 12, 12, 64, 3072, 50257, 1024, 1, POL_F16, 0, 0},
     {"granite-350m",
      "IBM Granite-4.0-350M (ibm-granite/granite-4.0-350m), dense GQA+SwiGLU, 352M params, f16",
-     QEIL_ARCH_LLAMA, 28, 1024, 16, 4, 64, 2048, 100352, 32768, 1, POL_F16},
+     QEIL_ARCH_GRANITE, 28, 1024, 16, 4, 64, 2048, 100352, 32768, 1, POL_F16, 0, 0},
     {"qwen2-0.5b", "Qwen2-0.5B (Qwen/Qwen2-0.5B), QKV biases, 494M params, f16",
-     QEIL_ARCH_QWEN2, 24, 896, 14, 2, 64, 4864, 151936, 32768, 1, POL_F16},
+     QEIL_ARCH_QWEN2, 24, 896, 14, 2, 64, 4864, 151936, 32768, 1, POL_F16, 0, 0},
     {"llama-3.2-1b", "Meta Llama-3.2-1B (meta-llama/Llama-3.2-1B), 1.24B params, f16",
-     QEIL_ARCH_LLAMA, 16, 2048, 32, 8, 64, 8192, 128256, 131072, 1, POL_F16},
+     QEIL_ARCH_LLAMA, 16, 2048, 32, 8, 64, 8192, 128256, 131072, 1, POL_F16, 0, 0},
+    /* 22 conv + 8 attention blocks; which 8 is an assumption (docs/models.md) */
     {"lfm2-2.6b",
-     "LiquidAI LFM2-2.6B as a dense llama approximation (d_ff 11520 matches 2.57B params), f16",
-     QEIL_ARCH_LLAMA, 30, 2048, 32, 8, 64, 11520, 65536, 32768, 1, POL_F16},
+     "LiquidAI LFM2-2.6B (LiquidAI/LFM2-2.6B), 22 short-conv + 8 GQA blocks, 2.57B params, f16",
+     QEIL_ARCH_LFM2, 30, 2048, 32, 8, 64, 10752, 65536, 32768, 1, POL_F16,
+     (1ull << 2) | (1ull << 6) | (1ull << 10) | (1ull << 14) | (1ull << 18) | (1ull << 21) |
+         (1ull << 24) | (1ull << 27),
+     3},
     {"llama-3.1-8b-f16", "Meta Llama-3.1-8B (meta-llama/Llama-3.1-8B), 8.03B params, f16",
-     QEIL_ARCH_LLAMA, 32, 4096, 32, 8, 128, 14336, 128256, 131072, 0, POL_F16},
+     QEIL_ARCH_LLAMA, 32, 4096, 32, 8, 128, 14336, 128256, 131072, 0, POL_F16, 0, 0},
     {"llama-3.1-8b-q4", "Meta Llama-3.1-8B, Q4_K_M as llama-quantize writes it (~4.9 GB)",
-     QEIL_ARCH_LLAMA, 32, 4096, 32, 8, 128, 14336, 128256, 131072, 0, POL_Q4_K_M},
+     QEIL_ARCH_LLAMA, 32, 4096, 32, 8, 128, 14336, 128256, 131072, 0, POL_Q4_K_M, 0, 0},
 };
 #define CATALOG_N (sizeof catalog / sizeof catalog[0])
 
@@ -174,7 +184,10 @@ static int use_more_bits(uint32_t i, uint32_t n)
 }
 
 /* Tensor kinds the Q4_K_M rule distinguishes. */
-typedef enum { K_OTHER = 0, K_TOKEN_EMBD, K_OUTPUT, K_ATTN_V, K_FFN_DOWN, K_ATTN_QKV } tensor_kind;
+typedef enum {
+    K_OTHER = 0, K_TOKEN_EMBD, K_OUTPUT, K_ATTN_V, K_FFN_DOWN, K_ATTN_QKV,
+    K_F32 /* a matrix every file type keeps in f32 (lfm2 shortconv.conv) */
+} tensor_kind;
 
 /* Type llama-quantize gives a matrix under Q4_K_M (llama.cpp
  * llama_tensor_get_type, non-MoE, non-Falcon path):
@@ -219,7 +232,7 @@ static void b_tensor(builder *b, uint32_t unit, tensor_kind k, uint32_t layer, u
     int matrix = ne1 > 0;
     uint64_t rows = matrix ? ne1 : 1;
     int type = QEIL_GGML_F32; /* 1-D tensors (norms, biases) stay F32 in every file type */
-    if (matrix)
+    if (matrix && k != K_F32)
         type = s->policy == POL_Q4_K_M
                    ? q4_k_m_type(k, layer, s->n_layers, !s->tied, ne0)
                    : QEIL_GGML_F16;
@@ -252,7 +265,26 @@ static void b_model(builder *b)
 
     for (uint32_t l = 0; l < s->n_layers; l++) {
         uint32_t u = l + 1;
-        if (s->arch == QEIL_ARCH_GPT2) {
+        if (s->arch == QEIL_ARCH_LFM2) {
+            /* llama-model.cpp load_tensors LLM_ARCH_LFM2 */
+            b_tensor(b, u, K_OTHER, l, d, 0);               /* attn_norm.weight */
+            if (!((s->attn_mask >> l) & 1)) {
+                b_tensor(b, u, K_F32, l, s->conv_L, d);     /* shortconv.conv.weight */
+                b_tensor(b, u, K_OTHER, l, d, 3 * d);       /* shortconv.in_proj.weight */
+                b_tensor(b, u, K_OTHER, l, d, d);           /* shortconv.out_proj.weight */
+            } else {
+                b_tensor(b, u, K_OTHER, l, s->head_dim, 0); /* attn_q_norm.weight */
+                b_tensor(b, u, K_OTHER, l, s->head_dim, 0); /* attn_k_norm.weight */
+                b_tensor(b, u, K_OTHER, l, d, q);           /* attn_q.weight */
+                b_tensor(b, u, K_OTHER, l, d, kv);          /* attn_k.weight */
+                b_tensor(b, u, K_ATTN_V, l, d, kv);         /* attn_v.weight */
+                b_tensor(b, u, K_OTHER, l, q, d);           /* attn_output.weight */
+            }
+            b_tensor(b, u, K_OTHER, l, d, 0);               /* ffn_norm.weight */
+            b_tensor(b, u, K_OTHER, l, d, ff);              /* ffn_gate.weight */
+            b_tensor(b, u, K_OTHER, l, d, ff);              /* ffn_up.weight */
+            b_tensor(b, u, K_FFN_DOWN, l, ff, d);           /* ffn_down.weight */
+        } else if (s->arch == QEIL_ARCH_GPT2) {
             b_tensor(b, u, K_OTHER, l, d, 0);               /* attn_norm.weight */
             b_tensor(b, u, K_OTHER, l, d, 0);               /* attn_norm.bias */
             b_tensor(b, u, K_ATTN_QKV, l, d, q + 2 * kv);   /* attn_qkv.weight */
@@ -283,7 +315,7 @@ static void b_model(builder *b)
         }
     }
 
-    b_tensor(b, head, K_OTHER, 0, d, 0);                            /* output_norm.weight */
+    b_tensor(b, head, K_OTHER, 0, d, 0); /* output_norm.weight (lfm2: token_embd_norm.weight) */
     if (s->arch == QEIL_ARCH_GPT2) b_tensor(b, head, K_OTHER, 0, d, 0); /* output_norm.bias */
     if (!s->tied) b_tensor(b, head, K_OUTPUT, 0, d, s->vocab);      /* output.weight */
 }
@@ -325,6 +357,11 @@ qeil_status qeil_model_catalog_get(qeil_ctx *ctx, size_t i, qeil_model_desc *out
     md.vocab = s->vocab;
     md.ctx_max = s->ctx_max;
     md.kv_type = QEIL_GGML_F16;
+    if (s->arch == QEIL_ARCH_LFM2) {
+        md.conv_L = s->conv_L;
+        for (uint32_t l = 0; l < s->n_layers; l++)
+            md.layer_kind[l] = ((s->attn_mask >> l) & 1) ? QEIL_LAYER_ATTN : QEIL_LAYER_CONV;
+    }
     acc_finish(&b->acc, &md);
     int bad = b->bad;
     qeil_free(ctx, b);
@@ -375,6 +412,20 @@ double qeil_model_params(const qeil_model_desc *md)
                 + d * F + F                        /* mlp.c_fc */
                 + F * d + d;                       /* mlp.c_proj */
         head = 2 * d;                              /* ln_f */
+    } else if (md->arch == QEIL_ARCH_LFM2) {
+        /* per layer: attention (2.5 d² at GQA 4:1 and q = d) or short conv
+         * (4 d² + the d × L kernel); every layer has norms and a SwiGLU FFN */
+        double hd = md->head_dim, blocks = 0.0;
+        for (uint32_t l = 0; l < md->n_layers; l++) {
+            blocks += 2 * d + 3 * d * F;
+            if (md->layer_kind[l] == QEIL_LAYER_CONV)
+                blocks += 3 * d * d + d * d + d * (double)md->conv_L; /* in_proj, out_proj, conv */
+            else
+                blocks += d * q + 2 * d * kv + q * d + 2 * hd;        /* wq wk wv wo, q/k norms */
+        }
+        head = d;                                  /* token_embd_norm (the final norm) */
+        if (!md->tied_embeddings) head += V * d;
+        return emb + blocks + head;
     } else {
         block = 2 * d                              /* attn_norm, ffn_norm */
                 + d * q + 2 * d * kv + q * d       /* wq, wk, wv, wo */
@@ -407,9 +458,10 @@ qeil_status qeil_model_validate(qeil_ctx *ctx, const qeil_model_desc *md)
     if (!memchr(md->description, '\0', sizeof md->description))
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "description: not NUL-terminated (allowed 0..%d bytes)",
                              QEIL_DESC_MAX - 1);
-    if ((int)md->arch < QEIL_ARCH_LLAMA || (int)md->arch > QEIL_ARCH_GPT2)
-        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "arch: %d is out of range (allowed 0..2: llama, qwen2, gpt2)",
-                             (int)md->arch);
+    if ((int)md->arch < QEIL_ARCH_LLAMA || (int)md->arch >= QEIL_ARCH_COUNT)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "arch: %d is out of range (allowed 0..%d: llama, qwen2, gpt2, granite, lfm2)",
+                             (int)md->arch, QEIL_ARCH_COUNT - 1);
     qeil_status st;
     if ((st = check_u32(ctx, "n_layers", md->n_layers, 1, QEIL_MAX_LAYERS)) != QEIL_OK) return st;
     if ((st = check_u32(ctx, "d_model", md->d_model, 1, MAX_D_MODEL)) != QEIL_OK) return st;
@@ -428,6 +480,19 @@ qeil_status qeil_model_validate(qeil_ctx *ctx, const qeil_model_desc *md)
     if ((st = check_u32(ctx, "d_ff", md->d_ff, 1, MAX_D_FF)) != QEIL_OK) return st;
     if ((st = check_u32(ctx, "vocab", md->vocab, 1, MAX_VOCAB)) != QEIL_OK) return st;
     if ((st = check_u32(ctx, "ctx_max", md->ctx_max, 2, MAX_CTX)) != QEIL_OK) return st;
+    uint32_t n_conv = 0;
+    for (uint32_t l = 0; l < md->n_layers; l++) {
+        if (md->layer_kind[l] != QEIL_LAYER_ATTN && md->layer_kind[l] != QEIL_LAYER_CONV)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "layer_kind[%u]: %u is out of range (allowed 0 attn, 1 conv)",
+                                 l, md->layer_kind[l]);
+        n_conv += md->layer_kind[l] == QEIL_LAYER_CONV;
+    }
+    if (n_conv && md->arch != QEIL_ARCH_LFM2)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "layer_kind: %u conv blocks, but only lfm2 has them (arch %s)",
+                             n_conv, qeil_arch_name(md->arch));
+    if (n_conv && (md->conv_L < 2 || md->conv_L > QEIL_MAX_CONV_L))
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "conv_L: %u is out of range (allowed 2..%d with conv blocks)",
+                             md->conv_L, QEIL_MAX_CONV_L);
     if (md->tied_embeddings != 0 && md->tied_embeddings != 1)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "tied_embeddings: %d is out of range (allowed 0 or 1)",
                              md->tied_embeddings);
@@ -508,6 +573,59 @@ static qeil_status gguf_u32(qeil_ctx *ctx, const qeil_gguf *g, const char *arch,
     return QEIL_OK;
 }
 
+/* lfm2: <arch>.attention.head_count_kv is per layer (convert_hf_to_gguf.py
+ * LFM2Model: num_key_value_heads for "full_attention" layers, 0 for conv
+ * layers; llama-model.cpp: is_recr(il) = n_head_kv(il) == 0), and
+ * <arch>.shortconv.l_cache (required) is the conv kernel length. All
+ * attention layers must share one KV head count. */
+static qeil_status lfm2_layers(qeil_ctx *ctx, const qeil_gguf *g, qeil_model_desc *md)
+{
+    const char *key = "lfm2.attention.head_count_kv";
+    int64_t ki = qeil_gguf_find_key(g, key);
+    if (ki < 0) return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "gguf: required key '%s' is missing", key);
+    uint32_t kv = 0, n_conv = 0;
+    if (qeil_gguf_kv_type(g, (size_t)ki) == QEIL_GGUF_ARRAY) {
+        qeil_gguf_vtype et;
+        uint64_t n = 0;
+        qeil_status st = qeil_gguf_get_arr(ctx, g, key, &et, &n);
+        if (st != QEIL_OK) return st;
+        if (et == QEIL_GGUF_STRING || et == QEIL_GGUF_ARRAY || n != md->n_layers)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                                 "gguf: key '%s' must be %u numbers (one per block), got %llu", key,
+                                 md->n_layers, (unsigned long long)n);
+        for (uint32_t l = 0; l < md->n_layers; l++) {
+            double v = qeil_gguf_arr_f64(g, ki, l);
+            if (!(v >= 0 && v <= md->n_heads) || v != floor(v))
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "gguf: %s[%u] = %g (allowed 0 = conv block, 1..%u)",
+                                     key, l, v, md->n_heads);
+            if (v == 0) {
+                md->layer_kind[l] = QEIL_LAYER_CONV;
+                n_conv++;
+            } else if (kv == 0) {
+                kv = (uint32_t)v;
+            } else if ((uint32_t)v != kv) {
+                return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                                     "gguf: %s[%u] = %g differs from the other attention blocks' %u", key, l,
+                                     v, kv);
+            }
+        }
+    } else {
+        uint64_t v = 0;
+        qeil_status st = qeil_gguf_get_u64(ctx, g, key, &v);
+        if (st != QEIL_OK) return st;
+        if (v < 1 || v > md->n_heads)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "gguf: key '%s': %llu is out of range (allowed 1..%u)", key,
+                                 (unsigned long long)v, md->n_heads);
+        kv = (uint32_t)v; /* one number: every block is attention */
+    }
+    /* an all-conv model has no attention: any divisor of n_heads describes it */
+    md->n_kv_heads = kv ? kv : md->n_heads;
+    qeil_status st = gguf_u32(ctx, g, "lfm2", "shortconv.l_cache", n_conv > 0, 2, QEIL_MAX_CONV_L, &md->conv_L);
+    if (st == QEIL_ERR_NOTFOUND) md->conv_L = 0;
+    else if (st != QEIL_OK) return st;
+    return QEIL_OK;
+}
+
 /* "blk.N." prefix: N into *layer, returns 1; 0 when the name has no such
  * prefix; -1 when the digits are malformed or overflow. */
 static int parse_blk(const char *name, uint64_t *layer)
@@ -537,8 +655,10 @@ static int check_block_shape(qeil_ctx *ctx, const qeil_model_desc *md, const qei
              kv = (uint64_t)md->n_kv_heads * md->head_dim, ff = md->d_ff;
     static const char *names[] = {"attn_q.weight",      "attn_k.weight",   "attn_v.weight",
                                   "attn_output.weight", "ffn_gate.weight", "ffn_up.weight",
-                                  "ffn_down.weight",    "attn_qkv.weight"};
-    uint64_t want[8][2] = {{d, q}, {d, kv}, {d, kv}, {q, d}, {d, ff}, {d, ff}, {ff, d}, {d, q + 2 * kv}};
+                                  "ffn_down.weight",    "attn_qkv.weight", "shortconv.in_proj.weight",
+                                  "shortconv.out_proj.weight", "shortconv.conv.weight"};
+    uint64_t want[11][2] = {{d, q},  {d, kv}, {d, kv},     {q, d}, {d, ff},        {d, ff},
+                            {ff, d}, {d, q + 2 * kv}, {d, 3 * d}, {d, d}, {md->conv_L, d}};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         if (strcmp(suffix, names[k]) != 0) continue;
         if (t->n_dims != 2 || t->ne[0] != want[k][0] || t->ne[1] != want[k][1]) {
@@ -563,9 +683,12 @@ qeil_status qeil_model_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_model_d
     if (strcmp(arch_s, "llama") == 0) md.arch = QEIL_ARCH_LLAMA;
     else if (strcmp(arch_s, "qwen2") == 0) md.arch = QEIL_ARCH_QWEN2;
     else if (strcmp(arch_s, "gpt2") == 0) md.arch = QEIL_ARCH_GPT2;
+    else if (strcmp(arch_s, "granite") == 0) md.arch = QEIL_ARCH_GRANITE;
+    else if (strcmp(arch_s, "lfm2") == 0) md.arch = QEIL_ARCH_LFM2;
     else
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
-                             "gguf: general.architecture '%.64s' is not supported (supported: llama, qwen2, gpt2)",
+                             "gguf: general.architecture '%.64s' is not supported (supported: llama, qwen2, "
+                             "gpt2, granite, lfm2)",
                              arch_s);
 
     qeil_status st;
@@ -575,9 +698,13 @@ qeil_status qeil_model_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_model_d
         (st = gguf_u32(ctx, g, arch_s, "feed_forward_length", 1, 1, MAX_D_FF, &md.d_ff)) != QEIL_OK ||
         (st = gguf_u32(ctx, g, arch_s, "context_length", 1, 2, MAX_CTX, &md.ctx_max)) != QEIL_OK)
         return st;
-    st = gguf_u32(ctx, g, arch_s, "attention.head_count_kv", 0, 1, md.n_heads, &md.n_kv_heads);
-    if (st == QEIL_ERR_NOTFOUND) md.n_kv_heads = md.n_heads; /* no GQA: as many KV heads as heads */
-    else if (st != QEIL_OK) return st;
+    if (md.arch == QEIL_ARCH_LFM2) {
+        if ((st = lfm2_layers(ctx, g, &md)) != QEIL_OK) return st;
+    } else {
+        st = gguf_u32(ctx, g, arch_s, "attention.head_count_kv", 0, 1, md.n_heads, &md.n_kv_heads);
+        if (st == QEIL_ERR_NOTFOUND) md.n_kv_heads = md.n_heads; /* no GQA: as many KV heads as heads */
+        else if (st != QEIL_OK) return st;
+    }
     st = gguf_u32(ctx, g, arch_s, "attention.key_length", 0, 1, MAX_HEAD_DIM, &md.head_dim);
     if (st == QEIL_ERR_NOTFOUND) {
         if (md.d_model % md.n_heads != 0)
@@ -649,7 +776,10 @@ qeil_status qeil_model_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_model_d
                 break;
             }
         } else if (has_prefix(t->name, "output_norm.") || strcmp(t->name, "output.weight") == 0 ||
-                   has_prefix(t->name, "output.")) {
+                   has_prefix(t->name, "output.") ||
+                   (md.arch == QEIL_ARCH_LFM2 && strcmp(t->name, "token_embd_norm.weight") == 0)) {
+            /* lfm2's final norm is stored as token_embd_norm (llama-arch.cpp
+             * LLM_TENSOR_OUTPUT_NORM_LFM2): it normalizes what the head reads */
             unit = head;
             if (strcmp(t->name, "output.weight") == 0) a->has_output = 1;
         } else {

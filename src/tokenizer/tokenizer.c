@@ -662,14 +662,15 @@ qeil_status qeil_tokenizer_from_gguf(qeil_ctx *ctx, const qeil_gguf *g, qeil_tok
         /* llama.cpp's converter writes "gpt-2" for GPT-2 files */
         if (strcmp(pre, "gpt2") == 0 || strcmp(pre, "gpt-2") == 0 || strcmp(pre, "default") == 0)
             a.pre = QEIL_PRE_GPT2;
-        else if (strcmp(pre, "llama-bpe") == 0 || strcmp(pre, "llama3") == 0)
+        else if (strcmp(pre, "llama-bpe") == 0 || strcmp(pre, "llama3") == 0 ||
+                 strcmp(pre, "lfm2") == 0) /* llama-vocab.cpp: lfm2 is LLAMA3's split */
             a.pre = QEIL_PRE_LLAMA3;
         else if (strcmp(pre, "qwen2") == 0)
             a.pre = QEIL_PRE_QWEN2;
         else
             return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
                                  "%s: '%.64s' is not supported (supported: default, gpt2, gpt-2, "
-                                 "llama-bpe, llama3, qwen2)",
+                                 "llama-bpe, llama3, lfm2, qwen2)",
                                  K_PRE, pre);
     }
 

@@ -68,11 +68,29 @@ typedef struct {
     double scratch_elems;   /* live activation elements per token at the peak */
 } block_cost;
 
-static block_cost block_costs(const qeil_model_desc *md)
+static block_cost block_costs(const qeil_model_desc *md, uint32_t l)
 {
     double d = md->d_model, H = md->n_heads, hd = md->head_dim, F = md->d_ff;
     double q = H * hd, kv = (double)md->n_kv_heads * hd;
     block_cost c;
+    if (md->layer_kind[l] == QEIL_LAYER_CONV) {
+        /* lfm2 short convolution: in_proj d -> 3d, u = B x, L taps per
+         * channel, y = C conv(u), out_proj d -> d; no attention, so nothing
+         * grows with the context */
+        const double L = md->conv_L;
+        c.attn_flops_ctx = 0.0;
+        c.fixed_flops = 2.0 * (3.0 * d * d + d * d + 3.0 * d * F) /* in_proj out_proj gate up down */
+                        + 2.0 * FLOP_RMSNORM * d                 /* operator_norm, ffn_norm */
+                        + (2.0 * L + 2.0) * d                    /* L MACs, B x, C y */
+                        + FLOP_SWIGLU * F + 2.0 * d;             /* SwiGLU, residuals */
+        /* norm 2d; in_proj d in, 3d out; B x 2d in, d out; conv reads L
+         * taps and C, writes y (L + 2) d; out_proj 2d; residual 3d; norm
+         * 2d; gate/up 2d in, 2F out; SwiGLU 3F; down F + d; residual 3d */
+        c.act_elems = (24.0 + L) * d + 6.0 * F;
+        /* residual + normed input + the wider of B|C|x and y, and the FFN */
+        c.scratch_elems = 2.0 * d + fmax(4.0 * d, 3.0 * F);
+        return c;
+    }
     /* QK^T and the weighted sum of V: 2 MACs per head per position per
      * head-dim element, 2 FLOPs per MAC; plus the softmax per score. */
     c.attn_flops_ctx = 2.0 * 2.0 * hd * H + FLOP_SOFTMAX * H;
@@ -100,6 +118,14 @@ static block_cost block_costs(const qeil_model_desc *md)
         if (md->arch == QEIL_ARCH_QWEN2) {
             c.fixed_flops += q + 2.0 * kv;      /* QKV bias adds */
             c.act_elems += 2.0 * (q + 2.0 * kv); /* each bias add reads and writes */
+        }
+        if (md->arch == QEIL_ARCH_LFM2) {
+            c.fixed_flops += FLOP_RMSNORM * (q + kv); /* QK-norm of every head */
+            c.act_elems += 2.0 * (q + kv);
+        }
+        if (md->arch == QEIL_ARCH_GRANITE) {
+            c.fixed_flops += 2.0 * d; /* both residual branches times residual_scale */
+            c.act_elems += 4.0 * d;
         }
         /* residual + normed input + the wider of attention (q,k,v,o) and FFN (gate, up, product) */
         c.scratch_elems = 2.0 * d + fmax(2.0 * q + 2.0 * kv, 3.0 * F);
@@ -145,7 +171,7 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
     const double cbar = P + (N - 1.0) / 2.0;
     wl.mean_ctx = cbar;
     const double d = md->d_model, V = md->vocab;
-    const int gpt2 = md->arch == QEIL_ARCH_GPT2;
+    const int gpt2 = md->arch == QEIL_ARCH_GPT2, granite = md->arch == QEIL_ARCH_GRANITE;
     const double hidden_B = d * ACT_B; /* hidden state of one token handed on */
 
     /* Embedding table split: token rows, and gpt2's position rows. */
@@ -161,12 +187,12 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
         double rows_B = tok_row_B + pos_row_B;
         /* elements written/read per token: gather writes d; gpt2 also gathers
          * the position row (d) and adds: read 2d, write d */
-        double act = gpt2 ? 5.0 * d : d;
-        w->pf_flops = gpt2 ? P * d : 0.0;
+        double act = gpt2 ? 5.0 * d : granite ? 3.0 * d : d; /* granite: x embedding_scale */
+        w->pf_flops = gpt2 || granite ? P * d : 0.0;
         w->pf_weight_B = P * rows_B; /* only the gathered rows are read */
         w->pf_act_B = P * act * ACT_B;
         w->pf_out_B = P * hidden_B;
-        w->dc_flops = gpt2 ? d : 0.0;
+        w->dc_flops = gpt2 || granite ? d : 0.0;
         w->dc_weight_B = 0.0; /* the gathered row is per sequence: counted in dc_act_B */
         w->dc_act_B = rows_B + act * ACT_B;
         w->dc_out_B = hidden_B;
@@ -175,11 +201,34 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
     }
 
     /* ---- units 1..L: transformer blocks ---- */
-    const block_cost bc = block_costs(md);
     const double kv_tok_B = 2.0 * type_bytes(md->kv_type, (double)md->n_kv_heads * md->head_dim);
     for (uint32_t l = 0; l < md->n_layers; l++) {
         qeil_unit_work *w = &wl.u[l + 1];
+        const block_cost bc = block_costs(md, l);
         double W = md->unit_weight_B[l + 1];
+        if (md->layer_kind[l] == QEIL_LAYER_CONV) {
+            /* lfm2 conv block: no KV; a state of L - 1 positions x d per
+             * sequence (f32, as llama.cpp and qeil keep it), written at the
+             * end of prefill, read and rewritten by every decode step,
+             * whatever the context */
+            const double state_B = ((double)md->conv_L - 1.0) * d * ACT_B;
+            w->pf_flops = P * bc.fixed_flops;
+            w->pf_weight_B = W;
+            w->pf_kv_write_B = state_B;
+            w->pf_kv_read_B = 0.0;
+            w->pf_act_B = P * bc.act_elems * ACT_B;
+            w->pf_out_B = P * hidden_B;
+            w->dc_flops = bc.fixed_flops;
+            w->dc_weight_B = W;
+            w->dc_kv_read_B = state_B;
+            w->dc_kv_write_B = state_B;
+            w->dc_act_B = bc.act_elems * ACT_B;
+            w->dc_out_B = hidden_B;
+            w->weight_res_B = W;
+            w->kv_res_B = state_B;
+            w->scratch_B = P * bc.scratch_elems * ACT_B;
+            continue;
+        }
         /* causal prefill: query i (1-based) attends to i positions, Σ = P(P+1)/2 */
         w->pf_flops = P * bc.fixed_flops + bc.attn_flops_ctx * P * (P + 1.0) / 2.0;
         w->pf_weight_B = W;
@@ -205,6 +254,10 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
         double W = md->unit_weight_B[md->n_layers + 1];
         double flops = (gpt2 ? FLOP_LAYERNORM : FLOP_RMSNORM) * d + 2.0 * d * V;
         double act = (3.0 * d + V) * ACT_B; /* norm d in, d out; matmul d in, V logits out */
+        if (granite) { /* logits / logit_scale */
+            flops += V;
+            act += 2.0 * V * ACT_B;
+        }
         /* prefill: llama.cpp computes logits only for the last prompt position */
         w->pf_flops = flops;
         w->pf_weight_B = W;

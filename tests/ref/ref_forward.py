@@ -27,6 +27,14 @@ Conventions (docs/engine.md):
   qwen2: llama + Q/K/V biases, NeoX RoPE on pairs (x[i], x[i + n_rot/2]).
   gpt2:  learned positions, LayerNorm with bias, fused QKV with bias,
          GELU (tanh approximation), biases on every projection.
+  granite: llama with four multipliers (granite.embedding_scale,
+         residual_scale, attention.scale, logit_scale): x = E[tok] * s_emb,
+         x += s_res * branch, scores q.k * s_attn, logits / s_logit.
+  lfm2:  per block either attention (q and k heads RMS-normalized with
+         attn_q_norm / attn_k_norm before NeoX RoPE) or a gated short
+         convolution (head_count_kv[l] == 0): B | C | x = in_proj h,
+         y_t = C_t * sum_k w[:, k] * (B*x)_{t-L+1+k} (zero before the start),
+         out_proj y; SwiGLU FFN everywhere; final norm token_embd_norm.
 """
 import math
 import struct
@@ -390,13 +398,20 @@ class Model:
     def __init__(self, path):
         g = self.g = Gguf(path)
         arch = self.arch = g.kv["general.architecture"]
-        if arch not in ("llama", "qwen2", "gpt2"):
+        if arch not in ("llama", "qwen2", "gpt2", "granite", "lfm2"):
             raise ValueError("architecture %s not supported" % arch)
         kv = g.kv
         self.n_layers = kv[arch + ".block_count"]
         self.d = kv[arch + ".embedding_length"]
         self.n_heads = kv[arch + ".attention.head_count"]
         self.n_kv = kv.get(arch + ".attention.head_count_kv", self.n_heads)
+        # lfm2: one count per block, 0 = short-convolution block
+        self.kv_per_layer = self.n_kv if isinstance(self.n_kv, list) else [self.n_kv] * self.n_layers
+        self.n_kv = max(self.kv_per_layer) if max(self.kv_per_layer) > 0 else self.n_heads
+        self.conv_L = kv.get(arch + ".shortconv.l_cache", 0)
+        self.s_emb = kv.get(arch + ".embedding_scale", 0.0) or 1.0
+        self.s_res = kv.get(arch + ".residual_scale", 0.0) or 1.0
+        self.s_logit = kv.get(arch + ".logit_scale", 0.0) or 1.0
         self.hd = kv.get(arch + ".attention.key_length", self.d // self.n_heads)
         if arch == "gpt2":
             self.eps = kv[arch + ".attention.layer_norm_epsilon"]
@@ -432,6 +447,21 @@ class Model:
     def opt(self, name):
         return self.t(name)[0] if self.g.has(name) else None
 
+    def shortconv(self, p, h):
+        """lfm2 gated short convolution of the whole sequence h [n, d]."""
+        n, d = h.shape
+        L = self.conv_L
+        bcx = linear(self.t(p + "shortconv.in_proj.weight"), h)
+        b, c, xx = bcx[:, :d], bcx[:, d:2 * d], bcx[:, 2 * d:]
+        u = b * xx
+        w = self.t(p + "shortconv.conv.weight")[0]            # [d, L]
+        y = torch.zeros(n, d, dtype=torch.float64)
+        for k in range(L):
+            shift = L - 1 - k                                  # tap k reads position t - shift
+            if shift < n:
+                y[shift:, :] += w[:, k].reshape(1, d) * u[:n - shift, :]
+        return linear(self.t(p + "shortconv.out_proj.weight"), c * y)
+
     def norm(self, x, prefix):
         w = self.t(prefix + ".weight")[0]
         if self.arch == "gpt2":
@@ -443,15 +473,20 @@ class Model:
         tok = torch.tensor(tokens, dtype=torch.long)
         pos = torch.arange(n, dtype=torch.float64)
         emb = self.t("token_embd.weight")
-        x = emb[0][tok]
+        x = emb[0][tok] * self.s_emb
         if self.arch == "gpt2":
             x = x + self.t("position_embd.weight")[0][torch.arange(n)]
         H, KV, hd = self.n_heads, self.n_kv, self.hd
+        self.s_attn = self.g.kv.get(self.arch + ".attention.scale", 0.0) or 1.0 / math.sqrt(hd)
         group = H // KV
         causal = torch.triu(torch.full((n, n), float("-inf"), dtype=torch.float64), diagonal=1)
         for l in range(self.n_layers):
             p = "blk.%d." % l
             h = self.norm(x, p + "attn_norm")
+            if self.arch == "lfm2" and self.kv_per_layer[l] == 0:
+                x = x + self.s_res * self.shortconv(p, h)
+                x = self.ffn(x, p)
+                continue
             if self.arch == "gpt2":
                 qkv = linear(self.t(p + "attn_qkv.weight"), h, self.t(p + "attn_qkv.bias")[0])
                 q, k, v = qkv[:, :H * hd], qkv[:, H * hd:(H + KV) * hd], qkv[:, (H + KV) * hd:]
@@ -462,29 +497,34 @@ class Model:
             q = q.reshape(n, H, hd)
             k = k.reshape(n, KV, hd)
             v = v.reshape(n, KV, hd)
+            if self.arch == "lfm2":
+                q = rms_norm(q, self.t(p + "attn_q_norm.weight")[0], self.eps)
+                k = rms_norm(k, self.t(p + "attn_k_norm.weight")[0], self.eps)
             if self.arch != "gpt2":
-                neox = self.arch == "qwen2"
+                neox = self.arch in ("qwen2", "lfm2")
                 q = rope(q, pos * self.pos_scale, self.inv_freq, self.n_rot, neox)
                 k = rope(k, pos * self.pos_scale, self.inv_freq, self.n_rot, neox)
             att = torch.zeros(n, H, hd, dtype=torch.float64)
             for hh in range(H):
                 kh = k[:, hh // group, :]
                 vh = v[:, hh // group, :]
-                s = (q[:, hh, :] @ kh.T) / math.sqrt(hd) + causal
+                s = (q[:, hh, :] @ kh.T) * self.s_attn + causal
                 att[:, hh, :] = torch.softmax(s, dim=-1) @ vh
-            x = x + linear(self.t(p + "attn_output.weight"), att.reshape(n, H * hd),
-                           self.opt(p + "attn_output.bias"))
-            h = self.norm(x, p + "ffn_norm")
-            if self.arch == "gpt2":
-                u = gelu_tanh(linear(self.t(p + "ffn_up.weight"), h, self.t(p + "ffn_up.bias")[0]))
-                x = x + linear(self.t(p + "ffn_down.weight"), u, self.t(p + "ffn_down.bias")[0])
-            else:
-                gte = silu(linear(self.t(p + "ffn_gate.weight"), h))
-                up = linear(self.t(p + "ffn_up.weight"), h)
-                x = x + linear(self.t(p + "ffn_down.weight"), gte * up)
-        h = self.norm(x, "output_norm")
+            x = x + self.s_res * linear(self.t(p + "attn_output.weight"), att.reshape(n, H * hd),
+                                        self.opt(p + "attn_output.bias"))
+            x = self.ffn(x, p)
+        h = self.norm(x, "token_embd_norm" if self.arch == "lfm2" else "output_norm")
         out = self.t("output.weight") if self.g.has("output.weight") else emb
-        return linear(out, h)
+        return linear(out, h) / self.s_logit
+
+    def ffn(self, x, p):
+        h = self.norm(x, p + "ffn_norm")
+        if self.arch == "gpt2":
+            u = gelu_tanh(linear(self.t(p + "ffn_up.weight"), h, self.t(p + "ffn_up.bias")[0]))
+            return x + linear(self.t(p + "ffn_down.weight"), u, self.t(p + "ffn_down.bias")[0])
+        gte = silu(linear(self.t(p + "ffn_gate.weight"), h))
+        up = linear(self.t(p + "ffn_up.weight"), h)
+        return x + self.s_res * linear(self.t(p + "ffn_down.weight"), gte * up)
 
 
 def main(argv):

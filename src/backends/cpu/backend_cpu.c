@@ -393,6 +393,65 @@ static void cpu_silu_mul(void *p, float *g, const float *u, size_t n)
                             silu_mul_range, &a);
 }
 
+static void cpu_scale(void *p, float *x, size_t n, float sc)
+{
+    (void)p;
+    for (size_t i = 0; i < n; i++) x[i] *= sc;
+}
+
+/* lfm2 gated short convolution (backend.h). O(rows x d x L) on the calling
+ * thread: at d 2048 and L 3 that is 12 kFLOP per row, next to the 50 MFLOP
+ * of the block's in_proj alone. Two passes: outputs first (they read the
+ * state as it was before this batch), then the state update. */
+static void cpu_shortconv(void *p, const qeil_bkv *kv, float *bcx, uint32_t n_rows,
+                          const qeil_brow *rows, const float *w, float *y)
+{
+    (void)p;
+    const size_t d = kv->conv_d, ns = kv->conv_n_state, L = ns + 1, rs = 3 * d;
+    /* u = B * x, into the B slot of each row */
+    for (uint32_t r = 0; r < n_rows; r++) {
+        float *b = bcx + r * rs;
+        const float *x = b + 2 * d;
+        for (size_t c = 0; c < d; c++) b[c] *= x[c];
+    }
+    uint32_t r0 = 0; /* first row of the current run of one sequence */
+    for (uint32_t r = 0; r < n_rows; r++) {
+        if (r == 0 || rows[r].seq != rows[r - 1].seq || rows[r].pos != rows[r - 1].pos + 1) r0 = r;
+        const uint32_t seq = rows[r].seq, p0 = rows[r0].pos;
+        const int64_t pos = rows[r].pos;
+        const float *C = bcx + r * rs + d;
+        float *yr = y + (size_t)r * d;
+        for (size_t c = 0; c < d; c++) yr[c] = 0.0f;
+        for (size_t k = 0; k < L; k++) {
+            const int64_t q = pos - (int64_t)ns + (int64_t)k;
+            if (q < 0) continue;
+            const float *u;
+            if (q >= (int64_t)p0) /* in this batch */
+                u = bcx + (size_t)(r0 + (uint32_t)(q - (int64_t)p0)) * rs;
+            else /* state slot j holds position p0 - ns + j */
+                u = kv->conv + ((size_t)seq * ns + (size_t)(q - ((int64_t)p0 - (int64_t)ns))) * d;
+            for (size_t c = 0; c < d; c++) yr[c] += w[c * L + k] * u[c];
+        }
+        for (size_t c = 0; c < d; c++) yr[c] *= C[c];
+    }
+    /* state: at the last row of each run, keep the run's last ns inputs,
+     * shifting older ones down when the run is shorter than ns */
+    for (uint32_t r = 0; r < n_rows; r++) {
+        if (r == 0 || rows[r].seq != rows[r - 1].seq || rows[r].pos != rows[r - 1].pos + 1) r0 = r;
+        if (r + 1 < n_rows && rows[r + 1].seq == rows[r].seq && rows[r + 1].pos == rows[r].pos + 1)
+            continue;
+        const size_t m = (size_t)(r - r0) + 1; /* rows of this run */
+        float *stt = kv->conv + (size_t)rows[r].seq * ns * d;
+        for (size_t j = 0; j < ns; j++) {
+            /* new slot j = position pos_last - ns + 1 + j: old slot j + m, or batch row */
+            if (j + m < ns)
+                memmove(stt + j * d, stt + (j + m) * d, d * sizeof(float));
+            else
+                memcpy(stt + j * d, bcx + (size_t)(r0 + (j + m - ns)) * rs, d * sizeof(float));
+        }
+    }
+}
+
 static void cpu_gelu(void *p, float *x, size_t n)
 {
     cpu_state *s = p;
@@ -443,5 +502,7 @@ const qeil_backend qeil_backend_cpu = {
     .attention = cpu_attention,
     .silu_mul = cpu_silu_mul,
     .gelu = cpu_gelu,
+    .scale = cpu_scale,
+    .shortconv = cpu_shortconv,
     .sync = cpu_sync,
 };

@@ -52,8 +52,14 @@ static const uint32_t spv_kv_store[] =
 static const uint32_t spv_attention[] =
 #include "attention.spv.inc"
     ;
+static const uint32_t spv_shortconv[] =
+#include "shortconv.spv.inc"
+    ;
 
-enum { SH_MATMUL, SH_GET_ROWS, SH_ELTWISE, SH_NORM, SH_ROPE, SH_KV_STORE, SH_ATTENTION, SH_COUNT };
+enum {
+    SH_MATMUL, SH_GET_ROWS, SH_ELTWISE, SH_NORM, SH_ROPE, SH_KV_STORE, SH_ATTENTION, SH_SHORTCONV,
+    SH_COUNT
+};
 
 static const struct {
     const uint32_t *code;
@@ -62,7 +68,7 @@ static const struct {
     {spv_matmul, sizeof spv_matmul},     {spv_get_rows, sizeof spv_get_rows},
     {spv_eltwise, sizeof spv_eltwise},   {spv_norm, sizeof spv_norm},
     {spv_rope, sizeof spv_rope},         {spv_kv_store, sizeof spv_kv_store},
-    {spv_attention, sizeof spv_attention},
+    {spv_attention, sizeof spv_attention}, {spv_shortconv, sizeof spv_shortconv},
 };
 
 #define N_BINDINGS 6        /* storage buffers per dispatch (most an op uses) */
@@ -77,6 +83,7 @@ static const struct {
 #define ELTWISE_ADD_BIAS 1u
 #define ELTWISE_SILU_MUL 2u
 #define ELTWISE_GELU 3u
+#define ELTWISE_SCALE 4u
 
 typedef struct {
     uint8_t *host; /* mapped address: the backend pointer the engine sees */
@@ -680,6 +687,14 @@ static void vk_silu_mul(void *p, float *g, const float *u, size_t n)
 
 static void vk_gelu(void *p, float *x, size_t n) { eltwise(p, ELTWISE_GELU, x, NULL, n, 1, 0); }
 
+/* x *= sc; the factor travels as its bits in the push constant's d */
+static void vk_scale(void *p, float *x, size_t n, float sc)
+{
+    uint32_t bits;
+    memcpy(&bits, &sc, sizeof bits);
+    eltwise(p, ELTWISE_SCALE, x, NULL, n, bits, 0);
+}
+
 static void norm(vk_state *s, uint32_t layer, const float *x, const float *w, const float *b,
                  float *y, uint32_t n_rows, uint32_t d, float eps)
 {
@@ -777,6 +792,39 @@ static void vk_attention(void *p, const qeil_bkv *kv, const float *q, size_t q_s
     dispatch(s, SH_ATTENTION, bufs, 5, &pc, sizeof pc, n_heads, n_rows, 1);
 }
 
+/* lfm2 gated short convolution (shaders/shortconv.comp): the outputs, then
+ * the state update, as two dispatches; each carries the rows and, per row,
+ * the first row of its run of one sequence (computed here). */
+static void vk_shortconv(void *p, const qeil_bkv *kv, float *bcx, uint32_t n_rows,
+                         const qeil_brow *rows, const float *w, float *y)
+{
+    vk_state *s = p;
+    uint32_t so, xo, wo, yo;
+    const vk_buf *bs = buf_find(s, kv->conv, &so), *bx = buf_find(s, bcx, &xo),
+                 *bw = buf_find(s, w, &wo), *by = buf_find(s, y, &yo);
+    if (!bs || !bx || !bw || !by || n_rows == 0) return;
+    const size_t rows_B = (size_t)n_rows * sizeof *rows, r0_B = (size_t)n_rows * sizeof(uint32_t);
+    for (uint32_t phase = 0; phase < 2; phase++) {
+        reserve(s, rows_B + 16 + r0_B);
+        const uint32_t rows_off = meta_put(s, rows, rows_B);
+        uint32_t *r0 = (uint32_t *)(void *)(s->meta.host + s->meta_used);
+        const uint32_t r0_off = (uint32_t)(s->meta_used / 4);
+        for (uint32_t r = 0; r < n_rows; r++)
+            r0[r] = r > 0 && rows[r].seq == rows[r - 1].seq && rows[r].pos == rows[r - 1].pos + 1
+                        ? r0[r - 1]
+                        : r;
+        s->meta_used += (r0_B + 15) & ~(size_t)15;
+        struct {
+            uint32_t st_off, bcx_off, w_off, y_off, n_rows, d, ns, rows_off, r0_off, phase;
+        } pc = {so / 4, xo / 4, wo / 4, yo / 4, n_rows, kv->conv_d, kv->conv_n_state, rows_off, r0_off,
+                phase};
+        const VkBuffer bufs[5] = {bs->buf, bx->buf, bw->buf, by->buf, s->meta.buf};
+        uint32_t gx, gy;
+        grid1((uint64_t)n_rows * kv->conv_d, &gx, &gy);
+        dispatch(s, SH_SHORTCONV, bufs, 5, &pc, sizeof pc, gx, gy, 1);
+    }
+}
+
 static void vk_sync(void *p) { flush(p); }
 
 const qeil_backend qeil_backend_vulkan = {
@@ -807,4 +855,6 @@ const qeil_backend qeil_backend_vulkan = {
     .silu_mul = vk_silu_mul,
     .gelu = vk_gelu,
     .sync = vk_sync,
+    .scale = vk_scale,
+    .shortconv = vk_shortconv,
 };

@@ -1,7 +1,8 @@
 #version 450
 // Element-wise ops on a (rw) and b (read): op 0 add (a[i] += b[i]),
 // 1 add_bias (a[r*stride + i] += b[i], i < d), 2 silu_mul (a = silu(a) b),
-// 3 gelu (tanh form, a = gelu(a)). Index = x + y * 65535 * 64.
+// 3 gelu (tanh form, a = gelu(a)), 4 scale (a *= the float whose bits are
+// pc.d: granite's multipliers). Index = x + y * 65535 * 64.
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) buffer Ab { float a[]; };
 layout(std430, binding = 1) readonly buffer Bb { float b[]; };
@@ -21,6 +22,8 @@ void main()
     } else if (pc.op == 2u) {
         const float g = a[pc.a_off + i];
         a[pc.a_off + i] = g / (1.0 + exp(-g)) * b[pc.b_off + i];
+    } else if (pc.op == 4u) {
+        a[pc.a_off + i] *= uintBitsToFloat(pc.d);
     } else {
         const float v = a[pc.a_off + i];
         const float u = 0.79788456080286535588 * (v + 0.044715 * v * v * v);
