@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "qeil/chat.h"
 #include "serve.h"
 
 #define CMD "serve"
@@ -322,6 +323,15 @@ int cmd_serve(int argc, char **argv)
     s.pf = *qeil_runtime_platform(s.rt);
     s.md = qeil_runtime_model(s.rt);
     s.tk = qeil_runtime_tokenizer(s.rt);
+    /* the model's chat template, when qeil knows its family (qeil/chat.h) */
+    const char *tsrc = qeil_runtime_chat_template(s.rt);
+    s.chat_tmpl = tsrc ? (int)qeil_chat_detect(tsrc, strlen(tsrc)) : (int)QEIL_CHAT_UNKNOWN;
+    s.eot = -1;
+    const char *eot = qeil_chat_end_of_turn((qeil_chat_template)s.chat_tmpl);
+    if (eot) s.eot = qeil_tokenizer_find(s.tk, eot, strlen(eot));
+    if (tsrc && s.chat_tmpl == QEIL_CHAT_UNKNOWN)
+        fprintf(stderr, "qeil serve: warning: the model's chat template is not a family qeil knows; "
+                        "/v1/chat/completions uses the fallback format (docs/serve.md)\n");
     s.n_vocab = qeil_runtime_n_vocab(s.rt);
     s.n_ctx = qeil_runtime_n_ctx(s.rt);
     s.parallel = o.parallel;

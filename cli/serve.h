@@ -80,6 +80,9 @@ typedef struct {
     /* fixed after start */
     qeil_ctx *ctx;                /* the runtime's: the worker's thread only */
     qeil_runtime *rt;
+    int chat_tmpl;   /* qeil_chat_template of the model's tokenizer.chat_template
+                        (QEIL_CHAT_UNKNOWN: the fallback format) */
+    int32_t eot;     /* its end-of-turn token, -1 = none (generation stops there) */
     const qeil_tokenizer *tk;
     uint32_t n_vocab, n_ctx, parallel, queue_cap;
     qeil_platform pf;             /* the target platform plans are priced on */
@@ -124,15 +127,23 @@ struct MHD_Daemon;
 struct MHD_Daemon *serve_http_start(serve_server *s, const char *host, unsigned port,
                                     unsigned timeout_s, unsigned *bound);
 
-/* serve_chat.c: messages → the prompt text (malloc'd, NULL when out of
- * memory). The one place the chat format is decided; serve_chat_format
- * names it ("fallback" until the model's template is wired). */
+/* serve_chat.c: messages → the prompt. The model's chat template when
+ * qeil knows its family (serve_chat_tokenize: template tokens parsed,
+ * special-token text inside contents kept as text), else the fallback
+ * text format (serve_chat_render, malloc'd, NULL when out of memory);
+ * serve_chat_format names the one in use. */
 typedef struct {
     const char *role;    /* "system", "user", "assistant", "tool" */
     const char *content; /* UTF-8 */
 } serve_msg;
 char *serve_chat_render(const serve_msg *msgs, size_t n);
-const char *serve_chat_format(void);
+const char *serve_chat_format(int chat_tmpl);
+/* Tokenize msgs in template chat_tmpl into ids[0..cap) (*n_out the count;
+ * QEIL_ERR_RANGE when cap is too small); "developer" is sent as "system".
+ * Errors as qeil_chat_tokenize, the detail on ctx. */
+qeil_status serve_chat_tokenize(qeil_ctx *ctx, const qeil_tokenizer *tk, int chat_tmpl,
+                                const serve_msg *msgs, size_t n, int32_t *ids, size_t cap,
+                                size_t *n_out);
 
 /* serve_page.c: the page at / (HTML, NUL-terminated) */
 extern const char serve_page_html[];

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "qeil/chat.h"
 #include "serve.h"
 
 enum { EP_PAGE = 0, EP_HEALTH, EP_MODELS, EP_COMPLETIONS, EP_CHAT, EP_METRICS, EP_OTHER };
@@ -236,7 +237,8 @@ static int content_text(const cJSON *v, const char *param, char **out, perr *e)
 #define MAX_MESSAGES 4096
 
 /* "messages" → the prompt text through serve_chat_render. */
-static int chat_prompt(const cJSON *root, char **out, perr *e)
+static int chat_prompt(const serve_server *s, const cJSON *root, char **out, serve_msg **msgs_out,
+                       char ***texts_out, int *n_out, perr *e)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "messages");
     if (!m) return fail_param(e, "messages", "'messages' is required");
@@ -282,6 +284,12 @@ static int chat_prompt(const cJSON *root, char **out, perr *e)
         msgs[k].content = texts[k];
         k++;
     }
+    if (s->chat_tmpl != QEIL_CHAT_UNKNOWN) { /* tokenized in the template by the caller */
+        *msgs_out = msgs;
+        *texts_out = texts;
+        *n_out = n;
+        return 0;
+    }
     *out = serve_chat_render(msgs, (size_t)n);
     if (!*out) fail_param(e, "messages", "out of memory");
     else rc = 0;
@@ -323,6 +331,13 @@ static void job_drop(serve_job *j)
     free(j);
 }
 
+static void free_msgs(serve_msg *m, char **texts, int n)
+{
+    for (int i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+    free(m);
+}
+
 /* Parse, validate, tokenize. 0 and *out, or -1 with e filled (400), or -2
  * out of memory (500). */
 static int build_job(serve_server *s, const cJSON *root, req_info *ri, serve_job **out, perr *e)
@@ -334,6 +349,10 @@ static int build_job(serve_server *s, const cJSON *root, req_info *ri, serve_job
     j->refs = 1;
     j->ctx = cli_ctx_create();
     char *text = NULL;
+    serve_msg *cmsg = NULL; /* chat in the model's template: tokenized below */
+    size_t chat_len = 256; /* the template's own tokens */
+    char **ctext = NULL;
+    int cn = 0;
     int rc = -1;
     if (!j->ctx) {
         rc = -2;
@@ -346,7 +365,9 @@ static int build_job(serve_server *s, const cJSON *root, req_info *ri, serve_job
     /* ---- the prompt ---- */
     int parse_special = 0;
     if (ri->chat) {
-        if (chat_prompt(root, &text, e)) goto fail;
+        if (chat_prompt(s, root, &text, &cmsg, &ctext, &cn, e)) goto fail;
+        if (cmsg) /* rendered by the template: its length bounded for the checks below */
+            for (int i = 0; i < cn; i++) chat_len += strlen(cmsg[i].content) + strlen(cmsg[i].role) + 64;
     } else {
         const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "prompt");
         if (cJSON_IsArray(p) && cJSON_GetArraySize(p) == 1 && cJSON_IsString(p->child))
@@ -464,7 +485,7 @@ static int build_job(serve_server *s, const cJSON *root, req_info *ri, serve_job
     }
 
     /* ---- tokenize ---- */
-    size_t tlen = strlen(text), cap = tlen + 8, n_prompt = 0;
+    size_t tlen = cmsg ? chat_len : strlen(text), cap = tlen + 8, n_prompt = 0;
     if (tlen >= (size_t)s->n_ctx * QEIL_TOKENIZER_MAX_TOKEN_BYTES + 64 || tlen > (64u << 20)) {
         fail_param(e, ri->chat ? "messages" : "prompt",
                    "the prompt (%zu bytes) cannot fit the context of %u tokens", tlen, s->n_ctx);
@@ -476,8 +497,11 @@ static int build_job(serve_server *s, const cJSON *root, req_info *ri, serve_job
         rc = -2;
         goto fail;
     }
-    if (qeil_tokenizer_encode(j->ctx, s->tk, text, -1, parse_special, j->prompt, cap, &n_prompt) !=
-        QEIL_OK) {
+    qeil_status tst = cmsg ? serve_chat_tokenize(j->ctx, s->tk, s->chat_tmpl, cmsg, (size_t)cn, j->prompt,
+                                                 cap, &n_prompt)
+                           : qeil_tokenizer_encode(j->ctx, s->tk, text, -1, parse_special, j->prompt,
+                                                   cap, &n_prompt);
+    if (tst != QEIL_OK) {
         fail_param(e, ri->chat ? "messages" : "prompt", "tokenizer: %s", qeil_ctx_errmsg(j->ctx));
         goto fail;
     }
@@ -522,10 +546,12 @@ static int build_job(serve_server *s, const cJSON *root, req_info *ri, serve_job
         }
     }
     free(text);
+    free_msgs(cmsg, ctext, cn);
     *out = j;
     return 0;
 fail:
     free(text);
+    free_msgs(cmsg, ctext, cn);
     job_drop(j);
     return rc;
 }
@@ -908,7 +934,7 @@ static enum MHD_Result reply_whole(struct MHD_Connection *mc, conn *c, serve_job
         cJSON_AddItemToObject(r, "usage", usage_json(s, j, j->ctx));
         if (ri->chat) {
             cJSON *q = cJSON_AddObjectToObject(r, "qeil");
-            cJSON_AddStringToObject(q, "prompt_format", serve_chat_format());
+            cJSON_AddStringToObject(q, "prompt_format", serve_chat_format(s->chat_tmpl));
         }
         rc = reply(mc, c, 200, json_take(r), "application/json", NULL, NULL);
     }
@@ -980,7 +1006,7 @@ static enum MHD_Result handle_models(struct MHD_Connection *mc, conn *c)
     cJSON_AddNumberToObject(meta, "n_layers", s->md->n_layers);
     cJSON_AddNumberToObject(meta, "n_vocab", s->n_vocab);
     cJSON_AddNumberToObject(meta, "n_ctx", s->n_ctx);
-    cJSON_AddStringToObject(meta, "chat_format", serve_chat_format());
+    cJSON_AddStringToObject(meta, "chat_format", serve_chat_format(s->chat_tmpl));
     cJSON_AddItemToArray(d, m);
     return reply(mc, c, 200, json_take(r), "application/json", NULL, NULL);
 }

@@ -309,7 +309,7 @@ static void step(worker *w)
             release(w, i);
             continue;
         }
-        if (tok == eos) {
+        if (tok == eos || tok == s->eot) {
             finish(w, j, QEIL_OK, NULL, 0);
             release(w, i);
             continue;
@@ -449,7 +449,7 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
             if ((st = qeil_sampler_sample(j->smp[k], w->sl[k].row, s->n_vocab, w->hist + k * hcap,
                                           w->hlen[k], &tok, &lp)) != QEIL_OK)
                 return st;
-            if (tok == eos) {
+            if (tok == eos || tok == s->eot) {
                 w->active[k] = 0;
                 continue;
             }
