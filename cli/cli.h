@@ -51,6 +51,11 @@ int cmd_devices(int argc, char **argv);
  * (CLI_FAIL); both print the message. cli/placement.c. */
 struct qeil_engine;
 int cli_placement(const char *cmd, qeil_ctx *ctx, struct qeil_engine *e, const char *spec);
+/* The same check before a runtime opens the model (generate, eval): a
+ * malformed SPEC for MODEL's blocks prints a usage error and returns
+ * CLI_USAGE; CLI_OK otherwise (an unreadable model included: the runtime
+ * reports that). */
+int cli_placement_check(const char *cmd, qeil_ctx *ctx, const char *model, const char *spec);
 
 /* "qeil CMD: MESSAGE\nTry 'qeil CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);

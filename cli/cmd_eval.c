@@ -58,6 +58,9 @@ static void usage(FILE *f)
             "  --seed S                seed of plans and samples (default %u)\n"
             "  -n, --max-tokens N      tokens per sample at most (default 128; 1..%u)\n"
             "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
+            "  --placement SPEC        where the work units run on this machine, e.g. all:vk0\n"
+            "                          or emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil\n"
+            "                          devices); the plans stay modeled on --platform\n"
             "  --output FMT            table|json (default table)\n"
             "  -v, --verbose           table: one line per problem (question, gold, chosen\n"
             "                          answer, samples, deciding stage, modeled energy)\n"
@@ -84,7 +87,7 @@ static void usage(FILE *f)
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
-    const char *model, *tasks, *platform, *sensors_root;
+    const char *model, *tasks, *platform, *sensors_root, *placement;
     uint32_t samples, limit, batch, max_tokens;
     int threads, compare, json, select_given, plan_given, verbose;
     qeil_select_method select;
@@ -169,6 +172,9 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->sensors_root = v;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->placement = v;
         } else if (OPT("--output", NULL)) {
             cli_output out;
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out)) return CLI_USAGE;
@@ -723,6 +729,9 @@ int cmd_eval(int argc, char **argv)
     rp.max_tokens = o.max_tokens;
     rp.select = o.tune;
     rp.meter.root = o.sensors_root;
+    rp.placement = o.placement;
+    if ((rc = cli_placement_check(CMD, ctx, o.model, o.placement)) != CLI_OK) goto out;
+    rc = CLI_FAIL;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;

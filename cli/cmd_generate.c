@@ -40,6 +40,8 @@ static void usage(FILE *f)
             "  --seed S                sampler seed (default: from the clock, printed)\n"
             "  --no-bos                do not add the BOS token the model asks for\n"
             "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
+            "  --placement SPEC        where the work units run, e.g. all:vk0 or\n"
+            "                          emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
             "  --output FMT            text|json (default text; json prints one object at the end)\n"
             "  -h, --help              this help\n\n"
             "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
@@ -52,7 +54,7 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *model, *prompt, *sensors_root;
+    const char *model, *prompt, *sensors_root, *placement;
     uint32_t n_predict, n_ctx;
     int threads, no_bos, json, seed_given;
     qeil_sampler_params sp;
@@ -122,6 +124,9 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->sensors_root = v;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->placement = v;
         } else {
 #undef OPT
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
@@ -228,6 +233,9 @@ int cmd_generate(int argc, char **argv)
     rp.samples = 1;
     rp.batch = 0;
     rp.meter.root = o.sensors_root;
+    rp.placement = o.placement;
+    if ((rc = cli_placement_check(CMD, ctx, o.model, o.placement)) != CLI_OK) goto out;
+    rc = CLI_FAIL;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;

@@ -142,7 +142,10 @@ typedef struct {
     int sensors;                    /* 1: open the sensors; 0: none (every measure is
                                        n/a); default 1 */
     qeil_sense_meter_params meter;  /* root ("/"), NVML, a test hook; default
-QEIL_API                                        qeil_sense_meter_default_params() */
+                                       qeil_sense_meter_default_params() */
+    const char *placement;          /* where the engine's work units run, e.g. "all:vk0" or
+                                       "emb..b7:cpu,b8..head:vk0" (qeil_placement_parse);
+                                       read at create only; NULL = all on cpu; default NULL */
 } qeil_runtime_params;
 
 /* The defaults stated field by field above. */

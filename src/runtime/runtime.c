@@ -203,6 +203,24 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
     ep.n_ctx = p->n_ctx;
     ep.n_seq = 1 + p->batch;
     if ((st = qeil_engine_open(ctx, p->model_path, &ep, &rt->e)) != QEIL_OK) goto fail;
+    if (p->placement) {
+        const uint32_t nu = qeil_model_n_units(qeil_engine_desc(rt->e));
+        uint8_t place[QEIL_MAX_WUNITS];
+        if (nu > QEIL_MAX_WUNITS) {
+            st = qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "placement: %u work units (at most %d)", nu,
+                               QEIL_MAX_WUNITS);
+            goto fail;
+        }
+        /* the parser's messages start "placement: " already */
+        if ((st = qeil_placement_parse(ctx, p->placement, qeil_engine_desc(rt->e)->n_layers, place,
+                                       nu)) != QEIL_OK)
+            goto fail;
+        if ((st = qeil_engine_set_placement(rt->e, place, nu)) != QEIL_OK) {
+            fail_wrap(ctx, st, "placement");
+            goto fail;
+        }
+    }
+    rt->p.placement = NULL; /* borrowed only here */
     rt->tk = qeil_engine_tokenizer(rt->e);
     rt->md = qeil_engine_desc(rt->e);
     rt->n_vocab = qeil_engine_n_vocab(rt->e);
