@@ -86,6 +86,12 @@ static void usage(FILE *f)
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* A problem's recoveries from failed devices (docs/runtime.md). */
+typedef struct {
+    qeil_runtime_recovery r[QEIL_RUNTIME_MAX_RECOVERIES];
+    uint32_t n;
+} prob_recoveries;
+
 typedef struct {
     const char *model, *tasks, *platform, *sensors_root, *placement;
     uint32_t samples, limit, batch, max_tokens;
@@ -99,6 +105,8 @@ typedef struct {
     uint32_t plan_gen_tokens;        /* gen tokens of the planning workload: max_tokens, or
                                         what fits the context after the mean prompt */
     char warning[256];               /* why plan_gen_tokens < max_tokens ("" if not) */
+    const prob_recoveries *recs;     /* [problems]: set before the output */
+    const char *error;               /* the failure that ended the run early, or NULL */
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
@@ -291,10 +299,11 @@ static int config_setup(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_w
 /* Select an answer for the current problem (a begun runtime request) and
  * record the outcome. */
 static int config_run(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_task *t,
-                      uint32_t budget, uint32_t pi)
+                      uint32_t budget, uint32_t pi, qeil_status *sel_st)
 {
     qeil_runtime_result res;
     qeil_status st = qeil_runtime_select(rt, c->index, &res);
+    *sel_st = st;
     if (st == QEIL_ERR_INFEASIBLE) /* the plan, not the task's text, is at fault */
         return cli_fail(CMD, "task %s: %s", t->id, qeil_ctx_errmsg(ctx));
     if (st != QEIL_OK)
@@ -501,6 +510,28 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
                                 "configurations consume prefixes of one seeded sample stream "
                                 "per problem.");
     }
+    /* recoveries from failed devices, each with its problem's id */
+    cJSON *ra = cJSON_AddArrayToObject(j, "recoveries");
+    for (uint32_t i = 0; o->recs && i <= n && i < qeil_tasks_count(t); i++) {
+        cJSON *tmp = cJSON_CreateObject();
+        cli_recoveries_json(tmp, o->recs[i].r, o->recs[i].n);
+        cJSON *arr = cJSON_DetachItemFromObject(tmp, "recoveries");
+        cJSON_Delete(tmp);
+        cJSON *it = arr ? arr->child : NULL;
+        while (it) {
+            cJSON *next = it->next;
+            cJSON_DetachItemViaPointer(arr, it);
+            cJSON_AddStringToObject(it, "problem", qeil_tasks_get(t, i)->id);
+            cJSON_AddItemToArray(ra, it);
+            it = next;
+        }
+        cJSON_Delete(arr);
+    }
+    if (o->error) {
+        cJSON_AddStringToObject(j, "error", o->error);
+        cJSON_AddNumberToObject(j, "problems_finished", n);
+        cJSON_AddNumberToObject(j, "problems_total", qeil_tasks_count(t));
+    }
     if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
     cJSON_Delete(j);
 }
@@ -652,6 +683,13 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
            "  All configurations consume prefixes of one seeded sample stream per problem,\n"
            "  which equals running them separately with the same seeds.\n",
            pf->name);
+    for (uint32_t i = 0; o->recs && i <= n && i < qeil_tasks_count(t); i++) {
+        char pre[96];
+        snprintf(pre, sizeof pre, "  task %s: ", cli_term(qeil_tasks_get(t, i)->id));
+        cli_recoveries_text(stdout, pre, o->recs[i].r, o->recs[i].n);
+    }
+    if (o->error)
+        printf("  error: %s (%u of %u problems finished)\n", o->error, n, qeil_tasks_count(t));
 }
 
 /* Progress on stderr: a redrawn bar on a terminal; otherwise about ten
@@ -702,6 +740,7 @@ int cmd_eval(int argc, char **argv)
     uint32_t n = 0;
     qeil_runtime *rt = NULL;
     int32_t **ids = NULL;    /* [n]: each problem's prompt tokens */
+    prob_recoveries *ev_recs = NULL; /* [n]: each problem's recoveries */
     uint32_t *n_ids = NULL;  /* [n] */
     config cf[3];
     memset(cf, 0, sizeof cf);
@@ -730,7 +769,11 @@ int cmd_eval(int argc, char **argv)
     rp.select = o.tune;
     rp.meter.root = o.sensors_root;
     rp.placement = o.placement;
+    qeil_fault fault;
+    int fault_set = 0;
     if ((rc = cli_placement_check(CMD, ctx, o.model, o.placement)) != CLI_OK) goto out;
+    if ((rc = cli_fault_env(CMD, ctx, &fault, &fault_set)) != CLI_OK) goto out;
+    if (fault_set) rp.fault = &fault;
     rc = CLI_FAIL;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
@@ -819,28 +862,57 @@ int cmd_eval(int argc, char **argv)
 
     /* ---- the problems: one runtime request each ---- */
     int tty = isatty(fileno(stderr));
+    const uint32_t n_all = n;
+    int failed = 0; /* a device failure nothing recovered from ended the run at problem n */
+    ev_recs = qeil_calloc(ctx, n, sizeof *ev_recs);
+    if (!ev_recs) {
+        cli_fail(CMD, "out of memory");
+        goto out;
+    }
     for (uint32_t i = 0; i < n; i++) {
         const qeil_task *ti = qeil_tasks_get(t, i);
         qeil_runtime_request rq = {ids[i], n_ids[i], ti->mode, i, &ti->gold};
-        if (qeil_runtime_begin(rt, &rq) != QEIL_OK) {
+        config snap[3];
+        memcpy(snap, cf, sizeof snap); /* the totals before this problem */
+        qeil_status bst = qeil_runtime_begin(rt, &rq);
+        if (bst != QEIL_OK) {
             cli_fail(CMD, "task %s (line %u): %s", ti->id, ti->line, qeil_ctx_errmsg(ctx));
-            goto out;
+            if (bst != QEIL_ERR_DEVICE) goto out;
         }
-        for (int c = 0; c < n_cf; c++)
-            if (config_run(ctx, rt, &cf[c], ti, o.samples, i) != CLI_OK) goto out;
+        int c = 0;
+        qeil_status sel_st = QEIL_OK;
+        for (; bst == QEIL_OK && c < n_cf; c++)
+            if (config_run(ctx, rt, &cf[c], ti, o.samples, i, &sel_st) != CLI_OK) break;
+        ev_recs[i].n = qeil_runtime_recoveries(rt, ev_recs[i].r, QEIL_RUNTIME_MAX_RECOVERIES);
+        if (bst != QEIL_OK || c < n_cf) {
+            /* the last device of the placement failed: keep the problems
+             * that finished, report them, and fail */
+            if (bst != QEIL_ERR_DEVICE && sel_st != QEIL_ERR_DEVICE) goto out;
+            memcpy(cf, snap, sizeof snap);
+            cli_recoveries_text(stderr, "before that, ", ev_recs[i].r, ev_recs[i].n);
+            n = i;
+            failed = 1;
+            break;
+        }
         progress(i + 1, n, &cf[n_cf - 1].acc, tty);
     }
+    if (failed && n == 0) goto out;
+    if (failed)
+        fprintf(stderr, "qeil eval: reporting the %u of %u problems that finished\n", n, n_all);
     for (int c = 0; c < n_cf; c++) {
         if (qeil_metrics_summarize(ctx, &cf[c].acc, &cf[c].sum) != QEIL_OK) {
             cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
             goto out;
         }
     }
+    o.recs = ev_recs;
+    o.error = failed ? qeil_ctx_errmsg(ctx) : NULL;
     if (o.json) print_json(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
     else print_table(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
-    rc = CLI_OK;
+    rc = failed ? CLI_FAIL : CLI_OK;
 
 out:
+    qeil_free(ctx, ev_recs);
     for (int c = 0; c < 3; c++) qeil_free(ctx, cf[c].recs);
     for (uint32_t i = 0; ids && i < n; i++) qeil_free(ctx, ids[i]);
     qeil_free(ctx, ids);

@@ -234,7 +234,11 @@ int cmd_generate(int argc, char **argv)
     rp.batch = 0;
     rp.meter.root = o.sensors_root;
     rp.placement = o.placement;
+    qeil_fault fault;
+    int fault_set = 0;
     if ((rc = cli_placement_check(CMD, ctx, o.model, o.placement)) != CLI_OK) goto out;
+    if ((rc = cli_fault_env(CMD, ctx, &fault, &fault_set)) != CLI_OK) goto out;
+    if (fault_set) rp.fault = &fault;
     rc = CLI_FAIL;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
@@ -284,8 +288,13 @@ int cmd_generate(int argc, char **argv)
                               &g) != QEIL_OK) {
         if (ss.oom) cli_fail(CMD, "out of memory");
         else cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
+        uint32_t n_rec = qeil_runtime_recoveries(rt, rec, QEIL_RUNTIME_MAX_RECOVERIES);
+        cli_recoveries_text(stderr, "before that, ", rec, n_rec);
         goto out;
     }
+    qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
+    const uint32_t n_rec = qeil_runtime_recoveries(rt, rec, QEIL_RUNTIME_MAX_RECOVERIES);
     if (!o.json) {
         fputc('\n', stdout);
         fflush(stdout);
@@ -310,6 +319,7 @@ int cmd_generate(int argc, char **argv)
     cli_meas_text(stderr, "decode ", g.decode_meas.valid, g.decode_meas.energy_J,
                   g.decode_meas.t_s, n_gen, mprov, mcov);
     if (mprov) fprintf(stderr, "energy meter: %s covers %s\n", mprov, mcov);
+    cli_recoveries_text(stderr, "", rec, n_rec);
 
     if (o.json) {
         cJSON *j = cJSON_CreateObject();
@@ -344,6 +354,7 @@ int cmd_generate(int argc, char **argv)
                       g.prefill_meas.t_s, n_prompt, mprov, mcov);
         cli_meas_json(me, "decode", g.decode_meas.valid, g.decode_meas.energy_J,
                       g.decode_meas.t_s, n_gen, mprov, mcov);
+        cli_recoveries_json(j, rec, n_rec);
         cJSON *pa = cJSON_AddObjectToObject(j, "params");
         cJSON_AddNumberToObject(pa, "n_predict", o.n_predict);
         cJSON_AddNumberToObject(pa, "n_ctx", n_ctx);

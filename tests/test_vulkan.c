@@ -317,7 +317,7 @@ TEST(vulkan_eltwise_and_norms)
             case 1: be->add_bias(p.st[k], a[k], stride, b[k], (uint32_t)rows, (uint32_t)d); break;
             case 2: be->silu_mul(p.st[k], a[k], b[k], 390); break;
             case 3: be->gelu(p.st[k], a[k], 390); break;
-            default: be->sync(p.st[k]); break;
+            default: CHECK_EQ_INT(be->sync(p.st[k], 10.0), QEIL_OK); break;
             }
         }
         fetch(&p, a, rows * stride, out);
