@@ -566,6 +566,17 @@ static void print_problems(const config *c, const qeil_tasks *t, uint32_t n)
     printf("\n");
 }
 
+static void print_recoveries(const eval_opts *o, const qeil_tasks *t, uint32_t n)
+{
+    for (uint32_t i = 0; o->recs && i <= n && i < qeil_tasks_count(t); i++) {
+        char pre[96];
+        snprintf(pre, sizeof pre, "  task %s: ", cli_term(qeil_tasks_get(t, i)->id));
+        cli_recoveries_text(stdout, pre, o->recs[i].r, o->recs[i].n);
+    }
+    if (o->error)
+        printf("  error: %s (%u of %u problems finished)\n", o->error, n, qeil_tasks_count(t));
+}
+
 static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                         int n_cf, const qeil_tasks *t, uint32_t n, double mean_prompt)
 {
@@ -629,6 +640,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
             printf("  %-22s %-14s [modeled power]\n", "IPW", fmt_num(b, s->ipw, "%/W"));
             printf("  %-22s %-14s [modeled energy]\n", "ECE", fmt_num(b, s->ece, "correct/J"));
         }
+        print_recoveries(o, t, n);
         return;
     }
     printf("  %-9s %-9s %-9s %7s %8s %8s %12s %12s %11s %9s\n", "CONFIG", "PLAN", "SELECT",
@@ -683,13 +695,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
            "  All configurations consume prefixes of one seeded sample stream per problem,\n"
            "  which equals running them separately with the same seeds.\n",
            pf->name);
-    for (uint32_t i = 0; o->recs && i <= n && i < qeil_tasks_count(t); i++) {
-        char pre[96];
-        snprintf(pre, sizeof pre, "  task %s: ", cli_term(qeil_tasks_get(t, i)->id));
-        cli_recoveries_text(stdout, pre, o->recs[i].r, o->recs[i].n);
-    }
-    if (o->error)
-        printf("  error: %s (%u of %u problems finished)\n", o->error, n, qeil_tasks_count(t));
+    print_recoveries(o, t, n);
 }
 
 /* Progress on stderr: a redrawn bar on a terminal; otherwise about ten
