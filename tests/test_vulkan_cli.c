@@ -123,7 +123,7 @@ TEST(placement_errors_are_usage_errors)
     static const struct {
         const char *spec, *msg;
     } bad[] = {
-        {"all:vk9", "unknown device 'vk9' (known: cpu, vk0)"},
+        {"all:vk9", "unknown device 'vk9' (known: cpu, vk0, cpu1)"},
         {"all:gpu", "unknown device 'gpu'"},
         {"emb..b2:cpu,head:vk0", "block 'b2' is out of range (the model has b0..b1)"},
         {"emb..b1:cpu,b1..head:vk0", "unit b1 is placed twice"},

@@ -1,12 +1,14 @@
 /*
  * placement.c — placement strings ("all:vk0", "emb..b7:cpu,b8..head:vk0")
- * to a backend id per work unit (qeil/engine.h, qeil_placement_parse).
+ * to a backend id per work unit (qeil/engine.h, qeil_placement_parse), and
+ * QEIL_FAULT's "DEVICE:KIND:N" (qeil_fault_parse).
  *
  *   spec   := item ("," item)*
  *   item   := range ":" device
  *   range  := "all" | unit | unit ".." unit        (inclusive, in order)
  *   unit   := "emb" | "head" | "b" N               (blocks b0..b<n_layers-1>)
- *   device := "cpu" | "vk0"                        (vk0: the vulkan backend)
+ *   device := "cpu" | "vk0" | "cpu1"               (vk0: the vulkan backend; cpu1:
+ *                                                   the cpu backend as a second unit)
  *
  * Every unit must be named exactly once: a gap or an overlap is an error,
  * as is an unknown device or a block past the model's last.
