@@ -106,6 +106,7 @@ typedef struct {
     size_t meta_used;
     uint32_t n_sets, n_dispatch;
     int recording;
+    int hung;        /* a wait timed out: work may still run, nothing is freed until destroy */
     qeil_status err;
     uint32_t max_rows, max_ctx;
 } vk_state;
@@ -247,6 +248,7 @@ static void flush_wait(vk_state *s, uint64_t timeout_ns)
         /* a timed-out fence stays unsignalled: the instance is failed from here */
         if (r != VK_TIMEOUT) a->ResetFences(s->dev, 1, &s->fence);
     }
+    if (r == VK_TIMEOUT) s->hung = 1;
     if (r == VK_TIMEOUT && s->err == QEIL_OK)
         s->err = qeil_ctx_fail(s->ctx, QEIL_ERR_DEVICE,
                                "vulkan: work did not finish within %.3g s (watchdog): device hung",
@@ -545,7 +547,8 @@ static void *vk_alloc(void *p, size_t bytes)
 static void vk_release(void *p, void *buf)
 {
     vk_state *s = p;
-    if (!buf) return;
+    if (!buf || s->hung) return; /* a hung device may still use it: vk_destroy frees it after
+                                    waiting for the device */
     flush(s); /* recorded work may still read it */
     buf_unregister(s, buf);
 }
