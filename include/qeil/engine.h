@@ -106,8 +106,9 @@ QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *ba
  * (n_units = n_layers + 2) for qeil_engine_set_placement, e.g. "all:vk0"
  * or "emb..b7:cpu,b8..head:vk0": comma-separated RANGE:DEVICE items;
  * RANGE is "all", a unit or UNIT..UNIT (inclusive, in order), a unit is
- * emb, b0..b<n_layers-1> or head; DEVICE is cpu or vk0 (the "vulkan"
- * backend, Vulkan device 0). Every unit exactly once. Errors name the item:
+ * emb, b0..b<n_layers-1> or head; DEVICE is cpu, vk0 (the "vulkan"
+ * backend, Vulkan device 0) or cpu1 (the cpu backend as a second unit,
+ * qeil_engine_device_name). Every unit exactly once. Errors name the item:
  * QEIL_ERR_FORMAT (syntax, unknown unit), QEIL_ERR_RANGE (a block past the
  * last, a backwards range), QEIL_ERR_NOTFOUND (unknown device),
  * QEIL_ERR_INVALID (a unit placed twice or not at all). Whether the device

@@ -915,10 +915,11 @@ uint32_t qeil_engine_n_ctx(const qeil_engine *e) { return e ? e->hp.n_ctx : 0; }
 static double since(double t0) { return now_s() - t0; }
 
 /* Mark device id failed after status st from the check of unit u (whose
- * work began at t_unit, or the op the fault wrapper fired at), record what
- * happened, and return QEIL_ERR_DEVICE with the device's message. */
-static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_unit,
-                               double timeout_s, qeil_status st)
+ * work began at t_unit, or the op the fault wrapper fired at; hung: the
+ * sync's wait ran out), record what happened, and return QEIL_ERR_DEVICE
+ * with the device's message. */
+static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_unit, int hung,
+                               qeil_status st)
 {
     bk_inst *I = &e->inst[id];
     qeil_engine_failure *f = &e->last_fail;
@@ -930,13 +931,14 @@ static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_
     uint64_t op = 0;
     const char *name = NULL;
     double t_fault = t_unit;
+    if (st == QEIL_ERR_NOMEM) f->cause = "oom";
+    else if (hung) f->cause = "hang"; /* the watchdog's bound ran out */
+    else f->cause = "error";
     if (I->fw && qeil_fault_wrap_fired(I->fw, &op, &name, &t_fault)) {
         f->op = op;
         f->op_name = name;
+        f->cause = qeil_fault_kind_name(qeil_fault_wrap_kind(I->fw)); /* what was injected */
     }
-    if (st == QEIL_ERR_NOMEM) f->cause = "oom";
-    else if (t_end - t_unit >= timeout_s) f->cause = "hang"; /* the watchdog's bound ran out */
-    else f->cause = "error";
     f->detect_s = t_end - t_fault;
     e->has_fail = 1;
     I->failed = 1;
@@ -949,9 +951,10 @@ static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_
 /* Wait for instance id (bounded) and check it. */
 static qeil_status check_inst(qeil_engine *e, uint8_t id, uint32_t u, double t0, uint32_t n_rows)
 {
-    const double timeout = e->watchdog_s * (n_rows ? n_rows : 1);
+    const double timeout = e->watchdog_s * (n_rows ? n_rows : 1), ts = now_s();
     qeil_status st = e->inst[id].be->sync(e->inst[id].st, timeout);
-    return st == QEIL_OK ? QEIL_OK : device_fail(e, id, u, t0, timeout, st);
+    if (st == QEIL_OK) return QEIL_OK;
+    return device_fail(e, id, u, t0, st == QEIL_ERR_DEVICE && since(ts) >= 0.999 * timeout, st);
 }
 
 /* The host copy of rows[0..n)'s KV: runs of consecutive positions of one
@@ -1030,7 +1033,7 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
         qeil_status sst = check_inst(e, e->place[u], u, t0, n);
         e->unit_t[u] += since(t0);
         if (sst != QEIL_OK) return sst;
-        if (st != QEIL_OK) return device_fail(e, e->place[u], u, t0, INFINITY, st);
+        if (st != QEIL_OK) return device_fail(e, e->place[u], u, t0, 0, st);
         prev = I;
     }
     if (e->kv_host) kv_mirror_rows(e, e->rows, n);

@@ -306,3 +306,5 @@ int qeil_fault_wrap_fired(const fault_wrap *w, uint64_t *op, const char **op_nam
     if (t_s) *t_s = w->fired_t;
     return 1;
 }
+
+qeil_fault_kind qeil_fault_wrap_kind(const fault_wrap *w) { return w ? w->kind : QEIL_FAULT_NONE; }

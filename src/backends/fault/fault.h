@@ -49,5 +49,6 @@ void qeil_fault_wrap_unwrap(fault_wrap *w, void **inner_st);
  * name) and when (CLOCK_MONOTONIC seconds). */
 uint64_t qeil_fault_wrap_ops(const fault_wrap *w);
 int qeil_fault_wrap_fired(const fault_wrap *w, uint64_t *op, const char **op_name, double *t_s);
+qeil_fault_kind qeil_fault_wrap_kind(const fault_wrap *w);
 
 #endif /* QEIL_BACKENDS_FAULT_H */
