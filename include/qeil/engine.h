@@ -43,8 +43,10 @@ typedef struct {
     uint32_t n_batch; /* max tokens per eval call (prefill chunk); default 512 */
     /* reliability (docs/runtime.md "Recovery from a failed unit") */
     double watchdog_s; /* bound on each wait for a device (sync) per row of the
-                          step: a wait longer than watchdog_s x rows means a
-                          hung device; (0, 3600]; default 0.25 */
+                          step: a wait longer than watchdog_s x rows + 8 x the
+                          device's slowest honest wait (its first wait: 8 x
+                          watchdog_s x rows) means a hung device; (0, 3600];
+                          default 0.25 */
     int kv_host_copy;  /* 1: keep a host copy of every block's KV (updated after
                           each step), so a failed device's KV is restored from
                           it; 0: none (the caller recomputes); default 0 */

@@ -158,7 +158,8 @@ typedef struct {
                                        every step) or QEIL_KV_REBUILD_RECOMPUTE (the
                                        sequences' prefixes run again); default HOST_COPY */
     double watchdog_s;              /* bound on a device's sync per row of a step (a hung
-                                       device), (0, 3600] s; default 0.25 */
+                                       device; it follows a device that is merely slow:
+                                       docs/runtime.md), (0, 3600] s; default 0.25 */
 } qeil_runtime_params;
 
 enum { QEIL_KV_REBUILD_HOST_COPY = 0, QEIL_KV_REBUILD_RECOMPUTE = 1 };

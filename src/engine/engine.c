@@ -67,6 +67,8 @@ typedef struct {
     fault_wrap *fw;           /* non-NULL: be/st are the fault wrapper over inner_be */
     const qeil_backend *inner_be;
     int failed;               /* a device failure was detected: runs no unit any more */
+    uint64_t n_syncs;         /* honest waits so far, and the slowest (s): the */
+    double slow_s;            /* watchdog's bound follows a slow device (check_inst) */
 } bk_inst;
 
 /* The tensors of one unit and where their backend view goes. */
@@ -948,12 +950,28 @@ static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_
                          f->cause, why);
 }
 
-/* Wait for instance id (bounded) and check it. */
+/* Wait for instance id (bounded) and check it. The bound: watchdog_s per
+ * row of the step, plus WATCHDOG_SLOW_X times the slowest honest wait this
+ * instance has had (a device that is merely slow — lavapipe on a loaded
+ * machine, where a one-row step's wait passed 0.25 s — is not taken for a
+ * hung one; a device that was always fast keeps the tight bound); an
+ * instance's first wait (first use of its pipelines, page faults) gets
+ * WATCHDOG_SLOW_X times watchdog_s per row. */
+#define WATCHDOG_SLOW_X 8.0
 static qeil_status check_inst(qeil_engine *e, uint8_t id, uint32_t u, double t0, uint32_t n_rows)
 {
-    const double timeout = e->watchdog_s * (n_rows ? n_rows : 1), ts = now_s();
-    qeil_status st = e->inst[id].be->sync(e->inst[id].st, timeout);
-    if (st == QEIL_OK) return QEIL_OK;
+    bk_inst *I = &e->inst[id];
+    const double rows = n_rows ? n_rows : 1;
+    const double timeout = I->n_syncs == 0 ? WATCHDOG_SLOW_X * e->watchdog_s * rows
+                                           : e->watchdog_s * rows + WATCHDOG_SLOW_X * I->slow_s;
+    const double ts = now_s();
+    qeil_status st = I->be->sync(I->st, timeout);
+    if (st == QEIL_OK) {
+        const double w = since(ts);
+        if (w > I->slow_s) I->slow_s = w;
+        I->n_syncs++;
+        return QEIL_OK;
+    }
     return device_fail(e, id, u, t0, st == QEIL_ERR_DEVICE && since(ts) >= 0.999 * timeout, st);
 }
 
