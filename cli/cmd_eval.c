@@ -920,7 +920,7 @@ int cmd_eval(int argc, char **argv)
 out:
     qeil_free(ctx, ev_recs);
     for (int c = 0; c < 3; c++) qeil_free(ctx, cf[c].recs);
-    for (uint32_t i = 0; ids && i < n; i++) qeil_free(ctx, ids[i]);
+    for (uint32_t i = 0; ids && i < qeil_tasks_count(t); i++) qeil_free(ctx, ids[i]); /* n may be cut */
     qeil_free(ctx, ids);
     qeil_free(ctx, n_ids);
     qeil_runtime_free(rt);
