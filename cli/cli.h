@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "qeil/qeil.h"
+#include "qeil/runtime.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -53,6 +54,20 @@ int cmd_thermal_sim(int argc, char **argv);
  * (CLI_FAIL); both print the message. cli/placement.c. */
 struct qeil_engine;
 int cli_placement(const char *cmd, qeil_ctx *ctx, struct qeil_engine *e, const char *spec);
+/* The same check before a runtime opens the model (generate, eval): a
+ * malformed SPEC for MODEL's blocks prints a usage error and returns
+ * CLI_USAGE; CLI_OK otherwise (an unreadable model included: the runtime
+ * reports that). */
+int cli_placement_check(const char *cmd, qeil_ctx *ctx, const char *model, const char *spec);
+
+/* Faults and recovery (cli/recover.c): QEIL_FAULT=DEVICE:KIND:N from the
+ * environment (unset or empty: *set = 0; malformed: a usage error naming
+ * it, CLI_USAGE); a request's recoveries as the JSON array "recoveries" of
+ * parent, or one line each to f. */
+struct cJSON;
+int cli_fault_env(const char *cmd, qeil_ctx *ctx, qeil_fault *f, int *set);
+void cli_recoveries_json(struct cJSON *parent, const qeil_runtime_recovery *r, uint32_t n);
+void cli_recoveries_text(FILE *f, const char *prefix, const qeil_runtime_recovery *r, uint32_t n);
 
 /* "qeil CMD: MESSAGE\nTry 'qeil CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);

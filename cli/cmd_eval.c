@@ -70,6 +70,9 @@ static void usage(FILE *f)
             QEIL_SELECT_MAX_BATCH, EVAL_DEFAULT_SEED, EVAL_MAX_TOKENS);
     /* two pieces: one string literal of the whole help exceeds C's 4095 */
     fputs("  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
+            "  --placement SPEC        where the work units run on this machine, e.g. all:vk0\n"
+            "                          or emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil\n"
+            "                          devices); the plans stay modeled on --platform\n"
             "  --replan                re-plan between problems when measured decode steps\n"
             "                          drift from the plan's prediction (for a platform that\n"
             "                          describes this machine, e.g. from qeil probe)\n"
@@ -101,8 +104,14 @@ static void usage(FILE *f)
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* A problem's recoveries from failed devices (docs/runtime.md). */
 typedef struct {
-    const char *model, *tasks, *platform, *sensors_root, *shots_file;
+    qeil_runtime_recovery r[QEIL_RUNTIME_MAX_RECOVERIES];
+    uint32_t n;
+} prob_recoveries;
+
+typedef struct {
+    const char *model, *tasks, *platform, *sensors_root, *shots_file, *placement;
     uint32_t samples, limit, batch, max_tokens, shots;
     qeil_tasks_format format;
     int threads, compare, json, select_given, plan_given, verbose;
@@ -122,6 +131,8 @@ typedef struct {
     const char *first_prompt;        /* problem 0's prompt text (for -v) */
     uint32_t first_prompt_tokens;
     uint32_t *shot_lines;            /* [n * shots]: line of each exemplar in --shots-file */
+    const prob_recoveries *recs;     /* [problems]: set before the output */
+    const char *error;               /* the failure that ended the run early, or NULL */
 } eval_opts;
 
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
@@ -216,6 +227,9 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
         } else if (OPT("--svg", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->svg = v;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->placement = v;
         } else if (OPT("--output", NULL)) {
             cli_output out;
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out)) return CLI_USAGE;
@@ -337,10 +351,11 @@ static int config_setup(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_w
 /* Select an answer for the current problem (a begun runtime request) and
  * record the outcome. */
 static int config_run(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_task *t,
-                      uint32_t budget, uint32_t pi)
+                      uint32_t budget, uint32_t pi, qeil_status *sel_st)
 {
     qeil_runtime_result res;
     qeil_status st = qeil_runtime_select(rt, c->index, &res);
+    *sel_st = st;
     if (st == QEIL_ERR_INFEASIBLE) /* the plan, not the task's text, is at fault */
         return cli_fail(CMD, "task %s: %s", t->id, qeil_ctx_errmsg(ctx));
     if (st != QEIL_OK)
@@ -652,6 +667,28 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
         cJSON_AddItemToArray(rj, e);
     }
     cli_guard_json(j, &guard_acc);
+    /* recoveries from failed devices, each with its problem's id */
+    cJSON *ra = cJSON_AddArrayToObject(j, "recoveries");
+    for (uint32_t i = 0; o->recs && i <= n && i < qeil_tasks_count(t); i++) {
+        cJSON *tmp = cJSON_CreateObject();
+        cli_recoveries_json(tmp, o->recs[i].r, o->recs[i].n);
+        cJSON *arr = cJSON_DetachItemFromObject(tmp, "recoveries");
+        cJSON_Delete(tmp);
+        cJSON *it = arr ? arr->child : NULL;
+        while (it) {
+            cJSON *next = it->next;
+            cJSON_DetachItemViaPointer(arr, it);
+            cJSON_AddStringToObject(it, "problem", qeil_tasks_get(t, i)->id);
+            cJSON_AddItemToArray(ra, it);
+            it = next;
+        }
+        cJSON_Delete(arr);
+    }
+    if (o->error) {
+        cJSON_AddStringToObject(j, "error", o->error);
+        cJSON_AddNumberToObject(j, "problems_finished", n);
+        cJSON_AddNumberToObject(j, "problems_total", qeil_tasks_count(t));
+    }
     if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
     cJSON_Delete(j);
 }
@@ -729,6 +766,17 @@ static void print_problems(const config *c, const qeil_tasks *t, uint32_t n)
     printf("\n");
 }
 
+static void print_recoveries(const eval_opts *o, const qeil_tasks *t, uint32_t n)
+{
+    for (uint32_t i = 0; o->recs && i <= n && i < qeil_tasks_count(t); i++) {
+        char pre[96];
+        snprintf(pre, sizeof pre, "  task %s: ", cli_term(qeil_tasks_get(t, i)->id));
+        cli_recoveries_text(stdout, pre, o->recs[i].r, o->recs[i].n);
+    }
+    if (o->error)
+        printf("  error: %s (%u of %u problems finished)\n", o->error, n, qeil_tasks_count(t));
+}
+
 static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                         int n_cf, const qeil_tasks *t, uint32_t n, double mean_prompt)
 {
@@ -804,6 +852,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
             printf("  %-22s %-14s [modeled energy]\n", "ECE (energy-coverage)",
                    fmt_num(b, s->ece, "correct/J"));
         }
+        print_recoveries(o, t, n);
         printf("\n  IPW = intelligence per watt: accuracy %% / average W. ECE = the QEIL papers'\n"
                "  energy-coverage efficiency, correct answers per joule (not expected\n"
                "  calibration error).\n");
@@ -865,6 +914,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
            "  All configurations consume prefixes of one seeded sample stream per problem,\n"
            "  which equals running them separately with the same seeds.\n",
            pf->name);
+    print_recoveries(o, t, n);
 }
 
 /* Progress on stderr: a redrawn bar on a terminal; otherwise about ten
@@ -916,6 +966,7 @@ int cmd_eval(int argc, char **argv)
     char *first_prompt = NULL;
     qeil_runtime *rt = NULL;
     int32_t **ids = NULL;    /* [n]: each problem's prompt tokens */
+    prob_recoveries *ev_recs = NULL; /* [n]: each problem's recoveries */
     uint32_t *n_ids = NULL;  /* [n] */
     config cf[3];
     memset(cf, 0, sizeof cf);
@@ -963,6 +1014,13 @@ int cmd_eval(int argc, char **argv)
     rp.select = o.tune;
     rp.meter.root = o.sensors_root;
     rp.replan = o.replan;
+    rp.placement = o.placement;
+    qeil_fault fault;
+    int fault_set = 0;
+    if ((rc = cli_placement_check(CMD, ctx, o.model, o.placement)) != CLI_OK) goto out;
+    if ((rc = cli_fault_env(CMD, ctx, &fault, &fault_set)) != CLI_OK) goto out;
+    if (fault_set) rp.fault = &fault;
+    rc = CLI_FAIL;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
@@ -1060,18 +1118,44 @@ int cmd_eval(int argc, char **argv)
     /* ---- the problems: one runtime request each ---- */
     int tty = isatty(fileno(stderr));
     cli_guard_acc_init(&guard_acc);
+    const uint32_t n_all = n;
+    int failed = 0; /* a device failure nothing recovered from ended the run at problem n */
+    ev_recs = qeil_calloc(ctx, n, sizeof *ev_recs);
+    if (!ev_recs) {
+        cli_fail(CMD, "out of memory");
+        goto out;
+    }
     for (uint32_t i = 0; i < n; i++) {
         const qeil_task *ti = qeil_tasks_get(t, i);
         qeil_runtime_request rq = {ids[i], n_ids[i], ti->mode, i, &ti->gold};
-        if (qeil_runtime_begin(rt, &rq) != QEIL_OK) {
+        config snap[3];
+        memcpy(snap, cf, sizeof snap); /* the totals before this problem */
+        qeil_status bst = qeil_runtime_begin(rt, &rq);
+        if (bst != QEIL_OK) {
             cli_fail(CMD, "task %s (line %u): %s", ti->id, ti->line, qeil_ctx_errmsg(ctx));
-            goto out;
+            if (bst != QEIL_ERR_DEVICE) goto out;
         }
-        for (int c = 0; c < n_cf; c++)
-            if (config_run(ctx, rt, &cf[c], ti, o.samples, i) != CLI_OK) goto out;
+        int c = 0;
+        qeil_status sel_st = QEIL_OK;
+        for (; bst == QEIL_OK && c < n_cf; c++)
+            if (config_run(ctx, rt, &cf[c], ti, o.samples, i, &sel_st) != CLI_OK) break;
+        ev_recs[i].n = qeil_runtime_recoveries(rt, ev_recs[i].r, QEIL_RUNTIME_MAX_RECOVERIES);
+        if (bst != QEIL_OK || c < n_cf) {
+            /* the last device of the placement failed: keep the problems
+             * that finished, report them, and fail */
+            if (bst != QEIL_ERR_DEVICE && sel_st != QEIL_ERR_DEVICE) goto out;
+            memcpy(cf, snap, sizeof snap);
+            cli_recoveries_text(stderr, "before that, ", ev_recs[i].r, ev_recs[i].n);
+            n = i;
+            failed = 1;
+            break;
+        }
         cli_guard_acc_add(&guard_acc, rt, (long)i);
         progress(i + 1, n, &cf[n_cf - 1].acc, tty);
     }
+    if (failed && n == 0) goto out;
+    if (failed)
+        fprintf(stderr, "qeil eval: reporting the %u of %u problems that finished\n", n, n_all);
     for (int c = 0; c < n_cf; c++) {
         if (qeil_metrics_summarize(ctx, &cf[c].acc, &cf[c].sum) != QEIL_OK) {
             cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
@@ -1079,18 +1163,21 @@ int cmd_eval(int argc, char **argv)
         }
     }
     o.rt = rt;
+    o.recs = ev_recs;
+    o.error = failed ? qeil_ctx_errmsg(ctx) : NULL;
     if (o.json) print_json(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
     else print_table(ctx, &o, &pf, cf, n_cf, t, n, mean_prompt);
     if (o.svg && write_svg(ctx, o.svg, &o, &pf, cf, n_cf, n) != 0) {
         cli_fail(CMD, "--svg: cannot write '%s': %s", o.svg, strerror(errno));
         goto out;
     }
-    rc = CLI_OK;
+    rc = failed ? CLI_FAIL : CLI_OK;
 
 out:
     cli_guard_acc_free(&guard_acc);
+    qeil_free(ctx, ev_recs);
     for (int c = 0; c < 3; c++) qeil_free(ctx, cf[c].recs);
-    for (uint32_t i = 0; ids && i < n; i++) qeil_free(ctx, ids[i]);
+    for (uint32_t i = 0; ids && i < qeil_tasks_count(t); i++) qeil_free(ctx, ids[i]); /* n may be cut */
     qeil_free(ctx, ids);
     qeil_free(ctx, n_ids);
     qeil_runtime_free(rt);

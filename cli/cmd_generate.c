@@ -56,6 +56,8 @@ static void usage(FILE *f)
             "  --seed S                sampler seed (default: from the clock, printed)\n"
             "  --no-bos                do not add the BOS token the model asks for\n"
             "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
+            "  --placement SPEC        where the work units run, e.g. all:vk0 or\n"
+            "                          emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
             "  --output FMT            text|json (default text; json prints one object at the end)\n"
             "  -h, --help              this help\n\n"
             "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
@@ -69,7 +71,7 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *model, *prompt, *sensors_root, *system;
+    const char *model, *prompt, *sensors_root, *system, *placement;
     uint32_t n_predict, n_ctx;
     int threads, no_bos, json, seed_given, interactive, no_chat;
     qeil_chat_template chat; /* --chat-template; UNKNOWN: the model's */
@@ -153,6 +155,9 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->sensors_root = v;
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->placement = v;
         } else {
 #undef OPT
             return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
@@ -516,6 +521,13 @@ int cmd_generate(int argc, char **argv)
     rp.samples = 1;
     rp.batch = 0;
     rp.meter.root = o.sensors_root;
+    rp.placement = o.placement;
+    qeil_fault fault;
+    int fault_set = 0;
+    if ((rc = cli_placement_check(CMD, ctx, o.model, o.placement)) != CLI_OK) goto out;
+    if ((rc = cli_fault_env(CMD, ctx, &fault, &fault_set)) != CLI_OK) goto out;
+    if (fault_set) rp.fault = &fault;
+    rc = CLI_FAIL;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
@@ -594,8 +606,13 @@ int cmd_generate(int argc, char **argv)
                               &g) != QEIL_OK) {
         if (ss.oom) cli_fail(CMD, "out of memory");
         else cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
+        uint32_t n_rec = qeil_runtime_recoveries(rt, rec, QEIL_RUNTIME_MAX_RECOVERIES);
+        cli_recoveries_text(stderr, "before that, ", rec, n_rec);
         goto out;
     }
+    qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
+    const uint32_t n_rec = qeil_runtime_recoveries(rt, rec, QEIL_RUNTIME_MAX_RECOVERIES);
     if (!o.json) {
         fputc('\n', stdout);
         fflush(stdout);
@@ -620,6 +637,7 @@ int cmd_generate(int argc, char **argv)
     cli_meas_text(stderr, "decode ", g.decode_meas.valid, g.decode_meas.energy_J,
                   g.decode_meas.t_s, n_gen, mprov, mcov);
     if (mprov) fprintf(stderr, "energy meter: %s covers %s\n", mprov, mcov);
+    cli_recoveries_text(stderr, "", rec, n_rec);
     cli_guard_acc guard;
     cli_guard_acc_init(&guard);
     cli_guard_acc_add(&guard, rt, -1);
@@ -660,6 +678,7 @@ int cmd_generate(int argc, char **argv)
                       g.prefill_meas.t_s, n_prompt, mprov, mcov);
         cli_meas_json(me, "decode", g.decode_meas.valid, g.decode_meas.energy_J,
                       g.decode_meas.t_s, n_gen, mprov, mcov);
+        cli_recoveries_json(j, rec, n_rec);
         cJSON *pa = cJSON_AddObjectToObject(j, "params");
         cJSON_AddNumberToObject(pa, "n_predict", o.n_predict);
         cJSON_AddNumberToObject(pa, "n_ctx", n_ctx);

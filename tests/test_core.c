@@ -11,8 +11,8 @@
 
 TEST(status_strings_are_distinct)
 {
-    for (int a = QEIL_OK; a <= QEIL_ERR_INTERNAL; a++)
-        for (int b = a + 1; b <= QEIL_ERR_INTERNAL; b++)
+    for (int a = QEIL_OK; a <= QEIL_ERR_DEVICE; a++)
+        for (int b = a + 1; b <= QEIL_ERR_DEVICE; b++)
             CHECK(strcmp(qeil_status_str((qeil_status)a), qeil_status_str((qeil_status)b)) != 0);
     CHECK_EQ_STR(qeil_status_str(QEIL_OK), "ok");
 }

@@ -1345,17 +1345,20 @@ TEST(accessors_memory_and_unit_times)
     CHECK(t[0] == 0.0 && t[3] == 0.0);
 
     /* backends and placement */
-    CHECK_EQ_INT(qeil_engine_n_backends(), 2);
+    CHECK_EQ_INT(qeil_engine_n_backends(), 3);
     CHECK_EQ_STR(qeil_engine_backend_name(0), "cpu");
     CHECK_EQ_STR(qeil_engine_backend_name(1), "vulkan"); /* tests/test_vulkan.c */
-    CHECK(qeil_engine_backend_name(2) == NULL);
+    CHECK_EQ_STR(qeil_engine_backend_name(2), "cpu1");   /* a second CPU unit (tests/test_recover.c) */
+    CHECK(qeil_engine_backend_name(3) == NULL);
+    CHECK_EQ_STR(qeil_engine_device_name(1), "vk0");
+    CHECK(qeil_engine_device_name(3) == NULL);
     uint8_t place[4] = {0, 0, 0, 0};
     CHECK_EQ_INT(qeil_engine_set_placement(e, place, 4), QEIL_OK);
     CHECK_EQ_INT(qeil_engine_set_placement(e, place, 3), QEIL_ERR_RANGE);
     CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "the model has 4");
-    place[2] = 2;
+    place[2] = 3;
     CHECK_EQ_INT(qeil_engine_set_placement(e, place, 4), QEIL_ERR_UNSUPPORTED);
-    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "unit 2 asks for backend 2");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "unit 2 asks for backend 3");
     CHECK_EQ_INT(qeil_engine_set_placement(e, NULL, 4), QEIL_ERR_INVALID);
     /* the refused placement changed nothing: the sequence continues */
     float *lg2 = xmalloc(sizeof(float) * 512);

@@ -194,7 +194,7 @@ TEST(vulkan_missing_placement_keeps_the_cpu)
         qeil_ctx_free(ctx);
         return;
     }
-    CHECK_EQ_INT(qeil_engine_n_backends(), 2);
+    CHECK_EQ_INT(qeil_engine_n_backends(), 3); /* cpu, vulkan, cpu1 */
     CHECK_EQ_STR(qeil_engine_backend_name(1), "vulkan");
     setenv("QEIL_VULKAN_LIB", "/nonexistent/libvulkan.so.1", 1);
     uint8_t place[4] = {0, 1, 1, 0};
@@ -317,7 +317,7 @@ TEST(vulkan_eltwise_and_norms)
             case 1: be->add_bias(p.st[k], a[k], stride, b[k], (uint32_t)rows, (uint32_t)d); break;
             case 2: be->silu_mul(p.st[k], a[k], b[k], 390); break;
             case 3: be->gelu(p.st[k], a[k], 390); break;
-            default: be->sync(p.st[k]); break;
+            default: CHECK_EQ_INT(be->sync(p.st[k], 10.0), QEIL_OK); break;
             }
         }
         fetch(&p, a, rows * stride, out);
@@ -513,8 +513,9 @@ static void run_model(qeil_engine *e, uint32_t vocab, float *logits, int32_t *ge
         for (uint32_t v = 1; v < vocab; v++)
             if (lg[v] > lg[best]) best = (int32_t)v;
         gen[g] = best;
-        if (qeil_engine_eval(e, 0, &best, 1, lg, 0) != QEIL_OK) {
-            CHECK(0);
+        qeil_status st = qeil_engine_eval(e, 0, &best, 1, lg, 0);
+        if (st != QEIL_OK) {
+            TEST_FAIL_("decode step %d: status %d (%s)", g, (int)st, qeil_status_str(st));
             break;
         }
     }

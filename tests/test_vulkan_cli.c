@@ -1,7 +1,8 @@
 /* test_vulkan_cli.c — `qeil devices` and --placement end to end: the
  * device list (table and JSON) with and without a Vulkan loader, strict
  * placement errors in perplexity and bench, and perplexity on the Vulkan
- * device (all units, and split with the CPU) matching the CPU's. The GPU runs SKIP without a Vulkan device (CI: lavapipe). Runs the
+ * device (all units, and split with the CPU) matching the CPU's; generate
+ * and eval (through the runtime) on the Vulkan device giving the CPU's tokens. The GPU runs SKIP without a Vulkan device (CI: lavapipe). Runs the
  * qeil binary of the same build directory. */
 #include <cjson/cJSON.h>
 #include <libgen.h>
@@ -15,7 +16,7 @@
 
 static char qeil_bin[4096];
 static char tmpdir[] = "/tmp/qeil-vkcli-XXXXXX";
-static char model[4200], text[4200];
+static char model[4200], text[4200], tasks[4200];
 static char *out_text, *err_text;
 static int have_vk = -1; /* from `qeil devices --output json` */
 
@@ -122,7 +123,7 @@ TEST(placement_errors_are_usage_errors)
     static const struct {
         const char *spec, *msg;
     } bad[] = {
-        {"all:vk9", "unknown device 'vk9' (known: cpu, vk0)"},
+        {"all:vk9", "unknown device 'vk9' (known: cpu, vk0, cpu1)"},
         {"all:gpu", "unknown device 'gpu'"},
         {"emb..b2:cpu,head:vk0", "block 'b2' is out of range (the model has b0..b1)"},
         {"emb..b1:cpu,b1..head:vk0", "unit b1 is placed twice"},
@@ -174,6 +175,67 @@ TEST(perplexity_on_vulkan_matches_cpu)
     cJSON_Delete(j);
 }
 
+/* generate and eval through the runtime: --placement checked like the
+ * other commands, and on the GPU the greedy tokens (generate) and every
+ * problem's samples (eval: tokens, answers, log-likelihood) match the CPU's */
+static char *json_field(const char *json, const char *key)
+{
+    cJSON *j = cJSON_Parse(json ? json : "");
+    char *s = j ? cJSON_PrintUnformatted(cJSON_GetObjectItem(j, key)) : NULL;
+    cJSON_Delete(j);
+    return s;
+}
+
+TEST(generate_and_eval_on_vulkan_match_cpu)
+{
+    CHECK_RUN(qeil_env("", "generate -m %s -p 'the quick' -n 4 --placement all:vk9", model), 2);
+    CHECK_CONTAINS(err_text, "unknown device 'vk9'");
+    CHECK_RUN(qeil_env("", "eval -m %s --tasks %s --placement emb..b0:cpu", model, tasks), 2);
+    CHECK_CONTAINS(err_text, "unit b1 is not placed");
+    CHECK_RUN(qeil_env(NOLIB, "generate -m %s -p 'the quick' -n 4 --placement all:vk0", model), 1);
+    CHECK_CONTAINS(err_text, "vulkan: cannot load");
+    if (have_vk != 1) SKIP("no Vulkan device");
+    const char *gen = "generate -m %s -p 'the quick brown' -n 12 --temp 0 --seed 3 -t 2 --output json";
+    CHECK_RUN(qeil_env("", gen, model), 0);
+    char *ref = json_field(out_text, "tokens");
+    CHECK(ref && strlen(ref) > 10);
+    const char *specs[] = {"all:vk0", "emb..b0:cpu,b1..head:vk0"};
+    char args[512];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(args, sizeof args, "%s --placement %s", gen, specs[i]);
+        CHECK_RUN(qeil_env("", args, model), 0);
+        char *got = json_field(out_text, "tokens");
+        CHECK_EQ_STR(got, ref);
+        free(got);
+    }
+    free(ref);
+    const char *ev = "eval -m %s --tasks %s --samples 3 --batch 3 -n 8 --temp 0.8 --seed 5 -t 2 "
+                     "--output json";
+    CHECK_RUN(qeil_env("", ev, model, tasks), 0);
+    ref = json_field(out_text, "problems");
+    CHECK(ref && strstr(ref, "\"tokens\""));
+    snprintf(args, sizeof args, "%s --placement all:vk0", ev);
+    CHECK_RUN(qeil_env("", args, model, tasks), 0);
+    char *got = json_field(out_text, "problems");
+    /* wall time and energy differ; the samples' answers and token counts must not */
+    cJSON *a = cJSON_Parse(ref ? ref : ""), *b = cJSON_Parse(got ? got : "");
+    CHECK_EQ_INT(cJSON_GetArraySize(a), cJSON_GetArraySize(b));
+    for (int k = 0; k < cJSON_GetArraySize(a) && k < cJSON_GetArraySize(b); k++) {
+        const char *keys[] = {"chosen", "samples", "tokens", "stage"};
+        for (size_t q = 0; q < 4; q++) {
+            char *x = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(a, k), keys[q]));
+            char *y = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(b, k), keys[q]));
+            CHECK_EQ_STR(y, x);
+            free(x);
+            free(y);
+        }
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(ref);
+    free(got);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -189,10 +251,17 @@ int main(int argc, char **argv)
     FILE *f = fopen(text, "w");
     for (int i = 0; f && i < 40; i++) fprintf(f, "the quick brown fox %d jumps over the lazy dog. ", i);
     if (f) fclose(f);
+    snprintf(tasks, sizeof tasks, "%s/tasks.jsonl", tmpdir);
+    f = fopen(tasks, "w");
+    for (int i = 0; f && i < 3; i++)
+        fprintf(f, "{\"id\": %d, \"question\": \"What is %d + %d?\", \"answer\": \"%d\"}\n", i, i,
+                2 * i, 3 * i);
+    if (f) fclose(f);
     RUN(devices_json_lists_cpu_and_vulkan);
     RUN(devices_without_a_loader_say_why);
     RUN(placement_errors_are_usage_errors);
     RUN(perplexity_on_vulkan_matches_cpu);
+    RUN(generate_and_eval_on_vulkan_match_cpu);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

@@ -41,6 +41,15 @@ typedef struct {
     uint32_t n_ctx;   /* KV capacity per sequence; 0 = min(model context, 4096) */
     uint32_t n_seq;   /* sequences with their own KV (repeated samples); default 1 */
     uint32_t n_batch; /* max tokens per eval call (prefill chunk); default 512 */
+    /* reliability (docs/runtime.md "Recovery from a failed unit") */
+    double watchdog_s; /* bound on each wait for a device (sync) per row of the
+                          step: a wait longer than watchdog_s x rows + 8 x the
+                          device's slowest honest wait (its first wait: 8 x
+                          watchdog_s x rows) means a hung device; (0, 3600];
+                          default 0.25 */
+    int kv_host_copy;  /* 1: keep a host copy of every block's KV (updated after
+                          each step), so a failed device's KV is restored from
+                          it; 0: none (the caller recomputes); default 0 */
 } qeil_engine_params;
 
 QEIL_API qeil_engine_params qeil_engine_default_params(void);
@@ -102,14 +111,111 @@ QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *ba
  * (n_units = n_layers + 2) for qeil_engine_set_placement, e.g. "all:vk0"
  * or "emb..b7:cpu,b8..head:vk0": comma-separated RANGE:DEVICE items;
  * RANGE is "all", a unit or UNIT..UNIT (inclusive, in order), a unit is
- * emb, b0..b<n_layers-1> or head; DEVICE is cpu or vk0 (the "vulkan"
- * backend, Vulkan device 0). Every unit exactly once. Errors name the item:
+ * emb, b0..b<n_layers-1> or head; DEVICE is cpu, vk0 (the "vulkan"
+ * backend, Vulkan device 0) or cpu1 (the cpu backend as a second unit,
+ * qeil_engine_device_name). Every unit exactly once. Errors name the item:
  * QEIL_ERR_FORMAT (syntax, unknown unit), QEIL_ERR_RANGE (a block past the
  * last, a backwards range), QEIL_ERR_NOTFOUND (unknown device),
  * QEIL_ERR_INVALID (a unit placed twice or not at all). Whether the device
  * exists and takes the model's types is set_placement's to say. */
 QEIL_API qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
                                  uint8_t *backend, uint32_t n_units);
+
+/* The local device names a placement uses: "cpu", "vk0" (the vulkan
+ * backend), "cpu1" (the cpu backend as a second CPU unit); index = backend
+ * id. NULL for an id past the last. */
+QEIL_API const char *qeil_engine_device_name(size_t id);
+
+/* The current placement: backend[u] for u < n_units (n_units must be the
+ * model's). */
+QEIL_API qeil_status qeil_engine_get_placement(const qeil_engine *e, uint8_t *backend,
+                                               uint32_t n_units);
+
+/* ---- Faults and recovery (docs/runtime.md "Recovery from a failed unit") ----
+ *
+ * Evaluation syncs each unit's device with a bounded wait (watchdog_s per
+ * row) and checks every device before a step's results count. A device
+ * whose op or sync fails (device lost, out of memory) or whose wait times
+ * out (hung) is marked failed: the call returns QEIL_ERR_DEVICE ("device
+ * vk0 failed: ..."), nothing of the step is committed (sequence lengths
+ * and logits are as before), and qeil_engine_last_failure says what
+ * happened. qeil_engine_recover then moves the failed device's units. */
+
+typedef enum {
+    QEIL_FAULT_NONE = 0, /* count the device's ops only (a sweep's reference run) */
+    QEIL_FAULT_ERROR,    /* op #n fails: device lost */
+    QEIL_FAULT_HANG,     /* op #n never completes: the watchdog fires at the next sync */
+    QEIL_FAULT_OOM       /* op #n fails: out of device memory */
+} qeil_fault_kind;
+
+QEIL_API const char *qeil_fault_kind_name(qeil_fault_kind k); /* "none", "error", "hang", "oom" */
+
+typedef struct {
+    uint8_t device;       /* backend id (qeil_engine_device_name) */
+    qeil_fault_kind kind;
+    uint64_t op;          /* fail the op-th op (1-based) counted on the device from
+                             arming: every forward op, transfer and sync
+                             (src/backends/fault/fault.h lists them) */
+} qeil_fault;
+
+/* Parse "DEVICE:KIND:N" (QEIL_FAULT; e.g. "vk0:error:120"): DEVICE a
+ * placement device name, KIND error|hang|oom, N 1..2^63. QEIL_ERR_FORMAT /
+ * QEIL_ERR_NOTFOUND / QEIL_ERR_RANGE naming the part, its value and what is
+ * allowed. */
+QEIL_API qeil_status qeil_fault_parse(qeil_ctx *ctx, const char *spec, qeil_fault *out);
+
+/* Arm fault f (NULL: disarm every fault) on a device that runs at least one
+ * unit (QEIL_ERR_RANGE otherwise): its instance is wrapped by the fault
+ * backend, whose op counter starts at 0. One fault at a time (arming
+ * replaces the previous one). */
+QEIL_API qeil_status qeil_engine_set_fault(qeil_engine *e, const qeil_fault *f);
+/* Ops counted on `device` since its fault was armed (0 when none is). */
+QEIL_API uint64_t qeil_engine_fault_ops(const qeil_engine *e, uint8_t device);
+
+typedef struct {
+    uint8_t device;         /* backend id */
+    uint32_t unit;          /* the work unit whose device check failed */
+    uint64_t op;            /* the failing op's index on the device (injected
+                               faults; 0 = unknown) */
+    const char *op_name;    /* its name ("matmul", "sync", ...; "" = unknown); static */
+    const char *cause;      /* "error", "hang", "oom" or "sensor"; static */
+    double detect_s;        /* from the failing op (injected) or the start of the
+                               failing unit's work to the failure's detection */
+} qeil_engine_failure;
+
+/* The last device failure (1), or 0 when none since open. */
+QEIL_API int qeil_engine_last_failure(const qeil_engine *e, qeil_engine_failure *out);
+/* 1 when device `id` is marked failed. */
+QEIL_API int qeil_engine_device_failed(const qeil_engine *e, size_t id);
+
+typedef struct {
+    double move_s;        /* the moved units' weights prepared on their new devices,
+                             KV allocated */
+    double kv_s;          /* KV of the moved blocks restored from the host copy (0
+                             without one) */
+    uint32_t units_moved;
+    int kv_restored;      /* 1: from the host copy; 0: the moved blocks' KV is empty
+                             and the caller must recompute every sequence's prefix */
+} qeil_engine_recovery;
+
+/* Mark device `id` failed from outside (a sensor reports it dead: the
+ * runtime's health checks); `why` goes to the log. The next evaluation
+ * returns QEIL_ERR_DEVICE with cause "sensor" until qeil_engine_recover.
+ * QEIL_ERR_RANGE when the device has no instance. */
+QEIL_API qeil_status qeil_engine_mark_failed(qeil_engine *e, size_t id, const char *why);
+
+/* Move every unit off failed devices to `backend` (a placement that names
+ * no failed device and keeps every healthy unit where it is; QEIL_ERR_INVALID
+ * otherwise): weights from the model file, KV from the host copy when the
+ * engine keeps one. The failed instances are kept, unused, until the engine
+ * is freed or qeil_engine_readmit. Errors: set_placement's. */
+QEIL_API qeil_status qeil_engine_recover(qeil_engine *e, const uint8_t *backend, uint32_t n_units,
+                                         qeil_engine_recovery *out);
+/* Clear every failure mark and disarm faults (an instance that failed by an
+ * injected fault is healthy underneath and is reused; one that really
+ * failed is destroyed). The placement is unchanged: set it again to use
+ * the device. */
+QEIL_API void qeil_engine_readmit(qeil_engine *e);
 
 /* Wall-clock seconds spent per work unit since open or the last reset
  * (measured, for the runtime to refine the planner's efficiency factors). */

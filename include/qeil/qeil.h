@@ -60,7 +60,8 @@ typedef enum {
     QEIL_ERR_INFEASIBLE,  /* no plan satisfies the constraints */
     QEIL_ERR_INVALID,     /* bad argument from the caller (NULL, bad enum) */
     QEIL_ERR_NOTFOUND,    /* a named thing (platform, model, key) not found */
-    QEIL_ERR_INTERNAL     /* broken invariant; a bug in qeil */
+    QEIL_ERR_INTERNAL,    /* broken invariant; a bug in qeil */
+    QEIL_ERR_DEVICE       /* a compute device failed: an op error, a lost or hung device */
 } qeil_status;
 
 /* Static English name of a status ("ok", "out of memory", ...). Never NULL. */

@@ -263,7 +263,26 @@ typedef struct {
     void (*guard_hook)(void *user); /* called right before each guard reading (tests
                                        change a fixture's files with it); NULL = none */
     void *guard_hook_user;
+    const char *placement;          /* where the engine's work units run, e.g. "all:vk0" or
+                                       "emb..b7:cpu,b8..head:vk0" (qeil_placement_parse);
+                                       read at create only; NULL = all on cpu; default NULL */
+    /* recovery from a failed unit (docs/runtime.md "Recovery from a failed unit") */
+    const qeil_fault *fault;        /* a fault to inject (tests; the CLI's QEIL_FAULT), armed
+                                       at create after the placement; read at create only;
+                                       NULL = none; default NULL */
+    int recover;                    /* 1: a failed device's units move to the surviving
+                                       devices of the placement and the request resumes;
+                                       0: the request fails with QEIL_ERR_DEVICE; default 1 */
+    int kv_rebuild;                 /* how a moved block's KV is rebuilt:
+                                       QEIL_KV_REBUILD_HOST_COPY (a host copy kept after
+                                       every step) or QEIL_KV_REBUILD_RECOMPUTE (the
+                                       sequences' prefixes run again); default HOST_COPY */
+    double watchdog_s;              /* bound on a device's sync per row of a step (a hung
+                                       device; it follows a device that is merely slow:
+                                       docs/runtime.md), (0, 3600] s; default 0.25 */
 } qeil_runtime_params;
+
+enum { QEIL_KV_REBUILD_HOST_COPY = 0, QEIL_KV_REBUILD_RECOMPUTE = 1 };
 
 /* The defaults stated field by field above. */
 QEIL_API qeil_runtime_params qeil_runtime_default_params(void);
@@ -504,6 +523,50 @@ QEIL_API qeil_status qeil_runtime_generate_more(qeil_runtime *rt, const int32_t 
                                                 uint32_t max_tokens, int32_t *tokens,
                                                 qeil_sampler_logprob *lps, qeil_runtime_token_fn cb,
                                                 void *user, qeil_runtime_gen_result *out);
+/* Sample k of the current request, drawn so far by a select: its text
+ * (NUL-terminated, borrowed until the next begin), its token count and the
+ * sum of its tokens' raw log-probabilities (either may be NULL). NULL when
+ * k was not drawn. */
+QEIL_API const char *qeil_runtime_sample(const qeil_runtime *rt, uint32_t k, uint32_t *n_tokens,
+                                         double *logprob_sum);
+
+/* ---- Recovery from a failed unit ---- */
+
+#define QEIL_RUNTIME_MAX_RECOVERIES 8u /* per request: one per device at most */
+
+/* One recovery: what failed, and the time of each step. total_s is the
+ * time the request lost: detect_s + replan_s + move_s + kv_s. */
+typedef struct {
+    char device[16];      /* the failed device ("vk0") */
+    uint32_t unit;        /* the work unit whose check failed */
+    uint64_t op;          /* the failing op's index on the device (injected faults;
+                             0 = unknown) */
+    char op_name[16];     /* "matmul", "sync", ... ("" = unknown) */
+    char cause[8];        /* "error", "hang", "oom", "sensor" */
+    uint32_t units_moved; /* work units moved to the survivors */
+    int kv_recomputed;    /* 1: KV rebuilt by recomputing the prefixes; 0: from the
+                             host copy */
+    double detect_s;      /* failing op (or unit start) to detection */
+    double replan_s;      /* the new placement chosen */
+    double move_s;        /* weights prepared on the survivors, KV allocated */
+    double kv_s;          /* KV of the moved blocks rebuilt */
+    double total_s;
+} qeil_runtime_recovery;
+
+/* Recoveries of the current request (since qeil_runtime_begin or the start
+ * of qeil_runtime_generate), in order; up to cap into out (may be NULL);
+ * returns how many there were. */
+QEIL_API uint32_t qeil_runtime_recoveries(const qeil_runtime *rt, qeil_runtime_recovery *out,
+                                          uint32_t cap);
+
+/* Re-admit every failed device, put the units back where create placed
+ * them, forget the recoveries, and arm fault f (NULL: none) — a sweep runs
+ * many faults on one runtime. Errors: qeil_engine_set_fault's,
+ * set_placement's. */
+QEIL_API qeil_status qeil_runtime_set_fault(qeil_runtime *rt, const qeil_fault *f);
+/* Ops counted on the armed fault's device so far (0 without one). */
+QEIL_API uint64_t qeil_runtime_fault_ops(const qeil_runtime *rt);
+
 
 /* Tokens sequence 0 holds after a successful qeil_runtime_generate /
  * generate_more (0 when it holds none to continue). */

@@ -14,6 +14,7 @@ const char *qeil_status_str(qeil_status s)
     case QEIL_ERR_INVALID: return "invalid argument";
     case QEIL_ERR_NOTFOUND: return "not found";
     case QEIL_ERR_INTERNAL: return "internal error";
+    case QEIL_ERR_DEVICE: return "device failed";
     }
     return "unknown status";
 }

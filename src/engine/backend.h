@@ -171,8 +171,14 @@ typedef struct qeil_backend {
                       float *out);
     void (*silu_mul)(void *state, float *g, const float *u, size_t n_elems);
     void (*gelu)(void *state, float *x, size_t n_elems);
-    /* wait for queued work (no-op on cpu) */
-    void (*sync)(void *state);
+    /* Wait for queued work, at most timeout_s seconds (> 0; the engine's
+     * watchdog: a hung device). Returns QEIL_OK, or the device's failure
+     * since the last sync with its message on the ctx: the status of an op
+     * that failed (QEIL_ERR_NOMEM out of device memory, QEIL_ERR_DEVICE
+     * device lost), QEIL_ERR_DEVICE when the wait timed out. A failure is
+     * sticky: the instance is then only fit for release and destroy. The
+     * cpu backend runs every op before returning: always QEIL_OK. */
+    qeil_status (*sync)(void *state, double timeout_s);
 
     /* ---- ops of some architectures only; NULL = not implemented: the
      * engine refuses to place a unit that needs it on this backend
@@ -196,8 +202,12 @@ typedef struct qeil_backend {
 size_t qeil_backend_count(void);
 const qeil_backend *qeil_backend_get(size_t id); /* NULL if id >= count */
 
-/* The cpu backend (backend_cpu.c). */
+/* The cpu backend (backend_cpu.c), and the same backend under a second
+ * name, "cpu1": a second CPU unit for placements and recovery (the engine
+ * cannot yet pin two instances to different core sets; both use all its
+ * threads). */
 extern const qeil_backend qeil_backend_cpu;
+extern const qeil_backend qeil_backend_cpu1;
 /* The vulkan backend (src/backends/vulkan/): Vulkan device 0 ("vk0"),
  * loaded at run time; create fails with the reason where there is none. */
 extern const qeil_backend qeil_backend_vulkan;

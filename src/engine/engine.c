@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/fault/fault.h"
 #include "engine/backend.h"
 #include "engine/forward.h"
 #include "kernels/matmul.h"
@@ -29,7 +30,13 @@
 #define UNIT_MAX_TENSORS 24
 #define ENGINE_MAX_BACKENDS 8
 
-static const qeil_backend *const k_backends[] = {&qeil_backend_cpu, &qeil_backend_vulkan};
+static const qeil_backend *const k_backends[] = {&qeil_backend_cpu, &qeil_backend_vulkan,
+                                                  &qeil_backend_cpu1};
+/* what placements and faults call them (placement.c parses these) */
+static const char *const k_device_names[] = {"cpu", "vk0", "cpu1"};
+_Static_assert(sizeof k_device_names / sizeof k_device_names[0] ==
+                   sizeof k_backends / sizeof k_backends[0],
+               "one device name per backend");
 #define N_BACKENDS (sizeof k_backends / sizeof k_backends[0])
 _Static_assert(N_BACKENDS <= ENGINE_MAX_BACKENDS, "backend table fits the engine's instance slots");
 
@@ -44,6 +51,8 @@ const char *qeil_engine_backend_name(size_t id)
     return id < N_BACKENDS ? k_backends[id]->props.name : NULL;
 }
 
+const char *qeil_engine_device_name(size_t id) { return id < N_BACKENDS ? k_device_names[id] : NULL; }
+
 /* ------------------------------------------------------------------------ */
 /* Engine state                                                              */
 /* ------------------------------------------------------------------------ */
@@ -55,6 +64,11 @@ typedef struct {
     qeil_fwd_scratch s;
     void *bufs[12];           /* backend allocations behind s */
     size_t n_bufs, buf_B;
+    fault_wrap *fw;           /* non-NULL: be/st are the fault wrapper over inner_be */
+    const qeil_backend *inner_be;
+    int failed;               /* a device failure was detected: runs no unit any more */
+    uint64_t n_syncs;         /* honest waits so far, and the slowest (s): the */
+    double slow_s;            /* watchdog's bound follows a slow device (check_inst) */
 } bk_inst;
 
 /* The tensors of one unit and where their backend view goes. */
@@ -97,6 +111,17 @@ struct qeil_engine {
     int tied; /* the head multiplies by token_embd.weight (no output.weight) */
 
     double unit_t[QEIL_MAX_WUNITS];
+
+    /* reliability */
+    double watchdog_s;      /* sync bound per row of a step */
+    float *kv_host;         /* NULL, or the host copy of every block's KV:
+                               [n_layers][k, v][kv_layer_floats], committed rows */
+    float *conv_stage;      /* with kv_host and conv blocks: [n_layers][conv_layer_floats],
+                               the step's conv states, committed to kv_host only once
+                               the step's final check passed (a state rolls forward:
+                               committing a failed step's would advance it twice) */
+    int has_fail;
+    qeil_engine_failure last_fail;
 };
 
 static double now_s(void)
@@ -127,6 +152,8 @@ qeil_engine_params qeil_engine_default_params(void)
     p.n_ctx = 0;
     p.n_seq = 1;
     p.n_batch = 512;
+    p.watchdog_s = 0.25;
+    p.kv_host_copy = 0;
     return p;
 }
 
@@ -141,6 +168,11 @@ static qeil_status check_params(qeil_ctx *ctx, const qeil_engine_params *p)
     if (p->n_batch < 1 || p->n_batch > ENGINE_MAX_BATCH)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_batch: %u (allowed 1..%d)", p->n_batch,
                              ENGINE_MAX_BATCH);
+    if (!(p->watchdog_s > 0 && p->watchdog_s <= 3600))
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "watchdog_s: %g (allowed (0, 3600] s)",
+                             p->watchdog_s);
+    if (p->kv_host_copy != 0 && p->kv_host_copy != 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "kv_host_copy: %d (allowed 0, 1)", p->kv_host_copy);
     if (p->n_ctx > ENGINE_MAX_CTX)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "n_ctx: %u (allowed 0 = model default, 1..%u)",
                              p->n_ctx, ENGINE_MAX_CTX);
@@ -836,12 +868,14 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
         }
         if (u >= 1 && u <= e->hp.n_layers) {
             qeil_bkv *kv = &e->kv[u - 1];
-            if (kv->conv) {
-                move_buf(e, O, kv->conv, N, nkv[u - 1].conv, conv_layer_floats(&e->hp));
-            } else {
-                size_t n = kv_layer_floats(&e->hp);
-                move_buf(e, O, kv->k, N, nkv[u - 1].k, n);
-                move_buf(e, O, kv->v, N, nkv[u - 1].v, n);
+            if (!O->failed) { /* a failed device's KV is lost: recovery restores it */
+                if (kv->conv) {
+                    move_buf(e, O, kv->conv, N, nkv[u - 1].conv, conv_layer_floats(&e->hp));
+                } else {
+                    size_t n = kv_layer_floats(&e->hp);
+                    move_buf(e, O, kv->k, N, nkv[u - 1].k, n);
+                    move_buf(e, O, kv->v, N, nkv[u - 1].v, n);
+                }
             }
             kv_release(O, kv);
             *kv = nkv[u - 1];
@@ -850,8 +884,10 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
     }
     qeil_free(e->ctx, nw);
     qeil_free(e->ctx, nkv);
-    /* drop instances no unit uses any more */
+    /* drop instances no unit uses any more (a failed one stays, unused,
+     * for qeil_engine_readmit) */
     for (uint32_t id = 0; id < N_BACKENDS; id++) {
+        if (e->inst[id].failed) continue;
         int used = 0;
         for (uint32_t u = 0; u < nu; u++) used |= e->place[u] == id;
         if (!used) inst_destroy(&e->inst[id]);
@@ -907,6 +943,8 @@ void qeil_engine_free(qeil_engine *e)
     qeil_free(ctx, e->tok_ids);
     qeil_free(ctx, e->pos_ids);
     qeil_free(ctx, e->stage);
+    qeil_free_big(ctx, e->kv_host);
+    qeil_free_big(ctx, e->conv_stage);
     qeil_free(ctx, e);
 }
 
@@ -924,6 +962,7 @@ qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_
     if (!e) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "engine: out of memory");
     e->ctx = ctx;
     e->n_threads = params.n_threads ? params.n_threads : online_cpus();
+    e->watchdog_s = params.watchdog_s;
 
     if ((st = qeil_gguf_open(ctx, path, &e->g)) != QEIL_OK) goto fail;
     if ((st = qeil_model_from_gguf(ctx, e->g, &e->desc)) != QEIL_OK) goto fail;
@@ -954,6 +993,36 @@ qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_
     }
     if ((st = build_rope_tables(e)) != QEIL_OK) goto fail;
     if ((st = place_all_on_first(e)) != QEIL_OK) goto fail;
+    if (params.kv_host_copy) {
+        /* a conv block's state lives in its layer's slot of the copy: the
+         * slot (K and V) must hold it (it does for every real shape: L - 1
+         * = 2 inputs of d_model against 2 x n_ctx x kv_dim) */
+        if (e->hp.conv_L > 1 && conv_layer_floats(&e->hp) > 2 * kv_layer_floats(&e->hp)) {
+            st = qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                               "kv_host_copy: the conv state (%zu floats) exceeds a block's KV slot "
+                               "(%zu); use recompute (kv_host_copy 0)",
+                               conv_layer_floats(&e->hp), 2 * kv_layer_floats(&e->hp));
+            goto fail;
+        }
+        const size_t n = mul3(2 * (size_t)e->hp.n_layers, kv_layer_floats(&e->hp), sizeof(float));
+        e->kv_host = n ? qeil_malloc_big(ctx, n) : NULL;
+        if (!e->kv_host) {
+            st = qeil_ctx_fail(ctx, QEIL_ERR_NOMEM,
+                               "engine: out of memory for the KV host copy (%zu bytes)", n);
+            goto fail;
+        }
+        memset(e->kv_host, 0, n);
+        if (e->hp.conv_L > 1) {
+            const size_t nc = mul3(e->hp.n_layers, conv_layer_floats(&e->hp), sizeof(float));
+            e->conv_stage = nc ? qeil_malloc_big(ctx, nc) : NULL;
+            if (!e->conv_stage) {
+                st = qeil_ctx_fail(ctx, QEIL_ERR_NOMEM,
+                                   "engine: out of memory for the conv state staging (%zu bytes)", nc);
+                goto fail;
+            }
+            memset(e->conv_stage, 0, nc);
+        }
+    }
     *out = e;
     return QEIL_OK;
 fail:
@@ -978,14 +1047,124 @@ uint32_t qeil_engine_n_ctx(const qeil_engine *e) { return e ? e->hp.n_ctx : 0; }
 /* Evaluation                                                                */
 /* ------------------------------------------------------------------------ */
 
+/* ---- device failures ---- */
+
+static double since(double t0) { return now_s() - t0; }
+
+/* Mark device id failed after status st from the check of unit u (whose
+ * work began at t_unit, or the op the fault wrapper fired at; hung: the
+ * sync's wait ran out), record what happened, and return QEIL_ERR_DEVICE
+ * with the device's message. */
+static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_unit, int hung,
+                               qeil_status st)
+{
+    bk_inst *I = &e->inst[id];
+    qeil_engine_failure *f = &e->last_fail;
+    const double t_end = now_s();
+    memset(f, 0, sizeof *f);
+    f->device = id;
+    f->unit = u;
+    f->op_name = "";
+    uint64_t op = 0;
+    const char *name = NULL;
+    double t_fault = t_unit;
+    if (st == QEIL_ERR_NOMEM) f->cause = "oom";
+    else if (hung) f->cause = "hang"; /* the watchdog's bound ran out */
+    else f->cause = "error";
+    if (I->fw && qeil_fault_wrap_fired(I->fw, &op, &name, &t_fault)) {
+        f->op = op;
+        f->op_name = name;
+        f->cause = qeil_fault_kind_name(qeil_fault_wrap_kind(I->fw)); /* what was injected */
+    }
+    f->detect_s = t_end - t_fault;
+    e->has_fail = 1;
+    I->failed = 1;
+    char why[400];
+    snprintf(why, sizeof why, "%s", qeil_ctx_errmsg(e->ctx));
+    return qeil_ctx_fail(e->ctx, QEIL_ERR_DEVICE, "device %s failed (%s): %s", k_device_names[id],
+                         f->cause, why);
+}
+
+/* Wait for instance id (bounded) and check it. The bound: watchdog_s per
+ * row of the step, plus WATCHDOG_SLOW_X times the slowest honest wait this
+ * instance has had (a device that is merely slow — lavapipe on a loaded
+ * machine, where a one-row step's wait passed 0.25 s — is not taken for a
+ * hung one; a device that was always fast keeps the tight bound); an
+ * instance's first wait (first use of its pipelines, page faults) gets
+ * WATCHDOG_SLOW_X times watchdog_s per row. */
+#define WATCHDOG_SLOW_X 8.0
+static qeil_status check_inst(qeil_engine *e, uint8_t id, uint32_t u, double t0, uint32_t n_rows)
+{
+    bk_inst *I = &e->inst[id];
+    const double rows = n_rows ? n_rows : 1;
+    const double timeout = I->n_syncs == 0 ? WATCHDOG_SLOW_X * e->watchdog_s * rows
+                                           : e->watchdog_s * rows + WATCHDOG_SLOW_X * I->slow_s;
+    const double ts = now_s();
+    qeil_status st = I->be->sync(I->st, timeout);
+    if (st == QEIL_OK) {
+        const double w = since(ts);
+        if (w > I->slow_s) I->slow_s = w;
+        I->n_syncs++;
+        return QEIL_OK;
+    }
+    return device_fail(e, id, u, t0, st == QEIL_ERR_DEVICE && since(ts) >= 0.999 * timeout, st);
+}
+
+/* The host copy of rows[0..n)'s KV: runs of consecutive positions of one
+ * sequence are contiguous per KV head (head-major), one copy each. */
+static void kv_mirror_rows(qeil_engine *e, const qeil_brow *rows, uint32_t n)
+{
+    const size_t hd = e->hp.head_dim, per = kv_layer_floats(&e->hp);
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) {
+        bk_inst *I = &e->inst[e->place[l + 1]];
+        const qeil_bkv *kv = &e->kv[l];
+        float *hk = e->kv_host + 2 * per * l, *hv = hk + per;
+        if (kv->conv) { /* a conv block: its whole state (L - 1 inputs per sequence), staged */
+            const size_t cf = conv_layer_floats(&e->hp);
+            I->be->to_host(I->st, e->conv_stage + cf * l, kv->conv, cf * sizeof(float));
+            (void)hk;
+            continue;
+        }
+        for (uint32_t r = 0; r < n;) {
+            uint32_t r1 = r + 1;
+            while (r1 < n && rows[r1].seq == rows[r].seq && rows[r1].pos == rows[r1 - 1].pos + 1) r1++;
+            for (uint32_t h = 0; h < kv->n_kv_heads; h++) {
+                const size_t o = (((size_t)rows[r].seq * kv->n_kv_heads + h) * kv->n_ctx + rows[r].pos) * hd;
+                const size_t bytes = (size_t)(r1 - r) * hd * sizeof(float);
+                I->be->to_host(I->st, hk + o, kv->k + o, bytes);
+                I->be->to_host(I->st, hv + o, kv->v + o, bytes);
+            }
+            r = r1;
+        }
+    }
+}
+
+/* A device already marked failed (qeil_engine_mark_failed, or a failure
+ * not yet recovered from) that runs a unit: QEIL_ERR_DEVICE. */
+static qeil_status check_no_failed(qeil_engine *e)
+{
+    for (uint32_t u = 0; u < e->n_units; u++)
+        if (e->inst[e->place[u]].failed)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_DEVICE,
+                                 "device %s has failed and still runs unit %u (recover first)",
+                                 k_device_names[e->place[u]], u);
+    return QEIL_OK;
+}
+
 /* Run all units over the n rows already in e->rows / tok_ids / pos_ids;
  * logits of rows first..first+n_logits-1 go to `logits` (n_logits may be 0:
- * the head is skipped). */
+ * the head is skipped). Each unit's device is synced with the watchdog;
+ * then the host copy of the KV is updated and every device checked once
+ * more (a failure in a transfer after a unit's own check), so a step
+ * whose results are used ran wholly on healthy devices. */
 static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_t n_logits,
                              float *logits)
 {
     const qeil_fwd_hparams *hp = &e->hp;
     bk_inst *prev = NULL;
+    qeil_status cst = check_no_failed(e);
+    if (cst != QEIL_OK) return cst;
+    const double t_step = now_s();
     for (uint32_t u = 0; u < e->n_units; u++) {
         const int is_head = u == e->n_units - 1;
         if (is_head && n_logits == 0) break;
@@ -1009,11 +1188,25 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
                                     &I->s);
         else
             st = qeil_fwd_run_head(I->be, I->st, hp, &e->head, &I->s, first, n_logits, logits);
-        I->be->sync(I->st);
-        e->unit_t[u] += now_s() - t0;
-        if (st != QEIL_OK) return st;
+        /* an op's own error is the device's too: sync reports it (sticky) */
+        qeil_status sst = check_inst(e, e->place[u], u, t0, n);
+        e->unit_t[u] += since(t0);
+        if (sst != QEIL_OK) return sst;
+        if (st != QEIL_OK) return device_fail(e, e->place[u], u, t0, 0, st);
         prev = I;
     }
+    if (e->kv_host) kv_mirror_rows(e, e->rows, n);
+    for (uint8_t id = 0; id < N_BACKENDS; id++)
+        if (e->inst[id].be && !e->inst[id].failed &&
+            (cst = check_inst(e, id, e->n_units - 1, t_step, n)) != QEIL_OK)
+            return cst;
+    if (e->conv_stage) /* the step is complete: its conv states are the committed ones */
+        for (uint32_t l = 0; l < hp->n_layers; l++)
+            if (e->kv[l].conv) {
+                const size_t cf = conv_layer_floats(hp);
+                memcpy(e->kv_host + 2 * kv_layer_floats(hp) * l, e->conv_stage + cf * l,
+                       cf * sizeof(float));
+            }
     return QEIL_OK;
 }
 
@@ -1139,6 +1332,10 @@ qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst)
         if (kv->conv) { /* the whole state: it holds the last L - 1 positions */
             const size_t sb = (size_t)kv->conv_n_state * kv->conv_d;
             I->be->copy(I->st, kv->conv + (size_t)dst * sb, kv->conv + (size_t)src * sb, sb * sizeof(float));
+            if (e->kv_host) {
+                float *hc = e->kv_host + 2 * kv_layer_floats(&e->hp) * l;
+                memmove(hc + (size_t)dst * sb, hc + (size_t)src * sb, sb * sizeof(float));
+            }
             continue;
         }
         for (uint32_t h = 0; h < kv->n_kv_heads; h++) { /* head-major: one run per KV head */
@@ -1146,6 +1343,12 @@ qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst)
                          d_o = ((size_t)dst * kv->n_kv_heads + h) * kv->n_ctx * hd;
             I->be->copy(I->st, kv->k + d_o, kv->k + so, len * hd * sizeof(float));
             I->be->copy(I->st, kv->v + d_o, kv->v + so, len * hd * sizeof(float));
+            if (e->kv_host) {
+                float *hk = e->kv_host + 2 * kv_layer_floats(&e->hp) * l,
+                      *hv = hk + kv_layer_floats(&e->hp);
+                memmove(hk + d_o, hk + so, len * hd * sizeof(float));
+                memmove(hv + d_o, hv + so, len * hd * sizeof(float));
+            }
         }
     }
     e->seq_len[dst] = (uint32_t)len;
@@ -1177,6 +1380,7 @@ qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e)
     m.tokenizer_B = qeil_tokenizer_memory_use(e->tok);
     m.kv_B = 0; /* KV of attention blocks and the state of conv blocks */
     for (uint32_t l = 0; l < e->hp.n_layers; l++) m.kv_B += seqmem_layer_B(e, l);
+    if (e->kv_host) m.kv_B *= 2; /* the host copy */
     m.scratch_B = e->host_scratch_B;
     for (size_t id = 0; id < ENGINE_MAX_BACKENDS; id++) {
         const bk_inst *I = &e->inst[id];
@@ -1193,12 +1397,20 @@ qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, ui
         return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
                              "placement: %u units given; the model has %u (embedding, %u blocks, head)",
                              n_units, e->n_units, e->hp.n_layers);
-    for (uint32_t u = 0; u < n_units; u++)
+    for (uint32_t u = 0; u < n_units; u++) {
         if (backend[u] >= N_BACKENDS)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_UNSUPPORTED,
                                  "placement: unit %u asks for backend %u, but this build has %zu "
                                  "backend(s) (0 = %s)",
                                  u, backend[u], (size_t)N_BACKENDS, k_backends[0]->props.name);
+        if (e->inst[backend[u]].failed)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID,
+                                 "placement: device %s has failed (qeil_engine_readmit first)",
+                                 k_device_names[backend[u]]);
+    }
+    if (check_no_failed(e) != QEIL_OK)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID,
+                             "placement: a failed device still runs units (qeil_engine_recover)");
     /* an op the architecture needs and the backend lacks (granite's scale,
      * lfm2's short convolution): refused before anything moves */
     for (uint32_t u = 0; u < n_units; u++) {
@@ -1212,6 +1424,184 @@ qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, ui
                                  k_backends[backend[u]]->props.name, op, qeil_arch_name(e->hp.arch));
     }
     return apply_placement(e, backend);
+}
+
+qeil_status qeil_engine_get_placement(const qeil_engine *e, uint8_t *backend, uint32_t n_units)
+{
+    if (!e || !backend) return QEIL_ERR_INVALID;
+    if (n_units != e->n_units)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "placement: %u units asked; the model has %u",
+                             n_units, e->n_units);
+    memcpy(backend, e->place, n_units);
+    return QEIL_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Faults and recovery                                                       */
+/* ------------------------------------------------------------------------ */
+
+const char *qeil_fault_kind_name(qeil_fault_kind k)
+{
+    switch (k) {
+    case QEIL_FAULT_NONE: return "none";
+    case QEIL_FAULT_ERROR: return "error";
+    case QEIL_FAULT_HANG: return "hang";
+    case QEIL_FAULT_OOM: return "oom";
+    }
+    return "unknown";
+}
+
+static void inst_unwrap(bk_inst *I)
+{
+    if (!I->fw) return;
+    void *inner = NULL;
+    qeil_fault_wrap_unwrap(I->fw, &inner);
+    I->be = I->inner_be;
+    I->st = inner;
+    I->fw = NULL;
+    I->inner_be = NULL;
+}
+
+qeil_status qeil_engine_set_fault(qeil_engine *e, const qeil_fault *f)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    if (f) {
+        if (f->device >= N_BACKENDS)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "fault: device %u (allowed 0..%u)",
+                                 f->device, (unsigned)N_BACKENDS - 1);
+        if ((unsigned)f->kind > QEIL_FAULT_OOM)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "fault: kind %d (allowed none, error, hang, oom)",
+                                 (int)f->kind);
+        if (f->kind != QEIL_FAULT_NONE && f->op == 0)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "fault: op 0 (allowed 1.., 1 = the first op)");
+        int used = 0;
+        for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == f->device;
+        if (!used || e->inst[f->device].failed)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
+                                 "fault: device %s runs no unit of the placement", k_device_names[f->device]);
+    }
+    for (size_t id = 0; id < N_BACKENDS; id++) inst_unwrap(&e->inst[id]);
+    if (!f) return QEIL_OK;
+    bk_inst *I = &e->inst[f->device];
+    fault_wrap *w = NULL;
+    qeil_status st = qeil_fault_wrap_create(e->ctx, I->be, I->st, k_device_names[f->device], f->kind,
+                                            f->op, &w);
+    if (st != QEIL_OK) return st;
+    I->inner_be = I->be;
+    I->fw = w;
+    I->be = qeil_fault_wrap_backend(w);
+    I->st = w;
+    return QEIL_OK;
+}
+
+uint64_t qeil_engine_fault_ops(const qeil_engine *e, uint8_t device)
+{
+    return e && device < N_BACKENDS ? qeil_fault_wrap_ops(e->inst[device].fw) : 0;
+}
+
+int qeil_engine_last_failure(const qeil_engine *e, qeil_engine_failure *out)
+{
+    if (!e || !e->has_fail) return 0;
+    if (out) *out = e->last_fail;
+    return 1;
+}
+
+int qeil_engine_device_failed(const qeil_engine *e, size_t id)
+{
+    return e && id < N_BACKENDS && e->inst[id].failed;
+}
+
+qeil_status qeil_engine_mark_failed(qeil_engine *e, size_t id, const char *why)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    if (id >= N_BACKENDS || !e->inst[id].be)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "mark_failed: device %zu has no instance", id);
+    qeil_engine_failure *f = &e->last_fail;
+    memset(f, 0, sizeof *f);
+    f->device = (uint8_t)id;
+    f->op_name = "";
+    f->cause = "sensor";
+    e->has_fail = 1;
+    e->inst[id].failed = 1;
+    qeil_ctx_log(e->ctx, QEIL_LOG_WARN, "device %s marked failed: %s", k_device_names[id],
+                 why ? why : "(no reason given)");
+    return QEIL_OK;
+}
+
+qeil_status qeil_engine_recover(qeil_engine *e, const uint8_t *backend, uint32_t n_units,
+                                qeil_engine_recovery *out)
+{
+    if (!e || !backend || !out) return QEIL_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+    if (n_units != e->n_units)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "recover: %u units given; the model has %u",
+                             n_units, e->n_units);
+    uint8_t moved[QEIL_MAX_WUNITS];
+    for (uint32_t u = 0; u < n_units; u++) {
+        if (backend[u] >= N_BACKENDS || e->inst[backend[u]].failed)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID, "recover: unit %u goes to a failed or unknown device",
+                                 u);
+        moved[u] = e->inst[e->place[u]].failed;
+        if (!moved[u] && backend[u] != e->place[u])
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID,
+                                 "recover: unit %u is on a healthy device and must stay there", u);
+        out->units_moved += moved[u];
+    }
+    double t0 = now_s();
+    qeil_status st = apply_placement(e, backend);
+    out->move_s = since(t0);
+    if (st != QEIL_OK) return st;
+    if (!e->kv_host) return QEIL_OK;
+    /* KV of the moved blocks: the committed rows from the host copy */
+    t0 = now_s();
+    const size_t hd = e->hp.head_dim, per = kv_layer_floats(&e->hp);
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) {
+        const qeil_bkv *kv = &e->kv[l];
+        /* every conv block, moved or not: its state rolls forward with each
+         * step (a K/V row is rewritten in place by the step's re-run, a
+         * conv state would be advanced twice), so it goes back to the end
+         * of the last completed step */
+        if (!moved[l + 1] && !kv->conv) continue;
+        bk_inst *I = &e->inst[e->place[l + 1]];
+        const float *hk = e->kv_host + 2 * per * l, *hv = hk + per;
+        if (kv->conv) { /* a conv block's whole state */
+            I->be->to_backend(I->st, kv->conv, hk, conv_layer_floats(&e->hp) * sizeof(float));
+            continue;
+        }
+        for (uint32_t sq = 0; sq < e->hp.n_seq; sq++) {
+            const size_t len = e->seq_len[sq];
+            for (uint32_t h = 0; len && h < kv->n_kv_heads; h++) {
+                const size_t o = ((size_t)sq * kv->n_kv_heads + h) * kv->n_ctx * hd;
+                I->be->to_backend(I->st, kv->k + o, hk + o, len * hd * sizeof(float));
+                I->be->to_backend(I->st, kv->v + o, hv + o, len * hd * sizeof(float));
+            }
+        }
+    }
+    for (uint8_t id = 0; id < N_BACKENDS; id++)
+        if (e->inst[id].be && !e->inst[id].failed &&
+            (st = check_inst(e, id, 0, t0, 1)) != QEIL_OK)
+            return st;
+    out->kv_s = since(t0);
+    out->kv_restored = 1;
+    return QEIL_OK;
+}
+
+void qeil_engine_readmit(qeil_engine *e)
+{
+    if (!e) return;
+    for (size_t id = 0; id < N_BACKENDS; id++) {
+        bk_inst *I = &e->inst[id];
+        const int injected = I->fw != NULL;
+        inst_unwrap(I);
+        if (!I->failed) continue;
+        int used = 0;
+        for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == id;
+        /* a fault the wrapper injected left the instance sound underneath;
+         * a real failure leaves nothing to trust */
+        if (!injected && !used) inst_destroy(I);
+        else I->failed = 0;
+    }
+    e->has_fail = 0;
 }
 
 void qeil_engine_unit_times(const qeil_engine *e, double *t_s, uint32_t n_units)

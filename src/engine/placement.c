@@ -1,12 +1,14 @@
 /*
  * placement.c — placement strings ("all:vk0", "emb..b7:cpu,b8..head:vk0")
- * to a backend id per work unit (qeil/engine.h, qeil_placement_parse).
+ * to a backend id per work unit (qeil/engine.h, qeil_placement_parse), and
+ * QEIL_FAULT's "DEVICE:KIND:N" (qeil_fault_parse).
  *
  *   spec   := item ("," item)*
  *   item   := range ":" device
  *   range  := "all" | unit | unit ".." unit        (inclusive, in order)
  *   unit   := "emb" | "head" | "b" N               (blocks b0..b<n_layers-1>)
- *   device := "cpu" | "vk0"                        (vk0: the vulkan backend)
+ *   device := "cpu" | "vk0" | "cpu1"               (vk0: the vulkan backend; cpu1:
+ *                                                   the cpu backend as a second unit)
  *
  * Every unit must be named exactly once: a gap or an overlap is an error,
  * as is an unknown device or a block past the model's last.
@@ -41,17 +43,25 @@ static int64_t parse_unit(qeil_ctx *ctx, const char *s, size_t n, uint32_t n_lay
     return -1;
 }
 
-/* Backend id of device name s[0..n); -1 with an error. */
+/* Backend id of device name s[0..n) (qeil_engine_device_name); -1 with
+ * an error naming `what`. */
+static int parse_device_as(qeil_ctx *ctx, const char *what, const char *s, size_t n)
+{
+    char known[64] = "";
+    for (size_t id = 0; id < qeil_engine_n_backends(); id++) {
+        const char *d = qeil_engine_device_name(id);
+        if (strlen(d) == n && memcmp(s, d, n) == 0) return (int)id;
+        size_t k = strlen(known);
+        snprintf(known + k, sizeof known - k, "%s%s", id ? ", " : "", d);
+    }
+    qeil_ctx_fail(ctx, QEIL_ERR_NOTFOUND, "%s: unknown device '%.*s' (known: %s)", what, (int)n, s,
+                  known);
+    return -1;
+}
+
 static int parse_device(qeil_ctx *ctx, const char *s, size_t n)
 {
-    const char *want = n == 3 && memcmp(s, "cpu", 3) == 0   ? "cpu"
-                       : n == 3 && memcmp(s, "vk0", 3) == 0 ? "vulkan"
-                                                            : NULL;
-    for (size_t id = 0; want && id < qeil_engine_n_backends(); id++)
-        if (strcmp(qeil_engine_backend_name(id), want) == 0) return (int)id;
-    qeil_ctx_fail(ctx, QEIL_ERR_NOTFOUND, "placement: unknown device '%.*s' (known: cpu, vk0)",
-                  (int)n, s);
-    return -1;
+    return parse_device_as(ctx, "placement", s, n);
 }
 
 static const char *unit_name(uint32_t u, uint32_t n_layers, char *buf, size_t cap)
@@ -134,4 +144,32 @@ qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_lay
         }
     qeil_free(ctx, seen);
     return st;
+}
+
+/* ---- QEIL_FAULT=DEVICE:KIND:N ---- */
+
+qeil_status qeil_fault_parse(qeil_ctx *ctx, const char *spec, qeil_fault *out)
+{
+    if (!spec || !out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "fault: NULL argument");
+    const char *c1 = strchr(spec, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c1 || !c2 || strchr(c2 + 1, ':'))
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                             "fault: '%.80s' is not DEVICE:KIND:N (e.g. vk0:error:120)", spec);
+    const int dev = parse_device_as(ctx, "fault", spec, (size_t)(c1 - spec));
+    if (dev < 0) return QEIL_ERR_NOTFOUND;
+    const char *k = c1 + 1;
+    const size_t kn = (size_t)(c2 - k);
+    qeil_fault f;
+    memset(&f, 0, sizeof f);
+    f.device = (uint8_t)dev;
+    if (kn == 5 && memcmp(k, "error", 5) == 0) f.kind = QEIL_FAULT_ERROR;
+    else if (kn == 4 && memcmp(k, "hang", 4) == 0) f.kind = QEIL_FAULT_HANG;
+    else if (kn == 3 && memcmp(k, "oom", 3) == 0) f.kind = QEIL_FAULT_OOM;
+    else
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                             "fault: kind '%.*s' is not one of error, hang, oom", (int)kn, k);
+    qeil_status st = qeil_parse_u64(ctx, "fault: op N", c2 + 1, 1, UINT64_C(1) << 63, &f.op);
+    if (st != QEIL_OK) return st;
+    *out = f;
+    return QEIL_OK;
 }

@@ -92,6 +92,16 @@ struct qeil_runtime {
     int32_t stop[QEIL_RUNTIME_MAX_STOP]; /* end-of-generation tokens besides EOS */
     uint32_t n_stop;
     int gen_live;        /* sequence 0 holds the last generate's tokens (generate_more may append) */
+    /* recovery: the placement create made, what a recompute replays, the
+     * current request's recoveries */
+    uint8_t place0[QEIL_MAX_WUNITS];
+    int fault_armed;
+    uint8_t fault_dev;
+    const int32_t *rp_seq0;   /* tokens of sequence 0 (prompt, then generated) */
+    uint32_t rp_prompt;       /* of which the prompt (prefilled in n_batch chunks) */
+    uint32_t rp_chunk;        /* in gen_chunk: sample slots 0..rp_chunk-1 live */
+    qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
+    uint32_t n_rec;
 };
 
 static double now_s(void)
@@ -128,6 +138,9 @@ qeil_runtime_params qeil_runtime_default_params(void)
     p.replan_iters = 1000;
     p.guard = 1;
     p.guard_params = qeil_guard_default_params();
+    p.recover = 1;
+    p.kv_rebuild = QEIL_KV_REBUILD_HOST_COPY;
+    p.watchdog_s = 0.25;
     return p;
 }
 
@@ -158,6 +171,14 @@ static qeil_status params_validate(qeil_ctx *ctx, const qeil_runtime_params *p)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "sensors: %d (allowed 0, 1)", p->sensors);
     if (p->guard != 0 && p->guard != 1)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "guard: %d (allowed 0, 1)", p->guard);
+    if (p->recover != 0 && p->recover != 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "recover: %d (allowed 0, 1)", p->recover);
+    if (p->kv_rebuild != QEIL_KV_REBUILD_HOST_COPY && p->kv_rebuild != QEIL_KV_REBUILD_RECOMPUTE)
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                             "kv_rebuild: %d (allowed 0 = host copy, 1 = recompute)", p->kv_rebuild);
+    if (!(p->watchdog_s > 0 && p->watchdog_s <= 3600))
+        return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "watchdog_s: %g (allowed (0, 3600] s)",
+                             p->watchdog_s);
     if (p->max_tokens < 1 || p->max_tokens > QEIL_RUNTIME_MAX_TOKENS)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "max_tokens: %u (allowed 1..%u)", p->max_tokens,
                              QEIL_RUNTIME_MAX_TOKENS);
@@ -236,7 +257,36 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
     ep.n_threads = p->n_threads;
     ep.n_ctx = p->n_ctx;
     ep.n_seq = 1 + p->batch;
+    ep.watchdog_s = p->watchdog_s;
+    ep.kv_host_copy = p->recover && p->kv_rebuild == QEIL_KV_REBUILD_HOST_COPY;
     if ((st = qeil_engine_open(ctx, p->model_path, &ep, &rt->e)) != QEIL_OK) goto fail;
+    if (p->placement) {
+        const uint32_t nu = qeil_model_n_units(qeil_engine_desc(rt->e));
+        uint8_t place[QEIL_MAX_WUNITS];
+        if (nu > QEIL_MAX_WUNITS) {
+            st = qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "placement: %u work units (at most %d)", nu,
+                               QEIL_MAX_WUNITS);
+            goto fail;
+        }
+        /* the parser's messages start "placement: " already */
+        if ((st = qeil_placement_parse(ctx, p->placement, qeil_engine_desc(rt->e)->n_layers, place,
+                                       nu)) != QEIL_OK)
+            goto fail;
+        if ((st = qeil_engine_set_placement(rt->e, place, nu)) != QEIL_OK) {
+            fail_wrap(ctx, st, "placement");
+            goto fail;
+        }
+    }
+    rt->p.placement = NULL; /* borrowed only here */
+    if ((st = qeil_engine_get_placement(rt->e, rt->place0, qeil_model_n_units(qeil_engine_desc(rt->e)))) !=
+        QEIL_OK)
+        goto fail;
+    if (p->fault) {
+        if ((st = qeil_engine_set_fault(rt->e, p->fault)) != QEIL_OK) goto fail;
+        rt->fault_armed = 1;
+        rt->fault_dev = p->fault->device;
+    }
+    rt->p.fault = NULL;
     rt->tk = qeil_engine_tokenizer(rt->e);
     rt->md = qeil_engine_desc(rt->e);
     rt->n_vocab = qeil_engine_n_vocab(rt->e);
@@ -586,6 +636,181 @@ qeil_status qeil_runtime_config_get(const qeil_runtime *rt, uint32_t index,
 }
 
 /* ------------------------------------------------------------------------ */
+/* Recovery from a failed unit (docs/runtime.md)                             */
+/* ------------------------------------------------------------------------ */
+
+/* The new placement without the failed devices: each of their units goes
+ * to the device of the unit before it (the first unit: the first healthy
+ * unit after it), so the units stay contiguous segments and no boundary
+ * transfer is added — the placement-level form of re-planning without the
+ * unit. QEIL_ERR_DEVICE when no device of the placement survives. */
+static qeil_status replan(qeil_runtime *rt, const qeil_engine_failure *f, uint8_t *place)
+{
+    const uint32_t nu = rt->n_units;
+    qeil_status st = qeil_engine_get_placement(rt->e, place, nu);
+    if (st != QEIL_OK) return st;
+    int first = -1;
+    for (uint32_t u = 0; u < nu && first < 0; u++)
+        if (!qeil_engine_device_failed(rt->e, place[u])) first = (int)u;
+    if (first < 0)
+        return qeil_ctx_fail(rt->ctx, QEIL_ERR_DEVICE,
+                             "device %s failed (%s) and no other device of the placement survives: "
+                             "the request ends",
+                             qeil_engine_device_name(f->device), f->cause);
+    for (uint32_t u = 0; u < nu; u++)
+        if (qeil_engine_device_failed(rt->e, place[u]))
+            place[u] = u == 0 ? place[first] : place[u - 1];
+    return QEIL_OK;
+}
+
+/* Run sequence 0's committed tokens (rp_seq0) again, in the chunks they
+ * were first run in (the prompt in n_batch chunks, then one token at a
+ * time), and the live samples' tokens after a fork of it: the KV values
+ * are bit for bit the first run's. */
+static qeil_status replay(qeil_runtime *rt)
+{
+    qeil_engine *e = rt->e;
+    uint32_t lens[QEIL_SELECT_MAX_BATCH];
+    const uint32_t len0 = qeil_engine_seq_len(e, 0);
+    for (uint32_t j = 0; j < rt->rp_chunk; j++) lens[j] = qeil_engine_seq_len(e, 1 + j);
+    qeil_status st;
+    qeil_engine_seq_reset(e, 0);
+    for (uint32_t at = 0; at < len0;) {
+        uint32_t n = 1;
+        if (at < rt->rp_prompt) {
+            n = rt->rp_prompt - at < rt->n_batch ? rt->rp_prompt - at : rt->n_batch;
+            if (n > len0 - at) n = len0 - at;
+        }
+        if ((st = qeil_engine_eval(e, 0, rt->rp_seq0 + at, n, NULL, 0)) != QEIL_OK) return st;
+        at += n;
+    }
+    for (uint32_t j = 0; j < rt->rp_chunk; j++) {
+        if (!rt->active[j] || lens[j] == 0) continue; /* a finished sample's KV is never read */
+        qeil_engine_seq_reset(e, 1 + j);
+        if ((st = qeil_engine_seq_copy(e, 0, 1 + j)) != QEIL_OK) return st;
+        for (uint32_t t = len0; t < lens[j]; t++)
+            if ((st = qeil_engine_eval(e, 1 + j, &rt->hist[j][t], 1, NULL, 0)) != QEIL_OK) return st;
+    }
+    return QEIL_OK;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+/* After QEIL_ERR_DEVICE from the engine: re-place, rebuild the KV, record.
+ * Returns QEIL_OK when the failed call can run again. A device failing
+ * during the rebuild starts another round (each round loses a device). */
+static qeil_status recover(qeil_runtime *rt)
+{
+    qeil_status st = QEIL_ERR_DEVICE;
+    while (st == QEIL_ERR_DEVICE) {
+        qeil_engine_failure f;
+        if (!rt->p.recover || !qeil_engine_last_failure(rt->e, &f)) return QEIL_ERR_DEVICE;
+        if (rt->n_rec == QEIL_RUNTIME_MAX_RECOVERIES)
+            return qeil_ctx_fail(rt->ctx, QEIL_ERR_DEVICE, "more than %u recoveries in one request",
+                                 QEIL_RUNTIME_MAX_RECOVERIES);
+        qeil_runtime_recovery *r = &rt->rec[rt->n_rec];
+        memset(r, 0, sizeof *r);
+        copy_str(r->device, sizeof r->device, qeil_engine_device_name(f.device));
+        copy_str(r->op_name, sizeof r->op_name, f.op_name);
+        copy_str(r->cause, sizeof r->cause, f.cause);
+        r->unit = f.unit;
+        r->op = f.op;
+        r->detect_s = f.detect_s;
+        qeil_ctx_log(rt->ctx, QEIL_LOG_WARN, "%s", qeil_ctx_errmsg(rt->ctx));
+
+        double t0 = now_s();
+        uint8_t place[QEIL_MAX_WUNITS];
+        if ((st = replan(rt, &f, place)) != QEIL_OK) return st;
+        r->replan_s = now_s() - t0;
+        qeil_engine_recovery er;
+        if ((st = qeil_engine_recover(rt->e, place, rt->n_units, &er)) != QEIL_OK) {
+            if (st != QEIL_ERR_DEVICE) return fail_wrap(rt->ctx, st, "recovery");
+            continue;
+        }
+        r->move_s = er.move_s;
+        r->kv_s = er.kv_s;
+        r->units_moved = er.units_moved;
+        if (!er.kv_restored) {
+            t0 = now_s();
+            st = replay(rt);
+            r->kv_s = now_s() - t0;
+            r->kv_recomputed = 1;
+        }
+        r->total_s = r->detect_s + r->replan_s + r->move_s + r->kv_s;
+        rt->n_rec++;
+        qeil_ctx_log(rt->ctx, QEIL_LOG_INFO,
+                     "recovered from %s (%s at op %llu): %u units moved in %.3g s", r->device,
+                     r->cause, (unsigned long long)r->op, r->units_moved, r->total_s);
+    }
+    return st;
+}
+
+/* The engine's eval and eval_batch, resumed after a recovery. */
+static qeil_status rt_eval(qeil_runtime *rt, uint32_t seq, const int32_t *tok, uint32_t n,
+                           float *logits)
+{
+    for (;;) {
+        qeil_status st = qeil_engine_eval(rt->e, seq, tok, n, logits, 0);
+        if (st != QEIL_ERR_DEVICE) return st;
+        if ((st = recover(rt)) != QEIL_OK) return st;
+    }
+}
+
+static qeil_status rt_eval_batch(qeil_runtime *rt, const uint32_t *seqs, const int32_t *tok,
+                                 uint32_t m, float *logits)
+{
+    for (;;) {
+        qeil_status st = qeil_engine_eval_batch(rt->e, seqs, tok, m, logits);
+        if (st != QEIL_ERR_DEVICE) return st;
+        if ((st = recover(rt)) != QEIL_OK) return st;
+    }
+}
+
+const char *qeil_runtime_sample(const qeil_runtime *rt, uint32_t k, uint32_t *n_tokens,
+                                double *logprob_sum)
+{
+    if (!rt || !rt->begun || k >= rt->n_cached) return NULL;
+    const sample_rec *r = &rt->cache[k];
+    if (n_tokens) *n_tokens = r->n_tokens;
+    if (logprob_sum) *logprob_sum = r->logprob_sum;
+    return r->text ? r->text : "";
+}
+
+uint32_t qeil_runtime_recoveries(const qeil_runtime *rt, qeil_runtime_recovery *out, uint32_t cap)
+{
+    if (!rt) return 0;
+    for (uint32_t i = 0; out && i < rt->n_rec && i < cap; i++) out[i] = rt->rec[i];
+    return rt->n_rec;
+}
+
+qeil_status qeil_runtime_set_fault(qeil_runtime *rt, const qeil_fault *f)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    qeil_engine_readmit(rt->e);
+    rt->n_rec = 0;
+    rt->begun = 0; /* the KV may move: the current request is over */
+    rt->fault_armed = 0;
+    uint8_t place[QEIL_MAX_WUNITS];
+    qeil_status st = qeil_engine_get_placement(rt->e, place, rt->n_units);
+    if (st == QEIL_OK && memcmp(place, rt->place0, rt->n_units) != 0)
+        st = qeil_engine_set_placement(rt->e, rt->place0, rt->n_units);
+    if (st == QEIL_OK) st = qeil_engine_set_fault(rt->e, f);
+    if (st == QEIL_OK && f) {
+        rt->fault_armed = 1;
+        rt->fault_dev = f->device;
+    }
+    return st;
+}
+
+uint64_t qeil_runtime_fault_ops(const qeil_runtime *rt)
+{
+    return rt && rt->fault_armed ? qeil_engine_fault_ops(rt->e, rt->fault_dev) : 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Generation: prefill once, fork, decode a batch of samples together       */
 /* ------------------------------------------------------------------------ */
 
@@ -656,13 +881,25 @@ static qeil_status gen_nomem(qeil_runtime *g)
     return g->err = QEIL_ERR_NOMEM;
 }
 
+static qeil_status gen_chunk_run(qeil_runtime *g, uint32_t first, uint32_t c);
+
 /* Generate samples first..first+c-1 (c <= batch) of the current request. */
 static qeil_status gen_chunk(qeil_runtime *g, uint32_t first, uint32_t c)
+{
+    qeil_status st = gen_chunk_run(g, first, c);
+    g->rp_chunk = 0;
+    return st;
+}
+
+static qeil_status gen_chunk_run(qeil_runtime *g, uint32_t first, uint32_t c)
 {
     qeil_status st;
     qeil_sense_cpu_meter_start(g->meter);
     double t0 = now_s();
     char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
+    g->rp_seq0 = g->rq.prompt;
+    g->rp_prompt = g->rq.n_prompt;
+    g->rp_chunk = c;
     for (uint32_t j = 0; j < c; j++) {
         sample_rec *r = &g->cache[first + j];
         r->len = 0;
@@ -717,7 +954,7 @@ static qeil_status gen_chunk(qeil_runtime *g, uint32_t first, uint32_t c)
         if (m == 0) break;
         /* one decode step for the whole batch: weights read once */
         double ts = now_s();
-        if ((st = qeil_engine_eval_batch(g->e, g->seqs, g->toks, m, g->logits)) != QEIL_OK)
+        if ((st = rt_eval_batch(g, g->seqs, g->toks, m, g->logits)) != QEIL_OK)
             return gen_failf(g, st, "decode");
         observe_step(g, now_s() - ts);
         for (uint32_t r = 0; r < m; r++) g->row[g->rowslot[r]] = g->logits + (size_t)r * g->n_vocab;
@@ -799,6 +1036,7 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     rt->err = QEIL_OK;
     rt->errmsg[0] = '\0';
     qeil_engine_unit_times_reset(rt->e);
+    rt->n_rec = 0;
 
     rt_guard_begin(rt->guard, rt->n_cf ? &rt->cf[0].plan_ev : NULL);
 
@@ -808,10 +1046,13 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     qeil_engine_seq_reset(rt->e, 0);
     rt->gen_live = 0;
     const int32_t *ids = rq->prompt;
+    rt->rp_seq0 = ids;
+    rt->rp_prompt = rq->n_prompt;
+    rt->rp_chunk = 0;
     for (uint32_t at = 0; at < rq->n_prompt;) {
         uint32_t n = rq->n_prompt - at < rt->n_batch ? rq->n_prompt - at : rt->n_batch;
         int last = at + n == rq->n_prompt;
-        qeil_status st = qeil_engine_eval(rt->e, 0, ids + at, n, last ? rt->logits0 : NULL, 0);
+        qeil_status st = rt_eval(rt, 0, ids + at, n, last ? rt->logits0 : NULL);
         if (st != QEIL_OK) return fail_wrap(ctx, st, "prefill");
         at += n;
     }
@@ -876,7 +1117,7 @@ qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t ci, qeil_runtime_resu
     rt_guard_end(rt->guard);
     if (st != QEIL_OK) {
         /* the generator's own failure says more than "generator failed" */
-        if (rt->err != QEIL_OK) qeil_ctx_fail(ctx, rt->err, "%s", rt->errmsg);
+        if (rt->err != QEIL_OK) return qeil_ctx_fail(ctx, rt->err, "%s", rt->errmsg);
         return st;
     }
     qeil_runtime_result r;
@@ -1023,6 +1264,10 @@ static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, u
     qeil_engine_unit_times_reset(rt->e);
     qeil_status st = QEIL_OK;
     out->n_prompt = n_prompt;
+    rt->n_rec = 0;
+    rt->rp_seq0 = ids;
+    rt->rp_prompt = n_prompt;
+    rt->rp_chunk = 0;
 
     /* ---- prefill, in chunks of at most n_batch tokens, after what
      * sequence 0 holds (generate_more) or from empty ---- */
@@ -1037,7 +1282,7 @@ static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, u
     for (uint32_t at = 0; at < n_prompt;) {
         uint32_t n = n_prompt - at < rt->n_batch ? n_prompt - at : rt->n_batch;
         int last = at + n == n_prompt;
-        if ((st = qeil_engine_eval(rt->e, 0, ids + at, n, last ? rt->logits0 : NULL, 0)) != QEIL_OK) {
+        if ((st = rt_eval(rt, 0, ids + at, n, last ? rt->logits0 : NULL)) != QEIL_OK) {
             fail_wrap(ctx, st, "prefill");
             goto out;
         }
@@ -1082,7 +1327,7 @@ static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, u
             break;
         }
         double td = now_s();
-        if ((st = qeil_engine_eval(rt->e, 0, &tok, 1, rt->logits0, 0)) != QEIL_OK) {
+        if ((st = rt_eval(rt, 0, &tok, 1, rt->logits0)) != QEIL_OK) {
             fail_wrap(ctx, st, "decode");
             goto out;
         }

@@ -464,45 +464,55 @@ static void cpu_gelu(void *p, float *x, size_t n)
                             gelu_range, &a);
 }
 
-static void cpu_sync(void *p) { (void)p; }
+static qeil_status cpu_sync(void *p, double timeout_s)
+{
+    (void)p;
+    (void)timeout_s;
+    return QEIL_OK; /* every op ran before it returned */
+}
 
 #define TYPE_BIT(t) (UINT64_C(1) << (t))
 
-const qeil_backend qeil_backend_cpu = {
-    .props = {.name = "cpu",
-              .caps = QEIL_BACKEND_CAP_HOST_MEMORY | QEIL_BACKEND_CAP_UNIFIED_MEMORY |
-                      QEIL_BACKEND_CAP_BATCHED_MATMUL,
-              .weight_types = TYPE_BIT(QEIL_GGML_F32) | TYPE_BIT(QEIL_GGML_F16) |
-                              TYPE_BIT(QEIL_GGML_BF16) | TYPE_BIT(QEIL_GGML_Q8_0) |
-                              TYPE_BIT(QEIL_GGML_Q4_0) | TYPE_BIT(QEIL_GGML_Q4_K) |
-                              TYPE_BIT(QEIL_GGML_Q6_K) | TYPE_BIT(QEIL_GGML_Q4_1) |
-                              TYPE_BIT(QEIL_GGML_Q5_0) | TYPE_BIT(QEIL_GGML_Q5_1) |
-                              TYPE_BIT(QEIL_GGML_Q5_K) | TYPE_BIT(QEIL_GGML_IQ4_NL) |
-                              TYPE_BIT(QEIL_GGML_IQ4_XS),
-              .param_types = TYPE_BIT(QEIL_GGML_F32)},
-    .create = cpu_create,
-    .destroy = cpu_destroy,
-    .alloc = cpu_alloc,
-    .release = cpu_release,
-    .to_backend = cpu_memcpy,
-    .to_host = cpu_memcpy,
-    .copy = cpu_memcpy,
-    .weight_prepare = cpu_weight_prepare,
-    .weight_release = cpu_weight_release,
-    .scratch_bytes = cpu_scratch_bytes,
-    .matmul = cpu_matmul,
-    .matmul_multi = cpu_matmul_multi,
-    .get_rows = cpu_get_rows,
-    .add = cpu_add,
-    .add_bias = cpu_add_bias,
-    .rmsnorm = cpu_rmsnorm,
-    .layernorm = cpu_layernorm,
-    .rope = cpu_rope,
-    .kv_store = cpu_kv_store,
-    .attention = cpu_attention,
-    .silu_mul = cpu_silu_mul,
-    .gelu = cpu_gelu,
-    .scale = cpu_scale,
-    .shortconv = cpu_shortconv,
-    .sync = cpu_sync,
-};
+/* one table, two names: "cpu1" is a second CPU unit (backend.h) */
+#define CPU_BACKEND_TABLE(NAME) {                                                      \
+    .props = {.name = NAME,                                                            \
+              .caps = QEIL_BACKEND_CAP_HOST_MEMORY | QEIL_BACKEND_CAP_UNIFIED_MEMORY | \
+                      QEIL_BACKEND_CAP_BATCHED_MATMUL,                                 \
+              .weight_types = TYPE_BIT(QEIL_GGML_F32) | TYPE_BIT(QEIL_GGML_F16) |      \
+                              TYPE_BIT(QEIL_GGML_BF16) | TYPE_BIT(QEIL_GGML_Q8_0) |    \
+                              TYPE_BIT(QEIL_GGML_Q4_0) | TYPE_BIT(QEIL_GGML_Q4_K) |    \
+                              TYPE_BIT(QEIL_GGML_Q6_K) | TYPE_BIT(QEIL_GGML_Q4_1) |    \
+                              TYPE_BIT(QEIL_GGML_Q5_0) | TYPE_BIT(QEIL_GGML_Q5_1) |    \
+                              TYPE_BIT(QEIL_GGML_Q5_K) | TYPE_BIT(QEIL_GGML_IQ4_NL) |  \
+                              TYPE_BIT(QEIL_GGML_IQ4_XS),                              \
+              .param_types = TYPE_BIT(QEIL_GGML_F32)},                                 \
+    .create = cpu_create,                                                              \
+    .destroy = cpu_destroy,                                                            \
+    .alloc = cpu_alloc,                                                                \
+    .release = cpu_release,                                                            \
+    .to_backend = cpu_memcpy,                                                          \
+    .to_host = cpu_memcpy,                                                             \
+    .copy = cpu_memcpy,                                                                \
+    .weight_prepare = cpu_weight_prepare,                                              \
+    .weight_release = cpu_weight_release,                                              \
+    .scratch_bytes = cpu_scratch_bytes,                                                \
+    .matmul = cpu_matmul,                                                              \
+    .matmul_multi = cpu_matmul_multi,                                                  \
+    .get_rows = cpu_get_rows,                                                          \
+    .add = cpu_add,                                                                    \
+    .add_bias = cpu_add_bias,                                                          \
+    .rmsnorm = cpu_rmsnorm,                                                            \
+    .layernorm = cpu_layernorm,                                                        \
+    .rope = cpu_rope,                                                                  \
+    .kv_store = cpu_kv_store,                                                          \
+    .attention = cpu_attention,                                                        \
+    .silu_mul = cpu_silu_mul,                                                          \
+    .gelu = cpu_gelu,                                                                  \
+    .scale = cpu_scale,                                                                \
+    .shortconv = cpu_shortconv,                                                        \
+    .sync = cpu_sync,                                                                  \
+}
+
+const qeil_backend qeil_backend_cpu = CPU_BACKEND_TABLE("cpu");
+const qeil_backend qeil_backend_cpu1 = CPU_BACKEND_TABLE("cpu1");
+

@@ -113,6 +113,7 @@ typedef struct {
     size_t meta_used;
     uint32_t n_sets, n_dispatch;
     int recording;
+    int hung;        /* a wait timed out: work may still run, nothing is freed until destroy */
     qeil_status err;
     uint32_t max_rows, max_ctx;
 } vk_state;
@@ -230,8 +231,11 @@ static void buf_unregister(vk_state *s, void *p)
 
 /* ---- command recording -------------------------------------------------- */
 
-/* Submit what was recorded and wait for it. */
-static void flush(vk_state *s)
+/* Submit what was recorded and wait for it, at most timeout_ns (the
+ * engine's watchdog on sync; UINT64_MAX for the copies). A failure is
+ * sticky in s->err: device lost (QEIL_ERR_DEVICE), out of memory
+ * (QEIL_ERR_NOMEM), the wait timed out (QEIL_ERR_DEVICE: a hung device). */
+static void flush_wait(vk_state *s, uint64_t timeout_ns)
 {
     if (!s->recording) return;
     const vk_api *a = &s->api;
@@ -247,18 +251,31 @@ static void flush(vk_state *s)
                            .commandBufferCount = 1,
                            .pCommandBuffers = &s->cb};
         r = a->QueueSubmit(s->queue, 1, &si, s->fence);
-        if (r == VK_SUCCESS) r = a->WaitForFences(s->dev, 1, &s->fence, VK_TRUE, UINT64_MAX);
-        a->ResetFences(s->dev, 1, &s->fence);
+        if (r == VK_SUCCESS) r = a->WaitForFences(s->dev, 1, &s->fence, VK_TRUE, timeout_ns);
+        /* a timed-out fence stays unsignalled: the instance is failed from here */
+        if (r != VK_TIMEOUT) a->ResetFences(s->dev, 1, &s->fence);
     }
-    if (r != VK_SUCCESS && s->err == QEIL_OK)
-        s->err = qeil_ctx_fail(s->ctx, QEIL_ERR_IO, "vulkan: submitting work failed: %s",
-                               vk_result_str(r));
-    a->ResetCommandBuffer(s->cb, 0);
-    a->ResetDescriptorPool(s->dev, s->dpool, 0);
+    if (r == VK_TIMEOUT) s->hung = 1;
+    if (r == VK_TIMEOUT && s->err == QEIL_OK)
+        s->err = qeil_ctx_fail(s->ctx, QEIL_ERR_DEVICE,
+                               "vulkan: work did not finish within %.3g s (watchdog): device hung",
+                               (double)timeout_ns * 1e-9);
+    else if (r != VK_SUCCESS && s->err == QEIL_OK)
+        s->err = qeil_ctx_fail(s->ctx,
+                               r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY
+                                   ? QEIL_ERR_NOMEM
+                                   : QEIL_ERR_DEVICE,
+                               "vulkan: submitting work failed: %s", vk_result_str(r));
+    if (r != VK_TIMEOUT) { /* the buffer may still be pending: leave it */
+        a->ResetCommandBuffer(s->cb, 0);
+        a->ResetDescriptorPool(s->dev, s->dpool, 0);
+    }
     s->recording = 0;
     s->n_sets = s->n_dispatch = 0;
     s->meta_used = 0;
 }
+
+static void flush(vk_state *s) { flush_wait(s, UINT64_MAX); }
 
 /* Room for one dispatch with meta_bytes of metadata (submits when full). */
 static void reserve(vk_state *s, size_t meta_bytes)
@@ -537,7 +554,8 @@ static void *vk_alloc(void *p, size_t bytes)
 static void vk_release(void *p, void *buf)
 {
     vk_state *s = p;
-    if (!buf) return;
+    if (!buf || s->hung) return; /* a hung device may still use it: vk_destroy frees it after
+                                    waiting for the device */
     flush(s); /* recorded work may still read it */
     buf_unregister(s, buf);
 }
@@ -825,7 +843,13 @@ static void vk_shortconv(void *p, const qeil_bkv *kv, float *bcx, uint32_t n_row
     }
 }
 
-static void vk_sync(void *p) { flush(p); }
+static qeil_status vk_sync(void *p, double timeout_s)
+{
+    vk_state *s = p;
+    const double ns = timeout_s * 1e9;
+    flush_wait(s, ns > 0 && ns < 1.8e19 ? (uint64_t)ns : UINT64_MAX);
+    return s->err;
+}
 
 const qeil_backend qeil_backend_vulkan = {
     .props = {.name = "vulkan",
