@@ -566,7 +566,7 @@ static ref_case g_ref[] = {
     RC("lfm2_q6_k", "tiny-lfm2", QEIL_GGML_Q6_K, 256),
     RCS("lfm2_q4_1", "tiny-lfm2", QEIL_GGML_Q4_1, 0, 2),
     RC("lfm2_q5_0", "tiny-lfm2", QEIL_GGML_Q5_0, 0),
-    RC("lfm2_q5_1", "tiny-lfm2", QEIL_GGML_Q5_1, 0),
+    RCS("lfm2_q5_1", "tiny-lfm2", QEIL_GGML_Q5_1, 0, 2),
     RC("lfm2_q5_k", "tiny-lfm2", QEIL_GGML_Q5_K, 256),
     RC("lfm2_iq4_nl", "tiny-lfm2", QEIL_GGML_IQ4_NL, 0),
     RC("lfm2_iq4_xs", "tiny-lfm2", QEIL_GGML_IQ4_XS, 256),
