@@ -420,7 +420,7 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
     for (size_t k = 0; k < n2; k++) {
         size_t i = shown[k];
         const qeil_eval *ev = qeil_front_eval(f, i);
-        printf("  %3zu  %10.2f  %10.3f  %9.3f  %8.1f  %8.2f  %5u%s\n", i, ev->energy_J,
+        printf("  %3zu  %10.4g  %10.4g  %9.3f  %8.1f  %8.4g  %5u%s\n", i, ev->energy_J,
                ev->latency_s, ev->underutil, ev->peak_temp_C, ev->avg_power_W,
                qeil_front_plan(f, i)->batch, i == rec ? "  <- recommended" : "");
     }
@@ -437,15 +437,15 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
     printf("  decode   %s\n", buf);
     dvfs_desc(pf, ev, a, buf, sizeof buf);
     printf("  clocks   %s; decode batch %u\n", buf, a->batch);
-    printf("  energy   %.2f J (%.3f J/token), latency %.3f s (prefill %.3f, decode %.3f, "
-           "transfers %.3f)\n",
+    printf("  energy   %.4g J (%.4g J/token), latency %.4g s (prefill %.4g, decode %.4g, "
+           "transfers %.4g)\n",
            ev->energy_J, ev->energy_J / ((double)wl->gen_tokens * wl->samples), ev->latency_s,
            ev->prefill_s, ev->decode_s, ev->transfer_s);
-    printf("  power    %.2f W average; peak junction %.1f C\n", ev->avg_power_W, ev->peak_temp_C);
+    printf("  power    %.4g W average; peak junction %.1f C\n", ev->avg_power_W, ev->peak_temp_C);
     printf("  devices ");
     for (int d = 0; d < pf->n_units; d++)
         if (ev->powered[d])
-            printf(" %s: %.1f J, %.0f C, phi %.2f;", pf->units[d].name, ev->dev_energy_J[d],
+            printf(" %s: %.4g J, %.0f C, phi %.2f;", pf->units[d].name, ev->dev_energy_J[d],
                    ev->dev_temp_C[d], ev->dev_phi[d]);
     printf("\n  pools   ");
     for (int q = 0; q < pf->n_pools; q++)
@@ -458,7 +458,7 @@ static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_
             printf("  %-9s no feasible plan\n", names[k]);
             continue;
         }
-        printf("  %-9s %10.2f J  %8.3f s   -> recommended: energy %+.1f %%, latency %+.1f %%\n",
+        printf("  %-9s %10.4g J  %8.4g s   -> recommended: energy %+.1f %%, latency %+.1f %%\n",
                names[k], bs[k]->ev.energy_J, bs[k]->ev.latency_s,
                pct_change(ev->energy_J, bs[k]->ev.energy_J),
                pct_change(ev->latency_s, bs[k]->ev.latency_s));
