@@ -23,15 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include "core/util.h"
 
 enum { L = 16, KVH = 8, H = 32, HD = 64, CTX = 2048, G = H / KVH, REPS = 15 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(void)
 {
@@ -60,7 +54,7 @@ int main(void)
         double best[3] = {1e30, 1e30, 1e30};
         for (int rep = 0; rep < REPS; rep++)
             for (int mode = 0; mode < 3; mode++) { /* alternated: all see the same machine */
-                const double t0 = now_s();
+                const double t0 = qeil_clock_s();
                 for (int l = 0; l < L; l++)
                     for (int kh = 0; kh < KVH; kh++) {
                         const float *kl = k + (size_t)l * per, *vl = v + (size_t)l * per;
@@ -78,7 +72,7 @@ int main(void)
                                                     vl + (size_t)kh * CTX * HD, HD, n, HD, 0.125f, sc,
                                                     CTX, out + kh * G * HD, HD);
                     }
-                const double dt = now_s() - t0;
+                const double dt = qeil_clock_s() - t0;
                 if (dt < best[mode]) best[mode] = dt;
             }
         printf("| %u | %.1f | %.0f | %.0f | %.0f | %.2fx |\n", n, (double)L * KVH * n * HD * 8 / 1e6,

@@ -37,13 +37,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "core/util.h"
 
 static void cpu_name(char *buf, size_t n)
 {
@@ -107,9 +101,9 @@ static double time_matmul(qeil_tpool *pool, qeil_simd simd, const qeil_matmul_we
     double best = 1e30;
     for (int rep = 0; rep < REPS; rep++) {
         flush_caches(pool, flush);
-        double t0 = now_s();
+        double t0 = qeil_clock_s();
         if (qeil_matmul(NULL, pool, simd, w, x, 1, y, work, ws) != QEIL_OK) return -1;
-        double dt = now_s() - t0;
+        double dt = qeil_clock_s() - t0;
         if (dt < best) best = dt;
     }
     return best;
@@ -134,13 +128,13 @@ static void batch_tiles(int type, const char *name, const uint8_t *x8, int64_t c
     double best[2] = {1e30, 1e30};
     for (int round = 0; round < ROUNDS_B; round++)
         for (int k = 0; k < 2; k++) { /* alternated, so both see the same machine */
-            double t0 = now_s();
+            double t0 = qeil_clock_s();
             for (int it = 0; it < ITERS; it++)
                 for (int g = 0; g < ROWS / 8; g += 1 + k) {
                     if (k) qeil_x8_gemm2_vnni(type, x8 + g * gb, gb, cols, act, as, NV, y + 8 * g, ROWS);
                     else qeil_x8_gemm_vnni(type, x8 + g * gb, 8, cols, act, as, NV, y + 8 * g, ROWS);
                 }
-            double dt = (now_s() - t0) / ITERS;
+            double dt = (qeil_clock_s() - t0) / ITERS;
             if (dt < best[k]) best[k] = dt;
         }
     const double mac = (double)ROWS * (double)cols * NV;
@@ -191,11 +185,11 @@ static void in_cache_tiles(const float *wf, const float *x, int64_t cols)
             for (int m = 0; m < 2; m++) {
                 if (!gemm[k]) continue;
                 const int nc = m ? NV : 1;
-                double t0 = now_s();
+                double t0 = qeil_clock_s();
                 for (int it = 0; it < ITERS; it++)
                     for (int r = 0; r < ROWS; r += 4)
                         gemm[k](cols, 4, nc, wq[k] + r * wrb[k], wrb[k], xq[k], xrb[k], y + r, ROWS);
-                double dt = (now_s() - t0) / ITERS / nc;
+                double dt = (qeil_clock_s() - t0) / ITERS / nc;
                 if (dt < best[k][m]) best[k][m] = dt;
             }
     const double mac = (double)ROWS * (double)cols;

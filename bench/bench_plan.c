@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "core/util.h"
 
 #define RUNS 5
 
@@ -169,13 +170,6 @@ static qeil_workload workload(uint32_t n_blocks)
 
 /* ------------------------------------------------------------------------ */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -296,9 +290,9 @@ int main(int argc, char **argv)
                 qeil_front_free(pg);
                 pg = NULL;
                 pp.method = QEIL_METHOD_PGSAM;
-                double t0 = now_s();
+                double t0 = qeil_clock_s();
                 st = qeil_plan_search(ctx, &pf, &wl, &pp, &pg);
-                t[r] = now_s() - t0;
+                t[r] = qeil_clock_s() - t0;
             }
             if (st != QEIL_OK) {
                 fprintf(stderr, "pgsam on %s: %s\n", pf.name, qeil_ctx_errmsg(ctx));
@@ -321,9 +315,9 @@ int main(int argc, char **argv)
                 qeil_front *ex = NULL;
                 pp.method = QEIL_METHOD_EXHAUSTIVE;
                 restricted = 0;
-                double t0 = now_s();
+                double t0 = qeil_clock_s();
                 if (qeil_plan_search(ctx, &pf, &wl, &pp, &ex) == QEIL_OK) {
-                    double dt = now_s() - t0;
+                    double dt = qeil_clock_s() - t0;
                     snprintf(ex_plans, sizeof ex_plans, "%llu%s",
                              (unsigned long long)qeil_front_evaluations(ex), restricted ? " (restricted)" : "");
                     snprintf(ex_s, sizeof ex_s, "%.1f", dt);

@@ -27,19 +27,13 @@
 #include <unistd.h>
 
 #include "qeil/runtime.h"
+#include "core/util.h"
 
 #define MAX_RUNS 4096
 #define HANG_EVERY 3 /* with the CPU units' 2 ms watchdog */
 
 static qeil_ctx *ctx;
 static char model_tiny[256], model_long[256];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -180,7 +174,7 @@ static void sweep_row(const char *label, const char *place, const uint8_t devs[2
 {
     static stats s;
     memset(&s, 0, sizeof s);
-    double t0 = now_s();
+    double t0 = qeil_clock_s();
     for (int d = 0; d < 2; d++)
         for (uint32_t batch = 0; batch <= 2; batch += 2) {
             qeil_runtime *rt = mk(model_tiny, place, batch, gen, 64, kv, wd, temp);
@@ -192,7 +186,7 @@ static void sweep_row(const char *label, const char *place, const uint8_t devs[2
             sweep(rt, devs[d], batch, gen, wd, &s);
             qeil_runtime_free(rt);
         }
-    const double wall = now_s() - t0;
+    const double wall = qeil_clock_s() - t0;
     /* hangs wait the watchdog: the other steps' medians are over all faults */
     printf("| %s | %s | %u | %u | %u | %.3f | %.1f | %.3f | %.4f | %.3f | %.3f | %.0f |\n", label,
            kv ? "recompute" : "host copy", s.injected, s.recovered, s.identical,

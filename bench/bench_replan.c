@@ -26,16 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "core/util.h"
 
 #define RUNS 7
 #define BUDGETS 4
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -50,12 +44,12 @@ static double timed_search(qeil_ctx *ctx, const qeil_platform *pf, const qeil_wo
     double t[RUNS];
     for (int r = 0; r < RUNS; r++) {
         qeil_front *f = NULL;
-        double t0 = now_s();
+        double t0 = qeil_clock_s();
         if (qeil_plan_search(ctx, pf, wl, pp, &f) != QEIL_OK) {
             fprintf(stderr, "bench_replan: %s\n", qeil_ctx_errmsg(ctx));
             exit(1);
         }
-        t[r] = now_s() - t0;
+        t[r] = qeil_clock_s() - t0;
         if (r + 1 < RUNS) qeil_front_free(f);
         else *out = f;
     }

@@ -17,13 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "core/util.h"
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -92,7 +86,7 @@ int main(int argc, char **argv)
             double t[5];
             long sink = 0;
             for (int rep = 0; rep < 5; rep++) {
-                double t0 = now_s();
+                double t0 = qeil_clock_s();
                 for (unsigned r = 0; r < rounds; r++) {
                     int32_t tok;
                     qeil_sampler_logprob lp;
@@ -101,7 +95,7 @@ int main(int argc, char **argv)
                         return 1;
                     sink += tok;
                 }
-                t[rep] = (now_s() - t0) / rounds;
+                t[rep] = (qeil_clock_s() - t0) / rounds;
             }
             qsort(t, 5, sizeof *t, cmp_d);
             printf("%10.1f", 1e6 * t[2]);

@@ -29,19 +29,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include "core/util.h"
 
 #define ROWS 8192
 #define COLS 2048
 #define TARGET_B ((size_t)700 << 20) /* ~ Llama-3.2-1B Q4_0's weights */
 #define PASS_MIN_S 0.3               /* each timed matmul pass at least this long */
 #define METER_S 0.2
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -59,7 +53,7 @@ static double median(double *v, int n)
 static double pass_rate(qeil_tpool *pool, const qeil_matmul_weight *w0, const uint8_t *base,
                         size_t mat_b, int n_mat, const float *x, float *y, void *work, size_t ws)
 {
-    double t0 = now_s(), t;
+    double t0 = qeil_clock_s(), t;
     long passes = 0;
     do {
         for (int m = 0; m < n_mat; m++) {
@@ -68,7 +62,7 @@ static double pass_rate(qeil_tpool *pool, const qeil_matmul_weight *w0, const ui
             if (qeil_matmul(NULL, pool, QEIL_SIMD_AVX2, &w, x, 1, y, work, ws) != QEIL_OK) return -1;
         }
         passes++;
-        t = now_s() - t0;
+        t = qeil_clock_s() - t0;
     } while (t < PASS_MIN_S);
     return (double)passes * (double)n_mat * (double)mat_b / t / 1e9;
 }

@@ -69,6 +69,10 @@ int cli_fault_env(const char *cmd, qeil_ctx *ctx, qeil_fault *f, int *set);
 void cli_recoveries_json(struct cJSON *parent, const qeil_runtime_recovery *r, uint32_t n);
 void cli_recoveries_text(FILE *f, const char *prefix, const qeil_runtime_recovery *r, uint32_t n);
 
+/* Seconds on CLOCK_MONOTONIC (the CLI's one clock; the library has its own
+ * in src/core/util.h, which the CLI does not see). */
+double cli_now_s(void);
+
 /* "qeil CMD: MESSAGE\nTry 'qeil CMD --help'." on stderr; returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);
 /* "qeil CMD: MESSAGE" on stderr; returns CLI_FAIL. */

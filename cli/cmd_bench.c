@@ -62,13 +62,6 @@ static void usage(FILE *f)
             MAX_TOKENS, MAX_TOKENS, MAX_REPS);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* VmRSS, RssAnon and RssFile of this process in bytes, from one read of
  * /proc/self/status (0 when /proc is unavailable). */
 static void proc_rss(double *rss, double *anon, double *file)
@@ -362,12 +355,12 @@ int cmd_bench(int argc, char **argv)
     for (uint32_t r = 0; r < R; r++) {
         qeil_engine_seq_reset(e, 0);
         qeil_sense_cpu_meter_start(em);
-        double t0 = now_s();
+        double t0 = cli_now_s();
         if (qeil_engine_eval(e, 0, toks, P, logits, 0) != QEIL_OK) {
             cli_fail(CMD, "prefill: %s", qeil_ctx_errmsg(ctx));
             goto out;
         }
-        double t1 = now_s();
+        double t1 = cli_now_s();
         qeil_sense_cpu_meter_stop(em, &ms);
         pf_meas = qeil_sense_measure_add(pf_meas, ms);
         /* live bandwidth: the streams right before and right after decode */
@@ -378,22 +371,22 @@ int cmd_bench(int argc, char **argv)
         }
         qeil_engine_unit_times_reset(e);
         qeil_sense_cpu_meter_start(em);
-        double td = now_s(), t_smp = 0;
+        double td = cli_now_s(), t_smp = 0;
         for (uint32_t k = 0; k < N; k++) {
             if (qeil_engine_eval(e, 0, toks + P + k, 1, logits, 0) != QEIL_OK) {
                 cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
                 goto out;
             }
-            double ts = now_s();
+            double ts = cli_now_s();
             int32_t tok;
             qeil_sampler_logprob lp;
             if (qeil_sampler_sample(smp, logits, n_vocab, NULL, 0, &tok, &lp) != QEIL_OK) {
                 cli_fail(CMD, "sampling: %s", qeil_ctx_errmsg(ctx));
                 goto out;
             }
-            t_smp += now_s() - ts;
+            t_smp += cli_now_s() - ts;
         }
-        double t2 = now_s();
+        double t2 = cli_now_s();
         qeil_sense_cpu_meter_stop(em, &ms);
         dc_meas = qeil_sense_measure_add(dc_meas, ms);
         smp_s[r] = t_smp;

@@ -49,13 +49,6 @@ static void usage(FILE *f)
             QEIL_DEFAULT_PLATFORM, MAX_REPS);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -283,7 +276,7 @@ int cmd_calibrate(int argc, char **argv)
             qeil_sense_measure ms;
             qeil_engine_seq_reset(e, 0);
             qeil_sense_cpu_meter_start(em);
-            double t0 = now_s();
+            double t0 = cli_now_s();
             /* the prompt in chunks of the engine's batch, as generation does */
             for (uint32_t at = 0; at < p->P;) {
                 uint32_t c = p->P - at < ep.n_batch ? p->P - at : ep.n_batch;
@@ -294,17 +287,17 @@ int cmd_calibrate(int argc, char **argv)
                 }
                 at += c;
             }
-            double t1 = now_s();
+            double t1 = cli_now_s();
             qeil_sense_cpu_meter_stop(em, &ms);
             p->em[0] = qeil_sense_measure_add(p->em[0], ms);
             qeil_sense_cpu_meter_start(em);
-            double t2 = now_s();
+            double t2 = cli_now_s();
             for (uint32_t k = 0; k < p->N; k++)
                 if (qeil_engine_eval(e, 0, toks + p->P + k, 1, logits, 0) != QEIL_OK) {
                     cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
                     goto out;
                 }
-            double t3 = now_s();
+            double t3 = cli_now_s();
             qeil_sense_cpu_meter_stop(em, &ms);
             p->em[1] = qeil_sense_measure_add(p->em[1], ms);
             tp[r] = t1 - t0;

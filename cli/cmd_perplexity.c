@@ -47,13 +47,6 @@ static void usage(FILE *f)
             MAX_TEXT_B >> 20, MIN_CTX, MAX_CTX);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------------------ */
 /* The text, read and tokenized in pieces                                    */
 /* ------------------------------------------------------------------------ */
@@ -147,9 +140,9 @@ static int read_and_encode(text_stream *ts, size_t want)
 
 static int stream_fill(text_stream *ts, size_t want)
 {
-    double t0 = now_s();
+    double t0 = cli_now_s();
     int rc = read_and_encode(ts, want);
-    ts->tok_s += now_s() - t0;
+    ts->tok_s += cli_now_s() - t0;
     return rc;
 }
 
@@ -273,7 +266,7 @@ int cmd_perplexity(int argc, char **argv)
     }
 
     const uint32_t first = C / 2; /* positions first..C-2 predict tokens first+1..C-1 */
-    double sum = 0, sum2 = 0, t0 = now_s(), tok_s0 = ts.tok_s;
+    double sum = 0, sum2 = 0, t0 = cli_now_s(), tok_s0 = ts.tok_s;
     size_t n_scored = 0, n_win = 0;
     for (;;) {
         if (stream_fill(&ts, C)) goto out;
@@ -322,7 +315,7 @@ int cmd_perplexity(int argc, char **argv)
         stream_consume(&ts, C);
     }
     size_t n_tok = (size_t)ts.n_total;
-    double t_total = now_s() - t0 - (ts.tok_s - tok_s0); /* evaluation only */
+    double t_total = cli_now_s() - t0 - (ts.tok_s - tok_s0); /* evaluation only */
 
     /* Mean NLL μ over the N scored tokens; standard error of μ from the
      * sample variance, carried to PPL = exp(μ) by the delta method:

@@ -350,13 +350,6 @@ static void run_baseline(qeil_ctx *ctx, const qeil_platform *pf, const qeil_work
     qeil_front_free(f);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void print_table(const plan_opts *o, const qeil_platform *pf, const qeil_model_desc *md,
                         const qeil_workload *wl, const qeil_front *f, size_t rec,
                         const baseline *std_b, const baseline *greedy_b, double search_s)
@@ -713,12 +706,12 @@ int cmd_plan(int argc, char **argv)
         o.pp.progress = on_progress;
         o.pp.progress_user = &ps;
     }
-    double t0 = now_s();
+    double t0 = cli_now_s();
     if (qeil_plan_search(ctx, &pf, &wl, &o.pp, &f) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
-    double search_s = now_s() - t0;
+    double search_s = cli_now_s() - t0;
     size_t rec = qeil_front_knee(f);
     if (isfinite(o.max_latency_s) || isfinite(o.max_energy_J)) {
         rec = qeil_front_best_under(f, o.max_latency_s, o.max_energy_J);

@@ -159,6 +159,5 @@ int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_
 int serve_job_price(const serve_server *s, qeil_ctx *ctx, const serve_job *j, double *energy_J,
                     double *latency_s, double *power_W, qeil_eval *ev);
 
-double serve_now_s(void);
 
 #endif /* QEIL_SERVE_H */

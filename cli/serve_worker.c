@@ -12,14 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "serve.h"
-
-double serve_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_t gen,
                 uint32_t samples, uint32_t batch, qeil_eval *ev)
@@ -118,7 +112,7 @@ int serve_submit(serve_server *s, serve_job *j)
     }
     j->refs++; /* the worker's */
     j->state = JOB_QUEUED;
-    j->t_submit_s = serve_now_s();
+    j->t_submit_s = cli_now_s();
     j->next = NULL;
     if (s->tail) s->tail->next = j;
     else s->head = j;
@@ -210,7 +204,7 @@ static void finish(worker *w, serve_job *j, qeil_status st, const char *msg, int
     j->st = st;
     if (msg) snprintf(j->err, sizeof j->err, "%s", msg);
     j->finish_length = length;
-    j->t_end_s = serve_now_s();
+    j->t_end_s = cli_now_s();
     s->n_active--;
     s->prompt_tokens += j->n_prompt;
     s->gen_tokens += j->cascade ? j->sres.n_tokens : j->n_gen;
@@ -269,9 +263,9 @@ static void prefill_fresh(worker *w)
         serve_job *j = sl->job;
         float *row = w->lg_pf + (size_t)i * s->n_vocab;
         qeil_sense_cpu_meter_start(w->meter);
-        double t0 = serve_now_s();
+        double t0 = cli_now_s();
         qeil_status st = qeil_runtime_seq_prefill(s->rt, 1 + i, j->prompt, j->n_prompt, row);
-        double dt = serve_now_s() - t0;
+        double dt = cli_now_s() - t0;
         qeil_sense_measure m;
         qeil_sense_cpu_meter_stop(w->meter, &m);
         j->busy_s += dt;
@@ -342,9 +336,9 @@ static void step(worker *w)
     }
     if (m == 0) return;
     qeil_sense_cpu_meter_start(w->meter);
-    double t0 = serve_now_s();
+    double t0 = cli_now_s();
     qeil_status st = qeil_runtime_decode_step(s->rt, w->seqs, w->toks, m, w->lg);
-    double dt = serve_now_s() - t0;
+    double dt = cli_now_s() - t0;
     qeil_sense_measure ms;
     qeil_sense_cpu_meter_stop(w->meter, &ms);
     ms.energy_J /= m; /* NAN stays NAN */
@@ -479,9 +473,9 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
         }
         if (m == 0) break;
         qeil_sense_cpu_meter_start(w->meter);
-        double t0 = serve_now_s();
+        double t0 = cli_now_s();
         st = qeil_runtime_decode_step(s->rt, w->seqs, w->toks, m, w->lg);
-        double dt = serve_now_s() - t0;
+        double dt = cli_now_s() - t0;
         qeil_sense_measure ms;
         qeil_sense_cpu_meter_stop(w->meter, &ms);
         j->busy_s += dt;
@@ -525,9 +519,9 @@ static void run_cascade(worker *w, serve_job *j)
 {
     serve_server *s = w->s;
     qeil_sense_cpu_meter_start(w->meter);
-    double t0 = serve_now_s();
+    double t0 = cli_now_s();
     qeil_status st = qeil_runtime_seq_prefill(s->rt, 0, j->prompt, j->n_prompt, w->lg0);
-    double dt = serve_now_s() - t0;
+    double dt = cli_now_s() - t0;
     qeil_sense_cpu_meter_stop(w->meter, &j->meas);
     j->busy_s += dt;
     pthread_mutex_lock(&s->mu);
@@ -598,7 +592,7 @@ static void *worker_main(void *arg)
                 if (s->n_active == 0) {
                     casc = pop_locked(s);
                     casc->state = JOB_RUNNING;
-                    casc->t_start_s = serve_now_s();
+                    casc->t_start_s = cli_now_s();
                     s->n_active++;
                 }
                 break;
@@ -608,7 +602,7 @@ static void *worker_main(void *arg)
             if (i == s->parallel) break;
             pop_locked(s);
             j->state = JOB_RUNNING;
-            j->t_start_s = serve_now_s();
+            j->t_start_s = cli_now_s();
             s->n_active++;
             w->sl[i].job = j;
             w->sl[i].fresh = 1;

@@ -1,3 +1,4 @@
+#include <time.h>
 /* util.c — option parsing and error printing shared by the subcommands. */
 #include "cli.h"
 
@@ -385,4 +386,11 @@ void cli_meas_text(FILE *f, const char *label, int valid, double energy_J, doubl
     if (tokens) fprintf(f, ", %.4g J/token", energy_J / (double)tokens);
     if (t_s > 0) fprintf(f, ", %.4g W", energy_J / t_s);
     fprintf(f, " (%s)\n", prov);
+}
+
+double cli_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

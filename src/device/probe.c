@@ -25,6 +25,7 @@
 #include "core/cpu.h"
 #include "device/cpu_clusters.h"
 #include "device/probe_kernels.h"
+#include "core/util.h"
 
 #define KIB ((size_t)1024)
 #define MIB (KIB * 1024)
@@ -46,13 +47,6 @@
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                             */
 /* ------------------------------------------------------------------------ */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void sleep_s(double s)
 {
@@ -454,10 +448,10 @@ static void *worker_main(void *arg)
         pthread_barrier_wait(&t->bar); /* W: everyone warm */
         double work = 0;
         w->pos = 0;
-        w->t0 = now_s();
+        w->t0 = qeil_clock_s();
         do work += run_chunk(t, w);
         while (!atomic_load_explicit(&t->stop, memory_order_relaxed));
-        w->t1 = now_s();
+        w->t1 = qeil_clock_s();
         w->work = work;
         pthread_barrier_wait(&t->bar); /* B: results ready */
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "qeil/energy.h"
+#include "core/util.h"
 
 #define CALIB_MAX_POINTS 4096u
 #define CALIB_ROUNDS 8
@@ -77,12 +78,12 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
     memset(out, 0, sizeof *out);
     /* unknowns: x0 = 1/η_c, x1 = 1/η_m, x2 = step_s */
     double x[3] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, u->step_s};
-    uint64_t cls_prev_hash = 0; /* FNV-style hash of the classing: stop when it repeats */
+    uint64_t cls_prev_hash = 0; /* FNV-1a of the classing: stop when it repeats */
     for (int round = 0; round < CALIB_ROUNDS; round++) {
         /* features of each point under the current classing: t ≈ a·x */
         double A[3][3] = {{0}}, b[3] = {0};
         int used[3] = {0, 0, 0};
-        uint64_t hash = 1469598103934665603ull;
+        uint64_t hash = QEIL_FNV1A_BASIS;
         double feat[3];
         for (size_t i = 0; i < n; i++) {
             const qeil_workload *wl = pts[i].wl;
@@ -95,7 +96,7 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
                  * classing; then whichever bound the current fit says */
                 int mem = round == 0 ? pts[i].phase == 1 : tm * x[1] >= tc * x[0];
                 if (mem ? tm <= 0 : tc <= 0) mem = !mem;
-                hash = (hash ^ (uint64_t)mem) * 1099511628211ull;
+                hash = qeil_fnv1a_step(hash, (unsigned char)mem);
                 feat[mem ? 1 : 0] += mem ? tm : tc;
                 feat[2] += st;
             }

@@ -19,6 +19,7 @@
 #include "engine/forward.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
+#include "core/util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Limits and backend registry                                               */
@@ -123,13 +124,6 @@ struct qeil_engine {
     int has_fail;
     qeil_engine_failure last_fail;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* a * b * c with overflow check; 0 on overflow */
 static size_t mul3(size_t a, size_t b, size_t c)
@@ -1049,7 +1043,7 @@ uint32_t qeil_engine_n_ctx(const qeil_engine *e) { return e ? e->hp.n_ctx : 0; }
 
 /* ---- device failures ---- */
 
-static double since(double t0) { return now_s() - t0; }
+static double since(double t0) { return qeil_clock_s() - t0; }
 
 /* Mark device id failed after status st from the check of unit u (whose
  * work began at t_unit, or the op the fault wrapper fired at; hung: the
@@ -1060,7 +1054,7 @@ static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_
 {
     bk_inst *I = &e->inst[id];
     qeil_engine_failure *f = &e->last_fail;
-    const double t_end = now_s();
+    const double t_end = qeil_clock_s();
     memset(f, 0, sizeof *f);
     f->device = id;
     f->unit = u;
@@ -1099,7 +1093,7 @@ static qeil_status check_inst(qeil_engine *e, uint8_t id, uint32_t u, double t0,
     const double rows = n_rows ? n_rows : 1;
     const double timeout = I->n_syncs == 0 ? WATCHDOG_SLOW_X * e->watchdog_s * rows
                                            : e->watchdog_s * rows + WATCHDOG_SLOW_X * I->slow_s;
-    const double ts = now_s();
+    const double ts = qeil_clock_s();
     qeil_status st = I->be->sync(I->st, timeout);
     if (st == QEIL_OK) {
         const double w = since(ts);
@@ -1164,13 +1158,13 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
     bk_inst *prev = NULL;
     qeil_status cst = check_no_failed(e);
     if (cst != QEIL_OK) return cst;
-    const double t_step = now_s();
+    const double t_step = qeil_clock_s();
     for (uint32_t u = 0; u < e->n_units; u++) {
         const int is_head = u == e->n_units - 1;
         if (is_head && n_logits == 0) break;
         bk_inst *I = &e->inst[e->place[u]];
         if (prev && prev != I) move_buf(e, prev, prev->s.x, I, I->s.x, (size_t)n * hp->d_model);
-        const double t0 = now_s();
+        const double t0 = qeil_clock_s();
         qeil_status st;
         if (u == 0) {
             /* a tied table that the head's backend copied (the cpu backend
@@ -1547,13 +1541,13 @@ qeil_status qeil_engine_recover(qeil_engine *e, const uint8_t *backend, uint32_t
                                  "recover: unit %u is on a healthy device and must stay there", u);
         out->units_moved += moved[u];
     }
-    double t0 = now_s();
+    double t0 = qeil_clock_s();
     qeil_status st = apply_placement(e, backend);
     out->move_s = since(t0);
     if (st != QEIL_OK) return st;
     if (!e->kv_host) return QEIL_OK;
     /* KV of the moved blocks: the committed rows from the host copy */
-    t0 = now_s();
+    t0 = qeil_clock_s();
     const size_t hd = e->hp.head_dim, per = kv_layer_floats(&e->hp);
     for (uint32_t l = 0; l < e->hp.n_layers; l++) {
         const qeil_bkv *kv = &e->kv[l];

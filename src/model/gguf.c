@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "core/util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Limits and constants                                                      */
@@ -319,15 +320,7 @@ static qeil_status arena_add(gguf_parser *ps, const uint8_t *s, size_t n, size_t
 /* Hash index of names (keys, tensor names)                                  */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t hash_name(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a 64 offset basis */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull; /* FNV 64 prime */
-    }
-    return h;
-}
+static uint64_t hash_name(const char *s, size_t n) { return qeil_fnv1a(s, n); }
 
 /* Room for n entries at load factor <= 1/2, so probes stay short. */
 static qeil_status index_init(gguf_parser *ps, gguf_index *ix, size_t n)

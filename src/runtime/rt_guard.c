@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "runtime/rt_guard.h"
+#include "core/util.h"
 
 #define RT_GUARD_REASON_MAX 512
 
@@ -37,13 +38,6 @@ struct rt_guard {
     uint32_t readings;
     double t0;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Does a sensor or actuator of `device` belong to unit u? */
 static int belongs(const qeil_unit *u, const char *device)
@@ -164,7 +158,7 @@ void rt_guard_begin(rt_guard *g, const qeil_eval *ev)
         double w = ev && ev->latency_s > 0 ? ev->dev_energy_J[d] / ev->latency_s : NAN;
         g->power_W[d] = isfinite(w) && w >= 0 ? w : g->pf.units[d].p_const_W;
     }
-    g->t0 = now_s();
+    g->t0 = qeil_clock_s();
     read_now(g, g->first);
     g->have_first = 1;
     memset(&g->thr, 0, sizeof g->thr);
@@ -202,7 +196,7 @@ static int apply_dvfs(rt_guard *g, int d, int k)
 void rt_guard_poll(rt_guard *g)
 {
     if (!g || !g->active) return;
-    double t = now_s();
+    double t = qeil_clock_s();
     if (t - g->last_t < g->p.guard_params.min_period_s) return;
     g->last_t = t;
     read_now(g, g->now);

@@ -15,6 +15,7 @@
 
 #include "qeil/runtime.h"
 #include "runtime/rt_guard.h"
+#include "core/util.h"
 
 #define RT_DEFAULT_SAMPLES 8u
 #define RT_DEFAULT_BATCH 4u
@@ -103,13 +104,6 @@ struct qeil_runtime {
     qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
     uint32_t n_rec;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Record "WHAT: <the detail ctx holds>" on ctx (the detail is copied first:
  * it lives in the buffer the new message overwrites). */
@@ -469,7 +463,7 @@ static qeil_status replan_now(qeil_runtime *rt)
         if (u->eta_compute > 1.0) u->eta_compute = 1.0;
         if (u->eta_mem > 1.0) u->eta_mem = 1.0;
     }
-    double t0 = now_s();
+    double t0 = qeil_clock_s();
     for (uint32_t i = 0; i < rt->n_cf; i++) {
         config *c = &rt->cf[i];
         qeil_plan_params pp = qeil_plan_default_params();
@@ -507,7 +501,7 @@ static qeil_status replan_now(qeil_runtime *rt)
         qeil_front_free(f);
         c->step_pred_s = predicted_step_s(c);
     }
-    ev.replan_s = now_s() - t0;
+    ev.replan_s = qeil_clock_s() - t0;
     ev.energy_after_J = c0->plan_ev.energy_J;
     ev.latency_after_s = c0->plan_ev.latency_s;
     ev.plan_changed = !same_plan(&before, &c0->plan, c0->wl.n_units, rt->pf.n_units);
@@ -721,10 +715,10 @@ static qeil_status recover(qeil_runtime *rt)
         r->detect_s = f.detect_s;
         qeil_ctx_log(rt->ctx, QEIL_LOG_WARN, "%s", qeil_ctx_errmsg(rt->ctx));
 
-        double t0 = now_s();
+        double t0 = qeil_clock_s();
         uint8_t place[QEIL_MAX_WUNITS];
         if ((st = replan(rt, &f, place)) != QEIL_OK) return st;
-        r->replan_s = now_s() - t0;
+        r->replan_s = qeil_clock_s() - t0;
         qeil_engine_recovery er;
         if ((st = qeil_engine_recover(rt->e, place, rt->n_units, &er)) != QEIL_OK) {
             if (st != QEIL_ERR_DEVICE) return fail_wrap(rt->ctx, st, "recovery");
@@ -734,9 +728,9 @@ static qeil_status recover(qeil_runtime *rt)
         r->kv_s = er.kv_s;
         r->units_moved = er.units_moved;
         if (!er.kv_restored) {
-            t0 = now_s();
+            t0 = qeil_clock_s();
             st = replay(rt);
-            r->kv_s = now_s() - t0;
+            r->kv_s = qeil_clock_s() - t0;
             r->kv_recomputed = 1;
         }
         r->total_s = r->detect_s + r->replan_s + r->move_s + r->kv_s;
@@ -895,7 +889,7 @@ static qeil_status gen_chunk_run(qeil_runtime *g, uint32_t first, uint32_t c)
 {
     qeil_status st;
     qeil_sense_cpu_meter_start(g->meter);
-    double t0 = now_s();
+    double t0 = qeil_clock_s();
     char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
     g->rp_seq0 = g->rq.prompt;
     g->rp_prompt = g->rq.n_prompt;
@@ -953,14 +947,14 @@ static qeil_status gen_chunk_run(qeil_runtime *g, uint32_t first, uint32_t c)
         }
         if (m == 0) break;
         /* one decode step for the whole batch: weights read once */
-        double ts = now_s();
+        double ts = qeil_clock_s();
         if ((st = rt_eval_batch(g, g->seqs, g->toks, m, g->logits)) != QEIL_OK)
             return gen_failf(g, st, "decode");
-        observe_step(g, now_s() - ts);
+        observe_step(g, qeil_clock_s() - ts);
         for (uint32_t r = 0; r < m; r++) g->row[g->rowslot[r]] = g->logits + (size_t)r * g->n_vocab;
         rt_guard_poll(g->guard);
     }
-    double share = (now_s() - t0) / c;
+    double share = (qeil_clock_s() - t0) / c;
     qeil_sense_measure m;
     qeil_sense_cpu_meter_stop(g->meter, &m);
     m.energy_J /= c; /* NAN stays NAN */
@@ -1042,7 +1036,7 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
 
     /* ---- prefill the prompt on sequence 0 ---- */
     qeil_sense_cpu_meter_start(rt->meter);
-    double t0 = now_s();
+    double t0 = qeil_clock_s();
     qeil_engine_seq_reset(rt->e, 0);
     rt->gen_live = 0;
     const int32_t *ids = rq->prompt;
@@ -1057,7 +1051,7 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
         at += n;
     }
     rt->n_cached = 0;
-    rt->prefill_s = now_s() - t0;
+    rt->prefill_s = qeil_clock_s() - t0;
     qeil_sense_cpu_meter_stop(rt->meter, &rt->prefill_meas);
     rt->begun = 1;
     return QEIL_OK;
@@ -1278,7 +1272,7 @@ static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, u
     out->prefill_meas = out->decode_meas = none;
     rt_guard_begin(rt->guard, NULL);
     qeil_sense_cpu_meter_start(rt->meter);
-    double t0 = now_s();
+    double t0 = qeil_clock_s();
     for (uint32_t at = 0; at < n_prompt;) {
         uint32_t n = n_prompt - at < rt->n_batch ? n_prompt - at : rt->n_batch;
         int last = at + n == n_prompt;
@@ -1288,7 +1282,7 @@ static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, u
         }
         at += n;
     }
-    out->prefill_s = now_s() - t0;
+    out->prefill_s = qeil_clock_s() - t0;
     qeil_sense_cpu_meter_stop(rt->meter, &out->prefill_meas);
     qeil_sense_cpu_meter_start(rt->meter);
 
@@ -1299,13 +1293,13 @@ static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, u
     while (out->n_gen < max_tokens) {
         int32_t tok;
         qeil_sampler_logprob lp;
-        double ts = now_s();
+        double ts = qeil_clock_s();
         if ((st = qeil_sampler_sample(smp, rt->logits0, rt->n_vocab, ids, n_hist, &tok, &lp)) !=
             QEIL_OK) {
             fail_wrap(ctx, st, "sampling");
             goto out;
         }
-        out->sample_s += now_s() - ts;
+        out->sample_s += qeil_clock_s() - ts;
         out->n_sampled++;
         if (is_stop(rt, tok)) {
             out->stop = QEIL_RUNTIME_STOP_EOS;
@@ -1326,12 +1320,12 @@ static qeil_status gen_impl(qeil_runtime *rt, int more, const int32_t *prompt, u
             out->stop = QEIL_RUNTIME_STOP_CONTEXT;
             break;
         }
-        double td = now_s();
+        double td = qeil_clock_s();
         if ((st = rt_eval(rt, 0, &tok, 1, rt->logits0)) != QEIL_OK) {
             fail_wrap(ctx, st, "decode");
             goto out;
         }
-        out->decode_s += now_s() - td;
+        out->decode_s += qeil_clock_s() - td;
         out->n_decode++;
         rt_guard_poll(rt->guard);
     }

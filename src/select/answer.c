@@ -8,6 +8,7 @@
 #include "qeil/select.h"
 
 #include <string.h>
+#include "core/util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Byte classes (ASCII only: locale-independent on purpose)                 */
@@ -588,11 +589,9 @@ double qeil_answer_repetition(const char *text, size_t len, uint64_t *scratch)
     while (i < len && n_words < REP_MAX_WORDS) {
         while (i < len && is_space((unsigned char)text[i])) i++;
         if (i >= len) break;
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
-        while (i < len && !is_space((unsigned char)text[i])) {
-            h ^= (unsigned char)text[i++];
-            h *= 1099511628211ULL;
-        }
+        uint64_t h = QEIL_FNV1A_BASIS; /* FNV-1a of the word, as it is scanned */
+        while (i < len && !is_space((unsigned char)text[i]))
+            h = qeil_fnv1a_step(h, (unsigned char)text[i++]);
         w[0] = w[1], w[1] = w[2], w[2] = w[3], w[3] = h;
         if (++n_words < 4) continue;
         uint64_t g = mix64(w[0] ^ mix64(w[1] ^ mix64(w[2] ^ mix64(w[3]))));

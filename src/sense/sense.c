@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "sense/sense_internal.h"
+#include "core/util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Names                                                                     */
@@ -243,13 +244,6 @@ const qeil_sense_reading *qeil_sense_sample_get(const qeil_sense_sample *a, size
 
 double qeil_sense_sample_time_s(const qeil_sense_sample *a) { return a ? a->t_s : NAN; }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void read_one(const qeil_sense *s, const sense_sensor *e, qeil_sense_reading *r,
                      char *err)
 {
@@ -312,7 +306,7 @@ size_t qeil_sense_read(const qeil_sense *s, qeil_sense_sample *a)
 {
     if (!s || !a) return 0;
     size_t n = a->n < s->n ? a->n : s->n, failed = 0;
-    a->t_s = now_s();
+    a->t_s = qeil_clock_s();
     for (size_t i = 0; i < n; i++) {
         read_one(s, &s->v[i], &a->r[i], a->err[i]);
         a->r[i].error = a->err[i];

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/util.h"
 
 /* SentencePiece's surface for the unknown piece (" \u2047 ", its
  * unk_surface default), used when an UNKNOWN token is decoded. */
@@ -41,18 +42,9 @@ typedef struct {
 /* Hashing                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* FNV-1a, 64-bit (Fowler/Noll/Vo; offset basis and prime from the
- * published parameters). Vocabulary strings are short: this is fast enough
- * and has no setup. */
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
+/* FNV-1a (core/util.h): vocabulary strings are short, so this is fast
+ * enough and has no setup. */
+static uint64_t hash_bytes(const char *s, size_t n) { return qeil_fnv1a(s, n); }
 
 /* Smallest power of two >= 2n (load factor <= 1/2), at least 16. */
 static uint32_t table_size(size_t n)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "core/util.h"
 
 struct fault_wrap {
     qeil_backend table;        /* inner's props, this file's functions */
@@ -27,13 +28,6 @@ struct fault_wrap {
     qeil_status err;           /* what status-returning ops and sync report */
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Count one op; 1 when it must not run (this op fired the fault, or an
  * earlier one did). */
 static int fault_op(fault_wrap *w, const char *name)
@@ -44,7 +38,7 @@ static int fault_op(fault_wrap *w, const char *name)
     w->dead = 1;
     w->fired_op = w->ops;
     w->fired_name = name;
-    w->fired_t = now_s();
+    w->fired_t = qeil_clock_s();
     switch (w->kind) {
     case QEIL_FAULT_OOM:
         w->err = qeil_ctx_fail(w->ctx, QEIL_ERR_NOMEM,
