@@ -11,7 +11,7 @@
  * 2. the world changes: (a) the GPU runs at half the modeled speed (η_c and
  *    η_m halved: what drift detection measures), (b) the GPU fails.
  * 3. re-plan on the changed instance: cold (seeds, 20,000) against warm
- *    (start = F0's plans, 500 / 1,000 / 2,000 evaluations): wall time
+ *    (start = F0's plans, 500 / 1,000 / 1,500 / 2,000 evaluations): wall time
  *    (median of RUNS) and the hypervolume of the warm front as a fraction of
  *    the cold one (one reference point, 1.1 × the nadir of their union),
  *    and the knee's energy and latency against the cold knee's.
