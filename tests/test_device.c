@@ -250,6 +250,32 @@ TEST(link_lookup)
     CHECK(soc && soc->n_links == 0 && qeil_platform_link(soc, 0, 0) == -1);
 }
 
+/* A unit's local device name survives the JSON round trip; units without
+ * one are written without the key (catalog profiles are unchanged). */
+TEST(unit_device_round_trips)
+{
+    qeil_platform pf = *qeil_catalog_find("jetson-agx-orin-64gb");
+    snprintf(pf.units[1].device, sizeof pf.units[1].device, "vk0");
+    char *json = NULL;
+    CHECK_EQ_INT(qeil_platform_to_json(ctx, &pf, &json), QEIL_OK);
+    if (!json) return;
+    CHECK_CONTAINS(json, "\"device\": \"vk0\"");
+    qeil_platform back;
+    CHECK_EQ_INT(qeil_platform_parse_json(ctx, json, strlen(json), &back), QEIL_OK);
+    CHECK_EQ_STR(back.units[1].device, "vk0");
+    CHECK_EQ_STR(back.units[0].device, "");
+    qeil_free(ctx, json);
+    /* one key only: the unit without a device has none */
+    pf.units[1].device[0] = '\0';
+    CHECK_EQ_INT(qeil_platform_to_json(ctx, &pf, &json), QEIL_OK);
+    if (json) CHECK(!strstr(json, "\"device\""));
+    qeil_free(ctx, json);
+    /* a device name with a space is refused by name */
+    snprintf(pf.units[0].device, sizeof pf.units[0].device, "vk 0");
+    CHECK_EQ_INT(qeil_platform_validate(ctx, &pf), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "units[0].device: 'vk 0'");
+}
+
 TEST(example_profiles_parse)
 {
     static const char *files[] = {"profiles/example-soc.json", "profiles/example-dgpu.json"};
@@ -310,6 +336,8 @@ static const struct {
     {"link-self.json", QEIL_ERR_RANGE, "links[0].b: 'vram' is also links[0].a"},
     {"duplicate-unit-names.json", QEIL_ERR_RANGE, "units[1].name: 'cpu' is already"},
     {"duplicate-pool-names.json", QEIL_ERR_RANGE, "pools[1].name: 'ddr5' is already"},
+    {"duplicate-unit-device.json", QEIL_ERR_RANGE,
+     "units[1].device: 'cpu' is already the device of units[0] (one unit per local device)"},
     {"too-many-units.json", QEIL_ERR_RANGE, "units: 9 entries (allowed 1..8)"},
     {"empty-dvfs.json", QEIL_ERR_RANGE, "units[0].dvfs: 0 entries (allowed 1..8)"},
     {"nominal-out-of-range.json", QEIL_ERR_RANGE, "units[0].dvfs_nominal: 3 is out of range"},
@@ -613,6 +641,7 @@ int main(int argc, char **argv)
     RUN(catalog_validates_and_round_trips_bit_exactly);
     RUN(catalog_is_physically_consistent);
     RUN(link_lookup);
+    RUN(unit_device_round_trips);
     RUN(example_profiles_parse);
     RUN(bad_profiles_are_rejected_with_the_field_named);
     RUN(parse_limits);

@@ -409,6 +409,7 @@ TEST(probe_to_platform_validates)
     CHECK(strncmp(pf.name, "probe-", 6) == 0);
     const qeil_unit *u = &pf.units[0];
     CHECK_EQ_INT(u->kind, QEIL_UNIT_CPU);
+    CHECK_EQ_STR(u->device, "cpu"); /* the local device a plan on it runs on */
     CHECK_EQ_INT(u->src_compute, QEIL_SRC_MEASURED);
     CHECK_EQ_INT(u->src_power, QEIL_SRC_DEFAULT);
     CHECK_EQ_INT(u->src_thermal, QEIL_SRC_DEFAULT);

@@ -1207,6 +1207,53 @@ TEST(drift_detector)
     qeil_ctx_free(ctx);
 }
 
+/* A plan's device map becomes an engine placement through the profile's
+ * device names, per phase; a unit standing for no local device, or for a
+ * device this build has no backend for, is refused by name. */
+TEST(plan_placement_maps_units_through_devices)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_platform pf = *qeil_catalog_find("jetson-agx-orin-64gb");
+    CHECK(pf.n_units >= 2);
+    snprintf(pf.units[0].device, sizeof pf.units[0].device, "cpu");
+    snprintf(pf.units[1].device, sizeof pf.units[1].device, "vk0");
+    qeil_assignment a;
+    memset(&a, 0, sizeof a);
+    const uint32_t n = 6;
+    for (uint32_t w = 0; w < n; w++) {
+        a.pf_unit[w] = (uint8_t)(w % 2); /* alternating for prefill */
+        a.dc_unit[w] = 1;                /* all on the GPU for decode */
+    }
+    size_t cpu = 0, vk = 0;
+    for (size_t id = 0; id < qeil_engine_n_backends(); id++) {
+        if (strcmp(qeil_engine_device_name(id), "cpu") == 0) cpu = id;
+        if (strcmp(qeil_engine_device_name(id), "vk0") == 0) vk = id;
+    }
+    CHECK(vk != cpu);
+    uint8_t b[6];
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, &a, 0, n, b), QEIL_OK);
+    for (uint32_t w = 0; w < n; w++) CHECK_EQ_INT(b[w], w % 2 ? vk : cpu);
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, &a, 1, n, b), QEIL_OK);
+    for (uint32_t w = 0; w < n; w++) CHECK_EQ_INT(b[w], vk);
+    /* errors */
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, &a, 2, n, b), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "phase 2 (allowed 0 prefill, 1 decode)");
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, &a, 0, 0, b), QEIL_ERR_RANGE);
+    a.dc_unit[3] = (uint8_t)pf.n_units;
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, &a, 1, n, b), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "work unit 3 is on unit");
+    a.dc_unit[3] = 1;
+    pf.units[1].device[0] = '\0';
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, &a, 1, n, b), QEIL_ERR_NOTFOUND);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "stands for no local device");
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), pf.units[1].name);
+    snprintf(pf.units[1].device, sizeof pf.units[1].device, "npu7");
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, &a, 1, n, b), QEIL_ERR_NOTFOUND);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "device 'npu7', which this build has no backend for (known: cpu");
+    CHECK_EQ_INT(qeil_plan_placement(ctx, &pf, NULL, 1, n, b), QEIL_ERR_INVALID);
+    qeil_ctx_free(ctx);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1237,6 +1284,7 @@ int main(int argc, char **argv)
     RUN(bad_params_name_field_value_and_range);
     RUN(null_handles);
     RUN(tasks_reader);
+    RUN(plan_placement_maps_units_through_devices);
     RUN(out_of_memory_fails_cleanly);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

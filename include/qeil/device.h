@@ -95,6 +95,13 @@ typedef struct {
      * decode R·N. 0 = none (profiles before `qeil calibrate`); [0, 1].
      * docs/energy-model.md §1.8. */
     double step_s;
+
+    /* The local device this unit stands for, as a placement names it
+     * ("cpu", "vk0": qeil_engine_device_name), so a plan over this profile
+     * can run (qeil_plan_placement). "" = none: catalog platforms describe
+     * machines that are not this one. Written by `qeil probe`; at most one
+     * unit per device. */
+    char device[QEIL_NAME_MAX];
 } qeil_unit;
 
 typedef struct {

@@ -641,6 +641,21 @@ QEIL_API qeil_status qeil_runtime_seq_fork(qeil_runtime *rt, uint32_t src, uint3
 QEIL_API qeil_status qeil_runtime_decode_step(qeil_runtime *rt, const uint32_t *seqs,
                                               const int32_t *tokens, uint32_t m, float *logits);
 
+/* ---- Plans to placements ---- */
+
+/* The engine placement of one phase of plan a over profile pf: backend[w]
+ * (qeil_engine_set_placement's ids) for each of the n_units work units,
+ * from the unit the plan puts w on (a->pf_unit[w] for phase 0, prefill;
+ * a->dc_unit[w] for phase 1, decode) through that unit's local device
+ * (qeil_unit.device, which `qeil probe` writes). n_units 1..QEIL_MAX_WUNITS.
+ * QEIL_ERR_RANGE for a phase other than 0/1 or a plan unit index outside
+ * the profile; QEIL_ERR_NOTFOUND naming the unit when it stands for no local
+ * device (a catalog platform) or for a device this build has no backend
+ * for. Reads the plan's DVFS points and batch not at all. */
+QEIL_API qeil_status qeil_plan_placement(qeil_ctx *ctx, const qeil_platform *pf,
+                                         const qeil_assignment *a, int phase, uint32_t n_units,
+                                         uint8_t *backend);
+
 #ifdef __cplusplus
 }
 #endif

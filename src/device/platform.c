@@ -184,6 +184,15 @@ static qeil_status check_unit(qeil_ctx *ctx, const qeil_platform *pf, int i)
                                  "units[%d].name: '%s' is already the name of units[%d] (names must "
                                  "be unique)",
                                  i, u->name, j);
+    if (u->device[0] || !memchr(u->device, '\0', QEIL_NAME_MAX)) {
+        CHECK(check_name(ctx, P("device"), u->device));
+        for (int j = 0; j < i; j++)
+            if (strcmp(pf->units[j].device, u->device) == 0)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "units[%d].device: '%s' is already the device of units[%d] (one "
+                                     "unit per local device)",
+                                     i, u->device, j);
+    }
     if ((int)u->kind < QEIL_UNIT_CPU || (int)u->kind > QEIL_UNIT_NPU)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
                              "units[%d].kind: %d is not a unit kind (allowed cpu, gpu, igpu, npu)",

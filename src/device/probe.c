@@ -1059,6 +1059,7 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
     if (r->n_clusters < 2) {
         out->n_units = 1;
         fill_unit(&out->units[0], "cpu", f32, int8, bw, cores, r->freq_Hz);
+        snprintf(out->units[0].device, sizeof out->units[0].device, "cpu");
         return qeil_platform_validate(ctx, out);
     }
     /* one unit per cluster; each cluster's share of the DRAM triad rate

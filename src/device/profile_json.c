@@ -271,7 +271,7 @@ static qeil_status parse_unit(qeil_ctx *ctx, const char *path, const cJSON *j, q
         "eta_compute",  "eta_mem",      "e_op_J",      "e_byte_J",        "p_const_W",
         "p_leak_ref_W", "t_leak_ref_C", "leak_kappa_perK", "r_th_KpW",    "c_th_JpK",
         "t_amb_C",      "t_max_C",      "dvfs",        "dvfs_nominal",    "source",
-        "step_s",       NULL};
+        "step_s",       "device",       NULL};
     TRY(expect_object(ctx, path, j));
     TRY(check_keys(ctx, path, j, keys));
     int k;
@@ -296,6 +296,9 @@ static qeil_status parse_unit(qeil_ctx *ctx, const char *path, const cJSON *j, q
     u->step_s = 0; /* optional: written by `qeil calibrate` */
     if (cJSON_GetObjectItemCaseSensitive(j, "step_s"))
         TRY(get_num(ctx, path, j, "step_s", &u->step_s));
+    u->device[0] = '\0'; /* optional: the local device (`qeil probe` writes it) */
+    if (cJSON_GetObjectItemCaseSensitive(j, "device"))
+        TRY(get_str(ctx, path, j, "device", u->device, sizeof u->device));
 
     const cJSON *arr, *e;
     TRY(get_array(ctx, path, j, "dvfs", 1, QEIL_MAX_DVFS, &arr, &u->n_dvfs));
@@ -676,6 +679,10 @@ qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char *
         const char *in = "      ";
         sb_put(&b, "    {\n      \"name\": ", 20);
         sb_str(&b, u->name);
+        if (u->device[0]) {
+            sb_put(&b, ",\n      \"device\": ", 18);
+            sb_str(&b, u->device);
+        }
         sb_printf(&b, ",\n      \"kind\": \"%s\",\n      \"pool\": ", qeil_unit_kind_name(u->kind));
         sb_str(&b, pf->pools[u->pool].name);
         sb_put(&b, ",\n", 2);
