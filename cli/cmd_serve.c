@@ -139,8 +139,8 @@ static int parse_args(int argc, char **argv, serve_opts *o, int *done)
 }
 
 /* "emb..b3:cpu,b4..head:gpu": the platform unit of each work unit. */
-static void device_map(const qeil_platform *pf, uint32_t n_units, const uint8_t *dev, char *buf,
-                       size_t n)
+void serve_device_map(const qeil_platform *pf, uint32_t n_units, const uint8_t *dev, char *buf,
+                      size_t n)
 {
     size_t len = 0;
     buf[0] = '\0';
@@ -358,6 +358,14 @@ int cmd_serve(int argc, char **argv)
         }
         s.plan = info.plan;
         s.plan_name = qeil_plan_method_name(cfg.plan_method);
+        s.plan_wp = wp;
+        /* PGSAM plans the decode batch per load; the start plan is the one
+         * at full load (the runtime planned it for --parallel samples) */
+        s.batch_planned = cfg.plan_method == QEIL_METHOD_PGSAM;
+        if (s.batch_planned && o.parallel <= SERVE_MAX_PARALLEL) {
+            s.load_plan[o.parallel] = s.plan;
+            s.load_planned[o.parallel] = 1;
+        }
     } else {
         if (plan_from_file(o.plan, &s.pf, nu, &s.plan) != 0) goto out;
         s.plan_name = o.plan;
@@ -368,8 +376,8 @@ int cmd_serve(int argc, char **argv)
             goto out;
         }
     }
-    device_map(&s.pf, nu, s.plan.pf_unit, s.plan_prefill, sizeof s.plan_prefill);
-    device_map(&s.pf, nu, s.plan.dc_unit, s.plan_decode, sizeof s.plan_decode);
+    serve_device_map(&s.pf, nu, s.plan.pf_unit, s.plan_prefill, sizeof s.plan_prefill);
+    serve_device_map(&s.pf, nu, s.plan.dc_unit, s.plan_decode, sizeof s.plan_decode);
 
     if (serve_worker_start(&s, &worker) != 0) {
         cli_fail(CMD, "cannot start the worker: %s", qeil_ctx_errmsg(s.ctx));

@@ -67,6 +67,7 @@ typedef struct serve_job {
     double t_submit_s, t_start_s, t_end_s;
     double busy_s;                /* this job's share of engine wall time */
     uint64_t dec_steps, dec_seqs; /* decode steps it took part in, Σ their batch sizes */
+    uint64_t dec_load;            /* Σ over those steps of the load (sequences wanting a token) */
     qeil_sense_measure meas;      /* its share of what the CPU meter measured */
     /* cascade */
     serve_sample *samples;        /* [n] */
@@ -89,6 +90,13 @@ typedef struct {
     qeil_assignment plan;
     const char *plan_name;        /* "pgsam", "greedy", "standard", or the file */
     char plan_prefill[512], plan_decode[512]; /* "emb..b3:cpu,..." */
+    /* The decode batch as a planning decision (docs/serve.md "Decode
+     * batch"): with --plan auto|pgsam, PGSAM re-plans, warm-started, the
+     * first time the load (sequences wanting a token in one step) reaches a
+     * level, and the steps at that load decode in batches of that plan's b;
+     * otherwise the plan's batch caps every step. */
+    int batch_planned;
+    qeil_workload_params plan_wp; /* the planning workload; samples = the load */
     const qeil_model_desc *md;
     char model_id[256];
     const char *api_key;          /* NULL: none */
@@ -110,6 +118,12 @@ typedef struct {
     double busy_s;                /* engine wall time on this machine */
     double energy_modeled_J, energy_measured_J, energy_saved_J;
     double dev_busy_s[QEIL_MAX_UNITS]; /* modeled, per platform unit */
+    /* per load level L = 1..parallel (the worker writes, under mu) */
+    qeil_assignment load_plan[SERVE_MAX_PARALLEL + 1]; /* the plan at load L */
+    uint8_t load_planned[SERVE_MAX_PARALLEL + 1];     /* 1: load_plan[L] is set */
+    uint64_t replans;             /* load re-plans done */
+    double replan_s;              /* their wall time */
+    uint64_t last_load;           /* sequences wanting a token in the last step */
 } serve_server;
 
 /* serve_worker.c: start/stop the worker thread; submit a job (takes the
@@ -154,9 +168,23 @@ extern const char serve_page_html[];
  * any thread, ctx for errors. */
 int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_t gen,
                 uint32_t samples, uint32_t batch, qeil_eval *ev);
+/* The decode batch for a step at load L (1..parallel sequences wanting a
+ * token): the plan's batch at that load (re-planned with PGSAM the first
+ * time the load is seen, --plan auto|pgsam), else the server plan's batch;
+ * in 1..L. Worker thread only. */
+uint32_t serve_decode_batch(serve_server *s, uint32_t load);
+/* The plan decode at load L ran on (the server plan until L is planned;
+ * *replanned 1 when it is a load re-plan's). Takes s->mu: any thread not
+ * holding it. */
+qeil_assignment serve_load_plan(serve_server *s, uint32_t load, int *replanned);
+
+/* A plan's device map as text, "emb..b3:cpu,b4..head:gpu" (cmd_serve.c). */
+void serve_device_map(const qeil_platform *pf, uint32_t n_units, const uint8_t *dev, char *buf,
+                      size_t n);
+
 /* The modeled energy (J), latency (s) and average power (W) of a finished
  * job's executed work (docs/serve.md "Responses and usage"). 0 or -1. */
-int serve_job_price(const serve_server *s, qeil_ctx *ctx, const serve_job *j, double *energy_J,
+int serve_job_price(serve_server *s, qeil_ctx *ctx, const serve_job *j, double *energy_J,
                     double *latency_s, double *power_W, qeil_eval *ev);
 
 

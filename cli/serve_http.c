@@ -560,8 +560,12 @@ fail:
 /* Energy and placement in usage                                            */
 /* ------------------------------------------------------------------------ */
 
-static void add_placement(const serve_server *s, cJSON *u)
+static void add_placement(serve_server *s, const serve_job *j, cJSON *u)
 {
+    uint32_t load = j->dec_steps ? (uint32_t)((j->dec_load + j->dec_steps / 2) / j->dec_steps) : 1;
+    int replanned;
+    qeil_assignment lp = serve_load_plan(s, load, &replanned);
+    const qeil_assignment *plan = &lp;
     cJSON *p = cJSON_AddObjectToObject(u, "placement");
     cJSON_AddStringToObject(p, "ran_on", "cpu");
     cJSON_AddStringToObject(p, "ran_on_note",
@@ -569,9 +573,19 @@ static void add_placement(const serve_server *s, cJSON *u)
                             "is the modeled placement the energy is priced on");
     cJSON_AddStringToObject(p, "platform", s->pf.name);
     cJSON_AddStringToObject(p, "plan", s->plan_name);
-    cJSON_AddStringToObject(p, "prefill", s->plan_prefill);
-    cJSON_AddStringToObject(p, "decode", s->plan_decode);
-    cJSON_AddNumberToObject(p, "plan_batch", s->plan.batch);
+    char map[512];
+    uint32_t nu = qeil_runtime_n_units(s->rt);
+    serve_device_map(&s->pf, nu, plan->pf_unit, map, sizeof map);
+    cJSON_AddStringToObject(p, "prefill", map);
+    serve_device_map(&s->pf, nu, plan->dc_unit, map, sizeof map);
+    cJSON_AddStringToObject(p, "decode", map);
+    cJSON_AddNumberToObject(p, "plan_batch", plan->batch);
+    cJSON_AddNumberToObject(p, "decode_load_mean",
+                            j->dec_steps ? (double)j->dec_load / (double)j->dec_steps : 1);
+    cJSON_AddStringToObject(p, "batch_source",
+                            !s->batch_planned ? "the plan's batch"
+                            : !replanned ? "the start plan (this load not planned yet)"
+                                               : "the PGSAM plan for this load");
 }
 
 static int is_measured(const serve_job *j) { return j->meas.valid && j->meas.t_s > 0; }
@@ -623,7 +637,7 @@ static cJSON *usage_json(serve_server *s, const serve_job *j, qeil_ctx *ctx)
     cJSON_AddNumberToObject(u, "queue_s", j->t_start_s > 0 ? j->t_start_s - j->t_submit_s : 0);
     cJSON_AddNumberToObject(u, "wall_s", j->t_end_s - j->t_submit_s);
     cJSON_AddNumberToObject(u, "engine_busy_s", j->busy_s);
-    add_placement(s, u);
+    add_placement(s, j, u);
     if (j->cascade) {
         cJSON *se = cJSON_AddObjectToObject(u, "selection");
         qeil_select_params sp = qeil_select_get_params(j->sel);
@@ -1119,9 +1133,27 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *mc, conn *c)
               "# TYPE qeil_decode_step_sequences_total counter\n"
               "qeil_decode_step_sequences_total %llu\n"
               "# HELP qeil_decode_batch Sequences in the last decode step.\n"
-              "# TYPE qeil_decode_batch gauge\nqeil_decode_batch %llu\n",
+              "# TYPE qeil_decode_batch gauge\nqeil_decode_batch %llu\n"
+              "# HELP qeil_decode_load Sequences that wanted a token in the last step (decoded "
+              "in batches of the plan's size at that load).\n"
+              "# TYPE qeil_decode_load gauge\nqeil_decode_load %llu\n",
               (unsigned long long)s->steps, (unsigned long long)s->step_seqs,
-              (unsigned long long)s->last_batch);
+              (unsigned long long)s->last_batch, (unsigned long long)s->last_load);
+    tb_printf(&b,
+              "# HELP qeil_plan_replans_total PGSAM re-plans of the decode batch, one per load "
+              "level first seen (--plan auto|pgsam).\n"
+              "# TYPE qeil_plan_replans_total counter\nqeil_plan_replans_total %llu\n"
+              "# HELP qeil_plan_replan_seconds_total Wall time of those re-plans.\n"
+              "# TYPE qeil_plan_replan_seconds_total counter\nqeil_plan_replan_seconds_total %.9g\n"
+              "# HELP qeil_planned_decode_batch The decode batch the plan chose at each load "
+              "planned so far.\n# TYPE qeil_planned_decode_batch gauge\n",
+              (unsigned long long)s->replans, s->replan_s);
+    for (uint32_t l = 1; l <= s->parallel && l <= SERVE_MAX_PARALLEL; l++)
+        if (s->load_planned[l])
+            tb_printf(&b, "qeil_planned_decode_batch{load=\"%u\"} %u\n", l,
+                      (unsigned)s->load_plan[l].batch);
+    if (!s->batch_planned)
+        tb_printf(&b, "qeil_planned_decode_batch{load=\"any\"} %u\n", (unsigned)s->plan.batch);
     tb_printf(&b, "# HELP qeil_device_busy_seconds_total Busy time per device: measured wall "
                   "time of this machine's engine (device=\"cpu\"), and the modeled busy time "
                   "of each unit of the target platform under the plan.\n"

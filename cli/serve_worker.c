@@ -15,8 +15,14 @@
 #include "cli.h"
 #include "serve.h"
 
-int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_t gen,
-                uint32_t samples, uint32_t batch, qeil_eval *ev)
+/* PGSAM's budget for a load re-plan: warm-started, a few milliseconds
+ * (docs/serve.md "Decode batch"; bench_replan measures ~1.7 us per evaluation) */
+#define SERVE_REPLAN_ITERS 2000u
+
+/* serve_price on plan `a` (NULL: the server's). */
+static int price_on(const serve_server *s, const qeil_assignment *plan, qeil_ctx *ctx,
+                    uint32_t n_prompt, uint32_t gen, uint32_t samples, uint32_t batch,
+                    qeil_eval *ev)
 {
     qeil_workload_params wp = qeil_workload_default_params();
     wp.prompt_tokens = n_prompt ? n_prompt : 1;
@@ -26,13 +32,87 @@ int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_
     wp.samples = samples ? samples : 1;
     qeil_workload wl;
     if (qeil_workload_build(ctx, s->md, &wp, &wl) != QEIL_OK) return -1;
-    qeil_assignment a = s->plan;
+    qeil_assignment a = plan ? *plan : s->plan;
     if (batch) a.batch = (uint16_t)(batch < 65535 ? batch : 65535);
     if (a.batch > wp.samples) a.batch = (uint16_t)wp.samples;
     if (a.batch < 1) a.batch = 1;
     qeil_energy_params ep = qeil_energy_default_params();
     if (qeil_energy_eval(&s->pf, &wl, &a, &ep, ev) != QEIL_OK) return -1;
     return isfinite(ev->energy_J) && isfinite(ev->latency_s) ? 0 : -1;
+}
+
+int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_t gen,
+                uint32_t samples, uint32_t batch, qeil_eval *ev)
+{
+    return price_on(s, NULL, ctx, n_prompt, gen, samples, batch, ev);
+}
+
+qeil_assignment serve_load_plan(serve_server *s, uint32_t load, int *replanned)
+{
+    pthread_mutex_lock(&s->mu);
+    int r = load >= 1 && load <= s->parallel && s->load_planned[load];
+    qeil_assignment a = r ? s->load_plan[load] : s->plan;
+    pthread_mutex_unlock(&s->mu);
+    if (replanned) *replanned = r;
+    return a;
+}
+
+/* PGSAM at load L: the planning workload with L samples, warm-started
+ * from the server's plan and the plan of the nearest load planned so far
+ * (batches clamped to L); the knee plan, as at start. A failed search
+ * keeps the server's plan (batch clamped), with a warning. */
+static void plan_load(serve_server *s, uint32_t load)
+{
+    qeil_workload_params wp = s->plan_wp;
+    wp.samples = load;
+    qeil_assignment start[2];
+    uint32_t n_start = 0;
+    start[n_start] = s->plan;
+    if (start[n_start].batch > load) start[n_start].batch = (uint16_t)load;
+    n_start++;
+    for (uint32_t d = 1; d < s->parallel; d++) {
+        uint32_t near = load > d && s->load_planned[load - d] ? load - d
+                        : load + d <= s->parallel && s->load_planned[load + d] ? load + d : 0;
+        if (!near) continue;
+        start[n_start] = s->load_plan[near];
+        if (start[n_start].batch > load) start[n_start].batch = (uint16_t)load;
+        n_start++;
+        break;
+    }
+    qeil_assignment plan = start[0];
+    double t0 = cli_now_s();
+    qeil_workload wl;
+    qeil_front *f = NULL;
+    qeil_plan_params pp = qeil_plan_default_params();
+    pp.method = QEIL_METHOD_PGSAM;
+    pp.iters = SERVE_REPLAN_ITERS;
+    pp.start = start;
+    pp.n_start = n_start;
+    if (qeil_workload_build(s->ctx, s->md, &wp, &wl) == QEIL_OK &&
+        qeil_plan_search(s->ctx, &s->pf, &wl, &pp, &f) == QEIL_OK && qeil_front_size(f) > 0)
+        plan = *qeil_front_plan(f, qeil_front_knee(f));
+    else
+        fprintf(stderr, "qeil serve: warning: planning load %u: %s; decoding on the start plan\n",
+                load, qeil_ctx_errmsg(s->ctx));
+    qeil_front_free(f);
+    double dt = cli_now_s() - t0;
+    if (plan.batch < 1) plan.batch = 1;
+    if (plan.batch > load) plan.batch = (uint16_t)load;
+    pthread_mutex_lock(&s->mu);
+    s->load_plan[load] = plan;
+    s->load_planned[load] = 1;
+    s->replans++;
+    s->replan_s += dt;
+    pthread_mutex_unlock(&s->mu);
+}
+
+uint32_t serve_decode_batch(serve_server *s, uint32_t load)
+{
+    if (load <= 1) return 1;
+    if (load > s->parallel) load = s->parallel;
+    if (s->batch_planned && !s->load_planned[load]) plan_load(s, load);
+    uint32_t b = s->batch_planned ? s->load_plan[load].batch : s->plan.batch;
+    return b < 1 ? 1 : b > load ? load : b;
 }
 
 /* A stream that decoded in steps of B sequences on average (its own and
@@ -44,30 +124,37 @@ int serve_price(const serve_server *s, qeil_ctx *ctx, uint32_t n_prompt, uint32_
  * batching saves). B = 1 gives f(p, g, 1) − f(p, 1, 1) + f(p, 1, 1) =
  * f(p, g, 1). A cascade is its drawn samples decoded in batches of up to
  * --parallel: f(p, mean gen, drawn). */
-int serve_job_price(const serve_server *s, qeil_ctx *ctx, const serve_job *j, double *energy_J,
+int serve_job_price(serve_server *s, qeil_ctx *ctx, const serve_job *j, double *energy_J,
                     double *latency_s, double *power_W, qeil_eval *ev)
 {
     if (j->cascade) {
         uint32_t drawn = j->sres.n_samples ? j->sres.n_samples : 1;
         uint32_t per = (uint32_t)((j->sres.n_tokens + drawn / 2) / drawn);
-        if (serve_price(s, ctx, j->n_prompt, per, drawn, j->n_smp, ev) != 0) return -1;
+        uint32_t load = j->dec_steps ? (uint32_t)((j->dec_load + j->dec_steps / 2) / j->dec_steps)
+                                     : 1;
+        uint32_t b = j->dec_steps ? (uint32_t)((j->dec_seqs + j->dec_steps / 2) / j->dec_steps) : 1;
+        qeil_assignment plan = serve_load_plan(s, load, NULL);
+        if (price_on(s, &plan, ctx, j->n_prompt, per, drawn, b, ev) != 0) return -1;
         *energy_J = ev->energy_J;
         *latency_s = ev->latency_s;
         *power_W = ev->avg_power_W;
         return 0;
     }
     uint32_t b = j->dec_steps ? (uint32_t)((j->dec_seqs + j->dec_steps / 2) / j->dec_steps) : 1;
+    uint32_t load = j->dec_steps ? (uint32_t)((j->dec_load + j->dec_steps / 2) / j->dec_steps) : 1;
+    qeil_assignment lp = serve_load_plan(s, load, NULL);
+    const qeil_assignment *plan = &lp;
     if (b <= 1 || j->n_gen <= 1) {
-        if (serve_price(s, ctx, j->n_prompt, j->n_gen, 1, 1, ev) != 0) return -1;
+        if (price_on(s, plan, ctx, j->n_prompt, j->n_gen, 1, 1, ev) != 0) return -1;
         *energy_J = ev->energy_J;
         *latency_s = ev->latency_s;
         *power_W = ev->avg_power_W;
         return 0;
     }
     qeil_eval e11, eg, e1;
-    if (serve_price(s, ctx, j->n_prompt, 1, 1, 1, &e11) != 0 ||
-        serve_price(s, ctx, j->n_prompt, j->n_gen, b, b, &eg) != 0 ||
-        serve_price(s, ctx, j->n_prompt, 1, b, b, &e1) != 0)
+    if (price_on(s, plan, ctx, j->n_prompt, 1, 1, 1, &e11) != 0 ||
+        price_on(s, plan, ctx, j->n_prompt, j->n_gen, b, b, &eg) != 0 ||
+        price_on(s, plan, ctx, j->n_prompt, 1, b, b, &e1) != 0)
         return -1;
     *energy_J = e11.energy_J + (eg.energy_J - e1.energy_J) / b;
     *latency_s = e11.latency_s + (eg.latency_s - e1.latency_s); /* every step is this one's */
@@ -335,32 +422,39 @@ static void step(worker *w)
         }
     }
     if (m == 0) return;
-    qeil_sense_cpu_meter_start(w->meter);
-    double t0 = cli_now_s();
-    qeil_status st = qeil_runtime_decode_step(s->rt, w->seqs, w->toks, m, w->lg);
-    double dt = cli_now_s() - t0;
-    qeil_sense_measure ms;
-    qeil_sense_cpu_meter_stop(w->meter, &ms);
-    ms.energy_J /= m; /* NAN stays NAN */
-    ms.t_s /= m;
-    pthread_mutex_lock(&s->mu);
-    s->busy_s += dt;
-    s->steps++;
-    s->step_seqs += m;
-    s->last_batch = m;
-    pthread_mutex_unlock(&s->mu);
-    for (uint32_t r = 0; r < m; r++) {
-        uint32_t i = w->rowslot[r];
-        serve_job *j = w->sl[i].job;
-        j->busy_s += dt / m;
-        j->dec_steps++;
-        j->dec_seqs += m;
-        j->meas = qeil_sense_measure_add(j->meas, ms);
-        if (st != QEIL_OK) {
-            fail_rt(w, j);
-            release(w, i);
-        } else {
-            w->sl[i].row = w->lg + (size_t)r * s->n_vocab;
+    const uint32_t load = m, b = serve_decode_batch(s, load);
+    for (uint32_t r0 = 0; r0 < m; r0 += b) {
+        uint32_t c = m - r0 < b ? m - r0 : b;
+        qeil_sense_cpu_meter_start(w->meter);
+        double t0 = cli_now_s();
+        qeil_status st = qeil_runtime_decode_step(s->rt, w->seqs + r0, w->toks + r0, c,
+                                                  w->lg + (size_t)r0 * s->n_vocab);
+        double dt = cli_now_s() - t0;
+        qeil_sense_measure ms;
+        qeil_sense_cpu_meter_stop(w->meter, &ms);
+        ms.energy_J /= c; /* NAN stays NAN */
+        ms.t_s /= c;
+        pthread_mutex_lock(&s->mu);
+        s->busy_s += dt;
+        s->steps++;
+        s->step_seqs += c;
+        s->last_batch = c;
+        s->last_load = load;
+        pthread_mutex_unlock(&s->mu);
+        for (uint32_t r = r0; r < r0 + c; r++) {
+            uint32_t i = w->rowslot[r];
+            serve_job *j = w->sl[i].job;
+            j->busy_s += dt / c;
+            j->dec_steps++;
+            j->dec_seqs += c;
+            j->dec_load += load;
+            j->meas = qeil_sense_measure_add(j->meas, ms);
+            if (st != QEIL_OK) {
+                fail_rt(w, j);
+                release(w, i);
+            } else {
+                w->sl[i].row = w->lg + (size_t)r * s->n_vocab;
+            }
         }
     }
 }
@@ -472,21 +566,30 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
             }
         }
         if (m == 0) break;
-        qeil_sense_cpu_meter_start(w->meter);
-        double t0 = cli_now_s();
-        st = qeil_runtime_decode_step(s->rt, w->seqs, w->toks, m, w->lg);
-        double dt = cli_now_s() - t0;
-        qeil_sense_measure ms;
-        qeil_sense_cpu_meter_stop(w->meter, &ms);
-        j->busy_s += dt;
-        j->meas = qeil_sense_measure_add(j->meas, ms);
-        pthread_mutex_lock(&s->mu);
-        s->busy_s += dt;
-        s->steps++;
-        s->step_seqs += m;
-        s->last_batch = m;
-        pthread_mutex_unlock(&s->mu);
-        if (st != QEIL_OK) return st;
+        const uint32_t load = m, b = serve_decode_batch(s, load);
+        for (uint32_t r0 = 0; r0 < m; r0 += b) {
+            uint32_t cn = m - r0 < b ? m - r0 : b;
+            qeil_sense_cpu_meter_start(w->meter);
+            double t0 = cli_now_s();
+            st = qeil_runtime_decode_step(s->rt, w->seqs + r0, w->toks + r0, cn,
+                                          w->lg + (size_t)r0 * s->n_vocab);
+            double dt = cli_now_s() - t0;
+            qeil_sense_measure ms;
+            qeil_sense_cpu_meter_stop(w->meter, &ms);
+            j->busy_s += dt;
+            j->meas = qeil_sense_measure_add(j->meas, ms);
+            j->dec_steps++;
+            j->dec_seqs += cn;
+            j->dec_load += load;
+            pthread_mutex_lock(&s->mu);
+            s->busy_s += dt;
+            s->steps++;
+            s->step_seqs += cn;
+            s->last_batch = cn;
+            s->last_load = load;
+            pthread_mutex_unlock(&s->mu);
+            if (st != QEIL_OK) return st;
+        }
         for (uint32_t r = 0; r < m; r++) w->sl[w->rowslot[r]].row = w->lg + (size_t)r * s->n_vocab;
     }
     return QEIL_OK;

@@ -372,6 +372,22 @@ def t_concurrent(srv):
         check(par_u[p]["energy_J"] <= seq_e[p] * (1 + 1e-12),
               "%r: batched %s J > alone %s J" % (p, par_u[p]["energy_J"], seq_e[p]))
     check(any(par_u[p]["energy_J"] < seq_e[p] for p in batched), "batching saved nothing")
+    # the decode batch is a PGSAM decision per load: the loads this run went
+    # through (its requests joined and left one by one) were planned, each
+    # plan's batch within 1..load, and every answer says which plan it ran on
+    replans = metric(m1, "qeil_plan_replans_total")
+    check(replans is not None and replans >= 1, "no load re-plan: %s" % replans)
+    planned = re.findall(r'^qeil_planned_decode_batch\{load="(\d+)"\} (\d+)$', m1, re.M)
+    check(len(planned) >= 2, "planned loads: %s" % planned)
+    for load, b in planned:
+        check(1 <= int(b) <= int(load), "load %s planned batch %s" % (load, b))
+    check(metric(m1, "qeil_plan_replan_seconds_total") > 0, "re-plan time")
+    for p in PROMPTS:
+        pl = par_u[p]["placement"]
+        check(pl["batch_source"] in ("the PGSAM plan for this load",
+                                     "the start plan (this load not planned yet)")
+              and 1 <= pl["plan_batch"] <= 4 and pl["decode_load_mean"] >= 1,
+              "%r placement: %s" % (p, pl))
 
 
 def t_cascade(srv):
@@ -609,6 +625,7 @@ def t_metrics(srv):
     check(st == 200 and r.getheader("Content-Type").startswith("text/plain"), "metrics: %d" % st)
     for name in ("qeil_requests_total", "qeil_prompt_tokens_total", "qeil_generated_tokens_total",
                  "qeil_queue_depth", "qeil_running_requests", "qeil_decode_steps_total",
+                 "qeil_decode_load", "qeil_plan_replans_total", "qeil_planned_decode_batch",
                  "qeil_device_busy_seconds_total", "qeil_energy_joules_total",
                  "qeil_throttle_events_total", "qeil_faults_recovered_total"):
         check("# HELP %s " % name in m and "# TYPE %s " % name in m, "no HELP/TYPE for %s" % name)
