@@ -614,6 +614,53 @@ def t_plan_file():
               "placement %s, file %s / %s" % (pl, want["prefill_map"], want["decode_map"]))
     finally:
         check(srv.stop() == 0, "exit")
+    # a plan whose decode batch is 2 caps every step at 2 sequences: four
+    # concurrent requests decode in calls of at most 2, with the texts they
+    # get alone
+    doc["front"][doc["recommended"]]["batch"] = 2
+    plan2 = os.path.join(tmp, "plan-b2.json")
+    with open(plan2, "w") as f:
+        json.dump(doc, f)
+    srv = Server(TINY, "--plan", plan2, "--parallel", "4")
+    try:
+        body = lambda p: {"prompt": p, "max_tokens": 10, "temperature": 0}
+        alone = {}
+        for p in PROMPTS[:4]:
+            st, j, text, _ = srv.post("/v1/completions", body(p))
+            check(st == 200, "alone %r: %d %s" % (p, st, text))
+            alone[p] = j["choices"][0]["text"] if st == 200 else None
+        _, _, m0, _ = srv.request("GET", "/metrics")
+        got, errs = {}, []
+
+        def client(p):
+            try:
+                st, j, text, _ = srv.post("/v1/completions", body(p))
+                if st == 200:
+                    got[p] = j["choices"][0]["text"]
+                else:
+                    errs.append("%r: %d %s" % (p, st, text))
+            except Exception as e:
+                errs.append("%r: %s" % (p, e))
+
+        ts = [threading.Thread(target=client, args=(p,)) for p in PROMPTS[:4]]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(T_REQ)
+        check(not errs, "batch-2 plan: %s" % errs)
+        for p in PROMPTS[:4]:
+            check(got.get(p) == alone[p], "%r: batch-2 %r, alone %r" % (p, got.get(p), alone[p]))
+        _, _, m1, _ = srv.request("GET", "/metrics")
+        steps = metric(m1, "qeil_decode_steps_total") - metric(m0, "qeil_decode_steps_total")
+        seqs = (metric(m1, "qeil_decode_step_sequences_total")
+                - metric(m0, "qeil_decode_step_sequences_total"))
+        check(steps > 0 and 1.0 < seqs / steps <= 2.0, "batch-2 plan: %s sequences in %s steps"
+              % (seqs, steps))
+        check(re.search(r'^qeil_planned_decode_batch\{load="any"\} 2$', m1, re.M),
+              "planned batch line")
+        check(metric(m1, "qeil_plan_replans_total") == 0, "a file plan is not re-planned")
+    finally:
+        check(srv.stop() == 0, "exit")
     r = subprocess.run([BIN, "serve", "-m", TINY, "--port", "0", "--plan", plan, "--platform",
                         "jetson-orin-nano-super-15w"], capture_output=True, text=True, timeout=60)
     check(r.returncode == 1 and "made for platform" in r.stderr, "other platform: %d %s" %
