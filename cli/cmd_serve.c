@@ -56,6 +56,10 @@ static void usage(FILE *f)
             "  --timeout S             close a connection idle this long (default %u; 1..3600)\n"
             "  -t, --threads N         engine worker threads (default 0 = all online CPUs)\n"
             "  -c, --ctx-size N        context per request (default 0 = min(model's, 4096))\n"
+            "  --sensors-root DIR      read sensors under DIR instead of / (fixture trees)\n"
+            "  --placement SPEC        where the work units run on this machine, e.g. all:vk0\n"
+            "                          or emb..b7:cpu,b8..head:vk0 (default all:cpu); a unit\n"
+            "                          that fails moves to the others (QEIL_FAULT injects one)\n"
             "  -h, --help              this help\n\n"
             "examples:\n"
             "  qeil serve -m model.gguf --port 8080\n"
@@ -66,7 +70,7 @@ static void usage(FILE *f)
 }
 
 typedef struct {
-    const char *model, *host, *platform, *plan, *api_key;
+    const char *model, *host, *platform, *plan, *api_key, *placement, *sensors_root;
     uint32_t port, parallel, queue, max_body, timeout_s, n_ctx;
     int threads;
 } serve_opts;
@@ -125,6 +129,12 @@ static int parse_args(int argc, char **argv, serve_opts *o, int *done)
             o->threads = (int)u;
         } else if (OPT("--ctx-size", "-c")) {
             NUM(n_ctx, "-c", 0, MAX_CTX);
+        } else if (OPT("--placement", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->placement = v; /* parsed once the model is open */
+        } else if (OPT("--sensors-root", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            o->sensors_root = v;
         } else {
 #undef NUM
 #undef OPT
@@ -316,6 +326,25 @@ int cmd_serve(int argc, char **argv)
     rp.samples = o.parallel;
     rp.batch = o.parallel;
     rp.sensors = 0; /* the worker opens its own meter around each step */
+    rp.placement = o.placement;
+    qeil_fault fault;
+    int fault_set = 0;
+    if ((rc = cli_fault_env(CMD, s.ctx, &fault, &fault_set)) != CLI_OK) goto out;
+    rc = CLI_FAIL;
+    if (fault_set) rp.fault = &fault;
+    snprintf(s.ran_on, sizeof s.ran_on, "%s", o.placement ? o.placement : "all:cpu");
+    s.sensors_root = o.sensors_root;
+    /* throttle ground truth (docs/serve.md "Metrics"): the kernel's and the
+     * driver's counters, read at start and at each scrape */
+    qeil_sense_params sp = qeil_sense_default_params();
+    sp.root = o.sensors_root;
+    if (qeil_sense_create(s.ctx, &sp, &s.sense) == QEIL_OK) {
+        s.throttle0 = qeil_sense_sample_create(s.ctx, s.sense);
+        if (s.throttle0) qeil_sense_read(s.sense, s.throttle0);
+    } else if (o.sensors_root) {
+        rc = cli_usage_error(CMD, "--sensors-root: %s", qeil_ctx_errmsg(s.ctx));
+        goto out;
+    }
     if (qeil_runtime_create(s.ctx, &rp, &s.rt) != QEIL_OK) {
         cli_fail(CMD, "%s", qeil_ctx_errmsg(s.ctx));
         goto out;
@@ -406,6 +435,8 @@ out:
     if (worker_up) serve_worker_stop(&s, worker);
     if (d) MHD_stop_daemon(d);
     qeil_runtime_free(s.rt);
+    qeil_sense_sample_free(s.throttle0);
+    qeil_sense_free(s.sense);
     qeil_ctx_free(s.ctx);
     pthread_cond_destroy(&s.work);
     pthread_mutex_destroy(&s.mu);

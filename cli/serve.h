@@ -25,6 +25,7 @@
 #define SERVE_MAX_STOP_LEN 64     /* bytes per stop string */
 #define SERVE_MAX_N 256u          /* "n": samples per cascade request */
 #define SERVE_N_ENDPOINTS 8
+#define SERVE_MAX_JOB_RECOVERIES 4u /* listed per answer (more are counted in /metrics) */
 
 /* ---- a request on its way through the worker ---- */
 
@@ -69,6 +70,8 @@ typedef struct serve_job {
     uint64_t dec_steps, dec_seqs; /* decode steps it took part in, Σ their batch sizes */
     uint64_t dec_load;            /* Σ over those steps of the load (sequences wanting a token) */
     qeil_sense_measure meas;      /* its share of what the CPU meter measured */
+    qeil_runtime_recovery rec[SERVE_MAX_JOB_RECOVERIES]; /* recoveries in steps it was in */
+    uint32_t n_rec;
     /* cascade */
     serve_sample *samples;        /* [n] */
     qeil_select_result sres;
@@ -89,6 +92,7 @@ typedef struct {
     qeil_platform pf;             /* the target platform plans are priced on */
     qeil_assignment plan;
     const char *plan_name;        /* "pgsam", "greedy", "standard", or the file */
+    char ran_on[512];             /* --placement (default "all:cpu") */
     char plan_prefill[512], plan_decode[512]; /* "emb..b3:cpu,..." */
     /* The decode batch as a planning decision (docs/serve.md "Decode
      * batch"): with --plan auto|pgsam, PGSAM re-plans, warm-started, the
@@ -101,6 +105,9 @@ typedef struct {
     char model_id[256];
     const char *api_key;          /* NULL: none */
     size_t max_body;
+    const char *sensors_root;     /* --sensors-root (NULL: "/") */
+    qeil_sense *sense;            /* throttle ground truth (NULL: none could be opened) */
+    qeil_sense_sample *throttle0; /* its reading at start */
     const char *meter_prov;       /* NULL: no sensor; else meter_prov_buf */
     const char *meter_covers;     /* meter_covers_buf */
     char meter_prov_buf[160], meter_covers_buf[256]; /* copies: the meter is the worker's */
@@ -124,6 +131,7 @@ typedef struct {
     uint64_t replans;             /* load re-plans done */
     double replan_s;              /* their wall time */
     uint64_t last_load;           /* sequences wanting a token in the last step */
+    uint64_t faults_recovered;    /* device faults the runtime recovered from */
 } serve_server;
 
 /* serve_worker.c: start/stop the worker thread; submit a job (takes the

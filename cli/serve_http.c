@@ -567,10 +567,11 @@ static void add_placement(serve_server *s, const serve_job *j, cJSON *u)
     qeil_assignment lp = serve_load_plan(s, load, &replanned);
     const qeil_assignment *plan = &lp;
     cJSON *p = cJSON_AddObjectToObject(u, "placement");
-    cJSON_AddStringToObject(p, "ran_on", "cpu");
+    cJSON_AddStringToObject(p, "ran_on", s->ran_on);
     cJSON_AddStringToObject(p, "ran_on_note",
-                            "every work unit ran on this machine's CPU engine; the plan below "
-                            "is the modeled placement the energy is priced on");
+                            "where the work units ran on this machine (--placement; a recovery "
+                            "below moves a failed device's units); the plan below is the "
+                            "modeled placement the energy is priced on");
     cJSON_AddStringToObject(p, "platform", s->pf.name);
     cJSON_AddStringToObject(p, "plan", s->plan_name);
     char map[512];
@@ -638,6 +639,7 @@ static cJSON *usage_json(serve_server *s, const serve_job *j, qeil_ctx *ctx)
     cJSON_AddNumberToObject(u, "wall_s", j->t_end_s - j->t_submit_s);
     cJSON_AddNumberToObject(u, "engine_busy_s", j->busy_s);
     add_placement(s, j, u);
+    cli_recoveries_json(u, j->rec, j->n_rec);
     if (j->cascade) {
         cJSON *se = cJSON_AddObjectToObject(u, "selection");
         qeil_select_params sp = qeil_select_get_params(j->sel);
@@ -1188,13 +1190,33 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *mc, conn *c)
               "the selection stopped early.\n# TYPE qeil_cascade_samples_saved_total counter\n"
               "qeil_cascade_samples_saved_total %llu\n",
               (unsigned long long)s->samples_drawn, (unsigned long long)s->samples_saved);
+    /* throttle ground truth since start: cpufreq thermal_throttle counters,
+     * NVML clocks-event reasons, hwmon critical alarms; no line where none
+     * is readable (unknown is not 0) */
+    qeil_sense_throttle th = {0};
+    qeil_ctx *tctx = s->throttle0 ? qeil_ctx_create(NULL) : NULL;
+    qeil_sense_sample *now = tctx ? qeil_sense_sample_create(tctx, s->sense) : NULL;
+    if (now) {
+        qeil_sense_read(s->sense, now);
+        qeil_sense_throttle_between(s->sense, s->throttle0, now, &th);
+        qeil_sense_sample_free(now);
+    }
+    qeil_ctx_free(tctx);
     tb_printf(&b,
-              "# HELP qeil_throttle_events_total Thermal throttle events. Always 0 for now: the "
-              "runtime does not report throttling yet.\n"
-              "# TYPE qeil_throttle_events_total counter\nqeil_throttle_events_total 0\n"
-              "# HELP qeil_faults_recovered_total Device faults recovered from. Always 0 for "
-              "now: the runtime does not report faults yet.\n"
-              "# TYPE qeil_faults_recovered_total counter\nqeil_faults_recovered_total 0\n");
+              "# HELP qeil_throttle_events_total Thermal throttle events since start, from the "
+              "kernel's and the driver's counters (cpufreq thermal_throttle, NVML clocks-event "
+              "reasons, hwmon critical alarms): %s.\n"
+              "# TYPE qeil_throttle_events_total counter\n",
+              th.available ? "ground truth, not a model"
+                           : "no such counter is readable on this machine, so no value (unknown, "
+                             "not 0)");
+    if (th.available)
+        tb_printf(&b, "qeil_throttle_events_total %llu\n", (unsigned long long)th.events);
+    tb_printf(&b,
+              "# HELP qeil_faults_recovered_total Device faults the runtime recovered from "
+              "(a failed device's units moved to the others, the step resumed).\n"
+              "# TYPE qeil_faults_recovered_total counter\nqeil_faults_recovered_total %llu\n",
+              (unsigned long long)s->faults_recovered);
     pthread_mutex_unlock(&s->mu);
     if (b.oom) {
         free(b.p);

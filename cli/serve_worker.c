@@ -242,6 +242,7 @@ typedef struct {
     uint32_t seqs[SERVE_MAX_PARALLEL], rowslot[SERVE_MAX_PARALLEL];
     int32_t toks[SERVE_MAX_PARALLEL];
     int active[SERVE_MAX_PARALLEL];
+    uint32_t n_rec_seen; /* the runtime's recoveries counted so far */
 } worker;
 
 static int buf_add(char **p, size_t *len, size_t *cap, const char *s, size_t n)
@@ -340,6 +341,27 @@ static int job_append(serve_server *s, serve_job *j, int32_t tok, const char *pi
 
 static void release(worker *w, uint32_t i) { w->sl[i].job = NULL; }
 
+/* Recoveries the runtime made since the last look (a failed device's units
+ * moved, the step resumed): counted in /metrics and listed in the answer
+ * of each job of the step. The runtime keeps at most
+ * QEIL_RUNTIME_MAX_RECOVERIES (one per device of the placement). */
+static void note_recoveries(worker *w, serve_job *const *jobs, uint32_t n)
+{
+    serve_server *s = w->s;
+    qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
+    uint32_t total = qeil_runtime_recoveries(s->rt, rec, QEIL_RUNTIME_MAX_RECOVERIES);
+    if (total > QEIL_RUNTIME_MAX_RECOVERIES) total = QEIL_RUNTIME_MAX_RECOVERIES;
+    if (total <= w->n_rec_seen) return;
+    for (uint32_t k = 0; k < n; k++)
+        for (uint32_t r = w->n_rec_seen; r < total; r++)
+            if (jobs[k] && jobs[k]->n_rec < SERVE_MAX_JOB_RECOVERIES)
+                jobs[k]->rec[jobs[k]->n_rec++] = rec[r];
+    pthread_mutex_lock(&s->mu);
+    s->faults_recovered += total - w->n_rec_seen;
+    pthread_mutex_unlock(&s->mu);
+    w->n_rec_seen = total;
+}
+
 static void prefill_fresh(worker *w)
 {
     serve_server *s = w->s;
@@ -353,6 +375,7 @@ static void prefill_fresh(worker *w)
         double t0 = cli_now_s();
         qeil_status st = qeil_runtime_seq_prefill(s->rt, 1 + i, j->prompt, j->n_prompt, row);
         double dt = cli_now_s() - t0;
+        note_recoveries(w, &j, 1);
         qeil_sense_measure m;
         qeil_sense_cpu_meter_stop(w->meter, &m);
         j->busy_s += dt;
@@ -430,6 +453,9 @@ static void step(worker *w)
         qeil_status st = qeil_runtime_decode_step(s->rt, w->seqs + r0, w->toks + r0, c,
                                                   w->lg + (size_t)r0 * s->n_vocab);
         double dt = cli_now_s() - t0;
+        serve_job *in_step[SERVE_MAX_PARALLEL];
+        for (uint32_t r = 0; r < c; r++) in_step[r] = w->sl[w->rowslot[r0 + r]].job;
+        note_recoveries(w, in_step, c);
         qeil_sense_measure ms;
         qeil_sense_cpu_meter_stop(w->meter, &ms);
         ms.energy_J /= c; /* NAN stays NAN */
@@ -574,6 +600,7 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
             st = qeil_runtime_decode_step(s->rt, w->seqs + r0, w->toks + r0, cn,
                                           w->lg + (size_t)r0 * s->n_vocab);
             double dt = cli_now_s() - t0;
+            note_recoveries(w, &j, 1);
             qeil_sense_measure ms;
             qeil_sense_cpu_meter_stop(w->meter, &ms);
             j->busy_s += dt;
@@ -625,6 +652,7 @@ static void run_cascade(worker *w, serve_job *j)
     double t0 = cli_now_s();
     qeil_status st = qeil_runtime_seq_prefill(s->rt, 0, j->prompt, j->n_prompt, w->lg0);
     double dt = cli_now_s() - t0;
+    note_recoveries(w, &j, 1);
     qeil_sense_cpu_meter_stop(w->meter, &j->meas);
     j->busy_s += dt;
     pthread_mutex_lock(&s->mu);
@@ -751,6 +779,7 @@ int serve_worker_start(serve_server *s, pthread_t *th)
     w->lg0 = calloc(nv, sizeof(float));
     w->hist = calloc(((size_t)s->n_ctx + 1) * p, sizeof(int32_t));
     qeil_sense_meter_params mp = qeil_sense_meter_default_params();
+    mp.root = s->sensors_root;
     if (!w->lg_pf || !w->lg || !w->lg0 || !w->hist ||
         qeil_sense_cpu_meter_create(s->ctx, &mp, &w->meter) != QEIL_OK) {
         free(w->lg_pf);

@@ -261,6 +261,86 @@ static void two_cpu_units(int kv_rebuild, const char *label)
     report(label, &s);
 }
 
+/* Two sequences through the step API (what `qeil serve` drives): prompts
+ * prefilled, then greedy decode steps of both together; the argmax tokens
+ * of every step into tok[2 × steps]. */
+static qeil_status run_steps(qeil_runtime *rt, const qeil_fault *f, uint32_t steps, int32_t *tok)
+{
+    qeil_status st = qeil_runtime_set_fault(rt, f);
+    if (st != QEIL_OK) return st;
+    const uint32_t nv = qeil_runtime_n_vocab(rt);
+    float *lg = malloc(sizeof(float) * 2 * nv);
+    if (!lg) return QEIL_ERR_NOMEM;
+    const uint32_t seqs[2] = {1, 2};
+    int32_t cur[2];
+    for (uint32_t q = 0; q < 2 && st == QEIL_OK; q++) {
+        st = qeil_runtime_seq_prefill(rt, seqs[q], k_prompt + q, N_PROMPT - q, lg + q * nv);
+    }
+    for (uint32_t t = 0; t < steps && st == QEIL_OK; t++) {
+        for (uint32_t q = 0; q < 2; q++) {
+            const float *row = lg + q * nv;
+            uint32_t best = 0;
+            for (uint32_t v = 1; v < nv; v++)
+                if (row[v] > row[best]) best = v;
+            cur[q] = (int32_t)best;
+            tok[2 * t + q] = cur[q];
+        }
+        st = qeil_runtime_decode_step(rt, seqs, cur, 2, lg);
+    }
+    free(lg);
+    return st;
+}
+
+/* The step API recovers like a request does: every op of two sequences'
+ * prefill and decode steps on two CPU units, failing, gives the tokens of
+ * the fault-free run (the KV from the host copy). With recompute, which
+ * needs a request's prefix, the failure is a clear error. */
+TEST(step_api_recovers)
+{
+    if (!model[0]) SKIP("no model");
+    const double wd = 0.002;
+    const uint32_t steps = 6;
+    static const char *place = "emb..b0:cpu,b1..head:cpu1";
+    qeil_runtime *rt = mk(place, 2, QEIL_KV_REBUILD_HOST_COPY, wd, 0.0f, NULL);
+    if (!rt) return;
+    int32_t want[12], got[12];
+    qeil_fault f = {2, QEIL_FAULT_NONE, 0}; /* cpu1 */
+    CHECK_EQ_INT(run_steps(rt, &f, steps, want), QEIL_OK);
+    const uint64_t ops = qeil_runtime_fault_ops(rt);
+    CHECK(ops > 10);
+    uint32_t recovered = 0, tried = 0;
+    for (uint64_t n = 1; n <= ops; n += 2) {
+        f.kind = n % 4 == 1 ? QEIL_FAULT_ERROR : QEIL_FAULT_OOM;
+        f.op = n;
+        tried++;
+        memset(got, 0, sizeof got);
+        qeil_status st = run_steps(rt, &f, steps, got);
+        if (st != QEIL_OK) {
+            TEST_FAIL_("op %llu: %s", (unsigned long long)n, qeil_ctx_errmsg(ctx));
+            continue;
+        }
+        if (qeil_runtime_recoveries(rt, NULL, 0) != 1)
+            TEST_FAIL_("op %llu: %u recoveries", (unsigned long long)n,
+                       qeil_runtime_recoveries(rt, NULL, 0));
+        else if (memcmp(got, want, sizeof want) != 0)
+            TEST_FAIL_("op %llu: tokens differ from the fault-free run", (unsigned long long)n);
+        else recovered++;
+    }
+    printf("  step API: %u faults injected, %u recovered with identical tokens\n", tried,
+           recovered);
+    qeil_runtime_free(rt);
+    rt = mk(place, 2, QEIL_KV_REBUILD_RECOMPUTE, wd, 0.0f, NULL);
+    if (!rt) return;
+    f.kind = QEIL_FAULT_NONE;
+    CHECK_EQ_INT(run_steps(rt, &f, steps, got), QEIL_OK);
+    const uint64_t ops_rc = qeil_runtime_fault_ops(rt); /* no host copies: fewer ops */
+    f.kind = QEIL_FAULT_ERROR;
+    f.op = ops_rc - 2; /* in the last decode step: the moved block has KV */
+    CHECK_EQ_INT(run_steps(rt, &f, steps, got), QEIL_ERR_DEVICE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "has no host copy");
+    qeil_runtime_free(rt);
+}
+
 TEST(every_op_two_cpu_units_host_copy) { two_cpu_units(QEIL_KV_REBUILD_HOST_COPY, "cpu+cpu1, KV from the host copy"); }
 TEST(every_op_two_cpu_units_recompute) { two_cpu_units(QEIL_KV_REBUILD_RECOMPUTE, "cpu+cpu1, KV recomputed"); }
 
@@ -447,6 +527,7 @@ int main(void)
     RUN(make_tiny_model);
     RUN(fault_specs_are_strict);
     RUN(last_unit_failing_ends_the_request);
+    RUN(step_api_recovers);
     RUN(every_op_two_cpu_units_host_copy);
     RUN(every_op_two_cpu_units_recompute);
     RUN(every_op_lfm2_conv_state);

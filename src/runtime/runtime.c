@@ -103,6 +103,8 @@ struct qeil_runtime {
     uint32_t rp_chunk;        /* in gen_chunk: sample slots 0..rp_chunk-1 live */
     qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
     uint32_t n_rec;
+    int stepping; /* 1 inside the step API (seq_prefill, decode_step): recovery restores the
+                     KV from the host copy only */
 };
 
 /* Record "WHAT: <the detail ctx holds>" on ctx (the detail is copied first:
@@ -728,6 +730,13 @@ static qeil_status recover(qeil_runtime *rt)
         r->kv_s = er.kv_s;
         r->units_moved = er.units_moved;
         if (!er.kv_restored) {
+            /* the step API's sequences belong to its caller: no prefix to replay */
+            if (rt->stepping)
+                return qeil_ctx_fail(rt->ctx, QEIL_ERR_DEVICE,
+                                     "device %s failed (%s) and the KV of its blocks has no host "
+                                     "copy (kv_rebuild host-copy is what the step API recovers "
+                                     "with)",
+                                     r->device, r->cause);
             t0 = qeil_clock_s();
             st = replay(rt);
             r->kv_s = qeil_clock_s() - t0;
@@ -1366,7 +1375,9 @@ qeil_status qeil_runtime_seq_prefill(qeil_runtime *rt, uint32_t seq, const int32
     for (uint32_t at = 0; at < n;) {
         uint32_t k = n - at < rt->n_batch ? n - at : rt->n_batch;
         int last = at + k == n;
-        qeil_status st = qeil_engine_eval(rt->e, seq, prompt + at, k, last ? logits : NULL, 0);
+        rt->stepping = 1;
+        qeil_status st = rt_eval(rt, seq, prompt + at, k, last ? logits : NULL);
+        rt->stepping = 0;
         if (st != QEIL_OK) return fail_wrap(ctx, st, "prefill");
         at += k;
     }
@@ -1409,7 +1420,9 @@ qeil_status qeil_runtime_decode_step(qeil_runtime *rt, const uint32_t *seqs, con
                                  "decode_step: seq %u is full (%u tokens, the context)", seqs[r],
                                  rt->n_ctx);
     }
-    qeil_status st = qeil_engine_eval_batch(rt->e, seqs, tokens, m, logits);
+    rt->stepping = 1;
+    qeil_status st = rt_eval_batch(rt, seqs, tokens, m, logits);
+    rt->stepping = 0;
     return st == QEIL_OK ? QEIL_OK : fail_wrap(ctx, st, "decode");
 }
 
