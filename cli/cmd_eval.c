@@ -280,6 +280,21 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
 /* Configurations: a plan, a selection method, their outcomes               */
 /* ------------------------------------------------------------------------ */
 
+/* The run-time metrics eval averages over problems (docs/runtime.md). */
+enum {
+    UM_DASI_PF_PRED, UM_DASI_PF_MEAS, UM_DASI_DC_PRED, UM_DASI_DC_MEAS, UM_PHI_PRED, UM_PHI_MEAS,
+    UM_TEMP, UM_RHO_PRED, UM_RHO_MEAS, UM_CPQ_PRED, UM_CPQ_MEAS, UM_COUNT
+};
+
+static void um_values(const qeil_runtime_unit_metrics *m, double *v)
+{
+    const double x[UM_COUNT] = {m->dasi_pred[0], m->dasi_meas[0], m->dasi_pred[1],
+                                m->dasi_meas[1], m->phi_pred,     m->phi_meas,
+                                m->temp_C,       m->rho_pred,     m->rho_meas,
+                                m->cpq_pred,     m->cpq_meas};
+    memcpy(v, x, sizeof x);
+}
+
 typedef struct {
     qeil_answer chosen;
     int correct;
@@ -309,6 +324,12 @@ typedef struct {
     qeil_sense_measure pf_meas, dc_meas;
     uint64_t pf_tokens, dc_tokens;
     const char *mprov, *mcov; /* the meter's provenance (NULL: none), coverage */
+    /* DASI, Φ, CPQ per platform unit (qeil_runtime_unit_metrics_get), summed
+     * over the problems where finite: um_sum[d][k], um_n[d][k], k one of UM_* */
+    qeil_runtime_unit_metrics um_last[QEIL_MAX_UNITS];
+    uint32_t n_um;
+    double um_sum[QEIL_MAX_UNITS][UM_COUNT];
+    uint32_t um_n[QEIL_MAX_UNITS][UM_COUNT];
 } config;
 
 static const char *plan_name(qeil_plan_method m)
@@ -383,7 +404,23 @@ static int config_run(qeil_ctx *ctx, qeil_runtime *rt, config *c, const qeil_tas
     if (qeil_metrics_add(ctx, &c->acc, &pr) != QEIL_OK)
         return cli_fail(CMD, "task %s: %s", t->id, qeil_ctx_errmsg(ctx));
     c->wall_sum_s += r->wall_s;
+    c->n_um = qeil_runtime_unit_metrics_get(rt, c->um_last, QEIL_MAX_UNITS);
+    for (uint32_t d = 0; d < c->n_um && d < QEIL_MAX_UNITS; d++) {
+        double v[UM_COUNT];
+        um_values(&c->um_last[d], v);
+        for (int k = 0; k < UM_COUNT; k++)
+            if (isfinite(v[k])) {
+                c->um_sum[d][k] += v[k];
+                c->um_n[d][k]++;
+            }
+    }
     return CLI_OK;
+}
+
+/* The mean of metric k of unit d over the problems where it was finite. */
+static double um_mean(const config *c, uint32_t d, int k)
+{
+    return c->um_n[d][k] ? c->um_sum[d][k] / c->um_n[d][k] : NAN;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -474,6 +511,31 @@ static void json_summary(cJSON *o, qeil_ctx *ctx, const config *c, const qeil_ta
                   c->pf_tokens, c->mprov, c->mcov);
     cli_meas_json(me, "decode", c->dc_meas.valid, c->dc_meas.energy_J, c->dc_meas.t_s,
                   c->dc_tokens, c->mprov, c->mcov);
+    cJSON *um = cJSON_AddObjectToObject(o, "unit_metrics");
+    cJSON_AddStringToObject(um, "note",
+                            "DASI, Phi and CPQ per platform unit, mean over the problems: "
+                            "predicted by the energy model for the plan, measured on this "
+                            "machine (engine times, the guard's temperature, memory in use); "
+                            "null where not measurable (the unit is not a local device, ran no "
+                            "work, or has no sensor) - docs/runtime.md");
+    cJSON *ua = cJSON_AddArrayToObject(um, "units");
+    for (uint32_t d = 0; d < c->n_um && d < QEIL_MAX_UNITS; d++) {
+        cJSON *u = cJSON_CreateObject();
+        cJSON_AddStringToObject(u, "unit", c->um_last[d].unit);
+        if (c->um_last[d].device[0]) cJSON_AddStringToObject(u, "device", c->um_last[d].device);
+        else cJSON_AddNullToObject(u, "device");
+        static const char *names[] = {"dasi_prefill", "dasi_decode", "phi", "rho", "cpq"};
+        static const int ks_pred[] = {UM_DASI_PF_PRED, UM_DASI_DC_PRED, UM_PHI_PRED, UM_RHO_PRED,
+                                      UM_CPQ_PRED};
+        for (int q = 0; q < 5; q++) {
+            cJSON *x = cJSON_AddObjectToObject(u, names[q]);
+            add_num_or_null(x, "predicted", um_mean(c, d, ks_pred[q]));
+            add_num_or_null(x, "measured", um_mean(c, d, ks_pred[q] + 1));
+        }
+        add_num_or_null(u, "temp_C", um_mean(c, d, UM_TEMP));
+        cJSON_AddStringToObject(u, "pool", c->um_last[d].pool);
+        cJSON_AddItemToArray(ua, u);
+    }
     double pk[QEIL_MAX_SAMPLES];
     uint32_t ks[QEIL_MAX_SAMPLES];
     int m = pass_at(ctx, c, n, budget, 1, pk, ks);
@@ -777,6 +839,39 @@ static void print_recoveries(const eval_opts *o, const qeil_tasks *t, uint32_t n
         printf("  error: %s (%u of %u problems finished)\n", o->error, n, qeil_tasks_count(t));
 }
 
+/* "0.123" or "n/a" in a 7-wide column. */
+static const char *um_cell(char *b, size_t cap, double v)
+{
+    if (isfinite(v)) snprintf(b, cap, "%7.3g", v);
+    else snprintf(b, cap, "%7s", "n/a");
+    return b;
+}
+
+/* DASI, Φ and CPQ per unit, predicted beside measured (means over problems). */
+static void print_unit_metrics(const config *c)
+{
+    if (!c->n_um) return;
+    printf("\n  run-time metrics of plan %s per unit, mean over problems (pred: energy model;\n"
+           "  meas: this machine; n/a where the unit is not a local device, ran no work or has\n"
+           "  no sensor):\n",
+           plan_name(c->plan_method));
+    printf("  %-16s %-6s %15s %15s %15s %15s\n", "UNIT", "DEVICE", "DASI prefill", "DASI decode",
+           "PHI", "CPQ");
+    printf("  %-16s %-6s %7s %7s %7s %7s %7s %7s %7s %7s\n", "", "", "pred", "meas", "pred",
+           "meas", "pred", "meas", "pred", "meas");
+    for (uint32_t d = 0; d < c->n_um && d < QEIL_MAX_UNITS; d++) {
+        char b[8][16];
+        static const int k[8] = {UM_DASI_PF_PRED, UM_DASI_PF_MEAS, UM_DASI_DC_PRED, UM_DASI_DC_MEAS,
+                                 UM_PHI_PRED,     UM_PHI_MEAS,     UM_CPQ_PRED,     UM_CPQ_MEAS};
+        for (int i = 0; i < 8; i++) um_cell(b[i], sizeof b[i], um_mean(c, d, k[i]));
+        printf("  %-16.16s %-6.6s %s %s %s %s %s %s %s %s\n", c->um_last[d].unit,
+               c->um_last[d].device[0] ? c->um_last[d].device : "-", b[0], b[1], b[2], b[3], b[4],
+               b[5], b[6], b[7]);
+    }
+    printf("  DASI: achieved fraction of the unit's peak. PHI: useful (switching) share of its\n"
+           "  power. CPQ: memory pressure rho/(1-rho) of its pool (docs/runtime.md).\n");
+}
+
 static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                         int n_cf, const qeil_tasks *t, uint32_t n, double mean_prompt)
 {
@@ -853,6 +948,7 @@ static void print_table(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *
                    fmt_num(b, s->ece, "correct/J"));
         }
         print_recoveries(o, t, n);
+        print_unit_metrics(c);
         printf("\n  IPW = intelligence per watt: accuracy %% / average W. ECE = the QEIL papers'\n"
                "  energy-coverage efficiency, correct answers per joule (not expected\n"
                "  calibration error).\n");

@@ -886,6 +886,108 @@ static double num_at(const cJSON *o, const char *const *path)
     return cJSON_IsNumber(o) ? cJSON_GetNumberValue(o) : NAN;
 }
 
+/* DASI, Φ and CPQ per unit in eval's JSON: on a profile whose cpu unit
+ * stands for this machine's CPU (example-soc with "device": "cpu") and the
+ * intel-laptop sensor tree, the cpu unit has measured values beside the
+ * predicted ones (temperature from coretemp, memory in use from
+ * /proc/meminfo); its gpu and npu units, which stand for no local device,
+ * only predicted ones; on the default catalog platform nothing is measured. */
+TEST(unit_metrics_in_json)
+{
+    if (!model[0]) SKIP("no tiny model");
+    char root[4400], prof[4400], soc[4400], src[4400];
+    snprintf(root, sizeof root, "%s", tasks);
+    char *cut = strstr(root, "tests/data/eval/tiny.jsonl");
+    if (!cut) SKIP("tasks path has no tests/data/eval");
+    snprintf(cut, sizeof root - (size_t)(cut - root), "tests/data/sense/intel-laptop");
+    /* this machine's profile: one cpu unit standing for the CPU */
+    snprintf(prof, sizeof prof, "%s/host.json", tmpdir);
+    CHECK_EQ_INT(qeilf("probe --quick -t 1 -o %s", prof), 0);
+    char extra[9000];
+    snprintf(extra, sizeof extra, "--platform %s --sensors-root %s", prof, root);
+    cJSON *j = eval_json(extra);
+    if (!j) return;
+#define NUM(u, k, f) cJSON_GetObjectItem(cJSON_GetObjectItem(u, k), f)
+    const cJSON *units = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "unit_metrics"), "units");
+    CHECK_EQ_INT(cJSON_GetArraySize(units), 1);
+    const cJSON *cpu = cJSON_GetArrayItem(units, 0);
+    CHECK_EQ_STR(str_of(cpu, "device"), "cpu");
+    static const char *const keys[] = {"dasi_prefill", "dasi_decode", "phi", "rho", "cpq"};
+    for (int k = 0; k < 5; k++)
+        for (int side = 0; side < 2; side++) {
+            const cJSON *m = NUM(cpu, keys[k], side ? "measured" : "predicted");
+            if (!cJSON_IsNumber(m))
+                TEST_FAIL_("cpu %s.%s: not a number", keys[k], side ? "measured" : "predicted");
+            else if (k < 3 && !(m->valuedouble > 0 && m->valuedouble <= (k < 2 ? 2.0 : 1.0)))
+                TEST_FAIL_("cpu %s: %g", keys[k], m->valuedouble);
+        }
+    /* the fixture's 16253140 kB total and 10485760 kB available, over the
+     * probed capacity (this machine's memory) */
+    cJSON *pj = NULL;
+    FILE *f = fopen(prof, "r");
+    if (f) {
+        char buf[8192];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        pj = cJSON_Parse(buf);
+    }
+    const cJSON *cap = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(pj, "pools"), 0),
+                                           "capacity_B");
+    if (cJSON_IsNumber(cap) && cJSON_IsNumber(NUM(cpu, "rho", "measured")))
+        CHECK_NEAR(NUM(cpu, "rho", "measured")->valuedouble,
+                   (16253140.0 - 10485760.0) * 1024 / cap->valuedouble, 1e-12, 1e-9);
+    else TEST_FAIL_("no capacity_B in %s", prof);
+    cJSON_Delete(pj);
+    const cJSON *t = cJSON_GetObjectItem(cpu, "temp_C");
+    CHECK(cJSON_IsNumber(t) && t->valuedouble > 20 && t->valuedouble < 110);
+    cJSON_Delete(j);
+
+    /* example-soc with its cpu unit standing for this CPU: the gpu unit
+     * stands for no local device (nothing measured) but shares the cpu's
+     * memory pool (the same measured pressure) */
+    snprintf(src, sizeof src, "%s", tasks);
+    snprintf(strstr(src, "tests/data/eval/tiny.jsonl"), 40, "profiles/example-soc.json");
+    snprintf(soc, sizeof soc, "%s/soc-local.json", tmpdir);
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd,
+             "sed '0,/\"name\": \"cpu\",/s//\"name\": \"cpu\", \"device\": \"cpu\",/' %s > %s",
+             src, soc);
+    CHECK(system(cmd) == 0);
+    snprintf(extra, sizeof extra, "--platform %s --sensors-root %s", soc, root);
+    j = eval_json(extra);
+    if (!j) return;
+    units = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "unit_metrics"), "units");
+    CHECK_EQ_INT(cJSON_GetArraySize(units), 3);
+    cpu = cJSON_GetArrayItem(units, 0);
+    const cJSON *gpu = cJSON_GetArrayItem(units, 1);
+    CHECK_EQ_STR(str_of(cpu, "device"), "cpu");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(gpu, "device")));
+    CHECK(cJSON_IsNumber(NUM(cpu, "dasi_prefill", "measured"))); /* the engine ran it all here */
+    for (int k = 0; k < 3; k++)
+        if (!cJSON_IsNull(NUM(gpu, keys[k], "measured")))
+            TEST_FAIL_("gpu %s.measured: not null (no local device)", keys[k]);
+    CHECK(cJSON_IsNumber(NUM(gpu, "rho", "measured")) &&
+          NUM(gpu, "rho", "measured")->valuedouble == NUM(cpu, "rho", "measured")->valuedouble);
+    cJSON_Delete(j);
+
+    /* the default platform is a catalog machine, not this one */
+    j = eval_json("--seed 5");
+    if (!j) return;
+    units = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "unit_metrics"), "units");
+    CHECK(cJSON_GetArraySize(units) >= 1);
+    int predicted = 0;
+    for (int i = 0; i < cJSON_GetArraySize(units); i++) {
+        const cJSON *u = cJSON_GetArrayItem(units, i);
+        CHECK(cJSON_IsNull(NUM(u, "dasi_prefill", "measured")));
+        CHECK(cJSON_IsNull(NUM(u, "dasi_decode", "measured")));
+        predicted += cJSON_IsNumber(NUM(u, "dasi_decode", "predicted"));
+    }
+    CHECK(predicted >= 1); /* the unit the plan decodes on */
+#undef NUM
+    cJSON_Delete(j);
+}
+
 TEST(calibrate_cli)
 {
     if (!model[0]) SKIP("no tiny model");
@@ -969,6 +1071,7 @@ int main(int argc, char **argv)
     RUN(few_shot_from_a_train_split);
     RUN(demo_model_end_to_end);
     RUN(measured_energy_beside_modeled);
+    RUN(unit_metrics_in_json);
     RUN(calibrate_cli);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "qeil/runtime.h"
+#include "runtime/rt_metrics.h"
 #include "test.h"
 
 static char qeil_bin[4200];
@@ -1207,6 +1208,167 @@ TEST(drift_detector)
     qeil_ctx_free(ctx);
 }
 
+/* rt_unit_metrics on synthetic measurements: DASI from times chosen to
+ * give a known fraction of the peak, Φ at the predicted temperature equal
+ * to the model's and lower when hotter, CPQ from the memory in use, and NAN
+ * for what cannot be measured (a unit with no local device). */
+TEST(unit_metrics_from_synthetic_measurements)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    static qeil_model_desc md;
+    if (qeil_model_load(ctx, model, &md) != QEIL_OK) {
+        TEST_FAIL_("load: %s", qeil_ctx_errmsg(ctx));
+        qeil_ctx_free(ctx);
+        return;
+    }
+    qeil_platform pf = *qeil_catalog_find("jetson-agx-orin-64gb");
+    snprintf(pf.units[0].device, sizeof pf.units[0].device, "cpu"); /* unit 1 stands for none */
+    qeil_workload_params wp = qeil_workload_default_params();
+    wp.prompt_tokens = 16;
+    wp.gen_tokens = 8;
+    wp.samples = 2;
+    qeil_workload wl;
+    CHECK_EQ_INT(qeil_workload_build(ctx, &md, &wp, &wl), QEIL_OK);
+    qeil_assignment a;
+    qeil_assignment_uniform(&a, &pf, &wl, 0, 2);
+    qeil_energy_params ep = qeil_energy_default_params();
+    qeil_eval ev;
+    CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &ev), QEIL_OK);
+    const uint32_t n = wl.n_units;
+    double t_pf[QEIL_MAX_WUNITS], t_dc[QEIL_MAX_WUNITS], temp[QEIL_MAX_UNITS];
+    uint8_t place[QEIL_MAX_WUNITS] = {0}; /* all on backend 0, "cpu" */
+    const double dc_tokens = 16, frac_pf = 0.25, frac_dc = 0.05;
+    double work_pf = 0, work_dc = 0, tp = 0, td = 0, work_pred_pf = 0;
+    for (uint32_t w = 0; w < n; w++) {
+        double peak = pf.units[0].peak_ops[wl.dtype[w]];
+        t_pf[w] = wl.u[w].pf_flops / peak / frac_pf;
+        t_dc[w] = wl.u[w].dc_flops * dc_tokens / peak / frac_dc;
+        work_pf += wl.u[w].pf_flops / peak;
+        work_dc += wl.u[w].dc_flops * dc_tokens / peak;
+        tp += t_pf[w];
+        td += t_dc[w];
+        work_pred_pf += ev.pf_time_s[w];
+    }
+    temp[0] = ev.dev_temp_C[0];
+    temp[1] = NAN;
+    rt_metrics_in in = {&pf, &wl, &a, &ev, n, place, t_pf, t_dc, dc_tokens, temp,
+                        0.5 * pf.pools[pf.units[0].pool].capacity_B};
+    qeil_runtime_unit_metrics um[QEIL_MAX_UNITS];
+    rt_unit_metrics(&in, um);
+    CHECK_EQ_STR(um[0].unit, pf.units[0].name);
+    CHECK_EQ_STR(um[0].device, "cpu");
+    CHECK_NEAR(um[0].dasi_meas[0], frac_pf, 1e-12, 1e-9);
+    CHECK_NEAR(um[0].dasi_meas[1], frac_dc, 1e-12, 1e-9);
+    CHECK_NEAR(um[0].dasi_pred[0], work_pf / work_pred_pf, 1e-12, 1e-9);
+    CHECK(um[0].dasi_pred[1] > 0 && um[0].dasi_pred[1] <= 1);
+    /* Φ at the model's own temperature is the model's; hotter leaks more */
+    CHECK(um[0].phi_pred > 0 && um[0].phi_pred < 1);
+    CHECK_NEAR(um[0].phi_meas, um[0].phi_pred, 1e-12, 1e-9);
+    temp[0] = ev.dev_temp_C[0] + 20;
+    rt_unit_metrics(&in, um);
+    CHECK(um[0].phi_meas < um[0].phi_pred);
+    CHECK_NEAR(um[0].rho_meas, 0.5, 1e-12, 0);
+    CHECK_NEAR(um[0].cpq_meas, 1.0, 1e-12, 1e-9);
+    CHECK(isfinite(um[0].rho_pred) && um[0].rho_pred > 0);
+    /* the unit with no local device: predicted only */
+    CHECK_EQ_STR(um[1].device, "");
+    CHECK(isnan(um[1].dasi_meas[0]) && isnan(um[1].dasi_meas[1]) && isnan(um[1].phi_meas));
+    CHECK(isnan(um[1].dasi_pred[0])); /* the plan put nothing there */
+    /* no memory reading: no measured CPQ */
+    in.mem_used_B = NAN;
+    rt_unit_metrics(&in, um);
+    CHECK(isnan(um[0].rho_meas) && isnan(um[0].cpq_meas));
+    /* /proc/meminfo under a root */
+    char dir[4300], path[4400];
+    snprintf(dir, sizeof dir, "%s/mi/proc", tmpdir);
+    char cmd[4500];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    CHECK(system(cmd) == 0);
+    snprintf(path, sizeof path, "%s/meminfo", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("MemTotal:       16000000 kB\nMemFree:         1000 kB\n"
+              "MemAvailable:   12000000 kB\n", f);
+        fclose(f);
+    }
+    snprintf(dir, sizeof dir, "%s/mi", tmpdir);
+    CHECK_NEAR(rt_meminfo_used_B(dir), 4000000.0 * 1024, 0, 0);
+    snprintf(dir, sizeof dir, "%s/nonexistent", tmpdir);
+    CHECK(isnan(rt_meminfo_used_B(dir)));
+    qeil_ctx_free(ctx);
+}
+
+/* Through a request: a profile whose unit stands for the CPU gets measured
+ * DASI beside the predicted one; a catalog platform (not this machine)
+ * only the predicted. */
+TEST(unit_metrics_through_a_request)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    for (int local = 0; local < 2; local++) {
+        qeil_platform pf = *qeil_catalog_find("jetson-agx-orin-64gb");
+        if (local) snprintf(pf.units[0].device, sizeof pf.units[0].device, "cpu");
+        qeil_runtime_params rp = qeil_runtime_default_params();
+        rp.model_path = model;
+        rp.platform = &pf;
+        rp.samples = 2;
+        rp.batch = 2;
+        rp.max_tokens = 6;
+        rp.n_threads = 1;
+        qeil_runtime *rt = NULL;
+        if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
+            TEST_FAIL_("create: %s", qeil_ctx_errmsg(ctx));
+            break;
+        }
+        CHECK_EQ_INT(qeil_runtime_unit_metrics_get(rt, NULL, 0), 0);
+        qeil_sampler_params sp = golden_sampler();
+        int32_t ids[64];
+        size_t n = 0;
+        qeil_runtime_config cfg = qeil_runtime_default_config();
+        cfg.plan_method = QEIL_METHOD_STANDARD;
+        cfg.select = QEIL_SELECT_MAJORITY;
+        uint32_t ci;
+        qeil_runtime_result r;
+        qeil_answer gold;
+        memset(&gold, 0, sizeof gold);
+        if (qeil_runtime_set_sampler(rt, &sp) != QEIL_OK ||
+            qeil_runtime_tokenize(rt, "Q: 1 + 1?\nA:", -1, 0, ids, 64, &n) != QEIL_OK) {
+            TEST_FAIL_("setup: %s", qeil_ctx_errmsg(ctx));
+            qeil_runtime_free(rt);
+            break;
+        }
+        qeil_workload_params wp = qeil_runtime_planning_workload(rt, (uint32_t)n);
+        qeil_runtime_request rq = {ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+        if (qeil_runtime_add_config(rt, &cfg, &wp, &ci) != QEIL_OK ||
+            qeil_runtime_begin(rt, &rq) != QEIL_OK || qeil_runtime_select(rt, ci, &r) != QEIL_OK) {
+            TEST_FAIL_("request: %s", qeil_ctx_errmsg(ctx));
+            qeil_runtime_free(rt);
+            break;
+        }
+        qeil_runtime_unit_metrics um[QEIL_MAX_UNITS];
+        CHECK_EQ_INT(qeil_runtime_unit_metrics_get(rt, um, QEIL_MAX_UNITS), pf.n_units);
+        qeil_runtime_config_info info;
+        CHECK_EQ_INT(qeil_runtime_config_get(rt, ci, &info), QEIL_OK);
+        int d = info.plan.pf_unit[1]; /* where the standard plan puts the work */
+        CHECK(um[d].dasi_pred[0] > 0 && um[d].dasi_pred[0] <= 1);
+        CHECK(um[d].dasi_pred[1] > 0 && um[d].dasi_pred[1] <= 1);
+        CHECK(isfinite(um[d].rho_pred) && isfinite(um[d].phi_pred));
+        if (local) {
+            /* the work ran on this CPU, which unit 0 stands for */
+            CHECK(um[0].dasi_meas[0] > 0 && um[0].dasi_meas[0] < 2);
+            CHECK(um[0].dasi_meas[1] > 0 && um[0].dasi_meas[1] < 2);
+            for (int k = 1; k < pf.n_units; k++) CHECK(isnan(um[k].dasi_meas[0]));
+        } else {
+            for (int k = 0; k < pf.n_units; k++)
+                CHECK(isnan(um[k].dasi_meas[0]) && isnan(um[k].dasi_meas[1]) &&
+                      isnan(um[k].rho_meas));
+        }
+        qeil_runtime_free(rt);
+    }
+    qeil_ctx_free(ctx);
+}
+
 /* A plan's device map becomes an engine placement through the profile's
  * device names, per phase; a unit standing for no local device, or for a
  * device this build has no backend for, is refused by name. */
@@ -1285,6 +1447,8 @@ int main(int argc, char **argv)
     RUN(null_handles);
     RUN(tasks_reader);
     RUN(plan_placement_maps_units_through_devices);
+    RUN(unit_metrics_from_synthetic_measurements);
+    RUN(unit_metrics_through_a_request);
     RUN(out_of_memory_fails_cleanly);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -606,6 +606,40 @@ QEIL_API uint32_t qeil_runtime_replan_count(const qeil_runtime *rt);
 QEIL_API qeil_status qeil_runtime_replan_get(const qeil_runtime *rt, uint32_t i, qeil_runtime_replan *out);
 
 
+/* ---- DASI, CPQ and Φ at run time ---- */
+
+/* Per unit of the platform, after qeil_runtime_select: the planner's
+ * values for the configuration's plan on the request's work, beside what
+ * this machine measured (docs/runtime.md "DASI, CPQ and Φ at run time").
+ * Measured values are NAN where they cannot be measured: the unit stands
+ * for no local device (a catalog platform: it is not this machine), ran no
+ * work, or has no sensor. */
+typedef struct {
+    char unit[QEIL_NAME_MAX];   /* the platform unit */
+    char device[QEIL_NAME_MAX]; /* the local device it stands for; "" none */
+    /* DASI, [0] prefill, [1] decode: the unit's work over its time, as a
+     * fraction of its nominal peak (Σ F_w / Π_d(dtype_w) over Σ t_w).
+     * pred: the plan's work units on it and the energy model's times;
+     * meas: the work units the engine ran on its device and their measured
+     * times (qeil_engine_unit_times) */
+    double dasi_pred[2], dasi_meas[2];
+    /* Φ = P_dyn / (P_dyn + P_leak(T)). pred: the energy model's over the
+     * request; meas: the same dynamic power with the leakage at the
+     * measured temperature (temp_C; the thermal guard's sensor for the unit) */
+    double phi_pred, phi_meas, temp_C;
+    /* the unit's memory pool: occupancy ρ and CPQ = ρ/(1−ρ). pred: the
+     * plan's resident bytes; meas: the memory in use on this machine
+     * (MemTotal − MemAvailable of <sensors root>/proc/meminfo) where the
+     * pool is the host's (a cpu unit's) */
+    char pool[QEIL_NAME_MAX];
+    double rho_pred, cpq_pred, rho_meas, cpq_meas;
+} qeil_runtime_unit_metrics;
+
+/* The last select's metrics: copies min(cap, n) entries, returns n (the
+ * platform's units; 0 before any select). */
+QEIL_API uint32_t qeil_runtime_unit_metrics_get(const qeil_runtime *rt,
+                                                qeil_runtime_unit_metrics *out, uint32_t cap);
+
 /* ------------------------------------------------------------------------ */
 /* Step-level decoding: sequences of several requests in one batch          */
 /* ------------------------------------------------------------------------ */

@@ -34,6 +34,7 @@ struct rt_guard {
     size_t log_begin;                 /* guard log length at the request's begin */
     qeil_sense_throttle thr;
     int have_first;
+    int now_read;                     /* 1 once `now` holds a reading */
     double max_temp_C;
     uint32_t readings;
     double t0;
@@ -149,6 +150,7 @@ static void read_now(rt_guard *g, qeil_sense_sample *into)
 {
     if (g->p.guard_hook) g->p.guard_hook(g->p.guard_hook_user);
     qeil_sense_read(g->s, into);
+    if (into == g->now) g->now_read = 1;
 }
 
 void rt_guard_begin(rt_guard *g, const qeil_eval *ev)
@@ -248,4 +250,12 @@ void rt_guard_report(const rt_guard *g, qeil_runtime_guard_report *out)
         out->actions = log + g->log_begin;
         out->n_actions = n - g->log_begin;
     }
+}
+
+double rt_guard_unit_temp(const rt_guard *g, int u)
+{
+    if (!g || !g->active || !g->now_read || u < 0 || u >= g->pf.n_units || g->temp_sensor[u] < 0)
+        return NAN;
+    const qeil_sense_reading *r = qeil_sense_sample_get(g->now, (size_t)g->temp_sensor[u]);
+    return r && r->status == QEIL_OK && isfinite(r->value) ? r->value : NAN;
 }

@@ -25,5 +25,8 @@ void rt_guard_poll(rt_guard *g);
 /* The request's work is done (so far): the throttle counters again. */
 void rt_guard_end(rt_guard *g);
 void rt_guard_report(const rt_guard *g, qeil_runtime_guard_report *out);
+/* The latest reading of unit u's temperature sensor (taken by the last
+ * poll or end); NAN when none maps to it or it did not read. */
+double rt_guard_unit_temp(const rt_guard *g, int u);
 
 #endif /* QEIL_RT_GUARD_H */

@@ -15,6 +15,7 @@
 
 #include "qeil/runtime.h"
 #include "runtime/rt_guard.h"
+#include "runtime/rt_metrics.h"
 #include "core/util.h"
 
 #define RT_DEFAULT_SAMPLES 8u
@@ -103,6 +104,10 @@ struct qeil_runtime {
     uint32_t rp_chunk;        /* in gen_chunk: sample slots 0..rp_chunk-1 live */
     qeil_runtime_recovery rec[QEIL_RUNTIME_MAX_RECOVERIES];
     uint32_t n_rec;
+    /* DASI, CPQ and Φ of the last select (rt_metrics.c) */
+    double ut_pf[QEIL_MAX_WUNITS]; /* engine unit times after the request's prefill */
+    qeil_runtime_unit_metrics um[QEIL_MAX_UNITS];
+    uint32_t n_um;
     int stepping; /* 1 inside the step API (seq_prefill, decode_step): recovery restores the
                      KV from the host copy only */
 };
@@ -1061,6 +1066,7 @@ qeil_status qeil_runtime_begin(qeil_runtime *rt, const qeil_runtime_request *rq)
     }
     rt->n_cached = 0;
     rt->prefill_s = qeil_clock_s() - t0;
+    qeil_engine_unit_times(rt->e, rt->ut_pf, rt->n_units);
     qeil_sense_cpu_meter_stop(rt->meter, &rt->prefill_meas);
     rt->begun = 1;
     return QEIL_OK;
@@ -1100,7 +1106,30 @@ static qeil_status request_energy(qeil_runtime *rt, const config *c, uint32_t n_
     out->latency_s = ev.latency_s;
     out->plan_feasible = ev.feasible;
     out->energy_src = QEIL_PROV_MODELED;
+
+    /* DASI, CPQ and Φ: the plan's beside this machine's (rt_metrics.c) */
+    double t_all[QEIL_MAX_WUNITS], t_dc[QEIL_MAX_WUNITS], temp[QEIL_MAX_UNITS];
+    uint8_t place[QEIL_MAX_WUNITS];
+    qeil_engine_unit_times(rt->e, t_all, rt->n_units);
+    for (uint32_t w = 0; w < rt->n_units; w++) t_dc[w] = t_all[w] - rt->ut_pf[w];
+    if (qeil_engine_get_placement(rt->e, place, rt->n_units) != QEIL_OK)
+        memset(place, 0, sizeof place);
+    for (int d = 0; d < rt->pf.n_units; d++) temp[d] = rt_guard_unit_temp(rt->guard, d);
+    double dc_tokens = 0; /* every sample the request decoded so far, whichever config drew it */
+    for (uint32_t i = 0; i < rt->n_cached; i++) dc_tokens += rt->cache[i].n_tokens;
+    rt_metrics_in mi = {&rt->pf, &wl, &a, &ev, rt->n_units, place, rt->ut_pf, t_dc, dc_tokens,
+                        temp, rt_meminfo_used_B(rt->p.meter.root)};
+    rt_unit_metrics(&mi, rt->um);
+    rt->n_um = (uint32_t)rt->pf.n_units;
     return QEIL_OK;
+}
+
+uint32_t qeil_runtime_unit_metrics_get(const qeil_runtime *rt, qeil_runtime_unit_metrics *out,
+                                       uint32_t cap)
+{
+    if (!rt) return 0;
+    for (uint32_t i = 0; out && i < rt->n_um && i < cap; i++) out[i] = rt->um[i];
+    return rt->n_um;
 }
 
 qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t ci, qeil_runtime_result *out)
