@@ -3,9 +3,10 @@
  * FIFO; up to --parallel of them hold an engine sequence each and decode
  * together, one token each per step, in one batched engine call (the
  * runtime's step API). A request joins between steps: its prefill runs
- * alone while the others wait one step. A cascade request (n samples) runs
- * alone once the running streams have finished: its prompt on sequence 0,
- * its samples forked into sequences 1..parallel and decoded together. */
+ * alone while the others wait one step. A cascade request (n samples)
+ * joins once a sequence is free: its prompt on sequence 0, its samples
+ * forked into the free sequences and decoded in the same steps as the
+ * running streams; the decode batch of a step is the plan's at its load. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,9 @@ typedef struct {
     uint32_t seqs[SERVE_MAX_PARALLEL], rowslot[SERVE_MAX_PARALLEL];
     int32_t toks[SERVE_MAX_PARALLEL];
     int active[SERVE_MAX_PARALLEL];
+    uint8_t rowcasc[SERVE_MAX_PARALLEL];   /* row r of a step: 1 a cascade sample, 0 a stream */
+    const float *crow[SERVE_MAX_PARALLEL]; /* a cascade sample's logits row, by chunk index */
+    uint32_t cslot[SERVE_MAX_PARALLEL];    /* a cascade sample's slot (sequence 1 + slot) */
     uint32_t n_rec_seen; /* the runtime's recoveries counted so far */
 } worker;
 
@@ -393,12 +397,15 @@ static void prefill_fresh(worker *w)
     }
 }
 
-static void step(worker *w)
+/* Sample the next token of every running stream; a stream that ended is
+ * finished and its slot released, the others are appended to the step's
+ * rows from w->seqs[*m] on (rowcasc 0). */
+static void collect_streams(worker *w, uint32_t *m_io)
 {
     serve_server *s = w->s;
     char piece[QEIL_TOKENIZER_MAX_TOKEN_BYTES + 8];
     const int32_t eos = qeil_tokenizer_eos(s->tk);
-    uint32_t m = 0;
+    uint32_t m = *m_io;
     for (uint32_t i = 0; i < s->parallel; i++) {
         slot *sl = &w->sl[i];
         serve_job *j = sl->job;
@@ -441,10 +448,23 @@ static void step(worker *w)
             w->seqs[m] = 1 + i;
             w->toks[m] = tok;
             w->rowslot[m] = i;
+            w->rowcasc[m] = 0;
             m++;
         }
     }
-    if (m == 0) return;
+    *m_io = m;
+}
+
+/* One decode step of the m rows collected (streams, and a running
+ * cascade's samples when casc is not NULL), in engine calls of the batch
+ * the plan gives at load m; each stream row's accounting and logits row.
+ * The cascade's rows get their logits rows; its accounting is summed into
+ * casc. Returns the engine's status (a failed stream is finished here). */
+static qeil_status decode_rows(worker *w, uint32_t m, serve_job *casc)
+{
+    serve_server *s = w->s;
+    qeil_status worst = QEIL_OK;
+    if (m == 0) return QEIL_OK;
     const uint32_t load = m, b = serve_decode_batch(s, load);
     for (uint32_t r0 = 0; r0 < m; r0 += b) {
         uint32_t c = m - r0 < b ? m - r0 : b;
@@ -454,8 +474,13 @@ static void step(worker *w)
                                                   w->lg + (size_t)r0 * s->n_vocab);
         double dt = cli_now_s() - t0;
         serve_job *in_step[SERVE_MAX_PARALLEL];
-        for (uint32_t r = 0; r < c; r++) in_step[r] = w->sl[w->rowslot[r0 + r]].job;
-        note_recoveries(w, in_step, c);
+        uint32_t n_in = 0, n_casc = 0;
+        for (uint32_t r = r0; r < r0 + c; r++) {
+            if (w->rowcasc[r]) n_casc++;
+            else in_step[n_in++] = w->sl[w->rowslot[r]].job;
+        }
+        if (n_casc) in_step[n_in++] = casc;
+        note_recoveries(w, in_step, n_in);
         qeil_sense_measure ms;
         qeil_sense_cpu_meter_stop(w->meter, &ms);
         ms.energy_J /= c; /* NAN stays NAN */
@@ -467,8 +492,23 @@ static void step(worker *w)
         s->last_batch = c;
         s->last_load = load;
         pthread_mutex_unlock(&s->mu);
+        if (st != QEIL_OK) worst = st;
+        if (n_casc) { /* the cascade's share: its rows of the step */
+            casc->busy_s += dt * n_casc / c;
+            qeil_sense_measure mc = ms;
+            mc.energy_J *= n_casc;
+            mc.t_s *= n_casc;
+            casc->meas = qeil_sense_measure_add(casc->meas, mc);
+            casc->dec_steps++;
+            casc->dec_seqs += c;
+            casc->dec_load += load;
+        }
         for (uint32_t r = r0; r < r0 + c; r++) {
             uint32_t i = w->rowslot[r];
+            if (w->rowcasc[r]) { /* a cascade sample: its row for the next sampling */
+                w->crow[i] = w->lg + (size_t)r * s->n_vocab;
+                continue;
+            }
             serve_job *j = w->sl[i].job;
             j->busy_s += dt / c;
             j->dec_steps++;
@@ -483,6 +523,14 @@ static void step(worker *w)
             }
         }
     }
+    return worst;
+}
+
+static void step(worker *w)
+{
+    uint32_t m = 0;
+    collect_streams(w, &m);
+    decode_rows(w, m, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -531,7 +579,9 @@ static int is_cancelled(serve_server *s, serve_job *j)
     return c;
 }
 
-/* Samples first..first+c-1 (c <= parallel) forked from sequence 0. */
+/* Samples first..first+c-1 forked from sequence 0 into the free slots
+ * w->cslot[0..c-1], decoded together with the running streams (their
+ * sequences join each step: one batch across requests). */
 static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32_t c)
 {
     serve_server *s = w->s;
@@ -545,11 +595,11 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
         r->logprob_sum = 0;
         r->flags = 0;
         if (buf_add(&r->text, &r->len, &r->cap, "", 0) != 0) return QEIL_ERR_NOMEM;
-        if ((st = qeil_runtime_seq_fork(s->rt, 0, 1 + k)) != QEIL_OK) return st;
+        if ((st = qeil_runtime_seq_fork(s->rt, 0, 1 + w->cslot[k])) != QEIL_OK) return st;
         qeil_sampler_set_seed(j->smp[k], mix64(j->seed ^ mix64(first + k)));
         memcpy(w->hist + k * hcap, j->prompt, sizeof(int32_t) * j->n_prompt);
         w->hlen[k] = j->n_prompt;
-        w->sl[k].row = w->lg0;
+        w->crow[k] = w->lg0;
         w->active[k] = 1;
     }
     for (;;) {
@@ -560,7 +610,7 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
             serve_sample *r = &j->samples[first + k];
             int32_t tok;
             qeil_sampler_logprob lp;
-            if ((st = qeil_sampler_sample(j->smp[k], w->sl[k].row, s->n_vocab, w->hist + k * hcap,
+            if ((st = qeil_sampler_sample(j->smp[k], w->crow[k], s->n_vocab, w->hist + k * hcap,
                                           w->hlen[k], &tok, &lp)) != QEIL_OK)
                 return st;
             if (tok == eos || tok == s->eot) {
@@ -581,43 +631,20 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
                 r->text[cut] = '\0';
                 w->active[k] = 0;
             } else if (r->n_tokens >= j->max_tokens ||
-                       qeil_runtime_seq_len(s->rt, 1 + k) >= s->n_ctx) {
+                       qeil_runtime_seq_len(s->rt, 1 + w->cslot[k]) >= s->n_ctx) {
                 r->flags |= QEIL_SAMPLE_HIT_LIMIT;
                 w->active[k] = 0;
             } else {
-                w->seqs[m] = 1 + k;
+                w->seqs[m] = 1 + w->cslot[k];
                 w->toks[m] = tok;
                 w->rowslot[m] = k;
+                w->rowcasc[m] = 1;
                 m++;
             }
         }
         if (m == 0) break;
-        const uint32_t load = m, b = serve_decode_batch(s, load);
-        for (uint32_t r0 = 0; r0 < m; r0 += b) {
-            uint32_t cn = m - r0 < b ? m - r0 : b;
-            qeil_sense_cpu_meter_start(w->meter);
-            double t0 = cli_now_s();
-            st = qeil_runtime_decode_step(s->rt, w->seqs + r0, w->toks + r0, cn,
-                                          w->lg + (size_t)r0 * s->n_vocab);
-            double dt = cli_now_s() - t0;
-            note_recoveries(w, &j, 1);
-            qeil_sense_measure ms;
-            qeil_sense_cpu_meter_stop(w->meter, &ms);
-            j->busy_s += dt;
-            j->meas = qeil_sense_measure_add(j->meas, ms);
-            j->dec_steps++;
-            j->dec_seqs += cn;
-            j->dec_load += load;
-            pthread_mutex_lock(&s->mu);
-            s->busy_s += dt;
-            s->steps++;
-            s->step_seqs += cn;
-            s->last_batch = cn;
-            s->last_load = load;
-            pthread_mutex_unlock(&s->mu);
-            if (st != QEIL_OK) return st;
-        }
-        for (uint32_t r = 0; r < m; r++) w->sl[w->rowslot[r]].row = w->lg + (size_t)r * s->n_vocab;
+        collect_streams(w, &m); /* the running streams share the step */
+        if ((st = decode_rows(w, m, j)) != QEIL_OK) return st;
     }
     return QEIL_OK;
 }
@@ -626,11 +653,15 @@ static qeil_status cascade_gen(void *user, uint32_t first, uint32_t n, qeil_samp
 {
     cascade_ctx *cc = user;
     serve_job *j = cc->j;
+    worker *w = cc->w;
     if ((uint64_t)first + n > j->n) return QEIL_ERR_RANGE;
     for (uint32_t k = first; k < first + n;) {
-        uint32_t c = first + n - k;
-        if (c > cc->w->s->parallel) c = cc->w->s->parallel;
-        qeil_status st = cascade_chunk(cc->w, j, k, c);
+        /* the slots no stream holds now (streams end, never start, meanwhile) */
+        uint32_t c = 0;
+        for (uint32_t i = 0; i < w->s->parallel && c < first + n - k; i++)
+            if (!w->sl[i].job) w->cslot[c++] = i;
+        if (c == 0) return QEIL_ERR_RANGE; /* admission keeps one free: not reached */
+        qeil_status st = cascade_chunk(w, j, k, c);
         if (st != QEIL_OK) return st;
         k += c;
     }
@@ -720,7 +751,11 @@ static void *worker_main(void *arg)
                 continue;
             }
             if (j->cascade) {
-                if (s->n_active == 0) {
+                /* it decodes beside the running streams, in the slots they
+                 * leave free (at least one) */
+                uint32_t held = 0;
+                for (uint32_t i = 0; i < s->parallel; i++) held += w->sl[i].job != NULL;
+                if (held < s->parallel) {
                     casc = pop_locked(s);
                     casc->state = JOB_RUNNING;
                     casc->t_start_s = cli_now_s();
@@ -740,6 +775,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&s->mu);
         if (casc) {
+            prefill_fresh(w); /* streams admitted with it: prefilled before it runs */
             run_cascade(w, casc);
             continue;
         }

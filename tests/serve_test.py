@@ -531,6 +531,56 @@ def api_key_checks(srv):
         check(st == 200, "health is open: %d" % st)
 
 
+def t_cascade_beside_streams():
+    """A cascade request decodes its samples in the slots the running
+    streams leave free, in the same engine steps: a stream that runs
+    alongside gets the text it gets alone, with a mean decode batch above
+    one (only the cascade's samples can have joined it), and the cascade
+    selects what it selects alone."""
+    srv = Server(LONG, "--parallel", "4", "-c", "2048")
+    try:
+        sbody = {"prompt": "Hello", "max_tokens": 600, "temperature": 0}
+        cbody = {"prompt": "Q: 2 + 2?\nA:", "max_tokens": 8, "n": 4, "selection": "cascade",
+                 "seed": 3, "temperature": 0.9}
+        st, j, text, _ = srv.post("/v1/completions", sbody)
+        check(st == 200, "stream alone: %d %s" % (st, text))
+        s_alone = j["choices"][0]["text"]
+        st, j, text, _ = srv.post("/v1/completions", cbody)
+        check(st == 200, "cascade alone: %d %s" % (st, text))
+        c_alone = (j["choices"][0]["text"], j["usage"]["selection"]["samples_drawn"])
+        # the stream first (read until it has begun), then the cascade
+        c = srv.conn()
+        sb = dict(sbody)
+        sb["stream"] = True
+        c.request("POST", "/v1/completions", body=json.dumps(sb),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        check(r.status == 200, "stream: %d" % r.status)
+        buf = r.read1(100) if hasattr(r, "read1") else r.read(100)
+        st, j, text, _ = srv.post("/v1/completions", cbody)
+        check(st == 200, "cascade beside the stream: %d %s" % (st, text))
+        check((j["choices"][0]["text"], j["usage"]["selection"]["samples_drawn"]) == c_alone,
+              "cascade beside the stream %r, alone %r" %
+              ((j["choices"][0]["text"], j["usage"]["selection"]["samples_drawn"]), c_alone))
+        buf += r.read()
+        c.close()
+        pieces, usage = [], None
+        for line in buf.decode("utf-8").split("\n"):
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            ev = json.loads(line[6:])
+            if ev.get("choices"):
+                pieces.append(ev["choices"][0].get("text", ""))
+            if ev.get("usage"):
+                usage = ev["usage"]
+        check("".join(pieces) == s_alone, "stream beside the cascade differs from alone")
+        check(usage is not None and usage["decode_batch_mean"] > 1.0,
+              "the stream shared no step with the cascade: %s" %
+              (usage and usage["decode_batch_mean"]))
+    finally:
+        check(srv.stop() == 0, "exit")
+
+
 def t_busy_disconnect_slow():
     # a context of 8192: 5000 tokens take seconds, the client leaves before
     srv = Server(LONG, "--parallel", "1", "--queue", "0", "--timeout", "2", "-c", "8192")
@@ -866,6 +916,7 @@ def main():
     run_test("serve_page_headless_chromium", lambda: t_page(main_srv))
     run_test("serve_api_key", t_api_key)
     run_test("serve_plan_file", t_plan_file)
+    run_test("serve_cascade_beside_streams", t_cascade_beside_streams)
     run_test("serve_fault_recovered", t_fault_recovered)
     run_test("serve_throttle_ground_truth", t_throttle_ground_truth)
     run_test("serve_429_disconnect_slow_client", t_busy_disconnect_slow)
