@@ -739,7 +739,7 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             break;
         }
-        /* admit, in order: a cascade waits for the running streams */
+        /* admit, in order: a cascade needs one free sequence; later requests wait for it */
         while (s->head) {
             serve_job *j = s->head;
             if (j->cancelled) {
