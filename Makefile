@@ -141,11 +141,11 @@ endif
 # with the multiarch arm64 libc (-L /; the cross toolchain's own libc hangs
 # in pthread_create under this qemu). A subset: the suites of the code that
 # differs by architecture or is heavy in arithmetic (kernels, engine,
-# sampler, tokenizer, core, model loading); the CLI suites exec the qeil
+# threads bound to core clusters, sampler, tokenizer, core, model loading); the CLI suites exec the qeil
 # binary themselves, which needs binfmt_misc, and the rest is portable
 # bookkeeping the x86 run already covers. Installed by install-deps.sh --test.
 ARM_CROSS ?= aarch64-linux-gnu-
-ARM_TESTS ?= test_kernels test_engine test_sampler test_tokenizer test_core test_gguf test_model test_mkmodel
+ARM_TESTS ?= test_kernels test_engine test_affinity test_sampler test_tokenizer test_core test_gguf test_model test_mkmodel
 ARM_QEMU  ?= qemu-aarch64-static -L /
 # test_kernels runs once more on a core without SDOT or I8MM (the NEON
 # level's plain ASIMD integer kernels and tiles), with test_core (which

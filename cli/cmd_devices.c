@@ -16,12 +16,14 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: qeil devices [options]\n\n"
-               "List the devices qeil can run work units on: the CPU (placement name 'cpu')\n"
-               "and each Vulkan physical device ('vk0', 'vk1', ...; units run on vk0) with\n"
-               "its type, Vulkan version, memory heaps, subgroup size and the features the\n"
-               "shaders use. Without a Vulkan loader or driver the reason is printed and\n"
-               "everything runs on the CPU. Vulkan is loaded from libvulkan.so.1, or from\n"
-               "$QEIL_VULKAN_LIB when set.\n\n"
+               "List the devices qeil can run work units on: the CPU (placement name 'cpu'),\n"
+               "one CPU device per core cluster ('cpu-big', 'cpu-little', 'cpu-p', 'cpu-e':\n"
+               "threads bound to the cluster's CPUs; $QEIL_CPU_CLUSTERS=a=0,b=1 treats core\n"
+               "sets as clusters, docs/engine.md) and each Vulkan physical device ('vk0',\n"
+               "'vk1', ...; units run on vk0) with its type, Vulkan version, memory heaps,\n"
+               "subgroup size and the features the shaders use. Without a Vulkan loader or\n"
+               "driver the reason is printed and everything runs on the CPU. Vulkan is\n"
+               "loaded from libvulkan.so.1, or from $QEIL_VULKAN_LIB when set.\n\n"
                "options:\n"
                "  --output FMT   table (default) or json\n"
                "  -h, --help     this help\n\n"
@@ -75,6 +77,14 @@ int cmd_devices(int argc, char **argv)
         qeil_ctx_free(ctx);
         return cli_fail(CMD, "out of memory");
     }
+    /* core clusters: a bad QEIL_CPU_CLUSTERS is an error (docs/engine.md) */
+    char cl_source[32];
+    if (qeil_engine_cpu_clusters(ctx, cl_source, sizeof cl_source) != QEIL_OK) {
+        const int r = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+        qeil_free(ctx, d);
+        qeil_ctx_free(ctx);
+        return r;
+    }
     size_t n = 0;
     const int have_vk = qeil_vk_devices(ctx, d, QEIL_VK_MAX_DEVICES, &n) == QEIL_OK;
     const char *why = have_vk ? NULL : qeil_ctx_errmsg(ctx);
@@ -92,6 +102,20 @@ int cmd_devices(int argc, char **argv)
         cJSON_AddStringToObject(c, "type", "cpu");
         cJSON_AddNumberToObject(c, "cpus", n_cpus);
         cJSON_AddItemToArray(arr, c);
+        for (size_t id = 3; id < qeil_engine_n_backends(); id++) {
+            char list[256];
+            const int nc = qeil_engine_device_cpus(id, list, sizeof list);
+            if (nc < 1) continue;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "id", qeil_engine_device_name(id));
+            cJSON_AddStringToObject(o, "backend", "cpu");
+            cJSON_AddStringToObject(o, "name", cpu);
+            cJSON_AddStringToObject(o, "type", "cpu cluster");
+            cJSON_AddNumberToObject(o, "cpus", nc);
+            cJSON_AddStringToObject(o, "cpu_list", list);
+            cJSON_AddItemToArray(arr, o);
+        }
+        cJSON_AddStringToObject(j, "cpu_clusters", cl_source);
         for (size_t i = 0; i < n; i++) {
             char id[24], ver[48];
             snprintf(id, sizeof id, "vk%zu", i);
@@ -128,6 +152,13 @@ int cmd_devices(int argc, char **argv)
         cJSON_Delete(j);
     } else {
         printf("%-5s %-10s %s (%d CPUs)\n", "cpu", "cpu", cli_term(cpu), n_cpus);
+        for (size_t id = 3; id < qeil_engine_n_backends(); id++) {
+            char list[256];
+            const int nc = qeil_engine_device_cpus(id, list, sizeof list);
+            if (nc < 1) continue;
+            printf("%-5s %-10s CPUs %s, threads bound (core cluster, found by %s)\n",
+                   qeil_engine_device_name(id), "cpu", list, cl_source);
+        }
         for (size_t i = 0; i < n; i++) {
             printf("vk%-3zu %-10s %s (Vulkan %u.%u.%u%s)\n", i, qeil_vk_device_type_name(d[i].type),
                    cli_term(d[i].name), d[i].api_major, d[i].api_minor, d[i].api_patch,

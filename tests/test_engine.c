@@ -1238,7 +1238,7 @@ TEST(cpu_backend_activations_over_the_pool)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
     const qeil_backend *be = &qeil_backend_cpu;
-    qeil_backend_config cfg = {ctx, 3, 8, 64};
+    qeil_backend_config cfg = {.ctx = ctx, .n_threads = 3, .max_rows = 8, .max_ctx = 64};
     void *st = NULL;
     CHECK_EQ_INT(be->create(&cfg, &st), QEIL_OK);
     enum { N = 3 * 16384 + 77 };

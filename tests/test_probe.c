@@ -671,6 +671,9 @@ TEST(probe_measures_clusters)
     CHECK_EQ_INT(cpf.n_units, 2);
     CHECK_EQ_STR(cpf.units[0].name, "cpu-big");
     CHECK_EQ_STR(cpf.units[1].name, "cpu-little");
+    /* each names the engine device bound to its cores (docs/engine.md) */
+    CHECK_EQ_STR(cpf.units[0].device, "cpu-big");
+    CHECK_EQ_STR(cpf.units[1].device, "cpu-little");
     CHECK_CONTAINS(cpf.description, "a unit per core cluster");
     for (int k = 0; k < 2; k++) {
         const qeil_unit *u = &cpf.units[k];

@@ -98,7 +98,7 @@ static int pair_open(pair *p)
     p->ctx = qeil_ctx_create(NULL);
     p->be[0] = &qeil_backend_cpu;
     p->be[1] = &qeil_backend_vulkan;
-    qeil_backend_config cfg = {p->ctx, 2, 128, 128};
+    qeil_backend_config cfg = {.ctx = p->ctx, .n_threads = 2, .max_rows = 128, .max_ctx = 128};
     if (p->be[0]->create(&cfg, &p->st[0]) != QEIL_OK) {
         printf("  cpu create: %s\n", qeil_ctx_errmsg(p->ctx));
         return 0;
@@ -168,7 +168,7 @@ TEST(vulkan_missing_loader_is_a_reason)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
     setenv("QEIL_VULKAN_LIB", "/nonexistent/libvulkan.so.1", 1);
-    qeil_backend_config cfg = {ctx, 1, 16, 16};
+    qeil_backend_config cfg = {.ctx = ctx, .n_threads = 1, .max_rows = 16, .max_ctx = 16};
     void *st = (void *)&cfg;
     CHECK_EQ_INT(qeil_backend_vulkan.create(&cfg, &st), QEIL_ERR_UNSUPPORTED);
     CHECK(st == NULL);

@@ -112,8 +112,8 @@ QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *ba
  * or "emb..b7:cpu,b8..head:vk0": comma-separated RANGE:DEVICE items;
  * RANGE is "all", a unit or UNIT..UNIT (inclusive, in order), a unit is
  * emb, b0..b<n_layers-1> or head; DEVICE is cpu, vk0 (the "vulkan"
- * backend, Vulkan device 0) or cpu1 (the cpu backend as a second unit,
- * qeil_engine_device_name). Every unit exactly once. Errors name the item:
+ * backend, Vulkan device 0), cpu1 (the cpu backend as a second unit) or
+ * cpu-NAME (a core cluster, below; qeil_engine_device_name). Every unit exactly once. Errors name the item:
  * QEIL_ERR_FORMAT (syntax, unknown unit), QEIL_ERR_RANGE (a block past the
  * last, a backwards range), QEIL_ERR_NOTFOUND (unknown device),
  * QEIL_ERR_INVALID (a unit placed twice or not at all). Whether the device
@@ -122,9 +122,35 @@ QEIL_API qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint3
                                  uint8_t *backend, uint32_t n_units);
 
 /* The local device names a placement uses: "cpu", "vk0" (the vulkan
- * backend), "cpu1" (the cpu backend as a second CPU unit); index = backend
- * id. NULL for an id past the last. */
+ * backend), "cpu1" (the cpu backend as a second CPU unit), then one
+ * "cpu-NAME" per core cluster (ids 3.., below); index = backend id. NULL
+ * for an id past the last. */
 QEIL_API const char *qeil_engine_device_name(size_t id);
+
+/* ---- CPU devices bound to core clusters (docs/engine.md "CPU clusters") ----
+ *
+ * Where the CPU has several core clusters (big.LITTLE, x86 P- and E-cores:
+ * read from sysfs as `qeil probe` does), or $QEIL_CPU_CLUSTERS names core
+ * sets ("NAME=LIST[,NAME=LIST...]", e.g. "p=0-3,e=4-7" or "a=0,b=1"), each
+ * cluster is a device "cpu-NAME" after "cpu", "vk0" and "cpu1": the cpu
+ * backend with min(n_threads, the cluster's CPUs) worker threads bound to
+ * the cluster's CPUs (the calling thread's affinity is not changed). "cpu"
+ * stays unbound, on every usable CPU. The table is read again when
+ * $QEIL_CPU_CLUSTERS or the calling thread's affinity changes, so the
+ * device count and names may change between calls; qeil_engine_open
+ * refuses a bad override with its error. */
+
+/* The CPUs device id is bound to, as a CPU list ("4-7") in buf[n] (may be
+ * NULL); returns how many (0: a device bound to no core set, "cpu",
+ * "cpu1", "vk0", or an id past the last). */
+QEIL_API int qeil_engine_device_cpus(size_t id, char *buf, size_t n);
+/* Whether the clusters could be read: QEIL_OK, with how they were found
+ * in source[n] ("override", "cpu_type", "cpu_capacity",
+ * "cpuinfo_max_freq", "uniform": one cluster, so no cluster device); or a
+ * bad $QEIL_CPU_CLUSTERS's error, naming the cluster and item
+ * (QEIL_ERR_FORMAT, QEIL_ERR_RANGE: a CPU that does not exist or that this
+ * thread may not run on, QEIL_ERR_INVALID: a name or CPU given twice). */
+QEIL_API qeil_status qeil_engine_cpu_clusters(qeil_ctx *ctx, char *source, size_t n);
 
 /* The current placement: backend[u] for u < n_units (n_units must be the
  * model's). */

@@ -8,8 +8,10 @@
  * bounded (QEIL_TPOOL_SPIN) so idle workers go to sleep and leave the cores
  * to other processes.
  */
+#define _GNU_SOURCE /* pthread_attr_setaffinity_np, cpu_set_t */
 #include "core/threadpool.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -20,7 +22,9 @@
 struct qeil_tpool {
     qeil_ctx *ctx;
     int n_threads;
-    pthread_t *workers; /* n_threads - 1 */
+    int pinned;         /* 1: every thread is a worker bound to a CPU set; the caller waits */
+    int n_workers;      /* n_threads - 1, or n_threads when pinned */
+    pthread_t *workers; /* n_workers */
     int n_started;
 
     pthread_mutex_t mu;
@@ -81,7 +85,7 @@ static void *worker_main(void *p)
 /* Worker i's argument lives just after the pthread_t array. */
 static worker_arg *worker_args(qeil_tpool *pool)
 {
-    return (worker_arg *)(void *)(pool->workers + (pool->n_threads - 1));
+    return (worker_arg *)(void *)(pool->workers + pool->n_workers);
 }
 
 static void stop_workers(qeil_tpool *pool)
@@ -94,23 +98,58 @@ static void stop_workers(qeil_tpool *pool)
     pool->n_started = 0;
 }
 
-qeil_status qeil_tpool_create(qeil_ctx *ctx, int n_threads, qeil_tpool **out)
+static qeil_status pool_create(qeil_ctx *ctx, int n_threads, const int *cpus, int n_cpus,
+                               qeil_tpool **out)
 {
     if (!out) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "tpool: out is NULL");
     *out = NULL;
     if (n_threads < 1 || n_threads > QEIL_TPOOL_MAX_THREADS)
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "threads: %d (allowed 1..%d)", n_threads,
                              QEIL_TPOOL_MAX_THREADS);
+    pthread_attr_t attr;
+    pthread_attr_t *pattr = NULL;
+    if (cpus) {
+#ifdef __linux__
+        if (n_cpus < 1)
+            return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "tpool: %d CPUs to bind to (allowed >= 1)",
+                                 n_cpus);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int i = 0; i < n_cpus; i++) {
+            if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "tpool: cpu %d (allowed 0..%d)", cpus[i],
+                                     CPU_SETSIZE - 1);
+            CPU_SET(cpus[i], &set);
+        }
+        if (pthread_attr_init(&attr) != 0)
+            return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "tpool: out of memory");
+        pattr = &attr;
+        if (pthread_attr_setaffinity_np(pattr, sizeof set, &set) != 0) {
+            pthread_attr_destroy(pattr);
+            return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "tpool: cannot bind threads to CPUs");
+        }
+#else
+        (void)n_cpus;
+        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                             "tpool: binding threads to CPUs needs Linux (sched_setaffinity)");
+#endif
+    }
     qeil_tpool *pool = qeil_calloc(ctx, 1, sizeof *pool);
-    if (!pool) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "tpool: out of memory");
+    if (!pool) {
+        if (pattr) pthread_attr_destroy(pattr);
+        return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "tpool: out of memory");
+    }
     pool->ctx = ctx;
     pool->n_threads = n_threads;
-    size_t nw = (size_t)n_threads - 1;
+    pool->pinned = cpus != NULL;
+    pool->n_workers = pool->pinned ? n_threads : n_threads - 1;
+    size_t nw = (size_t)pool->n_workers;
     /* one allocation: pthread_t[nw] then worker_arg[nw]; pthread_t's
      * alignment (8 on Linux) also suits worker_arg */
     pool->workers = qeil_calloc(ctx, 1, nw * (sizeof(pthread_t) + sizeof(worker_arg)) + 1);
     if (!pool->workers) {
         qeil_free(ctx, pool);
+        if (pattr) pthread_attr_destroy(pattr);
         return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "tpool: out of memory");
     }
     pthread_mutex_init(&pool->mu, NULL);
@@ -124,17 +163,38 @@ qeil_status qeil_tpool_create(qeil_ctx *ctx, int n_threads, qeil_tpool **out)
     worker_arg *wa = worker_args(pool);
     for (size_t i = 0; i < nw; i++) {
         wa[i].pool = pool;
-        wa[i].ith = (int)i + 1;
-        if (pthread_create(&pool->workers[i], NULL, worker_main, &wa[i]) != 0) {
+        wa[i].ith = pool->pinned ? (int)i : (int)i + 1;
+        const int rc = pthread_create(&pool->workers[i], pattr, worker_main, &wa[i]);
+        if (rc != 0) {
             qeil_tpool_free(pool);
+            if (pattr) pthread_attr_destroy(pattr);
+            if (pattr && rc == EINVAL)
+                return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
+                                     "threads: the kernel refused to bind a worker to its CPUs "
+                                     "(none of them is allowed to this process?)");
             return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED,
                                  "threads: %d (could start only %zu worker threads)", n_threads, i);
         }
         pool->n_started++;
     }
+    if (pattr) pthread_attr_destroy(pattr);
     *out = pool;
     return QEIL_OK;
 }
+
+qeil_status qeil_tpool_create(qeil_ctx *ctx, int n_threads, qeil_tpool **out)
+{
+    return pool_create(ctx, n_threads, NULL, 0, out);
+}
+
+qeil_status qeil_tpool_create_pinned(qeil_ctx *ctx, int n_threads, const int *cpus, int n_cpus,
+                                     qeil_tpool **out)
+{
+    if (!cpus) return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "tpool: cpus is NULL");
+    return pool_create(ctx, n_threads, cpus, n_cpus, out);
+}
+
+int qeil_tpool_pinned(const qeil_tpool *pool) { return pool ? pool->pinned : 0; }
 
 void qeil_tpool_free(qeil_tpool *pool)
 {
@@ -155,20 +215,20 @@ int qeil_tpool_n_threads(const qeil_tpool *pool)
 
 void qeil_tpool_run(qeil_tpool *pool, qeil_tpool_task task, void *arg)
 {
-    if (!pool || pool->n_threads == 1) {
+    if (!pool || (pool->n_threads == 1 && !pool->pinned)) {
         task(arg, 0, 1);
         return;
     }
     pool->task = task;
     pool->arg = arg;
-    atomic_store(&pool->pending, pool->n_threads - 1);
+    atomic_store(&pool->pending, pool->n_workers);
     /* bump under the mutex so a worker about to sleep cannot miss it */
     pthread_mutex_lock(&pool->mu);
     atomic_fetch_add(&pool->generation, 1);
     pthread_cond_broadcast(&pool->cv_work);
     pthread_mutex_unlock(&pool->mu);
 
-    task(arg, 0, pool->n_threads);
+    if (!pool->pinned) task(arg, 0, pool->n_threads); /* pinned: only its workers run */
 
     for (int spin = 0; atomic_load(&pool->pending) != 0 && spin < QEIL_TPOOL_SPIN; spin++)
         cpu_relax();
@@ -218,7 +278,7 @@ static void pfor_task(void *p, int ith, int nth)
 void qeil_tpool_parallel_for(qeil_tpool *pool, int64_t n, qeil_tpool_range range, void *arg)
 {
     if (n <= 0) return;
-    if (!pool || pool->n_threads == 1) {
+    if (!pool || (pool->n_threads == 1 && !pool->pinned)) {
         range(arg, 0, n);
         return;
     }

@@ -16,7 +16,8 @@
  *
  * Thread-safety: one thread at a time may dispatch on a pool (the engine's
  * driver thread); dispatches do not nest. The calling thread takes part as
- * thread 0, so a pool of 1 thread starts no threads at all.
+ * thread 0, so a pool of 1 thread starts no threads at all (a pinned pool,
+ * below, is the exception).
  */
 #ifndef QEIL_ENGINE_THREADPOOL_H
 #define QEIL_ENGINE_THREADPOOL_H
@@ -38,6 +39,17 @@ typedef void (*qeil_tpool_range)(void *arg, int64_t begin, int64_t end);
  * caller; n_threads - 1 workers are started. ctx (may be NULL) supplies the
  * allocator and receives the error; it must outlive the pool. */
 qeil_status qeil_tpool_create(qeil_ctx *ctx, int n_threads, qeil_tpool **out);
+/* A pool whose n_threads threads are all workers bound to the CPUs
+ * cpus[0..n_cpus) (each may run on any of them: pthread affinity, Linux),
+ * for a CPU device on one core cluster (docs/engine.md, "CPU clusters").
+ * The dispatching thread does not compute (its own affinity is left
+ * alone): it publishes the task and waits, so a pool of 1 thread starts
+ * one worker. QEIL_ERR_UNSUPPORTED where the kernel refuses the binding
+ * (a CPU outside the process's cpuset) or off Linux. */
+qeil_status qeil_tpool_create_pinned(qeil_ctx *ctx, int n_threads, const int *cpus, int n_cpus,
+                                     qeil_tpool **out);
+/* 1 for a pool from qeil_tpool_create_pinned. */
+int qeil_tpool_pinned(const qeil_tpool *pool);
 /* Stop and join the workers. NULL is a no-op. Not during a dispatch. */
 void qeil_tpool_free(qeil_tpool *pool);
 int qeil_tpool_n_threads(const qeil_tpool *pool);

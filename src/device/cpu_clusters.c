@@ -122,6 +122,18 @@ static int keys_type(const char *root, const int *cpus, int n, double *key)
     return 0;
 }
 
+/* Fold cpu's capacity and top clock into its cluster's. */
+static void add_props(const char *root, qeil_cpu_cluster *c, int cpu)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cpu_capacity", cpu);
+    const long cap = read_count(root, path);
+    if (cap > c->capacity) c->capacity = cap;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cpufreq/cpuinfo_max_freq", cpu);
+    const long khz = read_count(root, path);
+    if (khz > 0 && (double)khz * 1e3 > c->max_freq_Hz) c->max_freq_Hz = (double)khz * 1e3;
+}
+
 int qeil_cpu_clusters_read(const char *root, const int *cpus_in, int n_cpus, qeil_cpu_clusters *out)
 {
     if (!out || !cpus_in || n_cpus < 1 || n_cpus > QEIL_PROBE_MAX_THREADS) return -1;
@@ -173,14 +185,7 @@ int qeil_cpu_clusters_read(const char *root, const int *cpus_in, int n_cpus, qei
     for (int i = 0; i < n_cpus; i++) {
         qeil_cpu_cluster *c = &out->c[cl_of[i]];
         c->cpus[c->n_cpus++] = cpus[i];
-        char path[128];
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cpu_capacity", cpus[i]);
-        const long cap = read_count(root, path);
-        if (cap > c->capacity) c->capacity = cap;
-        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/cpufreq/cpuinfo_max_freq",
-                 cpus[i]);
-        const long khz = read_count(root, path);
-        if (khz > 0 && (double)khz * 1e3 > c->max_freq_Hz) c->max_freq_Hz = (double)khz * 1e3;
+        add_props(root, c, cpus[i]);
     }
     static const char *const k_arm2[] = {"big", "little"};
     static const char *const k_arm3[] = {"big", "mid", "little"};
@@ -193,4 +198,148 @@ int qeil_cpu_clusters_read(const char *root, const int *cpus_in, int n_cpus, qei
         else snprintf(c->name, sizeof c->name, "c%d", k);
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Clusters named by hand (QEIL_CPU_CLUSTERS)                                */
+/* ------------------------------------------------------------------------ */
+
+#define CPU_NUM_MAX 65535 /* past any kernel's NR_CPUS */
+
+/* A CPU number s[0..n): digits only, <= CPU_NUM_MAX; -1 otherwise. */
+static long parse_cpu(const char *s, size_t n)
+{
+    if (n == 0 || n > 5) return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v <= CPU_NUM_MAX ? v : -1;
+}
+
+static int name_ok(const char *s, size_t n)
+{
+    if (n < 1 || n > 15) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9'))) return 0;
+    return 1;
+}
+
+qeil_status qeil_cpu_clusters_parse(qeil_ctx *ctx, const char *what, const char *spec,
+                                    const char *root, const int *allowed, int n_allowed,
+                                    qeil_cpu_clusters *out)
+{
+    if (!what) what = "cpu clusters";
+    if (!spec || !out || !allowed || n_allowed < 1)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "%s: NULL argument", what);
+    if (!root || !root[0] || strcmp(root, "/") == 0) root = "";
+    memset(out, 0, sizeof *out);
+    snprintf(out->source, sizeof out->source, "override");
+    char present[4096];
+    const int have_present =
+        read_text(root, "/sys/devices/system/cpu/present", present, sizeof present) == 0 &&
+        in_cpu_list(present, 0) >= 0;
+    char allowed_s[256];
+    {
+        int sorted[QEIL_PROBE_MAX_THREADS];
+        const int na = n_allowed < QEIL_PROBE_MAX_THREADS ? n_allowed : QEIL_PROBE_MAX_THREADS;
+        memcpy(sorted, allowed, (size_t)na * sizeof sorted[0]);
+        qsort(sorted, (size_t)na, sizeof sorted[0], cmp_int);
+        qeil_cpu_list_format(sorted, na, allowed_s, sizeof allowed_s);
+    }
+    const char *example = "e.g. p=0-3,e=4-7";
+    if (!*spec) return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "%s: empty (%s)", what, example);
+    qeil_cpu_cluster *cur = NULL;
+    const char *p = spec;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        const char *list = p;
+        size_t list_n = len;
+        if (eq) {
+            const size_t nn = (size_t)(eq - p);
+            if (!name_ok(p, nn))
+                return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                                     "%s: cluster name '%.*s' (allowed: 1 to 15 of a-z, 0-9; %s)",
+                                     what, (int)nn, p, example);
+            for (int k = 0; k < out->n; k++)
+                if (strlen(out->c[k].name) == nn && memcmp(out->c[k].name, p, nn) == 0)
+                    return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "%s: cluster '%.*s' is named twice",
+                                         what, (int)nn, p);
+            if (out->n == QEIL_PROBE_MAX_CLUSTERS)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "%s: more than %d clusters (allowed 1..%d)",
+                                     what, QEIL_PROBE_MAX_CLUSTERS, QEIL_PROBE_MAX_CLUSTERS);
+            cur = &out->c[out->n++];
+            memcpy(cur->name, p, nn);
+            cur->name[nn] = '\0';
+            list = eq + 1;
+            list_n = len - nn - 1;
+        } else if (!cur) {
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "%s: '%.*s' comes before any NAME= (%s)",
+                                 what, (int)len, p, example);
+        }
+        /* one item: N or N-M */
+        const char *dash = memchr(list, '-', list_n);
+        const long a = parse_cpu(list, dash ? (size_t)(dash - list) : list_n);
+        const long b = dash ? parse_cpu(dash + 1, list_n - (size_t)(dash + 1 - list)) : a;
+        if (a < 0 || b < 0)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                                 "%s: cluster '%s': '%.*s' is not a CPU number or range N-M "
+                                 "(CPU numbers 0..%d; %s)",
+                                 what, cur->name, (int)list_n, list, CPU_NUM_MAX, example);
+        if (b < a)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "%s: cluster '%s': range '%.*s' runs backwards",
+                                 what, cur->name, (int)list_n, list);
+        for (long cpu = a; cpu <= b; cpu++) {
+            if (have_present && in_cpu_list(present, (int)cpu) != 1)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "%s: cluster '%s': cpu %ld does not exist (this machine has "
+                                     "cpu %s)",
+                                     what, cur->name, cpu, present);
+            int ok = 0;
+            for (int i = 0; i < n_allowed && !ok; i++) ok = allowed[i] == cpu;
+            if (!ok)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
+                                     "%s: cluster '%s': cpu %ld is outside the CPUs this process "
+                                     "may run on (%s)",
+                                     what, cur->name, cpu, allowed_s);
+            for (int k = 0; k < out->n; k++)
+                for (int j = 0; j < out->c[k].n_cpus; j++)
+                    if (out->c[k].cpus[j] == cpu)
+                        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID,
+                                             "%s: cpu %ld is in cluster '%s' and again in '%s' "
+                                             "(clusters are disjoint)",
+                                             what, cpu, out->c[k].name, cur->name);
+            if (cur->n_cpus == QEIL_PROBE_MAX_THREADS)
+                return qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "%s: cluster '%s': more than %d CPUs",
+                                     what, cur->name, QEIL_PROBE_MAX_THREADS);
+            cur->cpus[cur->n_cpus++] = (int)cpu;
+        }
+        if (!end) break;
+        p = end + 1;
+        if (!*p) return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "%s: trailing ','", what);
+    }
+    for (int k = 0; k < out->n; k++) {
+        qeil_cpu_cluster *c = &out->c[k];
+        if (c->n_cpus == 0)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "%s: cluster '%s' has no CPUs (%s)", what,
+                                 c->name, example);
+        qsort(c->cpus, (size_t)c->n_cpus, sizeof c->cpus[0], cmp_int);
+        for (int j = 0; j < c->n_cpus; j++) add_props(root, c, c->cpus[j]);
+    }
+    return QEIL_OK;
+}
+
+qeil_status qeil_cpu_clusters_detect(qeil_ctx *ctx, const char *root, const int *cpus, int n_cpus,
+                                     qeil_cpu_clusters *out)
+{
+    const char *env = getenv("QEIL_CPU_CLUSTERS");
+    if (env && env[0])
+        return qeil_cpu_clusters_parse(ctx, "QEIL_CPU_CLUSTERS", env, root, cpus, n_cpus, out);
+    if (qeil_cpu_clusters_read(root, cpus, n_cpus, out) != 0)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "cpu clusters: %d CPUs (allowed 1..%d)", n_cpus,
+                             QEIL_PROBE_MAX_THREADS);
+    return QEIL_OK;
 }

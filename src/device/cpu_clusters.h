@@ -37,7 +37,8 @@ typedef struct {
 
 typedef struct {
     int n;                      /* 1..QEIL_PROBE_MAX_CLUSTERS */
-    char source[24];            /* "cpu_type", "cpu_capacity", "cpuinfo_max_freq", "uniform" */
+    char source[24];            /* "cpu_type", "cpu_capacity", "cpuinfo_max_freq", "uniform",
+                                   "override" (qeil_cpu_clusters_parse) */
     qeil_cpu_cluster c[QEIL_PROBE_MAX_CLUSTERS];
 } qeil_cpu_clusters;
 
@@ -47,6 +48,26 @@ typedef struct {
  * (no SoC has them) falls back to one uniform cluster. Returns 0, or -1
  * on bad arguments. */
 int qeil_cpu_clusters_read(const char *root, const int *cpus, int n_cpus, qeil_cpu_clusters *out);
+
+/* Clusters named by hand: spec "NAME=LIST[,NAME=LIST...]", a LIST being
+ * the kernel's CPU-list form ("0-3,6") that runs until the next NAME=, so
+ * "p=0-3,e=4-7" and "big=4-5,7,little=0-3" parse. NAME: 1..15 of a-z and
+ * 0-9, unique. 1..QEIL_PROBE_MAX_CLUSTERS clusters, in the order given,
+ * disjoint. Every CPU must exist (<root>/sys/devices/system/cpu/present
+ * when readable) and be one of allowed[0..n_allowed) (the CPUs the process
+ * may run on). source = "override". Errors (ctx) start with `what` and name
+ * the item: QEIL_ERR_FORMAT (syntax), QEIL_ERR_RANGE (count, a CPU that
+ * does not exist or is not allowed), QEIL_ERR_INVALID (duplicate name or
+ * CPU). docs/engine.md, "CPU clusters". */
+qeil_status qeil_cpu_clusters_parse(qeil_ctx *ctx, const char *what, const char *spec,
+                                    const char *root, const int *allowed, int n_allowed,
+                                    qeil_cpu_clusters *out);
+
+/* The clusters of cpus[0..n_cpus) as the probe and the engine see them:
+ * the override in $QEIL_CPU_CLUSTERS when set and non-empty (parsed as
+ * above, against cpus), else qeil_cpu_clusters_read. */
+qeil_status qeil_cpu_clusters_detect(qeil_ctx *ctx, const char *root, const int *cpus, int n_cpus,
+                                     qeil_cpu_clusters *out);
 
 /* "0-3,6" for an ascending CPU list; writes at most n bytes. */
 void qeil_cpu_list_format(const int *cpus, int n_cpus, char *buf, size_t n);

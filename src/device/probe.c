@@ -741,14 +741,11 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
     snprintf(out->kernel_int8, sizeof out->kernel_int8, "%s", qeil_pk_name(isa_int8, 0));
     snprintf(out->kernel_triad, sizeof out->kernel_triad, "%s", qeil_pk_name(isa_triad, 0));
 
-    /* core clusters of every usable CPU; measured apart only when there
-     * are several (docs/probe.md, "Core clusters") */
+    /* core clusters of every usable CPU (or QEIL_CPU_CLUSTERS'); measured
+     * apart only when there are several (docs/probe.md, "Core clusters") */
     qeil_cpu_clusters cl;
-    if (qeil_cpu_clusters_read(p.sysfs_root, ci.cpus, n_usable, &cl) != 0) {
-        memset(&cl, 0, sizeof cl);
-        cl.n = 1;
-        snprintf(cl.source, sizeof cl.source, "uniform");
-    }
+    if ((st = qeil_cpu_clusters_detect(ctx, p.sysfs_root, ci.cpus, n_usable, &cl)) != QEIL_OK)
+        return st;
     out->n_clusters = cl.n;
     snprintf(out->cluster_source, sizeof out->cluster_source, "%s", cl.source);
     for (int k = 0; k < cl.n; k++) {
@@ -1086,6 +1083,9 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
             if (!((*ch >= 'a' && *ch <= 'z') || (*ch >= '0' && *ch <= '9') || *ch == '-')) *ch = '-';
         fill_unit(&out->units[k], name, cf32, ci8, cbw, c->n_cores,
                   c->freq_Hz > 0 ? c->freq_Hz : r->freq_Hz);
+        /* the engine's device on this cluster's cores: "cpu-" + its name
+         * (docs/engine.md, "CPU clusters") */
+        snprintf(out->units[k].device, sizeof out->units[k].device, "cpu-%.15s", c->name);
     }
     return qeil_platform_validate(ctx, out);
 }

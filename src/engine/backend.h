@@ -60,6 +60,12 @@ typedef struct {
     int n_threads;      /* 1..QEIL_TPOOL_MAX_THREADS (cpu); a hint elsewhere */
     uint32_t max_rows;  /* most vectors in one op (the engine's n_batch) */
     uint32_t max_ctx;   /* most KV positions attention reads (n_ctx) */
+    /* cpu: NULL, or the CPUs [0..n_cpus) to bind every worker thread to
+     * (a CPU device on one core cluster, docs/engine.md "CPU clusters");
+     * bound pools leave the calling thread's affinity alone. Ignored
+     * elsewhere. */
+    const int *cpus;
+    int n_cpus;
 } qeil_backend_config;
 
 /* What a prepared weight is used for (weight_prepare's use, bit flags). */
@@ -203,9 +209,9 @@ size_t qeil_backend_count(void);
 const qeil_backend *qeil_backend_get(size_t id); /* NULL if id >= count */
 
 /* The cpu backend (backend_cpu.c), and the same backend under a second
- * name, "cpu1": a second CPU unit for placements and recovery (the engine
- * cannot yet pin two instances to different core sets; both use all its
- * threads). */
+ * name, "cpu1": a second CPU unit for placements and recovery (unbound, as
+ * "cpu"; the devices bound to core clusters are "cpu-NAME", engine.c and
+ * engine/cpu_devices.h). */
 extern const qeil_backend qeil_backend_cpu;
 extern const qeil_backend qeil_backend_cpu1;
 /* The vulkan backend (src/backends/vulkan/): Vulkan device 0 ("vk0"),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backends/fault/fault.h"
+#include "engine/cpu_devices.h"
 #include "engine/backend.h"
 #include "engine/forward.h"
 #include "kernels/matmul.h"
@@ -38,21 +39,43 @@ static const char *const k_device_names[] = {"cpu", "vk0", "cpu1"};
 _Static_assert(sizeof k_device_names / sizeof k_device_names[0] ==
                    sizeof k_backends / sizeof k_backends[0],
                "one device name per backend");
-#define N_BACKENDS (sizeof k_backends / sizeof k_backends[0])
+#define N_FIXED (sizeof k_backends / sizeof k_backends[0])
+/* then the CPU devices bound to core clusters, "cpu-NAME" (cpu_devices.h):
+ * ids N_FIXED.., as many as the machine (or QEIL_CPU_CLUSTERS) has now;
+ * N_BACKENDS counts every slot */
+#define N_BACKENDS (N_FIXED + QEIL_CPU_DEVS_MAX)
+_Static_assert(N_FIXED == QEIL_CPU_DEVS_FIRST, "cluster devices follow the fixed ones");
 _Static_assert(N_BACKENDS <= ENGINE_MAX_BACKENDS, "backend table fits the engine's instance slots");
 
-size_t qeil_backend_count(void) { return N_BACKENDS; }
+static size_t n_devices(void) { return N_FIXED + (size_t)qeil_cpu_devs_count(); }
 
-const qeil_backend *qeil_backend_get(size_t id) { return id < N_BACKENDS ? k_backends[id] : NULL; }
+size_t qeil_backend_count(void) { return n_devices(); }
 
-size_t qeil_engine_n_backends(void) { return N_BACKENDS; }
+const qeil_backend *qeil_backend_get(size_t id)
+{
+    return id < N_FIXED ? k_backends[id] : id < n_devices() ? &qeil_backend_cpu : NULL;
+}
+
+size_t qeil_engine_n_backends(void) { return n_devices(); }
 
 const char *qeil_engine_backend_name(size_t id)
 {
-    return id < N_BACKENDS ? k_backends[id]->props.name : NULL;
+    const qeil_backend *be = qeil_backend_get(id);
+    return be ? be->props.name : NULL;
 }
 
-const char *qeil_engine_device_name(size_t id) { return id < N_BACKENDS ? k_device_names[id] : NULL; }
+const char *qeil_engine_device_name(size_t id)
+{
+    return id < N_FIXED ? k_device_names[id] : qeil_cpu_devs_name((int)(id - N_FIXED));
+}
+
+/* For messages: the name of a device id, "?" where none (a cluster device
+ * that the override no longer has). */
+static const char *dev_name(size_t id)
+{
+    const char *n = qeil_engine_device_name(id);
+    return n ? n : "?";
+}
 
 /* ------------------------------------------------------------------------ */
 /* Engine state                                                              */
@@ -658,8 +681,20 @@ static qeil_status inst_create(qeil_engine *e, uint8_t id)
     bk_inst *I = &e->inst[id];
     if (I->be) return QEIL_OK;
     const qeil_fwd_hparams *hp = &e->hp;
-    const qeil_backend *be = k_backends[id];
-    qeil_backend_config cfg = {e->ctx, e->n_threads, hp->n_batch, hp->n_ctx};
+    const qeil_backend *be = qeil_backend_get(id);
+    qeil_backend_config cfg = {.ctx = e->ctx, .n_threads = e->n_threads, .max_rows = hp->n_batch,
+                               .max_ctx = hp->n_ctx};
+    int cpus[QEIL_PROBE_MAX_THREADS];
+    if (id >= N_FIXED) { /* a core cluster: its CPUs, at most one thread each */
+        const int n = qeil_cpu_devs_cpus((int)(id - N_FIXED), cpus, QEIL_PROBE_MAX_THREADS);
+        if (!be || n < 1)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_NOTFOUND,
+                                 "device id %u: no such CPU cluster now (QEIL_CPU_CLUSTERS changed?)",
+                                 (unsigned)id);
+        cfg.cpus = cpus;
+        cfg.n_cpus = n < QEIL_PROBE_MAX_THREADS ? n : QEIL_PROBE_MAX_THREADS;
+        if (cfg.n_threads > cfg.n_cpus) cfg.n_threads = cfg.n_cpus;
+    }
     qeil_status st = be->create(&cfg, &I->st);
     if (st != QEIL_OK) return st;
     I->be = be;
@@ -951,6 +986,7 @@ qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_
     qeil_engine_params params = p ? *p : qeil_engine_default_params();
     qeil_status st = check_params(ctx, &params);
     if (st != QEIL_OK) return st;
+    if ((st = qeil_cpu_devs_check(ctx)) != QEIL_OK) return st; /* a bad QEIL_CPU_CLUSTERS */
 
     qeil_engine *e = qeil_calloc(ctx, 1, sizeof *e);
     if (!e) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "engine: out of memory");
@@ -1075,7 +1111,7 @@ static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_
     I->failed = 1;
     char why[400];
     snprintf(why, sizeof why, "%s", qeil_ctx_errmsg(e->ctx));
-    return qeil_ctx_fail(e->ctx, QEIL_ERR_DEVICE, "device %s failed (%s): %s", k_device_names[id],
+    return qeil_ctx_fail(e->ctx, QEIL_ERR_DEVICE, "device %s failed (%s): %s", dev_name(id),
                          f->cause, why);
 }
 
@@ -1141,7 +1177,7 @@ static qeil_status check_no_failed(qeil_engine *e)
         if (e->inst[e->place[u]].failed)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_DEVICE,
                                  "device %s has failed and still runs unit %u (recover first)",
-                                 k_device_names[e->place[u]], u);
+                                 dev_name(e->place[u]), u);
     return QEIL_OK;
 }
 
@@ -1392,15 +1428,15 @@ qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, ui
                              "placement: %u units given; the model has %u (embedding, %u blocks, head)",
                              n_units, e->n_units, e->hp.n_layers);
     for (uint32_t u = 0; u < n_units; u++) {
-        if (backend[u] >= N_BACKENDS)
+        if (backend[u] >= n_devices())
             return qeil_ctx_fail(e->ctx, QEIL_ERR_UNSUPPORTED,
                                  "placement: unit %u asks for backend %u, but this build has %zu "
                                  "backend(s) (0 = %s)",
-                                 u, backend[u], (size_t)N_BACKENDS, k_backends[0]->props.name);
+                                 u, backend[u], n_devices(), k_backends[0]->props.name);
         if (e->inst[backend[u]].failed)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID,
                                  "placement: device %s has failed (qeil_engine_readmit first)",
-                                 k_device_names[backend[u]]);
+                                 dev_name(backend[u]));
     }
     if (check_no_failed(e) != QEIL_OK)
         return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID,
@@ -1409,13 +1445,13 @@ qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, ui
      * lfm2's short convolution): refused before anything moves */
     for (uint32_t u = 0; u < n_units; u++) {
         const qeil_fwd_layer *w = u >= 1 && u <= e->hp.n_layers ? &e->layers[u - 1] : NULL;
-        const char *op = qeil_fwd_missing_op(k_backends[backend[u]], &e->hp, u, w);
+        const char *op = qeil_fwd_missing_op(qeil_backend_get(backend[u]), &e->hp, u, w);
         if (op && backend[u] != e->place[u])
             return qeil_ctx_fail(e->ctx, QEIL_ERR_UNSUPPORTED,
                                  "placement: unit %u (%s) cannot run on backend '%s': it needs op '%s', "
                                  "which that backend does not implement (%s)",
                                  u, u == 0 ? "embedding" : w ? (w->conv_in.data ? "conv block" : "block") : "head",
-                                 k_backends[backend[u]]->props.name, op, qeil_arch_name(e->hp.arch));
+                                 qeil_engine_backend_name(backend[u]), op, qeil_arch_name(e->hp.arch));
     }
     return apply_placement(e, backend);
 }
@@ -1472,13 +1508,13 @@ qeil_status qeil_engine_set_fault(qeil_engine *e, const qeil_fault *f)
         for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == f->device;
         if (!used || e->inst[f->device].failed)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
-                                 "fault: device %s runs no unit of the placement", k_device_names[f->device]);
+                                 "fault: device %s runs no unit of the placement", dev_name(f->device));
     }
     for (size_t id = 0; id < N_BACKENDS; id++) inst_unwrap(&e->inst[id]);
     if (!f) return QEIL_OK;
     bk_inst *I = &e->inst[f->device];
     fault_wrap *w = NULL;
-    qeil_status st = qeil_fault_wrap_create(e->ctx, I->be, I->st, k_device_names[f->device], f->kind,
+    qeil_status st = qeil_fault_wrap_create(e->ctx, I->be, I->st, dev_name(f->device), f->kind,
                                             f->op, &w);
     if (st != QEIL_OK) return st;
     I->inner_be = I->be;
@@ -1517,7 +1553,7 @@ qeil_status qeil_engine_mark_failed(qeil_engine *e, size_t id, const char *why)
     f->cause = "sensor";
     e->has_fail = 1;
     e->inst[id].failed = 1;
-    qeil_ctx_log(e->ctx, QEIL_LOG_WARN, "device %s marked failed: %s", k_device_names[id],
+    qeil_ctx_log(e->ctx, QEIL_LOG_WARN, "device %s marked failed: %s", dev_name(id),
                  why ? why : "(no reason given)");
     return QEIL_OK;
 }

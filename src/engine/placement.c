@@ -7,8 +7,9 @@
  *   item   := range ":" device
  *   range  := "all" | unit | unit ".." unit        (inclusive, in order)
  *   unit   := "emb" | "head" | "b" N               (blocks b0..b<n_layers-1>)
- *   device := "cpu" | "vk0" | "cpu1"               (vk0: the vulkan backend; cpu1:
- *                                                   the cpu backend as a second unit)
+ *   device := "cpu" | "vk0" | "cpu1" | "cpu-" NAME  (vk0: the vulkan backend; cpu1:
+ *                                                   the cpu backend as a second unit;
+ *                                                   cpu-NAME: a core cluster, engine.md)
  *
  * Every unit must be named exactly once: a gap or an overlap is an error,
  * as is an unknown device or a block past the model's last.
@@ -47,15 +48,22 @@ static int64_t parse_unit(qeil_ctx *ctx, const char *s, size_t n, uint32_t n_lay
  * an error naming `what`. */
 static int parse_device_as(qeil_ctx *ctx, const char *what, const char *s, size_t n)
 {
-    char known[64] = "";
+    char known[192] = "";
     for (size_t id = 0; id < qeil_engine_n_backends(); id++) {
         const char *d = qeil_engine_device_name(id);
+        if (!d) break;
         if (strlen(d) == n && memcmp(s, d, n) == 0) return (int)id;
         size_t k = strlen(known);
         snprintf(known + k, sizeof known - k, "%s%s", id ? ", " : "", d);
     }
-    qeil_ctx_fail(ctx, QEIL_ERR_NOTFOUND, "%s: unknown device '%.*s' (known: %s)", what, (int)n, s,
-                  known);
+    /* a core-cluster device ("cpu-NAME") exists where the machine or
+     * QEIL_CPU_CLUSTERS has clusters (docs/engine.md, "CPU clusters") */
+    const char *hint = n > 4 && memcmp(s, "cpu-", 4) == 0
+                           ? "; CPU cluster devices come from the machine's core clusters or "
+                             "QEIL_CPU_CLUSTERS, e.g. QEIL_CPU_CLUSTERS=a=0,b=1"
+                           : "";
+    qeil_ctx_fail(ctx, QEIL_ERR_NOTFOUND, "%s: unknown device '%.*s' (known: %s%s)", what, (int)n, s,
+                  known, hint);
     return -1;
 }
 

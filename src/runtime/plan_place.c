@@ -37,7 +37,7 @@ qeil_status qeil_plan_placement(qeil_ctx *ctx, const qeil_platform *pf, const qe
         size_t id = 0, nb = qeil_engine_n_backends();
         while (id < nb && strcmp(qeil_engine_device_name(id), u->device) != 0) id++;
         if (id == nb) {
-            char known[64] = "";
+            char known[192] = "";
             for (size_t k = 0; k < nb; k++) {
                 size_t used = strlen(known);
                 snprintf(known + used, sizeof known - used, "%s%s", k ? ", " : "",

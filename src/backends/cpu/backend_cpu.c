@@ -65,7 +65,9 @@ static qeil_status cpu_create(const qeil_backend_config *cfg, void **out)
     s->max_rows = cfg->max_rows;
     s->max_ctx = cfg->max_ctx;
     s->n_threads = cfg->n_threads;
-    qeil_status st = qeil_tpool_create(ctx, cfg->n_threads, &s->pool);
+    qeil_status st = cfg->cpus ? qeil_tpool_create_pinned(ctx, cfg->n_threads, cfg->cpus,
+                                                          cfg->n_cpus, &s->pool)
+                               : qeil_tpool_create(ctx, cfg->n_threads, &s->pool);
     if (st != QEIL_OK) {
         cpu_destroy(s);
         return st;
