@@ -1355,9 +1355,10 @@ TEST(unit_metrics_through_a_request)
         CHECK(um[d].dasi_pred[1] > 0 && um[d].dasi_pred[1] <= 1);
         CHECK(isfinite(um[d].rho_pred) && isfinite(um[d].phi_pred));
         if (local) {
-            /* the work ran on this CPU, which unit 0 stands for */
-            CHECK(um[0].dasi_meas[0] > 0 && um[0].dasi_meas[0] < 2);
-            CHECK(um[0].dasi_meas[1] > 0 && um[0].dasi_meas[1] < 2);
+            /* the work ran on this CPU, which unit 0 stands for (against
+             * the Orin CPU's peak: another machine's, so no upper bound) */
+            CHECK(um[0].dasi_meas[0] > 0 && isfinite(um[0].dasi_meas[0]));
+            CHECK(um[0].dasi_meas[1] > 0 && isfinite(um[0].dasi_meas[1]));
             for (int k = 1; k < pf.n_units; k++) CHECK(isnan(um[k].dasi_meas[0]));
         } else {
             for (int k = 0; k < pf.n_units; k++)
