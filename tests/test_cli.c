@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qeil/device.h"
 #include "qeil/gguf.h"
 #include "test.h"
 
@@ -276,6 +277,21 @@ TEST(catalogs_list)
     CHECK_EQ_INT(qeil("platforms --output json"), 0);
     cJSON *j = cJSON_Parse(out_text);
     CHECK(j != NULL);
+    /* every catalog platform, each a profile of its own */
+    cJSON *list = cJSON_GetObjectItem(j, "platforms");
+    CHECK_EQ_INT(cJSON_GetArraySize(list), (int)(sizeof platforms / sizeof *platforms));
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "version")), qeil_version());
+    for (int k = 0; k < cJSON_GetArraySize(list); k++) {
+        char *one = cJSON_PrintUnformatted(cJSON_GetArrayItem(list, k));
+        qeil_platform pf;
+        qeil_ctx *c = qeil_ctx_create(NULL);
+        CHECK(one != NULL);
+        if (!one) break;
+        CHECK_EQ_INT(qeil_platform_parse_json(c, one, strlen(one), &pf), QEIL_OK);
+        CHECK_EQ_STR(pf.name, platforms[k]);
+        qeil_ctx_free(c);
+        free(one);
+    }
     cJSON_Delete(j);
     CHECK_EQ_INT(qeil("models --output json"), 0);
     j = cJSON_Parse(out_text);
