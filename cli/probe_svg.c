@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "svg.h"
+#include "qeil/energy.h"
 #include "qeil/workload.h"
 
 void probe_svg_usage(FILE *f)
@@ -107,12 +108,12 @@ static int load_model(const char *cmd, qeil_ctx *ctx, probe_svg *s)
     double big = -1;
     for (uint32_t w = 0; w < wl->n_units; w++) {
         const qeil_unit_work *u = &wl->u[w];
-        s->pf_flops += u->pf_flops;
         s->pf_bytes += u->pf_weight_B + u->pf_kv_write_B + u->pf_kv_read_B + u->pf_act_B;
-        s->dc_flops += u->dc_flops;
         s->dc_bytes += u->dc_weight_B + u->dc_kv_read_B + u->dc_kv_write_B + u->dc_act_B;
         if (u->pf_flops > big) big = u->pf_flops, s->dtype = wl->dtype[w];
     }
+    s->pf_flops = qeil_workload_prefill_flops(wl);
+    s->dc_flops = qeil_workload_decode_flops_per_token(wl);
     snprintf(s->model_name, sizeof s->model_name, "%s", md->name);
     s->P = wl->prompt_tokens;
     s->N = wl->gen_tokens;
@@ -239,8 +240,7 @@ static void panel(FILE *fp, const qeil_platform *pf, int d, const probe_svg *s, 
                 size_t l = strlen(names);
                 snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", qeil_dtype_name((qeil_dtype)k));
             }
-        double ridge = peak / bw;
-        double xr = fmax(ai_lo, fmin(ai_hi, ridge));
+        double xr = fmax(ai_lo, fmin(ai_hi, qeil_ridge_point(u, (qeil_dtype)t)));
         double yp = svg_map(&ay, peak);
         fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n",
                 dtype_colour(t), svg_map(&ax, ai_lo), svg_map(&ay, attainable(u, t, ai_lo)),
@@ -289,8 +289,8 @@ static int draw(const char *path, const probe_svg *s, const qeil_platform *pf, i
         const qeil_unit *u = &pf->units[d];
         for (int t = 0; t < QEIL_DT_COUNT; t++) {
             if (!(u->peak_ops[t] > 0)) continue;
-            ridge_lo = fmin(ridge_lo, u->peak_ops[t] / u->mem_bw_Bps);
-            ridge_hi = fmax(ridge_hi, u->peak_ops[t] / u->mem_bw_Bps);
+            ridge_lo = fmin(ridge_lo, qeil_ridge_point(u, (qeil_dtype)t));
+            ridge_hi = fmax(ridge_hi, qeil_ridge_point(u, (qeil_dtype)t));
             op_hi = fmax(op_hi, u->peak_ops[t]);
         }
     }
@@ -376,7 +376,7 @@ static void print_roofs(const probe_svg *s, const qeil_platform *pf)
             if (u->peak_ops[t] > 0)
                 printf("  %-14s %-5s %-5s %14.1f %12.1f %12.4g\n", u->name,
                        qeil_unit_kind_name(u->kind), qeil_dtype_name((qeil_dtype)t),
-                       u->peak_ops[t] / 1e9, u->mem_bw_Bps / 1e9, u->peak_ops[t] / u->mem_bw_Bps);
+                       u->peak_ops[t] / 1e9, u->mem_bw_Bps / 1e9, qeil_ridge_point(u, (qeil_dtype)t));
     }
     if (!s->have_model) return;
     double ai[2] = {s->pf_flops / s->pf_bytes, s->dc_flops / s->dc_bytes};
