@@ -35,6 +35,12 @@ int probe_svg_opt(const char *cmd, int argc, char **argv, int *i, probe_svg *s)
     if ((m = cli_opt(cmd, argc, argv, i, "--svg", NULL, &v)) != 0) {
         if (m < 0) return -1;
         if (!v[0]) return cli_usage_error(cmd, "--svg: empty file name"), -1;
+        if (v[0] == '-')
+            return cli_usage_error(cmd,
+                                   "--svg: '%s' looks like an option, not a file name (write "
+                                   "./%s for a file of that name)",
+                                   v, v),
+                   -1;
         s->svg = v;
         return 1;
     }

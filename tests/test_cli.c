@@ -604,6 +604,8 @@ TEST(probe_svg_rejects_bad_use)
     snprintf(args, sizeof args, "probe --quick --svg %s -m gpt2-125m --prompt-tokens 1048576", svg);
     CHECK_EQ_INT(qeil(args), 2);
     CHECK_CONTAINS(err_text, "prompt_tokens: 1048576 is out of range");
+    CHECK_EQ_INT(qeil("probe --svg -m gpt2-125m --platform qeil-laptop"), 2);
+    CHECK_CONTAINS(err_text, "--svg: '-m' looks like an option");
     CHECK_EQ_INT(qeil("probe --svg x.svg --platform no-such-platform"), 1);
     CHECK_CONTAINS(err_text, "--platform: ");
 }
