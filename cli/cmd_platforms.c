@@ -1,6 +1,7 @@
 /* cmd_platforms.c — `qeil platforms`: list the built-in catalog, or show one
  * platform (catalog name or JSON profile) with every field, its value and
  * its source. Format of the profiles: docs/profiles.md. */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,25 +72,39 @@ static void print_list_table(void)
     }
 }
 
+/* {"version", "platforms": [profile, ...]}: each profile is the library's
+ * text as a raw item, so its numbers stay those that read back bit-exactly
+ * (cJSON would reprint them with its own, inexact, %1.15g). */
 static int print_list_json(void)
 {
     qeil_ctx *ctx = cli_ctx_create();
-    if (!ctx) return cli_fail(CMD, "out of memory");
-    printf("{\n\"version\": \"%s\",\n\"platforms\": [\n", qeil_version());
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = NULL;
     int rc = CLI_OK;
+    if (!ctx || !root || !cJSON_AddStringToObject(root, "version", qeil_version()) ||
+        !(arr = cJSON_AddArrayToObject(root, "platforms"))) {
+        rc = cli_fail(CMD, "out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < qeil_catalog_count(); i++) {
         char *json = NULL;
         if (qeil_platform_to_json(ctx, qeil_catalog_get(i), &json) != QEIL_OK) {
             rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
-            break;
+            goto out;
         }
-        /* drop the profile's trailing newline so the separator sits right */
         size_t n = strlen(json);
         if (n && json[n - 1] == '\n') json[n - 1] = '\0';
-        printf("%s%s\n", json, i + 1 < qeil_catalog_count() ? "," : "");
+        cJSON *raw = cJSON_CreateRaw(json);
         qeil_free(ctx, json);
+        if (!raw || !cJSON_AddItemToArray(arr, raw)) {
+            cJSON_Delete(raw);
+            rc = cli_fail(CMD, "out of memory");
+            goto out;
+        }
     }
-    printf("]\n}\n");
+    if (cli_json_print(root) != 0) rc = cli_fail(CMD, "out of memory printing JSON");
+out:
+    cJSON_Delete(root);
     qeil_ctx_free(ctx);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "probe_svg.h"
 #include "qeil/device.h"
 
 #define CMD "probe"
@@ -40,6 +41,7 @@ static void usage(FILE *f)
             "Progress goes to stderr. Takes about (6 x N + 3 x (points + 1)) x S seconds.\n"
             "Method, op counting and defaults: docs/probe.md.\n",
             QEIL_PROBE_MAX_THREADS);
+    probe_svg_usage(f);
 }
 
 /* CPUs the scheduler lets us use (what the library probes with 0 = all). */
@@ -350,6 +352,8 @@ int cmd_probe(int argc, char **argv)
     int have_threads = 0, have_min_time = 0, have_max_ws = 0, quick = 0;
     const char *out_path = NULL, *sysfs_root = NULL;
     cli_output fmt = CLI_OUT_TABLE;
+    probe_svg sv; /* --svg and what it draws (probe_svg.h) */
+    memset(&sv, 0, sizeof sv);
 
     for (int i = 1; i < argc; i++) {
         const char *val = NULL;
@@ -409,9 +413,18 @@ int cmd_probe(int argc, char **argv)
             if (cli_parse_output(CMD, val, "table|json", &fmt)) return CLI_USAGE;
             continue;
         }
+        if ((m = probe_svg_opt(CMD, argc, argv, &i, &sv)) != 0) {
+            if (m < 0) return CLI_USAGE;
+            continue;
+        }
         if (argv[i][0] == '-') return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
         return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
     }
+
+    /* --svg's file and model are checked before the measuring; --platform
+     * draws a profile and measures nothing */
+    int drawn = 0, rc0 = probe_svg_begin(CMD, argc, argv, &sv, &drawn);
+    if (rc0 != CLI_OK || drawn) return rc0;
 
     /* the output file is checked before the minutes of measuring */
     char *target = NULL;
@@ -460,6 +473,7 @@ int cmd_probe(int argc, char **argv)
     else print_table(r, written ? out_path : NULL);
     fflush(stdout);
     if (out_path && !written) rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
+    if (probe_svg_write(CMD, &sv, &pf) != CLI_OK) rc = CLI_FAIL;
 
 done:
     free(target);

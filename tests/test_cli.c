@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qeil/device.h"
 #include "qeil/gguf.h"
 #include "test.h"
 
@@ -276,6 +277,21 @@ TEST(catalogs_list)
     CHECK_EQ_INT(qeil("platforms --output json"), 0);
     cJSON *j = cJSON_Parse(out_text);
     CHECK(j != NULL);
+    /* every catalog platform, each a profile of its own */
+    cJSON *list = cJSON_GetObjectItem(j, "platforms");
+    CHECK_EQ_INT(cJSON_GetArraySize(list), (int)(sizeof platforms / sizeof *platforms));
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "version")), qeil_version());
+    for (int k = 0; k < cJSON_GetArraySize(list); k++) {
+        char *one = cJSON_PrintUnformatted(cJSON_GetArrayItem(list, k));
+        qeil_platform pf;
+        qeil_ctx *c = qeil_ctx_create(NULL);
+        CHECK(one != NULL);
+        if (!one) break;
+        CHECK_EQ_INT(qeil_platform_parse_json(c, one, strlen(one), &pf), QEIL_OK);
+        CHECK_EQ_STR(pf.name, platforms[k]);
+        qeil_ctx_free(c);
+        free(one);
+    }
     cJSON_Delete(j);
     CHECK_EQ_INT(qeil("models --output json"), 0);
     j = cJSON_Parse(out_text);
@@ -522,6 +538,137 @@ TEST(plan_svg_renders_in_chromium)
     free(d);
 }
 
+/* qeil probe --svg: each unit's roofline, one roof per data type, with a
+ * model's prefill and decode points; --platform draws a profile without
+ * measuring (docs/probe.md, "Roofline picture"). */
+TEST(probe_svg_draws_a_profile)
+{
+    char svg[4200], args[4400];
+    snprintf(svg, sizeof svg, "%s/roof.svg", tmpdir);
+    snprintf(args, sizeof args, "probe --svg %s --platform profiles/example-dgpu.json -m llama-3.2-1b", svg);
+    CHECK_EQ_INT(qeil(args), 0);
+    /* the table: the roofs, then where the points land (f16 model) */
+    CHECK_CONTAINS(out_text, "roofline of example-dgpu (2 units");
+    CHECK_CONTAINS(out_text, "dgpu           gpu   int4");
+    CHECK_CONTAINS(out_text, "prefill of P=512 tokens 174.2 ops/B");
+    CHECK_CONTAINS(out_text, "cpu            prefill f16              2000.0  compute");
+    CHECK_CONTAINS(out_text, "dgpu           decode  f16               522.7  memory");
+    CHECK_CONTAINS(err_text, "drawn to ");
+    char *t = slurp(svg);
+    CHECK(t != NULL);
+    if (!t) return;
+    CHECK_CONTAINS(t, "<svg xmlns=\"http://www.w3.org/2000/svg\"");
+    CHECK_CONTAINS(t, "</svg>");
+    CHECK_CONTAINS(t, "qeil probe: roofline of example-dgpu");
+    CHECK_CONTAINS(t, "cpu (cpu, pool ddr5");
+    CHECK_CONTAINS(t, "dgpu (gpu, pool vram");
+    CHECK_CONTAINS(t, "int4 640 Tops/s");
+    CHECK_CONTAINS(t, "f32, f16 2 Tops/s"); /* equal peaks share one roof */
+    CHECK_CONTAINS(t, "512 GB/s");
+    CHECK_CONTAINS(t, "in f16: prefill 89.2 Tops/s (memory-bound), decode 523 Gops/s (memory-bound)");
+    free(t);
+    /* without a model: the roofs only */
+    snprintf(args, sizeof args, "probe --svg %s --platform qeil-laptop", svg);
+    CHECK_EQ_INT(qeil(args), 0);
+    t = slurp(svg);
+    CHECK_CONTAINS(t, "rtx-pro-5000 (gpu");
+    CHECK(t && !strstr(t, "-bound)") && !strstr(t, ">decode<"));
+    free(t);
+}
+
+TEST(probe_svg_rejects_bad_use)
+{
+    /* drawing options need --svg; the workload options need -m */
+    CHECK_EQ_INT(qeil("probe --platform qeil-laptop"), 2);
+    CHECK_CONTAINS(err_text, "--platform: only with --svg FILE");
+    CHECK_EQ_INT(qeil("probe -m gpt2-125m"), 2);
+    CHECK_CONTAINS(err_text, "--model: only with --svg FILE");
+    CHECK_EQ_INT(qeil("probe --svg x.svg --platform qeil-laptop --prompt-tokens 8"), 2);
+    CHECK_CONTAINS(err_text, "--prompt-tokens: only with -m MODEL");
+    /* --platform measures nothing: a measurement option is refused by name */
+    CHECK_EQ_INT(qeil("probe --svg x.svg --platform qeil-laptop --quick"), 2);
+    CHECK_CONTAINS(err_text, "'--quick' does not apply");
+    CHECK_EQ_INT(qeil("probe --svg x.svg --platform qeil-laptop -t 1"), 2);
+    CHECK_CONTAINS(err_text, "'-t' does not apply");
+    /* the file, the model and the workload are checked before measuring */
+    CHECK_EQ_INT(qeil("probe --quick --svg /nonexistent-dir/x.svg"), 1);
+    CHECK_CONTAINS(err_text, "--svg");
+    CHECK_CONTAINS(err_text, "/nonexistent-dir");
+    CHECK(!strstr(err_text, "triad"));
+    char svg[4200], args[4400];
+    snprintf(svg, sizeof svg, "%s/never.svg", tmpdir);
+    snprintf(args, sizeof args, "probe --quick --svg %s -m no-such-model", svg);
+    CHECK_EQ_INT(qeil(args), 1);
+    CHECK_CONTAINS(err_text, "no-such-model");
+    CHECK(!strstr(err_text, "triad"));
+    snprintf(args, sizeof args, "probe --quick --svg %s -m gpt2-125m --prompt-tokens 1048576", svg);
+    CHECK_EQ_INT(qeil(args), 2);
+    CHECK_CONTAINS(err_text, "prompt_tokens: 1048576 is out of range");
+    CHECK_EQ_INT(qeil("probe --svg -m gpt2-125m --platform qeil-laptop"), 2);
+    CHECK_CONTAINS(err_text, "--svg: '-m' looks like an option");
+    CHECK_EQ_INT(qeil("probe --svg x.svg --platform no-such-platform"), 1);
+    CHECK_CONTAINS(err_text, "--platform: ");
+}
+
+/* Measured, then drawn: --output json stays one JSON document. */
+TEST(probe_svg_after_measuring)
+{
+    char svg[4200], args[4400];
+    snprintf(svg, sizeof svg, "%s/measured.svg", tmpdir);
+    snprintf(args, sizeof args, "probe --quick --svg %s -m gpt2-125m --output json", svg);
+    CHECK_EQ_INT(qeil(args), 0);
+    cJSON *j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    cJSON_Delete(j);
+    char *t = slurp(svg);
+    CHECK(t != NULL);
+    if (!t) return;
+    CHECK_CONTAINS(t, "gpt2-125m, measured profile: prefill of P=512 tokens");
+    CHECK_CONTAINS(t, "compute figures: measured");
+    CHECK_CONTAINS(t, "in f16: prefill ");
+    free(t);
+}
+
+TEST(probe_svg_renders_in_chromium)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    SKIP("rendering is checked by the release run (Chromium is not our code)");
+    return;
+#endif
+    if (system("command -v chromium >/dev/null 2>&1") != 0) {
+        SKIP("chromium not installed (sh tools/install-deps.sh --test)");
+        return;
+    }
+    char svg[4200], png[4200], fl[4400], cmd[32768];
+    snprintf(svg, sizeof svg, "%s/roof-render.svg", tmpdir);
+    snprintf(png, sizeof png, "%s/roof-render.png", tmpdir);
+    snprintf(cmd, sizeof cmd, "probe --svg %s --platform qeil-laptop -m llama-3.1-8b-q4", svg);
+    CHECK_EQ_INT(qeil(cmd), 0);
+    snprintf(fl, sizeof fl,
+             "--headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir=%s/chromium "
+             "--window-size=980,820", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "timeout 120 chromium %s --screenshot=%s file://%s >/dev/null 2>&1 && "
+             "timeout 120 chromium %s --dump-dom file://%s >%s/roof-dom.txt 2>/dev/null",
+             fl, png, svg, fl, svg, tmpdir);
+    CHECK_EQ_INT(system(cmd), 0);
+    /* a blank white page screenshots to ~3.5 kB; four panels of roofs,
+     * points and text to ~110 kB (measured with this Chromium) */
+    long n = file_size(png);
+    CHECK(n > 20000);
+    if (!(n > 20000)) TEST_FAIL_("screenshot %ld B: blank?", n);
+    char dom[4300];
+    snprintf(dom, sizeof dom, "%s/roof-dom.txt", tmpdir);
+    char *d = slurp(dom);
+    CHECK(d != NULL);
+    if (d) {
+        CHECK_CONTAINS(d, "roofline of qeil-laptop");
+        CHECK_CONTAINS(d, "rtx-pro-5000 (gpu");
+        CHECK_CONTAINS(d, "decode");
+    }
+    free(d);
+}
+
 TEST(plan_from_gguf_file)
 {
     char path[4200], args[4400];
@@ -704,6 +851,10 @@ int main(int argc, char **argv)
     RUN(plan_explains_itself);
     RUN(plan_svg);
     RUN(plan_svg_renders_in_chromium);
+    RUN(probe_svg_draws_a_profile);
+    RUN(probe_svg_rejects_bad_use);
+    RUN(probe_svg_after_measuring);
+    RUN(probe_svg_renders_in_chromium);
     RUN(plan_from_gguf_file);
     RUN(hostile_model_name);
     RUN(probe_output_checked_first);

@@ -153,6 +153,34 @@ TEST(catalog_validates_and_round_trips_bit_exactly)
     }
 }
 
+/* The writer prints numbers itself (raw cJSON items): cJSON's own %1.15g
+ * accepts a read-back within DBL_EPSILON relative, which turns
+ * 0.30000000000000004 into 0.3 (one ulp off) and -0 into 0. */
+TEST(numbers_cjson_would_round_read_back_exactly)
+{
+    qeil_platform pf = *qeil_catalog_find(QEIL_DEFAULT_PLATFORM);
+    volatile double a = 0.1, b = 0.2;
+    pf.rho_max = a + b; /* 0.30000000000000004 */
+    pf.units[0].eta_mem = 1.0 - 1e-16 * 1.1; /* 0.99999999999999989: 1 ulp below 1 */
+    pf.units[0].t_amb_C = 25.000000000000004;
+    pf.units[0].e_op_J[QEIL_DT_INT4] = -0.0;
+    char *json = NULL;
+    CHECK_EQ_INT(qeil_platform_to_json(ctx, &pf, &json), QEIL_OK);
+    if (!json) return;
+    CHECK_CONTAINS(json, "0.30000000000000004");
+    qeil_platform back;
+    memset(&back, 0, sizeof back);
+    CHECK_EQ_INT(qeil_platform_parse_json(ctx, json, strlen(json), &back), QEIL_OK);
+    CHECK(memcmp(&back.rho_max, &pf.rho_max, sizeof(double)) == 0);
+    CHECK(memcmp(&back.units[0].eta_mem, &pf.units[0].eta_mem, sizeof(double)) == 0);
+    CHECK(memcmp(&back.units[0].t_amb_C, &pf.units[0].t_amb_C, sizeof(double)) == 0);
+    CHECK(signbit(back.units[0].e_op_J[QEIL_DT_INT4]));
+    /* the final newline, and no NaN/Infinity (validate refuses them first) */
+    size_t n = strlen(json);
+    CHECK(n > 0 && json[n - 1] == '\n');
+    qeil_free(ctx, json);
+}
+
 /* Steady junction temperature of a unit running alone flat out at its
  * nominal point: T = T_amb + R_th (P_dyn + P_const + P_leak(T)). Returns
  * INFINITY on runaway. */
@@ -259,7 +287,7 @@ TEST(unit_device_round_trips)
     char *json = NULL;
     CHECK_EQ_INT(qeil_platform_to_json(ctx, &pf, &json), QEIL_OK);
     if (!json) return;
-    CHECK_CONTAINS(json, "\"device\": \"vk0\"");
+    CHECK_CONTAINS(json, "\"device\":\t\"vk0\"");
     qeil_platform back;
     CHECK_EQ_INT(qeil_platform_parse_json(ctx, json, strlen(json), &back), QEIL_OK);
     CHECK_EQ_STR(back.units[1].device, "vk0");
@@ -646,6 +674,7 @@ int main(int argc, char **argv)
     RUN(bad_profiles_are_rejected_with_the_field_named);
     RUN(parse_limits);
     RUN(validate_catches_the_same_on_structs);
+    RUN(numbers_cjson_would_round_read_back_exactly);
     RUN(write_file_is_atomic_and_round_trips);
     RUN(load_by_name_and_by_path);
     qeil_ctx_free(ctx);

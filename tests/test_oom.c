@@ -119,6 +119,26 @@ TEST(profile_parser)
     qeil_ctx_free(plain);
 }
 
+/* The writer: its cJSON tree and text through the ctx's allocator, every
+ * failure a clean QEIL_ERR_NOMEM with nothing left allocated. */
+static qeil_status op_profile_write(qeil_ctx *ctx, void *arg)
+{
+    char *json = NULL;
+    qeil_status st = qeil_platform_to_json(ctx, arg, &json);
+    if (st == QEIL_OK && !json) st = QEIL_ERR_INVALID;
+    qeil_free(ctx, json);
+    return st;
+}
+
+TEST(profile_writer)
+{
+    const qeil_platform *pf = qeil_catalog_find(QEIL_DEFAULT_PLATFORM);
+    CHECK(pf != NULL);
+    /* a node per value: hundreds for the four-unit laptop */
+    long n = pf ? sweep("profile write", op_profile_write, (void *)pf, 100000) : -1;
+    if (n >= 0 && n < 50) TEST_FAIL_("profile write: %ld allocations: cJSON's not hooked?", n);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Tokenizer                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -336,6 +356,7 @@ int main(void)
 {
     make_model();
     RUN(profile_parser);
+    RUN(profile_writer);
     RUN(tokenizer_create_and_encode);
     RUN(engine_open);
     RUN(sampler);

@@ -4,6 +4,7 @@
  * replays a fixed list of samples through a fake generator; stop indices
  * are computed by hand in the comments. */
 #include "qeil/select.h"
+#include "select/select_math.h"
 
 #include "test.h"
 

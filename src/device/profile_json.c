@@ -3,9 +3,10 @@
  * Reading is strict: every key is known, present when required, of the
  * right JSON type, each object key appears once; then qeil_platform_validate
  * does the numeric range checks. Nothing is clamped or repaired. Writing
- * uses a fixed key order and layout, and prints every double in the
- * shortest of %.15g/%.16g/%.17g that reads back bit-exactly, so
- * to_json -> parse is the identity. */
+ * builds a cJSON tree in a fixed key order and prints it with cJSON's
+ * formatted layout, every double as the shortest of %.15g/%.16g/%.17g that
+ * reads back bit-exactly (a raw item: cJSON's own number printing is not
+ * exact), so to_json -> parse is the identity. */
 #include "qeil/device.h"
 
 #include <cjson/cJSON.h>
@@ -13,7 +14,6 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,47 +532,6 @@ qeil_status qeil_platform_read_file(qeil_ctx *ctx, const char *path, qeil_platfo
 /* Writing                                                                   */
 /* ------------------------------------------------------------------------ */
 
-typedef struct {
-    qeil_ctx *ctx;
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *p = qeil_realloc(b->ctx, b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_printf(sbuf *b, const char *fmt, ...) QEIL_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        b->oom = 1; /* never happens: every call formats short pieces */
-        return;
-    }
-    sb_put(b, tmp, (size_t)n);
-}
-
 /* Shortest %.15g/%.16g/%.17g that reads back as exactly v. printf and
  * strtod agree on the C locale's decimal point; JSON wants '.', so a comma
  * from a caller's setlocale(LC_NUMERIC, ...) is turned back into '.'. */
@@ -586,41 +545,109 @@ static void fmt_num(char *buf, size_t n, double v)
         if (*p == ',') *p = '.';
 }
 
-static void sb_num(sbuf *b, double v)
+/* A number member. Not cJSON_AddNumberToObject: cJSON 1.7 prints %1.15g
+ * whenever that reads back within DBL_EPSILON relative (compare_double), so
+ * 0.30000000000000004 comes back as 0.3, one ulp off, and -0 as 0; the
+ * profile's numbers must read back bit for bit. A raw item is printed as
+ * given. An allocation failure is seen by json_oom. */
+static void add_num(cJSON *obj, const char *key, double v)
 {
     char t[40];
     fmt_num(t, sizeof t, v);
-    sb_put(b, t, strlen(t));
+    cJSON_AddRawToObject(obj, key, t);
 }
 
-static void sb_str(sbuf *b, const char *s)
+static void add_dtypes(cJSON *obj, const char *key, const double v[QEIL_DT_COUNT])
 {
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"') sb_put(b, "\\\"", 2);
-        else if (*p == '\\') sb_put(b, "\\\\", 2);
-        else if (*p < 0x20) sb_printf(b, "\\u%04x", *p);
-        else sb_put(b, (const char *)p, 1);
+    cJSON *o = cJSON_AddObjectToObject(obj, key);
+    if (!o) return;
+    for (int t = 0; t < QEIL_DT_COUNT; t++) add_num(o, qeil_dtype_name((qeil_dtype)t), v[t]);
+}
+
+/* Adds item to array, or frees it when the array is missing (out of memory). */
+static cJSON *push(cJSON *arr, cJSON *item)
+{
+    if (!item) return NULL;
+    if (!arr || !cJSON_AddItemToArray(arr, item)) {
+        cJSON_Delete(item);
+        return NULL;
     }
-    sb_put(b, "\"", 1);
+    return item;
 }
 
-/* "key": number */
-static void sb_kv(sbuf *b, const char *indent, const char *key, double v, int last)
+/* The profile as a cJSON tree, keys in the order of docs/profiles.md §3;
+ * NULL (or a tree missing members, with json_oom set) when out of memory. */
+static cJSON *platform_tree(const qeil_platform *pf)
 {
-    sb_printf(b, "%s\"%s\": ", indent, key);
-    sb_num(b, v);
-    sb_put(b, last ? "\n" : ",\n", last ? 1 : 2);
-}
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddNumberToObject(root, "qeil_profile_version", PROFILE_VERSION);
+    cJSON_AddStringToObject(root, "name", pf->name);
+    cJSON_AddStringToObject(root, "description", pf->description);
+    add_num(root, "rho_max", pf->rho_max);
 
-static void sb_dtypes(sbuf *b, const char *key, const double v[QEIL_DT_COUNT])
-{
-    sb_printf(b, "      \"%s\": {", key);
-    for (int t = 0; t < QEIL_DT_COUNT; t++) {
-        sb_printf(b, "%s\"%s\": ", t ? ", " : "", qeil_dtype_name((qeil_dtype)t));
-        sb_num(b, v[t]);
+    cJSON *arr = cJSON_AddArrayToObject(root, "pools");
+    for (int i = 0; i < pf->n_pools; i++) {
+        const qeil_pool *p = &pf->pools[i];
+        cJSON *o = push(arr, cJSON_CreateObject());
+        if (!o) break;
+        cJSON_AddStringToObject(o, "name", p->name);
+        add_num(o, "capacity_B", p->capacity_B);
+        add_num(o, "bw_Bps", p->bw_Bps);
     }
-    sb_put(b, "},\n", 3);
+
+    arr = cJSON_AddArrayToObject(root, "links");
+    for (int i = 0; i < pf->n_links; i++) {
+        const qeil_link *l = &pf->links[i];
+        cJSON *o = push(arr, cJSON_CreateObject());
+        if (!o) break;
+        cJSON_AddStringToObject(o, "a", pf->pools[l->pool_a].name);
+        cJSON_AddStringToObject(o, "b", pf->pools[l->pool_b].name);
+        add_num(o, "bw_Bps", l->bw_Bps);
+        add_num(o, "e_byte_J", l->e_byte_J);
+        add_num(o, "latency_s", l->latency_s);
+    }
+
+    arr = cJSON_AddArrayToObject(root, "units");
+    for (int i = 0; i < pf->n_units; i++) {
+        const qeil_unit *u = &pf->units[i];
+        cJSON *o = push(arr, cJSON_CreateObject());
+        if (!o) break;
+        cJSON_AddStringToObject(o, "name", u->name);
+        if (u->device[0]) cJSON_AddStringToObject(o, "device", u->device);
+        cJSON_AddStringToObject(o, "kind", qeil_unit_kind_name(u->kind));
+        cJSON_AddStringToObject(o, "pool", pf->pools[u->pool].name);
+        add_dtypes(o, "peak_ops", u->peak_ops);
+        add_num(o, "mem_bw_Bps", u->mem_bw_Bps);
+        add_num(o, "eta_compute", u->eta_compute);
+        add_num(o, "eta_mem", u->eta_mem);
+        if (u->step_s > 0) add_num(o, "step_s", u->step_s);
+        add_dtypes(o, "e_op_J", u->e_op_J);
+        add_num(o, "e_byte_J", u->e_byte_J);
+        add_num(o, "p_const_W", u->p_const_W);
+        add_num(o, "p_leak_ref_W", u->p_leak_ref_W);
+        add_num(o, "t_leak_ref_C", u->t_leak_ref_C);
+        add_num(o, "leak_kappa_perK", u->leak_kappa_perK);
+        add_num(o, "r_th_KpW", u->r_th_KpW);
+        add_num(o, "c_th_JpK", u->c_th_JpK);
+        add_num(o, "t_amb_C", u->t_amb_C);
+        add_num(o, "t_max_C", u->t_max_C);
+        cJSON *dv = cJSON_AddArrayToObject(o, "dvfs");
+        for (int k = 0; k < u->n_dvfs; k++) {
+            cJSON *d = push(dv, cJSON_CreateObject());
+            if (!d) break;
+            add_num(d, "freq_Hz", u->dvfs[k].freq_Hz);
+            add_num(d, "volt_V", u->dvfs[k].volt_V);
+        }
+        cJSON_AddNumberToObject(o, "dvfs_nominal", u->dvfs_nominal);
+        cJSON *src = cJSON_AddObjectToObject(o, "source");
+        if (src) {
+            cJSON_AddStringToObject(src, "compute", qeil_source_name(u->src_compute));
+            cJSON_AddStringToObject(src, "power", qeil_source_name(u->src_power));
+            cJSON_AddStringToObject(src, "thermal", qeil_source_name(u->src_thermal));
+        }
+    }
+    return root;
 }
 
 qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char **out)
@@ -632,98 +659,22 @@ qeil_status qeil_platform_to_json(qeil_ctx *ctx, const qeil_platform *pf, char *
     qeil_status st = qeil_platform_validate(ctx, pf);
     if (st != QEIL_OK) return st;
 
-    sbuf b = {ctx, NULL, 0, 0, 0};
-    sb_printf(&b, "{\n  \"qeil_profile_version\": %d,\n  \"name\": ", PROFILE_VERSION);
-    sb_str(&b, pf->name);
-    sb_put(&b, ",\n  \"description\": ", 19);
-    sb_str(&b, pf->description);
-    sb_put(&b, ",\n", 2);
-    sb_kv(&b, "  ", "rho_max", pf->rho_max, 0);
-
-    sb_put(&b, "  \"pools\": [\n", 13);
-    for (int i = 0; i < pf->n_pools; i++) {
-        const qeil_pool *p = &pf->pools[i];
-        sb_put(&b, "    {\"name\": ", 13);
-        sb_str(&b, p->name);
-        sb_put(&b, ", \"capacity_B\": ", 16);
-        sb_num(&b, p->capacity_B);
-        sb_put(&b, ", \"bw_Bps\": ", 12);
-        sb_num(&b, p->bw_Bps);
-        sb_put(&b, i + 1 < pf->n_pools ? "},\n" : "}\n", i + 1 < pf->n_pools ? 3 : 2);
-    }
-    sb_put(&b, "  ],\n", 5);
-
-    if (pf->n_links == 0) sb_put(&b, "  \"links\": [],\n", 15);
-    else {
-        sb_put(&b, "  \"links\": [\n", 13);
-        for (int i = 0; i < pf->n_links; i++) {
-            const qeil_link *l = &pf->links[i];
-            sb_put(&b, "    {\"a\": ", 10);
-            sb_str(&b, pf->pools[l->pool_a].name);
-            sb_put(&b, ", \"b\": ", 7);
-            sb_str(&b, pf->pools[l->pool_b].name);
-            sb_put(&b, ", \"bw_Bps\": ", 12);
-            sb_num(&b, l->bw_Bps);
-            sb_put(&b, ", \"e_byte_J\": ", 14);
-            sb_num(&b, l->e_byte_J);
-            sb_put(&b, ", \"latency_s\": ", 15);
-            sb_num(&b, l->latency_s);
-            sb_put(&b, i + 1 < pf->n_links ? "},\n" : "}\n", i + 1 < pf->n_links ? 3 : 2);
-        }
-        sb_put(&b, "  ],\n", 5);
-    }
-
-    sb_put(&b, "  \"units\": [\n", 13);
-    for (int i = 0; i < pf->n_units; i++) {
-        const qeil_unit *u = &pf->units[i];
-        const char *in = "      ";
-        sb_put(&b, "    {\n      \"name\": ", 20);
-        sb_str(&b, u->name);
-        if (u->device[0]) {
-            sb_put(&b, ",\n      \"device\": ", 18);
-            sb_str(&b, u->device);
-        }
-        sb_printf(&b, ",\n      \"kind\": \"%s\",\n      \"pool\": ", qeil_unit_kind_name(u->kind));
-        sb_str(&b, pf->pools[u->pool].name);
-        sb_put(&b, ",\n", 2);
-        sb_dtypes(&b, "peak_ops", u->peak_ops);
-        sb_kv(&b, in, "mem_bw_Bps", u->mem_bw_Bps, 0);
-        sb_kv(&b, in, "eta_compute", u->eta_compute, 0);
-        sb_kv(&b, in, "eta_mem", u->eta_mem, 0);
-        if (u->step_s > 0) sb_kv(&b, in, "step_s", u->step_s, 0);
-        sb_dtypes(&b, "e_op_J", u->e_op_J);
-        sb_kv(&b, in, "e_byte_J", u->e_byte_J, 0);
-        sb_kv(&b, in, "p_const_W", u->p_const_W, 0);
-        sb_kv(&b, in, "p_leak_ref_W", u->p_leak_ref_W, 0);
-        sb_kv(&b, in, "t_leak_ref_C", u->t_leak_ref_C, 0);
-        sb_kv(&b, in, "leak_kappa_perK", u->leak_kappa_perK, 0);
-        sb_kv(&b, in, "r_th_KpW", u->r_th_KpW, 0);
-        sb_kv(&b, in, "c_th_JpK", u->c_th_JpK, 0);
-        sb_kv(&b, in, "t_amb_C", u->t_amb_C, 0);
-        sb_kv(&b, in, "t_max_C", u->t_max_C, 0);
-        sb_put(&b, "      \"dvfs\": [\n", 16);
-        for (int k = 0; k < u->n_dvfs; k++) {
-            sb_put(&b, "        {\"freq_Hz\": ", 20);
-            sb_num(&b, u->dvfs[k].freq_Hz);
-            sb_put(&b, ", \"volt_V\": ", 12);
-            sb_num(&b, u->dvfs[k].volt_V);
-            sb_put(&b, k + 1 < u->n_dvfs ? "},\n" : "}\n", k + 1 < u->n_dvfs ? 3 : 2);
-        }
-        sb_put(&b, "      ],\n", 9);
-        sb_printf(&b, "      \"dvfs_nominal\": %d,\n", u->dvfs_nominal);
-        sb_printf(&b,
-                  "      \"source\": {\"compute\": \"%s\", \"power\": \"%s\", \"thermal\": \"%s\"}\n",
-                  qeil_source_name(u->src_compute), qeil_source_name(u->src_power),
-                  qeil_source_name(u->src_thermal));
-        sb_put(&b, i + 1 < pf->n_units ? "    },\n" : "    }\n", i + 1 < pf->n_units ? 7 : 6);
-    }
-    sb_put(&b, "  ]\n}\n", 6);
-
-    if (b.oom) {
-        qeil_free(ctx, b.s);
-        return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "profile: out of memory while serialising");
-    }
-    *out = b.s;
+    /* the tree and the text through ctx's allocator (the hooks above): the
+     * text is the caller's to qeil_free(ctx, ...) */
+    pthread_once(&json_hooks_once, json_hooks_install);
+    json_ctx = ctx;
+    json_oom = 0;
+    cJSON *root = platform_tree(pf);
+    char *text = root && !json_oom ? cJSON_Print(root) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    char *s = text ? qeil_realloc(ctx, text, len + 2) : NULL; /* + the final newline */
+    if (text && !s) qeil_free(ctx, text);
+    cJSON_Delete(root);
+    json_ctx = NULL;
+    if (!s) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "profile: out of memory while serialising");
+    s[len] = '\n';
+    s[len + 1] = '\0';
+    *out = s;
     return QEIL_OK;
 }
 

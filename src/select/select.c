@@ -8,6 +8,7 @@
  * samples. Equations and the reasoning behind every default:
  * docs/selection.md. */
 #include "qeil/select.h"
+#include "select/select_math.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -24,7 +24,7 @@
 
 /* A block's f16 scale by the FPU: LDR h + FCVT s, h (ARMv8.0). Exact for
  * every non-NaN value, as qeil_f16_to_f32_fast, whose integer fast path
- * cost 8 instructions and a branch per scale (docs/benchmarks.md,
+ * cost 8 instructions and a branch per scale (docs/benchmarks-history.md,
  * "Performance on paper"); a NaN stays a NaN (FCVT quiets a signalling
  * one, as F16C and the portable conversion do: f16c_matches_portable). */
 static inline float load_f16_scalar(const uint8_t *p)
