@@ -1198,19 +1198,24 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
     char model[QEIL_DESC_MAX];
     snprintf(model, sizeof model, "%s", r->cpu_model);
     sanitize_text(model);
-    char vk[96] = "";
+    char vk[72] = "";
     for (int i = 0, n = 0; i < r->n_gpus && i < QEIL_PROBE_MAX_GPUS; i++) {
         if (!gpu_usable(&r->gpus[i])) continue;
         size_t used = strlen(vk);
-        snprintf(vk + used, sizeof vk - used, "%s%.8s %.12s", n++ ? ", " : "; Vulkan ",
+        snprintf(vk + used, sizeof vk - used, "%s%.4s %.10s", n++ ? ", " : "; Vulkan ",
                  r->gpus[i].device, r->gpus[i].type);
     }
-    snprintf(out->description, sizeof out->description,
-             "qeil probe %s: %.*s, threads %d, cores %d%s%s; compute and bandwidth measured%s, "
-             "power and thermal are defaults (docs/probe.md)",
-             QEIL_VERSION_STRING, vk[0] ? 40 : 60, model, r->n_threads, r->n_cores,
-             r->n_clusters >= 2 ? "; a unit per core cluster" : "", vk,
-             r->dram_n_points > 0 ? "" : " (DRAM not reached: a cache rate)");
+    /* at most ~250 bytes with 4 devices and a cluster split; a longer
+     * result is cut (it is a description), never an error */
+    const int len = snprintf(
+        out->description, sizeof out->description,
+        "qeil probe %s: %.*s, threads %d, cores %d%s%s; compute and bandwidth measured%s, "
+        "power and thermal %s (docs/probe.md)",
+        QEIL_VERSION_STRING, vk[0] ? 32 : 60, model, r->n_threads, r->n_cores,
+        r->n_clusters >= 2 ? "; a unit per core cluster" : "", vk,
+        r->dram_n_points > 0 ? "" : " (DRAM not reached: a cache rate)",
+        vk[0] ? "defaults" : "are defaults");
+    if (len >= (int)sizeof out->description) out->description[sizeof out->description - 1] = '\0';
     out->rho_max = DEF_RHO_MAX;
 
     out->n_pools = 1;

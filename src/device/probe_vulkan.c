@@ -15,7 +15,7 @@
  * wait. A measurement is n dispatches in one submit: each dispatch is sized
  * to take >= min(min_time_s, DISPATCH_S) (so no single one nears a driver's
  * watchdog), n so the submit takes >= min_time_s; the submit overhead (tens
- * of µs) is then < 1 % of it. Best of REPS.
+ * of µs) is then < 1 % of it. Best of REPS (see measure).
  */
 #include <math.h>
 #include <stdio.h>
@@ -43,8 +43,8 @@ static const uint32_t spv_copy[] =
 enum { K_F32, K_F16, K_INT8, K_COPY, K_COUNT };
 
 #define REPS 3
-#define GROUPS 4096u         /* most workgroups of 64 per compute dispatch: 262,144 threads
-                                fill the largest GPUs (128 SMs x 2,048 threads) */
+#define GROUPS 4096u         /* workgroups of 64 per compute dispatch: 262,144 threads fill
+                                the largest GPUs (128 SMs x 2,048 threads) */
 #define COPY_GROUPS 4096u    /* copy: one contiguous block each */
 #define DISPATCH_S 0.05      /* one dispatch at most ~this long (watchdogs are ~2 s) */
 #define MAX_DISPATCH 4096    /* dispatches per submit */
@@ -72,7 +72,6 @@ typedef struct {
                               2: host-visible copy source (link) */
     VkDeviceMemory mem[3];
     double min_time_s;
-    uint32_t groups; /* of the last compute measurement */
     char err[160];
 } vk_probe;
 
@@ -318,11 +317,14 @@ fail:
     return -1;
 }
 
-/* Compute kernels: the dispatch grows (workgroups up to GROUPS, then loop
- * iterations) until one takes >= min(min_time, DISPATCH_S); the copy's is
- * fixed (one pass). Then n dispatches so a submit takes >= min_time; best
- * of REPS. Returns work per second (work = per_item x groups x iterations x
- * dispatches; per_item is per workgroup and iteration), or -1. */
+/* Compute kernels: GROUPS workgroups (every device filled; a small grid
+ * would time the driver's latency, not the device), loop iterations growing
+ * until one dispatch takes >= min(min_time, DISPATCH_S); the copy's
+ * dispatch is fixed (one pass). Then n dispatches so a submit takes >=
+ * min_time; best of REPS, or of 1 when one dispatch alone takes over twice
+ * min_time (a slow device: lavapipe's 256 MiB copy). Returns work per second
+ * (work = per_item x groups x iterations x dispatches; per_item is per
+ * workgroup and iteration), or -1. */
 static double measure(vk_probe *s, int k, VkBuffer b0, VkBuffer b1, uint32_t pc[4],
                       uint32_t groups, double per_item, int compute)
 {
@@ -331,9 +333,8 @@ static double measure(vk_probe *s, int k, VkBuffer b0, VkBuffer b1, uint32_t pc[
     double t;
     if (compute) {
         /* untimed: a driver may compile the pipeline at its first use */
-        groups = 64;
         pc[0] = 1;
-        if (run(s, k, b0, b1, pc, groups, 1) < 0) return -1;
+        if (run(s, k, b0, b1, pc, 64, 1) < 0) return -1;
     }
     for (;;) {
         if (compute) pc[0] = iters;
@@ -346,26 +347,21 @@ static double measure(vk_probe *s, int k, VkBuffer b0, VkBuffer b1, uint32_t pc[
         if (!compute || t >= one || iters >= MAX_ITERS) break;
         double grow = t > 0 ? 1.25 * one / t : 64;
         grow = grow < 2 ? 2 : grow > 64 ? 64 : grow;
-        if (groups < GROUPS) {
-            const double g = groups * grow;
-            groups = g >= GROUPS ? GROUPS : (uint32_t)g;
-        } else {
-            const double it = iters * grow;
-            iters = it >= MAX_ITERS ? MAX_ITERS : (uint32_t)it;
-        }
+        const double it = iters * grow;
+        iters = it >= MAX_ITERS ? MAX_ITERS : (uint32_t)it;
     }
     int n_disp = 1;
     if (t < s->min_time_s) {
         double n = ceil(s->min_time_s / (t > 1e-6 ? t : 1e-6));
         n_disp = n > MAX_DISPATCH ? MAX_DISPATCH : (int)n;
     }
+    const int reps = t > 2 * s->min_time_s ? 1 : REPS;
     double best = 0;
-    for (int rep = 0; rep < REPS; rep++) {
+    for (int rep = 0; rep < reps; rep++) {
         if ((t = run(s, k, b0, b1, pc, groups, n_disp)) < 0) return -1;
         const double rate = t > 0 ? per_item * groups * iters * n_disp / t : 0;
         if (rate > best) best = rate;
     }
-    if (compute) s->groups = groups;
     return best;
 }
 
@@ -417,7 +413,7 @@ static void measure_device(vk_probe *s, const qeil_vk_device *d, qeil_probe_gpu 
     if ((g->f32_flops = measure(s, K_F32, s->buf[0], VK_NULL_HANDLE, pc, GROUPS,
                                 OPS_PER_ITER * 64, 1)) < 0)
         goto fail;
-    g->n_groups = (int)s->groups;
+    g->n_groups = (int)GROUPS;
     snprintf(g->form_f32, sizeof g->form_f32, "probe_f32: 8 vec4 fma chains");
     if (f16) {
         snprintf(what, sizeof what, "%s: f16 fma", g->device);
