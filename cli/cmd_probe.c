@@ -157,8 +157,8 @@ static void print_gpus(const qeil_probe_result *r, const qeil_platform *pf)
             snprintf(unit, sizeof unit, "%s (%s, pool %s)", u->name, qeil_unit_kind_name(u->kind),
                      pf->pools[u->pool].name);
         else
-            snprintf(unit, sizeof unit, "none (the profile's limits: %d units, %d pools)",
-                     QEIL_MAX_UNITS, QEIL_MAX_POOLS);
+            snprintf(unit, sizeof unit, "none (beyond the profile's %d units / %d pools, or "
+                     "its ranges)", QEIL_MAX_UNITS, QEIL_MAX_POOLS);
         printf("%-6s  %-10s  %11.1f  %11.1f  %10.1f  %9.2f  %-13s  %s\n", g->device, g->type,
                g->f32_flops / 1e9, g->f16_flops / 1e9, g->int8_ops / 1e9, g->bw_Bps / 1e9, bufs,
                unit);
@@ -170,7 +170,7 @@ static void print_gpus(const qeil_probe_result *r, const qeil_platform *pf)
         if (g->heap_B > 0) printf(" %s", fmt_bytes(b1, sizeof b1, g->heap_B));
         printf("\n");
         if (g->error[0]) continue;
-        printf("    shaders: %s; %s; %s; %s; up to %d workgroups of 64\n", g->form_f32,
+        printf("    shaders: %s; %s; %s; %s; %d workgroups of 64\n", g->form_f32,
                g->form_f16[0] ? g->form_f16 : "f16: no shaderFloat16",
                g->form_int8[0] ? g->form_int8 : "int8: no shaderInt8", g->form_bw, g->n_groups);
         const qeil_unit *u = unit_of(pf, g->device);

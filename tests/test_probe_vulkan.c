@@ -266,10 +266,18 @@ TEST(synthetic_devices_in_the_profile)
     CHECK_EQ_INT(pf.n_pools, QEIL_MAX_POOLS);
     CHECK_EQ_INT(pf.n_units, 4);
     CHECK_EQ_STR(pf.units[3].device, "vk2");
-    /* a device with no usable figure (NaN) is left out, not an error */
+    /* a device with no usable figure (NaN, or outside a profile's ranges:
+     * bandwidth below 1e6 B/s) is left out, not an error */
     r.gpus[0].f32_flops = NAN;
     CHECK_EQ_INT(qeil_probe_to_platform(ctx, &r, &pf), QEIL_OK);
     CHECK_EQ_STR(pf.units[1].device, "vk1");
+    r.gpus[1].bw_Bps = 7.155e5;
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &r, &pf), QEIL_OK);
+    CHECK_EQ_STR(pf.units[1].device, "vk2");
+    r.gpus[2].link_bw_Bps = INFINITY;
+    CHECK_EQ_INT(qeil_probe_to_platform(ctx, &r, &pf), QEIL_OK);
+    CHECK_EQ_STR(pf.units[1].device, "vk3");
+    CHECK_EQ_INT(pf.n_units, 2);
 }
 
 int main(void)

@@ -1074,12 +1074,16 @@ int probe_gpu_own_memory(const qeil_probe_gpu *g)
     return !g->unified_memory;
 }
 
-/* A measured device the profile can hold: f32 and bandwidth finite and > 0. */
+/* A measured device the profile can hold (NaN fails every comparison). */
 static int gpu_usable(const qeil_probe_gpu *g)
 {
-    return !g->error[0] && isfinite(g->f32_flops) && g->f32_flops > 0 && isfinite(g->bw_Bps) &&
-           g->bw_Bps > 0 && isfinite(g->f16_flops) && g->f16_flops >= 0 &&
-           isfinite(g->int8_ops) && g->int8_ops >= 0;
+    /* the profile's ranges (platform.c): bandwidth 1e6..1e14 B/s, peaks
+     * up to 1e17; a device outside them is left out, not the profile failed */
+    const double peak_max = 1e17, bw_min = 1e6, bw_max = 1e14;
+    return !g->error[0] && g->f32_flops > 0 && g->f32_flops <= peak_max &&
+           g->f16_flops >= 0 && g->f16_flops <= peak_max && g->int8_ops >= 0 &&
+           g->int8_ops <= peak_max && g->bw_Bps >= bw_min && g->bw_Bps <= bw_max &&
+           (g->link_bw_Bps == 0 || (g->link_bw_Bps >= bw_min && g->link_bw_Bps <= bw_max));
 }
 
 /* Unit name from the device name: lower case, [a-z0-9-], runs of others one

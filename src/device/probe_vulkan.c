@@ -454,10 +454,13 @@ static void measure_device(vk_probe *s, const qeil_vk_device *d, qeil_probe_gpu 
     if (make_buffer(s, 0, bytes, local, 0) != 0 || make_buffer(s, 1, bytes, local, 0) != 0)
         goto fail;
     const uint32_t n_el = (uint32_t)(bytes / 16);
-    uint32_t pcc[4] = {n_el, (n_el + COPY_GROUPS - 1) / COPY_GROUPS, 0, 0};
+    /* every workgroup a block of >= 256 elements (4 KiB): a small buffer
+     * spread over 4096 groups times their launch, not the memory */
+    const uint32_t copy_groups = n_el / 256 < COPY_GROUPS ? (n_el / 256 ? n_el / 256 : 1) : COPY_GROUPS;
+    uint32_t pcc[4] = {n_el, (n_el + copy_groups - 1) / copy_groups, 0, 0};
     /* the first run (measure's sizing pass) touches the pages */
-    if ((g->bw_Bps = measure(s, K_COPY, s->buf[0], s->buf[1], pcc, COPY_GROUPS,
-                             2.0 * (double)bytes / COPY_GROUPS, 0)) < 0)
+    if ((g->bw_Bps = measure(s, K_COPY, s->buf[0], s->buf[1], pcc, copy_groups,
+                             2.0 * (double)bytes / copy_groups, 0)) < 0)
         goto fail;
     snprintf(g->form_bw, sizeof g->form_bw, "probe_copy: uvec4 copy, a block per group");
 
@@ -468,11 +471,22 @@ static void measure_device(vk_probe *s, const qeil_vk_device *d, qeil_probe_gpu 
         if (make_buffer(s, 2, bytes, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT, local) == 0) {
             snprintf(what, sizeof what, "%s: host-to-device copy", g->device);
             step(user, what);
-            const double l = measure(s, K_COPY, s->buf[2], s->buf[1], pcc, COPY_GROUPS,
-                                     (double)bytes / COPY_GROUPS, 0);
+            const double l = measure(s, K_COPY, s->buf[2], s->buf[1], pcc, copy_groups,
+                                     (double)bytes / copy_groups, 0);
             if (l > 0) g->link_bw_Bps = l;
         }
         s->err[0] = '\0'; /* no such memory type: the link stays a default */
+    }
+    /* figures a profile cannot hold (docs/profiles.md ranges) make the
+     * device no unit, with the reason, rather than the profile invalid */
+    if (!(g->bw_Bps >= 1e6 && g->bw_Bps <= 1e14) || !(g->f32_flops <= 1e17) ||
+        !(g->f16_flops <= 1e17) || !(g->int8_ops <= 1e17) ||
+        !(g->link_bw_Bps == 0 || (g->link_bw_Bps >= 1e6 && g->link_bw_Bps <= 1e14))) {
+        snprintf(s->err, sizeof s->err,
+                 "implausible: f32 %.3g FLOP/s, copy %.3g B/s, link %.3g B/s (a profile allows "
+                 "1e6..1e14 B/s, peaks <= 1e17)",
+                 g->f32_flops, g->bw_Bps, g->link_bw_Bps);
+        goto fail;
     }
     teardown(s);
     return;
