@@ -502,14 +502,14 @@ static int print_json(const qeil_probe_result *r, const char *out_path, const ch
     static const char *const vulkan[] = {
         "units on vk<i>: peak_ops.f32/f16/int8 and mem_bw_Bps measured (0 = unsupported)",
         "their power and thermal fields: defaults by device class (docs/probe.md)",
-        "a pool of its own (discrete): capacity_B = device-local heap, bw_Bps measured; link "
-        "bw_Bps measured (host-to-device copy) or default 25 GB/s"};
+        "own pool (discrete): capacity_B = heap, bw_Bps measured",
+        "its link's bw_Bps: host-to-device copy measured, else default 25 GB/s"};
     add(root, "provenance", o = cJSON_CreateObject());
     add(o, "measured", str_array(measured, 4));
     add(o, "derived", str_array(derived, 4));
     add(o, "from_os", str_array(from_os, 2));
     add(o, "default", str_array(defaults, r->freq_Hz > 0 ? 11 : 12));
-    add(o, "vulkan", str_array(vulkan, 3));
+    add(o, "vulkan", str_array(vulkan, 4));
 
     add(root, "profile_path", jstr_or_null(out_path));
     cJSON *prof = cJSON_Parse(profile);

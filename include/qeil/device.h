@@ -292,7 +292,9 @@ QEIL_API qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *p, q
  * within the device's maxStorageBufferRange and a quarter of its heap).
  * No Vulkan loader, driver or device is no error: QEIL_OK with n_gpus = 0
  * and gpu_status saying why. A device that fails to measure keeps its
- * error in gpus[i].error. QEIL_ERR_RANGE for bad parameters. */
+ * error in gpus[i].error. QEIL_ERR_RANGE for bad parameters. p->progress
+ * is called before each measurement ("vk0: f32 fma", ...) with the
+ * fraction of this call's work done, in [0, 1). */
 QEIL_API qeil_status qeil_probe_gpus(qeil_ctx *ctx, const qeil_probe_params *p, qeil_probe_result *out);
 /* A platform from a probe result: a cpu unit (or one per core cluster) on
  * the host "dram" pool, and one unit per measured Vulkan device (docs/probe.md,

@@ -498,14 +498,21 @@ fail:
 
 /* ---- entry -------------------------------------------------------------- */
 
+/* Progress: STEPS_PER_DEVICE announced per device at most (f32, f16,
+ * int8, copy, link), the fraction over all devices, below 1. */
+#define STEPS_PER_DEVICE 5
 typedef struct {
     const qeil_probe_params *p;
+    int done, total;
 } step_state;
 
 static void step_cb(void *user, const char *what)
 {
-    const step_state *st = user;
-    if (st->p->progress) st->p->progress(st->p->progress_user, what, 1.0);
+    step_state *st = user;
+    if (st->p->progress)
+        st->p->progress(st->p->progress_user, what,
+                        st->total > 0 ? (double)st->done / st->total : 0.0);
+    if (st->done < st->total - 1) st->done++;
 }
 
 qeil_status qeil_probe_gpus(qeil_ctx *ctx, const qeil_probe_params *params, qeil_probe_result *out)
@@ -552,8 +559,9 @@ qeil_status qeil_probe_gpus(qeil_ctx *ctx, const qeil_probe_params *params, qeil
         vk_close(&a);
         return QEIL_OK;
     }
-    step_state ss = {&p};
+    step_state ss = {&p, 0, (int)n * STEPS_PER_DEVICE};
     for (size_t i = 0; i < n; i++) {
+        ss.done = (int)i * STEPS_PER_DEVICE;
         qeil_probe_gpu *g = &out->gpus[i];
         describe(g, &d[i], (int)i);
         vk_probe s;
