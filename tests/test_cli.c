@@ -726,6 +726,8 @@ TEST(probe_json_and_vk0_plan)
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(d0, "error")));
     const char *unit = cJSON_GetStringValue(cJSON_GetObjectItem(d0, "unit"));
     CHECK(unit != NULL);
+    char unit_name[64] = "";
+    if (unit) snprintf(unit_name, sizeof unit_name, "%s", unit);
     CHECK_EQ_INT(cJSON_GetArraySize(units), 2);
     const cJSON *u1 = cJSON_GetArrayItem(units, 1);
     CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(u1, "device")), "vk0");
@@ -735,6 +737,19 @@ TEST(probe_json_and_vk0_plan)
     CHECK_EQ_INT(qeil(args), 0);
     CHECK_CONTAINS(out_text, "(2 units)");
     CHECK_CONTAINS(out_text, "Recommended");
+    /* the plan's platform lists both units, the second standing for vk0 */
+    snprintf(args, sizeof args, "plan --iters 500 --platform %s -m qwen2-0.5b --output json", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    if (!j) return;
+    const cJSON *pu = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "platform"), "units");
+    CHECK_EQ_INT(cJSON_GetArraySize(pu), 2);
+    char *pj = cJSON_PrintUnformatted(pu);
+    CHECK_CONTAINS(pj, "\"cpu\"");
+    if (unit_name[0]) CHECK_CONTAINS(pj, unit_name);
+    free(pj);
+    cJSON_Delete(j);
 }
 
 /* The library's log reaches stderr through the CLI's one hook: a restricted
