@@ -75,7 +75,8 @@ $(BUILD)/%.o: %.c $(wildcard include/qeil/*.h) $(wildcard src/*/*.h src/*/*/*.h)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # Vulkan compute shaders: GLSL compiled by glslc into SPIR-V as a C
-# initializer list ({0x07230203, ...}), which backend_vulkan.c #includes.
+# initializer list ({0x07230203, ...}), which backend_vulkan.c (and
+# src/device/probe_vulkan.c, for the probe_*.comp) #includes.
 # Nothing links Vulkan: the backend dlopens libvulkan.so.1 at run time.
 GLSLC    ?= glslc
 SHADER_DIR := src/backends/vulkan/shaders
@@ -88,6 +89,9 @@ $(BUILD)/shaders/%.spv.inc: $(SHADER_DIR)/%.comp $(wildcard $(SHADER_DIR)/*.glsl
 
 $(BUILD)/src/backends/vulkan/backend_vulkan.o: $(SPV_INC)
 $(BUILD)/src/backends/vulkan/backend_vulkan.o: CPPFLAGS += -I$(BUILD)/shaders
+# the probe's shaders (shaders/probe_*.comp) are the probe's (docs/probe.md)
+$(BUILD)/src/device/probe_vulkan.o: $(SPV_INC)
+$(BUILD)/src/device/probe_vulkan.o: CPPFLAGS += -I$(BUILD)/shaders
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(CLI_LDLIBS) $(LDLIBS) -o $@

@@ -141,6 +141,7 @@ static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int 
     } else if (bw_GBps <= 0) {
         qeil_probe_params pp = qeil_probe_default_params();
         pp.max_threads = threads;
+        pp.gpus = 0; /* the CPU's figures are what bench compares with */
         /* the probe's default 0.2 s per measurement: at 50 ms this machine's
          * int8 peak read half and its bandwidth 50 % high (clock ramp-up,
          * too little time at the largest working sets) */

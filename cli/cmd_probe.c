@@ -1,5 +1,6 @@
-/* cmd_probe.c — `qeil probe`: measure this machine's CPU and write a
- * one-unit platform profile (method: docs/probe.md). */
+/* cmd_probe.c — `qeil probe`: measure this machine's CPU and Vulkan
+ * devices and write a platform profile, one unit per device (method:
+ * docs/probe.md). */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <math.h>
 #include <sched.h>
@@ -8,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "probe_svg.h"
@@ -23,8 +26,10 @@ static void usage(FILE *f)
             "Measure this machine's CPU: f32 FMA and int8 dot-product throughput for 1..N\n"
             "threads, STREAM-triad bandwidth over working sets from 16 KiB (L1) to DRAM,\n"
             "and a read-only stream at the largest set (the rate weight streaming sees).\n"
-            "Builds a one-unit platform profile for 'qeil plan --platform FILE.json':\n"
-            "compute and bandwidth measured, power and thermal documented defaults.\n\n"
+            "Then each Vulkan device: f32, f16 and int8 throughput of compute shaders and\n"
+            "the bandwidth of a copy between two buffers (--max-ws bytes in all).\n"
+            "Builds a platform profile for 'qeil plan --platform FILE.json', one unit per\n"
+            "device: compute and bandwidth measured, power and thermal documented defaults.\n\n"
             "options:\n"
             "  -t, --threads N     measure 1..N threads (default: every CPU this process may\n"
             "                      use; 1..%d)\n"
@@ -33,6 +38,8 @@ static void usage(FILE *f)
             "                      at most half of RAM). DRAM needs >= 4x the last-level cache\n"
             "  --quick             short run for tests and CI: --min-time 0.02, --max-ws 32,\n"
             "                      at most 2 threads (explicit options win)\n"
+            "  --devices SET       all (default): the CPU and every Vulkan device (one profile\n"
+            "                      unit each, placement vk0, vk1, ...); cpu: the CPU only\n"
             "  --root DIR          read the core clusters under DIR/sys instead of /sys (a\n"
             "                      fixture tree: treat core sets as clusters; docs/probe.md)\n"
             "  -o, --out FILE      write the platform profile (JSON) to FILE\n"
@@ -117,14 +124,72 @@ static const char *level_of(const qeil_probe_result *r, size_t ws_B, char *buf, 
     return ws * slack >= 4.0 * (double)r->cache_agg_B[last] ? "DRAM" : "-";
 }
 
-/* JSON number, or null for the unknown / non-finite. */
-static void json_num(FILE *f, double v, int zero_is_null)
+/* The profile unit standing for local device `dev`, or NULL. */
+static const qeil_unit *unit_of(const qeil_platform *pf, const char *dev)
 {
-    if (!isfinite(v) || (zero_is_null && v == 0)) fputs("null", f);
-    else fprintf(f, "%.6g", v);
+    for (int u = 0; u < pf->n_units; u++)
+        if (strcmp(pf->units[u].device, dev) == 0) return &pf->units[u];
+    return NULL;
 }
 
-static void print_table(const qeil_probe_result *r, const char *out_path)
+/* The Vulkan devices: what each measured, with which shaders, and the
+ * profile unit it became. */
+static void print_gpus(const qeil_probe_result *r, const qeil_platform *pf)
+{
+    char b1[32];
+    if (r->gpu_status[0]) {
+        printf("\nVulkan devices: not measured: %s\n", cli_term(r->gpu_status));
+        return;
+    }
+    printf("\nVulkan devices (register-resident multiply-add chains, fma = 2 FLOPs; copy between "
+           "two device-local\nbuffers, read + write bytes; host clock from submit to fence, "
+           "best of 3; 0 = unsupported)\n");
+    printf("%-6s  %-10s  %11s  %11s  %10s  %9s  %-13s  %s\n", "device", "type", "f32 GFLOP/s",
+           "f16 GFLOP/s", "int8 GOP/s", "copy GB/s", "buffers", "profile unit");
+    for (int i = 0; i < r->n_gpus && i < QEIL_PROBE_MAX_GPUS; i++) {
+        const qeil_probe_gpu *g = &r->gpus[i];
+        if (g->error[0]) {
+            printf("%-6s  %-10s  not measured: %s\n", g->device, g->type, cli_term(g->error));
+            continue;
+        }
+        const qeil_unit *u = unit_of(pf, g->device);
+        char bufs[32], unit[QEIL_NAME_MAX + 48];
+        snprintf(bufs, sizeof bufs, "2 x %s", fmt_bytes(b1, sizeof b1, (double)g->bw_ws_B));
+        if (u)
+            snprintf(unit, sizeof unit, "%s (%s, pool %s)", u->name, qeil_unit_kind_name(u->kind),
+                     pf->pools[u->pool].name);
+        else
+            snprintf(unit, sizeof unit, "none (beyond the profile's %d units / %d pools, or "
+                     "its ranges)", QEIL_MAX_UNITS, QEIL_MAX_POOLS);
+        printf("%-6s  %-10s  %11.1f  %11.1f  %10.1f  %9.2f  %-13s  %s\n", g->device, g->type,
+               g->f32_flops / 1e9, g->f16_flops / 1e9, g->int8_ops / 1e9, g->bw_Bps / 1e9, bufs,
+               unit);
+    }
+    for (int i = 0; i < r->n_gpus && i < QEIL_PROBE_MAX_GPUS; i++) {
+        const qeil_probe_gpu *g = &r->gpus[i];
+        printf("  %s: %s, Vulkan %s, %s memory", g->device, cli_term(g->name), g->api,
+               g->unified_memory ? "host-visible device-local (unified)" : "device-local");
+        if (g->heap_B > 0) printf(" %s", fmt_bytes(b1, sizeof b1, g->heap_B));
+        printf("\n");
+        if (g->error[0]) continue;
+        printf("    shaders: %s; %s; %s; %s; %d workgroups of 64\n", g->form_f32,
+               g->form_f16[0] ? g->form_f16 : "f16: no shaderFloat16",
+               g->form_int8[0] ? g->form_int8 : "int8: no shaderInt8", g->form_bw, g->n_groups);
+        const qeil_unit *u = unit_of(pf, g->device);
+        if (g->link_bw_Bps > 0)
+            printf("    host-to-device copy: %.2f GB/s (host-visible memory read over the bus; "
+                   "the profile's link)\n",
+                   g->link_bw_Bps / 1e9);
+        else if (u && u->pool != 0)
+            printf("    host-to-device copy: not measured (no host-visible memory type apart); "
+                   "the profile's link is a default, 25 GB/s\n");
+        if (strcmp(g->type, "cpu") == 0)
+            printf("    a CPU implementation: it runs on the same cores as the cpu unit, so the "
+                   "two are not\n    independent (docs/probe.md)\n");
+    }
+}
+
+static void print_table(const qeil_probe_result *r, const char *out_path, const qeil_platform *pf)
 {
     char b1[32], b2[32], lv[8];
     int T = r->n_threads;
@@ -215,10 +280,20 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
         printf("  int8  %10.1f GOP/s / unknown\n", int8 / 1e9);
     }
 
-    printf("\nprofile: 1 cpu unit; peak_ops f32 = f16 = %.1f GFLOP/s, int8 = %.1f GOP/s, "
-           "mem_bw = %.1f GB/s (measured);\n         power and thermal fields are defaults "
-           "(docs/probe.md)\n",
-           f32 / 1e9, int8 / 1e9, r->dram_bw_Bps / 1e9);
+    print_gpus(r, pf);
+
+    printf("\nprofile: %d unit%s; cpu: peak_ops f32 = f16 = %.1f GFLOP/s, int8 = %.1f GOP/s, "
+           "mem_bw = %.1f GB/s (measured);\n",
+           pf->n_units, pf->n_units > 1 ? "s" : "", f32 / 1e9, int8 / 1e9, r->dram_bw_Bps / 1e9);
+    for (int u = 0; u < pf->n_units; u++)
+        if (strncmp(pf->units[u].device, "vk", 2) == 0)
+            printf("         %s on %s (%s): f32 %.1f, f16 %.1f GFLOP/s, int8 %.1f GOP/s, mem_bw "
+                   "%.2f GB/s (measured);\n",
+                   pf->units[u].name, pf->units[u].device, qeil_unit_kind_name(pf->units[u].kind),
+                   pf->units[u].peak_ops[QEIL_DT_F32] / 1e9,
+                   pf->units[u].peak_ops[QEIL_DT_F16] / 1e9,
+                   pf->units[u].peak_ops[QEIL_DT_INT8] / 1e9, pf->units[u].mem_bw_Bps / 1e9);
+    printf("         power and thermal fields are defaults (docs/probe.md)\n");
     if (out_path)
         printf("profile written to %s (use: qeil plan --platform %s)\n", cli_term(out_path),
                cli_term(out_path));
@@ -227,113 +302,223 @@ static void print_table(const qeil_probe_result *r, const char *out_path)
                "probe.json'\n");
 }
 
-static void print_json(const qeil_probe_result *r, const char *out_path, const char *profile)
+/* ------------------------------------------------------------------------ */
+/* JSON (cJSON; numbers to 6 significant digits, null for the unknown)       */
+/* ------------------------------------------------------------------------ */
+
+/* A number rounded to 6 significant digits (what "%.6g" printed before
+ * cJSON wrote this output), or null for the non-finite and, with
+ * zero_is_null, for 0 (unknown / not measured). */
+static cJSON *jnum(double v, int zero_is_null)
+{
+    if (!isfinite(v) || (zero_is_null && v == 0)) return cJSON_CreateNull();
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.6g", v);
+    return cJSON_CreateNumber(strtod(buf, NULL));
+}
+
+static cJSON *jstr_or_null(const char *s)
+{
+    return s && s[0] ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static void add(cJSON *o, const char *k, cJSON *v) { cJSON_AddItemToObject(o, k, v); }
+
+static void add_int(cJSON *o, const char *k, double v) { cJSON_AddNumberToObject(o, k, v); }
+
+static cJSON *str_array(const char *const *v, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+    return a;
+}
+
+static cJSON *gpus_json(const qeil_probe_result *r, const qeil_platform *pf)
+{
+    cJSON *o = cJSON_CreateObject();
+    add(o, "status", jstr_or_null(r->gpu_status));
+    add(o, "timing", cJSON_CreateString("host monotonic clock from vkQueueSubmit to the fence, "
+                                        "best of 3"));
+    cJSON *list = cJSON_CreateArray();
+    for (int i = 0; i < r->n_gpus && i < QEIL_PROBE_MAX_GPUS; i++) {
+        const qeil_probe_gpu *g = &r->gpus[i];
+        const qeil_unit *u = unit_of(pf, g->device);
+        cJSON *d = cJSON_CreateObject();
+        add(d, "device", cJSON_CreateString(g->device));
+        add(d, "name", cJSON_CreateString(g->name));
+        add(d, "type", cJSON_CreateString(g->type));
+        add_int(d, "vendor_id", g->vendor_id);
+        add_int(d, "device_id", g->device_id);
+        add(d, "api", cJSON_CreateString(g->api));
+        add(d, "unified_memory", cJSON_CreateBool(g->unified_memory));
+        add(d, "heap_B", jnum(g->heap_B, 1));
+        add(d, "f32_flops", jnum(g->f32_flops, 1));
+        add(d, "f16_flops", jnum(g->f16_flops, 1));
+        add(d, "int8_ops", jnum(g->int8_ops, 1));
+        add(d, "bw_Bps", jnum(g->bw_Bps, 1));
+        add_int(d, "bw_ws_B", (double)g->bw_ws_B);
+        add(d, "link_bw_Bps", jnum(g->link_bw_Bps, 1));
+        add_int(d, "n_groups", g->n_groups);
+        cJSON *f = cJSON_CreateObject();
+        add(f, "f32", jstr_or_null(g->form_f32));
+        add(f, "f16", jstr_or_null(g->form_f16));
+        add(f, "int8", jstr_or_null(g->form_int8));
+        add(f, "bw", jstr_or_null(g->form_bw));
+        add(d, "shaders", f);
+        add(d, "timing", jstr_or_null(g->timing));
+        add(d, "unit", u ? cJSON_CreateString(u->name) : cJSON_CreateNull());
+        add(d, "unit_kind", u ? cJSON_CreateString(qeil_unit_kind_name(u->kind)) : cJSON_CreateNull());
+        add(d, "pool", u ? cJSON_CreateString(pf->pools[u->pool].name) : cJSON_CreateNull());
+        add(d, "error", jstr_or_null(g->error));
+        cJSON_AddItemToArray(list, d);
+    }
+    add(o, "devices", list);
+    return o;
+}
+
+static int print_json(const qeil_probe_result *r, const char *out_path, const char *profile,
+                      const qeil_platform *pf)
 {
     char lv[8];
     int T = r->n_threads;
     double f32 = r->f32_flops[T - 1], int8 = r->int8_ops[T - 1];
-    printf("{\n  \"version\": ");
-    cli_json_str(stdout, qeil_version());
-    printf(",\n  \"command\": \"probe\",\n  \"cpu\": {\"model\": ");
-    cli_json_str(stdout, r->cpu_model);
-    printf(", \"n_cpus\": %d, \"n_cores\": %d, \"freq_Hz\": ", r->n_cpus, r->n_cores);
-    json_num(stdout, r->freq_Hz, 1);
-    printf(", \"freq_source\": ");
-    cli_json_str(stdout, r->freq_source);
-    printf(", \"mem_total_B\": ");
-    json_num(stdout, r->mem_total_B, 1);
-    printf(", \"features\": ");
-    cli_json_str(stdout, r->cpu_features);
-    printf("},\n  \"params\": {\"threads\": %d, \"min_time_s\": %.6g, \"largest_ws_B\": %zu, "
-           "\"repetitions\": 3},\n",
-           T, r->min_time_s, r->n_points ? r->ws_B[r->n_points - 1] : (size_t)0);
-    printf("  \"kernels\": {\"f32\": \"%s\", \"int8\": \"%s\", \"triad\": \"%s\"},\n", r->kernel_f32,
-           r->kernel_int8, r->kernel_triad);
-    printf("  \"units\": {\"f32_flops\": \"FLOP/s\", \"int8_ops\": \"OP/s\", \"bw_Bps\": \"B/s\", "
-           "\"ws_B\": \"B\", \"size_B\": \"B\", \"freq_Hz\": \"Hz\"},\n");
-    printf("  \"compute\": [");
+    cJSON *root = cJSON_CreateObject(), *o;
+    add(root, "version", cJSON_CreateString(qeil_version()));
+    add(root, "command", cJSON_CreateString("probe"));
+
+    add(root, "cpu", o = cJSON_CreateObject());
+    add(o, "model", cJSON_CreateString(r->cpu_model));
+    add_int(o, "n_cpus", r->n_cpus);
+    add_int(o, "n_cores", r->n_cores);
+    add(o, "freq_Hz", jnum(r->freq_Hz, 1));
+    add(o, "freq_source", cJSON_CreateString(r->freq_source));
+    add(o, "mem_total_B", jnum(r->mem_total_B, 1));
+    add(o, "features", cJSON_CreateString(r->cpu_features));
+
+    add(root, "params", o = cJSON_CreateObject());
+    add_int(o, "threads", T);
+    add(o, "min_time_s", jnum(r->min_time_s, 0));
+    add_int(o, "largest_ws_B", r->n_points ? (double)r->ws_B[r->n_points - 1] : 0);
+    add_int(o, "repetitions", 3);
+
+    add(root, "kernels", o = cJSON_CreateObject());
+    add(o, "f32", cJSON_CreateString(r->kernel_f32));
+    add(o, "int8", cJSON_CreateString(r->kernel_int8));
+    add(o, "triad", cJSON_CreateString(r->kernel_triad));
+
+    add(root, "units", o = cJSON_CreateObject());
+    add(o, "f32_flops", cJSON_CreateString("FLOP/s"));
+    add(o, "int8_ops", cJSON_CreateString("OP/s"));
+    add(o, "bw_Bps", cJSON_CreateString("B/s"));
+    add(o, "ws_B", cJSON_CreateString("B"));
+    add(o, "size_B", cJSON_CreateString("B"));
+    add(o, "freq_Hz", cJSON_CreateString("Hz"));
+    add(o, "f16_flops", cJSON_CreateString("FLOP/s"));
+
+    cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < T; i++) {
-        printf("%s\n    {\"threads\": %d, \"f32_flops\": ", i ? "," : "", i + 1);
-        json_num(stdout, r->f32_flops[i], 0);
-        printf(", \"int8_ops\": ");
-        json_num(stdout, r->int8_ops[i], 0);
-        printf("}");
+        cJSON *c = cJSON_CreateObject();
+        add_int(c, "threads", i + 1);
+        add(c, "f32_flops", jnum(r->f32_flops[i], 0));
+        add(c, "int8_ops", jnum(r->int8_ops[i], 0));
+        cJSON_AddItemToArray(a, c);
     }
-    printf("\n  ],\n  \"clusters\": {\"source\": ");
-    cli_json_str(stdout, r->cluster_source);
-    printf(", \"list\": [");
+    add(root, "compute", a);
+
+    add(root, "clusters", o = cJSON_CreateObject());
+    add(o, "source", cJSON_CreateString(r->cluster_source));
+    a = cJSON_CreateArray();
     for (int k = 0; k < r->n_clusters && k < QEIL_PROBE_MAX_CLUSTERS; k++) {
         const qeil_probe_cluster *c = &r->clusters[k];
-        printf("%s\n    {\"name\": ", k ? "," : "");
-        cli_json_str(stdout, c->name);
-        printf(", \"cpus\": ");
-        cli_json_str(stdout, c->cpus);
-        printf(", \"n_cpus\": %d, \"n_cores\": %d, \"capacity\": %ld, \"freq_Hz\": ", c->n_cpus,
-               c->n_cores, c->capacity);
-        json_num(stdout, c->freq_Hz, 1);
+        cJSON *e = cJSON_CreateObject();
+        add(e, "name", cJSON_CreateString(c->name));
+        add(e, "cpus", cJSON_CreateString(c->cpus));
+        add_int(e, "n_cpus", c->n_cpus);
+        add_int(e, "n_cores", c->n_cores);
+        add_int(e, "capacity", (double)c->capacity);
+        add(e, "freq_Hz", jnum(c->freq_Hz, 1));
         /* measured only when there are several clusters */
         const int m = r->n_clusters >= 2;
-        printf(", \"f32_flops\": ");
-        json_num(stdout, m ? c->f32_flops : 0, 1);
-        printf(", \"int8_ops\": ");
-        json_num(stdout, m ? c->int8_ops : 0, 1);
-        printf(", \"read_bw_Bps\": ");
-        json_num(stdout, m ? c->read_bw_Bps : 0, 1);
-        printf("}");
+        add(e, "f32_flops", jnum(m ? c->f32_flops : 0, 1));
+        add(e, "int8_ops", jnum(m ? c->int8_ops : 0, 1));
+        add(e, "read_bw_Bps", jnum(m ? c->read_bw_Bps : 0, 1));
+        cJSON_AddItemToArray(a, e);
     }
-    printf("\n  ]},\n  \"bandwidth\": {\"kernel\": \"triad\", \"bytes_per_iteration\": 24, "
-           "\"threads\": %d, \"points\": [",
-           T);
+    add(o, "list", a);
+
+    add(root, "bandwidth", o = cJSON_CreateObject());
+    add(o, "kernel", cJSON_CreateString("triad"));
+    add_int(o, "bytes_per_iteration", 24);
+    add_int(o, "threads", T);
+    a = cJSON_CreateArray();
     for (int i = 0; i < r->n_points; i++) {
-        printf("%s\n    {\"ws_B\": %zu, \"bw_Bps\": ", i ? "," : "", r->ws_B[i]);
-        json_num(stdout, r->bw_Bps[i], 0);
-        printf(", \"level\": \"%s\"}", level_of(r, r->ws_B[i], lv, sizeof lv));
+        cJSON *e = cJSON_CreateObject();
+        add_int(e, "ws_B", (double)r->ws_B[i]);
+        add(e, "bw_Bps", jnum(r->bw_Bps[i], 0));
+        add(e, "level", cJSON_CreateString(level_of(r, r->ws_B[i], lv, sizeof lv)));
+        cJSON_AddItemToArray(a, e);
     }
-    printf("\n  ]},\n  \"caches\": [");
-    int first = 1;
+    add(o, "points", a);
+
+    a = cJSON_CreateArray();
     for (int L = 0; L < 4; L++) {
         if (!r->cache_size_B[L]) continue;
-        printf("%s\n    {\"level\": %d, \"size_B\": %zu, \"agg_B\": %zu, \"bw_Bps\": ",
-               first ? "" : ",", L + 1, r->cache_size_B[L], r->cache_agg_B[L]);
-        json_num(stdout, r->cache_bw_Bps[L], 1);
-        printf("}");
-        first = 0;
+        cJSON *e = cJSON_CreateObject();
+        add_int(e, "level", L + 1);
+        add_int(e, "size_B", (double)r->cache_size_B[L]);
+        add_int(e, "agg_B", (double)r->cache_agg_B[L]);
+        add(e, "bw_Bps", jnum(r->cache_bw_Bps[L], 1));
+        cJSON_AddItemToArray(a, e);
     }
-    printf("\n  ],\n  \"dram\": {\"bw_Bps\": ");
-    json_num(stdout, r->dram_bw_Bps, 0);
-    printf(", \"n_points\": %d, \"reached\": %s, \"read_bw_Bps\": ", r->dram_n_points,
-           r->dram_n_points > 0 ? "true" : "false");
-    json_num(stdout, r->read_bw_Bps, 1);
-    printf("},\n");
-    printf("  \"theory\": {\"f32_flop_per_cycle\": ");
-    json_num(stdout, r->f32_flop_per_cycle, 1);
-    printf(", \"int8_op_per_cycle\": ");
-    json_num(stdout, r->int8_op_per_cycle, 1);
-    printf(", \"f32_flops\": ");
-    json_num(stdout, r->f32_peak_theory, 1);
-    printf(", \"int8_ops\": ");
-    json_num(stdout, r->int8_peak_theory, 1);
-    printf(", \"f32_ratio\": ");
-    json_num(stdout, r->f32_peak_theory > 0 ? f32 / r->f32_peak_theory : 0, 1);
-    printf(", \"int8_ratio\": ");
-    json_num(stdout, r->int8_peak_theory > 0 ? int8 / r->int8_peak_theory : 0, 1);
-    printf("},\n");
-    printf("  \"provenance\": {\n"
-           "    \"measured\": [\"peak_ops.f32\", \"peak_ops.int8\", \"mem_bw_Bps\", "
-           "\"pools[0].bw_Bps\"],\n"
-           "    \"derived\": [\"peak_ops.f16 = peak_ops.f32\", \"peak_ops.int4 = 0\", "
-           "\"eta_compute = eta_mem = 1 (peaks are achieved rates)\", \"e_op_J = default "
-           "dynamic power / measured rate\"],\n"
-           "    \"from_os\": [\"pools[0].capacity_B (MemTotal)\", \"dvfs[0].freq_Hz (%s)\"],\n"
-           "    \"default\": [\"e_byte_J\", \"p_const_W\", \"p_leak_ref_W\", \"t_leak_ref_C\", "
-           "\"leak_kappa_perK\", \"r_th_KpW\", \"c_th_JpK\", \"t_amb_C\", \"t_max_C\", "
-           "\"dvfs[0].volt_V\", \"rho_max\"%s]\n  },\n",
-           r->freq_Hz > 0 ? r->freq_source : "unknown: default 2 GHz",
-           r->freq_Hz > 0 ? "" : ", \"dvfs[0].freq_Hz\"");
-    printf("  \"profile_path\": ");
-    if (out_path) cli_json_str(stdout, out_path);
-    else fputs("null", stdout);
-    printf(",\n  \"profile\": %s\n}\n", profile);
+    add(root, "caches", a);
+
+    add(root, "dram", o = cJSON_CreateObject());
+    add(o, "bw_Bps", jnum(r->dram_bw_Bps, 0));
+    add_int(o, "n_points", r->dram_n_points);
+    add(o, "reached", cJSON_CreateBool(r->dram_n_points > 0));
+    add(o, "read_bw_Bps", jnum(r->read_bw_Bps, 1));
+
+    add(root, "theory", o = cJSON_CreateObject());
+    add(o, "f32_flop_per_cycle", jnum(r->f32_flop_per_cycle, 1));
+    add(o, "int8_op_per_cycle", jnum(r->int8_op_per_cycle, 1));
+    add(o, "f32_flops", jnum(r->f32_peak_theory, 1));
+    add(o, "int8_ops", jnum(r->int8_peak_theory, 1));
+    add(o, "f32_ratio", jnum(r->f32_peak_theory > 0 ? f32 / r->f32_peak_theory : 0, 1));
+    add(o, "int8_ratio", jnum(r->int8_peak_theory > 0 ? int8 / r->int8_peak_theory : 0, 1));
+
+    add(root, "gpus", gpus_json(r, pf));
+
+    static const char *const measured[] = {"peak_ops.f32", "peak_ops.int8", "mem_bw_Bps",
+                                           "pools[0].bw_Bps"};
+    static const char *const derived[] = {
+        "peak_ops.f16 = peak_ops.f32", "peak_ops.int4 = 0",
+        "eta_compute = eta_mem = 1 (peaks are achieved rates)",
+        "e_op_J = default dynamic power / measured rate"};
+    char freq[64];
+    snprintf(freq, sizeof freq, "dvfs[0].freq_Hz (%s)",
+             r->freq_Hz > 0 ? r->freq_source : "unknown: default 2 GHz");
+    const char *const from_os[] = {"pools[0].capacity_B (MemTotal)", freq};
+    static const char *const defaults[] = {
+        "e_byte_J", "p_const_W", "p_leak_ref_W", "t_leak_ref_C", "leak_kappa_perK", "r_th_KpW",
+        "c_th_JpK", "t_amb_C", "t_max_C", "dvfs[0].volt_V", "rho_max", "dvfs[0].freq_Hz"};
+    static const char *const vulkan[] = {
+        "units on vk<i>: peak_ops.f32/f16/int8 and mem_bw_Bps measured (0 = unsupported)",
+        "their power and thermal fields: defaults by device class (docs/probe.md)",
+        "own pool (discrete): capacity_B = heap, bw_Bps measured",
+        "its link's bw_Bps: host-to-device copy measured, else default 25 GB/s"};
+    add(root, "provenance", o = cJSON_CreateObject());
+    add(o, "measured", str_array(measured, 4));
+    add(o, "derived", str_array(derived, 4));
+    add(o, "from_os", str_array(from_os, 2));
+    add(o, "default", str_array(defaults, r->freq_Hz > 0 ? 11 : 12));
+    add(o, "vulkan", str_array(vulkan, 4));
+
+    add(root, "profile_path", jstr_or_null(out_path));
+    cJSON *prof = cJSON_Parse(profile);
+    add(root, "profile", prof ? prof : cJSON_CreateNull());
+    const int rc = prof ? cli_json_print(root) : -1;
+    cJSON_Delete(root);
+    return rc;
 }
 
 /* Library messages name the parameter; say which option set it. */
@@ -349,7 +534,7 @@ int cmd_probe(int argc, char **argv)
 {
     uint64_t threads = 0, max_ws_mib = 0;
     double min_time = 0;
-    int have_threads = 0, have_min_time = 0, have_max_ws = 0, quick = 0;
+    int have_threads = 0, have_min_time = 0, have_max_ws = 0, quick = 0, gpus = 1;
     const char *out_path = NULL, *sysfs_root = NULL;
     cli_output fmt = CLI_OUT_TABLE;
     probe_svg sv; /* --svg and what it draws (probe_svg.h) */
@@ -387,6 +572,15 @@ int cmd_probe(int argc, char **argv)
             if (m < 0) return CLI_USAGE;
             if (cli_u64(CMD, "--max-ws", val, 1, 1048576, &max_ws_mib)) return CLI_USAGE;
             have_max_ws = 1;
+            continue;
+        }
+        if ((m = cli_opt(CMD, argc, argv, &i, "--devices", NULL, &val)) != 0) {
+            if (m < 0) return CLI_USAGE;
+            if (strcmp(val, "all") == 0) gpus = 1;
+            else if (strcmp(val, "cpu") == 0) gpus = 0;
+            else
+                return cli_usage_error(CMD, "--devices: '%s' is not a device set (allowed all, cpu)",
+                                       val);
             continue;
         }
         if ((m = cli_opt(CMD, argc, argv, &i, "--root", NULL, &val)) != 0) {
@@ -440,6 +634,7 @@ int cmd_probe(int argc, char **argv)
     if (have_min_time) p.min_time_s = min_time;
     if (have_max_ws) p.max_ws_B = (size_t)max_ws_mib * MIB;
     p.sysfs_root = sysfs_root;
+    p.gpus = gpus;
     progress_state ps = {isatty(2), ""};
     p.progress = on_progress;
     p.progress_user = &ps;
@@ -469,8 +664,12 @@ int cmd_probe(int argc, char **argv)
         profile[--n] = '\0';
     /* a failed write still prints the measurement, then exits 1 */
     int written = out_path && qeil_platform_write_file(ctx, &pf, target) == QEIL_OK;
-    if (fmt == CLI_OUT_JSON) print_json(r, written ? out_path : NULL, profile);
-    else print_table(r, written ? out_path : NULL);
+    if (fmt == CLI_OUT_JSON) {
+        if (print_json(r, written ? out_path : NULL, profile, &pf) != 0)
+            rc = cli_fail(CMD, "out of memory writing the JSON output");
+    } else {
+        print_table(r, written ? out_path : NULL, &pf);
+    }
     fflush(stdout);
     if (out_path && !written) rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
     if (probe_svg_write(CMD, &sv, &pf) != CLI_OK) rc = CLI_FAIL;

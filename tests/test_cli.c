@@ -777,6 +777,128 @@ TEST(probe_profile_feeds_plan)
     free(json);
 }
 
+/* The fastest probe that still measures: 1 thread, 1 MiB sweep, 5 ms. */
+#define PROBE_FAST "probe -t 1 --max-ws 1 --min-time 0.005"
+
+/* --devices: a bad set is a usage error naming the option, the value and
+ * the allowed sets; cpu measures no Vulkan device and says so. */
+TEST(probe_devices_option)
+{
+    CHECK_EQ_INT(qeil("probe --devices gpu"), 2);
+    CHECK_CONTAINS(err_text, "--devices: 'gpu' is not a device set (allowed all, cpu)");
+    CHECK(strstr(err_text ? err_text : "", "done") == NULL); /* nothing measured */
+    CHECK_EQ_INT(qeil("probe --devices"), 2);
+    CHECK_CONTAINS(err_text, "--devices");
+    CHECK_EQ_INT(qeil("probe --devices ''"), 2);
+    CHECK_EQ_INT(qeil(PROBE_FAST " --devices cpu --output json"), 0);
+    cJSON *j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    if (!j) return;
+    const cJSON *g = cJSON_GetObjectItem(j, "gpus");
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(g, "status")));
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(g, "status")), "not asked");
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(g, "devices")), 0);
+    const cJSON *units = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "profile"), "units");
+    CHECK_EQ_INT(cJSON_GetArraySize(units), 1);
+    cJSON_Delete(j);
+}
+
+/* Without Vulkan (no loader; a loader with no driver) probe still
+ * succeeds, with the CPU only, and says why in the table and the JSON. */
+TEST(probe_without_vulkan)
+{
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "QEIL_VULKAN_LIB=/nonexistent/libvulkan.so.1 %s " PROBE_FAST
+             " >%s/out 2>%s/err </dev/null", qeil_bin, tmpdir, tmpdir);
+    int st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/out", tmpdir);
+    char *out = slurp(path);
+    CHECK_CONTAINS(out, "Vulkan devices: not measured: vulkan: cannot load /nonexistent/libvulkan.so.1");
+    CHECK_CONTAINS(out, "profile: 1 unit;");
+    free(out);
+    snprintf(cmd, sizeof cmd, "VK_ICD_FILENAMES=/nonexistent/icd.json %s " PROBE_FAST
+             " --output json >%s/out 2>%s/err </dev/null", qeil_bin, tmpdir, tmpdir);
+    st = system(cmd);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    out = slurp(path);
+    cJSON *j = cJSON_Parse(out ? out : "");
+    free(out);
+    CHECK(j != NULL);
+    if (!j) return;
+    const cJSON *g = cJSON_GetObjectItem(j, "gpus");
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(g, "status"))); /* the reason, whatever it is */
+    CHECK_CONTAINS(cJSON_GetStringValue(cJSON_GetObjectItem(g, "status")), "vulkan");
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(g, "devices")), 0);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "profile"), "units")),
+                 1);
+    cJSON_Delete(j);
+}
+
+/* The JSON (written through cJSON) keeps its keys; with a Vulkan device
+ * the profile has a unit on vk0, and plan takes the profile with both. */
+TEST(probe_json_and_vk0_plan)
+{
+    char path[4200], args[4400];
+    snprintf(path, sizeof path, "%s/probe-vk.json", tmpdir);
+    snprintf(args, sizeof args, PROBE_FAST " --output json -o %s", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    cJSON *j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    if (!j) return;
+    static const char *const keys[] = {"version", "command", "cpu", "params", "kernels", "units",
+                                       "compute", "clusters", "bandwidth", "caches", "dram",
+                                       "theory", "gpus", "provenance", "profile_path", "profile"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (!cJSON_HasObjectItem(j, keys[k])) TEST_FAIL_("probe JSON: no key '%s'", keys[k]);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "command")), "probe");
+    const cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "compute"), 0);
+    CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItem(c0, "threads")), 1, 0, 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(c0, "f32_flops")) > 0);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "profile_path")), path);
+    const cJSON *devs = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "gpus"), "devices");
+    const cJSON *units = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "profile"), "units");
+    if (cJSON_GetArraySize(devs) == 0) {
+        cJSON_Delete(j);
+        SKIP("no Vulkan device");
+    }
+    const cJSON *d0 = cJSON_GetArrayItem(devs, 0);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(d0, "device")), "vk0");
+    const double f32 = cJSON_GetNumberValue(cJSON_GetObjectItem(d0, "f32_flops"));
+    CHECK(isfinite(f32) && f32 > 0);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(d0, "bw_Bps")) > 0);
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(d0, "shaders"), "f32")));
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(d0, "timing")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(d0, "error")));
+    const char *unit = cJSON_GetStringValue(cJSON_GetObjectItem(d0, "unit"));
+    CHECK(unit != NULL);
+    char unit_name[64] = "";
+    if (unit) snprintf(unit_name, sizeof unit_name, "%s", unit);
+    CHECK_EQ_INT(cJSON_GetArraySize(units), 2);
+    const cJSON *u1 = cJSON_GetArrayItem(units, 1);
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(u1, "device")), "vk0");
+    if (unit) CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(u1, "name")), unit);
+    cJSON_Delete(j);
+    snprintf(args, sizeof args, "plan --iters 500 --platform %s -m qwen2-0.5b", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    CHECK_CONTAINS(out_text, "(2 units)");
+    CHECK_CONTAINS(out_text, "Recommended");
+    /* the plan's platform lists both units, the second standing for vk0 */
+    snprintf(args, sizeof args, "plan --iters 500 --platform %s -m qwen2-0.5b --output json", path);
+    CHECK_EQ_INT(qeil(args), 0);
+    j = cJSON_Parse(out_text ? out_text : "");
+    CHECK(j != NULL);
+    if (!j) return;
+    const cJSON *pu = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "platform"), "units");
+    CHECK_EQ_INT(cJSON_GetArraySize(pu), 2);
+    char *pj = cJSON_PrintUnformatted(pu);
+    CHECK_CONTAINS(pj, "\"cpu\"");
+    if (unit_name[0]) CHECK_CONTAINS(pj, unit_name);
+    free(pj);
+    cJSON_Delete(j);
+}
+
 /* The library's log reaches stderr through the CLI's one hook: a restricted
  * exhaustive search warns that its result is no ground truth (apple-m3 with
  * qwen2-0.5b: 7.6e7 contiguous-segment plans > the 5e7 budget, restricted
@@ -860,6 +982,9 @@ int main(int argc, char **argv)
     RUN(probe_output_checked_first);
     RUN(probe_profile_feeds_plan);
     RUN(probe_root_clusters);
+    RUN(probe_devices_option);
+    RUN(probe_without_vulkan);
+    RUN(probe_json_and_vk0_plan);
     RUN(library_warnings_reach_stderr);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

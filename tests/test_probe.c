@@ -202,6 +202,7 @@ TEST(default_params)
     CHECK_EQ_INT(p.max_threads, 0);
     CHECK_NEAR(p.min_time_s, 0.2, 0, 0);
     CHECK_EQ_INT(p.max_ws_B, 256u << 20);
+    CHECK_EQ_INT(p.gpus, 1); /* every Vulkan device too */
     CHECK(p.progress == NULL);
 }
 
@@ -287,6 +288,7 @@ TEST(quick_probe_is_consistent)
     p.max_threads = 2;
     p.min_time_s = 0.01;
     p.max_ws_B = 4u << 20;
+    p.gpus = 0; /* the Vulkan part: test_probe_vulkan */
     p.progress = on_progress;
     p.progress_user = &pl;
     qeil_status st = qeil_probe_run(ctx, &p, &res);
@@ -308,6 +310,8 @@ TEST(quick_probe_is_consistent)
     CHECK(res.cpu_model[0] != '\0');
     CHECK_NEAR(res.min_time_s, 0.01, 0, 0);
     CHECK(res.kernel_f32[0] && res.kernel_int8[0] && res.kernel_triad[0]);
+    CHECK_EQ_INT(res.n_gpus, 0); /* gpus = 0: not asked, and said so */
+    CHECK_CONTAINS(res.gpu_status, "not asked");
     CHECK(pl.calls >= 3 * (2 * T + res.n_points));
     CHECK_EQ_INT(pl.bad, 0);
     CHECK_NEAR(pl.last, 1.0, 0, 0);
@@ -643,6 +647,7 @@ TEST(probe_measures_clusters)
     p.min_time_s = 0.01;
     p.max_ws_B = 4u << 20;
     p.sysfs_root = CL_DIR "two-cpu";
+    p.gpus = 0;
     static qeil_probe_result cres;
     qeil_status st = qeil_probe_run(ctx, &p, &cres);
     CHECK_EQ_INT(st, QEIL_OK);

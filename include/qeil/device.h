@@ -179,6 +179,9 @@ typedef struct {
      * docs/probe.md "Core clusters"); NULL or "/" = this machine. A fixture
      * tree makes the probe treat core sets as clusters (tests). */
     const char *sysfs_root;
+    /* 1 (default): qeil_probe_run also measures every Vulkan device
+     * (qeil_probe_gpus; docs/probe.md, "Vulkan devices"); 0: the CPU only. */
+    int gpus;
 } qeil_probe_params;
 
 QEIL_API qeil_probe_params qeil_probe_default_params(void);
@@ -186,6 +189,7 @@ QEIL_API qeil_probe_params qeil_probe_default_params(void);
 #define QEIL_PROBE_MAX_THREADS 256
 #define QEIL_PROBE_MAX_POINTS 64
 #define QEIL_PROBE_MAX_CLUSTERS 4
+#define QEIL_PROBE_MAX_GPUS 4 /* Vulkan devices measured (in the driver's order) */
 
 /* One core cluster (big.LITTLE cluster, x86 P- or E-cores), measured on
  * its own: its cores, one thread each, and nothing else running. */
@@ -200,6 +204,33 @@ typedef struct {
     double int8_ops;
     double read_bw_Bps;  /* read-only stream at the sweep's largest set (0: no sweep) */
 } qeil_probe_cluster;
+
+/* One Vulkan device, measured with qeil's probe shaders (docs/probe.md,
+ * "Vulkan devices"). Rates are best of 3, timed by the host's monotonic
+ * clock from vkQueueSubmit to the fence (`timing`). */
+typedef struct {
+    char device[16];       /* placement name: "vk0", "vk1", ... (qeil_engine_device_name) */
+    char name[128];        /* VkPhysicalDeviceProperties.deviceName, printable ASCII */
+    char type[16];         /* "discrete", "integrated", "virtual", "cpu", "other" */
+    uint32_t vendor_id, device_id;
+    char api[16];          /* Vulkan version the driver offers, "1.3.230" */
+    int unified_memory;    /* a device-local + host-visible memory type: it shares host RAM */
+    double heap_B;         /* largest device-local heap, bytes */
+    double f32_flops;      /* measured FLOP/s (fma = 2) */
+    double f16_flops;      /* measured; 0: no shaderFloat16 */
+    double int8_ops;       /* measured OP/s (multiply-add = 2); 0: no shaderInt8 */
+    double bw_Bps;         /* copy between two device-local buffers, read + write bytes */
+    size_t bw_ws_B;        /* bytes of each of those two buffers */
+    double link_bw_Bps;    /* host-visible (not device-local) -> device-local copy, bytes
+                              read per second: a discrete device's bus; 0: not measured */
+    int n_groups;          /* workgroups of 64 per compute dispatch */
+    char form_f32[48];     /* what ran: shader and its loop ("probe_f32: 8 vec4 fma chains") */
+    char form_f16[48];     /* "" where unsupported */
+    char form_int8[48];
+    char form_bw[48];
+    char timing[48];       /* "host clock, submit to fence" */
+    char error[160];       /* "": measured; else why not (the device is then no unit) */
+} qeil_probe_gpu;
 
 typedef struct {
     int n_threads;                                 /* entries below */
@@ -244,12 +275,31 @@ typedef struct {
     int n_clusters;
     char cluster_source[24];     /* "cpu_type", "cpu_capacity", "cpuinfo_max_freq", "uniform" */
     qeil_probe_cluster clusters[QEIL_PROBE_MAX_CLUSTERS];
+    /* Vulkan devices (qeil_probe_gpus): gpu_status is "" when Vulkan was
+     * probed, else why not ("not asked (gpus = 0)", "vulkan: cannot load
+     * libvulkan.so.1 (...)", "vulkan: no Vulkan device ..."). */
+    int n_gpus;
+    char gpu_status[224];
+    qeil_probe_gpu gpus[QEIL_PROBE_MAX_GPUS];
 } qeil_probe_result;
 
-/* Measure this machine's CPU. Allocates and frees its own buffers. */
+/* Measure this machine's CPU, then (p->gpus) its Vulkan devices.
+ * Allocates and frees its own buffers. */
 QEIL_API qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *p, qeil_probe_result *out);
-/* A one-unit platform from a probe result: compute and bandwidth marked
- * measured, power and thermal marked default (documented in docs/probe.md). */
+/* Measure the Vulkan devices only: fills n_gpus, gpu_status and gpus of
+ * *out and leaves the CPU fields as they are (min_time_s and max_ws_B of p
+ * apply, as in qeil_probe_run; the copy's two buffers share max_ws_B,
+ * within the device's maxStorageBufferRange and a quarter of its heap).
+ * No Vulkan loader, driver or device is no error: QEIL_OK with n_gpus = 0
+ * and gpu_status saying why. A device that fails to measure keeps its
+ * error in gpus[i].error. QEIL_ERR_RANGE for bad parameters. p->progress
+ * is called before each measurement ("vk0: f32 fma", ...) with the
+ * fraction of this call's work done, in [0, 1). */
+QEIL_API qeil_status qeil_probe_gpus(qeil_ctx *ctx, const qeil_probe_params *p, qeil_probe_result *out);
+/* A platform from a probe result: a cpu unit (or one per core cluster) on
+ * the host "dram" pool, and one unit per measured Vulkan device (docs/probe.md,
+ * "Vulkan devices in the profile"); compute and bandwidth marked measured,
+ * power and thermal marked default (documented in docs/probe.md). */
 QEIL_API qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out);
 
 /* CPUs this process may run on (its affinity mask; else the online CPUs),

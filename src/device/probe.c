@@ -24,6 +24,7 @@
 
 #include "core/cpu.h"
 #include "device/cpu_clusters.h"
+#include "device/probe_gpu.h"
 #include "device/probe_kernels.h"
 #include "core/util.h"
 
@@ -571,6 +572,7 @@ qeil_probe_params qeil_probe_default_params(void)
     p.max_threads = 0;
     p.min_time_s = 0.2;
     p.max_ws_B = 256 * MIB;
+    p.gpus = 1;
     return p;
 }
 
@@ -616,6 +618,18 @@ static void progress(progress_state *ps, const char *what)
 {
     if (ps->p->progress)
         ps->p->progress(ps->p->progress_user, what, ps->total ? (double)ps->done / ps->total : 0.0);
+}
+
+/* The Vulkan part's steps (qeil_probe_gpus), counted as GPU_STEPS of the
+ * total whatever the number of devices: the fraction stays below 1 until
+ * "done". */
+#define GPU_STEPS 8
+static void gpu_progress(void *user, const char *what, double frac)
+{
+    (void)frac;
+    progress_state *ps = user;
+    if (ps->done < ps->total - 1) ps->done++;
+    progress(ps, what);
 }
 
 /* Best of REPS runs of one job on a team. */
@@ -760,7 +774,8 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
     const int per_cluster = cl.n >= 2 ? REPS * (2 + (out->n_points > 0)) : 0;
 
     progress_state ps = {&p, 0,
-                         REPS * (2 * T + out->n_points + (out->n_points > 0)) + cl.n * per_cluster};
+                         REPS * (2 * T + out->n_points + (out->n_points > 0)) + cl.n * per_cluster +
+                             (p.gpus ? GPU_STEPS : 0)};
     char what[96];
 
     /* compute: one team per thread count */
@@ -833,6 +848,14 @@ qeil_status qeil_probe_run(qeil_ctx *ctx, const qeil_probe_params *params, qeil_
         team_stop(ctx, &team);
     }
     analyse_sweep(out);
+    if (p.gpus) {
+        qeil_probe_params gp = p;
+        gp.progress = p.progress ? gpu_progress : NULL;
+        gp.progress_user = &ps;
+        if ((st = qeil_probe_gpus(ctx, &gp, out)) != QEIL_OK) return st;
+    } else {
+        snprintf(out->gpu_status, sizeof out->gpu_status, "not asked (gpus = 0)");
+    }
     ps.done = ps.total;
     progress(&ps, "done");
     return QEIL_OK;
@@ -1009,6 +1032,143 @@ static void fill_unit(qeil_unit *u, const char *name, double f32, double int8, d
     u->src_thermal = QEIL_SRC_DEFAULT;
 }
 
+/* ---- Vulkan devices in the profile (docs/probe.md) ----
+ * Power and thermal defaults by device class, as the CPU's above: a
+ * discrete GPU at a mid-range card's ~125 W board power (100 W dynamic,
+ * 15 W constant: memory refresh and I/O, bus, clocks; 10 W leakage at
+ * 60 °C), GDDR6 at 7.5 pJ/bit + 4 pJ/B on chip, 90 °C limit with its own
+ * cooler sized for 75 °C; an integrated GPU at ~12 W (10 W dynamic, 1 W
+ * constant, 0.8 W leakage) behind the CPU's memory path (44 pJ/B, as the
+ * catalog's igpu); a CPU-type device (lavapipe) runs on the CPU's cores and
+ * takes the CPU's per-core defaults. */
+#define DGPU_P_DYN_W 100.0
+#define DGPU_P_CONST_W 15.0
+#define DGPU_P_LEAK_W 10.0
+#define DGPU_E_BYTE_J 64e-12
+#define DGPU_T_MAX_C 90.0
+#define DGPU_T_DESIGN_C 75.0
+#define DGPU_C_TH_JPK 80.0  /* ~200 g copper vapour chamber, as the catalog's RTX */
+#define IGPU_P_DYN_W 10.0
+#define IGPU_P_CONST_W 1.0
+#define IGPU_P_LEAK_W 0.8
+#define IGPU_E_BYTE_J 44e-12
+#define IGPU_C_TH_JPK 30.0
+#define GPU_FREQ_HZ 1e9     /* the clock is not read: one point, only ratios enter the model */
+/* A discrete device's bus when its copy from host memory was not measured:
+ * PCIe 4.0 x16, 16 GT/s x 16 x 128/130 / 8 = 31.5 GB/s raw, ~80 % after
+ * packet overhead -> 25 GB/s; SerDes ~6 pJ/bit -> 48 pJ/B; 10 µs per
+ * transfer (DMA setup and driver launch), as the catalog's PCIe links. */
+#define LINK_BW_DEFAULT_Bps 25e9
+#define LINK_E_BYTE_J 48e-12
+#define LINK_LATENCY_S 10e-6
+
+/* A device with memory of its own: a discrete GPU (resizable BAR or not),
+ * or a virtual/other one with no host-visible device-local memory. */
+int probe_gpu_own_memory(const qeil_probe_gpu *g)
+{
+    if (strcmp(g->type, "discrete") == 0) return 1;
+    if (strcmp(g->type, "integrated") == 0 || strcmp(g->type, "cpu") == 0) return 0;
+    return !g->unified_memory;
+}
+
+/* A measured device the profile can hold (NaN fails every comparison). */
+static int gpu_usable(const qeil_probe_gpu *g)
+{
+    /* the profile's ranges (platform.c): bandwidth 1e6..1e14 B/s, peaks
+     * up to 1e17; a device outside them is left out, not the profile failed */
+    const double peak_max = 1e17, bw_min = 1e6, bw_max = 1e14;
+    return !g->error[0] && g->f32_flops > 0 && g->f32_flops <= peak_max &&
+           g->f16_flops >= 0 && g->f16_flops <= peak_max && g->int8_ops >= 0 &&
+           g->int8_ops <= peak_max && g->bw_Bps >= bw_min && g->bw_Bps <= bw_max &&
+           (g->link_bw_Bps == 0 || (g->link_bw_Bps >= bw_min && g->link_bw_Bps <= bw_max));
+}
+
+/* Unit name from the device name: lower case, [a-z0-9-], runs of others one
+ * '-', at most 40 characters; "vk<i>" if nothing is left; "-vk<i>"
+ * appended when a unit already has the name. */
+static void gpu_unit_name(const qeil_platform *pf, const qeil_probe_gpu *g, char *name, size_t n)
+{
+    size_t k = 0;
+    for (const char *c = g->name; *c && k + 1 < n && k < 40; c++) {
+        char ch = *c;
+        if (ch >= 'A' && ch <= 'Z') ch = (char)(ch - 'A' + 'a');
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))) {
+            if (k == 0 || name[k - 1] == '-') continue;
+            ch = '-';
+        }
+        name[k++] = ch;
+    }
+    while (k > 0 && name[k - 1] == '-') k--;
+    name[k] = '\0';
+    if (!k) snprintf(name, n, "%s", g->device);
+    for (int u = 0; u < pf->n_units; u++)
+        if (strcmp(pf->units[u].name, name) == 0) {
+            size_t used = strlen(name);
+            snprintf(name + (used + 8 < n ? used : n - 8), 8, "-%.6s", g->device);
+            break;
+        }
+}
+
+static qeil_status add_gpus(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out)
+{
+    const int cores = r->n_cores > 0 ? r->n_cores : r->n_threads;
+    for (int i = 0; i < r->n_gpus && i < QEIL_PROBE_MAX_GPUS; i++) {
+        const qeil_probe_gpu *g = &r->gpus[i];
+        if (!gpu_usable(g)) continue;
+        const int cpu_type = strcmp(g->type, "cpu") == 0;
+        const int discrete = probe_gpu_own_memory(g);
+        if (out->n_units >= QEIL_MAX_UNITS) break; /* the table says which were left out */
+        if (discrete && (out->n_pools >= QEIL_MAX_POOLS || out->n_links >= QEIL_MAX_LINKS ||
+                         !(g->heap_B >= 1e6)))
+            continue;
+        qeil_unit *u = &out->units[out->n_units];
+        char name[QEIL_NAME_MAX];
+        gpu_unit_name(out, g, name, sizeof name);
+        const double f32 = sig4(g->f32_flops), bw = sig4(g->bw_Bps);
+        /* a CPU-type device is the CPU's cores: the CPU's defaults */
+        fill_unit(u, name, f32, sig4(g->int8_ops), bw, cores, r->freq_Hz);
+        u->kind = discrete ? QEIL_UNIT_GPU : QEIL_UNIT_IGPU;
+        u->peak_ops[QEIL_DT_F16] = sig4(g->f16_flops);
+        snprintf(u->device, sizeof u->device, "%s", g->device);
+        double p_dyn = DEF_P_DYN_CORE_W * cores, t_design = DEF_T_DESIGN_C;
+        if (!cpu_type) {
+            p_dyn = discrete ? DGPU_P_DYN_W : IGPU_P_DYN_W;
+            u->p_const_W = discrete ? DGPU_P_CONST_W : IGPU_P_CONST_W;
+            u->p_leak_ref_W = discrete ? DGPU_P_LEAK_W : IGPU_P_LEAK_W;
+            u->e_byte_J = discrete ? DGPU_E_BYTE_J : IGPU_E_BYTE_J;
+            u->t_max_C = discrete ? DGPU_T_MAX_C : DEF_T_MAX_C;
+            t_design = discrete ? DGPU_T_DESIGN_C : DEF_T_DESIGN_C;
+            u->c_th_JpK = discrete ? DGPU_C_TH_JPK : IGPU_C_TH_JPK;
+            u->dvfs[0].freq_Hz = GPU_FREQ_HZ;
+            const double leak = u->p_leak_ref_W * exp(DEF_KAPPA * (t_design - DEF_T_LEAK_REF_C));
+            u->r_th_KpW =
+                sig3((t_design - DEF_T_AMB_C) / (p_dyn + leak + u->p_const_W + bw * u->e_byte_J));
+        }
+        for (int t = 0; t < QEIL_DT_COUNT; t++)
+            u->e_op_J[t] = u->peak_ops[t] > 0 ? sig3(p_dyn / u->peak_ops[t]) : 0.0;
+        if (discrete) {
+            qeil_pool *pl = &out->pools[out->n_pools];
+            snprintf(pl->name, sizeof pl->name, "%s-mem", g->device);
+            pl->capacity_B = g->heap_B;
+            pl->bw_Bps = bw;
+            u->pool = out->n_pools++;
+            qeil_link *l = &out->links[out->n_links++];
+            l->pool_a = 0;
+            l->pool_b = u->pool;
+            l->bw_Bps = g->link_bw_Bps > 0 ? sig4(g->link_bw_Bps) : LINK_BW_DEFAULT_Bps;
+            l->e_byte_J = LINK_E_BYTE_J;
+            l->latency_s = LINK_LATENCY_S;
+        } else {
+            /* the host's memory: the pool delivers at least what any of its
+             * units measured */
+            u->pool = 0;
+            if (bw > out->pools[0].bw_Bps) out->pools[0].bw_Bps = bw;
+        }
+        out->n_units++;
+    }
+    return qeil_platform_validate(ctx, out);
+}
+
 qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qeil_platform *out)
 {
     if (!r || !out)
@@ -1039,12 +1199,24 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
     char model[QEIL_DESC_MAX];
     snprintf(model, sizeof model, "%s", r->cpu_model);
     sanitize_text(model);
-    snprintf(out->description, sizeof out->description,
-             "qeil probe %s: %.60s, threads %d, cores %d%s; compute and bandwidth measured%s, "
-             "power and thermal are defaults (docs/probe.md)",
-             QEIL_VERSION_STRING, model, r->n_threads, r->n_cores,
-             r->n_clusters >= 2 ? "; a unit per core cluster" : "",
-             r->dram_n_points > 0 ? "" : " (DRAM not reached: a cache rate)");
+    char vk[72] = "";
+    for (int i = 0, n = 0; i < r->n_gpus && i < QEIL_PROBE_MAX_GPUS; i++) {
+        if (!gpu_usable(&r->gpus[i])) continue;
+        size_t used = strlen(vk);
+        snprintf(vk + used, sizeof vk - used, "%s%.4s %.10s", n++ ? ", " : "; Vulkan ",
+                 r->gpus[i].device, r->gpus[i].type);
+    }
+    /* at most ~250 bytes with 4 devices and a cluster split; a longer
+     * result is cut (it is a description), never an error */
+    const int len = snprintf(
+        out->description, sizeof out->description,
+        "qeil probe %s: %.*s, threads %d, cores %d%s%s; compute and bandwidth measured%s, "
+        "power and thermal %s (docs/probe.md)",
+        QEIL_VERSION_STRING, vk[0] ? 32 : 60, model, r->n_threads, r->n_cores,
+        r->n_clusters >= 2 ? "; a unit per core cluster" : "", vk,
+        r->dram_n_points > 0 ? "" : " (DRAM not reached: a cache rate)",
+        vk[0] ? "defaults" : "are defaults");
+    if (len >= (int)sizeof out->description) out->description[sizeof out->description - 1] = '\0';
     out->rho_max = DEF_RHO_MAX;
 
     out->n_pools = 1;
@@ -1057,7 +1229,7 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
         out->n_units = 1;
         fill_unit(&out->units[0], "cpu", f32, int8, bw, cores, r->freq_Hz);
         snprintf(out->units[0].device, sizeof out->units[0].device, "cpu");
-        return qeil_platform_validate(ctx, out);
+        return add_gpus(ctx, r, out);
     }
     /* one unit per cluster; each cluster's share of the DRAM triad rate
      * follows its read-only stream against the whole machine's */
@@ -1087,5 +1259,5 @@ qeil_status qeil_probe_to_platform(qeil_ctx *ctx, const qeil_probe_result *r, qe
          * (docs/engine.md, "CPU clusters") */
         snprintf(out->units[k].device, sizeof out->units[k].device, "cpu-%.15s", c->name);
     }
-    return qeil_platform_validate(ctx, out);
+    return add_gpus(ctx, r, out);
 }

@@ -38,6 +38,11 @@ void vk_close(vk_api *api)
 
 qeil_status vk_open(qeil_ctx *ctx, vk_api *api)
 {
+    return vk_open_version(ctx, api, VK_API_VERSION_1_1);
+}
+
+qeil_status vk_open_version(qeil_ctx *ctx, vk_api *api, uint32_t api_version)
+{
     memset(api, 0, sizeof *api);
     const char *env = getenv("QEIL_VULKAN_LIB");
     const char *path = env && *env ? env : "libvulkan.so.1";
@@ -67,10 +72,12 @@ qeil_status vk_open(qeil_ctx *ctx, vk_api *api)
                              "vulkan: the loader offers Vulkan %u.%u; qeil needs 1.1",
                              VK_API_VERSION_MAJOR(ver), VK_API_VERSION_MINOR(ver));
     }
+    if (api_version < VK_API_VERSION_1_1) api_version = VK_API_VERSION_1_1;
+    if (api_version > ver) api_version = ver;
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
                              .pApplicationName = "qeil",
                              .pEngineName = "qeil",
-                             .apiVersion = VK_API_VERSION_1_1};
+                             .apiVersion = api_version};
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
                                .pApplicationInfo = &app};
     VkResult r = create(&ci, NULL, &api->instance);

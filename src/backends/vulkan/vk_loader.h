@@ -50,6 +50,10 @@ typedef struct {
  * QEIL_VULKAN_LIB when set) and create a Vulkan 1.1 instance. On failure
  * the api is closed and the context says why (QEIL_ERR_UNSUPPORTED). */
 qeil_status vk_open(qeil_ctx *ctx, vk_api *api);
+/* As vk_open, with an instance for Vulkan min(api_version, the loader's)
+ * (at least 1.1): the probe asks for 1.3 so that a 1.2/1.3 device's core
+ * features (shaderFloat16, shaderInt8) may be enabled. */
+qeil_status vk_open_version(qeil_ctx *ctx, vk_api *api, uint32_t api_version);
 void vk_close(vk_api *api); /* idempotent */
 
 /* "VK_ERROR_OUT_OF_DEVICE_MEMORY" etc. */
