@@ -154,6 +154,7 @@ typedef struct {
     uint32_t n_sets, n_cmds;
     int recording;
     int no_barrier;       /* the next command needs no barrier before it (a split op's chunks) */
+    int multi_next;       /* matmul_multi's second and later weights: no barrier before them */
     int hung;        /* a wait timed out: work may still run, nothing is freed until destroy */
     qeil_status err;
     uint32_t max_rows, max_ctx;
@@ -1025,12 +1026,29 @@ static qeil_status vk_matmul(void *p, const qeil_bweight *w, const float *x, uin
         const uint32_t groups = (rows + MATMUL_ROWS - 1) / MATMUL_ROWS;
         const uint32_t gx = groups < MAX_GROUPS ? groups : MAX_GROUPS;
         reserve(s, 0);
-        s->no_barrier = k > 0 && s->recording; /* a flush in reserve leaves nothing to wait for */
+        /* a flush in reserve leaves nothing to wait for */
+        s->no_barrier = (k > 0 || s->multi_next) && s->recording;
         dispatch(s, SH_MATMUL, b, 3, &pc, sizeof pc, gx, (groups + gx - 1) / gx,
                  (n + MATMUL_NV - 1) / MATMUL_NV);
         s->no_barrier = 0;
     }
     return s->err;
+}
+
+/* y[j] = W[j] x for weights that read the same x (Q/K/V, gate/up): the
+ * dispatches of matmul, with no barrier between the weights (they read x,
+ * written before the first one's barrier, and write distinct outputs). */
+static qeil_status vk_matmul_multi(void *p, const qeil_bweight *const *w, int nw, const float *x,
+                                   uint32_t n, float *const *y)
+{
+    vk_state *s = p;
+    qeil_status st = QEIL_OK;
+    for (int j = 0; j < nw && st == QEIL_OK; j++) {
+        s->multi_next = j > 0;
+        st = vk_matmul(p, w[j], x, n, y[j]);
+    }
+    s->multi_next = 0;
+    return st;
 }
 
 /* One dispatch per chunk over all n ids; a thread whose row is in another
@@ -1255,7 +1273,7 @@ const qeil_backend qeil_backend_vulkan = {
     .weight_release = vk_weight_release,
     .scratch_bytes = vk_scratch_bytes,
     .matmul = vk_matmul,
-    .matmul_multi = NULL,
+    .matmul_multi = vk_matmul_multi,
     .get_rows = vk_get_rows,
     .add = vk_add,
     .add_bias = vk_add_bias,
