@@ -175,6 +175,35 @@ TEST(perplexity_on_vulkan_matches_cpu)
     cJSON_Delete(j);
 }
 
+/* The test knobs from the command line: weights split into chunks of a
+ * few rows and the staged path give the same perplexity as all:vk0 plain
+ * (the logits are bit-identical, test_vulkan.c); a knob that is not a
+ * number fails the placement naming it. */
+TEST(perplexity_split_and_staged_on_vulkan)
+{
+    if (have_vk != 1) SKIP("no Vulkan device");
+    CHECK_RUN(qeil_env("", "perplexity -m %s -f %s -c 16 -t 2 --output json --placement all:vk0",
+                       model, text),
+              0);
+    char *ref = out_text ? strdup(out_text) : NULL;
+    cJSON *j = cJSON_Parse(ref ? ref : "");
+    const double want = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl"));
+    cJSON_Delete(j);
+    CHECK(want > 1.0);
+    CHECK_RUN(qeil_env("QEIL_VK_MAX_BUFFER=1040 QEIL_VK_FORCE_STAGING=1",
+                       "perplexity -m %s -f %s -c 16 -t 2 --output json --placement all:vk0", model,
+                       text),
+              0);
+    j = cJSON_Parse(out_text ? out_text : "");
+    const double got = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "ppl"));
+    cJSON_Delete(j);
+    CHECK(got == want);
+    free(ref);
+    CHECK(qeil_env("QEIL_VK_MAX_BUFFER=abc",
+                   "perplexity -m %s -f %s -c 16 -t 2 --placement all:vk0", model, text) != 0);
+    CHECK_CONTAINS(err_text, "QEIL_VK_MAX_BUFFER='abc' (allowed 16..");
+}
+
 /* generate and eval through the runtime: --placement checked like the
  * other commands, and on the GPU the greedy tokens (generate) and every
  * problem's samples (eval: tokens, answers, log-likelihood) match the CPU's */
@@ -261,6 +290,7 @@ int main(int argc, char **argv)
     RUN(devices_without_a_loader_say_why);
     RUN(placement_errors_are_usage_errors);
     RUN(perplexity_on_vulkan_matches_cpu);
+    RUN(perplexity_split_and_staged_on_vulkan);
     RUN(generate_and_eval_on_vulkan_match_cpu);
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

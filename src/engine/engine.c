@@ -847,13 +847,28 @@ static void move_buf(qeil_engine *e, bk_inst *from, const float *src, bk_inst *t
 
 /* Move units to new backends (ids already validated). All new resources are
  * made first; on failure nothing changes. */
+/* Destroy the instances no unit of the current placement uses (a failed
+ * one stays, unused, for qeil_engine_readmit). */
+static void drop_unused_insts(qeil_engine *e)
+{
+    for (uint32_t id = 0; id < N_BACKENDS; id++) {
+        if (e->inst[id].failed) continue;
+        int used = 0;
+        for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == id;
+        if (!used) inst_destroy(&e->inst[id]);
+    }
+}
+
 static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
 {
     const uint32_t nu = e->n_units;
     qeil_status st = QEIL_OK;
     for (uint32_t u = 0; u < nu && st == QEIL_OK; u++)
         if (want[u] != e->place[u]) st = inst_create(e, want[u]);
-    if (st != QEIL_OK) return st;
+    if (st != QEIL_OK) {
+        drop_unused_insts(e); /* nothing of a placement that failed stays on a device */
+        return st;
+    }
 
     /* phase 1: new weights and KV */
     qeil_bweight(*nw)[UNIT_MAX_TENSORS] = qeil_calloc(e->ctx, nu, sizeof *nw);
@@ -884,6 +899,7 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
         }
         qeil_free(e->ctx, nw);
         qeil_free(e->ctx, nkv);
+        drop_unused_insts(e);
         return st;
     }
 
@@ -913,14 +929,7 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
     }
     qeil_free(e->ctx, nw);
     qeil_free(e->ctx, nkv);
-    /* drop instances no unit uses any more (a failed one stays, unused,
-     * for qeil_engine_readmit) */
-    for (uint32_t id = 0; id < N_BACKENDS; id++) {
-        if (e->inst[id].failed) continue;
-        int used = 0;
-        for (uint32_t u = 0; u < nu; u++) used |= e->place[u] == id;
-        if (!used) inst_destroy(&e->inst[id]);
-    }
+    drop_unused_insts(e);
     return QEIL_OK;
 }
 

@@ -35,7 +35,7 @@
     X(AllocateCommandBuffers) X(BeginCommandBuffer) X(EndCommandBuffer)                    \
     X(ResetCommandBuffer) X(CmdBindPipeline) X(CmdBindDescriptorSets) X(CmdPushConstants)  \
     X(CmdDispatch) X(CmdPipelineBarrier) X(QueueSubmit) X(CreateFence) X(DestroyFence)     \
-    X(WaitForFences) X(ResetFences)
+    X(WaitForFences) X(ResetFences) X(CmdCopyBuffer) X(CmdFillBuffer)
 
 typedef struct {
     void *lib;            /* dlopen handle */

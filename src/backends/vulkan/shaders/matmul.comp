@@ -12,6 +12,8 @@ layout(std430, binding = 1) readonly buffer Xb { float x[]; };
 layout(std430, binding = 2) writeonly buffer Yb { float y[]; };
 layout(push_constant) uniform PC {
     uint type, n_cols, n_rows, n_vec, row_bytes, x_off, y_off, w_off;
+    uint y_stride;  // floats between vectors' y rows: the whole weight's rows (a split
+                    // weight's chunk is n_rows rows of it, y_off at its first row)
 } pc;
 uint wbyte(uint b) { return (w[b >> 2] >> ((b & 3u) * 8u)) & 255u; }
 #include "common.glsl"
@@ -121,5 +123,5 @@ void main()
         barrier();
     }
     if (lane == 0u && r < pc.n_rows)
-        for (uint v = 0u; v < nv; v++) y[pc.y_off + (v0 + v) * pc.n_rows + r] = red[v][t];
+        for (uint v = 0u; v < nv; v++) y[pc.y_off + (v0 + v) * pc.y_stride + r] = red[v][t];
 }
