@@ -483,7 +483,7 @@ static void *vk_open_knobs(qeil_ctx *ctx, const char *max_buffer, const char *st
         if (vals[i]) setenv(names[i], vals[i], 1);
         else unsetenv(names[i]);
     }
-    qeil_backend_config cfg = {ctx, 2, 128, 128};
+    qeil_backend_config cfg = {.ctx = ctx, .n_threads = 2, .max_rows = 128, .max_ctx = 128};
     void *st = NULL;
     qeil_status r = qeil_backend_vulkan.create(&cfg, &st);
     for (int i = 0; i < 3; i++) unsetenv(names[i]);
