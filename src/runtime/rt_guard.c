@@ -205,10 +205,10 @@ static int apply_dvfs(rt_guard *g, int d, int k)
     return n > 0 && ok;
 }
 
-/* A migration or a restore, timed; after it the guard's view follows: the
- * DVFS points stay what the guard set (a restore also writes the restored
- * unit's pre-migration point), the power per unit is the new plan's. */
-static int move(rt_guard *g, qeil_guard_action *a)
+/* A migration or a restore, timed. When done, the power per unit is the
+ * new plan's and dv gets the DVFS points for qeil_guard_set_plan: what the
+ * guard set, but a restored unit's pre-migration point, written again. */
+static int move(rt_guard *g, qeil_guard_action *a, uint8_t *dv)
 {
     const int restore = a->kind == QEIL_GUARD_RESTORE_PLAN;
     qeil_platform view;
@@ -218,7 +218,6 @@ static int move(rt_guard *g, qeil_guard_action *a)
     double t0 = qeil_clock_s();
     int ok = restore ? g->mover(g->mover_user, a->unit, 1, &view, NULL, NULL, NULL)
                      : g->mover(g->mover_user, a->unit, 0, &view, &a->from, &a->to, pw);
-    uint8_t dv[QEIL_MAX_UNITS] = {0};
     for (int d = 0; d < g->pf.n_units; d++) dv[d] = (uint8_t)qeil_guard_get_model(g->g, d).dvfs;
     if (ok && restore && a->to >= 0 && a->to < g->pf.units[a->unit].n_dvfs) {
         apply_dvfs(g, a->unit, a->to); /* a refused write leaves the point where it is */
@@ -228,7 +227,6 @@ static int move(rt_guard *g, qeil_guard_action *a)
     if (!ok) return 0;
     for (int d = 0; d < g->pf.n_units; d++)
         if (isfinite(pw[d])) g->power_W[d] = pw[d];
-    qeil_guard_set_plan(g->g, dv, restore);
     return 1;
 }
 
@@ -254,8 +252,13 @@ void rt_guard_poll(rt_guard *g)
         int ok = 0;
         if (a.kind == QEIL_GUARD_DVFS_DOWN || a.kind == QEIL_GUARD_DVFS_UP)
             ok = apply_dvfs(g, a.unit, a.to);
-        else if (g->mover)
-            ok = move(g, &a);
+        else if (g->mover) {
+            uint8_t dv[QEIL_MAX_UNITS] = {0};
+            ok = move(g, &a, dv);
+            qeil_guard_applied(g->g, &a, ok); /* first: it keeps the pre-migration point */
+            if (ok) qeil_guard_set_plan(g->g, dv, a.kind == QEIL_GUARD_RESTORE_PLAN);
+            continue;
+        }
         qeil_guard_applied(g->g, &a, ok);
     }
 }
