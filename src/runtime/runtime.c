@@ -909,6 +909,7 @@ static int guard_move(void *user, int d, int restore, const qeil_platform *view,
         if (memcmp(cur, rt->guard_place, nu) != 0 &&
             qeil_engine_set_placement(rt->e, rt->guard_place, nu) != QEIL_OK) {
             qeil_ctx_log(rt->ctx, QEIL_LOG_WARN, "guard: restore: %s", qeil_ctx_errmsg(rt->ctx));
+            qeil_ctx_clear(rt->ctx); /* refused, reported in the guard's log: no error of the request */
             return 0;
         }
         memset(rt->hot, 0, sizeof rt->hot);
@@ -934,6 +935,7 @@ static int guard_move(void *user, int d, int restore, const qeil_platform *view,
     if (st != QEIL_OK) {
         qeil_ctx_log(rt->ctx, QEIL_LOG_INFO, "guard: cannot move work off %s: %s",
                      view->units[d].name, qeil_ctx_errmsg(rt->ctx));
+        qeil_ctx_clear(rt->ctx);
         if (o.front) qeil_free(rt->ctx, o.front);
         rt->hot[d] = was_hot;
         return 0;
