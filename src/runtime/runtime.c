@@ -884,16 +884,53 @@ static int units_on(const qeil_platform *pf, const uint8_t *place, uint32_t nu, 
     return n;
 }
 
+/* Re-place the running request without the units rt->hot marks (and the
+ * failed ones), on `view`: PGSAM as a recovery's planner step, then the
+ * placement change. 1 when done (d's work units before/after into *from /
+ * *to when not NULL, the plan's mean power per unit into power_W when not
+ * NULL); 0, nothing moved, with the reason logged and the ctx cleared. */
+static int guard_replan(qeil_runtime *rt, const qeil_platform *view, const uint8_t *cur, int d,
+                        int *from, int *to, double *power_W)
+{
+    const uint32_t nu = rt->n_units;
+    qeil_workload wl;
+    rt_replan_in in;
+    rt_replan_out o;
+    memset(&o, 0, sizeof o);
+    qeil_status st = replan_inputs(rt, view, cur, &wl, &in);
+    if (st == QEIL_OK) st = rt_replan_placement(&in, &o);
+    if (st == QEIL_OK && memcmp(o.place, cur, nu) != 0 &&
+        (st = qeil_engine_set_placement(rt->e, o.place, nu)) != QEIL_OK)
+        fail_wrap(rt->ctx, st, "placement");
+    if (st != QEIL_OK) {
+        qeil_ctx_log(rt->ctx, QEIL_LOG_INFO, "guard: cannot re-place the work of %s: %s",
+                     view->units[d].name, qeil_ctx_errmsg(rt->ctx));
+        qeil_ctx_clear(rt->ctx); /* refused, in the guard's log: no error of the request */
+        if (o.front) qeil_free(rt->ctx, o.front);
+        return 0;
+    }
+    keep_front(rt, &o);
+    if (from) *from = units_on(view, cur, nu, d);
+    if (to) *to = units_on(view, o.place, nu, d);
+    for (int k = 0; power_W && k < view->n_units; k++) {
+        double w = o.ev.latency_s > 0 ? o.ev.dev_energy_J[k] / o.ev.latency_s : NAN;
+        power_W[k] = isfinite(w) && w >= 0 ? w : NAN;
+    }
+    return 1;
+}
+
 /* The guard's migration (rt_guard.c), between two decode steps of a
  * running request: move the blocks off hot unit d to the placement PGSAM
- * re-plans without it on the guard's fitted view (restore 0), or back to
- * the placement before the guard's first migration (restore 1). Weights
- * and KV move as any placement change moves them (the KV rows are copied,
- * not recomputed), so the next step computes what it would have. 1 when
- * done; *from / *to (restore 0): work units on d before and after; power_W
- * (restore 0): the new plan's mean power per unit. 0, nothing moved, when
- * the platform's units do not name the placement's devices or no plan
- * leaves d (logged). */
+ * re-plans without it (and without the units still hot from earlier
+ * migrations) on the guard's fitted view (restore 0). A restore of d
+ * (restore 1): with no other unit still hot, back to the placement before
+ * the guard's first migration; else a re-plan without those that are.
+ * Weights and KV move as any placement change moves them (the KV rows are
+ * copied, not recomputed), so the next step computes what it would have.
+ * 1 when done (a restore with nothing moved is done); *from / *to
+ * (restore 0): work units on d before and after; power_W (restore 0): the
+ * new plan's mean power per unit. 0, nothing moved, when the platform's
+ * units do not name the placement's devices or no plan leaves d (logged). */
 static int guard_move(void *user, int d, int restore, const qeil_platform *view, int *from, int *to,
                       double *power_W)
 {
@@ -902,17 +939,29 @@ static int guard_move(void *user, int d, int restore, const qeil_platform *view,
     uint8_t cur[QEIL_MAX_WUNITS];
     char why[160];
     if (qeil_engine_get_placement(rt->e, cur, nu) != QEIL_OK) return 0;
+    const uint8_t was_hot = rt->hot[d];
     if (restore) {
-        if (!rt->guard_moved) return 0;
+        if (!rt->guard_moved) return 1;
+        rt->hot[d] = 0;
+        int still = 0;
+        for (int k = 0; k < view->n_units; k++) still |= rt->hot[k];
+        if (still) {
+            if (guard_replan(rt, view, cur, d, NULL, NULL, NULL)) return 1;
+            rt->hot[d] = was_hot;
+            return 0;
+        }
         for (uint32_t u = 0; u < nu; u++)
-            if (qeil_engine_device_failed(rt->e, rt->guard_place[u])) return 0;
+            if (qeil_engine_device_failed(rt->e, rt->guard_place[u])) {
+                rt->hot[d] = was_hot;
+                return 0;
+            }
         if (memcmp(cur, rt->guard_place, nu) != 0 &&
             qeil_engine_set_placement(rt->e, rt->guard_place, nu) != QEIL_OK) {
             qeil_ctx_log(rt->ctx, QEIL_LOG_WARN, "guard: restore: %s", qeil_ctx_errmsg(rt->ctx));
-            qeil_ctx_clear(rt->ctx); /* refused, reported in the guard's log: no error of the request */
+            qeil_ctx_clear(rt->ctx); /* refused, in the guard's log: no error of the request */
+            rt->hot[d] = was_hot;
             return 0;
         }
-        memset(rt->hot, 0, sizeof rt->hot);
         rt->guard_moved = 0;
         return 1;
     }
@@ -921,34 +970,13 @@ static int guard_move(void *user, int d, int restore, const qeil_platform *view,
                      view->units[d].name, why);
         return 0;
     }
-    qeil_workload wl;
-    rt_replan_in in;
-    rt_replan_out o;
-    memset(&o, 0, sizeof o);
-    const uint8_t was_hot = rt->hot[d];
     rt->hot[d] = 1;
-    qeil_status st = replan_inputs(rt, view, cur, &wl, &in);
-    if (st == QEIL_OK) st = rt_replan_placement(&in, &o);
-    if (st == QEIL_OK && memcmp(o.place, cur, nu) != 0 &&
-        (st = qeil_engine_set_placement(rt->e, o.place, nu)) != QEIL_OK)
-        fail_wrap(rt->ctx, st, "placement");
-    if (st != QEIL_OK) {
-        qeil_ctx_log(rt->ctx, QEIL_LOG_INFO, "guard: cannot move work off %s: %s",
-                     view->units[d].name, qeil_ctx_errmsg(rt->ctx));
-        qeil_ctx_clear(rt->ctx);
-        if (o.front) qeil_free(rt->ctx, o.front);
+    if (!guard_replan(rt, view, cur, d, from, to, power_W)) {
         rt->hot[d] = was_hot;
         return 0;
     }
     if (!rt->guard_moved) memcpy(rt->guard_place, cur, nu);
     rt->guard_moved = 1;
-    keep_front(rt, &o);
-    *from = units_on(view, cur, nu, d);
-    *to = units_on(view, o.place, nu, d);
-    for (int k = 0; k < view->n_units; k++) {
-        double w = o.ev.latency_s > 0 ? o.ev.dev_energy_J[k] / o.ev.latency_s : NAN;
-        power_W[k] = isfinite(w) && w >= 0 ? w : NAN;
-    }
     return 1;
 }
 
