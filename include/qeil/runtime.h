@@ -566,7 +566,8 @@ typedef struct {
                              before it */
     char fallback[160];   /* method "survivor": why the planner was not used (the
                              platform names no local device, no feasible plan, ...);
-                             "" for "planner" */
+                             for "planner": "", or why the plan's moves of healthy units
+                             were not made (the failed units' were; the others stayed) */
     uint64_t evaluations; /* plans the re-plan evaluated (0 for "survivor") */
     uint32_t n_units;     /* entries of placement (the model's work units) */
     uint8_t placement[QEIL_MAX_WUNITS]; /* the placement the request resumed on (backend
