@@ -15,8 +15,19 @@
  *     and what the host copy costs every step while nothing fails (decode
  *     ms/token with and without it, median of R runs).
  *
+ *  3. the planner against the survivor rule: the sweep of 1. (errors and
+ *     out-of-memory only, a 2 s watchdog, so that no step waits a hang) on
+ *     the catalog platform (the survivor rule) and on the hand-written
+ *     profiles of tests/data/recover/ whose units name cpu and cpu1 (and
+ *     vk0): each recovery's method, the median of each step and the
+ *     re-plan's evaluations (docs/benchmarks.md "Recovery through the
+ *     planner").
+ *
  *     build/bench/bench_recover              # P = 256, G = 32, R = 5
  *     build/bench/bench_recover 512 64 5
+ *     BENCH_PLANNER_ONLY=1 build/bench/bench_recover   # 3. only
+ *
+ * Run from the repository root (3. reads tests/data/recover/).
  *
  * Prints markdown tables. Wall times on this machine (2 shared cores).
  */
@@ -34,6 +45,7 @@
 
 static qeil_ctx *ctx;
 static char model_tiny[256], model_long[256];
+static const qeil_platform *g_pf; /* the runtimes' platform; NULL: the catalog default */
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -69,6 +81,7 @@ static qeil_runtime *mk(const char *model, const char *placement, uint32_t batch
     rp.placement = placement;
     rp.kv_rebuild = kv;
     rp.watchdog_s = wd;
+    rp.platform = g_pf;
     qeil_runtime *rt = NULL;
     if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) return NULL;
     qeil_sampler_params sp = qeil_sampler_default_params();
@@ -97,6 +110,8 @@ static qeil_runtime *mk(const char *model, const char *placement, uint32_t batch
 typedef struct {
     uint32_t injected, recovered, identical;
     double total[MAX_RUNS], detect[MAX_RUNS], replan[MAX_RUNS], move[MAX_RUNS], kv[MAX_RUNS];
+    double evals[MAX_RUNS];
+    uint32_t planner; /* recoveries placed by the planner */
     size_t n;
 } stats;
 
@@ -165,6 +180,8 @@ static void sweep(qeil_runtime *rt, uint8_t dev, uint32_t batch, uint32_t gen, d
         s->replan[s->n] = r[0].replan_s;
         s->move[s->n] = r[0].move_s;
         s->kv[s->n] = r[0].kv_s;
+        s->evals[s->n] = (double)r[0].evaluations;
+        s->planner += strcmp(r[0].method, "planner") == 0;
         s->n++;
     }
 }
@@ -237,6 +254,54 @@ static void kv_compare(uint32_t P, uint32_t G, uint32_t R)
     free(tok);
 }
 
+/* ---- 3. the planner against the survivor rule ---- */
+
+static void method_row(const char *label, const char *profile, const char *place,
+                       const uint8_t devs[2], float temp, uint32_t gen)
+{
+    static stats s;
+    static qeil_platform pf;
+    memset(&s, 0, sizeof s);
+    g_pf = NULL;
+    if (profile && qeil_platform_load(ctx, profile, &pf) != QEIL_OK) {
+        printf("| %s | n/a: %s |\n", label, qeil_ctx_errmsg(ctx));
+        return;
+    }
+    if (profile) g_pf = &pf;
+    for (int d = 0; d < 2; d++)
+        for (uint32_t batch = 0; batch <= 2; batch += 2) {
+            qeil_runtime *rt = mk(model_tiny, place, batch, gen, 64, 0, 2.0, temp);
+            if (!rt) {
+                printf("| %s | n/a: %s |\n", label, qeil_ctx_errmsg(ctx));
+                g_pf = NULL;
+                return;
+            }
+            sweep(rt, devs[d], batch, gen, 2.0, &s);
+            qeil_runtime_free(rt);
+        }
+    g_pf = NULL;
+    printf("| %s | %u | %u | %u | %u | %.3f | %.1f | %.3f | %.3f | %.3f | %.3f | %.0f |\n", label,
+           s.injected, s.recovered, s.planner, s.identical, 1e3 * median(s.total, s.n),
+           1e3 * maxd(s.total, s.n), 1e3 * median(s.detect, s.n), 1e3 * median(s.replan, s.n),
+           1e3 * median(s.move, s.n), 1e3 * median(s.kv, s.n), median(s.evals, s.n));
+}
+
+static void planner_vs_survivor(void)
+{
+    printf("\n| platform (placement emb..b0:cpu,b1..head:cpu1, faults on cpu and cpu1) | faults "
+           "injected | recovered | by the planner | identical output | median recovery ms | max ms "
+           "| detect ms (median) | replan ms | move ms | KV ms | evaluations (median) "
+           "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    const char *place = "emb..b0:cpu,b1..head:cpu1";
+    const uint8_t cc[2] = {0, 2};
+    method_row("qeil-laptop (catalog: survivor rule), T = 0.9", NULL, place, cc, 0.9f, 5);
+    method_row("local-cpu-cpu1 (planner), T = 0.9", "tests/data/recover/local-cpu-cpu1.json", place,
+               cc, 0.9f, 5);
+    method_row("qeil-laptop (catalog: survivor rule), greedy", NULL, place, cc, 0.0f, 5);
+    method_row("local-cpu-cpu1-vk0 (planner: work moves to vk0), greedy",
+               "tests/data/recover/local-cpu-cpu1-vk0.json", place, cc, 0.0f, 5);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t P = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 256;
@@ -277,6 +342,10 @@ int main(int argc, char **argv)
            "recovery ms | max ms | detect ms (median) | replan ms | move ms | KV ms | sweep s "
            "|\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     const uint8_t cc[2] = {0, 2}, cv[2] = {0, 1};
+    if (getenv("BENCH_PLANNER_ONLY")) {
+        planner_vs_survivor();
+        return 0;
+    }
     if (getenv("BENCH_VK_ONLY")) {
         sweep_row("cpu + vk0", "emb..b0:cpu,b1..head:vk0", cv, 2.0, 0.0f, 0, 2);
         return 0;
@@ -288,6 +357,7 @@ int main(int argc, char **argv)
     sweep_row("cpu + vk0", "emb..b0:cpu,b1..head:vk0", cv, 2.0, 0.0f, 0, 2);
     sweep_row("cpu + vk0", "emb..b0:cpu,b1..head:vk0", cv, 2.0, 0.0f, 1, 2);
     kv_compare(P, G, R);
+    planner_vs_survivor();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

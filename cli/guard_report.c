@@ -52,6 +52,9 @@ void cli_guard_acc_add(cli_guard_acc *a, const qeil_runtime *rt, long request)
         if (x->kind == QEIL_GUARD_DVFS_DOWN || x->kind == QEIL_GUARD_DVFS_UP) {
             snprintf(from, sizeof from, "%.0f MHz", u->dvfs[x->from].freq_Hz / 1e6);
             snprintf(to, sizeof to, "%.0f MHz", u->dvfs[x->to].freq_Hz / 1e6);
+        } else if (x->kind == QEIL_GUARD_MIGRATE && x->ok) { /* work units on the unit */
+            snprintf(from, sizeof from, "%d units", x->from);
+            snprintf(to, sizeof to, "%d units", x->to);
         } else {
             snprintf(from, sizeof from, "plan");
             snprintf(to, sizeof to, "%s", x->kind == QEIL_GUARD_MIGRATE ? "re-plan" : "original plan");
@@ -62,6 +65,7 @@ void cli_guard_acc_add(cli_guard_acc *a, const qeil_runtime *rt, long request)
         if (isfinite(x->predicted_C)) cJSON_AddNumberToObject(j, "predicted_C", x->predicted_C);
         else cJSON_AddNullToObject(j, "predicted_C");
         cJSON_AddBoolToObject(j, "ok", x->ok != 0);
+        cJSON_AddNumberToObject(j, "apply_s", x->apply_s);
         cJSON_AddItemToArray(a->actions, j);
     }
 }

@@ -109,6 +109,10 @@ static void check_recovery(qeil_runtime *rt, uint8_t dev, uint64_t n, qeil_fault
     CHECK_EQ_INT(rec[0].op, n);
     CHECK_EQ_STR(rec[0].cause, kind_cause(kind));
     CHECK(rec[0].units_moved >= 1);
+    /* the default platform (a catalog one) names no local device */
+    CHECK_EQ_STR(rec[0].method, "survivor");
+    CHECK_CONTAINS(rec[0].fallback, "names no local device");
+    CHECK_EQ_INT(rec[0].evaluations, 0);
     CHECK(rec[0].total_s >= rec[0].move_s && rec[0].total_s >= rec[0].detect_s);
     if (kind == QEIL_FAULT_HANG) CHECK(rec[0].detect_s >= watchdog_s * 0.99);
     if (rec[0].total_s > s->total_max_s) s->total_max_s = rec[0].total_s;

@@ -191,6 +191,51 @@ TEST(eval_recovers_with_the_same_answers)
     free(rec);
 }
 
+/* With a profile whose units name the local devices (--platform), eval's
+ * recoveries go through the planner: "method": "planner", the placement
+ * it resumed on, the same answers as the fault-free run. */
+TEST(eval_recovers_through_the_planner)
+{
+    const char *ev = "eval -m %s --tasks %s --samples 2 --batch 2 -n 6 -t 1 --output json "
+                     "--platform tests/data/recover/local-cpu-cpu1.json " SPLIT;
+    CHECK_RUN(qeil_env("", ev, model, tasks), 0);
+    char *ref = json_get(out_text, "problems");
+    CHECK_RUN(qeil_env("QEIL_FAULT=cpu1:error:150", ev, model, tasks), 0);
+    char *rec = json_get(out_text, "recoveries"), *got = json_get(out_text, "problems");
+    CHECK_CONTAINS(rec, "\"device\":\"cpu1\",\"op\":150,");
+    CHECK_CONTAINS(rec, "\"method\":\"planner\",\"fallback\":null,\"evaluations\":");
+    CHECK_CONTAINS(rec, "\"placement\":[\"cpu\",\"cpu\",");
+    cJSON *a = cJSON_Parse(ref ? ref : ""), *b = cJSON_Parse(got ? got : "");
+    CHECK_EQ_INT(cJSON_GetArraySize(b), cJSON_GetArraySize(a));
+    for (int k = 0; k < cJSON_GetArraySize(a); k++) {
+        const char *keys[] = {"chosen", "samples", "tokens", "stage"};
+        for (int q = 0; q < 4; q++) {
+            char *x = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(a, k), keys[q]));
+            char *y = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(b, k), keys[q]));
+            CHECK_EQ_STR(y, x);
+            free(x);
+            free(y);
+        }
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(ref);
+    free(rec);
+    free(got);
+    /* text mode says how */
+    CHECK_RUN(qeil_env("QEIL_FAULT=cpu1:error:150",
+                       "eval -m %s --tasks %s --samples 2 --batch 2 -n 6 -t 1 --platform "
+                       "tests/data/recover/local-cpu-cpu1.json " SPLIT,
+                       model, tasks),
+              0);
+    CHECK_CONTAINS(out_text, "re-planned (");
+    /* a catalog platform: the survivor rule, and why */
+    CHECK_RUN(qeil_env("QEIL_FAULT=cpu1:error:9", "generate -m %s -p 'the quick brown' -n 8 " SPLIT,
+                       model),
+              0);
+    CHECK_CONTAINS(err_text, "by survivor rule (platform 'qeil-laptop' names no local device");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -216,6 +261,7 @@ int main(int argc, char **argv)
     RUN(generate_recovers_with_the_same_tokens);
     RUN(last_unit_failing_is_a_clear_error);
     RUN(eval_recovers_with_the_same_answers);
+    RUN(eval_recovers_through_the_planner);
     char cmd[4300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

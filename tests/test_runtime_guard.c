@@ -243,6 +243,166 @@ TEST(hot_cpu_lowers_scaling_max_freq_and_restores_it)
     qeil_ctx_free(ctx);
 }
 
+/* Mid-request migration (docs/guard.md "In the runtime"): a platform whose
+ * units name this machine's two CPU devices (tests/data/recover/
+ * local-cpu-cpu1.json: "cpu" and "cpu1", both CPU units, so both read the
+ * fixture's package sensor), the blocks split over them. At 99 °C the guard
+ * lowers both units' DVFS point, then, at the lowest, moves the blocks off
+ * "cpu" between two decode steps of the running generation (cpu1's own
+ * migration is refused: no unit would be left); the hook then cools the
+ * package and the guard moves them back. The tokens and log-probabilities
+ * are those of the same generation without the guard, bit for bit (the
+ * two devices compute the same; the KV rows move with the blocks). */
+typedef struct {
+    hook_state h;
+    qeil_runtime *rt;
+    int cooled;
+    float temp;
+} move_hook_state;
+
+static void move_hook(void *user)
+{
+    move_hook_state *m = user;
+    guard_hook(&m->h);
+    if (!m->rt || m->cooled) return;
+    qeil_runtime_guard_report r;
+    qeil_runtime_guard_report_get(m->rt, &r);
+    for (size_t i = 0; i < r.n_actions; i++)
+        if (r.actions[i].kind == QEIL_GUARD_MIGRATE && r.actions[i].ok) m->cooled = 1;
+    if (m->cooled) write_ll(m->h.temp_path, 40000);
+}
+
+static qeil_runtime *open_split(qeil_ctx *ctx, const qeil_platform *pf, const char *root,
+                                move_hook_state *m, int guard)
+{
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.platform = pf;
+    rp.placement = "emb..b0:cpu,b1..head:cpu1";
+    rp.batch = 0;
+    rp.samples = 1;
+    rp.n_threads = 1;
+    rp.meter.root = root;
+    rp.guard = guard;
+    rp.guard_params.min_period_s = 0; /* every decode step */
+    rp.guard_params.hold_s = 0;       /* cool once is cool enough: restore at the next step */
+    rp.guard_params.min_samples = 1000; /* the profile's thermals throughout: a handful of
+                                           readings at one power tell the fit nothing */
+    rp.watchdog_s = 2.0; /* lavapipe's first waits on a loaded machine are no hang */
+    rp.guard_hook = m ? move_hook : NULL;
+    rp.guard_hook_user = m;
+    qeil_runtime *rt = NULL;
+    if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) {
+        printf("  runtime_create: %s\n", qeil_ctx_errmsg(ctx));
+        return NULL;
+    }
+    qeil_sampler_params sp = qeil_sampler_default_params();
+    sp.seed = 5;
+    sp.temp = m ? m->temp : 0.9f;
+    if (qeil_runtime_set_sampler(rt, &sp) != QEIL_OK) {
+        qeil_runtime_free(rt);
+        return NULL;
+    }
+    if (m) m->rt = rt;
+    return rt;
+}
+
+#define MOVE_GEN 12
+
+/* with_vk 0: cpu + cpu1 at temperature 0.9 (outputs bit for bit); 1: the
+ * profile adds vk0, modeled far better, so both hot CPU units' blocks go
+ * to the GPU; greedy tokens identical. */
+static void move_test(int with_vk)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_platform pf;
+    CHECK_EQ_INT(qeil_platform_load(ctx,
+                                    with_vk ? "tests/data/recover/local-cpu-cpu1-vk0.json"
+                                            : "tests/data/recover/local-cpu-cpu1.json",
+                                    &pf),
+                 QEIL_OK);
+    move_hook_state m;
+    memset(&m, 0, sizeof m);
+    m.temp = with_vk ? 0.0f : 0.9f;
+    const char *root = copy_laptop(with_vk ? "move-vk" : "move", &m.h);
+    write_ll(m.h.temp_path, 99000); /* past 0.85 × 95 °C */
+    int32_t prompt[3] = {1, 2, 3}, ref[MOVE_GEN], got[MOVE_GEN];
+    qeil_sampler_logprob rlp[MOVE_GEN], glp[MOVE_GEN];
+    qeil_runtime_gen_result g, gr;
+    /* the reference: the same generation, guard off */
+    move_hook_state ref_m = m; /* the same sampler, no hook */
+    qeil_runtime *rt = open_split(ctx, &pf, root, NULL, 0);
+    if (rt) {
+        qeil_sampler_params sp = qeil_sampler_default_params();
+        sp.seed = 5;
+        sp.temp = ref_m.temp;
+        CHECK_EQ_INT(qeil_runtime_set_sampler(rt, &sp), QEIL_OK);
+    }
+    CHECK(rt != NULL);
+    if (rt) CHECK_EQ_INT(qeil_runtime_generate(rt, prompt, 3, MOVE_GEN, ref, rlp, NULL, NULL, &gr), QEIL_OK);
+    qeil_runtime_free(rt);
+    rt = open_split(ctx, &pf, root, &m, 1);
+    CHECK(rt != NULL);
+    if (rt && !test_failed_) {
+        CHECK_EQ_INT(qeil_runtime_generate(rt, prompt, 3, MOVE_GEN, got, glp, NULL, NULL, &g), QEIL_OK);
+        CHECK_EQ_INT(g.n_gen, gr.n_gen);
+        for (uint32_t i = 0; i < g.n_gen && i < gr.n_gen; i++) {
+            CHECK_EQ_INT(got[i], ref[i]);
+            if (!with_vk) CHECK(glp[i].raw == rlp[i].raw);
+        }
+        qeil_runtime_guard_report r;
+        qeil_runtime_guard_report_get(rt, &r);
+        int moved = -1, restored = -1, refused = 0;
+        for (size_t i = 0; i < r.n_actions; i++) {
+            const qeil_guard_action *a = &r.actions[i];
+            printf("  %.4f s %s %s %d -> %d ok %d (%.3f ms)\n", a->t_s - r.t0_s,
+                   pf.units[a->unit].name, qeil_guard_action_name(a->kind), a->from, a->to, a->ok,
+                   1e3 * a->apply_s);
+            if (a->kind == QEIL_GUARD_MIGRATE && a->unit == 0 && a->ok && moved < 0) moved = (int)i;
+            if (a->kind == QEIL_GUARD_MIGRATE && a->unit == 1) refused += !a->ok;
+            if (a->kind == QEIL_GUARD_RESTORE_PLAN && a->unit == 0 && a->ok) restored = (int)i;
+        }
+        CHECK(moved >= 0);
+        if (moved >= 0) {
+            const qeil_guard_action *a = &r.actions[moved];
+            CHECK_EQ_INT(a->from, 2); /* emb and b0 were on cpu */
+            CHECK_EQ_INT(a->to, 0);
+            CHECK(a->apply_s > 0);
+            CHECK(a->t_s > r.t0_s); /* inside the generation */
+        }
+        if (!with_vk) CHECK(refused >= 1); /* cpu1 hot too, and nowhere left to go */
+        else CHECK_EQ_INT(refused, 0);       /* cpu1's blocks go to vk0 as well */
+        CHECK(restored > moved);
+        if (restored > 0) CHECK(r.actions[restored].apply_s > 0);
+    }
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
+}
+
+TEST(hot_unit_moves_blocks_mid_request)
+{
+    if (!model[0]) SKIP("no model");
+    move_test(0);
+}
+
+TEST(hot_units_move_blocks_to_the_gpu_mid_request)
+{
+    if (!model[0]) SKIP("no model");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.placement = "all:vk0";
+    rp.sensors = 0;
+    rp.batch = 0;
+    rp.samples = 1;
+    qeil_runtime *rt = NULL;
+    int have_vk = qeil_runtime_create(ctx, &rp, &rt) == QEIL_OK;
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
+    if (!have_vk) SKIP("no Vulkan device");
+    move_test(1);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -253,6 +413,8 @@ int main(void)
     RUN(inactive_without_a_temperature_sensor);
     RUN(reads_temperatures_and_counts_throttles);
     RUN(hot_cpu_lowers_scaling_max_freq_and_restores_it);
+    RUN(hot_unit_moves_blocks_mid_request);
+    RUN(hot_units_move_blocks_to_the_gpu_mid_request);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0) printf("  cannot remove %s\n", tmpdir);

@@ -91,6 +91,9 @@ typedef struct {
     double temp_C;         /* the unit's last reading */
     double predicted_C;    /* predicted peak over the horizon at the current setting */
     int ok;                /* set by qeil_guard_applied: 1 done, 0 refused */
+    double apply_s;        /* wall time the caller spent applying it (a migration in
+                              the runtime: the re-plan and the move of weights and KV),
+                              s; 0 = not measured */
 } qeil_guard_action;
 
 /* The fitted model of one unit. */

@@ -258,7 +258,10 @@ typedef struct {
      * temperature sensors under meter.root every guard_params.min_period_s
      * of the generation loop, and the throttle counters at the start and
      * end of each request */
-    int guard;                      /* 1: run it when sensors is 1 (default); 0: off */
+    int guard;                      /* 1: run it when sensors is 1 (default); 0: off.
+                                       Its migrations move a running request's blocks
+                                       off a hot unit between decode steps when the
+                                       platform's units name local devices */
     qeil_guard_params guard_params; /* default qeil_guard_default_params() */
     void (*guard_hook)(void *user); /* called right before each guard reading (tests
                                        change a fixture's files with it); NULL = none */
@@ -270,9 +273,12 @@ typedef struct {
     const qeil_fault *fault;        /* a fault to inject (tests; the CLI's QEIL_FAULT), armed
                                        at create after the placement; read at create only;
                                        NULL = none; default NULL */
-    int recover;                    /* 1: a failed device's units move to the surviving
-                                       devices of the placement and the request resumes;
-                                       0: the request fails with QEIL_ERR_DEVICE; default 1 */
+    int recover;                    /* 1: a failed device's units move off it and the
+                                       request resumes: to the placement PGSAM re-plans
+                                       without the unit when the platform's units name
+                                       local devices, else to the surviving devices of
+                                       the placement; 0: the request fails with
+                                       QEIL_ERR_DEVICE; default 1 */
     int kv_rebuild;                 /* how a moved block's KV is rebuilt:
                                        QEIL_KV_REBUILD_HOST_COPY (a host copy kept after
                                        every step) or QEIL_KV_REBUILD_RECOMPUTE (the
@@ -551,6 +557,21 @@ typedef struct {
     double move_s;        /* weights prepared on the survivors, KV allocated */
     double kv_s;          /* KV of the moved blocks rebuilt */
     double total_s;
+    /* how the new placement was chosen (docs/runtime.md "Recovery from a
+     * failed unit", step 1) */
+    char method[12];      /* "planner": PGSAM re-planned the request without the failed
+                             unit on the runtime's platform, whose units name local
+                             devices (qeil_unit.device), warm-started from its fronts;
+                             "survivor": each failed unit went to the device of the unit
+                             before it */
+    char fallback[160];   /* method "survivor": why the planner was not used (the
+                             platform names no local device, no feasible plan, ...);
+                             for "planner": "", or why the plan's moves of healthy units
+                             were not made (the failed units' were; the others stayed) */
+    uint64_t evaluations; /* plans the re-plan evaluated (0 for "survivor") */
+    uint32_t n_units;     /* entries of placement (the model's work units) */
+    uint8_t placement[QEIL_MAX_WUNITS]; /* the placement the request resumed on (backend
+                                           ids, qeil_engine_device_name) */
 } qeil_runtime_recovery;
 
 /* Recoveries of the current request (since qeil_runtime_begin or the start

@@ -5,9 +5,12 @@
  * generation loop; a DVFS action is written to the unit's actuators
  * (cpufreq scaling_max_freq for a CPU; devfreq or NVML clocks for a GPU) at
  * the highest allowed value not above the profile's point; a migration
- * cannot move a request that is running and is reported refused (the next
- * request's plan is the place for it). The throttle counters are read at a
- * request's begin and end: the ground truth of what happened. */
+ * moves the running request's blocks off the unit between two decode steps
+ * through the runtime's mover (a re-plan on the guard's fitted view) and a
+ * restore moves them back, each timed (apply_s); without a mover, or when
+ * the platform's units name no local device, it is reported refused. The
+ * throttle counters are read at a request's begin and end: the ground
+ * truth of what happened. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +36,8 @@ struct rt_guard {
     double last_t;
     size_t log_begin;                 /* guard log length at the request's begin */
     qeil_sense_throttle thr;
+    rt_guard_mover mover;
+    void *mover_user;
     int have_first;
     int now_read;                     /* 1 once `now` holds a reading */
     double max_temp_C;
@@ -128,6 +133,13 @@ qeil_status rt_guard_create(qeil_ctx *ctx, const qeil_runtime_params *p, const q
     return QEIL_OK;
 }
 
+void rt_guard_set_mover(rt_guard *g, rt_guard_mover fn, void *user)
+{
+    if (!g) return;
+    g->mover = fn;
+    g->mover_user = user;
+}
+
 void rt_guard_free(rt_guard *g)
 {
     if (!g) return;
@@ -195,6 +207,31 @@ static int apply_dvfs(rt_guard *g, int d, int k)
     return n > 0 && ok;
 }
 
+/* A migration or a restore, timed. When done, the power per unit is the
+ * new plan's and dv gets the DVFS points for qeil_guard_set_plan: what the
+ * guard set, but a restored unit's pre-migration point, written again. */
+static int move(rt_guard *g, qeil_guard_action *a, uint8_t *dv)
+{
+    const int restore = a->kind == QEIL_GUARD_RESTORE_PLAN;
+    qeil_platform view;
+    qeil_guard_platform(g->g, &view);
+    double pw[QEIL_MAX_UNITS];
+    for (int d = 0; d < QEIL_MAX_UNITS; d++) pw[d] = NAN;
+    double t0 = qeil_clock_s();
+    int ok = restore ? g->mover(g->mover_user, a->unit, 1, &view, NULL, NULL, NULL)
+                     : g->mover(g->mover_user, a->unit, 0, &view, &a->from, &a->to, pw);
+    for (int d = 0; d < g->pf.n_units; d++) dv[d] = (uint8_t)qeil_guard_get_model(g->g, d).dvfs;
+    if (ok && restore && a->to >= 0 && a->to < g->pf.units[a->unit].n_dvfs) {
+        apply_dvfs(g, a->unit, a->to); /* a refused write leaves the point where it is */
+        dv[a->unit] = (uint8_t)a->to;
+    }
+    a->apply_s = qeil_clock_s() - t0;
+    if (!ok) return 0;
+    for (int d = 0; d < g->pf.n_units; d++)
+        if (isfinite(pw[d])) g->power_W[d] = pw[d];
+    return 1;
+}
+
 void rt_guard_poll(rt_guard *g)
 {
     if (!g || !g->active) return;
@@ -217,7 +254,13 @@ void rt_guard_poll(rt_guard *g)
         int ok = 0;
         if (a.kind == QEIL_GUARD_DVFS_DOWN || a.kind == QEIL_GUARD_DVFS_UP)
             ok = apply_dvfs(g, a.unit, a.to);
-        /* MIGRATE / RESTORE_PLAN: a running request's placement stays; 0 */
+        else if (g->mover) {
+            uint8_t dv[QEIL_MAX_UNITS] = {0};
+            ok = move(g, &a, dv);
+            qeil_guard_applied(g->g, &a, ok); /* first: it keeps the pre-migration point */
+            if (ok) qeil_guard_set_plan(g->g, dv, a.kind == QEIL_GUARD_RESTORE_PLAN);
+            continue;
+        }
         qeil_guard_applied(g->g, &a, ok);
     }
 }

@@ -14,6 +14,15 @@ typedef struct rt_guard rt_guard;
  * p->guard or p->sensors is 0. */
 qeil_status rt_guard_create(qeil_ctx *ctx, const qeil_runtime_params *p, const qeil_platform *pf,
                             rt_guard **out);
+/* Moves a running request's work between decode steps (the runtime's
+ * guard_move): off unit `unit` to a re-plan on `view` (restore 0; *from /
+ * *to get the work units on the unit before and after, power_W[d] each
+ * unit's new mean power or NAN), or back to the placement before the first
+ * migration (restore 1; from, to and power_W are NULL). 1 when done. */
+typedef int (*rt_guard_mover)(void *user, int unit, int restore, const qeil_platform *view,
+                              int *from, int *to, double *power_W);
+/* Without a mover (or g NULL) a migration is refused, as before. */
+void rt_guard_set_mover(rt_guard *g, rt_guard_mover fn, void *user);
 /* Restores every actuator the guard wrote to its value at discovery. */
 void rt_guard_free(rt_guard *g);
 /* A request begins: the power the fit sees per unit is the plan's modeled

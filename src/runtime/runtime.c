@@ -16,6 +16,7 @@
 #include "qeil/runtime.h"
 #include "runtime/rt_guard.h"
 #include "runtime/rt_metrics.h"
+#include "runtime/rt_recover.h"
 #include "core/util.h"
 
 #define RT_DEFAULT_SAMPLES 8u
@@ -110,6 +111,14 @@ struct qeil_runtime {
     uint32_t n_um;
     int stepping; /* 1 inside the step API (seq_prefill, decode_step): recovery restores the
                      KV from the host copy only */
+    /* the planner's re-placements of a running request (recover.c): the
+     * last re-plan's front (the next one's warm start), the units the
+     * guard moved work off, the placement before its first migration */
+    qeil_assignment *arch;
+    uint32_t n_arch;
+    uint8_t hot[QEIL_MAX_UNITS];
+    uint8_t guard_place[QEIL_MAX_WUNITS];
+    int guard_moved;
 };
 
 /* Record "WHAT: <the detail ctx holds>" on ctx (the detail is copied first:
@@ -229,11 +238,15 @@ void qeil_runtime_free(qeil_runtime *rt)
     qeil_free(ctx, rt->toks);
     qeil_free(ctx, rt->active);
     qeil_free(ctx, rt->cache);
+    qeil_free(ctx, rt->arch);
     qeil_sense_cpu_meter_free(rt->meter);
     rt_guard_free(rt->guard);
     qeil_engine_free(rt->e);
     qeil_free(ctx, rt);
 }
+
+static int guard_move(void *user, int d, int restore, const qeil_platform *view, int *from, int *to,
+                      double *power_W);
 
 qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qeil_runtime **out)
 {
@@ -304,6 +317,7 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
         fail_wrap(ctx, st, "guard");
         goto fail;
     }
+    rt_guard_set_mover(rt->guard, guard_move, rt);
 
     /* ---- buffers of the sample slots ---- */
     const uint32_t b = p->batch;
@@ -640,11 +654,11 @@ qeil_status qeil_runtime_config_get(const qeil_runtime *rt, uint32_t index,
 /* Recovery from a failed unit (docs/runtime.md)                             */
 /* ------------------------------------------------------------------------ */
 
-/* The new placement without the failed devices: each of their units goes
- * to the device of the unit before it (the first unit: the first healthy
- * unit after it), so the units stay contiguous segments and no boundary
- * transfer is added — the placement-level form of re-planning without the
- * unit. QEIL_ERR_DEVICE when no device of the placement survives. */
+/* The survivor rule — the new placement without the failed devices when
+ * the planner cannot make one: each of their units goes to the device of
+ * the unit before it (the first unit: the first healthy unit after it), so
+ * the units stay contiguous segments and no boundary transfer is added.
+ * QEIL_ERR_DEVICE when no device of the placement survives. */
 static qeil_status replan(qeil_runtime *rt, const qeil_engine_failure *f, uint8_t *place)
 {
     const uint32_t nu = rt->n_units;
@@ -700,6 +714,84 @@ static void copy_str(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
+/* The planner's inputs for re-placing the running request on `view`:
+ * configuration 0's planning workload, plan (its DVFS points and batch)
+ * and front when the runtime has one, else the planning workload of the
+ * request's prompt; the last re-plan's front, when there is one, as the
+ * warm start; every unit that stands for a failed device, and every unit
+ * the guard moved work off, left out. */
+static qeil_status replan_inputs(qeil_runtime *rt, const qeil_platform *view, const uint8_t *place,
+                                 qeil_workload *wl, rt_replan_in *in)
+{
+    memset(in, 0, sizeof *in);
+    in->ctx = rt->ctx;
+    in->pf = view;
+    in->place = place;
+    in->iters = rt->p.replan_iters;
+    in->phase = 1; /* the engine runs one placement: the decode map, where a request spends its steps */
+    in->front = rt->arch;
+    in->n_front = rt->n_arch;
+    if (rt->n_cf) {
+        const config *c = &rt->cf[0];
+        *wl = c->wl;
+        in->base = &c->plan;
+        in->seed = c->c.plan_seed;
+        in->max_latency_s = c->plan_bounded ? c->c.max_latency_s : 0;
+        if (!rt->n_arch) {
+            in->front = c->front;
+            in->n_front = c->n_front;
+        }
+    } else {
+        qeil_workload_params wp = qeil_runtime_planning_workload(rt, rt->rp_prompt ? rt->rp_prompt : 1);
+        qeil_status st = qeil_workload_build(rt->ctx, rt->md, &wp, wl);
+        if (st != QEIL_OK) return fail_wrap(rt->ctx, st, "planning workload");
+    }
+    in->wl = wl;
+    for (int d = 0; d < view->n_units; d++) in->leave[d] = rt->hot[d];
+    for (size_t id = 0; id < qeil_engine_n_backends(); id++) {
+        int d = rt_unit_of_device(view, id);
+        if (d >= 0 && qeil_engine_device_failed(rt->e, id)) in->leave[d] = 1;
+    }
+    return QEIL_OK;
+}
+
+/* Keep a re-plan's front as the next re-plan's warm start. */
+static void keep_front(qeil_runtime *rt, rt_replan_out *o)
+{
+    qeil_free(rt->ctx, rt->arch);
+    rt->arch = o->front;
+    rt->n_arch = o->n_front;
+    o->front = NULL;
+}
+
+/* Step 1 of a recovery with the planner: PGSAM re-plans the request
+ * without the failed unit (rt_replan_placement) into final[]. 0 when the
+ * platform's units do not name this placement's devices or the re-plan
+ * fails: r->fallback says why and the survivor rule places instead. */
+static int plan_recovery(qeil_runtime *rt, uint8_t *final, qeil_runtime_recovery *r)
+{
+    uint8_t cur[QEIL_MAX_WUNITS];
+    copy_str(r->method, sizeof r->method, "survivor");
+    if (qeil_engine_get_placement(rt->e, cur, rt->n_units) != QEIL_OK ||
+        !rt_profile_maps(&rt->pf, cur, rt->n_units, r->fallback, sizeof r->fallback))
+        return 0;
+    qeil_workload wl;
+    rt_replan_in in;
+    rt_replan_out o;
+    qeil_status st = replan_inputs(rt, &rt->pf, cur, &wl, &in);
+    if (st == QEIL_OK) st = rt_replan_placement(&in, &o);
+    if (st != QEIL_OK) {
+        snprintf(r->fallback, sizeof r->fallback, "planner: %s", qeil_ctx_errmsg(rt->ctx));
+        return 0;
+    }
+    memcpy(final, o.place, rt->n_units);
+    r->evaluations = o.evaluations;
+    keep_front(rt, &o);
+    copy_str(r->method, sizeof r->method, "planner");
+    r->fallback[0] = '\0';
+    return 1;
+}
+
 /* After QEIL_ERR_DEVICE from the engine: re-place, rebuild the KV, record.
  * Returns QEIL_OK when the failed call can run again. A device failing
  * during the rebuild starts another round (each round loses a device). */
@@ -722,18 +814,56 @@ static qeil_status recover(qeil_runtime *rt)
         r->detect_s = f.detect_s;
         qeil_ctx_log(rt->ctx, QEIL_LOG_WARN, "%s", qeil_ctx_errmsg(rt->ctx));
 
+        const uint32_t nu = rt->n_units;
+        uint8_t before[QEIL_MAX_WUNITS], place[QEIL_MAX_WUNITS], final[QEIL_MAX_WUNITS];
+        if ((st = qeil_engine_get_placement(rt->e, before, nu)) != QEIL_OK) return st;
         double t0 = qeil_clock_s();
-        uint8_t place[QEIL_MAX_WUNITS];
-        if ((st = replan(rt, &f, place)) != QEIL_OK) return st;
+        int planned = plan_recovery(rt, final, r);
+        if (planned) { /* the failed units first, to where the plan puts them */
+            for (uint32_t u = 0; u < nu; u++)
+                place[u] = qeil_engine_device_failed(rt->e, before[u]) ? final[u] : before[u];
+        } else if ((st = replan(rt, &f, place)) != QEIL_OK) {
+            return st;
+        }
         r->replan_s = qeil_clock_s() - t0;
         qeil_engine_recovery er;
-        if ((st = qeil_engine_recover(rt->e, place, rt->n_units, &er)) != QEIL_OK) {
+        st = qeil_engine_recover(rt->e, place, nu, &er);
+        if (st != QEIL_OK && st != QEIL_ERR_DEVICE && planned) {
+            /* the plan's devices cannot take the units (no Vulkan device
+             * behind a "vk0" unit, ...): nothing moved, the survivor rule */
+            snprintf(r->fallback, sizeof r->fallback, "the planner's placement: %s",
+                     qeil_ctx_errmsg(rt->ctx));
+            copy_str(r->method, sizeof r->method, "survivor");
+            r->evaluations = 0;
+            planned = 0;
+            t0 = qeil_clock_s();
+            if ((st = replan(rt, &f, place)) != QEIL_OK) return st;
+            r->replan_s += qeil_clock_s() - t0;
+            st = qeil_engine_recover(rt->e, place, nu, &er);
+        }
+        if (st != QEIL_OK) {
             if (st != QEIL_ERR_DEVICE) return fail_wrap(rt->ctx, st, "recovery");
             continue;
         }
         r->move_s = er.move_s;
         r->kv_s = er.kv_s;
-        r->units_moved = er.units_moved;
+        if (planned && memcmp(final, place, nu) != 0) {
+            /* then the healthy units the plan moves: weights and KV move
+             * between healthy devices as any placement change does */
+            t0 = qeil_clock_s();
+            st = qeil_engine_set_placement(rt->e, final, nu);
+            r->move_s += qeil_clock_s() - t0;
+            if (st == QEIL_ERR_DEVICE) continue;
+            if (st != QEIL_OK) { /* resumed with the failed units moved, the rest in place */
+                snprintf(r->fallback, sizeof r->fallback,
+                         "the plan's moves of healthy units: %s (they stay)", qeil_ctx_errmsg(rt->ctx));
+                st = QEIL_OK;
+            }
+        }
+        if ((st = qeil_engine_get_placement(rt->e, r->placement, nu)) != QEIL_OK) return st;
+        r->n_units = nu;
+        r->units_moved = 0;
+        for (uint32_t u = 0; u < nu; u++) r->units_moved += r->placement[u] != before[u];
         if (!er.kv_restored) {
             /* the step API's sequences belong to its caller: no prefix to replay */
             if (rt->stepping)
@@ -749,11 +879,119 @@ static qeil_status recover(qeil_runtime *rt)
         }
         r->total_s = r->detect_s + r->replan_s + r->move_s + r->kv_s;
         rt->n_rec++;
+        char txt[160];
+        rt_placement_text(r->placement, nu, txt, sizeof txt);
         qeil_ctx_log(rt->ctx, QEIL_LOG_INFO,
-                     "recovered from %s (%s at op %llu): %u units moved in %.3g s", r->device,
-                     r->cause, (unsigned long long)r->op, r->units_moved, r->total_s);
+                     "recovered from %s (%s at op %llu): %u units moved in %.3g s, placed by the %s%s%s "
+                     "(%s)",
+                     r->device, r->cause, (unsigned long long)r->op, r->units_moved, r->total_s,
+                     r->method, r->fallback[0] ? ": " : "", r->fallback, txt);
     }
     return st;
+}
+
+/* Work units the placement runs on the device unit d of pf stands for. */
+static int units_on(const qeil_platform *pf, const uint8_t *place, uint32_t nu, int d)
+{
+    int n = 0;
+    for (uint32_t u = 0; u < nu; u++) n += rt_unit_of_device(pf, place[u]) == d;
+    return n;
+}
+
+/* Re-place the running request without the units rt->hot marks (and the
+ * failed ones), on `view`: PGSAM as a recovery's planner step, then the
+ * placement change. 1 when done (d's work units before/after into *from /
+ * *to when not NULL, the plan's mean power per unit into power_W when not
+ * NULL); 0, nothing moved, with the reason logged and the ctx cleared. */
+static int guard_replan(qeil_runtime *rt, const qeil_platform *view, const uint8_t *cur, int d,
+                        int *from, int *to, double *power_W)
+{
+    const uint32_t nu = rt->n_units;
+    qeil_workload wl;
+    rt_replan_in in;
+    rt_replan_out o;
+    memset(&o, 0, sizeof o);
+    qeil_status st = replan_inputs(rt, view, cur, &wl, &in);
+    if (st == QEIL_OK) st = rt_replan_placement(&in, &o);
+    if (st == QEIL_OK && memcmp(o.place, cur, nu) != 0 &&
+        (st = qeil_engine_set_placement(rt->e, o.place, nu)) != QEIL_OK)
+        fail_wrap(rt->ctx, st, "placement");
+    if (st != QEIL_OK) {
+        qeil_ctx_log(rt->ctx, QEIL_LOG_INFO, "guard: cannot re-place the work of %s: %s",
+                     view->units[d].name, qeil_ctx_errmsg(rt->ctx));
+        qeil_ctx_clear(rt->ctx); /* refused, in the guard's log: no error of the request */
+        if (o.front) qeil_free(rt->ctx, o.front);
+        return 0;
+    }
+    keep_front(rt, &o);
+    if (from) *from = units_on(view, cur, nu, d);
+    if (to) *to = units_on(view, o.place, nu, d);
+    for (int k = 0; power_W && k < view->n_units; k++) {
+        double w = o.ev.latency_s > 0 ? o.ev.dev_energy_J[k] / o.ev.latency_s : NAN;
+        power_W[k] = isfinite(w) && w >= 0 ? w : NAN;
+    }
+    return 1;
+}
+
+/* The guard's migration (rt_guard.c), between two decode steps of a
+ * running request: move the blocks off hot unit d to the placement PGSAM
+ * re-plans without it (and without the units still hot from earlier
+ * migrations) on the guard's fitted view (restore 0). A restore of d
+ * (restore 1): with no other unit still hot, back to the placement before
+ * the guard's first migration; else a re-plan without those that are.
+ * Weights and KV move as any placement change moves them (the KV rows are
+ * copied, not recomputed), so the next step computes what it would have.
+ * 1 when done (a restore with nothing moved is done); *from / *to
+ * (restore 0): work units on d before and after; power_W (restore 0): the
+ * new plan's mean power per unit. 0, nothing moved, when the platform's
+ * units do not name the placement's devices or no plan leaves d (logged). */
+static int guard_move(void *user, int d, int restore, const qeil_platform *view, int *from, int *to,
+                      double *power_W)
+{
+    qeil_runtime *rt = user;
+    const uint32_t nu = rt->n_units;
+    uint8_t cur[QEIL_MAX_WUNITS];
+    char why[160];
+    if (qeil_engine_get_placement(rt->e, cur, nu) != QEIL_OK) return 0;
+    const uint8_t was_hot = rt->hot[d];
+    if (restore) {
+        if (!rt->guard_moved) return 1;
+        rt->hot[d] = 0;
+        int still = 0;
+        for (int k = 0; k < view->n_units; k++) still |= rt->hot[k];
+        if (still) {
+            if (guard_replan(rt, view, cur, d, NULL, NULL, NULL)) return 1;
+            rt->hot[d] = was_hot;
+            return 0;
+        }
+        for (uint32_t u = 0; u < nu; u++)
+            if (qeil_engine_device_failed(rt->e, rt->guard_place[u])) {
+                rt->hot[d] = was_hot;
+                return 0;
+            }
+        if (memcmp(cur, rt->guard_place, nu) != 0 &&
+            qeil_engine_set_placement(rt->e, rt->guard_place, nu) != QEIL_OK) {
+            qeil_ctx_log(rt->ctx, QEIL_LOG_WARN, "guard: restore: %s", qeil_ctx_errmsg(rt->ctx));
+            qeil_ctx_clear(rt->ctx); /* refused, in the guard's log: no error of the request */
+            rt->hot[d] = was_hot;
+            return 0;
+        }
+        rt->guard_moved = 0;
+        return 1;
+    }
+    if (!rt_profile_maps(view, cur, nu, why, sizeof why)) {
+        qeil_ctx_log(rt->ctx, QEIL_LOG_INFO, "guard: cannot move work off %s: %s",
+                     view->units[d].name, why);
+        return 0;
+    }
+    rt->hot[d] = 1;
+    if (!guard_replan(rt, view, cur, d, from, to, power_W)) {
+        rt->hot[d] = was_hot;
+        return 0;
+    }
+    if (!rt->guard_moved) memcpy(rt->guard_place, cur, nu);
+    rt->guard_moved = 1;
+    return 1;
 }
 
 /* The engine's eval and eval_batch, resumed after a recovery. */
@@ -799,6 +1037,11 @@ qeil_status qeil_runtime_set_fault(qeil_runtime *rt, const qeil_fault *f)
     if (!rt) return QEIL_ERR_INVALID;
     qeil_engine_readmit(rt->e);
     rt->n_rec = 0;
+    qeil_free(rt->ctx, rt->arch); /* a sweep's runs start alike */
+    rt->arch = NULL;
+    rt->n_arch = 0;
+    memset(rt->hot, 0, sizeof rt->hot);
+    rt->guard_moved = 0;
     rt->begun = 0; /* the KV may move: the current request is over */
     rt->fault_armed = 0;
     uint8_t place[QEIL_MAX_WUNITS];
