@@ -12,40 +12,10 @@
 #include "qeil/gguf.h"
 #include "test.h"
 
-static char qeil_bin[4096], run_sh[4200];
-static char tmpdir[] = "/tmp/qeil-cli-XXXXXX";
-static char *out_text, *err_text;
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-cli-XXXXXX"
+#include "cli_harness.h"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run `qeil ARGS`; returns the exit code; out_text/err_text hold the output. */
-static int qeil(const char *args)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
+static char run_sh[4200];
 
 TEST(help_and_usage_errors)
 {
@@ -681,16 +651,9 @@ TEST(library_warnings_reach_stderr)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    /* build/tests/test_cli -> build/qeil */
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    if (cli_harness_init(argv[0]) != 0) return 1;
     /* build/tests/test_cli -> tests/run.sh */
-    snprintf(run_sh, sizeof run_sh, "%s/../../tests/run.sh", self);
-    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
-        return 1;
-    }
+    snprintf(run_sh, sizeof run_sh, "%.4080s/../../tests/run.sh", test_dir);
     RUN(help_and_usage_errors);
     RUN(float_options_are_strict);
     RUN(runner_fails_when_it_ran_nothing);
@@ -710,10 +673,6 @@ int main(int argc, char **argv)
     RUN(probe_profile_feeds_plan);
     RUN(probe_root_clusters);
     RUN(library_warnings_reach_stderr);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("cli");
 }
