@@ -143,6 +143,25 @@ static inline int qeil_in(const char *input, const char *fmt, ...)
         if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)");           \
     } while (0)
 
+/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
+ * what a JSON parser other than cJSON demands of a command's output. */
+static inline int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (!n) return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80) return 0;
+        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
+        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
+        p += n;
+    }
+    return 1;
+}
+
 /* qeil_bin, test_dir and tmpdir from argv[0]; prints "FAIL setup: ..." and
  * returns -1 when there is no qeil binary or no temporary directory. */
 static inline int cli_harness_init(const char *argv0)

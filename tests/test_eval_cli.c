@@ -229,25 +229,6 @@ TEST(eval_json_contract)
     CHECK_CONTAINS(err_text, "problem 2/2  accuracy");
 }
 
-/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
- * what a JSON parser other than cJSON demands of the document. */
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!n) return 0;
-        for (size_t k = 1; k < n; k++)
-            if ((p[k] & 0xC0) != 0x80) return 0;
-        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
-        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
-        p += n;
-    }
-    return 1;
-}
-
 /* A task id and question holding a byte that is not UTF-8 (0xFF) and an
  * escape sequence (ESC [31m): the JSON stays valid UTF-8 (U+FFFD for the
  * byte), and the table never sends the ESC to the terminal. */
