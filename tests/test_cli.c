@@ -629,6 +629,102 @@ TEST(library_warnings_reach_stderr)
     CHECK_EQ_INT(count_of(err_text, "no-such-platform"), 1);
 }
 
+/* The option tables (cli/opt.c): --name=VALUE and --name VALUE alike, a
+ * flag takes no value, a missing value, a repeatable option's limit, an
+ * argument that is no option, --help anywhere. */
+TEST(option_table_parser)
+{
+    CHECK_EQ_INT(qeil("plan --samples=0"), 2);
+    CHECK_CONTAINS(err_text, "--samples: 0 is out of range (allowed 1..256)");
+    CHECK_EQ_INT(qeil("plan --method=magic"), 2);
+    CHECK_CONTAINS(err_text, "--method: 'magic' is not one of pgsam|greedy|standard|exhaustive|random");
+    CHECK_EQ_INT(qeil("plan --force=1"), 2);
+    CHECK_CONTAINS(err_text, "unknown option '--force=1'");
+    CHECK_EQ_INT(qeil("plan --seed"), 2);
+    CHECK_CONTAINS(err_text, "option --seed needs a value");
+    CHECK_EQ_INT(qeil("plan extra"), 2);
+    CHECK_CONTAINS(err_text, "unexpected argument 'extra'");
+    CHECK_EQ_INT(qeil("plan --iters 200 --bogus --help"), 2); /* left to right */
+    CHECK_CONTAINS(err_text, "unknown option '--bogus'");
+    CHECK_EQ_INT(qeil("plan --iters 200 --help --bogus"), 0);
+    CHECK_CONTAINS(out_text, "usage: qeil plan");
+    /* the same plan from either spelling */
+    CHECK_EQ_INT(qeil("plan --output=csv --method=greedy --samples=2 --seed=7"), 0);
+    char *a = out_text ? strdup(out_text) : NULL;
+    CHECK_EQ_INT(qeil("plan --output csv --method greedy --samples 2 --seed 7"), 0);
+    CHECK_EQ_STR(a, out_text);
+    CHECK(a && strlen(a) > 100);
+    free(a);
+    /* --fail: repeatable, QEIL_MAX_UNITS (8) at most */
+    char args[512] = "plan";
+    for (int k = 0; k < 9; k++) strcat(args, " --fail x");
+    CHECK_EQ_INT(qeil(args), 2);
+    CHECK_CONTAINS(err_text, "--fail: at most 8 units");
+    /* a float option with an open end (thermal-sim --minutes (0, 1440]) */
+    CHECK_EQ_INT(qeil("thermal-sim --minutes=0"), 2);
+    CHECK_CONTAINS(err_text, "--minutes: 0 is out of range (allowed (0, 1440])");
+}
+
+/* docs/cli.md lists every option each command's --help (generated from
+ * its option table) lists, in that command's section. */
+static void check_doc_section(const char *doc, const char *cmd)
+{
+    char head[64], a[128];
+    snprintf(head, sizeof head, "\n## qeil %s\n", cmd);
+    const char *sec = doc ? strstr(doc, head) : NULL;
+    CHECK(sec != NULL);
+    if (!sec) return;
+    sec += strlen(head);
+    const char *end = strstr(sec, "\n## ");
+    size_t len = end ? (size_t)(end - sec) : strlen(sec);
+    snprintf(a, sizeof a, "%s --help", cmd);
+    CHECK_EQ_INT(qeil(a), 0);
+    for (const char *l = out_text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        /* "  -m, --model FILE  ..." or "  --seed S  ..." */
+        if (n > 3 && l[0] == ' ' && l[1] == ' ' && l[2] == '-') {
+            char opt[64], alias[8] = "";
+            const char *p = l + 2;
+            if (p[1] != '-' && p[2] == ',') {
+                snprintf(alias, sizeof alias, "%.2s", p);
+                p += 4;
+            }
+            size_t k = strcspn(p, " \n");
+            snprintf(opt, sizeof opt, "%.*s", (int)(k < 63 ? k : 63), p);
+            int found = 0;
+            for (int pass = 0; pass < 2 && !found; pass++) {
+                const char *name = pass ? alias : opt;
+                size_t nl2 = strlen(name);
+                for (const char *q = sec; nl2 && q < sec + len && !found; q++) {
+                    q = strstr(q, name);
+                    if (!q || q >= sec + len) break;
+                    char after = q[nl2], before = q > sec ? q[-1] : ' ';
+                    found = !(after == '-' || (after >= 'a' && after <= 'z')) && before != '-' &&
+                            !(before >= 'a' && before <= 'z');
+                }
+            }
+            if (!found && strcmp(opt, "--help") != 0)
+                TEST_FAIL_("docs/cli.md, section 'qeil %s', does not mention %s\n", cmd, opt);
+        }
+        l = nl ? nl + 1 : NULL;
+    }
+}
+
+TEST(docs_list_every_option)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%.4080s/../../docs/cli.md", test_dir);
+    char *doc = slurp(path);
+    if (!doc) doc = slurp("docs/cli.md");
+    CHECK(doc != NULL);
+    static const char *cmds[] = {"plan",    "platforms",  "models", "probe",   "sensors",
+                                 "devices", "generate",   "perplexity", "bench", "mkmodel",
+                                 "eval",    "serve",      "calibrate",  "thermal-sim"};
+    for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++) check_doc_section(doc, cmds[k]);
+    free(doc);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -654,6 +750,8 @@ int main(int argc, char **argv)
     RUN(probe_profile_feeds_plan);
     RUN(probe_root_clusters);
     RUN(library_warnings_reach_stderr);
+    RUN(option_table_parser);
+    RUN(docs_list_every_option);
     cli_harness_done();
     return test_summary("cli");
 }
