@@ -40,9 +40,25 @@ static int choice_index(const char *names, const char *val)
     }
 }
 
+/* The destination's size for each kind (0: any; U64/ENUM: 1, 2, 4 or 8,
+ * store_uint checks): a table row pointing a double at a float field is a
+ * bug in the table, not in the input. */
+static void check_row(const cli_optdef *d)
+{
+    size_t want = d->kind == CLI_OPT_FLAG     ? sizeof(int)
+                  : d->kind == CLI_OPT_STR    ? sizeof(const char *)
+                  : d->kind == CLI_OPT_F64    ? sizeof(double)
+                  : d->kind == CLI_OPT_F32    ? sizeof(float)
+                  : d->kind == CLI_OPT_OUTPUT ? sizeof(cli_output)
+                                              : 0;
+    if (want && d->size != want) abort();
+    if (d->kind == CLI_OPT_LIST && d->size != d->umax * sizeof(const char *)) abort();
+}
+
 /* Read the value of option d (typed as `opt`) into o. */
 static int take(const char *cmd, const cli_optdef *d, const char *opt, const char *val, void *o)
 {
+    check_row(d);
     void *dst = at(o, d->off);
     uint64_t u;
     double x;
