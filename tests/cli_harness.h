@@ -166,7 +166,7 @@ static inline int utf8_valid(const char *s)
  * returns -1 when there is no qeil binary or no temporary directory. */
 static inline int cli_harness_init(const char *argv0)
 {
-    char self[4096], cwd[4096] = ".";
+    char self[2048], cwd[2048] = "."; /* test_dir holds both */
     snprintf(self, sizeof self, "%s", argv0);
     const char *dir = dirname(self);
     if (dir[0] != '/' && !getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
