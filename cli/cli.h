@@ -1,10 +1,10 @@
 /*
  * cli.h — shared pieces of the qeil command-line tool: subcommand entry
- * points, output formats, and strict option parsing helpers.
+ * points, output formats, and the strict value parsers the option tables (cli/opt.h) use.
  *
  * Conventions (docs/cli.md): `--help` prints to stdout and exits 0; usage
  * errors exit 2; runtime failures exit 1; results go to stdout; diagnostics
- * and progress to stderr.
+ * and progress to stderr. Options: cli/opt.h.
  */
 #ifndef QEIL_CLI_H
 #define QEIL_CLI_H
@@ -77,14 +77,6 @@ double cli_now_s(void);
 int cli_usage_error(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);
 /* "qeil CMD: MESSAGE" on stderr; returns CLI_FAIL. */
 int cli_fail(const char *cmd, const char *fmt, ...) QEIL_PRINTF(2, 3);
-
-/* Is argv[i] the option `name`? If so and the option takes a value, store
- * it in *val (from "--name=v" or the next argument, advancing *i). Returns
- * 1 on a match, 0 on none, -1 when the value is missing (usage error
- * already printed). */
-int cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name,
-            const char *alias, const char **val);
-int cli_flag(char **argv, int i, const char *name, const char *alias);
 
 /* Parse --output VALUE (table|json|csv, or the subset in `allowed`, e.g.
  * "table|json"). Prints the usage error itself; returns 0 or CLI_USAGE. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/device.h"
 #include "qeil/engine.h"
 #include "qeil/sampler.h"
@@ -24,43 +25,68 @@
 #define LIVE_WS_B ((size_t)256 << 20) /* qeil probe's default largest set */
 #define LIVE_TIME_S 0.2               /* per stream and measurement */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil bench -m FILE [options]\n\n"
-            "Measure prefill (a P-token prompt) and decode (N tokens, one at a time) speed\n"
-            "with repetitions (mean +/- sd), and compare with this machine's roofline:\n"
-            "  decode bound  = bandwidth / (weight bytes + KV bytes read and written per token)\n"
-            "  prefill rate  = FLOPs of the P-token prefill / time, against the probed peak\n"
-            "Bytes and FLOPs come from the workload model (docs/workload.md).\n\n"
-            "options:\n"
-            "  -m, --model FILE     GGUF model\n"
-            "  -p, --n-prompt P     prompt tokens (default 128; 1..%u)\n"
-            "  -n, --n-gen N        decode tokens (default 64; 1..%u)\n"
-            "  -t, --threads N      worker threads (default 0 = all online CPUs)\n"
-            "  -r, --repetitions R  measured repetitions after one warm-up (default 3; 1..%u)\n"
-            "  --bw GBPS            memory bandwidth in GB/s (1e9 B/s) for the decode bound\n"
-            "  --profile FILE       platform profile JSON from `qeil probe -o FILE`: bandwidth\n"
-            "                       and compute peak of its first CPU unit\n"
-            "                       (neither: the probe runs first with -t threads, ~12 s)\n"
-            "  --bw-live            also measure the probe's read-only and triad streams\n"
-            "                       (256 MiB, 0.2 s each, -t threads; 0 = every CPU this\n"
-            "                       process may use) right before and after each\n"
-            "                       repetition's decode, and set each decode against the\n"
-            "                       bandwidth of its own minute (for machines whose memory\n"
-            "                       is shared: a profile from minutes ago may not hold)\n"
-            "  --sensors-root DIR   read energy sensors under DIR instead of / (fixture trees)\n"
-            "  --placement SPEC     where the work units run, e.g. all:vk0 or\n"
-            "                       emb..b7:cpu,b8..head:vk0 (default all:cpu; devices:\n"
-            "                       qeil devices; the roofline stays the CPU's)\n"
-            "  --output FMT         table|json (default table)\n"
-            "  -h, --help           this help\n\n"
-            "examples:\n"
-            "  qeil bench -m model.gguf -t 2\n"
-            "  qeil probe -o probe.json && qeil bench -m model.gguf --profile probe.json\n"
-            "  qeil bench -m model.gguf -t 2 --profile probe.json --bw-live --output json\n",
-            MAX_TOKENS, MAX_TOKENS, MAX_REPS);
-}
+typedef struct {
+    const char *model, *profile, *sensors_root, *placement;
+    uint64_t n_prompt, n_gen, threads, reps;
+    double bw_GBps;
+    int live;
+    cli_output out_fmt;
+} bench_opts;
+
+#define T bench_opts
+static const cli_optdef bench_table[] = {
+    {CLI_STR("--model", "-m", "FILE", "GGUF model", T, model)},
+    {CLI_U64("--n-prompt", "-p", "P", "prompt tokens (default 128; 1..65536)", T, n_prompt, 1,
+             MAX_TOKENS)},
+    {CLI_U64("--n-gen", "-n", "N", "decode tokens (default 64; 1..65536)", T, n_gen, 1,
+             MAX_TOKENS)},
+    {CLI_U64("--threads", "-t", "N", "worker threads (default 0 = all online CPUs)", T, threads,
+             0, QEIL_ENGINE_MAX_THREADS)},
+    {CLI_U64("--repetitions", "-r", "R",
+             "measured repetitions after one warm-up (default 3; 1..1000)", T, reps, 1,
+             MAX_REPS)},
+    {CLI_F64("--bw", NULL, "GBPS", "memory bandwidth in GB/s (1e9 B/s) for the decode bound", T,
+             bw_GBps, 1e-3, 1e5)},
+    {CLI_STR("--profile", NULL, "FILE",
+             "platform profile JSON from `qeil probe -o FILE`: bandwidth\n"
+             "and compute peak of its first CPU unit\n"
+             "(neither: the probe runs first with -t threads, ~12 s)",
+             T, profile)},
+    {CLI_FLAG("--bw-live", NULL,
+              "also measure the probe's read-only and triad streams\n"
+              "(256 MiB, 0.2 s each, -t threads; 0 = every CPU this\n"
+              "process may use) right before and after each\n"
+              "repetition's decode, and set each decode against the\n"
+              "bandwidth of its own minute (for machines whose memory\n"
+              "is shared: a profile from minutes ago may not hold)",
+              T, live)},
+    {CLI_STR("--sensors-root", NULL, "DIR",
+             "read energy sensors under DIR instead of / (fixture trees)", T, sensors_root)},
+    {CLI_STR("--placement", NULL, "SPEC",
+             "where the work units run, e.g. all:vk0 or\n"
+             "emb..b7:cpu,b8..head:vk0 (default all:cpu; devices:\n"
+             "qeil devices; the roofline stays the CPU's)",
+             T, placement)},
+    {CLI_OUTPUT("table|json (default table)", T, out_fmt, "table|json")},
+};
+#undef T
+
+static const cli_command bench_cmd = {
+    CMD,
+    "usage: qeil bench -m FILE [options]\n\n"
+    "Measure prefill (a P-token prompt) and decode (N tokens, one at a time) speed\n"
+    "with repetitions (mean +/- sd), and compare with this machine's roofline:\n"
+    "  decode bound  = bandwidth / (weight bytes + KV bytes read and written per token)\n"
+    "  prefill rate  = FLOPs of the P-token prefill / time, against the probed peak\n"
+    "Bytes and FLOPs come from the workload model (docs/workload.md).\n",
+    bench_table,
+    CLI_NOPTS(bench_table),
+    "examples:\n"
+    "  qeil bench -m model.gguf -t 2\n"
+    "  qeil probe -o probe.json && qeil bench -m model.gguf --profile probe.json\n"
+    "  qeil bench -m model.gguf -t 2 --profile probe.json --bw-live --output json\n",
+    NULL,
+};
 
 /* VmRSS, RssAnon and RssFile of this process in bytes, from one read of
  * /proc/self/status (0 when /proc is unavailable). */
@@ -173,51 +199,15 @@ static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int 
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = NULL, *profile = NULL, *sensors_root = NULL, *placement = NULL;
-    uint64_t n_prompt = 128, n_gen = 64, threads = 0, reps = 3;
-    double bw_GBps = 0;
-    int live = 0;
-    cli_output out_fmt = CLI_OUT_TABLE;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-        if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            model = v;
-        } else if (OPT("--n-prompt", "-p")) {
-            if (m < 0 || cli_u64(CMD, "-p", v, 1, MAX_TOKENS, &n_prompt)) return CLI_USAGE;
-        } else if (OPT("--n-gen", "-n")) {
-            if (m < 0 || cli_u64(CMD, "-n", v, 1, MAX_TOKENS, &n_gen)) return CLI_USAGE;
-        } else if (OPT("--threads", "-t")) {
-            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &threads))
-                return CLI_USAGE;
-        } else if (OPT("--repetitions", "-r")) {
-            if (m < 0 || cli_u64(CMD, "-r", v, 1, MAX_REPS, &reps)) return CLI_USAGE;
-        } else if (OPT("--bw", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--bw", v, 1e-3, 1e5, &bw_GBps)) return CLI_USAGE;
-        } else if (cli_flag(argv, i, "--bw-live", NULL)) {
-            live = 1;
-        } else if (OPT("--profile", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            profile = v;
-        } else if (OPT("--sensors-root", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            sensors_root = v;
-        } else if (OPT("--placement", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            placement = v;
-        } else if (OPT("--output", NULL)) {
-            if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
-        } else {
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
+    bench_opts o = {.n_prompt = 128, .n_gen = 64, .reps = 3, .out_fmt = CLI_OUT_TABLE};
+    int prc = cli_opt_parse(&bench_cmd, argc, argv, &o);
+    if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
+    const char *model = o.model, *profile = o.profile, *sensors_root = o.sensors_root;
+    const char *placement = o.placement;
+    const uint64_t n_prompt = o.n_prompt, n_gen = o.n_gen, threads = o.threads, reps = o.reps;
+    const double bw_GBps = o.bw_GBps;
+    const int live = o.live;
+    const cli_output out_fmt = o.out_fmt;
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
     /* the meter's threads are pinned, one per CPU this process may use */
     const int n_cpu = qeil_probe_cpu_count();

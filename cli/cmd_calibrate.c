@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/device.h"
 #include "qeil/energy.h"
 #include "qeil/engine.h"
@@ -21,33 +22,53 @@
 #define MAX_REPS 100u
 #define MAX_PTS 8 /* grid points: prompt lengths x decode lengths */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil calibrate -m MODEL -o FILE [options]\n\n"
-            "Run prefill and decode of MODEL on this machine's CPU over a small grid of\n"
-            "prompt lengths P and decode lengths N, fit the CPU unit's achieved fractions of\n"
-            "peak (eta_compute from prefill, eta_mem from decode) and its per-step dispatch\n"
-            "overhead (step_s), write the calibrated platform profile to FILE, and print\n"
-            "predicted vs measured time per phase before and after calibration, on the fit\n"
-            "points and on held-out points (the middle P, not used for the fit).\n\n"
-            "options:\n"
-            "  -m, --model FILE      GGUF model\n"
-            "  -o, --out FILE        calibrated profile (JSON), checked before any work\n"
-            "  --platform FILE|NAME  profile to start from (default %s; e.g. from\n"
-            "                        `qeil probe -o FILE`); its first CPU unit is calibrated\n"
-            "  -t, --threads N       worker threads (default 0 = all online CPUs)\n"
-            "  -r, --repetitions R   timed repetitions per point, median taken (default 3; 1..%u)\n"
-            "  --quick               small grid for tests: P in {8,16,32}, N in {4,8}\n"
-            "                        (default P in {32,128,512}, N in {16,64}, P capped by the\n"
-            "                        model's context)\n"
-            "  --sensors-root DIR    read energy sensors under DIR instead of /\n"
-            "  --output FMT          table|json (default table)\n"
-            "  -h, --help            this help\n\n"
-            "example:\n"
-            "  qeil probe -o host.json && qeil calibrate -m model.gguf --platform host.json -o cal.json\n",
-            QEIL_DEFAULT_PLATFORM, MAX_REPS);
-}
+typedef struct {
+    const char *model, *platform, *out_path, *sensors_root;
+    uint64_t threads, reps;
+    int quick;
+    cli_output out_fmt;
+} calibrate_opts;
+
+#define T calibrate_opts
+static const cli_optdef calibrate_table[] = {
+    {CLI_STR("--model", "-m", "FILE", "GGUF model", T, model)},
+    {CLI_STR("--out", "-o", "FILE", "calibrated profile (JSON), checked before any work", T,
+             out_path)},
+    {CLI_STR("--platform", NULL, "FILE|NAME",
+             "profile to start from (default " QEIL_DEFAULT_PLATFORM "; e.g. from\n"
+             "`qeil probe -o FILE`); its first CPU unit is calibrated",
+             T, platform)},
+    {CLI_U64("--threads", "-t", "N", "worker threads (default 0 = all online CPUs)", T, threads,
+             0, QEIL_ENGINE_MAX_THREADS)},
+    {CLI_U64("--repetitions", "-r", "R",
+             "timed repetitions per point, median taken (default 3; 1..100)", T, reps, 1,
+             MAX_REPS)},
+    {CLI_FLAG("--quick", NULL,
+              "small grid for tests: P in {8,16,32}, N in {4,8}\n"
+              "(default P in {32,128,512}, N in {16,64}, P capped by the\n"
+              "model's context)",
+              T, quick)},
+    {CLI_STR("--sensors-root", NULL, "DIR", "read energy sensors under DIR instead of /", T,
+             sensors_root)},
+    {CLI_OUTPUT("table|json (default table)", T, out_fmt, "table|json")},
+};
+#undef T
+
+static const cli_command calibrate_cmd = {
+    CMD,
+    "usage: qeil calibrate -m MODEL -o FILE [options]\n\n"
+    "Run prefill and decode of MODEL on this machine's CPU over a small grid of\n"
+    "prompt lengths P and decode lengths N, fit the CPU unit's achieved fractions of\n"
+    "peak (eta_compute from prefill, eta_mem from decode) and its per-step dispatch\n"
+    "overhead (step_s), write the calibrated platform profile to FILE, and print\n"
+    "predicted vs measured time per phase before and after calibration, on the fit\n"
+    "points and on held-out points (the middle P, not used for the fit).\n",
+    calibrate_table,
+    CLI_NOPTS(calibrate_table),
+    "example:\n"
+    "  qeil probe -o host.json && qeil calibrate -m model.gguf --platform host.json -o cal.json\n",
+    NULL,
+};
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -125,45 +146,14 @@ static const char *const WHEN[2] = {"before", "after"};
 
 int cmd_calibrate(int argc, char **argv)
 {
-    const char *model = NULL, *platform = QEIL_DEFAULT_PLATFORM, *out_path = NULL;
-    const char *sensors_root = NULL;
-    uint64_t threads = 0, reps = 3;
-    int quick = 0;
-    cli_output out_fmt = CLI_OUT_TABLE;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-        if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            model = v;
-        } else if (OPT("--out", "-o")) {
-            if (m < 0) return CLI_USAGE;
-            out_path = v;
-        } else if (OPT("--platform", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            platform = v;
-        } else if (OPT("--threads", "-t")) {
-            if (m < 0 || cli_u64(CMD, "--threads", v, 0, QEIL_ENGINE_MAX_THREADS, &threads))
-                return CLI_USAGE;
-        } else if (OPT("--repetitions", "-r")) {
-            if (m < 0 || cli_u64(CMD, "--repetitions", v, 1, MAX_REPS, &reps)) return CLI_USAGE;
-        } else if (OPT("--sensors-root", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            sensors_root = v;
-        } else if (OPT("--output", NULL)) {
-            if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
-        } else if (cli_flag(argv, i, "--quick", NULL)) {
-            quick = 1;
-        } else {
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
+    calibrate_opts opts = {.platform = QEIL_DEFAULT_PLATFORM, .reps = 3, .out_fmt = CLI_OUT_TABLE};
+    int prc = cli_opt_parse(&calibrate_cmd, argc, argv, &opts);
+    if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
+    const char *model = opts.model, *platform = opts.platform, *out_path = opts.out_path;
+    const char *sensors_root = opts.sensors_root;
+    const uint64_t threads = opts.threads, reps = opts.reps;
+    const int quick = opts.quick;
+    const cli_output out_fmt = opts.out_fmt;
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
     if (!out_path) return cli_usage_error(CMD, "-o FILE is required (the calibrated profile)");
     if (out_path[0] == '-')

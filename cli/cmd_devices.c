@@ -7,28 +7,37 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/device.h"
 #include "qeil/engine.h"
 #include "qeil/vulkan.h"
 
 #define CMD "devices"
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: qeil devices [options]\n\n"
-               "List the devices qeil can run work units on: the CPU (placement name 'cpu'),\n"
-               "one CPU device per core cluster ('cpu-big', 'cpu-little', 'cpu-p', 'cpu-e':\n"
-               "threads bound to the cluster's CPUs; $QEIL_CPU_CLUSTERS=a=0,b=1 treats core\n"
-               "sets as clusters, docs/engine.md) and each Vulkan physical device ('vk0',\n"
-               "'vk1', ...; units run on vk0) with its type, Vulkan version, memory heaps,\n"
-               "subgroup size and the features the shaders use. Without a Vulkan loader or\n"
-               "driver the reason is printed and everything runs on the CPU. Vulkan is\n"
-               "loaded from libvulkan.so.1, or from $QEIL_VULKAN_LIB when set.\n\n"
-               "options:\n"
-               "  --output FMT   table (default) or json\n"
-               "  -h, --help     this help\n\n"
-               "Placement: qeil generate/bench --placement (docs/cli.md).\n");
-}
+typedef struct {
+    cli_output out;
+} devices_opts;
+
+static const cli_optdef devices_table[] = {
+    {CLI_OUTPUT("table (default) or json", devices_opts, out, "table|json")},
+};
+
+static const cli_command devices_cmd = {
+    CMD,
+    "usage: qeil devices [options]\n\n"
+    "List the devices qeil can run work units on: the CPU (placement name 'cpu'),\n"
+    "one CPU device per core cluster ('cpu-big', 'cpu-little', 'cpu-p', 'cpu-e':\n"
+    "threads bound to the cluster's CPUs; $QEIL_CPU_CLUSTERS=a=0,b=1 treats core\n"
+    "sets as clusters, docs/engine.md) and each Vulkan physical device ('vk0',\n"
+    "'vk1', ...; units run on vk0) with its type, Vulkan version, memory heaps,\n"
+    "subgroup size and the features the shaders use. Without a Vulkan loader or\n"
+    "driver the reason is printed and everything runs on the CPU. Vulkan is\n"
+    "loaded from libvulkan.so.1, or from $QEIL_VULKAN_LIB when set.\n",
+    devices_table,
+    CLI_NOPTS(devices_table),
+    "Placement: qeil generate/bench --placement (docs/cli.md).\n",
+    NULL,
+};
 
 /* "model name" of /proc/cpuinfo, else "cpu". */
 static void cpu_name(char *buf, size_t n)
@@ -55,22 +64,10 @@ static const char *yes(int v) { return v ? "yes" : "no"; }
 
 int cmd_devices(int argc, char **argv)
 {
-    cli_output out = CLI_OUT_TABLE;
-    for (int i = 1; i < argc; i++) {
-        const char *val = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--output", NULL, &val)) != 0) {
-            if (m < 0 || cli_parse_output(CMD, val, "table|json", &out)) return CLI_USAGE;
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-    }
+    devices_opts opts = {.out = CLI_OUT_TABLE};
+    int prc = cli_opt_parse(&devices_cmd, argc, argv, &opts);
+    if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
+    const cli_output out = opts.out;
     qeil_ctx *ctx = cli_ctx_create();
     qeil_vk_device *d = ctx ? qeil_calloc(ctx, QEIL_VK_MAX_DEVICES, sizeof *d) : NULL;
     if (!d) {

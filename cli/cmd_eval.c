@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "svg.h"
 #include "qeil/runtime.h"
 
@@ -27,78 +28,6 @@
 #define EVAL_DEFAULT_SEED 42u
 #define EVAL_DEFAULT_BATCH 4u
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil eval -m FILE --tasks FILE.jsonl [options]\n\n"
-            "Repeated sampling with verification: for each task, draw up to K samples\n"
-            "(prompt \"Q: <question>\\nA:\", prefilled once and forked into the samples), pick\n"
-            "an answer with the selection method, and score it against the reference.\n"
-            "Energy and target-platform latency are MODELED (the chosen plan on --platform,\n"
-            "applied to the work actually executed); wall time is MEASURED on this machine's\n"
-            "CPU, not on the target platform.\n\n"
-            "options:\n"
-            "  -m, --model FILE        GGUF model (llama, qwen2, gpt2)\n"
-            "  --tasks FILE            JSONL, one task per line: qeil's {\"id\",\"question\",\n"
-            "                          \"answer\":\"42\",\"kind\":\"numeric\"|\"choice\"}, GSM8K\n"
-            "                          {\"question\",\"answer\":\"... #### 72\"} or ARC-Challenge\n"
-            "                          (AI2 or flattened, \"answerKey\")\n"
-            "  --format F              auto|qeil|gsm8k|arc (default auto: from the first line)\n"
-            "  --shots N               few-shot exemplars before each question (default 0;\n"
-            "                          0..%u), drawn with --seed from --shots-file\n"
-            "  --shots-file FILE       tasks of the same format (a train split) to draw from;\n"
-            "                          an exemplar's question is never the task's\n"
-            "  --samples K             sample budget per problem (default 8; 1..%u)\n"
-            "  --select M              cascade|majority|esc|adaptive|first (default cascade)\n"
-            "  --platform P            catalog name or profile JSON (default %s)\n"
-            "  --plan M                pgsam|greedy|standard (default pgsam: the knee plan)\n"
-            "  --max-latency S         pgsam: the lowest-energy plan within S seconds on the\n"
-            "                          planning workload instead of the knee (1e-9..1e9)\n"
-            "  --compare               standard (standard plan, majority of K), v1 (greedy\n"
-            "                          plan, majority), v2 (PGSAM plan no slower than the\n"
-            "                          standard plan, else the knee; cascade) on the same\n"
-            "                          samples; not with --select/--plan\n"
-            "  --limit N               first N tasks only (1..%u)\n"
-            "  --batch B               samples decoded together on this CPU (default %u; 1..%u)\n"
-            "  -t, --threads N         worker threads (default 0 = all online CPUs)\n"
-            "  --temp T                temperature (default 0.8; 0..100)\n"
-            "  --top-k K               top-k, 0 = off (default 40)\n"
-            "  --top-p P               nucleus mass, 1 = off (default 0.95; (0, 1])\n"
-            "  --seed S                seed of plans and samples (default %u)\n"
-            "  -n, --max-tokens N      tokens per sample at most (default 128; 1..%u)\n",
-            QEIL_TASKS_MAX_SHOTS, QEIL_MAX_SAMPLES, QEIL_DEFAULT_PLATFORM, EVAL_MAX_TASKS, EVAL_DEFAULT_BATCH,
-            QEIL_SELECT_MAX_BATCH, EVAL_DEFAULT_SEED, EVAL_MAX_TOKENS);
-    /* two pieces: one string literal of the whole help exceeds C's 4095 */
-    fputs("  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
-            "  --placement SPEC        where the work units run on this machine, e.g. all:vk0\n"
-            "                          or emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil\n"
-            "                          devices); the plans stay modeled on --platform\n"
-            "  --replan                re-plan between problems when measured decode steps\n"
-            "                          drift from the plan's prediction (for a platform that\n"
-            "                          describes this machine, e.g. from qeil probe)\n"
-            "  --output FMT            table|json (default table)\n"
-            "  --svg FILE              also draw pass@k and energy per configuration (SVG)\n"
-            "  -v, --verbose           table: the prompt template and the first prompt, and\n"
-            "                          one line per problem (question, gold, chosen answer,\n"
-            "                          samples, deciding stage, modeled energy)\n"
-            "  --csvet-delta D         cascade: risk of CSVET's posterior stop (default 0.1;\n"
-            "                          0..0.5, 0 = rule off)\n"
-            "  --csvet-delta-late D    ... once --csvet-late-after samples are drawn\n"
-            "                          (default 0.4; 0..0.5)\n"
-            "  --csvet-late-after N    (default 7; 1..1024)\n"
-            "  --arde-lambda L         cascade: ARDE votes per s.d. of log-likelihood\n"
-            "                          (default 0.5; 0..100, 0 = votes and penalties only)\n"
-            "  --futility              cascade: CSVET rule (c), stop once EAC cannot accept\n"
-            "  -h, --help              this help\n\n"
-            "A sample stops at EOS, at \"\\n\\n\" or \"Q:\" after its \"####\" answer line, or\n"
-            "at -n tokens. Progress goes to stderr.\n\n"
-            "examples:\n"
-            "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --limit 50\n"
-            "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --compare\n"
-            "  qeil eval -m model.gguf --tasks gsm8k/test.jsonl --shots 5 \\\n"
-            "            --shots-file gsm8k/train.jsonl --samples 8 --compare\n",
-          f);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
@@ -135,133 +64,144 @@ typedef struct {
     const char *error;               /* the failure that ended the run early, or NULL */
 } eval_opts;
 
+/* --format and --select: the library's parsers and messages */
+static int parse_format(const char *cmd, const char *opt, const char *v, void *o)
+{
+    qeil_ctx *c = qeil_ctx_create(NULL);
+    qeil_status st = c ? qeil_tasks_format_parse(c, v, &((eval_opts *)o)->format) : QEIL_ERR_NOMEM;
+    if (st != QEIL_OK) cli_usage_error(cmd, "%s: %s", opt, c ? qeil_ctx_errmsg(c) : "out of memory");
+    qeil_ctx_free(c);
+    return st == QEIL_OK ? 0 : CLI_USAGE;
+}
+
+static int parse_select(const char *cmd, const char *opt, const char *v, void *o)
+{
+    qeil_ctx *c = qeil_ctx_create(NULL);
+    qeil_status st = c ? qeil_select_method_parse(c, v, &((eval_opts *)o)->select) : QEIL_ERR_NOMEM;
+    if (st != QEIL_OK) cli_usage_error(cmd, "%s: %s", opt, c ? qeil_ctx_errmsg(c) : "out of memory");
+    qeil_ctx_free(c);
+    if (st == QEIL_OK) ((eval_opts *)o)->select_given = 1;
+    return st == QEIL_OK ? 0 : CLI_USAGE;
+}
+
+/* The limits in the help are the #defines and QEIL_* maxima above. */
+#define T eval_opts
+static const cli_optdef eval_table[] = {
+    {CLI_STR("--model", "-m", "FILE", "GGUF model (llama, qwen2, gpt2)", T, model)},
+    {CLI_STR("--tasks", NULL, "FILE",
+             "JSONL, one task per line: qeil's {\"id\",\"question\",\n"
+             "\"answer\":\"42\",\"kind\":\"numeric\"|\"choice\"}, GSM8K\n"
+             "{\"question\",\"answer\":\"... #### 72\"} or ARC-Challenge\n"
+             "(AI2 or flattened, \"answerKey\")",
+             T, tasks)},
+    {CLI_FN("--format", NULL, "F", "auto|qeil|gsm8k|arc (default auto: from the first line)",
+            parse_format)},
+    {CLI_U64("--shots", NULL, "N",
+             "few-shot exemplars before each question (default 0;\n"
+             "0..64), drawn with --seed from --shots-file",
+             T, shots, 0, QEIL_TASKS_MAX_SHOTS)},
+    {CLI_STR("--shots-file", NULL, "FILE",
+             "tasks of the same format (a train split) to draw from;\n"
+             "an exemplar's question is never the task's",
+             T, shots_file)},
+    {CLI_U64("--samples", "-k", "K", "sample budget per problem (default 8; 1..256)", T, samples,
+             1, QEIL_MAX_SAMPLES)},
+    {CLI_FN("--select", NULL, "M", "cascade|majority|esc|adaptive|first (default cascade)",
+            parse_select)},
+    {CLI_STR("--platform", NULL, "P",
+             "catalog name or profile JSON (default " QEIL_DEFAULT_PLATFORM ")", T, platform)},
+    /* the names in qeil_plan_method's order */
+    {CLI_ENUM("--plan", NULL, "M", "pgsam|greedy|standard (default pgsam: the knee plan)", T,
+              plan, "pgsam|greedy|standard"),
+     .given = CLI_GIVEN(T, plan_given)},
+    {CLI_F64("--max-latency", NULL, "S",
+             "pgsam: the lowest-energy plan within S seconds on the\n"
+             "planning workload instead of the knee (1e-9..1e9)",
+             T, max_latency_s, 1e-9, 1e9)},
+    {CLI_FLAG("--compare", NULL,
+              "standard (standard plan, majority of K), v1 (greedy\n"
+              "plan, majority), v2 (PGSAM plan no slower than the\n"
+              "standard plan, else the knee; cascade) on the same\n"
+              "samples; not with --select/--plan",
+              T, compare)},
+    {CLI_U64("--limit", NULL, "N", "first N tasks only (1..100000)", T, limit, 1, EVAL_MAX_TASKS)},
+    {CLI_U64("--batch", NULL, "B", "samples decoded together on this CPU (default 4; 1..64)", T,
+             batch, 1, QEIL_SELECT_MAX_BATCH)},
+    {CLI_U64("--threads", "-t", "N", "worker threads (default 0 = all online CPUs)", T, threads,
+             0, QEIL_ENGINE_MAX_THREADS)},
+    {CLI_F32("--temp", NULL, "T", "temperature (default 0.8; 0..100)", T, sp.temp, 0,
+             QEIL_SAMPLER_MAX_TEMP, 0, "0..100")},
+    {CLI_U64("--top-k", NULL, "K", "top-k, 0 = off (default 40)", T, sp.top_k, 0,
+             QEIL_SAMPLER_MAX_VOCAB)},
+    {CLI_F32("--top-p", NULL, "P", "nucleus mass, 1 = off (default 0.95; (0, 1])", T, sp.top_p, 0,
+             1, CLI_OPT_LO_OPEN, "(0, 1]")},
+    {CLI_U64("--seed", NULL, "S", "seed of plans and samples (default 42)", T, sp.seed, 0,
+             UINT64_MAX)},
+    {CLI_U64("--max-tokens", "-n", "N", "tokens per sample at most (default 128; 1..65536)", T,
+             max_tokens, 1, EVAL_MAX_TOKENS)},
+    {CLI_STR("--sensors-root", NULL, "DIR",
+             "read energy sensors under DIR instead of / (fixture trees)", T, sensors_root)},
+    {CLI_STR("--placement", NULL, "SPEC",
+             "where the work units run on this machine, e.g. all:vk0\n"
+             "or emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil\n"
+             "devices); the plans stay modeled on --platform",
+             T, placement)},
+    {CLI_FLAG("--replan", NULL,
+              "re-plan between problems when measured decode steps\n"
+              "drift from the plan's prediction (for a platform that\n"
+              "describes this machine, e.g. from qeil probe)",
+              T, replan)},
+    {CLI_ENUM("--output", NULL, "FMT", "table|json (default table)", T, json, "table|json")},
+    {CLI_STR("--svg", NULL, "FILE", "also draw pass@k and energy per configuration (SVG)", T, svg)},
+    {CLI_FLAG("--verbose", "-v",
+              "table: the prompt template and the first prompt, and\n"
+              "one line per problem (question, gold, chosen answer,\n"
+              "samples, deciding stage, modeled energy)",
+              T, verbose)},
+    {CLI_F64("--csvet-delta", NULL, "D",
+             "cascade: risk of CSVET's posterior stop (default 0.1;\n0..0.5, 0 = rule off)", T,
+             tune.csvet_delta, 0, 0.5)},
+    {CLI_F64("--csvet-delta-late", NULL, "D",
+             "... once --csvet-late-after samples are drawn\n(default 0.4; 0..0.5)", T,
+             tune.csvet_delta_late, 0, 0.5)},
+    {CLI_U64("--csvet-late-after", NULL, "N", "(default 7; 1..1024)", T, tune.csvet_late_after, 1,
+             QEIL_SELECT_MAX_BUDGET)},
+    {CLI_F64("--arde-lambda", NULL, "L",
+             "cascade: ARDE votes per s.d. of log-likelihood\n"
+             "(default 0.5; 0..100, 0 = votes and penalties only)",
+             T, tune.arde_lambda, 0, 100)},
+    {CLI_FLAG("--futility", NULL, "cascade: CSVET rule (c), stop once EAC cannot accept", T,
+              tune.csvet_futility)},
+};
+#undef T
+
+static const cli_command eval_cmd = {
+    CMD,
+    "usage: qeil eval -m FILE --tasks FILE.jsonl [options]\n\n"
+    "Repeated sampling with verification: for each task, draw up to K samples\n"
+    "(prompt \"Q: <question>\\nA:\", prefilled once and forked into the samples), pick\n"
+    "an answer with the selection method, and score it against the reference.\n"
+    "Energy and target-platform latency are MODELED (the chosen plan on --platform,\n"
+    "applied to the work actually executed); wall time is MEASURED on this machine's\n"
+    "CPU, not on the target platform.\n",
+    eval_table,
+    CLI_NOPTS(eval_table),
+    "A sample stops at EOS, at \"\\n\\n\" or \"Q:\" after its \"####\" answer line, or\n"
+    "at -n tokens. Progress goes to stderr.\n\n"
+    "examples:\n"
+    "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --limit 50\n"
+    "  qeil eval -m models/qeil-demo.gguf --tasks data/tasks/arith.jsonl --compare\n"
+    "  qeil eval -m model.gguf --tasks gsm8k/test.jsonl --shots 5 \\\n"
+    "            --shots-file gsm8k/train.jsonl --samples 8 --compare\n",
+    NULL,
+};
+
 static int parse_args(int argc, char **argv, eval_opts *o, int *done)
 {
     *done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        uint64_t u;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            *done = 1;
-            return CLI_OK;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-        if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            o->model = v;
-        } else if (OPT("--tasks", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->tasks = v;
-        } else if (OPT("--format", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            qeil_ctx *c = qeil_ctx_create(NULL);
-            qeil_status st = c ? qeil_tasks_format_parse(c, v, &o->format) : QEIL_ERR_NOMEM;
-            if (st != QEIL_OK) {
-                cli_usage_error(CMD, "--format: %s", c ? qeil_ctx_errmsg(c) : "out of memory");
-                qeil_ctx_free(c);
-                return CLI_USAGE;
-            }
-            qeil_ctx_free(c);
-        } else if (OPT("--shots", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--shots", v, 0, QEIL_TASKS_MAX_SHOTS, &u)) return CLI_USAGE;
-            o->shots = (uint32_t)u;
-        } else if (OPT("--shots-file", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->shots_file = v;
-        } else if (OPT("--platform", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->platform = v;
-        } else if (OPT("--samples", "-k")) {
-            if (m < 0 || cli_u64(CMD, "--samples", v, 1, QEIL_MAX_SAMPLES, &u)) return CLI_USAGE;
-            o->samples = (uint32_t)u;
-        } else if (OPT("--limit", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--limit", v, 1, EVAL_MAX_TASKS, &u)) return CLI_USAGE;
-            o->limit = (uint32_t)u;
-        } else if (OPT("--batch", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--batch", v, 1, QEIL_SELECT_MAX_BATCH, &u)) return CLI_USAGE;
-            o->batch = (uint32_t)u;
-        } else if (OPT("--max-tokens", "-n")) {
-            if (m < 0 || cli_u64(CMD, "-n", v, 1, EVAL_MAX_TOKENS, &u)) return CLI_USAGE;
-            o->max_tokens = (uint32_t)u;
-        } else if (OPT("--threads", "-t")) {
-            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
-            o->threads = (int)u;
-        } else if (OPT("--temp", NULL)) {
-            if (m < 0 || cli_f32_range(CMD, "--temp", v, 0, QEIL_SAMPLER_MAX_TEMP, 0, 0, "0..100",
-                                       &o->sp.temp))
-                return CLI_USAGE;
-        } else if (OPT("--top-k", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--top-k", v, 0, QEIL_SAMPLER_MAX_VOCAB, &u)) return CLI_USAGE;
-            o->sp.top_k = (uint32_t)u;
-        } else if (OPT("--top-p", NULL)) {
-            if (m < 0 || cli_f32_range(CMD, "--top-p", v, 0, 1, 1, 0, "(0, 1]", &o->sp.top_p))
-                return CLI_USAGE;
-        } else if (OPT("--seed", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &u)) return CLI_USAGE;
-            o->sp.seed = u;
-        } else if (OPT("--select", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            qeil_ctx *c = qeil_ctx_create(NULL);
-            qeil_status st = c ? qeil_select_method_parse(c, v, &o->select) : QEIL_ERR_NOMEM;
-            if (st != QEIL_OK) {
-                cli_usage_error(CMD, "--select: %s", c ? qeil_ctx_errmsg(c) : "out of memory");
-                qeil_ctx_free(c);
-                return CLI_USAGE;
-            }
-            qeil_ctx_free(c);
-            o->select_given = 1;
-        } else if (OPT("--plan", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            if (strcmp(v, "pgsam") == 0) o->plan = QEIL_METHOD_PGSAM;
-            else if (strcmp(v, "greedy") == 0) o->plan = QEIL_METHOD_GREEDY;
-            else if (strcmp(v, "standard") == 0) o->plan = QEIL_METHOD_STANDARD;
-            else return cli_usage_error(CMD, "--plan: '%s' is not one of pgsam|greedy|standard", v);
-            o->plan_given = 1;
-        } else if (OPT("--sensors-root", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->sensors_root = v;
-        } else if (cli_flag(argv, i, "--replan", NULL)) {
-            o->replan = 1;
-        } else if (OPT("--svg", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->svg = v;
-        } else if (OPT("--placement", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->placement = v;
-        } else if (OPT("--output", NULL)) {
-            cli_output out;
-            if (m < 0 || cli_parse_output(CMD, v, "table|json", &out)) return CLI_USAGE;
-            o->json = out == CLI_OUT_JSON;
-        } else if (cli_flag(argv, i, "--compare", NULL)) {
-            o->compare = 1;
-        } else if (cli_flag(argv, i, "--verbose", "-v")) {
-            o->verbose = 1;
-        } else if (OPT("--csvet-delta", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--csvet-delta", v, 0, 0.5, &o->tune.csvet_delta))
-                return CLI_USAGE;
-        } else if (OPT("--csvet-delta-late", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--csvet-delta-late", v, 0, 0.5,
-                                      &o->tune.csvet_delta_late))
-                return CLI_USAGE;
-        } else if (OPT("--csvet-late-after", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--csvet-late-after", v, 1, QEIL_SELECT_MAX_BUDGET, &u))
-                return CLI_USAGE;
-            o->tune.csvet_late_after = (uint32_t)u;
-        } else if (OPT("--arde-lambda", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--arde-lambda", v, 0, 100, &o->tune.arde_lambda))
-                return CLI_USAGE;
-        } else if (OPT("--max-latency", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--max-latency", v, 1e-9, 1e9, &o->max_latency_s))
-                return CLI_USAGE;
-        } else if (cli_flag(argv, i, "--futility", NULL)) {
-            o->tune.csvet_futility = 1;
-        } else {
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
+    int rc = cli_opt_parse(&eval_cmd, argc, argv, o);
+    if (rc == CLI_OPT_HELP) *done = 1;
+    if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
     if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
     if (!o->tasks) return cli_usage_error(CMD, "--tasks FILE is required");
     if (o->shots > 0 && !o->shots_file)

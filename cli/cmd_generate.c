@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/chat.h"
 #include "qeil/runtime.h"
 
@@ -21,54 +22,6 @@
 #define MAX_CTX (1u << 24)
 #define MAX_LINE (1u << 20) /* -i: bytes per line typed */
 
-static void usage(FILE *f)
-{
-    qeil_sampler_params d = qeil_sampler_default_params();
-    fprintf(f,
-            "usage: qeil generate -m FILE -p TEXT [options]\n"
-            "       qeil generate -m FILE -i [options]\n\n"
-            "Generate text from a GGUF model: prefill the prompt, then sample up to N tokens,\n"
-            "streamed to stdout as they are produced (the prompt is not echoed). Timings and\n"
-            "the seed go to stderr. A model with a chat template (tokenizer.chat_template of\n"
-            "a known family) gets the prompt as a user message in that template, and stops\n"
-            "at the end of the assistant's turn (docs/chat.md).\n\n"
-            "options:\n"
-            "  -m, --model FILE        GGUF model (llama, qwen2, gpt2)\n"
-            "  -p, --prompt TEXT       prompt; raw (--no-chat or no template): special tokens\n"
-            "                          such as <|endoftext|> are parsed; in a chat template it\n"
-            "                          is the user's message, kept as text\n"
-            "  -i, --interactive       chat on the terminal: one line per user message, /exit\n"
-            "                          or end of input ends (stdin may be a pipe); -p, when\n"
-            "                          given, is the first message\n"
-            "  --chat-template NAME    format with NAME, not the model's template: %s\n"
-            "  --no-chat               the prompt as given, no chat template\n"
-            "  --system TEXT           a system message before the first user message\n"
-            "  -n, --n-predict N       tokens to generate at most (default 64; 1..%u)\n"
-            "  -t, --threads N         worker threads (default 0 = all online CPUs)\n"
-            "  -c, --ctx-size N        context length (default 0 = min(model's, 4096))\n"
-            "  --temp T                temperature, 0 = greedy (default %.2f; 0..100)\n"
-            "  --top-k K               keep the K most probable, 0 = off (default %u)\n"
-            "  --top-p P               nucleus mass, 1 = off (default %.2f; (0, 1])\n"
-            "  --min-p P               drop tokens below P x the top probability, 0 = off\n"
-            "                          (default %.2f; [0, 1))\n"
-            "  --repeat-penalty R      penalty on repeated tokens, 1 = off (default %.2f; (0, 10])\n"
-            "  --repeat-last-n N       tokens the penalty looks back over (default %u)\n"
-            "  --seed S                sampler seed (default: from the clock, printed)\n"
-            "  --no-bos                do not add the BOS token the model asks for\n"
-            "  --sensors-root DIR      read energy sensors under DIR instead of / (fixture trees)\n"
-            "  --placement SPEC        where the work units run, e.g. all:vk0 or\n"
-            "                          emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
-            "  --output FMT            text|json (default text; json prints one object at the end)\n"
-            "  -h, --help              this help\n\n"
-            "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
-            "(docs/sampler.md). EOS ends generation and is not printed.\n\n"
-            "examples:\n"
-            "  qeil generate -m model.gguf -p \"The capital of France is\" -n 32 --temp 0\n"
-            "  qeil generate -m model.gguf -p \"Once upon a time\" --seed 42 --output json\n"
-            "  qeil generate -m instruct.gguf -i --system \"Answer briefly.\"\n",
-            qeil_chat_template_names(), MAX_PREDICT, (double)d.temp, d.top_k, (double)d.top_p, (double)d.min_p,
-            (double)d.repeat_penalty, d.repeat_last_n);
-}
 
 typedef struct {
     const char *model, *prompt, *sensors_root, *system, *placement;
@@ -78,91 +31,102 @@ typedef struct {
     qeil_sampler_params sp;
 } gen_opts;
 
+static int parse_chat(const char *cmd, const char *opt, const char *v, void *o)
+{
+    qeil_chat_template t = qeil_chat_template_from_name(v);
+    if (t == QEIL_CHAT_UNKNOWN)
+        return cli_usage_error(cmd, "%s: '%s' is not one of %s", opt, v,
+                               qeil_chat_template_names());
+    ((gen_opts *)o)->chat = t;
+    return 0;
+}
+
+/* The defaults in the help are qeil_sampler_default_params()'s and the
+ * names qeil_chat_template_names()'s. */
+#define T gen_opts
+static const cli_optdef gen_table[] = {
+    {CLI_STR("--model", "-m", "FILE", "GGUF model (llama, qwen2, gpt2)", T, model)},
+    {CLI_STR("--prompt", "-p", "TEXT",
+             "prompt; raw (--no-chat or no template): special tokens\n"
+             "such as <|endoftext|> are parsed; in a chat template it\n"
+             "is the user's message, kept as text",
+             T, prompt)},
+    {CLI_FLAG("--interactive", "-i",
+              "chat on the terminal: one line per user message, /exit\n"
+              "or end of input ends (stdin may be a pipe); -p, when\n"
+              "given, is the first message",
+              T, interactive)},
+    {CLI_FN("--chat-template", NULL, "NAME",
+            "format with NAME, not the model's template: llama3,\n"
+            "chatml, granite, lfm2, gemma, mistral-v7, mistral-v7-tekken,\n"
+            "mistral-v3, mistral-v3-tekken, mistral-v1, llama2, llama2-sys,\n"
+            "llama2-sys-bos, llama2-sys-strip",
+            parse_chat)},
+    {CLI_FLAG("--no-chat", NULL, "the prompt as given, no chat template", T, no_chat)},
+    {CLI_STR("--system", NULL, "TEXT", "a system message before the first user message", T,
+             system)},
+    {CLI_U64("--n-predict", "-n", "N", "tokens to generate at most (default 64; 1..1048576)", T,
+             n_predict, 1, MAX_PREDICT)},
+    {CLI_U64("--threads", "-t", "N", "worker threads (default 0 = all online CPUs)", T, threads,
+             0, QEIL_ENGINE_MAX_THREADS)},
+    {CLI_U64("--ctx-size", "-c", "N", "context length (default 0 = min(model's, 4096))", T, n_ctx,
+             0, MAX_CTX)},
+    {CLI_F32("--temp", NULL, "T", "temperature, 0 = greedy (default 0.80; 0..100)", T, sp.temp, 0,
+             QEIL_SAMPLER_MAX_TEMP, 0, "0..100")},
+    {CLI_U64("--top-k", NULL, "K", "keep the K most probable, 0 = off (default 40)", T, sp.top_k,
+             0, QEIL_SAMPLER_MAX_VOCAB)},
+    {CLI_F32("--top-p", NULL, "P", "nucleus mass, 1 = off (default 0.95; (0, 1])", T, sp.top_p, 0,
+             1, CLI_OPT_LO_OPEN, "(0, 1]")},
+    {CLI_F32("--min-p", NULL, "P",
+             "drop tokens below P x the top probability, 0 = off\n(default 0.05; [0, 1))", T,
+             sp.min_p, 0, 1, CLI_OPT_HI_OPEN, "[0, 1)")},
+    {CLI_F32("--repeat-penalty", NULL, "R",
+             "penalty on repeated tokens, 1 = off (default 1.00;\n(0, 10])", T,
+             sp.repeat_penalty, 0, QEIL_SAMPLER_MAX_REPEAT_PENALTY, CLI_OPT_LO_OPEN, "(0, 10]")},
+    {CLI_U64("--repeat-last-n", NULL, "N", "tokens the penalty looks back over (default 64)", T,
+             sp.repeat_last_n, 0, QEIL_SAMPLER_MAX_REPEAT_LAST_N)},
+    {CLI_U64("--seed", NULL, "S", "sampler seed (default: from the clock, printed)", T, sp.seed, 0,
+             UINT64_MAX),
+     .given = CLI_GIVEN(T, seed_given)},
+    {CLI_FLAG("--no-bos", NULL, "do not add the BOS token the model asks for", T, no_bos)},
+    {CLI_STR("--sensors-root", NULL, "DIR",
+             "read energy sensors under DIR instead of / (fixture trees)", T, sensors_root)},
+    {CLI_STR("--placement", NULL, "SPEC",
+             "where the work units run, e.g. all:vk0 or\n"
+             "emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)",
+             T, placement)},
+    {CLI_ENUM("--output", NULL, "FMT",
+              "text|json (default text; json prints one object at the\nend)", T, json,
+              "text|json")},
+};
+#undef T
+
+static const cli_command gen_cmd = {
+    CMD,
+    "usage: qeil generate -m FILE -p TEXT [options]\n"
+    "       qeil generate -m FILE -i [options]\n\n"
+    "Generate text from a GGUF model: prefill the prompt, then sample up to N tokens,\n"
+    "streamed to stdout as they are produced (the prompt is not echoed). Timings and\n"
+    "the seed go to stderr. A model with a chat template (tokenizer.chat_template of\n"
+    "a known family) gets the prompt as a user message in that template, and stops\n"
+    "at the end of the assistant's turn (docs/chat.md).\n",
+    gen_table,
+    CLI_NOPTS(gen_table),
+    "Sampling order: repetition penalty, temperature, top-k, top-p, min-p\n"
+    "(docs/sampler.md). EOS ends generation and is not printed.\n\n"
+    "examples:\n"
+    "  qeil generate -m model.gguf -p \"The capital of France is\" -n 32 --temp 0\n"
+    "  qeil generate -m model.gguf -p \"Once upon a time\" --seed 42 --output json\n"
+    "  qeil generate -m instruct.gguf -i --system \"Answer briefly.\"\n",
+    NULL,
+};
+
 static int parse_args(int argc, char **argv, gen_opts *o, int *done)
 {
     *done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        uint64_t u;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            *done = 1;
-            return CLI_OK;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-        if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            o->model = v;
-        } else if (OPT("--prompt", "-p")) {
-            if (m < 0) return CLI_USAGE;
-            o->prompt = v;
-        } else if (OPT("--n-predict", "-n")) {
-            if (m < 0 || cli_u64(CMD, "-n", v, 1, MAX_PREDICT, &u)) return CLI_USAGE;
-            o->n_predict = (uint32_t)u;
-        } else if (OPT("--threads", "-t")) {
-            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
-            o->threads = (int)u;
-        } else if (OPT("--ctx-size", "-c")) {
-            if (m < 0 || cli_u64(CMD, "-c", v, 0, MAX_CTX, &u)) return CLI_USAGE;
-            o->n_ctx = (uint32_t)u;
-        } else if (OPT("--temp", NULL)) {
-            if (m < 0 || cli_f32_range(CMD, "--temp", v, 0, QEIL_SAMPLER_MAX_TEMP, 0, 0, "0..100",
-                                       &o->sp.temp))
-                return CLI_USAGE;
-        } else if (OPT("--top-k", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--top-k", v, 0, QEIL_SAMPLER_MAX_VOCAB, &u)) return CLI_USAGE;
-            o->sp.top_k = (uint32_t)u;
-        } else if (OPT("--top-p", NULL)) {
-            if (m < 0 || cli_f32_range(CMD, "--top-p", v, 0, 1, 1, 0, "(0, 1]", &o->sp.top_p))
-                return CLI_USAGE;
-        } else if (OPT("--min-p", NULL)) {
-            if (m < 0 || cli_f32_range(CMD, "--min-p", v, 0, 1, 0, 1, "[0, 1)", &o->sp.min_p))
-                return CLI_USAGE;
-        } else if (OPT("--repeat-penalty", NULL)) {
-            if (m < 0 || cli_f32_range(CMD, "--repeat-penalty", v, 0,
-                                       QEIL_SAMPLER_MAX_REPEAT_PENALTY, 1, 0, "(0, 10]",
-                                       &o->sp.repeat_penalty))
-                return CLI_USAGE;
-        } else if (OPT("--repeat-last-n", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--repeat-last-n", v, 0, QEIL_SAMPLER_MAX_REPEAT_LAST_N, &u))
-                return CLI_USAGE;
-            o->sp.repeat_last_n = (uint32_t)u;
-        } else if (OPT("--seed", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &u)) return CLI_USAGE;
-            o->sp.seed = u;
-            o->seed_given = 1;
-        } else if (OPT("--output", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            if (strcmp(v, "text") == 0) o->json = 0;
-            else if (strcmp(v, "json") == 0) o->json = 1;
-            else return cli_usage_error(CMD, "--output: '%s' is not one of text|json", v);
-        } else if (cli_flag(argv, i, "--no-bos", NULL)) {
-            o->no_bos = 1;
-        } else if (cli_flag(argv, i, "--interactive", "-i")) {
-            o->interactive = 1;
-        } else if (cli_flag(argv, i, "--no-chat", NULL)) {
-            o->no_chat = 1;
-        } else if (OPT("--chat-template", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->chat = qeil_chat_template_from_name(v);
-            if (o->chat == QEIL_CHAT_UNKNOWN)
-                return cli_usage_error(CMD, "--chat-template: '%s' is not one of %s", v,
-                                       qeil_chat_template_names());
-        } else if (OPT("--system", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->system = v;
-        } else if (OPT("--sensors-root", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->sensors_root = v;
-        } else if (OPT("--placement", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->placement = v;
-        } else {
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
+    int rc = cli_opt_parse(&gen_cmd, argc, argv, o);
+    if (rc == CLI_OPT_HELP) *done = 1;
+    if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
     if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
     if (!o->prompt && !o->interactive) return cli_usage_error(CMD, "-p TEXT is required (or -i)");
     if (o->no_chat && o->chat != QEIL_CHAT_UNKNOWN)

@@ -6,28 +6,45 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/model.h"
 
 #define CMD "models"
 
-static void usage(FILE *f)
+typedef struct {
+    cli_output out;
+    const char *which; /* NAME|FILE.gguf, or NULL: the catalog */
+} models_opts;
+
+static int one_model(const char *cmd, const char *arg, void *vo)
 {
-    fprintf(f,
-            "usage: qeil models [NAME|FILE.gguf] [--output table|json]\n\n"
-            "Without NAME, list the built-in model configs (published shapes; weight bytes\n"
-            "follow the GGUF block layouts). With NAME or a GGUF file (a path containing '/'\n"
-            "or ending in .gguf), show that model in full with the weight bytes and compute\n"
-            "type of every unit: emb (token embedding), b0..bN-1 (blocks), head (final norm +\n"
-            "LM head). A tied head reads the embedding table: its bytes appear in both units\n"
-            "and once in the total.\n\n"
-            "options:\n"
-            "  --output FMT   table|json (default table)\n"
-            "  -h, --help     this help\n\n"
-            "examples:\n"
-            "  qeil models\n"
-            "  qeil models llama-3.1-8b-q4\n"
-            "  qeil models ./model.gguf --output json\n");
+    models_opts *o = vo;
+    if (o->which) return cli_usage_error(cmd, "one model at a time ('%s' and '%s')", o->which, arg);
+    o->which = arg;
+    return 0;
 }
+
+static const cli_optdef models_table[] = {
+    {CLI_OUTPUT("table|json (default table)", models_opts, out, "table|json")},
+};
+
+static const cli_command models_cmd = {
+    CMD,
+    "usage: qeil models [NAME|FILE.gguf] [--output table|json]\n\n"
+    "Without NAME, list the built-in model configs (published shapes; weight bytes\n"
+    "follow the GGUF block layouts). With NAME or a GGUF file (a path containing '/'\n"
+    "or ending in .gguf), show that model in full with the weight bytes and compute\n"
+    "type of every unit: emb (token embedding), b0..bN-1 (blocks), head (final norm +\n"
+    "LM head). A tied head reads the embedding table: its bytes appear in both units\n"
+    "and once in the total.\n",
+    models_table,
+    CLI_NOPTS(models_table),
+    "examples:\n"
+    "  qeil models\n"
+    "  qeil models llama-3.1-8b-q4\n"
+    "  qeil models ./model.gguf --output json\n",
+    one_model,
+};
 
 static const char *type_name(int t)
 {
@@ -164,29 +181,14 @@ static cJSON *json_root(void)
 
 int cmd_models(int argc, char **argv)
 {
-    cli_output out = CLI_OUT_TABLE;
-    const char *which = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--output", NULL, &v)) != 0) {
-            if (m < 0 || cli_parse_output(CMD, v, "table|json", &out)) return CLI_USAGE;
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        } else if (which) {
-            return cli_usage_error(CMD, "one model at a time ('%s' and '%s')", which, argv[i]);
-        } else {
-            which = argv[i];
-        }
-    }
+    models_opts o = {.out = CLI_OUT_TABLE};
+    int rc = cli_opt_parse(&models_cmd, argc, argv, &o);
+    if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
+    const cli_output out = o.out;
+    const char *which = o.which;
 
     qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
-    int rc = CLI_OK;
     if (which) {
         qeil_model_desc md;
         if (qeil_model_load(ctx, which, &md) != QEIL_OK) {

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/engine.h"
 
 #define CMD "perplexity"
@@ -22,30 +23,44 @@
  * 150k-token vocabularies. */
 #define LOGITS_BUDGET_B (256u << 20)
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil perplexity -m FILE -f TEXT_FILE [options]\n\n"
-            "Perplexity of a GGUF model on a text file (WikiText style, as llama.cpp):\n"
-            "the tokenized text is cut into non-overlapping windows of CTX tokens, each\n"
-            "evaluated from an empty cache; in every window the tokens at positions\n"
-            "CTX/2+1 .. CTX-1 are scored, so each sees at least CTX/2 tokens of context.\n"
-            "The text is tokenized with BOS in front when the model adds BOS, and then\n"
-            "each window's first token is replaced by BOS; at least 2 windows needed.\n"
-            "Running perplexity per window goes to stderr; the result to stdout.\n\n"
-            "options:\n"
-            "  -m, --model FILE     GGUF model\n"
-            "  -f, --file FILE      UTF-8 text (at most %u MiB)\n"
-            "  -c, --ctx-size N     window length in tokens (default 512; %u..%u)\n"
-            "  -t, --threads N      worker threads (default 0 = all online CPUs)\n"
-            "  --placement SPEC     where the work units run, e.g. all:vk0 or\n"
-            "                       emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
-            "  --output FMT         table|json (default table)\n"
-            "  -h, --help           this help\n\n"
-            "example:\n"
-            "  qeil perplexity -m model.gguf -f wiki.test.raw -c 512\n",
-            MAX_TEXT_B >> 20, MIN_CTX, MAX_CTX);
-}
+typedef struct {
+    const char *model, *file, *placement;
+    uint64_t ctx_len, threads;
+    cli_output out_fmt;
+} ppl_opts;
+
+#define T ppl_opts
+static const cli_optdef ppl_table[] = {
+    {CLI_STR("--model", "-m", "FILE", "GGUF model", T, model)},
+    {CLI_STR("--file", "-f", "FILE", "UTF-8 text (at most 256 MiB)", T, file)},
+    {CLI_U64("--ctx-size", "-c", "N", "window length in tokens (default 512; 4..1048576)", T,
+             ctx_len, MIN_CTX, MAX_CTX)},
+    {CLI_U64("--threads", "-t", "N", "worker threads (default 0 = all online CPUs)", T, threads,
+             0, QEIL_ENGINE_MAX_THREADS)},
+    {CLI_STR("--placement", NULL, "SPEC",
+             "where the work units run, e.g. all:vk0 or\n"
+             "emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)",
+             T, placement)},
+    {CLI_OUTPUT("table|json (default table)", T, out_fmt, "table|json")},
+};
+#undef T
+
+static const cli_command ppl_cmd = {
+    CMD,
+    "usage: qeil perplexity -m FILE -f TEXT_FILE [options]\n\n"
+    "Perplexity of a GGUF model on a text file (WikiText style, as llama.cpp):\n"
+    "the tokenized text is cut into non-overlapping windows of CTX tokens, each\n"
+    "evaluated from an empty cache; in every window the tokens at positions\n"
+    "CTX/2+1 .. CTX-1 are scored, so each sees at least CTX/2 tokens of context.\n"
+    "The text is tokenized with BOS in front when the model adds BOS, and then\n"
+    "each window's first token is replaced by BOS; at least 2 windows needed.\n"
+    "Running perplexity per window goes to stderr; the result to stdout.\n",
+    ppl_table,
+    CLI_NOPTS(ppl_table),
+    "example:\n"
+    "  qeil perplexity -m model.gguf -f wiki.test.raw -c 512\n",
+    NULL,
+};
 
 /* ------------------------------------------------------------------------ */
 /* The text, read and tokenized in pieces                                    */
@@ -167,38 +182,12 @@ static double nll_of(const float *row, uint32_t n_vocab, int32_t target)
 
 int cmd_perplexity(int argc, char **argv)
 {
-    const char *model = NULL, *file = NULL, *placement = NULL;
-    uint64_t ctx_len = 512, threads = 0;
-    cli_output out_fmt = CLI_OUT_TABLE;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-        if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            model = v;
-        } else if (OPT("--file", "-f")) {
-            if (m < 0) return CLI_USAGE;
-            file = v;
-        } else if (OPT("--ctx-size", "-c")) {
-            if (m < 0 || cli_u64(CMD, "-c", v, MIN_CTX, MAX_CTX, &ctx_len)) return CLI_USAGE;
-        } else if (OPT("--threads", "-t")) {
-            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &threads))
-                return CLI_USAGE;
-        } else if (OPT("--placement", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            placement = v;
-        } else if (OPT("--output", NULL)) {
-            if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
-        } else {
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
+    ppl_opts o = {.ctx_len = 512, .out_fmt = CLI_OUT_TABLE};
+    int prc = cli_opt_parse(&ppl_cmd, argc, argv, &o);
+    if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
+    const char *model = o.model, *file = o.file, *placement = o.placement;
+    const uint64_t ctx_len = o.ctx_len, threads = o.threads;
+    const cli_output out_fmt = o.out_fmt;
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
     if (!file) return cli_usage_error(CMD, "-f TEXT_FILE is required");
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "svg.h"
 #include "qeil/plan.h"
 
@@ -20,40 +21,6 @@
  * measured ~4 µs per evaluation on this 2-core machine (docs/planner.md)
  * 1e7 plans is ~40 s; the default instance's 4.8e7 took 195 s. */
 #define EXHAUSTIVE_LIMIT 1e7
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil plan [options]\n\n"
-            "Search allocations of a transformer's work (embedding, each block, LM head;\n"
-            "prefill and decode) across a platform's compute units, with DVFS points and\n"
-            "the decode batch, minimising energy, latency and underutilization.\n"
-            "All figures are modeled (energy model on profile coefficients), never measured.\n\n"
-            "options:\n"
-            "  --platform NAME|FILE   catalog platform or JSON profile (default %s)\n"
-            "  -m, --model NAME|FILE  built-in model or GGUF file (default %s)\n"
-            "  --prompt-tokens N      prompt length P (default 512, or 4/5 of a smaller\n"
-            "                         model context)\n"
-            "  --gen-tokens N         tokens generated per sample N (default 128, or what\n"
-            "                         the context leaves after P)\n"
-            "  --samples K            repeated samples k (default 1)\n"
-            "  --method M             pgsam|greedy|standard|exhaustive|random (default pgsam)\n"
-            "  --seed S               search seed (default 42)\n"
-            "  --iters N              evaluation budget for pgsam/random (default 20000)\n"
-            "  --max-latency S        recommend the lowest-energy plan with latency <= S\n"
-            "  --max-energy J         ... and energy <= J\n"
-            "  --throttle-frac F      junction limit as a fraction of T_max (default 0.85)\n"
-            "  --fail UNIT            treat compute unit UNIT as failed (repeatable)\n"
-            "  --force                run an exhaustive search above %.0e plans\n"
-            "  --output FMT           table|json|csv (default table)\n"
-            "  --svg FILE             also draw the front and the recommended plan (SVG)\n"
-            "  -h, --help             this help\n\n"
-            "examples:\n"
-            "  qeil plan\n"
-            "  qeil plan --platform jetson-orin-nano-super-15w --model llama-3.2-1b --samples 8\n"
-            "  qeil plan --platform probe.json -m model.gguf --output json\n",
-            QEIL_DEFAULT_PLATFORM, QEIL_DEFAULT_MODEL, EXHAUSTIVE_LIMIT);
-}
 
 typedef struct {
     const char *platform, *model;
@@ -69,79 +36,58 @@ typedef struct {
     int fitted;           /* the defaults were shrunk to the model's context */
 } plan_opts;
 
-/* ---- argument parsing ------------------------------------------------- */
+/* ---- options ------------------------------------------------------------ */
 
-static int parse_args(int argc, char **argv, plan_opts *o, int *done)
-{
-    *done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        uint64_t u;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            *done = 1;
-            return CLI_OK;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-        if (OPT("--platform", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->platform = v;
-        } else if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            o->model = v;
-        } else if (OPT("--prompt-tokens", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--prompt-tokens", v, 1, 1u << 20, &u)) return CLI_USAGE;
-            o->wp.prompt_tokens = (uint32_t)u;
-            o->p_given = 1;
-        } else if (OPT("--gen-tokens", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--gen-tokens", v, 1, 1u << 20, &u)) return CLI_USAGE;
-            o->wp.gen_tokens = (uint32_t)u;
-            o->n_given = 1;
-        } else if (OPT("--samples", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--samples", v, 1, QEIL_MAX_SAMPLES, &u)) return CLI_USAGE;
-            o->wp.samples = (uint32_t)u;
-        } else if (OPT("--method", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            int meth = qeil_plan_method_from_name(v);
-            if (meth < 0)
-                return cli_usage_error(CMD, "--method: '%s' is not one of "
-                                            "pgsam|greedy|standard|exhaustive|random", v);
-            o->pp.method = (qeil_plan_method)meth;
-        } else if (OPT("--seed", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &u)) return CLI_USAGE;
-            o->pp.seed = u;
-        } else if (OPT("--iters", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--iters", v, 1, QEIL_MAX_ITERS, &u)) return CLI_USAGE;
-            o->pp.iters = (uint32_t)u;
-        } else if (OPT("--max-latency", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--max-latency", v, 1e-9, 1e9, &o->max_latency_s))
-                return CLI_USAGE;
-        } else if (OPT("--max-energy", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--max-energy", v, 1e-9, 1e12, &o->max_energy_J))
-                return CLI_USAGE;
-        } else if (OPT("--throttle-frac", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--throttle-frac", v, 0.1, 1.0, &o->pp.energy.throttle_frac))
-                return CLI_USAGE;
-        } else if (OPT("--fail", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            if (o->n_fail >= QEIL_MAX_UNITS)
-                return cli_usage_error(CMD, "--fail: at most %d units", QEIL_MAX_UNITS);
-            o->fail[o->n_fail++] = v;
-        } else if (OPT("--svg", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->svg = v;
-        } else if (cli_flag(argv, i, "--force", NULL)) {
-            o->force = 1;
-        } else if (OPT("--output", NULL)) {
-            if (m < 0 || cli_parse_output(CMD, v, NULL, &o->out)) return CLI_USAGE;
-        } else {
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
-    return CLI_OK;
-}
+#define T plan_opts
+static const cli_optdef plan_table[] = {
+    {CLI_STR("--platform", NULL, "NAME|FILE",
+             "catalog platform or JSON profile (default " QEIL_DEFAULT_PLATFORM ")", T, platform)},
+    {CLI_STR("--model", "-m", "NAME|FILE",
+             "built-in model or GGUF file (default " QEIL_DEFAULT_MODEL ")", T, model)},
+    {CLI_U64("--prompt-tokens", NULL, "N",
+             "prompt length P (default 512, or 4/5 of a smaller\nmodel context)", T,
+             wp.prompt_tokens, 1, 1u << 20),
+     .given = CLI_GIVEN(T, p_given)},
+    {CLI_U64("--gen-tokens", NULL, "N",
+             "tokens generated per sample N (default 128, or what\nthe context leaves after P)",
+             T, wp.gen_tokens, 1, 1u << 20),
+     .given = CLI_GIVEN(T, n_given)},
+    {CLI_U64("--samples", NULL, "K", "repeated samples k (default 1)", T, wp.samples, 1,
+             QEIL_MAX_SAMPLES)},
+    /* the names in qeil_plan_method's order */
+    {CLI_ENUM("--method", NULL, "M", "pgsam|greedy|standard|exhaustive|random (default pgsam)",
+              T, pp.method, "pgsam|greedy|standard|exhaustive|random")},
+    {CLI_U64("--seed", NULL, "S", "search seed (default 42)", T, pp.seed, 0, UINT64_MAX)},
+    {CLI_U64("--iters", NULL, "N", "evaluation budget for pgsam/random (default 20000)", T,
+             pp.iters, 1, QEIL_MAX_ITERS)},
+    {CLI_F64("--max-latency", NULL, "S", "recommend the lowest-energy plan with latency <= S", T,
+             max_latency_s, 1e-9, 1e9)},
+    {CLI_F64("--max-energy", NULL, "J", "... and energy <= J", T, max_energy_J, 1e-9, 1e12)},
+    {CLI_F64("--throttle-frac", NULL, "F", "junction limit as a fraction of T_max (default 0.85)",
+             T, pp.energy.throttle_frac, 0.1, 1.0)},
+    {CLI_LIST("--fail", NULL, "UNIT", "treat compute unit UNIT as failed (repeatable)", T, fail,
+              n_fail, "units")},
+    {CLI_FLAG("--force", NULL, "run an exhaustive search above 1e7 plans", T, force)},
+    {CLI_OUTPUT("table|json|csv (default table)", T, out, "table|json|csv")},
+    {CLI_STR("--svg", NULL, "FILE", "also draw the front and the recommended plan (SVG)", T, svg)},
+};
+#undef T
+
+static const cli_command plan_cmd = {
+    CMD,
+    "usage: qeil plan [options]\n\n"
+    "Search allocations of a transformer's work (embedding, each block, LM head;\n"
+    "prefill and decode) across a platform's compute units, with DVFS points and\n"
+    "the decode batch, minimising energy, latency and underutilization.\n"
+    "All figures are modeled (energy model on profile coefficients), never measured.\n",
+    plan_table,
+    CLI_NOPTS(plan_table),
+    "examples:\n"
+    "  qeil plan\n"
+    "  qeil plan --platform jetson-orin-nano-super-15w --model llama-3.2-1b --samples 8\n"
+    "  qeil plan --platform probe.json -m model.gguf --output json\n",
+    NULL,
+};
 
 /* ---- formatting helpers ----------------------------------------------- */
 
@@ -659,8 +605,8 @@ int cmd_plan(int argc, char **argv)
     o.max_latency_s = INFINITY;
     o.max_energy_J = INFINITY;
     o.out = CLI_OUT_TABLE;
-    int done = 0, rc = parse_args(argc, argv, &o, &done);
-    if (rc != CLI_OK || done) return rc;
+    int rc = cli_opt_parse(&plan_cmd, argc, argv, &o);
+    if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
 
     qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");

@@ -6,28 +6,45 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/device.h"
 
-static const char *CMD = "platforms";
+#define CMD "platforms"
 
-static void usage(FILE *f)
+typedef struct {
+    cli_output out;
+    const char *name; /* NAME|FILE.json, or NULL: the catalog */
+} platforms_opts;
+
+static int one_platform(const char *cmd, const char *arg, void *vo)
 {
-    fprintf(f,
-            "usage: qeil platforms [NAME|FILE.json] [--output table|json]\n"
-            "\n"
-            "Without NAME, list the built-in platform catalog: each platform's memory pools,\n"
-            "links and compute units (kind, pool, peak f16 TFLOP/s, int8 TOP/s, bandwidth).\n"
-            "With NAME (a catalog platform, or a JSON profile: a path containing '/' or\n"
-            "ending in .json), show every field of that platform with its value, unit and\n"
-            "source (datasheet, measured, default).\n"
-            "\n"
-            "options:\n"
-            "  --output FMT  table (default) or json; json prints the profile(s) in the\n"
-            "                format qeil plan --platform FILE.json reads\n"
-            "  -h, --help    show this help\n"
-            "\n"
-            "Profile format and the sources of every catalog number: docs/profiles.md\n");
+    platforms_opts *o = vo;
+    if (o->name)
+        return cli_usage_error(cmd, "one platform at a time ('%s' and '%s' given)", o->name, arg);
+    o->name = arg;
+    return 0;
 }
+
+static const cli_optdef platforms_table[] = {
+    {CLI_OUTPUT("table (default) or json; json prints the profile(s) in the\n"
+                "format qeil plan --platform FILE.json reads",
+                platforms_opts, out, "table|json")},
+};
+
+static const cli_command platforms_cmd = {
+    CMD,
+    "usage: qeil platforms [NAME|FILE.json] [--output table|json]\n"
+    "\n"
+    "Without NAME, list the built-in platform catalog: each platform's memory pools,\n"
+    "links and compute units (kind, pool, peak f16 TFLOP/s, int8 TOP/s, bandwidth).\n"
+    "With NAME (a catalog platform, or a JSON profile: a path containing '/' or\n"
+    "ending in .json), show every field of that platform with its value, unit and\n"
+    "source (datasheet, measured, default).\n",
+    platforms_table,
+    CLI_NOPTS(platforms_table),
+    "Profile format and the sources of every catalog number: docs/profiles.md\n",
+    one_platform,
+};
 
 /* Shortest %.Ng that reads back as exactly v (full precision, no noise). */
 static const char *num(char *buf, size_t n, double v)
@@ -191,27 +208,11 @@ static void print_one_table(const qeil_platform *pf, int from_catalog)
 
 int cmd_platforms(int argc, char **argv)
 {
-    cli_output out = CLI_OUT_TABLE;
-    const char *name = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *val = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--output", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (cli_parse_output(CMD, val, "table|json", &out)) return CLI_USAGE;
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        if (name)
-            return cli_usage_error(CMD, "one platform at a time ('%s' and '%s' given)", name,
-                                   argv[i]);
-        name = argv[i];
-    }
+    platforms_opts o = {.out = CLI_OUT_TABLE};
+    int rc = cli_opt_parse(&platforms_cmd, argc, argv, &o);
+    if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
+    const cli_output out = o.out;
+    const char *name = o.name;
 
     if (!name) {
         if (out == CLI_OUT_JSON) return print_list_json();
@@ -222,7 +223,6 @@ int cmd_platforms(int argc, char **argv)
     qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_platform *pf = qeil_malloc(ctx, sizeof *pf);
-    int rc = CLI_OK;
     if (!pf) {
         rc = cli_fail(CMD, "out of memory");
     } else if (qeil_platform_load(ctx, name, pf) != QEIL_OK) {

@@ -13,43 +13,12 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "probe_svg.h"
 #include "qeil/device.h"
 
 #define CMD "probe"
 #define MIB ((size_t)1 << 20)
-
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil probe [options]\n\n"
-            "Measure this machine's CPU: f32 FMA and int8 dot-product throughput for 1..N\n"
-            "threads, STREAM-triad bandwidth over working sets from 16 KiB (L1) to DRAM,\n"
-            "and a read-only stream at the largest set (the rate weight streaming sees).\n"
-            "Then each Vulkan device: f32, f16 and int8 throughput of compute shaders and\n"
-            "the bandwidth of a copy between two buffers (--max-ws bytes in all).\n"
-            "Builds a platform profile for 'qeil plan --platform FILE.json', one unit per\n"
-            "device: compute and bandwidth measured, power and thermal documented defaults.\n\n"
-            "options:\n"
-            "  -t, --threads N     measure 1..N threads (default: every CPU this process may\n"
-            "                      use; 1..%d)\n"
-            "  --min-time S        seconds per measurement, best of 3 (default 0.2; 0.001..60)\n"
-            "  --max-ws MiB        largest working set of the sweep (default 256; 1..1048576;\n"
-            "                      at most half of RAM). DRAM needs >= 4x the last-level cache\n"
-            "  --quick             short run for tests and CI: --min-time 0.02, --max-ws 32,\n"
-            "                      at most 2 threads (explicit options win)\n"
-            "  --devices SET       all (default): the CPU and every Vulkan device (one profile\n"
-            "                      unit each, placement vk0, vk1, ...); cpu: the CPU only\n"
-            "  --root DIR          read the core clusters under DIR/sys instead of /sys (a\n"
-            "                      fixture tree: treat core sets as clusters; docs/probe.md)\n"
-            "  -o, --out FILE      write the platform profile (JSON) to FILE\n"
-            "  --output FMT        table or json (default table)\n"
-            "  -h, --help          this help\n\n"
-            "Progress goes to stderr. Takes about (6 x N + 3 x (points + 1)) x S seconds.\n"
-            "Method, op counting and defaults: docs/probe.md.\n",
-            QEIL_PROBE_MAX_THREADS);
-    probe_svg_usage(f);
-}
 
 /* CPUs the scheduler lets us use (what the library probes with 0 = all). */
 static int usable_cpus(void)
@@ -530,90 +499,152 @@ static const char *option_of(const char *msg)
     return NULL;
 }
 
+typedef struct {
+    uint64_t threads, max_ws_mib;
+    double min_time;
+    int have_threads, have_min_time, have_max_ws, quick, cpu_only;
+    const char *out_path, *sysfs_root;
+    cli_output fmt;
+    probe_svg sv; /* --svg and what it draws */
+} probe_opts;
+
+static int parse_devices(const char *cmd, const char *opt, const char *val, void *vo)
+{
+    probe_opts *o = vo;
+    if (strcmp(val, "all") == 0) o->cpu_only = 0;
+    else if (strcmp(val, "cpu") == 0) o->cpu_only = 1;
+    else return cli_usage_error(cmd, "%s: '%s' is not a device set (allowed all, cpu)", opt, val);
+    return 0;
+}
+
+static int parse_svg(const char *cmd, const char *opt, const char *val, void *vo)
+{
+    if (!val[0]) return cli_usage_error(cmd, "%s: empty file name", opt);
+    if (val[0] == '-')
+        return cli_usage_error(cmd,
+                               "%s: '%s' looks like an option, not a file name (write "
+                               "./%s for a file of that name)",
+                               opt, val, val);
+    ((probe_opts *)vo)->sv.svg = val;
+    return 0;
+}
+
+static int parse_threads(const char *cmd, const char *opt, const char *val, void *vo)
+{
+    probe_opts *o = vo;
+    if (cli_u64(cmd, opt, val, 1, QEIL_PROBE_MAX_THREADS, &o->threads)) return CLI_USAGE;
+    if (o->threads > (uint64_t)usable_cpus())
+        return cli_usage_error(cmd,
+                               "%s: %s is out of range (allowed 1..%d: the CPUs this "
+                               "process may run on)",
+                               opt, val, usable_cpus());
+    o->have_threads = 1;
+    return 0;
+}
+
+static int parse_root(const char *cmd, const char *opt, const char *val, void *vo)
+{
+    struct stat sb;
+    if (stat(val, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cli_usage_error(cmd, "%s: '%s' is not a directory", opt, val);
+    ((probe_opts *)vo)->sysfs_root = val;
+    return 0;
+}
+
+static int parse_out(const char *cmd, const char *opt, const char *val, void *vo)
+{
+    if (!val[0]) return cli_usage_error(cmd, "%s: empty file name", opt);
+    if (val[0] == '-')
+        return cli_usage_error(cmd,
+                               "%s: '%s' looks like an option, not a file name (write "
+                               "./%s for a file of that name)",
+                               opt, val, val);
+    ((probe_opts *)vo)->out_path = val;
+    return 0;
+}
+
+#define T probe_opts
+static const cli_optdef probe_table[] = {
+    {CLI_FN("--threads", "-t", "N",
+            "measure 1..N threads (default: every CPU this process may\n"
+            "use; 1..256)",
+            parse_threads)},
+    {CLI_F64("--min-time", NULL, "S", "seconds per measurement, best of 3 (default 0.2; 0.001..60)",
+             T, min_time, 0.001, 60),
+     .given = CLI_GIVEN(T, have_min_time)},
+    {CLI_U64("--max-ws", NULL, "MiB",
+             "largest working set of the sweep (default 256; 1..1048576;\n"
+             "at most half of RAM). DRAM needs >= 4x the last-level cache",
+             T, max_ws_mib, 1, 1048576),
+     .given = CLI_GIVEN(T, have_max_ws)},
+    {CLI_FLAG("--quick", NULL,
+              "short run for tests and CI: --min-time 0.02, --max-ws 32,\n"
+              "at most 2 threads (explicit options win)",
+              T, quick)},
+    {CLI_FN("--root", NULL, "DIR",
+            "read the core clusters under DIR/sys instead of /sys (a\n"
+            "fixture tree: treat core sets as clusters; docs/probe.md)",
+            parse_root)},
+    {CLI_FN("--devices", NULL, "SET",
+            "all (default): the CPU and every Vulkan device (one profile\n"
+            "unit each, placement vk0, vk1, ...); cpu: the CPU only",
+            parse_devices)},
+    {CLI_FN("--out", "-o", "FILE", "write the platform profile (JSON) to FILE", parse_out)},
+    {CLI_OUTPUT("table or json (default table)", T, fmt, "table|json")},
+    {CLI_FN("--svg", NULL, "FILE",
+            "also draw each unit's roofline (SVG): attainable ops/s vs\n"
+            "arithmetic intensity, one roof per data type (docs/probe.md,\n"
+            "\"Roofline picture\")",
+            parse_svg)},
+    {CLI_STR("--platform", NULL, "NAME|FILE",
+             "draw this catalog platform or profile instead of\n"
+             "measuring (needs --svg; no measurement option applies)",
+             T, sv.platform)},
+    {CLI_STR("--model", "-m", "NAME|FILE", "put the model's prefill and decode points on the roofs",
+             T, sv.model)},
+    {CLI_U64("--prompt-tokens", NULL, "N",
+             "prefill length P (default 512, or 4/5 of a smaller context)", T, sv.prompt_tokens, 1,
+             1u << 20),
+     .given = CLI_GIVEN(T, sv.p_given)},
+    {CLI_U64("--gen-tokens", NULL, "N",
+             "tokens generated N; decode is drawn at the mean context\n"
+             "P + (N-1)/2 (default 128, or what the context leaves)",
+             T, sv.gen_tokens, 1, 1u << 20),
+     .given = CLI_GIVEN(T, sv.n_given)},
+};
+#undef T
+
+static const cli_command probe_cmd = {
+    CMD,
+    "usage: qeil probe [options]\n\n"
+    "Measure this machine's CPU: f32 FMA and int8 dot-product throughput for 1..N\n"
+    "threads, STREAM-triad bandwidth over working sets from 16 KiB (L1) to DRAM,\n"
+    "and a read-only stream at the largest set (the rate weight streaming sees).\n"
+    "Then each Vulkan device: f32, f16 and int8 throughput of compute shaders and\n"
+    "the bandwidth of a copy between two buffers (--max-ws bytes in all).\n"
+    "Builds a platform profile for 'qeil plan --platform FILE.json', one unit per\n"
+    "device: compute and bandwidth measured, power and thermal documented defaults.\n",
+    probe_table,
+    CLI_NOPTS(probe_table),
+    "Progress goes to stderr. Takes about (6 x N + 3 x (points + 1)) x S seconds.\n"
+    "Method, op counting and defaults: docs/probe.md.\n"
+    "example: qeil probe --svg roof.svg --platform probe.json -m model.gguf\n",
+    NULL,
+};
+
 int cmd_probe(int argc, char **argv)
 {
-    uint64_t threads = 0, max_ws_mib = 0;
-    double min_time = 0;
-    int have_threads = 0, have_min_time = 0, have_max_ws = 0, quick = 0, gpus = 1;
-    const char *out_path = NULL, *sysfs_root = NULL;
-    cli_output fmt = CLI_OUT_TABLE;
-    probe_svg sv; /* --svg and what it draws (probe_svg.h) */
-    memset(&sv, 0, sizeof sv);
-
-    for (int i = 1; i < argc; i++) {
-        const char *val = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if (cli_flag(argv, i, "--quick", NULL)) {
-            quick = 1;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--threads", "-t", &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (cli_u64(CMD, "--threads", val, 1, QEIL_PROBE_MAX_THREADS, &threads)) return CLI_USAGE;
-            if (threads > (uint64_t)usable_cpus())
-                return cli_usage_error(CMD,
-                                       "--threads: %s is out of range (allowed 1..%d: the CPUs this "
-                                       "process may run on)",
-                                       val, usable_cpus());
-            have_threads = 1;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--min-time", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (cli_f64(CMD, "--min-time", val, 0.001, 60, &min_time)) return CLI_USAGE;
-            have_min_time = 1;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--max-ws", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (cli_u64(CMD, "--max-ws", val, 1, 1048576, &max_ws_mib)) return CLI_USAGE;
-            have_max_ws = 1;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--devices", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (strcmp(val, "all") == 0) gpus = 1;
-            else if (strcmp(val, "cpu") == 0) gpus = 0;
-            else
-                return cli_usage_error(CMD, "--devices: '%s' is not a device set (allowed all, cpu)",
-                                       val);
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--root", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            struct stat sb;
-            if (stat(val, &sb) != 0 || !S_ISDIR(sb.st_mode))
-                return cli_usage_error(CMD, "--root: '%s' is not a directory", val);
-            sysfs_root = val;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--out", "-o", &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (!val[0]) return cli_usage_error(CMD, "--out: empty file name");
-            if (val[0] == '-')
-                return cli_usage_error(CMD,
-                                       "--out: '%s' looks like an option, not a file name (write "
-                                       "./%s for a file of that name)",
-                                       val, val);
-            out_path = val;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--output", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (cli_parse_output(CMD, val, "table|json", &fmt)) return CLI_USAGE;
-            continue;
-        }
-        if ((m = probe_svg_opt(CMD, argc, argv, &i, &sv)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            continue;
-        }
-        if (argv[i][0] == '-') return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-    }
+    probe_opts o = {.fmt = CLI_OUT_TABLE};
+    int prc = cli_opt_parse(&probe_cmd, argc, argv, &o);
+    if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
+    const uint64_t threads = o.threads, max_ws_mib = o.max_ws_mib;
+    const double min_time = o.min_time;
+    const int have_threads = o.have_threads, have_min_time = o.have_min_time;
+    const int have_max_ws = o.have_max_ws, quick = o.quick;
+    const char *out_path = o.out_path, *sysfs_root = o.sysfs_root;
+    const cli_output fmt = o.fmt;
+    const int gpus = !o.cpu_only;
+    probe_svg sv = o.sv; /* --svg and what it draws (probe_svg.h) */
 
     /* --svg's file and model are checked before the measuring; --platform
      * draws a profile and measures nothing */

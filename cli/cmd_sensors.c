@@ -10,31 +10,49 @@
 #include <time.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/sense.h"
 
 #define CMD "sensors"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil sensors [options]\n\n"
-            "List the sensors found on this machine — powercap RAPL energy counters (Intel\n"
-            "and AMD), hwmon chips (temperatures, power, energy, INA3221 rails), thermal\n"
-            "zones, cpufreq clocks and throttle counters, NVIDIA GPUs through NVML — with\n"
-            "their current readings. Every value printed is measured (read from the sensor\n"
-            "its id names); a sensor found but unreadable is listed with the fix.\n\n"
-            "options:\n"
-            "  --root DIR          read DIR/sys instead of /sys (fixture trees, containers)\n"
-            "  --interval S        also measure energy and power over S seconds\n"
-            "                      (0.01..3600): energy counters are differenced (with\n"
-            "                      wrap-around), power sensors averaged\n"
-            "  --no-nvml           do not load NVML\n"
-            "  --nvml-lib PATH     the NVML library (default: $QEIL_NVML_LIB, else\n"
-            "                      libnvidia-ml.so.1)\n"
-            "  --output FMT        table (default) or json\n"
-            "  -h, --help          this help\n\n"
-            "Layouts read, units, permissions and provenance ids: docs/sense.md.\n");
-}
+typedef struct {
+    cli_output out;
+    const char *root, *nvml_lib;
+    int no_nvml;
+    double interval_s;
+} sensors_opts;
+
+#define T sensors_opts
+static const cli_optdef sensors_table[] = {
+    {CLI_STR("--root", NULL, "DIR", "read DIR/sys instead of /sys (fixture trees, containers)", T,
+             root),
+     .flags = CLI_OPT_NONEMPTY},
+    {CLI_F64("--interval", NULL, "S",
+             "also measure energy and power over S seconds\n"
+             "(0.01..3600): energy counters are differenced (with\n"
+             "wrap-around), power sensors averaged",
+             T, interval_s, 0.01, 3600)},
+    {CLI_FLAG("--no-nvml", NULL, "do not load NVML", T, no_nvml)},
+    {CLI_STR("--nvml-lib", NULL, "PATH",
+             "the NVML library (default: $QEIL_NVML_LIB, else\nlibnvidia-ml.so.1)", T, nvml_lib),
+     .flags = CLI_OPT_NONEMPTY},
+    {CLI_OUTPUT("table (default) or json", T, out, "table|json")},
+};
+#undef T
+
+static const cli_command sensors_cmd = {
+    CMD,
+    "usage: qeil sensors [options]\n\n"
+    "List the sensors found on this machine — powercap RAPL energy counters (Intel\n"
+    "and AMD), hwmon chips (temperatures, power, energy, INA3221 rails), thermal\n"
+    "zones, cpufreq clocks and throttle counters, NVIDIA GPUs through NVML — with\n"
+    "their current readings. Every value printed is measured (read from the sensor\n"
+    "its id names); a sensor found but unreadable is listed with the fix.\n",
+    sensors_table,
+    CLI_NOPTS(sensors_table),
+    "Layouts read, units, permissions and provenance ids: docs/sense.md.\n",
+    NULL,
+};
 
 /* A reading for the table: value with its unit, scaled for reading. */
 static const char *fmt_value(char *buf, size_t n, const qeil_sensor_info *i,
@@ -243,52 +261,18 @@ static void sleep_s(double s)
 
 int cmd_sensors(int argc, char **argv)
 {
-    cli_output out = CLI_OUT_TABLE;
-    const char *root = "/", *nvml_lib = NULL;
-    int nvml = 1;
-    double interval_s = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *val = NULL;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            return CLI_OK;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--output", NULL, &val)) != 0) {
-            if (m < 0 || cli_parse_output(CMD, val, "table|json", &out)) return CLI_USAGE;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--root", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (!val[0]) return cli_usage_error(CMD, "--root: empty directory name");
-            root = val;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--interval", NULL, &val)) != 0) {
-            if (m < 0 || cli_f64(CMD, "--interval", val, 0.01, 3600, &interval_s)) return CLI_USAGE;
-            continue;
-        }
-        if ((m = cli_opt(CMD, argc, argv, &i, "--nvml-lib", NULL, &val)) != 0) {
-            if (m < 0) return CLI_USAGE;
-            if (!val[0]) return cli_usage_error(CMD, "--nvml-lib: empty path");
-            nvml_lib = val;
-            continue;
-        }
-        if (cli_flag(argv, i, "--no-nvml", NULL)) {
-            nvml = 0;
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        return cli_usage_error(CMD, "unexpected argument '%s'", argv[i]);
-    }
+    sensors_opts o = {.out = CLI_OUT_TABLE, .root = "/"};
+    int prc = cli_opt_parse(&sensors_cmd, argc, argv, &o);
+    if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
+    const cli_output out = o.out;
+    const double interval_s = o.interval_s;
 
     qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     qeil_sense_params p = qeil_sense_default_params();
-    p.root = root;
-    p.nvml = nvml;
-    p.nvml_lib = nvml_lib;
+    p.root = o.root;
+    p.nvml = !o.no_nvml;
+    p.nvml_lib = o.nvml_lib;
     qeil_sense *s = NULL;
     if (qeil_sense_create(ctx, &p, &s) != QEIL_OK) {
         int rc = cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
@@ -330,8 +314,8 @@ int cmd_sensors(int argc, char **argv)
         if (i->readable && r->status != QEIL_OK)
             fprintf(stderr, "qeil %s: warning: %s: %s\n", CMD, cli_term(i->id), cli_term(r->error));
     }
-    if (out == CLI_OUT_JSON) rc = print_json(root, s, a, interval_s, rows);
-    else print_table(root, s, a, rows);
+    if (out == CLI_OUT_JSON) rc = print_json(o.root, s, a, interval_s, rows);
+    else print_table(o.root, s, a, rows);
 done:
     free(rows);
     qeil_sense_sample_free(b);

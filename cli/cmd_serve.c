@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/chat.h"
 #include "serve.h"
 
@@ -24,50 +25,6 @@
 #define DEFAULT_TIMEOUT_S 30u
 #define PLAN_PROMPT_TOKENS 64u /* the planning workload's prompt (docs/serve.md) */
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil serve -m FILE [options]\n\n"
-            "Serve a GGUF model over HTTP with an OpenAI-compatible API; every answer's usage\n"
-            "carries its energy (J), average power (W), their provenance (measured or modeled)\n"
-            "and the placement it was priced on. Endpoints: POST /v1/completions, POST\n"
-            "/v1/chat/completions (both with \"stream\": true as server-sent events), GET\n"
-            "/v1/models, GET /health, GET /metrics (Prometheus), GET / (a chat page).\n"
-            "Requests decode together, one batched engine step for all running ones.\n\n"
-            "options:\n"
-            "  -m, --model FILE        GGUF model (llama, qwen2, gpt2)\n"
-            "  --host ADDR             IPv4 or IPv6 address to bind (default 127.0.0.1: this\n"
-            "                          machine only)\n"
-            "  --port N                TCP port, 0 = any free port (default 8080; 0..65535);\n"
-            "                          the bound one is printed on stderr\n"
-            "  --platform P            target platform the energy is modeled on: catalog name\n"
-            "                          or profile JSON (default %s)\n"
-            "  --plan M|FILE           auto|pgsam|greedy|standard, or a plan `qeil plan\n"
-            "                          --output json` wrote (its recommended plan): the\n"
-            "                          placement that prices the work (default auto =\n"
-            "                          pgsam's knee plan)\n"
-            "  --parallel N            requests decoded together (default %u; 1..%u)\n"
-            "  --queue N               requests that may wait beyond those (default %u;\n"
-            "                          0..%u); more get 429 with Retry-After\n"
-            "  --api-key KEY           require 'Authorization: Bearer KEY' on /v1/* and\n"
-            "                          /metrics (compared in constant time); default: the\n"
-            "                          environment variable QEIL_API_KEY when set\n"
-            "  --max-body BYTES        request body limit, 413 beyond (default %u; 1..%u)\n"
-            "  --timeout S             close a connection idle this long (default %u; 1..3600)\n"
-            "  -t, --threads N         engine worker threads (default 0 = all online CPUs)\n"
-            "  -c, --ctx-size N        context per request (default 0 = min(model's, 4096))\n"
-            "  --sensors-root DIR      read sensors under DIR instead of / (fixture trees)\n"
-            "  --placement SPEC        where the work units run on this machine, e.g. all:vk0\n"
-            "                          or emb..b7:cpu,b8..head:vk0 (default all:cpu); a unit\n"
-            "                          that fails moves to the others (QEIL_FAULT injects one)\n"
-            "  -h, --help              this help\n\n"
-            "examples:\n"
-            "  qeil serve -m model.gguf --port 8080\n"
-            "  curl -s localhost:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\n"
-            "       \"content\":\"Hello\"}],\"max_tokens\":32}'\n",
-            QEIL_DEFAULT_PLATFORM, DEFAULT_PARALLEL, SERVE_MAX_PARALLEL, DEFAULT_QUEUE,
-            SERVE_MAX_QUEUE, DEFAULT_MAX_BODY, MAX_MAX_BODY, DEFAULT_TIMEOUT_S);
-}
 
 typedef struct {
     const char *model, *host, *platform, *plan, *api_key, *placement, *sensors_root;
@@ -75,78 +32,86 @@ typedef struct {
     int threads;
 } serve_opts;
 
-static int parse_args(int argc, char **argv, serve_opts *o, int *done)
+/* --plan: a method, or a file read once the model is open */
+static int parse_plan(const char *cmd, const char *opt, const char *v, void *o)
 {
-    *done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        uint64_t u;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            *done = 1;
-            return CLI_OK;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-#define NUM(field, opt, lo, hi)                                                                    \
-    do {                                                                                           \
-        if (m < 0 || cli_u64(CMD, opt, v, lo, hi, &u)) return CLI_USAGE;                          \
-        o->field = (uint32_t)u;                                                                    \
-    } while (0)
-        if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            o->model = v;
-        } else if (OPT("--host", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->host = v;
-        } else if (OPT("--port", NULL)) {
-            NUM(port, "--port", 0, 65535);
-        } else if (OPT("--platform", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->platform = v;
-        } else if (OPT("--plan", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            if (strcmp(v, "auto") != 0 && qeil_plan_method_from_name(v) < 0 && access(v, R_OK) != 0)
-                return cli_usage_error(CMD,
-                                       "--plan: '%s' is not one of auto|pgsam|greedy|standard "
-                                       "nor a readable file",
-                                       v);
-            o->plan = v; /* a file is read once the model is open */
-        } else if (OPT("--parallel", NULL)) {
-            NUM(parallel, "--parallel", 1, SERVE_MAX_PARALLEL);
-        } else if (OPT("--queue", NULL)) {
-            NUM(queue, "--queue", 0, SERVE_MAX_QUEUE);
-        } else if (OPT("--api-key", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            if (!v[0]) return cli_usage_error(CMD, "--api-key: empty (give a key, or no option)");
-            o->api_key = v;
-        } else if (OPT("--max-body", NULL)) {
-            NUM(max_body, "--max-body", 1, MAX_MAX_BODY);
-        } else if (OPT("--timeout", NULL)) {
-            NUM(timeout_s, "--timeout", 1, 3600);
-        } else if (OPT("--threads", "-t")) {
-            if (m < 0 || cli_u64(CMD, "-t", v, 0, QEIL_ENGINE_MAX_THREADS, &u)) return CLI_USAGE;
-            o->threads = (int)u;
-        } else if (OPT("--ctx-size", "-c")) {
-            NUM(n_ctx, "-c", 0, MAX_CTX);
-        } else if (OPT("--placement", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->placement = v; /* parsed once the model is open */
-        } else if (OPT("--sensors-root", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->sensors_root = v;
-        } else {
-#undef NUM
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
-    if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
-    /* the key from the environment keeps it out of the process list */
-    const char *env = getenv("QEIL_API_KEY");
-    if (!o->api_key && env && env[0]) o->api_key = env;
-    return CLI_OK;
+    if (strcmp(v, "auto") != 0 && qeil_plan_method_from_name(v) < 0 && access(v, R_OK) != 0)
+        return cli_usage_error(cmd, "%s: '%s' is not one of auto|pgsam|greedy|standard "
+                                    "nor a readable file",
+                               opt, v);
+    ((serve_opts *)o)->plan = v;
+    return 0;
 }
+
+/* the defaults and limits in the help are DEFAULT_* and *_MAX_* above */
+#define T serve_opts
+static const cli_optdef serve_table[] = {
+    {CLI_STR("--model", "-m", "FILE", "GGUF model (llama, qwen2, gpt2)", T, model)},
+    {CLI_STR("--host", NULL, "ADDR",
+             "IPv4 or IPv6 address to bind (default 127.0.0.1: this\nmachine only)", T, host)},
+    {CLI_U64("--port", NULL, "N",
+             "TCP port, 0 = any free port (default 8080; 0..65535);\n"
+             "the bound one is printed on stderr",
+             T, port, 0, 65535)},
+    {CLI_STR("--platform", NULL, "P",
+             "target platform the energy is modeled on: catalog name\n"
+             "or profile JSON (default " QEIL_DEFAULT_PLATFORM ")",
+             T, platform)},
+    {CLI_FN("--plan", NULL, "M|FILE",
+            "auto|pgsam|greedy|standard, or a plan `qeil plan\n"
+            "--output json` wrote (its recommended plan): the\n"
+            "placement that prices the work (default auto =\n"
+            "pgsam's knee plan)",
+            parse_plan)},
+    {CLI_U64("--parallel", NULL, "N", "requests decoded together (default 4; 1..64)", T,
+             parallel, 1, SERVE_MAX_PARALLEL)},
+    {CLI_U64("--queue", NULL, "N",
+             "requests that may wait beyond those (default 16;\n"
+             "0..4096); more get 429 with Retry-After",
+             T, queue, 0, SERVE_MAX_QUEUE)},
+    {CLI_STR("--api-key", NULL, "KEY",
+             "require 'Authorization: Bearer KEY' on /v1/* and\n"
+             "/metrics (compared in constant time); default: the\n"
+             "environment variable QEIL_API_KEY when set",
+             T, api_key),
+     .flags = CLI_OPT_NONEMPTY},
+    {CLI_U64("--max-body", NULL, "BYTES",
+             "request body limit, 413 beyond (default 1048576;\n1..67108864)", T, max_body, 1,
+             MAX_MAX_BODY)},
+    {CLI_U64("--timeout", NULL, "S", "close a connection idle this long (default 30; 1..3600)",
+             T, timeout_s, 1, 3600)},
+    {CLI_U64("--threads", "-t", "N", "engine worker threads (default 0 = all online CPUs)", T,
+             threads, 0, QEIL_ENGINE_MAX_THREADS)},
+    {CLI_U64("--ctx-size", "-c", "N", "context per request (default 0 = min(model's, 4096))", T,
+             n_ctx, 0, MAX_CTX)},
+    {CLI_STR("--sensors-root", NULL, "DIR",
+             "read sensors under DIR instead of / (fixture trees)", T, sensors_root)},
+    {CLI_STR("--placement", NULL, "SPEC",
+             "where the work units run on this machine, e.g. all:vk0\n"
+             "or emb..b7:cpu,b8..head:vk0 (default all:cpu); a unit\n"
+             "that fails moves to the others (QEIL_FAULT injects one)",
+             T, placement)},
+};
+#undef T
+
+static const cli_command serve_cmd = {
+    CMD,
+    "usage: qeil serve -m FILE [options]\n\n"
+    "Serve a GGUF model over HTTP with an OpenAI-compatible API; every answer's usage\n"
+    "carries its energy (J), average power (W), their provenance (measured or modeled)\n"
+    "and the placement it was priced on. Endpoints: POST /v1/completions, POST\n"
+    "/v1/chat/completions (both with \"stream\": true as server-sent events), GET\n"
+    "/v1/models, GET /health, GET /metrics (Prometheus), GET / (a chat page).\n"
+    "Requests decode together, in engine steps of the batch the plan gives at the\n"
+    "current load.\n",
+    serve_table,
+    CLI_NOPTS(serve_table),
+    "examples:\n"
+    "  qeil serve -m model.gguf --port 8080\n"
+    "  curl -s localhost:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\n"
+    "       \"content\":\"Hello\"}],\"max_tokens\":32}'\n",
+    NULL,
+};
 
 /* "emb..b3:cpu,b4..head:gpu": the platform unit of each work unit. */
 void serve_device_map(const qeil_platform *pf, uint32_t n_units, const uint8_t *dev, char *buf,
@@ -290,8 +255,12 @@ int cmd_serve(int argc, char **argv)
     o.queue = DEFAULT_QUEUE;
     o.max_body = DEFAULT_MAX_BODY;
     o.timeout_s = DEFAULT_TIMEOUT_S;
-    int done = 0, rc = parse_args(argc, argv, &o, &done);
-    if (rc != CLI_OK || done) return rc;
+    int rc = cli_opt_parse(&serve_cmd, argc, argv, &o);
+    if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
+    if (!o.model) return cli_usage_error(CMD, "-m FILE is required");
+    /* the key from the environment keeps it out of the process list */
+    const char *env = getenv("QEIL_API_KEY");
+    if (!o.api_key && env && env[0]) o.api_key = env;
 
     /* signals go to sigwait below, not to a thread: blocked before any
      * thread starts (the engine's pool, the worker, the daemon's) */

@@ -9,88 +9,57 @@
 #include <string.h>
 
 #include "cli.h"
+#include "opt.h"
 #include "qeil/guard.h"
 #include "qeil/model.h"
 
 #define CMD "thermal-sim"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: qeil thermal-sim [options]\n\n"
-            "Simulate a sustained generation workload (requests back to back) on the plan\n"
-            "the planner picks, on a platform whose junction temperatures follow the RC\n"
-            "thermal model at an ambient hot enough that the plan, left alone, crosses the\n"
-            "throttle point (throttle-frac x T_max); crossing it throttles the unit to its\n"
-            "lowest DVFS point, as hardware does. With the guard (the default) the guard\n"
-            "fits the RC model to the simulated readings, predicts ahead and lowers DVFS\n"
-            "points or moves work before the crossing. Time is simulated (30 minutes take\n"
-            "well under a second). Every figure is modeled.\n\n"
-            "options:\n"
-            "  --platform NAME|FILE   catalog platform or JSON profile (default %s)\n"
-            "  -m, --model NAME|FILE  built-in model or GGUF file (default %s)\n"
-            "  --minutes M            simulated minutes, (0, 1440] (default 30)\n"
-            "  --no-guard             run without the guard\n"
-            "  --overshoot K          the unguarded plan's steady state above the throttle\n"
-            "                         point, kelvin, (0, 100] (default 6)\n"
-            "  --seed S               plan search seed (default 42)\n"
-            "  --output FMT           table|json (default table)\n"
-            "  -h, --help             this help\n\n"
-            "examples:\n"
-            "  qeil thermal-sim --platform jetson-orin-nano-super-15w\n"
-            "  qeil thermal-sim --platform qeil-laptop --no-guard --output json\n",
-            QEIL_DEFAULT_PLATFORM, QEIL_DEFAULT_MODEL);
-}
 
 typedef struct {
     const char *platform, *model;
     qeil_thermal_sim_params sp;
     cli_output out;
+    int no_guard;
 } sim_opts;
 
-static int parse_args(int argc, char **argv, sim_opts *o, int *done)
-{
-    *done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        uint64_t u;
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            usage(stdout);
-            *done = 1;
-            return CLI_OK;
-        }
-        if (cli_flag(argv, i, "--no-guard", NULL)) {
-            o->sp.guard = 0;
-            continue;
-        }
-#define OPT(name, alias) ((m = cli_opt(CMD, argc, argv, &i, name, alias, &v)) != 0)
-        if (OPT("--platform", NULL)) {
-            if (m < 0) return CLI_USAGE;
-            o->platform = v;
-        } else if (OPT("--model", "-m")) {
-            if (m < 0) return CLI_USAGE;
-            o->model = v;
-        } else if (OPT("--minutes", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--minutes", v, 0, 1440, &o->sp.minutes)) return CLI_USAGE;
-            if (!(o->sp.minutes > 0))
-                return cli_usage_error(CMD, "--minutes: '%s' is out of range (want (0, 1440])", v);
-        } else if (OPT("--overshoot", NULL)) {
-            if (m < 0 || cli_f64(CMD, "--overshoot", v, 0, 100, &o->sp.overshoot_K)) return CLI_USAGE;
-            if (!(o->sp.overshoot_K > 0))
-                return cli_usage_error(CMD, "--overshoot: '%s' is out of range (want (0, 100])", v);
-        } else if (OPT("--seed", NULL)) {
-            if (m < 0 || cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &u)) return CLI_USAGE;
-            o->sp.plan.seed = u;
-        } else if (OPT("--output", NULL)) {
-            if (m < 0 || cli_parse_output(CMD, v, "table|json", &o->out)) return CLI_USAGE;
-        } else {
-#undef OPT
-            return cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-        }
-    }
-    return CLI_OK;
-}
+#define T sim_opts
+static const cli_optdef sim_table[] = {
+    {CLI_STR("--platform", NULL, "NAME|FILE",
+             "catalog platform or JSON profile (default " QEIL_DEFAULT_PLATFORM ")", T, platform)},
+    {CLI_STR("--model", "-m", "NAME|FILE",
+             "built-in model or GGUF file (default " QEIL_DEFAULT_MODEL ")", T, model)},
+    {CLI_F64_OPEN("--minutes", NULL, "M", "simulated minutes, (0, 1440] (default 30)", T,
+                  sp.minutes, 0, 1440, CLI_OPT_LO_OPEN, "(0, 1440]")},
+    {CLI_FLAG("--no-guard", NULL, "run without the guard", T, no_guard)},
+    {CLI_F64_OPEN("--overshoot", NULL, "K",
+                  "the unguarded plan's steady state above the throttle\n"
+                  "point, kelvin, (0, 100] (default 6)",
+                  T, sp.overshoot_K, 0, 100, CLI_OPT_LO_OPEN, "(0, 100]")},
+    {CLI_U64("--seed", NULL, "S", "plan search seed (default 42)", T, sp.plan.seed, 0,
+             UINT64_MAX)},
+    {CLI_OUTPUT("table|json (default table)", T, out, "table|json")},
+};
+#undef T
+
+static const cli_command sim_cmd = {
+    CMD,
+    "usage: qeil thermal-sim [options]\n\n"
+    "Simulate a sustained generation workload (requests back to back) on the plan\n"
+    "the planner picks, on a platform whose junction temperatures follow the RC\n"
+    "thermal model at an ambient hot enough that the plan, left alone, crosses the\n"
+    "throttle point (throttle-frac x T_max); crossing it throttles the unit to its\n"
+    "lowest DVFS point, as hardware does. With the guard (the default) the guard\n"
+    "fits the RC model to the simulated readings, predicts ahead and lowers DVFS\n"
+    "points or moves work before the crossing. Time is simulated (30 minutes take\n"
+    "well under a second). Every figure is modeled.\n",
+    sim_table,
+    CLI_NOPTS(sim_table),
+    "examples:\n"
+    "  qeil thermal-sim --platform jetson-orin-nano-super-15w\n"
+    "  qeil thermal-sim --platform qeil-laptop --no-guard --output json\n",
+    NULL,
+};
 
 /* "from → to" of an action as text: DVFS points as frequencies, a
  * migration as the work units (embedding, blocks, head; prefill and decode
@@ -224,8 +193,9 @@ int cmd_thermal_sim(int argc, char **argv)
     o.model = QEIL_DEFAULT_MODEL;
     o.sp = qeil_thermal_sim_default_params();
     o.out = CLI_OUT_TABLE;
-    int done = 0, rc = parse_args(argc, argv, &o, &done);
-    if (rc != CLI_OK || done) return rc;
+    int rc = cli_opt_parse(&sim_cmd, argc, argv, &o);
+    if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
+    if (o.no_guard) o.sp.guard = 0;
 
     qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");

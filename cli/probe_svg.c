@@ -12,63 +12,6 @@
 #include "qeil/energy.h"
 #include "qeil/workload.h"
 
-void probe_svg_usage(FILE *f)
-{
-    fprintf(f,
-            "\ndrawing (docs/probe.md, \"Roofline picture\"):\n"
-            "  --svg FILE          also draw each unit's roofline (SVG): attainable ops/s vs\n"
-            "                      arithmetic intensity, one roof per data type\n"
-            "  --platform NAME|FILE  draw this catalog platform or profile instead of\n"
-            "                      measuring (needs --svg; no measurement option applies)\n"
-            "  -m, --model NAME|FILE  put the model's prefill and decode points on the roofs\n"
-            "  --prompt-tokens N   prefill length P (default 512, or 4/5 of a smaller context)\n"
-            "  --gen-tokens N      tokens generated N; decode is drawn at the mean context\n"
-            "                      P + (N-1)/2 (default 128, or what the context leaves)\n"
-            "example: qeil probe --svg roof.svg --platform probe.json -m model.gguf\n");
-}
-
-int probe_svg_opt(const char *cmd, int argc, char **argv, int *i, probe_svg *s)
-{
-    const char *v = NULL;
-    uint64_t u;
-    int m;
-    if ((m = cli_opt(cmd, argc, argv, i, "--svg", NULL, &v)) != 0) {
-        if (m < 0) return -1;
-        if (!v[0]) return cli_usage_error(cmd, "--svg: empty file name"), -1;
-        if (v[0] == '-')
-            return cli_usage_error(cmd,
-                                   "--svg: '%s' looks like an option, not a file name (write "
-                                   "./%s for a file of that name)",
-                                   v, v),
-                   -1;
-        s->svg = v;
-        return 1;
-    }
-    if ((m = cli_opt(cmd, argc, argv, i, "--platform", NULL, &v)) != 0) {
-        if (m < 0) return -1;
-        s->platform = v;
-        return 1;
-    }
-    if ((m = cli_opt(cmd, argc, argv, i, "--model", "-m", &v)) != 0) {
-        if (m < 0) return -1;
-        s->model = v;
-        return 1;
-    }
-    if ((m = cli_opt(cmd, argc, argv, i, "--prompt-tokens", NULL, &v)) != 0) {
-        if (m < 0 || cli_u64(cmd, "--prompt-tokens", v, 1, 1u << 20, &u)) return -1;
-        s->prompt_tokens = (uint32_t)u;
-        s->p_given = 1;
-        return 1;
-    }
-    if ((m = cli_opt(cmd, argc, argv, i, "--gen-tokens", NULL, &v)) != 0) {
-        if (m < 0 || cli_u64(cmd, "--gen-tokens", v, 1, 1u << 20, &u)) return -1;
-        s->gen_tokens = (uint32_t)u;
-        s->n_given = 1;
-        return 1;
-    }
-    return 0;
-}
-
 /* ---- the model's points -------------------------------------------------- */
 
 /* Defaults that do not fit a small model's context C shrink to fit, as in
@@ -162,21 +105,28 @@ static double attainable(const qeil_unit *u, int t, double ai)
 
 /* ---- options of the measurement refused with --platform ------------------ */
 
-/* Every argument that probe_svg_opt does not take is an option of the
- * measurement (or a stray word): with --platform nothing is measured, so
- * it would be ignored; refuse it by name instead. */
+/* Every option but the drawing's (--svg, --platform, -m/--model,
+ * --prompt-tokens, --gen-tokens, each with its value, or as --name=VALUE) is
+ * an option of the measurement: with --platform nothing is measured, so it
+ * would be ignored; refuse it by name instead. The option table has
+ * checked every value already. */
 static int refuse_measurement_options(const char *cmd, int argc, char **argv)
 {
-    probe_svg scratch;
-    memset(&scratch, 0, sizeof scratch);
+    static const char *const ours[] = {"--svg", "--platform", "--model", "-m", "--prompt-tokens",
+                                       "--gen-tokens"};
     for (int i = 1; i < argc; i++) {
-        int m = probe_svg_opt(cmd, argc, argv, &i, &scratch);
-        if (m < 0) return CLI_USAGE;
-        if (m == 0)
+        int mine = 0;
+        for (size_t k = 0; k < sizeof ours / sizeof *ours && !mine; k++) {
+            size_t n = strlen(ours[k]);
+            if (strcmp(argv[i], ours[k]) == 0) mine = 2; /* the value follows */
+            else if (strncmp(argv[i], ours[k], n) == 0 && argv[i][n] == '=') mine = 1;
+        }
+        if (!mine)
             return cli_usage_error(cmd,
                                    "--platform draws an existing profile and measures nothing: "
                                    "'%s' does not apply (drop --platform to measure)",
                                    argv[i]);
+        if (mine == 2) i++;
     }
     return CLI_OK;
 }

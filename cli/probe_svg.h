@@ -7,9 +7,8 @@
  * The platform is the one just measured, or with --platform NAME|FILE an
  * existing profile, drawn without measuring anything. cmd_probe.c calls:
  *
- *     probe_svg sv;  memset(&sv, 0, sizeof sv);
- *     ... in the option loop: m = probe_svg_opt(CMD, argc, argv, &i, &sv);
- *     ... after it:           rc = probe_svg_begin(CMD, argc, argv, &sv, &done);
+ *     probe_svg sv;  (its options filled by cmd_probe.c's option table)
+ *     ... after parsing:      rc = probe_svg_begin(CMD, argc, argv, &sv, &done);
  *                             if (rc != CLI_OK || done) return rc;
  *     ... after measuring:    probe_svg_write(CMD, &sv, &pf);
  *
@@ -41,11 +40,6 @@ typedef struct {
     double dc_flops, dc_bytes;  /* one decode step of one sequence at c̄ */
 } probe_svg;
 
-/* Is argv[*i] one of --svg, --platform, -m/--model, --prompt-tokens,
- * --gen-tokens? 1: consumed (with its value), 0: not ours, -1: a usage
- * error, printed. */
-int probe_svg_opt(const char *cmd, int argc, char **argv, int *i, probe_svg *s);
-
 /* After the option loop: checks the combination (the model options need
  * --svg; --platform refuses every option of the measurement), the SVG's
  * path, loads the model and builds its workload, all before any
@@ -56,8 +50,5 @@ int probe_svg_begin(const char *cmd, int argc, char **argv, probe_svg *s, int *d
 /* Draw pf to s->svg (nothing when --svg was not given): CLI_OK, or
  * CLI_FAIL after printing why. Says where it wrote on stderr. */
 int probe_svg_write(const char *cmd, const probe_svg *s, const qeil_platform *pf);
-
-/* The --help lines of the options above. */
-void probe_svg_usage(FILE *f);
 
 #endif

@@ -1,5 +1,6 @@
 #include <time.h>
-/* util.c — option parsing and error printing shared by the subcommands. */
+/* util.c — strict option values and error printing shared by the subcommands
+ * (the option tables that use them: cli/opt.c). */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -52,29 +53,6 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return CLI_FAIL;
-}
-
-int cli_flag(char **argv, int i, const char *name, const char *alias)
-{
-    return strcmp(argv[i], name) == 0 || (alias && strcmp(argv[i], alias) == 0);
-}
-
-int cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name,
-            const char *alias, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (!cli_flag(argv, *i, name, alias)) return 0;
-    if (*i + 1 >= argc) {
-        cli_usage_error(cmd, "option %s needs a value", a);
-        return -1;
-    }
-    *val = argv[++*i];
-    return 1;
 }
 
 int cli_parse_output(const char *cmd, const char *val, const char *allowed, cli_output *out)

@@ -14,64 +14,10 @@
 #include "qeil/chat.h"
 #include "test.h"
 
-static char qeil_bin[4096];
-static char tmpdir[] = "/tmp/qeil-chatcli-XXXXXX";
-static char *out_text, *err_text;
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-chatcli-XXXXXX"
+#include "cli_harness.h"
+
 static int models_ok;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
-    if (s) s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run `qeil ARGS` with stdin from `input` (NULL: /dev/null); returns the
- * exit code; out_text/err_text hold the output. */
-static int run(const char *input, const char *fmt, ...) QEIL_PRINTF(2, 3);
-static int run(const char *input, const char *fmt, ...)
-{
-    char args[6000], in[4200], cmd[16000], p[4200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(in, sizeof in, "/dev/null");
-    if (input) {
-        snprintf(in, sizeof in, "%s/in", tmpdir);
-        FILE *f = fopen(in, "wb");
-        if (f) {
-            fputs(input, f);
-            fclose(f);
-        }
-    }
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err <%s", qeil_bin, args, tmpdir, tmpdir, in);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
-        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
-
-#define CHECK_RUN(rc, want)                                                          \
-    do {                                                                             \
-        int r_ = (rc);                                                               \
-        CHECK_EQ_INT(r_, want);                                                      \
-        if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)"); \
-    } while (0)
 
 static const char *const k_fams[] = {"llama3", "chatml", "granite", "lfm2", "gemma", "mistral-v7"};
 
@@ -85,19 +31,19 @@ static const char *model(const char *fam)
 TEST(mkmodel_writes_instruct_models)
 {
     for (size_t i = 0; i < sizeof k_fams / sizeof k_fams[0]; i++)
-        CHECK_RUN(run(NULL, "mkmodel --arch qwen2 --layers 1 --dim 32 --heads 2 --kv-heads 1 --ff 64 "
+        CHECK_RUN(qeil_in(NULL, "mkmodel --arch qwen2 --layers 1 --dim 32 --heads 2 --kv-heads 1 --ff 64 "
                             "--vocab 320 --ctx 256 --type f32 --chat-template %s -o %s",
                       k_fams[i], model(k_fams[i])),
                   0);
-    CHECK_RUN(run(NULL, "mkmodel --arch qwen2 --layers 1 --dim 32 --heads 2 --kv-heads 1 --ff 64 --vocab 320 "
+    CHECK_RUN(qeil_in(NULL, "mkmodel --arch qwen2 --layers 1 --dim 32 --heads 2 --kv-heads 1 --ff 64 --vocab 320 "
                         "--ctx 256 --type f32 -o %s",
                   model("plain")),
               0);
     models_ok = !test_failed_;
     /* a name without a kept source, and a vocabulary without room */
-    CHECK_RUN(run(NULL, "mkmodel --arch qwen2 --type f32 --chat-template vicuna -o %s/x.gguf", tmpdir), 2);
+    CHECK_RUN(qeil_in(NULL, "mkmodel --arch qwen2 --type f32 --chat-template vicuna -o %s/x.gguf", tmpdir), 2);
     CHECK_CONTAINS(err_text, "--chat-template: 'vicuna' is not one of llama3|chatml");
-    CHECK_RUN(run(NULL, "mkmodel --arch qwen2 --layers 1 --dim 32 --heads 2 --kv-heads 1 --ff 64 --vocab 302 "
+    CHECK_RUN(qeil_in(NULL, "mkmodel --arch qwen2 --layers 1 --dim 32 --heads 2 --kv-heads 1 --ff 64 --vocab 302 "
                         "--ctx 256 --type f32 --chat-template llama3 -o %s/x.gguf",
                   tmpdir),
               2);
@@ -111,7 +57,7 @@ TEST(generate_uses_the_models_template)
 {
     if (!models_ok) SKIP("no models");
     for (size_t i = 0; i < sizeof k_fams / sizeof k_fams[0]; i++) {
-        CHECK_RUN(run(NULL, "generate -m %s -p hello -n 2 --temp 0 --output json", model(k_fams[i])), 0);
+        CHECK_RUN(qeil_in(NULL, "generate -m %s -p hello -n 2 --temp 0 --output json", model(k_fams[i])), 0);
         cJSON *j = out_text ? cJSON_Parse(out_text) : NULL;
         cJSON *ct = j ? cJSON_GetObjectItem(j, "chat_template") : NULL;
         CHECK(cJSON_IsString(ct) && strcmp(ct->valuestring, k_fams[i]) == 0);
@@ -119,7 +65,7 @@ TEST(generate_uses_the_models_template)
         cJSON_Delete(j);
         CHECK_CONTAINS(err_text, "chat template: ");
         CHECK_CONTAINS(err_text, "(the model's tokenizer.chat_template)");
-        CHECK_RUN(run(NULL, "generate -m %s -p hello -n 2 --temp 0 --output json --no-chat", model(k_fams[i])), 0);
+        CHECK_RUN(qeil_in(NULL, "generate -m %s -p hello -n 2 --temp 0 --output json --no-chat", model(k_fams[i])), 0);
         j = out_text ? cJSON_Parse(out_text) : NULL;
         CHECK(j && cJSON_IsNull(cJSON_GetObjectItem(j, "chat_template")));
         int raw_n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "prompt_tokens"));
@@ -127,7 +73,7 @@ TEST(generate_uses_the_models_template)
         if (!(chat_n > raw_n + 2)) TEST_FAIL_("%s: chat prompt %d tokens, raw %d", k_fams[i], chat_n, raw_n);
     }
     /* a model without a template: the raw prompt, as before */
-    CHECK_RUN(run(NULL, "generate -m %s -p hello -n 2 --temp 0 --output json", model("plain")), 0);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -p hello -n 2 --temp 0 --output json", model("plain")), 0);
     cJSON *j = out_text ? cJSON_Parse(out_text) : NULL;
     CHECK(j && cJSON_IsNull(cJSON_GetObjectItem(j, "chat_template")));
     cJSON_Delete(j);
@@ -137,25 +83,25 @@ TEST(forced_template_and_usage_errors)
 {
     if (!models_ok) SKIP("no models");
     /* forced on a model whose vocabulary lacks its tokens: said so */
-    CHECK_RUN(run(NULL, "generate -m %s -p hi -n 2 --temp 0 --chat-template gemma", model("chatml")), 0);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -p hi -n 2 --temp 0 --chat-template gemma", model("chatml")), 0);
     CHECK_CONTAINS(err_text, "chat template: gemma (--chat-template)");
     CHECK_CONTAINS(err_text, "the vocabulary has no token <start_of_turn>");
-    CHECK_RUN(run(NULL, "generate -m %s -p hi --chat-template vicuna", model("chatml")), 2);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -p hi --chat-template vicuna", model("chatml")), 2);
     CHECK_CONTAINS(err_text, "--chat-template: 'vicuna' is not one of llama3, chatml, granite, lfm2, gemma");
-    CHECK_RUN(run(NULL, "generate -m %s -p hi --chat-template chatml --no-chat", model("chatml")), 2);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -p hi --chat-template chatml --no-chat", model("chatml")), 2);
     CHECK_CONTAINS(err_text, "exclude each other");
-    CHECK_RUN(run(NULL, "generate -m %s -p hi --system S --no-chat", model("chatml")), 2);
-    CHECK_RUN(run(NULL, "generate -m %s -i --output json", model("chatml")), 2);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -p hi --system S --no-chat", model("chatml")), 2);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -i --output json", model("chatml")), 2);
     CHECK_CONTAINS(err_text, "--output json is not for -i");
-    CHECK_RUN(run(NULL, "generate -m %s", model("chatml")), 2);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s", model("chatml")), 2);
     CHECK_CONTAINS(err_text, "-p TEXT is required (or -i)");
     /* no template known: --system and -i cannot be honoured */
-    CHECK_RUN(run(NULL, "generate -m %s -p hi --system S", model("plain")), 2);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -p hi --system S", model("plain")), 2);
     CHECK_CONTAINS(err_text, "--system needs a chat template");
-    CHECK_RUN(run("hi\n", "generate -m %s -i", model("plain")), 2);
+    CHECK_RUN(qeil_in("hi\n", "generate -m %s -i", model("plain")), 2);
     CHECK_CONTAINS(err_text, "-i needs a chat template");
     /* ... unless one is forced */
-    CHECK_RUN(run(NULL, "generate -m %s -p hi -n 2 --system S --chat-template llama3", model("plain")), 0);
+    CHECK_RUN(qeil_in(NULL, "generate -m %s -p hi -n 2 --system S --chat-template llama3", model("plain")), 0);
     CHECK_CONTAINS(err_text, "the vocabulary has no token <|start_header_id|>");
 }
 
@@ -166,7 +112,7 @@ TEST(interactive_over_a_pipe)
 {
     if (!models_ok) SKIP("no models");
     for (size_t i = 0; i < sizeof k_fams / sizeof k_fams[0]; i++) {
-        CHECK_RUN(run("hello\n\nhow are you\n/exit\nnever\n",
+        CHECK_RUN(qeil_in("hello\n\nhow are you\n/exit\nnever\n",
                       "generate -m %s -i -n 6 --seed 3 --system \"Be brief\"", model(k_fams[i])),
                   0);
         CHECK_CONTAINS(err_text, "[turn 1: ");
@@ -182,17 +128,17 @@ TEST(interactive_over_a_pipe)
         if (!strcmp(k_fams[i], "chatml") || !strcmp(k_fams[i], "granite") || !strcmp(k_fams[i], "lfm2"))
             CHECK_CONTAINS(err_text, "[turn 2: KV cache reused for ");
         char *first = out_text ? strdup(out_text) : NULL;
-        CHECK_RUN(run("hello\n\nhow are you\n/exit\nnever\n",
+        CHECK_RUN(qeil_in("hello\n\nhow are you\n/exit\nnever\n",
                       "generate -m %s -i -n 6 --seed 3 --system \"Be brief\"", model(k_fams[i])),
                   0);
         CHECK(first && out_text && strcmp(first, out_text) == 0);
         free(first);
     }
     /* end of input without a newline or /exit ends it too */
-    CHECK_RUN(run("one\ntwo", "generate -m %s -i -n 3 --seed 1", model("chatml")), 0);
+    CHECK_RUN(qeil_in("one\ntwo", "generate -m %s -i -n 3 --seed 1", model("chatml")), 0);
     CHECK_CONTAINS(err_text, "chat: 2 turns");
     /* -p is the first message; empty input then ends */
-    CHECK_RUN(run("", "generate -m %s -i -p first -n 3 --seed 1", model("chatml")), 0);
+    CHECK_RUN(qeil_in("", "generate -m %s -i -p first -n 3 --seed 1", model("chatml")), 0);
     CHECK_CONTAINS(err_text, "chat: 1 turns");
     /* a line over 1 MiB is skipped whole (read in bounded memory), the
      * next one is a message; a NUL byte is dropped */
@@ -201,7 +147,7 @@ TEST(interactive_over_a_pipe)
     if (in) {
         memset(in, 'a', big);
         memcpy(in + big, "\nok\0k\n", 6);
-        /* run() writes input with fputs: the NUL would end it; write it here */
+        /* qeil_in() writes input with fputs: the NUL would end it; write it here */
         char p[4200];
         snprintf(p, sizeof p, "%s/big", tmpdir);
         FILE *f = fopen(p, "wb");
@@ -222,7 +168,7 @@ TEST(interactive_over_a_pipe)
         free(in);
     }
     /* a conversation that outgrows the context fails cleanly */
-    CHECK_RUN(run("a b c d e f g h i j k l m n o p\nq r s t u v w x y z\nmore words here\n",
+    CHECK_RUN(qeil_in("a b c d e f g h i j k l m n o p\nq r s t u v w x y z\nmore words here\n",
                   "generate -m %s -i -n 8 -c 48 --seed 1", model("chatml")),
               1);
     CHECK_CONTAINS(err_text, "does not fit the context of 48 tokens");
@@ -238,7 +184,7 @@ static void oom_sweep(const char *what, const char *input, const char *args)
         char kv[32];
         snprintf(kv, sizeof kv, "%d", k);
         setenv("QEIL_TEST_ALLOC_FAIL", kv, 1);
-        int rc = run(input, "%s", args);
+        int rc = qeil_in(input, "%s", args);
         unsetenv("QEIL_TEST_ALLOC_FAIL");
         if (rc == 0) {
             done = 1;
@@ -265,22 +211,12 @@ TEST(chat_fails_cleanly_out_of_memory)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
-    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
-        return 1;
-    }
+    if (cli_harness_init(argv[0]) != 0) return 1;
     RUN(mkmodel_writes_instruct_models);
     RUN(generate_uses_the_models_template);
     RUN(forced_template_and_usage_errors);
     RUN(interactive_over_a_pipe);
     RUN(chat_fails_cleanly_out_of_memory);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("  (could not remove %s)\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("chat_cli");
 }

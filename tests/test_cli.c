@@ -13,40 +13,10 @@
 #include "qeil/gguf.h"
 #include "test.h"
 
-static char qeil_bin[4096], run_sh[4200];
-static char tmpdir[] = "/tmp/qeil-cli-XXXXXX";
-static char *out_text, *err_text;
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-cli-XXXXXX"
+#include "cli_harness.h"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run `qeil ARGS`; returns the exit code; out_text/err_text hold the output. */
-static int qeil(const char *args)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
+static char run_sh[4200];
 
 TEST(help_and_usage_errors)
 {
@@ -363,25 +333,6 @@ static int write_tiny_gguf_named(const char *path, const char *name)
 static int write_tiny_gguf(const char *path)
 {
     return write_tiny_gguf_named(path, "tiny-cli-test");
-}
-
-/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
- * what a JSON parser other than cJSON demands of the document. */
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!n) return 0;
-        for (size_t k = 1; k < n; k++)
-            if ((p[k] & 0xC0) != 0x80) return 0;
-        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
-        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
-        p += n;
-    }
-    return 1;
 }
 
 /* A GGUF whose general.name holds a byte that is not UTF-8 (0xFF), an
@@ -947,19 +898,108 @@ TEST(library_warnings_reach_stderr)
     CHECK_EQ_INT(count_of(err_text, "no-such-platform"), 1);
 }
 
+/* The option tables (cli/opt.c): --name=VALUE and --name VALUE alike, a
+ * flag takes no value, a missing value, a repeatable option's limit, an
+ * argument that is no option, --help anywhere. */
+TEST(option_table_parser)
+{
+    CHECK_EQ_INT(qeil("plan --samples=0"), 2);
+    CHECK_CONTAINS(err_text, "--samples: 0 is out of range (allowed 1..256)");
+    CHECK_EQ_INT(qeil("plan --method=magic"), 2);
+    CHECK_CONTAINS(err_text, "--method: 'magic' is not one of pgsam|greedy|standard|exhaustive|random");
+    CHECK_EQ_INT(qeil("plan --force=1"), 2);
+    CHECK_CONTAINS(err_text, "unknown option '--force=1'");
+    CHECK_EQ_INT(qeil("plan --seed"), 2);
+    CHECK_CONTAINS(err_text, "option --seed needs a value");
+    CHECK_EQ_INT(qeil("plan extra"), 2);
+    CHECK_CONTAINS(err_text, "unexpected argument 'extra'");
+    CHECK_EQ_INT(qeil("plan --iters 200 --bogus --help"), 2); /* left to right */
+    CHECK_CONTAINS(err_text, "unknown option '--bogus'");
+    CHECK_EQ_INT(qeil("plan --iters 200 --help --bogus"), 0);
+    CHECK_CONTAINS(out_text, "usage: qeil plan");
+    /* the same plan from either spelling */
+    CHECK_EQ_INT(qeil("plan --output=csv --method=greedy --samples=2 --seed=7"), 0);
+    char *a = out_text ? strdup(out_text) : NULL;
+    CHECK_EQ_INT(qeil("plan --output csv --method greedy --samples 2 --seed 7"), 0);
+    CHECK_EQ_STR(a, out_text);
+    CHECK(a && strlen(a) > 100);
+    free(a);
+    /* --fail: repeatable, QEIL_MAX_UNITS (8) at most */
+    char args[512] = "plan";
+    for (int k = 0; k < 9; k++) strcat(args, " --fail x");
+    CHECK_EQ_INT(qeil(args), 2);
+    CHECK_CONTAINS(err_text, "--fail: at most 8 units");
+    /* a float option with an open end (thermal-sim --minutes (0, 1440]) */
+    CHECK_EQ_INT(qeil("thermal-sim --minutes=0"), 2);
+    CHECK_CONTAINS(err_text, "--minutes: 0 is out of range (allowed (0, 1440])");
+}
+
+/* docs/cli.md lists every option each command's --help (generated from
+ * its option table) lists, in that command's section. */
+static void check_doc_section(const char *doc, const char *cmd)
+{
+    char head[64], a[128];
+    snprintf(head, sizeof head, "\n## qeil %s\n", cmd);
+    const char *sec = doc ? strstr(doc, head) : NULL;
+    CHECK(sec != NULL);
+    if (!sec) return;
+    sec += strlen(head);
+    const char *end = strstr(sec, "\n## ");
+    size_t len = end ? (size_t)(end - sec) : strlen(sec);
+    snprintf(a, sizeof a, "%s --help", cmd);
+    CHECK_EQ_INT(qeil(a), 0);
+    for (const char *l = out_text; l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) : strlen(l);
+        /* "  -m, --model FILE  ..." or "  --seed S  ..." */
+        if (n > 3 && l[0] == ' ' && l[1] == ' ' && l[2] == '-') {
+            char opt[64], alias[8] = "";
+            const char *p = l + 2;
+            if (p[1] != '-' && p[2] == ',') {
+                snprintf(alias, sizeof alias, "%.2s", p);
+                p += 4;
+            }
+            size_t k = strcspn(p, " \n");
+            snprintf(opt, sizeof opt, "%.*s", (int)(k < 63 ? k : 63), p);
+            int found = 0;
+            for (int pass = 0; pass < 2 && !found; pass++) {
+                const char *name = pass ? alias : opt;
+                size_t nl2 = strlen(name);
+                for (const char *q = sec; nl2 && q < sec + len && !found; q++) {
+                    q = strstr(q, name);
+                    if (!q || q >= sec + len) break;
+                    char after = q[nl2], before = q > sec ? q[-1] : ' ';
+                    found = !(after == '-' || (after >= 'a' && after <= 'z')) && before != '-' &&
+                            !(before >= 'a' && before <= 'z');
+                }
+            }
+            if (!found && strcmp(opt, "--help") != 0)
+                TEST_FAIL_("docs/cli.md, section 'qeil %s', does not mention %s\n", cmd, opt);
+        }
+        l = nl ? nl + 1 : NULL;
+    }
+}
+
+TEST(docs_list_every_option)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%.4080s/../../docs/cli.md", test_dir);
+    char *doc = slurp(path);
+    if (!doc) doc = slurp("docs/cli.md");
+    CHECK(doc != NULL);
+    static const char *cmds[] = {"plan",    "platforms",  "models", "probe",   "sensors",
+                                 "devices", "generate",   "perplexity", "bench", "mkmodel",
+                                 "eval",    "serve",      "calibrate",  "thermal-sim"};
+    for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++) check_doc_section(doc, cmds[k]);
+    free(doc);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    /* build/tests/test_cli -> build/qeil */
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
+    if (cli_harness_init(argv[0]) != 0) return 1;
     /* build/tests/test_cli -> tests/run.sh */
-    snprintf(run_sh, sizeof run_sh, "%s/../../tests/run.sh", self);
-    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
-        return 1;
-    }
+    snprintf(run_sh, sizeof run_sh, "%.4080s/../../tests/run.sh", test_dir);
     RUN(help_and_usage_errors);
     RUN(float_options_are_strict);
     RUN(runner_fails_when_it_ran_nothing);
@@ -986,10 +1026,8 @@ int main(int argc, char **argv)
     RUN(probe_without_vulkan);
     RUN(probe_json_and_vk0_plan);
     RUN(library_warnings_reach_stderr);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    RUN(option_table_parser);
+    RUN(docs_list_every_option);
+    cli_harness_done();
     return test_summary("cli");
 }

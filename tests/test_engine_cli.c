@@ -19,66 +19,11 @@
 #include "qeil/engine.h"
 #include "test.h"
 
-static char qeil_bin[4096];
-static char tmpdir[] = "/tmp/qeil-ecli-XXXXXX";
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-ecli-XXXXXX"
+#include "cli_harness.h"
+
 static char model_llama[4200], model_gpt2[4200];
 static char wiki_raw[4200]; /* tests/data/wikitext/wiki.test.raw */
-static char *out_text, *err_text;
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
-    if (s) s[got] = '\0';
-    if (len) *len = got;
-    fclose(f);
-    return s;
-}
-
-/* Run `qeil ARGS`; returns the exit code; out_text/err_text hold the output. */
-static int qeil(const char *args)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p, NULL);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p, NULL);
-    /* a sanitizer report exits 1 too: never let it pass as a clean failure */
-    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
-        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
-
-/* qeil with printf-style arguments */
-static int qeilf(const char *fmt, ...) QEIL_PRINTF(1, 2);
-static int qeilf(const char *fmt, ...)
-{
-    char a[6000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(a, sizeof a, fmt, ap);
-    va_end(ap);
-    return qeil(a);
-}
-
-/* On failure, show what the command said. */
-#define CHECK_RUN(rc, want)                                                              \
-    do {                                                                                 \
-        int r_ = (rc);                                                                   \
-        CHECK_EQ_INT(r_, want);                                                          \
-        if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)");     \
-    } while (0)
 
 TEST(help_for_each_command)
 {
@@ -367,24 +312,6 @@ TEST(generate_json_contract)
     cJSON_Delete(j);
 }
 
-/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF). */
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!n) return 0;
-        for (size_t k = 1; k < n; k++)
-            if ((p[k] & 0xC0) != 0x80) return 0;
-        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
-        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
-        p += n;
-    }
-    return 1;
-}
-
 /* A model path that is not UTF-8 (0xFE, ESC) goes into every JSON output:
  * the document stays valid UTF-8 (U+FFFD), the ESC escaped by JSON; the
  * table shows the ESC as text. */
@@ -476,7 +403,7 @@ TEST(perplexity_windows_as_llama_cpp)
     char txt[4300];
     snprintf(txt, sizeof txt, "%s/text.txt", tmpdir);
     CHECK_EQ_INT(write_text(txt), 0);
-    char *text = slurp(txt, NULL);
+    char *text = slurp_len(txt, NULL);
     qeil_ctx *ctx = qeil_ctx_create(NULL);
     qeil_engine_params ep = qeil_engine_default_params();
     ep.n_threads = 1;
@@ -626,7 +553,7 @@ TEST(perplexity_wikitext_sample_by_hand)
 {
     if (!model_llama[0] || !model_gpt2[0]) SKIP("no tiny models");
     size_t n = 0;
-    char *text = slurp(wiki_raw, &n);
+    char *text = slurp_len(wiki_raw, &n);
     if (!text) SKIP("no tests/data/wikitext/wiki.test.raw");
     CHECK(strstr(text, " = Harrow Bridge = \n") && strstr(text, " @-@ ")); /* the layout */
     ppl_by_hand(model_llama, text);
@@ -853,7 +780,7 @@ TEST(corrupt_models_fail_cleanly)
 {
     if (!model_llama[0]) SKIP("no tiny model");
     size_t n = 0;
-    char *bytes = slurp(model_llama, &n);
+    char *bytes = slurp_len(model_llama, &n);
     CHECK(bytes != NULL && n > 64);
     if (!bytes || n <= 64) {
         free(bytes);
@@ -947,17 +874,10 @@ TEST(commands_fail_cleanly_out_of_memory)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    /* build/tests/test_engine_cli -> build/qeil */
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
-    snprintf(wiki_raw, sizeof wiki_raw, "%s/../../tests/data/wikitext/wiki.test.raw", self);
+    if (cli_harness_init(argv[0]) != 0) return 1;
+    snprintf(wiki_raw, sizeof wiki_raw, "%.4080s/../../tests/data/wikitext/wiki.test.raw", test_dir);
     if (access(wiki_raw, R_OK) != 0)
         snprintf(wiki_raw, sizeof wiki_raw, "tests/data/wikitext/wiki.test.raw");
-    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
-        return 1;
-    }
     RUN(help_for_each_command);
     RUN(usage_errors_name_option_and_range);
     RUN(mkmodel_writes_tiny_models);
@@ -977,10 +897,6 @@ int main(int argc, char **argv)
     RUN(bench_json_has_the_fields);
     RUN(corrupt_models_fail_cleanly);
     RUN(commands_fail_cleanly_out_of_memory);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("engine_cli");
 }

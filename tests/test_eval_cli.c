@@ -18,52 +18,13 @@
 #include "qeil/device.h"
 #include "test.h"
 
-static char qeil_bin[4200];
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-eval-XXXXXX"
+#include "cli_harness.h"
+
 static char tasks[4300];
-static char tmpdir[] = "/tmp/qeil-eval-XXXXXX";
 static char model[4200];
 static char demo_model[4300], demo_tasks[4300];
 static char data_dir[4300]; /* tests/data/eval */
-static char *out_text, *err_text;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
-    if (s) s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run `qeil ARGS` (printf-style); returns the exit code; out_text/err_text
- * hold the output. A sanitizer report fails the current test. */
-static int qeilf(const char *fmt, ...) QEIL_PRINTF(1, 2);
-static int qeilf(const char *fmt, ...)
-{
-    char args[6000], cmd[12288];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
-        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
 
 static int write_file(const char *name, const char *text, char *path, size_t cap)
 {
@@ -266,25 +227,6 @@ TEST(eval_json_contract)
     CHECK_CONTAINS(out_text, "[modeled");
     CHECK_CONTAINS(out_text, "[measured");
     CHECK_CONTAINS(err_text, "problem 2/2  accuracy");
-}
-
-/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
- * what a JSON parser other than cJSON demands of the document. */
-static int utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned c = *p;
-        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-        if (!n) return 0;
-        for (size_t k = 1; k < n; k++)
-            if ((p[k] & 0xC0) != 0x80) return 0;
-        if (n == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
-        if (n == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90))) return 0;
-        p += n;
-    }
-    return 1;
 }
 
 /* A task id and question holding a byte that is not UTF-8 (0xFF) and an
@@ -1039,19 +981,18 @@ TEST(calibrate_cli)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096], dir[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    snprintf(dir, sizeof dir, "%s", dirname(self));
-    /* build/tests/test_eval_cli -> build/qeil; the repository root above */
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dir);
+    if (cli_harness_init(argv[0]) != 0) return 1;
+    /* build/tests/test_eval_cli: the repository root is two levels above */
+    const char *dir = test_dir;
     snprintf(tasks, sizeof tasks, "%s/../../tests/data/eval/tiny.jsonl", dir);
     if (access(tasks, R_OK) != 0) snprintf(tasks, sizeof tasks, "tests/data/eval/tiny.jsonl");
     snprintf(data_dir, sizeof data_dir, "%s", tasks);
     *strrchr(data_dir, '/') = '\0';
     snprintf(demo_model, sizeof demo_model, "%s/../../models/qeil-demo.gguf", dir);
     snprintf(demo_tasks, sizeof demo_tasks, "%s/../../data/tasks/arith.jsonl", dir);
-    if (access(qeil_bin, X_OK) != 0 || access(tasks, R_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s, no %s, or no temp dir\n", qeil_bin, tasks);
+    if (access(tasks, R_OK) != 0) {
+        printf("FAIL setup: no %s\n", tasks);
+        cli_harness_done();
         return 1;
     }
     RUN(help);
@@ -1073,10 +1014,6 @@ int main(int argc, char **argv)
     RUN(measured_energy_beside_modeled);
     RUN(unit_metrics_in_json);
     RUN(calibrate_cli);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("eval_cli");
 }

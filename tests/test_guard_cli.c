@@ -14,39 +14,9 @@
 
 #include "test.h"
 
-static char qeil_bin[2048];
-static char tmpdir[] = "/tmp/qeil-guard-cli-XXXXXX";
-static char *out_text, *err_text;
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-guard-cli-XXXXXX"
+#include "cli_harness.h"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = n > 0 ? fread(s, 1, (size_t)n, f) : 0;
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-static int qeil(const char *args)
-{
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
 
 static double num(const cJSON *o, const char *k)
 {
@@ -182,25 +152,12 @@ TEST(generate_and_eval_report_the_guard)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[1024], cwd[1024] = ".";
-    snprintf(self, sizeof self, "%s", argv[0]);
-    const char *dir = dirname(self);
-    if (dir[0] != '/' && !getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
-    const char *pre = dir[0] == '/' ? "" : cwd, *sep = dir[0] == '/' ? "" : "/";
-    snprintf(qeil_bin, sizeof qeil_bin, "%s%s%s/../qeil", pre, sep, dir);
-    if (!mkdtemp(tmpdir)) {
-        printf("FAIL setup: mkdtemp\n");
-        return 1;
-    }
+    if (cli_harness_init(argv[0]) != 0) return 1;
     RUN(help_and_usage_errors);
     RUN(jetson_orin_nano_15w_pair);
     RUN(jetson_agx_orin_pair);
     RUN(table);
     RUN(generate_and_eval_report_the_guard);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("  cannot remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("guard-cli");
 }

@@ -15,56 +15,10 @@
 #include "qeil/qeil.h"
 #include "test.h"
 
-static char qeil_bin[4096];
-static char tmpdir[] = "/tmp/qeil-reccli-XXXXXX";
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-reccli-XXXXXX"
+#include "cli_harness.h"
+
 static char model[4200], tasks[4200];
-static char *out_text, *err_text;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
-    if (s) s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run `ENV qeil ARGS` (env may be ""); returns the exit code. */
-static int qeil_env(const char *env, const char *fmt, ...) QEIL_PRINTF(2, 3);
-static int qeil_env(const char *env, const char *fmt, ...)
-{
-    char args[6000], cmd[12000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s %s >%s/out 2>%s/err </dev/null", env, qeil_bin, args, tmpdir,
-             tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
-        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
-
-#define CHECK_RUN(rc, want)                                                          \
-    do {                                                                             \
-        int r_ = (rc);                                                               \
-        CHECK_EQ_INT(r_, want);                                                      \
-        if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)"); \
-    } while (0)
 
 #define SPLIT "--placement emb..b0:cpu,b1..head:cpu1"
 
@@ -239,13 +193,7 @@ TEST(eval_recovers_through_the_planner)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
-    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
-        return 1;
-    }
+    if (cli_harness_init(argv[0]) != 0) return 1;
     snprintf(model, sizeof model, "%s/tiny.gguf", tmpdir);
     snprintf(tasks, sizeof tasks, "%s/tasks.jsonl", tmpdir);
     FILE *f = fopen(tasks, "w");
@@ -262,10 +210,6 @@ int main(int argc, char **argv)
     RUN(last_unit_failing_is_a_clear_error);
     RUN(eval_recovers_with_the_same_answers);
     RUN(eval_recovers_through_the_planner);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("recover_cli");
 }
