@@ -52,6 +52,11 @@ static void usage(FILE *f)
             "  --select M              cascade|majority|esc|adaptive|first (default cascade)\n"
             "  --platform P            catalog name or profile JSON (default %s)\n"
             "  --plan M                pgsam|greedy|standard (default pgsam: the knee plan)\n"
+            "                          prices; or FILE|auto: run a plan's prefill and decode\n"
+            "                          maps on this machine (FILE from `qeil plan --output\n"
+            "                          json` on --platform FILE, a profile of this machine;\n"
+            "                          auto: PGSAM's knee plan on --platform, or on a quick\n"
+            "                          probe when none is given); not with --placement\n"
             "  --max-latency S         pgsam: the lowest-energy plan within S seconds on the\n"
             "                          planning workload instead of the knee (1e-9..1e9)\n"
             "  --compare               standard (standard plan, majority of K), v1 (greedy\n"
@@ -112,6 +117,9 @@ typedef struct {
 
 typedef struct {
     const char *model, *tasks, *platform, *sensors_root, *shots_file, *placement;
+    const char *exec_plan; /* --plan FILE|auto: the plan run (its maps become the placement) */
+    int platform_given;
+    char plan_src[512];
     uint32_t samples, limit, batch, max_tokens, shots;
     qeil_tasks_format format;
     int threads, compare, json, select_given, plan_given, verbose;
@@ -173,6 +181,7 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
         } else if (OPT("--platform", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->platform = v;
+            o->platform_given = 1;
         } else if (OPT("--samples", "-k")) {
             if (m < 0 || cli_u64(CMD, "--samples", v, 1, QEIL_MAX_SAMPLES, &u)) return CLI_USAGE;
             o->samples = (uint32_t)u;
@@ -217,8 +226,8 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             if (strcmp(v, "pgsam") == 0) o->plan = QEIL_METHOD_PGSAM;
             else if (strcmp(v, "greedy") == 0) o->plan = QEIL_METHOD_GREEDY;
             else if (strcmp(v, "standard") == 0) o->plan = QEIL_METHOD_STANDARD;
-            else return cli_usage_error(CMD, "--plan: '%s' is not one of pgsam|greedy|standard", v);
-            o->plan_given = 1;
+            else o->exec_plan = v; /* FILE or auto: checked when the model is known */
+            if (!o->exec_plan) o->plan_given = 1;
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
             o->sensors_root = v;
@@ -585,6 +594,8 @@ static int write_svg(qeil_ctx *ctx, const char *path, const eval_opts *o, const 
 /* the thermal guard over all problems (cli/guard_report.c) */
 static cli_guard_acc guard_acc;
 
+static const qeil_runtime *g_rt; /* for print_json's placement and transfers */
+
 static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                        int n_cf, const qeil_tasks *t, uint32_t n, double mean_prompt)
 {
@@ -597,6 +608,16 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddStringToObject(j, "tasks", o->tasks);
     cJSON_AddStringToObject(j, "platform", pf->name);
     cJSON_AddStringToObject(j, "format", qeil_tasks_format_name(o->format_read));
+    if (g_rt) {
+        const uint32_t nu = qeil_runtime_n_units(g_rt);
+        uint8_t mp[QEIL_MAX_WUNITS], mdc[QEIL_MAX_WUNITS];
+        const int ok = qeil_runtime_placements(g_rt, mp, mdc, nu) == QEIL_OK;
+        cli_placement_json(j, o->placement, o->exec_plan ? o->plan_src : NULL, ok ? mp : NULL,
+                           ok ? mdc : NULL, nu);
+        qeil_engine_transfers xs;
+        qeil_runtime_transfer_stats(g_rt, &xs);
+        cli_transfers_json(j, &xs);
+    }
     cJSON_AddStringToObject(j, "prompt_format",
                             o->shots ? SHOT_FORMAT QEIL_TASK_PROMPT_PREFIX "<question>"
                                            QEIL_TASK_PROMPT_SUFFIX
@@ -1014,6 +1035,18 @@ int cmd_eval(int argc, char **argv)
     rp.select = o.tune;
     rp.meter.root = o.sensors_root;
     rp.replan = o.replan;
+    static char plan_spec[2048];
+    if (o.exec_plan) {
+        if (o.placement) {
+            rc = cli_usage_error(CMD, "--plan and --placement exclude each other");
+            goto out;
+        }
+        if ((rc = cli_plan_spec(CMD, ctx, o.exec_plan, o.platform_given ? o.platform : NULL, o.model,
+                                plan_spec, sizeof plan_spec, o.plan_src, sizeof o.plan_src)) != CLI_OK)
+            goto out;
+        o.placement = plan_spec;
+        fprintf(stderr, "qeil eval: placement %s (%s)\n", plan_spec, o.plan_src);
+    }
     rp.placement = o.placement;
     qeil_fault fault;
     int fault_set = 0;
@@ -1025,6 +1058,7 @@ int cmd_eval(int argc, char **argv)
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    g_rt = rt;
     const qeil_model_desc *md = qeil_runtime_model(rt);
     const uint32_t n_ctx = qeil_runtime_n_ctx(rt);
 

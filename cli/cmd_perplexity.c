@@ -39,7 +39,11 @@ static void usage(FILE *f)
             "  -c, --ctx-size N     window length in tokens (default 512; %u..%u)\n"
             "  -t, --threads N      worker threads (default 0 = all online CPUs)\n"
             "  --placement SPEC     where the work units run, e.g. all:vk0 or\n"
-            "                       emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)\n"
+            "                       emb..b7:cpu,b8..head:vk0 or prefill=SPEC;decode=SPEC\n"
+            "                       (default all:cpu; qeil devices)\n"
+            "  --plan FILE|auto     run a plan's maps (docs/cli.md \"Running a plan\"); not\n"
+            "                       with --placement\n"
+            "  --platform FILE      the profile --plan FILE|auto runs on (`qeil probe -o`)\n"
             "  --output FMT         table|json (default table)\n"
             "  -h, --help           this help\n\n"
             "example:\n"
@@ -167,7 +171,7 @@ static double nll_of(const float *row, uint32_t n_vocab, int32_t target)
 
 int cmd_perplexity(int argc, char **argv)
 {
-    const char *model = NULL, *file = NULL, *placement = NULL;
+    const char *model = NULL, *file = NULL, *placement = NULL, *plan = NULL, *platform = NULL;
     uint64_t ctx_len = 512, threads = 0;
     cli_output out_fmt = CLI_OUT_TABLE;
     for (int i = 1; i < argc; i++) {
@@ -192,6 +196,12 @@ int cmd_perplexity(int argc, char **argv)
         } else if (OPT("--placement", NULL)) {
             if (m < 0) return CLI_USAGE;
             placement = v;
+        } else if (OPT("--plan", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            plan = v;
+        } else if (OPT("--platform", NULL)) {
+            if (m < 0) return CLI_USAGE;
+            platform = v;
         } else if (OPT("--output", NULL)) {
             if (m < 0 || cli_parse_output(CMD, v, "table|json", &out_fmt)) return CLI_USAGE;
         } else {
@@ -201,6 +211,8 @@ int cmd_perplexity(int argc, char **argv)
     }
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
     if (!file) return cli_usage_error(CMD, "-f TEXT_FILE is required");
+    if (plan && placement) return cli_usage_error(CMD, "--plan and --placement exclude each other");
+    if (platform && !plan) return cli_usage_error(CMD, "--platform is for --plan FILE|auto");
 
     int rc = CLI_FAIL;
     qeil_ctx *ctx = cli_ctx_create();
@@ -215,6 +227,14 @@ int cmd_perplexity(int argc, char **argv)
 
     /* the size check comes before the model is loaded or anything read */
     if (stream_open(&ts, file)) goto out;
+    static char plan_spec[2048], plan_src[512];
+    if (plan) {
+        if ((rc = cli_plan_spec(CMD, ctx, plan, platform, model, plan_spec, sizeof plan_spec,
+                                plan_src, sizeof plan_src)) != CLI_OK)
+            goto out;
+        placement = plan_spec;
+        rc = CLI_FAIL;
+    }
 
     const uint32_t C = (uint32_t)ctx_len;
     qeil_engine_params ep = qeil_engine_default_params();
@@ -341,6 +361,12 @@ int cmd_perplexity(int argc, char **argv)
         cJSON_AddNumberToObject(j, "ppl_se", ppl_se);
         cJSON_AddNumberToObject(j, "time_s", t_total);
         cJSON_AddNumberToObject(j, "tok_per_s", t_total > 0 ? (double)(n_win * C) / t_total : 0);
+        {
+            const uint32_t nu = qeil_model_n_units(qeil_engine_desc(e));
+            uint8_t mp[QEIL_MAX_WUNITS], md[QEIL_MAX_WUNITS];
+            const int ok = qeil_engine_get_placements(e, mp, md, nu) == QEIL_OK;
+            cli_placement_json(j, placement, plan ? plan_src : NULL, ok ? mp : NULL, ok ? md : NULL, nu);
+        }
         cJSON *a = cJSON_AddArrayToObject(j, "window_ppl");
         for (size_t w = 0; w < n_win; w++) cJSON_AddItemToArray(a, cJSON_CreateNumber(win_ppl[w]));
         if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
