@@ -74,12 +74,15 @@ QEIL_API uint32_t qeil_engine_n_ctx(const qeil_engine *e);
 /* Append n tokens to sequence seq (positions seq_len..seq_len+n-1) and run
  * the forward pass. logits: n_vocab floats for the last token, or n × n_vocab
  * when all_logits (perplexity); may be NULL. QEIL_ERR_RANGE when the context
- * would overflow (message names n_ctx) or a token id is out of range. */
+ * would overflow (message names n_ctx) or a token id is out of range.
+ * n >= 2 runs the prefill placement, n = 1 the decode placement
+ * (qeil_engine_set_placements). */
 QEIL_API qeil_status qeil_engine_eval(qeil_engine *e, uint32_t seq, const int32_t *tokens, uint32_t n,
                                       float *logits, int all_logits);
 
 /* One decode step for m sequences at once (one token each): weights are
- * read once for the whole batch. logits: m × n_vocab. */
+ * read once for the whole batch. logits: m × n_vocab. Runs the decode
+ * placement. */
 QEIL_API qeil_status qeil_engine_eval_batch(qeil_engine *e, const uint32_t *seqs, const int32_t *tokens,
                                             uint32_t m, float *logits);
 

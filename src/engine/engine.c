@@ -1677,9 +1677,7 @@ qeil_status qeil_engine_set_fault(qeil_engine *e, const qeil_fault *f)
                                  (int)f->kind);
         if (f->kind != QEIL_FAULT_NONE && f->op == 0)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "fault: op 0 (allowed 1.., 1 = the first op)");
-        int used = 0;
-        for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == f->device;
-        if (!used || e->inst[f->device].failed)
+        if (!inst_used(e, f->device) || e->inst[f->device].failed)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
                                  "fault: device %s runs no unit of the placement", k_device_names[f->device]);
     }
