@@ -226,7 +226,13 @@ static int parse_args(int argc, char **argv, eval_opts *o, int *done)
             if (strcmp(v, "pgsam") == 0) o->plan = QEIL_METHOD_PGSAM;
             else if (strcmp(v, "greedy") == 0) o->plan = QEIL_METHOD_GREEDY;
             else if (strcmp(v, "standard") == 0) o->plan = QEIL_METHOD_STANDARD;
-            else o->exec_plan = v; /* FILE or auto: checked when the model is known */
+            else if (strcmp(v, "auto") == 0 || access(v, R_OK) == 0)
+                o->exec_plan = v; /* FILE or auto: checked when the model is known */
+            else
+                return cli_usage_error(CMD,
+                                       "--plan: '%s' is not one of pgsam|greedy|standard (the plan "
+                                       "that prices), auto, or a readable plan file",
+                                       v);
             if (!o->exec_plan) o->plan_given = 1;
         } else if (OPT("--sensors-root", NULL)) {
             if (m < 0) return CLI_USAGE;
@@ -614,9 +620,11 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
         const int ok = qeil_runtime_placements(g_rt, mp, mdc, nu) == QEIL_OK;
         cli_placement_json(j, o->placement, o->exec_plan ? o->plan_src : NULL, ok ? mp : NULL,
                            ok ? mdc : NULL, nu);
+        /* wall-clock seconds: only when asked for a placement (the
+         * default output stays the same for the same seed) */
         qeil_engine_transfers xs;
         qeil_runtime_transfer_stats(g_rt, &xs);
-        cli_transfers_json(j, &xs);
+        if (o->placement) cli_transfers_json(j, &xs);
     }
     cJSON_AddStringToObject(j, "prompt_format",
                             o->shots ? SHOT_FORMAT QEIL_TASK_PROMPT_PREFIX "<question>"
