@@ -60,6 +60,30 @@ int cli_placement(const char *cmd, qeil_ctx *ctx, struct qeil_engine *e, const c
  * reports that). */
 int cli_placement_check(const char *cmd, qeil_ctx *ctx, const char *model, const char *spec);
 
+/* Plans as placements (cli/plan_exec.c, docs/cli.md "Running a plan"):
+ *   cli_plan_read: the plan of a `qeil plan --output json` file (its
+ *     recommended front plan, or one plan object) on platform pf for a model
+ *     of n_units work units; prints the error and returns -1 on failure.
+ *   cli_plan_spec: --plan FILE|auto for MODEL into a placement spec
+ *     ("prefill=SPEC;decode=SPEC", or one SPEC when the phases agree) and a
+ *     line saying where it came from. FILE's platform: --platform
+ *     (`platform`, may be NULL), else its name in the catalog (whose units
+ *     stand for no local device: refused naming the unit). auto: PGSAM's
+ *     knee plan on `platform`, or on a quick in-process probe (said on
+ *     stderr). Prints errors; returns CLI_OK, CLI_USAGE or CLI_FAIL.
+ *   cli_placement_json / cli_transfers_json / cli_transfers_text: the
+ *     "placement" object (each phase's map, the spec, its source) and the
+ *     engine's "transfers" (qeil_engine_transfer_stats). */
+struct cJSON;
+int cli_plan_read(const char *cmd, const char *path, const qeil_platform *pf, uint32_t n_units,
+                  qeil_assignment *a);
+int cli_plan_spec(const char *cmd, qeil_ctx *ctx, const char *plan, const char *platform,
+                  const char *model, char *spec, size_t cap, char *source, size_t scap);
+void cli_placement_json(struct cJSON *parent, const char *spec, const char *source,
+                        const uint8_t *pf, const uint8_t *dc, uint32_t n_units);
+void cli_transfers_json(struct cJSON *parent, const qeil_engine_transfers *x);
+void cli_transfers_text(FILE *f, const qeil_engine_transfers *x);
+
 /* Faults and recovery (cli/recover.c): QEIL_FAULT=DEVICE:KIND:N from the
  * environment (unset or empty: *set = 0; malformed: a usage error naming
  * it, CLI_USAGE); a request's recoveries as the JSON array "recoveries" of

@@ -26,7 +26,7 @@
 #define LIVE_TIME_S 0.2               /* per stream and measurement */
 
 typedef struct {
-    const char *model, *profile, *sensors_root, *placement;
+    const char *model, *profile, *sensors_root, *placement, *plan;
     uint64_t n_prompt, n_gen, threads, reps;
     double bw_GBps;
     int live;
@@ -65,8 +65,15 @@ static const cli_optdef bench_table[] = {
     {CLI_STR("--placement", NULL, "SPEC",
              "where the work units run, e.g. all:vk0 or\n"
              "emb..b7:cpu,b8..head:vk0 (default all:cpu; devices:\n"
-             "qeil devices; the roofline stays the CPU's)",
+             "qeil devices; the roofline stays the CPU's), or per\n"
+             "phase prefill=SPEC;decode=SPEC",
              T, placement)},
+    {CLI_STR("--plan", NULL, "FILE|auto",
+             "run a plan's prefill and decode maps (its platform:\n"
+             "--profile; auto without --profile plans on a quick\n"
+             "probe); not with --placement. Transfers between devices\n"
+             "are reported (docs/cli.md \"Running a plan\")",
+             T, plan)},
     {CLI_OUTPUT("table|json (default table)", T, out_fmt, "table|json")},
 };
 #undef T
@@ -203,12 +210,13 @@ int cmd_bench(int argc, char **argv)
     int prc = cli_opt_parse(&bench_cmd, argc, argv, &o);
     if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
     const char *model = o.model, *profile = o.profile, *sensors_root = o.sensors_root;
-    const char *placement = o.placement;
+    const char *placement = o.placement, *plan = o.plan;
     const uint64_t n_prompt = o.n_prompt, n_gen = o.n_gen, threads = o.threads, reps = o.reps;
     const double bw_GBps = o.bw_GBps;
     const int live = o.live;
     const cli_output out_fmt = o.out_fmt;
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
+    if (plan && placement) return cli_usage_error(CMD, "--plan and --placement exclude each other");
     /* the meter's threads are pinned, one per CPU this process may use */
     const int n_cpu = qeil_probe_cpu_count();
     if (live && threads > (uint64_t)n_cpu)
@@ -249,10 +257,18 @@ int cmd_bench(int argc, char **argv)
                              N, P + N, md.ctx_max);
         goto out;
     }
+    static char plan_spec[2048], plan_src[512];
+    if (plan) { /* the plan's platform: --profile (or its catalog name) */
+        if ((rc = cli_plan_spec(CMD, ctx, plan, profile, model, plan_spec, sizeof plan_spec, plan_src,
+                                sizeof plan_src)) != CLI_OK)
+            goto out;
+        placement = plan_spec;
+        rc = CLI_FAIL;
+    }
     if (placement) { /* checked before the probe runs */
-        uint8_t place[QEIL_MAX_WUNITS];
-        if (qeil_placement_parse(ctx, placement, md.n_layers, place, qeil_model_n_units(&md)) !=
-            QEIL_OK) {
+        uint8_t place[QEIL_MAX_WUNITS], place_dc[QEIL_MAX_WUNITS];
+        if (qeil_placement_parse_phases(ctx, placement, md.n_layers, place, place_dc,
+                                        qeil_model_n_units(&md)) != QEIL_OK) {
             rc = cli_usage_error(CMD, "--placement '%s': %s", placement, qeil_ctx_errmsg(ctx));
             goto out;
         }
@@ -343,6 +359,7 @@ int cmd_bench(int argc, char **argv)
         cli_fail(CMD, "sensors: %s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    qeil_engine_transfer_stats_reset(e); /* the measured repetitions' only */
     for (uint32_t r = 0; r < R; r++) {
         qeil_engine_seq_reset(e, 0);
         qeil_sense_cpu_meter_start(em);
@@ -458,6 +475,16 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddStringToObject(mj, "weight_type", wtype ? wtype : "?");
         cJSON_AddNumberToObject(mj, "weight_B", qeil_model_weight_bytes(&md));
         cJSON_AddNumberToObject(j, "threads", (double)threads);
+        {
+            uint8_t mp[QEIL_MAX_WUNITS], mdc[QEIL_MAX_WUNITS];
+            const int ok = qeil_engine_get_placements(e, mp, mdc, n_units) == QEIL_OK;
+            cli_placement_json(j, placement, plan ? plan_src : NULL, ok ? mp : NULL,
+                               ok ? mdc : NULL, n_units);
+            qeil_engine_transfers xs;
+            qeil_engine_transfer_stats(e, &xs);
+            cli_transfers_json(j, &xs);
+            cJSON_AddNumberToObject(cJSON_GetObjectItem(j, "transfers"), "repetitions", R);
+        }
         cJSON_AddNumberToObject(j, "n_prompt", P);
         cJSON_AddNumberToObject(j, "n_gen", N);
         cJSON_AddNumberToObject(j, "repetitions", R);
@@ -554,6 +581,17 @@ int cmd_bench(int argc, char **argv)
                1e3 * smp_m, 1e3 * smp_sd, n_vocab, 100 * smp_m * dc_m);
         printf("by unit  %31s  embedding %.3f, blocks %.3f, output layer %.3f ms/token\n", "",
                1e3 * unit_s[0], 1e3 * unit_s[1], 1e3 * unit_s[2]);
+        if (placement) {
+            uint8_t mp[QEIL_MAX_WUNITS], mdc[QEIL_MAX_WUNITS];
+            char sp_s[1024];
+            if (qeil_engine_get_placements(e, mp, mdc, n_units) == QEIL_OK &&
+                qeil_placement_format(mp, mdc, n_units, sp_s, sizeof sp_s) == QEIL_OK)
+                printf("placement  %s (%s)\n", sp_s, plan ? plan_src : "--placement");
+            qeil_engine_transfers xs;
+            qeil_engine_transfer_stats(e, &xs);
+            printf("(transfers over %u repetitions)\n", R);
+            cli_transfers_text(stdout, &xs);
+        }
         if (live)
             printf("decode live %28s  read %.2f GB/s: ratio %.2f +/- %.2f; triad %.2f GB/s: ratio "
                    "%.2f +/- %.2f (each repetition against its own streams)\n",

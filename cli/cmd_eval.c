@@ -41,6 +41,9 @@ typedef struct {
 
 typedef struct {
     const char *model, *tasks, *platform, *sensors_root, *shots_file, *placement;
+    const char *exec_plan; /* --plan FILE|auto: the plan run (its maps become the placement) */
+    int platform_given;
+    char plan_src[512];
     uint32_t samples, limit, batch, max_tokens, shots;
     qeil_tasks_format format;
     int threads, compare, json, select_given, plan_given, verbose;
@@ -84,6 +87,24 @@ static int parse_select(const char *cmd, const char *opt, const char *v, void *o
     return st == QEIL_OK ? 0 : CLI_USAGE;
 }
 
+/* --plan: the method of the plan that prices (pgsam|greedy|standard), or a
+ * plan to run, FILE|auto (checked when the model is known). */
+static int parse_plan(const char *cmd, const char *opt, const char *v, void *vo)
+{
+    eval_opts *o = vo;
+    if (strcmp(v, "pgsam") == 0) o->plan = QEIL_METHOD_PGSAM;
+    else if (strcmp(v, "greedy") == 0) o->plan = QEIL_METHOD_GREEDY;
+    else if (strcmp(v, "standard") == 0) o->plan = QEIL_METHOD_STANDARD;
+    else if (strcmp(v, "auto") == 0 || access(v, R_OK) == 0) o->exec_plan = v;
+    else
+        return cli_usage_error(cmd,
+                               "%s: '%s' is not one of pgsam|greedy|standard (the plan that "
+                               "prices), auto, or a readable plan file",
+                               opt, v);
+    if (!o->exec_plan) o->plan_given = 1;
+    return 0;
+}
+
 /* The limits in the help are the #defines and QEIL_* maxima above. */
 #define T eval_opts
 static const cli_optdef eval_table[] = {
@@ -109,11 +130,16 @@ static const cli_optdef eval_table[] = {
     {CLI_FN("--select", NULL, "M", "cascade|majority|esc|adaptive|first (default cascade)",
             parse_select)},
     {CLI_STR("--platform", NULL, "P",
-             "catalog name or profile JSON (default " QEIL_DEFAULT_PLATFORM ")", T, platform)},
-    /* the names in qeil_plan_method's order */
-    {CLI_ENUM("--plan", NULL, "M", "pgsam|greedy|standard (default pgsam: the knee plan)", T,
-              plan, "pgsam|greedy|standard"),
-     .given = CLI_GIVEN(T, plan_given)},
+             "catalog name or profile JSON (default " QEIL_DEFAULT_PLATFORM ")", T, platform),
+     .given = CLI_GIVEN(T, platform_given)},
+    {CLI_FN("--plan", NULL, "M",
+            "pgsam|greedy|standard (default pgsam: the knee plan)\n"
+            "prices; or FILE|auto: run a plan's prefill and decode\n"
+            "maps on this machine (FILE from `qeil plan --output\n"
+            "json` on --platform FILE, a profile of this machine;\n"
+            "auto: PGSAM's knee plan on --platform, or on a quick\n"
+            "probe when none is given); not with --placement",
+            parse_plan)},
     {CLI_F64("--max-latency", NULL, "S",
              "pgsam: the lowest-energy plan within S seconds on the\n"
              "planning workload instead of the knee (1e-9..1e9)",
@@ -587,6 +613,8 @@ static int write_svg(qeil_ctx *ctx, const char *path, const eval_opts *o, const 
 /* the thermal guard over all problems (cli/guard_report.c) */
 static cli_guard_acc guard_acc;
 
+static const qeil_runtime *g_rt; /* for print_json's placement and transfers */
+
 static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *pf, config *cf,
                        int n_cf, const qeil_tasks *t, uint32_t n, double mean_prompt)
 {
@@ -599,6 +627,18 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
     cJSON_AddStringToObject(j, "tasks", o->tasks);
     cJSON_AddStringToObject(j, "platform", pf->name);
     cJSON_AddStringToObject(j, "format", qeil_tasks_format_name(o->format_read));
+    if (g_rt) {
+        const uint32_t nu = qeil_runtime_n_units(g_rt);
+        uint8_t mp[QEIL_MAX_WUNITS], mdc[QEIL_MAX_WUNITS];
+        const int ok = qeil_runtime_placements(g_rt, mp, mdc, nu) == QEIL_OK;
+        cli_placement_json(j, o->placement, o->exec_plan ? o->plan_src : NULL, ok ? mp : NULL,
+                           ok ? mdc : NULL, nu);
+        /* wall-clock seconds: only when asked for a placement (the
+         * default output stays the same for the same seed) */
+        qeil_engine_transfers xs;
+        qeil_runtime_transfer_stats(g_rt, &xs);
+        if (o->placement) cli_transfers_json(j, &xs);
+    }
     cJSON_AddStringToObject(j, "prompt_format",
                             o->shots ? SHOT_FORMAT QEIL_TASK_PROMPT_PREFIX "<question>"
                                            QEIL_TASK_PROMPT_SUFFIX
@@ -1050,6 +1090,18 @@ int cmd_eval(int argc, char **argv)
     rp.select = o.tune;
     rp.meter.root = o.sensors_root;
     rp.replan = o.replan;
+    static char plan_spec[2048];
+    if (o.exec_plan) {
+        if (o.placement) {
+            rc = cli_usage_error(CMD, "--plan and --placement exclude each other");
+            goto out;
+        }
+        if ((rc = cli_plan_spec(CMD, ctx, o.exec_plan, o.platform_given ? o.platform : NULL, o.model,
+                                plan_spec, sizeof plan_spec, o.plan_src, sizeof o.plan_src)) != CLI_OK)
+            goto out;
+        o.placement = plan_spec;
+        fprintf(stderr, "qeil eval: placement %s (%s)\n", plan_spec, o.plan_src);
+    }
     rp.placement = o.placement;
     qeil_fault fault;
     int fault_set = 0;
@@ -1061,6 +1113,7 @@ int cmd_eval(int argc, char **argv)
         cli_fail(CMD, "%s", qeil_ctx_errmsg(ctx));
         goto out;
     }
+    g_rt = rt;
     const qeil_model_desc *md = qeil_runtime_model(rt);
     const uint32_t n_ctx = qeil_runtime_n_ctx(rt);
 

@@ -24,7 +24,7 @@
 
 
 typedef struct {
-    const char *model, *prompt, *sensors_root, *system, *placement;
+    const char *model, *prompt, *sensors_root, *system, *placement, *plan, *platform;
     uint32_t n_predict, n_ctx;
     int threads, no_bos, json, seed_given, interactive, no_chat;
     qeil_chat_template chat; /* --chat-template; UNKNOWN: the model's */
@@ -93,8 +93,17 @@ static const cli_optdef gen_table[] = {
              "read energy sensors under DIR instead of / (fixture trees)", T, sensors_root)},
     {CLI_STR("--placement", NULL, "SPEC",
              "where the work units run, e.g. all:vk0 or\n"
-             "emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)",
+             "emb..b7:cpu,b8..head:vk0, or per phase\n"
+             "prefill=all:vk0;decode=all:cpu (default all:cpu; qeil devices)",
              T, placement)},
+    {CLI_STR("--plan", NULL, "FILE|auto",
+             "run a plan's prefill and decode maps: FILE from\n"
+             "`qeil plan --output json` on a profile of this machine,\n"
+             "auto = PGSAM's knee plan on --platform (default: a quick\n"
+             "probe of this machine); not with --placement",
+             T, plan)},
+    {CLI_STR("--platform", NULL, "FILE",
+             "the profile --plan FILE|auto runs on (`qeil probe -o`)", T, platform)},
     {CLI_ENUM("--output", NULL, "FMT",
               "text|json (default text; json prints one object at the\nend)", T, json,
               "text|json")},
@@ -129,6 +138,9 @@ static int parse_args(int argc, char **argv, gen_opts *o, int *done)
     if (rc != CLI_OK) return rc == CLI_OPT_HELP ? CLI_OK : rc;
     if (!o->model) return cli_usage_error(CMD, "-m FILE is required");
     if (!o->prompt && !o->interactive) return cli_usage_error(CMD, "-p TEXT is required (or -i)");
+    if (o->plan && o->placement)
+        return cli_usage_error(CMD, "--plan and --placement exclude each other");
+    if (o->platform && !o->plan) return cli_usage_error(CMD, "--platform is for --plan FILE|auto");
     if (o->no_chat && o->chat != QEIL_CHAT_UNKNOWN)
         return cli_usage_error(CMD, "--no-chat and --chat-template exclude each other");
     if (o->no_chat && o->system) return cli_usage_error(CMD, "--system needs a chat template (not --no-chat)");
@@ -485,6 +497,13 @@ int cmd_generate(int argc, char **argv)
     rp.samples = 1;
     rp.batch = 0;
     rp.meter.root = o.sensors_root;
+    static char plan_spec[2048], plan_src[512];
+    if (o.plan) {
+        if ((rc = cli_plan_spec(CMD, ctx, o.plan, o.platform, o.model, plan_spec, sizeof plan_spec,
+                                plan_src, sizeof plan_src)) != CLI_OK)
+            goto out;
+        o.placement = plan_spec;
+    }
     rp.placement = o.placement;
     qeil_fault fault;
     int fault_set = 0;
@@ -602,6 +621,17 @@ int cmd_generate(int argc, char **argv)
                   g.decode_meas.t_s, n_gen, mprov, mcov);
     if (mprov) fprintf(stderr, "energy meter: %s covers %s\n", mprov, mcov);
     cli_recoveries_text(stderr, "", rec, n_rec);
+    const uint32_t nu = qeil_runtime_n_units(rt);
+    uint8_t map_pf[QEIL_MAX_WUNITS], map_dc[QEIL_MAX_WUNITS];
+    qeil_engine_transfers xs;
+    qeil_runtime_transfer_stats(rt, &xs);
+    const int have_maps = qeil_runtime_placements(rt, map_pf, map_dc, nu) == QEIL_OK;
+    if (o.placement && have_maps) {
+        char mp_s[1024];
+        if (qeil_placement_format(map_pf, map_dc, nu, mp_s, sizeof mp_s) == QEIL_OK)
+            fprintf(stderr, "placement: %s (%s)\n", mp_s, o.plan ? plan_src : "--placement");
+        cli_transfers_text(stderr, &xs);
+    }
     cli_guard_acc guard;
     cli_guard_acc_init(&guard);
     cli_guard_acc_add(&guard, rt, -1);
@@ -643,6 +673,9 @@ int cmd_generate(int argc, char **argv)
         cli_meas_json(me, "decode", g.decode_meas.valid, g.decode_meas.energy_J,
                       g.decode_meas.t_s, n_gen, mprov, mcov);
         cli_recoveries_json(j, rec, n_rec);
+        cli_placement_json(j, o.placement, o.plan ? plan_src : NULL, have_maps ? map_pf : NULL,
+                           have_maps ? map_dc : NULL, nu);
+        cli_transfers_json(j, &xs);
         cJSON *pa = cJSON_AddObjectToObject(j, "params");
         cJSON_AddNumberToObject(pa, "n_predict", o.n_predict);
         cJSON_AddNumberToObject(pa, "n_ctx", n_ctx);

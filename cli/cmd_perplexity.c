@@ -24,7 +24,7 @@
 #define LOGITS_BUDGET_B (256u << 20)
 
 typedef struct {
-    const char *model, *file, *placement;
+    const char *model, *file, *placement, *plan, *platform;
     uint64_t ctx_len, threads;
     cli_output out_fmt;
 } ppl_opts;
@@ -39,8 +39,15 @@ static const cli_optdef ppl_table[] = {
              0, QEIL_ENGINE_MAX_THREADS)},
     {CLI_STR("--placement", NULL, "SPEC",
              "where the work units run, e.g. all:vk0 or\n"
-             "emb..b7:cpu,b8..head:vk0 (default all:cpu; qeil devices)",
+             "emb..b7:cpu,b8..head:vk0 or prefill=SPEC;decode=SPEC\n"
+             "(default all:cpu; qeil devices)",
              T, placement)},
+    {CLI_STR("--plan", NULL, "FILE|auto",
+             "run a plan's maps (docs/cli.md \"Running a plan\"); not\n"
+             "with --placement",
+             T, plan)},
+    {CLI_STR("--platform", NULL, "FILE",
+             "the profile --plan FILE|auto runs on (`qeil probe -o`)", T, platform)},
     {CLI_OUTPUT("table|json (default table)", T, out_fmt, "table|json")},
 };
 #undef T
@@ -185,11 +192,14 @@ int cmd_perplexity(int argc, char **argv)
     ppl_opts o = {.ctx_len = 512, .out_fmt = CLI_OUT_TABLE};
     int prc = cli_opt_parse(&ppl_cmd, argc, argv, &o);
     if (prc != CLI_OK) return prc == CLI_OPT_HELP ? CLI_OK : prc;
-    const char *model = o.model, *file = o.file, *placement = o.placement;
+    const char *model = o.model, *file = o.file, *placement = o.placement, *plan = o.plan;
+    const char *platform = o.platform;
     const uint64_t ctx_len = o.ctx_len, threads = o.threads;
     const cli_output out_fmt = o.out_fmt;
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
     if (!file) return cli_usage_error(CMD, "-f TEXT_FILE is required");
+    if (plan && placement) return cli_usage_error(CMD, "--plan and --placement exclude each other");
+    if (platform && !plan) return cli_usage_error(CMD, "--platform is for --plan FILE|auto");
 
     int rc = CLI_FAIL;
     qeil_ctx *ctx = cli_ctx_create();
@@ -204,6 +214,14 @@ int cmd_perplexity(int argc, char **argv)
 
     /* the size check comes before the model is loaded or anything read */
     if (stream_open(&ts, file)) goto out;
+    static char plan_spec[2048], plan_src[512];
+    if (plan) {
+        if ((rc = cli_plan_spec(CMD, ctx, plan, platform, model, plan_spec, sizeof plan_spec,
+                                plan_src, sizeof plan_src)) != CLI_OK)
+            goto out;
+        placement = plan_spec;
+        rc = CLI_FAIL;
+    }
 
     const uint32_t C = (uint32_t)ctx_len;
     qeil_engine_params ep = qeil_engine_default_params();
@@ -330,6 +348,12 @@ int cmd_perplexity(int argc, char **argv)
         cJSON_AddNumberToObject(j, "ppl_se", ppl_se);
         cJSON_AddNumberToObject(j, "time_s", t_total);
         cJSON_AddNumberToObject(j, "tok_per_s", t_total > 0 ? (double)(n_win * C) / t_total : 0);
+        {
+            const uint32_t nu = qeil_model_n_units(qeil_engine_desc(e));
+            uint8_t mp[QEIL_MAX_WUNITS], md[QEIL_MAX_WUNITS];
+            const int ok = qeil_engine_get_placements(e, mp, md, nu) == QEIL_OK;
+            cli_placement_json(j, placement, plan ? plan_src : NULL, ok ? mp : NULL, ok ? md : NULL, nu);
+        }
         cJSON *a = cJSON_AddArrayToObject(j, "window_ppl");
         for (size_t w = 0; w < n_win; w++) cJSON_AddItemToArray(a, cJSON_CreateNumber(win_ppl[w]));
         if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);

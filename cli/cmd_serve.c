@@ -140,110 +140,6 @@ void serve_device_map(const qeil_platform *pf, uint32_t n_units, const uint8_t *
     }
 }
 
-/* --plan FILE: a plan `qeil plan --output json` wrote — the document's
- * recommended front plan (front[recommended]), or one plan object of it
- * (with "units", "devices", "batch"). Its platform must be the server's
- * and its work units the model's; devices are matched by name, DVFS
- * points by frequency. Prints the error and returns -1 on failure. */
-static int plan_from_file(const char *path, const qeil_platform *pf, uint32_t n_units,
-                          qeil_assignment *a)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_fail(CMD, "--plan: cannot open '%s' (want auto|pgsam|greedy|standard or a "
-                      "`qeil plan --output json` file)",
-                 path);
-        return -1;
-    }
-    char *buf = malloc(1u << 22);
-    size_t n = buf ? fread(buf, 1, (1u << 22) - 1, f) : 0;
-    int big = buf && n == (1u << 22) - 1 && fgetc(f) != EOF;
-    fclose(f);
-    if (!buf || big) {
-        free(buf);
-        cli_fail(CMD, "--plan: %s: %s", path, buf ? "over 4 MiB" : "out of memory");
-        return -1;
-    }
-    buf[n] = '\0';
-    cJSON *doc = cJSON_ParseWithLength(buf, n);
-    free(buf);
-    const cJSON *p = doc, *front = cJSON_GetObjectItemCaseSensitive(doc, "front");
-    const cJSON *rec = cJSON_GetObjectItemCaseSensitive(doc, "recommended");
-    const cJSON *pfn = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(doc, "platform"), "name");
-    int rc = -1;
-    if (!doc) {
-        cli_fail(CMD, "--plan: %s is not JSON", path);
-        goto out;
-    }
-    if (cJSON_IsString(pfn) && strcmp(pfn->valuestring, pf->name) != 0) {
-        cli_fail(CMD, "--plan: %s was made for platform '%s'; the server prices on '%s' "
-                      "(give --platform %s)",
-                 path, pfn->valuestring, pf->name, pfn->valuestring);
-        goto out;
-    }
-    if (cJSON_IsArray(front) && cJSON_IsNumber(rec)) p = cJSON_GetArrayItem(front, rec->valueint);
-    const cJSON *units = cJSON_GetObjectItemCaseSensitive(p, "units");
-    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(p, "devices");
-    const cJSON *batch = cJSON_GetObjectItemCaseSensitive(p, "batch");
-    if (!cJSON_IsArray(units) || !cJSON_IsArray(devs) || !cJSON_IsNumber(batch)) {
-        cli_fail(CMD, "--plan: %s: no plan (want the JSON of `qeil plan --output json`: "
-                      "front[recommended] with units, devices, batch)",
-                 path);
-        goto out;
-    }
-    if ((uint32_t)cJSON_GetArraySize(units) != n_units) {
-        cli_fail(CMD, "--plan: %s: %d work units, the model has %u (plan it with -m MODEL)",
-                 path, cJSON_GetArraySize(units), n_units);
-        goto out;
-    }
-    memset(a, 0, sizeof *a);
-    for (int d = 0; d < pf->n_units; d++) a->dvfs[d] = (uint8_t)pf->units[d].dvfs_nominal;
-    for (uint32_t w = 0; w < n_units; w++) {
-        const cJSON *u = cJSON_GetArrayItem(units, (int)w);
-        for (int ph = 0; ph < 2; ph++) {
-            const cJSON *dn = cJSON_GetObjectItemCaseSensitive(u, ph ? "decode_device"
-                                                                     : "prefill_device");
-            int found = -1;
-            for (int d = 0; cJSON_IsString(dn) && d < pf->n_units; d++)
-                if (strcmp(pf->units[d].name, dn->valuestring) == 0) found = d;
-            if (found < 0) {
-                cli_fail(CMD, "--plan: %s: units[%u].%s: not a unit of platform '%s'", path, w,
-                         ph ? "decode_device" : "prefill_device", pf->name);
-                goto out;
-            }
-            (ph ? a->dc_unit : a->pf_unit)[w] = (uint8_t)found;
-        }
-    }
-    const cJSON *dv;
-    cJSON_ArrayForEach(dv, devs) {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(dv, "name");
-        const cJSON *fq = cJSON_GetObjectItemCaseSensitive(dv, "freq_Hz");
-        for (int d = 0; cJSON_IsString(nm) && cJSON_IsNumber(fq) && d < pf->n_units; d++) {
-            if (strcmp(pf->units[d].name, nm->valuestring) != 0) continue;
-            int k = 0;
-            while (k < pf->units[d].n_dvfs && fabs(pf->units[d].dvfs[k].freq_Hz - fq->valuedouble) > 0.5)
-                k++;
-            if (k == pf->units[d].n_dvfs) {
-                cli_fail(CMD, "--plan: %s: device '%s' at %.0f Hz: no such DVFS point", path,
-                         nm->valuestring, fq->valuedouble);
-                goto out;
-            }
-            a->dvfs[d] = (uint8_t)k;
-        }
-    }
-    if (batch->valuedouble < 1 || batch->valuedouble > 65535 ||
-        batch->valuedouble != (double)(int)batch->valuedouble) {
-        cli_fail(CMD, "--plan: %s: batch %g (allowed 1..65535)", path, batch->valuedouble);
-        goto out;
-    }
-    a->batch = (uint16_t)batch->valuedouble;
-    rc = 0;
-out:
-    cJSON_Delete(doc);
-    return rc;
-}
-
 int cmd_serve(int argc, char **argv)
 {
     serve_opts o;
@@ -365,7 +261,7 @@ int cmd_serve(int argc, char **argv)
             s.load_planned[o.parallel] = 1;
         }
     } else {
-        if (plan_from_file(o.plan, &s.pf, nu, &s.plan) != 0) goto out;
+        if (cli_plan_read(CMD, o.plan, &s.pf, nu, &s.plan) != 0) goto out;
         s.plan_name = o.plan;
         qeil_eval ev;
         if (serve_price(&s, s.ctx, 8, 8, 1, 0, &ev) != 0) {

@@ -74,12 +74,15 @@ QEIL_API uint32_t qeil_engine_n_ctx(const qeil_engine *e);
 /* Append n tokens to sequence seq (positions seq_len..seq_len+n-1) and run
  * the forward pass. logits: n_vocab floats for the last token, or n × n_vocab
  * when all_logits (perplexity); may be NULL. QEIL_ERR_RANGE when the context
- * would overflow (message names n_ctx) or a token id is out of range. */
+ * would overflow (message names n_ctx) or a token id is out of range.
+ * n >= 2 runs the prefill placement, n = 1 the decode placement
+ * (qeil_engine_set_placements). */
 QEIL_API qeil_status qeil_engine_eval(qeil_engine *e, uint32_t seq, const int32_t *tokens, uint32_t n,
                                       float *logits, int all_logits);
 
 /* One decode step for m sequences at once (one token each): weights are
- * read once for the whole batch. logits: m × n_vocab. */
+ * read once for the whole batch. logits: m × n_vocab. Runs the decode
+ * placement. */
 QEIL_API qeil_status qeil_engine_eval_batch(qeil_engine *e, const uint32_t *seqs, const int32_t *tokens,
                                             uint32_t m, float *logits);
 
@@ -104,8 +107,48 @@ QEIL_API size_t qeil_engine_n_backends(void);
 QEIL_API const char *qeil_engine_backend_name(size_t id);
 
 /* Run work unit u (0 = embedding, 1..n_layers = blocks, n_layers+1 = head)
- * on backend id backend[u]. Default: all on "cpu". */
+ * on backend id backend[u], in both phases (qeil_engine_set_placements
+ * with the same map twice). Default: all on "cpu". */
 QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, uint32_t n_units);
+
+/* Separate prefill and decode placements (docs/engine.md "Prefill and
+ * decode placements"). A call of qeil_engine_eval with n >= 2 tokens runs
+ * the prefill map; one with n = 1 and qeil_engine_eval_batch run the
+ * decode map. A unit whose two maps differ has its weights prepared on
+ * both devices, and its block's KV (or LFM2 conv state) on both: the
+ * copy of the phase that runs is complete; at a phase switch the rows
+ * written since the last switch move to the other copy (counted in
+ * qeil_engine_transfer_stats: kv_B, kv_s), so the KV a decode reads lives
+ * where the decode runs. Activations are copied between devices at unit
+ * boundaries. Checks and errors: set_placement's, for each map (nothing
+ * changes when a map is refused before anything moves; when a device
+ * cannot take a unit of the other phase, the engine keeps running the
+ * current phase's map for both phases and returns the error). Recovery
+ * (qeil_engine_recover) leaves one map for both phases. */
+QEIL_API qeil_status qeil_engine_set_placements(qeil_engine *e, const uint8_t *prefill,
+                                                const uint8_t *decode, uint32_t n_units);
+/* Both maps (either may be NULL); n_units must be the model's. */
+QEIL_API qeil_status qeil_engine_get_placements(const qeil_engine *e, uint8_t *prefill,
+                                                uint8_t *decode, uint32_t n_units);
+
+#define QEIL_ENGINE_MAX_DEVICES 8
+/* Transfers between devices and time per device, per phase ([0] prefill,
+ * [1] decode), since open or the last reset. */
+typedef struct {
+    uint64_t rows[2];       /* token rows evaluated */
+    uint64_t act_B[2];      /* activation bytes copied at unit boundaries (each
+                               boundary where the next unit runs on another device:
+                               n_rows x d_model floats) */
+    uint64_t act_n[2];      /* such boundary copies */
+    double act_s[2];        /* wall-clock seconds of those copies */
+    uint64_t kv_B;          /* KV / conv-state bytes moved at phase switches */
+    double kv_s;            /* their seconds (copies and the devices' syncs) */
+    uint64_t n_switch;      /* phase switches while the two maps differ */
+    double dev_s[2][QEIL_ENGINE_MAX_DEVICES]; /* seconds of the units on each
+                               device (qeil_engine_device_name's ids) */
+} qeil_engine_transfers;
+QEIL_API void qeil_engine_transfer_stats(const qeil_engine *e, qeil_engine_transfers *out);
+QEIL_API void qeil_engine_transfer_stats_reset(qeil_engine *e);
 
 /* Parse a placement for a model of n_layers blocks into backend[n_units]
  * (n_units = n_layers + 2) for qeil_engine_set_placement, e.g. "all:vk0"
@@ -120,6 +163,21 @@ QEIL_API qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *ba
  * exists and takes the model's types is set_placement's to say. */
 QEIL_API qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
                                  uint8_t *backend, uint32_t n_units);
+
+/* A placement with separate phases: "prefill=SPEC;decode=SPEC" (either
+ * order, each once; SPEC as qeil_placement_parse) into prefill[] and
+ * decode[]; a plain SPEC sets both. Errors: qeil_placement_parse's, each
+ * message naming the phase, and QEIL_ERR_FORMAT for a malformed phase
+ * form (an unknown or repeated phase name, a missing one, an empty SPEC). */
+QEIL_API qeil_status qeil_placement_parse_phases(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
+                                                 uint8_t *prefill, uint8_t *decode, uint32_t n_units);
+/* The spec of a placement, the inverse of the parsers: ranges of equal
+ * device ("emb..b3:cpu,b4..head:vk0", or "all:vk0"), or
+ * "prefill=SPEC;decode=SPEC" when decode is non-NULL and differs from
+ * prefill. n_layers = n_units - 2. QEIL_ERR_RANGE when cap is too small
+ * (buf then holds ""), QEIL_ERR_INVALID for an unknown backend id. */
+QEIL_API qeil_status qeil_placement_format(const uint8_t *prefill, const uint8_t *decode,
+                                           uint32_t n_units, char *buf, size_t cap);
 
 /* The local device names a placement uses: "cpu", "vk0" (the vulkan
  * backend), "cpu1" (the cpu backend as a second CPU unit), then one
@@ -152,8 +210,8 @@ QEIL_API int qeil_engine_device_cpus(size_t id, char *buf, size_t n);
  * thread may not run on, QEIL_ERR_INVALID: a name or CPU given twice). */
 QEIL_API qeil_status qeil_engine_cpu_clusters(qeil_ctx *ctx, char *source, size_t n);
 
-/* The current placement: backend[u] for u < n_units (n_units must be the
- * model's). */
+/* The placement of the phase that ran last (prefill until the first
+ * decode call): backend[u] for u < n_units (n_units must be the model's). */
 QEIL_API qeil_status qeil_engine_get_placement(const qeil_engine *e, uint8_t *backend,
                                                uint32_t n_units);
 

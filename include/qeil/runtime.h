@@ -266,8 +266,10 @@ typedef struct {
     void (*guard_hook)(void *user); /* called right before each guard reading (tests
                                        change a fixture's files with it); NULL = none */
     void *guard_hook_user;
-    const char *placement;          /* where the engine's work units run, e.g. "all:vk0" or
-                                       "emb..b7:cpu,b8..head:vk0" (qeil_placement_parse);
+    const char *placement;          /* where the engine's work units run, e.g. "all:vk0",
+                                       "emb..b7:cpu,b8..head:vk0" (both phases) or
+                                       "prefill=all:vk0;decode=all:cpu"
+                                       (qeil_placement_parse_phases; docs/runtime.md);
                                        read at create only; NULL = all on cpu; default NULL */
     /* recovery from a failed unit (docs/runtime.md "Recovery from a failed unit") */
     const qeil_fault *fault;        /* a fault to inject (tests; the CLI's QEIL_FAULT), armed
@@ -435,6 +437,15 @@ QEIL_API qeil_status qeil_runtime_select(qeil_runtime *rt, uint32_t config, qeil
  * n_layers+1 = head) since the current request began (every sample drawn
  * for it so far); n_units values (at most qeil_runtime_n_units) into t_s. */
 QEIL_API void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_units);
+
+/* Transfers between devices since create (qeil_engine_transfer_stats:
+ * activations at unit boundaries per phase, KV moved at phase switches,
+ * seconds per device per phase), and the placement each phase runs
+ * (qeil_engine_get_placements; after a recovery both are the recovered
+ * one). */
+QEIL_API void qeil_runtime_transfer_stats(const qeil_runtime *rt, qeil_engine_transfers *out);
+QEIL_API qeil_status qeil_runtime_placements(const qeil_runtime *rt, uint8_t *prefill,
+                                             uint8_t *decode, uint32_t n_units);
 
 /* The CPU meter's provenance ("rapl-package", ...; NULL: no sensor or
  * sensors off) and what it covers or why there is none (never NULL);

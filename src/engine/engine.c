@@ -30,7 +30,8 @@
 #define ENGINE_MAX_BATCH QEIL_MATMUL_MAX_VEC   /* rows per matmul call */
 #define ENGINE_LOGIT_SCRATCH_B (16u << 20)     /* logits buffer: ~16 MiB of rows */
 #define UNIT_MAX_TENSORS 24
-#define ENGINE_MAX_BACKENDS 8
+#define ENGINE_MAX_BACKENDS QEIL_ENGINE_MAX_DEVICES
+#define ALT_NONE 0xFFu
 
 static const qeil_backend *const k_backends[] = {&qeil_backend_cpu, &qeil_backend_vulkan,
                                                   &qeil_backend_cpu1};
@@ -135,6 +136,20 @@ struct qeil_engine {
     int tied; /* the head multiplies by token_embd.weight (no output.weight) */
 
     double unit_t[QEIL_MAX_WUNITS];
+
+    /* prefill and decode maps (qeil_engine_set_placements); `place` is
+     * the map of `phase`. A unit whose maps differ (alt_dev[u] != ALT_NONE)
+     * has the other phase's weights and KV ready on alt_dev[u]; a phase
+     * switch swaps them with the active ones after moving the KV rows
+     * written since the last switch (rows 0..sync_len[seq] are equal in
+     * both copies; the active copy always holds them all). */
+    uint8_t place_pf[QEIL_MAX_WUNITS], place_dc[QEIL_MAX_WUNITS];
+    int phase;
+    uint8_t alt_dev[QEIL_MAX_WUNITS];
+    qeil_bweight (*alt_w)[UNIT_MAX_TENSORS]; /* [n_units] */
+    qeil_bkv *alt_kv;                        /* [n_layers] */
+    uint32_t *sync_len;                      /* [n_seq] */
+    qeil_engine_transfers xs;
 
     /* reliability */
     double watchdog_s;      /* sync bound per row of a step */
@@ -845,20 +860,25 @@ static void move_buf(qeil_engine *e, bk_inst *from, const float *src, bk_inst *t
     }
 }
 
-/* Move units to new backends (ids already validated). All new resources are
- * made first; on failure nothing changes. */
-/* Destroy the instances no unit of the current placement uses (a failed
- * one stays, unused, for qeil_engine_readmit). */
-static void drop_unused_insts(qeil_engine *e)
+/* 1 when instance id runs a unit in either phase. */
+static int inst_used(const qeil_engine *e, uint32_t id)
 {
-    for (uint32_t id = 0; id < N_BACKENDS; id++) {
-        if (e->inst[id].failed) continue;
-        int used = 0;
-        for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == id;
-        if (!used) inst_destroy(&e->inst[id]);
-    }
+    for (uint32_t u = 0; u < e->n_units; u++)
+        if (e->place[u] == id || e->alt_dev[u] == id) return 1;
+    return 0;
 }
 
+/* Drop instances no unit uses any more in either phase (a failed one
+ * stays, unused, for qeil_engine_readmit). */
+static void drop_unused(qeil_engine *e)
+{
+    for (uint32_t id = 0; id < N_BACKENDS; id++)
+        if (!e->inst[id].failed && !inst_used(e, id)) inst_destroy(&e->inst[id]);
+}
+
+/* Move units to new backends (ids already validated). All new resources are
+ * made first; on failure nothing changes (and nothing of it stays on a
+ * device). */
 static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
 {
     const uint32_t nu = e->n_units;
@@ -866,7 +886,7 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
     for (uint32_t u = 0; u < nu && st == QEIL_OK; u++)
         if (want[u] != e->place[u]) st = inst_create(e, want[u]);
     if (st != QEIL_OK) {
-        drop_unused_insts(e); /* nothing of a placement that failed stays on a device */
+        drop_unused(e); /* nothing of a placement that failed stays on a device */
         return st;
     }
 
@@ -899,7 +919,7 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
         }
         qeil_free(e->ctx, nw);
         qeil_free(e->ctx, nkv);
-        drop_unused_insts(e);
+        drop_unused(e);
         return st;
     }
 
@@ -929,8 +949,29 @@ static qeil_status apply_placement(qeil_engine *e, const uint8_t *want)
     }
     qeil_free(e->ctx, nw);
     qeil_free(e->ctx, nkv);
-    drop_unused_insts(e);
+    drop_unused(e);
     return QEIL_OK;
+}
+
+/* Release the other phase's weights and KV (the active copy holds every
+ * committed row): one map, the current one, for both phases. */
+static void release_alt(qeil_engine *e)
+{
+    if (!e->alt_w || !e->alt_kv) return;
+    for (uint32_t u = 0; u < e->n_units; u++) {
+        if (e->alt_dev[u] == ALT_NONE) continue;
+        bk_inst *I = &e->inst[e->alt_dev[u]];
+        if (I->be) {
+            for (uint32_t j = 0; j < e->bind[u].n; j++)
+                if (e->alt_w[u][j].data) I->be->weight_release(I->st, &e->alt_w[u][j]);
+            if (u >= 1 && u <= e->hp.n_layers) kv_release(I, &e->alt_kv[u - 1]);
+        }
+        memset(e->alt_w[u], 0, sizeof e->alt_w[u]);
+        e->alt_dev[u] = ALT_NONE;
+    }
+    memcpy(e->place_pf, e->place, e->n_units);
+    memcpy(e->place_dc, e->place, e->n_units);
+    drop_unused(e);
 }
 
 /* Initial placement: everything on backend 0. */
@@ -959,6 +1000,7 @@ void qeil_engine_free(qeil_engine *e)
     if (!e) return;
     qeil_ctx *ctx = e->ctx;
     if (e->bind) {
+        release_alt(e);
         for (uint32_t u = 0; u < e->n_units; u++) {
             bk_inst *I = &e->inst[e->place[u]];
             if (!I->be) continue;
@@ -981,6 +1023,9 @@ void qeil_engine_free(qeil_engine *e)
     qeil_free(ctx, e->tok_ids);
     qeil_free(ctx, e->pos_ids);
     qeil_free(ctx, e->stage);
+    qeil_free(ctx, e->alt_w);
+    qeil_free(ctx, e->alt_kv);
+    qeil_free(ctx, e->sync_len);
     qeil_free_big(ctx, e->kv_host);
     qeil_free_big(ctx, e->conv_stage);
     qeil_free(ctx, e);
@@ -1000,6 +1045,7 @@ qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_
     qeil_engine *e = qeil_calloc(ctx, 1, sizeof *e);
     if (!e) return qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "engine: out of memory");
     e->ctx = ctx;
+    memset(e->alt_dev, ALT_NONE, sizeof e->alt_dev);
     e->n_threads = params.n_threads ? params.n_threads : online_cpus();
     e->watchdog_s = params.watchdog_s;
 
@@ -1015,8 +1061,11 @@ qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_
     e->tok_ids = qeil_calloc(ctx, e->hp.n_batch, sizeof *e->tok_ids);
     e->pos_ids = qeil_calloc(ctx, e->hp.n_batch, sizeof *e->pos_ids);
     e->stage = qeil_calloc(ctx, (size_t)e->hp.n_batch * e->hp.d_model, sizeof *e->stage);
+    e->alt_w = qeil_calloc(ctx, e->n_units, sizeof *e->alt_w);
+    e->alt_kv = qeil_calloc(ctx, e->hp.n_layers, sizeof *e->alt_kv);
+    e->sync_len = qeil_calloc(ctx, e->hp.n_seq, sizeof *e->sync_len);
     if (!e->layers || !e->bind || !e->kv || !e->seq_len || !e->rows || !e->tok_ids || !e->pos_ids ||
-        !e->stage) {
+        !e->stage || !e->alt_w || !e->alt_kv || !e->sync_len) {
         st = qeil_ctx_fail(ctx, QEIL_ERR_NOMEM, "engine: out of memory");
         goto fail;
     }
@@ -1032,6 +1081,8 @@ qeil_status qeil_engine_open(qeil_ctx *ctx, const char *path, const qeil_engine_
     }
     if ((st = build_rope_tables(e)) != QEIL_OK) goto fail;
     if ((st = place_all_on_first(e)) != QEIL_OK) goto fail;
+    memcpy(e->place_pf, e->place, e->n_units);
+    memcpy(e->place_dc, e->place, e->n_units);
     if (params.kv_host_copy) {
         /* a conv block's state lives in its layer's slot of the copy: the
          * slot (K and V) must hold it (it does for every real shape: L - 1
@@ -1178,6 +1229,82 @@ static void kv_mirror_rows(qeil_engine *e, const qeil_brow *rows, uint32_t n)
     }
 }
 
+/* Make `phase`'s map the active one (qeil_engine_set_placements): the KV
+ * rows written since the last switch (and every conv state) go from the
+ * active copy to the other phase's, the devices are checked, then the
+ * weights, KV and devices of each split unit swap. Nothing swaps on an
+ * error. */
+static qeil_status switch_phase(qeil_engine *e, int phase)
+{
+    if (phase == e->phase) return QEIL_OK;
+    int split = 0;
+    for (uint32_t u = 0; u < e->n_units; u++) {
+        if (e->alt_dev[u] == ALT_NONE) continue;
+        split = 1;
+        if (e->inst[e->alt_dev[u]].failed)
+            return qeil_ctx_fail(e->ctx, QEIL_ERR_DEVICE,
+                                 "device %s has failed and still runs unit %u (recover first)",
+                                 k_device_names[e->alt_dev[u]], u);
+    }
+    if (!split) {
+        e->phase = phase;
+        return QEIL_OK;
+    }
+    const double t0 = qeil_clock_s();
+    const size_t hd = e->hp.head_dim;
+    uint64_t bytes = 0;
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) {
+        if (e->alt_dev[l + 1] == ALT_NONE) continue;
+        bk_inst *O = &e->inst[e->place[l + 1]], *N = &e->inst[e->alt_dev[l + 1]];
+        const qeil_bkv *kv = &e->kv[l];
+        const qeil_bkv *ak = &e->alt_kv[l];
+        if (kv->conv) { /* the whole state: it rolls, every row may have changed */
+            const size_t n = conv_layer_floats(&e->hp);
+            move_buf(e, O, kv->conv, N, ak->conv, n);
+            bytes += (uint64_t)n * sizeof(float);
+            continue;
+        }
+        for (uint32_t sq = 0; sq < e->hp.n_seq; sq++) {
+            const size_t len = e->seq_len[sq], from = e->sync_len[sq] < len ? e->sync_len[sq] : len;
+            if (from == len) continue;
+            for (uint32_t h = 0; h < kv->n_kv_heads; h++) { /* head-major */
+                const size_t o = (((size_t)sq * kv->n_kv_heads + h) * kv->n_ctx + from) * hd;
+                const size_t c = (len - from) * hd;
+                move_buf(e, O, kv->k + o, N, ak->k + o, c);
+                move_buf(e, O, kv->v + o, N, ak->v + o, c);
+                bytes += 2 * (uint64_t)c * sizeof(float);
+            }
+        }
+    }
+    for (uint8_t id = 0; id < N_BACKENDS; id++) {
+        qeil_status st;
+        if (e->inst[id].be && !e->inst[id].failed && (st = check_inst(e, id, 0, t0, 1)) != QEIL_OK)
+            return st;
+    }
+    for (uint32_t u = 0; u < e->n_units; u++) {
+        if (e->alt_dev[u] == ALT_NONE) continue;
+        for (uint32_t j = 0; j < e->bind[u].n; j++) {
+            const qeil_bweight w = *e->bind[u].dst[j];
+            *e->bind[u].dst[j] = e->alt_w[u][j];
+            e->alt_w[u][j] = w;
+        }
+        if (u >= 1 && u <= e->hp.n_layers) {
+            const qeil_bkv kv = e->kv[u - 1];
+            e->kv[u - 1] = e->alt_kv[u - 1];
+            e->alt_kv[u - 1] = kv;
+        }
+        const uint8_t d = e->place[u];
+        e->place[u] = e->alt_dev[u];
+        e->alt_dev[u] = d;
+    }
+    memcpy(e->sync_len, e->seq_len, e->hp.n_seq * sizeof *e->sync_len);
+    e->phase = phase;
+    e->xs.kv_B += bytes;
+    e->xs.kv_s += since(t0);
+    e->xs.n_switch++;
+    return QEIL_OK;
+}
+
 /* A device already marked failed (qeil_engine_mark_failed, or a failure
  * not yet recovered from) that runs a unit: QEIL_ERR_DEVICE. */
 static qeil_status check_no_failed(qeil_engine *e)
@@ -1208,7 +1335,13 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
         const int is_head = u == e->n_units - 1;
         if (is_head && n_logits == 0) break;
         bk_inst *I = &e->inst[e->place[u]];
-        if (prev && prev != I) move_buf(e, prev, prev->s.x, I, I->s.x, (size_t)n * hp->d_model);
+        if (prev && prev != I) {
+            const double tm = qeil_clock_s();
+            move_buf(e, prev, prev->s.x, I, I->s.x, (size_t)n * hp->d_model);
+            e->xs.act_s[e->phase] += since(tm);
+            e->xs.act_B[e->phase] += (uint64_t)n * hp->d_model * sizeof(float);
+            e->xs.act_n[e->phase]++;
+        }
         const double t0 = qeil_clock_s();
         qeil_status st;
         if (u == 0) {
@@ -1229,11 +1362,14 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
             st = qeil_fwd_run_head(I->be, I->st, hp, &e->head, &I->s, first, n_logits, logits);
         /* an op's own error is the device's too: sync reports it (sticky) */
         qeil_status sst = check_inst(e, e->place[u], u, t0, n);
-        e->unit_t[u] += since(t0);
+        const double dt = since(t0);
+        e->unit_t[u] += dt;
+        e->xs.dev_s[e->phase][e->place[u]] += dt;
         if (sst != QEIL_OK) return sst;
         if (st != QEIL_OK) return device_fail(e, e->place[u], u, t0, 0, st);
         prev = I;
     }
+    e->xs.rows[e->phase] += n;
     if (e->kv_host) kv_mirror_rows(e, e->rows, n);
     for (uint8_t id = 0; id < N_BACKENDS; id++)
         if (e->inst[id].be && !e->inst[id].failed &&
@@ -1281,6 +1417,8 @@ qeil_status qeil_engine_eval(qeil_engine *e, uint32_t seq, const int32_t *tokens
         return qeil_ctx_fail(ctx, QEIL_ERR_RANGE,
                              "context: sequence %u holds %u tokens; %u more exceed n_ctx %u", seq,
                              len, n, e->hp.n_ctx);
+    /* two tokens or more: prefill; one: a decode step */
+    if ((st = switch_phase(e, n >= 2 ? 0 : 1)) != QEIL_OK) return st;
     const size_t V = e->hp.vocab;
     for (uint32_t done = 0; done < n;) {
         const uint32_t c = n - done < e->hp.n_batch ? n - done : e->hp.n_batch;
@@ -1334,6 +1472,7 @@ qeil_status qeil_engine_eval_batch(qeil_engine *e, const uint32_t *seqs, const i
                                  seqs[i], e->seq_len[seqs[i]], e->hp.n_ctx);
     }
     if ((st = check_tokens(e, tokens, m)) != QEIL_OK) return st;
+    if ((st = switch_phase(e, 1)) != QEIL_OK) return st;
     const size_t V = e->hp.vocab;
     for (uint32_t done = 0; done < m;) {
         const uint32_t c = m - done < e->hp.n_batch ? m - done : e->hp.n_batch;
@@ -1391,6 +1530,7 @@ qeil_status qeil_engine_seq_copy(qeil_engine *e, uint32_t src, uint32_t dst)
         }
     }
     e->seq_len[dst] = (uint32_t)len;
+    e->sync_len[dst] = 0; /* the other phase's copy of dst is stale */
     return QEIL_OK;
 }
 
@@ -1399,7 +1539,7 @@ void qeil_engine_seq_reset(qeil_engine *e, uint32_t seq)
     /* stale KV rows beyond the length are never read: attention stops at
      * pos; a conv state is read only for positions >= 0 before the batch,
      * which a sequence restarting at 0 has none of (backend.h) */
-    if (e && seq < e->hp.n_seq) e->seq_len[seq] = 0;
+    if (e && seq < e->hp.n_seq) e->seq_len[seq] = e->sync_len[seq] = 0;
 }
 
 uint32_t qeil_engine_seq_len(const qeil_engine *e, uint32_t seq)
@@ -1420,6 +1560,8 @@ qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e)
     m.kv_B = 0; /* KV of attention blocks and the state of conv blocks */
     for (uint32_t l = 0; l < e->hp.n_layers; l++) m.kv_B += seqmem_layer_B(e, l);
     if (e->kv_host) m.kv_B *= 2; /* the host copy */
+    for (uint32_t l = 0; l < e->hp.n_layers; l++) /* the other phase's copies */
+        if (e->alt_dev[l + 1] != ALT_NONE) m.kv_B += seqmem_layer_B(e, l);
     m.scratch_B = e->host_scratch_B;
     for (size_t id = 0; id < ENGINE_MAX_BACKENDS; id++) {
         const bk_inst *I = &e->inst[id];
@@ -1428,9 +1570,9 @@ qeil_engine_memory qeil_engine_memory_use(const qeil_engine *e)
     return m;
 }
 
-qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, uint32_t n_units)
+/* set_placement's checks of one map, before anything moves. */
+static qeil_status check_map(qeil_engine *e, const uint8_t *backend, uint32_t n_units)
 {
-    if (!e) return QEIL_ERR_INVALID;
     if (!backend) return qeil_ctx_fail(e->ctx, QEIL_ERR_INVALID, "placement: backend array is NULL");
     if (n_units != e->n_units)
         return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
@@ -1462,7 +1604,70 @@ qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, ui
                                  u, u == 0 ? "embedding" : w ? (w->conv_in.data ? "conv block" : "block") : "head",
                                  qeil_engine_backend_name(backend[u]), op, qeil_arch_name(e->hp.arch));
     }
-    return apply_placement(e, backend);
+    return QEIL_OK;
+}
+
+qeil_status qeil_engine_set_placement(qeil_engine *e, const uint8_t *backend, uint32_t n_units)
+{
+    return qeil_engine_set_placements(e, backend, backend, n_units);
+}
+
+qeil_status qeil_engine_set_placements(qeil_engine *e, const uint8_t *prefill, const uint8_t *decode,
+                                       uint32_t n_units)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    qeil_status st;
+    if ((st = check_map(e, prefill, n_units)) != QEIL_OK) return st;
+    if ((st = check_map(e, decode, n_units)) != QEIL_OK) return st;
+    release_alt(e); /* the active copy holds every row */
+    const uint8_t *act = e->phase ? decode : prefill, *oth = e->phase ? prefill : decode;
+    if ((st = apply_placement(e, act)) != QEIL_OK) return st;
+    memcpy(e->place_pf, e->place, n_units);
+    memcpy(e->place_dc, e->place, n_units);
+    /* the other phase's weights and KV on its devices */
+    for (uint32_t u = 0; u < n_units; u++) {
+        if (oth[u] == act[u]) continue;
+        bk_inst *I = &e->inst[oth[u]];
+        if ((st = inst_create(e, oth[u])) == QEIL_OK &&
+            (st = prepare_unit(e, u, I, e->alt_w[u])) == QEIL_OK && u >= 1 && u <= e->hp.n_layers &&
+            (st = kv_alloc(e, I, u - 1, &e->alt_kv[u - 1])) != QEIL_OK) {
+            for (uint32_t j = 0; j < e->bind[u].n; j++) I->be->weight_release(I->st, &e->alt_w[u][j]);
+            memset(e->alt_w[u], 0, sizeof e->alt_w[u]);
+        }
+        if (st != QEIL_OK) {
+            release_alt(e); /* one map for both phases: the active one */
+            return st;
+        }
+        e->alt_dev[u] = oth[u];
+    }
+    memcpy(e->place_pf, prefill, n_units);
+    memcpy(e->place_dc, decode, n_units);
+    memset(e->sync_len, 0, e->hp.n_seq * sizeof *e->sync_len);
+    return QEIL_OK;
+}
+
+qeil_status qeil_engine_get_placements(const qeil_engine *e, uint8_t *prefill, uint8_t *decode,
+                                       uint32_t n_units)
+{
+    if (!e) return QEIL_ERR_INVALID;
+    if (n_units != e->n_units)
+        return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "placement: %u units asked; the model has %u",
+                             n_units, e->n_units);
+    if (prefill) memcpy(prefill, e->place_pf, n_units);
+    if (decode) memcpy(decode, e->place_dc, n_units);
+    return QEIL_OK;
+}
+
+void qeil_engine_transfer_stats(const qeil_engine *e, qeil_engine_transfers *out)
+{
+    if (!out) return;
+    if (e) *out = e->xs;
+    else memset(out, 0, sizeof *out);
+}
+
+void qeil_engine_transfer_stats_reset(qeil_engine *e)
+{
+    if (e) memset(&e->xs, 0, sizeof e->xs);
 }
 
 qeil_status qeil_engine_get_placement(const qeil_engine *e, uint8_t *backend, uint32_t n_units)
@@ -1513,9 +1718,7 @@ qeil_status qeil_engine_set_fault(qeil_engine *e, const qeil_fault *f)
                                  (int)f->kind);
         if (f->kind != QEIL_FAULT_NONE && f->op == 0)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE, "fault: op 0 (allowed 1.., 1 = the first op)");
-        int used = 0;
-        for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == f->device;
-        if (!used || e->inst[f->device].failed)
+        if (!inst_used(e, f->device) || e->inst[f->device].failed)
             return qeil_ctx_fail(e->ctx, QEIL_ERR_RANGE,
                                  "fault: device %s runs no unit of the placement", dev_name(f->device));
     }
@@ -1587,7 +1790,12 @@ qeil_status qeil_engine_recover(qeil_engine *e, const uint8_t *backend, uint32_t
         out->units_moved += moved[u];
     }
     double t0 = qeil_clock_s();
+    release_alt(e); /* one map for both phases from here */
     qeil_status st = apply_placement(e, backend);
+    if (st == QEIL_OK) {
+        memcpy(e->place_pf, e->place, n_units);
+        memcpy(e->place_dc, e->place, n_units);
+    }
     out->move_s = since(t0);
     if (st != QEIL_OK) return st;
     if (!e->kv_host) return QEIL_OK;
@@ -1633,8 +1841,7 @@ void qeil_engine_readmit(qeil_engine *e)
         const int injected = I->fw != NULL;
         inst_unwrap(I);
         if (!I->failed) continue;
-        int used = 0;
-        for (uint32_t u = 0; u < e->n_units; u++) used |= e->place[u] == id;
+        const int used = inst_used(e, (uint32_t)id);
         /* a fault the wrapper injected left the instance sound underneath;
          * a real failure leaves nothing to trust */
         if (!injected && !used) inst_destroy(I);

@@ -13,6 +13,10 @@
  *
  * Every unit must be named exactly once: a gap or an overlap is an error,
  * as is an unknown device or a block past the model's last.
+ *
+ * Per phase (qeil_placement_parse_phases):
+ *
+ *   phases := "prefill=" spec ";decode=" spec | "decode=" spec ";prefill=" spec
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -93,6 +97,11 @@ qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_lay
     qeil_status st = QEIL_OK;
     const char *p = spec;
     if (!*p) st = qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "placement: empty (e.g. all:vk0)");
+    else if (strchr(p, ';') || strchr(p, '='))
+        st = qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                           "placement: '%.80s' has phases (prefill=SPEC;decode=SPEC: "
+                           "qeil_placement_parse_phases)",
+                           spec);
     while (st == QEIL_OK && *p) {
         const char *end = strchr(p, ',');
         const size_t len = end ? (size_t)(end - p) : strlen(p);
@@ -152,6 +161,122 @@ qeil_status qeil_placement_parse(qeil_ctx *ctx, const char *spec, uint32_t n_lay
         }
     qeil_free(ctx, seen);
     return st;
+}
+
+/* ---- prefill=SPEC;decode=SPEC ---- */
+
+qeil_status qeil_placement_parse_phases(qeil_ctx *ctx, const char *spec, uint32_t n_layers,
+                                        uint8_t *prefill, uint8_t *decode, uint32_t n_units)
+{
+    if (!spec || !prefill || !decode)
+        return qeil_ctx_fail(ctx, QEIL_ERR_INVALID, "placement: NULL argument");
+    if (!strchr(spec, ';') && !strchr(spec, '=')) {
+        qeil_status st = qeil_placement_parse(ctx, spec, n_layers, prefill, n_units);
+        if (st == QEIL_OK) memcpy(decode, prefill, n_units);
+        return st;
+    }
+    int have[2] = {0, 0};
+    char buf[4096];
+    const char *p = spec;
+    for (;;) {
+        const char *end = strchr(p, ';');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        int ph = -1;
+        if (eq && (size_t)(eq - p) == 7 && memcmp(p, "prefill", 7) == 0) ph = 0;
+        else if (eq && (size_t)(eq - p) == 6 && memcmp(p, "decode", 6) == 0) ph = 1;
+        if (ph < 0)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                                 "placement: '%.*s' is not prefill=SPEC or decode=SPEC "
+                                 "(e.g. prefill=all:vk0;decode=all:cpu)",
+                                 (int)(len > 80 ? 80 : len), p);
+        const char *phase = ph ? "decode" : "prefill";
+        if (have[ph])
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "placement: phase '%s' is given twice", phase);
+        have[ph] = 1;
+        const size_t sl = (size_t)(p + len - eq - 1);
+        if (sl == 0)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "placement: %s= is empty (e.g. %s=all:vk0)",
+                                 phase, phase);
+        if (sl >= sizeof buf)
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT, "placement: %s= is over %zu characters",
+                                 phase, sizeof buf - 1);
+        memcpy(buf, eq + 1, sl);
+        buf[sl] = '\0';
+        if (strchr(buf, '='))
+            return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                                 "placement: %s='%.80s' holds another '=' (separate phases with ';')",
+                                 phase, buf);
+        qeil_status st = qeil_placement_parse(ctx, buf, n_layers, ph ? decode : prefill, n_units);
+        if (st != QEIL_OK) {
+            char msg[400];
+            const char *m = qeil_ctx_errmsg(ctx);
+            if (strncmp(m, "placement: ", 11) == 0) m += 11;
+            snprintf(msg, sizeof msg, "%s", m);
+            return qeil_ctx_fail(ctx, st, "placement: %s: %s", phase, msg);
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    if (!have[0] || !have[1])
+        return qeil_ctx_fail(ctx, QEIL_ERR_FORMAT,
+                             "placement: %s= is missing (give both: prefill=SPEC;decode=SPEC)",
+                             have[0] ? "decode" : "prefill");
+    return QEIL_OK;
+}
+
+/* One map as ranges of equal device into buf at *len; 0 when it fits. */
+static int format_map(const uint8_t *b, uint32_t n_units, char *buf, size_t cap, size_t *len)
+{
+    const uint32_t n_layers = n_units - 2;
+    for (uint32_t w = 0; w < n_units;) {
+        uint32_t x = w;
+        while (x + 1 < n_units && b[x + 1] == b[w]) x++;
+        char a[16], z[16];
+        const char *dn = qeil_engine_device_name(b[w]);
+        int k;
+        if (w == 0 && x == n_units - 1)
+            k = snprintf(buf + *len, cap - *len, "all:%s", dn);
+        else if (x == w)
+            k = snprintf(buf + *len, cap - *len, "%s%s:%s", w ? "," : "",
+                         unit_name(w, n_layers, a, sizeof a), dn);
+        else
+            k = snprintf(buf + *len, cap - *len, "%s%s..%s:%s", w ? "," : "",
+                         unit_name(w, n_layers, a, sizeof a), unit_name(x, n_layers, z, sizeof z), dn);
+        if (k < 0 || (size_t)k >= cap - *len) return -1;
+        *len += (size_t)k;
+        w = x + 1;
+    }
+    return 0;
+}
+
+qeil_status qeil_placement_format(const uint8_t *prefill, const uint8_t *decode, uint32_t n_units,
+                                  char *buf, size_t cap)
+{
+    if (!prefill || !buf || cap == 0 || n_units < 3) return QEIL_ERR_INVALID;
+    buf[0] = '\0';
+    for (uint32_t u = 0; u < n_units; u++)
+        if (!qeil_engine_device_name(prefill[u]) || (decode && !qeil_engine_device_name(decode[u])))
+            return QEIL_ERR_INVALID;
+    size_t len = 0;
+    const int split = decode && memcmp(prefill, decode, n_units) != 0;
+    int bad = 0;
+    if (split) {
+        bad = snprintf(buf, cap, "prefill=") >= (int)cap;
+        len = bad ? 0 : 8;
+    }
+    bad = bad || format_map(prefill, n_units, buf, cap, &len) != 0;
+    if (split && !bad) {
+        int k = snprintf(buf + len, cap - len, ";decode=");
+        bad = k < 0 || (size_t)k >= cap - len;
+        if (!bad) len += (size_t)k;
+        bad = bad || format_map(decode, n_units, buf, cap, &len) != 0;
+    }
+    if (bad) {
+        buf[0] = '\0';
+        return QEIL_ERR_RANGE;
+    }
+    return QEIL_OK;
 }
 
 /* ---- QEIL_FAULT=DEVICE:KIND:N ---- */

@@ -97,7 +97,7 @@ struct qeil_runtime {
     int gen_live;        /* sequence 0 holds the last generate's tokens (generate_more may append) */
     /* recovery: the placement create made, what a recompute replays, the
      * current request's recoveries */
-    uint8_t place0[QEIL_MAX_WUNITS];
+    uint8_t place0[QEIL_MAX_WUNITS], place0_dc[QEIL_MAX_WUNITS]; /* prefill, decode */
     int fault_armed;
     uint8_t fault_dev;
     const int32_t *rp_seq0;   /* tokens of sequence 0 (prompt, then generated) */
@@ -276,24 +276,24 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
     if ((st = qeil_engine_open(ctx, p->model_path, &ep, &rt->e)) != QEIL_OK) goto fail;
     if (p->placement) {
         const uint32_t nu = qeil_model_n_units(qeil_engine_desc(rt->e));
-        uint8_t place[QEIL_MAX_WUNITS];
+        uint8_t place[QEIL_MAX_WUNITS], place_dc[QEIL_MAX_WUNITS];
         if (nu > QEIL_MAX_WUNITS) {
             st = qeil_ctx_fail(ctx, QEIL_ERR_RANGE, "placement: %u work units (at most %d)", nu,
                                QEIL_MAX_WUNITS);
             goto fail;
         }
         /* the parser's messages start "placement: " already */
-        if ((st = qeil_placement_parse(ctx, p->placement, qeil_engine_desc(rt->e)->n_layers, place,
-                                       nu)) != QEIL_OK)
+        if ((st = qeil_placement_parse_phases(ctx, p->placement, qeil_engine_desc(rt->e)->n_layers,
+                                              place, place_dc, nu)) != QEIL_OK)
             goto fail;
-        if ((st = qeil_engine_set_placement(rt->e, place, nu)) != QEIL_OK) {
+        if ((st = qeil_engine_set_placements(rt->e, place, place_dc, nu)) != QEIL_OK) {
             fail_wrap(ctx, st, "placement");
             goto fail;
         }
     }
     rt->p.placement = NULL; /* borrowed only here */
-    if ((st = qeil_engine_get_placement(rt->e, rt->place0, qeil_model_n_units(qeil_engine_desc(rt->e)))) !=
-        QEIL_OK)
+    if ((st = qeil_engine_get_placements(rt->e, rt->place0, rt->place0_dc,
+                                         qeil_model_n_units(qeil_engine_desc(rt->e)))) != QEIL_OK)
         goto fail;
     if (p->fault) {
         if ((st = qeil_engine_set_fault(rt->e, p->fault)) != QEIL_OK) goto fail;
@@ -1044,10 +1044,11 @@ qeil_status qeil_runtime_set_fault(qeil_runtime *rt, const qeil_fault *f)
     rt->guard_moved = 0;
     rt->begun = 0; /* the KV may move: the current request is over */
     rt->fault_armed = 0;
-    uint8_t place[QEIL_MAX_WUNITS];
-    qeil_status st = qeil_engine_get_placement(rt->e, place, rt->n_units);
-    if (st == QEIL_OK && memcmp(place, rt->place0, rt->n_units) != 0)
-        st = qeil_engine_set_placement(rt->e, rt->place0, rt->n_units);
+    uint8_t place[QEIL_MAX_WUNITS], place_dc[QEIL_MAX_WUNITS];
+    qeil_status st = qeil_engine_get_placements(rt->e, place, place_dc, rt->n_units);
+    if (st == QEIL_OK && (memcmp(place, rt->place0, rt->n_units) != 0 ||
+                          memcmp(place_dc, rt->place0_dc, rt->n_units) != 0))
+        st = qeil_engine_set_placements(rt->e, rt->place0, rt->place0_dc, rt->n_units);
     if (st == QEIL_OK) st = qeil_engine_set_fault(rt->e, f);
     if (st == QEIL_OK && f) {
         rt->fault_armed = 1;
@@ -1441,6 +1442,18 @@ void qeil_runtime_unit_times(const qeil_runtime *rt, double *t_s, uint32_t n_uni
     if (!rt || !t_s) return;
     if (n_units > rt->n_units) n_units = rt->n_units;
     qeil_engine_unit_times(rt->e, t_s, n_units);
+}
+
+void qeil_runtime_transfer_stats(const qeil_runtime *rt, qeil_engine_transfers *out)
+{
+    qeil_engine_transfer_stats(rt ? rt->e : NULL, out);
+}
+
+qeil_status qeil_runtime_placements(const qeil_runtime *rt, uint8_t *prefill, uint8_t *decode,
+                                    uint32_t n_units)
+{
+    if (!rt) return QEIL_ERR_INVALID;
+    return qeil_engine_get_placements(rt->e, prefill, decode, n_units);
 }
 
 /* ------------------------------------------------------------------------ */
