@@ -45,7 +45,7 @@ static int parse_arch(const char *cmd, const char *opt, const char *v, void *vo)
     static const qeil_arch archs[] = {QEIL_ARCH_LLAMA, QEIL_ARCH_QWEN2, QEIL_ARCH_GPT2,
                                       QEIL_ARCH_GRANITE, QEIL_ARCH_LFM2};
     mk_opts *o = vo;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < sizeof archs / sizeof *archs; i++)
         if (strcmp(v, qeil_arch_name(archs[i])) == 0) {
             o->arch = archs[i];
             o->arch_set = 1;

@@ -144,6 +144,19 @@ TEST(mkmodel_writes_tiny_models)
     /* presets, and an unknown one listing the known */
     CHECK_RUN(qeilf("mkmodel --preset tiny-gpt2 --type q8_0 -o %s", fb), 0);
     CHECK_CONTAINS(out_text, "gpt2");
+    /* every arch the help lists is taken by --arch (granite and lfm2 too) */
+    static const char *const archs[] = {"granite", "lfm2"};
+    for (int k = 0; k < 2; k++) {
+        CHECK_RUN(qeilf("mkmodel --arch %s --layers 2 --dim 64 --heads 4 --kv-heads 2 --ff 128 "
+                        "--vocab 320 --ctx 64 --type f32 -o %s",
+                        archs[k], fb),
+                  0);
+        CHECK_RUN(qeilf("models %s", fb), 0);
+        CHECK_CONTAINS(out_text, archs[k]);
+        CHECK_RUN(qeilf("generate -m %s -p hello -n 2 --temp 0", fb), 0);
+    }
+    CHECK_RUN(qeilf("mkmodel --arch mamba --layers 1 -o %s", fb), 2);
+    CHECK_CONTAINS(err_text, "'mamba' is not one of llama|qwen2|gpt2|granite|lfm2");
     CHECK_RUN(qeilf("mkmodel --preset llama-9000 --type q8_0 -o %s", fb), 2);
     CHECK_CONTAINS(err_text, "llama-9000");
     CHECK_CONTAINS(err_text, "qwen2-0.5b");
