@@ -105,6 +105,22 @@ TEST(forced_template_and_usage_errors)
     CHECK_CONTAINS(err_text, "the vocabulary has no token <|start_header_id|>");
 }
 
+/* generate's --help (an option table, written out) names every template
+ * the library knows: a template added to the library and not to the help
+ * fails here. */
+TEST(help_lists_every_template)
+{
+    CHECK_RUN(qeil_in(NULL, "generate --help"), 0);
+    char names[512];
+    snprintf(names, sizeof names, "%s", qeil_chat_template_names());
+    char *save = NULL;
+    int n = 0;
+    for (char *t = strtok_r(names, ", ", &save); t; t = strtok_r(NULL, ", ", &save), n++) {
+        if (!out_text || !strstr(out_text, t)) TEST_FAIL_("generate --help lacks template '%s'", t);
+    }
+    CHECK(n >= 10);
+}
+
 /* -i over a pipe: two messages, /exit ends (the line after it is never
  * read), the second turn reuses the first's KV cache; the same seed gives
  * the same conversation. */
@@ -215,6 +231,7 @@ int main(int argc, char **argv)
     RUN(mkmodel_writes_instruct_models);
     RUN(generate_uses_the_models_template);
     RUN(forced_template_and_usage_errors);
+    RUN(help_lists_every_template);
     RUN(interactive_over_a_pipe);
     RUN(chat_fails_cleanly_out_of_memory);
     cli_harness_done();
