@@ -649,6 +649,33 @@ void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
     }
 }
 
+/* qeil_quantize_row_q8_1's bytes: Q8_0's codes (above) with d stored as
+ * f16, and s = f16((float)sum * d), the block's code sum by SADDLV (exact
+ * in int16: |sum| <= 32 * 127), d the f32 value before its rounding. */
+void qeil_quantize_row_q8_1_neon(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q8_1_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float32x4_t v[8];
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(x + 4 * k);
+            m = vmaxnmq_f32(m, vabsq_f32(v[k]));
+        }
+        const float amax = vmaxnmvq_f32(m);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = qeil_f32_to_f16(d);
+        memcpy(b, &h, sizeof h);
+        int8_t *qs = (int8_t *)(b + 4);
+        q8_round32(v, id, qs);
+        const int sum = vaddlvq_s8(vld1q_s8(qs)) + vaddlvq_s8(vld1q_s8(qs + 16));
+        const uint16_t hs = qeil_f32_to_f16((float)sum * d);
+        memcpy(b + 2, &hs, sizeof hs);
+    }
+}
+
 /* qeil_quantize_row_q8_k's bytes: amax over the 256 values by FMAXNM, d =
  * amax / 127 and id = 127 / amax (0 for amax 0) in scalar as there, each
  * element rounded as above, and the 16 group sums (exact in int16:
