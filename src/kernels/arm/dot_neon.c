@@ -581,25 +581,43 @@ QEIL_NEON_INLINE void q0_tile(const int fmt, const size_t bbytes, int64_t nb, in
     }
 }
 
-#define NEON_GEMM(NAME, FMT, BYTES, MODE)                                                      \
+/* One activation (nc == 1: every decode step) goes to the dot kernel row
+ * by row: the same bits (each tile element is the dot kernel's, test
+ * gemm_neon_tiles_vs_dot), at about a third of the instructions. The tile
+ * body keeps its rows and activations in arrays indexed by the run-time
+ * nr and nc, so gcc 12 leaves its loops rolled and the arrays on the
+ * stack: for 4 rows x 1 activation of Q4_0 the SDOT tile ran ~250
+ * instructions per block of the 4 rows (3.4 per weight byte) against 4 x
+ * 22 for the dot kernel (1.2; aarch64-linux-gnu-objdump -d of this file,
+ * docs/benchmarks.md, "ARM vs x86 decode kernels"). I8MM implies SDOT on
+ * every core (FEAT_I8MM is Armv8.6, FEAT_DotProd mandatory from 8.4), but
+ * the HWCAP is asked, not assumed. */
+#define NEON_GEMM(NAME, FMT, BYTES, MODE, T)                                                   \
     void NAME(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x, size_t xs,   \
               float *y, size_t ys)                                                             \
     {                                                                                          \
+        if (nc == 1) {                                                                         \
+            const qeil_vec_dot_fn dot = MODE > 0 && qeil_cpu_has_arm_dotprod()                 \
+                                            ? qeil_vec_dot_##T##_sdot                          \
+                                            : qeil_vec_dot_##T##_neon;                         \
+            for (int r = 0; r < nr; r++) dot(n, y + r, (const uint8_t *)w + (size_t)r * ws, x); \
+            return;                                                                            \
+        }                                                                                      \
         q0_tile(FMT, BYTES, n / 32, nr, nc, w, ws, x, xs, y, ys, MODE);                       \
     }
 
-NEON_GEMM(qeil_gemm_q8_0_neon, T_Q8_0, QEIL_Q8_0_BYTES, 0)
-NEON_GEMM(qeil_gemm_q8_0_sdot, T_Q8_0, QEIL_Q8_0_BYTES, 1)
-NEON_GEMM(qeil_gemm_q8_0_i8mm, T_Q8_0, QEIL_Q8_0_BYTES, 2)
-NEON_GEMM(qeil_gemm_q4_0_neon, T_Q4_0, QEIL_Q4_0_BYTES, 0)
-NEON_GEMM(qeil_gemm_q4_0_sdot, T_Q4_0, QEIL_Q4_0_BYTES, 1)
-NEON_GEMM(qeil_gemm_q4_0_i8mm, T_Q4_0, QEIL_Q4_0_BYTES, 2)
-NEON_GEMM(qeil_gemm_q5_0_neon, T_Q5_0, QEIL_Q5_0_BYTES, 0)
-NEON_GEMM(qeil_gemm_q5_0_sdot, T_Q5_0, QEIL_Q5_0_BYTES, 1)
-NEON_GEMM(qeil_gemm_q5_0_i8mm, T_Q5_0, QEIL_Q5_0_BYTES, 2)
-NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0)
-NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1)
-NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2)
+NEON_GEMM(qeil_gemm_q8_0_neon, T_Q8_0, QEIL_Q8_0_BYTES, 0, q8_0)
+NEON_GEMM(qeil_gemm_q8_0_sdot, T_Q8_0, QEIL_Q8_0_BYTES, 1, q8_0)
+NEON_GEMM(qeil_gemm_q8_0_i8mm, T_Q8_0, QEIL_Q8_0_BYTES, 2, q8_0)
+NEON_GEMM(qeil_gemm_q4_0_neon, T_Q4_0, QEIL_Q4_0_BYTES, 0, q4_0)
+NEON_GEMM(qeil_gemm_q4_0_sdot, T_Q4_0, QEIL_Q4_0_BYTES, 1, q4_0)
+NEON_GEMM(qeil_gemm_q4_0_i8mm, T_Q4_0, QEIL_Q4_0_BYTES, 2, q4_0)
+NEON_GEMM(qeil_gemm_q5_0_neon, T_Q5_0, QEIL_Q5_0_BYTES, 0, q5_0)
+NEON_GEMM(qeil_gemm_q5_0_sdot, T_Q5_0, QEIL_Q5_0_BYTES, 1, q5_0)
+NEON_GEMM(qeil_gemm_q5_0_i8mm, T_Q5_0, QEIL_Q5_0_BYTES, 2, q5_0)
+NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0, iq4_nl)
+NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1, iq4_nl)
+NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2, iq4_nl)
 
 /* ---- f32 -> Q8_0 activations ------------------------------------------- */
 
