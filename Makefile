@@ -122,10 +122,12 @@ SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 debug: deps
 	$(MAKE) BUILD=build-asan OPT="-O1 -g" SAN="$(SANFLAGS)" tests
 
-# Release and sanitizer builds both run every test; one summary line at the
-# end; on x86_64 then the aarch64 cross build under qemu (test-arm, ~3 min).
-# Every run appends its counts to $(TOTALS); the last line is their sum.
-# A failing run does not stop the others (the leading -), the sum does.
+# Release and sanitizer builds both run every test; the release build once
+# more with QEIL_NO_SIMD=1 (every kernel on its portable path); one summary
+# line at the end; on x86_64 then the aarch64 cross build under qemu
+# (test-arm). Every run appends its counts to $(TOTALS); the last line is
+# their sum. A failing run does not stop the others (the leading -), the
+# sum does.
 TOTALS = build/test-totals
 test: deps
 	$(MAKE) tests
@@ -135,37 +137,61 @@ ifeq ($(shell uname -m),x86_64)
 endif
 	@rm -f $(TOTALS)
 	-QEIL_TEST_TOTALS=$(TOTALS) sh tests/run.sh build build-asan
+	-QEIL_NO_SIMD=1 QEIL_TEST_TOTALS=$(TOTALS) sh tests/run.sh build
 ifeq ($(shell uname -m),x86_64)
-	-QEIL_TEST_TOTALS=$(TOTALS) $(ARM_RUN_MAX)
-	-QEIL_TEST_TOTALS=$(TOTALS) $(ARM_RUN_A53)
+	-$(call ARM_RUN_ALL,$(TOTALS))
 endif
 	@sh tests/run.sh --sum $(TOTALS)
 
 # The aarch64 cross build (build-aarch64-linux-gnu/) run under qemu-user
 # with the multiarch arm64 libc (-L /; the cross toolchain's own libc hangs
-# in pthread_create under this qemu). A subset: the suites of the code that
-# differs by architecture or is heavy in arithmetic (kernels, engine,
-# threads bound to core clusters, sampler, tokenizer, core, model loading); the CLI suites exec the qeil
-# binary themselves, which needs binfmt_misc, and the rest is portable
-# bookkeeping the x86 run already covers. Installed by install-deps.sh --test.
-ARM_CROSS ?= aarch64-linux-gnu-
-ARM_TESTS ?= test_kernels test_engine test_affinity test_sampler test_tokenizer test_core test_gguf test_model test_mkmodel
-ARM_QEMU  ?= qemu-aarch64-static -L /
-# test_kernels runs once more on a core without SDOT or I8MM (the NEON
-# level's plain ASIMD integer kernels and tiles), with test_core (which
-# checks the CPU-feature module sees exactly that); the main run's -cpu max
-# has SDOT and I8MM.
+# in pthread_create under this qemu). Installed by install-deps.sh --test.
+# Every test executable runs under -cpu max (ASIMD, SDOT and I8MM on)
+# except ARM_EXCLUDE: the CLI suites and test_runtime exec the qeil binary
+# themselves (an aarch64 binary needs binfmt_misc, and the CLI links
+# libmicrohttpd, which has no arm64 package installed), and test_recover's
+# and test_recover_plan's fault sweeps (thousands of generations) run past
+# 10 minutes under qemu;
+# the x86 runs cover that bookkeeping.
+# Then each feature forced off, one at a time, for the suites whose results
+# go through the kernels (ARM_FEAT_TESTS: every NEON kernel against the
+# reference, the engine's logits against the PyTorch references, and the
+# CPU-feature module seeing exactly the model's features):
+#   I8MM off:   -cpu cortex-a76 (ARMv8.2: SDOT, no SMMLA)
+#   SDOT off:   -cpu cortex-a53 (ARMv8.0: neither; I8MM implies SDOT)
+#   NEON off:   -cpu max with QEIL_NO_SIMD=1 (every kernel portable; ASIMD
+#               itself is mandatory on AArch64, so no core model lacks it)
+ARM_CROSS   ?= aarch64-linux-gnu-
+ARM_EXCLUDE ?= %_cli test_cli test_runtime test_recover test_recover_plan
+ARM_TESTS   ?= $(filter-out $(ARM_EXCLUDE),$(TEST_SRC:tests/%.c=%))
+ARM_FEAT_TESTS ?= test_kernels test_engine test_core
+ARM_QEMU    ?= qemu-aarch64-static -L /
 ARM_BUILD    = build-$(patsubst %-,%,$(ARM_CROSS))
-ARM_RUN_MAX  = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu max" QEIL_TESTS="$(ARM_TESTS)" sh tests/run.sh $(ARM_BUILD)
-ARM_RUN_A53  = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu cortex-a53" QEIL_TESTS="test_kernels test_core" sh tests/run.sh $(ARM_BUILD)
+ARM_RUN      = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu $(1)" QEIL_TESTS="$(2)" sh tests/run.sh $(ARM_BUILD)
+ARM_RUN_MAX    = $(call ARM_RUN,max,$(ARM_TESTS))
+ARM_RUN_A76    = $(call ARM_RUN,cortex-a76,$(ARM_FEAT_TESTS))
+ARM_RUN_A53    = $(call ARM_RUN,cortex-a53,$(ARM_FEAT_TESTS))
+ARM_RUN_NOSIMD = QEIL_NO_SIMD=1 $(call ARM_RUN,max,$(ARM_FEAT_TESTS))
+# The four runs at once, each into its own log, printed in order when all
+# are done: each is one qemu process (one core), so on 2 cores their wall
+# time is about half their sum. $(1): the file their counts go to.
+ARM_LOG = $(ARM_BUILD)/test-arm-$(1).log
+ARM_RUN_ALL = rm -f $(call ARM_LOG,*); \
+	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_MAX) > $(call ARM_LOG,max) 2>&1 & \
+	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_A76) > $(call ARM_LOG,a76) 2>&1 & \
+	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_A53) > $(call ARM_LOG,a53) 2>&1 & \
+	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_NOSIMD) > $(call ARM_LOG,nosimd) 2>&1 & \
+	wait; for r in max a76 a53 nosimd; do echo "== aarch64 under qemu: $$r"; cat $(call ARM_LOG,$$r); done
 test-arm-build:
 	@command -v $(ARM_CROSS)gcc > /dev/null && command -v $(firstword $(ARM_QEMU)) > /dev/null || \
 	    sh tools/install-deps.sh --test
 	$(MAKE) CROSS=$(ARM_CROSS) BUILD=$(ARM_BUILD) $(ARM_TESTS:%=$(ARM_BUILD)/tests/%)
 
+ARM_TOTALS = $(ARM_BUILD)/test-totals
 test-arm: test-arm-build
-	$(ARM_RUN_MAX)
-	$(ARM_RUN_A53)
+	@rm -f $(ARM_TOTALS)
+	-$(call ARM_RUN_ALL,$(ARM_TOTALS))
+	@sh tests/run.sh --sum $(ARM_TOTALS)
 
 bench: deps $(BIN) $(BENCHES)
 	@for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done

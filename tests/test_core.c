@@ -356,6 +356,10 @@ TEST(cpu_features_consistent)
         CHECK(f & QEIL_CPU_ASIMDDP);
         CHECK(f & QEIL_CPU_I8MM);
         CHECK(f & QEIL_CPU_ASIMDHP);
+    } else if (runner && strstr(runner, "-cpu cortex-a76")) { /* ARMv8.2: SDOT, no I8MM */
+        CHECK(f & QEIL_CPU_ASIMDDP);
+        CHECK(f & QEIL_CPU_ASIMDHP);
+        CHECK_EQ_INT(f & (QEIL_CPU_I8MM | QEIL_CPU_SVE), 0);
     } else if (runner && strstr(runner, "-cpu cortex-a53")) {
         CHECK_EQ_INT(f & (QEIL_CPU_ASIMDDP | QEIL_CPU_I8MM | QEIL_CPU_ASIMDHP | QEIL_CPU_SVE), 0);
     }

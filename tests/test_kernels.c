@@ -1077,6 +1077,24 @@ TEST(quantize_q8_0_q8_k_avx2_match_scalar)
     }
     free(ka);
     free(kb);
+    /* Q8_1 (Q4_1 / Q5_1 activations: Q8_0's codes plus s = f16(d sum q))
+     * on the same rows; NEON has one, AVX2 takes the reference */
+    qeil_quantize_fn fast_1 = qeil_act_quantize_for(QEIL_GGML_Q8_1, best);
+    if (best == QEIL_SIMD_NEON) CHECK(fast_1 != qeil_quantize_row_q8_1);
+    if (fast_1 != qeil_quantize_row_q8_1) {
+        uint8_t *c1 = xmalloc(NB * 36), *c2 = xmalloc(NB * 36);
+        qeil_quantize_row_q8_1(x, c1, NB * 32);
+        fast_1(x, c2, NB * 32);
+        bad = 0;
+        for (int i = 0; i < NB && bad < 3; i++)
+            if (memcmp(c1 + i * 36, c2 + i * 36, 36) != 0) {
+                bad++;
+                TEST_FAIL_("q8_1 block %d differs (first value %g)", i, (double)x[i * 32]);
+            }
+        CHECK_EQ_INT(bad, 0);
+        free(c1);
+        free(c2);
+    }
     free(x);
     free(a);
     free(b);

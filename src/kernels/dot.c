@@ -549,6 +549,9 @@ qeil_quantize_fn qeil_act_quantize_for(int act_type, qeil_simd simd)
     if (act_type == QEIL_GGML_Q8_K && simd == QEIL_SIMD_NEON &&
         qeil_simd_best() == QEIL_SIMD_NEON)
         return qeil_quantize_row_q8_k_neon;
+    if (act_type == QEIL_GGML_Q8_1 && simd == QEIL_SIMD_NEON &&
+        qeil_simd_best() == QEIL_SIMD_NEON)
+        return qeil_quantize_row_q8_1_neon;
 #else
     (void)simd;
 #endif

@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "core/cpu.h"
-#include "kernels/quant.h" /* qeil_simd_best, QEIL_HAVE_X86_SIMD */
+#include "kernels/arm/ops_neon.h"
+#include "kernels/quant.h" /* qeil_simd_best, QEIL_HAVE_X86_SIMD, QEIL_HAVE_ARM_SIMD */
 
 /* exp(x) for the activations and the softmax, one recipe in scalar and AVX2
  * form so both give the same bits (explicit fmaf, rintf = round to nearest
@@ -23,11 +24,11 @@
  * normal float: exp(-87) = 1.6e-38 stands for anything smaller, exp(88) =
  * 1.7e38 for anything larger (silu and softmax only divide by or sum
  * these). Within 2 ulp of expf on [-87, 88] (test ops_exp). NaN stays NaN. */
-#define EXP_LO (-87.0f)
-#define EXP_HI 88.0f
-#define EXP_LOG2E 1.44269504088896341f
-#define EXP_LN2_HI 0.693359375f      /* few mantissa bits: n * it is exact */
-#define EXP_LN2_LO (-2.12194440e-4f) /* ln 2 - EXP_LN2_HI */
+#define EXP_LO QEIL_OP_EXP_LO
+#define EXP_HI QEIL_OP_EXP_HI
+#define EXP_LOG2E QEIL_OP_EXP_LOG2E
+#define EXP_LN2_HI QEIL_OP_EXP_LN2_HI /* few mantissa bits: n * it is exact */
+#define EXP_LN2_LO QEIL_OP_EXP_LN2_LO
 
 float qeil_op_exp(float x)
 {
@@ -144,6 +145,8 @@ void qeil_op_softmax(float *x, uint32_t n)
     uint32_t i0 = 0;
 #if QEIL_HAVE_X86_SIMD
     if (qeil_simd_best() >= QEIL_SIMD_AVX2) i0 = exp_sub_avx2(x, n, mx);
+#elif QEIL_HAVE_ARM_SIMD
+    if (qeil_simd_best() == QEIL_SIMD_NEON) i0 = qeil_exp_sub_neon(x, n, mx);
 #endif
     for (uint32_t i = i0; i < n; i++) x[i] = qeil_op_exp(x[i] - mx);
     double sum = 0.0;
@@ -167,6 +170,8 @@ void qeil_op_silu_mul(float *g, const float *u, size_t n)
     size_t i0 = 0;
 #if QEIL_HAVE_X86_SIMD
     if (qeil_simd_best() >= QEIL_SIMD_AVX2) i0 = silu_mul_avx2(g, u, n);
+#elif QEIL_HAVE_ARM_SIMD
+    if (qeil_simd_best() == QEIL_SIMD_NEON) i0 = qeil_silu_mul_neon(g, u, n);
 #endif
     for (size_t i = i0; i < n; i++) g[i] = qeil_op_silu(g[i]) * u[i];
 }
@@ -447,6 +452,11 @@ void qeil_op_attention(const float *restrict q, const float *restrict k,
         attention_avx2(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
         return;
     }
+#elif QEIL_HAVE_ARM_SIMD
+    if (head_dim % 8 == 0 && qeil_simd_best() == QEIL_SIMD_NEON) {
+        qeil_attention_neon(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
+        return;
+    }
 #endif
     qeil_op_attention_ref(q, k, v, kv_stride, n_pos, head_dim, scale, scores, out);
 }
@@ -472,6 +482,12 @@ void qeil_op_attention_heads(const float *q, size_t q_stride, uint32_t n_heads, 
                           out + (size_t)h * out_stride, out_stride);
             h += g;
         }
+        return;
+    }
+#elif QEIL_HAVE_ARM_SIMD
+    if (head_dim % 8 == 0 && qeil_simd_best() == QEIL_SIMD_NEON) {
+        qeil_attention_heads_neon(q, q_stride, n_heads, k, v, kv_stride, n_pos, head_dim, scale,
+                                  scores, s_stride, out, out_stride);
         return;
     }
 #endif

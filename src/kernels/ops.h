@@ -37,6 +37,13 @@ void qeil_op_layernorm(const float *x, const float *w, const float *b, float *y,
 void qeil_op_rope(float *x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, const float *cs,
                   const float *sn, int neox);
 
+/* The constants of qeil_op_exp's recipe (ops.c), shared by its SIMD forms. */
+#define QEIL_OP_EXP_LO (-87.0f)
+#define QEIL_OP_EXP_HI 88.0f
+#define QEIL_OP_EXP_LOG2E 1.44269504088896341f
+#define QEIL_OP_EXP_LN2_HI 0.693359375f      /* few mantissa bits: n * it is exact */
+#define QEIL_OP_EXP_LN2_LO (-2.12194440e-4f) /* ln 2 - QEIL_OP_EXP_LN2_HI */
+
 /* In place: x = exp(x - max x) / sum. n >= 1. */
 void qeil_op_softmax(float *x, uint32_t n);
 
@@ -61,8 +68,8 @@ void qeil_op_add(float *y, const float *x, size_t n);
  * rows (one per position) start kv_stride floats apart:
  *   s_j = scale * q . k_j,  p = softmax(s),  out = sum_j p_j v_j
  * scores: n_pos floats of scratch. q, k, v, out: head_dim floats. n_pos >= 1.
- * scores and out overlap nothing else (restrict). With AVX2 and head_dim
- * a multiple of 8 a vectorized version, the same bits as
+ * scores and out overlap nothing else (restrict). With AVX2 or NEON and
+ * head_dim a multiple of 8 a vectorized version, the same bits as
  * qeil_op_attention_ref (the portable definition). */
 void qeil_op_attention(const float *restrict q, const float *restrict k,
                        const float *restrict v, size_t kv_stride, uint32_t n_pos,
@@ -76,8 +83,8 @@ void qeil_op_attention_ref(const float *restrict q, const float *restrict k,
  * one query each: head h's query at q + h * q_stride, its scores at
  * scores + h * s_stride (s_stride >= n_pos), its output at out +
  * h * out_stride; every head gets qeil_op_attention_ref's bits. With AVX2
- * and head_dim a multiple of 8, up to 4 heads at a time load each K and V
- * row once. Buffers do not overlap. */
+ * or NEON and head_dim a multiple of 8, up to 4 heads at a time load each K
+ * row once (and each V row too with AVX-512). Buffers do not overlap. */
 void qeil_op_attention_heads(const float *q, size_t q_stride, uint32_t n_heads, const float *k,
                              const float *v, size_t kv_stride, uint32_t n_pos, uint32_t head_dim,
                              float scale, float *scores, size_t s_stride, float *out,

@@ -316,9 +316,10 @@ QEIL_DECL_GEMM_NEON(q8_0);
 QEIL_DECL_GEMM_NEON(q4_0);
 QEIL_DECL_GEMM_NEON(q5_0);
 QEIL_DECL_GEMM_NEON(iq4_nl);
-/* the bytes of qeil_quantize_row_q8_0 / qeil_quantize_row_q8_k */
+/* the bytes of qeil_quantize_row_q8_0 / qeil_quantize_row_q8_k / _q8_1 */
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_q8_k_neon(const float *src, void *dst, int64_t n);
+void qeil_quantize_row_q8_1_neon(const float *src, void *dst, int64_t n);
 #endif
 
 #if QEIL_HAVE_X86_SIMD

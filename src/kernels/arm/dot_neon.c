@@ -581,25 +581,43 @@ QEIL_NEON_INLINE void q0_tile(const int fmt, const size_t bbytes, int64_t nb, in
     }
 }
 
-#define NEON_GEMM(NAME, FMT, BYTES, MODE)                                                      \
+/* One activation (nc == 1: every decode step) goes to the dot kernel row
+ * by row: the same bits (each tile element is the dot kernel's, test
+ * gemm_neon_tiles_vs_dot), at about a third of the instructions. The tile
+ * body keeps its rows and activations in arrays indexed by the run-time
+ * nr and nc, so gcc 12 leaves its loops rolled and the arrays on the
+ * stack: for 4 rows x 1 activation of Q4_0 the SDOT tile ran ~250
+ * instructions per block of the 4 rows (3.4 per weight byte) against 4 x
+ * 22 for the dot kernel (1.2; aarch64-linux-gnu-objdump -d of this file,
+ * docs/benchmarks.md, "ARM vs x86 decode kernels"). I8MM implies SDOT on
+ * every core (FEAT_I8MM is Armv8.6, FEAT_DotProd mandatory from 8.4), but
+ * the HWCAP is asked, not assumed. */
+#define NEON_GEMM(NAME, FMT, BYTES, MODE, T)                                                   \
     void NAME(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x, size_t xs,   \
               float *y, size_t ys)                                                             \
     {                                                                                          \
+        if (nc == 1) {                                                                         \
+            const qeil_vec_dot_fn dot = MODE > 0 && qeil_cpu_has_arm_dotprod()                 \
+                                            ? qeil_vec_dot_##T##_sdot                          \
+                                            : qeil_vec_dot_##T##_neon;                         \
+            for (int r = 0; r < nr; r++) dot(n, y + r, (const uint8_t *)w + (size_t)r * ws, x); \
+            return;                                                                            \
+        }                                                                                      \
         q0_tile(FMT, BYTES, n / 32, nr, nc, w, ws, x, xs, y, ys, MODE);                       \
     }
 
-NEON_GEMM(qeil_gemm_q8_0_neon, T_Q8_0, QEIL_Q8_0_BYTES, 0)
-NEON_GEMM(qeil_gemm_q8_0_sdot, T_Q8_0, QEIL_Q8_0_BYTES, 1)
-NEON_GEMM(qeil_gemm_q8_0_i8mm, T_Q8_0, QEIL_Q8_0_BYTES, 2)
-NEON_GEMM(qeil_gemm_q4_0_neon, T_Q4_0, QEIL_Q4_0_BYTES, 0)
-NEON_GEMM(qeil_gemm_q4_0_sdot, T_Q4_0, QEIL_Q4_0_BYTES, 1)
-NEON_GEMM(qeil_gemm_q4_0_i8mm, T_Q4_0, QEIL_Q4_0_BYTES, 2)
-NEON_GEMM(qeil_gemm_q5_0_neon, T_Q5_0, QEIL_Q5_0_BYTES, 0)
-NEON_GEMM(qeil_gemm_q5_0_sdot, T_Q5_0, QEIL_Q5_0_BYTES, 1)
-NEON_GEMM(qeil_gemm_q5_0_i8mm, T_Q5_0, QEIL_Q5_0_BYTES, 2)
-NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0)
-NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1)
-NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2)
+NEON_GEMM(qeil_gemm_q8_0_neon, T_Q8_0, QEIL_Q8_0_BYTES, 0, q8_0)
+NEON_GEMM(qeil_gemm_q8_0_sdot, T_Q8_0, QEIL_Q8_0_BYTES, 1, q8_0)
+NEON_GEMM(qeil_gemm_q8_0_i8mm, T_Q8_0, QEIL_Q8_0_BYTES, 2, q8_0)
+NEON_GEMM(qeil_gemm_q4_0_neon, T_Q4_0, QEIL_Q4_0_BYTES, 0, q4_0)
+NEON_GEMM(qeil_gemm_q4_0_sdot, T_Q4_0, QEIL_Q4_0_BYTES, 1, q4_0)
+NEON_GEMM(qeil_gemm_q4_0_i8mm, T_Q4_0, QEIL_Q4_0_BYTES, 2, q4_0)
+NEON_GEMM(qeil_gemm_q5_0_neon, T_Q5_0, QEIL_Q5_0_BYTES, 0, q5_0)
+NEON_GEMM(qeil_gemm_q5_0_sdot, T_Q5_0, QEIL_Q5_0_BYTES, 1, q5_0)
+NEON_GEMM(qeil_gemm_q5_0_i8mm, T_Q5_0, QEIL_Q5_0_BYTES, 2, q5_0)
+NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0, iq4_nl)
+NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1, iq4_nl)
+NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2, iq4_nl)
 
 /* ---- f32 -> Q8_0 activations ------------------------------------------- */
 
@@ -646,6 +664,33 @@ void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
         const uint16_t h = qeil_f32_to_f16(d);
         memcpy(b, &h, sizeof h);
         q8_round32(v, id, (int8_t *)(b + 2));
+    }
+}
+
+/* qeil_quantize_row_q8_1's bytes: Q8_0's codes (above) with d stored as
+ * f16, and s = f16((float)sum * d), the block's code sum by SADDLV (exact
+ * in int16: |sum| <= 32 * 127), d the f32 value before its rounding. */
+void qeil_quantize_row_q8_1_neon(const float *src, void *dst, int64_t n)
+{
+    uint8_t *b = dst;
+    for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q8_1_BYTES) {
+        const float *x = src + i * QEIL_QK5;
+        float32x4_t v[8];
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(x + 4 * k);
+            m = vmaxnmq_f32(m, vabsq_f32(v[k]));
+        }
+        const float amax = vmaxnmvq_f32(m);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = qeil_f32_to_f16(d);
+        memcpy(b, &h, sizeof h);
+        int8_t *qs = (int8_t *)(b + 4);
+        q8_round32(v, id, qs);
+        const int sum = vaddlvq_s8(vld1q_s8(qs)) + vaddlvq_s8(vld1q_s8(qs + 16));
+        const uint16_t hs = qeil_f32_to_f16((float)sum * d);
+        memcpy(b + 2, &hs, sizeof hs);
     }
 }
 
