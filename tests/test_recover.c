@@ -1,13 +1,16 @@
 /* test_recover.c — recovery from a failed unit (docs/runtime.md): a fault
  * injected at EVERY op of a short generation and of a short eval request,
- * on each of two units (two CPU units, "cpu" and "cpu1"; the CPU and the
- * Vulkan device, SKIP without one), with the KV rebuilt from the host
+ * on each of two units (two CPU units, "cpu" and "cpu1"; two CPU core
+ * sets, cpu-a and cpu-b bound to CPUs 0 and 1; the CPU and the Vulkan
+ * device, SKIP without one), with the KV rebuilt from the host
  * copy and by recomputing the prefix: every fault recovered, the tokens
  * (and each sample's text and log-likelihood) identical to the fault-free
  * run. Also: the last unit failing ends the request with a clear error,
  * the watchdog catches a hang, QEIL_FAULT's parser is strict. The model is
  * a tiny random-weight llama the test writes (qeil_mkmodel_write). */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_ISSET */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +351,47 @@ TEST(step_api_recovers)
 TEST(every_op_two_cpu_units_host_copy) { two_cpu_units(QEIL_KV_REBUILD_HOST_COPY, "cpu+cpu1, KV from the host copy"); }
 TEST(every_op_two_cpu_units_recompute) { two_cpu_units(QEIL_KV_REBUILD_RECOMPUTE, "cpu+cpu1, KV recomputed"); }
 
+/* Two CPU core sets: CPUs 0 and 1 as the clusters "a" and "b"
+ * (QEIL_CPU_CLUSTERS), the devices cpu-a and cpu-b, each a thread pool
+ * bound to its CPU: every op of a generation and an eval fails in turn on
+ * each, recovered with the fault-free tokens. SKIP where this process may
+ * not run on both CPUs 0 and 1. */
+TEST(every_op_two_cpu_core_sets)
+{
+    if (!model[0]) SKIP("no model");
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0 || !CPU_ISSET(0, &set) || !CPU_ISSET(1, &set))
+        SKIP("this process may not run on both CPUs 0 and 1");
+    setenv("QEIL_CPU_CLUSTERS", "a=0,b=1", 1);
+    int ida = -1, idb = -1;
+    for (size_t id = 0; id < qeil_engine_n_backends(); id++) {
+        const char *d = qeil_engine_device_name(id);
+        if (d && strcmp(d, "cpu-a") == 0) ida = (int)id;
+        if (d && strcmp(d, "cpu-b") == 0) idb = (int)id;
+    }
+    if (ida < 0 || idb < 0) {
+        TEST_FAIL_("no cpu-a/cpu-b devices with QEIL_CPU_CLUSTERS=a=0,b=1");
+        unsetenv("QEIL_CPU_CLUSTERS");
+        return;
+    }
+    const double wd = 0.05; /* a bound pool hands each op to its worker */
+    static const char *place = "emb..b0:cpu-a,b1..head:cpu-b";
+    sweep_stats s;
+    memset(&s, 0, sizeof s);
+    clock_gettime(CLOCK_MONOTONIC, &s.t0);
+    const uint8_t devs[2] = {(uint8_t)ida, (uint8_t)idb};
+    for (int k = 0; k < 2; k++) {
+        qeil_runtime *rt = mk(place, 0, QEIL_KV_REBUILD_HOST_COPY, wd, 0.9f, NULL);
+        if (rt) sweep_gen(rt, devs[k], 0, wd, &s);
+        qeil_runtime_free(rt);
+        rt = mk(place, 2, QEIL_KV_REBUILD_HOST_COPY, wd, 0.9f, NULL);
+        if (rt) sweep_eval(rt, devs[k], 0, wd, &s);
+        qeil_runtime_free(rt);
+    }
+    report("cpu-a+cpu-b (core sets 0 | 1), host copy", &s);
+    unsetenv("QEIL_CPU_CLUSTERS");
+}
+
 /* LFM2 (conv blocks beside attention): a conv block's state rolls forward
  * with every step, so unlike a K/V row it must not be advanced twice when
  * a failed step runs again — every op of a generation and an eval on two
@@ -534,6 +578,7 @@ int main(void)
     RUN(step_api_recovers);
     RUN(every_op_two_cpu_units_host_copy);
     RUN(every_op_two_cpu_units_recompute);
+    RUN(every_op_two_cpu_core_sets);
     RUN(every_op_lfm2_conv_state);
     RUN(every_op_cpu_and_vulkan);
     qeil_ctx_free(ctx);
