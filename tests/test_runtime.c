@@ -1239,16 +1239,13 @@ TEST(unit_metrics_from_synthetic_measurements)
     double t_pf[QEIL_MAX_WUNITS], t_dc[QEIL_MAX_WUNITS], temp[QEIL_MAX_UNITS];
     uint8_t place[QEIL_MAX_WUNITS] = {0}; /* all on backend 0, "cpu" */
     const double dc_tokens = 16, frac_pf = 0.25, frac_dc = 0.05;
-    double work_pf = 0, work_dc = 0, tp = 0, td = 0, work_pred_pf = 0;
+    double work_pf = 0, time_pred_pf = 0; /* Σ F/Π and Σ of the model's prefill times */
     for (uint32_t w = 0; w < n; w++) {
         double peak = pf.units[0].peak_ops[wl.dtype[w]];
         t_pf[w] = wl.u[w].pf_flops / peak / frac_pf;
         t_dc[w] = wl.u[w].dc_flops * dc_tokens / peak / frac_dc;
         work_pf += wl.u[w].pf_flops / peak;
-        work_dc += wl.u[w].dc_flops * dc_tokens / peak;
-        tp += t_pf[w];
-        td += t_dc[w];
-        work_pred_pf += ev.pf_time_s[w];
+        time_pred_pf += ev.pf_time_s[w];
     }
     temp[0] = ev.dev_temp_C[0];
     temp[1] = NAN;
@@ -1260,7 +1257,7 @@ TEST(unit_metrics_from_synthetic_measurements)
     CHECK_EQ_STR(um[0].device, "cpu");
     CHECK_NEAR(um[0].dasi_meas[0], frac_pf, 1e-12, 1e-9);
     CHECK_NEAR(um[0].dasi_meas[1], frac_dc, 1e-12, 1e-9);
-    CHECK_NEAR(um[0].dasi_pred[0], work_pf / work_pred_pf, 1e-12, 1e-9);
+    CHECK_NEAR(um[0].dasi_pred[0], work_pf / time_pred_pf, 1e-12, 1e-9);
     CHECK(um[0].dasi_pred[1] > 0 && um[0].dasi_pred[1] <= 1);
     /* Φ at the model's own temperature is the model's; hotter leaks more */
     CHECK(um[0].phi_pred > 0 && um[0].phi_pred < 1);
