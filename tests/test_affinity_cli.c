@@ -20,56 +20,10 @@
 #include "qeil/qeil.h"
 #include "test.h"
 
-static char qeil_bin[4096];
-static char tmpdir[] = "/tmp/qeil-affcli-XXXXXX";
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-affcli-XXXXXX"
+#include "cli_harness.h"
+
 static char model[4200];
-static char *out_text, *err_text;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
-    if (s) s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-/* Run `ENV qeil ARGS` (env may be ""); returns the exit code. */
-static int qeil_env(const char *env, const char *fmt, ...) QEIL_PRINTF(2, 3);
-static int qeil_env(const char *env, const char *fmt, ...)
-{
-    char args[6000], cmd[12000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s %s >%s/out 2>%s/err </dev/null", env, qeil_bin, args, tmpdir,
-             tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
-        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
-
-#define CHECK_RUN(rc, want)                                                          \
-    do {                                                                             \
-        int r_ = (rc);                                                               \
-        CHECK_EQ_INT(r_, want);                                                      \
-        if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)"); \
-    } while (0)
 
 #define AB "QEIL_CPU_CLUSTERS=a=0,b=1"
 
@@ -144,10 +98,19 @@ TEST(probe_writes_cluster_units_and_plan_uses_them)
     snprintf(prof, sizeof prof, "%s/probe.json", tmpdir);
     CHECK_RUN(qeil_env(AB, "probe --quick --min-time 0.005 --max-ws 2 -o %s", prof), 0);
     char *txt = slurp(prof);
-    CHECK_CONTAINS(txt, "\"name\": \"cpu-a\"");
-    CHECK_CONTAINS(txt, "\"device\": \"cpu-a\"");
-    CHECK_CONTAINS(txt, "\"device\": \"cpu-b\"");
+    cJSON *pj = cJSON_Parse(txt ? txt : "");
     free(txt);
+    int seen = 0; /* 1: cpu-a, 2: cpu-b, each a unit named as its device */
+    const cJSON *u;
+    cJSON_ArrayForEach(u, cJSON_GetObjectItem(pj, "units"))
+    {
+        const cJSON *nm = cJSON_GetObjectItem(u, "name"), *dv = cJSON_GetObjectItem(u, "device");
+        if (!cJSON_IsString(nm) || !cJSON_IsString(dv)) continue;
+        if (strcmp(nm->valuestring, "cpu-a") == 0 && strcmp(dv->valuestring, "cpu-a") == 0) seen |= 1;
+        if (strcmp(nm->valuestring, "cpu-b") == 0 && strcmp(dv->valuestring, "cpu-b") == 0) seen |= 2;
+    }
+    cJSON_Delete(pj);
+    CHECK_EQ_INT(seen, 3);
     CHECK_RUN(qeil_env("", "plan --platform %s -m %s --output json --iters 500", prof, model), 0);
     CHECK_CONTAINS(out_text, "cpu-a");
     CHECK_CONTAINS(out_text, "cpu-b");
@@ -158,13 +121,7 @@ TEST(probe_writes_cluster_units_and_plan_uses_them)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
-    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
-        return 1;
-    }
+    if (cli_harness_init(argv[0]) != 0) return 1;
     unsetenv("QEIL_CPU_CLUSTERS");
     snprintf(model, sizeof model, "%s/tiny.gguf", tmpdir);
     if (qeil_env("", "mkmodel --preset tiny-llama --type q8_0 -o %s", model) != 0) {
@@ -174,10 +131,6 @@ int main(int argc, char **argv)
     RUN(devices_lists_clusters_and_refuses_bad_ones);
     RUN(generate_split_over_clusters_gives_cpu_tokens);
     RUN(probe_writes_cluster_units_and_plan_uses_them);
-    char cmd[4300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("affinity_cli");
 }

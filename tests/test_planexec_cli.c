@@ -19,55 +19,11 @@
 #include "qeil/qeil.h"
 #include "test.h"
 
-static char qeil_bin[4096];
-static char tmpdir[] = "/tmp/qeil-planexec-XXXXXX";
+#define CLI_HARNESS_TMPDIR "/tmp/qeil-planexec-XXXXXX"
+#include "cli_harness.h"
+
 static char model[4200], tasks[4200], text[4200];
-static char *out_text, *err_text;
 static int have_vk = -1;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)(n < 0 ? 0 : n) + 1);
-    size_t got = s ? fread(s, 1, (size_t)(n < 0 ? 0 : n), f) : 0;
-    if (s) s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
-static int qeil_run(const char *fmt, ...) QEIL_PRINTF(1, 2);
-static int qeil_run(const char *fmt, ...)
-{
-    char args[6000], cmd[12000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out 2>%s/err </dev/null", qeil_bin, args, tmpdir, tmpdir);
-    int st = system(cmd);
-    free(out_text);
-    free(err_text);
-    char p[4200];
-    snprintf(p, sizeof p, "%s/out", tmpdir);
-    out_text = slurp(p);
-    snprintf(p, sizeof p, "%s/err", tmpdir);
-    err_text = slurp(p);
-    if (err_text && (strstr(err_text, "Sanitizer") || strstr(err_text, "runtime error:")))
-        TEST_FAIL_("sanitizer report from 'qeil %s':\n%s", args, err_text);
-    if (st == -1 || !WIFEXITED(st)) return -1;
-    return WEXITSTATUS(st);
-}
-
-#define CHECK_RUN(rc, want)                                                          \
-    do {                                                                             \
-        int r_ = (rc);                                                               \
-        CHECK_EQ_INT(r_, want);                                                      \
-        if (r_ != (want)) printf("  stderr: %s\n", err_text ? err_text : "(none)"); \
-    } while (0)
 
 static char *json_field(const char *json, const char *key)
 {
@@ -149,71 +105,71 @@ TEST(placement_phase_errors_are_usage_errors)
         {"prefill=all:cpu;decode=all:cpu;prefill=all:cpu", "phase 'prefill' is given twice"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        CHECK_RUN(qeil_run("generate -m %s -p hi -n 2 --placement '%s' --output json", model,
+        CHECK_RUN(qeilf("generate -m %s -p hi -n 2 --placement '%s' --output json", model,
                            bad[i].spec),
                   2);
         CHECK_CONTAINS(err_text, bad[i].msg);
         CHECK(out_text && !*out_text); /* nothing half-done on stdout */
-        CHECK_RUN(qeil_run("perplexity -m %s -f %s -c 16 --placement '%s'", model, text, bad[i].spec), 2);
+        CHECK_RUN(qeilf("perplexity -m %s -f %s -c 16 --placement '%s'", model, text, bad[i].spec), 2);
         CHECK_CONTAINS(err_text, bad[i].msg);
-        CHECK_RUN(qeil_run("bench -m %s -p 4 -n 2 -r 1 --bw 10 --placement '%s'", model, bad[i].spec), 2);
+        CHECK_RUN(qeilf("bench -m %s -p 4 -n 2 -r 1 --bw 10 --placement '%s'", model, bad[i].spec), 2);
         CHECK_CONTAINS(err_text, bad[i].msg);
-        CHECK_RUN(qeil_run("eval -m %s --tasks %s --placement '%s'", model, tasks, bad[i].spec), 2);
+        CHECK_RUN(qeilf("eval -m %s --tasks %s --placement '%s'", model, tasks, bad[i].spec), 2);
         CHECK_CONTAINS(err_text, bad[i].msg);
         if (test_failed_) {
             printf("  spec %s\n", bad[i].spec);
             break;
         }
     }
-    CHECK_RUN(qeil_run("generate -m %s -p hi --plan auto --placement all:cpu", model), 2);
+    CHECK_RUN(qeilf("generate -m %s -p hi --plan auto --placement all:cpu", model), 2);
     CHECK_CONTAINS(err_text, "--plan and --placement exclude each other");
-    CHECK_RUN(qeil_run("eval -m %s --tasks %s --plan auto --placement all:cpu", model, tasks), 2);
+    CHECK_RUN(qeilf("eval -m %s --tasks %s --plan auto --placement all:cpu", model, tasks), 2);
     CHECK_CONTAINS(err_text, "--plan and --placement exclude each other");
-    CHECK_RUN(qeil_run("perplexity -m %s -f %s --plan auto --placement all:cpu", model, text), 2);
-    CHECK_RUN(qeil_run("bench -m %s --plan auto --placement all:cpu", model), 2);
-    CHECK_RUN(qeil_run("generate -m %s -p hi --platform x.json", model), 2);
+    CHECK_RUN(qeilf("perplexity -m %s -f %s --plan auto --placement all:cpu", model, text), 2);
+    CHECK_RUN(qeilf("bench -m %s --plan auto --placement all:cpu", model), 2);
+    CHECK_RUN(qeilf("generate -m %s -p hi --platform x.json", model), 2);
     CHECK_CONTAINS(err_text, "--platform is for --plan");
     /* eval's priced methods still parse */
-    CHECK_RUN(qeil_run("eval -m %s --tasks %s --plan greedy --limit 1 -n 2 --samples 1", model, tasks), 0);
+    CHECK_RUN(qeilf("eval -m %s --tasks %s --plan greedy --limit 1 -n 2 --samples 1", model, tasks), 0);
 }
 
 TEST(plan_files_refused_by_name)
 {
     char cat[4300], local[4300], bad[4300], dev9[4300];
     snprintf(cat, sizeof cat, "%s/cat.json", tmpdir);
-    CHECK_RUN(qeil_run("plan -m %s --platform qeil-laptop --output json --iters 200 --prompt-tokens 16 --gen-tokens 8", model), 0);
+    CHECK_RUN(qeilf("plan -m %s --platform qeil-laptop --output json --iters 200 --prompt-tokens 16 --gen-tokens 8", model), 0);
     save_out(cat);
     /* a catalog platform: its units stand for no device of this machine */
-    CHECK_RUN(qeil_run("generate -m %s -p hi -n 2 --plan %s --output json", model, cat), 1);
+    CHECK_RUN(qeilf("generate -m %s -p hi -n 2 --plan %s --output json", model, cat), 1);
     CHECK_CONTAINS(err_text, "of platform 'qeil-laptop' stands for no local device");
     CHECK(out_text && !*out_text);
-    CHECK_RUN(qeil_run("eval -m %s --tasks %s --plan %s", model, tasks, cat), 1);
+    CHECK_RUN(qeilf("eval -m %s --tasks %s --plan %s", model, tasks, cat), 1);
     CHECK_CONTAINS(err_text, "stands for no local device");
-    CHECK_RUN(qeil_run("perplexity -m %s -f %s -c 16 --plan %s", model, text, cat), 1);
-    CHECK_RUN(qeil_run("bench -m %s -p 4 -n 2 -r 1 --bw 10 --plan %s", model, cat), 1);
+    CHECK_RUN(qeilf("perplexity -m %s -f %s -c 16 --plan %s", model, text, cat), 1);
+    CHECK_RUN(qeilf("bench -m %s -p 4 -n 2 -r 1 --bw 10 --plan %s", model, cat), 1);
     /* the work-unit count of another model */
     snprintf(local, sizeof local, "%s/local-cpu1.json", tmpdir);
     write_profile(local, "local-cpu1", "cpu", "cpu1");
     char src[4300];
     snprintf(src, sizeof src, "%s/plan-cpu1.json", tmpdir);
-    CHECK_RUN(qeil_run("plan -m %s --platform %s --output json --iters 200 --prompt-tokens 16 "
+    CHECK_RUN(qeilf("plan -m %s --platform %s --output json --iters 200 --prompt-tokens 16 "
                        "--gen-tokens 8", model, local),
               0);
     save_out(src);
     snprintf(bad, sizeof bad, "%s/short.json", tmpdir);
     write_split_plan(src, bad, 0, 1);
-    CHECK_RUN(qeil_run("generate -m %s -p hi -n 2 --plan %s --platform %s", model, bad, local), 1);
+    CHECK_RUN(qeilf("generate -m %s -p hi -n 2 --plan %s --platform %s", model, bad, local), 1);
     CHECK_CONTAINS(err_text, "work units, the model has 4");
     /* a unit naming a device this build has no backend for */
     snprintf(dev9, sizeof dev9, "%s/local-vk9.json", tmpdir);
     write_profile(dev9, "local-cpu1", "cpu", "vk9");
     write_split_plan(src, bad, 0, 0);
-    CHECK_RUN(qeil_run("generate -m %s -p hi -n 2 --plan %s --platform %s", model, bad, dev9), 1);
+    CHECK_RUN(qeilf("generate -m %s -p hi -n 2 --plan %s --platform %s", model, bad, dev9), 1);
     CHECK_CONTAINS(err_text, "stands for device 'vk9', which this build has no backend for");
     /* not a file, not JSON, no plan in it */
-    CHECK_RUN(qeil_run("generate -m %s -p hi --plan %s/none.json", model, tmpdir), 1);
+    CHECK_RUN(qeilf("generate -m %s -p hi --plan %s/none.json", model, tmpdir), 1);
     CHECK_CONTAINS(err_text, "cannot open");
-    CHECK_RUN(qeil_run("generate -m %s -p hi --plan %s --platform %s", model, text, local), 1);
+    CHECK_RUN(qeilf("generate -m %s -p hi --plan %s --platform %s", model, text, local), 1);
     CHECK_CONTAINS(err_text, "is not JSON");
 }
 
@@ -224,12 +180,12 @@ static void split_plans_match_cpu(const char *dev)
     snprintf(local, sizeof local, "%s/local-%s.json", tmpdir, dev);
     write_profile(local, "local-split", "cpu", dev);
     snprintf(src, sizeof src, "%s/plan-%s.json", tmpdir, dev);
-    CHECK_RUN(qeil_run("plan -m %s --platform %s --output json --iters 200 --prompt-tokens 16 "
+    CHECK_RUN(qeilf("plan -m %s --platform %s --output json --iters 200 --prompt-tokens 16 "
                        "--gen-tokens 8", model, local),
               0);
     save_out(src);
     const char *gen = "generate -m %s -p 'the quick brown' -n 12 --temp 0 --seed 3 -t 2 --output json";
-    CHECK_RUN(qeil_run(gen, model), 0);
+    CHECK_RUN(qeilf(gen, model), 0);
     char *ref = json_field(out_text, "tokens");
     CHECK(ref && strlen(ref) > 10);
     static const char *want[3][2] = {
@@ -242,7 +198,7 @@ static void split_plans_match_cpu(const char *dev)
         snprintf(plan, sizeof plan, "%s/split-%s-%d.json", tmpdir, dev, mode);
         write_split_plan(src, plan, mode, 0);
         snprintf(args, sizeof args, "%s --plan %s --platform %s", gen, plan, local);
-        CHECK_RUN(qeil_run(args, model), 0);
+        CHECK_RUN(qeilf(args, model), 0);
         char *got = json_field(out_text, "tokens");
         CHECK_EQ_STR(got, ref);
         free(got);
@@ -277,9 +233,9 @@ static void split_plans_match_cpu(const char *dev)
     }
     /* perplexity and bench run the plan too */
     snprintf(plan, sizeof plan, "%s/split-%s-0.json", tmpdir, dev);
-    CHECK_RUN(qeil_run("perplexity -m %s -f %s -c 16 -t 2 --output json", model, text), 0);
+    CHECK_RUN(qeilf("perplexity -m %s -f %s -c 16 -t 2 --output json", model, text), 0);
     char *pref = json_field(out_text, "ppl");
-    CHECK_RUN(qeil_run("perplexity -m %s -f %s -c 16 -t 2 --output json --plan %s --platform %s",
+    CHECK_RUN(qeilf("perplexity -m %s -f %s -c 16 -t 2 --output json --plan %s --platform %s",
                        model, text, plan, local),
               0);
     char *pgot = json_field(out_text, "ppl");
@@ -288,7 +244,7 @@ static void split_plans_match_cpu(const char *dev)
     free(pref);
     free(pgot);
     snprintf(plan, sizeof plan, "%s/split-%s-2.json", tmpdir, dev);
-    CHECK_RUN(qeil_run("bench -m %s -p 8 -n 4 -r 1 --bw 10 -t 2 --output json --plan %s --profile %s",
+    CHECK_RUN(qeilf("bench -m %s -p 8 -n 4 -r 1 --bw 10 -t 2 --output json --plan %s --profile %s",
                        model, plan, local),
               0);
     char *x = json_field(out_text, "transfers");
@@ -310,7 +266,7 @@ TEST(eval_plan_auto_matches_cpu)
 {
     const char *ev = "eval -m %s --tasks %s --samples 2 --batch 2 -n 6 --temp 0 --seed 5 -t 2 "
                      "--output json";
-    CHECK_RUN(qeil_run(ev, model, tasks), 0);
+    CHECK_RUN(qeilf(ev, model, tasks), 0);
     char *ref = json_field(out_text, "problems");
     CHECK(ref && strstr(ref, "\"tokens\""));
     char args[9000], local[4300];
@@ -319,7 +275,7 @@ TEST(eval_plan_auto_matches_cpu)
     for (int k = 0; k < 2; k++) {
         if (k == 0) snprintf(args, sizeof args, "%s --plan auto", ev);
         else snprintf(args, sizeof args, "%s --plan auto --platform %s", ev, local);
-        CHECK_RUN(qeil_run(args, model, tasks), 0);
+        CHECK_RUN(qeilf(args, model, tasks), 0);
         if (k == 0) CHECK_CONTAINS(err_text, "quick in-process probe");
         char *got = json_field(out_text, "problems");
         cJSON *a = cJSON_Parse(ref ? ref : ""), *b = cJSON_Parse(got ? got : "");
@@ -350,13 +306,7 @@ TEST(eval_plan_auto_matches_cpu)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char self[4096];
-    snprintf(self, sizeof self, "%s", argv[0]);
-    snprintf(qeil_bin, sizeof qeil_bin, "%s/../qeil", dirname(self));
-    if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
-        printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
-        return 1;
-    }
+    if (cli_harness_init(argv[0]) != 0) return 1;
     snprintf(model, sizeof model, "%s/tiny.gguf", tmpdir);
     snprintf(text, sizeof text, "%s/text.txt", tmpdir);
     FILE *f = fopen(text, "w");
@@ -368,11 +318,11 @@ int main(int argc, char **argv)
         fprintf(f, "{\"id\": %d, \"question\": \"What is %d + %d?\", \"answer\": \"%d\"}\n", i, i,
                 2 * i, 3 * i);
     if (f) fclose(f);
-    if (qeil_run("mkmodel --preset tiny-llama --type f32 -o %s", model) != 0) {
+    if (qeilf("mkmodel --preset tiny-llama --type f32 -o %s", model) != 0) {
         printf("FAIL setup: mkmodel: %s\n", err_text ? err_text : "");
         return 1;
     }
-    if (qeil_run("devices --output json") == 0) {
+    if (qeilf("devices --output json") == 0) {
         cJSON *j = cJSON_Parse(out_text ? out_text : "");
         const char *s = out_text ? strstr(out_text, "\"vk0\"") : NULL;
         have_vk = j && s ? 1 : 0;
@@ -383,10 +333,6 @@ int main(int argc, char **argv)
     RUN(split_plans_on_cpu1_match_cpu);
     RUN(split_plans_on_vk0_match_cpu);
     RUN(eval_plan_auto_matches_cpu);
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);
-    free(out_text);
-    free(err_text);
+    cli_harness_done();
     return test_summary("planexec_cli");
 }
