@@ -537,35 +537,6 @@ static void step(worker *w)
 /* Cascade: n samples of one prompt, the selection module decides           */
 /* ------------------------------------------------------------------------ */
 
-static uint64_t mix64(uint64_t z)
-{
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static const char *find_bytes(const char *h, size_t hn, const char *n, size_t nn)
-{
-    if (nn > hn) return NULL;
-    for (size_t i = 0; i + nn <= hn; i++)
-        if (memcmp(h + i, n, nn) == 0) return h + i;
-    return NULL;
-}
-
-/* The runtime's rule (src/runtime/runtime.c answer_boundary): after the
- * first "####", the first "\n\n" or "Q:" ends a sample. 0: not finished. */
-static size_t answer_boundary(const char *s, size_t n)
-{
-    const char *m = find_bytes(s, n, "####", 4);
-    if (!m) return 0;
-    size_t from = (size_t)(m - s) + 4;
-    const char *a = find_bytes(s + from, n - from, "\n\n", 2);
-    const char *b = find_bytes(s + from, n - from, "Q:", 2);
-    const char *c = a && (!b || a < b) ? a : b;
-    return c ? (size_t)(c - s) : 0;
-}
-
 typedef struct {
     worker *w;
     serve_job *j;
@@ -596,7 +567,7 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
         r->flags = 0;
         if (buf_add(&r->text, &r->len, &r->cap, "", 0) != 0) return QEIL_ERR_NOMEM;
         if ((st = qeil_runtime_seq_fork(s->rt, 0, 1 + w->cslot[k])) != QEIL_OK) return st;
-        qeil_sampler_set_seed(j->smp[k], mix64(j->seed ^ mix64(first + k)));
+        qeil_sampler_set_seed(j->smp[k], qeil_runtime_sample_seed(j->seed, 0, first + k));
         memcpy(w->hist + k * hcap, j->prompt, sizeof(int32_t) * j->n_prompt);
         w->hlen[k] = j->n_prompt;
         w->crow[k] = w->lg0;
@@ -623,7 +594,7 @@ static qeil_status cascade_chunk(worker *w, serve_job *j, uint32_t first, uint32
             r->n_tokens++;
             r->logprob_sum += lp.raw;
             w->hist[k * hcap + w->hlen[k]++] = tok;
-            size_t cut = answer_boundary(r->text, r->len);
+            size_t cut = qeil_runtime_answer_end(r->text, r->len);
             size_t sc = j->n_stop ? find_stop(j, r->text, r->len, pl) : SIZE_MAX;
             if (sc != SIZE_MAX && (!cut || sc < cut)) cut = sc;
             if (cut || sc == 0) {

@@ -298,6 +298,38 @@ TEST(empty_fields_rejected)
 
 /* Prompts: the template, and exemplars drawn with the seed, without
  * replacement, never the task's own question. */
+/* The answer boundary and the sample seeds, shared by the runtime's select
+ * and qeil serve's cascade (docs/runtime.md). */
+TEST(answer_end_and_sample_seed)
+{
+    static const struct {
+        const char *text;
+        size_t keep;
+    } cases[] = {
+        {"", 0},
+        {"3 + 4 = 7", 0},                   /* no "####": not finished */
+        {"#### 7", 0},                      /* answer line, nothing after it yet */
+        {"7\n#### 7\n\nQ: what", 8},       /* "\n\n" first */
+        {"7\n#### 7Q: 1\n\n", 8},            /* "Q:" first */
+        {"\n\nQ: 1 #### 2\n\n", 13},         /* only what follows "####" counts */
+        {"#### 12\n#### 3\n\n", 14},        /* the first "####" */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_EQ_INT(qeil_runtime_answer_end(cases[i].text, strlen(cases[i].text)), cases[i].keep);
+    /* bytes past len are not read; a NUL inside is an ordinary byte */
+    CHECK_EQ_INT(qeil_runtime_answer_end("#### 7\n\n", 7), 0);
+    CHECK_EQ_INT(qeil_runtime_answer_end("#### \0\n\n", 8), 6);
+    CHECK_EQ_INT(qeil_runtime_answer_end(NULL, 0), 0);
+
+    /* mix64 is splitmix64's step (add 0x9e3779b97f4a7c15, then the
+     * finaliser); the values below were computed with Python's integers:
+     * mix64(5 ^ mix64(3 << 32 | 7)) */
+    CHECK(qeil_runtime_sample_seed(5, 3, 7) == 0x5d2bbbb2105b58a1ULL);
+    const uint64_t a = qeil_runtime_sample_seed(1, 0, 0), b = qeil_runtime_sample_seed(1, 0, 1),
+                   c = qeil_runtime_sample_seed(1, 1, 0), d = qeil_runtime_sample_seed(2, 0, 0);
+    CHECK(a != b && a != c && a != d && b != c); /* stream, sample and seed all count */
+}
+
 TEST(few_shot_prompts)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -504,6 +536,7 @@ int main(int argc, char **argv)
     RUN(detection_and_forced_format);
     RUN(broken_samples_name_file_line_and_field);
     RUN(empty_fields_rejected);
+    RUN(answer_end_and_sample_seed);
     RUN(few_shot_prompts);
     RUN(arc_shots_exclude_the_question_across_forms);
     RUN(out_of_memory_fails_cleanly);

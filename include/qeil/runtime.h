@@ -547,6 +547,20 @@ QEIL_API qeil_status qeil_runtime_generate_more(qeil_runtime *rt, const int32_t 
 QEIL_API const char *qeil_runtime_sample(const qeil_runtime *rt, uint32_t k, uint32_t *n_tokens,
                                          double *logprob_sum);
 
+/* The two rules every sample of a request follows, for callers that drive
+ * the step API themselves (qeil serve's cascade) and must draw the same
+ * samples as qeil_runtime_select:
+ * - qeil_runtime_sample_seed: the sampler seed of sample k of request
+ *   stream `stream` under the request's seed (splitmix64's finaliser, twice):
+ *   independent of batching, of the selection method and of how many
+ *   samples other requests drew. Pure; thread-safe.
+ * - qeil_runtime_answer_end: the length of text[0..len) to keep once the
+ *   sample's answer is complete (after the first "####", the first "\n\n"
+ *   or "Q:" ends it, docs/runtime.md); 0 while it is not. Pure; text may
+ *   hold NULs; NULL with len 0 is allowed. */
+QEIL_API uint64_t qeil_runtime_sample_seed(uint64_t seed, uint32_t stream, uint32_t k);
+QEIL_API size_t qeil_runtime_answer_end(const char *text, size_t len);
+
 /* ---- Recovery from a failed unit ---- */
 
 #define QEIL_RUNTIME_MAX_RECOVERIES 8u /* per request: one per device at most */

@@ -1078,7 +1078,7 @@ static uint64_t mix64(uint64_t z)
 /* The RNG stream of sample `k` of request stream `p`: independent of
  * batching, of the selection method and of how many samples other requests
  * drew. */
-static uint64_t sample_seed(uint64_t seed, uint32_t p, uint32_t k)
+uint64_t qeil_runtime_sample_seed(uint64_t seed, uint32_t p, uint32_t k)
 {
     return mix64(seed ^ mix64(((uint64_t)p << 32) | k));
 }
@@ -1093,8 +1093,9 @@ static const char *find_bytes(const char *h, size_t hn, const char *n, size_t nn
 
 /* Length of the text to keep when the sample has finished its answer: after
  * the first "####", the first "\n\n" or "Q:" ends it. 0 = not finished. */
-static size_t answer_boundary(const char *s, size_t n)
+size_t qeil_runtime_answer_end(const char *s, size_t n)
 {
+    if (!s) return 0;
     const char *m = find_bytes(s, n, "####", 4);
     if (!m) return 0;
     size_t from = (size_t)(m - s) + 4;
@@ -1161,7 +1162,7 @@ static qeil_status gen_chunk_run(qeil_runtime *g, uint32_t first, uint32_t c)
         if (rec_add(g->ctx, r, "", 0) != 0) return gen_nomem(g);
         if ((st = qeil_engine_seq_copy(g->e, 0, 1 + j)) != QEIL_OK)
             return gen_failf(g, st, "fork");
-        qeil_sampler_set_seed(g->smp[j], sample_seed(g->seed, g->rq.stream, first + j));
+        qeil_sampler_set_seed(g->smp[j], qeil_runtime_sample_seed(g->seed, g->rq.stream, first + j));
         memcpy(g->hist[j], g->rq.prompt, sizeof(int32_t) * g->rq.n_prompt);
         g->hlen[j] = g->rq.n_prompt;
         g->row[j] = g->logits0;
@@ -1187,7 +1188,7 @@ static qeil_status gen_chunk_run(qeil_runtime *g, uint32_t first, uint32_t c)
             r->n_tokens++;
             r->logprob_sum += lp.raw;
             g->hist[j][g->hlen[j]++] = tok;
-            size_t cut = answer_boundary(r->text, r->len);
+            size_t cut = qeil_runtime_answer_end(r->text, r->len);
             if (cut) {
                 r->len = cut;
                 r->text[cut] = '\0';
