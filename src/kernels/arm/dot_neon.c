@@ -619,6 +619,280 @@ NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0, iq4_nl)
 NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1, iq4_nl)
 NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2, iq4_nl)
 
+/* ---- K-quant tiles: Q4_K, Q5_K, Q6_K, IQ4_XS weights x Q8_K activations */
+
+enum { K_Q4_K, K_Q5_K, K_Q6_K, K_IQ4_XS };
+
+/* One row's super-block constants: the integer scales of its 32-element
+ * groups (sc[2g], sc[2g + 1]: the scales of the group's two 16-element
+ * halves, equal but for Q6_K), the mins m (Q4_K, Q5_K), the f16 d and dmin. */
+typedef struct {
+    int32_t sc[16];
+    int16_t m[8];
+    float d, dmin;
+} k_row;
+
+QEIL_NEON_INLINE void k_row_load(const int fmt, const uint8_t *bw, k_row *k)
+{
+    if (fmt == K_Q4_K || fmt == K_Q5_K) {
+        uint32_t scw[4]; /* sc[0..7] then m[0..7], bytes (little-endian) */
+        qeil_q4_k_unpack_scales(bw + 4, scw);
+        uint8_t b[16];
+        memcpy(b, scw, sizeof b);
+        for (int g = 0; g < 8; g++) {
+            k->sc[2 * g] = k->sc[2 * g + 1] = b[g];
+            k->m[g] = b[8 + g];
+        }
+        k->d = load_f16_scalar(bw);
+        k->dmin = load_f16_scalar(bw + 2);
+    } else if (fmt == K_Q6_K) {
+        for (int s = 0; s < 16; s++) k->sc[s] = (int8_t)bw[192 + s];
+        k->d = load_f16_scalar(bw + 208);
+    } else {
+        int sc[8];
+        qeil_iq4_xs_scales(bw, sc);
+        for (int g = 0; g < 8; g++) k->sc[2 * g] = k->sc[2 * g + 1] = sc[g];
+        k->d = load_f16_scalar(bw);
+    }
+}
+
+/* Elements 32g .. 32g + 15 (lo) and 32g + 16 .. 32g + 31 (hi) of a
+ * super-block as int8: the values the dot kernels above multiply. */
+QEIL_NEON_INLINE void k_unpack(const int fmt, const uint8_t *bw, const int g, int8x16_t *lo, int8x16_t *hi)
+{
+    const uint8x16_t k0f = vdupq_n_u8(0x0f);
+    if (fmt == K_Q4_K || fmt == K_Q5_K) {
+        /* group g: nibbles (low for even g) of qs[32 (g / 2) ..] */
+        const uint8_t *qs = (fmt == K_Q5_K ? bw + 48 : bw + 16) + 32 * (g / 2);
+        const uint8x16_t v0 = vld1q_u8(qs), v1 = vld1q_u8(qs + 16);
+        uint8x16_t a0 = g % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, k0f);
+        uint8x16_t a1 = g % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, k0f);
+        if (fmt == K_Q5_K) { /* bit g of qh[l] is element l's fifth bit */
+            const uint8x16_t bit = vdupq_n_u8((uint8_t)(1u << g)), x10 = vdupq_n_u8(0x10);
+            a0 = vorrq_u8(a0, vandq_u8(vtstq_u8(vld1q_u8(bw + 16), bit), x10));
+            a1 = vorrq_u8(a1, vandq_u8(vtstq_u8(vld1q_u8(bw + 32), bit), x10));
+        }
+        *lo = vreinterpretq_s8_u8(a0);
+        *hi = vreinterpretq_s8_u8(a1);
+    } else if (fmt == K_Q6_K) {
+        /* group g = 4h + c: low 4 bits from ql[64h + 32 (c % 2) ..] (low
+         * nibbles for c < 2), bits 2c, 2c + 1 of qh[32h ..] on top */
+        const int h = g / 4, c = g % 4;
+        const uint8_t *ql = bw + 64 * h + 32 * (c % 2), *qh = bw + 128 + 32 * h;
+        const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
+        const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+        const uint8x16_t k30 = vdupq_n_u8(0x30);
+        uint8x16_t q0 = c < 2 ? vandq_u8(l0, k0f) : vshrq_n_u8(l0, 4);
+        uint8x16_t q1 = c < 2 ? vandq_u8(l1, k0f) : vshrq_n_u8(l1, 4);
+        uint8x16_t t0, t1;
+        if (c == 0) {
+            t0 = vshlq_n_u8(h0, 4);
+            t1 = vshlq_n_u8(h1, 4);
+        } else if (c == 1) {
+            t0 = vshlq_n_u8(h0, 2);
+            t1 = vshlq_n_u8(h1, 2);
+        } else if (c == 2) {
+            t0 = h0;
+            t1 = h1;
+        } else {
+            t0 = vshrq_n_u8(h0, 2);
+            t1 = vshrq_n_u8(h1, 2);
+        }
+        q0 = vorrq_u8(q0, vandq_u8(t0, k30));
+        q1 = vorrq_u8(q1, vandq_u8(t1, k30));
+        *lo = vsubq_s8(vreinterpretq_s8_u8(q0), vdupq_n_s8(32));
+        *hi = vsubq_s8(vreinterpretq_s8_u8(q1), vdupq_n_s8(32));
+    } else {
+        iq4_unpack(bw + 8 + 16 * g, vld1q_s8(qeil_kvalues_iq4nl), lo, hi);
+    }
+}
+
+/* One K tile: 4 weight rows (wr) x C activations (xc, C = 2 or 4), mode 0
+ * plain ASIMD, 1 SDOT, 2 SMMLA; rows and activations past the caller's
+ * nr, nc are copies of the last real one, computed and not stored. Per
+ * super-block each element's integer sums (exact in any order, dot.c's
+ * bounds) and then, lane by lane in double, the dot kernel's
+ *     sum += (double)(dx * d) * (float)isum - (double)(dx * dmin) * (float)summin
+ * (IEEE multiplication commutes; no contraction: -ffp-contract=off), so
+ * every element has the dot kernel's bits. */
+QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, const uint8_t *const wr[4],
+                             const uint8_t *const xc[4], const int C, const int mode, int nr, int nc,
+                             float *y, size_t ys)
+{
+    const int has_min = fmt == K_Q4_K || fmt == K_Q5_K;
+    const int split = fmt == K_Q6_K; /* a scale per 16 elements */
+    float64x2_t s01[4], s23[4];      /* running sums of column c, rows 0-1 and 2-3 */
+    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) s01[c] = s23[c] = vdupq_n_f64(0.0);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *bw[4], *bx[4];
+        k_row k[4];
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+        {
+            bw[r] = wr[r] + (size_t)i * bbytes;
+            k_row_load(fmt, bw[r], &k[r]);
+        }
+        float dx[4];
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+            bx[c] = xc[c] + (size_t)i * QEIL_Q8_K_BYTES;
+            memcpy(&dx[c], bx[c], sizeof dx[c]);
+        }
+        int32x4_t acc[4][4]; /* mode 0/1: [r][c], 4 partial lanes; mode 2: [r/2][c/2], 2x2 */
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] = vdupq_n_s32(0);
+        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++)
+        {
+            int8x16_t wl[4], wh[4], xl[4], xh[4];
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+            {
+                xl[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g));
+                xh[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g + 16));
+            }
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) k_unpack(fmt, bw[r], g, &wl[r], &wh[r]);
+            if (mode == 2) {
+                /* 8-byte chunks of row pairs and column pairs, interleaved */
+                int8x16_t wz[2][4], xz[2][4];
+                _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)
+                {
+                    const int64x2_t a0 = vreinterpretq_s64_s8(wl[2 * p]), a1 = vreinterpretq_s64_s8(wl[2 * p + 1]);
+                    const int64x2_t a2 = vreinterpretq_s64_s8(wh[2 * p]), a3 = vreinterpretq_s64_s8(wh[2 * p + 1]);
+                    wz[p][0] = vreinterpretq_s8_s64(vzip1q_s64(a0, a1));
+                    wz[p][1] = vreinterpretq_s8_s64(vzip2q_s64(a0, a1));
+                    wz[p][2] = vreinterpretq_s8_s64(vzip1q_s64(a2, a3));
+                    wz[p][3] = vreinterpretq_s8_s64(vzip2q_s64(a2, a3));
+                }
+                _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
+                {
+                    const int64x2_t b0 = vreinterpretq_s64_s8(xl[2 * q]), b1 = vreinterpretq_s64_s8(xl[2 * q + 1]);
+                    const int64x2_t b2 = vreinterpretq_s64_s8(xh[2 * q]), b3 = vreinterpretq_s64_s8(xh[2 * q + 1]);
+                    xz[q][0] = vreinterpretq_s8_s64(vzip1q_s64(b0, b1));
+                    xz[q][1] = vreinterpretq_s8_s64(vzip2q_s64(b0, b1));
+                    xz[q][2] = vreinterpretq_s8_s64(vzip1q_s64(b2, b3));
+                    xz[q][3] = vreinterpretq_s8_s64(vzip2q_s64(b2, b3));
+                }
+                _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)
+                {
+                    /* lanes {r0, r0, r1, r1} of the pair: MMLA's row order */
+                    const int32x4_t sl = vcombine_s32(vdup_n_s32(k[2 * p].sc[2 * g]), vdup_n_s32(k[2 * p + 1].sc[2 * g]));
+                    const int32x4_t sh = split ? vcombine_s32(vdup_n_s32(k[2 * p].sc[2 * g + 1]),
+                                                              vdup_n_s32(k[2 * p + 1].sc[2 * g + 1]))
+                                               : sl;
+                    _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
+                    {
+                        int32x4_t t = mmla(vdupq_n_s32(0), wz[p][0], xz[q][0]);
+                        t = mmla(t, wz[p][1], xz[q][1]);
+                        if (split) {
+                            int32x4_t u = mmla(vdupq_n_s32(0), wz[p][2], xz[q][2]);
+                            u = mmla(u, wz[p][3], xz[q][3]);
+                            acc[p][q] = vmlaq_s32(vmlaq_s32(acc[p][q], t, sl), u, sh);
+                        } else {
+                            t = mmla(t, wz[p][2], xz[q][2]);
+                            t = mmla(t, wz[p][3], xz[q][3]);
+                            acc[p][q] = vmlaq_s32(acc[p][q], t, sl);
+                        }
+                    }
+                }
+            } else {
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+                    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+                {
+                    if (split) {
+                        const int32x4_t t = dotq(vdupq_n_s32(0), wl[r], xl[c], mode);
+                        const int32x4_t u = dotq(vdupq_n_s32(0), wh[r], xh[c], mode);
+                        acc[r][c] = vmlaq_n_s32(vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]), u, k[r].sc[2 * g + 1]);
+                    } else {
+                        int32x4_t t = dotq(vdupq_n_s32(0), wl[r], xl[c], mode);
+                        t = dotq(t, wh[r], xh[c], mode);
+                        acc[r][c] = vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]);
+                    }
+                }
+            }
+        }
+        /* per column: the 4 rows' isum (and summin) as the lanes of one vector */
+        int32x4_t isum[4], smin[4];
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+            if (mode == 2)
+                isum[c] = c % 2 ? vuzp2q_s32(acc[0][c / 2], acc[1][c / 2]) : vuzp1q_s32(acc[0][c / 2], acc[1][c / 2]);
+            else
+                isum[c] = vpaddq_s32(vpaddq_s32(acc[0][c], acc[1][c]), vpaddq_s32(acc[2][c], acc[3][c]));
+            smin[c] = vdupq_n_s32(0);
+            if (has_min) {
+                /* sum_j m[j] * (bsums[2j] + bsums[2j+1]), as k_summin */
+                const int16x8_t b0 = vld1q_s16((const int16_t *)(const void *)(bx[c] + 260));
+                const int16x8_t b1 = vld1q_s16((const int16_t *)(const void *)(bx[c] + 276));
+                const int16x8_t pairs = vpaddq_s16(b0, b1);
+                int32x4_t t[4];
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+                {
+                    const int16x8_t mv = vld1q_s16(k[r].m);
+                    t[r] = vmlal_high_s16(vmull_s16(vget_low_s16(pairs), vget_low_s16(mv)), pairs, mv);
+                }
+                smin[c] = vpaddq_s32(vpaddq_s32(t[0], t[1]), vpaddq_s32(t[2], t[3]));
+            }
+        }
+        const float dw[4] = {k[0].d, k[1].d, k[2].d, k[3].d};
+        const float dm[4] = {k[0].dmin, k[1].dmin, k[2].dmin, k[3].dmin};
+        const float32x4_t dwv = vld1q_f32(dw), dmv = vld1q_f32(dm);
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+            const float32x4_t d = vmulq_n_f32(dwv, dx[c]), fi = vcvtq_f32_s32(isum[c]);
+            float64x2_t t01 = vmulq_f64(vcvt_f64_f32(vget_low_f32(d)), vcvt_f64_f32(vget_low_f32(fi)));
+            float64x2_t t23 = vmulq_f64(vcvt_high_f64_f32(d), vcvt_high_f64_f32(fi));
+            if (has_min) {
+                const float32x4_t dmin = vmulq_n_f32(dmv, dx[c]), fm = vcvtq_f32_s32(smin[c]);
+                t01 = vsubq_f64(t01, vmulq_f64(vcvt_f64_f32(vget_low_f32(dmin)), vcvt_f64_f32(vget_low_f32(fm))));
+                t23 = vsubq_f64(t23, vmulq_f64(vcvt_high_f64_f32(dmin), vcvt_high_f64_f32(fm)));
+            }
+            s01[c] = vaddq_f64(s01[c], t01);
+            s23[c] = vaddq_f64(s23[c], t23);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+    {
+        if (c >= nc) break;
+        const double s[4] = {vgetq_lane_f64(s01[c], 0), vgetq_lane_f64(s01[c], 1),
+                             vgetq_lane_f64(s23[c], 0), vgetq_lane_f64(s23[c], 1)};
+        for (int r = 0; r < nr; r++) y[(size_t)c * ys + (size_t)r] = (float)s[r];
+    }
+}
+
+/* Rows past nr and activations past nc are the last real ones again (so
+ * every lane reads valid blocks), 4 x 2 tiles for nc == 2, 4 x 4 for 3
+ * and 4; one activation goes to the dot kernel, as NEON_GEMM does. */
+#define NEON_GEMM_K(NAME, FMT, BYTES, MODE, T)                                                 \
+    void NAME(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x, size_t xs,   \
+              float *y, size_t ys)                                                             \
+    {                                                                                          \
+        if (nc == 1) {                                                                         \
+            const qeil_vec_dot_fn dot = MODE > 0 && qeil_cpu_has_arm_dotprod()                 \
+                                            ? qeil_vec_dot_##T##_sdot                          \
+                                            : qeil_vec_dot_##T##_neon;                         \
+            for (int r = 0; r < nr; r++) dot(n, y + r, (const uint8_t *)w + (size_t)r * ws, x); \
+            return;                                                                            \
+        }                                                                                      \
+        const uint8_t *wr[4], *xc[4];                                                          \
+        for (int r = 0; r < 4; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * ws; \
+        for (int c = 0; c < 4; c++) xc[c] = (const uint8_t *)x + (size_t)(c < nc ? c : nc - 1) * xs; \
+        if (nc == 2)                                                                           \
+            k_tile(FMT, BYTES, n / QEIL_QK_K, wr, xc, 2, MODE, nr, nc, y, ys);                 \
+        else                                                                                   \
+            k_tile(FMT, BYTES, n / QEIL_QK_K, wr, xc, 4, MODE, nr, nc, y, ys);                 \
+    }
+
+NEON_GEMM_K(qeil_gemm_q4_k_neon, K_Q4_K, QEIL_Q4_K_BYTES, 0, q4_k)
+NEON_GEMM_K(qeil_gemm_q4_k_sdot, K_Q4_K, QEIL_Q4_K_BYTES, 1, q4_k)
+NEON_GEMM_K(qeil_gemm_q4_k_i8mm, K_Q4_K, QEIL_Q4_K_BYTES, 2, q4_k)
+NEON_GEMM_K(qeil_gemm_q5_k_neon, K_Q5_K, QEIL_Q5_K_BYTES, 0, q5_k)
+NEON_GEMM_K(qeil_gemm_q5_k_sdot, K_Q5_K, QEIL_Q5_K_BYTES, 1, q5_k)
+NEON_GEMM_K(qeil_gemm_q5_k_i8mm, K_Q5_K, QEIL_Q5_K_BYTES, 2, q5_k)
+NEON_GEMM_K(qeil_gemm_q6_k_neon, K_Q6_K, QEIL_Q6_K_BYTES, 0, q6_k)
+NEON_GEMM_K(qeil_gemm_q6_k_sdot, K_Q6_K, QEIL_Q6_K_BYTES, 1, q6_k)
+NEON_GEMM_K(qeil_gemm_q6_k_i8mm, K_Q6_K, QEIL_Q6_K_BYTES, 2, q6_k)
+NEON_GEMM_K(qeil_gemm_iq4_xs_neon, K_IQ4_XS, QEIL_IQ4_XS_BYTES, 0, iq4_xs)
+NEON_GEMM_K(qeil_gemm_iq4_xs_sdot, K_IQ4_XS, QEIL_IQ4_XS_BYTES, 1, iq4_xs)
+NEON_GEMM_K(qeil_gemm_iq4_xs_i8mm, K_IQ4_XS, QEIL_IQ4_XS_BYTES, 2, iq4_xs)
+
 /* ---- f32 -> Q8_0 activations ------------------------------------------- */
 
 /* qeil_quantize_row_q8_0's bytes: amax by FMAXNM (what fmaxf is on
