@@ -115,19 +115,29 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
     return vpadalq_s16(vpadalq_s16(acc, lo), hi);
 }
 
-/* SDOT v0.4s, v1.16b, v2.16b (ARMv8.2 FEAT_DotProd), by its encoding, in
- * fixed registers: gcc 12 refuses to inline vdotq_s32 into a function
- * with a plain "+dotprod" target, clang 14's arm_neon.h declares it only
- * when the whole file is built with dotprod, and neither assembler takes
- * the mnemonic in a v8.0 file; the base build must stay ARMv8.0. Only
- * reached when HWCAP_ASIMDDP is set (qeil_cpu_has_arm_dotprod). */
+/* The register numbers of the operands, for the instructions emitted by
+ * their encoding below: .L_qeil_v<n> = n, for every vector register
+ * (`.set` may be repeated, so every asm statement can carry it). */
+#define QEIL_VREG_NUMBERS                                                                         \
+    ".irp b,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n" \
+    ".set .L_qeil_v\\b, \\b\n"                                                                      \
+    ".endr\n"
+
+/* SDOT Vd.4s, Vn.16b, Vm.16b (ARMv8.2 FEAT_DotProd), by its encoding
+ * (0x4e809400 | Rd | Rn << 5 | Rm << 16), in whatever registers the
+ * compiler picks: gcc 12 refuses to inline vdotq_s32 into a function with
+ * a plain "+dotprod" target, clang 14's arm_neon.h declares it only when
+ * the whole file is built with dotprod, and neither assembler takes the
+ * mnemonic in a v8.0 file; the base build must stay ARMv8.0. (Fixed
+ * registers v0-v2, as this was first written, cost a MOV per operand and
+ * starved the tiles of registers.) Only reached when HWCAP_ASIMDDP is set
+ * (qeil_cpu_has_arm_dotprod). */
 static inline int32x4_t dot16_sdot(int32x4_t acc, int8x16_t a, int8x16_t b)
 {
-    register int32x4_t r0 __asm__("v0") = acc;
-    register int8x16_t r1 __asm__("v1") = a;
-    register int8x16_t r2 __asm__("v2") = b;
-    __asm__(".inst 0x4e829420 /* sdot v0.4s, v1.16b, v2.16b */" : "+w"(r0) : "w"(r1), "w"(r2));
-    return r0;
+    __asm__(QEIL_VREG_NUMBERS ".inst 0x4e809400 | .L_qeil_%0 | (.L_qeil_%1 << 5) | (.L_qeil_%2 << 16)"
+            : "+w"(acc)
+            : "w"(a), "w"(b));
+    return acc;
 }
 
 /* The 32 weights of a Q4_0 block as int8 (nibble - 8): low nibbles are
@@ -464,17 +474,17 @@ NEON_PAIR(q6_k, q6_k_body)
 
 /* ---- tiles: up to 4 weight rows x 4 activations (qeil_gemm_fn) -------- */
 
-/* SMMLA v0.4s, v1.16b, v2.16b (ARMv8.6 FEAT_I8MM), by its encoding, as
- * SDOT above: v0 += (2x8 int8 matrix v1) x (2x8 int8 matrix v2)^T, i.e.
- * lanes {a0.b0, a0.b1, a1.b0, a1.b1} over 8 bytes each. Only reached when
- * HWCAP2_I8MM is set (qeil_cpu_has_arm_i8mm). */
+/* SMMLA Vd.4s, Vn.16b, Vm.16b (ARMv8.6 FEAT_I8MM), by its encoding
+ * (0x4e80a400 | Rd | Rn << 5 | Rm << 16) as SDOT above: Vd += (2x8 int8
+ * matrix Vn) x (2x8 int8 matrix Vm)^T, i.e. lanes {a0.b0, a0.b1, a1.b0,
+ * a1.b1} over 8 bytes each. Only reached when HWCAP2_I8MM is set
+ * (qeil_cpu_has_arm_i8mm). */
 static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b)
 {
-    register int32x4_t r0 __asm__("v0") = acc;
-    register int8x16_t r1 __asm__("v1") = a;
-    register int8x16_t r2 __asm__("v2") = b;
-    __asm__(".inst 0x4e82a420 /* smmla v0.4s, v1.16b, v2.16b */" : "+w"(r0) : "w"(r1), "w"(r2));
-    return r0;
+    __asm__(QEIL_VREG_NUMBERS ".inst 0x4e80a400 | .L_qeil_%0 | (.L_qeil_%1 << 5) | (.L_qeil_%2 << 16)"
+            : "+w"(acc)
+            : "w"(a), "w"(b));
+    return acc;
 }
 
 /* weight block formats of the tiles: 32 elements against Q8_0 */
@@ -637,16 +647,22 @@ QEIL_NEON_INLINE void k_row_load(const int fmt, const uint8_t *bw, k_row *k)
     if (fmt == K_Q4_K || fmt == K_Q5_K) {
         uint32_t scw[4]; /* sc[0..7] then m[0..7], bytes (little-endian) */
         qeil_q4_k_unpack_scales(bw + 4, scw);
-        uint8_t b[16];
-        memcpy(b, scw, sizeof b);
-        for (int g = 0; g < 8; g++) {
-            k->sc[2 * g] = k->sc[2 * g + 1] = b[g];
-            k->m[g] = b[8 + g];
-        }
+        const uint16x8_t sc = vmovl_u8(vld1_u8((const uint8_t *)scw));
+        const uint16x8_t scd = vzip1q_u16(sc, sc), sch = vzip2q_u16(sc, sc); /* each twice */
+        vst1q_s32(k->sc, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(scd))));
+        vst1q_s32(k->sc + 4, vreinterpretq_s32_u32(vmovl_high_u16(scd)));
+        vst1q_s32(k->sc + 8, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sch))));
+        vst1q_s32(k->sc + 12, vreinterpretq_s32_u32(vmovl_high_u16(sch)));
+        vst1q_s16(k->m, vreinterpretq_s16_u16(vmovl_u8(vld1_u8((const uint8_t *)(scw + 2)))));
         k->d = load_f16_scalar(bw);
         k->dmin = load_f16_scalar(bw + 2);
     } else if (fmt == K_Q6_K) {
-        for (int s = 0; s < 16; s++) k->sc[s] = (int8_t)bw[192 + s];
+        const int8x16_t sc = vld1q_s8((const int8_t *)(bw + 192));
+        const int16x8_t lo = vmovl_s8(vget_low_s8(sc)), hi = vmovl_high_s8(sc);
+        vst1q_s32(k->sc, vmovl_s16(vget_low_s16(lo)));
+        vst1q_s32(k->sc + 4, vmovl_high_s16(lo));
+        vst1q_s32(k->sc + 8, vmovl_s16(vget_low_s16(hi)));
+        vst1q_s32(k->sc + 12, vmovl_high_s16(hi));
         k->d = load_f16_scalar(bw + 208);
     } else {
         int sc[8];
@@ -662,11 +678,12 @@ QEIL_NEON_INLINE void k_unpack(const int fmt, const uint8_t *bw, const int g, in
 {
     const uint8x16_t k0f = vdupq_n_u8(0x0f);
     if (fmt == K_Q4_K || fmt == K_Q5_K) {
-        /* group g: nibbles (low for even g) of qs[32 (g / 2) ..] */
+        /* group g: nibbles (low for even g) of qs[32 (g / 2) ..], by a
+         * shift of 0 or -4 (USHL: g is a loop counter, not a constant) */
         const uint8_t *qs = (fmt == K_Q5_K ? bw + 48 : bw + 16) + 32 * (g / 2);
-        const uint8x16_t v0 = vld1q_u8(qs), v1 = vld1q_u8(qs + 16);
-        uint8x16_t a0 = g % 2 ? vshrq_n_u8(v0, 4) : vandq_u8(v0, k0f);
-        uint8x16_t a1 = g % 2 ? vshrq_n_u8(v1, 4) : vandq_u8(v1, k0f);
+        const int8x16_t sh = vdupq_n_s8((int8_t)(-4 * (g % 2)));
+        uint8x16_t a0 = vandq_u8(vshlq_u8(vld1q_u8(qs), sh), k0f);
+        uint8x16_t a1 = vandq_u8(vshlq_u8(vld1q_u8(qs + 16), sh), k0f);
         if (fmt == K_Q5_K) { /* bit g of qh[l] is element l's fifth bit */
             const uint8x16_t bit = vdupq_n_u8((uint8_t)(1u << g)), x10 = vdupq_n_u8(0x10);
             a0 = vorrq_u8(a0, vandq_u8(vtstq_u8(vld1q_u8(bw + 16), bit), x10));
@@ -676,30 +693,16 @@ QEIL_NEON_INLINE void k_unpack(const int fmt, const uint8_t *bw, const int g, in
         *hi = vreinterpretq_s8_u8(a1);
     } else if (fmt == K_Q6_K) {
         /* group g = 4h + c: low 4 bits from ql[64h + 32 (c % 2) ..] (low
-         * nibbles for c < 2), bits 2c, 2c + 1 of qh[32h ..] on top */
+         * nibbles for c < 2), bits 2c, 2c + 1 of qh[32h ..] moved to bits
+         * 4, 5 (shift by 4 - 2c) */
         const int h = g / 4, c = g % 4;
         const uint8_t *ql = bw + 64 * h + 32 * (c % 2), *qh = bw + 128 + 32 * h;
-        const uint8x16_t l0 = vld1q_u8(ql), l1 = vld1q_u8(ql + 16);
-        const uint8x16_t h0 = vld1q_u8(qh), h1 = vld1q_u8(qh + 16);
+        const int8x16_t ls = vdupq_n_s8((int8_t)(c < 2 ? 0 : -4)), hs = vdupq_n_s8((int8_t)(4 - 2 * c));
         const uint8x16_t k30 = vdupq_n_u8(0x30);
-        uint8x16_t q0 = c < 2 ? vandq_u8(l0, k0f) : vshrq_n_u8(l0, 4);
-        uint8x16_t q1 = c < 2 ? vandq_u8(l1, k0f) : vshrq_n_u8(l1, 4);
-        uint8x16_t t0, t1;
-        if (c == 0) {
-            t0 = vshlq_n_u8(h0, 4);
-            t1 = vshlq_n_u8(h1, 4);
-        } else if (c == 1) {
-            t0 = vshlq_n_u8(h0, 2);
-            t1 = vshlq_n_u8(h1, 2);
-        } else if (c == 2) {
-            t0 = h0;
-            t1 = h1;
-        } else {
-            t0 = vshrq_n_u8(h0, 2);
-            t1 = vshrq_n_u8(h1, 2);
-        }
-        q0 = vorrq_u8(q0, vandq_u8(t0, k30));
-        q1 = vorrq_u8(q1, vandq_u8(t1, k30));
+        const uint8x16_t q0 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(ql), ls), k0f),
+                                       vandq_u8(vshlq_u8(vld1q_u8(qh), hs), k30));
+        const uint8x16_t q1 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(ql + 16), ls), k0f),
+                                       vandq_u8(vshlq_u8(vld1q_u8(qh + 16), hs), k30));
         *lo = vsubq_s8(vreinterpretq_s8_u8(q0), vdupq_n_s8(32));
         *hi = vsubq_s8(vreinterpretq_s8_u8(q1), vdupq_n_s8(32));
     } else {
@@ -740,27 +743,21 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
         int32x4_t acc[4][4]; /* mode 0/1: [r][c], 4 partial lanes; mode 2: [r/2][c/2], 2x2 */
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] = vdupq_n_s32(0);
-        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++)
+        /* the groups in a rolled loop: unrolled, gcc 12 hoists the loads of
+         * all 8 and spills */
+        _Pragma("GCC unroll 1") for (int g = 0; g < 8; g++)
         {
-            int8x16_t wl[4], wh[4], xl[4], xh[4];
+            int8x16_t xl[4], xh[4];
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
             {
                 xl[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g));
                 xh[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g + 16));
             }
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) k_unpack(fmt, bw[r], g, &wl[r], &wh[r]);
+            /* each row unpacked where it is used: the 4 x C accumulators
+             * and the activations take most of the 32 registers */
             if (mode == 2) {
-                /* 8-byte chunks of row pairs and column pairs, interleaved */
-                int8x16_t wz[2][4], xz[2][4];
-                _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)
-                {
-                    const int64x2_t a0 = vreinterpretq_s64_s8(wl[2 * p]), a1 = vreinterpretq_s64_s8(wl[2 * p + 1]);
-                    const int64x2_t a2 = vreinterpretq_s64_s8(wh[2 * p]), a3 = vreinterpretq_s64_s8(wh[2 * p + 1]);
-                    wz[p][0] = vreinterpretq_s8_s64(vzip1q_s64(a0, a1));
-                    wz[p][1] = vreinterpretq_s8_s64(vzip2q_s64(a0, a1));
-                    wz[p][2] = vreinterpretq_s8_s64(vzip1q_s64(a2, a3));
-                    wz[p][3] = vreinterpretq_s8_s64(vzip2q_s64(a2, a3));
-                }
+                /* 8-byte chunks of column pairs and row pairs, interleaved */
+                int8x16_t xz[2][4];
                 _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
                 {
                     const int64x2_t b0 = vreinterpretq_s64_s8(xl[2 * q]), b1 = vreinterpretq_s64_s8(xl[2 * q + 1]);
@@ -772,6 +769,15 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                 }
                 _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)
                 {
+                    int8x16_t l0, h0, l1, h1;
+                    k_unpack(fmt, bw[2 * p], g, &l0, &h0);
+                    k_unpack(fmt, bw[2 * p + 1], g, &l1, &h1);
+                    const int64x2_t a0 = vreinterpretq_s64_s8(l0), a1 = vreinterpretq_s64_s8(l1);
+                    const int64x2_t a2 = vreinterpretq_s64_s8(h0), a3 = vreinterpretq_s64_s8(h1);
+                    const int8x16_t wz0 = vreinterpretq_s8_s64(vzip1q_s64(a0, a1));
+                    const int8x16_t wz1 = vreinterpretq_s8_s64(vzip2q_s64(a0, a1));
+                    const int8x16_t wz2 = vreinterpretq_s8_s64(vzip1q_s64(a2, a3));
+                    const int8x16_t wz3 = vreinterpretq_s8_s64(vzip2q_s64(a2, a3));
                     /* lanes {r0, r0, r1, r1} of the pair: MMLA's row order */
                     const int32x4_t sl = vcombine_s32(vdup_n_s32(k[2 * p].sc[2 * g]), vdup_n_s32(k[2 * p + 1].sc[2 * g]));
                     const int32x4_t sh = split ? vcombine_s32(vdup_n_s32(k[2 * p].sc[2 * g + 1]),
@@ -779,31 +785,35 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                                                : sl;
                     _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
                     {
-                        int32x4_t t = mmla(vdupq_n_s32(0), wz[p][0], xz[q][0]);
-                        t = mmla(t, wz[p][1], xz[q][1]);
+                        int32x4_t t = mmla(vdupq_n_s32(0), wz0, xz[q][0]);
+                        t = mmla(t, wz1, xz[q][1]);
                         if (split) {
-                            int32x4_t u = mmla(vdupq_n_s32(0), wz[p][2], xz[q][2]);
-                            u = mmla(u, wz[p][3], xz[q][3]);
+                            int32x4_t u = mmla(vdupq_n_s32(0), wz2, xz[q][2]);
+                            u = mmla(u, wz3, xz[q][3]);
                             acc[p][q] = vmlaq_s32(vmlaq_s32(acc[p][q], t, sl), u, sh);
                         } else {
-                            t = mmla(t, wz[p][2], xz[q][2]);
-                            t = mmla(t, wz[p][3], xz[q][3]);
+                            t = mmla(t, wz2, xz[q][2]);
+                            t = mmla(t, wz3, xz[q][3]);
                             acc[p][q] = vmlaq_s32(acc[p][q], t, sl);
                         }
                     }
                 }
             } else {
                 _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
-                    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
                 {
-                    if (split) {
-                        const int32x4_t t = dotq(vdupq_n_s32(0), wl[r], xl[c], mode);
-                        const int32x4_t u = dotq(vdupq_n_s32(0), wh[r], xh[c], mode);
-                        acc[r][c] = vmlaq_n_s32(vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]), u, k[r].sc[2 * g + 1]);
-                    } else {
-                        int32x4_t t = dotq(vdupq_n_s32(0), wl[r], xl[c], mode);
-                        t = dotq(t, wh[r], xh[c], mode);
-                        acc[r][c] = vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]);
+                    int8x16_t wl, wh;
+                    k_unpack(fmt, bw[r], g, &wl, &wh);
+                    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+                    {
+                        if (split) {
+                            const int32x4_t t = dotq(vdupq_n_s32(0), wl, xl[c], mode);
+                            const int32x4_t u = dotq(vdupq_n_s32(0), wh, xh[c], mode);
+                            acc[r][c] = vmlaq_n_s32(vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]), u, k[r].sc[2 * g + 1]);
+                        } else {
+                            int32x4_t t = dotq(vdupq_n_s32(0), wl, xl[c], mode);
+                            t = dotq(t, wh, xh[c], mode);
+                            acc[r][c] = vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]);
+                        }
                     }
                 }
             }
