@@ -634,11 +634,12 @@ NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2, iq4_nl)
 enum { K_Q4_K, K_Q5_K, K_Q6_K, K_IQ4_XS };
 
 /* One row's super-block constants: the integer scales of its 32-element
- * groups (sc[2g], sc[2g + 1]: the scales of the group's two 16-element
- * halves, equal but for Q6_K), the mins m (Q4_K, Q5_K), the f16 d and dmin. */
+ * groups (sc[q] lane j: scale 4q + j; scales 2g and 2g + 1 are those of
+ * group g's two 16-element halves, equal but for Q6_K), the mins m (Q4_K,
+ * Q5_K), the f16 d and dmin. */
 typedef struct {
-    int32_t sc[16];
-    int16_t m[8];
+    int32x4_t sc[4];
+    int16x8_t m;
     float d, dmin;
 } k_row;
 
@@ -649,26 +650,41 @@ QEIL_NEON_INLINE void k_row_load(const int fmt, const uint8_t *bw, k_row *k)
         qeil_q4_k_unpack_scales(bw + 4, scw);
         const uint16x8_t sc = vmovl_u8(vld1_u8((const uint8_t *)scw));
         const uint16x8_t scd = vzip1q_u16(sc, sc), sch = vzip2q_u16(sc, sc); /* each twice */
-        vst1q_s32(k->sc, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(scd))));
-        vst1q_s32(k->sc + 4, vreinterpretq_s32_u32(vmovl_high_u16(scd)));
-        vst1q_s32(k->sc + 8, vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sch))));
-        vst1q_s32(k->sc + 12, vreinterpretq_s32_u32(vmovl_high_u16(sch)));
-        vst1q_s16(k->m, vreinterpretq_s16_u16(vmovl_u8(vld1_u8((const uint8_t *)(scw + 2)))));
+        k->sc[0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(scd)));
+        k->sc[1] = vreinterpretq_s32_u32(vmovl_high_u16(scd));
+        k->sc[2] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sch)));
+        k->sc[3] = vreinterpretq_s32_u32(vmovl_high_u16(sch));
+        k->m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8((const uint8_t *)(scw + 2))));
         k->d = load_f16_scalar(bw);
         k->dmin = load_f16_scalar(bw + 2);
     } else if (fmt == K_Q6_K) {
         const int8x16_t sc = vld1q_s8((const int8_t *)(bw + 192));
         const int16x8_t lo = vmovl_s8(vget_low_s8(sc)), hi = vmovl_high_s8(sc);
-        vst1q_s32(k->sc, vmovl_s16(vget_low_s16(lo)));
-        vst1q_s32(k->sc + 4, vmovl_high_s16(lo));
-        vst1q_s32(k->sc + 8, vmovl_s16(vget_low_s16(hi)));
-        vst1q_s32(k->sc + 12, vmovl_high_s16(hi));
+        k->sc[0] = vmovl_s16(vget_low_s16(lo));
+        k->sc[1] = vmovl_high_s16(lo);
+        k->sc[2] = vmovl_s16(vget_low_s16(hi));
+        k->sc[3] = vmovl_high_s16(hi);
         k->d = load_f16_scalar(bw + 208);
     } else {
         int sc[8];
         qeil_iq4_xs_scales(bw, sc);
-        for (int g = 0; g < 8; g++) k->sc[2 * g] = k->sc[2 * g + 1] = sc[g];
+        const int32x4_t a = vld1q_s32(sc), b = vld1q_s32(sc + 4);
+        k->sc[0] = vzip1q_s32(a, a);
+        k->sc[1] = vzip2q_s32(a, a);
+        k->sc[2] = vzip1q_s32(b, b);
+        k->sc[3] = vzip2q_s32(b, b);
         k->d = load_f16_scalar(bw);
+    }
+}
+
+/* acc + t * lane `lane` of v, `lane` a constant once inlined (MLA by element) */
+QEIL_NEON_INLINE int32x4_t mla_lane(int32x4_t acc, int32x4_t t, int32x4_t v, const int lane)
+{
+    switch (lane) {
+    case 0: return vmlaq_laneq_s32(acc, t, v, 0);
+    case 1: return vmlaq_laneq_s32(acc, t, v, 1);
+    case 2: return vmlaq_laneq_s32(acc, t, v, 2);
+    default: return vmlaq_laneq_s32(acc, t, v, 3);
     }
 }
 
@@ -734,6 +750,13 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
             bw[r] = wr[r] + (size_t)i * bbytes;
             k_row_load(fmt, bw[r], &k[r]);
         }
+        /* scT[s]: scale s of the 4 rows, one vector (VST4 transposes) */
+        int32_t scT[16][4];
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+        {
+            const int32x4x4_t t = {{k[0].sc[q], k[1].sc[q], k[2].sc[q], k[3].sc[q]}};
+            vst4q_s32(scT[4 * q], t);
+        }
         float dx[4];
         _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
         {
@@ -747,6 +770,7 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
          * all 8 and spills */
         _Pragma("GCC unroll 1") for (int g = 0; g < 8; g++)
         {
+            const int32x4_t s_lo = vld1q_s32(scT[2 * g]), s_hi = vld1q_s32(scT[2 * g + 1]);
             int8x16_t xl[4], xh[4];
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
             {
@@ -779,10 +803,8 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                     const int8x16_t wz2 = vreinterpretq_s8_s64(vzip1q_s64(a2, a3));
                     const int8x16_t wz3 = vreinterpretq_s8_s64(vzip2q_s64(a2, a3));
                     /* lanes {r0, r0, r1, r1} of the pair: MMLA's row order */
-                    const int32x4_t sl = vcombine_s32(vdup_n_s32(k[2 * p].sc[2 * g]), vdup_n_s32(k[2 * p + 1].sc[2 * g]));
-                    const int32x4_t sh = split ? vcombine_s32(vdup_n_s32(k[2 * p].sc[2 * g + 1]),
-                                                              vdup_n_s32(k[2 * p + 1].sc[2 * g + 1]))
-                                               : sl;
+                    const int32x4_t sl = p ? vzip2q_s32(s_lo, s_lo) : vzip1q_s32(s_lo, s_lo);
+                    const int32x4_t sh = !split ? sl : p ? vzip2q_s32(s_hi, s_hi) : vzip1q_s32(s_hi, s_hi);
                     _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
                     {
                         int32x4_t t = mmla(vdupq_n_s32(0), wz0, xz[q][0]);
@@ -808,11 +830,11 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                         if (split) {
                             const int32x4_t t = dotq(vdupq_n_s32(0), wl, xl[c], mode);
                             const int32x4_t u = dotq(vdupq_n_s32(0), wh, xh[c], mode);
-                            acc[r][c] = vmlaq_n_s32(vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]), u, k[r].sc[2 * g + 1]);
+                            acc[r][c] = mla_lane(mla_lane(acc[r][c], t, s_lo, r), u, s_hi, r);
                         } else {
                             int32x4_t t = dotq(vdupq_n_s32(0), wl, xl[c], mode);
                             t = dotq(t, wh, xh[c], mode);
-                            acc[r][c] = vmlaq_n_s32(acc[r][c], t, k[r].sc[2 * g]);
+                            acc[r][c] = mla_lane(acc[r][c], t, s_lo, r);
                         }
                     }
                 }
@@ -835,7 +857,7 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                 int32x4_t t[4];
                 _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
                 {
-                    const int16x8_t mv = vld1q_s16(k[r].m);
+                    const int16x8_t mv = k[r].m;
                     t[r] = vmlal_high_s16(vmull_s16(vget_low_s16(pairs), vget_low_s16(mv)), pairs, mv);
                 }
                 smin[c] = vpaddq_s32(vpaddq_s32(t[0], t[1]), vpaddq_s32(t[2], t[3]));
