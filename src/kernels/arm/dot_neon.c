@@ -726,11 +726,20 @@ QEIL_NEON_INLINE void k_unpack(const int fmt, const uint8_t *bw, const int g, in
     }
 }
 
+/* Sum of each of 4 vectors' lanes: lane c = sum of v[c]'s (ADDP tree) */
+QEIL_NEON_INLINE int32x4_t hsum4(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3)
+{
+    return vpaddq_s32(vpaddq_s32(v0, v1), vpaddq_s32(v2, v3));
+}
+
 /* One K tile: 4 weight rows (wr) x C activations (xc, C = 2 or 4), mode 0
  * plain ASIMD, 1 SDOT, 2 SMMLA; rows and activations past the caller's
- * nr, nc are copies of the last real one, computed and not stored. Per
- * super-block each element's integer sums (exact in any order, dot.c's
- * bounds) and then, lane by lane in double, the dot kernel's
+ * nr, nc are copies of the last real one, computed and not stored. The
+ * accumulators are one int32x4 per row, lane c = activation c: per group
+ * the row's C dots are reduced to one vector (ADDP) and scaled by one MLA
+ * (4 accumulators, not 16, so nothing is spilled). Per super-block each
+ * element's integer sums (exact in any order, dot.c's bounds) and then,
+ * lane by lane in double, the dot kernel's
  *     sum += (double)(dx * d) * (float)isum - (double)(dx * dmin) * (float)summin
  * (IEEE multiplication commutes; no contraction: -ffp-contract=off), so
  * every element has the dot kernel's bits. */
@@ -740,8 +749,8 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
 {
     const int has_min = fmt == K_Q4_K || fmt == K_Q5_K;
     const int split = fmt == K_Q6_K; /* a scale per 16 elements */
-    float64x2_t s01[4], s23[4];      /* running sums of column c, rows 0-1 and 2-3 */
-    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) s01[c] = s23[c] = vdupq_n_f64(0.0);
+    float64x2_t s01[4], s23[4];      /* running sums of row r, activations 0-1 and 2-3 */
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) s01[r] = s23[r] = vdupq_n_f64(0.0);
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *bw[4], *bx[4];
         k_row k[4];
@@ -757,15 +766,16 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
             const int32x4x4_t t = {{k[0].sc[q], k[1].sc[q], k[2].sc[q], k[3].sc[q]}};
             vst4q_s32(scT[4 * q], t);
         }
-        float dx[4];
+        float dx[4] = {0, 0, 0, 0};
         _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
         {
             bx[c] = xc[c] + (size_t)i * QEIL_Q8_K_BYTES;
             memcpy(&dx[c], bx[c], sizeof dx[c]);
         }
-        int32x4_t acc[4][4]; /* mode 0/1: [r][c], 4 partial lanes; mode 2: [r/2][c/2], 2x2 */
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
-            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) acc[r][c] = vdupq_n_s32(0);
+        /* mode 0/1: acc[r] lane c; mode 2: acc[2p + q] = the 2 x 2 block of
+         * row pair p, activation pair q, lanes {r0c0, r0c1, r1c0, r1c1} */
+        int32x4_t acc[4];
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = vdupq_n_s32(0);
         /* the groups in a rolled loop: unrolled, gcc 12 hoists the loads of
          * all 8 and spills */
         _Pragma("GCC unroll 1") for (int g = 0; g < 8; g++)
@@ -777,10 +787,8 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                 xl[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g));
                 xh[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g + 16));
             }
-            /* each row unpacked where it is used: the 4 x C accumulators
-             * and the activations take most of the 32 registers */
             if (mode == 2) {
-                /* 8-byte chunks of column pairs and row pairs, interleaved */
+                /* 8-byte chunks of activation pairs and row pairs, interleaved */
                 int8x16_t xz[2][4];
                 _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
                 {
@@ -812,11 +820,11 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                         if (split) {
                             int32x4_t u = mmla(vdupq_n_s32(0), wz2, xz[q][2]);
                             u = mmla(u, wz3, xz[q][3]);
-                            acc[p][q] = vmlaq_s32(vmlaq_s32(acc[p][q], t, sl), u, sh);
+                            acc[2 * p + q] = vmlaq_s32(vmlaq_s32(acc[2 * p + q], t, sl), u, sh);
                         } else {
                             t = mmla(t, wz2, xz[q][2]);
                             t = mmla(t, wz3, xz[q][3]);
-                            acc[p][q] = vmlaq_s32(acc[p][q], t, sl);
+                            acc[2 * p + q] = vmlaq_s32(acc[2 * p + q], t, sl);
                         }
                     }
                 }
@@ -825,67 +833,80 @@ QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, con
                 {
                     int8x16_t wl, wh;
                     k_unpack(fmt, bw[r], g, &wl, &wh);
-                    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+                    int32x4_t t[4], u[4];
+                    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
                     {
+                        if (c >= C) { /* C == 2: lanes 2, 3 unused */
+                            t[c] = t[c - 2];
+                            u[c] = u[c - 2];
+                            continue;
+                        }
+                        t[c] = dotq(vdupq_n_s32(0), wl, xl[c], mode);
                         if (split) {
-                            const int32x4_t t = dotq(vdupq_n_s32(0), wl, xl[c], mode);
-                            const int32x4_t u = dotq(vdupq_n_s32(0), wh, xh[c], mode);
-                            acc[r][c] = mla_lane(mla_lane(acc[r][c], t, s_lo, r), u, s_hi, r);
+                            u[c] = dotq(vdupq_n_s32(0), wh, xh[c], mode);
                         } else {
-                            int32x4_t t = dotq(vdupq_n_s32(0), wl, xl[c], mode);
-                            t = dotq(t, wh, xh[c], mode);
-                            acc[r][c] = mla_lane(acc[r][c], t, s_lo, r);
+                            t[c] = dotq(t[c], wh, xh[c], mode);
+                            u[c] = t[c];
                         }
                     }
+                    acc[r] = mla_lane(acc[r], hsum4(t[0], t[1], t[2], t[3]), s_lo, r);
+                    if (split) acc[r] = mla_lane(acc[r], hsum4(u[0], u[1], u[2], u[3]), s_hi, r);
                 }
             }
         }
-        /* per column: the 4 rows' isum (and summin) as the lanes of one vector */
+        /* per row: the C activations' isum (and summin) as the lanes of one vector */
         int32x4_t isum[4], smin[4];
-        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
         {
-            if (mode == 2)
-                isum[c] = c % 2 ? vuzp2q_s32(acc[0][c / 2], acc[1][c / 2]) : vuzp1q_s32(acc[0][c / 2], acc[1][c / 2]);
+            if (mode == 2) /* rows 2p, 2p + 1: the low and high halves of the pair's blocks */
+                isum[r] = vreinterpretq_s32_s64(
+                    r % 2 ? vzip2q_s64(vreinterpretq_s64_s32(acc[r - 1]), vreinterpretq_s64_s32(acc[r - 1 + (C > 2)]))
+                          : vzip1q_s64(vreinterpretq_s64_s32(acc[r]), vreinterpretq_s64_s32(acc[r + (C > 2)])));
             else
-                isum[c] = vpaddq_s32(vpaddq_s32(acc[0][c], acc[1][c]), vpaddq_s32(acc[2][c], acc[3][c]));
-            smin[c] = vdupq_n_s32(0);
-            if (has_min) {
-                /* sum_j m[j] * (bsums[2j] + bsums[2j+1]), as k_summin */
+                isum[r] = acc[r];
+        }
+        if (has_min) {
+            /* sum_j m[j] * (bsums[2j] + bsums[2j+1]), as k_summin */
+            int16x8_t pairs[4];
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+            {
+                if (c >= C) {
+                    pairs[c] = pairs[c - 2];
+                    continue;
+                }
                 const int16x8_t b0 = vld1q_s16((const int16_t *)(const void *)(bx[c] + 260));
                 const int16x8_t b1 = vld1q_s16((const int16_t *)(const void *)(bx[c] + 276));
-                const int16x8_t pairs = vpaddq_s16(b0, b1);
+                pairs[c] = vpaddq_s16(b0, b1);
+            }
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+            {
                 int32x4_t t[4];
-                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
-                {
-                    const int16x8_t mv = k[r].m;
-                    t[r] = vmlal_high_s16(vmull_s16(vget_low_s16(pairs), vget_low_s16(mv)), pairs, mv);
-                }
-                smin[c] = vpaddq_s32(vpaddq_s32(t[0], t[1]), vpaddq_s32(t[2], t[3]));
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                    t[c] = vmlal_high_s16(vmull_s16(vget_low_s16(pairs[c]), vget_low_s16(k[r].m)), pairs[c], k[r].m);
+                smin[r] = hsum4(t[0], t[1], t[2], t[3]);
             }
         }
-        const float dw[4] = {k[0].d, k[1].d, k[2].d, k[3].d};
-        const float dm[4] = {k[0].dmin, k[1].dmin, k[2].dmin, k[3].dmin};
-        const float32x4_t dwv = vld1q_f32(dw), dmv = vld1q_f32(dm);
-        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+        const float32x4_t dxv = vld1q_f32(dx);
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
         {
-            const float32x4_t d = vmulq_n_f32(dwv, dx[c]), fi = vcvtq_f32_s32(isum[c]);
+            const float32x4_t d = vmulq_n_f32(dxv, k[r].d), fi = vcvtq_f32_s32(isum[r]);
             float64x2_t t01 = vmulq_f64(vcvt_f64_f32(vget_low_f32(d)), vcvt_f64_f32(vget_low_f32(fi)));
             float64x2_t t23 = vmulq_f64(vcvt_high_f64_f32(d), vcvt_high_f64_f32(fi));
             if (has_min) {
-                const float32x4_t dmin = vmulq_n_f32(dmv, dx[c]), fm = vcvtq_f32_s32(smin[c]);
+                const float32x4_t dmin = vmulq_n_f32(dxv, k[r].dmin), fm = vcvtq_f32_s32(smin[r]);
                 t01 = vsubq_f64(t01, vmulq_f64(vcvt_f64_f32(vget_low_f32(dmin)), vcvt_f64_f32(vget_low_f32(fm))));
                 t23 = vsubq_f64(t23, vmulq_f64(vcvt_high_f64_f32(dmin), vcvt_high_f64_f32(fm)));
             }
-            s01[c] = vaddq_f64(s01[c], t01);
-            s23[c] = vaddq_f64(s23[c], t23);
+            s01[r] = vaddq_f64(s01[r], t01);
+            s23[r] = vaddq_f64(s23[r], t23);
         }
     }
-    _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
     {
-        if (c >= nc) break;
-        const double s[4] = {vgetq_lane_f64(s01[c], 0), vgetq_lane_f64(s01[c], 1),
-                             vgetq_lane_f64(s23[c], 0), vgetq_lane_f64(s23[c], 1)};
-        for (int r = 0; r < nr; r++) y[(size_t)c * ys + (size_t)r] = (float)s[r];
+        if (r >= nr) break;
+        const double s[4] = {vgetq_lane_f64(s01[r], 0), vgetq_lane_f64(s01[r], 1),
+                             vgetq_lane_f64(s23[r], 0), vgetq_lane_f64(s23[r], 1)};
+        for (int c = 0; c < nc; c++) y[(size_t)c * ys + (size_t)r] = (float)s[c];
     }
 }
 
