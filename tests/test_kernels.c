@@ -1644,7 +1644,8 @@ TEST(gemm_tiles_vs_dot)
 #endif
 }
 
-/* The NEON tiles (Q8_0, Q4_0, Q5_0, IQ4_NL): the level's choice (SMMLA,
+/* The NEON tiles (Q8_0, Q4_0, Q5_0, IQ4_NL; Q4_K, Q5_K, Q6_K, IQ4_XS
+ * against Q8_K): the level's choice (SMMLA,
  * SDOT or plain ASIMD by HWCAP) and every variant this CPU runs, each
  * element bitwise equal to the NEON dot kernel. make test-arm runs it with
  * I8MM and SDOT (-cpu max) and without either (-cpu cortex-a53). */
@@ -1663,6 +1664,10 @@ TEST(gemm_neon_tiles_vs_dot)
         {QEIL_GGML_Q4_0, qeil_gemm_q4_0_neon, qeil_gemm_q4_0_sdot, qeil_gemm_q4_0_i8mm},
         {QEIL_GGML_Q5_0, qeil_gemm_q5_0_neon, qeil_gemm_q5_0_sdot, qeil_gemm_q5_0_i8mm},
         {QEIL_GGML_IQ4_NL, qeil_gemm_iq4_nl_neon, qeil_gemm_iq4_nl_sdot, qeil_gemm_iq4_nl_i8mm},
+        {QEIL_GGML_Q4_K, qeil_gemm_q4_k_neon, qeil_gemm_q4_k_sdot, qeil_gemm_q4_k_i8mm},
+        {QEIL_GGML_Q5_K, qeil_gemm_q5_k_neon, qeil_gemm_q5_k_sdot, qeil_gemm_q5_k_i8mm},
+        {QEIL_GGML_Q6_K, qeil_gemm_q6_k_neon, qeil_gemm_q6_k_sdot, qeil_gemm_q6_k_i8mm},
+        {QEIL_GGML_IQ4_XS, qeil_gemm_iq4_xs_neon, qeil_gemm_iq4_xs_sdot, qeil_gemm_iq4_xs_i8mm},
     };
     qeil_rng r;
     qeil_rng_seed(&r, 23);
@@ -1675,8 +1680,13 @@ TEST(gemm_neon_tiles_vs_dot)
         if (sdot) check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].sdot, "sdot", &r);
         if (i8mm) check_gemm_kernel(QEIL_SIMD_NEON, t, k_tiles[k].i8mm, "i8mm", &r);
     }
-    /* the other types have no NEON tile yet: matmul loops over the dot */
-    CHECK(qeil_gemm_for(QEIL_GGML_Q4_K, QEIL_SIMD_NEON) == NULL);
+    /* the others (the float types, Q4_1 and Q5_1 with their Q8_1
+     * activations) have no NEON tile: matmul loops over the dot */
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        int tiled = 0;
+        for (size_t k = 0; k < sizeof k_tiles / sizeof k_tiles[0]; k++) tiled |= k_tiles[k].type == k_dot_types[ti];
+        if (!tiled) CHECK(qeil_gemm_for(k_dot_types[ti], QEIL_SIMD_NEON) == NULL);
+    }
 #endif
 }
 
@@ -1732,6 +1742,61 @@ TEST(matmul_threads_bit_identical)
     free(wq);
 out:
     for (int i = 0; i < 3; i++) qeil_tpool_free(pools[i]);
+}
+
+/* qeil_matmul at this CPU's level gives, element by element, the bits of
+ * that level's dot kernel: over MM_ROWS = 67 rows (a last tile of 3) and
+ * 1..MM_VEC activations (a last tile of 1, 2 or 3), so the edge tiles of
+ * the tiled kernels (qeil_gemm_for) are checked inside a real matmul. */
+TEST(matmul_equals_level_dot)
+{
+    qeil_rng r;
+    qeil_rng_seed(&r, 12);
+    qeil_tpool *pool = NULL;
+    CHECK_EQ_INT(qeil_tpool_create(NULL, 2, &pool), QEIL_OK);
+    float *wf = xmalloc(MM_ROWS * MM_COLS * 4), *x = xmalloc(MM_VEC * MM_COLS * 4);
+    uint8_t *wq = xmalloc(MM_ROWS * MM_COLS * 4 + 1);
+    uint8_t *xq = xmalloc(MM_VEC * MM_COLS * 4);
+    float y[MM_VEC * MM_ROWS];
+    fill_random(&r, wf, MM_ROWS * MM_COLS);
+    fill_random(&r, x, MM_VEC * MM_COLS);
+    const qeil_simd simd = qeil_simd_best();
+    int n_tiled = 0;
+    for (int ti = 0; ti < N_DOT_TYPES; ti++) {
+        const qeil_quant_traits *t = qeil_quant_traits_of(k_dot_types[ti]);
+        const qeil_quant_traits *a = qeil_quant_traits_of(t->vec_type);
+        const size_t rb = (size_t)(MM_COLS / t->blck_elems) * t->blck_bytes;
+        const size_t xb = (size_t)(MM_COLS / a->blck_elems) * a->blck_bytes;
+        uint8_t *wp = wq + (t->type == QEIL_GGML_F32 ? 0 : 1);
+        for (int row = 0; row < MM_ROWS; row++) t->quantize(wf + row * MM_COLS, wp + row * rb, MM_COLS);
+        for (int v = 0; v < MM_VEC; v++) a->quantize(x + v * MM_COLS, xq + v * xb, MM_COLS);
+        const qeil_vec_dot_fn dot = qeil_vec_dot_for(t->type, simd);
+        n_tiled += qeil_gemm_for(t->type, simd) != NULL;
+        qeil_matmul_weight W;
+        CHECK_EQ_INT(qeil_matmul_weight_init(NULL, &W, t->type, MM_COLS, MM_ROWS, wp), QEIL_OK);
+        const size_t ws = qeil_matmul_work_size(t->type, MM_COLS, MM_VEC, 2);
+        void *work = xmalloc(ws + 1);
+        for (int nv = 1; nv <= MM_VEC; nv++) {
+            memset(y, 0xff, sizeof y);
+            CHECK_EQ_INT(qeil_matmul(NULL, pool, simd, &W, x, nv, y, work, ws), QEIL_OK);
+            int bad = 0;
+            for (int v = 0; v < nv; v++)
+                for (int row = 0; row < MM_ROWS; row++) {
+                    float s = NAN;
+                    dot(MM_COLS, &s, wp + row * rb, xq + v * xb);
+                    if (fbits(s) != fbits(y[v * MM_ROWS + row]) && bad++ < 3)
+                        TEST_FAIL_("%s/%s n_vec %d, v %d row %d: %.9g != dot %.9g (bitwise)", t->name,
+                                   qeil_simd_name(simd), nv, v, row, y[v * MM_ROWS + row], s);
+                }
+        }
+        free(work);
+    }
+    printf("  level %s: %d types with a tiled kernel\n", qeil_simd_name(simd), n_tiled);
+    free(wf);
+    free(x);
+    free(wq);
+    free(xq);
+    qeil_tpool_free(pool);
 }
 
 TEST(matmul_matches_naive)
@@ -2429,6 +2494,7 @@ int main(int argc, char **argv)
     RUN(tpool_parallel_for_covers_once);
     RUN(tpool_barrier);
     RUN(matmul_threads_bit_identical);
+    RUN(matmul_equals_level_dot);
     RUN(matmul_matches_naive);
     RUN(matmul_multi_equals_single);
     RUN(matmul_rejects_bad_input);

@@ -505,6 +505,10 @@ qeil_gemm_fn qeil_gemm_for(int type, qeil_simd simd)
     case QEIL_GGML_Q4_0: return NEON_PICK(q4_0);
     case QEIL_GGML_Q5_0: return NEON_PICK(q5_0);
     case QEIL_GGML_IQ4_NL: return NEON_PICK(iq4_nl);
+    case QEIL_GGML_IQ4_XS: return NEON_PICK(iq4_xs);
+    case QEIL_GGML_Q4_K: return NEON_PICK(q4_k);
+    case QEIL_GGML_Q5_K: return NEON_PICK(q5_k);
+    case QEIL_GGML_Q6_K: return NEON_PICK(q6_k);
     default: return NULL;
     }
 #undef NEON_PICK

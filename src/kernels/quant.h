@@ -316,6 +316,11 @@ QEIL_DECL_GEMM_NEON(q8_0);
 QEIL_DECL_GEMM_NEON(q4_0);
 QEIL_DECL_GEMM_NEON(q5_0);
 QEIL_DECL_GEMM_NEON(iq4_nl);
+/* K-quant tiles against Q8_K, the same three variants */
+QEIL_DECL_GEMM_NEON(q4_k);
+QEIL_DECL_GEMM_NEON(q5_k);
+QEIL_DECL_GEMM_NEON(q6_k);
+QEIL_DECL_GEMM_NEON(iq4_xs);
 /* the bytes of qeil_quantize_row_q8_0 / qeil_quantize_row_q8_k / _q8_1 */
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n);
 void qeil_quantize_row_q8_k_neon(const float *src, void *dst, int64_t n);

@@ -115,19 +115,29 @@ static inline int32x4_t dot16(int32x4_t acc, int8x16_t a, int8x16_t b)
     return vpadalq_s16(vpadalq_s16(acc, lo), hi);
 }
 
-/* SDOT v0.4s, v1.16b, v2.16b (ARMv8.2 FEAT_DotProd), by its encoding, in
- * fixed registers: gcc 12 refuses to inline vdotq_s32 into a function
- * with a plain "+dotprod" target, clang 14's arm_neon.h declares it only
- * when the whole file is built with dotprod, and neither assembler takes
- * the mnemonic in a v8.0 file; the base build must stay ARMv8.0. Only
- * reached when HWCAP_ASIMDDP is set (qeil_cpu_has_arm_dotprod). */
+/* The register numbers of the operands, for the instructions emitted by
+ * their encoding below: .L_qeil_v<n> = n, for every vector register
+ * (`.set` may be repeated, so every asm statement can carry it). */
+#define QEIL_VREG_NUMBERS                                                                         \
+    ".irp b,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31\n" \
+    ".set .L_qeil_v\\b, \\b\n"                                                                      \
+    ".endr\n"
+
+/* SDOT Vd.4s, Vn.16b, Vm.16b (ARMv8.2 FEAT_DotProd), by its encoding
+ * (0x4e809400 | Rd | Rn << 5 | Rm << 16), in whatever registers the
+ * compiler picks: gcc 12 refuses to inline vdotq_s32 into a function with
+ * a plain "+dotprod" target, clang 14's arm_neon.h declares it only when
+ * the whole file is built with dotprod, and neither assembler takes the
+ * mnemonic in a v8.0 file; the base build must stay ARMv8.0. (Fixed
+ * registers v0-v2, as this was first written, cost a MOV per operand and
+ * starved the tiles of registers.) Only reached when HWCAP_ASIMDDP is set
+ * (qeil_cpu_has_arm_dotprod). */
 static inline int32x4_t dot16_sdot(int32x4_t acc, int8x16_t a, int8x16_t b)
 {
-    register int32x4_t r0 __asm__("v0") = acc;
-    register int8x16_t r1 __asm__("v1") = a;
-    register int8x16_t r2 __asm__("v2") = b;
-    __asm__(".inst 0x4e829420 /* sdot v0.4s, v1.16b, v2.16b */" : "+w"(r0) : "w"(r1), "w"(r2));
-    return r0;
+    __asm__(QEIL_VREG_NUMBERS ".inst 0x4e809400 | .L_qeil_%0 | (.L_qeil_%1 << 5) | (.L_qeil_%2 << 16)"
+            : "+w"(acc)
+            : "w"(a), "w"(b));
+    return acc;
 }
 
 /* The 32 weights of a Q4_0 block as int8 (nibble - 8): low nibbles are
@@ -464,17 +474,17 @@ NEON_PAIR(q6_k, q6_k_body)
 
 /* ---- tiles: up to 4 weight rows x 4 activations (qeil_gemm_fn) -------- */
 
-/* SMMLA v0.4s, v1.16b, v2.16b (ARMv8.6 FEAT_I8MM), by its encoding, as
- * SDOT above: v0 += (2x8 int8 matrix v1) x (2x8 int8 matrix v2)^T, i.e.
- * lanes {a0.b0, a0.b1, a1.b0, a1.b1} over 8 bytes each. Only reached when
- * HWCAP2_I8MM is set (qeil_cpu_has_arm_i8mm). */
+/* SMMLA Vd.4s, Vn.16b, Vm.16b (ARMv8.6 FEAT_I8MM), by its encoding
+ * (0x4e80a400 | Rd | Rn << 5 | Rm << 16) as SDOT above: Vd += (2x8 int8
+ * matrix Vn) x (2x8 int8 matrix Vm)^T, i.e. lanes {a0.b0, a0.b1, a1.b0,
+ * a1.b1} over 8 bytes each. Only reached when HWCAP2_I8MM is set
+ * (qeil_cpu_has_arm_i8mm). */
 static inline int32x4_t mmla(int32x4_t acc, int8x16_t a, int8x16_t b)
 {
-    register int32x4_t r0 __asm__("v0") = acc;
-    register int8x16_t r1 __asm__("v1") = a;
-    register int8x16_t r2 __asm__("v2") = b;
-    __asm__(".inst 0x4e82a420 /* smmla v0.4s, v1.16b, v2.16b */" : "+w"(r0) : "w"(r1), "w"(r2));
-    return r0;
+    __asm__(QEIL_VREG_NUMBERS ".inst 0x4e80a400 | .L_qeil_%0 | (.L_qeil_%1 << 5) | (.L_qeil_%2 << 16)"
+            : "+w"(acc)
+            : "w"(a), "w"(b));
+    return acc;
 }
 
 /* weight block formats of the tiles: 32 elements against Q8_0 */
@@ -618,6 +628,323 @@ NEON_GEMM(qeil_gemm_q5_0_i8mm, T_Q5_0, QEIL_Q5_0_BYTES, 2, q5_0)
 NEON_GEMM(qeil_gemm_iq4_nl_neon, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 0, iq4_nl)
 NEON_GEMM(qeil_gemm_iq4_nl_sdot, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 1, iq4_nl)
 NEON_GEMM(qeil_gemm_iq4_nl_i8mm, T_IQ4_NL, QEIL_IQ4_NL_BYTES, 2, iq4_nl)
+
+/* ---- K-quant tiles: Q4_K, Q5_K, Q6_K, IQ4_XS weights x Q8_K activations */
+
+enum { K_Q4_K, K_Q5_K, K_Q6_K, K_IQ4_XS };
+
+/* One row's super-block constants: the integer scales of its 32-element
+ * groups (sc[q] lane j: scale 4q + j; scales 2g and 2g + 1 are those of
+ * group g's two 16-element halves, equal but for Q6_K), the mins m (Q4_K,
+ * Q5_K), the f16 d and dmin. */
+typedef struct {
+    int32x4_t sc[4];
+    int16x8_t m;
+    float d, dmin;
+} k_row;
+
+QEIL_NEON_INLINE void k_row_load(const int fmt, const uint8_t *bw, k_row *k)
+{
+    if (fmt == K_Q4_K || fmt == K_Q5_K) {
+        uint32_t scw[4]; /* sc[0..7] then m[0..7], bytes (little-endian) */
+        qeil_q4_k_unpack_scales(bw + 4, scw);
+        const uint16x8_t sc = vmovl_u8(vld1_u8((const uint8_t *)scw));
+        const uint16x8_t scd = vzip1q_u16(sc, sc), sch = vzip2q_u16(sc, sc); /* each twice */
+        k->sc[0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(scd)));
+        k->sc[1] = vreinterpretq_s32_u32(vmovl_high_u16(scd));
+        k->sc[2] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(sch)));
+        k->sc[3] = vreinterpretq_s32_u32(vmovl_high_u16(sch));
+        k->m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8((const uint8_t *)(scw + 2))));
+        k->d = load_f16_scalar(bw);
+        k->dmin = load_f16_scalar(bw + 2);
+    } else if (fmt == K_Q6_K) {
+        const int8x16_t sc = vld1q_s8((const int8_t *)(bw + 192));
+        const int16x8_t lo = vmovl_s8(vget_low_s8(sc)), hi = vmovl_high_s8(sc);
+        k->sc[0] = vmovl_s16(vget_low_s16(lo));
+        k->sc[1] = vmovl_high_s16(lo);
+        k->sc[2] = vmovl_s16(vget_low_s16(hi));
+        k->sc[3] = vmovl_high_s16(hi);
+        k->d = load_f16_scalar(bw + 208);
+    } else {
+        int sc[8];
+        qeil_iq4_xs_scales(bw, sc);
+        const int32x4_t a = vld1q_s32(sc), b = vld1q_s32(sc + 4);
+        k->sc[0] = vzip1q_s32(a, a);
+        k->sc[1] = vzip2q_s32(a, a);
+        k->sc[2] = vzip1q_s32(b, b);
+        k->sc[3] = vzip2q_s32(b, b);
+        k->d = load_f16_scalar(bw);
+    }
+}
+
+/* acc + t * lane `lane` of v, `lane` a constant once inlined (MLA by element) */
+QEIL_NEON_INLINE int32x4_t mla_lane(int32x4_t acc, int32x4_t t, int32x4_t v, const int lane)
+{
+    switch (lane) {
+    case 0: return vmlaq_laneq_s32(acc, t, v, 0);
+    case 1: return vmlaq_laneq_s32(acc, t, v, 1);
+    case 2: return vmlaq_laneq_s32(acc, t, v, 2);
+    default: return vmlaq_laneq_s32(acc, t, v, 3);
+    }
+}
+
+/* Elements 32g .. 32g + 15 (lo) and 32g + 16 .. 32g + 31 (hi) of a
+ * super-block as int8: the values the dot kernels above multiply. */
+QEIL_NEON_INLINE void k_unpack(const int fmt, const uint8_t *bw, const int g, int8x16_t *lo, int8x16_t *hi)
+{
+    const uint8x16_t k0f = vdupq_n_u8(0x0f);
+    if (fmt == K_Q4_K || fmt == K_Q5_K) {
+        /* group g: nibbles (low for even g) of qs[32 (g / 2) ..], by a
+         * shift of 0 or -4 (USHL: g is a loop counter, not a constant) */
+        const uint8_t *qs = (fmt == K_Q5_K ? bw + 48 : bw + 16) + 32 * (g / 2);
+        const int8x16_t sh = vdupq_n_s8((int8_t)(-4 * (g % 2)));
+        uint8x16_t a0 = vandq_u8(vshlq_u8(vld1q_u8(qs), sh), k0f);
+        uint8x16_t a1 = vandq_u8(vshlq_u8(vld1q_u8(qs + 16), sh), k0f);
+        if (fmt == K_Q5_K) { /* bit g of qh[l] is element l's fifth bit */
+            const uint8x16_t bit = vdupq_n_u8((uint8_t)(1u << g)), x10 = vdupq_n_u8(0x10);
+            a0 = vorrq_u8(a0, vandq_u8(vtstq_u8(vld1q_u8(bw + 16), bit), x10));
+            a1 = vorrq_u8(a1, vandq_u8(vtstq_u8(vld1q_u8(bw + 32), bit), x10));
+        }
+        *lo = vreinterpretq_s8_u8(a0);
+        *hi = vreinterpretq_s8_u8(a1);
+    } else if (fmt == K_Q6_K) {
+        /* group g = 4h + c: low 4 bits from ql[64h + 32 (c % 2) ..] (low
+         * nibbles for c < 2), bits 2c, 2c + 1 of qh[32h ..] moved to bits
+         * 4, 5 (shift by 4 - 2c) */
+        const int h = g / 4, c = g % 4;
+        const uint8_t *ql = bw + 64 * h + 32 * (c % 2), *qh = bw + 128 + 32 * h;
+        const int8x16_t ls = vdupq_n_s8((int8_t)(c < 2 ? 0 : -4)), hs = vdupq_n_s8((int8_t)(4 - 2 * c));
+        const uint8x16_t k30 = vdupq_n_u8(0x30);
+        const uint8x16_t q0 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(ql), ls), k0f),
+                                       vandq_u8(vshlq_u8(vld1q_u8(qh), hs), k30));
+        const uint8x16_t q1 = vorrq_u8(vandq_u8(vshlq_u8(vld1q_u8(ql + 16), ls), k0f),
+                                       vandq_u8(vshlq_u8(vld1q_u8(qh + 16), hs), k30));
+        *lo = vsubq_s8(vreinterpretq_s8_u8(q0), vdupq_n_s8(32));
+        *hi = vsubq_s8(vreinterpretq_s8_u8(q1), vdupq_n_s8(32));
+    } else {
+        iq4_unpack(bw + 8 + 16 * g, vld1q_s8(qeil_kvalues_iq4nl), lo, hi);
+    }
+}
+
+/* Sum of each of 4 vectors' lanes: lane c = sum of v[c]'s (ADDP tree) */
+QEIL_NEON_INLINE int32x4_t hsum4(int32x4_t v0, int32x4_t v1, int32x4_t v2, int32x4_t v3)
+{
+    return vpaddq_s32(vpaddq_s32(v0, v1), vpaddq_s32(v2, v3));
+}
+
+/* One K tile: 4 weight rows (wr) x C activations (xc, C = 2 or 4), mode 0
+ * plain ASIMD, 1 SDOT, 2 SMMLA; rows and activations past the caller's
+ * nr, nc are copies of the last real one, computed and not stored. The
+ * accumulators are one int32x4 per row, lane c = activation c: per group
+ * the row's C dots are reduced to one vector (ADDP) and scaled by one MLA
+ * (4 accumulators, not 16, so nothing is spilled). Per super-block each
+ * element's integer sums (exact in any order, dot.c's bounds) and then,
+ * lane by lane in double, the dot kernel's
+ *     sum += (double)(dx * d) * (float)isum - (double)(dx * dmin) * (float)summin
+ * (IEEE multiplication commutes; no contraction: -ffp-contract=off), so
+ * every element has the dot kernel's bits. */
+QEIL_NEON_INLINE void k_tile(const int fmt, const size_t bbytes, int64_t nb, const uint8_t *const wr[4],
+                             const uint8_t *const xc[4], const int C, const int mode, int nr, int nc,
+                             float *y, size_t ys)
+{
+    const int has_min = fmt == K_Q4_K || fmt == K_Q5_K;
+    const int split = fmt == K_Q6_K; /* a scale per 16 elements */
+    float64x2_t s01[4], s23[4];      /* running sums of row r, activations 0-1 and 2-3 */
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) s01[r] = s23[r] = vdupq_n_f64(0.0);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *bw[4], *bx[4];
+        k_row k[4];
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+        {
+            bw[r] = wr[r] + (size_t)i * bbytes;
+            k_row_load(fmt, bw[r], &k[r]);
+        }
+        /* scT[s]: scale s of the 4 rows, one vector (VST4 transposes) */
+        int32_t scT[16][4];
+        _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
+        {
+            const int32x4x4_t t = {{k[0].sc[q], k[1].sc[q], k[2].sc[q], k[3].sc[q]}};
+            vst4q_s32(scT[4 * q], t);
+        }
+        float dx[4] = {0, 0, 0, 0};
+        _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+        {
+            bx[c] = xc[c] + (size_t)i * QEIL_Q8_K_BYTES;
+            memcpy(&dx[c], bx[c], sizeof dx[c]);
+        }
+        /* mode 0/1: acc[r] lane c; mode 2: acc[2p + q] = the 2 x 2 block of
+         * row pair p, activation pair q, lanes {r0c0, r0c1, r1c0, r1c1} */
+        int32x4_t acc[4];
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = vdupq_n_s32(0);
+        /* the groups in a rolled loop: unrolled, gcc 12 hoists the loads of
+         * all 8 and spills */
+        _Pragma("GCC unroll 1") for (int g = 0; g < 8; g++)
+        {
+            const int32x4_t s_lo = vld1q_s32(scT[2 * g]), s_hi = vld1q_s32(scT[2 * g + 1]);
+            int8x16_t xl[4], xh[4];
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)
+            {
+                xl[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g));
+                xh[c] = vld1q_s8((const int8_t *)(bx[c] + 4 + 32 * g + 16));
+            }
+            if (mode == 2) {
+                /* 8-byte chunks of activation pairs and row pairs, interleaved */
+                int8x16_t xz[2][4];
+                _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
+                {
+                    const int64x2_t b0 = vreinterpretq_s64_s8(xl[2 * q]), b1 = vreinterpretq_s64_s8(xl[2 * q + 1]);
+                    const int64x2_t b2 = vreinterpretq_s64_s8(xh[2 * q]), b3 = vreinterpretq_s64_s8(xh[2 * q + 1]);
+                    xz[q][0] = vreinterpretq_s8_s64(vzip1q_s64(b0, b1));
+                    xz[q][1] = vreinterpretq_s8_s64(vzip2q_s64(b0, b1));
+                    xz[q][2] = vreinterpretq_s8_s64(vzip1q_s64(b2, b3));
+                    xz[q][3] = vreinterpretq_s8_s64(vzip2q_s64(b2, b3));
+                }
+                _Pragma("GCC unroll 2") for (int p = 0; p < 2; p++)
+                {
+                    int8x16_t l0, h0, l1, h1;
+                    k_unpack(fmt, bw[2 * p], g, &l0, &h0);
+                    k_unpack(fmt, bw[2 * p + 1], g, &l1, &h1);
+                    const int64x2_t a0 = vreinterpretq_s64_s8(l0), a1 = vreinterpretq_s64_s8(l1);
+                    const int64x2_t a2 = vreinterpretq_s64_s8(h0), a3 = vreinterpretq_s64_s8(h1);
+                    const int8x16_t wz0 = vreinterpretq_s8_s64(vzip1q_s64(a0, a1));
+                    const int8x16_t wz1 = vreinterpretq_s8_s64(vzip2q_s64(a0, a1));
+                    const int8x16_t wz2 = vreinterpretq_s8_s64(vzip1q_s64(a2, a3));
+                    const int8x16_t wz3 = vreinterpretq_s8_s64(vzip2q_s64(a2, a3));
+                    /* lanes {r0, r0, r1, r1} of the pair: MMLA's row order */
+                    const int32x4_t sl = p ? vzip2q_s32(s_lo, s_lo) : vzip1q_s32(s_lo, s_lo);
+                    const int32x4_t sh = !split ? sl : p ? vzip2q_s32(s_hi, s_hi) : vzip1q_s32(s_hi, s_hi);
+                    _Pragma("GCC unroll 2") for (int q = 0; q < C / 2; q++)
+                    {
+                        int32x4_t t = mmla(vdupq_n_s32(0), wz0, xz[q][0]);
+                        t = mmla(t, wz1, xz[q][1]);
+                        if (split) {
+                            int32x4_t u = mmla(vdupq_n_s32(0), wz2, xz[q][2]);
+                            u = mmla(u, wz3, xz[q][3]);
+                            acc[2 * p + q] = vmlaq_s32(vmlaq_s32(acc[2 * p + q], t, sl), u, sh);
+                        } else {
+                            t = mmla(t, wz2, xz[q][2]);
+                            t = mmla(t, wz3, xz[q][3]);
+                            acc[2 * p + q] = vmlaq_s32(acc[2 * p + q], t, sl);
+                        }
+                    }
+                }
+            } else {
+                _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+                {
+                    int8x16_t wl, wh;
+                    k_unpack(fmt, bw[r], g, &wl, &wh);
+                    int32x4_t t[4], u[4];
+                    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                    {
+                        if (c >= C) { /* C == 2: lanes 2, 3 unused */
+                            t[c] = t[c - 2];
+                            u[c] = u[c - 2];
+                            continue;
+                        }
+                        t[c] = dotq(vdupq_n_s32(0), wl, xl[c], mode);
+                        if (split) {
+                            u[c] = dotq(vdupq_n_s32(0), wh, xh[c], mode);
+                        } else {
+                            t[c] = dotq(t[c], wh, xh[c], mode);
+                            u[c] = t[c];
+                        }
+                    }
+                    acc[r] = mla_lane(acc[r], hsum4(t[0], t[1], t[2], t[3]), s_lo, r);
+                    if (split) acc[r] = mla_lane(acc[r], hsum4(u[0], u[1], u[2], u[3]), s_hi, r);
+                }
+            }
+        }
+        /* per row: the C activations' isum (and summin) as the lanes of one vector */
+        int32x4_t isum[4], smin[4];
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+        {
+            if (mode == 2) /* rows 2p, 2p + 1: the low and high halves of the pair's blocks */
+                isum[r] = vreinterpretq_s32_s64(
+                    r % 2 ? vzip2q_s64(vreinterpretq_s64_s32(acc[r - 1]), vreinterpretq_s64_s32(acc[r - 1 + (C > 2)]))
+                          : vzip1q_s64(vreinterpretq_s64_s32(acc[r]), vreinterpretq_s64_s32(acc[r + (C > 2)])));
+            else
+                isum[r] = acc[r];
+        }
+        if (has_min) {
+            /* sum_j m[j] * (bsums[2j] + bsums[2j+1]), as k_summin */
+            int16x8_t pairs[4];
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+            {
+                if (c >= C) {
+                    pairs[c] = pairs[c - 2];
+                    continue;
+                }
+                const int16x8_t b0 = vld1q_s16((const int16_t *)(const void *)(bx[c] + 260));
+                const int16x8_t b1 = vld1q_s16((const int16_t *)(const void *)(bx[c] + 276));
+                pairs[c] = vpaddq_s16(b0, b1);
+            }
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+            {
+                int32x4_t t[4];
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)
+                    t[c] = vmlal_high_s16(vmull_s16(vget_low_s16(pairs[c]), vget_low_s16(k[r].m)), pairs[c], k[r].m);
+                smin[r] = hsum4(t[0], t[1], t[2], t[3]);
+            }
+        }
+        const float32x4_t dxv = vld1q_f32(dx);
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+        {
+            const float32x4_t d = vmulq_n_f32(dxv, k[r].d), fi = vcvtq_f32_s32(isum[r]);
+            float64x2_t t01 = vmulq_f64(vcvt_f64_f32(vget_low_f32(d)), vcvt_f64_f32(vget_low_f32(fi)));
+            float64x2_t t23 = vmulq_f64(vcvt_high_f64_f32(d), vcvt_high_f64_f32(fi));
+            if (has_min) {
+                const float32x4_t dmin = vmulq_n_f32(dxv, k[r].dmin), fm = vcvtq_f32_s32(smin[r]);
+                t01 = vsubq_f64(t01, vmulq_f64(vcvt_f64_f32(vget_low_f32(dmin)), vcvt_f64_f32(vget_low_f32(fm))));
+                t23 = vsubq_f64(t23, vmulq_f64(vcvt_high_f64_f32(dmin), vcvt_high_f64_f32(fm)));
+            }
+            s01[r] = vaddq_f64(s01[r], t01);
+            s23[r] = vaddq_f64(s23[r], t23);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)
+    {
+        if (r >= nr) break;
+        const double s[4] = {vgetq_lane_f64(s01[r], 0), vgetq_lane_f64(s01[r], 1),
+                             vgetq_lane_f64(s23[r], 0), vgetq_lane_f64(s23[r], 1)};
+        for (int c = 0; c < nc; c++) y[(size_t)c * ys + (size_t)r] = (float)s[c];
+    }
+}
+
+/* Rows past nr and activations past nc are the last real ones again (so
+ * every lane reads valid blocks), 4 x 2 tiles for nc == 2, 4 x 4 for 3
+ * and 4; one activation goes to the dot kernel, as NEON_GEMM does. */
+#define NEON_GEMM_K(NAME, FMT, BYTES, MODE, T)                                                 \
+    void NAME(int64_t n, int nr, int nc, const void *w, size_t ws, const void *x, size_t xs,   \
+              float *y, size_t ys)                                                             \
+    {                                                                                          \
+        if (nc == 1) {                                                                         \
+            const qeil_vec_dot_fn dot = MODE > 0 && qeil_cpu_has_arm_dotprod()                 \
+                                            ? qeil_vec_dot_##T##_sdot                          \
+                                            : qeil_vec_dot_##T##_neon;                         \
+            for (int r = 0; r < nr; r++) dot(n, y + r, (const uint8_t *)w + (size_t)r * ws, x); \
+            return;                                                                            \
+        }                                                                                      \
+        const uint8_t *wr[4], *xc[4];                                                          \
+        for (int r = 0; r < 4; r++) wr[r] = (const uint8_t *)w + (size_t)(r < nr ? r : nr - 1) * ws; \
+        for (int c = 0; c < 4; c++) xc[c] = (const uint8_t *)x + (size_t)(c < nc ? c : nc - 1) * xs; \
+        if (nc == 2)                                                                           \
+            k_tile(FMT, BYTES, n / QEIL_QK_K, wr, xc, 2, MODE, nr, nc, y, ys);                 \
+        else                                                                                   \
+            k_tile(FMT, BYTES, n / QEIL_QK_K, wr, xc, 4, MODE, nr, nc, y, ys);                 \
+    }
+
+NEON_GEMM_K(qeil_gemm_q4_k_neon, K_Q4_K, QEIL_Q4_K_BYTES, 0, q4_k)
+NEON_GEMM_K(qeil_gemm_q4_k_sdot, K_Q4_K, QEIL_Q4_K_BYTES, 1, q4_k)
+NEON_GEMM_K(qeil_gemm_q4_k_i8mm, K_Q4_K, QEIL_Q4_K_BYTES, 2, q4_k)
+NEON_GEMM_K(qeil_gemm_q5_k_neon, K_Q5_K, QEIL_Q5_K_BYTES, 0, q5_k)
+NEON_GEMM_K(qeil_gemm_q5_k_sdot, K_Q5_K, QEIL_Q5_K_BYTES, 1, q5_k)
+NEON_GEMM_K(qeil_gemm_q5_k_i8mm, K_Q5_K, QEIL_Q5_K_BYTES, 2, q5_k)
+NEON_GEMM_K(qeil_gemm_q6_k_neon, K_Q6_K, QEIL_Q6_K_BYTES, 0, q6_k)
+NEON_GEMM_K(qeil_gemm_q6_k_sdot, K_Q6_K, QEIL_Q6_K_BYTES, 1, q6_k)
+NEON_GEMM_K(qeil_gemm_q6_k_i8mm, K_Q6_K, QEIL_Q6_K_BYTES, 2, q6_k)
+NEON_GEMM_K(qeil_gemm_iq4_xs_neon, K_IQ4_XS, QEIL_IQ4_XS_BYTES, 0, iq4_xs)
+NEON_GEMM_K(qeil_gemm_iq4_xs_sdot, K_IQ4_XS, QEIL_IQ4_XS_BYTES, 1, iq4_xs)
+NEON_GEMM_K(qeil_gemm_iq4_xs_i8mm, K_IQ4_XS, QEIL_IQ4_XS_BYTES, 2, iq4_xs)
 
 /* ---- f32 -> Q8_0 activations ------------------------------------------- */
 
