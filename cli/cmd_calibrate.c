@@ -428,7 +428,8 @@ int cmd_calibrate(int argc, char **argv)
     }
     if (fit.fit_step) cu->step_s = fit.step_s;
     if (fit.fit_op) cu->op_s = fit.op_s;
-    if (fit.fit_attn) cu->attn_flop_s = fit.attn_flop_s;
+    if (fit.fit_attn_pf) cu->attn_pf_flop_s = fit.attn_pf_flop_s;
+    if (fit.fit_attn_dc) cu->attn_dc_flop_s = fit.attn_dc_flop_s;
     cu->src_compute = QEIL_SRC_MEASURED;
     if (qeil_platform_validate(ctx, &cal) != QEIL_OK) {
         cli_fail(CMD, "calibrated profile: %s", qeil_ctx_errmsg(ctx));
@@ -465,7 +466,8 @@ int cmd_calibrate(int argc, char **argv)
             cJSON_AddNumberToObject(c, "eta_mem", u->eta_mem);
             cJSON_AddNumberToObject(c, "step_s", u->step_s);
             cJSON_AddNumberToObject(c, "op_s", u->op_s);
-            cJSON_AddNumberToObject(c, "attn_flop_s", u->attn_flop_s);
+            cJSON_AddNumberToObject(c, "attn_pf_flop_s", u->attn_pf_flop_s);
+            cJSON_AddNumberToObject(c, "attn_dc_flop_s", u->attn_dc_flop_s);
             cJSON_AddNumberToObject(c, "mem_bw_Bps", u->mem_bw_Bps);
         }
         cJSON *fj = cJSON_AddObjectToObject(co, "fit");
@@ -477,8 +479,10 @@ int cmd_calibrate(int argc, char **argv)
         cJSON_AddBoolToObject(fj, "fit_step", fit.fit_step);
         cJSON_AddNumberToObject(fj, "op_s", fit.op_s);
         cJSON_AddBoolToObject(fj, "fit_op", fit.fit_op);
-        cJSON_AddNumberToObject(fj, "attn_flop_s", fit.attn_flop_s);
-        cJSON_AddBoolToObject(fj, "fit_attn", fit.fit_attn);
+        cJSON_AddNumberToObject(fj, "attn_pf_flop_s", fit.attn_pf_flop_s);
+        cJSON_AddNumberToObject(fj, "attn_dc_flop_s", fit.attn_dc_flop_s);
+        cJSON_AddBoolToObject(fj, "fit_attn_pf", fit.fit_attn_pf);
+        cJSON_AddBoolToObject(fj, "fit_attn_dc", fit.fit_attn_dc);
         cJSON_AddNumberToObject(fj, "rms_rel_error", fit.rms_rel_error);
         cJSON_AddStringToObject(fj, "note", note);
         cJSON *pa = cJSON_AddArrayToObject(j, "points");
@@ -530,10 +534,12 @@ int cmd_calibrate(int argc, char **argv)
         printf("  eta_compute %.4g -> %.4g%s, eta_mem %.4g -> %.4g%s\n", bu->eta_compute,
                cu->eta_compute, fit.fit_compute ? "" : " (not constrained)", bu->eta_mem,
                cu->eta_mem, fit.fit_mem ? "" : " (not constrained)");
-        printf("  step_s %.3g -> %.3g s%s, op_s %.3g -> %.3g s%s, attn_flop_s %.3g -> %.3g s%s\n",
-               bu->step_s, cu->step_s, fit.fit_step ? "" : " (not constrained)", bu->op_s,
-               cu->op_s, fit.fit_op ? "" : " (not constrained)", bu->attn_flop_s,
-               cu->attn_flop_s, fit.fit_attn ? "" : " (not constrained)");
+        printf("  step_s %.3g -> %.3g s%s, op_s %.3g -> %.3g s%s\n", bu->step_s, cu->step_s,
+               fit.fit_step ? "" : " (not constrained)", bu->op_s, cu->op_s,
+               fit.fit_op ? "" : " (not constrained)");
+        printf("  attn_pf_flop_s %.3g -> %.3g s%s, attn_dc_flop_s %.3g -> %.3g s%s\n",
+               bu->attn_pf_flop_s, cu->attn_pf_flop_s, fit.fit_attn_pf ? "" : " (not constrained)",
+               bu->attn_dc_flop_s, cu->attn_dc_flop_s, fit.fit_attn_dc ? "" : " (not constrained)");
         if (note[0]) printf("  note: %s\n", note);
         printf("\n  %-5s %-5s %-8s %-4s %-8s %11s %11s %8s %11s %8s\n", "P", "N", "set", "unit",
                "phase", "measured s", "before s", "err %", "after s", "err %");

@@ -896,8 +896,8 @@ TEST(eval_step_overhead)
 /* The per-dispatch overhead (§1.8) and the attention cost (§1.9) by hand
  * on the two-block workload (k = 4 samples in batches of 2, N = 8, so R·N
  * = 16 decode steps, 32 sequence-steps): op_s = 10 µs adds Σ_w ops_w ×
- * 10 µs per step; attn_flop_s = 1 ns adds each block's attention FLOPs
- * once in the prefill and 32 times per sequence-step in decode. */
+ * 10 µs per step; attn_pf_flop_s = attn_dc_flop_s = 1 ns add each block's
+ * attention FLOPs once in the prefill and 32 times (sequence-steps) in decode. */
 TEST(eval_op_and_attention_terms)
 {
     qeil_platform pf = mk_platform(1);
@@ -917,7 +917,8 @@ TEST(eval_op_and_attention_terms)
     CHECK_NEAR(e1.decode_s - e0.decode_s, 16 * 160e-6, 1e-9, 1e-12);
     CHECK_NEAR(e1.pf_time_s[0] - e0.pf_time_s[0], 130e-6, 1e-9, 1e-12);
     pf.units[0].op_s = 0;
-    pf.units[0].attn_flop_s = 1e-9;
+    pf.units[0].attn_pf_flop_s = 1e-9;
+    pf.units[0].attn_dc_flop_s = 1e-9;
     CHECK_EQ_INT(qeil_energy_eval(&pf, &wl, &a, &ep, &e2), QEIL_OK);
     /* prefill: 1e6 × 1 ns = 1 ms; decode: 4 samples × 8 tokens × 2e3 × 1 ns = 64 µs */
     CHECK_NEAR(e2.prefill_s - e0.prefill_s, 1e-3, 1e-9, 1e-12);
@@ -927,10 +928,11 @@ TEST(eval_op_and_attention_terms)
 
 /* Calibration recovers known coefficients from synthetic timings: the
  * times the latency model gives with η_c 0.23, η_m 0.61, step 30 µs, 4 µs
- * per dispatch and 20 ps per attention FLOP on a catalog model over P ∈
+ * per dispatch and 20 ps (prefill) / 70 ps (decode) per attention FLOP on
+ * a catalog model over P ∈
  * {32, 128, 512}, N ∈ {16, 64} — each phase timed whole, and its
  * embedding and head apart (as the engine's per-unit times give them) —
- * fitted from priors 0.5 / 0.8 / 0 / 0 / 0, come back within 2 % (the CPQ
+ * fitted from priors 0.5 / 0.8 / 0 / 0 / 0 / 0, come back within 2 % (the CPQ
  * penalty, ~1e-7 here, is the only term the fit leaves out). */
 TEST(calibration_recovers_known_coefficients)
 {
@@ -943,7 +945,8 @@ TEST(calibration_recovers_known_coefficients)
     pf.units[0].eta_mem = 0.61;
     pf.units[0].step_s = 30e-6;
     pf.units[0].op_s = 4e-6;
-    pf.units[0].attn_flop_s = 20e-12;
+    pf.units[0].attn_pf_flop_s = 20e-12;
+    pf.units[0].attn_dc_flop_s = 70e-12;
     static const uint32_t P[3] = {32, 128, 512}, N[2] = {16, 64};
     static qeil_workload wl[6];
     qeil_calib_point pts[36];
@@ -975,15 +978,19 @@ TEST(calibration_recovers_known_coefficients)
     prior.eta_mem = 0.8;
     prior.step_s = 0;
     prior.op_s = 0;
-    prior.attn_flop_s = 0;
+    prior.attn_pf_flop_s = 0;
+    prior.attn_dc_flop_s = 0;
     qeil_calib_fit f;
     CHECK_EQ_INT(qeil_calib_fit_unit(&prior, pts, n, &f), QEIL_OK);
-    CHECK_EQ_INT(f.fit_compute && f.fit_mem && f.fit_step && f.fit_op && f.fit_attn, 1);
+    CHECK_EQ_INT(f.fit_compute && f.fit_mem && f.fit_step && f.fit_op && f.fit_attn_pf &&
+                     f.fit_attn_dc,
+                 1);
     CHECK_NEAR(f.eta_compute, 0.23, 0.02, 0);
     CHECK_NEAR(f.eta_mem, 0.61, 0.02, 0);
     CHECK_NEAR(f.step_s, 30e-6, 0.02, 0);
     CHECK_NEAR(f.op_s, 4e-6, 0.02, 0);
-    CHECK_NEAR(f.attn_flop_s, 20e-12, 0.02, 0);
+    CHECK_NEAR(f.attn_pf_flop_s, 20e-12, 0.02, 0);
+    CHECK_NEAR(f.attn_dc_flop_s, 70e-12, 0.02, 0);
     CHECK(f.rms_rel_error < 0.01);
     /* the fit is not a copy of its prior: a 10 % slower machine moves it */
     for (size_t i = 0; i < n; i++) pts[i].t_s *= 1.1;
@@ -991,7 +998,8 @@ TEST(calibration_recovers_known_coefficients)
     CHECK_NEAR(f.eta_mem, 0.61 / 1.1, 0.02, 0);
     CHECK_NEAR(f.step_s, 33e-6, 0.02, 0);
     CHECK_NEAR(f.op_s, 4.4e-6, 0.02, 0);
-    CHECK_NEAR(f.attn_flop_s, 22e-12, 0.02, 0);
+    CHECK_NEAR(f.attn_pf_flop_s, 22e-12, 0.02, 0);
+    CHECK_NEAR(f.attn_dc_flop_s, 77e-12, 0.02, 0);
     /* the phase totals alone (as before per-unit times): step_s and op_s
      * both scale with the steps there, so only their sum per step is
      * determined; the fit still reproduces the times */

@@ -961,10 +961,12 @@ TEST(calibrate_cli)
     CHECK_NEAR(pf.units[0].eta_mem, num_at(j, pm), 1e-9, 0);
     CHECK_NEAR(pf.units[0].step_s, num_at(j, ps), 1e-9, 1e-15);
     const char *po[] = {"coefficients", "after", "op_s", NULL};
-    const char *pa[] = {"coefficients", "after", "attn_flop_s", NULL};
-    CHECK(num_at(j, po) >= 0 && num_at(j, pa) >= 0);
+    const char *pa[] = {"coefficients", "after", "attn_pf_flop_s", NULL};
+    const char *pd[] = {"coefficients", "after", "attn_dc_flop_s", NULL};
+    CHECK(num_at(j, po) >= 0 && num_at(j, pa) >= 0 && num_at(j, pd) >= 0);
     CHECK_NEAR(pf.units[0].op_s, num_at(j, po), 1e-9, 1e-15);
-    CHECK_NEAR(pf.units[0].attn_flop_s, num_at(j, pa), 1e-9, 1e-22);
+    CHECK_NEAR(pf.units[0].attn_pf_flop_s, num_at(j, pa), 1e-9, 1e-22);
+    CHECK_NEAR(pf.units[0].attn_dc_flop_s, num_at(j, pd), 1e-9, 1e-22);
     CHECK_EQ_INT(pf.units[0].src_compute, QEIL_SRC_MEASURED);
     CHECK_EQ_STR(str_of(j, "clock"), "wall");
     /* each point carries the engine's per-unit times beside the model's */

@@ -111,11 +111,13 @@ typedef struct {
      * docs/energy-model.md §1.8. */
     double op_s;
     /* Attention's cost beyond the roofline: seconds per context-dependent
-     * attention FLOP (qeil_unit_work.pf_attn_flops, dc_attn_flops), for an
-     * attention kernel slower than the matrix products the roofline's η_c
-     * describes (the P² of a prefill, the context of a decode step).
-     * 0 = none; [0, 1e-6]. docs/energy-model.md §1.9. */
-    double attn_flop_s;
+     * attention FLOP, of a prefill (qeil_unit_work.pf_attn_flops: the P²
+     * part) and of a decode step (dc_attn_flops: the context part; the
+     * CPU engine's one-query path costs more per FLOP than its prefill
+     * tiles), for an attention kernel slower than the matrix products the
+     * roofline's η_c describes. 0 = none; [0, 1e-6] each.
+     * docs/energy-model.md §1.9. */
+    double attn_pf_flop_s, attn_dc_flop_s;
 } qeil_unit;
 
 typedef struct {

@@ -148,16 +148,17 @@ QEIL_API qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_worklo
  * head, which separates the per-step overhead from the bandwidth). The
  * model fitted is the latency model's on that unit:
  *   t = Σ_w [max(F_w / (Π_t η_c), Q_w / (B η_m)) + steps · (step_s + ops_w · op_s)
- *            + A_w · attn_flop_s]
+ *            + A_w · attn_ph_flop_s]
  * (CPQ penalty taken as 1; A_w the context-dependent attention FLOPs of
- * the phase). Each work unit is classed compute- or memory-bound under the
- * current coefficients, the five unknowns 1/η_c, 1/η_m, step_s, op_s and
- * attn_flop_s are solved by least squares on the relative error, and the
- * classing is repeated until it is stable (at most 8 rounds). A
- * coefficient no point constrains (no compute-bound work: η_c; workloads
- * with ops 0: op_s; no attention: attn_flop_s) keeps its prior value and
- * is reported unfitted; an overhead the solve drives negative is pinned
- * at 0. */
+ * the phase, attn_ph_flop_s the phase's attention cost: attn_pf_flop_s or
+ * attn_dc_flop_s). Each work unit is classed compute- or memory-bound
+ * under the current coefficients, the six unknowns 1/η_c, 1/η_m, step_s,
+ * op_s, attn_pf_flop_s and attn_dc_flop_s are solved by least squares on
+ * the relative error, and the classing is repeated until it is stable (at
+ * most 8 rounds). A coefficient no point constrains (no compute-bound
+ * work: η_c; workloads with ops 0: op_s; no attention in a phase: its
+ * attention cost) keeps its prior value and is reported unfitted; an
+ * overhead the solve drives negative is pinned at 0. */
 typedef struct {
     const qeil_workload *wl; /* borrowed; samples 1 */
     int phase;               /* 0 = prefill, 1 = decode */
@@ -175,12 +176,16 @@ typedef struct {
     double rms_rel_error; /* of the fit on its points */
     double op_s;         /* fitted per-dispatch overhead, s per backend call, >= 0 */
     int fit_op;          /* 1: constrained by the points (some ops > 0) */
-    double attn_flop_s;  /* fitted attention cost, s per context-dependent attention FLOP, >= 0 */
-    int fit_attn;        /* 1: constrained by the points (some attention FLOPs) */
+    double attn_pf_flop_s; /* fitted attention cost of a prefill, s per context-dependent
+                              attention FLOP, >= 0 */
+    double attn_dc_flop_s; /* ... of decode */
+    int fit_attn_pf, fit_attn_dc; /* 1: constrained by the points (attention FLOPs in
+                                     some point of the phase) */
 } qeil_calib_fit;
 
 /* Fit unit u (its peak_ops, mem_bw_Bps at the nominal DVFS point; its
- * eta_compute, eta_mem, step_s, op_s and attn_flop_s are the priors) to n points (n >= 1,
+ * eta_compute, eta_mem, step_s, op_s, attn_pf_flop_s and attn_dc_flop_s are the
+ * priors) to n points (n >= 1,
  * at most 4096). Errors: QEIL_ERR_INVALID (NULL, a point with t_s <= 0 or
  * not finite, a workload with samples != 1, a unit range past the
  * workload's units, n out of range),

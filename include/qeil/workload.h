@@ -66,7 +66,8 @@ typedef struct {
     /* The context-dependent attention FLOPs (QKᵀ, the weighted sum of V,
      * the softmax), already inside pf_flops / dc_flops: the P² part of a
      * prefill and the c̄ part of one decode step of one sequence. What the
-     * attention cost attn_flop_s multiplies (docs/energy-model.md §1.9). */
+     * attention costs attn_pf_flop_s / attn_dc_flop_s multiply
+     * (docs/energy-model.md §1.9). */
     double pf_attn_flops, dc_attn_flops;
 } qeil_unit_work;
 

@@ -43,7 +43,7 @@ static void point_units(const qeil_calib_point *p, uint32_t *lo, uint32_t *hi)
     *hi = p->w_count ? p->w_first + p->w_count : p->wl->n_units;
 }
 
-#define NX 5 /* unknowns: 1/η_c, 1/η_m, step_s, op_s, attn_flop_s */
+#define NX 6 /* unknowns: 1/η_c, 1/η_m, step_s, op_s, attn_pf_flop_s, attn_dc_flop_s */
 
 /* Solve the k×k system A x = b (k <= NX) by Gaussian elimination with
  * partial pivoting; 0 on success, -1 when singular. */
@@ -95,7 +95,8 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
     /* the overheads only count when the data asks for them: a unit whose
      * points name no dispatches (ops 0, workloads from before `ops`) keeps
      * op_s at its prior */
-    double x[NX] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, u->step_s, u->op_s, u->attn_flop_s};
+    double x[NX] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, u->step_s,
+                    u->op_s, u->attn_pf_flop_s, u->attn_dc_flop_s};
     uint64_t cls_prev_hash = 0; /* FNV-1a of the classing: stop when it repeats */
     for (int round = 0; round < CALIB_ROUNDS; round++) {
         /* features of each point under the current classing: t ≈ a·x */
@@ -120,7 +121,7 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
                 feat[mem ? 1 : 0] += mem ? tm : tc;
                 feat[2] += st;
                 feat[3] += op;
-                feat[4] += at;
+                feat[pts[i].phase == 0 ? 4 : 5] += at;
             }
             /* relative error: each row divided by the measured time */
             double wgt = 1.0 / pts[i].t_s;
@@ -135,7 +136,7 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
          * overhead) is one the data cannot separate from the others (a
          * tiny model's decode is all overhead): it is pinned (η at its
          * prior, an overhead at 0) and the rest solved again. */
-        const double prior[NX] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, 0, 0, 0};
+        const double prior[NX] = {1.0 / u->eta_compute, 1.0 / u->eta_mem, 0, 0, 0, 0};
         int pinned[NX] = {0};
         for (;;) {
             int idx[NX], k = 0;
@@ -169,7 +170,8 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
         out->fit_mem = used[1] && !pinned[1];
         out->fit_step = used[2];
         out->fit_op = used[3];
-        out->fit_attn = used[4];
+        out->fit_attn_pf = used[4];
+        out->fit_attn_dc = used[5];
         if (round > 0 && hash == cls_prev_hash) break;
         cls_prev_hash = hash;
     }
@@ -177,7 +179,8 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
     out->eta_mem = 1.0 / x[1];
     out->step_s = x[2];
     out->op_s = x[3];
-    out->attn_flop_s = x[4];
+    out->attn_pf_flop_s = x[4];
+    out->attn_dc_flop_s = x[5];
     /* the fit's own error, with the max() of the roofline */
     double ss = 0;
     for (size_t i = 0; i < n; i++) {
@@ -189,7 +192,7 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
             double tc, tm, st, op, at;
             unit_times(u, wl, w, pts[i].phase, &tc, &tm, &st, &op, &at);
             double a = tc * x[0], m = tm * x[1];
-            t += (a > m ? a : m) + st * x[2] + op * x[3] + at * x[4];
+            t += (a > m ? a : m) + st * x[2] + op * x[3] + at * x[pts[i].phase == 0 ? 4 : 5];
         }
         double e = (t - pts[i].t_s) / pts[i].t_s;
         ss += e * e;

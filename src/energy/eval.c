@@ -292,7 +292,7 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
         double t0 = roof_s(c, dt, F, Q), dasi = dasi_k(c, dt, F, Q);
         /* + one step's dispatch overhead (§1.8): not memory pressure, no penalty */
         double t = t0 * pen[q] + step_overhead_s(&pf->units[d], uw) +
-                   uw->pf_attn_flops * pf->units[d].attn_flop_s; /* §1.9 */
+                   uw->pf_attn_flops * pf->units[d].attn_pf_flop_s; /* §1.9 */
         ev->pf_time_s[w] = t;
         ev->pf_dasi[w] = dasi;
         ev->busy_s[d] += t;
@@ -331,7 +331,7 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
             q_tot += N * q_r;
         }
         double t = t0 * pen[q] + steps * step_overhead_s(&pf->units[d], uw) /* §1.8 */
-                   + k * N * uw->dc_attn_flops * pf->units[d].attn_flop_s; /* §1.9: every sequence */
+                   + k * N * uw->dc_attn_flops * pf->units[d].attn_dc_flop_s; /* §1.9: every sequence */
         ev->dc_time_s[w] = t;
         ev->dc_dasi[w] = t0 > 0 ? use / t0 : 0; /* time-weighted over the rounds */
         ev->busy_s[d] += t;
