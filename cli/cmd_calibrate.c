@@ -23,7 +23,7 @@
 
 #define CMD "calibrate"
 #define MAX_REPS 100u
-#define MAX_PTS 8 /* grid points: prompt lengths x decode lengths */
+#define MAX_PTS 16 /* grid points: fit and held-out (P, N) pairs */
 
 typedef struct {
     const char *model, *platform, *out_path, *sensors_root;
@@ -48,8 +48,9 @@ static const cli_optdef calibrate_table[] = {
              "timed repetitions per point, the fastest taken (default 3; 1..100)", T, reps, 1,
              MAX_REPS)},
     {CLI_FLAG("--quick", NULL,
-              "small grid for tests: P in {8,16,32}, N in {4,8}\n"
-              "(default P in {32,128,512}, N in {16,64}, P capped by the\n"
+              "small grid for tests: fit P in {8,32}, held out P = 16, N in\n"
+              "{4,8} (default: fit P in {16,64,256,640} x N in {24,48}, held\n"
+              "out P in {32,128,512} x N in {16,64}; P + N within the\n"
               "model's context)",
               T, quick)},
     {CLI_ENUM("--clock", NULL, "CLK",
@@ -72,7 +73,7 @@ static const cli_command calibrate_cmd = {
     "(step_s per step, op_s per backend call), write the calibrated platform profile\n"
     "to FILE, and print\n"
     "predicted vs measured time per phase before and after calibration, on the fit\n"
-    "points and on held-out points (the middle P, not used for the fit).\n",
+    "points and on held-out points (a grid between the fit's, not used for the fit).\n",
     calibrate_table,
     CLI_NOPTS(calibrate_table),
     "example:\n"
@@ -228,33 +229,49 @@ int cmd_calibrate(int argc, char **argv)
         goto out;
     }
 
-    /* ---- the grid: P capped by the context; the middle P is held out ---- */
-    static const uint32_t P_full[3] = {32, 128, 512}, N_full[2] = {16, 64};
-    static const uint32_t P_quick[3] = {8, 16, 32}, N_quick[2] = {4, 8};
-    const uint32_t *Ps = quick ? P_quick : P_full, *Ns = quick ? N_quick : N_full;
-    const uint32_t maxN = Ns[1];
+    /* ---- the grid: the held-out points are the issue's grid, P ∈ {32,
+     * 128, 512} × N ∈ {16, 64}; the fit points lie around them (P ∈ {16,
+     * 64, 256, 640} × N ∈ {24, 48}), so no held-out prefill is one the fit
+     * has seen and the fit's P span the held-out ones. Points with P + N
+     * past the model's context are skipped. ---- */
+    static const uint32_t Pf_full[] = {16, 64, 256, 640}, Nf_full[] = {24, 48};
+    static const uint32_t Ph_full[] = {32, 128, 512}, Nh_full[] = {16, 64};
+    static const uint32_t Pf_quick[] = {8, 32}, Nf_quick[] = {4, 8};
+    static const uint32_t Ph_quick[] = {16}, Nh_quick[] = {4, 8};
+    const struct {
+        const uint32_t *P, *N;
+        int nP, nN;
+    } grid[2] = {
+        {quick ? Pf_quick : Pf_full, quick ? Nf_quick : Nf_full, quick ? 2 : 4, 2},
+        {quick ? Ph_quick : Ph_full, quick ? Nh_quick : Nh_full, quick ? 1 : 3, 2},
+    };
     point pts[MAX_PTS];
     memset(pts, 0, sizeof pts);
-    int n = 0, nP = 0;
-    uint32_t maxP = 0;
-    for (int i = 0; i < 3; i++) {
-        if ((uint64_t)Ps[i] + maxN > md.ctx_max) {
-            fprintf(stderr, "qeil calibrate: P = %u skipped: P + N = %u exceeds the model's "
-                            "context of %u\n", Ps[i], Ps[i] + maxN, md.ctx_max);
-            continue;
+    int n = 0, nPfit = 0;
+    uint32_t maxP = 0, maxN = 0;
+    for (int set = 0; set < 2; set++)
+        for (int i = 0; i < grid[set].nP; i++) {
+            int any = 0;
+            for (int j = 0; j < grid[set].nN; j++) {
+                const uint32_t P = grid[set].P[i], N = grid[set].N[j];
+                if ((uint64_t)P + N > md.ctx_max) {
+                    fprintf(stderr, "qeil calibrate: P = %u, N = %u skipped: P + N exceeds the "
+                                    "model's context of %u\n", P, N, md.ctx_max);
+                    continue;
+                }
+                pts[n].P = P;
+                pts[n].N = N;
+                pts[n].held_out = set;
+                n++;
+                any = 1;
+                if (P > maxP) maxP = P;
+                if (N > maxN) maxN = N;
+            }
+            nPfit += any && set == 0;
         }
-        for (int j = 0; j < 2; j++) {
-            pts[n].P = Ps[i];
-            pts[n].N = Ns[j];
-            pts[n].held_out = i == 1; /* the middle prompt length */
-            n++;
-        }
-        nP++;
-        maxP = Ps[i];
-    }
-    if (nP < 2) {
-        cli_fail(CMD, "the model's context of %u tokens holds fewer than two grid prompt lengths "
-                      "(need P + %u tokens)", md.ctx_max, maxN);
+    if (nPfit < 2) {
+        cli_fail(CMD, "the model's context of %u tokens holds fewer than two of the fit's prompt "
+                      "lengths (need P + N tokens, P from %u)", md.ctx_max, grid[0].P[1]);
         goto out;
     }
 
@@ -353,6 +370,15 @@ int cmd_calibrate(int argc, char **argv)
             }
         }
     }
+    /* a prefill does not depend on N: the points of one set with the same
+     * P share their fastest prefill (twice the repetitions) */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++)
+            if (pts[k].P == pts[i].P && pts[k].held_out == pts[i].held_out &&
+                pts[k].meas[0] < pts[i].meas[0]) {
+                pts[i].meas[0] = pts[k].meas[0];
+                memcpy(pts[i].meas_g[0], pts[k].meas_g[0], sizeof pts[i].meas_g[0]);
+            }
     for (int i = 0; i < n; i++) {
         point *p = &pts[i];
         fprintf(stderr, "qeil calibrate: P=%u N=%u: prefill %.4f s, decode %.4f s (fastest of %u)\n",

@@ -7,7 +7,8 @@
 #include "core/util.h"
 
 #define CALIB_MAX_POINTS 4096u
-#define CALIB_ROUNDS 8
+#define CALIB_ROUNDS 40  /* classing and reweighting rounds at most */
+#define CALIB_L1_FLOOR 0.005 /* relative residual below which a point's weight stops growing */
 
 /* Compute and memory time of work unit w at η = 1 (s): F/Π_t, Q/B; the
  * phase's steps and the unit's dispatches over them. */
@@ -35,6 +36,9 @@ static void unit_times(const qeil_unit *u, const qeil_workload *wl, uint32_t w, 
     *tc = F > 0 ? qeil_roofline_time_s(&one, wl->dtype[w], one.dvfs_nominal, F, 0) : 0;
     *tm = Q > 0 ? Q / u->mem_bw_Bps : 0;
 }
+
+/* The model's time of point p under x (with the roofline's max). */
+static double model_time(const qeil_unit *u, const qeil_calib_point *p, const double *x);
 
 /* The work units point p covers: [*lo, *hi). */
 static void point_units(const qeil_calib_point *p, uint32_t *lo, uint32_t *hi)
@@ -99,6 +103,8 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
                     u->op_s, u->attn_pf_flop_s, u->attn_dc_flop_s};
     uint64_t cls_prev_hash = 0; /* FNV-1a of the classing: stop when it repeats */
     for (int round = 0; round < CALIB_ROUNDS; round++) {
+        double x_prev[NX];
+        memcpy(x_prev, x, sizeof x_prev);
         /* features of each point under the current classing: t ≈ a·x */
         double A[NX][NX] = {{0}}, b[NX] = {0};
         int used[NX] = {0};
@@ -123,8 +129,16 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
                 feat[3] += op;
                 feat[pts[i].phase == 0 ? 4 : 5] += at;
             }
-            /* relative error: each row divided by the measured time */
+            /* relative error: each row divided by the measured time; from
+             * the second round on, least absolute deviations by iterative
+             * reweighting (each row's square weighted 1/|its last relative
+             * residual|, floored): one point a burst of load slowed pulls
+             * the fit far less than under least squares */
             double wgt = 1.0 / pts[i].t_s;
+            if (round > 0) {
+                double e = fabs(model_time(u, &pts[i], x) / pts[i].t_s - 1);
+                wgt /= sqrt(e > CALIB_L1_FLOOR ? e : CALIB_L1_FLOOR);
+            }
             for (int r = 0; r < NX; r++) {
                 if (feat[r] > 0) used[r] = 1;
                 for (int c = 0; c < NX; c++) A[r][c] += feat[r] * feat[c] * wgt * wgt;
@@ -172,7 +186,13 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
         out->fit_op = used[3];
         out->fit_attn_pf = used[4];
         out->fit_attn_dc = used[5];
-        if (round > 0 && hash == cls_prev_hash) break;
+        /* done when the classing repeats and the reweighting has settled */
+        double moved = 0;
+        for (int r = 0; r < NX; r++) {
+            double d = fabs(x[r] - x_prev[r]) / (fabs(x[r]) > 1e-300 ? fabs(x[r]) : 1);
+            if (d > moved) moved = d;
+        }
+        if (round > 0 && hash == cls_prev_hash && moved < 1e-4) break;
         cls_prev_hash = hash;
     }
     out->eta_compute = 1.0 / x[0];
@@ -184,19 +204,23 @@ qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts,
     /* the fit's own error, with the max() of the roofline */
     double ss = 0;
     for (size_t i = 0; i < n; i++) {
-        const qeil_workload *wl = pts[i].wl;
-        uint32_t lo, hi;
-        point_units(&pts[i], &lo, &hi);
-        double t = 0;
-        for (uint32_t w = lo; w < hi; w++) {
-            double tc, tm, st, op, at;
-            unit_times(u, wl, w, pts[i].phase, &tc, &tm, &st, &op, &at);
-            double a = tc * x[0], m = tm * x[1];
-            t += (a > m ? a : m) + st * x[2] + op * x[3] + at * x[pts[i].phase == 0 ? 4 : 5];
-        }
-        double e = (t - pts[i].t_s) / pts[i].t_s;
+        double e = (model_time(u, &pts[i], x) - pts[i].t_s) / pts[i].t_s;
         ss += e * e;
     }
     out->rms_rel_error = sqrt(ss / (double)n);
     return QEIL_OK;
+}
+
+static double model_time(const qeil_unit *u, const qeil_calib_point *p, const double *x)
+{
+    uint32_t lo, hi;
+    point_units(p, &lo, &hi);
+    double t = 0;
+    for (uint32_t w = lo; w < hi; w++) {
+        double tc, tm, st, op, at;
+        unit_times(u, p->wl, w, p->phase, &tc, &tm, &st, &op, &at);
+        double a = tc * x[0], m = tm * x[1];
+        t += (a > m ? a : m) + st * x[2] + op * x[3] + at * x[p->phase == 0 ? 4 : 5];
+    }
+    return t;
 }
