@@ -153,9 +153,10 @@ QEIL_API qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_worklo
  * the phase, attn_ph_flop_s the phase's attention cost: attn_pf_flop_s or
  * attn_dc_flop_s). Each work unit is classed compute- or memory-bound
  * under the current coefficients, the six unknowns 1/η_c, 1/η_m, step_s,
- * op_s, attn_pf_flop_s and attn_dc_flop_s are solved by least squares on
- * the relative error, and the classing is repeated until it is stable (at
- * most 8 rounds). A coefficient no point constrains (no compute-bound
+ * op_s, attn_pf_flop_s and attn_dc_flop_s are solved on the relative
+ * error by least absolute deviations (iteratively reweighted least
+ * squares: robust to a point slowed by load), and the classing and
+ * weights are repeated until they settle (at most 40 rounds). A coefficient no point constrains (no compute-bound
  * work: η_c; workloads with ops 0: op_s; no attention in a phase: its
  * attention cost) keeps its prior value and is reported unfitted; an
  * overhead the solve drives negative is pinned at 0. */

@@ -1,4 +1,4 @@
-/* calib.c — fitting a unit's η_c, η_m and per-step overhead to measured
+/* calib.c — fitting a unit's η_c, η_m, overheads and attention costs to measured
  * phase times (include/qeil/energy.h, docs/energy-model.md §10). */
 #include <math.h>
 #include <string.h>
