@@ -1,6 +1,8 @@
 /* cmd_calibrate.c — `qeil calibrate`: run prefill and decode of a model on
  * this machine's CPU over a small grid, fit the CPU unit's η_c, η_m and
- * per-step overhead (qeil_calib_fit_unit, docs/energy-model.md §10), write
+ * per-step and per-dispatch overheads (qeil_calib_fit_unit,
+ * docs/energy-model.md §10) to the phase times and the engine's per-unit
+ * times (the head apart from the rest), write
  * the calibrated profile and print the fidelity table: predicted vs
  * measured, before and after, on the fit points and on held-out points. */
 #include <cjson/cJSON.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "opt.h"
@@ -20,12 +23,13 @@
 
 #define CMD "calibrate"
 #define MAX_REPS 100u
-#define MAX_PTS 8 /* grid points: prompt lengths x decode lengths */
+#define MAX_PTS 16 /* grid points: fit and held-out (P, N) pairs */
 
 typedef struct {
     const char *model, *platform, *out_path, *sensors_root;
     uint64_t threads, reps;
     int quick;
+    int clock; /* 0 wall, 1 cpu */
     cli_output out_fmt;
 } calibrate_opts;
 
@@ -41,13 +45,19 @@ static const cli_optdef calibrate_table[] = {
     {CLI_U64("--threads", "-t", "N", "worker threads (default 0 = all online CPUs)", T, threads,
              0, QEIL_ENGINE_MAX_THREADS)},
     {CLI_U64("--repetitions", "-r", "R",
-             "timed repetitions per point, median taken (default 3; 1..100)", T, reps, 1,
+             "timed repetitions per point, the fastest taken (default 3; 1..100)", T, reps, 1,
              MAX_REPS)},
     {CLI_FLAG("--quick", NULL,
-              "small grid for tests: P in {8,16,32}, N in {4,8}\n"
-              "(default P in {32,128,512}, N in {16,64}, P capped by the\n"
+              "small grid for tests: fit P in {8,32}, held out P = 16, N in\n"
+              "{4,8} (default: fit P in {16,64,256,640} x N in {24,48}, held\n"
+              "out P in {32,128,512} x N in {16,64}; P + N within the\n"
               "model's context)",
               T, quick)},
+    {CLI_ENUM("--clock", NULL, "CLK",
+              "wall|cpu (default wall): what a phase's time is; cpu = this\n"
+              "process's CPU time over the worker threads, which other\n"
+              "processes' load does not inflate (docs/cli.md)",
+              T, clock, "wall|cpu")},
     {CLI_STR("--sensors-root", NULL, "DIR", "read energy sensors under DIR instead of /", T,
              sensors_root)},
     {CLI_OUTPUT("table|json (default table)", T, out_fmt, "table|json")},
@@ -59,16 +69,25 @@ static const cli_command calibrate_cmd = {
     "usage: qeil calibrate -m MODEL -o FILE [options]\n\n"
     "Run prefill and decode of MODEL on this machine's CPU over a small grid of\n"
     "prompt lengths P and decode lengths N, fit the CPU unit's achieved fractions of\n"
-    "peak (eta_compute from prefill, eta_mem from decode) and its per-step dispatch\n"
-    "overhead (step_s), write the calibrated platform profile to FILE, and print\n"
+    "peak (eta_compute from prefill, eta_mem from decode) and its dispatch overheads\n"
+    "(step_s per step, op_s per backend call), write the calibrated platform profile\n"
+    "to FILE, and print\n"
     "predicted vs measured time per phase before and after calibration, on the fit\n"
-    "points and on held-out points (the middle P, not used for the fit).\n",
+    "points and on held-out points (a grid between the fit's, not used for the fit).\n",
     calibrate_table,
     CLI_NOPTS(calibrate_table),
     "example:\n"
     "  qeil probe -o host.json && qeil calibrate -m model.gguf --platform host.json -o cal.json\n",
     NULL,
 };
+
+/* This process's CPU time, s (all threads: user + system). */
+static double cpu_now_s(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0) return NAN;
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -84,14 +103,30 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Work-unit groups reported apart: the embedding, the blocks, the head. */
+enum { G_EMB, G_BLOCKS, G_HEAD, N_GROUPS };
+static const char *const GROUP[N_GROUPS] = {"embedding", "blocks", "head"};
+
 typedef struct {
     uint32_t P, N;
     int held_out;
     qeil_workload wl;
-    double meas[2];            /* [phase] median wall time, s */
+    double meas[2];            /* [phase] fastest wall time over the repetitions, s */
+    double meas_g[2][N_GROUPS]; /* [phase][group] the engine's unit times in that repetition */
     double pred[2][2];         /* [before/after][phase], s */
+    double pred_g[2][2][N_GROUPS]; /* [before/after][phase][group], s */
     qeil_sense_measure em[2];  /* [phase] measured energy over all repetitions */
 } point;
+
+/* Sum of t[w] over the work units of group g (n units: 0, 1..n-2, n-1). */
+static double group_sum(const double *t, uint32_t n, int g)
+{
+    uint32_t lo = g == G_EMB ? 0 : g == G_BLOCKS ? 1 : n - 1;
+    uint32_t hi = g == G_EMB ? 1 : g == G_BLOCKS ? n - 1 : n;
+    double s = 0;
+    for (uint32_t w = lo; w < hi; w++) s += t[w];
+    return s;
+}
 
 /* The type a unit computes the model's blocks in: the work's type, else
  * the next wider supported one (as the energy model does, §1.2). */
@@ -116,6 +151,10 @@ static int predict(const qeil_platform *pf, int cpu, point *p, int which)
         return -1;
     p->pred[which][0] = ev.prefill_s;
     p->pred[which][1] = ev.decode_s;
+    for (int g = 0; g < N_GROUPS; g++) {
+        p->pred_g[which][0][g] = group_sum(ev.pf_time_s, p->wl.n_units, g);
+        p->pred_g[which][1][g] = group_sum(ev.dc_time_s, p->wl.n_units, g);
+    }
     return 0;
 }
 
@@ -152,7 +191,7 @@ int cmd_calibrate(int argc, char **argv)
     const char *model = opts.model, *platform = opts.platform, *out_path = opts.out_path;
     const char *sensors_root = opts.sensors_root;
     const uint64_t threads = opts.threads, reps = opts.reps;
-    const int quick = opts.quick;
+    const int quick = opts.quick, use_cpu = opts.clock == 1;
     const cli_output out_fmt = opts.out_fmt;
     if (!model) return cli_usage_error(CMD, "-m FILE is required");
     if (!out_path) return cli_usage_error(CMD, "-o FILE is required (the calibrated profile)");
@@ -165,7 +204,6 @@ int cmd_calibrate(int argc, char **argv)
     int32_t *toks = NULL;
     float *logits = NULL;
     qeil_sense_cpu_meter *em = NULL;
-    double *tp = NULL, *td = NULL;
     qeil_ctx *ctx = cli_ctx_create();
     if (!ctx) return cli_fail(CMD, "out of memory");
     /* the output is checked before minutes of measuring */
@@ -191,33 +229,49 @@ int cmd_calibrate(int argc, char **argv)
         goto out;
     }
 
-    /* ---- the grid: P capped by the context; the middle P is held out ---- */
-    static const uint32_t P_full[3] = {32, 128, 512}, N_full[2] = {16, 64};
-    static const uint32_t P_quick[3] = {8, 16, 32}, N_quick[2] = {4, 8};
-    const uint32_t *Ps = quick ? P_quick : P_full, *Ns = quick ? N_quick : N_full;
-    const uint32_t maxN = Ns[1];
+    /* ---- the grid: the held-out points are the issue's grid, P ∈ {32,
+     * 128, 512} × N ∈ {16, 64}; the fit points lie around them (P ∈ {16,
+     * 64, 256, 640} × N ∈ {24, 48}), so no held-out prefill is one the fit
+     * has seen and the fit's P span the held-out ones. Points with P + N
+     * past the model's context are skipped. ---- */
+    static const uint32_t Pf_full[] = {16, 64, 256, 640}, Nf_full[] = {24, 48};
+    static const uint32_t Ph_full[] = {32, 128, 512}, Nh_full[] = {16, 64};
+    static const uint32_t Pf_quick[] = {8, 32}, Nf_quick[] = {4, 8};
+    static const uint32_t Ph_quick[] = {16}, Nh_quick[] = {4, 8};
+    const struct {
+        const uint32_t *P, *N;
+        int nP, nN;
+    } grid[2] = {
+        {quick ? Pf_quick : Pf_full, quick ? Nf_quick : Nf_full, quick ? 2 : 4, 2},
+        {quick ? Ph_quick : Ph_full, quick ? Nh_quick : Nh_full, quick ? 1 : 3, 2},
+    };
     point pts[MAX_PTS];
     memset(pts, 0, sizeof pts);
-    int n = 0, nP = 0;
-    uint32_t maxP = 0;
-    for (int i = 0; i < 3; i++) {
-        if ((uint64_t)Ps[i] + maxN > md.ctx_max) {
-            fprintf(stderr, "qeil calibrate: P = %u skipped: P + N = %u exceeds the model's "
-                            "context of %u\n", Ps[i], Ps[i] + maxN, md.ctx_max);
-            continue;
+    int n = 0, nPfit = 0;
+    uint32_t maxP = 0, maxN = 0;
+    for (int set = 0; set < 2; set++)
+        for (int i = 0; i < grid[set].nP; i++) {
+            int any = 0;
+            for (int j = 0; j < grid[set].nN; j++) {
+                const uint32_t P = grid[set].P[i], N = grid[set].N[j];
+                if ((uint64_t)P + N > md.ctx_max) {
+                    fprintf(stderr, "qeil calibrate: P = %u, N = %u skipped: P + N exceeds the "
+                                    "model's context of %u\n", P, N, md.ctx_max);
+                    continue;
+                }
+                pts[n].P = P;
+                pts[n].N = N;
+                pts[n].held_out = set;
+                n++;
+                any = 1;
+                if (P > maxP) maxP = P;
+                if (N > maxN) maxN = N;
+            }
+            nPfit += any && set == 0;
         }
-        for (int j = 0; j < 2; j++) {
-            pts[n].P = Ps[i];
-            pts[n].N = Ns[j];
-            pts[n].held_out = i == 1; /* the middle prompt length */
-            n++;
-        }
-        nP++;
-        maxP = Ps[i];
-    }
-    if (nP < 2) {
-        cli_fail(CMD, "the model's context of %u tokens holds fewer than two grid prompt lengths "
-                      "(need P + %u tokens)", md.ctx_max, maxN);
+    if (nPfit < 2) {
+        cli_fail(CMD, "the model's context of %u tokens holds fewer than two of the fit's prompt "
+                      "lengths (need P + N tokens, P from %u)", md.ctx_max, grid[0].P[1]);
         goto out;
     }
 
@@ -233,9 +287,7 @@ int cmd_calibrate(int argc, char **argv)
     const uint32_t n_vocab = qeil_engine_n_vocab(e);
     toks = qeil_malloc(ctx, sizeof *toks * (maxP + maxN));
     logits = qeil_malloc(ctx, sizeof *logits * n_vocab);
-    tp = qeil_calloc(ctx, reps, sizeof *tp);
-    td = qeil_calloc(ctx, reps, sizeof *td);
-    if (!toks || !logits || !tp || !td) {
+    if (!toks || !logits) {
         cli_fail(CMD, "out of memory");
         goto out;
     }
@@ -258,15 +310,28 @@ int cmd_calibrate(int argc, char **argv)
         goto out;
     }
 
-    /* ---- measure ---- */
+    /* ---- measure: repetitions outside, points inside, so a burst of load
+     * from other processes spreads over the points instead of landing on
+     * one; each phase keeps its fastest repetition (load only adds time)
+     * and the engine's per-unit times of that repetition ---- */
     for (int i = 0; i < n; i++) {
-        point *p = &pts[i];
-        p->em[0] = p->em[1] = (qeil_sense_measure){1, 0, 0, 0};
-        for (uint32_t r = 0; r < reps; r++) {
+        pts[i].em[0] = pts[i].em[1] = (qeil_sense_measure){1, 0, 0, 0};
+        pts[i].meas[0] = pts[i].meas[1] = INFINITY;
+    }
+    const uint32_t nu = md.n_layers + 2;
+    double ut[QEIL_MAX_WUNITS];
+    /* --clock cpu: a phase's CPU time over the workers; the engine's
+     * per-unit (wall) times are scaled by the phase's CPU/wall ratio */
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const double n_workers = threads ? (double)threads : online > 0 ? (double)online : 1.0;
+    for (uint32_t r = 0; r < reps; r++) {
+        for (int i = 0; i < n; i++) {
+            point *p = &pts[i];
             qeil_sense_measure ms;
             qeil_engine_seq_reset(e, 0);
+            qeil_engine_unit_times_reset(e);
             qeil_sense_cpu_meter_start(em);
-            double t0 = cli_now_s();
+            double c0 = use_cpu ? cpu_now_s() : 0, t0 = cli_now_s();
             /* the prompt in chunks of the engine's batch, as generation does */
             for (uint32_t at = 0; at < p->P;) {
                 uint32_t c = p->P - at < ep.n_batch ? p->P - at : ep.n_batch;
@@ -277,25 +342,46 @@ int cmd_calibrate(int argc, char **argv)
                 }
                 at += c;
             }
-            double t1 = cli_now_s();
+            double t1 = cli_now_s(), c1 = use_cpu ? cpu_now_s() : 0;
             qeil_sense_cpu_meter_stop(em, &ms);
             p->em[0] = qeil_sense_measure_add(p->em[0], ms);
+            double m = use_cpu ? (c1 - c0) / n_workers : t1 - t0;
+            if (m < p->meas[0]) {
+                p->meas[0] = m;
+                qeil_engine_unit_times(e, ut, nu);
+                for (int g = 0; g < N_GROUPS; g++) p->meas_g[0][g] = group_sum(ut, nu, g) * m / (t1 - t0);
+            }
+            qeil_engine_unit_times_reset(e);
             qeil_sense_cpu_meter_start(em);
-            double t2 = cli_now_s();
+            double c2 = use_cpu ? cpu_now_s() : 0, t2 = cli_now_s();
             for (uint32_t k = 0; k < p->N; k++)
                 if (qeil_engine_eval(e, 0, toks + p->P + k, 1, logits, 0) != QEIL_OK) {
                     cli_fail(CMD, "decode: %s", qeil_ctx_errmsg(ctx));
                     goto out;
                 }
-            double t3 = cli_now_s();
+            double t3 = cli_now_s(), c3 = use_cpu ? cpu_now_s() : 0;
             qeil_sense_cpu_meter_stop(em, &ms);
             p->em[1] = qeil_sense_measure_add(p->em[1], ms);
-            tp[r] = t1 - t0;
-            td[r] = t3 - t2;
+            m = use_cpu ? (c3 - c2) / n_workers : t3 - t2;
+            if (m < p->meas[1]) {
+                p->meas[1] = m;
+                qeil_engine_unit_times(e, ut, nu);
+                for (int g = 0; g < N_GROUPS; g++) p->meas_g[1][g] = group_sum(ut, nu, g) * m / (t3 - t2);
+            }
         }
-        p->meas[0] = median(tp, reps);
-        p->meas[1] = median(td, reps);
-        fprintf(stderr, "qeil calibrate: P=%u N=%u: prefill %.4f s, decode %.4f s (median of %u)\n",
+    }
+    /* a prefill does not depend on N: the points of one set with the same
+     * P share their fastest prefill (twice the repetitions) */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < n; k++)
+            if (pts[k].P == pts[i].P && pts[k].held_out == pts[i].held_out &&
+                pts[k].meas[0] < pts[i].meas[0]) {
+                pts[i].meas[0] = pts[k].meas[0];
+                memcpy(pts[i].meas_g[0], pts[k].meas_g[0], sizeof pts[i].meas_g[0]);
+            }
+    for (int i = 0; i < n; i++) {
+        point *p = &pts[i];
+        fprintf(stderr, "qeil calibrate: P=%u N=%u: prefill %.4f s, decode %.4f s (fastest of %u)\n",
                 p->P, p->N, p->meas[0], p->meas[1], (unsigned)reps);
         qeil_workload_params wp = qeil_workload_default_params();
         wp.prompt_tokens = p->P;
@@ -314,11 +400,19 @@ int cmd_calibrate(int argc, char **argv)
     }
 
     /* ---- fit on the fit points ---- */
-    qeil_calib_point cp[2 * MAX_PTS];
+    /* per fit point and phase: the whole phase (wall time, all units) and
+     * the head alone (the engine's time): one large matrix against a dozen
+     * small calls per block, which separates the overheads from η_m */
+    qeil_calib_point cp[4 * MAX_PTS];
     size_t ncp = 0;
     for (int i = 0; i < n; i++)
         if (!pts[i].held_out)
-            for (int ph = 0; ph < 2; ph++) cp[ncp++] = (qeil_calib_point){&pts[i].wl, ph, pts[i].meas[ph]};
+            for (int ph = 0; ph < 2; ph++) {
+                cp[ncp++] = (qeil_calib_point){&pts[i].wl, ph, pts[i].meas[ph], 0, 0};
+                if (pts[i].meas_g[ph][G_HEAD] > 0)
+                    cp[ncp++] = (qeil_calib_point){&pts[i].wl, ph, pts[i].meas_g[ph][G_HEAD],
+                                                   nu - 1, 1};
+            }
     qeil_calib_fit fit;
     if (qeil_calib_fit_unit(&pf.units[cpu], cp, ncp, &fit) != QEIL_OK) {
         cli_fail(CMD, "fit: the measured times do not determine the coefficients");
@@ -359,6 +453,9 @@ int cmd_calibrate(int argc, char **argv)
         }
     }
     if (fit.fit_step) cu->step_s = fit.step_s;
+    if (fit.fit_op) cu->op_s = fit.op_s;
+    if (fit.fit_attn_pf) cu->attn_pf_flop_s = fit.attn_pf_flop_s;
+    if (fit.fit_attn_dc) cu->attn_dc_flop_s = fit.attn_dc_flop_s;
     cu->src_compute = QEIL_SRC_MEASURED;
     if (qeil_platform_validate(ctx, &cal) != QEIL_OK) {
         cli_fail(CMD, "calibrated profile: %s", qeil_ctx_errmsg(ctx));
@@ -385,6 +482,7 @@ int cmd_calibrate(int argc, char **argv)
         cJSON_AddStringToObject(j, "out", out_path);
         cJSON_AddNumberToObject(j, "threads", (double)threads);
         cJSON_AddNumberToObject(j, "repetitions", (double)reps);
+        cJSON_AddStringToObject(j, "clock", use_cpu ? "cpu" : "wall");
         cJSON_AddBoolToObject(j, "quick", quick);
         cJSON *co = cJSON_AddObjectToObject(j, "coefficients");
         for (int w = 0; w < 2; w++) {
@@ -393,6 +491,9 @@ int cmd_calibrate(int argc, char **argv)
             cJSON_AddNumberToObject(c, "eta_compute", u->eta_compute);
             cJSON_AddNumberToObject(c, "eta_mem", u->eta_mem);
             cJSON_AddNumberToObject(c, "step_s", u->step_s);
+            cJSON_AddNumberToObject(c, "op_s", u->op_s);
+            cJSON_AddNumberToObject(c, "attn_pf_flop_s", u->attn_pf_flop_s);
+            cJSON_AddNumberToObject(c, "attn_dc_flop_s", u->attn_dc_flop_s);
             cJSON_AddNumberToObject(c, "mem_bw_Bps", u->mem_bw_Bps);
         }
         cJSON *fj = cJSON_AddObjectToObject(co, "fit");
@@ -402,6 +503,12 @@ int cmd_calibrate(int argc, char **argv)
         cJSON_AddBoolToObject(fj, "fit_compute", fit.fit_compute);
         cJSON_AddBoolToObject(fj, "fit_mem", fit.fit_mem);
         cJSON_AddBoolToObject(fj, "fit_step", fit.fit_step);
+        cJSON_AddNumberToObject(fj, "op_s", fit.op_s);
+        cJSON_AddBoolToObject(fj, "fit_op", fit.fit_op);
+        cJSON_AddNumberToObject(fj, "attn_pf_flop_s", fit.attn_pf_flop_s);
+        cJSON_AddNumberToObject(fj, "attn_dc_flop_s", fit.attn_dc_flop_s);
+        cJSON_AddBoolToObject(fj, "fit_attn_pf", fit.fit_attn_pf);
+        cJSON_AddBoolToObject(fj, "fit_attn_dc", fit.fit_attn_dc);
         cJSON_AddNumberToObject(fj, "rms_rel_error", fit.rms_rel_error);
         cJSON_AddStringToObject(fj, "note", note);
         cJSON *pa = cJSON_AddArrayToObject(j, "points");
@@ -419,6 +526,14 @@ int cmd_calibrate(int argc, char **argv)
                 cJSON_AddNumberToObject(o, "after_s", p->pred[1][ph]);
                 cJSON_AddNumberToObject(o, "before_error", p->pred[0][ph] / p->meas[ph] - 1);
                 cJSON_AddNumberToObject(o, "after_error", p->pred[1][ph] / p->meas[ph] - 1);
+                /* the engine's per-unit times against the model's */
+                cJSON *gj = cJSON_AddObjectToObject(o, "work_units");
+                for (int g = 0; g < N_GROUPS; g++) {
+                    cJSON *x = cJSON_AddObjectToObject(gj, GROUP[g]);
+                    cJSON_AddNumberToObject(x, "measured_s", p->meas_g[ph][g]);
+                    cJSON_AddNumberToObject(x, "before_s", p->pred_g[0][ph][g]);
+                    cJSON_AddNumberToObject(x, "after_s", p->pred_g[1][ph][g]);
+                }
                 cli_meas_json(o, "measured_energy", p->em[ph].valid, p->em[ph].energy_J,
                               p->em[ph].t_s, (uint64_t)(ph ? p->N : p->P) * reps, mprov, mcov);
                 cJSON_AddItemToArray(pa, o);
@@ -440,12 +555,17 @@ int cmd_calibrate(int argc, char **argv)
         if (cli_json_print(j) != 0) fputs("qeil: out of memory printing JSON\n", stderr);
         cJSON_Delete(j);
     } else {
-        printf("calibrated unit '%s' of platform '%s' on %s (%u repetitions, median)\n", bu->name,
-               pf.name, cli_term(model), (unsigned)reps);
-        printf("  eta_compute %.4g -> %.4g%s, eta_mem %.4g -> %.4g%s, step_s %.3g -> %.3g s%s\n",
-               bu->eta_compute, cu->eta_compute, fit.fit_compute ? "" : " (not constrained)",
-               bu->eta_mem, cu->eta_mem, fit.fit_mem ? "" : " (not constrained)", bu->step_s,
-               cu->step_s, fit.fit_step ? "" : " (not constrained)");
+        printf("calibrated unit '%s' of platform '%s' on %s (%u repetitions, fastest, %s clock)\n",
+               bu->name, pf.name, cli_term(model), (unsigned)reps, use_cpu ? "cpu" : "wall");
+        printf("  eta_compute %.4g -> %.4g%s, eta_mem %.4g -> %.4g%s\n", bu->eta_compute,
+               cu->eta_compute, fit.fit_compute ? "" : " (not constrained)", bu->eta_mem,
+               cu->eta_mem, fit.fit_mem ? "" : " (not constrained)");
+        printf("  step_s %.3g -> %.3g s%s, op_s %.3g -> %.3g s%s\n", bu->step_s, cu->step_s,
+               fit.fit_step ? "" : " (not constrained)", bu->op_s, cu->op_s,
+               fit.fit_op ? "" : " (not constrained)");
+        printf("  attn_pf_flop_s %.3g -> %.3g s%s, attn_dc_flop_s %.3g -> %.3g s%s\n",
+               bu->attn_pf_flop_s, cu->attn_pf_flop_s, fit.fit_attn_pf ? "" : " (not constrained)",
+               bu->attn_dc_flop_s, cu->attn_dc_flop_s, fit.fit_attn_dc ? "" : " (not constrained)");
         if (note[0]) printf("  note: %s\n", note);
         printf("\n  %-5s %-5s %-8s %-4s %-8s %11s %11s %8s %11s %8s\n", "P", "N", "set", "unit",
                "phase", "measured s", "before s", "err %", "after s", "err %");
@@ -469,6 +589,17 @@ int cmd_calibrate(int argc, char **argv)
                 }
             printf("\n");
         }
+        printf("\n  per work unit (the engine's times), after calibration:\n");
+        printf("  %-5s %-5s %-8s %-8s %-10s %11s %11s %8s\n", "P", "N", "set", "phase", "units",
+               "measured s", "after s", "err %");
+        for (int i = 0; i < n; i++)
+            for (int ph = 0; ph < 2; ph++)
+                for (int g = 0; g < N_GROUPS; g++) {
+                    const point *p = &pts[i];
+                    printf("  %-5u %-5u %-8s %-8s %-10s %11.5f %11.5f %+8.1f\n", p->P, p->N,
+                           SET[p->held_out], PHASE[ph], GROUP[g], p->meas_g[ph][g],
+                           p->pred_g[1][ph][g], 100 * (p->pred_g[1][ph][g] / p->meas_g[ph][g] - 1));
+                }
         if (mprov) printf("\n  energy meter: %s covers %s\n", mprov, mcov);
         else printf("\n  measured energy: n/a (%s)\n", mcov);
         printf("\n  wrote %s\n", out_path);
@@ -477,8 +608,6 @@ int cmd_calibrate(int argc, char **argv)
 out:
     free(target);
     qeil_sense_cpu_meter_free(em);
-    qeil_free(ctx, tp);
-    qeil_free(ctx, td);
     qeil_free(ctx, toks);
     qeil_free(ctx, logits);
     qeil_engine_free(e);

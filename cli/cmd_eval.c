@@ -697,6 +697,7 @@ static void print_json(qeil_ctx *ctx, const eval_opts *o, const qeil_platform *p
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "before_problem", ev.request);
         cJSON_AddStringToObject(e, "cause", ev.cause);
+        cJSON_AddStringToObject(e, "unit", ev.unit_name);
         cJSON_AddNumberToObject(e, "drift", ev.ratio);
         cJSON_AddNumberToObject(e, "eta_scale", ev.scale);
         cJSON_AddNumberToObject(e, "replan_s", ev.replan_s);

@@ -387,6 +387,38 @@ static const struct {
     {"unit-name-with-nul.json", QEIL_ERR_FORMAT, "\\u0000 (NUL) at line 15, column 17"},
 };
 
+/* The overhead coefficients `qeil calibrate` writes (op_s, attn_*_flop_s)
+ * round-trip exactly, are absent when 0 (a profile without them loads as
+ * before, 0), and are range-checked by name. */
+TEST(overhead_coefficients_round_trip)
+{
+    qeil_platform pf = *qeil_catalog_find("jetson-agx-orin-64gb");
+    char *json = NULL;
+    CHECK_EQ_INT(qeil_platform_to_json(ctx, &pf, &json), QEIL_OK);
+    if (json) CHECK(!strstr(json, "\"op_s\"") && !strstr(json, "\"attn_pf_flop_s\""));
+    qeil_free(ctx, json);
+    pf.units[0].op_s = 1.2345678901234567e-5;
+    pf.units[0].attn_pf_flop_s = 3.3e-11;
+    pf.units[0].attn_dc_flop_s = 9.1e-11;
+    CHECK_EQ_INT(qeil_platform_to_json(ctx, &pf, &json), QEIL_OK);
+    if (!json) return;
+    qeil_platform back;
+    CHECK_EQ_INT(qeil_platform_parse_json(ctx, json, strlen(json), &back), QEIL_OK);
+    CHECK(back.units[0].op_s == pf.units[0].op_s);
+    CHECK(back.units[0].attn_pf_flop_s == pf.units[0].attn_pf_flop_s);
+    CHECK(back.units[0].attn_dc_flop_s == pf.units[0].attn_dc_flop_s);
+    CHECK(back.units[1].op_s == 0 && back.units[1].attn_pf_flop_s == 0 &&
+          back.units[1].attn_dc_flop_s == 0);
+    qeil_free(ctx, json);
+    pf.units[0].op_s = -1e-6;
+    CHECK_EQ_INT(qeil_platform_validate(ctx, &pf), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "units[0].op_s");
+    pf.units[0].op_s = 0;
+    pf.units[0].attn_dc_flop_s = 1e-3;
+    CHECK_EQ_INT(qeil_platform_validate(ctx, &pf), QEIL_ERR_RANGE);
+    CHECK_CONTAINS(qeil_ctx_errmsg(ctx), "units[0].attn_dc_flop_s: 0.001 is out of range");
+}
+
 TEST(bad_profiles_are_rejected_with_the_field_named)
 {
     size_t n = sizeof bad_profiles / sizeof *bad_profiles;
@@ -670,6 +702,7 @@ int main(int argc, char **argv)
     RUN(catalog_is_physically_consistent);
     RUN(link_lookup);
     RUN(unit_device_round_trips);
+    RUN(overhead_coefficients_round_trip);
     RUN(example_profiles_parse);
     RUN(bad_profiles_are_rejected_with_the_field_named);
     RUN(parse_limits);

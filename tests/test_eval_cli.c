@@ -960,9 +960,35 @@ TEST(calibrate_cli)
     const char *ps[] = {"coefficients", "after", "step_s", NULL};
     CHECK_NEAR(pf.units[0].eta_mem, num_at(j, pm), 1e-9, 0);
     CHECK_NEAR(pf.units[0].step_s, num_at(j, ps), 1e-9, 1e-15);
+    const char *po[] = {"coefficients", "after", "op_s", NULL};
+    const char *pa[] = {"coefficients", "after", "attn_pf_flop_s", NULL};
+    const char *pd[] = {"coefficients", "after", "attn_dc_flop_s", NULL};
+    CHECK(num_at(j, po) >= 0 && num_at(j, pa) >= 0 && num_at(j, pd) >= 0);
+    CHECK_NEAR(pf.units[0].op_s, num_at(j, po), 1e-9, 1e-15);
+    CHECK_NEAR(pf.units[0].attn_pf_flop_s, num_at(j, pa), 1e-9, 1e-22);
+    CHECK_NEAR(pf.units[0].attn_dc_flop_s, num_at(j, pd), 1e-9, 1e-22);
     CHECK_EQ_INT(pf.units[0].src_compute, QEIL_SRC_MEASURED);
+    CHECK_EQ_STR(str_of(j, "clock"), "wall");
+    /* each point carries the engine's per-unit times beside the model's */
+    const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "points"), 0);
+    const char *pm0[] = {"work_units", "blocks", "measured_s", NULL};
+    const char *ph0[] = {"work_units", "head", "after_s", NULL};
+    CHECK(num_at(p0, pm0) > 0 && num_at(p0, ph0) > 0);
     qeil_ctx_free(ctx);
     cJSON_Delete(j);
+    /* --clock cpu: the process's CPU time over the workers */
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s --quick -r 1 -t 1 --clock cpu --output json", model,
+                       out), 0);
+    j = cJSON_Parse(out_text);
+    CHECK(j != NULL);
+    if (j) {
+        CHECK_EQ_STR(str_of(j, "clock"), "cpu");
+        const char *pt[] = {"measured_s", NULL};
+        CHECK(num_at(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "points"), 0), pt) > 0);
+        cJSON_Delete(j);
+    }
+    CHECK_EQ_INT(qeilf("calibrate -m %s -o %s --quick --clock sun", model, out), 2);
+    CHECK_CONTAINS(err_text, "--clock");
     /* the table */
     CHECK_EQ_INT(qeilf("calibrate -m %s -o %s --quick -r 1 -t 1", model, out), 0);
     CHECK_CONTAINS(out_text, "held_out cpu  prefill");

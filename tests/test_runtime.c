@@ -659,6 +659,8 @@ TEST(drift_replans_between_requests)
             qeil_runtime_replan ev;
             CHECK_EQ_INT(qeil_runtime_replan_get(rt, 0, &ev), QEIL_OK);
             CHECK_EQ_STR(ev.cause, "drift");
+            CHECK(ev.unit >= 0 && ev.unit < pf.n_units);
+            CHECK_EQ_STR(ev.unit_name, pf.units[ev.unit].name);
             CHECK(ev.request >= 1); /* between requests, never inside one */
             CHECK(ev.ratio < -0.2);  /* measured far below the prediction */
             CHECK(ev.scale > 1.0);
@@ -671,6 +673,149 @@ TEST(drift_replans_between_requests)
         qeil_runtime_free(rt);
         qeil_ctx_free(ctx);
     }
+}
+
+/* Per-unit drift with injected timings: the step-times hook replaces
+ * each unit's measured decode step by the plan's prediction × ±10 %
+ * noise (a deterministic stream), and × 1.5 on one unit once `slow` is
+ * set. Noise alone fires nothing over two requests; the slow-down fires
+ * for that unit only: one event before the next request naming it, its η
+ * divided by ~1.5, every other unit's η untouched. */
+typedef struct {
+    uint64_t rng;
+    int slow_unit;       /* -1: none */
+    int steps, decoding[QEIL_MAX_UNITS];
+    int attributed;      /* steps whose engine times sat exactly on the plan's units */
+} inject_state;
+
+static void inject_times(void *user, const double *pred_s, double *meas_s, int n_units)
+{
+    inject_state *st = user;
+    st->steps++;
+    /* what the runtime measured: the engine's time on each unit the plan
+     * decodes on, nothing elsewhere */
+    int ok = 1;
+    for (int d = 0; d < n_units; d++) ok &= pred_s[d] > 0 ? meas_s[d] > 0 : meas_s[d] == 0;
+    st->attributed += ok;
+    for (int d = 0; d < n_units; d++) {
+        if (pred_s[d] <= 0) continue;
+        st->decoding[d] = 1;
+        st->rng = st->rng * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(st->rng >> 11) / 9007199254740992.0; /* [0, 1) */
+        meas_s[d] = pred_s[d] * (0.9 + 0.2 * u) * (d == st->slow_unit ? 1.5 : 1.0);
+    }
+}
+
+/* A runtime on pf with one configuration planned for the golden prompt. */
+static qeil_runtime *drift_runtime(qeil_ctx *ctx, const qeil_platform *pf, inject_state *inj,
+                                   qeil_runtime_request *rq, int32_t *ids, uint32_t *ci)
+{
+    qeil_runtime_params rp = qeil_runtime_default_params();
+    rp.model_path = model;
+    rp.platform = pf;
+    rp.samples = 4;
+    rp.batch = 2;
+    rp.max_tokens = 16;
+    rp.sensors = 0;
+    rp.replan = 1;
+    rp.replan_iters = 300;
+    rp.step_times_hook = inject_times;
+    rp.step_times_user = inj;
+    qeil_runtime *rt = NULL;
+    if (qeil_runtime_create(ctx, &rp, &rt) != QEIL_OK) return NULL;
+    qeil_sampler_params sp = golden_sampler();
+    size_t n = 0;
+    qeil_workload_params wp;
+    qeil_runtime_config cfg = qeil_runtime_default_config();
+    if (qeil_runtime_set_sampler(rt, &sp) != QEIL_OK ||
+        qeil_runtime_tokenize(rt, "Q: 1 + 2?\nA:", -1, 0, ids, 64, &n) != QEIL_OK ||
+        (wp = qeil_runtime_planning_workload(rt, (uint32_t)n),
+         qeil_runtime_add_config(rt, &cfg, &wp, ci)) != QEIL_OK) {
+        qeil_runtime_free(rt);
+        return NULL;
+    }
+    *rq = (qeil_runtime_request){ids, (uint32_t)n, QEIL_ANSWER_NUMERIC, 0, NULL};
+    return rt;
+}
+
+TEST(drift_per_unit_fires_for_the_slowed_unit_only)
+{
+    if (!model[0]) SKIP("no model (make_tiny_model failed)");
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_platform pf;
+    CHECK_EQ_INT(qeil_platform_load(ctx, "qeil-laptop", &pf), QEIL_OK);
+    inject_state inj = {42, -1, 0, {0}, 0};
+    int32_t ids[64];
+    uint32_t ci = 0;
+    qeil_runtime_request rq;
+    qeil_runtime_result res;
+    /* the laptop's two memory pools, each shrunk to 60 % of what the
+     * model needs where the unconstrained plan puts it: the plan must
+     * split the model over a unit of each pool, so two units decode */
+    qeil_runtime *rt = drift_runtime(ctx, &pf, &inj, &rq, ids, &ci);
+    CHECK(rt != NULL);
+    if (!rt) goto out;
+    qeil_runtime_config_info info;
+    CHECK_EQ_INT(qeil_runtime_config_get(rt, 0, &info), QEIL_OK);
+    int q0 = pf.units[info.plan.dc_unit[1]].pool;
+    double need_B = info.plan_ev.pool_rho[q0] * pf.pools[q0].capacity_B;
+    qeil_runtime_free(rt);
+    for (int q = 0; q < pf.n_pools; q++) pf.pools[q].capacity_B = 0.6 * need_B / pf.rho_max;
+    rt = drift_runtime(ctx, &pf, &inj, &rq, ids, &ci);
+    CHECK(rt != NULL);
+    if (!rt) goto out;
+    /* two requests of noise only */
+    for (uint32_t r = 0; r < 2; r++) {
+        rq.stream = r;
+        CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+        CHECK_EQ_INT(qeil_runtime_select(rt, ci, &res), QEIL_OK);
+    }
+    CHECK(inj.steps >= 10);
+    CHECK_EQ_INT(inj.attributed, inj.steps);
+    CHECK_EQ_INT((int)qeil_runtime_replan_count(rt), 0);
+    /* the last unit the plan decodes on slows down by 50 % */
+    int target = -1, n_decoding = 0;
+    for (int d = 0; d < pf.n_units; d++)
+        if (inj.decoding[d]) {
+            target = d;
+            n_decoding++;
+        }
+    CHECK(target >= 0);
+    CHECK(n_decoding >= 2); /* the others must not fire */
+    if (target < 0) goto out;
+    qeil_platform before = *qeil_runtime_platform(rt);
+    inj.slow_unit = target;
+    int steps0 = inj.steps;
+    rq.stream = 2;
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, ci, &res), QEIL_OK);
+    CHECK(inj.steps - steps0 >= 8); /* enough slow steps to fire (≥ 5 past the threshold) */
+    CHECK_EQ_INT((int)qeil_runtime_replan_count(rt), 0); /* never inside a request */
+    inj.slow_unit = -1;
+    rq.stream = 3;
+    CHECK_EQ_INT(qeil_runtime_begin(rt, &rq), QEIL_OK);
+    CHECK_EQ_INT(qeil_runtime_select(rt, ci, &res), QEIL_OK);
+    CHECK_EQ_INT((int)qeil_runtime_replan_count(rt), 1);
+    qeil_runtime_replan ev;
+    CHECK_EQ_INT(qeil_runtime_replan_get(rt, 0, &ev), QEIL_OK);
+    CHECK_EQ_STR(ev.cause, "drift");
+    CHECK_EQ_INT(ev.unit, target);
+    CHECK_EQ_STR(ev.unit_name, pf.units[target].name);
+    CHECK_EQ_INT((int)ev.request, 3);
+    CHECK(ev.ratio > 0.2 && ev.ratio < 0.8); /* ~+50 % through the EWMA */
+    CHECK_NEAR(ev.scale, 1.0 / (1.0 + ev.ratio), 1e-12, 0);
+    const qeil_platform *after = qeil_runtime_platform(rt);
+    for (int d = 0; d < pf.n_units; d++) {
+        if (d == target) {
+            CHECK_NEAR(after->units[d].eta_mem, before.units[d].eta_mem * ev.scale, 1e-12, 0);
+        } else {
+            CHECK(after->units[d].eta_mem == before.units[d].eta_mem);
+            CHECK(after->units[d].eta_compute == before.units[d].eta_compute);
+        }
+    }
+out:
+    qeil_runtime_free(rt);
+    qeil_ctx_free(ctx);
 }
 
 TEST(bad_params_name_field_value_and_range)
@@ -1441,6 +1586,7 @@ int main(int argc, char **argv)
     RUN(measured_energy_through_the_runtime);
     RUN(drift_detector);
     RUN(drift_replans_between_requests);
+    RUN(drift_per_unit_fires_for_the_slowed_unit_only);
     RUN(bad_params_name_field_value_and_range);
     RUN(null_handles);
     RUN(tasks_reader);

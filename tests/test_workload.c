@@ -438,6 +438,35 @@ TEST(granite_multipliers_counted)
     qeil_ctx_free(ctx);
 }
 
+/* The counts of the latency model's terms beyond the roofline
+ * (docs/workload.md "Dispatches (ops) and attention FLOPs apart"), by hand
+ * on tiny-llama, P = 3, N = 4 (c̄ = 4.5): attention per position is
+ * 2·2·hd·H + 5·H = 2·2·4·2 + 10 = 42 FLOPs, so a block's prefill has
+ * 42 · 3·4/2 = 252 and its decode step 42 · 4.5 = 189, both inside the
+ * phase's FLOPs; calls per step: embedding 1, block 13, head 3 (gpt2:
+ * 2, 15, 3). */
+TEST(dispatches_and_attention_flops)
+{
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_model_desc md = tiny_llama();
+    qeil_workload wl;
+    CHECK_EQ_INT(build(ctx, &md, 3, 4, 1, &wl), QEIL_OK);
+    CHECK_EXACT(wl.u[1].pf_attn_flops, 252);
+    CHECK_EXACT(wl.u[1].dc_attn_flops, 189);
+    CHECK(wl.u[1].pf_attn_flops < wl.u[1].pf_flops && wl.u[1].dc_attn_flops < wl.u[1].dc_flops);
+    CHECK_EXACT(wl.u[0].pf_attn_flops + wl.u[3].pf_attn_flops + wl.u[3].dc_attn_flops, 0);
+    CHECK_EXACT(wl.u[0].ops, 1);
+    CHECK_EXACT(wl.u[1].ops, 13);
+    CHECK_EXACT(wl.u[2].ops, 13);
+    CHECK_EXACT(wl.u[3].ops, 3);
+    md = tiny_gpt2();
+    CHECK_EQ_INT(build(ctx, &md, 3, 4, 1, &wl), QEIL_OK);
+    CHECK_EXACT(wl.u[0].ops, 2);
+    CHECK_EXACT(wl.u[1].ops, 15);
+    CHECK_EXACT(wl.u[wl.n_units - 1].ops, 3);
+    qeil_ctx_free(ctx);
+}
+
 TEST(bad_params_rejected_with_field)
 {
     qeil_ctx *ctx = qeil_ctx_create(NULL);
@@ -501,6 +530,7 @@ int main(void)
     RUN(real_model_kv_and_residency);
     RUN(lfm2_conv_blocks_have_no_kv);
     RUN(granite_multipliers_counted);
+    RUN(dispatches_and_attention_flops);
     RUN(bad_params_rejected_with_field);
     RUN(token_table_derived_when_not_given);
     return test_summary("workload");

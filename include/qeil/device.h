@@ -102,6 +102,22 @@ typedef struct {
      * machines that are not this one. Written by `qeil probe`; at most one
      * unit per device. */
     char device[QEIL_NAME_MAX];
+
+    /* Per-dispatch overhead: seconds each backend call (kernel dispatch) of
+     * a forward step costs beyond the roofline, times the work unit's
+     * calls per step (qeil_unit_work.ops): a block of a dozen small calls
+     * pays it a dozen times, the head's one large matrix once. Added to
+     * step_s. 0 = none (profiles before it existed); [0, 1].
+     * docs/energy-model.md §1.8. */
+    double op_s;
+    /* Attention's cost beyond the roofline: seconds per context-dependent
+     * attention FLOP, of a prefill (qeil_unit_work.pf_attn_flops: the P²
+     * part) and of a decode step (dc_attn_flops: the context part; the
+     * CPU engine's one-query path costs more per FLOP than its prefill
+     * tiles), for an attention kernel slower than the matrix products the
+     * roofline's η_c describes. 0 = none; [0, 1e-6] each.
+     * docs/energy-model.md §1.9. */
+    double attn_pf_flop_s, attn_dc_flop_s;
 } qeil_unit;
 
 typedef struct {

@@ -139,22 +139,33 @@ QEIL_API qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_worklo
                                       qeil_eval *ev);
 
 
-/* ---- Calibration: fit a unit's η_c, η_m and step_s to measured times ----
+/* ---- Calibration: fit a unit's η_c, η_m and overheads to measured times ----
  * (docs/energy-model.md §10; `qeil calibrate`). A point is one phase of one
  * measured run, all work units on unit u, one sequence (samples 1, batch
- * 1): prefill (one step per work unit) or decode (gen_tokens steps). The
+ * 1): prefill (one step per work unit) or decode (gen_tokens steps), timed
+ * over all its work units or over a contiguous range of them (the engine's
+ * per-unit times, qeil_engine_unit_times: e.g. the blocks apart from the
+ * head, which separates the per-step overhead from the bandwidth). The
  * model fitted is the latency model's on that unit:
- *   t = Σ_w max(F_w / (Π_t η_c), Q_w / (B η_m)) + steps · n_wunits · step_s
- * (CPQ penalty taken as 1). Each work unit is classed compute- or
- * memory-bound under the current coefficients, the three unknowns 1/η_c,
- * 1/η_m and step_s are solved by least squares on the relative error, and
- * the classing is repeated until it is stable (at most 8 rounds). A
- * coefficient no point constrains (no compute-bound work: η_c) keeps its
- * prior value and is reported unfitted. */
+ *   t = Σ_w [max(F_w / (Π_t η_c), Q_w / (B η_m)) + steps · (step_s + ops_w · op_s)
+ *            + A_w · attn_ph_flop_s]
+ * (CPQ penalty taken as 1; A_w the context-dependent attention FLOPs of
+ * the phase, attn_ph_flop_s the phase's attention cost: attn_pf_flop_s or
+ * attn_dc_flop_s). Each work unit is classed compute- or memory-bound
+ * under the current coefficients, the six unknowns 1/η_c, 1/η_m, step_s,
+ * op_s, attn_pf_flop_s and attn_dc_flop_s are solved on the relative
+ * error by least absolute deviations (iteratively reweighted least
+ * squares: robust to a point slowed by load), and the classing and
+ * weights are repeated until they settle (at most 40 rounds). A coefficient no point constrains (no compute-bound
+ * work: η_c; workloads with ops 0: op_s; no attention in a phase: its
+ * attention cost) keeps its prior value and is reported unfitted; an
+ * overhead the solve drives negative is pinned at 0. */
 typedef struct {
     const qeil_workload *wl; /* borrowed; samples 1 */
     int phase;               /* 0 = prefill, 1 = decode */
-    double t_s;              /* measured wall time of the phase, > 0 */
+    double t_s;              /* measured wall time of the phase (of the units timed), > 0 */
+    uint32_t w_first, w_count; /* the work units timed: [w_first, w_first + w_count);
+                                  w_count 0 = all of the workload's units */
 } qeil_calib_point;
 
 typedef struct {
@@ -164,12 +175,21 @@ typedef struct {
     double step_s;       /* fitted per-step overhead per work unit, s, >= 0 */
     int fit_compute, fit_mem, fit_step; /* 1: constrained by the points */
     double rms_rel_error; /* of the fit on its points */
+    double op_s;         /* fitted per-dispatch overhead, s per backend call, >= 0 */
+    int fit_op;          /* 1: constrained by the points (some ops > 0) */
+    double attn_pf_flop_s; /* fitted attention cost of a prefill, s per context-dependent
+                              attention FLOP, >= 0 */
+    double attn_dc_flop_s; /* ... of decode */
+    int fit_attn_pf, fit_attn_dc; /* 1: constrained by the points (attention FLOPs in
+                                     some point of the phase) */
 } qeil_calib_fit;
 
 /* Fit unit u (its peak_ops, mem_bw_Bps at the nominal DVFS point; its
- * eta_compute, eta_mem and step_s are the priors) to n points (n >= 1,
+ * eta_compute, eta_mem, step_s, op_s, attn_pf_flop_s and attn_dc_flop_s are the
+ * priors) to n points (n >= 1,
  * at most 4096). Errors: QEIL_ERR_INVALID (NULL, a point with t_s <= 0 or
- * not finite, a workload with samples != 1, n out of range),
+ * not finite, a workload with samples != 1, a unit range past the
+ * workload's units, n out of range),
  * QEIL_ERR_RANGE (the least-squares system is singular even with the
  * unconstrained coefficients fixed). Pure, reentrant, allocates nothing. */
 QEIL_API qeil_status qeil_calib_fit_unit(const qeil_unit *u, const qeil_calib_point *pts, size_t n,

@@ -243,11 +243,14 @@ typedef struct {
     qeil_sense_meter_params meter;  /* root ("/"), NVML, a test hook; default
                                        qeil_sense_meter_default_params() */
     /* online re-planning (docs/runtime.md "Drift and re-planning") */
-    int replan;                     /* 1: watch each decode step's measured time against
-                                       the plan's prediction (qeil_drift) and, when it
-                                       drifts, rescale the plan's decode units' η and
-                                       re-plan every configuration before the next
-                                       request (PGSAM warm-started from its front);
+    int replan;                     /* 1: watch each decode step's measured time per
+                                       platform unit (the engine's per-work-unit times,
+                                       each work unit counted on the unit the plan
+                                       decodes it on) against the plan's prediction for
+                                       that unit (one qeil_drift per unit) and, when a
+                                       unit drifts, rescale that unit's η and re-plan
+                                       every configuration before the next request
+                                       (PGSAM warm-started from its front);
                                        0: never; default 0. Meaningful when the
                                        platform describes the machine that runs (a
                                        probed profile) */
@@ -288,6 +291,13 @@ typedef struct {
     double watchdog_s;              /* bound on a device's sync per row of a step (a hung
                                        device; it follows a device that is merely slow:
                                        docs/runtime.md), (0, 3600] s; default 0.25 */
+    /* tests: called each decode step (replan = 1) with the plan's predicted
+     * and the measured seconds of the step per platform unit (n_units =
+     * the platform's; 0 where the plan decodes nothing on the unit), before
+     * the drift detectors see them; it may rewrite meas_s (inject
+     * timings). NULL = none; default NULL */
+    void (*step_times_hook)(void *user, const double *pred_s, double *meas_s, int n_units);
+    void *step_times_user;
 } qeil_runtime_params;
 
 enum { QEIL_KV_REBUILD_HOST_COPY = 0, QEIL_KV_REBUILD_RECOMPUTE = 1 };
@@ -633,8 +643,9 @@ QEIL_API qeil_status qeil_runtime_set_stop_tokens(qeil_runtime *rt, const int32_
 typedef struct {
     uint32_t request;        /* requests begun before it (it ran before request #request) */
     const char *cause;       /* "drift" (static string) */
-    double ratio;            /* measured/predicted decode step time over the baseline, − 1 */
-    double scale;            /* factor applied to η_c and η_m of the plan's decode units */
+    double ratio;            /* the unit's measured/predicted decode step time over the
+                                baseline, − 1 */
+    double scale;            /* factor applied to η_c and η_m of that unit */
     double replan_s;         /* wall time of the re-plans (all configurations), s */
     uint64_t evaluations;    /* plans evaluated */
     /* configuration 0's plan on its planning workload, before and after
@@ -642,6 +653,8 @@ typedef struct {
     double energy_before_J, energy_after_J;
     double latency_before_s, latency_after_s;
     int plan_changed;        /* configuration 0's plan is a different assignment */
+    int unit;                /* the platform unit that drifted (index) */
+    char unit_name[QEIL_NAME_MAX]; /* ... and its name */
 } qeil_runtime_replan;
 
 /* Re-planning events since create (at most QEIL_RUNTIME_MAX_REPLANS kept:

@@ -57,6 +57,18 @@ typedef struct {
     double weight_res_B;  /* its weights */
     double kv_res_B;      /* KV cache of one sequence at context P + N */
     double scratch_B;     /* activation scratch for a P-token prefill */
+
+    /* Backend calls (kernel dispatches) of one forward step of the unit on
+     * the CPU engine (src/engine/forward.c, fused Q|K|V and gate|up
+     * matmuls): what the per-dispatch overhead op_s multiplies
+     * (docs/energy-model.md §1.8, docs/workload.md "Dispatches"). */
+    double ops;
+    /* The context-dependent attention FLOPs (QKᵀ, the weighted sum of V,
+     * the softmax), already inside pf_flops / dc_flops: the P² part of a
+     * prefill and the c̄ part of one decode step of one sequence. What the
+     * attention costs attn_pf_flop_s / attn_dc_flop_s multiply
+     * (docs/energy-model.md §1.9). */
+    double pf_attn_flops, dc_attn_flops;
 } qeil_unit_work;
 
 typedef struct {

@@ -227,6 +227,9 @@ static qeil_status check_unit(qeil_ctx *ctx, const qeil_platform *pf, int i)
     CHECK(check_range(ctx, P("eta_compute"), u->eta_compute, 0, 1, 1, 0));
     CHECK(check_range(ctx, P("eta_mem"), u->eta_mem, 0, 1, 1, 0));
     CHECK(check_range(ctx, P("step_s"), u->step_s, 0, 0, 1, 0));
+    CHECK(check_range(ctx, P("op_s"), u->op_s, 0, 0, 1, 0));
+    CHECK(check_range(ctx, P("attn_pf_flop_s"), u->attn_pf_flop_s, 0, 0, 1e-6, 0));
+    CHECK(check_range(ctx, P("attn_dc_flop_s"), u->attn_dc_flop_s, 0, 0, 1e-6, 0));
 
     for (int t = 0; t < QEIL_DT_COUNT; t++) {
         const char *dn = qeil_dtype_name((qeil_dtype)t);

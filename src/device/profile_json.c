@@ -271,7 +271,8 @@ static qeil_status parse_unit(qeil_ctx *ctx, const char *path, const cJSON *j, q
         "eta_compute",  "eta_mem",      "e_op_J",      "e_byte_J",        "p_const_W",
         "p_leak_ref_W", "t_leak_ref_C", "leak_kappa_perK", "r_th_KpW",    "c_th_JpK",
         "t_amb_C",      "t_max_C",      "dvfs",        "dvfs_nominal",    "source",
-        "step_s",       "device",       NULL};
+        "step_s",       "device",       "op_s",        "attn_pf_flop_s",  "attn_dc_flop_s",
+        NULL};
     TRY(expect_object(ctx, path, j));
     TRY(check_keys(ctx, path, j, keys));
     int k;
@@ -296,6 +297,13 @@ static qeil_status parse_unit(qeil_ctx *ctx, const char *path, const cJSON *j, q
     u->step_s = 0; /* optional: written by `qeil calibrate` */
     if (cJSON_GetObjectItemCaseSensitive(j, "step_s"))
         TRY(get_num(ctx, path, j, "step_s", &u->step_s));
+    u->op_s = 0; /* optional: written by `qeil calibrate` */
+    if (cJSON_GetObjectItemCaseSensitive(j, "op_s")) TRY(get_num(ctx, path, j, "op_s", &u->op_s));
+    u->attn_pf_flop_s = u->attn_dc_flop_s = 0; /* optional: written by `qeil calibrate` */
+    if (cJSON_GetObjectItemCaseSensitive(j, "attn_pf_flop_s"))
+        TRY(get_num(ctx, path, j, "attn_pf_flop_s", &u->attn_pf_flop_s));
+    if (cJSON_GetObjectItemCaseSensitive(j, "attn_dc_flop_s"))
+        TRY(get_num(ctx, path, j, "attn_dc_flop_s", &u->attn_dc_flop_s));
     u->device[0] = '\0'; /* optional: the local device (`qeil probe` writes it) */
     if (cJSON_GetObjectItemCaseSensitive(j, "device"))
         TRY(get_str(ctx, path, j, "device", u->device, sizeof u->device));
@@ -622,6 +630,9 @@ static cJSON *platform_tree(const qeil_platform *pf)
         add_num(o, "eta_compute", u->eta_compute);
         add_num(o, "eta_mem", u->eta_mem);
         if (u->step_s > 0) add_num(o, "step_s", u->step_s);
+        if (u->op_s > 0) add_num(o, "op_s", u->op_s);
+        if (u->attn_pf_flop_s > 0) add_num(o, "attn_pf_flop_s", u->attn_pf_flop_s);
+        if (u->attn_dc_flop_s > 0) add_num(o, "attn_dc_flop_s", u->attn_dc_flop_s);
         add_dtypes(o, "e_op_J", u->e_op_J);
         add_num(o, "e_byte_J", u->e_byte_J);
         add_num(o, "p_const_W", u->p_const_W);

@@ -140,6 +140,13 @@ static double roof_s(const dev_consts *c, int dt, double flops, double bytes)
     return t_c > t_m ? t_c : t_m;
 }
 
+/* Dispatch overhead of one forward step of work unit uw on unit u (§1.8):
+ * the per-step cost plus the per-call cost times the unit's calls. */
+static double step_overhead_s(const qeil_unit *u, const qeil_unit_work *uw)
+{
+    return u->step_s + uw->ops * u->op_s;
+}
+
 /* DASI at the operating point (§2): η_c min(1, I / I*_k). Equals qeil_dasi
  * at the nominal point. */
 static double dasi_k(const dev_consts *c, int dt, double flops, double bytes)
@@ -284,7 +291,8 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
         double Q = uw->pf_weight_B + uw->pf_kv_write_B + uw->pf_kv_read_B + uw->pf_act_B;
         double t0 = roof_s(c, dt, F, Q), dasi = dasi_k(c, dt, F, Q);
         /* + one step's dispatch overhead (§1.8): not memory pressure, no penalty */
-        double t = t0 * pen[q] + pf->units[d].step_s;
+        double t = t0 * pen[q] + step_overhead_s(&pf->units[d], uw) +
+                   uw->pf_attn_flops * pf->units[d].attn_pf_flop_s; /* §1.9 */
         ev->pf_time_s[w] = t;
         ev->pf_dasi[w] = dasi;
         ev->busy_s[d] += t;
@@ -322,7 +330,8 @@ qeil_status qeil_energy_eval(const qeil_platform *pf, const qeil_workload *wl,
             f_tot += N * f_r;
             q_tot += N * q_r;
         }
-        double t = t0 * pen[q] + steps * pf->units[d].step_s; /* §1.8 */
+        double t = t0 * pen[q] + steps * step_overhead_s(&pf->units[d], uw) /* §1.8 */
+                   + k * N * uw->dc_attn_flops * pf->units[d].attn_dc_flop_s; /* §1.9: every sequence */
         ev->dc_time_s[w] = t;
         ev->dc_dasi[w] = t0 > 0 ? use / t0 : 0; /* time-weighted over the rounds */
         ev->busy_s[d] += t;

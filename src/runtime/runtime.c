@@ -48,7 +48,7 @@ typedef struct {
     qeil_workload wl;
     qeil_assignment *front; /* [n_front], from the ctx allocator */
     uint32_t n_front;
-    double step_pred_s;     /* the plan's predicted decode step (whole model) */
+    double step_pred_s[QEIL_MAX_UNITS]; /* the plan's predicted decode step per platform unit */
 } config;
 
 struct qeil_runtime {
@@ -84,10 +84,12 @@ struct qeil_runtime {
     rt_guard *guard;             /* the thermal guard; NULL: off (rt_guard.c) */
     qeil_status err;     /* the generator's failure, kept apart from the selector's */
     char errmsg[512];
-    /* drift and re-planning (params.replan) */
-    qeil_drift drift;
+    /* drift and re-planning (params.replan): one detector per platform unit */
+    qeil_drift drift[QEIL_MAX_UNITS];
     int replan_pending;
-    double drift_ratio;  /* the ratio that made the detector fire */
+    int drift_pending[QEIL_MAX_UNITS]; /* the unit's detector fired since the last re-plan */
+    double drift_ratio[QEIL_MAX_UNITS]; /* the ratio that made it fire */
+    double ut_step[QEIL_MAX_WUNITS];    /* engine unit times before the current decode step */
     uint32_t n_requests;
     uint32_t n_replans;  /* events ever; the newest QEIL_RUNTIME_MAX_REPLANS kept */
     qeil_runtime_replan replans[QEIL_RUNTIME_MAX_REPLANS];
@@ -265,7 +267,8 @@ qeil_status qeil_runtime_create(qeil_ctx *ctx, const qeil_runtime_params *p, qei
     if (p->platform) rt->pf = *p->platform;
     else if ((st = qeil_platform_load(ctx, QEIL_DEFAULT_PLATFORM, &rt->pf)) != QEIL_OK) goto fail;
     rt->p.platform = &rt->pf;
-    qeil_drift_init(NULL, &rt->drift, &rt->p.drift); /* validated above */
+    for (int d = 0; d < QEIL_MAX_UNITS; d++)
+        qeil_drift_init(NULL, &rt->drift[d], &rt->p.drift); /* validated above */
 
     qeil_engine_params ep = qeil_engine_default_params();
     ep.n_threads = p->n_threads;
@@ -416,27 +419,53 @@ qeil_workload_params qeil_runtime_planning_workload(const qeil_runtime *rt, uint
 /* Drift and re-planning (docs/runtime.md "Drift and re-planning")          */
 /* ------------------------------------------------------------------------ */
 
-/* The plan's predicted time of one decode step of the whole model: its
- * decode time on the planning workload over the steps it takes (N tokens
- * in ceil(K / b) rounds). 0 when unknown. Decode is memory-bound: a step's
- * time barely depends on how many sequences it carries. */
-static double predicted_step_s(const config *c)
+/* The plan's predicted time of one decode step per platform unit: the
+ * decode time of the work units it decodes there (the energy model's
+ * per-work-unit times on the planning workload) over the steps that
+ * workload takes (N tokens in ceil(K / b) rounds); 0 where it decodes
+ * nothing or the time is not finite. Decode is memory-bound: a step's time
+ * barely depends on how many sequences it carries. */
+static void predicted_step_s(config *c, int n_dev)
 {
     const qeil_workload *wl = &c->wl;
     uint32_t b = c->plan.batch ? c->plan.batch : 1;
     double steps = (double)wl->gen_tokens * (double)((wl->samples + b - 1) / b);
-    double t = steps > 0 ? c->plan_ev.decode_s / steps : 0;
-    return isfinite(t) && t > 0 ? t : 0;
+    for (int d = 0; d < QEIL_MAX_UNITS; d++) c->step_pred_s[d] = 0;
+    for (uint32_t w = 0; w < wl->n_units; w++) c->step_pred_s[c->plan.dc_unit[w]] += c->plan_ev.dc_time_s[w];
+    for (int d = 0; d < n_dev; d++) {
+        double t = steps > 0 ? c->step_pred_s[d] / steps : 0;
+        c->step_pred_s[d] = isfinite(t) && t > 0 ? t : 0;
+    }
 }
 
-/* One measured decode step against configuration 0's prediction. */
-static void observe_step(qeil_runtime *rt, double measured_s)
+/* Before a decode step: the engine's cumulative per-unit times. */
+static void step_begin(qeil_runtime *rt)
 {
-    if (!rt->p.replan || rt->n_cf == 0 || rt->cf[0].step_pred_s <= 0) return;
-    double ratio;
-    if (qeil_drift_observe(&rt->drift, measured_s, rt->cf[0].step_pred_s, &ratio) && !rt->replan_pending) {
-        rt->replan_pending = 1;
-        rt->drift_ratio = ratio;
+    if (rt->p.replan && rt->n_cf) qeil_engine_unit_times(rt->e, rt->ut_step, rt->n_units);
+}
+
+/* After a decode step: the engine's per-work-unit times of the step, summed
+ * per platform unit the way configuration 0's plan decodes them, against
+ * that plan's prediction for the unit, one detector per unit. */
+static void observe_step(qeil_runtime *rt)
+{
+    if (!rt->p.replan || rt->n_cf == 0) return;
+    const config *c0 = &rt->cf[0];
+    double now[QEIL_MAX_WUNITS], meas[QEIL_MAX_UNITS] = {0};
+    qeil_engine_unit_times(rt->e, now, rt->n_units);
+    for (uint32_t w = 0; w < rt->n_units && w < c0->wl.n_units; w++)
+        meas[c0->plan.dc_unit[w]] += now[w] - rt->ut_step[w];
+    const int n_dev = rt->pf.n_units;
+    if (rt->p.step_times_hook) rt->p.step_times_hook(rt->p.step_times_user, c0->step_pred_s, meas, n_dev);
+    for (int d = 0; d < n_dev; d++) {
+        if (c0->step_pred_s[d] <= 0) continue;
+        double ratio;
+        if (qeil_drift_observe(&rt->drift[d], meas[d], c0->step_pred_s[d], &ratio) &&
+            !rt->drift_pending[d]) {
+            rt->drift_pending[d] = 1;
+            rt->drift_ratio[d] = ratio;
+            rt->replan_pending = 1;
+        }
     }
 }
 
@@ -450,40 +479,36 @@ static int same_plan(const qeil_assignment *a, const qeil_assignment *b, uint32_
     return 1;
 }
 
-/* Between requests, after the detector fired: the measured decode step is
- * (1 + ratio) × the prediction, so the achieved-efficiency factors of the
- * units that decode under configuration 0's plan are divided by that
- * (time ∝ 1/η on the roofline), then every configuration is re-planned
- * on the updated platform — PGSAM warm-started from its front with
- * replan_iters evaluations, the baselines searched again — and the
- * detector starts over from its calibrated baseline (the coefficients now
- * carry the drift). */
-static qeil_status replan_now(qeil_runtime *rt)
+/* Between requests, after unit d's detector fired: its measured decode
+ * step is (1 + ratio) × the prediction, so its achieved-efficiency factors
+ * are divided by that (time ∝ 1/η on the roofline), then every
+ * configuration is re-planned on the updated platform — PGSAM
+ * warm-started from its front with replan_iters evaluations, the
+ * baselines searched again — and every unit's detector starts over from
+ * its calibrated baseline (the coefficients now carry the drift, and the
+ * plans, hence the predictions, may have changed). One event per unit. */
+static qeil_status replan_unit(qeil_runtime *rt, int d)
 {
     qeil_ctx *ctx = rt->ctx;
-    rt->replan_pending = 0;
     qeil_runtime_replan ev;
     memset(&ev, 0, sizeof ev);
     ev.request = rt->n_requests;
     ev.cause = "drift";
-    ev.ratio = rt->drift_ratio;
-    ev.scale = 1.0 / (1.0 + rt->drift_ratio);
+    ev.unit = d;
+    snprintf(ev.unit_name, sizeof ev.unit_name, "%s", rt->pf.units[d].name);
+    ev.ratio = rt->drift_ratio[d];
+    ev.scale = 1.0 / (1.0 + rt->drift_ratio[d]);
     if (!(ev.scale > 0) || !isfinite(ev.scale)) return QEIL_OK; /* nothing sane to apply */
     config *c0 = &rt->cf[0];
     ev.energy_before_J = c0->plan_ev.energy_J;
     ev.latency_before_s = c0->plan_ev.latency_s;
     qeil_assignment before = c0->plan;
-    int used[QEIL_MAX_UNITS] = {0};
-    for (uint32_t w = 0; w < c0->wl.n_units; w++) used[c0->plan.dc_unit[w]] = 1;
-    for (int d = 0; d < rt->pf.n_units; d++) {
-        if (!used[d]) continue;
-        qeil_unit *u = &rt->pf.units[d];
-        u->eta_compute *= ev.scale;
-        u->eta_mem *= ev.scale;
-        /* η is a fraction of peak: past 1 the profile's peak itself was low */
-        if (u->eta_compute > 1.0) u->eta_compute = 1.0;
-        if (u->eta_mem > 1.0) u->eta_mem = 1.0;
-    }
+    qeil_unit *u = &rt->pf.units[d];
+    u->eta_compute *= ev.scale;
+    u->eta_mem *= ev.scale;
+    /* η is a fraction of peak: past 1 the profile's peak itself was low */
+    if (u->eta_compute > 1.0) u->eta_compute = 1.0;
+    if (u->eta_mem > 1.0) u->eta_mem = 1.0;
     double t0 = qeil_clock_s();
     for (uint32_t i = 0; i < rt->n_cf; i++) {
         config *c = &rt->cf[i];
@@ -520,7 +545,7 @@ static qeil_status replan_now(qeil_runtime *rt)
         c->n_front = n;
         for (uint32_t j = 0; j < n; j++) c->front[j] = *qeil_front_plan(f, j);
         qeil_front_free(f);
-        c->step_pred_s = predicted_step_s(c);
+        predicted_step_s(c, rt->pf.n_units);
     }
     ev.replan_s = qeil_clock_s() - t0;
     ev.energy_after_J = c0->plan_ev.energy_J;
@@ -528,13 +553,26 @@ static qeil_status replan_now(qeil_runtime *rt)
     ev.plan_changed = !same_plan(&before, &c0->plan, c0->wl.n_units, rt->pf.n_units);
     rt->replans[rt->n_replans % QEIL_RUNTIME_MAX_REPLANS] = ev;
     rt->n_replans++;
-    qeil_drift_init(NULL, &rt->drift, &rt->p.drift);
     qeil_ctx_log(ctx, QEIL_LOG_INFO,
-                 "re-plan after drift %+.0f %% of the decode step time: eta x %.3g on the plan's "
-                 "decode units, %llu evaluations in %.2f ms, plan %s",
-                 100 * ev.ratio, ev.scale, (unsigned long long)ev.evaluations, ev.replan_s * 1e3,
-                 ev.plan_changed ? "changed" : "kept");
+                 "re-plan after drift %+.0f %% of unit '%s''s decode step time: its eta x %.3g, "
+                 "%llu evaluations in %.2f ms, plan %s",
+                 100 * ev.ratio, ev.unit_name, ev.scale, (unsigned long long)ev.evaluations,
+                 ev.replan_s * 1e3, ev.plan_changed ? "changed" : "kept");
     return QEIL_OK;
+}
+
+/* Every unit whose detector fired, in unit order, then all detectors anew. */
+static qeil_status replan_now(qeil_runtime *rt)
+{
+    rt->replan_pending = 0;
+    qeil_status st = QEIL_OK;
+    for (int d = 0; d < rt->pf.n_units && st == QEIL_OK; d++)
+        if (rt->drift_pending[d]) st = replan_unit(rt, d);
+    for (int d = 0; d < QEIL_MAX_UNITS; d++) {
+        rt->drift_pending[d] = 0;
+        qeil_drift_init(NULL, &rt->drift[d], &rt->p.drift);
+    }
+    return st;
 }
 
 uint32_t qeil_runtime_replan_count(const qeil_runtime *rt) { return rt ? rt->n_replans : 0; }
@@ -609,7 +647,7 @@ qeil_status qeil_runtime_add_config(qeil_runtime *rt, const qeil_runtime_config 
     }
     for (uint32_t i = 0; i < c->n_front; i++) c->front[i] = *qeil_front_plan(f, i);
     qeil_front_free(f);
-    c->step_pred_s = predicted_step_s(c);
+    predicted_step_s(c, rt->pf.n_units);
 
     qeil_select_params sp = rt->p.select;
     const uint32_t budget = rt->p.samples;
@@ -1206,10 +1244,10 @@ static qeil_status gen_chunk_run(qeil_runtime *g, uint32_t first, uint32_t c)
         }
         if (m == 0) break;
         /* one decode step for the whole batch: weights read once */
-        double ts = qeil_clock_s();
+        step_begin(g);
         if ((st = rt_eval_batch(g, g->seqs, g->toks, m, g->logits)) != QEIL_OK)
             return gen_failf(g, st, "decode");
-        observe_step(g, qeil_clock_s() - ts);
+        observe_step(g);
         for (uint32_t r = 0; r < m; r++) g->row[g->rowslot[r]] = g->logits + (size_t)r * g->n_vocab;
         rt_guard_poll(g->guard);
     }

@@ -62,6 +62,7 @@ static double type_bytes(int type, double elems)
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
+    double ops;             /* backend calls per forward step (docs/workload.md) */
     double fixed_flops;     /* per token, independent of context */
     double attn_flops_ctx;  /* per token per attended position */
     double act_elems;       /* activation elements read + written per token */
@@ -89,6 +90,9 @@ static block_cost block_costs(const qeil_model_desc *md, uint32_t l)
         c.act_elems = (24.0 + L) * d + 6.0 * F;
         /* residual + normed input + the wider of B|C|x and y, and the FFN */
         c.scratch_elems = 2.0 * d + fmax(4.0 * d, 3.0 * F);
+        /* norm, in_proj, shortconv, out_proj, residual add; norm, gate|up,
+         * silu·mul, down, residual add */
+        c.ops = 10.0;
         return c;
     }
     /* QK^T and the weighted sum of V: 2 MACs per head per position per
@@ -106,6 +110,9 @@ static block_cost block_costs(const qeil_model_desc *md, uint32_t l)
         c.act_elems = 18.0 * d + 3.0 * qkv + 3.0 * q + 2.0 * kv + 6.0 * F;
         /* residual + normed input + the wider of attention (q,k,v,o) and MLP (fc, gelu) */
         c.scratch_elems = 2.0 * d + fmax(2.0 * q + 2.0 * kv, 2.0 * F);
+        /* ln_1, c_attn + bias, KV store, attention, c_proj + bias, residual;
+         * ln_2, fc + bias, GELU, proj + bias, residual */
+        c.ops = 15.0;
     } else {
         c.fixed_flops = 2.0 * (d * q + 2.0 * d * kv + q * d + 3.0 * d * F) /* wq wk wv wo gate up down */
                         + 2.0 * FLOP_RMSNORM * d                          /* attn_norm, ffn_norm */
@@ -129,6 +136,12 @@ static block_cost block_costs(const qeil_model_desc *md, uint32_t l)
         }
         /* residual + normed input + the wider of attention (q,k,v,o) and FFN (gate, up, product) */
         c.scratch_elems = 2.0 * d + fmax(2.0 * q + 2.0 * kv, 3.0 * F);
+        /* norm, q|k|v, RoPE on q and on k, KV store, attention, wo, residual;
+         * norm, gate|up, silu·mul, down, residual */
+        c.ops = 13.0;
+        if (md->arch == QEIL_ARCH_QWEN2) c.ops += 3.0;   /* q, k, v bias adds */
+        if (md->arch == QEIL_ARCH_LFM2) c.ops += 2.0;    /* QK-norm of q and of k */
+        if (md->arch == QEIL_ARCH_GRANITE) c.ops += 2.0; /* the two residual scales */
     }
     return c;
 }
@@ -198,6 +211,7 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
         w->dc_out_B = hidden_B;
         w->weight_res_B = md->unit_weight_B[0];
         w->scratch_B = P * (gpt2 ? 2.0 : 1.0) * hidden_B;
+        w->ops = 1.0 + (gpt2 ? 1.0 : 0.0) + (granite ? 1.0 : 0.0); /* gather, + positions, x scale */
     }
 
     /* ---- units 1..L: transformer blocks ---- */
@@ -227,17 +241,20 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
             w->weight_res_B = W;
             w->kv_res_B = state_B;
             w->scratch_B = P * bc.scratch_elems * ACT_B;
+            w->ops = bc.ops;
             continue;
         }
         /* causal prefill: query i (1-based) attends to i positions, Σ = P(P+1)/2 */
-        w->pf_flops = P * bc.fixed_flops + bc.attn_flops_ctx * P * (P + 1.0) / 2.0;
+        w->pf_attn_flops = bc.attn_flops_ctx * P * (P + 1.0) / 2.0;
+        w->pf_flops = P * bc.fixed_flops + w->pf_attn_flops;
         w->pf_weight_B = W;
         w->pf_kv_write_B = P * kv_tok_B;
         w->pf_kv_read_B = prefill_kv_tokens_read(P) * kv_tok_B;
         w->pf_act_B = P * bc.act_elems * ACT_B;
         w->pf_out_B = P * hidden_B;
         /* decode step at context c̄: reads c̄ cached positions, appends one */
-        w->dc_flops = bc.fixed_flops + bc.attn_flops_ctx * cbar;
+        w->dc_attn_flops = bc.attn_flops_ctx * cbar;
+        w->dc_flops = bc.fixed_flops + w->dc_attn_flops;
         w->dc_weight_B = W;
         w->dc_kv_read_B = cbar * kv_tok_B;
         w->dc_kv_write_B = kv_tok_B;
@@ -246,6 +263,7 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
         w->weight_res_B = W;
         w->kv_res_B = (P + N) * kv_tok_B;
         w->scratch_B = P * bc.scratch_elems * ACT_B;
+        w->ops = bc.ops;
     }
 
     /* ---- unit L+1: final norm + LM head (logits of one position) ---- */
@@ -269,6 +287,7 @@ qeil_status qeil_workload_build(qeil_ctx *ctx, const qeil_model_desc *md,
         w->dc_out_B = V * ACT_B;
         w->weight_res_B = W; /* includes the tied table: see tied_B */
         w->scratch_B = (d + V) * ACT_B;
+        w->ops = granite ? 4.0 : 3.0; /* norm, matmul, (÷ logit_scale,) logits to the host */
     }
 
     *out = wl;
