@@ -158,6 +158,16 @@ typedef struct {
     int hung;        /* a wait timed out: work may still run, nothing is freed until destroy */
     qeil_status err;
     uint32_t max_rows, max_ctx;
+    uint32_t caps;        /* this instance's QEIL_BACKEND_CAP_* (vk_inst_caps) */
+    uint64_t n_submits;   /* queue submits since create */
+    /* timer marks (vk_timer_mark): query i of qpool is mark i since the
+     * last sync; NULL pool: the queue has no timestamps */
+    VkQueryPool qpool;
+    uint64_t ts_mask;     /* timestampValidBits of the queue family, as a mask */
+    double ts_period_ns;  /* nanoseconds per timestamp tick */
+    uint32_t n_marks;     /* marks recorded since the last sync */
+    uint32_t n_ticks;     /* marks read back at the last successful sync */
+    uint64_t ticks[QEIL_BACKEND_MAX_MARKS];
 } vk_state;
 
 static void flush(vk_state *s);
@@ -378,6 +388,7 @@ static void flush_wait(vk_state *s, uint64_t timeout_ns)
                            .commandBufferCount = 1,
                            .pCommandBuffers = &s->cb};
         r = a->QueueSubmit(s->queue, 1, &si, s->fence);
+        s->n_submits++;
         if (r == VK_SUCCESS) r = a->WaitForFences(s->dev, 1, &s->fence, VK_TRUE, timeout_ns);
         /* a timed-out fence stays unsignalled: the instance is failed from here */
         if (r != VK_TIMEOUT) a->ResetFences(s->dev, 1, &s->fence);
@@ -514,6 +525,7 @@ static void vk_destroy(void *p)
         chunk_free(s, &s->meta, s->mem_host);
         chunk_free(s, &s->stage, s->mem_host);
         if (s->fence) a->DestroyFence(s->dev, s->fence, NULL);
+        if (s->qpool) a->DestroyQueryPool(s->dev, s->qpool, NULL);
         if (s->cpool) a->DestroyCommandPool(s->dev, s->cpool, NULL);
         if (s->dpool) a->DestroyDescriptorPool(s->dev, s->dpool, NULL);
         for (int i = 0; i < SH_COUNT; i++)
@@ -760,6 +772,25 @@ static qeil_status vk_create(const qeil_backend_config *cfg, void **out)
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "vulkan: command buffer: %s",
                              vk_result_str(r));
     }
+    /* timestamps for the engine's per-unit times, where the queue has them */
+    if (qf[fam].timestampValidBits > 0 && s->props.limits.timestampPeriod > 0) {
+        VkQueryPoolCreateInfo qpi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                     .queryCount = QEIL_BACKEND_MAX_MARKS};
+        if (a->CreateQueryPool(s->dev, &qpi, NULL, &s->qpool) != VK_SUCCESS)
+            s->qpool = VK_NULL_HANDLE; /* no timer: the engine syncs per unit */
+        const uint32_t bits = qf[fam].timestampValidBits;
+        s->ts_mask = bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
+        s->ts_period_ns = s->props.limits.timestampPeriod;
+    }
+    s->caps = QEIL_BACKEND_CAP_BATCHED_MATMUL;
+    /* weights written in place into memory the GPU reads where it shares
+     * the host's (an integrated GPU, a CPU device such as lavapipe); a
+     * discrete GPU whose BAR maps its memory is written in place too, but
+     * over the bus: not unified */
+    if (!s->staging && (s->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
+                        s->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU))
+        s->caps |= QEIL_BACKEND_CAP_UNIFIED_MEMORY;
     if ((st = chunk_make(s, META_BYTES, s->mem_host, 1, &s->meta)) != QEIL_OK ||
         (s->staging && (st = chunk_make(s, STAGE_BYTES, s->mem_host, 1, &s->stage)) != QEIL_OK)) {
         vk_destroy(s);
@@ -1249,13 +1280,49 @@ static void vk_shortconv(void *p, const qeil_bkv *kv, float *bcx, uint32_t n_row
     }
 }
 
+/* Submit, wait, and read back the timer marks recorded since the last
+ * sync (every submit of them has completed: each one waited its fence). */
 static qeil_status vk_sync(void *p, double timeout_s)
 {
     vk_state *s = p;
     const double ns = timeout_s * 1e9;
     flush_wait(s, ns > 0 && ns < 1.8e19 ? (uint64_t)ns : UINT64_MAX);
-    return s->err;
+    const uint32_t n = s->n_marks;
+    s->n_marks = 0;
+    s->n_ticks = 0;
+    if (s->err != QEIL_OK || n == 0) return s->err;
+    VkResult r = s->api.GetQueryPoolResults(s->dev, s->qpool, 0, n, sizeof s->ticks, s->ticks,
+                                            sizeof s->ticks[0], VK_QUERY_RESULT_64_BIT);
+    if (r == VK_SUCCESS) s->n_ticks = n; /* else the times are unknown, the work is done */
+    return QEIL_OK;
 }
+
+/* A timestamp after every command recorded so far (query n_marks, reset
+ * just before it in the same command buffer). */
+static int vk_timer_mark(void *p)
+{
+    vk_state *s = p;
+    if (!s->qpool || s->n_marks >= QEIL_BACKEND_MAX_MARKS || s->err != QEIL_OK) return 0;
+    if (!record_begin(s)) return 0;
+    s->n_cmds--; /* not a command that later ones must wait for */
+    s->api.CmdResetQueryPool(s->cb, s->qpool, s->n_marks, 1);
+    s->api.CmdWriteTimestamp(s->cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->qpool, s->n_marks);
+    s->n_marks++;
+    return 1;
+}
+
+static int vk_timer_read(void *p, double *dt_s, uint32_t n_marks)
+{
+    const vk_state *s = p;
+    if (n_marks == 0 || n_marks != s->n_ticks) return 0;
+    for (uint32_t i = 0; i + 1 < n_marks; i++)
+        dt_s[i] = (double)((s->ticks[i + 1] - s->ticks[i]) & s->ts_mask) * s->ts_period_ns * 1e-9;
+    return 1;
+}
+
+static uint64_t vk_submits(const void *p) { return ((const vk_state *)p)->n_submits; }
+
+static uint32_t vk_inst_caps(const void *p) { return ((const vk_state *)p)->caps; }
 
 const qeil_backend qeil_backend_vulkan = {
     .props = {.name = "vulkan",
@@ -1285,6 +1352,10 @@ const qeil_backend qeil_backend_vulkan = {
     .silu_mul = vk_silu_mul,
     .gelu = vk_gelu,
     .sync = vk_sync,
+    .timer_mark = vk_timer_mark,
+    .timer_read = vk_timer_read,
+    .submits = vk_submits,
+    .inst_caps = vk_inst_caps,
     .scale = vk_scale,
     .shortconv = vk_shortconv,
 };
