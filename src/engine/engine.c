@@ -1323,7 +1323,8 @@ static qeil_status run_close(qeil_engine *e, uint32_t n_rows)
 }
 
 /* The head's wait before its logits are read (qeil_fwd_run_head): the
- * first closes the open run; a later one (the next chunk of logits) waits
+ * first ends the head's part of the open run (its mark) and closes the
+ * run; a later one (the next chunk of logits) waits
  * for the work since the previous one, charged to the head like the time
  * after the last (the copy of the logits, run_units). */
 typedef struct {
@@ -1339,6 +1340,7 @@ static qeil_status head_wait(void *arg)
     qeil_engine *e = a->e;
     qeil_status st;
     if (a->t_last == 0) {
+        run_unit_end(e); /* where it cannot mark, run_close splits evenly */
         st = run_close(e, a->n_rows);
     } else {
         st = check_inst(e, a->id, a->u, a->t_last, a->n_rows);
