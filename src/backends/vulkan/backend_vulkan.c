@@ -86,7 +86,8 @@ static const struct {
 
 #define N_BINDINGS 6        /* storage buffers per dispatch (most an op uses) */
 #define PC_BYTES 128        /* push constants: the minimum every device has */
-#define MAX_SETS 1024       /* dispatches per submit (a block of a layer is ~20) */
+#define MAX_SETS 4096       /* dispatches per submit (a llama block's decode is ~15: a
+                               step of up to ~270 blocks is one submit) */
 #define META_BYTES (1u << 20)
 #define STAGE_BYTES (8u << 20) /* staging buffer (device-local-only memory) */
 #define WG 64u              /* local_size_x of every shader */
