@@ -104,13 +104,12 @@ typedef struct {
  * closes it. */
 typedef struct {
     uint8_t id;                      /* its device */
-    uint32_t n;                      /* units in it (0: none open) */
+    uint32_t n;                      /* units ended in it */
     uint32_t u0;                     /* the first; the others follow it */
-    uint32_t n_marks;                /* timer marks recorded: n + 1 + reopenings */
+    uint32_t n_marks;                /* timer marks recorded: n + 1 (0: no run open) */
     double t0;                       /* host clock at the first unit's start */
     double t_unit[QEIL_MAX_WUNITS];  /* host clock at each unit's start */
     uint64_t op0[QEIL_MAX_WUNITS];   /* fault wrapper's op count at each unit's start */
-    uint32_t mark0[QEIL_MAX_WUNITS]; /* the mark that opened each unit */
 } unit_run;
 
 /* The tensors of one unit and where their backend view goes. */
