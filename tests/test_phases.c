@@ -242,6 +242,20 @@ static void models_split(uint8_t dev)
             if (m == 0) CHECK(x.act_B[0] == 0 && x.act_B[1] == 0);
             CHECK(x.dev_s[m == 2 ? 0 : 1][dev] > 0.0 && x.dev_s[m == 2 ? 1 : 0][0] >= 0.0);
             if (m == 2 || m == 3) CHECK(x.dev_s[m == 2 ? 1 : 0][dev] == 0.0);
+            /* one decode step: vk0 is submitted to once per run of
+             * consecutive units on it (its sync comes at the boundary after
+             * the run, or at the step's end); the cpu never */
+            uint64_t runs = 0;
+            for (uint32_t u = 0; u < nu; u++) runs += dc[u] == dev && (u == 0 || dc[u - 1] != dev);
+            qeil_engine_transfer_stats_reset(e);
+            const uint32_t seqs[2] = {0, 1};
+            const int32_t tk[2] = {3, 4};
+            float *lg2 = xmalloc(2 * (size_t)V * sizeof(float));
+            CHECK_EQ_INT(qeil_engine_eval_batch(e, seqs, tk, 2, lg2), QEIL_OK);
+            free(lg2);
+            qeil_engine_transfer_stats(e, &x);
+            CHECK_EQ_INT(x.submits[dev], dev == 1 ? runs : 0);
+            CHECK_EQ_INT(x.submits[0], 0);
             if (test_failed_) printf("  %s, device %u: %s\n", presets[pi], dev, name);
         }
         /* back to one map for both phases */

@@ -18,11 +18,13 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/backend.h"
 #include "kernels/quant.h"
 #include "qeil/engine.h"
+#include "qeil/vulkan.h"
 #include "test.h"
 
 static char g_dir[256];
@@ -88,6 +90,13 @@ typedef struct {
     const qeil_backend *be[2]; /* cpu, vulkan */
     void *st[2];
 } pair;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static const char *g_no_vk; /* why there is no Vulkan device (NULL: there is one) */
 static char g_no_vk_buf[512];
@@ -948,15 +957,17 @@ TEST(vulkan_models_split_and_staged_are_exact)
             continue;
         }
         const uint32_t V = qeil_engine_n_vocab(e), nu = mp.n_layers + 2;
-        float *lg[4];
-        int32_t gen[4][N_GEN];
+        float *lg[5];
+        int32_t gen[5][N_GEN];
         uint8_t cpu[16], gpu[16];
         memset(cpu, 0, sizeof cpu);
         memset(gpu, 1, sizeof gpu);
-        /* 0: cpu; 1: vk0 direct, unsplit; 2: split (chunks of ~3 rows of
-         * the 128-column matrices); 3: split and staged */
-        const char *mb[4] = {NULL, NULL, "1040", "1040"}, *stg[4] = {NULL, NULL, NULL, "1"};
-        for (int m = 0; m < 4; m++) {
+        /* 0: cpu; 1: vk0 direct, unsplit (unified on lavapipe: weights
+         * written in place); 2: split (chunks of ~3 rows of the 128-column
+         * matrices); 3: split and staged; 4: staged, unsplit */
+        const char *mb[5] = {NULL, NULL, "1040", "1040", NULL};
+        const char *stg[5] = {NULL, NULL, NULL, "1", "1"};
+        for (int m = 0; m < 5; m++) {
             lg[m] = xmalloc((size_t)N_PROMPT * V * sizeof(float));
             if (mb[m]) setenv("QEIL_VK_MAX_BUFFER", mb[m], 1);
             if (stg[m]) setenv("QEIL_VK_FORCE_STAGING", stg[m], 1);
@@ -976,14 +987,190 @@ TEST(vulkan_models_split_and_staged_are_exact)
         }
         CHECK_CLOSE(lg[1], lg[0], (size_t)N_PROMPT * V, 2e-2); /* as vulkan_models_match_cpu */
         CHECK(memcmp(gen[1], gen[0], sizeof gen[0]) == 0);
-        for (int m = 2; m < 4; m++) {
+        for (int m = 2; m < 5; m++) {
             CHECK(memcmp(lg[m], lg[1], (size_t)N_PROMPT * V * sizeof(float)) == 0);
             CHECK(memcmp(gen[m], gen[1], sizeof gen[0]) == 0);
         }
         if (test_failed_) printf("  %s type %d\n", cases[ci].preset, mp.type);
-        for (int m = 0; m < 4; m++) free(lg[m]);
+        for (int m = 0; m < 5; m++) free(lg[m]);
         qeil_engine_free(e);
     }
+    qeil_ctx_free(ctx);
+}
+
+/* One command buffer per step: with every unit on vk0 a decode step is
+ * one submit (before the engine synced after every unit: one per unit);
+ * with vk0 runs broken by cpu units, one per run of vk0 units (each ends
+ * at a device boundary or at the step's end). The per-unit times on vk0
+ * come from its timestamps: positive for every unit, and their sum is the
+ * host span of the run, within 25 % of the step's wall time (the rest:
+ * the step's own checks and copies; measured ~97 % on lavapipe). Weights
+ * written in place on a unified device: the placement itself submits
+ * nothing; staged, it does. The tokens stay those of all on the cpu. */
+TEST(vulkan_one_submit_per_step)
+{
+    if (g_no_vk) SKIP(g_no_vk);
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_mkmodel_params mp;
+    CHECK_EQ_INT(qeil_mkmodel_preset(ctx, "tiny-llama", &mp), QEIL_OK);
+    mp.n_layers = 4;
+    char path[512];
+    snprintf(path, sizeof path, "%s/submits.gguf", g_dir);
+    CHECK_EQ_INT(qeil_mkmodel_write(ctx, &mp, path), QEIL_OK);
+    qeil_engine_params ep = qeil_engine_default_params();
+    ep.n_threads = 2;
+    ep.n_ctx = 64;
+    qeil_engine *e = NULL;
+    if (qeil_engine_open(ctx, path, &ep, &e) != QEIL_OK) {
+        printf("  open: %s\n", qeil_ctx_errmsg(ctx));
+        CHECK(0);
+        qeil_ctx_free(ctx);
+        return;
+    }
+    enum { NU = 6, MODES = 5 };
+    /* all vk0; cpu then vk0; vk0 cpu vk0; all vk0 staged; all cpu */
+    static const uint8_t place[MODES][NU] = {
+        {1, 1, 1, 1, 1, 1}, {0, 0, 1, 1, 1, 1}, {1, 1, 0, 0, 1, 1}, {1, 1, 1, 1, 1, 1}, {0}};
+    static const uint64_t want[MODES] = {1, 1, 2, 2, 0};
+    const uint32_t V = qeil_engine_n_vocab(e);
+    float *lg = xmalloc(V * sizeof(float));
+    int32_t toks[MODES][4];
+    static const int32_t prompt[5] = {1, 17, 42, 99, 7};
+    uint8_t cpu[NU] = {0};
+    for (int m = 0; m < MODES && !test_failed_; m++) {
+        CHECK_EQ_INT(qeil_engine_set_placement(e, cpu, NU), QEIL_OK); /* vk0 made anew */
+        qeil_engine_transfer_stats_reset(e);
+        if (m == 3) setenv("QEIL_VK_FORCE_STAGING", "1", 1);
+        const qeil_status pst = qeil_engine_set_placement(e, place[m], NU);
+        unsetenv("QEIL_VK_FORCE_STAGING");
+        CHECK_EQ_INT(pst, QEIL_OK);
+        qeil_engine_transfers xs;
+        qeil_engine_transfer_stats(e, &xs);
+        /* weights written in place (lavapipe is a CPU device: unified);
+         * staged, their copies are recorded and go with the first step */
+        if (m != 3) CHECK_EQ_INT(xs.submits[1], 0);
+        qeil_engine_seq_reset(e, 0);
+        CHECK_EQ_INT(qeil_engine_eval(e, 0, prompt, 5, lg, 0), QEIL_OK);
+        for (int g = 0; g < 4; g++) {
+            int32_t best = 0;
+            for (uint32_t v = 1; v < V; v++)
+                if (lg[v] > lg[best]) best = (int32_t)v;
+            toks[m][g] = best;
+            qeil_engine_transfer_stats_reset(e);
+            qeil_engine_unit_times_reset(e);
+            const double t0 = now_s();
+            CHECK_EQ_INT(qeil_engine_eval(e, 0, &best, 1, lg, 0), QEIL_OK);
+            const double wall = now_s() - t0;
+            qeil_engine_transfer_stats(e, &xs);
+            CHECK_EQ_INT(xs.submits[1], want[m]);
+            CHECK_EQ_INT(xs.submits[0], 0);
+            double ut[NU], sum = 0;
+            qeil_engine_unit_times(e, ut, NU);
+            for (int u = 0; u < NU; u++) {
+                CHECK(ut[u] > 0);
+                sum += ut[u];
+            }
+            CHECK(sum <= wall && sum >= 0.75 * wall);
+            /* the head's own work is its share (its matmul is ~40 % of a
+             * block's; not just the copy of the logits after the wait) */
+            CHECK(ut[NU - 1] >= 0.02 * ut[2]);
+            if (test_failed_ || g == 3)
+                printf("  mode %d step %d: %llu submits on vk0, units %.0f%% of the step's %.2f ms\n",
+                       m, g, (unsigned long long)xs.submits[1], 100 * sum / wall, 1e3 * wall);
+            if (test_failed_) break;
+        }
+        if (memcmp(toks[m], toks[0], sizeof toks[0]) != 0) {
+            printf("  mode %d tokens %d %d %d %d, all vk0 %d %d %d %d\n", m, toks[m][0], toks[m][1],
+                   toks[m][2], toks[m][3], toks[0][0], toks[0][1], toks[0][2], toks[0][3]);
+            CHECK(0);
+        }
+    }
+    free(lg);
+    qeil_engine_free(e);
+    qeil_ctx_free(ctx);
+}
+
+/* A failure inside a run of units recorded without a sync is the unit
+ * whose op failed: every op of a decode step on vk0 failing in turn (an
+ * injected device loss; void ops fail silently and the run's sync reports
+ * them) names units in order, from the embedding to the head. */
+TEST(vulkan_failure_names_the_unit_in_a_run)
+{
+    if (g_no_vk) SKIP(g_no_vk);
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    qeil_mkmodel_params mp;
+    CHECK_EQ_INT(qeil_mkmodel_preset(ctx, "tiny-llama", &mp), QEIL_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/faults.gguf", g_dir);
+    CHECK_EQ_INT(qeil_mkmodel_write(ctx, &mp, path), QEIL_OK);
+    qeil_engine_params ep = qeil_engine_default_params();
+    ep.n_threads = 1;
+    ep.n_ctx = 16;
+    ep.watchdog_s = 2.0; /* lavapipe on a loaded machine: no honest wait taken for a hang */
+    qeil_engine *e = NULL;
+    CHECK_EQ_INT(qeil_engine_open(ctx, path, &ep, &e), QEIL_OK);
+    if (!e) {
+        qeil_ctx_free(ctx);
+        return;
+    }
+    const uint8_t gpu[4] = {1, 1, 1, 1};
+    CHECK_EQ_INT(qeil_engine_set_placement(e, gpu, 4), QEIL_OK);
+    const int32_t tok = 7;
+    qeil_fault f = {1, QEIL_FAULT_NONE, 0};
+    CHECK_EQ_INT(qeil_engine_set_fault(e, &f), QEIL_OK);
+    CHECK_EQ_INT(qeil_engine_eval(e, 0, &tok, 1, NULL, 0), QEIL_OK);
+    const uint64_t ops = qeil_engine_fault_ops(e, 1);
+    CHECK(ops > 10 && ops < 500);
+    uint32_t last = 0, seen = 0;
+    for (uint64_t n = 1; n <= ops && !test_failed_; n++) {
+        qeil_engine_readmit(e);
+        qeil_engine_seq_reset(e, 0);
+        f.kind = QEIL_FAULT_ERROR;
+        f.op = n;
+        CHECK_EQ_INT(qeil_engine_set_fault(e, &f), QEIL_OK);
+        CHECK_EQ_INT(qeil_engine_eval(e, 0, &tok, 1, NULL, 0), QEIL_ERR_DEVICE);
+        qeil_engine_failure fl;
+        CHECK_EQ_INT(qeil_engine_last_failure(e, &fl), 1);
+        CHECK_EQ_INT(fl.op, n);
+        /* no logits asked: the head does not run; the step's last check
+         * (a sync after the run's) names the last unit, as on the cpu */
+        CHECK(fl.unit >= last && (fl.unit < 3 || !strcmp(fl.op_name, "sync")));
+        if (test_failed_) printf("  op %llu (%s): unit %u after unit %u\n", (unsigned long long)n,
+                                 fl.op_name, fl.unit, last);
+        last = fl.unit;
+        seen |= 1u << fl.unit;
+    }
+    CHECK_EQ_INT(seen & 7, 7); /* the embedding and both blocks */
+    qeil_engine_free(e);
+    qeil_ctx_free(ctx);
+}
+
+/* The instance's caps: unified memory where buffers are mapped device
+ * memory of a device that shares the host's (lavapipe: a CPU device);
+ * QEIL_VK_FORCE_STAGING takes the staging path and reports none. */
+TEST(vulkan_unified_cap_per_instance)
+{
+    if (g_no_vk) SKIP(g_no_vk);
+    qeil_ctx *ctx = qeil_ctx_create(NULL);
+    const qeil_backend *be = &qeil_backend_vulkan;
+    CHECK(be->inst_caps != NULL);
+    CHECK((be->props.caps & QEIL_BACKEND_CAP_UNIFIED_MEMORY) == 0); /* the static default */
+    qeil_vk_device d[4];
+    size_t nd = 0;
+    CHECK_EQ_INT(qeil_vk_devices(ctx, d, 4, &nd), QEIL_OK);
+    void *st = vk_open_knobs(ctx, NULL, NULL, NULL);
+    void *stg = vk_open_knobs(ctx, NULL, "1", NULL);
+    CHECK(st && stg && nd >= 1);
+    if (st && stg && nd >= 1) {
+        const int shares = d[0].unified_memory && (d[0].type == QEIL_VK_DEVICE_CPU ||
+                                                   d[0].type == QEIL_VK_DEVICE_INTEGRATED);
+        CHECK_EQ_INT((be->inst_caps(st) & QEIL_BACKEND_CAP_UNIFIED_MEMORY) != 0, shares);
+        CHECK_EQ_INT(be->inst_caps(stg) & QEIL_BACKEND_CAP_UNIFIED_MEMORY, 0);
+        CHECK(be->inst_caps(st) & QEIL_BACKEND_CAP_BATCHED_MATMUL);
+        printf("  %s (%s): unified %d\n", d[0].name, qeil_vk_device_type_name(d[0].type), shares);
+    }
+    if (st) be->destroy(st);
+    if (stg) be->destroy(stg);
     qeil_ctx_free(ctx);
 }
 
@@ -1180,6 +1367,9 @@ int main(void)
     RUN(vulkan_models_split_and_staged_are_exact);
     RUN(vulkan_placement_that_does_not_fit);
     RUN(vulkan_big_vocab_on_vk0);
+    RUN(vulkan_one_submit_per_step);
+    RUN(vulkan_unified_cap_per_instance);
+    RUN(vulkan_failure_names_the_unit_in_a_run);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

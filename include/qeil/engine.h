@@ -43,9 +43,10 @@ typedef struct {
     uint32_t n_batch; /* max tokens per eval call (prefill chunk); default 512 */
     /* reliability (docs/runtime.md "Recovery from a failed unit") */
     double watchdog_s; /* bound on each wait for a device (sync) per row of the
-                          step: a wait longer than watchdog_s x rows + 8 x the
-                          device's slowest honest wait (its first wait: 8 x
-                          watchdog_s x rows) means a hung device; (0, 3600];
+                          step and unit the wait covers: a wait for k units
+                          longer than k x (watchdog_s x rows + 8 x the device's
+                          slowest honest wait per unit) (its first wait: 8 x
+                          watchdog_s x rows x k) means a hung device; (0, 3600];
                           default 0.25 */
     int kv_host_copy;  /* 1: keep a host copy of every block's KV (updated after
                           each step), so a failed device's KV is restored from
@@ -146,6 +147,10 @@ typedef struct {
     uint64_t n_switch;      /* phase switches while the two maps differ */
     double dev_s[2][QEIL_ENGINE_MAX_DEVICES]; /* seconds of the units on each
                                device (qeil_engine_device_name's ids) */
+    uint64_t submits[QEIL_ENGINE_MAX_DEVICES]; /* command submissions to each
+                               device (vulkan: queue submits; 0 on the cpu, which
+                               runs ops as they are called), both phases: an
+                               instance's count since the reset or its creation */
 } qeil_engine_transfers;
 QEIL_API void qeil_engine_transfer_stats(const qeil_engine *e, qeil_engine_transfers *out);
 QEIL_API void qeil_engine_transfer_stats_reset(qeil_engine *e);
@@ -217,8 +222,10 @@ QEIL_API qeil_status qeil_engine_get_placement(const qeil_engine *e, uint8_t *ba
 
 /* ---- Faults and recovery (docs/runtime.md "Recovery from a failed unit") ----
  *
- * Evaluation syncs each unit's device with a bounded wait (watchdog_s per
- * row) and checks every device before a step's results count. A device
+ * Evaluation syncs each device with a bounded wait (watchdog_s per row
+ * and unit waited for: a GPU once per run of its units, the cpu after
+ * each unit; docs/engine.md "Syncs and unit times") and checks every
+ * device before a step's results count. A device
  * whose op or sync fails (device lost, out of memory) or whose wait times
  * out (hung) is marked failed: the call returns QEIL_ERR_DEVICE ("device
  * vk0 failed: ..."), nothing of the step is committed (sequence lengths
@@ -258,7 +265,10 @@ QEIL_API uint64_t qeil_engine_fault_ops(const qeil_engine *e, uint8_t device);
 
 typedef struct {
     uint8_t device;         /* backend id */
-    uint32_t unit;          /* the work unit whose device check failed */
+    uint32_t unit;          /* the work unit that failed: the one whose op failed
+                               (an op's error, an injected fault), else the
+                               first of the run of units the failed wait
+                               covered */
     uint64_t op;            /* the failing op's index on the device (injected
                                faults; 0 = unknown) */
     const char *op_name;    /* its name ("matmul", "sync", ...; "" = unknown); static */

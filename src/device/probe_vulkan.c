@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "backends/vulkan/vk_loader.h"
+#include "backends/vulkan/vk_util.h"
 #include "core/util.h"
 #include "device/probe_gpu.h"
 #include "qeil/device.h"
@@ -64,10 +65,7 @@ typedef struct {
     VkDescriptorSetLayout dsl;
     VkPipelineLayout pl;
     VkPipeline pipe[K_COUNT];
-    VkDescriptorPool dpool;
-    VkCommandPool cpool;
-    VkCommandBuffer cb;
-    VkFence fence;
+    vk_commands cmd;       /* descriptor pool, command pool, cb, fence (vk_util.h) */
     VkBuffer buf[3];       /* 0: compute output / copy source, 1: copy destination,
                               2: host-visible copy source (link) */
     VkDeviceMemory mem[3];
@@ -77,53 +75,35 @@ typedef struct {
 
 /* ---- setup -------------------------------------------------------------- */
 
-static uint32_t mem_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t bits,
-                         VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid)
-{
-    for (uint32_t i = 0; i < mp->memoryTypeCount; i++)
-        if (((bits >> i) & 1) && (mp->memoryTypes[i].propertyFlags & want) == want &&
-            !(mp->memoryTypes[i].propertyFlags & avoid))
-            return i;
-    return UINT32_MAX;
-}
-
 /* Buffer k of `bytes` in a memory type with `want` and none of `avoid`.
  * 0 on success, else a reason in s->err. */
 static int make_buffer(vk_probe *s, int k, VkDeviceSize bytes, VkMemoryPropertyFlags want,
                        VkMemoryPropertyFlags avoid)
 {
     const vk_api *a = s->a;
-    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                             .size = bytes,
-                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
-    VkResult r = a->CreateBuffer(s->dev, &bi, NULL, &s->buf[k]);
+    VkMemoryRequirements req;
+    VkResult r = vk_buffer_create(a, s->dev, bytes, VK_BUFFER_USAGE_STORAGE_BUFFER_BIT, &s->buf[k],
+                                  &req);
     if (r != VK_SUCCESS) {
-        s->buf[k] = VK_NULL_HANDLE;
         snprintf(s->err, sizeof s->err, "vkCreateBuffer of %llu bytes: %s",
                  (unsigned long long)bytes, vk_result_str(r));
         return -1;
     }
-    VkMemoryRequirements req;
-    a->GetBufferMemoryRequirements(s->dev, s->buf[k], &req);
     VkPhysicalDeviceMemoryProperties mp;
     a->GetPhysicalDeviceMemoryProperties(s->pd, &mp);
-    const uint32_t t = mem_type(&mp, req.memoryTypeBits, want, avoid);
+    const uint32_t t = vk_find_mem_type(&mp, req.memoryTypeBits, want, avoid, UINT32_MAX);
     if (t == UINT32_MAX) {
         snprintf(s->err, sizeof s->err, "no memory type with flags 0x%x (without 0x%x)",
                  (unsigned)want, (unsigned)avoid);
         return -1;
     }
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-                               .allocationSize = req.size,
-                               .memoryTypeIndex = t};
-    if ((r = a->AllocateMemory(s->dev, &ai, NULL, &s->mem[k])) != VK_SUCCESS) {
-        s->mem[k] = VK_NULL_HANDLE;
+    r = vk_buffer_back(a, s->dev, s->buf[k], req.size, t, &s->mem[k]);
+    if (s->mem[k] == VK_NULL_HANDLE) {
         snprintf(s->err, sizeof s->err, "allocating %llu bytes: %s",
                  (unsigned long long)req.size, vk_result_str(r));
         return -1;
     }
-    if ((r = a->BindBufferMemory(s->dev, s->buf[k], s->mem[k], 0)) != VK_SUCCESS) {
+    if (r != VK_SUCCESS) {
         snprintf(s->err, sizeof s->err, "vkBindBufferMemory: %s", vk_result_str(r));
         return -1;
     }
@@ -144,9 +124,7 @@ static void teardown(vk_probe *s)
     if (!s->dev) return;
     a->DeviceWaitIdle(s->dev);
     for (int k = 0; k < 3; k++) free_buffer(s, k);
-    if (s->fence) a->DestroyFence(s->dev, s->fence, NULL);
-    if (s->cpool) a->DestroyCommandPool(s->dev, s->cpool, NULL);
-    if (s->dpool) a->DestroyDescriptorPool(s->dev, s->dpool, NULL);
+    vk_free_commands(a, s->dev, &s->cmd);
     for (int i = 0; i < K_COUNT; i++)
         if (s->pipe[i]) a->DestroyPipeline(s->dev, s->pipe[i], NULL);
     if (s->pl) a->DestroyPipelineLayout(s->dev, s->pl, NULL);
@@ -161,14 +139,7 @@ static void teardown(vk_probe *s)
 static int setup(vk_probe *s, uint32_t api, int f16, int int8)
 {
     const vk_api *a = s->a;
-    uint32_t nq = 0;
-    a->GetPhysicalDeviceQueueFamilyProperties(s->pd, &nq, NULL);
-    VkQueueFamilyProperties qf[16];
-    if (nq > 16) nq = 16;
-    a->GetPhysicalDeviceQueueFamilyProperties(s->pd, &nq, qf);
-    uint32_t fam = UINT32_MAX;
-    for (uint32_t i = 0; i < nq && fam == UINT32_MAX; i++)
-        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) fam = i;
+    const uint32_t fam = vk_compute_family(a, s->pd, NULL);
     if (fam == UINT32_MAX) {
         snprintf(s->err, sizeof s->err, "no compute queue");
         return -1;
@@ -194,40 +165,9 @@ static int setup(vk_probe *s, uint32_t api, int f16, int int8)
     }
     a->GetDeviceQueue(s->dev, fam, 0, &s->queue);
 
-    VkDescriptorSetLayoutBinding lb[2];
-    for (uint32_t i = 0; i < 2; i++)
-        lb[i] = (VkDescriptorSetLayoutBinding){i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1,
-                                               VK_SHADER_STAGE_COMPUTE_BIT, NULL};
-    VkDescriptorSetLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                          .bindingCount = 2,
-                                          .pBindings = lb};
-    VkPushConstantRange pr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, PC_BYTES};
-    VkPipelineLayoutCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
-                                     .setLayoutCount = 1,
-                                     .pushConstantRangeCount = 1,
-                                     .pPushConstantRanges = &pr};
-    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 2 * 4};
-    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                      .maxSets = 4,
-                                      .poolSizeCount = 1,
-                                      .pPoolSizes = &ps};
-    VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-                                   .queueFamilyIndex = fam};
-    VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    if ((r = a->CreateDescriptorSetLayout(s->dev, &li, NULL, &s->dsl)) != VK_SUCCESS) goto fail;
-    pi.pSetLayouts = &s->dsl;
-    if ((r = a->CreatePipelineLayout(s->dev, &pi, NULL, &s->pl)) != VK_SUCCESS ||
-        (r = a->CreateDescriptorPool(s->dev, &dpi, NULL, &s->dpool)) != VK_SUCCESS ||
-        (r = a->CreateCommandPool(s->dev, &cpi, NULL, &s->cpool)) != VK_SUCCESS ||
-        (r = a->CreateFence(s->dev, &fci, NULL, &s->fence)) != VK_SUCCESS)
-        goto fail;
-    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-                                       .commandPool = s->cpool,
-                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                       .commandBufferCount = 1};
-    if ((r = a->AllocateCommandBuffers(s->dev, &cai, &s->cb)) != VK_SUCCESS) goto fail;
-
+    if ((r = vk_make_layout(a, s->dev, 2, PC_BYTES, &s->dsl, &s->pl)) != VK_SUCCESS) goto fail;
+    r = vk_make_commands(a, s->dev, fam, 4, 2, &s->cmd);
+    if (r != VK_SUCCESS) goto fail;
     static const struct {
         const uint32_t *code;
         size_t bytes;
@@ -237,24 +177,9 @@ static int setup(vk_probe *s, uint32_t api, int f16, int int8)
                         {spv_copy, sizeof spv_copy}};
     for (int k = 0; k < K_COUNT; k++) {
         if ((k == K_F16 && !f16) || (k == K_INT8 && !int8)) continue;
-        VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                       .codeSize = k_spv[k].bytes,
-                                       .pCode = k_spv[k].code};
-        VkShaderModule m;
-        if ((r = a->CreateShaderModule(s->dev, &mi, NULL, &m)) != VK_SUCCESS) goto fail;
-        VkComputePipelineCreateInfo ci = {
-            .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-            .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-                      .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-                      .module = m,
-                      .pName = "main"},
-            .layout = s->pl};
-        r = a->CreateComputePipelines(s->dev, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipe[k]);
-        a->DestroyShaderModule(s->dev, m, NULL);
-        if (r != VK_SUCCESS) {
-            s->pipe[k] = VK_NULL_HANDLE;
+        if ((r = vk_make_pipeline(a, s->dev, s->pl, k_spv[k].code, k_spv[k].bytes, &s->pipe[k])) !=
+            VK_SUCCESS)
             goto fail;
-        }
     }
     return 0;
 fail:
@@ -270,10 +195,10 @@ static double run(vk_probe *s, int k, VkBuffer b0, VkBuffer b1, const void *pc, 
                   int n_disp)
 {
     const vk_api *a = s->a;
-    VkResult r = a->ResetDescriptorPool(s->dev, s->dpool, 0);
+    VkResult r = a->ResetDescriptorPool(s->dev, s->cmd.dpool, 0);
     VkDescriptorSet set;
     VkDescriptorSetAllocateInfo dai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                       .descriptorPool = s->dpool,
+                                       .descriptorPool = s->cmd.dpool,
                                        .descriptorSetCount = 1,
                                        .pSetLayouts = &s->dsl};
     if (r == VK_SUCCESS) r = a->AllocateDescriptorSets(s->dev, &dai, &set);
@@ -293,24 +218,24 @@ static double run(vk_probe *s, int k, VkBuffer b0, VkBuffer b1, const void *pc, 
     a->UpdateDescriptorSets(s->dev, 2, wr, 0, NULL);
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    a->ResetCommandBuffer(s->cb, 0);
-    if ((r = a->BeginCommandBuffer(s->cb, &bi)) != VK_SUCCESS) goto fail;
-    a->CmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pipe[k]);
-    a->CmdBindDescriptorSets(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pl, 0, 1, &set, 0, NULL);
-    a->CmdPushConstants(s->cb, s->pl, VK_SHADER_STAGE_COMPUTE_BIT, 0, PC_BYTES, pc);
+    a->ResetCommandBuffer(s->cmd.cb, 0);
+    if ((r = a->BeginCommandBuffer(s->cmd.cb, &bi)) != VK_SUCCESS) goto fail;
+    a->CmdBindPipeline(s->cmd.cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pipe[k]);
+    a->CmdBindDescriptorSets(s->cmd.cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pl, 0, 1, &set, 0, NULL);
+    a->CmdPushConstants(s->cmd.cb, s->pl, VK_SHADER_STAGE_COMPUTE_BIT, 0, PC_BYTES, pc);
     /* no barriers between the dispatches: each rewrites the same values, and
      * a device may overlap them as it would independent work */
-    for (int i = 0; i < n_disp; i++) a->CmdDispatch(s->cb, groups, 1, 1);
-    if ((r = a->EndCommandBuffer(s->cb)) != VK_SUCCESS) goto fail;
+    for (int i = 0; i < n_disp; i++) a->CmdDispatch(s->cmd.cb, groups, 1, 1);
+    if ((r = a->EndCommandBuffer(s->cmd.cb)) != VK_SUCCESS) goto fail;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                        .commandBufferCount = 1,
-                       .pCommandBuffers = &s->cb};
+                       .pCommandBuffers = &s->cmd.cb};
     const double t0 = qeil_clock_s();
-    r = a->QueueSubmit(s->queue, 1, &si, s->fence);
-    if (r == VK_SUCCESS) r = a->WaitForFences(s->dev, 1, &s->fence, VK_TRUE, FENCE_NS);
+    r = a->QueueSubmit(s->queue, 1, &si, s->cmd.fence);
+    if (r == VK_SUCCESS) r = a->WaitForFences(s->dev, 1, &s->cmd.fence, VK_TRUE, FENCE_NS);
     const double t1 = qeil_clock_s();
     if (r != VK_SUCCESS) goto fail;
-    a->ResetFences(s->dev, 1, &s->fence);
+    a->ResetFences(s->dev, 1, &s->cmd.fence);
     return t1 - t0;
 fail:
     snprintf(s->err, sizeof s->err, "running kernel %d: %s", k, vk_result_str(r));

@@ -21,9 +21,11 @@
  * Lifecycle: create, weight_prepare and alloc run at engine open or
  * placement time and may allocate; every op used by the forward pass runs
  * without allocating. Ops may run asynchronously on a device backend; sync
- * waits for them (the engine calls it before reading a unit's time and
- * before handing logits to the caller). Thread-safety: one thread at a time
- * per backend state (the engine's driver thread).
+ * waits for them. The engine syncs a device backend only where it reads
+ * results (at a device boundary, before logits and at the end of a step)
+ * and times its units with timer_mark/timer_read; the cpu backend it
+ * syncs after every unit. Thread-safety: one thread at a time per backend
+ * state (the engine's driver thread).
  *
  * docs/engine.md ("Backends") describes how a CUDA backend slots in.
  */
@@ -34,6 +36,9 @@
 #include <stdint.h>
 
 #include "qeil/qeil.h"
+
+/* Most timer marks an instance holds between two syncs (timer_mark). */
+#define QEIL_BACKEND_MAX_MARKS 1024u
 
 /* Capability flags (qeil_backend_props.caps). */
 enum {
@@ -185,6 +190,29 @@ typedef struct qeil_backend {
      * sticky: the instance is then only fit for release and destroy. The
      * cpu backend runs every op before returning: always QEIL_OK. */
     qeil_status (*sync)(void *state, double timeout_s);
+
+    /* ---- device timing and counters (optional; NULL on the cpu backend,
+     * whose ops finish before they return: the engine syncs it after
+     * every unit and times each unit by the host clock) ---- */
+    /* Record a timestamp after the work recorded so far, in the device's
+     * own order of execution. 1: recorded; 0: the instance cannot (its
+     * queue has no timestamps, or QEIL_BACKEND_MAX_MARKS marks are
+     * already waiting for a sync): the engine then syncs after every unit
+     * (engine.c run_units, docs/engine.md "Syncs and unit times"). */
+    int (*timer_mark)(void *state);
+    /* After a sync that returned QEIL_OK: the seconds between consecutive
+     * marks recorded before it (dt_s[i] from mark i to mark i + 1, i <
+     * n_marks - 1), n_marks being how many there were; 1, or 0 where
+     * n_marks does not match (nothing is written then). Marks restart at
+     * every sync. */
+    int (*timer_read)(void *state, double *dt_s, uint32_t n_marks);
+    /* Command submissions (queue submits) since create: the count the
+     * engine's transfer stats report per device. */
+    uint64_t (*submits)(const void *state);
+    /* This instance's caps (QEIL_BACKEND_CAP_*): props.caps plus what
+     * depends on the device it opened (the vulkan backend's
+     * QEIL_BACKEND_CAP_UNIFIED_MEMORY). NULL: props.caps. */
+    uint32_t (*inst_caps)(const void *state);
 
     /* ---- ops of some architectures only; NULL = not implemented: the
      * engine refuses to place a unit that needs it on this backend

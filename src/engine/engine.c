@@ -92,9 +92,25 @@ typedef struct {
     fault_wrap *fw;           /* non-NULL: be/st are the fault wrapper over inner_be */
     const qeil_backend *inner_be;
     int failed;               /* a device failure was detected: runs no unit any more */
-    uint64_t n_syncs;         /* honest waits so far, and the slowest (s): the */
-    double slow_s;            /* watchdog's bound follows a slow device (check_inst) */
+    uint64_t n_syncs;         /* honest waits so far, and the slowest per unit (s): */
+    double slow_s;            /* the watchdog's bound follows a slow device (check_inst) */
+    uint64_t submit_base;     /* be->submits at the last transfer_stats reset */
 } bk_inst;
+
+/* The units recorded on one device since its last sync (run_units): the
+ * engine syncs a device that times its units with timestamps
+ * (be->timer_mark) only where it reads results, so a run of consecutive
+ * units on it is one submit. At most one run is open: a device boundary
+ * closes it. */
+typedef struct {
+    uint8_t id;                      /* its device */
+    uint32_t n;                      /* units ended in it */
+    uint32_t u0;                     /* the first; the others follow it */
+    uint32_t n_marks;                /* timer marks recorded: n + 1 (0: no run open) */
+    double t0;                       /* host clock at the first unit's start */
+    double t_unit[QEIL_MAX_WUNITS];  /* host clock at each unit's start */
+    uint64_t op0[QEIL_MAX_WUNITS];   /* fault wrapper's op count at each unit's start */
+} unit_run;
 
 /* The tensors of one unit and where their backend view goes. */
 typedef struct {
@@ -136,6 +152,8 @@ struct qeil_engine {
     int tied; /* the head multiplies by token_embd.weight (no output.weight) */
 
     double unit_t[QEIL_MAX_WUNITS];
+    unit_run run;           /* the open run of units (run_units) */
+    double run_dt[QEIL_BACKEND_MAX_MARKS]; /* its timer intervals */
 
     /* prefill and decode maps (qeil_engine_set_placements); `place` is
      * the map of `phase`. A unit whose maps differ (alt_dev[u] != ALT_NONE)
@@ -1175,20 +1193,28 @@ static qeil_status device_fail(qeil_engine *e, uint8_t id, uint32_t u, double t_
                          f->cause, why);
 }
 
-/* Wait for instance id (bounded) and check it. The bound: watchdog_s per
- * row of the step, plus WATCHDOG_SLOW_X times the slowest honest wait this
- * instance has had (a device that is merely slow — lavapipe on a loaded
+/* The watchdog's bound for a wait on instance I that covers k units (k
+ * >= 1) of a step of n_rows rows: watchdog_s per row and unit, plus
+ * WATCHDOG_SLOW_X times the slowest honest wait per unit this instance
+ * has had, per unit (a device that is merely slow — lavapipe on a loaded
  * machine, where a one-row step's wait passed 0.25 s — is not taken for a
  * hung one; a device that was always fast keeps the tight bound); an
  * instance's first wait (first use of its pipelines, page faults) gets
- * WATCHDOG_SLOW_X times watchdog_s per row. */
+ * WATCHDOG_SLOW_X times watchdog_s per row and unit. */
 #define WATCHDOG_SLOW_X 8.0
+static double watchdog_bound(const qeil_engine *e, const bk_inst *I, uint32_t n_rows, uint32_t k)
+{
+    const double rows = n_rows ? n_rows : 1, units = k ? k : 1;
+    return I->n_syncs == 0 ? WATCHDOG_SLOW_X * e->watchdog_s * rows * units
+                           : units * (e->watchdog_s * rows + WATCHDOG_SLOW_X * I->slow_s);
+}
+
+/* Wait for instance id (bounded: watchdog_bound for one unit) and check
+ * it; a failure is unit u's, whose work began at t0. */
 static qeil_status check_inst(qeil_engine *e, uint8_t id, uint32_t u, double t0, uint32_t n_rows)
 {
     bk_inst *I = &e->inst[id];
-    const double rows = n_rows ? n_rows : 1;
-    const double timeout = I->n_syncs == 0 ? WATCHDOG_SLOW_X * e->watchdog_s * rows
-                                           : e->watchdog_s * rows + WATCHDOG_SLOW_X * I->slow_s;
+    const double timeout = watchdog_bound(e, I, n_rows, 1);
     const double ts = qeil_clock_s();
     qeil_status st = I->be->sync(I->st, timeout);
     if (st == QEIL_OK) {
@@ -1198,6 +1224,131 @@ static qeil_status check_inst(qeil_engine *e, uint8_t id, uint32_t u, double t0,
         return QEIL_OK;
     }
     return device_fail(e, id, u, t0, st == QEIL_ERR_DEVICE && since(ts) >= 0.999 * timeout, st);
+}
+
+/* ---- runs of units recorded without a sync (docs/engine.md, "Syncs and
+ * unit times") ---- */
+
+/* Unit u starts on device id at host time t: join the open run (or open
+ * one: the device's first timer mark). 0 when the device does not time
+ * its units (no timer_mark, or it cannot now): the caller syncs after the
+ * unit, as on the cpu. */
+static int run_unit_begin(qeil_engine *e, uint8_t id, uint32_t u, double t)
+{
+    unit_run *R = &e->run;
+    bk_inst *I = &e->inst[id];
+    if (!I->be->timer_mark || !I->be->timer_read || !I->be->submits) return 0;
+    if (R->n_marks == 0) {
+        if (!I->be->timer_mark(I->st)) return 0;
+        R->id = id;
+        R->u0 = u;
+        R->n = 0;
+        R->n_marks = 1;
+        R->t0 = t;
+    }
+    R->t_unit[R->n] = t;
+    R->op0[R->n] = qeil_fault_wrap_ops(I->fw);
+    return 1;
+}
+
+/* The unit begun last ended: its closing mark. 0 when the device could
+ * not record it (the caller closes the run now). */
+static int run_unit_end(qeil_engine *e)
+{
+    unit_run *R = &e->run;
+    if (R->n_marks == 0) return 1;
+    bk_inst *I = &e->inst[R->id];
+    R->n++;
+    if (!I->be->timer_mark(I->st)) return 0;
+    R->n_marks++;
+    return 1;
+}
+
+/* Which of the open run's first k units a failure belongs to: the one
+ * whose ops hold the op an injected fault fired at (unit j issued ops
+ * op0[j] + 1 .. op0[j + 1]), else the first (a real device's failure at
+ * a sync does not say which command failed). */
+static uint32_t run_fault_unit(const qeil_engine *e, uint32_t k)
+{
+    const unit_run *R = &e->run;
+    const bk_inst *I = &e->inst[R->id];
+    uint32_t j = 0;
+    uint64_t op = 0;
+    const char *name = NULL;
+    double tf = 0;
+    if (I->fw && qeil_fault_wrap_fired(I->fw, &op, &name, &tf))
+        while (j + 1 < k && op > R->op0[j + 1]) j++;
+    return j;
+}
+
+/* Sync the open run's device (bounded by watchdog_bound for its k units)
+ * and charge its units: the host span from the first unit's start to the
+ * sync's return, split by the device's timestamps between the units'
+ * marks (evenly where they are missing). A failure is the unit whose ops
+ * hold the op an injected fault fired at, else the run's first. */
+static qeil_status run_close(qeil_engine *e, uint32_t n_rows)
+{
+    unit_run *R = &e->run;
+    if (R->n_marks == 0) return QEIL_OK;
+    const uint32_t k = R->n, n_marks = R->n_marks;
+    R->n_marks = 0;
+    R->n = 0;
+    bk_inst *I = &e->inst[R->id];
+    if (k == 0) return QEIL_OK; /* cannot happen: a run opens with a unit */
+    const double bound = watchdog_bound(e, I, n_rows, k);
+    const double ts = qeil_clock_s();
+    const qeil_status st = I->be->sync(I->st, bound);
+    if (st != QEIL_OK) {
+        const uint32_t j = run_fault_unit(e, k);
+        return device_fail(e, R->id, R->u0 + j, R->t_unit[j],
+                           st == QEIL_ERR_DEVICE && since(ts) >= 0.999 * bound, st);
+    }
+    const double w = since(ts), span = since(R->t0);
+    if (w / k > I->slow_s) I->slow_s = w / k;
+    I->n_syncs++;
+    double sum = 0;
+    int timed = n_marks == k + 1 && I->be->timer_read(I->st, e->run_dt, n_marks);
+    for (uint32_t j = 0; timed && j < k; j++) {
+        if (!(e->run_dt[j] >= 0)) timed = 0;
+        else sum += e->run_dt[j];
+    }
+    if (!(sum > 0)) timed = 0;
+    for (uint32_t j = 0; j < k; j++) {
+        const double dt = span * (timed ? e->run_dt[j] / sum : 1.0 / k);
+        e->unit_t[R->u0 + j] += dt;
+        e->xs.dev_s[e->phase][R->id] += dt;
+    }
+    return QEIL_OK;
+}
+
+/* The head's wait before its logits are read (qeil_fwd_run_head): the
+ * first ends the head's part of the open run (its mark) and closes the
+ * run; a later one (the next chunk of logits) waits
+ * for the work since the previous one, charged to the head like the time
+ * after the last (the copy of the logits, run_units). */
+typedef struct {
+    qeil_engine *e;
+    uint8_t id;
+    uint32_t u, n_rows;
+    double t_last; /* the last wait's return; 0 before the first */
+} head_wait_arg;
+
+static qeil_status head_wait(void *arg)
+{
+    head_wait_arg *a = arg;
+    qeil_engine *e = a->e;
+    qeil_status st;
+    if (a->t_last == 0) {
+        run_unit_end(e); /* where it cannot mark, run_close splits evenly */
+        st = run_close(e, a->n_rows);
+    } else {
+        st = check_inst(e, a->id, a->u, a->t_last, a->n_rows);
+        const double dt = since(a->t_last);
+        e->unit_t[a->u] += dt;
+        e->xs.dev_s[e->phase][a->id] += dt;
+    }
+    a->t_last = qeil_clock_s();
+    return st;
 }
 
 /* The host copy of rows[0..n)'s KV: runs of consecutive positions of one
@@ -1319,10 +1470,14 @@ static qeil_status check_no_failed(qeil_engine *e)
 
 /* Run all units over the n rows already in e->rows / tok_ids / pos_ids;
  * logits of rows first..first+n_logits-1 go to `logits` (n_logits may be 0:
- * the head is skipped). Each unit's device is synced with the watchdog;
- * then the host copy of the KV is updated and every device checked once
- * more (a failure in a transfer after a unit's own check), so a step
- * whose results are used ran wholly on healthy devices. */
+ * the head is skipped). A device that times its units (be->timer_mark:
+ * vulkan) records consecutive units into one run and is synced, with the
+ * watchdog, only where results are read: at a device boundary (before the
+ * activations are copied off it), before the logits and at the end of
+ * the step; any other device (the cpu) is synced after each unit. Then
+ * the host copy of the KV is updated and every device checked once more
+ * (a failure in a transfer after a unit's own check), so a step whose
+ * results are used ran wholly on healthy devices. */
 static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_t n_logits,
                              float *logits)
 {
@@ -1331,11 +1486,15 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
     qeil_status cst = check_no_failed(e);
     if (cst != QEIL_OK) return cst;
     const double t_step = qeil_clock_s();
+    e->run.n = e->run.n_marks = 0;
     for (uint32_t u = 0; u < e->n_units; u++) {
         const int is_head = u == e->n_units - 1;
         if (is_head && n_logits == 0) break;
-        bk_inst *I = &e->inst[e->place[u]];
+        const uint8_t id = e->place[u];
+        bk_inst *I = &e->inst[id];
         if (prev && prev != I) {
+            /* the activations are read off prev: its run ends here */
+            if ((cst = run_close(e, n)) != QEIL_OK) return cst;
             const double tm = qeil_clock_s();
             move_buf(e, prev, prev->s.x, I, I->s.x, (size_t)n * hp->d_model);
             e->xs.act_s[e->phase] += since(tm);
@@ -1343,6 +1502,7 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
             e->xs.act_n[e->phase]++;
         }
         const double t0 = qeil_clock_s();
+        const int in_run = run_unit_begin(e, id, u, t0);
         qeil_status st;
         if (u == 0) {
             /* a tied table that the head's backend copied (the cpu backend
@@ -1355,20 +1515,39 @@ static qeil_status run_units(qeil_engine *e, uint32_t n, uint32_t first, uint32_
             if (e->tied && e->place[e->n_units - 1] == e->place[0] && e->head.out.owned)
                 emb.tok_embd = e->head.out;
             st = qeil_fwd_run_embed(I->be, I->st, hp, &emb, e->tok_ids, e->pos_ids, n, &I->s);
-        } else if (!is_head)
+        } else if (!is_head) {
             st = qeil_fwd_run_block(I->be, I->st, hp, &e->layers[u - 1], &e->kv[u - 1], e->rows, n,
                                     &I->s);
-        else
-            st = qeil_fwd_run_head(I->be, I->st, hp, &e->head, &I->s, first, n_logits, logits);
+        } else {
+            head_wait_arg wa = {e, id, u, n, 0};
+            st = qeil_fwd_run_head(I->be, I->st, hp, &e->head, &I->s, first, n_logits, logits,
+                                   in_run ? head_wait : NULL, &wa);
+            if (in_run && wa.t_last > 0 && !I->failed) { /* the copy after the last wait */
+                const double dt = since(wa.t_last);
+                e->unit_t[u] += dt;
+                e->xs.dev_s[e->phase][id] += dt;
+            }
+        }
+        if (in_run) {
+            if (I->failed) return st; /* the head's wait failed: already reported */
+            if (st != QEIL_OK) { /* an op of this unit, or an earlier one's that failed silently */
+                const uint32_t j = run_fault_unit(e, e->run.n + 1);
+                return device_fail(e, id, e->run.u0 + j, e->run.t_unit[j], 0, st);
+            }
+            if (!run_unit_end(e) && (cst = run_close(e, n)) != QEIL_OK) return cst;
+            prev = I;
+            continue;
+        }
         /* an op's own error is the device's too: sync reports it (sticky) */
-        qeil_status sst = check_inst(e, e->place[u], u, t0, n);
+        qeil_status sst = check_inst(e, id, u, t0, n);
         const double dt = since(t0);
         e->unit_t[u] += dt;
-        e->xs.dev_s[e->phase][e->place[u]] += dt;
+        e->xs.dev_s[e->phase][id] += dt;
         if (sst != QEIL_OK) return sst;
-        if (st != QEIL_OK) return device_fail(e, e->place[u], u, t0, 0, st);
+        if (st != QEIL_OK) return device_fail(e, id, u, t0, 0, st);
         prev = I;
     }
+    if ((cst = run_close(e, n)) != QEIL_OK) return cst;
     e->xs.rows[e->phase] += n;
     if (e->kv_host) kv_mirror_rows(e, e->rows, n);
     for (uint8_t id = 0; id < N_BACKENDS; id++)
@@ -1661,13 +1840,25 @@ qeil_status qeil_engine_get_placements(const qeil_engine *e, uint8_t *prefill, u
 void qeil_engine_transfer_stats(const qeil_engine *e, qeil_engine_transfers *out)
 {
     if (!out) return;
-    if (e) *out = e->xs;
-    else memset(out, 0, sizeof *out);
+    if (!e) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
+    *out = e->xs;
+    for (uint32_t id = 0; id < N_BACKENDS; id++) {
+        const bk_inst *I = &e->inst[id];
+        out->submits[id] = I->be && I->be->submits ? I->be->submits(I->st) - I->submit_base : 0;
+    }
 }
 
 void qeil_engine_transfer_stats_reset(qeil_engine *e)
 {
-    if (e) memset(&e->xs, 0, sizeof e->xs);
+    if (!e) return;
+    memset(&e->xs, 0, sizeof e->xs);
+    for (uint32_t id = 0; id < N_BACKENDS; id++) {
+        bk_inst *I = &e->inst[id];
+        I->submit_base = I->be && I->be->submits ? I->be->submits(I->st) : 0;
+    }
 }
 
 qeil_status qeil_engine_get_placement(const qeil_engine *e, uint8_t *backend, uint32_t n_units)

@@ -189,7 +189,7 @@ qeil_status qeil_fwd_run_block(const qeil_backend *be, void *st, const qeil_fwd_
 
 qeil_status qeil_fwd_run_head(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
                           const qeil_fwd_head *w, qeil_fwd_scratch *s, uint32_t first, uint32_t n,
-                          float *host_logits)
+                          float *host_logits, qeil_status (*wait)(void *arg), void *wait_arg)
 {
     const size_t d = hp->d_model, V = hp->vocab;
     for (uint32_t c0 = 0; c0 < n; c0 += s->logit_rows) {
@@ -198,6 +198,7 @@ qeil_status qeil_fwd_run_head(const qeil_backend *be, void *st, const qeil_fwd_h
         qeil_status r = be->matmul(st, &w->out, s->xn, cn, s->logits);
         if (r != QEIL_OK) return r;
         if (hp->logit_scale != 1.0f) be->scale(st, s->logits, (size_t)cn * V, 1.0f / hp->logit_scale);
+        if (wait && (r = wait(wait_arg)) != QEIL_OK) return r;
         be->to_host(st, host_logits + (size_t)c0 * V, s->logits, (size_t)cn * V * sizeof(float));
     }
     return QEIL_OK;

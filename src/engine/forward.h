@@ -8,7 +8,7 @@
  *     qeil_fwd_run_embed(be, st, &hp, &embd, tok, pos, n, &scratch);        // x = E[tok] (+ P[pos])
  *     for (l = 0; l < hp.n_layers; l++)
  *         qeil_fwd_run_block(be, st, &hp, &layer[l], &kv[l], rows, n, &scratch);
- *     qeil_fwd_run_head(be, st, &hp, &head, &scratch, n - 1, 1, logits);     // last row only
+ *     qeil_fwd_run_head(be, st, &hp, &head, &scratch, n - 1, 1, logits, NULL, NULL); // last row
  *
  * The residual stream x (n rows of d_model floats) lives in the scratch of
  * the unit's backend; the engine copies it when consecutive units sit on
@@ -115,9 +115,11 @@ const char *qeil_fwd_missing_op(const qeil_backend *be, const qeil_fwd_hparams *
                                 const qeil_fwd_layer *w);
 
 /* Logits of rows first..first+n-1 of x into host memory (n x vocab floats),
- * in chunks of s->logit_rows. */
+ * in chunks of s->logit_rows. wait (NULL: none) runs before each chunk's
+ * logits are read back: the engine's bounded sync of the device (a
+ * failure it returns is returned). */
 qeil_status qeil_fwd_run_head(const qeil_backend *be, void *st, const qeil_fwd_hparams *hp,
                           const qeil_fwd_head *w, qeil_fwd_scratch *s, uint32_t first, uint32_t n,
-                          float *host_logits);
+                          float *host_logits, qeil_status (*wait)(void *arg), void *wait_arg);
 
 #endif /* QEIL_ENGINE_FORWARD_H */

@@ -228,6 +228,31 @@ static void f_gelu(void *p, float *x, size_t n)
     if (!fault_op(w, "gelu")) w->be->gelu(w->st, x, n);
 }
 
+/* timing, counters and caps: forwarded, not counted (not ops of a step) */
+static int f_timer_mark(void *p)
+{
+    fault_wrap *w = p;
+    return w->be->timer_mark(w->st);
+}
+
+static int f_timer_read(void *p, double *dt_s, uint32_t n_marks)
+{
+    fault_wrap *w = p;
+    return w->be->timer_read(w->st, dt_s, n_marks);
+}
+
+static uint64_t f_submits(const void *p)
+{
+    const fault_wrap *w = p;
+    return w->be->submits(w->st);
+}
+
+static uint32_t f_inst_caps(const void *p)
+{
+    const fault_wrap *w = p;
+    return w->be->inst_caps(w->st);
+}
+
 static qeil_status f_sync(void *p, double timeout_s)
 {
     fault_wrap *w = p;
@@ -289,6 +314,10 @@ qeil_status qeil_fault_wrap_create(qeil_ctx *ctx, const qeil_backend *inner, voi
         .silu_mul = f_silu_mul,
         .gelu = f_gelu,
         .sync = f_sync,
+        .timer_mark = inner->timer_mark ? f_timer_mark : NULL,
+        .timer_read = inner->timer_read ? f_timer_read : NULL,
+        .submits = inner->submits ? f_submits : NULL,
+        .inst_caps = inner->inst_caps ? f_inst_caps : NULL,
         /* architecture-only ops: wrapped where the inner backend has them */
         .scale = inner->scale ? f_scale : NULL,
         .shortconv = inner->shortconv ? f_shortconv : NULL,

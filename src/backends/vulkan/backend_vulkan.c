@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 
 #include "backends/vulkan/vk_loader.h"
+#include "backends/vulkan/vk_util.h"
 #include "engine/backend.h"
 #include "kernels/quant.h"
 
@@ -85,7 +86,8 @@ static const struct {
 
 #define N_BINDINGS 6        /* storage buffers per dispatch (most an op uses) */
 #define PC_BYTES 128        /* push constants: the minimum every device has */
-#define MAX_SETS 1024       /* dispatches per submit (a block of a layer is ~20) */
+#define MAX_SETS 4096       /* dispatches per submit (a llama block's decode is ~15: a
+                               step of up to ~270 blocks is one submit) */
 #define META_BYTES (1u << 20)
 #define STAGE_BYTES (8u << 20) /* staging buffer (device-local-only memory) */
 #define WG 64u              /* local_size_x of every shader */
@@ -143,10 +145,7 @@ typedef struct {
     VkDescriptorSetLayout dsl;
     VkPipelineLayout pl;
     VkPipeline pipe[SH_COUNT];
-    VkDescriptorPool dpool;
-    VkCommandPool cpool;
-    VkCommandBuffer cb;
-    VkFence fence;
+    vk_commands cmd;      /* descriptor pool, command pool, cb, fence (vk_util.h) */
     vk_chunk meta;
     size_t meta_used;
     vk_chunk stage;       /* staging buffer (staging mode only) */
@@ -158,6 +157,16 @@ typedef struct {
     int hung;        /* a wait timed out: work may still run, nothing is freed until destroy */
     qeil_status err;
     uint32_t max_rows, max_ctx;
+    uint32_t caps;        /* this instance's QEIL_BACKEND_CAP_* (vk_inst_caps) */
+    uint64_t n_submits;   /* queue submits since create */
+    /* timer marks (vk_timer_mark): query i of qpool is mark i since the
+     * last sync; NULL pool: the queue has no timestamps */
+    VkQueryPool qpool;
+    uint64_t ts_mask;     /* timestampValidBits of the queue family, as a mask */
+    double ts_period_ns;  /* nanoseconds per timestamp tick */
+    uint32_t n_marks;     /* marks recorded since the last sync */
+    uint32_t n_ticks;     /* marks read back at the last successful sync */
+    uint64_t ticks[QEIL_BACKEND_MAX_MARKS];
 } vk_state;
 
 static void flush(vk_state *s);
@@ -186,20 +195,15 @@ static qeil_status chunk_make(vk_state *s, size_t bytes, uint32_t type, int map,
     const vk_api *a = &s->api;
     memset(out, 0, sizeof *out);
     const size_t size = bytes < 16 ? 16 : (bytes + 15) & ~(size_t)15;
-    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                             .size = size,
-                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+    VkMemoryRequirements req;
+    VkResult r = vk_buffer_create(a, s->dev, size,
+                                  VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
-    VkResult r = a->CreateBuffer(s->dev, &bi, NULL, &out->buf);
-    if (r != VK_SUCCESS) {
-        out->buf = VK_NULL_HANDLE;
+                                  &out->buf, &req);
+    if (r != VK_SUCCESS)
         return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM, "vulkan: vkCreateBuffer of %zu bytes: %s",
                              size, vk_result_str(r));
-    }
-    VkMemoryRequirements req;
-    a->GetBufferMemoryRequirements(s->dev, out->buf, &req);
     if (!((req.memoryTypeBits >> type) & 1)) {
         chunk_free(s, out, type);
         return qeil_ctx_fail(s->ctx, QEIL_ERR_UNSUPPORTED,
@@ -213,12 +217,8 @@ static qeil_status chunk_make(vk_state *s, size_t bytes, uint32_t type, int map,
                              s->props.deviceName, (unsigned long long)req.size,
                              s->heap_B - s->used_B, s->heap_B, s->used_B);
     }
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-                               .allocationSize = req.size,
-                               .memoryTypeIndex = type};
-    r = a->AllocateMemory(s->dev, &ai, NULL, &out->mem);
-    if (r != VK_SUCCESS) {
-        out->mem = VK_NULL_HANDLE;
+    r = vk_buffer_back(a, s->dev, out->buf, req.size, type, &out->mem);
+    if (out->mem == VK_NULL_HANDLE) {
         chunk_free(s, out, type);
         return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM,
                              "vulkan: out of device memory on '%s': %llu bytes needed, the "
@@ -229,7 +229,7 @@ static qeil_status chunk_make(vk_state *s, size_t bytes, uint32_t type, int map,
     out->mem_B = (size_t)req.size;
     if (type == s->mem_dev) s->used_B += out->mem_B;
     void *p = NULL;
-    if ((r = a->BindBufferMemory(s->dev, out->buf, out->mem, 0)) != VK_SUCCESS ||
+    if (r != VK_SUCCESS ||
         (map && (r = a->MapMemory(s->dev, out->mem, 0, VK_WHOLE_SIZE, 0, &p)) != VK_SUCCESS)) {
         chunk_free(s, out, type);
         return qeil_ctx_fail(s->ctx, QEIL_ERR_NOMEM, "vulkan: binding or mapping %zu bytes: %s",
@@ -256,7 +256,7 @@ static void chunk_zero(vk_state *s, const vk_chunk *c)
         return;
     }
     if (!record_begin(s)) return;
-    s->api.CmdFillBuffer(s->cb, c->buf, 0, VK_WHOLE_SIZE, 0);
+    s->api.CmdFillBuffer(s->cmd.cb, c->buf, 0, VK_WHOLE_SIZE, 0);
 }
 
 /* A new allocation of `bytes` (zero-filled if `zero`), in chunks of rows_per_chunk
@@ -370,17 +370,18 @@ static void flush_wait(vk_state *s, uint64_t timeout_ns)
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
-    a->CmdPipelineBarrier(s->cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+    a->CmdPipelineBarrier(s->cmd.cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                           VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
-    VkResult r = a->EndCommandBuffer(s->cb);
+    VkResult r = a->EndCommandBuffer(s->cmd.cb);
     if (r == VK_SUCCESS) {
         VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                            .commandBufferCount = 1,
-                           .pCommandBuffers = &s->cb};
-        r = a->QueueSubmit(s->queue, 1, &si, s->fence);
-        if (r == VK_SUCCESS) r = a->WaitForFences(s->dev, 1, &s->fence, VK_TRUE, timeout_ns);
+                           .pCommandBuffers = &s->cmd.cb};
+        r = a->QueueSubmit(s->queue, 1, &si, s->cmd.fence);
+        s->n_submits++;
+        if (r == VK_SUCCESS) r = a->WaitForFences(s->dev, 1, &s->cmd.fence, VK_TRUE, timeout_ns);
         /* a timed-out fence stays unsignalled: the instance is failed from here */
-        if (r != VK_TIMEOUT) a->ResetFences(s->dev, 1, &s->fence);
+        if (r != VK_TIMEOUT) a->ResetFences(s->dev, 1, &s->cmd.fence);
     }
     if (r == VK_TIMEOUT) s->hung = 1;
     if (r == VK_TIMEOUT && s->err == QEIL_OK)
@@ -394,8 +395,8 @@ static void flush_wait(vk_state *s, uint64_t timeout_ns)
                                    : QEIL_ERR_DEVICE,
                                "vulkan: submitting work failed: %s", vk_result_str(r));
     if (r != VK_TIMEOUT) { /* the buffer may still be pending: leave it */
-        a->ResetCommandBuffer(s->cb, 0);
-        a->ResetDescriptorPool(s->dev, s->dpool, 0);
+        a->ResetCommandBuffer(s->cmd.cb, 0);
+        a->ResetDescriptorPool(s->dev, s->cmd.dpool, 0);
     }
     s->recording = 0;
     s->n_sets = s->n_cmds = 0;
@@ -433,7 +434,7 @@ static int record_begin(vk_state *s)
     if (!s->recording) {
         VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-        if (a->BeginCommandBuffer(s->cb, &bi) != VK_SUCCESS) {
+        if (a->BeginCommandBuffer(s->cmd.cb, &bi) != VK_SUCCESS) {
             s->err = qeil_ctx_fail(s->ctx, QEIL_ERR_IO, "vulkan: vkBeginCommandBuffer failed");
             return 0;
         }
@@ -445,7 +446,7 @@ static int record_begin(vk_state *s)
                               .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                               .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                                                VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
-        a->CmdPipelineBarrier(s->cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+        a->CmdPipelineBarrier(s->cmd.cb, st, st, 0, 1, &mb, 0, NULL, 0, NULL);
     }
     s->n_cmds++;
     return 1;
@@ -462,7 +463,7 @@ static void dispatch(vk_state *s, int sh, const VkBuffer *b, int nb, const void 
     if (!record_begin(s)) return;
     VkDescriptorSet set;
     VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-                                      .descriptorPool = s->dpool,
+                                      .descriptorPool = s->cmd.dpool,
                                       .descriptorSetCount = 1,
                                       .pSetLayouts = &s->dsl};
     VkResult r = a->AllocateDescriptorSets(s->dev, &ai, &set);
@@ -484,10 +485,10 @@ static void dispatch(vk_state *s, int sh, const VkBuffer *b, int nb, const void 
                                        .pBufferInfo = &info[i]};
     }
     a->UpdateDescriptorSets(s->dev, N_BINDINGS, wr, 0, NULL);
-    a->CmdBindPipeline(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pipe[sh]);
-    a->CmdBindDescriptorSets(s->cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pl, 0, 1, &set, 0, NULL);
-    a->CmdPushConstants(s->cb, s->pl, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)pc_bytes, pc);
-    a->CmdDispatch(s->cb, gx, gy, gz);
+    a->CmdBindPipeline(s->cmd.cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pipe[sh]);
+    a->CmdBindDescriptorSets(s->cmd.cb, VK_PIPELINE_BIND_POINT_COMPUTE, s->pl, 0, 1, &set, 0, NULL);
+    a->CmdPushConstants(s->cmd.cb, s->pl, VK_SHADER_STAGE_COMPUTE_BIT, 0, (uint32_t)pc_bytes, pc);
+    a->CmdDispatch(s->cmd.cb, gx, gy, gz);
 }
 
 /* n items of WG threads' groups as gx x gy (the shaders index
@@ -513,9 +514,8 @@ static void vk_destroy(void *p)
         for (size_t i = 0; i < s->n_bufs; i++) buf_free(s, &s->bufs[i]);
         chunk_free(s, &s->meta, s->mem_host);
         chunk_free(s, &s->stage, s->mem_host);
-        if (s->fence) a->DestroyFence(s->dev, s->fence, NULL);
-        if (s->cpool) a->DestroyCommandPool(s->dev, s->cpool, NULL);
-        if (s->dpool) a->DestroyDescriptorPool(s->dev, s->dpool, NULL);
+        if (s->qpool) a->DestroyQueryPool(s->dev, s->qpool, NULL);
+        vk_free_commands(a, s->dev, &s->cmd);
         for (int i = 0; i < SH_COUNT; i++)
             if (s->pipe[i]) a->DestroyPipeline(s->dev, s->pipe[i], NULL);
         if (s->pl) a->DestroyPipelineLayout(s->dev, s->pl, NULL);
@@ -531,11 +531,7 @@ static void vk_destroy(void *p)
 static uint32_t find_mem_type(const VkPhysicalDeviceMemoryProperties *mp, VkMemoryPropertyFlags want,
                               uint32_t heap)
 {
-    for (uint32_t i = 0; i < mp->memoryTypeCount; i++)
-        if ((mp->memoryTypes[i].propertyFlags & want) == want &&
-            (heap == UINT32_MAX || mp->memoryTypes[i].heapIndex == heap))
-            return i;
-    return UINT32_MAX;
+    return vk_find_mem_type(mp, UINT32_MAX, want, 0, heap);
 }
 
 /* Test knob `name` (docs/vulkan.md, "Test knobs"): unset leaves *v; else a
@@ -625,47 +621,15 @@ static qeil_status choose_limits(vk_state *s)
 static qeil_status make_pipelines(vk_state *s)
 {
     const vk_api *a = &s->api;
-    VkDescriptorSetLayoutBinding lb[N_BINDINGS];
-    for (uint32_t i = 0; i < N_BINDINGS; i++)
-        lb[i] = (VkDescriptorSetLayoutBinding){i, VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, 1,
-                                               VK_SHADER_STAGE_COMPUTE_BIT, NULL};
-    VkDescriptorSetLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-                                          .bindingCount = N_BINDINGS,
-                                          .pBindings = lb};
-    VkPushConstantRange pr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, PC_BYTES};
-    VkPipelineLayoutCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
-                                     .setLayoutCount = 1,
-                                     .pSetLayouts = &s->dsl,
-                                     .pushConstantRangeCount = 1,
-                                     .pPushConstantRanges = &pr};
-    VkResult r;
-    if ((r = a->CreateDescriptorSetLayout(s->dev, &li, NULL, &s->dsl)) != VK_SUCCESS ||
-        (r = a->CreatePipelineLayout(s->dev, &pi, NULL, &s->pl)) != VK_SUCCESS)
+    VkResult r = vk_make_layout(a, s->dev, N_BINDINGS, PC_BYTES, &s->dsl, &s->pl);
+    if (r != VK_SUCCESS)
         return qeil_ctx_fail(s->ctx, QEIL_ERR_UNSUPPORTED, "vulkan: pipeline layout: %s",
                              vk_result_str(r));
-    for (int i = 0; i < SH_COUNT; i++) {
-        VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-                                       .codeSize = k_shaders[i].bytes,
-                                       .pCode = k_shaders[i].code};
-        VkShaderModule m;
-        if ((r = a->CreateShaderModule(s->dev, &mi, NULL, &m)) != VK_SUCCESS)
-            return qeil_ctx_fail(s->ctx, QEIL_ERR_UNSUPPORTED, "vulkan: shader %d: %s", i,
-                                 vk_result_str(r));
-        VkComputePipelineCreateInfo ci = {
-            .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-            .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-                      .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-                      .module = m,
-                      .pName = "main"},
-            .layout = s->pl};
-        r = a->CreateComputePipelines(s->dev, VK_NULL_HANDLE, 1, &ci, NULL, &s->pipe[i]);
-        a->DestroyShaderModule(s->dev, m, NULL);
-        if (r != VK_SUCCESS) {
-            s->pipe[i] = VK_NULL_HANDLE;
+    for (int i = 0; i < SH_COUNT; i++)
+        if ((r = vk_make_pipeline(a, s->dev, s->pl, k_shaders[i].code, k_shaders[i].bytes,
+                                  &s->pipe[i])) != VK_SUCCESS)
             return qeil_ctx_fail(s->ctx, QEIL_ERR_UNSUPPORTED, "vulkan: pipeline %d: %s", i,
                                  vk_result_str(r));
-        }
-    }
     return QEIL_OK;
 }
 
@@ -697,14 +661,8 @@ static qeil_status vk_create(const qeil_backend_config *cfg, void **out)
                              "mesa-vulkan-drivers has lavapipe, a CPU implementation)");
     }
     a->GetPhysicalDeviceProperties(s->pd, &s->props);
-    uint32_t nq = 0;
-    a->GetPhysicalDeviceQueueFamilyProperties(s->pd, &nq, NULL);
-    VkQueueFamilyProperties qf[16];
-    if (nq > 16) nq = 16;
-    a->GetPhysicalDeviceQueueFamilyProperties(s->pd, &nq, qf);
-    uint32_t fam = UINT32_MAX;
-    for (uint32_t i = 0; i < nq && fam == UINT32_MAX; i++)
-        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) fam = i;
+    VkQueueFamilyProperties qfp;
+    const uint32_t fam = vk_compute_family(a, s->pd, &qfp);
     if (fam == UINT32_MAX) {
         vk_destroy(s);
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "vulkan: device '%s' has no compute queue",
@@ -731,35 +689,35 @@ static qeil_status vk_create(const qeil_backend_config *cfg, void **out)
                              vk_result_str(r));
     }
     a->GetDeviceQueue(s->dev, fam, 0, &s->queue);
-    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, MAX_SETS * N_BINDINGS};
-    VkDescriptorPoolCreateInfo dpi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                      .maxSets = MAX_SETS,
-                                      .poolSizeCount = 1,
-                                      .pPoolSizes = &ps};
-    VkCommandPoolCreateInfo cpi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                   .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-                                   .queueFamilyIndex = fam};
-    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if ((st = make_pipelines(s)) != QEIL_OK) {
         vk_destroy(s);
         return st;
     }
-    if ((r = a->CreateDescriptorPool(s->dev, &dpi, NULL, &s->dpool)) != VK_SUCCESS ||
-        (r = a->CreateCommandPool(s->dev, &cpi, NULL, &s->cpool)) != VK_SUCCESS ||
-        (r = a->CreateFence(s->dev, &fi, NULL, &s->fence)) != VK_SUCCESS) {
+    r = vk_make_commands(a, s->dev, fam, MAX_SETS, N_BINDINGS, &s->cmd);
+    if (r != VK_SUCCESS) {
         vk_destroy(s);
         return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "vulkan: command resources: %s",
                              vk_result_str(r));
     }
-    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-                                       .commandPool = s->cpool,
-                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-                                       .commandBufferCount = 1};
-    if ((r = a->AllocateCommandBuffers(s->dev, &cai, &s->cb)) != VK_SUCCESS) {
-        vk_destroy(s);
-        return qeil_ctx_fail(ctx, QEIL_ERR_UNSUPPORTED, "vulkan: command buffer: %s",
-                             vk_result_str(r));
+    /* timestamps for the engine's per-unit times, where the queue has them */
+    if (qfp.timestampValidBits > 0 && s->props.limits.timestampPeriod > 0) {
+        VkQueryPoolCreateInfo qpi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                     .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                     .queryCount = QEIL_BACKEND_MAX_MARKS};
+        if (a->CreateQueryPool(s->dev, &qpi, NULL, &s->qpool) != VK_SUCCESS)
+            s->qpool = VK_NULL_HANDLE; /* no timer: the engine syncs per unit */
+        const uint32_t bits = qfp.timestampValidBits;
+        s->ts_mask = bits >= 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
+        s->ts_period_ns = s->props.limits.timestampPeriod;
     }
+    s->caps = QEIL_BACKEND_CAP_BATCHED_MATMUL;
+    /* weights written in place into memory the GPU reads where it shares
+     * the host's (an integrated GPU, a CPU device such as lavapipe); a
+     * discrete GPU whose BAR maps its memory is written in place too, but
+     * over the bus: not unified */
+    if (!s->staging && (s->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
+                        s->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU))
+        s->caps |= QEIL_BACKEND_CAP_UNIFIED_MEMORY;
     if ((st = chunk_make(s, META_BYTES, s->mem_host, 1, &s->meta)) != QEIL_OK ||
         (s->staging && (st = chunk_make(s, STAGE_BYTES, s->mem_host, 1, &s->stage)) != QEIL_OK)) {
         vk_destroy(s);
@@ -811,7 +769,7 @@ static void stage_in(vk_state *s, VkBuffer dst, size_t dst_off, const uint8_t *s
         memcpy(s->stage.map + at, src, n);
         if (!record_begin(s)) return;
         VkBufferCopy c = {at, dst_off, n};
-        s->api.CmdCopyBuffer(s->cb, s->stage.buf, dst, 1, &c);
+        s->api.CmdCopyBuffer(s->cmd.cb, s->stage.buf, dst, 1, &c);
         s->stage_used = (at + n + 15) & ~(size_t)15;
         src += n;
         dst_off += n;
@@ -829,7 +787,7 @@ static void stage_out(vk_state *s, uint8_t *dst, VkBuffer src, size_t src_off, s
         const size_t at = s->stage_used, room = s->stage.bytes - at, n = bytes < room ? bytes : room;
         if (!record_begin(s)) return;
         VkBufferCopy c = {src_off, at, n};
-        s->api.CmdCopyBuffer(s->cb, src, s->stage.buf, 1, &c);
+        s->api.CmdCopyBuffer(s->cmd.cb, src, s->stage.buf, 1, &c);
         flush(s);
         if (s->err != QEIL_OK) return;
         memcpy(dst, s->stage.map + at, n);
@@ -881,7 +839,7 @@ static void vk_copy(void *p, void *dst, const void *src, size_t bytes)
     if (cs != cd || so + bytes <= dof || dof + bytes <= so) { /* disjoint: one recorded copy */
         if (!record_begin(s)) return;
         VkBufferCopy c = {so, dof, bytes};
-        s->api.CmdCopyBuffer(s->cb, cs->buf, cd->buf, 1, &c);
+        s->api.CmdCopyBuffer(s->cmd.cb, cs->buf, cd->buf, 1, &c);
         return;
     }
     /* overlapping ranges of one buffer (memmove): through the staging
@@ -893,9 +851,9 @@ static void vk_copy(void *p, void *dst, const void *src, size_t bytes)
         const size_t at = dof < so ? done : bytes - done - n;
         if (!record_begin(s)) return;
         VkBufferCopy c1 = {so + at, 0, n}, c2 = {0, dof + at, n};
-        s->api.CmdCopyBuffer(s->cb, cs->buf, s->stage.buf, 1, &c1);
+        s->api.CmdCopyBuffer(s->cmd.cb, cs->buf, s->stage.buf, 1, &c1);
         if (!record_begin(s)) return;
-        s->api.CmdCopyBuffer(s->cb, s->stage.buf, cd->buf, 1, &c2);
+        s->api.CmdCopyBuffer(s->cmd.cb, s->stage.buf, cd->buf, 1, &c2);
         flush(s);
         done += n;
     }
@@ -1249,13 +1207,49 @@ static void vk_shortconv(void *p, const qeil_bkv *kv, float *bcx, uint32_t n_row
     }
 }
 
+/* Submit, wait, and read back the timer marks recorded since the last
+ * sync (every submit of them has completed: each one waited its fence). */
 static qeil_status vk_sync(void *p, double timeout_s)
 {
     vk_state *s = p;
     const double ns = timeout_s * 1e9;
     flush_wait(s, ns > 0 && ns < 1.8e19 ? (uint64_t)ns : UINT64_MAX);
-    return s->err;
+    const uint32_t n = s->n_marks;
+    s->n_marks = 0;
+    s->n_ticks = 0;
+    if (s->err != QEIL_OK || n == 0) return s->err;
+    VkResult r = s->api.GetQueryPoolResults(s->dev, s->qpool, 0, n, sizeof s->ticks, s->ticks,
+                                            sizeof s->ticks[0], VK_QUERY_RESULT_64_BIT);
+    if (r == VK_SUCCESS) s->n_ticks = n; /* else the times are unknown, the work is done */
+    return QEIL_OK;
 }
+
+/* A timestamp after every command recorded so far (query n_marks, reset
+ * just before it in the same command buffer). */
+static int vk_timer_mark(void *p)
+{
+    vk_state *s = p;
+    if (!s->qpool || s->n_marks >= QEIL_BACKEND_MAX_MARKS || s->err != QEIL_OK) return 0;
+    if (!record_begin(s)) return 0;
+    s->n_cmds--; /* not a command that later ones must wait for */
+    s->api.CmdResetQueryPool(s->cmd.cb, s->qpool, s->n_marks, 1);
+    s->api.CmdWriteTimestamp(s->cmd.cb, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->qpool, s->n_marks);
+    s->n_marks++;
+    return 1;
+}
+
+static int vk_timer_read(void *p, double *dt_s, uint32_t n_marks)
+{
+    const vk_state *s = p;
+    if (n_marks == 0 || n_marks != s->n_ticks) return 0;
+    for (uint32_t i = 0; i + 1 < n_marks; i++)
+        dt_s[i] = (double)((s->ticks[i + 1] - s->ticks[i]) & s->ts_mask) * s->ts_period_ns * 1e-9;
+    return 1;
+}
+
+static uint64_t vk_submits(const void *p) { return ((const vk_state *)p)->n_submits; }
+
+static uint32_t vk_inst_caps(const void *p) { return ((const vk_state *)p)->caps; }
 
 const qeil_backend qeil_backend_vulkan = {
     .props = {.name = "vulkan",
@@ -1285,6 +1279,10 @@ const qeil_backend qeil_backend_vulkan = {
     .silu_mul = vk_silu_mul,
     .gelu = vk_gelu,
     .sync = vk_sync,
+    .timer_mark = vk_timer_mark,
+    .timer_read = vk_timer_read,
+    .submits = vk_submits,
+    .inst_caps = vk_inst_caps,
     .scale = vk_scale,
     .shortconv = vk_shortconv,
 };

@@ -35,7 +35,9 @@
     X(AllocateCommandBuffers) X(BeginCommandBuffer) X(EndCommandBuffer)                    \
     X(ResetCommandBuffer) X(CmdBindPipeline) X(CmdBindDescriptorSets) X(CmdPushConstants)  \
     X(CmdDispatch) X(CmdPipelineBarrier) X(QueueSubmit) X(CreateFence) X(DestroyFence)     \
-    X(WaitForFences) X(ResetFences) X(CmdCopyBuffer) X(CmdFillBuffer)
+    X(WaitForFences) X(ResetFences) X(CmdCopyBuffer) X(CmdFillBuffer)                      \
+    X(CreateQueryPool) X(DestroyQueryPool) X(CmdResetQueryPool) X(CmdWriteTimestamp)       \
+    X(GetQueryPoolResults)
 
 typedef struct {
     void *lib;            /* dlopen handle */
