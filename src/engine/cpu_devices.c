@@ -85,7 +85,13 @@ static void refresh(void)
     } else if (strcmp(g.cl.source, "override") == 0 || g.cl.n >= 2) {
         /* a uniform machine's one cluster is "cpu" itself */
         g.n = g.cl.n;
-        for (int k = 0; k < g.n; k++) snprintf(g.names[k], sizeof g.names[k], "cpu-%s", g.cl.c[k].name);
+        for (int k = 0; k < g.n; k++) {
+            /* through a local copy: gcc -O1's -Wrestrict sees g on both sides */
+            char name[sizeof g.cl.c[k].name];
+            memcpy(name, g.cl.c[k].name, sizeof name);
+            name[sizeof name - 1] = '\0';
+            snprintf(g.names[k], sizeof g.names[k], "cpu-%s", name);
+        }
     }
     qeil_ctx_free(ctx);
 }
