@@ -33,8 +33,9 @@ static int g_exact = 1;        /* 1: log-probabilities bit for bit; 0: tokens an
  * every op costs 10-30x and the whole sweep would run past 10 minutes) a
  * sweep fails every EMU_STRIDE-th op (1, 1 + EMU_STRIDE, ...) and the last
  * one: EMU_STRIDE is coprime with 2 and 3, so the ops taken still cycle
- * through every fault kind (error, out-of-memory, hang) and every position
- * of a step; main() prints the rule, each report says how many ops. */
+ * through every fault kind (error, out-of-memory, hang), spread over the
+ * prefill and the decode steps; main() prints the rule, each report says
+ * how many ops. */
 #define EMU_STRIDE 7
 static uint64_t g_stride = 1; /* every op natively */
 
