@@ -146,46 +146,62 @@ endif
 # The aarch64 cross build (build-aarch64-linux-gnu/) run under qemu-user
 # with the multiarch arm64 libc (-L /; the cross toolchain's own libc hangs
 # in pthread_create under this qemu). Installed by install-deps.sh --test.
-# Every test executable runs under -cpu max (ASIMD, SDOT and I8MM on)
-# except ARM_EXCLUDE: the CLI suites and test_runtime exec the qeil binary
-# themselves (an aarch64 binary needs binfmt_misc, and the CLI links
-# libmicrohttpd, which has no arm64 package installed), and test_recover's
-# and test_recover_plan's fault sweeps (thousands of generations) run past
-# 10 minutes under qemu;
-# the x86 runs cover that bookkeeping.
+# Every test executable runs under -cpu max (ASIMD, SDOT and I8MM on),
+# the CLI suites and test_runtime included: they exec the aarch64 qeil
+# (built here too; it links the arm64 libmicrohttpd and cJSON through
+# Debian multiarch) behind $QEIL_TEST_RUNNER (tests/cli_harness.h), so no
+# binfmt_misc is needed. Under the emulator the long sweeps take a stated
+# subset (each test prints it): test_recover's and test_recover_plan's
+# fault sweeps every 7th op and the last, the CLI out-of-memory sweeps
+# every 5th allocation; tests that time things or need a GPU SKIP.
+# ARM_EXCLUDE (empty) leaves executables out, e.g. make test-arm
+# ARM_EXCLUDE=test_vulkan%.
 # Then each feature forced off, one at a time, for the suites whose results
 # go through the kernels (ARM_FEAT_TESTS: every NEON kernel against the
-# reference, the engine's logits against the PyTorch references, and the
-# CPU-feature module seeing exactly the model's features):
+# reference, the engine's logits against the PyTorch references, the
+# CPU-feature module seeing exactly the model's features, and the golden
+# tokens and results of the phases, the sampler and the selection cascade;
+# not test_runtime: its drift test times real runs against a fixed model,
+# which three emulators at once on a loaded machine do not hold, so it
+# runs under -cpu max only):
 #   I8MM off:   -cpu cortex-a76 (ARMv8.2: SDOT, no SMMLA)
 #   SDOT off:   -cpu cortex-a53 (ARMv8.0: neither; I8MM implies SDOT)
 #   NEON off:   -cpu max with QEIL_NO_SIMD=1 (every kernel portable; ASIMD
 #               itself is mandatory on AArch64, so no core model lacks it)
 ARM_CROSS   ?= aarch64-linux-gnu-
-ARM_EXCLUDE ?= %_cli test_cli test_runtime test_recover test_recover_plan
+ARM_EXCLUDE ?=
 ARM_TESTS   ?= $(filter-out $(ARM_EXCLUDE),$(TEST_SRC:tests/%.c=%))
-ARM_FEAT_TESTS ?= test_kernels test_engine test_core
+ARM_FEAT_TESTS ?= test_kernels test_engine test_core test_phases test_sampler test_select
 ARM_QEMU    ?= qemu-aarch64-static -L /
 ARM_BUILD    = build-$(patsubst %-,%,$(ARM_CROSS))
 ARM_RUN      = QEIL_TEST_RUNNER="$(ARM_QEMU) -cpu $(1)" QEIL_TESTS="$(2)" sh tests/run.sh $(ARM_BUILD)
-ARM_RUN_MAX    = $(call ARM_RUN,max,$(ARM_TESTS))
+# the suites that exec qeil or sweep faults: a run of their own (below)
+ARM_CLI_TESTS  = $(filter %_cli test_cli test_runtime test_recover test_recover_plan,$(ARM_TESTS))
+ARM_RUN_MAX    = $(call ARM_RUN,max,$(filter-out $(ARM_CLI_TESTS),$(ARM_TESTS)))
+ARM_RUN_MAXCLI = $(call ARM_RUN,max,$(ARM_CLI_TESTS))
 ARM_RUN_A76    = $(call ARM_RUN,cortex-a76,$(ARM_FEAT_TESTS))
 ARM_RUN_A53    = $(call ARM_RUN,cortex-a53,$(ARM_FEAT_TESTS))
 ARM_RUN_NOSIMD = QEIL_NO_SIMD=1 $(call ARM_RUN,max,$(ARM_FEAT_TESTS))
-# The four runs at once, each into its own log, printed in order when all
-# are done: each is one qemu process (one core), so on 2 cores their wall
-# time is about half their sum. $(1): the file their counts go to.
+# The five runs at once (-cpu max in two: the library suites, and the CLI
+# and fault-sweep suites, so that neither is the long pole), each into its
+# own log, printed in order when all are done: each is one qemu process
+# (one core), so on 2 cores their wall time is about half their sum.
+# $(1): the file their counts go to.
 ARM_LOG = $(ARM_BUILD)/test-arm-$(1).log
 ARM_RUN_ALL = rm -f $(call ARM_LOG,*); \
 	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_MAX) > $(call ARM_LOG,max) 2>&1 & \
+	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_MAXCLI) > $(call ARM_LOG,max-cli) 2>&1 & \
 	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_A76) > $(call ARM_LOG,a76) 2>&1 & \
 	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_A53) > $(call ARM_LOG,a53) 2>&1 & \
 	QEIL_TEST_TOTALS=$(1) $(ARM_RUN_NOSIMD) > $(call ARM_LOG,nosimd) 2>&1 & \
-	wait; for r in max a76 a53 nosimd; do echo "== aarch64 under qemu: $$r"; cat $(call ARM_LOG,$$r); done
+	wait; for r in max max-cli a76 a53 nosimd; do echo "== aarch64 under qemu: $$r"; cat $(call ARM_LOG,$$r); done
+# the arm64 libraries the aarch64 qeil links (multiarch: cJSON, libmicrohttpd)
+ARM_LIBDIR  ?= /usr/lib/aarch64-linux-gnu
 test-arm-build:
-	@command -v $(ARM_CROSS)gcc > /dev/null && command -v $(firstword $(ARM_QEMU)) > /dev/null || \
+	@command -v $(ARM_CROSS)gcc > /dev/null && command -v $(firstword $(ARM_QEMU)) > /dev/null && \
+	    test -f $(ARM_LIBDIR)/libcjson.so && test -f $(ARM_LIBDIR)/libmicrohttpd.so || \
 	    sh tools/install-deps.sh --test
-	$(MAKE) CROSS=$(ARM_CROSS) BUILD=$(ARM_BUILD) $(ARM_TESTS:%=$(ARM_BUILD)/tests/%)
+	$(MAKE) CROSS=$(ARM_CROSS) BUILD=$(ARM_BUILD) $(ARM_BUILD)/qeil $(ARM_TESTS:%=$(ARM_BUILD)/tests/%)
 
 ARM_TOTALS = $(ARM_BUILD)/test-totals
 test-arm: test-arm-build

@@ -17,7 +17,11 @@
  *     }
  *
  * The qeil binary is argv[0]/../qeil (build/tests/test_x -> build/qeil),
- * made absolute so that a test may change directory. Every run writes
+ * made absolute so that a test may change directory. Commands run it as
+ * qeil_cmd: the binary behind $QEIL_TEST_RUNNER when that is set (tests/run.sh
+ * exports it; e.g. "qemu-aarch64-static -L / -cpu max" for the aarch64
+ * build, which then runs without binfmt_misc), the binary alone otherwise;
+ * a test writing its own command line uses qeil_cmd too. Every run writes
  * stdout and stderr to files in tmpdir and reads them back into out_text
  * and err_text (NUL-terminated; out_len is stdout's length); a sanitizer
  * report on stderr fails the current test, since it exits 1 like a clean
@@ -41,7 +45,8 @@
 #error "define CLI_HARNESS_TMPDIR (\"/tmp/qeil-NAME-XXXXXX\") before including cli_harness.h"
 #endif
 
-static char qeil_bin[4096];  /* the qeil binary under test */
+static char qeil_bin[4096];  /* the qeil binary under test (its path) */
+static char qeil_cmd[8192];  /* how a command line runs it: "$QEIL_TEST_RUNNER qeil_bin" */
 static char test_dir[4096];  /* the directory of this test binary (absolute) */
 static char tmpdir[] = CLI_HARNESS_TMPDIR;
 static char *out_text, *err_text; /* the last run's stdout and stderr */
@@ -71,7 +76,7 @@ static inline char *slurp(const char *path) { return slurp_len(path, NULL); }
  * process did not exit normally. */
 static inline int cli_harness_run(const char *env, const char *input, const char *args)
 {
-    char in[4200], cmd[16384], p[4200];
+    char in[4200], cmd[24576], p[4200];
     snprintf(in, sizeof in, "/dev/null");
     if (input) {
         snprintf(in, sizeof in, "%s/in", tmpdir);
@@ -81,7 +86,7 @@ static inline int cli_harness_run(const char *env, const char *input, const char
             fclose(f);
         }
     }
-    snprintf(cmd, sizeof cmd, "%s %s %s >%s/out 2>%s/err <%s", env ? env : "", qeil_bin, args,
+    snprintf(cmd, sizeof cmd, "%s %s %s >%s/out 2>%s/err <%s", env ? env : "", qeil_cmd, args,
              tmpdir, tmpdir, in);
     int st = system(cmd);
     free(out_text);
@@ -162,7 +167,24 @@ static inline int utf8_valid(const char *s)
     return 1;
 }
 
-/* qeil_bin, test_dir and tmpdir from argv[0]; prints "FAIL setup: ..." and
+/* The emulator that runs this build's binaries (tests/run.sh's
+ * QEIL_TEST_RUNNER, e.g. "qemu-aarch64-static -L / -cpu max"), NULL when
+ * they run natively. */
+static inline const char *cli_harness_runner(void)
+{
+    const char *r = getenv("QEIL_TEST_RUNNER");
+    return r && r[0] ? r : NULL;
+}
+
+/* The step of a sweep that runs qeil once per case (every allocation
+ * failing in turn, ...): 1 natively; under an emulator, where each run
+ * costs a fresh emulator (~0.3 s before qeil does anything) and its work
+ * 10-30x, CLI_HARNESS_EMU_STRIDE: the sweep takes every such case (0, S,
+ * 2S, ...) and says so in its line. */
+#define CLI_HARNESS_EMU_STRIDE 5
+static inline int cli_harness_stride(void) { return cli_harness_runner() ? CLI_HARNESS_EMU_STRIDE : 1; }
+
+/* qeil_bin, qeil_cmd, test_dir and tmpdir from argv[0]; prints "FAIL setup: ..." and
  * returns -1 when there is no qeil binary or no temporary directory. */
 static inline int cli_harness_init(const char *argv0)
 {
@@ -173,6 +195,9 @@ static inline int cli_harness_init(const char *argv0)
     snprintf(test_dir, sizeof test_dir, "%s%s%s", dir[0] == '/' ? "" : cwd,
              dir[0] == '/' ? "" : "/", dir);
     snprintf(qeil_bin, sizeof qeil_bin, "%.4080s/../qeil", test_dir);
+    const char *runner = cli_harness_runner();
+    snprintf(qeil_cmd, sizeof qeil_cmd, "%.4000s%s%s", runner ? runner : "", runner ? " " : "",
+             qeil_bin);
     if (access(qeil_bin, X_OK) != 0 || !mkdtemp(tmpdir)) {
         printf("FAIL setup: no qeil binary at %s or no temp dir\n", qeil_bin);
         return -1;

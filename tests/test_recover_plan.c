@@ -29,6 +29,16 @@ static qeil_ctx *ctx;
 #define N_GEN 5
 #define MAX_OPS 4000
 
+/* Under an emulator (QEIL_TEST_RUNNER: qemu-user in make test-arm, where
+ * every op and every re-plan costs 10-30x) the sweep fails every
+ * EMU_STRIDE-th op (1, 1 + EMU_STRIDE, ...) and the last one: EMU_STRIDE
+ * is odd, so errors and out-of-memory still alternate; main() prints the
+ * rule and the summary line says it. */
+#define EMU_STRIDE 7
+static uint64_t g_stride = 1; /* every op natively */
+
+static int op_taken(uint64_t n, uint64_t ops) { return (n - 1) % g_stride == 0 || n == ops; }
+
 static const int32_t k_prompt[] = {1, 17, 42, 99, 7};
 #define N_PROMPT ((uint32_t)(sizeof k_prompt / sizeof k_prompt[0]))
 
@@ -148,6 +158,7 @@ TEST(every_op_planner_cpu_cpu1)
             const uint64_t ops = qeil_runtime_fault_ops(rt);
             CHECK(ops > 10 && ops < MAX_OPS);
             for (uint64_t n = 1; n <= ops && !test_failed_; n++) {
+                if (!op_taken(n, ops)) continue;
                 f.kind = n % 2 ? QEIL_FAULT_ERROR : QEIL_FAULT_OOM;
                 f.op = n;
                 injected++;
@@ -190,6 +201,7 @@ TEST(every_op_planner_cpu_cpu1)
                 snprintf(rtext[k], sizeof rtext[k], "%s", qeil_runtime_sample(rt, (uint32_t)k, NULL, &rlps[k]));
             const uint64_t eops = qeil_runtime_fault_ops(rt);
             for (uint64_t n = 1; n <= eops && !test_failed_; n++) {
+                if (!op_taken(n, eops)) continue;
                 f.kind = n % 2 ? QEIL_FAULT_ERROR : QEIL_FAULT_OOM;
                 f.op = n;
                 injected++;
@@ -215,9 +227,12 @@ TEST(every_op_planner_cpu_cpu1)
             }
             qeil_runtime_free(rt);
         }
-    printf("  cpu+cpu1 through the planner: %u faults injected, %u recovered, %u identical; slowest "
+    char taken[64] = "";
+    if (g_stride > 1)
+        snprintf(taken, sizeof taken, " (every %lluth op and the last)", (unsigned long long)g_stride);
+    printf("  cpu+cpu1 through the planner: %u faults injected%s, %u recovered, %u identical; slowest "
            "recovery %.3g ms, slowest re-plan %.3g ms\n",
-           injected, recovered, identical, 1e3 * worst, 1e3 * plan_worst);
+           injected, taken, recovered, identical, 1e3 * worst, 1e3 * plan_worst);
     CHECK(injected > 0);
     CHECK_EQ_INT(recovered, injected);
     CHECK_EQ_INT(identical, injected);
@@ -399,6 +414,12 @@ int main(void)
     if (access(PF_CPU2, R_OK) != 0) {
         printf("FAIL setup: run from the repository root (no %s)\n", PF_CPU2);
         return 1;
+    }
+    const char *runner = getenv("QEIL_TEST_RUNNER");
+    if (runner && runner[0]) {
+        g_stride = EMU_STRIDE;
+        printf("# under an emulator (%s): the fault sweep fails every %dth op and the last, "
+               "not every op\n", runner, EMU_STRIDE);
     }
     ctx = qeil_ctx_create(NULL);
     RUN(make_tiny_model);

@@ -21,6 +21,9 @@
 #include "test.h"
 
 static char qeil_bin[4200];
+/* how a command line runs it: behind $QEIL_TEST_RUNNER (tests/run.sh's
+ * emulator, e.g. qemu-aarch64-static for the aarch64 build) when set */
+static char qeil_cmd[8400];
 static char tasks_path[4300];
 static char tmpdir[] = "/tmp/qeil-runtime-XXXXXX";
 static char model[4200];
@@ -278,8 +281,8 @@ TEST(eval_matches_the_cli)
     static eval_out o;
     if (!model[0]) SKIP("no model (make_tiny_model failed)");
     if (run_eval(4, 0, &o) != 0) return;
-    char cmd[16000];
-    snprintf(cmd, sizeof cmd, "%s eval -m %s --tasks %s --output json %s 2>/dev/null", qeil_bin,
+    char cmd[24000];
+    snprintf(cmd, sizeof cmd, "%s eval -m %s --tasks %s --output json %s 2>/dev/null", qeil_cmd,
              model, tasks_path, G_CLI_ARGS);
     char *text = slurp_cmd(cmd);
     cJSON *j = text ? cJSON_Parse(text) : NULL;
@@ -362,10 +365,10 @@ TEST(generate_matches_the_cli)
     CHECK(g.prefill_s > 0);
     CHECK_EQ_INT(g.n_sampled, g.n_gen + (g.stop == QEIL_RUNTIME_STOP_EOS));
     /* the same as `qeil generate` with the same seed */
-    char cmd[9000];
+    char cmd[16000];
     snprintf(cmd, sizeof cmd,
              "%s generate -m %s -p hello -n 12 --seed 9 --temp 1.2 --output json 2>/dev/null",
-             qeil_bin, model);
+             qeil_cmd, model);
     char *text = slurp_cmd(cmd);
     cJSON *j = text ? cJSON_Parse(text) : NULL;
     free(text);
@@ -1570,6 +1573,9 @@ int main(int argc, char **argv)
     snprintf(tasks_path, sizeof tasks_path, "%s/../../tests/data/eval/tiny.jsonl", dir);
     if (access(tasks_path, R_OK) != 0)
         snprintf(tasks_path, sizeof tasks_path, "tests/data/eval/tiny.jsonl");
+    const char *runner = getenv("QEIL_TEST_RUNNER");
+    snprintf(qeil_cmd, sizeof qeil_cmd, "%.4000s%s%s", runner ? runner : "",
+             runner && runner[0] ? " " : "", qeil_bin);
     if (access(qeil_bin, X_OK) != 0 || access(tasks_path, R_OK) != 0 || !mkdtemp(tmpdir)) {
         printf("FAIL setup: no qeil binary at %s, no %s, or no temp dir\n", qeil_bin, tasks_path);
         return 1;

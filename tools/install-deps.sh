@@ -19,7 +19,9 @@
 #                                     (tests/test_oracle_llamacpp.c SKIPs without it)
 #                                     and, on x86_64, the aarch64 cross build and
 #                                     its runner (make test-arm): gcc-aarch64-linux-gnu,
-#                                     libcjson-dev:arm64 (multiarch) and qemu-user-static;
+#                                     libcjson-dev:arm64 and libmicrohttpd-dev:arm64
+#                                     (multiarch: the aarch64 CLI links both) and
+#                                     qemu-user-static;
 #                                     and headless Chromium, which renders the SVG
 #                                     pictures in tests/test_cli.c (SKIP without it)
 set -e
@@ -29,10 +31,12 @@ if [ "${1:-}" = "--test" ]; then
 fi
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-# The arm64 cJSON comes through Debian multiarch: the architecture is
+# The arm64 cJSON and libmicrohttpd come through Debian multiarch (both are
+# Multi-Arch: same; libmicrohttpd-dev:arm64 brings libgnutls28-dev:arm64 and
+# moves the amd64 libraries they share to the same version): the architecture is
 # added once (dpkg remembers it), then the package list is refreshed below.
 if [ "${1:-}" = "--test" ] && [ "$(uname -m)" = "x86_64" ]; then
-    PKGS="$PKGS gcc-aarch64-linux-gnu qemu-user-static libcjson-dev:arm64 libc6:arm64"
+    PKGS="$PKGS gcc-aarch64-linux-gnu qemu-user-static libcjson-dev:arm64 libmicrohttpd-dev:arm64 libc6:arm64"
     dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
 fi
 missing=""
