@@ -49,7 +49,8 @@ static const cli_optdef bench_table[] = {
              bw_GBps, 1e-3, 1e5)},
     {CLI_STR("--profile", NULL, "FILE",
              "platform profile JSON from `qeil probe -o FILE`: bandwidth\n"
-             "and compute peak of its first CPU unit\n"
+             "and compute peak of its first CPU unit, or of the unit\n"
+             "standing for the device --placement puts the blocks on\n"
              "(neither: the probe runs first with -t threads, ~12 s)",
              T, profile)},
     {CLI_FLAG("--bw-live", NULL,
@@ -148,10 +149,57 @@ typedef struct {
     char source[300];           /* where both came from */
 } roofline;
 
+/* The device every block of one phase runs on ("cpu", "vk0", ...; place:
+ * engine device ids of the work units, blocks 1..n_layers), or NULL when
+ * the blocks are split over devices (or there is no placement: the CPU). */
+static const char *phase_device(const uint8_t *place, uint32_t n_layers)
+{
+    if (!place || n_layers == 0) return NULL;
+    for (uint32_t l = 2; l <= n_layers; l++)
+        if (place[l] != place[1]) return NULL;
+    return qeil_engine_device_name(place[1]);
+}
+
+static int is_vulkan_device(const char *dev) { return dev && strncmp(dev, "vk", 2) == 0; }
+
+/* The profile unit that stands for device dev: the one naming it
+ * (qeil_unit.device); for the CPU (dev NULL, "cpu" or a core set) a unit
+ * naming no device counts too, the first CPU unit (profiles written before
+ * units named devices). -1: none. */
+static int unit_for_device(const qeil_platform *pf, const char *dev)
+{
+    for (int i = 0; dev && i < pf->n_units; i++)
+        if (strcmp(pf->units[i].device, dev) == 0) return i;
+    if (is_vulkan_device(dev)) return -1;
+    for (int i = 0; i < pf->n_units; i++)
+        if (pf->units[i].kind == QEIL_UNIT_CPU) return i;
+    return -1;
+}
+
+/* The peak of dtype dt among a unit's or device's rates: int8/int4 on the
+ * int8 rate, f16 on the f16 rate, else f32; a rate it lacks (0) falls back
+ * to f32, and the dtype named says which was taken. */
+static double pick_peak(qeil_dtype dt, double f32, double f16, double int8, const char **name)
+{
+    *name = qeil_dtype_name(QEIL_DT_F32);
+    if ((dt == QEIL_DT_INT8 || dt == QEIL_DT_INT4) && int8 > 0) {
+        *name = qeil_dtype_name(QEIL_DT_INT8);
+        return int8;
+    }
+    if (dt == QEIL_DT_F16 && f16 > 0) {
+        *name = qeil_dtype_name(QEIL_DT_F16);
+        return f16;
+    }
+    return f32;
+}
+
 /* Bandwidth and peak from a profile or, with neither a profile nor --bw, a
- * probe run now; --bw sets the bandwidth (overriding a profile's). */
+ * probe run now; --bw sets the bandwidth (overriding a profile's). The
+ * bandwidth is the decode device's (dc_dev), the peak the prefill
+ * device's (pf_dev): a Vulkan device's own unit (or its probe), the CPU's
+ * where the phase runs on the CPU or is split over devices (NULL). */
 static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int threads,
-                        qeil_dtype dt, roofline *r)
+                        qeil_dtype dt, const char *pf_dev, const char *dc_dev, roofline *r)
 {
     memset(r, 0, sizeof *r);
     r->peak_dtype = qeil_dtype_name(dt);
@@ -159,41 +207,73 @@ static int get_roofline(qeil_ctx *ctx, double bw_GBps, const char *profile, int 
         qeil_platform pf;
         if (qeil_platform_read_file(ctx, profile, &pf) != QEIL_OK)
             return cli_fail(CMD, "--profile: %s", qeil_ctx_errmsg(ctx));
-        int u = -1;
-        for (int i = 0; i < pf.n_units && u < 0; i++)
-            if (pf.units[i].kind == QEIL_UNIT_CPU) u = i;
-        if (u < 0) return cli_fail(CMD, "--profile %s: no CPU unit in platform '%s'", profile, pf.name);
-        r->bw_Bps = pf.units[u].mem_bw_Bps;
-        r->peak_ops = pf.units[u].peak_ops[dt];
+        const int ub = unit_for_device(&pf, dc_dev), up = unit_for_device(&pf, pf_dev);
+        if (ub < 0 || up < 0)
+            return cli_fail(CMD, "--profile %s: no unit of platform '%s' stands for device %s "
+                                 "(the %s runs there; `qeil probe -o FILE` writes one per device)",
+                            profile, pf.name, ub < 0 ? dc_dev : pf_dev, ub < 0 ? "decode" : "prefill");
+        r->bw_Bps = pf.units[ub].mem_bw_Bps;
+        r->peak_ops = pf.units[up].peak_ops[dt];
         if (r->peak_ops <= 0) { /* type unsupported there: compare with f32 */
-            r->peak_ops = pf.units[u].peak_ops[QEIL_DT_F32];
+            r->peak_ops = pf.units[up].peak_ops[QEIL_DT_F32];
             r->peak_dtype = qeil_dtype_name(QEIL_DT_F32);
         }
-        snprintf(r->source, sizeof r->source, "profile %.200s (unit %s)", profile,
-                 pf.units[u].name);
+        if (ub == up)
+            snprintf(r->source, sizeof r->source, "profile %.200s (unit %s)", profile,
+                     pf.units[ub].name);
+        else
+            snprintf(r->source, sizeof r->source, "profile %.160s (bandwidth: unit %s; peak: unit %s)",
+                     profile, pf.units[ub].name, pf.units[up].name);
     } else if (bw_GBps <= 0) {
         qeil_probe_params pp = qeil_probe_default_params();
         pp.max_threads = threads;
-        pp.gpus = 0; /* the CPU's figures are what bench compares with */
+        pp.gpus = 0; /* the CPU's figures, unless a phase runs on a Vulkan device */
         /* the probe's default 0.2 s per measurement: at 50 ms this machine's
          * int8 peak read half and its bandwidth 50 % high (clock ramp-up,
          * too little time at the largest working sets) */
         progress_state ps = {isatty(2), ""};
         pp.progress = progress;
         pp.progress_user = &ps;
-        qeil_probe_result pr;
-        qeil_status st = qeil_probe_run(ctx, &pp, &pr);
+        static qeil_probe_result pr; /* large: not on the stack */
+        memset(&pr, 0, sizeof pr);
+        const int gpu_bw = is_vulkan_device(dc_dev), gpu_peak = is_vulkan_device(pf_dev);
+        qeil_status st = QEIL_OK;
+        if (!gpu_bw || !gpu_peak) st = qeil_probe_run(ctx, &pp, &pr);
+        if (st == QEIL_OK && (gpu_bw || gpu_peak)) {
+            pp.gpus = 1;
+            st = qeil_probe_gpus(ctx, &pp, &pr);
+        }
         if (st != QEIL_OK) {
             if (ps.tty) fputc('\n', stderr); /* end the progress line */
             return cli_fail(CMD, "probe: %s", qeil_ctx_errmsg(ctx));
         }
-        r->bw_Bps = pr.dram_bw_Bps;
-        int t = pr.n_threads - 1;
-        r->peak_ops = dt == QEIL_DT_INT8 || dt == QEIL_DT_INT4 ? pr.int8_ops[t] : pr.f32_flops[t];
-        if (dt == QEIL_DT_INT4) r->peak_dtype = qeil_dtype_name(QEIL_DT_INT8);
-        if (dt == QEIL_DT_F16) r->peak_dtype = qeil_dtype_name(QEIL_DT_F32);
-        snprintf(r->source, sizeof r->source, "probe run now (%d threads%s)",
-                 pr.n_threads, pr.dram_n_points > 0 ? "" : "; DRAM not reached: a cache rate");
+        const qeil_probe_gpu *gb = NULL, *gp = NULL;
+        for (int i = 0; i < pr.n_gpus; i++) {
+            if (gpu_bw && strcmp(pr.gpus[i].device, dc_dev) == 0) gb = &pr.gpus[i];
+            if (gpu_peak && strcmp(pr.gpus[i].device, pf_dev) == 0) gp = &pr.gpus[i];
+        }
+        if ((gpu_bw && (!gb || gb->error[0])) || (gpu_peak && (!gp || gp->error[0]))) {
+            const qeil_probe_gpu *g = gpu_bw && (!gb || gb->error[0]) ? gb : gp;
+            const char *dev = gpu_bw && (!gb || gb->error[0]) ? dc_dev : pf_dev;
+            return cli_fail(CMD, "probe: device %s not measured: %s", dev,
+                            g ? g->error : pr.gpu_status[0] ? pr.gpu_status : "no such device");
+        }
+        const int t = pr.n_threads - 1;
+        if (gb) r->bw_Bps = gb->bw_Bps;
+        else r->bw_Bps = pr.dram_bw_Bps;
+        if (gp) {
+            r->peak_ops = pick_peak(dt, gp->f32_flops, gp->f16_flops, gp->int8_ops, &r->peak_dtype);
+        } else {
+            r->peak_ops = dt == QEIL_DT_INT8 || dt == QEIL_DT_INT4 ? pr.int8_ops[t] : pr.f32_flops[t];
+            if (dt == QEIL_DT_INT4) r->peak_dtype = qeil_dtype_name(QEIL_DT_INT8);
+            if (dt == QEIL_DT_F16) r->peak_dtype = qeil_dtype_name(QEIL_DT_F32);
+        }
+        if (gb || gp)
+            snprintf(r->source, sizeof r->source, "probe run now (bandwidth: %s; peak: %s)",
+                     gb ? gb->device : "cpu", gp ? gp->device : "cpu");
+        else
+            snprintf(r->source, sizeof r->source, "probe run now (%d threads%s)", pr.n_threads,
+                     pr.dram_n_points > 0 ? "" : "; DRAM not reached: a cache rate");
     }
     if (bw_GBps > 0) {
         r->bw_Bps = bw_GBps * 1e9;
@@ -265,6 +345,7 @@ int cmd_bench(int argc, char **argv)
         placement = plan_spec;
         rc = CLI_FAIL;
     }
+    const char *pf_dev = NULL, *dc_dev = NULL; /* where the blocks run (NULL: the CPU, or split) */
     if (placement) { /* checked before the probe runs */
         uint8_t place[QEIL_MAX_WUNITS], place_dc[QEIL_MAX_WUNITS];
         if (qeil_placement_parse_phases(ctx, placement, md.n_layers, place, place_dc,
@@ -272,10 +353,12 @@ int cmd_bench(int argc, char **argv)
             rc = cli_usage_error(CMD, "--placement '%s': %s", placement, qeil_ctx_errmsg(ctx));
             goto out;
         }
+        pf_dev = phase_device(place, md.n_layers);
+        dc_dev = phase_device(place_dc, md.n_layers);
     }
     roofline rl;
     if (get_roofline(ctx, bw_GBps, profile, (int)threads, md.unit_dtype[md.n_layers > 0 ? 1 : 0],
-                     &rl) != CLI_OK)
+                     pf_dev, dc_dev, &rl) != CLI_OK)
         goto out;
 
     qeil_engine_params ep = qeil_engine_default_params();

@@ -303,6 +303,43 @@ TEST(eval_plan_auto_matches_cpu)
     free(ref);
 }
 
+/* bench's roofline is the placed device's: the bandwidth of the unit
+ * standing for the decode's device, the peak of the prefill's; blocks
+ * split over devices take the CPU's; a device no unit stands for is an
+ * error naming it (before the model loads). example-dgpu's units: "cpu"
+ * (89.6 GB/s) and "dgpu" (512 GB/s), here standing for cpu and cpu1. */
+static double bench_bw(const char *prof, const char *spec, char *src, size_t n)
+{
+    src[0] = '\0';
+    if (qeilf("bench -m %s -p 8 -n 2 -r 1 -t 2 --output json --profile %s --placement '%s'", model,
+              prof, spec) != 0)
+        return -1;
+    cJSON *j = cJSON_Parse(out_text ? out_text : "");
+    cJSON *bw = cJSON_GetObjectItem(j, "bandwidth");
+    const double v = cJSON_GetNumberValue(cJSON_GetObjectItem(bw, "bw_Bps"));
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItem(bw, "source"));
+    snprintf(src, n, "%s", s ? s : "");
+    cJSON_Delete(j);
+    return v;
+}
+
+TEST(bench_roofline_of_the_placed_device)
+{
+    char local[4300], src[400];
+    snprintf(local, sizeof local, "%s/roof.json", tmpdir);
+    write_profile(local, "local-roof", "cpu", "cpu1");
+    CHECK_NEAR(bench_bw(local, "all:cpu1", src, sizeof src), 512e9, 0, 0);
+    CHECK_CONTAINS(src, "(unit dgpu)");
+    CHECK_NEAR(bench_bw(local, "all:cpu", src, sizeof src), 89.6e9, 0, 0);
+    CHECK_CONTAINS(src, "(unit cpu)");
+    CHECK_NEAR(bench_bw(local, "emb..b0:cpu,b1..head:cpu1", src, sizeof src), 89.6e9, 0, 0);
+    CHECK_NEAR(bench_bw(local, "prefill=all:cpu1;decode=all:cpu", src, sizeof src), 89.6e9, 0, 0);
+    CHECK_CONTAINS(src, "bandwidth: unit cpu; peak: unit dgpu");
+    CHECK_RUN(qeilf("bench -m %s -p 8 -n 2 -r 1 --profile %s --placement all:vk0", model, local), 1);
+    CHECK_CONTAINS(err_text, "stands for device vk0");
+    CHECK(!strstr(err_text, "vulkan:")); /* refused before the engine opened */
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -333,6 +370,7 @@ int main(int argc, char **argv)
     RUN(split_plans_on_cpu1_match_cpu);
     RUN(split_plans_on_vk0_match_cpu);
     RUN(eval_plan_auto_matches_cpu);
+    RUN(bench_roofline_of_the_placed_device);
     cli_harness_done();
     return test_summary("planexec_cli");
 }
