@@ -974,22 +974,31 @@ static inline void q8_round32(const float32x4_t v[8], float id, int8_t *q)
     vst1q_s8(q + 16, vcombine_s8(vmovn_s16(q16[2]), vmovn_s16(q16[3])));
 }
 
+/* The 32 values of a Q8_0 / Q8_1 block at x into v, their scale: amax by
+ * FMAXNM, d = amax / 127 and id = 1 / d (0 for d 0) in scalar as the
+ * reference does, d written as f16 at dh; returns d (before its rounding). */
+static inline float q8_block_scale(const float *x, float32x4_t v[8], uint8_t *dh, float *id)
+{
+    float32x4_t m = vdupq_n_f32(0.0f);
+    for (int k = 0; k < 8; k++) {
+        v[k] = vld1q_f32(x + 4 * k);
+        m = vmaxnmq_f32(m, vabsq_f32(v[k]));
+    }
+    const float amax = vmaxnmvq_f32(m);
+    const float d = amax / 127.0f;
+    *id = d != 0.0f ? 1.0f / d : 0.0f;
+    const uint16_t h = qeil_f32_to_f16(d);
+    memcpy(dh, &h, sizeof h);
+    return d;
+}
+
 void qeil_quantize_row_q8_0_neon(const float *src, void *dst, int64_t n)
 {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n / QEIL_QK8_0; i++, b += QEIL_Q8_0_BYTES) {
-        const float *x = src + i * QEIL_QK8_0;
         float32x4_t v[8];
-        float32x4_t m = vdupq_n_f32(0.0f);
-        for (int k = 0; k < 8; k++) {
-            v[k] = vld1q_f32(x + 4 * k);
-            m = vmaxnmq_f32(m, vabsq_f32(v[k]));
-        }
-        const float amax = vmaxnmvq_f32(m);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t h = qeil_f32_to_f16(d);
-        memcpy(b, &h, sizeof h);
+        float id;
+        q8_block_scale(src + i * QEIL_QK8_0, v, b, &id);
         q8_round32(v, id, (int8_t *)(b + 2));
     }
 }
@@ -1001,18 +1010,9 @@ void qeil_quantize_row_q8_1_neon(const float *src, void *dst, int64_t n)
 {
     uint8_t *b = dst;
     for (int64_t i = 0; i < n / QEIL_QK5; i++, b += QEIL_Q8_1_BYTES) {
-        const float *x = src + i * QEIL_QK5;
         float32x4_t v[8];
-        float32x4_t m = vdupq_n_f32(0.0f);
-        for (int k = 0; k < 8; k++) {
-            v[k] = vld1q_f32(x + 4 * k);
-            m = vmaxnmq_f32(m, vabsq_f32(v[k]));
-        }
-        const float amax = vmaxnmvq_f32(m);
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        const uint16_t h = qeil_f32_to_f16(d);
-        memcpy(b, &h, sizeof h);
+        float id;
+        const float d = q8_block_scale(src + i * QEIL_QK5, v, b, &id);
         int8_t *qs = (int8_t *)(b + 4);
         q8_round32(v, id, qs);
         const int sum = vaddlvq_s8(vld1q_s8(qs)) + vaddlvq_s8(vld1q_s8(qs + 16));
